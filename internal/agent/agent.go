@@ -1,0 +1,231 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/netdrv"
+	"github.com/privlink/privlink/internal/proxy"
+	"github.com/privlink/privlink/internal/store"
+)
+
+// Config configures one zone agent.
+type Config struct {
+	Zone    string
+	Store   *store.Store
+	Cache   *store.Cache // shared list+watch cache; the caller runs it
+	Driver  netdrv.Driver
+	Metrics *proxy.Metrics
+	Logger  *slog.Logger
+	// LeaseTTL is how long reports outlive a dead agent (default 3s).
+	LeaseTTL time.Duration
+}
+
+// Agent serves one zone.
+type Agent struct {
+	cfg Config
+	log *slog.Logger
+
+	ready atomic.Bool
+	done  chan struct{}
+
+	// actual state, touched only by the run goroutine
+	vpcs      map[string]string
+	vswitches map[string]*model.VSwitch
+	hosts     map[string]netdrv.Host
+	enis      map[eniKey]bool
+	listeners map[listenerKey]*running
+	reported  map[string]model.ZoneReport
+
+	healthMu sync.Mutex
+	health   map[string]*proxy.Health // per provider VPC ("" = host network)
+
+	lease clientv3.LeaseID
+}
+
+type running struct {
+	spec listenerSpec
+	l    *proxy.Listener
+	done chan struct{}
+}
+
+// New returns an agent; Run starts it.
+func New(cfg Config) *Agent {
+	if cfg.LeaseTTL == 0 {
+		cfg.LeaseTTL = 3 * time.Second
+	}
+	return &Agent{cfg: cfg, log: cfg.Logger.With("zone", cfg.Zone), done: make(chan struct{}),
+		vpcs: map[string]string{}, vswitches: map[string]*model.VSwitch{}, hosts: map[string]netdrv.Host{},
+		enis: map[eniKey]bool{}, listeners: map[listenerKey]*running{}, reported: map[string]model.ZoneReport{},
+		health: map[string]*proxy.Health{}}
+}
+
+// Ready reports whether the agent completed its first full sync and apply.
+func (a *Agent) Ready() bool { return a.ready.Load() }
+
+// Done is closed when Run has returned and every listener is closed.
+func (a *Agent) Done() <-chan struct{} { return a.done }
+
+// Run serves until ctx ends, then closes every listener and revokes its
+// lease (so its reports vanish at once). The namespaces and ENIs stay: they
+// are the machine's state, owned by the control plane, not by this process.
+func (a *Agent) Run(ctx context.Context) error {
+	defer close(a.done)
+	defer a.shutdown()
+	ch := a.cfg.Cache.Subscribe()
+	select {
+	case <-ctx.Done():
+		return nil
+	case <-a.cfg.Cache.Synced():
+	}
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	for {
+		a.reconcile(ctx)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ch:
+		case <-tick.C:
+		}
+	}
+}
+
+func (a *Agent) reconcile(ctx context.Context) {
+	st := a.cfg.Cache.State()
+	d := compute(a.cfg.Zone, st)
+	errs := a.apply(d)
+	if !a.ready.Load() {
+		a.ready.Store(true)
+		a.log.Info("zone agent synced", "rev", st.Rev, "listeners", len(a.listeners), "enis", len(a.enis))
+	}
+	if err := a.report(ctx, d, errs); err != nil && ctx.Err() == nil {
+		a.log.Warn("report status", "err", err)
+	}
+}
+
+// report keeps the agent key and one report per served endpoint zone under
+// the agent's lease; a lost lease (etcd unreachable, agent stopped) makes
+// them expire, which withdraws the zone.
+func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) error {
+	cli := a.cfg.Store.Client()
+	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	if a.lease == 0 {
+		g, err := cli.Grant(cctx, int64(a.cfg.LeaseTTL/time.Second))
+		if err != nil {
+			return fmt.Errorf("grant lease: %w", err)
+		}
+		ka, err := cli.KeepAlive(context.WithoutCancel(ctx), g.ID)
+		if err != nil {
+			return fmt.Errorf("keepalive: %w", err)
+		}
+		go func() {
+			for range ka {
+			}
+		}()
+		a.lease = g.ID
+		a.reported = map[string]model.ZoneReport{}
+		host, _ := os.Hostname()
+		info := model.AgentInfo{ZoneID: a.cfg.Zone, Hostname: host, Started: time.Now().UTC().Format(time.RFC3339), Synced: true, Network: a.cfg.Driver.Name()}
+		if _, err := cli.Put(cctx, a.cfg.Store.Key(store.KindAgent, a.cfg.Zone), store.MustJSON(info), clientv3.WithLease(a.lease)); err != nil {
+			a.lease = 0
+			return fmt.Errorf("put agent key: %w", err)
+		}
+	}
+	var ops []clientv3.Op
+	want := map[string]model.ZoneReport{}
+	for epID := range d.zones {
+		rep := model.ZoneReport{EndpointID: epID, ZoneID: a.cfg.Zone, Ready: true, Healthy: a.healthy(d, epID)}
+		if err := errs[epID]; err != nil {
+			rep.Ready, rep.Error = false, err.Error()
+		}
+		want[epID] = rep
+		if a.reported[epID] != rep {
+			ops = append(ops, clientv3.OpPut(a.cfg.Store.Key(store.KindReport, a.cfg.Zone, epID), store.MustJSON(rep), clientv3.WithLease(a.lease)))
+		}
+	}
+	for epID := range a.reported {
+		if _, ok := want[epID]; !ok {
+			ops = append(ops, clientv3.OpDelete(a.cfg.Store.Key(store.KindReport, a.cfg.Zone, epID)))
+		}
+	}
+	for len(ops) > 0 {
+		n := min(len(ops), 100)
+		if _, err := cli.Txn(cctx).Then(ops[:n]...).Commit(); err != nil {
+			if errors.Is(err, context.DeadlineExceeded) || isLeaseGone(err) {
+				a.lease = 0
+			}
+			return fmt.Errorf("write reports: %w", err)
+		}
+		ops = ops[n:]
+	}
+	a.reported = want
+	return nil
+}
+
+func isLeaseGone(err error) bool {
+	return err != nil && (errors.Is(err, context.Canceled) || containsLeaseNotFound(err))
+}
+
+func containsLeaseNotFound(err error) bool {
+	return err != nil && (err.Error() == "etcdserver: requested lease not found")
+}
+
+// healthy reports whether an endpoint zone has at least one healthy backend.
+func (a *Agent) healthy(d *desired, epID string) bool {
+	for k, sp := range d.listeners {
+		if k.EndpointID != epID {
+			continue
+		}
+		h := a.healthFor(sp.svcVPC)
+		for _, b := range sp.cfg.Backends {
+			if h.Healthy(b.Addr) {
+				return true
+			}
+		}
+		return false
+	}
+	return true
+}
+
+func (a *Agent) healthFor(vpcID string) *proxy.Health {
+	a.healthMu.Lock()
+	defer a.healthMu.Unlock()
+	h := a.health[vpcID]
+	if h == nil {
+		drv := a.cfg.Driver
+		h = proxy.NewHealth(func(ctx context.Context, addr netip.AddrPort) (netConn, error) {
+			return drv.Dial(ctx, vpcID, addr)
+		}, 2*time.Second, time.Second)
+		a.health[vpcID] = h
+	}
+	return h
+}
+
+func (a *Agent) shutdown() {
+	for k, r := range a.listeners {
+		a.stopListener(k, r)
+	}
+	a.healthMu.Lock()
+	for _, h := range a.health {
+		h.Close()
+	}
+	a.healthMu.Unlock()
+	if a.lease != 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, _ = a.cfg.Store.Client().Revoke(ctx, a.lease)
+		cancel()
+	}
+	a.ready.Store(false)
+}

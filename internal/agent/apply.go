@@ -1,0 +1,193 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/proxy"
+)
+
+type netConn = net.Conn
+
+// apply diffs desired against actual and changes only what differs.
+// It returns errors per endpoint so reports can say what failed.
+func (a *Agent) apply(d *desired) map[string]error {
+	errs := map[string]error{}
+	drv := a.cfg.Driver
+	// Creation order: VPCs, vSwitches, hosts, ENIs, listeners.
+	for id, path := range d.vpcs {
+		if cur, ok := a.vpcs[id]; ok && cur == path {
+			continue
+		}
+		var err error
+		if path != "" {
+			err = drv.AdoptVPC(id, path)
+		} else {
+			err = drv.EnsureVPC(id)
+		}
+		if err != nil {
+			a.log.Error("ensure vpc", "vpcId", id, "err", err)
+			continue
+		}
+		a.vpcs[id] = path
+	}
+	for id, vsw := range d.vswitches {
+		if _, ok := a.vswitches[id]; ok {
+			continue
+		}
+		p := netip.MustParsePrefix(vsw.CidrBlock)
+		if err := drv.EnsureVSwitch(vsw.VpcID, id, p, model.Gateway(p)); err != nil {
+			a.log.Error("ensure vswitch", "vSwitchId", id, "err", err)
+			continue
+		}
+		a.vswitches[id] = vsw
+	}
+	for id, h := range d.hosts {
+		if _, ok := a.hosts[id]; ok {
+			continue
+		}
+		if err := drv.EnsureHost(h); err != nil {
+			a.log.Error("ensure host", "hostId", id, "err", err)
+			continue
+		}
+		a.hosts[id] = h
+	}
+	for k := range d.enis {
+		if a.enis[k] {
+			continue
+		}
+		if err := drv.AddENI(k.VpcID, k.VSwitchID, k.IP); err != nil {
+			a.log.Error("add eni", "ip", k.IP, "err", err)
+			continue
+		}
+		a.enis[k] = true
+	}
+	for epID, k := range d.zones {
+		if !a.enis[k] {
+			errs[epID] = fmt.Errorf("ENI %s not placed on %s", k.IP, k.VSwitchID)
+		}
+	}
+	// Listeners: stop removed or changed ones first, then start new ones.
+	for k, r := range a.listeners {
+		if sp, ok := d.listeners[k]; !ok || sp.addr != r.spec.addr {
+			a.stopListener(k, r)
+		} else if sp.version != r.spec.version {
+			r.l.Update(a.proxyConfig(sp))
+			r.spec = sp
+		}
+	}
+	for k, sp := range d.listeners {
+		if _, ok := a.listeners[k]; ok {
+			continue
+		}
+		if err := a.startListener(k, sp); err != nil {
+			a.log.Error("start listener", "endpointId", k.EndpointID, "addr", sp.addr, "err", err)
+			errs[k.EndpointID] = err
+		}
+	}
+	a.trackBackends(d)
+	// Removal order: ENIs, hosts, vSwitches, VPCs.
+	for k := range a.enis {
+		if d.enis[k] {
+			continue
+		}
+		if err := drv.RemoveENI(k.VpcID, k.VSwitchID, k.IP); err != nil {
+			a.log.Warn("remove eni", "ip", k.IP, "err", err)
+		}
+		delete(a.enis, k)
+	}
+	for id := range a.hosts {
+		if _, ok := d.hosts[id]; !ok {
+			if err := drv.DeleteHost(id); err != nil {
+				a.log.Warn("delete host", "hostId", id, "err", err)
+			}
+			delete(a.hosts, id)
+		}
+	}
+	for id, vsw := range a.vswitches {
+		if _, ok := d.vswitches[id]; !ok {
+			if err := drv.DeleteVSwitch(vsw.VpcID, id); err != nil {
+				a.log.Warn("delete vswitch", "vSwitchId", id, "err", err)
+			}
+			delete(a.vswitches, id)
+		}
+	}
+	st := a.cfg.Cache.State()
+	for id := range a.vpcs {
+		if _, ok := d.vpcs[id]; ok {
+			continue
+		}
+		// Only a VPC that no longer exists is torn down; one that merely
+		// left this zone may still serve other zones.
+		if _, exists := st.VPCs[id]; !exists {
+			if err := drv.DeleteVPC(id); err != nil {
+				a.log.Warn("delete vpc", "vpcId", id, "err", err)
+			}
+		}
+		delete(a.vpcs, id)
+	}
+	return errs
+}
+
+func (a *Agent) proxyConfig(sp listenerSpec) proxy.Config {
+	cfg := sp.cfg
+	rules := sp.rules
+	cfg.Allow = func(src netip.AddrPort, port uint16) bool { return rules.Allows(src.Addr(), port) }
+	return cfg
+}
+
+func (a *Agent) startListener(k listenerKey, sp listenerSpec) error {
+	ln, err := a.cfg.Driver.Listen(sp.eni.VpcID, sp.addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s in %s: %w", sp.addr, sp.eni.VpcID, err)
+	}
+	drv, vpc := a.cfg.Driver, sp.svcVPC
+	dial := func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) { return drv.Dial(ctx, vpc, addr) }
+	l := proxy.NewListener(ln, a.proxyConfig(sp), dial, a.healthFor(vpc), a.cfg.Metrics)
+	r := &running{spec: sp, l: l, done: make(chan struct{})}
+	go func() {
+		defer close(r.done)
+		if err := l.Serve(); err != nil {
+			a.log.Warn("listener stopped", "addr", sp.addr, "err", err)
+		}
+	}()
+	a.listeners[k] = r
+	a.log.Info("listener up", "endpointId", k.EndpointID, "addr", sp.addr, "vpcId", sp.eni.VpcID)
+	return nil
+}
+
+func (a *Agent) stopListener(k listenerKey, r *running) {
+	if err := r.l.Close(); err != nil {
+		a.log.Warn("close listener", "addr", r.spec.addr, "err", err)
+	}
+	<-r.done
+	delete(a.listeners, k)
+	a.log.Info("listener down", "endpointId", k.EndpointID, "addr", r.spec.addr)
+}
+
+// trackBackends points each provider VPC's health checker at its backends.
+func (a *Agent) trackBackends(d *desired) {
+	per := map[string][]netip.AddrPort{}
+	for _, sp := range d.listeners {
+		for _, b := range sp.cfg.Backends {
+			per[sp.svcVPC] = append(per[sp.svcVPC], b.Addr)
+		}
+	}
+	a.healthMu.Lock()
+	vpcs := make([]string, 0, len(a.health))
+	for v := range a.health {
+		vpcs = append(vpcs, v)
+	}
+	a.healthMu.Unlock()
+	for _, v := range vpcs {
+		if _, ok := per[v]; !ok {
+			a.healthFor(v).Track(nil)
+		}
+	}
+	for v, addrs := range per {
+		a.healthFor(v).Track(addrs)
+	}
+}

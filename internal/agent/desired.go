@@ -1,0 +1,123 @@
+package agent
+
+import (
+	"net/netip"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/netdrv"
+	"github.com/privlink/privlink/internal/proxy"
+	"github.com/privlink/privlink/internal/store"
+)
+
+// desired is the data plane one zone should have.
+type desired struct {
+	vpcs      map[string]string // vpcID -> adopted netns path ("" = own namespace)
+	vswitches map[string]*model.VSwitch
+	hosts     map[string]netdrv.Host
+	enis      map[eniKey]bool
+	listeners map[listenerKey]listenerSpec
+	// zones lists the endpoint zones served here (for reports).
+	zones map[string]eniKey // endpointID -> eni
+}
+
+type eniKey struct {
+	VpcID, VSwitchID string
+	IP               netip.Addr
+}
+
+type listenerKey struct {
+	EndpointID string
+	Port       uint16
+}
+
+type listenerSpec struct {
+	eni     eniKey
+	addr    netip.AddrPort
+	svcVPC  string // where backends are dialed ("" = host network)
+	cfg     proxy.Config
+	rules   model.RuleSet
+	version string // changes when cfg changes
+}
+
+// compute derives the desired state of zone from a store snapshot.
+func compute(zone string, s *store.State) *desired {
+	d := &desired{vpcs: map[string]string{}, vswitches: map[string]*model.VSwitch{}, hosts: map[string]netdrv.Host{},
+		enis: map[eniKey]bool{}, listeners: map[listenerKey]listenerSpec{}, zones: map[string]eniKey{}}
+	addVPC := func(id string) bool {
+		v, ok := s.VPCs[id]
+		if ok {
+			d.vpcs[id] = v.NetnsPath
+		}
+		return ok
+	}
+	for id, vsw := range s.VSwitches {
+		if vsw.ZoneID == zone && addVPC(vsw.VpcID) {
+			d.vswitches[id] = vsw
+		}
+	}
+	for id, h := range s.Hosts {
+		vsw, ok := d.vswitches[h.VSwitchID]
+		if !ok || h.ZoneID != zone {
+			continue
+		}
+		p := netip.MustParsePrefix(vsw.CidrBlock)
+		d.hosts[id] = netdrv.Host{ID: id, VpcID: h.VpcID, VSwitchID: h.VSwitchID, IP: netip.MustParseAddr(h.IP), Prefix: p, Gateway: model.Gateway(p)}
+	}
+	for _, ep := range s.Endpoints {
+		svc := s.Services[ep.ServiceID]
+		for _, z := range ep.Zones {
+			if z.ZoneID != zone {
+				continue
+			}
+			if _, ok := d.vswitches[z.VSwitchID]; !ok {
+				continue
+			}
+			k := eniKey{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: netip.MustParseAddr(z.IP)}
+			d.enis[k] = true
+			d.zones[ep.EndpointID] = k
+			if svc == nil || ep.ConnectionStatus != model.ConnConnected {
+				continue
+			}
+			if svc.VpcID != "" && !addVPC(svc.VpcID) {
+				continue
+			}
+			var groups []model.SecurityGroup
+			for _, id := range ep.SecurityGroupIDs {
+				if g := s.SGs[id]; g != nil {
+					groups = append(groups, *g)
+				}
+			}
+			rules := model.CompileRules(groups...)
+			for _, port := range svc.Ports {
+				d.listeners[listenerKey{ep.EndpointID, uint16(port)}] = spec(zone, ep, svc, k, port, rules, groups)
+			}
+		}
+	}
+	return d
+}
+
+func spec(zone string, ep *model.Endpoint, svc *model.EndpointService, k eniKey, port int, rules model.RuleSet, groups []model.SecurityGroup) listenerSpec {
+	var backends []proxy.Backend
+	for _, b := range svc.Resources {
+		bp := b.Port
+		if bp == 0 {
+			bp = port
+		}
+		backends = append(backends, proxy.Backend{ZoneID: b.ZoneID, Addr: netip.AddrPortFrom(netip.MustParseAddr(b.IP), uint16(bp))})
+	}
+	cfg := proxy.Config{
+		EndpointID: ep.EndpointID, ServiceID: svc.ServiceID, VpcID: ep.VpcID, ZoneID: zone,
+		Backends: backends, ZoneAffinity: svc.ZoneAffinityEnabled, ProxyProtocol: svc.ProxyProtocol,
+		BandwidthMbps: svc.ConnectBandwidth, IdleTimeout: time.Duration(svc.IdleTimeout) * time.Second,
+	}
+	// version identifies everything that shapes cfg, so unchanged listeners are left alone.
+	version := store.MustJSON(struct {
+		S  *model.EndpointService
+		G  []model.SecurityGroup
+		Ep []string
+	}{svc, groups, slices.Clone(ep.SecurityGroupIDs)}) + strconv.Itoa(port)
+	return listenerSpec{eni: k, addr: netip.AddrPortFrom(k.IP, uint16(port)), svcVPC: svc.VpcID, cfg: cfg, rules: rules, version: version}
+}

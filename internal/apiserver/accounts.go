@@ -1,0 +1,103 @@
+package apiserver
+
+import (
+	"net/http"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/store"
+)
+
+// CreateAccountRequest creates an account (admin only).
+type CreateAccountRequest struct {
+	Name        string `json:"name"`
+	ClientToken string `json:"clientToken,omitempty"`
+	DryRun      bool   `json:"dryRun,omitempty"`
+}
+
+// AccountWithToken is returned once, at creation.
+type AccountWithToken struct {
+	model.Account
+	Token string `json:"token,omitempty"`
+}
+
+func (a *API) createAccount(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req CreateAccountRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if err := model.ValidateName("Name", req.Name, false); err != nil {
+		return nil, err
+	}
+	if req.DryRun {
+		return dryRunOK(r), nil
+	}
+	var tok string
+	res, err := a.create(r, store.KindAccount, req.ClientToken, req, func() (*plan, error) {
+		acct := model.Account{AccountID: model.NewAccountID(), Name: req.Name, CreateTime: now()}
+		tok = NewToken()
+		acct.TokenHashes = []string{HashToken(tok)}
+		return &plan{id: acct.AccountID, value: acct, ops: []clientv3.Op{
+			clientv3.OpPut(a.st.Key(store.KindToken, HashToken(tok)), store.MustJSON(tokenRecord{AccountID: acct.AccountID})),
+		}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	acct, _, err := store.Get[model.Account](r.Context(), a.st, a.st.Key(store.KindAccount, res.id))
+	if err != nil {
+		return nil, err
+	}
+	out := AccountWithToken{Account: acct}
+	out.TokenHashes = nil
+	if res.created {
+		out.Token = tok
+	}
+	return out, nil
+}
+
+func (a *API) listAccounts(w http.ResponseWriter, r *http.Request) (any, error) {
+	items, _, err := store.List[model.Account](r.Context(), a.st, a.st.Key(store.KindAccount))
+	if err != nil {
+		return nil, err
+	}
+	for i := range items {
+		items[i].TokenHashes = nil
+	}
+	return paginate(r, items, func(x model.Account) string { return x.AccountID })
+}
+
+func (a *API) whoami(w http.ResponseWriter, r *http.Request) (any, error) {
+	c := callerOf(r)
+	acct, _, err := store.Get[model.Account](r.Context(), a.st, a.st.Key(store.KindAccount, c.AccountID))
+	if err != nil {
+		return nil, err
+	}
+	acct.TokenHashes = nil
+	return map[string]any{"accountId": acct.AccountID, "name": acct.Name, "admin": c.Admin, "regionId": a.naming.Region}, nil
+}
+
+// Region describes the deployment's region and zones.
+type Region struct {
+	RegionID string `json:"regionId"`
+	Zones    []Zone `json:"zones"`
+	Domain   string `json:"dnsZone"`
+	// Network is the data-plane driver (netns or loopback) and NetnsPrefix
+	// the prefix of its namespace names, so clients can run `host exec`.
+	Network     string `json:"network,omitempty"`
+	NetnsPrefix string `json:"netnsPrefix,omitempty"`
+}
+
+// Zone is one availability zone.
+type Zone struct {
+	ZoneID string `json:"zoneId"`
+}
+
+func (a *API) describeRegion(w http.ResponseWriter, r *http.Request) (any, error) {
+	out := Region{RegionID: a.naming.Region, Domain: a.naming.Zone(), Network: a.network, NetnsPrefix: a.netnsPrefix}
+	for _, z := range a.zones {
+		out.Zones = append(out.Zones, Zone{ZoneID: z})
+	}
+	return out, nil
+}

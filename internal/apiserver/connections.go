@@ -1,0 +1,140 @@
+package apiserver
+
+import (
+	"net/http"
+	"slices"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/store"
+)
+
+// AllowRequest adds an account to a service's allow-list.
+type AllowRequest struct {
+	AccountID string `json:"accountId"`
+}
+
+func (a *API) allowAccount(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req AllowRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	if !model.ValidAccountID(req.AccountID) {
+		return nil, model.Invalid("AccountId", "%q is not a 16-digit account ID", req.AccountID)
+	}
+	if _, _, err := store.Get[model.Account](r.Context(), a.st, a.st.Key(store.KindAccount, req.AccountID)); err == store.ErrNotFound {
+		return nil, model.NotFound("Account", req.AccountID)
+	} else if err != nil {
+		return nil, err
+	}
+	id := r.PathValue("id")
+	if _, _, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner); err != nil {
+		return nil, err
+	}
+	return update(a, r, a.st.Key(store.KindService, id), func(s *model.EndpointService) ([]clientv3.Op, error) {
+		if !slices.Contains(s.AllowedAccounts, req.AccountID) {
+			s.AllowedAccounts = append(s.AllowedAccounts, req.AccountID)
+		}
+		return nil, nil
+	})
+}
+
+// disallowAccount removes an account and disconnects its endpoints in the
+// same transaction, so their traffic stops.
+func (a *API) disallowAccount(w http.ResponseWriter, r *http.Request) (any, error) {
+	id, acct := r.PathValue("id"), r.PathValue("account")
+	if _, _, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner); err != nil {
+		return nil, err
+	}
+	return update(a, r, a.st.Key(store.KindService, id), func(s *model.EndpointService) ([]clientv3.Op, error) {
+		i := slices.Index(s.AllowedAccounts, acct)
+		if i < 0 {
+			return nil, model.Errorf(http.StatusNotFound, "AllowedAccountNotFound", "account %s is not on the allow-list of %s", acct, id)
+		}
+		s.AllowedAccounts = slices.Delete(s.AllowedAccounts, i, i+1)
+		return a.disconnectOps(r, id, func(ep model.Endpoint) bool { return ep.AccountID == acct })
+	})
+}
+
+// disconnectOps marks matching connected endpoints of a service Disconnected,
+// each guarded by its mod revision through the caller's transaction.
+func (a *API) disconnectOps(r *http.Request, svcID string, match func(model.Endpoint) bool) ([]clientv3.Op, error) {
+	eps, _, err := store.List[model.Endpoint](r.Context(), a.st, a.st.Key(store.KindEndpoint))
+	if err != nil {
+		return nil, err
+	}
+	var ops []clientv3.Op
+	for _, ep := range eps {
+		if ep.ServiceID == svcID && match(ep) && ep.ConnectionStatus != model.ConnDisconnected {
+			ep.ConnectionStatus = model.ConnDisconnected
+			ops = append(ops, clientv3.OpPut(a.st.Key(store.KindEndpoint, ep.EndpointID), store.MustJSON(ep)))
+		}
+	}
+	return ops, nil
+}
+
+// Connection is one endpoint's connection to a service, as the provider sees it.
+type Connection struct {
+	EndpointID       string               `json:"endpointId"`
+	EndpointOwnerID  string               `json:"endpointOwnerId"`
+	ServiceID        string               `json:"serviceId"`
+	VpcID            string               `json:"endpointVpcId"`
+	ConnectionStatus string               `json:"connectionStatus"`
+	Zones            []model.EndpointZone `json:"zones"`
+	CreateTime       string               `json:"createTime"`
+}
+
+func (a *API) listConnections(w http.ResponseWriter, r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	if _, _, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner); err != nil {
+		return nil, err
+	}
+	eps, _, err := store.List[model.Endpoint](r.Context(), a.st, a.st.Key(store.KindEndpoint))
+	if err != nil {
+		return nil, err
+	}
+	ls, err := a.liveStatus(r)
+	if err != nil {
+		return nil, err
+	}
+	var out []Connection
+	for _, ep := range eps {
+		if ep.ServiceID == id {
+			ep = ls.view(ep)
+			out = append(out, Connection{EndpointID: ep.EndpointID, EndpointOwnerID: ep.AccountID, ServiceID: id, VpcID: ep.VpcID,
+				ConnectionStatus: ep.ConnectionStatus, Zones: ep.Zones, CreateTime: ep.CreateTime})
+		}
+	}
+	return paginate(r, out, func(c Connection) string { return c.EndpointID })
+}
+
+func (a *API) acceptConnection(w http.ResponseWriter, r *http.Request) (any, error) {
+	return a.setConnection(r, model.ConnConnected)
+}
+
+func (a *API) rejectConnection(w http.ResponseWriter, r *http.Request) (any, error) {
+	return a.setConnection(r, model.ConnDisconnected)
+}
+
+func (a *API) setConnection(r *http.Request, to string) (any, error) {
+	id, epID := r.PathValue("id"), r.PathValue("endpoint")
+	if _, _, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner); err != nil {
+		return nil, err
+	}
+	ep, err := update(a, r, a.st.Key(store.KindEndpoint, epID), func(ep *model.Endpoint) ([]clientv3.Op, error) {
+		if ep.ServiceID != id {
+			return nil, model.NotFound("EndpointConnection", epID)
+		}
+		ep.ConnectionStatus = to
+		return nil, nil
+	})
+	if err == store.ErrNotFound {
+		return nil, model.NotFound("EndpointConnection", epID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Connection{EndpointID: ep.EndpointID, EndpointOwnerID: ep.AccountID, ServiceID: id, VpcID: ep.VpcID,
+		ConnectionStatus: ep.ConnectionStatus, Zones: ep.Zones, CreateTime: ep.CreateTime}, nil
+}

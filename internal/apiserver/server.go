@@ -1,0 +1,178 @@
+package apiserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/store"
+)
+
+// Quotas, per Alibaba's defaults where they have one.
+const (
+	MaxEndpointsPerVPC     = 50
+	MaxZonesPerEndpoint    = 10
+	MaxBackendsPerService  = 20
+	MaxVSwitchesPerVPC     = 24
+	MaxRulesPerGroup       = 100
+	MaxPortsPerService     = 10
+	maxBodyBytes           = 1 << 20
+)
+
+// Config configures the API.
+type Config struct {
+	Store  *store.Store
+	Naming model.Naming
+	Zones  []string
+	Logger *slog.Logger
+	// Network and NetnsPrefix are reported by GET /v1/region.
+	Network, NetnsPrefix string
+}
+
+// API serves /v1.
+type API struct {
+	st     *store.Store
+	naming model.Naming
+	zones  []string
+	log    *slog.Logger
+	mux    *http.ServeMux
+
+	network, netnsPrefix string
+}
+
+// New builds the API handler.
+func New(cfg Config) *API {
+	a := &API{st: cfg.Store, naming: cfg.Naming, zones: cfg.Zones, log: cfg.Logger, mux: http.NewServeMux(), network: cfg.Network, netnsPrefix: cfg.NetnsPrefix}
+	for _, r := range a.routes() {
+		a.mux.Handle(r.Method+" "+r.Path, a.wrap(r))
+	}
+	a.mux.HandleFunc("GET /v1/openapi.json", a.serveOpenAPI)
+	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, model.Errorf(http.StatusNotFound, "InvalidAction.NotFound", "no such API: %s %s", r.Method, r.URL.Path))
+	})
+	return a
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+type ctxKey int
+
+const (
+	ctxCaller ctxKey = iota
+	ctxRequestID
+)
+
+// caller is the authenticated account.
+type caller struct {
+	AccountID string
+	Admin     bool
+}
+
+func callerOf(r *http.Request) caller { return r.Context().Value(ctxCaller).(caller) }
+
+func requestID(r *http.Request) string {
+	if v, ok := r.Context().Value(ctxRequestID).(string); ok {
+		return v
+	}
+	return ""
+}
+
+type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
+
+func (a *API) wrap(rt route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		rid := strings.ToUpper(hex.EncodeToString(b[:]))
+		r = r.WithContext(context.WithValue(r.Context(), ctxRequestID, rid))
+		w.Header().Set("X-Request-Id", rid)
+		c, err := a.authenticate(r)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		if rt.Admin && !c.Admin {
+			writeError(w, r, model.Errorf(http.StatusForbidden, "Forbidden.AdminOnly", "only the admin token may call %s %s", r.Method, rt.Path))
+			return
+		}
+		r = r.WithContext(context.WithValue(r.Context(), ctxCaller, c))
+		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		out, err := rt.Handler(w, r)
+		if err != nil {
+			writeError(w, r, err)
+			return
+		}
+		status := http.StatusOK
+		if r.Method == http.MethodPost && rt.Created {
+			status = http.StatusOK
+		}
+		writeJSON(w, status, out)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
+
+// ErrorBody is the JSON body of every error.
+type ErrorBody struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"requestId"`
+}
+
+func writeError(w http.ResponseWriter, r *http.Request, err error) {
+	var e *model.Error
+	if !errors.As(err, &e) {
+		slog.Error("internal error", "err", err, "method", r.Method, "path", r.URL.Path, "requestId", requestID(r))
+		e = model.Errorf(http.StatusInternalServerError, "InternalError", "the request failed on the server; requestId %s", requestID(r))
+	}
+	writeJSON(w, e.Status, ErrorBody{Code: e.Code, Message: e.Message, RequestID: requestID(r)})
+}
+
+// decode reads a JSON body strictly into v.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		switch {
+		case errors.As(err, &mbe):
+			return model.Errorf(http.StatusRequestEntityTooLarge, "InvalidParameter.BodyTooLarge", "request body exceeds %d bytes", maxBodyBytes)
+		case errors.Is(err, io.EOF):
+			return model.Errorf(http.StatusBadRequest, "MissingParameter.Body", "a JSON request body is required")
+		default:
+			return model.Errorf(http.StatusBadRequest, "InvalidParameter.Body", "request body is not valid JSON for this API: %v", err)
+		}
+	}
+	if dec.More() {
+		return model.Errorf(http.StatusBadRequest, "InvalidParameter.Body", "request body has trailing data after the JSON object")
+	}
+	return nil
+}
+
+// DryRunResult is returned when dryRun is set and validation passed.
+type DryRunResult struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"requestId"`
+}
+
+func dryRunOK(r *http.Request) any {
+	return DryRunResult{Code: "DryRunOperation", Message: "Request validation has been passed with DryRun flag set.", RequestID: requestID(r)}
+}
+
+func internal(format string, args ...any) error { return fmt.Errorf(format, args...) }

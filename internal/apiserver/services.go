@@ -1,0 +1,267 @@
+package apiserver
+
+import (
+	"net/http"
+	"net/netip"
+	"slices"
+	"strings"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/store"
+)
+
+// CreateServiceRequest publishes an endpoint service.
+type CreateServiceRequest struct {
+	Description         string          `json:"serviceDescription,omitempty"`
+	VpcID               string          `json:"vpcId,omitempty"`
+	Ports               []int           `json:"ports"`
+	Resources           []model.Backend `json:"resources"`
+	AutoAcceptEnabled   bool            `json:"autoAcceptEnabled,omitempty"`
+	ZoneAffinityEnabled bool            `json:"zoneAffinityEnabled,omitempty"`
+	ProxyProtocol       bool            `json:"proxyProtocolEnabled,omitempty"`
+	ConnectBandwidth    int             `json:"connectBandwidth,omitempty"`
+	IdleTimeout         int             `json:"idleTimeoutSeconds,omitempty"`
+	AllowedAccounts     []string        `json:"allowedAccounts,omitempty"`
+	ClientToken         string          `json:"clientToken,omitempty"`
+	DryRun              bool            `json:"dryRun,omitempty"`
+}
+
+func (a *API) validateService(r *http.Request, req *CreateServiceRequest) (*model.VPC, int64, error) {
+	if len(req.Description) > 256 {
+		return nil, 0, model.Invalid("ServiceDescription", "description must be at most 256 characters")
+	}
+	if len(req.Ports) == 0 || len(req.Ports) > MaxPortsPerService {
+		return nil, 0, model.Invalid("Ports", "a service needs 1 to %d listener ports", MaxPortsPerService)
+	}
+	for _, p := range req.Ports {
+		if err := model.ValidatePort("Ports", p); err != nil {
+			return nil, 0, err
+		}
+	}
+	if len(req.Resources) == 0 {
+		return nil, 0, model.Invalid("Resources", "a service needs at least one backend (zoneId, ip, port)")
+	}
+	if len(req.Resources) > MaxBackendsPerService {
+		return nil, 0, model.Errorf(http.StatusBadRequest, "QuotaExceeded.BackendsPerService", "a service has at most %d backends", MaxBackendsPerService)
+	}
+	if req.ConnectBandwidth < 0 || req.ConnectBandwidth > 10240 {
+		return nil, 0, model.Invalid("ConnectBandwidth", "connectBandwidth must be 0 (unlimited) to 10240 Mbps")
+	}
+	if req.IdleTimeout == 0 {
+		req.IdleTimeout = 900
+	}
+	if req.IdleTimeout < 1 || req.IdleTimeout > 86400 {
+		return nil, 0, model.Invalid("IdleTimeoutSeconds", "idleTimeoutSeconds must be 1 to 86400")
+	}
+	var vpc *model.VPC
+	var vrev int64
+	if req.VpcID != "" {
+		v, rev, err := getOwned(a, r, store.KindVPC, "Vpc", req.VpcID, vpcOwner)
+		if err != nil {
+			return nil, 0, err
+		}
+		vpc, vrev = &v, rev
+	}
+	seen := map[model.Backend]bool{}
+	for i, b := range req.Resources {
+		if err := a.checkZone("Resources.ZoneId", b.ZoneID); err != nil {
+			return nil, 0, err
+		}
+		ip, err := netip.ParseAddr(b.IP)
+		if err != nil || !ip.Is4() {
+			return nil, 0, model.Invalid("Resources.Ip", "backend %d: %q is not an IPv4 address", i+1, b.IP)
+		}
+		if vpc != nil && !netip.MustParsePrefix(vpc.CidrBlock).Contains(ip) {
+			return nil, 0, model.Invalid("Resources.Ip", "backend %s is outside the service VPC %s (%s)", ip, vpc.VpcID, vpc.CidrBlock)
+		}
+		if b.Port != 0 {
+			if err := model.ValidatePort("Resources.Port", b.Port); err != nil {
+				return nil, 0, err
+			}
+			if len(req.Ports) > 1 {
+				return nil, 0, model.Invalid("Resources.Port", "with several listener ports the backend port must be omitted (each port maps to the same backend port)")
+			}
+		}
+		if seen[b] {
+			return nil, 0, model.Invalid("Resources", "backend %s:%d in %s is listed twice", b.IP, b.Port, b.ZoneID)
+		}
+		seen[b] = true
+	}
+	for _, acct := range req.AllowedAccounts {
+		if !model.ValidAccountID(acct) {
+			return nil, 0, model.Invalid("AllowedAccounts", "%q is not a 16-digit account ID", acct)
+		}
+	}
+	return vpc, vrev, nil
+}
+
+func (a *API) createService(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req CreateServiceRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	build := func() (*plan, error) {
+		vpc, vrev, err := a.validateService(r, &req)
+		if err != nil {
+			return nil, err
+		}
+		id := model.NewID(model.PrefixService)
+		s := model.EndpointService{ServiceID: id, AccountID: callerOf(r).AccountID, Name: a.naming.ServiceName(id),
+			Description: req.Description, ServiceDomain: a.naming.ServiceDomain(id), RegionID: a.naming.Region, VpcID: req.VpcID,
+			Ports: req.Ports, Resources: req.Resources, AutoAcceptEnabled: req.AutoAcceptEnabled,
+			ZoneAffinityEnabled: req.ZoneAffinityEnabled, ProxyProtocol: req.ProxyProtocol,
+			ConnectBandwidth: req.ConnectBandwidth, IdleTimeout: req.IdleTimeout,
+			AllowedAccounts: append([]string{}, req.AllowedAccounts...), Status: model.StatusActive, CreateTime: now()}
+		for _, b := range req.Resources {
+			if !slices.Contains(s.Zones, b.ZoneID) {
+				s.Zones = append(s.Zones, b.ZoneID)
+			}
+		}
+		slices.Sort(s.Zones)
+		p := &plan{id: id, value: s}
+		if vpc != nil {
+			c, o := touch(a.st.Key(store.KindVPC, vpc.VpcID), vrev, *vpc)
+			p.cmps, p.ops = []clientv3.Cmp{c}, []clientv3.Op{o}
+		}
+		return p, nil
+	}
+	if req.DryRun {
+		if _, err := build(); err != nil {
+			return nil, err
+		}
+		return dryRunOK(r), nil
+	}
+	res, err := a.create(r, store.KindService, req.ClientToken, req, build)
+	if err != nil {
+		return nil, err
+	}
+	v, _, err := getOwned(a, r, store.KindService, "EndpointService", res.id, svcOwner)
+	return v, err
+}
+
+// visibleService returns a service the caller owns or is allow-listed for.
+func (a *API) visibleService(r *http.Request, nameOrID string) (model.EndpointService, int64, error) {
+	id, ok := model.ServiceIDFromName(nameOrID)
+	if !ok {
+		return model.EndpointService{}, 0, model.NotFound("EndpointService", nameOrID)
+	}
+	s, rev, err := store.Get[model.EndpointService](r.Context(), a.st, a.st.Key(store.KindService, id))
+	me := callerOf(r).AccountID
+	if err == store.ErrNotFound || (err == nil && s.AccountID != me && !slices.Contains(s.AllowedAccounts, me)) {
+		return s, 0, model.NotFound("EndpointService", nameOrID)
+	}
+	return s, rev, err
+}
+
+func (a *API) getService(w http.ResponseWriter, r *http.Request) (any, error) {
+	s, _, err := a.visibleService(r, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	return a.redactService(r, s), nil
+}
+
+// redactService hides the provider's internals from consumers.
+func (a *API) redactService(r *http.Request, s model.EndpointService) model.EndpointService {
+	if s.AccountID != callerOf(r).AccountID {
+		s.Resources, s.AllowedAccounts, s.VpcID = nil, nil, ""
+	}
+	return s
+}
+
+// listServices lists the caller's own services.
+func (a *API) listServices(w http.ResponseWriter, r *http.Request) (any, error) {
+	items, err := listOwned(a, r, store.KindService, svcOwner, nil)
+	if err != nil {
+		return nil, err
+	}
+	return paginate(r, items, func(v model.EndpointService) string { return v.ServiceID })
+}
+
+// searchServices is Alibaba's ListVpcEndpointServicesByUser: services that
+// allow-list the caller, optionally filtered by (a part of) the service name.
+func (a *API) searchServices(w http.ResponseWriter, r *http.Request) (any, error) {
+	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("serviceName")))
+	all, _, err := store.List[model.EndpointService](r.Context(), a.st, a.st.Key(store.KindService))
+	if err != nil {
+		return nil, err
+	}
+	me := callerOf(r).AccountID
+	var out []model.EndpointService
+	for _, s := range all {
+		if (s.AccountID == me || slices.Contains(s.AllowedAccounts, me)) && (q == "" || strings.Contains(s.Name, q) || s.ServiceID == q) {
+			out = append(out, a.redactService(r, s))
+		}
+	}
+	return paginate(r, out, func(v model.EndpointService) string { return v.ServiceID })
+}
+
+// UpdateServiceRequest changes a service's attributes; absent fields stay.
+type UpdateServiceRequest struct {
+	Description         *string `json:"serviceDescription,omitempty"`
+	AutoAcceptEnabled   *bool   `json:"autoAcceptEnabled,omitempty"`
+	ZoneAffinityEnabled *bool   `json:"zoneAffinityEnabled,omitempty"`
+	ProxyProtocol       *bool   `json:"proxyProtocolEnabled,omitempty"`
+	ConnectBandwidth    *int    `json:"connectBandwidth,omitempty"`
+	IdleTimeout         *int    `json:"idleTimeoutSeconds,omitempty"`
+}
+
+func (a *API) updateService(w http.ResponseWriter, r *http.Request) (any, error) {
+	var req UpdateServiceRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	id := r.PathValue("id")
+	if _, _, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner); err != nil {
+		return nil, err
+	}
+	if b := req.ConnectBandwidth; b != nil && (*b < 0 || *b > 10240) {
+		return nil, model.Invalid("ConnectBandwidth", "connectBandwidth must be 0 (unlimited) to 10240 Mbps")
+	}
+	if t := req.IdleTimeout; t != nil && (*t < 1 || *t > 86400) {
+		return nil, model.Invalid("IdleTimeoutSeconds", "idleTimeoutSeconds must be 1 to 86400")
+	}
+	if d := req.Description; d != nil && len(*d) > 256 {
+		return nil, model.Invalid("ServiceDescription", "description must be at most 256 characters")
+	}
+	return update(a, r, a.st.Key(store.KindService, id), func(s *model.EndpointService) ([]clientv3.Op, error) {
+		setIf(&s.Description, req.Description)
+		setIf(&s.AutoAcceptEnabled, req.AutoAcceptEnabled)
+		setIf(&s.ZoneAffinityEnabled, req.ZoneAffinityEnabled)
+		setIf(&s.ProxyProtocol, req.ProxyProtocol)
+		setIf(&s.ConnectBandwidth, req.ConnectBandwidth)
+		setIf(&s.IdleTimeout, req.IdleTimeout)
+		return nil, nil
+	})
+}
+
+func setIf[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+func (a *API) deleteService(w http.ResponseWriter, r *http.Request) (any, error) {
+	id := r.PathValue("id")
+	s, rev, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner)
+	if err != nil {
+		return nil, err
+	}
+	eps, _, err := store.List[model.Endpoint](r.Context(), a.st, a.st.Key(store.KindEndpoint))
+	if err != nil {
+		return nil, err
+	}
+	for _, ep := range eps {
+		if ep.ServiceID == id {
+			return nil, model.Errorf(http.StatusBadRequest, "DependencyViolation.EndpointExists",
+				"endpoint service %s still has endpoint %s (connection %s); reject it and have the consumer delete it first", id, ep.EndpointID, ep.ConnectionStatus)
+		}
+	}
+	key := a.st.Key(store.KindService, id)
+	if err := a.deleteIf(r, clientv3.Compare(clientv3.ModRevision(key), "=", rev), clientv3.OpDelete(key)); err != nil {
+		return nil, err
+	}
+	return s, nil
+}

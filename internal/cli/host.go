@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+
+	"github.com/spf13/cobra"
+
+	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/model"
+)
+
+func hostCmd(g *globals) *cobra.Command {
+	cmd := &cobra.Command{Use: "host", Short: "Manage ECS-like hosts (namespaces on a vSwitch)"}
+	var req apiserver.CreateHostRequest
+	create := &cobra.Command{Use: "create", Short: "Create a host", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
+		return g.call(cmd, "POST", "/v1/hosts", req, hostCols)
+	}}
+	create.Flags().StringVar(&req.VSwitchID, "vswitch", "", "vSwitch ID")
+	create.Flags().StringVar(&req.IP, "ip", "", "private IP (default: next free)")
+	create.Flags().StringVar(&req.Name, "name", "", "name")
+	commonCreateFlags(create, &req.ClientToken, &req.DryRun)
+	exe := &cobra.Command{
+		Use:   "exec HOST -- CMD [ARGS...]",
+		Short: "Run a command inside the host (its network namespace; DNS is the VPC resolver). Must run on the machine of the host's zone agent.",
+		Args:  cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := g.client()
+			if err != nil {
+				return err
+			}
+			var h model.Host
+			if err := c.Get(ctx(cmd), "/v1/hosts/"+args[0], &h); err != nil {
+				return err
+			}
+			var reg apiserver.Region
+			if err := c.Get(ctx(cmd), "/v1/region", &reg); err != nil {
+				return err
+			}
+			argv := args[1:]
+			var x *exec.Cmd
+			if reg.Network == "netns" {
+				x = exec.CommandContext(ctx(cmd), "ip", append([]string{"netns", "exec", reg.NetnsPrefix + "-" + h.HostID}, argv...)...)
+			} else {
+				fmt.Fprintln(os.Stderr, "note: loopback network: the command runs on this machine without isolation")
+				x = exec.CommandContext(ctx(cmd), argv[0], argv[1:]...)
+			}
+			x.Stdin, x.Stdout, x.Stderr = os.Stdin, cmd.OutOrStdout(), os.Stderr
+			err = x.Run()
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				return exitError(ee.ExitCode())
+			}
+			return err
+		},
+	}
+	cmd.AddCommand(create, exe)
+	crud(g, cmd, "/v1/hosts", hostCols, "vpcId")
+	return cmd
+}

@@ -1,0 +1,81 @@
+// Package cli owns privlink's command line: the cobra command tree of
+// DESIGN section 4, flag parsing, and table/JSON output. cmd/privlink only
+// calls Execute.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/privlink/privlink/internal/client"
+)
+
+type globals struct {
+	server, token, output string
+	out                   io.Writer
+}
+
+// Execute runs the CLI with os.Args and returns the process exit code.
+func Execute() int {
+	cmd := NewRoot(os.Stdout)
+	if err := cmd.Execute(); err != nil {
+		var ce *client.Error
+		if errors.As(err, &ce) {
+			fmt.Fprintf(os.Stderr, "Error: %s: %s (requestId %s)\n", ce.Code, ce.Message, ce.RequestID)
+		} else {
+			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
+		}
+		var ee exitError
+		if errors.As(err, &ee) {
+			return int(ee)
+		}
+		return 1
+	}
+	return 0
+}
+
+type exitError int
+
+func (e exitError) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+// NewRoot builds the command tree writing to out.
+func NewRoot(out io.Writer) *cobra.Command {
+	g := &globals{out: out}
+	root := &cobra.Command{
+		Use:           "privlink",
+		Short:         "privlink: a self-hosted PrivateLink",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(out)
+	root.PersistentFlags().StringVar(&g.server, "server", envOr("PRIVLINK_SERVER", "http://127.0.0.1:8080"), "API server URL ($PRIVLINK_SERVER)")
+	root.PersistentFlags().StringVar(&g.token, "token", os.Getenv("PRIVLINK_TOKEN"), "bearer token ($PRIVLINK_TOKEN)")
+	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
+	root.AddCommand(serverCmd(), agentCmd(), demoCmd(g),
+		accountCmd(g), regionCmd(g), vpcCmd(g), vswitchCmd(g), sgCmd(g), hostCmd(g), serviceCmd(g), endpointCmd(g))
+	return root
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func (g *globals) client() (*client.Client, error) {
+	if g.output != "table" && g.output != "json" {
+		return nil, fmt.Errorf("-o must be table or json, not %q", g.output)
+	}
+	if g.token == "" {
+		return nil, errors.New("no token: pass --token or set PRIVLINK_TOKEN (the admin token is in <data-dir>/admin.token)")
+	}
+	return client.New(g.server, g.token), nil
+}
+
+func ctx(cmd *cobra.Command) context.Context { return cmd.Context() }

@@ -1,0 +1,165 @@
+package model
+
+// Resource states.
+const (
+	StatusCreating = "Creating"
+	StatusActive   = "Active"
+	StatusPending  = "Pending"
+	StatusDeleting = "Deleting"
+	StatusAvailable = "Available"
+
+	ConnPending       = "Pending"
+	ConnConnecting    = "Connecting"
+	ConnConnected     = "Connected"
+	ConnDisconnecting = "Disconnecting"
+	ConnDisconnected  = "Disconnected"
+	ConnRejected      = "Rejected"
+	ConnDeleting      = "Deleting"
+	ConnServiceDeleted = "ServiceDeleted"
+
+	ZoneCreating     = "Creating"
+	ZoneConnected    = "Connected"
+	ZoneDisconnected = "Disconnected"
+	ZoneUnavailable  = "Unavailable"
+)
+
+// Account owns resources and authenticates with bearer tokens.
+type Account struct {
+	AccountID  string `json:"accountId"`
+	Name       string `json:"name"`
+	CreateTime string `json:"createTime"`
+	// TokenHashes are hex SHA-256 digests of the account's tokens; never returned by the API.
+	TokenHashes []string `json:"tokenHashes,omitempty"`
+}
+
+// VPC is a consumer or provider network: a network namespace acting as its router.
+type VPC struct {
+	VpcID       string `json:"vpcId"`
+	AccountID   string `json:"accountId"`
+	Name        string `json:"vpcName"`
+	CidrBlock   string `json:"cidrBlock"`
+	NetnsPath   string `json:"netnsPath,omitempty"`
+	Status      string `json:"status"`
+	CreateTime  string `json:"createTime"`
+	ClientToken string `json:"-"`
+}
+
+// VSwitch is a subnet of a VPC in one zone: a bridge in the VPC namespace.
+type VSwitch struct {
+	VSwitchID  string `json:"vSwitchId"`
+	AccountID  string `json:"accountId"`
+	VpcID      string `json:"vpcId"`
+	ZoneID     string `json:"zoneId"`
+	Name       string `json:"vSwitchName"`
+	CidrBlock  string `json:"cidrBlock"`
+	Gateway    string `json:"gatewayIp"`
+	Status     string `json:"status"`
+	CreateTime string `json:"createTime"`
+}
+
+// SecurityGroupRule is one inbound rule.
+type SecurityGroupRule struct {
+	Protocol  string `json:"ipProtocol"` // tcp | all
+	PortRange string `json:"portRange"`  // "6001/6001" or "1/65535"
+	SourceCidr string `json:"sourceCidrIp"`
+	Policy    string `json:"policy"`   // accept | drop
+	Priority  int    `json:"priority"` // 1 (highest) .. 100
+}
+
+// SecurityGroup guards endpoint ENIs; no matching rule means drop.
+type SecurityGroup struct {
+	SecurityGroupID string              `json:"securityGroupId"`
+	AccountID       string              `json:"accountId"`
+	VpcID           string              `json:"vpcId"`
+	Name            string              `json:"securityGroupName"`
+	Rules           []SecurityGroupRule `json:"rules"`
+	CreateTime      string              `json:"createTime"`
+}
+
+// Host is an ECS-like machine: a namespace on a veth into its vSwitch.
+type Host struct {
+	HostID     string `json:"hostId"`
+	AccountID  string `json:"accountId"`
+	Name       string `json:"hostName"`
+	VpcID      string `json:"vpcId"`
+	VSwitchID  string `json:"vSwitchId"`
+	ZoneID     string `json:"zoneId"`
+	IP         string `json:"privateIpAddress"`
+	Netns      string `json:"netns,omitempty"`
+	Status     string `json:"status"`
+	CreateTime string `json:"createTime"`
+}
+
+// Backend is one service resource reached in the provider's network.
+type Backend struct {
+	ZoneID string `json:"zoneId"`
+	IP     string `json:"ip"`
+	Port   int    `json:"port"`
+}
+
+// EndpointService is what a provider publishes.
+type EndpointService struct {
+	ServiceID           string    `json:"serviceId"`
+	AccountID           string    `json:"accountId"`
+	Name                string    `json:"serviceName"`
+	Description         string    `json:"serviceDescription"`
+	ServiceDomain       string    `json:"serviceDomain"`
+	RegionID            string    `json:"regionId"`
+	VpcID               string    `json:"vpcId,omitempty"`
+	Ports               []int     `json:"ports"`
+	Resources           []Backend `json:"resources"`
+	Zones               []string  `json:"zoneIds"`
+	AutoAcceptEnabled   bool      `json:"autoAcceptEnabled"`
+	ZoneAffinityEnabled bool      `json:"zoneAffinityEnabled"`
+	ProxyProtocol       bool      `json:"proxyProtocolEnabled"`
+	ConnectBandwidth    int       `json:"connectBandwidth"`
+	IdleTimeout         int       `json:"idleTimeoutSeconds"`
+	AllowedAccounts     []string  `json:"allowedAccounts"`
+	Status              string    `json:"serviceStatus"`
+	CreateTime          string    `json:"createTime"`
+}
+
+// EndpointZone is an endpoint's presence in one zone: an ENI on a vSwitch.
+type EndpointZone struct {
+	ZoneID     string `json:"zoneId"`
+	VSwitchID  string `json:"vSwitchId"`
+	IP         string `json:"ip"`
+	EniID      string `json:"eniId"`
+	ZoneDomain string `json:"zoneDomain"`
+	ZoneStatus string `json:"zoneStatus"`
+}
+
+// Endpoint is an interface endpoint in a consumer VPC.
+type Endpoint struct {
+	EndpointID       string         `json:"endpointId"`
+	AccountID        string         `json:"accountId"`
+	Name             string         `json:"endpointName"`
+	ServiceID        string         `json:"serviceId"`
+	ServiceName      string         `json:"serviceName"`
+	VpcID            string         `json:"vpcId"`
+	SecurityGroupIDs []string       `json:"securityGroupIds"`
+	Zones            []EndpointZone `json:"zones"`
+	EndpointDomain   string         `json:"endpointDomain"`
+	EndpointStatus   string         `json:"endpointStatus"`
+	ConnectionStatus string         `json:"connectionStatus"`
+	RegionID         string         `json:"regionId"`
+	CreateTime       string         `json:"createTime"`
+}
+
+// ZoneReport is what a zone agent writes (under its lease) for each endpoint zone it serves.
+type ZoneReport struct {
+	EndpointID string `json:"endpointId"`
+	ZoneID     string `json:"zoneId"`
+	Ready      bool   `json:"ready"`
+	Healthy    bool   `json:"healthy"` // at least one healthy backend reachable
+	Error      string `json:"error,omitempty"`
+}
+
+// AgentInfo is a zone agent's liveness record (under its lease).
+type AgentInfo struct {
+	ZoneID   string `json:"zoneId"`
+	Hostname string `json:"hostname"`
+	Started  string `json:"started"`
+	Synced   bool   `json:"synced"`
+	Network  string `json:"network"`
+}

@@ -1,0 +1,201 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/embed"
+)
+
+// ErrNotFound is returned by Get when the key does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Config says where the state lives.
+type Config struct {
+	// Endpoints of an external etcd cluster; empty starts an embedded one.
+	Endpoints []string
+	// DataDir holds the embedded etcd's data (DataDir/etcd).
+	DataDir string
+	// ClientURL and PeerURL of the embedded etcd (defaults 127.0.0.1:2379/2380).
+	ClientURL, PeerURL string
+	// Prefix of every key, default "/privlink/".
+	Prefix string
+	Logger *slog.Logger
+}
+
+// Store is a handle on the etcd keyspace.
+type Store struct {
+	cli    *clientv3.Client
+	etcd   *embed.Etcd
+	prefix string
+	log    *slog.Logger
+}
+
+// Open starts the embedded etcd when needed and connects to it.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	if cfg.Prefix == "" {
+		cfg.Prefix = "/privlink/"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Store{prefix: cfg.Prefix, log: cfg.Logger}
+	endpoints := cfg.Endpoints
+	if len(endpoints) == 0 {
+		e, err := startEmbedded(cfg)
+		if err != nil {
+			return nil, err
+		}
+		s.etcd = e
+		for _, u := range e.Config().AdvertiseClientUrls {
+			endpoints = append(endpoints, u.String())
+		}
+	}
+	cli, err := clientv3.New(clientv3.Config{
+		Endpoints:   endpoints,
+		DialTimeout: 5 * time.Second,
+		Logger:      quietZap(),
+	})
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("connect to etcd %v: %w", endpoints, err)
+	}
+	s.cli = cli
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := cli.Get(cctx, s.prefix+"probe"); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("etcd %v not reachable: %w", endpoints, err)
+	}
+	return s, nil
+}
+
+func startEmbedded(cfg Config) (*embed.Etcd, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("embedded etcd needs a data dir")
+	}
+	if cfg.ClientURL == "" {
+		cfg.ClientURL = "http://127.0.0.1:2379"
+	}
+	if cfg.PeerURL == "" {
+		cfg.PeerURL = "http://127.0.0.1:2380"
+	}
+	cu, err := url.Parse(cfg.ClientURL)
+	if err != nil {
+		return nil, fmt.Errorf("etcd client url: %w", err)
+	}
+	pu, err := url.Parse(cfg.PeerURL)
+	if err != nil {
+		return nil, fmt.Errorf("etcd peer url: %w", err)
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	ec := embed.NewConfig()
+	ec.Name = "privlink"
+	ec.Dir = filepath.Join(cfg.DataDir, "etcd")
+	ec.ListenClientUrls = []url.URL{*cu}
+	ec.AdvertiseClientUrls = []url.URL{*cu}
+	ec.ListenPeerUrls = []url.URL{*pu}
+	ec.AdvertisePeerUrls = []url.URL{*pu}
+	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+	ec.LogLevel = "error"
+	ec.AutoCompactionMode = "revision"
+	ec.AutoCompactionRetention = "10000"
+	e, err := embed.StartEtcd(ec)
+	if err != nil {
+		return nil, fmt.Errorf("start embedded etcd in %s: %w", ec.Dir, err)
+	}
+	select {
+	case <-e.Server.ReadyNotify():
+	case <-time.After(30 * time.Second):
+		e.Close()
+		return nil, errors.New("embedded etcd did not become ready in 30s")
+	case err := <-e.Err():
+		e.Close()
+		return nil, fmt.Errorf("embedded etcd: %w", err)
+	}
+	cfg.Logger.Info("embedded etcd ready", "dir", ec.Dir, "client", cu.String())
+	return e, nil
+}
+
+// Client is the underlying etcd client.
+func (s *Store) Client() *clientv3.Client { return s.cli }
+
+// Prefix is the key prefix every key starts with.
+func (s *Store) Prefix() string { return s.prefix }
+
+// Embedded reports whether this store runs its own etcd.
+func (s *Store) Embedded() bool { return s.etcd != nil }
+
+// Close disconnects and stops the embedded etcd.
+func (s *Store) Close() {
+	if s.cli != nil {
+		s.cli.Close()
+	}
+	if s.etcd != nil {
+		s.etcd.Close()
+	}
+}
+
+// Key builds a key: prefix + kind + "/" + parts joined by "/".
+func (s *Store) Key(kind string, parts ...string) string {
+	k := s.prefix + kind + "/"
+	for i, p := range parts {
+		if i > 0 {
+			k += "/"
+		}
+		k += p
+	}
+	return k
+}
+
+// Get decodes one JSON value; it returns ErrNotFound and the key's mod revision.
+func Get[T any](ctx context.Context, s *Store, key string) (T, int64, error) {
+	var v T
+	r, err := s.cli.Get(ctx, key)
+	if err != nil {
+		return v, 0, fmt.Errorf("get %s: %w", key, err)
+	}
+	if len(r.Kvs) == 0 {
+		return v, 0, ErrNotFound
+	}
+	if err := json.Unmarshal(r.Kvs[0].Value, &v); err != nil {
+		return v, 0, fmt.Errorf("decode %s: %w", key, err)
+	}
+	return v, r.Kvs[0].ModRevision, nil
+}
+
+// List decodes every value under a key prefix, in key order.
+func List[T any](ctx context.Context, s *Store, prefix string) ([]T, int64, error) {
+	r, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, 0, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	out := make([]T, 0, len(r.Kvs))
+	for _, kv := range r.Kvs {
+		var v T
+		if err := json.Unmarshal(kv.Value, &v); err != nil {
+			return nil, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
+		}
+		out = append(out, v)
+	}
+	return out, r.Header.Revision, nil
+}
+
+// MustJSON encodes v; values here are plain structs that always encode.
+func MustJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(fmt.Sprintf("encode %T: %v", v, err))
+	}
+	return string(b)
+}

@@ -1,0 +1,151 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Cache keeps a State current with list+watch: list everything, then watch
+// from the list's revision; on compaction or a broken watch it relists.
+// It reports Synced after the first full list, and notifies subscribers
+// (coalesced) after each change. When etcd is unreachable the last State
+// stays available (static stability).
+type Cache struct {
+	s     *Store
+	log   *slog.Logger
+	state atomic.Pointer[State]
+
+	mu      sync.Mutex
+	subs    []chan struct{}
+	synced  chan struct{}
+	syncOne sync.Once
+}
+
+// NewCache returns a cache over the store; call Run to fill it.
+func NewCache(s *Store, log *slog.Logger) *Cache {
+	c := &Cache{s: s, log: log, synced: make(chan struct{})}
+	c.state.Store(newState())
+	return c
+}
+
+// State returns the current snapshot (empty before the first sync).
+func (c *Cache) State() *State { return c.state.Load() }
+
+// Synced is closed after the first full list.
+func (c *Cache) Synced() <-chan struct{} { return c.synced }
+
+// IsSynced reports whether the first list completed.
+func (c *Cache) IsSynced() bool {
+	select {
+	case <-c.synced:
+		return true
+	default:
+		return false
+	}
+}
+
+// Subscribe returns a channel that receives (coalesced) after each change.
+func (c *Cache) Subscribe() <-chan struct{} {
+	ch := make(chan struct{}, 1)
+	c.mu.Lock()
+	c.subs = append(c.subs, ch)
+	c.mu.Unlock()
+	return ch
+}
+
+func (c *Cache) notify() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ch := range c.subs {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Run lists and watches until ctx ends.
+func (c *Cache) Run(ctx context.Context) {
+	backoff := 200 * time.Millisecond
+	for ctx.Err() == nil {
+		err := c.listWatch(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		c.log.Warn("store watch interrupted, relisting", "err", err, "backoff", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (c *Cache) listWatch(ctx context.Context) error {
+	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	st, err := ReadState(lctx, c.s)
+	cancel()
+	if err != nil {
+		return err
+	}
+	rev := st.Rev
+	c.state.Store(st)
+	c.syncOne.Do(func() { close(c.synced) })
+	c.notify()
+
+	wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+	defer wcancel()
+	wch := c.s.cli.Watch(wctx, c.s.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
+	for resp := range wch {
+		if err := resp.Err(); err != nil {
+			if errors.Is(err, rpctypes.ErrCompacted) {
+				return errors.New("watch compacted")
+			}
+			return err
+		}
+		if len(resp.Events) == 0 {
+			continue
+		}
+		next := c.state.Load().clone()
+		for _, ev := range resp.Events {
+			rel := strings.TrimPrefix(string(ev.Kv.Key), c.s.prefix)
+			if ev.Type == clientv3.EventTypeDelete {
+				next.apply(rel, nil)
+			} else {
+				next.apply(rel, ev.Kv.Value)
+			}
+		}
+		next.Rev = resp.Header.Revision
+		c.state.Store(next)
+		c.notify()
+	}
+	return errors.New("watch channel closed")
+}
+
+// ReadState lists every watched kind at one revision.
+func ReadState(ctx context.Context, s *Store) (*State, error) {
+	st := newState()
+	for _, kind := range watchedKinds {
+		r, err := s.cli.Get(ctx, s.Key(kind), clientv3.WithPrefix(), clientv3.WithRev(st.Rev))
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", kind, err)
+		}
+		if st.Rev == 0 {
+			st.Rev = r.Header.Revision
+		}
+		for _, kv := range r.Kvs {
+			st.apply(strings.TrimPrefix(string(kv.Key), s.prefix), kv.Value)
+		}
+	}
+	return st, nil
+}

@@ -1,0 +1,14 @@
+package store
+
+import "go.uber.org/zap"
+
+// quietZap silences the etcd client's own zap logging below errors.
+func quietZap() *zap.Logger {
+	cfg := zap.NewProductionConfig()
+	cfg.Level = zap.NewAtomicLevelAt(zap.ErrorLevel)
+	l, err := cfg.Build()
+	if err != nil {
+		return zap.NewNop()
+	}
+	return l
+}
