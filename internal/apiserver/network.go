@@ -11,12 +11,12 @@ import (
 	"github.com/privlink/privlink/internal/store"
 )
 
-func vpcOwner(v model.VPC) string           { return v.AccountID }
-func vswOwner(v model.VSwitch) string       { return v.AccountID }
-func sgOwner(v model.SecurityGroup) string  { return v.AccountID }
-func hostOwner(v model.Host) string         { return v.AccountID }
+func vpcOwner(v model.VPC) string             { return v.AccountID }
+func vswOwner(v model.VSwitch) string         { return v.AccountID }
+func sgOwner(v model.SecurityGroup) string    { return v.AccountID }
+func hostOwner(v model.Host) string           { return v.AccountID }
 func svcOwner(v model.EndpointService) string { return v.AccountID }
-func epOwner(v model.Endpoint) string       { return v.AccountID }
+func epOwner(v model.Endpoint) string         { return v.AccountID }
 
 // CreateVPCRequest creates a VPC.
 type CreateVPCRequest struct {

@@ -55,7 +55,9 @@ func (a *API) OpenAPI() map[string]any {
 	}
 }
 
-func (a *API) serveOpenAPI(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, a.OpenAPI()) }
+func (a *API) serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.OpenAPI())
+}
 
 func jsonContent(schema any) map[string]any {
 	return map[string]any{"application/json": map[string]any{"schema": schema}}

@@ -18,13 +18,13 @@ import (
 
 // Quotas, per Alibaba's defaults where they have one.
 const (
-	MaxEndpointsPerVPC     = 50
-	MaxZonesPerEndpoint    = 10
-	MaxBackendsPerService  = 20
-	MaxVSwitchesPerVPC     = 24
-	MaxRulesPerGroup       = 100
-	MaxPortsPerService     = 10
-	maxBodyBytes           = 1 << 20
+	MaxEndpointsPerVPC    = 50
+	MaxZonesPerEndpoint   = 10
+	MaxBackendsPerService = 20
+	MaxVSwitchesPerVPC    = 24
+	MaxRulesPerGroup      = 100
+	MaxPortsPerService    = 10
+	maxBodyBytes          = 1 << 20
 )
 
 // Config configures the API.

@@ -1,0 +1,122 @@
+package testenv
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/client"
+	"github.com/privlink/privlink/internal/model"
+)
+
+// Scenario is the canonical two-account, two-zone topology.
+type Scenario struct {
+	Provider, Consumer     *client.Client
+	ProviderID, ConsumerID string
+	ProviderVPC            model.VPC
+	ProviderHosts          []model.Host // one per zone
+	Service                model.EndpointService
+	ConsumerVPC            model.VPC
+	ConsumerVSwitches      []model.VSwitch // one per zone
+	SG                     model.SecurityGroup
+	ConsumerHost           model.Host // in the first zone
+	Endpoint               model.Endpoint
+}
+
+// ScenarioOptions shape the service.
+type ScenarioOptions struct {
+	CIDR          string // both VPCs use it (overlap on purpose); default 192.168.0.0/16
+	Port          int    // default 6001
+	AutoAccept    bool
+	ZoneAffinity  bool
+	ProxyProtocol bool
+	NoEndpoint    bool
+	NoSGRule      bool
+}
+
+// BuildScenario creates it all through the API; the endpoint is created but not waited for.
+func BuildScenario(t testing.TB, e *Env, o ScenarioOptions) *Scenario {
+	t.Helper()
+	if o.CIDR == "" {
+		o.CIDR = "192.168.0.0/16"
+	}
+	if o.Port == 0 {
+		o.Port = 6001
+	}
+	ctx := context.Background()
+	s := &Scenario{}
+	s.Provider, s.ProviderID = e.Account(t, "provider")
+	s.Consumer, s.ConsumerID = e.Account(t, "consumer")
+	zones := e.Config().Zones
+	must(t, s.Provider.Post(ctx, "/v1/vpcs", apiserver.CreateVPCRequest{Name: "provider-vpc", CidrBlock: o.CIDR}, &s.ProviderVPC))
+	var backends []model.Backend
+	for i, z := range zones {
+		var vsw model.VSwitch
+		must(t, s.Provider.Post(ctx, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: s.ProviderVPC.VpcID, ZoneID: z, CidrBlock: subnet(o.CIDR, i+1)}, &vsw))
+		var h model.Host
+		must(t, s.Provider.Post(ctx, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw.VSwitchID, Name: "db-" + z}, &h))
+		s.ProviderHosts = append(s.ProviderHosts, h)
+		backends = append(backends, model.Backend{ZoneID: z, IP: h.IP, Port: o.Port})
+	}
+	must(t, s.Provider.Post(ctx, "/v1/services", apiserver.CreateServiceRequest{
+		Description: "sample database", VpcID: s.ProviderVPC.VpcID, Ports: []int{o.Port}, Resources: backends,
+		AutoAcceptEnabled: o.AutoAccept, ZoneAffinityEnabled: o.ZoneAffinity, ProxyProtocol: o.ProxyProtocol,
+		AllowedAccounts: []string{s.ConsumerID},
+	}, &s.Service))
+	must(t, s.Consumer.Post(ctx, "/v1/vpcs", apiserver.CreateVPCRequest{Name: "consumer-vpc", CidrBlock: o.CIDR}, &s.ConsumerVPC))
+	var zreq []apiserver.EndpointZoneRequest
+	for i, z := range zones {
+		var vsw model.VSwitch
+		must(t, s.Consumer.Post(ctx, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: s.ConsumerVPC.VpcID, ZoneID: z, CidrBlock: subnet(o.CIDR, i+1)}, &vsw))
+		s.ConsumerVSwitches = append(s.ConsumerVSwitches, vsw)
+		zreq = append(zreq, apiserver.EndpointZoneRequest{ZoneID: z, VSwitchID: vsw.VSwitchID})
+	}
+	sgReq := apiserver.CreateSecurityGroupRequest{VpcID: s.ConsumerVPC.VpcID, Name: "sg-db"}
+	if !o.NoSGRule {
+		sgReq.Rules = []model.SecurityGroupRule{{Protocol: "tcp", PortRange: itoa(o.Port) + "/" + itoa(o.Port), SourceCidr: o.CIDR, Policy: "accept", Priority: 1}}
+	}
+	must(t, s.Consumer.Post(ctx, "/v1/security-groups", sgReq, &s.SG))
+	must(t, s.Consumer.Post(ctx, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[0].VSwitchID, Name: "app"}, &s.ConsumerHost))
+	if !o.NoEndpoint {
+		must(t, s.Consumer.Post(ctx, "/v1/endpoints", apiserver.CreateEndpointRequest{
+			ServiceName: s.Service.Name, VpcID: s.ConsumerVPC.VpcID, SecurityGroupIDs: []string{s.SG.SecurityGroupID}, Zones: zreq,
+		}, &s.Endpoint))
+	}
+	return s
+}
+
+// WaitEndpoint polls until cond holds for the consumer's view of the endpoint.
+func (s *Scenario) WaitEndpoint(t testing.TB, cond func(model.Endpoint) bool) model.Endpoint {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var ep model.Endpoint
+	for time.Now().Before(deadline) {
+		must(t, s.Consumer.Get(context.Background(), "/v1/endpoints/"+s.Endpoint.EndpointID, &ep))
+		if cond(ep) {
+			return ep
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("endpoint %s never reached the wanted state; last: %+v", s.Endpoint.EndpointID, ep)
+	return ep
+}
+
+// Active is a WaitEndpoint condition.
+func Active(ep model.Endpoint) bool { return ep.EndpointStatus == model.StatusActive }
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// subnet returns the i-th /24 of a /16 (x.y.i.0/24).
+func subnet(cidr string, i int) string {
+	p := cidr[:len(cidr)-len("0.0/16")]
+	return p + itoa(i) + ".0/24"
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

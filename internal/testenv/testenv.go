@@ -1,0 +1,139 @@
+// Package testenv starts real privlink servers (embedded etcd on free
+// loopback ports, unique namespace prefix, temp data dir) for integration
+// tests, and removes everything they created when the test ends.
+package testenv
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/client"
+	"github.com/privlink/privlink/internal/server"
+)
+
+// Options tweak the server.
+type Options struct {
+	Network       string // default: netns (tests needing loopback say so)
+	Zones         []string
+	AgentZones    []string
+	DataDir       string   // reuse a data dir (restart tests)
+	EtcdEndpoints []string // join an existing etcd instead of embedding one
+	Prefix        string   // netns prefix; default random
+	Console       func(*apiserver.API) http.Handler
+}
+
+// Env is one running server.
+type Env struct {
+	*server.Server
+	Admin  *client.Client
+	Prefix string
+	Dir    string
+}
+
+// NeedRoot skips the test when not root.
+func NeedRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: creates network namespaces (run the suite as root, as CI does)")
+	}
+}
+
+// FreePort returns a free loopback TCP port.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// RandomPrefix is a short unique namespace prefix for one test.
+func RandomPrefix() string {
+	var b [3]byte
+	_, _ = rand.Read(b[:])
+	return "plt" + hex.EncodeToString(b[:])
+}
+
+// Start runs a server and registers its shutdown and namespace cleanup.
+func Start(t testing.TB, o Options) *Env {
+	t.Helper()
+	if o.Network == "" {
+		o.Network = "netns"
+	}
+	if o.Network == "netns" {
+		NeedRoot(t)
+	}
+	if o.Prefix == "" {
+		o.Prefix = RandomPrefix()
+	}
+	dir := o.DataDir
+	if dir == "" && len(o.EtcdEndpoints) == 0 {
+		dir = t.TempDir()
+	}
+	cfg := server.Config{
+		DataDir: dir, Listen: "127.0.0.1:0", Region: "cn-hangzhou", Zones: o.Zones, AgentZones: o.AgentZones,
+		Network: o.Network, NetnsPrefix: o.Prefix, EtcdEndpoints: o.EtcdEndpoints,
+		EtcdClientURL: fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
+		EtcdPeerURL:   fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
+		Logger:        logger(t), Console: o.Console,
+	}
+	s, err := server.Start(context.Background(), cfg)
+	if err != nil {
+		t.Fatalf("start server: %v", err)
+	}
+	env := &Env{Server: s, Prefix: o.Prefix, Dir: dir}
+	t.Cleanup(func() {
+		s.Stop()
+		if err := s.Driver.Cleanup(); err != nil {
+			t.Errorf("cleanup namespaces: %v", err)
+		}
+	})
+	if dir != "" {
+		tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
+		if err == nil {
+			env.Admin = client.New(s.URL(), strings.TrimSpace(string(tok)))
+		}
+	}
+	return env
+}
+
+// EtcdURL is the embedded etcd's client URL (for a second server or an agent).
+func (e *Env) EtcdURL() string { return e.Config().EtcdClientURL }
+
+// Account creates an account and returns a client with its token and its ID.
+func (e *Env) Account(t testing.TB, name string) (*client.Client, string) {
+	t.Helper()
+	var out apiserver.AccountWithToken
+	if err := e.Admin.Post(context.Background(), "/v1/accounts", apiserver.CreateAccountRequest{Name: name}, &out); err != nil {
+		t.Fatalf("create account %s: %v", name, err)
+	}
+	return client.New(e.URL(), out.Token), out.AccountID
+}
+
+func logger(t testing.TB) *slog.Logger {
+	level := slog.LevelWarn
+	if os.Getenv("PRIVLINK_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: level}))
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Helper()
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
