@@ -6,10 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	mrand "math/rand/v2"
 	"net/http"
 	"reflect"
 	"sort"
 	"strconv"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -50,7 +52,8 @@ func (a *API) create(r *http.Request, kind, clientToken string, req any, build f
 		idemKey = a.st.Key(store.KindIdem, c.AccountID, kind, clientToken)
 		hash = requestHash(req)
 	}
-	for attempt := 0; attempt < 8; attempt++ {
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		backoff(attempt)
 		if idemKey != "" {
 			rec, _, err := store.Get[idemRecord](ctx, a.st, idemKey)
 			if err == nil {
@@ -89,7 +92,8 @@ func (a *API) create(r *http.Request, kind, clientToken string, req any, build f
 // mutate may return extra ops to commit with it.
 func update[T any](a *API, r *http.Request, key string, mutate func(v *T) ([]clientv3.Op, error)) (T, error) {
 	ctx := r.Context()
-	for attempt := 0; attempt < 8; attempt++ {
+	for attempt := 0; attempt < maxAttempts; attempt++ {
+		backoff(attempt)
 		v, rev, err := store.Get[T](ctx, a.st, key)
 		if err != nil {
 			return v, err
@@ -109,6 +113,16 @@ func update[T any](a *API, r *http.Request, key string, mutate func(v *T) ([]cli
 	}
 	var zero T
 	return zero, model.Errorf(http.StatusConflict, "Conflict.Concurrent", "too many concurrent changes; retry")
+}
+
+// maxAttempts bounds optimistic retries; with backoff they span about 2s.
+const maxAttempts = 30
+
+// backoff sleeps a random, growing time before a retry (not before the first try).
+func backoff(attempt int) {
+	if attempt > 0 {
+		time.Sleep(time.Duration(mrand.Int64N(int64(min(attempt, 10)) * int64(15*time.Millisecond))))
+	}
 }
 
 // touch returns a compare-and-rewrite pair on a parent record, so that

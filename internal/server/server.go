@@ -60,11 +60,12 @@ type Server struct {
 	Agents map[string]*agent.Agent
 	DNS    *dns.Server
 
-	http   *http.Server
-	ln     net.Listener
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	log    *slog.Logger
+	http     *http.Server
+	ln       net.Listener
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+	log      *slog.Logger
 }
 
 func (c *Config) defaults() error {
@@ -258,7 +259,10 @@ func (s *Server) URL() string { return "http://" + s.ln.Addr().String() }
 func (s *Server) Config() Config { return s.cfg }
 
 // Stop shuts everything down; namespaces stay (see Driver.Cleanup).
-func (s *Server) Stop() {
+// It is safe to call more than once.
+func (s *Server) Stop() { s.stopOnce.Do(s.stop) }
+
+func (s *Server) stop() {
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 		_ = s.http.Shutdown(ctx)

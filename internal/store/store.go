@@ -13,6 +13,7 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
+	"go.uber.org/zap"
 )
 
 // ErrNotFound is returned by Get when the key does not exist.
@@ -108,6 +109,7 @@ func startEmbedded(cfg Config) (*embed.Etcd, error) {
 	ec.AdvertisePeerUrls = []url.URL{*pu}
 	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
 	ec.LogLevel = "error"
+	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdLogger)
 	ec.AutoCompactionMode = "revision"
 	ec.AutoCompactionRetention = "10000"
 	e, err := embed.StartEtcd(ec)
@@ -142,6 +144,8 @@ func (s *Store) Close() {
 		s.cli.Close()
 	}
 	if s.etcd != nil {
+		// etcd logs its own listeners closing as errors; they are not.
+		etcdLogLevel.SetLevel(zap.FatalLevel)
 		s.etcd.Close()
 	}
 }

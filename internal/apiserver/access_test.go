@@ -1,0 +1,118 @@
+package apiserver_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/privlink/privlink/internal/testenv"
+)
+
+// storeDump returns every key and value under the prefix except those that
+// change without a write by the caller (agent reports and liveness).
+func storeDump(t *testing.T, e *testenv.Env) map[string]string {
+	t.Helper()
+	resp, err := e.Store.Client().Get(bg, e.Store.Prefix(), clientv3.WithPrefix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, kv := range resp.Kvs {
+		k := string(kv.Key)
+		if strings.Contains(k, "/report/") || strings.Contains(k, "/agent/") {
+			continue
+		}
+		out[k] = string(kv.Value)
+	}
+	return out
+}
+
+func sameDump(t *testing.T, before, after map[string]string, what string) {
+	t.Helper()
+	for k, v := range after {
+		if before[k] != v {
+			t.Errorf("%s changed or added key %s", what, k)
+		}
+	}
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			t.Errorf("%s deleted key %s", what, k)
+		}
+	}
+}
+
+// TestCrossAccountMatrix calls every route with another account's token on
+// the first account's resources: nothing is revealed and nothing changes.
+func TestCrossAccountMatrix(t *testing.T) {
+	e := startLoopback(t)
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{Port: 16003})
+	s.WaitEndpoint(t, testenv.Active)
+	stranger, _ := e.Account(t, "stranger")
+	ids := map[string]string{ // first path element -> a resource of provider or consumer
+		"vpcs": s.ConsumerVPC.VpcID, "vswitches": s.ConsumerVSwitches[0].VSwitchID, "security-groups": s.SG.SecurityGroupID,
+		"hosts": s.ConsumerHost.HostID, "services": s.Service.ServiceID, "endpoints": s.Endpoint.EndpointID,
+	}
+	bodies := map[string]any{
+		"authorize":        map[string]any{"rules": []map[string]any{{"portRange": "1/2", "sourceCidrIp": "0.0.0.0/0"}}},
+		"revoke":           map[string]any{"rules": []map[string]any{{"portRange": "6001/6001", "sourceCidrIp": "192.168.0.0/16"}}},
+		"allowed-accounts": map[string]any{"accountId": s.ConsumerID},
+		"services":         map[string]any{"autoAcceptEnabled": true},
+	}
+	before := storeDump(t, e)
+	for _, rt := range e.API.Routes() {
+		method, path := rt[0], rt[1]
+		if !strings.Contains(path, "{id}") {
+			continue
+		}
+		parts := strings.Split(strings.TrimPrefix(path, "/v1/"), "/")
+		p := strings.Replace(path, "{id}", ids[parts[0]], 1)
+		p = strings.Replace(p, "{endpoint}", s.Endpoint.EndpointID, 1)
+		p = strings.Replace(p, "{account}", s.ConsumerID, 1)
+		var body any
+		if method == http.MethodPost || method == http.MethodPatch {
+			body = bodies[parts[len(parts)-1]]
+			if body == nil {
+				body = bodies[parts[0]]
+			}
+		}
+		var out json.RawMessage
+		err := stranger.Do(bg, method, p, body, &out)
+		if err == nil {
+			t.Errorf("%s %s as a stranger succeeded: %s", method, p, out)
+			continue
+		}
+		ce, ok := err.(interface{ Error() string })
+		if !ok || !strings.Contains(ce.Error(), "NotFound") || !strings.Contains(ce.Error(), "HTTP 404") {
+			t.Errorf("%s %s as a stranger: want 404 NotFound, got %v", method, p, err)
+		}
+	}
+	sameDump(t, before, storeDump(t, e), "stranger requests")
+	// The consumer may read the service (allow-listed) but not change it.
+	if err := s.Consumer.Get(bg, "/v1/services/"+s.Service.ServiceID, nil); err != nil {
+		t.Errorf("allow-listed consumer cannot read the service: %v", err)
+	}
+	wantCode(t, s.Consumer.Delete(bg, "/v1/services/"+s.Service.ServiceID, nil), "EndpointServiceNotFound")
+	wantCode(t, s.Consumer.Post(bg, "/v1/accounts", map[string]string{"name": "x"}, nil), "Forbidden.AdminOnly")
+	sameDump(t, before, storeDump(t, e), "consumer requests")
+}
+
+func TestAuth(t *testing.T) {
+	e := startLoopback(t)
+	for _, tok := range []string{"", "plk_wrong"} {
+		c := *e.Admin
+		c.Token = tok
+		err := c.Get(bg, "/v1/vpcs", nil)
+		if err == nil || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "InvalidToken") {
+			t.Errorf("token %q: want 401 InvalidToken, got %v", tok, err)
+		}
+	}
+	// Tokens are stored hashed: the admin token's text appears nowhere in etcd.
+	for k, v := range storeDump(t, e) {
+		if strings.Contains(k+v, e.Admin.Token) {
+			t.Errorf("token stored in clear at %s", k)
+		}
+	}
+}
