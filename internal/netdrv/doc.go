@@ -1,0 +1,25 @@
+// Package netdrv holds the network drivers of the self-hosted PrivateLink:
+// they turn VPCs, vSwitches, hosts (ECS-like instances) and ENIs (endpoint
+// IPs) into something real on this machine, and open sockets "inside" a
+// VPC.
+//
+// Two drivers implement [Driver]:
+//
+//   - netns ([NewNetns], Linux, root): a VPC is a network namespace
+//     "<prefix>-<vpcID>" acting as the VPC's router (ip_forward on, the DNS
+//     resolver address 169.254.169.253/32 on its lo); a vSwitch is a bridge
+//     "br-<last 8 chars of vswID>" in it carrying the gateway address; a host
+//     is a namespace "<prefix>-<hostID>" whose eth0 is a veth peered with
+//     "vh-<last 12 chars of hostID>" on the bridge; an ENI is a /32 on the
+//     bridge. VPCs share nothing, so their CIDRs may overlap. Sockets are
+//     created inside a namespace by switching the calling OS thread into it
+//     (setns) for the duration of socket creation; namespace handles are
+//     cached so that Dial on a hot path costs two setns calls extra.
+//   - loopback ([NewLoopback], no root, NO isolation): VPC address a.b.c.d
+//     is served at 127.b.c.d; overlapping VPC CIDRs collide.
+//
+// Both also implement [HostSockets] (sockets as seen from a host), which
+// tests and demos use to play the workload.
+//
+// See README.md in this directory for the topology, names and cleanup.
+package netdrv

@@ -1,0 +1,450 @@
+//go:build linux
+
+package netdrv
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// ------------------------------------------------------------ vSwitches
+
+func vswAlias(vswID string) string   { return aliasMark + "vsw " + vswID }
+func hostAlias(hostID string) string { return aliasMark + "host " + hostID }
+
+// bridge returns the vSwitch's bridge; (nil, nil) if absent.
+func (d *NetnsDriver) bridge(v *nsVPC, vswID string) (netlink.Link, error) {
+	l, err := v.nl.LinkByName(BridgeName(vswID))
+	if isNotFound(err) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if l.Attrs().Alias != vswAlias(vswID) {
+		return nil, fmt.Errorf("netdrv: vpc %s: link %s exists but is not vSwitch %s (alias %q)", v.id, l.Attrs().Name, vswID, l.Attrs().Alias)
+	}
+	return l, nil
+}
+
+// EnsureVSwitch implements Driver.
+func (d *NetnsDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, gw netip.Addr) error {
+	if err := checkID("vswitch", vswID); err != nil {
+		return err
+	}
+	if err := checkVSwitch(cidr, gw); err != nil {
+		return err
+	}
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	v, err := d.loadVPC(vpcID)
+	if err != nil {
+		return err
+	}
+	br, err := d.bridge(v, vswID)
+	if err != nil {
+		return err
+	}
+	name := BridgeName(vswID)
+	if br == nil {
+		if err := v.nl.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}); err != nil {
+			return fmt.Errorf("netdrv: vpc %s: create bridge %s: %w", vpcID, name, err)
+		}
+		if br, err = v.nl.LinkByName(name); err != nil {
+			return err
+		}
+		if err := v.nl.LinkSetAlias(br, vswAlias(vswID)); err != nil {
+			v.nl.LinkDel(br) //nolint:errcheck
+			return err
+		}
+		d.log.Info("created vSwitch bridge", "vpc", vpcID, "vswitch", vswID, "bridge", name, "cidr", cidr)
+	}
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, netlink.FAMILY_V4) })
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs { // drop a stale gateway of a different CIDR; keep ENIs (/32)
+		if ones, _ := a.Mask.Size(); ones != 32 && !(addrOf(a) == gw && ones == cidr.Bits()) {
+			if err := v.nl.AddrDel(br, &a); err != nil {
+				return err
+			}
+		}
+	}
+	if findAddr(addrs, gw, cidr.Bits()) == nil {
+		if err := v.nl.AddrAdd(br, &netlink.Addr{IPNet: ipNet(gw, cidr.Bits())}); err != nil && !errors.Is(err, unix.EEXIST) {
+			return fmt.Errorf("netdrv: vpc %s: gateway %s on %s: %w", vpcID, gw, name, err)
+		}
+	}
+	return v.nl.LinkSetUp(br)
+}
+
+// DeleteVSwitch implements Driver. Hosts on the vSwitch known to this driver
+// are deleted too (namespace included); ENIs disappear with the bridge.
+func (d *NetnsDriver) DeleteVSwitch(vpcID, vswID string) error {
+	if err := checkID("vswitch", vswID); err != nil {
+		return err
+	}
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	var errs []error
+	for _, id := range d.hostIDs(func(h Host) bool { return h.VpcID == vpcID && h.VSwitchID == vswID }) {
+		errs = append(errs, d.deleteHost(id))
+	}
+	v, err := d.loadVPC(vpcID)
+	if errors.Is(err, ErrNotFound) {
+		return errors.Join(errs...)
+	} else if err != nil {
+		return errors.Join(append(errs, err)...)
+	}
+	br, err := d.bridge(v, vswID)
+	if err != nil || br == nil {
+		return errors.Join(append(errs, err)...)
+	}
+	// Host veth ends enslaved to the bridge (hosts unknown to this process).
+	links, err := retryDump(v.nl.LinkList)
+	errs = append(errs, err)
+	for _, l := range links {
+		if l.Attrs().MasterIndex == br.Attrs().Index && strings.HasPrefix(l.Attrs().Alias, aliasMark) {
+			if err := v.nl.LinkDel(l); err != nil && !isNotFound(err) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := v.nl.LinkDel(br); err != nil && !isNotFound(err) {
+		errs = append(errs, err)
+	}
+	d.log.Info("deleted vSwitch", "vpc", vpcID, "vswitch", vswID)
+	return errors.Join(errs...)
+}
+
+// ----------------------------------------------------------------- ENIs
+
+// AddENI implements Driver: ip/32 on the vSwitch bridge.
+func (d *NetnsDriver) AddENI(vpcID, vswID string, ip netip.Addr) error {
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	v, br, addrs, err := d.eniTarget(vpcID, vswID)
+	if err != nil {
+		return err
+	}
+	if br == nil {
+		return fmt.Errorf("%w: vswitch %s in vpc %s", ErrNotFound, vswID, vpcID)
+	}
+	ip = ip.Unmap()
+	var inCIDR bool
+	for _, a := range addrs {
+		if ones, _ := a.Mask.Size(); ones != 32 {
+			p := netip.PrefixFrom(addrOf(a), ones)
+			inCIDR = inCIDR || (p.Contains(ip) && ip != addrOf(a) && ip != p.Masked().Addr())
+		}
+	}
+	if !ip.Is4() || !inCIDR {
+		return fmt.Errorf("netdrv: ENI %s is not a free host address of vSwitch %s", ip, vswID)
+	}
+	if findAddr(addrs, ip, 32) != nil {
+		return nil
+	}
+	if err := v.nl.AddrAdd(br, &netlink.Addr{IPNet: ipNet(ip, 32)}); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("netdrv: vpc %s: add ENI %s: %w", vpcID, ip, err)
+	}
+	d.log.Info("added ENI", "vpc", vpcID, "vswitch", vswID, "ip", ip)
+	return nil
+}
+
+// RemoveENI implements Driver.
+func (d *NetnsDriver) RemoveENI(vpcID, vswID string, ip netip.Addr) error {
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	v, br, addrs, err := d.eniTarget(vpcID, vswID)
+	if errors.Is(err, ErrNotFound) || (err == nil && br == nil) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	a := findAddr(addrs, ip.Unmap(), 32)
+	if a == nil {
+		return nil
+	}
+	if err := v.nl.AddrDel(br, a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+		return fmt.Errorf("netdrv: vpc %s: remove ENI %s: %w", vpcID, ip, err)
+	}
+	d.log.Info("removed ENI", "vpc", vpcID, "vswitch", vswID, "ip", ip)
+	return nil
+}
+
+func (d *NetnsDriver) eniTarget(vpcID, vswID string) (*nsVPC, netlink.Link, []netlink.Addr, error) {
+	if err := checkID("vswitch", vswID); err != nil {
+		return nil, nil, nil, err
+	}
+	v, err := d.loadVPC(vpcID)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	br, err := d.bridge(v, vswID)
+	if err != nil || br == nil {
+		return v, nil, nil, err
+	}
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, netlink.FAMILY_V4) })
+	return v, br, addrs, err
+}
+
+// ---------------------------------------------------------------- hosts
+
+func (d *NetnsDriver) hostIDs(match func(Host) bool) []string {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	var ids []string
+	for id, h := range d.hosts {
+		if match(h.h) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// loadHost returns the host's namespace handle, opening a namespace left
+// by a previous run if needed. Caller holds opMu.
+func (d *NetnsDriver) loadHost(hostID string) (*nsHost, error) {
+	d.mu.RLock()
+	h := d.hosts[hostID]
+	d.mu.RUnlock()
+	if h != nil {
+		return h, nil
+	}
+	if err := checkID("host", hostID); err != nil {
+		return nil, err
+	}
+	ns, err := openNamed(d.nsName(hostID))
+	if err != nil {
+		return nil, err
+	}
+	if !ns.IsOpen() {
+		return nil, fmt.Errorf("%w: host %s", ErrNotFound, hostID)
+	}
+	h = &nsHost{h: Host{ID: hostID}, ns: ns}
+	d.mu.Lock()
+	d.hosts[hostID] = h
+	d.mu.Unlock()
+	return h, nil
+}
+
+// EnsureHost implements Driver: namespace <prefix>-<hostID> with eth0
+// (IP/prefix, default route via the gateway) whose veth peer vh-<id> is
+// enslaved to the vSwitch bridge, plus /etc/netns/<ns>/resolv.conf.
+func (d *NetnsDriver) EnsureHost(h Host) error {
+	if err := checkHost(h); err != nil {
+		return err
+	}
+	h.IP, h.Gateway = h.IP.Unmap(), h.Gateway.Unmap()
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	v, err := d.loadVPC(h.VpcID)
+	if err != nil {
+		return err
+	}
+	br, err := d.bridge(v, h.VSwitchID)
+	if err != nil {
+		return err
+	}
+	if br == nil {
+		return fmt.Errorf("%w: vswitch %s in vpc %s", ErrNotFound, h.VSwitchID, h.VpcID)
+	}
+	name := d.nsName(h.ID)
+	hs, err := d.loadHost(h.ID)
+	if errors.Is(err, ErrNotFound) {
+		ns, cerr := createNamed(d.origin, name)
+		if cerr != nil {
+			return fmt.Errorf("netdrv: create host namespace %s: %w", name, cerr)
+		}
+		hs = &nsHost{ns: ns}
+		d.mu.Lock()
+		d.hosts[h.ID] = hs
+		d.mu.Unlock()
+		d.log.Info("created host namespace", "host", h.ID, "netns", name)
+	} else if err != nil {
+		return err
+	}
+	old := hs.h
+	hnl, err := netlink.NewHandleAt(hs.ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer hnl.Close()
+	if err := d.plumbHost(v, br, hnl, hs, h, old); err != nil {
+		return fmt.Errorf("netdrv: host %s: %w", h.ID, err)
+	}
+	d.mu.Lock()
+	hs.h = h
+	d.mu.Unlock()
+	return writeResolvConf(name)
+}
+
+func (d *NetnsDriver) plumbHost(v *nsVPC, br netlink.Link, hnl *netlink.Handle, hs *nsHost, h, old Host) error {
+	vname := hostVethName(h.ID)
+	vl, err := v.nl.LinkByName(vname)
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	eth, err := hnl.LinkByName("eth0")
+	if err != nil && !isNotFound(err) {
+		return err
+	}
+	if vl != nil && vl.Attrs().Alias != hostAlias(h.ID) {
+		return fmt.Errorf("vpc %s: link %s belongs to someone else (alias %q)", v.id, vname, vl.Attrs().Alias)
+	}
+	reuse := vl != nil && eth != nil &&
+		(old.VpcID == "" || (old.VpcID == h.VpcID && old.VSwitchID == h.VSwitchID)) &&
+		vl.Attrs().OperState == netlink.OperUp
+	if !reuse {
+		// (Re)create the pair. Deleting either end deletes the peer too.
+		if eth != nil {
+			if err := hnl.LinkDel(eth); err != nil && !isNotFound(err) {
+				return err
+			}
+		}
+		if vl != nil {
+			if err := v.nl.LinkDel(vl); err != nil && !isNotFound(err) {
+				return err
+			}
+		}
+		// Both ends are created directly in their namespaces: nothing ever
+		// appears in the host's namespace, not even briefly.
+		veth := &netlink.Veth{
+			LinkAttrs:     netlink.LinkAttrs{Name: vname},
+			PeerName:      "eth0",
+			PeerNamespace: netlink.NsFd(int(hs.ns)),
+		}
+		if err := v.nl.LinkAdd(veth); err != nil {
+			return fmt.Errorf("create veth %s/eth0: %w", vname, err)
+		}
+		if vl, err = v.nl.LinkByName(vname); err != nil {
+			return err
+		}
+		if eth, err = hnl.LinkByName("eth0"); err != nil {
+			return err
+		}
+		d.log.Info("plugged host", "host", h.ID, "vpc", h.VpcID, "vswitch", h.VSwitchID, "veth", vname, "ip", h.IP)
+	}
+	// VPC side.
+	if vl.Attrs().Alias != hostAlias(h.ID) {
+		if err := v.nl.LinkSetAlias(vl, hostAlias(h.ID)); err != nil {
+			return err
+		}
+	}
+	if vl.Attrs().MasterIndex != br.Attrs().Index {
+		if err := v.nl.LinkSetMaster(vl, br); err != nil {
+			return err
+		}
+	}
+	if err := v.nl.LinkSetUp(vl); err != nil {
+		return err
+	}
+	// Host side.
+	if lo, err := hnl.LinkByName("lo"); err != nil {
+		return err
+	} else if err := hnl.LinkSetUp(lo); err != nil {
+		return err
+	}
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return hnl.AddrList(eth, netlink.FAMILY_V4) })
+	if err != nil {
+		return err
+	}
+	for _, a := range addrs {
+		if ones, _ := a.Mask.Size(); addrOf(a) != h.IP || ones != h.Prefix.Bits() {
+			if err := hnl.AddrDel(eth, &a); err != nil {
+				return err
+			}
+		}
+	}
+	if findAddr(addrs, h.IP, h.Prefix.Bits()) == nil {
+		if err := hnl.AddrAdd(eth, &netlink.Addr{IPNet: ipNet(h.IP, h.Prefix.Bits())}); err != nil && !errors.Is(err, unix.EEXIST) {
+			return err
+		}
+	}
+	if err := hnl.LinkSetUp(eth); err != nil {
+		return err
+	}
+	gw := h.Gateway.As4()
+	return hnl.RouteReplace(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: net.IP(gw[:])})
+}
+
+func writeResolvConf(nsName string) error {
+	dir := filepath.Join(netnsEtcDir, nsName)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	want := "nameserver " + ResolverIP.String() + "\n"
+	p := filepath.Join(dir, "resolv.conf")
+	if b, err := os.ReadFile(p); err == nil && string(b) == want {
+		return nil
+	}
+	return os.WriteFile(p, []byte(want), 0o644)
+}
+
+// DeleteHost implements Driver.
+func (d *NetnsDriver) DeleteHost(hostID string) error {
+	if err := checkID("host", hostID); err != nil {
+		return err
+	}
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	return d.deleteHost(hostID)
+}
+
+func (d *NetnsDriver) deleteHost(hostID string) error {
+	name := d.nsName(hostID)
+	d.mu.Lock()
+	hs := d.hosts[hostID]
+	delete(d.hosts, hostID)
+	d.mu.Unlock()
+	var errs []error
+	if hs != nil {
+		hs.ns.Close()
+	}
+	errs = append(errs, teardownNamed(name))
+	errs = append(errs, os.RemoveAll(filepath.Join(netnsEtcDir, name)))
+	if hs != nil {
+		d.log.Info("deleted host", "host", hostID)
+	}
+	return errors.Join(errs...)
+}
+
+// teardownNamed deletes the links in a named namespace (so veth peers in
+// other namespaces vanish now, not when the kernel gets round to destroying
+// the namespace, or never if a socket still pins it) and then the name.
+func teardownNamed(name string) error {
+	ns, err := openNamed(name)
+	if err != nil {
+		return errors.Join(err, deleteNamed(name))
+	}
+	if !ns.IsOpen() {
+		return nil
+	}
+	var errs []error
+	if nlh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE); err != nil {
+		errs = append(errs, err)
+	} else {
+		links, err := retryDump(nlh.LinkList)
+		errs = append(errs, err)
+		for _, l := range links {
+			if l.Attrs().Name != "lo" {
+				if err := nlh.LinkDel(l); err != nil && !isNotFound(err) {
+					errs = append(errs, err)
+				}
+			}
+		}
+		nlh.Close()
+	}
+	ns.Close()
+	errs = append(errs, deleteNamed(name))
+	return errors.Join(errs...)
+}

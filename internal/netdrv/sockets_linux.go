@@ -1,0 +1,174 @@
+//go:build linux
+
+package netdrv
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"runtime"
+
+	"github.com/vishvananda/netns"
+)
+
+// Sockets inside namespaces. A socket belongs to the network namespace of
+// the thread that created it, for its whole life. So: lock the goroutine to
+// its OS thread, setns into the target, create the socket, setns back,
+// unlock. The namespace handles are cached (opened once per VPC/host) and
+// the namespace to return to is the process's, opened once at start, so
+// the per-call cost is two setns(2) calls on top of the socket work. This
+// runs on the caller's goroutine: handing the work to a helper goroutine
+// (which could simply exit to retire a thread stuck in a foreign namespace)
+// measured ~3x the setns cost, and restoring practically cannot fail.
+
+// runIn runs fn with the calling goroutine's thread switched into the
+// namespace returned by get (called under d.mu, which keeps the handle open
+// until setns is done).
+func (d *NetnsDriver) runIn(get func() (netns.NsHandle, error), fn func() error) error {
+	runtime.LockOSThread()
+	d.mu.RLock()
+	ns, err := get()
+	if err == nil {
+		err = netns.Set(ns)
+	}
+	d.mu.RUnlock()
+	if err != nil {
+		// setns is all-or-nothing: still in the original namespace.
+		runtime.UnlockOSThread()
+		return err
+	}
+	ferr := fn()
+	if err := netns.Set(d.origin); err != nil {
+		// This thread is stuck in the foreign namespace. Stay locked: no
+		// other goroutine will ever run on it, and the runtime destroys it
+		// when the calling goroutine exits.
+		d.log.Error("netdrv: cannot restore network namespace; thread quarantined", "err", err)
+		return fmt.Errorf("netdrv: restore netns: %w (after: %v)", err, ferr)
+	}
+	runtime.UnlockOSThread()
+	return ferr
+}
+
+func (d *NetnsDriver) runInVPC(vpcID string, fn func() error) error {
+	get, err := d.vpcGetter(vpcID)
+	if err != nil {
+		return err
+	}
+	return d.runIn(get, fn)
+}
+
+func (d *NetnsDriver) runInHost(hostID string, fn func() error) error {
+	get, err := d.hostGetter(hostID)
+	if err != nil {
+		return err
+	}
+	return d.runIn(get, fn)
+}
+
+// vpcGetter returns the lookup of a VPC's namespace handle for runIn,
+// loading a namespace left by a previous run first if need be.
+func (d *NetnsDriver) vpcGetter(vpcID string) (func() (netns.NsHandle, error), error) {
+	d.mu.RLock()
+	_, ok := d.vpcs[vpcID]
+	d.mu.RUnlock()
+	if !ok { // a namespace left by a previous run?
+		d.opMu.Lock()
+		_, err := d.loadVPC(vpcID)
+		d.opMu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return func() (netns.NsHandle, error) {
+		if v := d.vpcs[vpcID]; v != nil {
+			return v.ns, nil
+		}
+		return netns.None(), fmt.Errorf("%w: vpc %s", ErrNotFound, vpcID)
+	}, nil
+}
+
+func (d *NetnsDriver) hostGetter(hostID string) (func() (netns.NsHandle, error), error) {
+	d.mu.RLock()
+	_, ok := d.hosts[hostID]
+	d.mu.RUnlock()
+	if !ok {
+		d.opMu.Lock()
+		_, err := d.loadHost(hostID)
+		d.opMu.Unlock()
+		if err != nil {
+			return nil, err
+		}
+	}
+	return func() (netns.NsHandle, error) {
+		if h := d.hosts[hostID]; h != nil {
+			return h.ns, nil
+		}
+		return netns.None(), fmt.Errorf("%w: host %s", ErrNotFound, hostID)
+	}, nil
+}
+
+// Listen implements Driver.
+func (d *NetnsDriver) Listen(vpcID string, addr netip.AddrPort) (ln net.Listener, err error) {
+	if vpcID == "" {
+		return listenTCP(addr)
+	}
+	err = d.runInVPC(vpcID, func() (e error) { ln, e = listenTCP(addr); return })
+	return closeOnErr(ln, err)
+}
+
+// ListenPacket implements Driver.
+func (d *NetnsDriver) ListenPacket(vpcID string, addr netip.AddrPort) (pc net.PacketConn, err error) {
+	if vpcID == "" {
+		return listenUDP(addr)
+	}
+	err = d.runInVPC(vpcID, func() (e error) { pc, e = listenUDP(addr); return })
+	return closeOnErr(pc, err)
+}
+
+// Dial implements Driver (TCP).
+func (d *NetnsDriver) Dial(ctx context.Context, vpcID string, addr netip.AddrPort) (net.Conn, error) {
+	if vpcID == "" {
+		return dialTCP(ctx, addr)
+	}
+	get, err := d.vpcGetter(vpcID)
+	if err != nil {
+		return nil, err
+	}
+	return d.dialIn(ctx, get, addr)
+}
+
+// ListenHost opens a TCP listener inside a host's namespace.
+func (d *NetnsDriver) ListenHost(hostID string, addr netip.AddrPort) (ln net.Listener, err error) {
+	err = d.runInHost(hostID, func() (e error) { ln, e = listenTCP(addr); return })
+	return closeOnErr(ln, err)
+}
+
+// ListenPacketHost opens a UDP socket inside a host's namespace.
+func (d *NetnsDriver) ListenPacketHost(hostID string, addr netip.AddrPort) (pc net.PacketConn, err error) {
+	err = d.runInHost(hostID, func() (e error) { pc, e = listenUDP(addr); return })
+	return closeOnErr(pc, err)
+}
+
+// DialHost dials (TCP) from inside a host's namespace.
+func (d *NetnsDriver) DialHost(ctx context.Context, hostID string, addr netip.AddrPort) (net.Conn, error) {
+	get, err := d.hostGetter(hostID)
+	if err != nil {
+		return nil, err
+	}
+	return d.dialIn(ctx, get, addr)
+}
+
+// closeOnErr drops a socket created before a later failure (restoring the
+// namespace), so callers never get both a value and an error.
+func closeOnErr[T io.Closer](v T, err error) (T, error) {
+	if err != nil {
+		var zero T
+		if any(v) != nil {
+			v.Close()
+		}
+		return zero, err
+	}
+	return v, nil
+}

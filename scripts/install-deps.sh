@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that privlink's demo, tests and benchmarks use,
+# and the Go modules. Idempotent: installs only what is missing.
+#   scripts/install-deps.sh            # everything the tests need
+#   scripts/install-deps.sh demo       # just what the demo needs
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+case "${1:-test}" in
+demo) pkgs=(iproute2 mariadb-client bind9-dnsutils) ;;
+*) pkgs=(iproute2 mariadb-client bind9-dnsutils chromium haproxy nginx libnginx-mod-stream iperf3 procps) ;;
+esac
+
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	if [[ $(id -u) -ne 0 ]]; then
+		echo "install-deps: not root; cannot install ${missing[*]} (tests that need them will skip)" >&2
+	else
+		echo "install-deps: installing ${missing[*]}" >&2
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	fi
+fi
+
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
+	export PATH=/usr/local/go/bin:$PATH
+fi
+command -v go >/dev/null || { echo "install-deps: Go 1.26 is required (https://go.dev/dl)" >&2; exit 1; }
+go mod download
