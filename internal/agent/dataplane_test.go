@@ -1,0 +1,111 @@
+package agent_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/testenv"
+)
+
+// TestOverlappingVPCs: consumer and provider VPCs share 192.168.0.0/16; the
+// consumer reaches the provider only through the endpoint IPs of both zones,
+// and neither side can reach the other directly.
+func TestOverlappingVPCs(t *testing.T) {
+	e := testenv.Start(t, testenv.Options{})
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
+	for i, h := range s.ProviderHosts {
+		serveHello(t, e, h.HostID, 6001, fmt.Sprintf("backend-%d", i))
+	}
+	ep := s.WaitEndpoint(t, testenv.Active)
+	for _, z := range ep.Zones {
+		eventually(t, "hello via "+z.ZoneID, func() error {
+			got, err := hello(t, e, s.ConsumerHost.HostID, z.IP+":6001")
+			if err == nil && !strings.HasPrefix(got, "backend-") {
+				err = fmt.Errorf("answer %q", got)
+			}
+			return err
+		})
+	}
+	// A provider host on an address the consumer VPC does not use.
+	var pv model.VSwitch
+	must(t, s.Provider.Post(bg, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: s.ProviderVPC.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "192.168.50.0/24"}, &pv))
+	var ph model.Host
+	must(t, s.Provider.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: pv.VSwitchID, IP: "192.168.50.10"}, &ph))
+	eventually(t, "provider host up", func() error {
+		ln, err := hostSockets(t, e).ListenHost(ph.HostID, mustAP("0.0.0.0:7000"))
+		if err == nil {
+			ln.Close()
+		}
+		return err
+	})
+	serveHello(t, e, ph.HostID, 7001, "provider")
+	if _, err := hello(t, e, s.ConsumerHost.HostID, "192.168.50.10:7001"); err == nil {
+		t.Error("consumer host reached the provider's host address directly")
+	}
+	// And the provider cannot reach the consumer's host or ENI.
+	var ch model.Host
+	must(t, s.Consumer.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[0].VSwitchID, IP: "192.168.1.77"}, &ch))
+	eventually(t, "consumer host up", func() error {
+		ln, err := hostSockets(t, e).ListenHost(ch.HostID, mustAP("0.0.0.0:7002"))
+		if err == nil {
+			ln.Close()
+		}
+		return err
+	})
+	serveHello(t, e, ch.HostID, 7003, "consumer")
+	for _, addr := range []string{"192.168.1.77:7003", ep.Zones[0].IP + ":6001"} {
+		if got, err := hello(t, e, ph.HostID, addr); err == nil {
+			t.Errorf("provider host reached consumer address %s: %q", addr, got)
+		}
+	}
+}
+
+// TestSecurityGroup: the allowed source works; another source and another
+// port are dropped.
+func TestSecurityGroup(t *testing.T) {
+	e := testenv.Start(t, testenv.Options{})
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true, NoSGRule: true, NoEndpoint: true})
+	// The service gets a second port; the SG allows 6001 from zone h's vSwitch only.
+	var svc model.EndpointService
+	must(t, s.Provider.Post(bg, "/v1/services", apiserver.CreateServiceRequest{VpcID: s.ProviderVPC.VpcID, Ports: []int{6001, 6002},
+		Resources: []model.Backend{{ZoneID: "cn-hangzhou-h", IP: s.ProviderHosts[0].IP}}, AutoAcceptEnabled: true, AllowedAccounts: []string{s.ConsumerID}}, &svc))
+	must(t, s.Consumer.Post(bg, "/v1/security-groups/"+s.SG.SecurityGroupID+"/authorize", apiserver.RulesRequest{Rules: []model.SecurityGroupRule{
+		{PortRange: "6001/6001", SourceCidr: "192.168.1.0/24"},
+	}}, nil))
+	var other model.Host
+	must(t, s.Consumer.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[1].VSwitchID}, &other))
+	var ep model.Endpoint
+	must(t, s.Consumer.Post(bg, "/v1/endpoints", apiserver.CreateEndpointRequest{ServiceID: svc.ServiceID, VpcID: s.ConsumerVPC.VpcID,
+		SecurityGroupIDs: []string{s.SG.SecurityGroupID}, Zones: []apiserver.EndpointZoneRequest{{ZoneID: "cn-hangzhou-h", VSwitchID: s.ConsumerVSwitches[0].VSwitchID}}}, &ep))
+	serveHello(t, e, s.ProviderHosts[0].HostID, 6001, "p6001")
+	serveHello(t, e, s.ProviderHosts[0].HostID, 6002, "p6002")
+	ip := ep.Zones[0].IP
+	eventually(t, "allowed source", func() error {
+		_, err := hello(t, e, s.ConsumerHost.HostID, ip+":6001")
+		return err
+	})
+	if got, err := hello(t, e, other.HostID, ip+":6001"); err == nil {
+		t.Errorf("source %s outside the allowed CIDR got through: %q", other.IP, got)
+	}
+	if got, err := hello(t, e, s.ConsumerHost.HostID, ip+":6002"); err == nil {
+		t.Errorf("port 6002 (no rule) got through: %q", got)
+	}
+	// Adding a rule for the other source opens it without recreating anything.
+	must(t, s.Consumer.Post(bg, "/v1/security-groups/"+s.SG.SecurityGroupID+"/authorize", apiserver.RulesRequest{Rules: []model.SecurityGroupRule{
+		{PortRange: "6001/6002", SourceCidr: other.IP + "/32"},
+	}}, nil))
+	eventually(t, "newly allowed source", func() error {
+		_, err := hello(t, e, other.HostID, ip+":6002")
+		return err
+	})
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,96 @@
+package agent_test
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/privlink/privlink/internal/netdrv"
+	"github.com/privlink/privlink/internal/testenv"
+)
+
+var bg = context.Background()
+
+func hostSockets(t *testing.T, e *testenv.Env) netdrv.HostSockets {
+	hs, ok := e.Driver.(netdrv.HostSockets)
+	if !ok {
+		t.Fatalf("driver %s has no host sockets", e.Driver.Name())
+	}
+	return hs
+}
+
+// serveHello runs a backend in a host that answers each line with "<name> <line>".
+func serveHello(t *testing.T, e *testenv.Env, hostID string, port uint16, name string) {
+	t.Helper()
+	ln, err := hostSockets(t, e).ListenHost(hostID, netip.AddrPortFrom(netip.IPv4Unspecified(), port))
+	if err != nil {
+		t.Fatalf("listen in host %s: %v", hostID, err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if _, err := io.WriteString(c, name+" "+line); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+}
+
+// dialFrom connects from inside a host.
+func dialFrom(t *testing.T, e *testenv.Env, hostID, addr string) (net.Conn, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bg, 2*time.Second)
+	defer cancel()
+	return hostSockets(t, e).DialHost(ctx, hostID, netip.MustParseAddrPort(addr))
+}
+
+// hello sends one line from a host to addr and returns the answer.
+func hello(t *testing.T, e *testenv.Env, hostID, addr string) (string, error) {
+	t.Helper()
+	c, err := dialFrom(t, e, hostID, addr)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c, "hi\n"); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line), err
+}
+
+// eventually retries f for up to 10s.
+func eventually(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: %v", what, err)
+}
+
+func mustAP(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }

@@ -1,0 +1,76 @@
+package agent_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/privlink/privlink/internal/agent"
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/proxy"
+	"github.com/privlink/privlink/internal/store"
+	"github.com/privlink/privlink/internal/testenv"
+)
+
+// startAgent runs a zone agent outside the server, as `privlink agent` does.
+func startAgent(t *testing.T, e *testenv.Env, zone string) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(bg)
+	cache := store.NewCache(e.Store, slog.Default())
+	go cache.Run(ctx)
+	a := agent.New(agent.Config{Zone: zone, Store: e.Store, Cache: cache, Driver: e.Driver, Metrics: proxy.NewMetrics(nil), Logger: slog.Default()})
+	go a.Run(ctx)
+	stopped := false
+	stop = func() {
+		if !stopped {
+			stopped = true
+			cancel()
+			<-a.Done()
+		}
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestZoneFailover: stopping one zone's agent leaves the other zone serving;
+// a restarted agent converges with nothing duplicated.
+func TestZoneFailover(t *testing.T) {
+	e := testenv.Start(t, testenv.Options{AgentZones: []string{"cn-hangzhou-h"}})
+	stopI := startAgent(t, e, "cn-hangzhou-i")
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
+	for i, h := range s.ProviderHosts {
+		serveHello(t, e, h.HostID, 6001, fmt.Sprintf("backend-%d", i))
+	}
+	ep := s.WaitEndpoint(t, testenv.Active)
+	hIP, iIP := ep.Zones[0].IP+":6001", ep.Zones[1].IP+":6001"
+	for _, a := range []string{hIP, iIP} {
+		eventually(t, "zone IP "+a, func() error { _, err := hello(t, e, s.ConsumerHost.HostID, a); return err })
+	}
+	stopI()
+	if _, err := hello(t, e, s.ConsumerHost.HostID, iIP); err == nil {
+		t.Error("stopped zone still serves")
+	}
+	if _, err := hello(t, e, s.ConsumerHost.HostID, hIP); err != nil {
+		t.Errorf("other zone broke when zone i stopped: %v", err)
+	}
+	s.WaitEndpoint(t, func(ep model.Endpoint) bool { return ep.Zones[1].ZoneStatus == model.ZoneUnavailable })
+
+	startAgent(t, e, "cn-hangzhou-i")
+	eventually(t, "restarted zone serves", func() error { _, err := hello(t, e, s.ConsumerHost.HostID, iIP); return err })
+	s.WaitEndpoint(t, func(ep model.Endpoint) bool { return ep.Zones[1].ZoneStatus == model.ZoneConnected })
+	// Nothing duplicated: each ENI address is on its bridge exactly once.
+	out, err := exec.Command("ip", "-n", e.Prefix+"-"+s.ConsumerVPC.VpcID, "-4", "-o", "addr", "show").CombinedOutput()
+	must(t, err)
+	for _, z := range ep.Zones {
+		if n := strings.Count(string(out), " "+z.IP+"/"); n != 1 {
+			t.Errorf("ENI %s appears %d times:\n%s", z.IP, n, out)
+		}
+	}
+	ss, _ := exec.Command("ip", "netns", "exec", e.Prefix+"-"+s.ConsumerVPC.VpcID, "ss", "-Hltn").CombinedOutput()
+	if n := strings.Count(string(ss), iIP); n != 1 {
+		t.Errorf("listener %s appears %d times:\n%s", iIP, n, ss)
+	}
+}

@@ -1,0 +1,25 @@
+// Package proxy is the data plane of privlink: a TCP proxy that terminates
+// consumer connections on an endpoint address (an ENI IP:port), checks them
+// against the endpoint's security group, picks a healthy backend of the
+// provider service and copies bytes in both directions.
+//
+// The hot path is built for throughput and connection rate:
+//
+//   - Bytes are moved with splice(2) (io.Copy between two *net.TCPConn goes
+//     through (*net.TCPConn).ReadFrom, which splices through a pipe), so
+//     payload never enters user space. An optional PROXY protocol v2 header is
+//     written with one write before splicing starts.
+//   - Each proxied connection costs two goroutines: the per-connection
+//     goroutine started by the accept loop copies consumer->backend itself and
+//     starts exactly one more goroutine for backend->consumer.
+//   - The security-group check runs on the accept goroutine, so rejected
+//     connections never cost a goroutine.
+//   - Idle timeouts and live byte counters are driven by one coarse sweeper
+//     goroutine per Listener that reads TCP_INFO of the consumer socket; the
+//     copy goroutines never touch timers or deadlines.
+//   - A user-space copy (with a token bucket) is used only when a per
+//     connection bandwidth cap is configured, or when a net.Conn is not a
+//     *net.TCPConn.
+//
+// See README.md in this directory for the behaviour in detail.
+package proxy

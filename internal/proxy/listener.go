@@ -1,0 +1,319 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Listener serves one net.Listener: every accepted consumer connection is
+// checked against Config.Allow and proxied to a backend.
+type Listener struct {
+	ln      net.Listener
+	dial    DialFunc
+	health  *Health
+	metrics *Metrics
+	log     *slog.Logger
+
+	st       atomic.Pointer[state]
+	updateMu sync.Mutex    // serialises Update
+	updated  chan struct{} // wakes the sweeper after Update
+	rr       atomic.Uint64 // round-robin cursor
+	active   atomic.Int64
+	warnNext atomic.Int64 // unix nanos before which warnings are suppressed
+
+	ctx    context.Context // cancelled by Close: aborts dials and rate waits
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	closed  bool
+	serving bool
+	conns   map[*pconn]struct{} // established proxied connections
+	wg      sync.WaitGroup      // Serve, sweeper and connection goroutines
+}
+
+// NewListener returns a Listener proxying connections accepted on ln
+// according to cfg. dial reaches backends; health may be nil (every backend
+// healthy) and so may m (no metrics). Call Serve to start accepting.
+func NewListener(ln net.Listener, cfg Config, dial DialFunc, health *Health, m *Metrics) *Listener {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &Listener{
+		ln:      ln,
+		dial:    dial,
+		health:  health,
+		metrics: m,
+		log: slog.Default().With("component", "proxy", "listen", ln.Addr().String(),
+			"endpoint_id", cfg.EndpointID, "zone_id", cfg.ZoneID),
+		updated: make(chan struct{}, 1),
+		ctx:     ctx,
+		cancel:  cancel,
+		conns:   make(map[*pconn]struct{}),
+	}
+	l.st.Store(compile(cfg, m, nil, l.log))
+	return l
+}
+
+// Serve accepts connections until Close is called, then returns nil. It
+// returns an error if accepting fails permanently (live connections keep
+// running until Close) or if Serve was already called.
+func (l *Listener) Serve() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	if l.serving {
+		l.mu.Unlock()
+		return errors.New("proxy: Serve called twice")
+	}
+	l.serving = true
+	l.wg.Add(2) // this accept loop and the sweeper
+	l.mu.Unlock()
+	defer l.wg.Done()
+	go l.sweep()
+
+	l.log.Info("proxy listener serving")
+	var backoff time.Duration
+	for {
+		c, err := l.ln.Accept()
+		if err != nil {
+			if l.isClosed() {
+				return nil
+			}
+			if !isTemporary(err) {
+				l.log.Error("accept failed", "err", err)
+				return fmt.Errorf("proxy: accept on %s: %w", l.ln.Addr(), err)
+			}
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			l.warn("accept failed, retrying", "err", err, "backoff", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-l.ctx.Done():
+			}
+			continue
+		}
+		backoff = 0
+		l.accepted(c)
+	}
+}
+
+// accepted runs the security-group check on the accept goroutine, so that
+// rejected connections never cost a goroutine, and hands admitted ones to a
+// connection goroutine.
+func (l *Listener) accepted(c net.Conn) {
+	st := l.st.Load()
+	src, dst := connAddrs(c)
+	if !st.allow(src, dst.Port()) {
+		if tc, ok := c.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // the consumer sees a reset, not an orderly close
+		}
+		_ = c.Close()
+		st.met.sgDrop()
+		if l.log.Enabled(context.Background(), slog.LevelDebug) {
+			l.log.Debug("security group rejected connection", "src", src, "dst", dst)
+		}
+		return
+	}
+	l.wg.Add(1) // Serve holds a count, so this never races with Close's Wait
+	go l.handle(c, st, src, dst)
+}
+
+// handle proxies one admitted consumer connection. It copies
+// consumer->backend itself and runs backend->consumer on one more goroutine.
+func (l *Listener) handle(client net.Conn, st *state, src, dst netip.AddrPort) {
+	defer l.wg.Done()
+	l.active.Add(1)
+	st.met.connOpened()
+	defer func() {
+		l.active.Add(-1)
+		st.met.connClosed()
+	}()
+
+	backend, err := l.dialBackend(st)
+	if err != nil {
+		_ = client.Close()
+		if l.ctx.Err() == nil {
+			l.warn("no backend reachable, closing consumer connection", "src", src, "err", err)
+		}
+		return
+	}
+	c := newConn(l, st, client, backend)
+	if !l.register(c) {
+		c.close()
+		return
+	}
+	defer l.deregister(c)
+	ensureKeepAlive(c.ctcp)
+	ensureKeepAlive(c.btcp)
+
+	if st.cfg.ProxyProtocol {
+		// The header goes out in a write of its own; the payload is then
+		// spliced as usual.
+		hdr := appendProxyHeader(make([]byte, 0, 52+len(st.tlvs)), src, dst, st.tlvs)
+		if _, err := backend.Write(hdr); err != nil {
+			l.log.Debug("write PROXY header", "backend", backend.RemoteAddr(), "err", err)
+			c.close()
+			return
+		}
+	}
+
+	c.outDone.Add(1)
+	go c.copyOut()
+	c.copyIn()
+	c.outDone.Wait()
+	c.close()
+}
+
+// dialBackend tries up to MaxDialAttempts candidate backends in order.
+func (l *Listener) dialBackend(st *state) (net.Conn, error) {
+	var cands [MaxDialAttempts]netip.AddrPort
+	n := st.candidates(l.health, l.rr.Add(1)-1, &cands)
+	if n == 0 {
+		return nil, errors.New("proxy: no backends configured")
+	}
+	var errs []error
+	for _, a := range cands[:n] {
+		ctx, cancel := context.WithTimeout(l.ctx, DialTimeout)
+		c, err := l.dial(ctx, a)
+		cancel()
+		if err == nil {
+			return c, nil
+		}
+		if l.ctx.Err() != nil {
+			return nil, fmt.Errorf("proxy: dial backend %s: listener closed: %w", a, err)
+		}
+		st.met.dialFailure()
+		l.health.markDown(a)
+		l.log.Debug("backend dial failed", "backend", a, "err", err)
+		errs = append(errs, fmt.Errorf("dial backend %s: %w", a, err))
+	}
+	return nil, fmt.Errorf("proxy: all %d backend attempts failed: %w", n, errors.Join(errs...))
+}
+
+// Update atomically replaces the config. New connections use it (including
+// its Allow); established connections keep the config they started with.
+func (l *Listener) Update(cfg Config) {
+	l.updateMu.Lock()
+	l.st.Store(compile(cfg, l.metrics, l.st.Load(), l.log))
+	l.updateMu.Unlock()
+	select {
+	case l.updated <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops accepting, closes every live proxied connection (both sides)
+// and waits until all goroutines of the Listener have exited. It is safe to
+// call more than once and concurrently with Serve and Update.
+func (l *Listener) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		l.wg.Wait()
+		return nil
+	}
+	l.closed = true
+	conns := make([]*pconn, 0, len(l.conns))
+	for c := range l.conns {
+		conns = append(conns, c)
+	}
+	l.mu.Unlock()
+
+	l.cancel()
+	err := l.ln.Close()
+	for _, c := range conns {
+		c.close()
+	}
+	l.wg.Wait()
+	l.log.Info("proxy listener closed", "closed_conns", len(conns))
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("proxy: close listener %s: %w", l.ln.Addr(), err)
+	}
+	return nil
+}
+
+// ActiveConns returns the number of consumer connections being proxied,
+// including those still dialing a backend.
+func (l *Listener) ActiveConns() int { return int(l.active.Load()) }
+
+func (l *Listener) isClosed() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.closed
+}
+
+// register adds an established connection, unless the Listener is closed.
+func (l *Listener) register(c *pconn) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return false
+	}
+	l.conns[c] = struct{}{}
+	return true
+}
+
+func (l *Listener) deregister(c *pconn) {
+	l.mu.Lock()
+	delete(l.conns, c)
+	l.mu.Unlock()
+}
+
+// snapshot appends the established connections to buf.
+func (l *Listener) snapshot(buf []*pconn) []*pconn {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		buf = append(buf, c)
+	}
+	return buf
+}
+
+// warn logs at most one warning per second per Listener, so that a dead
+// backend pool under load does not flood the log.
+func (l *Listener) warn(msg string, args ...any) {
+	now := time.Now().UnixNano()
+	next := l.warnNext.Load()
+	if now < next || !l.warnNext.CompareAndSwap(next, now+int64(time.Second)) {
+		return
+	}
+	l.log.Warn(msg, args...)
+}
+
+// connAddrs returns the consumer address (IPv4-mapped addresses unmapped)
+// and the local endpoint address of c.
+func connAddrs(c net.Conn) (src, dst netip.AddrPort) {
+	src, dst = addrPort(c.RemoteAddr()), addrPort(c.LocalAddr())
+	return netip.AddrPortFrom(src.Addr().Unmap(), src.Port()), dst
+}
+
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return ta.AddrPort()
+	}
+	if a == nil {
+		return netip.AddrPort{}
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return ap
+}
+
+// isTemporary reports accept errors worth retrying (resource exhaustion,
+// aborted handshakes).
+func isTemporary(err error) bool {
+	for _, e := range []error{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM,
+		syscall.ECONNABORTED, syscall.ECONNRESET, syscall.EINTR, syscall.EAGAIN} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}

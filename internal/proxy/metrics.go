@@ -1,0 +1,144 @@
+package proxy
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metric label names.
+const (
+	labelEndpoint  = "endpoint_id"
+	labelZone      = "zone_id"
+	labelDirection = "direction"
+)
+
+// Metrics holds the Prometheus collectors of the proxy. All series are
+// labelled by endpoint_id and zone_id; bytes are additionally labelled by
+// direction ("in" = consumer->backend, "out" = backend->consumer).
+//
+// A nil *Metrics is valid and records nothing.
+type Metrics struct {
+	active       *prometheus.GaugeVec
+	total        *prometheus.CounterVec
+	bytes        *prometheus.CounterVec
+	sgDrops      *prometheus.CounterVec
+	dialFailures *prometheus.CounterVec
+}
+
+// NewMetrics creates the proxy collectors and registers them with reg (which
+// may be nil to skip registration). If collectors with the same description
+// are already registered with reg, those are reused, so several NewMetrics
+// calls against one registry share the same series.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	lbl := []string{labelEndpoint, labelZone}
+	m := &Metrics{
+		active: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "privlink_proxy_connections_active",
+			Help: "Proxied connections currently open (including those still dialing a backend).",
+		}, lbl),
+		total: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "privlink_proxy_connections_total",
+			Help: "Connections accepted and admitted by the security group.",
+		}, lbl),
+		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "privlink_proxy_bytes_total",
+			Help: "Payload bytes proxied; direction in = consumer->backend, out = backend->consumer.",
+		}, []string{labelEndpoint, labelZone, labelDirection}),
+		sgDrops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "privlink_proxy_sg_drops_total",
+			Help: "Connections reset because the security group rejected the source.",
+		}, lbl),
+		dialFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "privlink_proxy_backend_dial_failures_total",
+			Help: "Failed backend dial attempts.",
+		}, lbl),
+	}
+	if reg != nil {
+		m.active = register(reg, m.active)
+		m.total = register(reg, m.total)
+		m.bytes = register(reg, m.bytes)
+		m.sgDrops = register(reg, m.sgDrops)
+		m.dialFailures = register(reg, m.dialFailures)
+	}
+	return m
+}
+
+// register registers c, returning the already registered collector of the
+// same type if there is one. Any other registration error is a programming
+// error (conflicting metric definitions) and panics like MustRegister.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	err := reg.Register(c)
+	if err == nil {
+		return c
+	}
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing
+		}
+	}
+	panic(err)
+}
+
+// listenerMetrics holds the collector children of one (endpoint, zone) label
+// pair, resolved once per config so the hot path does no label lookups. A nil
+// *listenerMetrics records nothing.
+type listenerMetrics struct {
+	active       prometheus.Gauge
+	total        prometheus.Counter
+	bytesIn      prometheus.Counter
+	bytesOut     prometheus.Counter
+	sgDrops      prometheus.Counter
+	dialFailures prometheus.Counter
+}
+
+func (m *Metrics) forListener(endpointID, zoneID string) *listenerMetrics {
+	if m == nil {
+		return nil
+	}
+	return &listenerMetrics{
+		active:       m.active.WithLabelValues(endpointID, zoneID),
+		total:        m.total.WithLabelValues(endpointID, zoneID),
+		bytesIn:      m.bytes.WithLabelValues(endpointID, zoneID, "in"),
+		bytesOut:     m.bytes.WithLabelValues(endpointID, zoneID, "out"),
+		sgDrops:      m.sgDrops.WithLabelValues(endpointID, zoneID),
+		dialFailures: m.dialFailures.WithLabelValues(endpointID, zoneID),
+	}
+}
+
+func (m *listenerMetrics) connOpened() {
+	if m != nil {
+		m.total.Inc()
+		m.active.Inc()
+	}
+}
+
+func (m *listenerMetrics) connClosed() {
+	if m != nil {
+		m.active.Dec()
+	}
+}
+
+func (m *listenerMetrics) sgDrop() {
+	if m != nil {
+		m.sgDrops.Inc()
+	}
+}
+
+func (m *listenerMetrics) dialFailure() {
+	if m != nil {
+		m.dialFailures.Inc()
+	}
+}
+
+func (m *listenerMetrics) addBytes(in bool, n int64) {
+	if m == nil || n <= 0 {
+		return
+	}
+	if in {
+		m.bytesIn.Add(float64(n))
+	} else {
+		m.bytesOut.Add(float64(n))
+	}
+}
