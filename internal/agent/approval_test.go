@@ -94,8 +94,11 @@ func TestProxyProtocolAndBulk(t *testing.T) {
 	}
 	got := make(chan seen, 4)
 	for _, h := range s.ProviderHosts {
-		ln, err := hostSockets(t, e).ListenHost(h.HostID, mustAP("0.0.0.0:6001"))
-		must(t, err)
+		var ln net.Listener
+		eventually(t, "listen in "+h.HostID, func() (err error) {
+			ln, err = hostSockets(t, e).ListenHost(h.HostID, mustAP("0.0.0.0:6001"))
+			return err
+		})
 		t.Cleanup(func() { ln.Close() })
 		pl := &proxyproto.Listener{Listener: ln}
 		go func() {

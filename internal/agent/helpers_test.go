@@ -27,10 +27,11 @@ func hostSockets(t *testing.T, e *testenv.Env) netdrv.HostSockets {
 // serveHello runs a backend in a host that answers each line with "<name> <line>".
 func serveHello(t *testing.T, e *testenv.Env, hostID string, port uint16, name string) {
 	t.Helper()
-	ln, err := hostSockets(t, e).ListenHost(hostID, netip.AddrPortFrom(netip.IPv4Unspecified(), port))
-	if err != nil {
-		t.Fatalf("listen in host %s: %v", hostID, err)
-	}
+	var ln net.Listener
+	eventually(t, "listen in host "+hostID, func() (err error) {
+		ln, err = hostSockets(t, e).ListenHost(hostID, netip.AddrPortFrom(netip.IPv4Unspecified(), port))
+		return err
+	})
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {

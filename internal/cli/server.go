@@ -22,7 +22,6 @@ import (
 	"github.com/privlink/privlink/internal/store"
 )
 
-
 func newLogger(level string) *slog.Logger {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(level))

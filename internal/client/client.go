@@ -33,7 +33,9 @@ type Error struct {
 	RequestID string `json:"requestId"`
 }
 
-func (e *Error) Error() string { return fmt.Sprintf("%s: %s (HTTP %d, requestId %s)", e.Code, e.Message, e.Status, e.RequestID) }
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s: %s (HTTP %d, requestId %s)", e.Code, e.Message, e.Status, e.RequestID)
+}
 
 // Do sends a request with an optional JSON body and decodes the answer into out (if non-nil).
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {

@@ -2,19 +2,19 @@ package model
 
 // Resource states.
 const (
-	StatusCreating = "Creating"
-	StatusActive   = "Active"
-	StatusPending  = "Pending"
-	StatusDeleting = "Deleting"
+	StatusCreating  = "Creating"
+	StatusActive    = "Active"
+	StatusPending   = "Pending"
+	StatusDeleting  = "Deleting"
 	StatusAvailable = "Available"
 
-	ConnPending       = "Pending"
-	ConnConnecting    = "Connecting"
-	ConnConnected     = "Connected"
-	ConnDisconnecting = "Disconnecting"
-	ConnDisconnected  = "Disconnected"
-	ConnRejected      = "Rejected"
-	ConnDeleting      = "Deleting"
+	ConnPending        = "Pending"
+	ConnConnecting     = "Connecting"
+	ConnConnected      = "Connected"
+	ConnDisconnecting  = "Disconnecting"
+	ConnDisconnected   = "Disconnected"
+	ConnRejected       = "Rejected"
+	ConnDeleting       = "Deleting"
 	ConnServiceDeleted = "ServiceDeleted"
 
 	ZoneCreating     = "Creating"
@@ -59,11 +59,11 @@ type VSwitch struct {
 
 // SecurityGroupRule is one inbound rule.
 type SecurityGroupRule struct {
-	Protocol  string `json:"ipProtocol"` // tcp | all
-	PortRange string `json:"portRange"`  // "6001/6001" or "1/65535"
+	Protocol   string `json:"ipProtocol"` // tcp | all
+	PortRange  string `json:"portRange"`  // "6001/6001" or "1/65535"
 	SourceCidr string `json:"sourceCidrIp"`
-	Policy    string `json:"policy"`   // accept | drop
-	Priority  int    `json:"priority"` // 1 (highest) .. 100
+	Policy     string `json:"policy"`   // accept | drop
+	Priority   int    `json:"priority"` // 1 (highest) .. 100
 }
 
 // SecurityGroup guards endpoint ENIs; no matching rule means drop.

@@ -1,0 +1,203 @@
+package resolver_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/privlink/privlink/internal/agent"
+	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/netdrv"
+	"github.com/privlink/privlink/internal/proxy"
+	"github.com/privlink/privlink/internal/store"
+	"github.com/privlink/privlink/internal/testenv"
+)
+
+var bg = context.Background()
+
+func needTool(t *testing.T, name string) {
+	if _, err := exec.LookPath(name); err != nil {
+		t.Skipf("needs %s (scripts/install-deps.sh installs it)", name)
+	}
+}
+
+// inHost runs argv inside a host namespace (as `privlink host exec` does).
+func inHost(t *testing.T, e *testenv.Env, hostID string, argv ...string) (string, error) {
+	t.Helper()
+	out, err := e.Driver.ExecCommand(bg, hostID, argv).CombinedOutput()
+	return strings.TrimSpace(string(out)), err
+}
+
+func digShort(t *testing.T, e *testenv.Env, hostID, name string) []string {
+	t.Helper()
+	out, err := inHost(t, e, hostID, "dig", "+short", "+time=1", "+tries=1", name)
+	if err != nil {
+		t.Fatalf("dig %s: %v: %s", name, err, out)
+	}
+	f := strings.Fields(out)
+	slices.Sort(f)
+	return f
+}
+
+func eventually(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: %v", what, err)
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPrivateDNS(t *testing.T) {
+	testenv.NeedRoot(t)
+	needTool(t, "dig")
+	e := testenv.Start(t, testenv.Options{AgentZones: []string{"cn-hangzhou-h"}})
+	ctx, cancel := context.WithCancel(bg)
+	cache := store.NewCache(e.Store, slog.Default())
+	go cache.Run(ctx)
+	zoneI := agent.New(agent.Config{Zone: "cn-hangzhou-i", Store: e.Store, Cache: cache, Driver: e.Driver, Metrics: proxy.NewMetrics(nil), Logger: slog.Default()})
+	go zoneI.Run(ctx)
+	t.Cleanup(func() { cancel(); <-zoneI.Done() })
+
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
+	hs := e.Driver.(netdrv.HostSockets)
+	for _, h := range s.ProviderHosts {
+		var ln net.Listener
+		eventually(t, "provider host "+h.HostID+" exists", func() (err error) {
+			ln, err = hs.ListenHost(h.HostID, netip.MustParseAddrPort("0.0.0.0:6001"))
+			return err
+		})
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				fmt.Fprintf(c, "hello from %s\n", h.HostID)
+				c.Close()
+			}
+		}()
+	}
+	ep := s.WaitEndpoint(t, testenv.Active)
+	host := s.ConsumerHost.HostID
+	all := []string{ep.Zones[0].IP, ep.Zones[1].IP}
+	slices.Sort(all)
+
+	// dig from the consumer host, through the resolver in its VPC.
+	eventually(t, "endpoint domain resolves", func() error {
+		if got := digShort(t, e, host, ep.EndpointDomain); !slices.Equal(got, all) {
+			return fmt.Errorf("dig %s = %v, want %v", ep.EndpointDomain, got, all)
+		}
+		return nil
+	})
+	for _, z := range ep.Zones {
+		if got := digShort(t, e, host, z.ZoneDomain); !slices.Equal(got, []string{z.IP}) {
+			t.Errorf("zone domain %s = %v, want %s", z.ZoneDomain, got, z.IP)
+		}
+	}
+	for _, name := range []string{s.Service.Name, s.Service.ServiceDomain} {
+		if got := digShort(t, e, host, name); !slices.Equal(got, all) {
+			t.Errorf("service name %s = %v, want %v", name, got, all)
+		}
+	}
+	// Go's resolver, dialing the VPC resolver from inside the host.
+	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		if strings.HasPrefix(network, "tcp") {
+			return hs.DialHost(ctx, host, e.Driver.ResolverAddr(s.ConsumerVPC.VpcID))
+		}
+		return dialUDPFromHost(ctx, e, host, e.Driver.ResolverAddr(s.ConsumerVPC.VpcID))
+	}}
+	addrs, err := r.LookupHost(bg, ep.EndpointDomain)
+	slices.Sort(addrs)
+	if err != nil || !slices.Equal(addrs, all) {
+		t.Errorf("Go resolver: %v %v", addrs, err)
+	}
+	// A client connecting by name (glibc resolver via /etc/netns resolv.conf).
+	out, err := inHost(t, e, host, "bash", "-c", "exec 3<>/dev/tcp/"+ep.EndpointDomain+"/6001 && head -1 <&3")
+	if err != nil || !strings.HasPrefix(out, "hello from i-") {
+		t.Errorf("connect by endpoint domain: %v %q", err, out)
+	}
+	out, err = inHost(t, e, host, "bash", "-c", "exec 3<>/dev/tcp/"+s.Service.Name+"/6001 && head -1 <&3")
+	if err != nil || !strings.HasPrefix(out, "hello from i-") {
+		t.Errorf("connect by service name: %v %q", err, out)
+	}
+	// Negative answers: AAAA is NODATA, unknown names NXDOMAIN with SOA.
+	if out, _ := inHost(t, e, host, "dig", "+time=1", "AAAA", ep.EndpointDomain); !strings.Contains(out, "status: NOERROR") || !strings.Contains(out, "ANSWER: 0") || !strings.Contains(out, "SOA") {
+		t.Errorf("AAAA not NODATA with SOA:\n%s", out)
+	}
+	// Another VPC's host gets NXDOMAIN for this endpoint.
+	var other model.VPC
+	must(t, s.Consumer.Post(bg, "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "10.0.0.0/16"}, &other))
+	var ovsw model.VSwitch
+	must(t, s.Consumer.Post(bg, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: other.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "10.0.1.0/24"}, &ovsw))
+	var oh model.Host
+	must(t, s.Consumer.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: ovsw.VSwitchID}, &oh))
+	eventually(t, "other VPC gets NXDOMAIN", func() error {
+		out, _ := inHost(t, e, oh.HostID, "dig", "+time=1", "+tries=1", ep.EndpointDomain)
+		if !strings.Contains(out, "status: NXDOMAIN") {
+			return fmt.Errorf("other VPC: %s", out)
+		}
+		return nil
+	})
+	// Stopping zone i's agent withdraws its address; a new agent brings it back.
+	cancel()
+	<-zoneI.Done()
+	start := time.Now()
+	eventually(t, "zone i withdrawn", func() error {
+		if got := digShort(t, e, host, ep.EndpointDomain); !slices.Equal(got, []string{ep.Zones[0].IP}) {
+			return fmt.Errorf("after stopping zone i: %v", got)
+		}
+		return nil
+	})
+	t.Logf("zone withdrawn from DNS %s after its agent stopped", time.Since(start))
+	ctx2, cancel2 := context.WithCancel(bg)
+	cache2 := store.NewCache(e.Store, slog.Default())
+	go cache2.Run(ctx2)
+	again := agent.New(agent.Config{Zone: "cn-hangzhou-i", Store: e.Store, Cache: cache2, Driver: e.Driver, Metrics: proxy.NewMetrics(nil), Logger: slog.Default()})
+	go again.Run(ctx2)
+	t.Cleanup(func() { cancel2(); <-again.Done() })
+	eventually(t, "zone i back", func() error {
+		if got := digShort(t, e, host, ep.EndpointDomain); !slices.Equal(got, all) {
+			return fmt.Errorf("after restart: %v", got)
+		}
+		return nil
+	})
+}
+
+// dialUDPFromHost opens a UDP socket inside the host namespace.
+func dialUDPFromHost(ctx context.Context, e *testenv.Env, hostID string, to netip.AddrPort) (net.Conn, error) {
+	pc, err := e.Driver.(netdrv.HostSockets).ListenPacketHost(hostID, netip.MustParseAddrPort("0.0.0.0:0"))
+	if err != nil {
+		return nil, err
+	}
+	return &udpConn{PacketConn: pc, to: net.UDPAddrFromAddrPort(to)}, nil
+}
+
+type udpConn struct {
+	net.PacketConn
+	to net.Addr
+}
+
+func (u *udpConn) Read(p []byte) (int, error)  { n, _, err := u.ReadFrom(p); return n, err }
+func (u *udpConn) Write(p []byte) (int, error) { return u.WriteTo(p, u.to) }
+func (u *udpConn) RemoteAddr() net.Addr        { return u.to }
