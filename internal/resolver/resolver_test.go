@@ -121,12 +121,7 @@ func TestPrivateDNS(t *testing.T) {
 		}
 	}
 	// Go's resolver, dialing the VPC resolver from inside the host.
-	r := &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
-		if strings.HasPrefix(network, "tcp") {
-			return hs.DialHost(ctx, host, e.Driver.ResolverAddr(s.ConsumerVPC.VpcID))
-		}
-		return dialUDPFromHost(ctx, e, host, e.Driver.ResolverAddr(s.ConsumerVPC.VpcID))
-	}}
+	r := netdrv.HostResolver(hs, host, e.Driver.ResolverAddr(s.ConsumerVPC.VpcID))
 	addrs, err := r.LookupHost(bg, ep.EndpointDomain)
 	slices.Sort(addrs)
 	if err != nil || !slices.Equal(addrs, all) {
@@ -183,21 +178,3 @@ func TestPrivateDNS(t *testing.T) {
 		return nil
 	})
 }
-
-// dialUDPFromHost opens a UDP socket inside the host namespace.
-func dialUDPFromHost(ctx context.Context, e *testenv.Env, hostID string, to netip.AddrPort) (net.Conn, error) {
-	pc, err := e.Driver.(netdrv.HostSockets).ListenPacketHost(hostID, netip.MustParseAddrPort("0.0.0.0:0"))
-	if err != nil {
-		return nil, err
-	}
-	return &udpConn{PacketConn: pc, to: net.UDPAddrFromAddrPort(to)}, nil
-}
-
-type udpConn struct {
-	net.PacketConn
-	to net.Addr
-}
-
-func (u *udpConn) Read(p []byte) (int, error)  { n, _, err := u.ReadFrom(p); return n, err }
-func (u *udpConn) Write(p []byte) (int, error) { return u.WriteTo(p, u.to) }
-func (u *udpConn) RemoteAddr() net.Addr        { return u.to }

@@ -99,6 +99,9 @@ func Start(t testing.TB, o Options) *Env {
 		if err := s.Driver.Cleanup(); err != nil {
 			t.Errorf("cleanup namespaces: %v", err)
 		}
+		if left := Leftovers(o.Prefix); len(left) > 0 {
+			t.Errorf("namespaces left behind: %v", left)
+		}
 	})
 	if dir != "" {
 		tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
@@ -136,4 +139,18 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
+}
+
+// Leftovers lists the named namespaces and /etc/netns entries with prefix.
+func Leftovers(prefix string) []string {
+	var out []string
+	for _, dir := range []string{"/run/netns", "/etc/netns"} {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), prefix+"-") {
+				out = append(out, filepath.Join(dir, e.Name()))
+			}
+		}
+	}
+	return out
 }

@@ -1,0 +1,146 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/client"
+	"github.com/privlink/privlink/internal/model"
+)
+
+func (r *run) account(ctx context.Context, name string) (*client.Client, string, error) {
+	var a apiserver.AccountWithToken
+	if err := r.admin.Post(ctx, "/v1/accounts", apiserver.CreateAccountRequest{Name: name}, &a); err != nil {
+		return nil, "", fmt.Errorf("create account %s: %w", name, err)
+	}
+	return client.New(r.srv.URL(), a.Token), a.AccountID, nil
+}
+
+// provider: the vendor's VPC, one database instance per zone, the endpoint
+// service, and the "Connect > PrivateLink" panel.
+func (r *run) provider(ctx context.Context) error {
+	var err error
+	var customerID string
+	if r.vendor, _, err = r.account(ctx, "vendor"); err != nil {
+		return err
+	}
+	if r.customer, customerID, err = r.account(ctx, "customer"); err != nil {
+		return err
+	}
+	r.stepf("vendor: a VPC with a database instance in each zone")
+	var vpc model.VPC
+	if err := r.vendor.Post(ctx, "/v1/vpcs", apiserver.CreateVPCRequest{Name: "vendor-db-vpc", CidrBlock: "192.168.0.0/16"}, &vpc); err != nil {
+		return fmt.Errorf("vendor VPC: %w", err)
+	}
+	var backends []model.Backend
+	for i, zone := range r.srv.Config().Zones {
+		var vsw model.VSwitch
+		if err := r.vendor.Post(ctx, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: zone, CidrBlock: fmt.Sprintf("192.168.%d.0/24", i+1)}, &vsw); err != nil {
+			return fmt.Errorf("vendor vSwitch: %w", err)
+		}
+		var h model.Host
+		if err := r.vendor.Post(ctx, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw.VSwitchID, Name: "db-" + zone}, &h); err != nil {
+			return fmt.Errorf("vendor host: %w", err)
+		}
+		if err := r.startDB(ctx, vpc.VpcID, h); err != nil {
+			return err
+		}
+		r.say("  instance db-%s: privlink-sampledb on %s:%d in %s (vendor VPC %s, %s)", zone, h.IP, dbPort, zone, vpc.VpcID, vpc.CidrBlock)
+		backends = append(backends, model.Backend{ZoneID: zone, IP: h.IP, Port: dbPort})
+	}
+	r.stepf("vendor: publish the instance as an endpoint service (port %d, zone affinity, PROXY protocol, manual approval)", dbPort)
+	var svc model.EndpointService
+	if err := r.vendor.Post(ctx, "/v1/services", apiserver.CreateServiceRequest{
+		Description: "MatrixOne-compatible instance", VpcID: vpc.VpcID, Ports: []int{dbPort}, Resources: backends,
+		ZoneAffinityEnabled: true, ProxyProtocol: true, AllowedAccounts: []string{customerID},
+	}, &svc); err != nil {
+		return fmt.Errorf("publish service: %w", err)
+	}
+	r.sum.ServiceName, r.sum.ServiceID, r.sum.RegionID, r.sum.ZoneIDs = svc.Name, svc.ServiceID, svc.RegionID, svc.Zones
+	r.say("  allow-listed the customer's account %s", customerID)
+	r.say("")
+	r.say("  +--- Instance console: Connect > third-party tools > PrivateLink -----------")
+	r.say("  | Service name : %s", svc.Name)
+	r.say("  | Zone IDs     : %s", strings.Join(svc.Zones, ", "))
+	r.say("  | Region ID    : %s", svc.RegionID)
+	r.say("  +---------------------------------------------------------------------------")
+	return nil
+}
+
+// sampleDB finds privlink-sampledb next to this executable or on PATH.
+func sampleDB() (string, error) {
+	if exe, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(exe), "privlink-sampledb")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("privlink-sampledb"); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("privlink-sampledb not found next to privlink or on PATH; build it: go build -o bin/ ./cmd/...")
+}
+
+// startDB runs one sampledb inside the vendor host and waits until it listens.
+func (r *run) startDB(ctx context.Context, vpcID string, h model.Host) error {
+	bin, err := sampleDB()
+	if err != nil {
+		return err
+	}
+	ip := netip.MustParseAddr(h.IP)
+	listen := fmt.Sprintf(":%d", dbPort)
+	if r.srv.Driver.Name() == "loopback" {
+		listen = netip.AddrPortFrom(r.srv.Driver.MapAddr(vpcID, ip), dbPort).String()
+	}
+	// The host's namespace is made by its zone agent; wait for it.
+	var cmd *exec.Cmd
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cmd = r.srv.Driver.ExecCommand(ctx, h.HostID, []string{bin, "--listen", listen, "--user", dbUser + "=" + dbPassword})
+		if r.srv.Driver.Name() != "netns" || hostReady(r.srv.Config().NetnsPrefix+"-"+h.HostID) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	logf, err := os.Create(filepath.Join(r.dir, "sampledb-"+h.ZoneID+".log"))
+	if err != nil {
+		return err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start privlink-sampledb in %s: %w", h.HostID, err)
+	}
+	r.procs = append(r.procs, cmd.Process)
+	return r.waitListening(ctx, vpcID, netip.AddrPortFrom(ip, dbPort), logf.Name())
+}
+
+func hostReady(ns string) bool {
+	_, err := os.Stat("/run/netns/" + ns)
+	return err == nil
+}
+
+// waitListening dials the backend from the vendor's VPC until it answers.
+func (r *run) waitListening(ctx context.Context, vpcID string, addr netip.AddrPort, logName string) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		dctx, cancel := context.WithTimeout(ctx, time.Second)
+		c, err := r.srv.Driver.Dial(dctx, vpcID, addr)
+		cancel()
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	log, _ := os.ReadFile(logName)
+	return fmt.Errorf("privlink-sampledb did not listen on %s within 15s; its log:\n%s", addr, log)
+}
