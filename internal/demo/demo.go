@@ -32,22 +32,22 @@ type Options struct {
 
 // Summary is the machine-readable result (-o json).
 type Summary struct {
-	RegionID        string            `json:"regionId"`
-	ZoneIDs         []string          `json:"zoneIds"`
-	ServiceName     string            `json:"serviceName"`
-	ServiceID       string            `json:"serviceId"`
-	EndpointID      string            `json:"endpointId"`
-	EndpointDomain  string            `json:"endpointDomain"`
-	ZoneDomains     map[string]string `json:"zoneDomains"`
-	ZoneIPs         map[string]string `json:"zoneIps"`
-	Network         string            `json:"network"`
-	Client          string            `json:"client"`
-	ActiveAfterMs   int64             `json:"activeAfterMs"`
-	Query           [][]string        `json:"queryResults"`
-	ProviderSaw     [][]string        `json:"providerSaw"`
-	SameZone        [][]string        `json:"sameZoneResults"`
-	ConsoleURL      string            `json:"consoleUrl,omitempty"`
-	MySQLCommand    string            `json:"mysqlCommand"`
+	RegionID       string            `json:"regionId"`
+	ZoneIDs        []string          `json:"zoneIds"`
+	ServiceName    string            `json:"serviceName"`
+	ServiceID      string            `json:"serviceId"`
+	EndpointID     string            `json:"endpointId"`
+	EndpointDomain string            `json:"endpointDomain"`
+	ZoneDomains    map[string]string `json:"zoneDomains"`
+	ZoneIPs        map[string]string `json:"zoneIps"`
+	Network        string            `json:"network"`
+	Client         string            `json:"client"`
+	ActiveAfterMs  int64             `json:"activeAfterMs"`
+	Query          [][]string        `json:"queryResults"`
+	ProviderSaw    [][]string        `json:"providerSaw"`
+	SameZone       [][]string        `json:"sameZoneResults"`
+	ConsoleURL     string            `json:"consoleUrl,omitempty"`
+	MySQLCommand   string            `json:"mysqlCommand"`
 }
 
 const (
