@@ -1,0 +1,126 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/netdrv"
+	"github.com/privlink/privlink/internal/testenv"
+)
+
+// TestStandaloneAgent runs zone i's agent as `privlink agent` against the
+// server's etcd: it serves its zone, exports metrics, keeps serving while
+// etcd is gone (static stability), and its zone is withdrawn when it stops.
+func TestStandaloneAgent(t *testing.T) {
+	testenv.NeedRoot(t)
+	e := testenv.Start(t, testenv.Options{AgentZones: []string{"cn-hangzhou-h"}})
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	agent := exec.Command(binary, "agent", "--zone", "cn-hangzhou-i", "--etcd-endpoints", e.EtcdURL(),
+		"--netns-prefix", e.Prefix, "--metrics-listen", metricsAddr, "--log-level", "warn")
+	agent.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := agent.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
+
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
+	hs := e.Driver.(netdrv.HostSockets)
+	for _, h := range s.ProviderHosts {
+		var ln net.Listener
+		waitFor(t, "provider host "+h.HostID, func() (err error) {
+			ln, err = hs.ListenHost(h.HostID, netip.MustParseAddrPort("0.0.0.0:6001"))
+			return err
+		})
+		t.Cleanup(func() { ln.Close() })
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { defer c.Close(); io.Copy(c, c) }()
+			}
+		}()
+	}
+	ep := s.WaitEndpoint(t, func(ep model.Endpoint) bool {
+		return ep.EndpointStatus == model.StatusActive && ep.Zones[1].ZoneStatus == model.ZoneConnected
+	})
+	zoneI := netip.MustParseAddrPort(ep.Zones[1].IP + ":6001")
+	echo := func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c, err := hs.DialHost(ctx, s.ConsumerHost.HostID, zoneI)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		fmt.Fprintln(c, "ping")
+		line, err := bufio.NewReader(c).ReadString('\n')
+		if err == nil && line != "ping\n" {
+			err = fmt.Errorf("echo %q", line)
+		}
+		return err
+	}
+	waitFor(t, "zone i through the standalone agent", echo)
+
+	// Metrics of the agent process name the endpoint.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{`privlink_proxy_connections_total{endpoint_id="` + ep.EndpointID, "privlink_proxy_bytes_total", "privlink_agent_synced 1"} {
+		if !strings.Contains(string(body), m) {
+			t.Errorf("agent /metrics lacks %s", m)
+		}
+	}
+
+	// Static stability: with the control plane (and its etcd) gone, the agent keeps serving.
+	t0 := time.Now()
+	e.Stop()
+	t.Logf("server stopped in %s", time.Since(t0))
+	time.Sleep(500 * time.Millisecond)
+	if err := echo(); err != nil {
+		t.Errorf("agent stopped serving when etcd went away: %v", err)
+	}
+	// Stopping the agent closes its listeners.
+	stopAt := time.Now()
+	agent.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- agent.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("agent did not exit on SIGTERM")
+	}
+	t.Logf("agent exited %s after SIGTERM", time.Since(stopAt))
+	if echo() == nil {
+		t.Error("zone i still serves after its agent exited")
+	}
+}
+
+func waitFor(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: %v", what, err)
+}
