@@ -103,6 +103,12 @@ func (c *Cache) listWatch(ctx context.Context) error {
 	c.syncOne.Do(func() { close(c.synced) })
 	c.notify()
 
+	return c.watchFrom(ctx, rev)
+}
+
+// watchFrom applies every change after rev until the watch breaks; a
+// compacted rev fails with "watch compacted" and the caller relists.
+func (c *Cache) watchFrom(ctx context.Context, rev int64) error {
 	wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer wcancel()
 	wch := c.s.cli.Watch(wctx, c.s.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
