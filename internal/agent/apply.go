@@ -132,10 +132,20 @@ func (a *Agent) apply(d *desired) map[string]error {
 	return errs
 }
 
+// unmapper is implemented by drivers whose sockets see translated source
+// addresses (loopback), so security groups apply to VPC addresses.
+type unmapper interface {
+	UnmapAddr(vpcID string, a netip.Addr) netip.Addr
+}
+
 func (a *Agent) proxyConfig(sp listenerSpec) proxy.Config {
 	cfg := sp.cfg
 	rules := sp.rules
 	cfg.Allow = func(src netip.AddrPort, port uint16) bool { return rules.Allows(src.Addr(), port) }
+	if um, ok := a.cfg.Driver.(unmapper); ok {
+		vpc := sp.eni.VpcID
+		cfg.Allow = func(src netip.AddrPort, port uint16) bool { return rules.Allows(um.UnmapAddr(vpc, src.Addr()), port) }
+	}
 	return cfg
 }
 

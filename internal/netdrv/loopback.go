@@ -295,9 +295,31 @@ func (l *LoopbackDriver) ListenPacketHost(hostID string, addr netip.AddrPort) (n
 
 // DialHost implements HostSockets.
 func (l *LoopbackDriver) DialHost(ctx context.Context, hostID string, addr netip.AddrPort) (net.Conn, error) {
-	vpc, err := l.hostVPC(hostID)
-	if err != nil {
-		return nil, err
+	l.mu.Lock()
+	h, ok := l.hosts[hostID]
+	l.mu.Unlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: host %s", ErrNotFound, hostID)
 	}
-	return l.Dial(ctx, vpc, addr)
+	// Speak from the host's mapped address, as the host would in its VPC.
+	d := net.Dialer{LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(mapAddr(h.IP), 0))}
+	return d.DialContext(ctx, "tcp", l.mapAP(h.VpcID, addr).String())
+}
+
+// UnmapAddr reverses MapAddr for a source address seen by a socket: a
+// 127.b.c.d inside a mapped vSwitch of vpcID becomes that vSwitch's
+// a.b.c.d, so security groups written for VPC CIDRs still apply. Other
+// addresses are returned unchanged.
+func (l *LoopbackDriver) UnmapAddr(vpcID string, a netip.Addr) netip.Addr {
+	a = a.Unmap()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, cidr := range l.vpcs[vpcID] {
+		if mapped := netip.PrefixFrom(mapAddr(cidr.Addr()), cidr.Bits()); mapped.Contains(a) {
+			b := a.As4()
+			b[0] = cidr.Addr().As4()[0]
+			return netip.AddrFrom4(b)
+		}
+	}
+	return a
 }

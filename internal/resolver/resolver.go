@@ -61,7 +61,7 @@ func (r *Resolver) Run(ctx context.Context) {
 	defer tick.Stop()
 	for {
 		st := r.cfg.Cache.State()
-		r.cfg.DNS.SetSnapshot(Build(st))
+		r.cfg.DNS.SetSnapshot(Build(st, r.cfg.Driver.MapAddr))
 		r.serve(st)
 		select {
 		case <-ctx.Done():
@@ -127,8 +127,10 @@ func (r *Resolver) serve(st *store.State) {
 // Build derives the DNS views from a state snapshot. A zone's address is
 // published only while its agent is alive, reports it ready with a healthy
 // backend (all ready zones when none is healthy), and the connection is
-// accepted.
-func Build(st *store.State) *dns.Snapshot {
+// accepted. mapAddr turns a VPC address into the address clients reach it
+// at (identity for netns; 127.x.y.z for the loopback driver, so that no
+// client is ever sent to a VPC address that is not on this machine).
+func Build(st *store.State, mapAddr func(vpcID string, ip netip.Addr) netip.Addr) *dns.Snapshot {
 	snap := &dns.Snapshot{Revision: st.Rev, Views: map[string]map[string][]netip.Addr{}}
 	for _, ep := range st.Endpoints {
 		svc := st.Services[ep.ServiceID]
@@ -148,7 +150,7 @@ func Build(st *store.State) *dns.Snapshot {
 			if st.Agents[z.ZoneID] == nil || rep == nil || !rep.Ready {
 				continue
 			}
-			ip := netip.MustParseAddr(z.IP)
+			ip := mapAddr(ep.VpcID, netip.MustParseAddr(z.IP))
 			ready = append(ready, ip)
 			if rep.Healthy {
 				healthy = append(healthy, ip)
