@@ -55,7 +55,7 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		Name      string `json:"name"`
 		Admin     bool   `json:"admin"`
 	}
-	if err := (caller{api: c.api, ctx: r.Context(), token: tok}).get("/v1/whoami", &who); err != nil {
+	if err := (caller{api: c.apiH, ctx: r.Context(), token: tok}).get("/v1/whoami", &who); err != nil {
 		var ae *apiError
 		if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
 			f.fail("token", "The token is not valid. Check that you pasted the whole token (it starts with plk_).")

@@ -25,7 +25,7 @@ var staticFS embed.FS
 
 // Console is the web console handler.
 type Console struct {
-	api      http.Handler
+	apiH     http.Handler
 	sess     *sessions
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
@@ -44,7 +44,7 @@ func New(api *apiserver.API) http.Handler {
 }
 
 func newConsole(api http.Handler) (*Console, error) {
-	c := &Console{api: api, sess: newSessions(), pages: map[string]*template.Template{},
+	c := &Console{apiH: api, sess: newSessions(), pages: map[string]*template.Template{},
 		mux: http.NewServeMux(), log: slog.Default().With("component", "console"), maxBytes: 64 << 10}
 	if err := c.parseTemplates(); err != nil {
 		return nil, err
@@ -191,7 +191,7 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 
 // api returns a caller acting as the session's account.
 func (c *Console) api(r *http.Request, s *session) caller {
-	return caller{api: c.api, ctx: r.Context(), token: s.Token}
+	return caller{api: c.apiH, ctx: r.Context(), token: s.Token}
 }
 
 // view is what every page template gets.

@@ -1,0 +1,5 @@
+package cli
+
+import "github.com/privlink/privlink/internal/console"
+
+func init() { ConsoleHandler = console.New }
