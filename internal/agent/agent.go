@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"sync"
@@ -146,12 +147,13 @@ func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) e
 	var ops []clientv3.Op
 	want := map[string]model.ZoneReport{}
 	for epID := range d.zones {
-		rep := model.ZoneReport{EndpointID: epID, ZoneID: a.cfg.Zone, Ready: true, Healthy: a.healthy(d, epID)}
+		rep := model.ZoneReport{EndpointID: epID, ZoneID: a.cfg.Zone, Ready: true}
+		rep.Healthy, rep.Backends = a.backendHealth(d, epID)
 		if err := errs[epID]; err != nil {
 			rep.Ready, rep.Error = false, err.Error()
 		}
 		want[epID] = rep
-		if a.reported[epID] != rep {
+		if !sameReport(a.reported[epID], rep) {
 			ops = append(ops, clientv3.OpPut(a.cfg.Store.Key(store.KindReport, a.cfg.Zone, epID), store.MustJSON(rep), clientv3.WithLease(a.lease)))
 		}
 	}
@@ -182,21 +184,32 @@ func containsLeaseNotFound(err error) bool {
 	return err != nil && (err.Error() == "etcdserver: requested lease not found")
 }
 
-// healthy reports whether an endpoint zone has at least one healthy backend.
-func (a *Agent) healthy(d *desired, epID string) bool {
+// backendHealth reports each backend of an endpoint zone as checked from
+// here, and whether at least one is healthy (true when it has no listener).
+func (a *Agent) backendHealth(d *desired, epID string) (bool, map[string]bool) {
+	any, seen := false, false
+	var m map[string]bool
 	for k, sp := range d.listeners {
 		if k.EndpointID != epID {
 			continue
 		}
+		seen = true
 		h := a.healthFor(sp.svcVPC)
 		for _, b := range sp.cfg.Backends {
-			if h.Healthy(b.Addr) {
-				return true
+			ok := h.Healthy(b.Addr)
+			if m == nil {
+				m = map[string]bool{}
 			}
+			m[b.Addr.String()] = ok
+			any = any || ok
 		}
-		return false
 	}
-	return true
+	return any || !seen, m
+}
+
+func sameReport(a, b model.ZoneReport) bool {
+	return a.EndpointID == b.EndpointID && a.ZoneID == b.ZoneID && a.Ready == b.Ready && a.Healthy == b.Healthy &&
+		a.Error == b.Error && maps.Equal(a.Backends, b.Backends)
 }
 
 func (a *Agent) healthFor(vpcID string) *proxy.Health {

@@ -109,3 +109,26 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestBackendHealth: the provider sees each backend's health as the zone
+// agents check it.
+func TestBackendHealth(t *testing.T) {
+	e := testenv.Start(t, testenv.Options{})
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
+	serveHello(t, e, s.ProviderHosts[0].HostID, 6001, "up") // the zone-i backend stays down
+	s.WaitEndpoint(t, testenv.Active)
+	eventually(t, "backend health", func() error {
+		var svc model.EndpointService
+		must(t, s.Provider.Get(bg, "/v1/services/"+s.Service.ServiceID, &svc))
+		if svc.Resources[0].Health != "Healthy" || svc.Resources[1].Health != "Unhealthy" {
+			return fmt.Errorf("health %q %q", svc.Resources[0].Health, svc.Resources[1].Health)
+		}
+		return nil
+	})
+	// Consumers see no backends at all.
+	var svc model.EndpointService
+	must(t, s.Consumer.Get(bg, "/v1/services/"+s.Service.ServiceID, &svc))
+	if len(svc.Resources) != 0 {
+		t.Errorf("consumer sees backends %+v", svc.Resources)
+	}
+}

@@ -65,6 +65,9 @@ func (a *API) validateService(r *http.Request, req *CreateServiceRequest) (*mode
 		vpc, vrev = &v, rev
 	}
 	seen := map[model.Backend]bool{}
+	for i := range req.Resources {
+		req.Resources[i].Health = "" // response-only
+	}
 	for i, b := range req.Resources {
 		if err := a.checkZone("Resources.ZoneId", b.ZoneID); err != nil {
 			return nil, 0, err
@@ -159,6 +162,21 @@ func (a *API) getService(w http.ResponseWriter, r *http.Request) (any, error) {
 	s, _, err := a.visibleService(r, r.PathValue("id"))
 	if err != nil {
 		return nil, err
+	}
+	if s.AccountID == callerOf(r).AccountID {
+		ls, err := a.liveStatus(r)
+		if err != nil {
+			return nil, err
+		}
+		eps, _, err := store.List[model.Endpoint](r.Context(), a.st, a.st.Key(store.KindEndpoint))
+		if err != nil {
+			return nil, err
+		}
+		owners := map[string]string{}
+		for _, ep := range eps {
+			owners[ep.EndpointID] = ep.ServiceID
+		}
+		ls.backendHealth(&s, owners)
 	}
 	return a.redactService(r, s), nil
 }

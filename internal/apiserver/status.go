@@ -1,7 +1,9 @@
 package apiserver
 
 import (
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
@@ -34,6 +36,33 @@ func (a *API) liveStatus(r *http.Request) (*liveStatus, error) {
 		ls.agents[k[strings.LastIndexByte(k, '/')+1:]] = true
 	}
 	return ls, nil
+}
+
+// backendHealth fills each backend's Health from the reports of endpoints
+// of this service: Healthy if any live agent sees it healthy, Unhealthy if
+// agents check it and none does, Unknown otherwise.
+func (ls *liveStatus) backendHealth(s *model.EndpointService, endpointService map[string]string) {
+	for i := range s.Resources {
+		b := &s.Resources[i]
+		port := b.Port
+		if port == 0 && len(s.Ports) > 0 {
+			port = s.Ports[0]
+		}
+		addr := net.JoinHostPort(b.IP, strconv.Itoa(port))
+		b.Health = "Unknown"
+		for _, rep := range ls.reports {
+			if !ls.agents[rep.ZoneID] || endpointService[rep.EndpointID] != s.ServiceID {
+				continue
+			}
+			if ok, checked := rep.Backends[addr]; checked {
+				if ok {
+					b.Health = "Healthy"
+					break
+				}
+				b.Health = "Unhealthy"
+			}
+		}
+	}
 }
 
 // view fills each zone's status from the reports of live agents.

@@ -198,6 +198,9 @@ func (c *Console) renderService(w http.ResponseWriter, r *http.Request, s *sessi
 				if b.Port != 0 {
 					addr = netip.AddrPortFrom(netip.MustParseAddr(b.IP), uint16(b.Port)).String()
 				}
+				if b.Health != "" {
+					addr += " (" + b.Health + ")"
+				}
 				zb.Backends = append(zb.Backends, addr)
 			}
 		}

@@ -95,6 +95,9 @@ type Backend struct {
 	ZoneID string `json:"zoneId"`
 	IP     string `json:"ip"`
 	Port   int    `json:"port"`
+	// Health is filled in responses to the owner from the zone agents'
+	// checks: Healthy, Unhealthy or Unknown (no agent checks it yet).
+	Health string `json:"health,omitempty"`
 }
 
 // EndpointService is what a provider publishes.
@@ -153,6 +156,8 @@ type ZoneReport struct {
 	Ready      bool   `json:"ready"`
 	Healthy    bool   `json:"healthy"` // at least one healthy backend reachable
 	Error      string `json:"error,omitempty"`
+	// Backends maps each backend "ip:port" to its health as checked from this zone.
+	Backends map[string]bool `json:"backends,omitempty"`
 }
 
 // AgentInfo is a zone agent's liveness record (under its lease).
