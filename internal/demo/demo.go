@@ -13,6 +13,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/privlink/privlink/internal/client"
@@ -130,29 +131,22 @@ func (r *run) start(ctx context.Context) error {
 		return fmt.Errorf("temp dir: %w", err)
 	}
 	r.dir = dir
-	var ports [3]int
-	for i := range ports {
-		if ports[i], err = freePort(); err != nil {
-			return fmt.Errorf("free port: %w", err)
-		}
-	}
-	cfg := server.Config{
-		DataDir: filepath.Join(dir, "data"), Listen: fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		Region: "cn-hangzhou", Zones: []string{"cn-hangzhou-h", "cn-hangzhou-i"},
-		Network: r.o.Network, NetnsPrefix: fmt.Sprintf("pldemo%d", ports[0]%100000),
-		EtcdClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), EtcdPeerURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2]),
-		Logger: r.o.Logger,
-	}
-	if r.o.Configure != nil {
-		r.o.Configure(&cfg)
-	}
 	r.stepf("start privlink (region cn-hangzhou, zones cn-hangzhou-h and cn-hangzhou-i)")
 	if r.o.Network == "loopback" {
 		r.say("NOTICE: not running as root, so the loopback network driver is used: endpoint IPs are 127.x.y.z")
 		r.say("        addresses on this machine and VPCs are NOT isolated. Run as root for real VPC namespaces.")
 	}
 	t0 := time.Now()
-	r.srv, err = server.Start(ctx, cfg)
+	var cfg server.Config
+	// Ports found free may be taken before we bind them: retry with new ones.
+	for attempt := 0; attempt < 5; attempt++ {
+		if cfg, err = r.config(dir); err != nil {
+			return err
+		}
+		if r.srv, err = server.Start(ctx, cfg); err == nil || !strings.Contains(err.Error(), "address already in use") {
+			break
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("start server: %w", err)
 	}
@@ -168,6 +162,28 @@ func (r *run) start(ctx context.Context) error {
 	r.say("privlink server ready at %s in %s (embedded etcd, network driver %s, zone agents for both zones)",
 		r.srv.URL(), time.Since(t0).Round(time.Millisecond), r.srv.Driver.Name())
 	return nil
+}
+
+// config picks free loopback ports for the API and the embedded etcd.
+func (r *run) config(dir string) (server.Config, error) {
+	var ports [3]int
+	for i := range ports {
+		var err error
+		if ports[i], err = freePort(); err != nil {
+			return server.Config{}, fmt.Errorf("free port: %w", err)
+		}
+	}
+	cfg := server.Config{
+		DataDir: filepath.Join(dir, "data"), Listen: fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		Region: "cn-hangzhou", Zones: []string{"cn-hangzhou-h", "cn-hangzhou-i"},
+		Network: r.o.Network, NetnsPrefix: fmt.Sprintf("pldemo%d", ports[0]%100000),
+		EtcdClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), EtcdPeerURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2]),
+		Logger: r.o.Logger,
+	}
+	if r.o.Configure != nil {
+		r.o.Configure(&cfg)
+	}
+	return cfg, nil
 }
 
 func trimNL(b []byte) []byte {

@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/privlink/privlink/internal/apiserver"
@@ -82,14 +84,21 @@ func Start(t testing.TB, o Options) *Env {
 	if dir == "" && len(o.EtcdEndpoints) == 0 {
 		dir = t.TempDir()
 	}
-	cfg := server.Config{
-		DataDir: dir, Listen: "127.0.0.1:0", Region: "cn-hangzhou", Zones: o.Zones, AgentZones: o.AgentZones,
-		Network: o.Network, NetnsPrefix: o.Prefix, EtcdEndpoints: o.EtcdEndpoints,
-		EtcdClientURL: fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
-		EtcdPeerURL:   fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
-		Logger:        logger(t), Console: o.Console,
+	var s *server.Server
+	var err error
+	// A port found free may be taken before etcd binds it: retry with new ones.
+	for attempt := 0; attempt < 5; attempt++ {
+		cfg := server.Config{
+			DataDir: dir, Listen: "127.0.0.1:0", Region: "cn-hangzhou", Zones: o.Zones, AgentZones: o.AgentZones,
+			Network: o.Network, NetnsPrefix: o.Prefix, EtcdEndpoints: o.EtcdEndpoints,
+			EtcdClientURL: fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
+			EtcdPeerURL:   fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
+			Logger:        logger(t), Console: o.Console,
+		}
+		if s, err = server.Start(context.Background(), cfg); err == nil || !AddrInUse(err) {
+			break
+		}
 	}
-	s, err := server.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
@@ -110,6 +119,11 @@ func Start(t testing.TB, o Options) *Env {
 		}
 	}
 	return env
+}
+
+// AddrInUse reports whether err is a bind failure on a taken port.
+func AddrInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
 }
 
 // EtcdURL is the embedded etcd's client URL (for a second server or an agent).
