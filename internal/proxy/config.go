@@ -32,6 +32,19 @@ type Config struct {
 // namespaces). It must honour ctx cancellation and deadline.
 type DialFunc func(ctx context.Context, addr netip.AddrPort) (net.Conn, error)
 
+// Dial is a DialFunc for backends reachable from the current network
+// namespace, with the proxy's keepalive settings.
+//
+// It deliberately avoids (*net.Dialer).DialTCP: that binds the zero local
+// address explicitly (bind to port 0 before connect), which makes the kernel
+// pick the ephemeral port without the 4-tuple check and exhausts ports under
+// load ("bind: address already in use").
+func Dial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
+	return backendDialer.DialContext(ctx, "tcp", addr.String())
+}
+
+var backendDialer = net.Dialer{KeepAliveConfig: keepAlive}
+
 const (
 	// DefaultIdleTimeout applies when Config.IdleTimeout is 0.
 	DefaultIdleTimeout = 900 * time.Second

@@ -68,7 +68,7 @@ func (c *pconn) close() {
 // copyIn copies consumer->backend on the connection goroutine.
 func (c *pconn) copyIn() { c.pipe(true) }
 
-// copyOut copies backend->consumer; it runs on its own goroutine.
+// copyOut copies backend->consumer; it runs on a second pooled goroutine.
 func (c *pconn) copyOut() {
 	defer c.outDone.Done()
 	c.pipe(false)

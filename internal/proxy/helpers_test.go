@@ -17,11 +17,8 @@ import (
 	proxyproto "github.com/pires/go-proxyproto"
 )
 
-// directDial is a DialFunc in the current network namespace.
-func directDial(ctx context.Context, addr netip.AddrPort) (net.Conn, error) {
-	var d net.Dialer
-	return d.DialContext(ctx, "tcp", addr.String())
-}
+// directDial is the DialFunc of the tests.
+var directDial DialFunc = Dial
 
 // checkGoroutines fails t if goroutines started during the test are still
 // running after every later-registered cleanup has run. Call it first.
@@ -115,7 +112,8 @@ func echo(c net.Conn) {
 // startProxy starts a Listener on 127.0.0.1 and closes it at cleanup.
 func startProxy(t testing.TB, cfg Config, h *Health, m *Metrics) (*Listener, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	lc := ListenConfig()
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,4 +197,20 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// exchange dials addr, writes msg and reads len(msg) bytes back. It returns
+// the error of the write (or dial) and of the read. On loopback a reset by
+// the proxy can beat connect(2)'s completion, so a dial error is returned
+// like a write error.
+func exchange(addr, msg string) (werr, rerr error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return err, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, werr = io.WriteString(c, msg)
+	_, rerr = io.ReadFull(c, make([]byte, len(msg)))
+	return werr, rerr
 }

@@ -25,9 +25,13 @@ type Listener struct {
 	st       atomic.Pointer[state]
 	updateMu sync.Mutex    // serialises Update
 	updated  chan struct{} // wakes the sweeper after Update
+	jobs     chan job      // hands work to idle pooled goroutines
 	rr       atomic.Uint64 // round-robin cursor
 	active   atomic.Int64
-	warnNext atomic.Int64 // unix nanos before which warnings are suppressed
+	// lnKeepAlive: accepted sockets inherit keepalive from the listening
+	// socket, so only backend sockets need checking.
+	lnKeepAlive bool
+	warnNext    atomic.Int64 // unix nanos before which warnings are suppressed
 
 	ctx    context.Context // cancelled by Close: aborts dials and rate waits
 	cancel context.CancelFunc
@@ -36,8 +40,15 @@ type Listener struct {
 	closed  bool
 	serving bool
 	conns   map[*pconn]struct{} // established proxied connections
-	wg      sync.WaitGroup      // Serve, sweeper and connection goroutines
+	wg      sync.WaitGroup      // Serve, sweeper and pooled connection goroutines
 }
+
+// ListenConfig returns the recommended net.ListenConfig for endpoint
+// listeners. It leaves keepalive to the listening socket, which NewListener
+// configures and Linux copies to accepted sockets, saving Go's four
+// setsockopt calls per accepted connection. Set Control to add socket
+// options (e.g. IP_FREEBIND) as needed.
+func ListenConfig() net.ListenConfig { return net.ListenConfig{KeepAlive: -1} }
 
 // NewListener returns a Listener proxying connections accepted on ln
 // according to cfg. dial reaches backends; health may be nil (every backend
@@ -52,10 +63,12 @@ func NewListener(ln net.Listener, cfg Config, dial DialFunc, health *Health, m *
 		log: slog.Default().With("component", "proxy", "listen", ln.Addr().String(),
 			"endpoint_id", cfg.EndpointID, "zone_id", cfg.ZoneID),
 		updated: make(chan struct{}, 1),
+		jobs:    make(chan job),
 		ctx:     ctx,
 		cancel:  cancel,
 		conns:   make(map[*pconn]struct{}),
 	}
+	l.lnKeepAlive = setListenerKeepAlive(ln)
 	l.st.Store(compile(cfg, m, nil, l.log))
 	return l
 }
@@ -106,29 +119,28 @@ func (l *Listener) Serve() error {
 
 // accepted runs the security-group check on the accept goroutine, so that
 // rejected connections never cost a goroutine, and hands admitted ones to a
-// connection goroutine.
+// pooled connection goroutine.
 func (l *Listener) accepted(c net.Conn) {
 	st := l.st.Load()
 	src, dst := connAddrs(c)
 	if !st.allow(src, dst.Port()) {
+		st.met.sgDrop()
 		if tc, ok := c.(*net.TCPConn); ok {
 			_ = tc.SetLinger(0) // the consumer sees a reset, not an orderly close
 		}
 		_ = c.Close()
-		st.met.sgDrop()
 		if l.log.Enabled(context.Background(), slog.LevelDebug) {
 			l.log.Debug("security group rejected connection", "src", src, "dst", dst)
 		}
 		return
 	}
-	l.wg.Add(1) // Serve holds a count, so this never races with Close's Wait
-	go l.handle(c, st, src, dst)
+	l.run(job{client: c, st: st, src: src, dst: dst})
 }
 
 // handle proxies one admitted consumer connection. It copies
-// consumer->backend itself and runs backend->consumer on one more goroutine.
+// consumer->backend itself and runs backend->consumer on one more (pooled)
+// goroutine.
 func (l *Listener) handle(client net.Conn, st *state, src, dst netip.AddrPort) {
-	defer l.wg.Done()
 	l.active.Add(1)
 	st.met.connOpened()
 	defer func() {
@@ -150,7 +162,9 @@ func (l *Listener) handle(client net.Conn, st *state, src, dst netip.AddrPort) {
 		return
 	}
 	defer l.deregister(c)
-	ensureKeepAlive(c.ctcp)
+	if !l.lnKeepAlive {
+		ensureKeepAlive(c.ctcp)
+	}
 	ensureKeepAlive(c.btcp)
 
 	if st.cfg.ProxyProtocol {
@@ -165,7 +179,7 @@ func (l *Listener) handle(client net.Conn, st *state, src, dst netip.AddrPort) {
 	}
 
 	c.outDone.Add(1)
-	go c.copyOut()
+	l.run(job{out: c})
 	c.copyIn()
 	c.outDone.Wait()
 	c.close()

@@ -198,16 +198,27 @@ func TestSecurityGroup(t *testing.T) {
 			reg := prometheus.NewRegistry()
 			m := NewMetrics(reg)
 			cfg := modeConfig(modes[0].cfg, srv.addr())
-			cfg.Allow = tc.allow
+			var seen struct {
+				sync.Mutex
+				src  netip.AddrPort
+				port uint16
+			}
+			if tc.allow != nil {
+				cfg.Allow = func(src netip.AddrPort, port uint16) bool {
+					seen.Lock()
+					seen.src, seen.port = src, port
+					seen.Unlock()
+					return tc.allow(src, port)
+				}
+			}
 			_, addr := startProxy(t, cfg, nil, m)
-			// On loopback the reset can even beat connect(2)'s completion.
-			var werr, err error
-			c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-			if err == nil {
-				defer c.Close()
-				c.SetDeadline(time.Now().Add(5 * time.Second))
-				_, werr = c.Write([]byte("ping"))
-				_, err = io.ReadFull(c, make([]byte, 4))
+			werr, err := exchange(addr, "ping")
+			if tc.allow != nil {
+				seen.Lock()
+				if want := netip.MustParseAddrPort(addr); seen.port != want.Port() || seen.src.Addr() != want.Addr() {
+					t.Errorf("Allow saw src %v port %d, want src 127.0.0.1 and port %d", seen.src, seen.port, want.Port())
+				}
+				seen.Unlock()
 			}
 			drops := toFloat64(t, m.sgDrops.WithLabelValues("ep-1", "a"))
 			if tc.want {
@@ -253,10 +264,7 @@ func TestUpdateSwapsAllow(t *testing.T) {
 		ok   bool
 	}{{"deny", deny, false}, {"allow again", cfg, true}, {"deny again", deny, false}} {
 		l.Update(step.cfg)
-		c := dial(t, addr)
-		c.SetDeadline(time.Now().Add(5 * time.Second))
-		c.Write([]byte("x"))
-		_, err := io.ReadFull(c, make([]byte, 1))
+		_, err := exchange(addr, "x")
 		if ok := err == nil; ok != step.ok {
 			t.Fatalf("%s: new connection ok=%v (err %v), want %v", step.name, ok, err, step.ok)
 		}

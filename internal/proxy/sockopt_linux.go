@@ -3,6 +3,7 @@ package proxy
 import (
 	"net"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -49,4 +50,39 @@ func ensureKeepAlive(c *net.TCPConn) {
 	if on == 0 {
 		_ = c.SetKeepAliveConfig(keepAlive)
 	}
+}
+
+// setListenerKeepAlive enables keepalive on a listening socket. Linux copies
+// SO_KEEPALIVE and the keepalive timers to every socket accepted from it, so
+// consumer sockets get keepalive without a per-connection syscall (unless
+// the listener was created with Go's default ListenConfig, which sets
+// keepalive on each accepted socket itself).
+func setListenerKeepAlive(ln net.Listener) bool {
+	tl, ok := ln.(*net.TCPListener)
+	if !ok {
+		return false
+	}
+	rc, err := tl.SyscallConn()
+	if err != nil {
+		return false
+	}
+	var serr error
+	if cerr := rc.Control(func(fd uintptr) { serr = setKeepAliveFD(int(fd)) }); cerr != nil || serr != nil {
+		return false
+	}
+	return true
+}
+
+func setKeepAliveFD(fd int) error {
+	for _, o := range []struct{ level, opt, val int }{
+		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, int(keepAlive.Idle / time.Second)},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, int(keepAlive.Interval / time.Second)},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, keepAlive.Count},
+	} {
+		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.val); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -15,7 +15,7 @@ import (
 func TestKeepAliveBothSides(t *testing.T) {
 	checkGoroutines(t)
 	srv := startServer(t, false, echo)
-	lc := net.ListenConfig{KeepAlive: -1}
+	lc := ListenConfig() // keepalive off on accepted sockets unless inherited
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -20,3 +20,6 @@ func ensureKeepAlive(c *net.TCPConn) {
 		_ = c.SetKeepAliveConfig(keepAlive)
 	}
 }
+
+// setListenerKeepAlive reports false: inheritance is not relied upon here.
+func setListenerKeepAlive(net.Listener) bool { return false }

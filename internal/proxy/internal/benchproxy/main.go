@@ -10,7 +10,6 @@ import (
 	"context"
 	"flag"
 	"log/slog"
-	"net"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -42,19 +41,16 @@ func main() {
 	if err != nil {
 		fatal(err)
 	}
-	ln, err := net.Listen("tcp", *listen)
+	lc := proxy.ListenConfig()
+	ln, err := lc.Listen(context.Background(), "tcp", *listen)
 	if err != nil {
 		fatal(err)
-	}
-	dial := func(ctx context.Context, a netip.AddrPort) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", a.String())
 	}
 	l := proxy.NewListener(ln, proxy.Config{
 		EndpointID: "ep-bench", ServiceID: "epsrv-bench", VpcID: "vpc-bench", ZoneID: "a",
 		Backends:      []proxy.Backend{{ZoneID: "a", Addr: b}},
 		ProxyProtocol: *pp, BandwidthMbps: *mbps,
-	}, dial, nil, proxy.NewMetrics(nil))
+	}, proxy.Dial, nil, proxy.NewMetrics(nil))
 	go func() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
