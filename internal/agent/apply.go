@@ -140,6 +140,7 @@ type unmapper interface {
 
 func (a *Agent) proxyConfig(sp listenerSpec) proxy.Config {
 	cfg := sp.cfg
+	cfg.Logger = a.log
 	rules := sp.rules
 	cfg.Allow = func(src netip.AddrPort, port uint16) bool { return rules.Allows(src.Addr(), port) }
 	if um, ok := a.cfg.Driver.(unmapper); ok {

@@ -26,6 +26,7 @@ type Config struct {
 	BandwidthMbps                        int                                           // per-connection cap each direction, 0 = unlimited
 	IdleTimeout                          time.Duration                                 // 0 = DefaultIdleTimeout; close a connection idle in both directions that long
 	Allow                                func(src netip.AddrPort, dstPort uint16) bool // security-group check on accept; nil = allow all
+	Logger                               *slog.Logger                                  // nil = slog.Default(); read once by NewListener
 }
 
 // DialFunc dials a backend in the provider's network (it may switch network

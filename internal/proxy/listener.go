@@ -55,12 +55,16 @@ func ListenConfig() net.ListenConfig { return net.ListenConfig{KeepAlive: -1} }
 // healthy) and so may m (no metrics). Call Serve to start accepting.
 func NewListener(ln net.Listener, cfg Config, dial DialFunc, health *Health, m *Metrics) *Listener {
 	ctx, cancel := context.WithCancel(context.Background())
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
 	l := &Listener{
 		ln:      ln,
 		dial:    dial,
 		health:  health,
 		metrics: m,
-		log: slog.Default().With("component", "proxy", "listen", ln.Addr().String(),
+		log: log.With("component", "proxy", "listen", ln.Addr().String(),
 			"endpoint_id", cfg.EndpointID, "zone_id", cfg.ZoneID),
 		updated: make(chan struct{}, 1),
 		jobs:    make(chan job),
