@@ -93,6 +93,10 @@ func TestSecurityGroup(t *testing.T) {
 	if got, err := hello(t, e, s.ConsumerHost.HostID, ip+":6002"); err == nil {
 		t.Errorf("port 6002 (no rule) got through: %q", got)
 	}
+	// The drops are counted per endpoint on the server's /metrics.
+	if m := scrape(t, e); !strings.Contains(m, `privlink_proxy_sg_drops_total{endpoint_id="`+ep.EndpointID) {
+		t.Errorf("/metrics has no security-group drops for %s", ep.EndpointID)
+	}
 	// Adding a rule for the other source opens it without recreating anything.
 	must(t, s.Consumer.Post(bg, "/v1/security-groups/"+s.SG.SecurityGroupID+"/authorize", apiserver.RulesRequest{Rules: []model.SecurityGroupRule{
 		{PortRange: "6001/6002", SourceCidr: other.IP + "/32"},

@@ -42,6 +42,9 @@ func (r *run) connect(ctx context.Context) error {
 		r.sum.Client = "mysql CLI"
 	}
 	r.sum.MySQLCommand = fmt.Sprintf("mysql -h %s -P %d -u %s -p", r.sum.EndpointDomain, dbPort, dbUser)
+	if err := r.waitDNS(ctx); err != nil {
+		return err
+	}
 	r.stepf("customer, on ECS host %s: %s", r.host.HostID, r.sum.MySQLCommand)
 	r.say("  client: %s", r.sum.Client)
 	var err error
@@ -65,6 +68,24 @@ func (r *run) connect(ctx context.Context) error {
 	}
 	r.say("\nDone: the customer reached the vendor's database at %s through PrivateLink.", r.sum.EndpointDomain)
 	return nil
+}
+
+// waitDNS waits until the VPC resolver answers the endpoint domain with
+// every zone's address (the resolver follows the store's watch, so it can
+// trail the API's status by a moment).
+func (r *run) waitDNS(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ips, err := r.lookup(ctx, r.sum.EndpointDomain)
+		if err == nil && len(ips) == len(r.sum.ZoneIPs) {
+			r.say("  the VPC resolver %s answers %s with %v", r.srv.Driver.ResolverAddr(r.vpc.VpcID).Addr(), r.sum.EndpointDomain, ips)
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("endpoint domain %s does not resolve to every zone in the VPC: %v %v", r.sum.EndpointDomain, ips, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 func (r *run) table(rows [][]string) {
@@ -100,11 +121,16 @@ func (r *run) queryCLI(ctx context.Context, host, q string) ([][]string, error) 
 	return rows, nil
 }
 
-// resolve asks the customer VPC's resolver from inside the host.
-func (r *run) resolve(ctx context.Context, name string) (netip.Addr, error) {
+// lookup asks the customer VPC's resolver from inside the host.
+func (r *run) lookup(ctx context.Context, name string) ([]netip.Addr, error) {
 	hs := r.srv.Driver.(netdrv.HostSockets)
 	res := netdrv.HostResolver(hs, r.host.HostID, r.srv.Driver.ResolverAddr(r.vpc.VpcID))
-	ips, err := res.LookupNetIP(ctx, "ip4", name)
+	return res.LookupNetIP(ctx, "ip4", name)
+}
+
+// resolve returns the first address lookup finds.
+func (r *run) resolve(ctx context.Context, name string) (netip.Addr, error) {
+	ips, err := r.lookup(ctx, name)
 	if err != nil || len(ips) == 0 {
 		return netip.Addr{}, fmt.Errorf("resolve %s through the VPC resolver: %v", name, err)
 	}
