@@ -38,7 +38,7 @@ func TestStandaloneAgent(t *testing.T) {
 	hs := e.Driver.(netdrv.HostSockets)
 	for _, h := range s.ProviderHosts {
 		var ln net.Listener
-		waitFor(t, "provider host "+h.HostID, func() (err error) {
+		testenv.Eventually(t, "provider host "+h.HostID, func() (err error) {
 			ln, err = hs.ListenHost(h.HostID, netip.MustParseAddrPort("0.0.0.0:6001"))
 			return err
 		})
@@ -73,7 +73,7 @@ func TestStandaloneAgent(t *testing.T) {
 		}
 		return err
 	}
-	waitFor(t, "zone i through the standalone agent", echo)
+	testenv.Eventually(t, "zone i through the standalone agent", echo)
 
 	// Metrics of the agent process name the endpoint.
 	resp, err := http.Get("http://" + metricsAddr + "/metrics")
@@ -110,17 +110,4 @@ func TestStandaloneAgent(t *testing.T) {
 	if echo() == nil {
 		t.Error("zone i still serves after its agent exited")
 	}
-}
-
-func waitFor(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: %v", what, err)
 }

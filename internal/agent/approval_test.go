@@ -45,7 +45,7 @@ func TestApprovalAndRevocation(t *testing.T) {
 		t.Run(rv.name, func(t *testing.T) {
 			must(t, s.Provider.Post(bg, conn+"/accept", nil, nil))
 			var c net.Conn
-			eventually(t, "accepted endpoint carries traffic", func() error {
+			testenv.Eventually(t, "accepted endpoint carries traffic", func() error {
 				var err error
 				c, err = dialFrom(t, e, s.ConsumerHost.HostID, addr)
 				if err != nil {
@@ -95,7 +95,7 @@ func TestProxyProtocolAndBulk(t *testing.T) {
 	got := make(chan seen, 4)
 	for _, h := range s.ProviderHosts {
 		var ln net.Listener
-		eventually(t, "listen in "+h.HostID, func() (err error) {
+		testenv.Eventually(t, "listen in "+h.HostID, func() (err error) {
 			ln, err = hostSockets(t, e).ListenHost(h.HostID, mustAP("0.0.0.0:6001"))
 			return err
 		})
@@ -130,7 +130,7 @@ func TestProxyProtocolAndBulk(t *testing.T) {
 	}
 	ep := s.WaitEndpoint(t, testenv.Active)
 	var c net.Conn
-	eventually(t, "dial endpoint", func() error {
+	testenv.Eventually(t, "dial endpoint", func() error {
 		var err error
 		c, err = dialFrom(t, e, s.ConsumerHost.HostID, ep.Zones[0].IP+":6001")
 		return err

@@ -21,7 +21,7 @@ func TestOverlappingVPCs(t *testing.T) {
 	}
 	ep := s.WaitEndpoint(t, testenv.Active)
 	for _, z := range ep.Zones {
-		eventually(t, "hello via "+z.ZoneID, func() error {
+		testenv.Eventually(t, "hello via "+z.ZoneID, func() error {
 			got, err := hello(t, e, s.ConsumerHost.HostID, z.IP+":6001")
 			if err == nil && !strings.HasPrefix(got, "backend-") {
 				err = fmt.Errorf("answer %q", got)
@@ -34,7 +34,7 @@ func TestOverlappingVPCs(t *testing.T) {
 	must(t, s.Provider.Post(bg, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: s.ProviderVPC.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "192.168.50.0/24"}, &pv))
 	var ph model.Host
 	must(t, s.Provider.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: pv.VSwitchID, IP: "192.168.50.10"}, &ph))
-	eventually(t, "provider host up", func() error {
+	testenv.Eventually(t, "provider host up", func() error {
 		ln, err := hostSockets(t, e).ListenHost(ph.HostID, mustAP("0.0.0.0:7000"))
 		if err == nil {
 			ln.Close()
@@ -48,7 +48,7 @@ func TestOverlappingVPCs(t *testing.T) {
 	// And the provider cannot reach the consumer's host or ENI.
 	var ch model.Host
 	must(t, s.Consumer.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[0].VSwitchID, IP: "192.168.1.77"}, &ch))
-	eventually(t, "consumer host up", func() error {
+	testenv.Eventually(t, "consumer host up", func() error {
 		ln, err := hostSockets(t, e).ListenHost(ch.HostID, mustAP("0.0.0.0:7002"))
 		if err == nil {
 			ln.Close()
@@ -83,7 +83,7 @@ func TestSecurityGroup(t *testing.T) {
 	serveHello(t, e, s.ProviderHosts[0].HostID, 6001, "p6001")
 	serveHello(t, e, s.ProviderHosts[0].HostID, 6002, "p6002")
 	ip := ep.Zones[0].IP
-	eventually(t, "allowed source", func() error {
+	testenv.Eventually(t, "allowed source", func() error {
 		_, err := hello(t, e, s.ConsumerHost.HostID, ip+":6001")
 		return err
 	})
@@ -101,7 +101,7 @@ func TestSecurityGroup(t *testing.T) {
 	must(t, s.Consumer.Post(bg, "/v1/security-groups/"+s.SG.SecurityGroupID+"/authorize", apiserver.RulesRequest{Rules: []model.SecurityGroupRule{
 		{PortRange: "6001/6002", SourceCidr: other.IP + "/32"},
 	}}, nil))
-	eventually(t, "newly allowed source", func() error {
+	testenv.Eventually(t, "newly allowed source", func() error {
 		_, err := hello(t, e, other.HostID, ip+":6002")
 		return err
 	})
@@ -121,7 +121,7 @@ func TestBackendHealth(t *testing.T) {
 	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
 	serveHello(t, e, s.ProviderHosts[0].HostID, 6001, "up") // the zone-i backend stays down
 	s.WaitEndpoint(t, testenv.Active)
-	eventually(t, "backend health", func() error {
+	testenv.Eventually(t, "backend health", func() error {
 		var svc model.EndpointService
 		must(t, s.Provider.Get(bg, "/v1/services/"+s.Service.ServiceID, &svc))
 		if svc.Resources[0].Health != "Healthy" || svc.Resources[1].Health != "Unhealthy" {

@@ -28,7 +28,7 @@ func hostSockets(t *testing.T, e *testenv.Env) netdrv.HostSockets {
 func serveHello(t *testing.T, e *testenv.Env, hostID string, port uint16, name string) {
 	t.Helper()
 	var ln net.Listener
-	eventually(t, "listen in host "+hostID, func() (err error) {
+	testenv.Eventually(t, "listen in host "+hostID, func() (err error) {
 		ln, err = hostSockets(t, e).ListenHost(hostID, netip.AddrPortFrom(netip.IPv4Unspecified(), port))
 		return err
 	})
@@ -78,20 +78,6 @@ func hello(t *testing.T, e *testenv.Env, hostID, addr string) (string, error) {
 	}
 	line, err := bufio.NewReader(c).ReadString('\n')
 	return strings.TrimSpace(line), err
-}
-
-// eventually retries f for up to 10s.
-func eventually(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: %v", what, err)
 }
 
 func mustAP(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }

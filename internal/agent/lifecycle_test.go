@@ -29,7 +29,7 @@ func TestResourcesMakeNamespaces(t *testing.T) {
 	var h model.Host
 	must(t, c.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw.VSwitchID}, &h))
 	vpcNS, hostNS := e.Prefix+"-"+vpc.VpcID, e.Prefix+"-"+h.HostID
-	eventually(t, "namespaces created", func() error {
+	testenv.Eventually(t, "namespaces created", func() error {
 		if !nsExists(vpcNS) || !nsExists(hostNS) {
 			return fmt.Errorf("vpc ns %v, host ns %v", nsExists(vpcNS), nsExists(hostNS))
 		}
@@ -49,7 +49,7 @@ func TestResourcesMakeNamespaces(t *testing.T) {
 	must(t, c.Delete(bg, "/v1/hosts/"+h.HostID, nil))
 	must(t, c.Delete(bg, "/v1/vswitches/"+vsw.VSwitchID, nil))
 	must(t, c.Delete(bg, "/v1/vpcs/"+vpc.VpcID, nil))
-	eventually(t, "namespaces removed", func() error {
+	testenv.Eventually(t, "namespaces removed", func() error {
 		if nsExists(vpcNS) || nsExists(hostNS) {
 			return fmt.Errorf("vpc ns %v, host ns %v still there", nsExists(vpcNS), nsExists(hostNS))
 		}
@@ -64,7 +64,7 @@ func TestResourcesMakeNamespaces(t *testing.T) {
 	must(t, e.Admin.Post(bg, "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "10.8.0.0/16", NetnsPath: "/run/netns/" + adopted}, &avpc))
 	var avsw model.VSwitch
 	must(t, e.Admin.Post(bg, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: avpc.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "10.8.1.0/24"}, &avsw))
-	eventually(t, "bridge in the adopted namespace", func() error {
+	testenv.Eventually(t, "bridge in the adopted namespace", func() error {
 		out, _ := exec.Command("ip", "-n", adopted, "-4", "addr", "show").CombinedOutput()
 		if !strings.Contains(string(out), "10.8.1.1/24") {
 			return fmt.Errorf("no gateway in %s:\n%s", adopted, out)
@@ -73,7 +73,7 @@ func TestResourcesMakeNamespaces(t *testing.T) {
 	})
 	must(t, e.Admin.Delete(bg, "/v1/vswitches/"+avsw.VSwitchID, nil))
 	must(t, e.Admin.Delete(bg, "/v1/vpcs/"+avpc.VpcID, nil))
-	eventually(t, "bridge removed from the adopted namespace", func() error {
+	testenv.Eventually(t, "bridge removed from the adopted namespace", func() error {
 		out, _ := exec.Command("ip", "-n", adopted, "-4", "addr", "show").CombinedOutput()
 		if strings.Contains(string(out), "10.8.1.1") {
 			return fmt.Errorf("gateway still in %s", adopted)

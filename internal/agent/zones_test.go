@@ -47,7 +47,7 @@ func TestZoneFailover(t *testing.T) {
 	ep := s.WaitEndpoint(t, testenv.Active)
 	hIP, iIP := ep.Zones[0].IP+":6001", ep.Zones[1].IP+":6001"
 	for _, a := range []string{hIP, iIP} {
-		eventually(t, "zone IP "+a, func() error { _, err := hello(t, e, s.ConsumerHost.HostID, a); return err })
+		testenv.Eventually(t, "zone IP "+a, func() error { _, err := hello(t, e, s.ConsumerHost.HostID, a); return err })
 	}
 	stopI()
 	if _, err := hello(t, e, s.ConsumerHost.HostID, iIP); err == nil {
@@ -59,7 +59,7 @@ func TestZoneFailover(t *testing.T) {
 	s.WaitEndpoint(t, func(ep model.Endpoint) bool { return ep.Zones[1].ZoneStatus == model.ZoneUnavailable })
 
 	startAgent(t, e, "cn-hangzhou-i")
-	eventually(t, "restarted zone serves", func() error { _, err := hello(t, e, s.ConsumerHost.HostID, iIP); return err })
+	testenv.Eventually(t, "restarted zone serves", func() error { _, err := hello(t, e, s.ConsumerHost.HostID, iIP); return err })
 	s.WaitEndpoint(t, func(ep model.Endpoint) bool { return ep.Zones[1].ZoneStatus == model.ZoneConnected })
 	// Nothing duplicated: each ENI address is on its bridge exactly once.
 	out, err := exec.Command("ip", "-n", e.Prefix+"-"+s.ConsumerVPC.VpcID, "-4", "-o", "addr", "show").CombinedOutput()

@@ -138,10 +138,7 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) (any, error
 		return p, nil
 	}
 	if req.DryRun {
-		if _, err := build(); err != nil {
-			return nil, err
-		}
-		return dryRunOK(r), nil
+		return dryRun(r, build)
 	}
 	res, err := a.create(r, store.KindEndpoint, req.ClientToken, req, build)
 	if err != nil {

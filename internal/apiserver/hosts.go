@@ -59,18 +59,7 @@ func (a *API) createHost(w http.ResponseWriter, r *http.Request) (any, error) {
 		c2, o2 := touch(vpcKey, vrev, vpc)
 		return &plan{id: h.HostID, value: h, cmps: []clientv3.Cmp{c1, c2}, ops: []clientv3.Op{o1, o2}}, nil
 	}
-	if req.DryRun {
-		if _, err := build(); err != nil {
-			return nil, err
-		}
-		return dryRunOK(r), nil
-	}
-	res, err := a.create(r, store.KindHost, req.ClientToken, req, build)
-	if err != nil {
-		return nil, err
-	}
-	v, _, err := getOwned(a, r, store.KindHost, "Host", res.id, hostOwner)
-	return v, err
+	return createThenGet(a, r, store.KindHost, "Host", req.ClientToken, req.DryRun, req, build, hostOwner)
 }
 
 func (a *API) getHost(w http.ResponseWriter, r *http.Request) (any, error) {

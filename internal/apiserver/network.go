@@ -41,19 +41,11 @@ func (a *API) createVPC(w http.ResponseWriter, r *http.Request) (any, error) {
 	if req.NetnsPath != "" && !callerOf(r).Admin {
 		return nil, model.Errorf(http.StatusForbidden, "Forbidden.AdoptNamespace", "only the admin may adopt an existing network namespace (netnsPath)")
 	}
-	if req.DryRun {
-		return dryRunOK(r), nil
-	}
-	res, err := a.create(r, store.KindVPC, req.ClientToken, req, func() (*plan, error) {
+	return createThenGet(a, r, store.KindVPC, "Vpc", req.ClientToken, req.DryRun, req, func() (*plan, error) {
 		v := model.VPC{VpcID: model.NewID(model.PrefixVPC), AccountID: callerOf(r).AccountID, Name: req.Name,
 			CidrBlock: req.CidrBlock, NetnsPath: req.NetnsPath, Status: model.StatusAvailable, CreateTime: now()}
 		return &plan{id: v.VpcID, value: v}, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	v, _, err := getOwned(a, r, store.KindVPC, "Vpc", res.id, vpcOwner)
-	return v, err
+	}, vpcOwner)
 }
 
 func (a *API) getVPC(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -153,18 +145,7 @@ func (a *API) createVSwitch(w http.ResponseWriter, r *http.Request) (any, error)
 		c, o := touch(a.st.Key(store.KindVPC, vpc.VpcID), vrev, vpc)
 		return &plan{id: v.VSwitchID, value: v, cmps: []clientv3.Cmp{c}, ops: []clientv3.Op{o}}, nil
 	}
-	if req.DryRun {
-		if _, err := build(); err != nil {
-			return nil, err
-		}
-		return dryRunOK(r), nil
-	}
-	res, err := a.create(r, store.KindVSwitch, req.ClientToken, req, build)
-	if err != nil {
-		return nil, err
-	}
-	v, _, err := getOwned(a, r, store.KindVSwitch, "VSwitch", res.id, vswOwner)
-	return v, err
+	return createThenGet(a, r, store.KindVSwitch, "VSwitch", req.ClientToken, req.DryRun, req, build, vswOwner)
 }
 
 func (a *API) getVSwitch(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -56,18 +56,7 @@ func (a *API) createSecurityGroup(w http.ResponseWriter, r *http.Request) (any, 
 		c, o := touch(a.st.Key(store.KindVPC, vpc.VpcID), vrev, vpc)
 		return &plan{id: g.SecurityGroupID, value: g, cmps: []clientv3.Cmp{c}, ops: []clientv3.Op{o}}, nil
 	}
-	if req.DryRun {
-		if _, err := build(); err != nil {
-			return nil, err
-		}
-		return dryRunOK(r), nil
-	}
-	res, err := a.create(r, store.KindSG, req.ClientToken, req, build)
-	if err != nil {
-		return nil, err
-	}
-	v, _, err := getOwned(a, r, store.KindSG, "SecurityGroup", res.id, sgOwner)
-	return v, err
+	return createThenGet(a, r, store.KindSG, "SecurityGroup", req.ClientToken, req.DryRun, req, build, sgOwner)
 }
 
 func (a *API) getSecurityGroup(w http.ResponseWriter, r *http.Request) (any, error) {

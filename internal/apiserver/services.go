@@ -130,18 +130,7 @@ func (a *API) createService(w http.ResponseWriter, r *http.Request) (any, error)
 		}
 		return p, nil
 	}
-	if req.DryRun {
-		if _, err := build(); err != nil {
-			return nil, err
-		}
-		return dryRunOK(r), nil
-	}
-	res, err := a.create(r, store.KindService, req.ClientToken, req, build)
-	if err != nil {
-		return nil, err
-	}
-	v, _, err := getOwned(a, r, store.KindService, "EndpointService", res.id, svcOwner)
-	return v, err
+	return createThenGet(a, r, store.KindService, "EndpointService", req.ClientToken, req.DryRun, req, build, svcOwner)
 }
 
 // visibleService returns a service the caller owns or is allow-listed for.

@@ -88,6 +88,28 @@ func (a *API) create(r *http.Request, kind, clientToken string, req any, build f
 	return created{}, model.Errorf(http.StatusConflict, "Conflict.Concurrent", "too many concurrent changes to the same resources; retry")
 }
 
+// createThenGet creates (or with dryRun only validates, by building the
+// plan) and returns the new resource as the caller sees it.
+func createThenGet[T any](a *API, r *http.Request, kind, name, clientToken string, dryRunOnly bool, req any, build func() (*plan, error), owner func(T) string) (any, error) {
+	if dryRunOnly {
+		return dryRun(r, build)
+	}
+	res, err := a.create(r, kind, clientToken, req, build)
+	if err != nil {
+		return nil, err
+	}
+	v, _, err := getOwned(a, r, kind, name, res.id, owner)
+	return v, err
+}
+
+// dryRun validates by building the plan and commits nothing.
+func dryRun(r *http.Request, build func() (*plan, error)) (any, error) {
+	if _, err := build(); err != nil {
+		return nil, err
+	}
+	return dryRunOK(r), nil
+}
+
 // update applies mutate to the current value under CAS, retrying on conflict.
 // mutate may return extra ops to commit with it.
 func update[T any](a *API, r *http.Request, key string, mutate func(v *T) ([]clientv3.Op, error)) (T, error) {

@@ -47,19 +47,6 @@ func digShort(t *testing.T, e *testenv.Env, hostID, name string) []string {
 	return f
 }
 
-func eventually(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: %v", what, err)
-}
-
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
@@ -82,7 +69,7 @@ func TestPrivateDNS(t *testing.T) {
 	hs := e.Driver.(netdrv.HostSockets)
 	for _, h := range s.ProviderHosts {
 		var ln net.Listener
-		eventually(t, "provider host "+h.HostID+" exists", func() (err error) {
+		testenv.Eventually(t, "provider host "+h.HostID+" exists", func() (err error) {
 			ln, err = hs.ListenHost(h.HostID, netip.MustParseAddrPort("0.0.0.0:6001"))
 			return err
 		})
@@ -104,7 +91,7 @@ func TestPrivateDNS(t *testing.T) {
 	slices.Sort(all)
 
 	// dig from the consumer host, through the resolver in its VPC.
-	eventually(t, "endpoint domain resolves", func() error {
+	testenv.Eventually(t, "endpoint domain resolves", func() error {
 		if got := digShort(t, e, host, ep.EndpointDomain); !slices.Equal(got, all) {
 			return fmt.Errorf("dig %s = %v, want %v", ep.EndpointDomain, got, all)
 		}
@@ -147,7 +134,7 @@ func TestPrivateDNS(t *testing.T) {
 	must(t, s.Consumer.Post(bg, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: other.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "10.0.1.0/24"}, &ovsw))
 	var oh model.Host
 	must(t, s.Consumer.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: ovsw.VSwitchID}, &oh))
-	eventually(t, "other VPC gets NXDOMAIN", func() error {
+	testenv.Eventually(t, "other VPC gets NXDOMAIN", func() error {
 		out, _ := inHost(t, e, oh.HostID, "dig", "+time=1", "+tries=1", ep.EndpointDomain)
 		if !strings.Contains(out, "status: NXDOMAIN") {
 			return fmt.Errorf("other VPC: %s", out)
@@ -158,7 +145,7 @@ func TestPrivateDNS(t *testing.T) {
 	cancel()
 	<-zoneI.Done()
 	start := time.Now()
-	eventually(t, "zone i withdrawn", func() error {
+	testenv.Eventually(t, "zone i withdrawn", func() error {
 		if got := digShort(t, e, host, ep.EndpointDomain); !slices.Equal(got, []string{ep.Zones[0].IP}) {
 			return fmt.Errorf("after stopping zone i: %v", got)
 		}
@@ -171,7 +158,7 @@ func TestPrivateDNS(t *testing.T) {
 	again := agent.New(agent.Config{Zone: "cn-hangzhou-i", Store: e.Store, Cache: cache2, Driver: e.Driver, Metrics: proxy.NewMetrics(nil), Logger: slog.Default()})
 	go again.Run(ctx2)
 	t.Cleanup(func() { cancel2(); <-again.Done() })
-	eventually(t, "zone i back", func() error {
+	testenv.Eventually(t, "zone i back", func() error {
 		if got := digShort(t, e, host, ep.EndpointDomain); !slices.Equal(got, all) {
 			return fmt.Errorf("after restart: %v", got)
 		}

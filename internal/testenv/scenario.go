@@ -120,3 +120,18 @@ func subnet(cidr string, i int) string {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// Eventually retries f every 50ms for up to 10s and fails the test with
+// f's last error if it never succeeds.
+func Eventually(t testing.TB, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: %v", what, err)
+}
