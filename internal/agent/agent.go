@@ -51,7 +51,8 @@ type Agent struct {
 	healthMu sync.Mutex
 	health   map[string]*proxy.Health // per provider VPC ("" = host network)
 
-	lease clientv3.LeaseID
+	lease     clientv3.LeaseID
+	leaseLost atomic.Bool // set when the keepalive stream ends: re-register
 }
 
 type running struct {
@@ -122,6 +123,10 @@ func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) e
 	cli := a.cfg.Store.Client()
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
+	if a.leaseLost.Swap(false) {
+		a.log.Warn("lease lost; registering again")
+		a.lease = 0
+	}
 	if a.lease == 0 {
 		g, err := cli.Grant(cctx, int64(a.cfg.LeaseTTL/time.Second))
 		if err != nil {
@@ -133,6 +138,9 @@ func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) e
 		}
 		go func() {
 			for range ka {
+			}
+			if ctx.Err() == nil {
+				a.leaseLost.Store(true)
 			}
 		}()
 		a.lease = g.ID

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	clientv3 "go.etcd.io/etcd/client/v3"
+
 	"github.com/privlink/privlink/internal/agent"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/proxy"
@@ -72,5 +74,27 @@ func TestZoneFailover(t *testing.T) {
 	ss, _ := exec.Command("ip", "netns", "exec", e.Prefix+"-"+s.ConsumerVPC.VpcID, "ss", "-Hltn").CombinedOutput()
 	if n := strings.Count(string(ss), iIP); n != 1 {
 		t.Errorf("listener %s appears %d times:\n%s", iIP, n, ss)
+	}
+}
+
+// TestAgentReregistersAfterLeaseLoss: when the agent's lease disappears (as
+// after a long etcd outage), its liveness and reports come back by themselves.
+func TestAgentReregistersAfterLeaseLoss(t *testing.T) {
+	e := testenv.Start(t, testenv.Options{})
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
+	s.WaitEndpoint(t, testenv.Active)
+	resp, err := e.Store.Client().Get(bg, e.Store.Key(store.KindAgent, "cn-hangzhou-i"))
+	if err != nil || len(resp.Kvs) != 1 {
+		t.Fatalf("agent key: %v %v", err, resp)
+	}
+	lease := resp.Kvs[0].Lease
+	if _, err := e.Store.Client().Revoke(bg, clientv3.LeaseID(lease)); err != nil {
+		t.Fatal(err)
+	}
+	s.WaitEndpoint(t, func(ep model.Endpoint) bool { return ep.Zones[1].ZoneStatus != model.ZoneConnected })
+	s.WaitEndpoint(t, func(ep model.Endpoint) bool { return ep.Zones[1].ZoneStatus == model.ZoneConnected })
+	resp, err = e.Store.Client().Get(bg, e.Store.Key(store.KindAgent, "cn-hangzhou-i"))
+	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease == lease {
+		t.Fatalf("agent did not register with a new lease: %v", resp)
 	}
 }
