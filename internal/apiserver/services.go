@@ -57,14 +57,19 @@ func (a *API) validateService(r *http.Request, req *CreateServiceRequest) (*mode
 	}
 	var vpc *model.VPC
 	var vrev int64
+	var vsws []model.VSwitch
 	if req.VpcID != "" {
 		v, rev, err := getOwned(a, r, store.KindVPC, "Vpc", req.VpcID, vpcOwner)
 		if err != nil {
 			return nil, 0, err
 		}
 		vpc, vrev = &v, rev
+		if vsws, err = listOwned(a, r, store.KindVSwitch, vswOwner, func(s model.VSwitch) bool { return s.VpcID == v.VpcID }); err != nil {
+			return nil, 0, err
+		}
 	}
 	seen := map[model.Backend]bool{}
+	req.Resources = slices.Clone(req.Resources) // the request as hashed stays untouched
 	for i := range req.Resources {
 		req.Resources[i].Health = "" // response-only
 	}
@@ -76,8 +81,10 @@ func (a *API) validateService(r *http.Request, req *CreateServiceRequest) (*mode
 		if err != nil || !ip.Is4() {
 			return nil, 0, model.Invalid("Resources.Ip", "backend %d: %q is not an IPv4 address", i+1, b.IP)
 		}
-		if vpc != nil && !netip.MustParsePrefix(vpc.CidrBlock).Contains(ip) {
-			return nil, 0, model.Invalid("Resources.Ip", "backend %s is outside the service VPC %s (%s)", ip, vpc.VpcID, vpc.CidrBlock)
+		if vpc != nil {
+			if err := backendInVSwitch(vpc, vsws, b.ZoneID, ip); err != nil {
+				return nil, 0, err
+			}
 		}
 		if b.Port != 0 {
 			if err := model.ValidatePort("Resources.Port", b.Port); err != nil {
@@ -92,12 +99,35 @@ func (a *API) validateService(r *http.Request, req *CreateServiceRequest) (*mode
 		}
 		seen[b] = true
 	}
+	if vpc == nil && !callerOf(r).Admin {
+		return nil, 0, model.Errorf(http.StatusForbidden, "Forbidden.HostNetworkBackend",
+			"only the admin may publish backends on the host network; give the service's vpcId and put the backends in its vSwitches")
+	}
 	for _, acct := range req.AllowedAccounts {
 		if !model.ValidAccountID(acct) {
 			return nil, 0, model.Invalid("AllowedAccounts", "%q is not a 16-digit account ID", acct)
 		}
 	}
 	return vpc, vrev, nil
+}
+
+// backendInVSwitch requires a backend to be a usable address of a vSwitch
+// of the provider VPC in the backend's zone.
+func backendInVSwitch(vpc *model.VPC, vsws []model.VSwitch, zone string, ip netip.Addr) error {
+	for _, s := range vsws {
+		p := netip.MustParsePrefix(s.CidrBlock)
+		if !p.Contains(ip) {
+			continue
+		}
+		if s.ZoneID != zone {
+			return model.Invalid("Resources.ZoneId", "backend %s is in vSwitch %s of zone %s, not %s", ip, s.VSwitchID, s.ZoneID, zone)
+		}
+		if model.Reserved(p, ip) {
+			return model.Invalid("Resources.Ip", "backend %s is the network, gateway or broadcast address of %s", ip, s.CidrBlock)
+		}
+		return nil
+	}
+	return model.Invalid("Resources.Ip", "backend %s is in no vSwitch of the service VPC %s (%s)", ip, vpc.VpcID, vpc.CidrBlock)
 }
 
 func (a *API) createService(w http.ResponseWriter, r *http.Request) (any, error) {

@@ -60,6 +60,11 @@ func TestValidation(t *testing.T) {
 		{"svc backend zone", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{1}, Resources: []model.Backend{{ZoneID: "x", IP: "127.0.0.1"}}}, "InvalidZoneId.NotFound"},
 		{"svc backend ip", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "::1"}}}, "InvalidParameter.Resources.Ip"},
 		{"svc backend outside vpc", "/v1/services", apiserver.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "10.0.0.1"}}}, "InvalidParameter.Resources.Ip"},
+		{"svc host network not admin", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "10.1.2.3"}}}, "Forbidden.HostNetworkBackend"},
+		{"svc backend gateway", "/v1/services", apiserver.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: vsw0.Gateway}}}, "InvalidParameter.Resources.Ip"},
+		{"svc backend wrong zone", "/v1/services", apiserver.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "192.168.2.9"}}}, "InvalidParameter.Resources.ZoneId"},
+		{"vpc spans public", "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "192.168.0.0/13"}, "InvalidParameter.CidrBlock"},
+		{"sg ipv6 source", "/v1/security-groups", apiserver.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "1/2", SourceCidr: "::/0"}}}, "InvalidParameter.SourceCidrIp"},
 		{"svc bandwidth", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{1}, ConnectBandwidth: -1, Resources: []model.Backend{{ZoneID: zone0, IP: "127.0.0.1"}}}, "InvalidParameter.ConnectBandwidth"},
 		{"svc too many backends", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{1}, Resources: backends(zone0, 21)}, "QuotaExceeded.BackendsPerService"},
 		{"ep unknown service", "/v1/endpoints", ep(func(r *apiserver.CreateEndpointRequest) {

@@ -35,7 +35,14 @@ func startWorld(t *testing.T) *world {
 	t.Helper()
 	e := testenv.Start(t, testenv.Options{Network: "loopback", Console: console.New})
 	w := &world{env: e, base: e.URL(), zones: e.Config().Zones}
-	w.provider, w.providerID = e.Account(t, "provider")
+	// The provider is the admin: only the admin may publish backends on the
+	// host network, which these tests use (127.0.0.1 in loopback mode).
+	w.provider = e.Admin
+	var who struct {
+		AccountID string `json:"accountId"`
+	}
+	must(t, e.Admin.Get(bg, "/v1/whoami", &who))
+	w.providerID = who.AccountID
 	w.consumer, w.consumerID = e.Account(t, "consumer")
 	return w
 }

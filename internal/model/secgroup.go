@@ -35,6 +35,9 @@ func NormalizeRule(r SecurityGroupRule) (SecurityGroupRule, error) {
 		}
 		p = netip.PrefixFrom(a, 32)
 	}
+	if !p.Addr().Is4() {
+		return r, Invalid("SourceCidrIp", "source %q is not an IPv4 CIDR (endpoints are IPv4)", r.SourceCidr)
+	}
 	r.SourceCidr = p.Masked().String()
 	r.Policy = strings.ToLower(r.Policy)
 	if r.Policy == "" {

@@ -33,7 +33,7 @@ func ParseCIDR(field, s string) (netip.Prefix, error) {
 	if p.Bits() < 8 || p.Bits() > 29 {
 		return netip.Prefix{}, Invalid(field, "prefix length of %q must be between /8 and /29", s)
 	}
-	if !p.Addr().IsPrivate() {
+	if !p.Addr().IsPrivate() || !Broadcast(p).IsPrivate() {
 		return netip.Prefix{}, Invalid(field, "%q is not a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)", s)
 	}
 	return p, nil
