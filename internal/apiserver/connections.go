@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"encoding/json"
 	"net/http"
 	"slices"
 
@@ -32,11 +33,11 @@ func (a *API) allowAccount(w http.ResponseWriter, r *http.Request) (any, error) 
 	if _, _, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner); err != nil {
 		return nil, err
 	}
-	return update(a, r, a.st.Key(store.KindService, id), func(s *model.EndpointService) ([]clientv3.Op, error) {
+	return update(a, r, a.st.Key(store.KindService, id), func(s *model.EndpointService) (guard, error) {
 		if !slices.Contains(s.AllowedAccounts, req.AccountID) {
 			s.AllowedAccounts = append(s.AllowedAccounts, req.AccountID)
 		}
-		return nil, nil
+		return guard{}, nil
 	})
 }
 
@@ -47,31 +48,36 @@ func (a *API) disallowAccount(w http.ResponseWriter, r *http.Request) (any, erro
 	if _, _, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner); err != nil {
 		return nil, err
 	}
-	return update(a, r, a.st.Key(store.KindService, id), func(s *model.EndpointService) ([]clientv3.Op, error) {
+	return update(a, r, a.st.Key(store.KindService, id), func(s *model.EndpointService) (guard, error) {
 		i := slices.Index(s.AllowedAccounts, acct)
 		if i < 0 {
-			return nil, model.Errorf(http.StatusNotFound, "AllowedAccountNotFound", "account %s is not on the allow-list of %s", acct, id)
+			return guard{}, model.Errorf(http.StatusNotFound, "AllowedAccountNotFound", "account %s is not on the allow-list of %s", acct, id)
 		}
 		s.AllowedAccounts = slices.Delete(s.AllowedAccounts, i, i+1)
-		return a.disconnectOps(r, id, func(ep model.Endpoint) bool { return ep.AccountID == acct })
+		return a.disconnectGuard(r, id, acct)
 	})
 }
 
-// disconnectOps marks matching connected endpoints of a service Disconnected,
-// each guarded by its mod revision through the caller's transaction.
-func (a *API) disconnectOps(r *http.Request, svcID string, match func(model.Endpoint) bool) ([]clientv3.Op, error) {
-	eps, _, err := store.List[model.Endpoint](r.Context(), a.st, a.st.Key(store.KindEndpoint))
+// disconnectGuard marks the account's endpoints of a service Disconnected,
+// each guarded by its mod revision: an endpoint deleted or changed
+// meanwhile makes the whole transaction retry instead of being rewritten.
+func (a *API) disconnectGuard(r *http.Request, svcID, acct string) (guard, error) {
+	resp, err := a.st.Client().Get(r.Context(), a.st.Key(store.KindEndpoint), clientv3.WithPrefix())
 	if err != nil {
-		return nil, err
+		return guard{}, internal("list endpoints: %w", err)
 	}
-	var ops []clientv3.Op
-	for _, ep := range eps {
-		if ep.ServiceID == svcID && match(ep) && ep.ConnectionStatus != model.ConnDisconnected {
-			ep.ConnectionStatus = model.ConnDisconnected
-			ops = append(ops, clientv3.OpPut(a.st.Key(store.KindEndpoint, ep.EndpointID), store.MustJSON(ep)))
+	var g guard
+	for _, kv := range resp.Kvs {
+		var ep model.Endpoint
+		if json.Unmarshal(kv.Value, &ep) != nil || ep.ServiceID != svcID || ep.AccountID != acct || ep.ConnectionStatus == model.ConnDisconnected {
+			continue
 		}
+		ep.ConnectionStatus = model.ConnDisconnected
+		key := string(kv.Key)
+		g.cmps = append(g.cmps, clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision))
+		g.ops = append(g.ops, clientv3.OpPut(key, store.MustJSON(ep)))
 	}
-	return ops, nil
+	return g, nil
 }
 
 // Connection is one endpoint's connection to a service, as the provider sees it.
@@ -117,17 +123,29 @@ func (a *API) rejectConnection(w http.ResponseWriter, r *http.Request) (any, err
 	return a.setConnection(r, model.ConnDisconnected)
 }
 
+// setConnection accepts (Connected) or rejects (Disconnected) a connection.
+// Accepting requires the endpoint's account to still be allowed, checked
+// against the service's revision in the same transaction.
 func (a *API) setConnection(r *http.Request, to string) (any, error) {
 	id, epID := r.PathValue("id"), r.PathValue("endpoint")
 	if _, _, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner); err != nil {
 		return nil, err
 	}
-	ep, err := update(a, r, a.st.Key(store.KindEndpoint, epID), func(ep *model.Endpoint) ([]clientv3.Op, error) {
+	svcKey := a.st.Key(store.KindService, id)
+	ep, err := update(a, r, a.st.Key(store.KindEndpoint, epID), func(ep *model.Endpoint) (guard, error) {
 		if ep.ServiceID != id {
-			return nil, model.NotFound("EndpointConnection", epID)
+			return guard{}, model.NotFound("EndpointConnection", epID)
+		}
+		svc, srev, err := store.Get[model.EndpointService](r.Context(), a.st, svcKey)
+		if err != nil {
+			return guard{}, err
+		}
+		if to == model.ConnConnected && ep.AccountID != svc.AccountID && !slices.Contains(svc.AllowedAccounts, ep.AccountID) {
+			return guard{}, model.Errorf(http.StatusForbidden, "OperationDenied.NotAllowListed",
+				"account %s is not on the allow-list of %s; allow it before accepting its endpoint", ep.AccountID, id)
 		}
 		ep.ConnectionStatus = to
-		return nil, nil
+		return guard{cmps: []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(svcKey), "=", srev)}}, nil
 	})
 	if err == store.ErrNotFound {
 		return nil, model.NotFound("EndpointConnection", epID)

@@ -63,11 +63,15 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) (any, error
 		if err != nil {
 			return nil, err
 		}
+		var sgGuards []clientv3.Cmp
+		var sgTouches []clientv3.Op
 		for _, sgID := range req.SecurityGroupIDs {
-			sg, _, err := getOwned(a, r, store.KindSG, "SecurityGroup", sgID, sgOwner)
+			sg, sgRev, err := getOwned(a, r, store.KindSG, "SecurityGroup", sgID, sgOwner)
 			if err != nil {
 				return nil, err
 			}
+			c, o := touch(a.st.Key(store.KindSG, sgID), sgRev, sg)
+			sgGuards, sgTouches = append(sgGuards, c), append(sgTouches, o)
 			if sg.VpcID != vpc.VpcID {
 				return nil, model.Invalid("SecurityGroupIds", "security group %s belongs to %s, not to %s", sgID, sg.VpcID, vpc.VpcID)
 			}
@@ -87,9 +91,13 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) (any, error
 			ep.ConnectionStatus = model.ConnConnected
 		}
 		ep.EndpointDomain = a.naming.EndpointDomain(ep.EndpointID, svc.ServiceID)
+		// The VPC is rewritten (quota, deletion); the service only compared
+		// (allow-list unchanged), so endpoint creates do not contend on it;
+		// the index key svcep/<svc>/<ep> blocks the service's deletion.
 		c1, o1 := touch(a.st.Key(store.KindVPC, vpc.VpcID), vrev, vpc)
-		c2, o2 := touch(a.st.Key(store.KindService, svc.ServiceID), srev, svc)
-		p := &plan{id: ep.EndpointID, cmps: []clientv3.Cmp{c1, c2}, ops: []clientv3.Op{o1, o2}}
+		c2 := clientv3.Compare(clientv3.ModRevision(a.st.Key(store.KindService, svc.ServiceID)), "=", srev)
+		p := &plan{id: ep.EndpointID, cmps: append([]clientv3.Cmp{c1, c2}, sgGuards...),
+			ops: append([]clientv3.Op{o1, clientv3.OpPut(a.svcEndpointKey(svc.ServiceID, ep.EndpointID), "")}, sgTouches...)}
 		allocs := map[string]*allocator{}
 		for i, z := range req.Zones {
 			if err := a.checkZone("Zones.ZoneId", z.ZoneID); err != nil {
@@ -132,7 +140,7 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) (any, error
 			ep.Zones = append(ep.Zones, model.EndpointZone{ZoneID: z.ZoneID, VSwitchID: vsw.VSwitchID, IP: ip.String(), EniID: eni,
 				ZoneDomain: a.naming.ZoneDomain(ep.EndpointID, z.ZoneID, svc.ServiceID), ZoneStatus: model.ZoneCreating})
 			c, o := a.claim(vsw.VSwitchID, ip, eni)
-			p.cmps, p.ops = append(p.cmps, c), append(p.ops, o)
+			p.cmps, p.ops = append(p.cmps, c, a.exists(store.KindVSwitch, vsw.VSwitchID)), append(p.ops, o)
 		}
 		p.value = ep
 		return p, nil
@@ -146,6 +154,9 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) (any, error
 	}
 	return a.getEndpointView(r, res.id)
 }
+
+// svcEndpointKey indexes an endpoint under its service.
+func (a *API) svcEndpointKey(svcID, epID string) string { return a.st.Key("svcep", svcID, epID) }
 
 func (a *API) getEndpoint(w http.ResponseWriter, r *http.Request) (any, error) {
 	return a.getEndpointView(r, r.PathValue("id"))
@@ -189,11 +200,11 @@ func (a *API) deleteEndpoint(w http.ResponseWriter, r *http.Request) (any, error
 		return nil, err
 	}
 	key := a.st.Key(store.KindEndpoint, id)
-	ops := []clientv3.Op{clientv3.OpDelete(key)}
+	ops := []clientv3.Op{clientv3.OpDelete(key), clientv3.OpDelete(a.svcEndpointKey(ep.ServiceID, id))}
 	for _, z := range ep.Zones {
 		ops = append(ops, clientv3.OpDelete(a.ipamKey(z.VSwitchID, netip.MustParseAddr(z.IP))))
 	}
-	if err := a.deleteIf(r, clientv3.Compare(clientv3.ModRevision(key), "=", rev), ops...); err != nil {
+	if err := a.deleteIf(r, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, ops...); err != nil {
 		return nil, err
 	}
 	ep.EndpointStatus, ep.ConnectionStatus = model.StatusDeleting, model.ConnDeleting

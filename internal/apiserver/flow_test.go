@@ -105,6 +105,8 @@ func TestManualApproval(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.WaitEndpoint(t, func(ep model.Endpoint) bool { return ep.ConnectionStatus == model.ConnDisconnected })
+	// An account off the allow-list cannot be accepted back in.
+	wantCode(t, s.Provider.Post(bg, path+"/accept", nil, nil), "OperationDenied.NotAllowListed")
 	var found apiserver.List[model.EndpointService]
 	if err := s.Consumer.Get(bg, "/v1/service-search", &found); err != nil || len(found.Items) != 0 {
 		t.Fatalf("disallowed consumer still finds the service: %v %+v", err, found)

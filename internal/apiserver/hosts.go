@@ -57,7 +57,7 @@ func (a *API) createHost(w http.ResponseWriter, r *http.Request) (any, error) {
 			VSwitchID: vsw.VSwitchID, ZoneID: vsw.ZoneID, IP: ip.String(), Status: "Running", CreateTime: now()}
 		c1, o1 := a.claim(vsw.VSwitchID, ip, h.HostID)
 		c2, o2 := touch(vpcKey, vrev, vpc)
-		return &plan{id: h.HostID, value: h, cmps: []clientv3.Cmp{c1, c2}, ops: []clientv3.Op{o1, o2}}, nil
+		return &plan{id: h.HostID, value: h, cmps: []clientv3.Cmp{c1, c2, a.exists(store.KindVSwitch, vsw.VSwitchID)}, ops: []clientv3.Op{o1, o2}}, nil
 	}
 	return createThenGet(a, r, store.KindHost, "Host", req.ClientToken, req.DryRun, req, build, hostOwner)
 }
@@ -84,7 +84,7 @@ func (a *API) deleteHost(w http.ResponseWriter, r *http.Request) (any, error) {
 	}
 	key := a.st.Key(store.KindHost, id)
 	ip := netip.MustParseAddr(h.IP)
-	if err := a.deleteIf(r, clientv3.Compare(clientv3.ModRevision(key), "=", rev),
+	if err := a.deleteIf(r, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)},
 		clientv3.OpDelete(key), clientv3.OpDelete(a.ipamKey(h.VSwitchID, ip))); err != nil {
 		return nil, err
 	}

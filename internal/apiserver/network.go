@@ -87,7 +87,7 @@ func (a *API) deleteVPC(w http.ResponseWriter, r *http.Request) (any, error) {
 		}
 	}
 	key := a.st.Key(store.KindVPC, id)
-	if err := a.deleteIf(r, clientv3.Compare(clientv3.ModRevision(key), "=", rev), clientv3.OpDelete(key)); err != nil {
+	if err := a.deleteIf(r, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, clientv3.OpDelete(key)); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -176,7 +176,8 @@ func (a *API) deleteVSwitch(w http.ResponseWriter, r *http.Request) (any, error)
 		return nil, dependency("VSwitch", id, "hosts or endpoint ENIs")
 	}
 	key := a.st.Key(store.KindVSwitch, id)
-	if err := a.deleteIf(r, clientv3.Compare(clientv3.ModRevision(key), "=", rev), clientv3.OpDelete(key)); err != nil {
+	if err := a.deleteIf(r, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev), noneUnder(a.st.Key(store.KindIPAM, id) + "/")},
+		clientv3.OpDelete(key)); err != nil {
 		return nil, err
 	}
 	return v, nil
@@ -197,8 +198,8 @@ func dependency(kind, id, what string) error {
 }
 
 // deleteIf commits a delete guarded by cmp; a lost race is a 409.
-func (a *API) deleteIf(r *http.Request, cmp clientv3.Cmp, ops ...clientv3.Op) error {
-	resp, err := a.st.Client().Txn(r.Context()).If(cmp).Then(ops...).Commit()
+func (a *API) deleteIf(r *http.Request, cmps []clientv3.Cmp, ops ...clientv3.Op) error {
+	resp, err := a.st.Client().Txn(r.Context()).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return internal("delete: %w", err)
 	}

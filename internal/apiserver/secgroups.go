@@ -106,7 +106,7 @@ func (a *API) changeRules(r *http.Request, add bool) (any, error) {
 	if req.DryRun {
 		return dryRunOK(r), nil
 	}
-	return update(a, r, a.st.Key(store.KindSG, id), func(g *model.SecurityGroup) ([]clientv3.Op, error) {
+	return update(a, r, a.st.Key(store.KindSG, id), func(g *model.SecurityGroup) (guard, error) {
 		for _, rule := range rules {
 			i := slices.Index(g.Rules, rule)
 			switch {
@@ -117,9 +117,9 @@ func (a *API) changeRules(r *http.Request, add bool) (any, error) {
 			}
 		}
 		if len(g.Rules) > MaxRulesPerGroup {
-			return nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.RulesPerGroup", "a security group has at most %d rules", MaxRulesPerGroup)
+			return guard{}, model.Errorf(http.StatusBadRequest, "QuotaExceeded.RulesPerGroup", "a security group has at most %d rules", MaxRulesPerGroup)
 		}
-		return nil, nil
+		return guard{}, nil
 	})
 }
 
@@ -139,7 +139,7 @@ func (a *API) deleteSecurityGroup(w http.ResponseWriter, r *http.Request) (any, 
 		}
 	}
 	key := a.st.Key(store.KindSG, id)
-	if err := a.deleteIf(r, clientv3.Compare(clientv3.ModRevision(key), "=", rev), clientv3.OpDelete(key)); err != nil {
+	if err := a.deleteIf(r, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, clientv3.OpDelete(key)); err != nil {
 		return nil, err
 	}
 	return v, nil

@@ -263,14 +263,14 @@ func (a *API) updateService(w http.ResponseWriter, r *http.Request) (any, error)
 	if d := req.Description; d != nil && len(*d) > 256 {
 		return nil, model.Invalid("ServiceDescription", "description must be at most 256 characters")
 	}
-	return update(a, r, a.st.Key(store.KindService, id), func(s *model.EndpointService) ([]clientv3.Op, error) {
+	return update(a, r, a.st.Key(store.KindService, id), func(s *model.EndpointService) (guard, error) {
 		setIf(&s.Description, req.Description)
 		setIf(&s.AutoAcceptEnabled, req.AutoAcceptEnabled)
 		setIf(&s.ZoneAffinityEnabled, req.ZoneAffinityEnabled)
 		setIf(&s.ProxyProtocol, req.ProxyProtocol)
 		setIf(&s.ConnectBandwidth, req.ConnectBandwidth)
 		setIf(&s.IdleTimeout, req.IdleTimeout)
-		return nil, nil
+		return guard{}, nil
 	})
 }
 
@@ -297,7 +297,9 @@ func (a *API) deleteService(w http.ResponseWriter, r *http.Request) (any, error)
 		}
 	}
 	key := a.st.Key(store.KindService, id)
-	if err := a.deleteIf(r, clientv3.Compare(clientv3.ModRevision(key), "=", rev), clientv3.OpDelete(key)); err != nil {
+	// The index check makes an endpoint created meanwhile block the delete.
+	if err := a.deleteIf(r, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev), noneUnder(a.st.Key("svcep", id) + "/")},
+		clientv3.OpDelete(key)); err != nil {
 		return nil, err
 	}
 	return s, nil

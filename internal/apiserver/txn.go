@@ -110,9 +110,15 @@ func dryRun(r *http.Request, build func() (*plan, error)) (any, error) {
 	return dryRunOK(r), nil
 }
 
+// guard is extra compares and ops that commit atomically with an update.
+type guard struct {
+	cmps []clientv3.Cmp
+	ops  []clientv3.Op
+}
+
 // update applies mutate to the current value under CAS, retrying on conflict.
-// mutate may return extra ops to commit with it.
-func update[T any](a *API, r *http.Request, key string, mutate func(v *T) ([]clientv3.Op, error)) (T, error) {
+// mutate may return a guard to commit with it.
+func update[T any](a *API, r *http.Request, key string, mutate func(v *T) (guard, error)) (T, error) {
 	ctx := r.Context()
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		backoff(attempt)
@@ -120,12 +126,13 @@ func update[T any](a *API, r *http.Request, key string, mutate func(v *T) ([]cli
 		if err != nil {
 			return v, err
 		}
-		ops, err := mutate(&v)
+		g, err := mutate(&v)
 		if err != nil {
 			return v, err
 		}
-		ops = append([]clientv3.Op{clientv3.OpPut(key, store.MustJSON(v))}, ops...)
-		resp, err := a.st.Client().Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).Then(ops...).Commit()
+		ops := append([]clientv3.Op{clientv3.OpPut(key, store.MustJSON(v))}, g.ops...)
+		cmps := append([]clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, g.cmps...)
+		resp, err := a.st.Client().Txn(ctx).If(cmps...).Then(ops...).Commit()
 		if err != nil {
 			return v, internal("update %s: %w", key, err)
 		}
@@ -145,6 +152,16 @@ func backoff(attempt int) {
 	if attempt > 0 {
 		time.Sleep(time.Duration(mrand.Int64N(int64(min(attempt, 10)) * int64(15*time.Millisecond))))
 	}
+}
+
+// exists is a compare that the resource still exists at commit time.
+func (a *API) exists(kind, id string) clientv3.Cmp {
+	return clientv3.Compare(clientv3.CreateRevision(a.st.Key(kind, id)), ">", 0)
+}
+
+// noneUnder is a compare that no key exists under prefix at commit time.
+func noneUnder(prefix string) clientv3.Cmp {
+	return clientv3.Compare(clientv3.CreateRevision(prefix), "=", 0).WithPrefix()
 }
 
 // touch returns a compare-and-rewrite pair on a parent record, so that
