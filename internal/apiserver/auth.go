@@ -61,12 +61,6 @@ func (a *API) Authenticate(ctx context.Context, tok string) (caller, error) {
 	return caller{AccountID: rec.AccountID, Admin: rec.Admin}, nil
 }
 
-// CallerAccount authenticates a token and returns its account ID.
-func (a *API) CallerAccount(ctx context.Context, tok string) (string, error) {
-	c, err := a.Authenticate(ctx, tok)
-	return c.AccountID, err
-}
-
 // Bootstrap creates the admin account on first start and writes its token
 // 0600 to <dataDir>/admin.token. It is a no-op when the admin exists.
 func Bootstrap(ctx context.Context, st *store.Store, dataDir string) (created bool, err error) {
@@ -74,6 +68,16 @@ func Bootstrap(ctx context.Context, st *store.Store, dataDir string) (created bo
 	acct := model.Account{AccountID: model.NewAccountID(), Name: "admin", CreateTime: now()}
 	tok := NewToken()
 	acct.TokenHashes = []string{HashToken(tok)}
+	// The token file is written first and renamed into place only after the
+	// commit, so a failed write can never leave an admin nobody can use.
+	path := filepath.Join(dataDir, "admin.token")
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return false, fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.WriteFile(path+".tmp", []byte(tok+"\n"), 0o600); err != nil {
+		return false, fmt.Errorf("write admin token: %w", err)
+	}
+	defer os.Remove(path + ".tmp")
 	resp, err := st.Client().Txn(ctx).
 		If(clientv3.Compare(clientv3.CreateRevision(metaKey), "=", 0)).
 		Then(
@@ -87,12 +91,8 @@ func Bootstrap(ctx context.Context, st *store.Store, dataDir string) (created bo
 	if !resp.Succeeded {
 		return false, nil
 	}
-	path := filepath.Join(dataDir, "admin.token")
-	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return true, fmt.Errorf("data dir: %w", err)
-	}
-	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
-		return true, fmt.Errorf("write admin token: %w", err)
+	if err := os.Rename(path+".tmp", path); err != nil {
+		return true, fmt.Errorf("install admin token: %w", err)
 	}
 	return true, nil
 }

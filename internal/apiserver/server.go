@@ -111,11 +111,7 @@ func (a *API) wrap(rt route) http.Handler {
 			writeError(w, r, err)
 			return
 		}
-		status := http.StatusOK
-		if r.Method == http.MethodPost && rt.Created {
-			status = http.StatusOK
-		}
-		writeJSON(w, status, out)
+		writeJSON(w, http.StatusOK, out)
 	})
 }
 

@@ -54,7 +54,7 @@ func NewRoot(out io.Writer) *cobra.Command {
 	}
 	root.SetOut(out)
 	root.PersistentFlags().StringVar(&g.server, "server", envOr("PRIVLINK_SERVER", "http://127.0.0.1:8080"), "API server URL ($PRIVLINK_SERVER)")
-	root.PersistentFlags().StringVar(&g.token, "token", os.Getenv("PRIVLINK_TOKEN"), "bearer token ($PRIVLINK_TOKEN)")
+	root.PersistentFlags().StringVar(&g.token, "token", "", "bearer token (default $PRIVLINK_TOKEN)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(serverCmd(), agentCmd(), demoCmd(g),
 		accountCmd(g), regionCmd(g), vpcCmd(g), vswitchCmd(g), sgCmd(g), hostCmd(g), serviceCmd(g), endpointCmd(g))
@@ -71,6 +71,9 @@ func envOr(k, def string) string {
 func (g *globals) client() (*client.Client, error) {
 	if g.output != "table" && g.output != "json" {
 		return nil, fmt.Errorf("-o must be table or json, not %q", g.output)
+	}
+	if g.token == "" {
+		g.token = os.Getenv("PRIVLINK_TOKEN")
 	}
 	if g.token == "" {
 		return nil, errors.New("no token: pass --token or set PRIVLINK_TOKEN (the admin token is in <data-dir>/admin.token)")

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"maps"
 	"context"
 	"log/slog"
 	"net"
@@ -74,6 +75,10 @@ func (h *Health) Track(addrs []netip.AddrPort) {
 	targets := make(map[netip.AddrPort]struct{}, len(addrs))
 	for _, a := range addrs {
 		targets[a] = struct{}{}
+	}
+	if maps.Equal(targets, h.targets) {
+		h.mu.Unlock()
+		return // same set: the periodic rounds go on; no extra probe
 	}
 	h.targets = targets
 	old := *h.down.Load()
