@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/privlink/privlink/internal/model"
@@ -51,8 +52,9 @@ type Agent struct {
 	healthMu sync.Mutex
 	health   map[string]*proxy.Health // per provider VPC ("" = host network)
 
-	lease     clientv3.LeaseID
-	leaseLost atomic.Bool // set when the keepalive stream ends: re-register
+	lease         clientv3.LeaseID
+	stopKeepAlive context.CancelFunc
+	leaseLost     atomic.Bool // set when the keepalive stream ends: re-register
 }
 
 type running struct {
@@ -125,30 +127,32 @@ func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) e
 	defer cancel()
 	if a.leaseLost.Swap(false) {
 		a.log.Warn("lease lost; registering again")
-		a.lease = 0
+		a.dropLease()
 	}
 	if a.lease == 0 {
 		g, err := cli.Grant(cctx, int64(a.cfg.LeaseTTL/time.Second))
 		if err != nil {
 			return fmt.Errorf("grant lease: %w", err)
 		}
-		ka, err := cli.KeepAlive(context.WithoutCancel(ctx), g.ID)
+		kctx, kcancel := context.WithCancel(context.WithoutCancel(ctx))
+		ka, err := cli.KeepAlive(kctx, g.ID)
 		if err != nil {
+			kcancel()
 			return fmt.Errorf("keepalive: %w", err)
 		}
 		go func() {
 			for range ka {
 			}
-			if ctx.Err() == nil {
+			if kctx.Err() == nil { // not dropped by us: the lease is gone
 				a.leaseLost.Store(true)
 			}
 		}()
-		a.lease = g.ID
+		a.lease, a.stopKeepAlive = g.ID, kcancel
 		a.reported = map[string]model.ZoneReport{}
 		host, _ := os.Hostname()
 		info := model.AgentInfo{ZoneID: a.cfg.Zone, Hostname: host, Started: time.Now().UTC().Format(time.RFC3339), Synced: true, Network: a.cfg.Driver.Name()}
 		if _, err := cli.Put(cctx, a.cfg.Store.Key(store.KindAgent, a.cfg.Zone), store.MustJSON(info), clientv3.WithLease(a.lease)); err != nil {
-			a.lease = 0
+			a.dropLease()
 			return fmt.Errorf("put agent key: %w", err)
 		}
 	}
@@ -173,8 +177,8 @@ func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) e
 	for len(ops) > 0 {
 		n := min(len(ops), 100)
 		if _, err := cli.Txn(cctx).Then(ops[:n]...).Commit(); err != nil {
-			if errors.Is(err, context.DeadlineExceeded) || isLeaseGone(err) {
-				a.lease = 0
+			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rpctypes.ErrLeaseNotFound) {
+				a.dropLease()
 			}
 			return fmt.Errorf("write reports: %w", err)
 		}
@@ -184,12 +188,17 @@ func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) e
 	return nil
 }
 
-func isLeaseGone(err error) bool {
-	return err != nil && (errors.Is(err, context.Canceled) || containsLeaseNotFound(err))
-}
-
-func containsLeaseNotFound(err error) bool {
-	return err != nil && (err.Error() == "etcdserver: requested lease not found")
+// dropLease stops the current lease's keepalive and revokes it (best
+// effort) so that the next report registers afresh.
+func (a *Agent) dropLease() {
+	if a.lease == 0 {
+		return
+	}
+	a.stopKeepAlive()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_, _ = a.cfg.Store.Client().Revoke(ctx, a.lease)
+	cancel()
+	a.lease, a.stopKeepAlive = 0, nil
 }
 
 // backendHealth reports each backend of an endpoint zone as checked from
@@ -243,10 +252,6 @@ func (a *Agent) shutdown() {
 		h.Close()
 	}
 	a.healthMu.Unlock()
-	if a.lease != 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		_, _ = a.cfg.Store.Client().Revoke(ctx, a.lease)
-		cancel()
-	}
+	a.dropLease()
 	a.ready.Store(false)
 }

@@ -1,9 +1,9 @@
 package proxy
 
 import (
-	"maps"
 	"context"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"sync"

@@ -57,11 +57,17 @@ func (r *Resolver) Run(ctx context.Context) {
 		return
 	case <-r.cfg.Cache.Synced():
 	}
+	// The ticker retries sockets whose namespace did not exist yet; the
+	// snapshot is rebuilt only when the state changed.
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	var last *store.State
 	for {
 		st := r.cfg.Cache.State()
-		r.cfg.DNS.SetSnapshot(Build(st, r.cfg.Driver.MapAddr))
+		if st != last {
+			r.cfg.DNS.SetSnapshot(Build(st, r.cfg.Driver.MapAddr))
+			last = st
+		}
 		r.serve(st)
 		select {
 		case <-ctx.Done():

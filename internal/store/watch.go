@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -122,6 +123,9 @@ func (c *Cache) watchFrom(ctx context.Context, rev int64) error {
 		if len(resp.Events) == 0 {
 			continue
 		}
+		if !touchesWatched(c.s.prefix, resp.Events) {
+			continue // ipam, idem, token keys: nothing a State holds
+		}
 		next := c.state.Load().clone()
 		for _, ev := range resp.Events {
 			rel := strings.TrimPrefix(string(ev.Kv.Key), c.s.prefix)
@@ -136,6 +140,16 @@ func (c *Cache) watchFrom(ctx context.Context, rev int64) error {
 		c.notify()
 	}
 	return errors.New("watch channel closed")
+}
+
+func touchesWatched(prefix string, evs []*clientv3.Event) bool {
+	for _, ev := range evs {
+		kind, _, _ := strings.Cut(strings.TrimPrefix(string(ev.Kv.Key), prefix), "/")
+		if slices.Contains(watchedKinds, kind) {
+			return true
+		}
+	}
+	return false
 }
 
 // ReadState lists every watched kind at one revision.
