@@ -107,6 +107,9 @@ func (a *Agent) Run(ctx context.Context) error {
 
 func (a *Agent) reconcile(ctx context.Context) {
 	st := a.cfg.Cache.State()
+	if !a.ready.Load() {
+		a.prune(st)
+	}
 	d := compute(a.cfg.Zone, st)
 	errs := a.apply(d)
 	if !a.ready.Load() {

@@ -3,10 +3,12 @@ package agent_test
 import (
 	"context"
 	"fmt"
+	"github.com/privlink/privlink/internal/apiserver"
 	"log/slog"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -97,4 +99,39 @@ func TestAgentReregistersAfterLeaseLoss(t *testing.T) {
 	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease == lease {
 		t.Fatalf("agent did not register with a new lease: %v", resp)
 	}
+}
+
+// TestRestartPrunesDeleted: what was deleted from the store while a zone's
+// agent was down is removed from the machine when it comes back.
+func TestRestartPrunesDeleted(t *testing.T) {
+	e := testenv.Start(t, testenv.Options{AgentZones: []string{"cn-hangzhou-h"}})
+	stopI := startAgent(t, e, "cn-hangzhou-i")
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
+	var h model.Host
+	must(t, s.Consumer.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[1].VSwitchID}, &h))
+	ep := s.WaitEndpoint(t, testenv.Active)
+	hostNS, vpcNS := e.Prefix+"-"+h.HostID, e.Prefix+"-"+s.ConsumerVPC.VpcID
+	eniI := " " + ep.Zones[1].IP + "/32"
+	testenv.Eventually(t, "zone i host and ENI placed", func() error {
+		out, _ := exec.Command("ip", "-n", vpcNS, "-4", "-o", "addr").CombinedOutput()
+		if !nsExists(hostNS) || !strings.Contains(string(out), eniI) {
+			return fmt.Errorf("host ns %v, addrs:\n%s", nsExists(hostNS), out)
+		}
+		return nil
+	})
+	stopI()
+	must(t, s.Consumer.Delete(bg, "/v1/hosts/"+h.HostID, nil))
+	must(t, s.Consumer.Delete(bg, "/v1/endpoints/"+ep.EndpointID, nil))
+	time.Sleep(300 * time.Millisecond) // zone h's agent removes its own ENI, not zone i's
+	if !nsExists(hostNS) {
+		t.Fatal("zone h's agent removed zone i's host")
+	}
+	startAgent(t, e, "cn-hangzhou-i")
+	testenv.Eventually(t, "leftovers pruned", func() error {
+		out, _ := exec.Command("ip", "-n", vpcNS, "-4", "-o", "addr").CombinedOutput()
+		if nsExists(hostNS) || strings.Contains(string(out), eniI) {
+			return fmt.Errorf("host ns %v, addrs:\n%s", nsExists(hostNS), out)
+		}
+		return nil
+	})
 }

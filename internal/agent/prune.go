@@ -1,0 +1,65 @@
+package agent
+
+import (
+	"net/netip"
+
+	"github.com/privlink/privlink/internal/netdrv"
+	"github.com/privlink/privlink/internal/store"
+)
+
+// inventorier is implemented by drivers that can list what they left on
+// the machine (netns).
+type inventorier interface {
+	Inventory() (netdrv.Inventory, error)
+}
+
+// prune removes what the store no longer has but the machine still does:
+// objects deleted while no agent was running. It runs once, at the first
+// reconcile, and touches only resources absent from the whole store, so
+// agents of other zones on the same machine lose nothing.
+func (a *Agent) prune(st *store.State) {
+	inv, ok := a.cfg.Driver.(inventorier)
+	if !ok {
+		return
+	}
+	have, err := inv.Inventory()
+	if err != nil {
+		a.log.Warn("inventory for pruning", "err", err)
+		return
+	}
+	used := map[netdrv.ENIRef]bool{}
+	for _, ep := range st.Endpoints {
+		for _, z := range ep.Zones {
+			used[netdrv.ENIRef{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.IP}] = true
+		}
+	}
+	drv := a.cfg.Driver
+	for _, e := range have.ENIs {
+		if !used[e] {
+			a.logPrune("eni", e.IP, drv.RemoveENI(e.VpcID, e.VSwitchID, netip.MustParseAddr(e.IP)))
+		}
+	}
+	for _, id := range have.Hosts {
+		if st.Hosts[id] == nil {
+			a.logPrune("host", id, drv.DeleteHost(id))
+		}
+	}
+	for _, v := range have.VSwitches {
+		if st.VSwitches[v.VSwitchID] == nil {
+			a.logPrune("vswitch", v.VSwitchID, drv.DeleteVSwitch(v.VpcID, v.VSwitchID))
+		}
+	}
+	for _, id := range have.VPCs {
+		if st.VPCs[id] == nil {
+			a.logPrune("vpc", id, drv.DeleteVPC(id))
+		}
+	}
+}
+
+func (a *Agent) logPrune(kind, id string, err error) {
+	if err != nil {
+		a.log.Warn("prune leftover", "kind", kind, "id", id, "err", err)
+		return
+	}
+	a.log.Info("pruned leftover", "kind", kind, "id", id)
+}

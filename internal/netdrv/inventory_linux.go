@@ -1,0 +1,78 @@
+package netdrv
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+)
+
+// Inventory is what one driver prefix has on this machine, so a restarted
+// agent can remove what was deleted from the store while it was down.
+type Inventory struct {
+	VPCs      []string
+	Hosts     []string
+	VSwitches []VSwitchRef
+	ENIs      []ENIRef
+}
+
+// VSwitchRef names a vSwitch bridge.
+type VSwitchRef struct{ VpcID, VSwitchID string }
+
+// ENIRef names an ENI address on a vSwitch bridge.
+type ENIRef struct {
+	VpcID, VSwitchID string
+	IP               string
+}
+
+// Inventory lists this driver's namespaces (VPCs and hosts under its
+// prefix) and, in each VPC namespace, its vSwitch bridges and ENI /32s.
+// Adopted namespaces are not listed.
+func (d *NetnsDriver) Inventory() (Inventory, error) {
+	var inv Inventory
+	ents, err := os.ReadDir(netnsRunDir)
+	if err != nil && !os.IsNotExist(err) {
+		return inv, fmt.Errorf("netdrv: list %s: %w", netnsRunDir, err)
+	}
+	for _, e := range ents {
+		id, ok := strings.CutPrefix(e.Name(), d.prefix+"-")
+		if !ok || !d.ours(e.Name()) {
+			continue
+		}
+		switch {
+		case checkID("vpc", id) != nil:
+		case strings.HasPrefix(id, "vpc-"):
+			inv.VPCs = append(inv.VPCs, id)
+		case strings.HasPrefix(id, "i-"):
+			inv.Hosts = append(inv.Hosts, id)
+		}
+	}
+	for _, vpcID := range inv.VPCs {
+		v, err := d.loadVPC(vpcID)
+		if err != nil {
+			continue
+		}
+		links, err := v.nl.LinkList()
+		if err != nil {
+			return inv, fmt.Errorf("netdrv: vpc %s: list links: %w", vpcID, err)
+		}
+		for _, l := range links {
+			vswID, ok := strings.CutPrefix(l.Attrs().Alias, aliasMark+"vsw ")
+			if !ok {
+				continue
+			}
+			inv.VSwitches = append(inv.VSwitches, VSwitchRef{VpcID: vpcID, VSwitchID: vswID})
+			addrs, err := v.nl.AddrList(l, netlink.FAMILY_V4)
+			if err != nil {
+				return inv, fmt.Errorf("netdrv: vpc %s: list addresses: %w", vpcID, err)
+			}
+			for _, a := range addrs {
+				if ones, _ := a.Mask.Size(); ones == 32 {
+					inv.ENIs = append(inv.ENIs, ENIRef{VpcID: vpcID, VSwitchID: vswID, IP: addrOf(a).String()})
+				}
+			}
+		}
+	}
+	return inv, nil
+}
