@@ -48,6 +48,7 @@ type Agent struct {
 	enis      map[eniKey]bool
 	listeners map[listenerKey]*running
 	reported  map[string]model.ZoneReport
+	served    map[string]eniKey // endpoint zones served at the last apply
 
 	healthMu sync.Mutex
 	health   map[string]*proxy.Health // per provider VPC ("" = host network)

@@ -89,6 +89,12 @@ func (a *Agent) apply(d *desired) map[string]error {
 		}
 	}
 	a.trackBackends(d)
+	for epID := range a.served {
+		if _, ok := d.zones[epID]; !ok {
+			a.cfg.Metrics.Forget(epID, a.cfg.Zone)
+		}
+	}
+	a.served = d.zones
 	// Removal order: ENIs, hosts, vSwitches, VPCs.
 	for k := range a.enis {
 		if d.enis[k] {
@@ -195,7 +201,10 @@ func (a *Agent) trackBackends(d *desired) {
 	a.healthMu.Unlock()
 	for _, v := range vpcs {
 		if _, ok := per[v]; !ok {
-			a.healthFor(v).Track(nil)
+			a.healthMu.Lock()
+			a.health[v].Close()
+			delete(a.health, v)
+			a.healthMu.Unlock()
 		}
 	}
 	for v, addrs := range per {

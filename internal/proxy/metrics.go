@@ -93,6 +93,19 @@ type listenerMetrics struct {
 	dialFailures prometheus.Counter
 }
 
+// Forget drops the series of an endpoint zone that is no longer served, so
+// label sets do not grow without bound as endpoints come and go.
+func (m *Metrics) Forget(endpointID, zoneID string) {
+	if m == nil {
+		return
+	}
+	for _, v := range []*prometheus.MetricVec{m.active.MetricVec, m.total.MetricVec, m.sgDrops.MetricVec, m.dialFailures.MetricVec} {
+		v.DeleteLabelValues(endpointID, zoneID)
+	}
+	m.bytes.DeleteLabelValues(endpointID, zoneID, "in")
+	m.bytes.DeleteLabelValues(endpointID, zoneID, "out")
+}
+
 func (m *Metrics) forListener(endpointID, zoneID string) *listenerMetrics {
 	if m == nil {
 		return nil
