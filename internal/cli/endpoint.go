@@ -38,11 +38,14 @@ func endpointCmd(g *globals) *cobra.Command {
 			}
 			req.Zones = append(req.Zones, zr)
 		}
+		if req.DryRun {
+			return g.call(cmd, "POST", "/v1/endpoints", req, nil)
+		}
 		var ep model.Endpoint
 		if err := c.Post(ctx(cmd), "/v1/endpoints", req, &ep); err != nil {
 			return err
 		}
-		if wait && !req.DryRun {
+		if wait {
 			if ep, err = WaitActive(cmd, c, ep.EndpointID, timeout); err != nil {
 				return err
 			}
