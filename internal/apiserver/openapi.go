@@ -9,6 +9,15 @@ import (
 
 var pathParam = regexp.MustCompile(`\{([a-z]+)\}`)
 
+// listFilters are the query filters each list operation honours.
+var listFilters = map[string][]string{
+	"ListVSwitches":                 {"vpcId"},
+	"ListSecurityGroups":            {"vpcId"},
+	"ListHosts":                     {"vpcId"},
+	"ListVpcEndpoints":              {"vpcId", "serviceId"},
+	"ListVpcEndpointServicesByUser": {"serviceName"},
+}
+
 // OpenAPI builds the OpenAPI 3 document from the route table, so the
 // document and the routes cannot drift apart.
 func (a *API) OpenAPI() map[string]any {
@@ -29,7 +38,7 @@ func (a *API) OpenAPI() map[string]any {
 			params = append(params, map[string]any{"name": m[1], "in": "path", "required": true, "schema": map[string]any{"type": "string"}})
 		}
 		if rt.Method == http.MethodGet && strings.HasPrefix(rt.OperationID, "List") {
-			for _, q := range []string{"maxResults", "nextToken", "vpcId", "serviceId", "serviceName"} {
+			for _, q := range append([]string{"maxResults", "nextToken"}, listFilters[rt.OperationID]...) {
 				params = append(params, map[string]any{"name": q, "in": "query", "schema": map[string]any{"type": "string"}})
 			}
 		}
