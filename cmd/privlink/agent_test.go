@@ -96,6 +96,13 @@ func TestStandaloneAgent(t *testing.T) {
 	if err := echo(); err != nil {
 		t.Errorf("agent stopped serving when etcd went away: %v", err)
 	}
+	// ... and its resolver still answers the endpoint domain in the VPC.
+	if _, err := exec.LookPath("dig"); err == nil {
+		out, err := exec.Command("ip", "netns", "exec", e.Prefix+"-"+s.ConsumerHost.HostID, "dig", "+short", "+time=1", ep.EndpointDomain).CombinedOutput()
+		if err != nil || !strings.Contains(string(out), ep.Zones[1].IP) {
+			t.Errorf("agent's resolver with etcd gone: %v %s", err, out)
+		}
+	}
 	// Stopping the agent closes its listeners.
 	stopAt := time.Now()
 	agent.Process.Signal(syscall.SIGTERM)

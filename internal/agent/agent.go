@@ -109,7 +109,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) reconcile(ctx context.Context) {
 	st := a.cfg.Cache.State()
 	if !a.ready.Load() {
-		a.prune(st)
+		a.prune(ctx)
 	}
 	d := compute(a.cfg.Zone, st)
 	errs := a.apply(d)

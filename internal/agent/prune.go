@@ -1,7 +1,9 @@
 package agent
 
 import (
+	"context"
 	"net/netip"
+	"time"
 
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/store"
@@ -16,8 +18,10 @@ type inventorier interface {
 // prune removes what the store no longer has but the machine still does:
 // objects deleted while no agent was running. It runs once, at the first
 // reconcile, and touches only resources absent from the whole store, so
-// agents of other zones on the same machine lose nothing.
-func (a *Agent) prune(st *store.State) {
+// agents of other zones on the same machine lose nothing. The store is read
+// after the inventory is taken: everything on the machine was in the store
+// before it was built, so only what was deleted is missing from that read.
+func (a *Agent) prune(ctx context.Context) {
 	inv, ok := a.cfg.Driver.(inventorier)
 	if !ok {
 		return
@@ -25,6 +29,13 @@ func (a *Agent) prune(st *store.State) {
 	have, err := inv.Inventory()
 	if err != nil {
 		a.log.Warn("inventory for pruning", "err", err)
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	st, err := store.ReadState(rctx, a.cfg.Store)
+	cancel()
+	if err != nil {
+		a.log.Warn("read store for pruning", "err", err)
 		return
 	}
 	used := map[netdrv.ENIRef]bool{}

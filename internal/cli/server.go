@@ -17,7 +17,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/privlink/privlink/internal/agent"
+	"github.com/privlink/privlink/internal/dns"
 	"github.com/privlink/privlink/internal/proxy"
+	"github.com/privlink/privlink/internal/resolver"
 	"github.com/privlink/privlink/internal/server"
 	"github.com/privlink/privlink/internal/store"
 )
@@ -85,8 +87,8 @@ func serverCmd() *cobra.Command {
 }
 
 func agentCmd() *cobra.Command {
-	var zone, network, prefix, metricsAddr, logLevel string
-	var endpoints []string
+	var zone, network, prefix, metricsAddr, logLevel, region, dnsSuffix string
+	var endpoints, upstreams []string
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run one zone agent against an etcd cluster (same machine as the zone's namespaces)",
@@ -129,10 +131,18 @@ func agentCmd() *cobra.Command {
 				defer srv.Close()
 			}
 			go func() { _ = a.Run(runCtx) }()
+			// The VPC resolver for VPCs with a vSwitch in this zone.
+			dnsSrv, err := dns.New(dns.Config{Zone: region + "." + dnsSuffix, Upstreams: upstreams, Registerer: reg, Logger: log})
+			if err != nil {
+				return err
+			}
+			res := resolver.New(resolver.Config{Cache: cache, Driver: drv, DNS: dnsSrv, Logger: log, Zones: []string{zone}})
+			go res.Run(runCtx)
 			<-ctx.Done()
 			cancel()
 			<-a.Done()
-			return nil
+			<-res.Done()
+			return dnsSrv.Close()
 		},
 	}
 	f := cmd.Flags()
@@ -141,6 +151,9 @@ func agentCmd() *cobra.Command {
 	f.StringVar(&network, "network", "netns", "netns or loopback")
 	f.StringVar(&prefix, "netns-prefix", "pl", "prefix of namespace names (same as the server's)")
 	f.StringVar(&metricsAddr, "metrics-listen", "", "address for /metrics (default: none)")
+	f.StringVar(&region, "region", "cn-hangzhou", "region ID (same as the server's)")
+	f.StringVar(&dnsSuffix, "dns-suffix", "privatelink.internal", "PrivateLink DNS suffix (same as the server's)")
+	f.StringSliceVar(&upstreams, "dns-upstream", nil, "resolvers for names outside the PrivateLink zone (default: REFUSED)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -8,6 +8,7 @@ package resolver
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -104,12 +105,16 @@ func (r *Resolver) serve(st *store.State) {
 			continue
 		}
 		addr := r.cfg.Driver.ResolverAddr(vpc)
-		pc, err := r.cfg.Driver.ListenPacket(vpc, addr)
+		listen, listenPacket := r.cfg.Driver.Listen, r.cfg.Driver.ListenPacket
+		if sh, ok := r.cfg.Driver.(sharedListener); ok {
+			listen, listenPacket = sh.ListenShared, sh.ListenPacketShared
+		}
+		pc, err := listenPacket(vpc, addr)
 		if err != nil {
 			r.cfg.Logger.Warn("dns: listen udp", "vpcId", vpc, "addr", addr, "err", err)
 			continue
 		}
-		ln, err := r.cfg.Driver.Listen(vpc, addr)
+		ln, err := listen(vpc, addr)
 		if err != nil {
 			pc.Close()
 			r.cfg.Logger.Warn("dns: listen tcp", "vpcId", vpc, "addr", addr, "err", err)
@@ -128,6 +133,14 @@ func (r *Resolver) serve(st *store.State) {
 			delete(r.serving, vpc)
 		}
 	}
+}
+
+// sharedListener is implemented by drivers whose resolver sockets several
+// processes on one machine may bind (netns: SO_REUSEPORT), so the server and
+// standalone agents can all serve a VPC's resolver.
+type sharedListener interface {
+	ListenShared(vpcID string, addr netip.AddrPort) (net.Listener, error)
+	ListenPacketShared(vpcID string, addr netip.AddrPort) (net.PacketConn, error)
 }
 
 // Build derives the DNS views from a state snapshot. A zone's address is
