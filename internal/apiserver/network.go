@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/netip"
 	"slices"
+	"strings"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -197,8 +198,14 @@ func dependency(kind, id, what string) error {
 	return model.Errorf(http.StatusBadRequest, "DependencyViolation."+kind, "%s %s is still used by %s; delete that first", kind, id, what)
 }
 
-// deleteIf commits a delete guarded by cmp; a lost race is a 409.
+// deleteIf commits a delete guarded by cmps; a lost race is a 409. The
+// first op deletes the resource key; the resource's clientToken record goes
+// with it, so the token may create a new resource later.
 func (a *API) deleteIf(r *http.Request, cmps []clientv3.Cmp, ops ...clientv3.Op) error {
+	rev := a.st.Key("idemrev") + strings.TrimPrefix(string(ops[0].KeyBytes()), a.st.Prefix())
+	if resp, err := a.st.Client().Get(r.Context(), rev); err == nil && len(resp.Kvs) == 1 {
+		ops = append(ops, clientv3.OpDelete(rev), clientv3.OpDelete(string(resp.Kvs[0].Value)))
+	}
 	resp, err := a.st.Client().Txn(r.Context()).If(cmps...).Then(ops...).Commit()
 	if err != nil {
 		return internal("delete: %w", err)

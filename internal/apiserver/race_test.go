@@ -115,3 +115,20 @@ func TestRestartKeepsState(t *testing.T) {
 		t.Fatalf("account token lost across restart: %v", err)
 	}
 }
+
+// TestClientTokenAfterDelete: deleting a resource frees its clientToken.
+func TestClientTokenAfterDelete(t *testing.T) {
+	e := startLoopback(t)
+	c, _ := e.Account(t, "tokens")
+	req := apiserver.CreateVPCRequest{CidrBlock: "10.0.0.0/16", ClientToken: "again"}
+	var v1, v2 model.VPC
+	if err := c.Post(bg, "/v1/vpcs", req, &v1); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Delete(bg, "/v1/vpcs/"+v1.VpcID, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Post(bg, "/v1/vpcs", req, &v2); err != nil || v2.VpcID == "" || v2.VpcID == v1.VpcID {
+		t.Fatalf("token reuse after delete: %v, %s then %s", err, v1.VpcID, v2.VpcID)
+	}
+}

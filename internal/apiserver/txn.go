@@ -75,7 +75,8 @@ func (a *API) create(r *http.Request, kind, clientToken string, req any, build f
 		ops := append([]clientv3.Op{clientv3.OpPut(key, store.MustJSON(p.value))}, p.ops...)
 		if idemKey != "" {
 			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(idemKey), "=", 0))
-			ops = append(ops, clientv3.OpPut(idemKey, store.MustJSON(idemRecord{ID: p.id, Hash: hash})))
+			ops = append(ops, clientv3.OpPut(idemKey, store.MustJSON(idemRecord{ID: p.id, Hash: hash})),
+				clientv3.OpPut(a.st.Key("idemrev", kind, p.id), idemKey)) // found again by deleteIf
 		}
 		resp, err := a.st.Client().Txn(ctx).If(cmps...).Then(ops...).Commit()
 		if err != nil {

@@ -239,6 +239,11 @@ func (c *Console) createEndpoint(api caller, f *form, svc *model.EndpointService
 			return ep, false
 		}
 		sreq := apiserver.CreateSecurityGroupRequest{VpcID: vpc.VpcID, Name: "endpoint-" + svc.ServiceID}
+		if req.ClientToken != "" {
+			// A resubmitted form gets the same group back, so the endpoint
+			// request is the same too and returns the endpoint made before.
+			sreq.ClientToken = req.ClientToken + "-sg"
+		}
 		for _, p := range svc.Ports {
 			sreq.Rules = append(sreq.Rules, model.SecurityGroupRule{Protocol: "tcp", PortRange: strconv.Itoa(p) + "/" + strconv.Itoa(p),
 				SourceCidr: vpc.CidrBlock, Policy: "accept", Priority: 1})
