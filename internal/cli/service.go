@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
@@ -23,7 +22,7 @@ func serviceCmd(g *globals) *cobra.Command {
 		req.AllowedAccounts = allow
 		req.Resources = nil
 		for _, b := range backends {
-			be, err := parseBackend(b)
+			be, err := model.ParseBackend(b)
 			if err != nil {
 				return err
 			}
@@ -110,19 +109,4 @@ func optBool(s string) (*bool, error) {
 		return nil, fmt.Errorf("%q is not true or false", s)
 	}
 	return &b, nil
-}
-
-// parseBackend parses ZONE=IP[:PORT].
-func parseBackend(s string) (model.Backend, error) {
-	zone, addr, ok := strings.Cut(s, "=")
-	if !ok || zone == "" {
-		return model.Backend{}, fmt.Errorf("backend %q must look like ZONE=IP:PORT", s)
-	}
-	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		return model.Backend{ZoneID: zone, IP: ap.Addr().String(), Port: int(ap.Port())}, nil
-	}
-	if ip, err := netip.ParseAddr(addr); err == nil {
-		return model.Backend{ZoneID: zone, IP: ip.String()}, nil
-	}
-	return model.Backend{}, fmt.Errorf("backend %q must look like ZONE=IP:PORT", s)
 }

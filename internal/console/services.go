@@ -91,18 +91,9 @@ func parseBackends(s string) ([]model.Backend, error) {
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		zone, addr, ok := strings.Cut(line, "=")
-		if !ok || strings.TrimSpace(zone) == "" {
-			return nil, fmt.Errorf("line %d: %q must look like ZONE=IP:PORT, e.g. cn-hangzhou-h=192.168.1.10:6001", i+1, line)
-		}
-		b := model.Backend{ZoneID: strings.TrimSpace(zone)}
-		addr = strings.TrimSpace(addr)
-		if ap, err := netip.ParseAddrPort(addr); err == nil {
-			b.IP, b.Port = ap.Addr().String(), int(ap.Port())
-		} else if a, err := netip.ParseAddr(addr); err == nil {
-			b.IP = a.String()
-		} else {
-			return nil, fmt.Errorf("line %d: %q is not IP:PORT", i+1, addr)
+		b, err := model.ParseBackend(line)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: %s", i+1, err.(*model.Error).Message)
 		}
 		out = append(out, b)
 	}

@@ -84,3 +84,19 @@ func ParsePortRange(s string) (lo, hi int, err error) {
 	}
 	return lo, hi, nil
 }
+
+// ParseBackend parses ZONE=IP[:PORT] (PORT omitted: the listener port).
+func ParseBackend(s string) (Backend, error) {
+	zone, addr, ok := strings.Cut(strings.TrimSpace(s), "=")
+	zone, addr = strings.TrimSpace(zone), strings.TrimSpace(addr)
+	if !ok || zone == "" {
+		return Backend{}, Invalid("Resources", "backend %q must look like ZONE=IP:PORT, e.g. cn-hangzhou-h=192.168.1.10:6001", s)
+	}
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return Backend{ZoneID: zone, IP: ap.Addr().String(), Port: int(ap.Port())}, nil
+	}
+	if ip, err := netip.ParseAddr(addr); err == nil {
+		return Backend{ZoneID: zone, IP: ip.String()}, nil
+	}
+	return Backend{}, Invalid("Resources", "backend %q: %q is not IP:PORT", s, addr)
+}
