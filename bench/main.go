@@ -1,0 +1,189 @@
+// Command plbench measures privlink's data plane and control plane against
+// baselines measured in the same run on the same topology: the direct
+// kernel path (a routed veth between the two VPCs, as with VPC peering),
+// HAProxy (mode tcp) and nginx stream placed where privlink's agent sits.
+//
+// Run it as root from the repository root:
+//
+//	go run ./bench                 # full run, about 10 minutes
+//	go run ./bench --quick         # about 20 seconds, tiny counts
+//
+// It builds the topology through privlink's API (privlink server runs as a
+// subprocess so that its CPU time and memory can be read from /proc), runs
+// every workload --runs times, prints a table with the median and the
+// min..max range per path and the ratios privlink/baseline, and removes
+// everything it created, also on failure and Ctrl-C. Every load runs in
+// network namespaces; only control-plane API calls use 127.0.0.1.
+//
+// The same binary is the load generator and the servers: the harness
+// re-executes itself inside the host namespaces with $PLBENCH_CHILD set
+// (see loads.go). See docs/benchmarks.md for what each row measures.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Config is one benchmark invocation.
+type Config struct {
+	Quick       bool
+	Runs        int
+	Duration    time.Duration
+	Only        *regexp.Regexp // nil: every workload
+	Out         string         // markdown copy of the report
+	Privlink    string         // prebuilt privlink binary; "" = go build
+	IdleConns   int            // idle-connection memory workload
+	CPEndpoints int            // endpoints measured per control-plane round
+	CPExisting  int            // endpoints present for the "loaded" round
+	Command     string         // printed at the top of the report
+	Verbose     bool
+
+	idleCapNote string // set when IdleConns was lowered to fit RLIMIT_NOFILE
+}
+
+func main() {
+	if role := os.Getenv(childEnv); role != "" {
+		os.Exit(childMain(role, os.Args[1:]))
+	}
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "plbench:", err)
+		os.Exit(2)
+	}
+	level := slog.LevelInfo
+	if cfg.Verbose {
+		level = slog.LevelDebug
+	}
+	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	rep, err := Run(ctx, cfg, os.Stdout)
+	if err != nil {
+		slog.Error("benchmark failed", "err", err)
+		os.Exit(1)
+	}
+	if rep.Failed() {
+		os.Exit(1)
+	}
+}
+
+func parseFlags(args []string) (Config, error) {
+	fs := flag.NewFlagSet("plbench", flag.ContinueOnError)
+	var cfg Config
+	var only string
+	fs.BoolVar(&cfg.Quick, "quick", false, "tiny durations and counts (about 20 seconds; used by the test suite)")
+	fs.IntVar(&cfg.Runs, "runs", 0, "repetitions of each workload (default 3, --quick 1)")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "duration of each timed workload run (default 3s, --quick 300ms)")
+	fs.StringVar(&only, "only", "", "run only workloads whose name matches this regexp (see --list)")
+	fs.StringVar(&cfg.Out, "out", "", "also write the report as markdown to this file")
+	fs.StringVar(&cfg.Privlink, "privlink", "", "use this privlink binary instead of building ./cmd/privlink")
+	fs.IntVar(&cfg.IdleConns, "idle-conns", 0, "connections held by the idle-memory workload (default 10000, --quick 300)")
+	fs.IntVar(&cfg.CPEndpoints, "cp-endpoints", 0, "endpoints created per control-plane round (default 50, --quick 5)")
+	fs.IntVar(&cfg.CPExisting, "cp-existing", 0, "endpoints present for the loaded control-plane round and the restart (default 1000, --quick 60)")
+	fs.BoolVar(&cfg.Verbose, "v", false, "debug logging (children's stderr too)")
+	list := fs.Bool("list", false, "list workload names and exit")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if *list {
+		for _, w := range workloadNames() {
+			fmt.Println(w)
+		}
+		os.Exit(0)
+	}
+	if only != "" {
+		re, err := regexp.Compile(only)
+		if err != nil {
+			return cfg, fmt.Errorf("--only: %w", err)
+		}
+		cfg.Only = re
+	}
+	cfg.Command = "go run ./bench " + strings.Join(args, " ")
+	cfg.defaults()
+	return cfg, cfg.validate()
+}
+
+func (c *Config) defaults() {
+	def := func(v *int, full, quick int) {
+		if *v == 0 {
+			*v = full
+			if c.Quick {
+				*v = quick
+			}
+		}
+	}
+	def(&c.Runs, 3, 1)
+	def(&c.IdleConns, 10000, 300)
+	def(&c.CPEndpoints, 50, 5)
+	def(&c.CPExisting, 1000, 60)
+	if c.Duration == 0 {
+		c.Duration = 3 * time.Second
+		if c.Quick {
+			c.Duration = 300 * time.Millisecond
+		}
+	}
+	c.Command = strings.TrimSpace(c.Command)
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Runs < 1 || c.Runs > 20:
+		return fmt.Errorf("--runs %d: want 1..20", c.Runs)
+	case c.Duration < 100*time.Millisecond || c.Duration > time.Minute:
+		return fmt.Errorf("--duration %v: want 100ms..1m", c.Duration)
+	case c.IdleConns < 1 || c.IdleConns > 50000:
+		return fmt.Errorf("--idle-conns %d: want 1..50000", c.IdleConns)
+	case c.CPEndpoints < 1 || c.CPEndpoints > maxEndpointsPerVPC:
+		return fmt.Errorf("--cp-endpoints %d: want 1..%d (one VPC per round)", c.CPEndpoints, maxEndpointsPerVPC)
+	case c.CPExisting < 0 || c.CPExisting > 5000:
+		return fmt.Errorf("--cp-existing %d: want 0..5000", c.CPExisting)
+	}
+	return nil
+}
+
+// selected reports whether workload name is to run.
+func (c *Config) selected(name string) bool { return c.Only == nil || c.Only.MatchString(name) }
+
+// Run builds the topology, runs the selected workloads, writes the report
+// to w (and --out) and removes everything it created. The report is
+// returned even when a workload failed (its errors are in the report).
+func Run(ctx context.Context, cfg Config, w io.Writer) (*Report, error) {
+	if os.Geteuid() != 0 {
+		return nil, fmt.Errorf("needs root: it creates network namespaces")
+	}
+	if err := checkTools(); err != nil {
+		return nil, err
+	}
+	h, err := newHarness(cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer h.cleanup() // idempotent; covers panics
+	rep, err := h.run(ctx)
+	if cerr := h.cleanup(); cerr != nil {
+		if rep != nil {
+			rep.addError("cleanup", cerr)
+		} else if err == nil {
+			err = cerr
+		}
+	}
+	if rep != nil {
+		rep.Write(w)
+		if cfg.Out != "" {
+			if werr := rep.WriteFile(cfg.Out); werr != nil && err == nil {
+				err = werr
+			}
+		}
+	}
+	return rep, err
+}

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/client"
+	"github.com/privlink/privlink/internal/model"
+)
+
+// Ports of the servers in the provider host (serve child) and of the
+// services, proxies and endpoints in front of them.
+const (
+	portEcho   = 7001
+	portSink   = 7002
+	portSource = 7003
+)
+
+// Addresses of the topology. The VPCs' CIDRs differ so that the direct
+// path can route between them; the control-plane VPCs reuse the consumer
+// CIDR on purpose (overlap is allowed).
+const (
+	consumerCIDR = "10.1.0.0/16"
+	providerCIDR = "10.2.0.0/16"
+	haproxyAddr  = "10.1.250.1" // in the consumer VPC namespace, outside every vSwitch CIDR
+	nginxAddr    = "10.1.250.2"
+	peerConsumer = "192.168.255.1" // the direct veth, /30
+	peerProvider = "192.168.255.2"
+
+	zoneH = "cn-hangzhou-h"
+	zoneI = "cn-hangzhou-i"
+
+	maxEndpointsPerVPC = apiserver.MaxEndpointsPerVPC
+)
+
+// topology is what the harness built through privlink's API.
+type topology struct {
+	prefix         string
+	prov, cons     *client.Client
+	provID, consID string
+	pVPC, cVPC     model.VPC
+	pVSW, cVSW     model.VSwitch // zone h
+	server, client model.Host
+	svc, cpSvc     model.EndpointService
+	sg             model.SecurityGroup
+	ep             model.Endpoint
+	eni            string // the endpoint's IP in zone h
+	vethC, vethP   string // the direct path's veth ends
+}
+
+func (t *topology) ns(id string) string { return t.prefix + "-" + id }
+
+// account creates an account and returns a client with its token.
+func account(ctx context.Context, admin *client.Client, name string) (*client.Client, string, error) {
+	var out apiserver.AccountWithToken
+	if err := admin.Post(ctx, "/v1/accounts", apiserver.CreateAccountRequest{Name: name}, &out); err != nil {
+		return nil, "", fmt.Errorf("create account %s: %w", name, err)
+	}
+	return client.New(admin.Base, out.Token), out.AccountID, nil
+}
+
+// buildTopology creates both accounts, the provider VPC with the server
+// host, the services, the consumer VPC with the client host and the
+// data-plane endpoint, and waits until the endpoint is Active.
+func buildTopology(ctx context.Context, admin *client.Client, prefix string) (*topology, error) {
+	t := &topology{prefix: prefix}
+	var err error
+	if t.prov, t.provID, err = account(ctx, admin, "bench-provider"); err != nil {
+		return nil, err
+	}
+	if t.cons, t.consID, err = account(ctx, admin, "bench-consumer"); err != nil {
+		return nil, err
+	}
+	steps := []struct {
+		what string
+		c    *client.Client
+		path string
+		req  any
+		out  any
+	}{
+		{"provider VPC", t.prov, "/v1/vpcs", apiserver.CreateVPCRequest{Name: "bench-provider", CidrBlock: providerCIDR}, &t.pVPC},
+		{"provider vSwitch", t.prov, "/v1/vswitches", func() any {
+			return apiserver.CreateVSwitchRequest{VpcID: t.pVPC.VpcID, ZoneID: zoneH, CidrBlock: "10.2.1.0/24"}
+		}, &t.pVSW},
+		{"server host", t.prov, "/v1/hosts", func() any {
+			return apiserver.CreateHostRequest{VSwitchID: t.pVSW.VSwitchID, Name: "server"}
+		}, &t.server},
+		{"data-plane service", t.prov, "/v1/services", func() any {
+			return apiserver.CreateServiceRequest{Description: "bench data plane", VpcID: t.pVPC.VpcID,
+				Ports: []int{portEcho, portSink, portSource}, Resources: []model.Backend{{ZoneID: zoneH, IP: t.server.IP}},
+				AutoAcceptEnabled: true, AllowedAccounts: []string{t.consID}}
+		}, &t.svc},
+		{"control-plane service", t.prov, "/v1/services", func() any {
+			return apiserver.CreateServiceRequest{Description: "bench control plane", VpcID: t.pVPC.VpcID,
+				Ports: []int{portEcho}, Resources: []model.Backend{{ZoneID: zoneH, IP: t.server.IP}},
+				AutoAcceptEnabled: true, AllowedAccounts: []string{t.consID}}
+		}, &t.cpSvc},
+		{"consumer VPC", t.cons, "/v1/vpcs", apiserver.CreateVPCRequest{Name: "bench-consumer", CidrBlock: consumerCIDR}, &t.cVPC},
+		{"consumer vSwitch h", t.cons, "/v1/vswitches", func() any {
+			return apiserver.CreateVSwitchRequest{VpcID: t.cVPC.VpcID, ZoneID: zoneH, CidrBlock: "10.1.1.0/24"}
+		}, &t.cVSW},
+		{"consumer vSwitch i", t.cons, "/v1/vswitches", func() any {
+			return apiserver.CreateVSwitchRequest{VpcID: t.cVPC.VpcID, ZoneID: zoneI, CidrBlock: "10.1.2.0/24"}
+		}, &model.VSwitch{}},
+		{"security group", t.cons, "/v1/security-groups", func() any { return sgRequest(t.cVPC.VpcID, "1/65535") }, &t.sg},
+		{"client host", t.cons, "/v1/hosts", func() any {
+			return apiserver.CreateHostRequest{VSwitchID: t.cVSW.VSwitchID, Name: "client"}
+		}, &t.client},
+		{"data-plane endpoint", t.cons, "/v1/endpoints", func() any {
+			return apiserver.CreateEndpointRequest{ServiceID: t.svc.ServiceID, VpcID: t.cVPC.VpcID,
+				SecurityGroupIDs: []string{t.sg.SecurityGroupID}, Zones: []apiserver.EndpointZoneRequest{{ZoneID: zoneH, VSwitchID: t.cVSW.VSwitchID}}}
+		}, &t.ep},
+	}
+	for _, s := range steps {
+		req := s.req
+		if f, ok := req.(func() any); ok {
+			req = f() // built late: it uses IDs created by earlier steps
+		}
+		if err := s.c.Post(ctx, s.path, req, s.out); err != nil {
+			return nil, fmt.Errorf("create %s: %w", s.what, err)
+		}
+	}
+	ep, err := waitActive(ctx, t.cons, t.ep.EndpointID, 60*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	t.ep = ep
+	t.eni = ep.Zones[0].IP
+	for _, h := range []model.Host{t.server, t.client} {
+		if err := waitNetns(ctx, t.ns(h.HostID), 30*time.Second); err != nil {
+			return nil, err
+		}
+	}
+	slog.Info("topology ready", "consumerVpc", t.cVPC.VpcID, "providerVpc", t.pVPC.VpcID,
+		"client", t.client.IP, "server", t.server.IP, "endpoint", t.ep.EndpointID, "eni", t.eni)
+	return t, nil
+}
+
+func sgRequest(vpcID, ports string) apiserver.CreateSecurityGroupRequest {
+	return apiserver.CreateSecurityGroupRequest{VpcID: vpcID, Name: "bench",
+		Rules: []model.SecurityGroupRule{{Protocol: "tcp", PortRange: ports, SourceCidr: consumerCIDR, Policy: "accept", Priority: 1}}}
+}
+
+// waitActive polls an endpoint until it is Active with every zone's IP.
+func waitActive(ctx context.Context, c *client.Client, id string, timeout time.Duration) (model.Endpoint, error) {
+	deadline := time.Now().Add(timeout)
+	var ep model.Endpoint
+	for {
+		if err := c.Get(ctx, "/v1/endpoints/"+id, &ep); err != nil {
+			return ep, fmt.Errorf("get endpoint %s: %w", id, err)
+		}
+		if ep.EndpointStatus == model.StatusActive && len(ep.Zones) > 0 && ep.Zones[0].IP != "" {
+			return ep, nil
+		}
+		if time.Now().After(deadline) {
+			return ep, fmt.Errorf("endpoint %s not Active after %v (status %s)", id, timeout, ep.EndpointStatus)
+		}
+		select {
+		case <-ctx.Done():
+			return ep, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// waitNetns waits until the named namespace exists.
+func waitNetns(ctx context.Context, name string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat("/run/netns/" + name); err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("namespace %s did not appear within %v", name, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// tuneNamespaces widens the ephemeral port range and lets connect() reuse
+// TIME_WAIT ports in the namespaces that open connections at a high rate
+// (the client, the proxies' dialing side), so connection-rate loads do not
+// run out of ports. Namespaces have their own port space and sysctls.
+func (t *topology) tuneNamespaces(ctx context.Context) error {
+	for _, id := range []string{t.client.HostID, t.server.HostID, t.cVPC.VpcID, t.pVPC.VpcID} {
+		if err := run(ctx, "ip", "netns", "exec", t.ns(id), "sysctl", "-q", "-w",
+			"net.ipv4.ip_local_port_range=10000 65000", "net.ipv4.tcp_tw_reuse=1"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// addDirect links the two VPC namespaces with a routed veth (what VPC
+// peering would do) and adds the baselines' listen addresses to the
+// consumer VPC namespace. undo removes both.
+func (t *topology) addDirect(ctx context.Context) (undo func() error, err error) {
+	cns, pns := t.ns(t.cVPC.VpcID), t.ns(t.pVPC.VpcID)
+	suffix := t.prefix[len(t.prefix)-4:]
+	t.vethC, t.vethP = "pbc"+suffix, "pbp"+suffix
+	var done []func() error
+	undo = func() error {
+		var errs []error
+		for i := len(done) - 1; i >= 0; i-- {
+			errs = append(errs, done[i]())
+		}
+		done = nil
+		return errors.Join(errs...)
+	}
+	ip := func(args ...string) error { return run(ctx, "ip", args...) }
+	steps := []struct {
+		do   []string
+		undo []string
+	}{
+		{[]string{"-n", cns, "link", "add", t.vethC, "type", "veth", "peer", "name", t.vethP, "netns", pns},
+			[]string{"-n", cns, "link", "del", t.vethC}},
+		{[]string{"-n", cns, "addr", "add", peerConsumer + "/30", "dev", t.vethC}, nil},
+		{[]string{"-n", pns, "addr", "add", peerProvider + "/30", "dev", t.vethP}, nil},
+		{[]string{"-n", cns, "link", "set", t.vethC, "up"}, nil},
+		{[]string{"-n", pns, "link", "set", t.vethP, "up"}, nil},
+		{[]string{"-n", cns, "route", "add", providerCIDR, "via", peerProvider}, nil},
+		{[]string{"-n", pns, "route", "add", consumerCIDR, "via", peerConsumer}, nil},
+		// The baselines' addresses live on our veth end (local addresses
+		// of the namespace like an ENI): a /32 on the bridge would look
+		// like a leftover ENI to a restarted agent, which prunes those.
+		{[]string{"-n", cns, "addr", "add", haproxyAddr + "/32", "dev", t.vethC}, nil},
+		{[]string{"-n", cns, "addr", "add", nginxAddr + "/32", "dev", t.vethC}, nil},
+	}
+	for _, s := range steps {
+		if err := ip(s.do...); err != nil {
+			return undo, err
+		}
+		if s.undo != nil {
+			u := s.undo
+			done = append(done, func() error {
+				if _, err := os.Stat("/run/netns/" + u[1]); err != nil {
+					return nil // the namespace is gone, and what we added with it
+				}
+				return run(context.Background(), "ip", u...)
+			})
+		}
+	}
+	return undo, nil
+}
