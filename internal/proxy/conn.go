@@ -90,9 +90,9 @@ func (c *pconn) pipe(in bool) {
 	)
 	switch {
 	case c.splice && in:
-		n, err = c.btcp.ReadFrom(c.ctcp) // splice(2)
+		n, err = adaptiveCopy(c.btcp, c.ctcp)
 	case c.splice:
-		n, err = c.ctcp.ReadFrom(c.btcp) // splice(2)
+		n, err = adaptiveCopy(c.ctcp, c.btcp)
 	default:
 		n, err = c.copyUser(dst, src, in)
 	}
@@ -106,6 +106,66 @@ func (c *pconn) pipe(in bool) {
 				"backend", c.backend.RemoteAddr(), "in", in, "bytes", n, "err", err)
 		}
 		c.close()
+	}
+}
+
+// smallBufSize is the read buffer of adaptiveCopy's first phase.
+const smallBufSize = 16 << 10
+
+var smallBufPool = sync.Pool{New: func() any { b := make([]byte, smallBufSize); return &b }}
+
+// adaptiveCopy copies src to dst with read(2)/write(2) through a pooled
+// buffer taken only once data is there, and switches to splice(2) for the
+// rest of the stream as soon as a read fills the buffer. Small messages
+// (requests, ping-pong, short connections) so cost one read and one write
+// and no pipe; an idle connection holds neither a buffer nor a pipe; bulk
+// transfers still move through the kernel without a copy. The sweeper's
+// TCP_INFO accounting covers both phases.
+func adaptiveCopy(dst, src *net.TCPConn) (int64, error) {
+	rc, err := src.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var written int64
+	for {
+		var bp *[]byte
+		var nr int
+		var rerr error
+		err := rc.Read(func(fd uintptr) bool {
+			b := smallBufPool.Get().(*[]byte)
+			for {
+				nr, rerr = syscall.Read(int(fd), *b)
+				if rerr != syscall.EINTR {
+					break
+				}
+			}
+			if rerr == syscall.EAGAIN {
+				smallBufPool.Put(b)
+				return false // wait for data without holding a buffer
+			}
+			bp = b
+			return true
+		})
+		if err != nil {
+			return written, err
+		}
+		if rerr != nil || nr <= 0 {
+			smallBufPool.Put(bp)
+			if rerr != nil {
+				return written, rerr
+			}
+			return written, nil // EOF
+		}
+		nw, werr := dst.Write((*bp)[:nr])
+		smallBufPool.Put(bp)
+		written += int64(nw)
+		if werr != nil {
+			return written, werr
+		}
+		if nr == smallBufSize {
+			m, err := dst.ReadFrom(src) // bulk: splice from here on
+			return written + m, err
+		}
 	}
 }
 
