@@ -76,11 +76,13 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) (any, error
 				return nil, model.Invalid("SecurityGroupIds", "security group %s belongs to %s, not to %s", sgID, sg.VpcID, vpc.VpcID)
 			}
 		}
-		existing, err := listOwned(a, r, store.KindEndpoint, epOwner, func(e model.Endpoint) bool { return e.VpcID == vpc.VpcID })
+		// The quota counts the VPC's index keys (no scan of every endpoint);
+		// the VPC rewrite below serializes creates in one VPC.
+		cnt, err := a.st.Client().Get(r.Context(), a.st.Key("vpcep", vpc.VpcID)+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
 		if err != nil {
-			return nil, err
+			return nil, internal("count endpoints of %s: %w", vpc.VpcID, err)
 		}
-		if len(existing) >= MaxEndpointsPerVPC {
+		if cnt.Count >= MaxEndpointsPerVPC {
 			return nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.EndpointsPerVpc", "a VPC has at most %d endpoints", MaxEndpointsPerVPC)
 		}
 		ep := model.Endpoint{EndpointID: model.NewID(model.PrefixEndpoint), AccountID: callerOf(r).AccountID, Name: req.Name,
@@ -97,7 +99,8 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) (any, error
 		c1, o1 := touch(a.st.Key(store.KindVPC, vpc.VpcID), vrev, vpc)
 		c2 := clientv3.Compare(clientv3.ModRevision(a.st.Key(store.KindService, svc.ServiceID)), "=", srev)
 		p := &plan{id: ep.EndpointID, cmps: append([]clientv3.Cmp{c1, c2}, sgGuards...),
-			ops: append([]clientv3.Op{o1, clientv3.OpPut(a.svcEndpointKey(svc.ServiceID, ep.EndpointID), "")}, sgTouches...)}
+			ops: append([]clientv3.Op{o1, clientv3.OpPut(a.svcEndpointKey(svc.ServiceID, ep.EndpointID), ""),
+				clientv3.OpPut(a.st.Key("vpcep", vpc.VpcID, ep.EndpointID), "")}, sgTouches...)}
 		allocs := map[string]*allocator{}
 		for i, z := range req.Zones {
 			if err := a.checkZone("Zones.ZoneId", z.ZoneID); err != nil {
@@ -200,7 +203,7 @@ func (a *API) deleteEndpoint(w http.ResponseWriter, r *http.Request) (any, error
 		return nil, err
 	}
 	key := a.st.Key(store.KindEndpoint, id)
-	ops := []clientv3.Op{clientv3.OpDelete(key), clientv3.OpDelete(a.svcEndpointKey(ep.ServiceID, id))}
+	ops := []clientv3.Op{clientv3.OpDelete(key), clientv3.OpDelete(a.svcEndpointKey(ep.ServiceID, id)), clientv3.OpDelete(a.st.Key("vpcep", ep.VpcID, id))}
 	for _, z := range ep.Zones {
 		ops = append(ops, clientv3.OpDelete(a.ipamKey(z.VSwitchID, netip.MustParseAddr(z.IP))))
 	}
