@@ -37,21 +37,7 @@ func TestStandaloneAgent(t *testing.T) {
 	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
 	hs := e.Driver.(netdrv.HostSockets)
 	for _, h := range s.ProviderHosts {
-		var ln net.Listener
-		testenv.Eventually(t, "provider host "+h.HostID, func() (err error) {
-			ln, err = hs.ListenHost(h.HostID, netip.MustParseAddrPort("0.0.0.0:6001"))
-			return err
-		})
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() { defer c.Close(); io.Copy(c, c) }()
-			}
-		}()
+		e.Serve(t, h.HostID, 6001, func(c net.Conn) { io.Copy(c, c) })
 	}
 	ep := s.WaitEndpoint(t, func(ep model.Endpoint) bool {
 		return ep.EndpointStatus == model.StatusActive && ep.Zones[1].ZoneStatus == model.ZoneConnected

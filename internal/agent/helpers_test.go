@@ -27,33 +27,18 @@ func hostSockets(t *testing.T, e *testenv.Env) netdrv.HostSockets {
 // serveHello runs a backend in a host that answers each line with "<name> <line>".
 func serveHello(t *testing.T, e *testenv.Env, hostID string, port uint16, name string) {
 	t.Helper()
-	var ln net.Listener
-	testenv.Eventually(t, "listen in host "+hostID, func() (err error) {
-		ln, err = hostSockets(t, e).ListenHost(hostID, netip.AddrPortFrom(netip.IPv4Unspecified(), port))
-		return err
-	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	e.Serve(t, hostID, port, func(c net.Conn) {
+		r := bufio.NewReader(c)
 		for {
-			c, err := ln.Accept()
+			line, err := r.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if _, err := io.WriteString(c, name+" "+line); err != nil {
-						return
-					}
-				}
-			}()
+			if _, err := io.WriteString(c, name+" "+line); err != nil {
+				return
+			}
 		}
-	}()
+	})
 }
 
 // dialFrom connects from inside a host.

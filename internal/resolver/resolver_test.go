@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"os/exec"
 	"slices"
 	"strings"
@@ -68,22 +67,7 @@ func TestPrivateDNS(t *testing.T) {
 	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
 	hs := e.Driver.(netdrv.HostSockets)
 	for _, h := range s.ProviderHosts {
-		var ln net.Listener
-		testenv.Eventually(t, "provider host "+h.HostID+" exists", func() (err error) {
-			ln, err = hs.ListenHost(h.HostID, netip.MustParseAddrPort("0.0.0.0:6001"))
-			return err
-		})
-		t.Cleanup(func() { ln.Close() })
-		go func() {
-			for {
-				c, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				fmt.Fprintf(c, "hello from %s\n", h.HostID)
-				c.Close()
-			}
-		}()
+		e.Serve(t, h.HostID, 6001, func(c net.Conn) { fmt.Fprintf(c, "hello from %s\n", h.HostID) })
 	}
 	ep := s.WaitEndpoint(t, testenv.Active)
 	host := s.ConsumerHost.HostID

@@ -2,6 +2,8 @@ package testenv
 
 import (
 	"context"
+	"net"
+	"net/netip"
 	"strconv"
 	"testing"
 	"time"
@@ -9,6 +11,7 @@ import (
 	"github.com/privlink/privlink/internal/apiserver"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/netdrv"
 )
 
 // Scenario is the canonical two-account, two-zone topology.
@@ -134,4 +137,26 @@ func Eventually(t testing.TB, what string, f func() error) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("%s: %v", what, err)
+}
+
+// Serve runs a TCP server inside a host on port, handling each connection
+// with handle (which need not close it), until the test ends.
+func (e *Env) Serve(t testing.TB, hostID string, port uint16, handle func(net.Conn)) {
+	t.Helper()
+	hs := e.Driver.(netdrv.HostSockets)
+	var ln net.Listener
+	Eventually(t, "listen in host "+hostID, func() (err error) {
+		ln, err = hs.ListenHost(hostID, netip.AddrPortFrom(netip.IPv4Unspecified(), port))
+		return err
+	})
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); handle(c) }()
+		}
+	}()
 }
