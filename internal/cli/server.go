@@ -82,6 +82,7 @@ func serverCmd() *cobra.Command {
 	f.StringVar(&cfg.DNSSuffix, "dns-suffix", "privatelink.internal", "PrivateLink DNS suffix")
 	f.StringSliceVar(&cfg.DNSUpstreams, "dns-upstream", nil, "resolvers for names outside the PrivateLink zone (default: REFUSED)")
 	f.BoolVar(&cleanup, "cleanup", false, "delete this instance's namespaces on exit")
+	f.BoolVar(&cfg.Pprof, "debug-pprof", false, "serve Go's profiler at /debug/pprof/ on --listen")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"sync"
 	"time"
@@ -48,6 +49,8 @@ type Config struct {
 	Logger        *slog.Logger
 	// Console, when set, is mounted at /console/.
 	Console func(api *apiserver.API) http.Handler
+	// Pprof mounts Go's profiler at /debug/pprof/ (off by default).
+	Pprof bool
 }
 
 // Server is a running privlink server.
@@ -197,6 +200,11 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 		fmt.Fprintln(w, "ready")
 	})
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	if cfg.Console != nil {
 		h := cfg.Console(s.API)
 		mux.Handle("/console/", h)
