@@ -22,7 +22,7 @@ if ((${#missing[@]})); then
 		echo "install-deps: installing ${missing[*]}" >&2
 		export DEBIAN_FRONTEND=noninteractive
 		apt-get update -qq
-		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+		apt-get install -y -qq "${missing[@]}" >/dev/null
 	fi
 fi
 
