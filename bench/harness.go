@@ -126,18 +126,7 @@ func (h *harness) cleanup() error {
 }
 
 // leftovers lists namespaces and /etc/netns entries named "<prefix>-...".
-func leftovers(prefix string) []string {
-	var out []string
-	for _, dir := range []string{"/run/netns", "/etc/netns"} {
-		ents, _ := os.ReadDir(dir)
-		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), prefix+"-") {
-				out = append(out, filepath.Join(dir, e.Name()))
-			}
-		}
-	}
-	return out
-}
+func leftovers(prefix string) []string { return netdrv.Leftovers(prefix) }
 
 func (h *harness) ns(id string) string { return h.prefix + "-" + id }
 

@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/privlink/privlink/internal/netdrv"
 	"log/slog"
 	"net"
 	"net/http"
@@ -156,15 +157,4 @@ func (w testWriter) Write(p []byte) (int, error) {
 }
 
 // Leftovers lists the named namespaces and /etc/netns entries with prefix.
-func Leftovers(prefix string) []string {
-	var out []string
-	for _, dir := range []string{"/run/netns", "/etc/netns"} {
-		ents, _ := os.ReadDir(dir)
-		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), prefix+"-") {
-				out = append(out, filepath.Join(dir, e.Name()))
-			}
-		}
-	}
-	return out
-}
+func Leftovers(prefix string) []string { return netdrv.Leftovers(prefix) }
