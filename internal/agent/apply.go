@@ -163,7 +163,8 @@ func (a *Agent) startListener(k listenerKey, sp listenerSpec) error {
 	}
 	drv, vpc := a.cfg.Driver, sp.svcVPC
 	dial := func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) { return drv.Dial(ctx, vpc, addr) }
-	l := proxy.NewListener(ln, a.proxyConfig(sp), dial, a.healthFor(vpc), a.cfg.Metrics)
+	sockets := func(addr netip.AddrPort) (int, netip.AddrPort, error) { return drv.Socket(vpc, addr) }
+	l := proxy.NewListener(ln, a.proxyConfig(sp), dial, a.healthFor(vpc), a.cfg.Metrics, proxy.WithSockets(sockets))
 	r := &running{spec: sp, l: l, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)

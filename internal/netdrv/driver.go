@@ -36,6 +36,11 @@ type Driver interface {
 	ListenPacket(vpcID string, addr netip.AddrPort) (net.PacketConn, error)
 	// Dial from inside the VPC namespace (vpcID "" = host network).
 	Dial(ctx context.Context, vpcID string, addr netip.AddrPort) (net.Conn, error)
+	// Socket creates a non-blocking TCP socket inside the VPC namespace
+	// (vpcID "" = host network) for dialing addr and returns it with the
+	// address to connect it to (addr mapped as by MapAddr). The caller owns
+	// fd. The proxy's event loops dial backends this way.
+	Socket(vpcID string, addr netip.AddrPort) (fd int, to netip.AddrPort, err error)
 	// MapAddr returns the address where a VPC-internal address is actually
 	// reachable from this machine's sockets (identity for netns; a
 	// 127.x.y.z mapping for loopback).

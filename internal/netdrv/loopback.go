@@ -265,6 +265,13 @@ func (l *LoopbackDriver) Dial(ctx context.Context, vpcID string, addr netip.Addr
 	return dialTCP(ctx, l.mapAP(vpcID, addr))
 }
 
+// Socket implements Driver for the mapped address.
+func (l *LoopbackDriver) Socket(vpcID string, addr netip.AddrPort) (int, netip.AddrPort, error) {
+	to := unmapAP(l.mapAP(vpcID, addr))
+	fd, err := tcpSocket(to)
+	return fd, to, err
+}
+
 func (l *LoopbackDriver) hostVPC(hostID string) (string, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()

@@ -11,6 +11,7 @@ import (
 	"runtime"
 
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
 // Sockets inside namespaces. A socket belongs to the network namespace of
@@ -139,6 +140,21 @@ func (d *NetnsDriver) Dial(ctx context.Context, vpcID string, addr netip.AddrPor
 	return d.dialIn(ctx, get, addr)
 }
 
+// Socket implements Driver.
+func (d *NetnsDriver) Socket(vpcID string, addr netip.AddrPort) (fd int, to netip.AddrPort, err error) {
+	addr = unmapAP(addr)
+	if vpcID == "" {
+		fd, err = tcpSocket(addr)
+		return fd, addr, err
+	}
+	fd = -1
+	err = d.runInVPC(vpcID, func() (e error) { fd, e = tcpSocket(addr); return })
+	if err != nil && fd >= 0 {
+		unix.Close(fd) // made, but the thread could not return
+	}
+	return fd, addr, err
+}
+
 // ListenHost opens a TCP listener inside a host's namespace.
 func (d *NetnsDriver) ListenHost(hostID string, addr netip.AddrPort) (ln net.Listener, err error) {
 	err = d.runInHost(hostID, func() (e error) { ln, e = listenTCP(addr); return })
@@ -171,4 +187,18 @@ func closeOnErr[T io.Closer](v T, err error) (T, error) {
 		return zero, err
 	}
 	return v, nil
+}
+
+// tcpSocket creates a non-blocking TCP socket for dialing addr in the
+// calling thread's network namespace.
+func tcpSocket(addr netip.AddrPort) (int, error) {
+	family := unix.AF_INET6
+	if addr.Addr().Is4() {
+		family = unix.AF_INET
+	}
+	fd, err := unix.Socket(family, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+	if err != nil {
+		return -1, fmt.Errorf("netdrv: socket: %w", err)
+	}
+	return fd, nil
 }

@@ -20,6 +20,10 @@ import (
 // directDial is the DialFunc of the tests.
 var directDial DialFunc = Dial
 
+// listenerOpts are the options of the tests' Listeners; TestMain runs the
+// suite once on the engine and once on goroutines.
+var listenerOpts []Option
+
 // checkGoroutines fails t if goroutines started during the test are still
 // running after every later-registered cleanup has run. Call it first.
 func checkGoroutines(t testing.TB) {
@@ -117,7 +121,7 @@ func startProxy(t testing.TB, cfg Config, h *Health, m *Metrics) (*Listener, str
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := NewListener(ln, cfg, directDial, h, m)
+	l := NewListener(ln, cfg, directDial, h, m, listenerOpts...)
 	served := make(chan error, 1)
 	go func() { served <- l.Serve() }()
 	t.Cleanup(func() {

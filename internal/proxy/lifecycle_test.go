@@ -66,7 +66,7 @@ func TestLifecycle(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkGoroutines(t)
-			l := NewListener(listen(t), Config{}, directDial, nil, nil)
+			l := NewListener(listen(t), Config{}, directDial, nil, nil, listenerOpts...)
 			tc.run(t, l)
 			l.Close()
 		})

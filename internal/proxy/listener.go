@@ -17,7 +17,9 @@ import (
 // checked against Config.Allow and proxied to a backend.
 type Listener struct {
 	ln      net.Listener
+	laddr   netip.AddrPort // ln's address
 	dial    DialFunc
+	sockets SocketFunc // non-nil: serve on the event-loop engine (Linux)
 	health  *Health
 	metrics *Metrics
 	log     *slog.Logger
@@ -41,7 +43,22 @@ type Listener struct {
 	serving bool
 	conns   map[*pconn]struct{} // established proxied connections
 	wg      sync.WaitGroup      // Serve, sweeper and pooled connection goroutines
+	eng     *engine             // set while the engine serves ln's socket
+	lfd     int                 // the engine's copy of ln's socket
 }
+
+// SocketFunc creates a non-blocking TCP socket in the provider's network
+// for dialing addr and returns it with the address to connect it to (addr,
+// or where addr is reachable from that network). The caller owns fd.
+type SocketFunc func(addr netip.AddrPort) (fd int, to netip.AddrPort, err error)
+
+// Option configures a Listener.
+type Option func(*Listener)
+
+// WithSockets makes the Listener proxy on the event-loop engine (Linux)
+// and create backend sockets with fn; dial is then used only off Linux.
+// Without it every connection runs on goroutines and dials with dial.
+func WithSockets(fn SocketFunc) Option { return func(l *Listener) { l.sockets = fn } }
 
 // ListenConfig returns the recommended net.ListenConfig for endpoint
 // listeners. It leaves keepalive to the listening socket, which NewListener
@@ -53,7 +70,7 @@ func ListenConfig() net.ListenConfig { return net.ListenConfig{KeepAlive: -1} }
 // NewListener returns a Listener proxying connections accepted on ln
 // according to cfg. dial reaches backends; health may be nil (every backend
 // healthy) and so may m (no metrics). Call Serve to start accepting.
-func NewListener(ln net.Listener, cfg Config, dial DialFunc, health *Health, m *Metrics) *Listener {
+func NewListener(ln net.Listener, cfg Config, dial DialFunc, health *Health, m *Metrics, opts ...Option) *Listener {
 	ctx, cancel := context.WithCancel(context.Background())
 	log := cfg.Logger
 	if log == nil {
@@ -61,6 +78,7 @@ func NewListener(ln net.Listener, cfg Config, dial DialFunc, health *Health, m *
 	}
 	l := &Listener{
 		ln:      ln,
+		laddr:   addrPort(ln.Addr()),
 		dial:    dial,
 		health:  health,
 		metrics: m,
@@ -71,6 +89,9 @@ func NewListener(ln net.Listener, cfg Config, dial DialFunc, health *Health, m *
 		ctx:     ctx,
 		cancel:  cancel,
 		conns:   make(map[*pconn]struct{}),
+	}
+	for _, o := range opts {
+		o(l)
 	}
 	l.lnKeepAlive = setListenerKeepAlive(ln)
 	l.st.Store(compile(cfg, m, nil, l.log))
@@ -91,6 +112,15 @@ func (l *Listener) Serve() error {
 		return errors.New("proxy: Serve called twice")
 	}
 	l.serving = true
+	if ok, err := l.startEngine(); ok || err != nil {
+		l.mu.Unlock()
+		if err != nil {
+			return err
+		}
+		l.log.Info("proxy listener serving", "engine", "epoll")
+		<-l.ctx.Done()
+		return nil
+	}
 	l.wg.Add(2) // this accept loop and the sweeper
 	l.mu.Unlock()
 	defer l.wg.Done()
@@ -242,15 +272,22 @@ func (l *Listener) Close() error {
 	for c := range l.conns {
 		conns = append(conns, c)
 	}
+	eng := l.eng
 	l.mu.Unlock()
 
 	l.cancel()
-	err := l.ln.Close()
+	var err error
+	closedConns := len(conns)
+	if eng != nil {
+		closedConns, err = eng.stop(l)
+	} else {
+		err = l.ln.Close()
+	}
 	for _, c := range conns {
 		c.close()
 	}
 	l.wg.Wait()
-	l.log.Info("proxy listener closed", "closed_conns", len(conns))
+	l.log.Info("proxy listener closed", "closed_conns", closedConns)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("proxy: close listener %s: %w", l.ln.Addr(), err)
 	}

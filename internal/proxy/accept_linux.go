@@ -1,0 +1,107 @@
+//go:build linux
+
+package proxy
+
+import (
+	"context"
+	"log/slog"
+	"net/netip"
+
+	"golang.org/x/sys/unix"
+)
+
+// acceptor is a listening socket's registration in one loop.
+type acceptor struct {
+	l  *Listener
+	fd int
+}
+
+func (a *acceptor) event(lp *loop, _ int, _ uint32) {
+	for range acceptBatch {
+		fd, sa, err := unix.Accept4(a.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		switch err {
+		case nil:
+			lp.admit(a.l, fd, sa)
+			continue
+		case unix.EAGAIN:
+			return
+		case unix.EINTR, unix.ECONNABORTED, unix.EPROTO:
+			continue
+		}
+		// Out of descriptors or memory (or the socket broke): stop
+		// watching this listener until the next sweep instead of spinning
+		// on a level-triggered event that accept cannot clear.
+		a.l.warn("accept failed, pausing this listener", "err", err, "pause", minTick)
+		_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, a.fd, nil)
+		if s := lp.slot(a.fd); s != nil {
+			*s = slot{}
+		}
+		lp.stalled = append(lp.stalled, a)
+		lp.paused++ // sweep soon
+		return
+	}
+}
+
+// resume re-registers a stalled acceptor, unless its Listener is closed
+// meanwhile (detach runs on this loop, so a closed Listener has had its
+// context cancelled before).
+func (a *acceptor) resume(lp *loop) {
+	lp.paused--
+	if a.l.ctx.Err() != nil {
+		return
+	}
+	if err := lp.register(a.fd, a, unix.EPOLLIN|unix.EPOLLEXCLUSIVE); err != nil {
+		a.l.log.Error("cannot resume accepting", "err", err)
+	}
+}
+
+// admit runs the security-group check on a freshly accepted socket and
+// starts a flow for it.
+func (lp *loop) admit(l *Listener, fd int, sa unix.Sockaddr) {
+	st := l.st.Load()
+	src := sockaddrAddrPort(sa)
+	dst := l.laddr
+	if !dst.Addr().IsValid() || dst.Addr().IsUnspecified() {
+		if lsa, err := unix.Getsockname(fd); err == nil {
+			dst = sockaddrAddrPort(lsa)
+		}
+	}
+	if !st.allow(src, dst.Port()) {
+		st.met.sgDrop()
+		// The consumer sees a reset, not an orderly close.
+		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+		unix.Close(fd)
+		if l.log.Enabled(context.Background(), slog.LevelDebug) {
+			l.log.Debug("security group rejected connection", "src", src, "dst", dst)
+		}
+		return
+	}
+	f := &flow{l: l, st: st, cfd: fd, bfd: -1, src: src, dst: dst, lastActive: lp.now}
+	if err := lp.register(fd, f, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET); err != nil {
+		unix.Close(fd)
+		l.warn("cannot watch consumer connection", "src", src, "err", err)
+		return
+	}
+	f.idx = len(lp.flows)
+	lp.flows = append(lp.flows, f)
+	l.active.Add(1)
+	st.met.connOpened()
+	f.start(lp)
+}
+
+func sockaddrAddrPort(sa unix.Sockaddr) netip.AddrPort {
+	switch sa := sa.(type) {
+	case *unix.SockaddrInet4:
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
+	case *unix.SockaddrInet6:
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+func addrPortSockaddr(ap netip.AddrPort) unix.Sockaddr {
+	if a := ap.Addr().Unmap(); a.Is4() {
+		return &unix.SockaddrInet4{Port: int(ap.Port()), Addr: a.As4()}
+	}
+	return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}
+}

@@ -1,0 +1,326 @@
+//go:build linux
+
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The engine is the Linux data plane: a fixed set of event loops, one per
+// GOMAXPROCS, each an epoll instance served by one goroutine that accepts,
+// dials, copies and closes connections itself with non-blocking system
+// calls (HAProxy's and nginx's model). A proxied connection costs no
+// goroutine and, while idle, no buffer and no pipe: a flow struct and its
+// two sockets. Every listening socket is registered in every loop with
+// EPOLLEXCLUSIVE, so the kernel hands each new connection to one loop,
+// which owns it for its whole life. Other goroutines reach a loop only
+// through its control queue (an eventfd wakes it).
+type engine struct {
+	loops []*loop
+}
+
+var (
+	engineOnce sync.Once
+	theEngine  *engine
+	engineErr  error
+)
+
+// sharedEngine returns the process-wide engine, starting it on first use.
+// Its loops live as long as the process (idle, they sleep in epoll_wait).
+func sharedEngine() (*engine, error) {
+	engineOnce.Do(func() { theEngine, engineErr = newEngine(runtime.GOMAXPROCS(0)) })
+	return theEngine, engineErr
+}
+
+func newEngine(n int) (*engine, error) {
+	e := &engine{}
+	for range n {
+		lp, err := newLoop()
+		if err != nil {
+			for _, lp := range e.loops {
+				lp.closeFDs()
+			}
+			return nil, err
+		}
+		e.loops = append(e.loops, lp)
+	}
+	for _, lp := range e.loops {
+		go lp.run()
+	}
+	return e, nil
+}
+
+// onEveryLoop runs fn on every loop and waits until all have run it.
+func (e *engine) onEveryLoop(fn func(lp *loop) error) error {
+	errs := make([]error, len(e.loops))
+	var wg sync.WaitGroup
+	for i, lp := range e.loops {
+		wg.Add(1)
+		lp.do(func() {
+			defer wg.Done()
+			errs[i] = fn(lp)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// attach starts accepting on the listening socket fd for l.
+func (e *engine) attach(l *Listener, fd int) error {
+	err := e.onEveryLoop(func(lp *loop) error {
+		return lp.register(fd, &acceptor{l: l, fd: fd}, unix.EPOLLIN|unix.EPOLLEXCLUSIVE)
+	})
+	if err != nil {
+		e.detach(l, fd)
+		return fmt.Errorf("proxy: register listener: %w", err)
+	}
+	return nil
+}
+
+// detach stops accepting on fd and closes every flow of l; it returns the
+// number of flows closed. The caller closes fd afterwards.
+func (e *engine) detach(l *Listener, fd int) int {
+	var closed atomic.Int64
+	_ = e.onEveryLoop(func(lp *loop) error {
+		if s := lp.slot(fd); s != nil {
+			if a, ok := s.h.(*acceptor); ok && a.l == l {
+				_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+				*s = slot{}
+			}
+		}
+		for i := 0; i < len(lp.flows); {
+			if f := lp.flows[i]; f.l == l {
+				f.close(lp, nil) // swaps the last flow into i
+				closed.Add(1)
+				continue
+			}
+			i++
+		}
+		return nil
+	})
+	return int(closed.Load())
+}
+
+const (
+	maxEvents   = 256
+	acceptBatch = 64 // connections accepted per wake-up, so one listener cannot starve the loop
+	maxTick     = 250 * time.Millisecond
+	minTick     = 10 * time.Millisecond
+	freeBufs    = 512 // idle read buffers kept per loop
+	freePipes   = 64  // idle splice pipes kept per loop
+	pipeSize    = 1 << 20
+)
+
+// handler receives the epoll events of a registered descriptor.
+type handler interface {
+	event(lp *loop, fd int, ev uint32)
+}
+
+// slot is the registration of one descriptor in a loop. gen tells a stale
+// event (for a descriptor closed and reused within one epoll_wait batch, or
+// kept alive by a forked child) from a current one.
+type slot struct {
+	h   handler
+	gen uint32
+}
+
+type loop struct {
+	epfd, evfd int
+
+	mu  sync.Mutex
+	ctl []func()
+
+	// Owned by the loop goroutine.
+	slots     []slot // by descriptor
+	gen       uint32
+	flows     []*flow // live flows, for sweeps and Listener.Close
+	bufs      []*[]byte
+	pipes     [][2]int
+	now       time.Time
+	nextSweep time.Time
+	paused    int         // flows waiting for bandwidth tokens
+	stalled   []*acceptor // listeners paused after a resource error
+}
+
+func newLoop() (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("proxy: epoll_create1: %w", err)
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, fmt.Errorf("proxy: eventfd: %w", err)
+	}
+	lp := &loop{epfd: epfd, evfd: evfd, now: time.Now()}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}); err != nil {
+		lp.closeFDs()
+		return nil, fmt.Errorf("proxy: epoll_ctl eventfd: %w", err)
+	}
+	return lp, nil
+}
+
+func (lp *loop) closeFDs() {
+	unix.Close(lp.evfd)
+	unix.Close(lp.epfd)
+}
+
+// do queues fn to run on the loop goroutine and returns at once.
+func (lp *loop) do(fn func()) {
+	lp.mu.Lock()
+	lp.ctl = append(lp.ctl, fn)
+	wake := len(lp.ctl) == 1
+	lp.mu.Unlock()
+	if wake {
+		one := [8]byte{1}
+		_, _ = unix.Write(lp.evfd, one[:])
+	}
+}
+
+func (lp *loop) runControl() {
+	var b [8]byte
+	_, _ = unix.Read(lp.evfd, b[:])
+	lp.mu.Lock()
+	q := lp.ctl
+	lp.ctl = nil
+	lp.mu.Unlock()
+	for _, fn := range q {
+		fn()
+	}
+}
+
+func (lp *loop) run() {
+	events := make([]unix.EpollEvent, maxEvents)
+	lp.nextSweep = lp.now.Add(maxTick)
+	for {
+		timeout := max(int(lp.nextSweep.Sub(lp.now)/time.Millisecond)+1, 0)
+		n, err := unix.EpollWait(lp.epfd, events, timeout)
+		lp.now = time.Now()
+		if err != nil && err != unix.EINTR {
+			// Only a broken epoll descriptor gets here; do not spin.
+			slog.Error("proxy: epoll_wait failed", "err", err)
+			time.Sleep(100 * time.Millisecond)
+		}
+		for i := range n {
+			ev := &events[i]
+			fd := int(ev.Fd)
+			if fd == lp.evfd {
+				lp.runControl()
+				continue
+			}
+			if s := lp.slot(fd); s != nil && s.h != nil && s.gen == uint32(ev.Pad) {
+				s.h.event(lp, fd, ev.Events)
+			}
+		}
+		if !lp.now.Before(lp.nextSweep) {
+			lp.sweep()
+		}
+	}
+}
+
+func (lp *loop) slot(fd int) *slot {
+	if fd < 0 || fd >= len(lp.slots) {
+		return nil
+	}
+	return &lp.slots[fd]
+}
+
+// register adds fd to the loop's epoll set with handler h.
+func (lp *loop) register(fd int, h handler, events uint32) error {
+	if fd >= len(lp.slots) {
+		lp.slots = append(lp.slots, make([]slot, fd+1-len(lp.slots)+len(lp.slots)/2)...)
+	}
+	lp.gen++
+	if err := unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: events, Fd: int32(fd), Pad: int32(lp.gen)}); err != nil {
+		return err
+	}
+	lp.slots[fd] = slot{h: h, gen: lp.gen}
+	return nil
+}
+
+// closeFD closes a descriptor registered by this loop (which removes it
+// from the epoll set) and forgets its handler.
+func (lp *loop) closeFD(fd int) {
+	if s := lp.slot(fd); s != nil {
+		*s = slot{}
+	}
+	unix.Close(fd)
+}
+
+// sweep closes idle flows and flows whose backend dial timed out, resumes
+// rate-limited flows and stalled listeners, reports live byte counts, and
+// schedules the next sweep: a quarter of the shortest idle timeout in use,
+// 10 ms while a flow waits for bandwidth, at most maxTick.
+func (lp *loop) sweep() {
+	now := lp.now
+	tick := maxTick
+	for i := 0; i < len(lp.flows); {
+		f := lp.flows[i]
+		f.check(lp, now)
+		if f.closed {
+			continue // close swapped another flow into i
+		}
+		tick = min(tick, sweepInterval(f.st.idle))
+		i++
+	}
+	for _, a := range lp.stalled {
+		a.resume(lp)
+	}
+	lp.stalled = lp.stalled[:0]
+	if lp.paused > 0 {
+		tick = minTick
+	}
+	lp.nextSweep = now.Add(max(tick, minTick))
+}
+
+// getBuf returns a read buffer from the loop's free list.
+func (lp *loop) getBuf() *[]byte {
+	if n := len(lp.bufs); n > 0 {
+		b := lp.bufs[n-1]
+		lp.bufs = lp.bufs[:n-1]
+		return b
+	}
+	b := make([]byte, smallBufSize)
+	return &b
+}
+
+func (lp *loop) putBuf(b *[]byte) {
+	if len(lp.bufs) < freeBufs {
+		lp.bufs = append(lp.bufs, b)
+	}
+}
+
+// getPipe returns an empty splice pipe from the free list or a new one.
+func (lp *loop) getPipe() ([2]int, error) {
+	if n := len(lp.pipes); n > 0 {
+		p := lp.pipes[n-1]
+		lp.pipes = lp.pipes[:n-1]
+		return p, nil
+	}
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
+		return p, err
+	}
+	// A larger pipe moves more per splice(2); best effort.
+	_, _ = unix.FcntlInt(uintptr(p[0]), unix.F_SETPIPE_SZ, pipeSize)
+	return p, nil
+}
+
+// putPipe keeps an empty pipe for reuse; a pipe that still holds data is
+// closed.
+func (lp *loop) putPipe(p [2]int, empty bool) {
+	if empty && len(lp.pipes) < freePipes {
+		lp.pipes = append(lp.pipes, p)
+		return
+	}
+	unix.Close(p[0])
+	unix.Close(p[1])
+}

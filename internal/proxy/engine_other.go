@@ -1,0 +1,22 @@
+//go:build !linux
+
+package proxy
+
+import (
+	"errors"
+	"net/netip"
+)
+
+// engine is Linux-only; elsewhere every Listener runs on goroutines.
+type engine struct{}
+
+func (*engine) stop(*Listener) (int, error) { return 0, nil }
+
+// Socket is unavailable off Linux.
+func Socket(netip.AddrPort) (int, netip.AddrPort, error) {
+	return -1, netip.AddrPort{}, errors.ErrUnsupported
+}
+
+func (l *Listener) startEngine() (bool, error) { return false, nil }
+
+func sharedEngine() (*engine, error) { return nil, errors.ErrUnsupported }
