@@ -55,6 +55,7 @@ type nsVPC struct {
 	ns          netns.NsHandle
 	nl          *netlink.Handle
 	prevForward string // adopted only: ip_forward before we set it ("" = untouched)
+	spare       spareSockets
 }
 
 type nsHost struct {
@@ -186,6 +187,7 @@ func (d *NetnsDriver) dropVPC(v *nsVPC) {
 	d.mu.Lock()
 	delete(d.vpcs, v.id)
 	d.mu.Unlock()
+	v.spare.close()
 	v.nl.Close()
 	v.ns.Close()
 }
@@ -407,6 +409,7 @@ func (d *NetnsDriver) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for id, v := range d.vpcs {
+		v.spare.close()
 		v.nl.Close()
 		v.ns.Close()
 		delete(d.vpcs, id)

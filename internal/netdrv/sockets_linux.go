@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"sync"
 
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -140,19 +141,79 @@ func (d *NetnsDriver) Dial(ctx context.Context, vpcID string, addr netip.AddrPor
 	return d.dialIn(ctx, get, addr)
 }
 
-// Socket implements Driver.
-func (d *NetnsDriver) Socket(vpcID string, addr netip.AddrPort) (fd int, to netip.AddrPort, err error) {
+// Socket implements Driver. IPv4 sockets for a VPC are made in batches of
+// socketBatch per pair of namespace switches and handed out one by one.
+func (d *NetnsDriver) Socket(vpcID string, addr netip.AddrPort) (int, netip.AddrPort, error) {
 	addr = unmapAP(addr)
 	if vpcID == "" {
-		fd, err = tcpSocket(addr)
+		fd, err := tcpSocket(addr)
 		return fd, addr, err
 	}
-	fd = -1
-	err = d.runInVPC(vpcID, func() (e error) { fd, e = tcpSocket(addr); return })
-	if err != nil && fd >= 0 {
-		unix.Close(fd) // made, but the thread could not return
+	d.mu.RLock()
+	v := d.vpcs[vpcID]
+	d.mu.RUnlock()
+	if v == nil || !addr.Addr().Is4() {
+		fd := -1
+		err := d.runInVPC(vpcID, func() (e error) { fd, e = tcpSocket(addr); return })
+		if err != nil && fd >= 0 {
+			unix.Close(fd) // made, but the thread could not return
+			fd = -1
+		}
+		return fd, addr, err
 	}
+	fd, err := v.spare.take(func(fds []int) ([]int, error) {
+		err := d.runInVPC(vpcID, func() error {
+			for range socketBatch {
+				fd, err := tcpSocket(addr)
+				if err != nil {
+					return err
+				}
+				fds = append(fds, fd)
+			}
+			return nil
+		})
+		return fds, err
+	})
 	return fd, addr, err
+}
+
+// socketBatch is how many sockets Socket makes per namespace switch.
+const socketBatch = 32
+
+// spareSockets holds IPv4 TCP sockets made in a VPC namespace ahead of use.
+// They are closed with the VPC: a socket keeps its namespace alive.
+type spareSockets struct {
+	mu     sync.Mutex
+	fds    []int
+	closed bool
+}
+
+// take returns a spare socket, calling make to add more when none is left.
+func (s *spareSockets) take(make func([]int) ([]int, error)) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return -1, fmt.Errorf("%w: vpc deleted", ErrNotFound)
+	}
+	if len(s.fds) == 0 {
+		fds, err := make(s.fds)
+		if len(fds) == 0 {
+			return -1, err
+		}
+		s.fds = fds
+	}
+	fd := s.fds[len(s.fds)-1]
+	s.fds = s.fds[:len(s.fds)-1]
+	return fd, nil
+}
+
+func (s *spareSockets) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, fd := range s.fds {
+		unix.Close(fd)
+	}
+	s.fds, s.closed = nil, true
 }
 
 // ListenHost opens a TCP listener inside a host's namespace.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -18,10 +19,10 @@ type acceptor struct {
 
 func (a *acceptor) event(lp *loop, _ int, _ uint32) {
 	for range acceptBatch {
-		fd, sa, err := unix.Accept4(a.fd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, src, err := accept(a.fd)
 		switch err {
 		case nil:
-			lp.admit(a.l, fd, sa)
+			lp.admit(a.l, fd, src)
 			continue
 		case unix.EAGAIN:
 			return
@@ -57,9 +58,8 @@ func (a *acceptor) resume(lp *loop) {
 
 // admit runs the security-group check on a freshly accepted socket and
 // starts a flow for it.
-func (lp *loop) admit(l *Listener, fd int, sa unix.Sockaddr) {
+func (lp *loop) admit(l *Listener, fd int, src netip.AddrPort) {
 	st := l.st.Load()
-	src := sockaddrAddrPort(sa)
 	dst := l.laddr
 	if !dst.Addr().IsValid() || dst.Addr().IsUnspecified() {
 		if lsa, err := unix.Getsockname(fd); err == nil {
@@ -87,6 +87,36 @@ func (lp *loop) admit(l *Listener, fd int, sa unix.Sockaddr) {
 	l.active.Add(1)
 	st.met.connOpened()
 	f.start(lp)
+}
+
+// accept accepts a connection as a non-blocking socket and returns the
+// peer's address. (unix.Accept4 costs a getsockopt and an allocation per
+// call to build its Sockaddr.)
+func accept(lfd int) (int, netip.AddrPort, error) {
+	var rsa unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	fd, _, errno := unix.Syscall6(unix.SYS_ACCEPT4, uintptr(lfd), uintptr(unsafe.Pointer(&rsa)),
+		uintptr(unsafe.Pointer(&n)), unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if errno != 0 {
+		return -1, netip.AddrPort{}, errno
+	}
+	return int(fd), rawAddrPort(&rsa), nil
+}
+
+// rawAddrPort decodes an IPv4 or IPv6 socket address (IPv4-mapped
+// addresses unmapped).
+func rawAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(p[0])<<8|uint16(p[1]))
+	case unix.AF_INET6:
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
+		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1]))
+	}
+	return netip.AddrPort{}
 }
 
 func sockaddrAddrPort(sa unix.Sockaddr) netip.AddrPort {

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,7 +38,13 @@ var (
 // sharedEngine returns the process-wide engine, starting it on first use.
 // Its loops live as long as the process (idle, they sleep in epoll_wait).
 func sharedEngine() (*engine, error) {
-	engineOnce.Do(func() { theEngine, engineErr = newEngine(runtime.GOMAXPROCS(0)) })
+	engineOnce.Do(func() {
+		n := runtime.GOMAXPROCS(0)
+		if v, err := strconv.Atoi(os.Getenv("PRIVLINK_PROXY_LOOPS")); err == nil && v > 0 {
+			n = v
+		}
+		theEngine, engineErr = newEngine(n)
+	})
 	return theEngine, engineErr
 }
 
