@@ -22,7 +22,13 @@ func (a *acceptor) event(lp *loop, _ int, _ uint32) {
 		fd, src, err := accept(a.fd)
 		switch err {
 		case nil:
-			lp.admit(a.l, fd, src)
+			t := lp.pick()
+			t.load.Add(1)
+			if t == lp {
+				lp.admit(a.l, fd, src)
+			} else {
+				t.do(func() { t.admit(a.l, fd, src) })
+			}
 			continue
 		case unix.EAGAIN:
 			return
@@ -56,9 +62,28 @@ func (a *acceptor) resume(lp *loop) {
 	}
 }
 
+// pick returns the loop to own a connection accepted by lp: lp, unless
+// another loop carries at least two connections fewer. The kernel wakes
+// whichever loop waits for a listener, so a burst of connections (a client
+// opening a pool) would otherwise all land on one loop.
+func (lp *loop) pick() *loop {
+	best, load := lp, lp.load.Load()
+	for _, o := range lp.e.loops {
+		if l := o.load.Load(); l+1 < load {
+			best, load = o, l
+		}
+	}
+	return best
+}
+
 // admit runs the security-group check on a freshly accepted socket and
-// starts a flow for it.
+// starts a flow for it. The caller has counted the flow in lp.load.
 func (lp *loop) admit(l *Listener, fd int, src netip.AddrPort) {
+	if l.ctx.Err() != nil { // handed over after the Listener closed
+		lp.load.Add(-1)
+		unix.Close(fd)
+		return
+	}
 	st := l.st.Load()
 	dst := l.laddr
 	if !dst.Addr().IsValid() || dst.Addr().IsUnspecified() {
@@ -67,6 +92,7 @@ func (lp *loop) admit(l *Listener, fd int, src netip.AddrPort) {
 		}
 	}
 	if !st.allow(src, dst.Port()) {
+		lp.load.Add(-1)
 		st.met.sgDrop()
 		// The consumer sees a reset, not an orderly close.
 		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
@@ -78,6 +104,7 @@ func (lp *loop) admit(l *Listener, fd int, src netip.AddrPort) {
 	}
 	f := &flow{l: l, st: st, cfd: fd, bfd: -1, src: src, dst: dst, lastActive: lp.now}
 	if err := lp.register(fd, f, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET); err != nil {
+		lp.load.Add(-1)
 		unix.Close(fd)
 		l.warn("cannot watch consumer connection", "src", src, "err", err)
 		return

@@ -419,6 +419,7 @@ func (f *flow) close(lp *loop, err error) {
 	lp.flows[f.idx].idx = f.idx
 	lp.flows[last] = nil
 	lp.flows = lp.flows[:last]
+	lp.load.Add(-1)
 	f.l.active.Add(-1)
 	f.st.met.connClosed()
 }
