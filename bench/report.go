@@ -290,40 +290,49 @@ func (r *Report) rowSelected(d rowDef) bool {
 	return false
 }
 
-// verdict compares privlink with both proxies.
+// verdict compares privlink with both proxies. Differences under 0.5%
+// (printed as ±0%) are ties.
 func verdict(d rowDef, med map[string]float64) string {
 	pl, ok := med[pathPrivlink]
 	if !ok {
 		return "—"
 	}
-	var lose, win []string
+	var lose, win, tie []string
 	for _, p := range []string{pathHAProxy, pathNginx} {
 		base, ok := med[p]
 		if !ok {
 			continue
 		}
 		if base == 0 {
-			if pl > 0 && !d.higher {
+			switch {
+			case pl == 0:
+				tie = append(tie, p+" 0 vs 0")
+			case !d.higher:
 				lose = append(lose, fmt.Sprintf("%s 0 vs %s", p, num(pl)))
 			}
 			continue
 		}
 		g := gain(pl, base, d.higher)
 		s := fmt.Sprintf("%s %+.0f%%", p, 100*g)
-		if g < 0 {
+		switch {
+		case math.Abs(g) < 0.005:
+			tie = append(tie, s)
+		case g < 0:
 			lose = append(lose, s)
-		} else {
+		default:
 			win = append(win, s)
 		}
 	}
+	all := strings.Join(append(append(lose, win...), tie...), ", ")
 	switch {
-	case len(lose) == 0 && len(win) == 0:
-		return "—"
-	case len(lose) == 0:
-		return "wins (" + strings.Join(win, ", ") + ")"
-	default:
-		return "**loses** (" + strings.Join(append(lose, win...), ", ") + ")"
+	case len(lose) > 0:
+		return "**loses** (" + all + ")"
+	case len(win) > 0:
+		return "wins (" + all + ")"
+	case len(tie) > 0:
+		return "ties (" + all + ")"
 	}
+	return "—"
 }
 
 // machineHeader describes the machine and the versions.
