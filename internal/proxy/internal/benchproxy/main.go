@@ -50,7 +50,7 @@ func main() {
 		EndpointID: "ep-bench", ServiceID: "epsrv-bench", VpcID: "vpc-bench", ZoneID: "a",
 		Backends:      []proxy.Backend{{ZoneID: "a", Addr: b}},
 		ProxyProtocol: *pp, BandwidthMbps: *mbps,
-	}, proxy.Dial, nil, proxy.NewMetrics(nil))
+	}, proxy.Dial, nil, proxy.NewMetrics(nil), proxy.WithSockets(proxy.Socket))
 	go func() {
 		sig := make(chan os.Signal, 1)
 		signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
