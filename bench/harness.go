@@ -38,10 +38,10 @@ type harness struct {
 	nofile   uint64           // RLIMIT_NOFILE of everything the harness starts
 }
 
-// fdsPerProxiedConn is the most descriptors a proxy uses per connection:
-// privlink's splice holds a pipe (2 fds) per direction besides the two
-// sockets; HAProxy and nginx use the two sockets.
-const fdsPerProxiedConn = 6
+// fdsPerProxiedConn is what a proxy holds per idle connection: its two
+// sockets (privlink takes a splice pipe only while bytes are in flight;
+// the 1,024 descriptors of headroom cover its pooled pipes and sockets).
+const fdsPerProxiedConn = 2
 
 type undoStep struct {
 	what string
@@ -74,7 +74,7 @@ func newHarness(cfg Config) (*harness, error) {
 		was := cfg.IdleConns
 		cfg.IdleConns = int((nofile-1024)/fdsPerProxiedConn) / 100 * 100
 		cfg.idleCapNote = fmt.Sprintf("idle connections capped at %d (asked: %d): RLIMIT_NOFILE is %d and cannot be raised here "+
-			"(no CAP_SYS_RESOURCE), and privlink needs up to %d descriptors per proxied connection", cfg.IdleConns, was, nofile, fdsPerProxiedConn)
+			"(no CAP_SYS_RESOURCE), and each proxy needs %d descriptors per idle connection", cfg.IdleConns, was, nofile, fdsPerProxiedConn)
 		slog.Warn(cfg.idleCapNote)
 	}
 	tmp, err := os.MkdirTemp("", "plbench-")
