@@ -38,13 +38,13 @@ func (a *acceptor) event(lp *loop, _ int, _ uint32) {
 		// Out of descriptors or memory (or the socket broke): stop
 		// watching this listener until the next sweep instead of spinning
 		// on a level-triggered event that accept cannot clear.
-		a.l.warn("accept failed, pausing this listener", "err", err, "pause", minTick)
+		a.l.warn("accept failed, pausing this listener", "err", err, "pause", stallPause)
 		_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, a.fd, nil)
 		if s := lp.slot(a.fd); s != nil {
 			*s = slot{}
 		}
 		lp.stalled = append(lp.stalled, a)
-		lp.paused++ // sweep soon
+		lp.sweepBy(lp.now.Add(stallPause))
 		return
 	}
 }
@@ -53,7 +53,6 @@ func (a *acceptor) event(lp *loop, _ int, _ uint32) {
 // meanwhile (detach runs on this loop, so a closed Listener has had its
 // context cancelled before).
 func (a *acceptor) resume(lp *loop) {
-	lp.paused--
 	if a.l.ctx.Err() != nil {
 		return
 	}
@@ -113,6 +112,7 @@ func (lp *loop) admit(l *Listener, fd int, src netip.AddrPort) {
 	lp.flows = append(lp.flows, f)
 	l.active.Add(1)
 	st.met.connOpened()
+	lp.sweepBy(lp.now.Add(sweepInterval(st.idle)))
 	f.start(lp)
 }
 

@@ -3,28 +3,21 @@
 // against the endpoint's security group, picks a healthy backend of the
 // provider service and copies bytes in both directions.
 //
-// The hot path is built for throughput and connection rate:
+// On Linux, a Listener given WithSockets runs on the event-loop engine
+// (engine_linux.go): one epoll loop per CPU shared by every Listener of the
+// process, non-blocking system calls, no goroutine per connection. Small
+// messages are copied through a per-loop buffer taken only while bytes are
+// in flight; once a read fills it, the direction switches to splice(2)
+// through a pooled pipe, so bulk payload never enters user space. Idle
+// timeouts, backend connect timeouts and live byte counts are driven by each
+// loop's periodic sweep.
 //
-//   - Bytes are moved with splice(2) (io.Copy between two *net.TCPConn goes
-//     through (*net.TCPConn).ReadFrom, which splices through a pipe), so
-//     payload never enters user space. An optional PROXY protocol v2 header is
-//     written with one write before splicing starts.
-//   - Each proxied connection occupies two goroutines: the connection
-//     goroutine dials and then copies consumer->backend itself, one more
-//     goroutine copies backend->consumer. Both come from a per-Listener pool
-//     of reusable goroutines (idle ones exit after 10s or on Close), which
-//     saves goroutine creation and stack growth per connection.
-//   - The security-group check runs on the accept goroutine, so rejected
-//     connections never cost a goroutine.
-//   - Idle timeouts and live byte counters are driven by one coarse sweeper
-//     goroutine per Listener that reads TCP_INFO of the consumer socket; the
-//     copy goroutines never touch timers or deadlines.
-//   - ListenConfig and Dial are the recommended way to create the listener
-//     and the backend connections (keepalive without per-connection
-//     syscalls where possible).
-//   - A user-space copy (with a token bucket) is used only when a per
-//     connection bandwidth cap is configured, or when a net.Conn is not a
-//     *net.TCPConn.
+// Elsewhere (or without WithSockets) each connection runs on two pooled
+// goroutines with (*net.TCPConn).ReadFrom for splicing and a sweeper
+// goroutine per Listener reading TCP_INFO.
 //
-// See README.md in this directory for the behaviour in detail.
+// Both paths share the compiled config (config.go), backend choice
+// (backend.go), health checks (health.go), PROXY protocol v2 encoding
+// (proxyproto.go) and metrics (metrics.go). See README.md in this
+// directory for the behaviour in detail.
 package proxy

@@ -126,8 +126,8 @@ func (e *engine) detach(l *Listener, fd int) int {
 const (
 	maxEvents   = 256
 	acceptBatch = 64 // connections accepted per wake-up, so one listener cannot starve the loop
-	maxTick     = 250 * time.Millisecond
-	minTick     = 10 * time.Millisecond
+	idleSweep   = time.Hour             // next sweep when nothing is due
+	stallPause  = 10 * time.Millisecond // a listener's pause after a resource error
 	freeBufs    = 512 // idle read buffers kept per loop
 	freePipes   = 64  // idle splice pipes kept per loop
 	pipeSize    = 1 << 20
@@ -161,8 +161,7 @@ type loop struct {
 	bufs      []*[]byte
 	pipes     [][2]int
 	now       time.Time
-	nextSweep time.Time
-	paused    int         // flows waiting for bandwidth tokens
+	nextSweep time.Time   // earliest deadline of any flow or stalled listener
 	stalled   []*acceptor // listeners paused after a resource error
 }
 
@@ -215,7 +214,7 @@ func (lp *loop) runControl() {
 
 func (lp *loop) run() {
 	events := make([]unix.EpollEvent, maxEvents)
-	lp.nextSweep = lp.now.Add(maxTick)
+	lp.nextSweep = lp.now.Add(idleSweep)
 	for {
 		n, err := unix.EpollWait(lp.epfd, events, lp.timeout())
 		lp.now = time.Now()
@@ -254,7 +253,7 @@ func (lp *loop) run() {
 // any loop has handled events in the last busyWindow, a busy engine never
 // loses its Ps: measured on 2 vCPUs with one connection at a time, 23% less
 // CPU per proxied connection and 7x fewer futex calls. An idle engine
-// (even one holding idle connections) blocks until the next sweep.
+// (even one holding idle connections) blocks until its next deadline.
 const (
 	maxBusyWait = 9 * time.Millisecond
 	busyWindow  = 100 * time.Millisecond
@@ -306,30 +305,33 @@ func (lp *loop) closeFD(fd int) {
 	unix.Close(fd)
 }
 
-// sweep closes idle flows and flows whose backend dial timed out, resumes
-// rate-limited flows and stalled listeners, reports live byte counts, and
-// schedules the next sweep: a quarter of the shortest idle timeout in use,
-// 10 ms while a flow waits for bandwidth, at most maxTick.
+// sweepBy makes the loop sweep no later than t.
+func (lp *loop) sweepBy(t time.Time) {
+	if t.Before(lp.nextSweep) {
+		lp.nextSweep = t
+	}
+}
+
+// sweep resumes stalled listeners, runs each flow's checks (dial timeout,
+// bandwidth wait, idle timeout, live byte counts) and schedules the next
+// sweep at the earliest deadline. A loop without flows sleeps until
+// something happens.
 func (lp *loop) sweep() {
 	now := lp.now
-	tick := maxTick
+	lp.nextSweep = now.Add(idleSweep)
+	for _, a := range lp.stalled {
+		a.resume(lp)
+	}
+	lp.stalled = lp.stalled[:0]
 	for i := 0; i < len(lp.flows); {
 		f := lp.flows[i]
 		f.check(lp, now)
 		if f.closed {
 			continue // close swapped another flow into i
 		}
-		tick = min(tick, sweepInterval(f.st.idle))
+		lp.sweepBy(f.nextCheck(now))
 		i++
 	}
-	for _, a := range lp.stalled {
-		a.resume(lp)
-	}
-	lp.stalled = lp.stalled[:0]
-	if lp.paused > 0 {
-		tick = minTick
-	}
-	lp.nextSweep = now.Add(max(tick, minTick))
 }
 
 // getBuf returns a read buffer from the loop's free list.

@@ -90,6 +90,7 @@ func (f *flow) dial(lp *loop) {
 		}
 		if err == nil {
 			f.bfd, f.backend, f.connecting, f.dialAt = fd, a, true, lp.now
+			lp.sweepBy(lp.now.Add(DialTimeout))
 			return
 		}
 		f.dialFailed(a, err)
@@ -335,7 +336,7 @@ func (f *flow) tokens(lp *loop, h *half) bool {
 		need := min(float64(smallBufSize), float64(h.lim.Burst()))
 		wait := time.Duration(need / float64(h.lim.Limit()) * float64(time.Second))
 		h.resumeAt = lp.now.Add(wait)
-		lp.paused++
+		lp.sweepBy(h.resumeAt)
 	}
 	return false
 }
@@ -363,7 +364,6 @@ func (f *flow) check(lp *loop, now time.Time) {
 	for _, h := range []*half{&f.in, &f.out} {
 		if !h.resumeAt.IsZero() && !now.Before(h.resumeAt) {
 			h.resumeAt = time.Time{}
-			lp.paused--
 			resumed = true
 		}
 	}
@@ -380,6 +380,28 @@ func (f *flow) check(lp *loop, now time.Time) {
 		return
 	}
 	f.report()
+}
+
+// nextCheck is when the flow's next check is due: its dial deadline, the
+// end of a bandwidth wait, or the idle-timeout cadence.
+func (f *flow) nextCheck(now time.Time) time.Time {
+	t := now.Add(sweepInterval(f.st.idle))
+	if f.connecting {
+		t = earlier(t, f.dialAt.Add(DialTimeout))
+	}
+	for _, h := range []*half{&f.in, &f.out} {
+		if !h.resumeAt.IsZero() {
+			t = earlier(t, h.resumeAt)
+		}
+	}
+	return t
+}
+
+func earlier(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 // report adds the bytes moved since the last report to the metrics.
@@ -409,9 +431,6 @@ func (f *flow) close(lp *loop, err error) {
 	}
 	for _, h := range []*half{&f.in, &f.out} {
 		f.release(lp, h)
-		if !h.resumeAt.IsZero() {
-			lp.paused--
-		}
 	}
 	f.report()
 	last := len(lp.flows) - 1

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"bufio"
 	"bytes"
 	"net"
@@ -110,3 +111,42 @@ func TestAppendProxyHeader(t *testing.T) {
 }
 
 func unmap(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
+
+// TestProxyProtocolIPv6Consumer: a consumer on IPv6 reaches an IPv4
+// backend; the header carries the consumer's IPv6 address (and the IPv6
+// family, since the addresses differ in family).
+func TestProxyProtocolIPv6Consumer(t *testing.T) {
+	checkGoroutines(t)
+	lc := ListenConfig()
+	ln, err := lc.Listen(context.Background(), "tcp", "[::1]:0")
+	if err != nil {
+		t.Skipf("no IPv6 loopback here: %v", err)
+	}
+	headers := make(chan *proxyproto.Header, 1)
+	srv := startServer(t, true, func(c net.Conn) {
+		headers <- c.(*proxyproto.Conn).ProxyHeader()
+		echo(c)
+	})
+	cfg := Config{EndpointID: "ep-6", ZoneID: "a", ProxyProtocol: true, Backends: []Backend{{ZoneID: "a", Addr: srv.addr()}}}
+	l := NewListener(ln, cfg, directDial, nil, nil, listenerOpts...)
+	served := make(chan error, 1)
+	go func() { served <- l.Serve() }()
+	defer func() {
+		l.Close()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	c := dial(t, ln.Addr().String())
+	if got := roundTrip(t, c, "v6"); got != "v6" {
+		t.Fatalf("echo %q", got)
+	}
+	h := <-headers
+	if h == nil || h.TransportProtocol != proxyproto.TCPv6 {
+		t.Fatalf("header %+v, want TCP over IPv6", h)
+	}
+	if got, want := h.SourceAddr.String(), c.LocalAddr().String(); got != want {
+		t.Errorf("source %s, want the consumer %s", got, want)
+	}
+	c.Close()
+}

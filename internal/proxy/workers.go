@@ -23,7 +23,7 @@ type job struct {
 // run hands j to an idle pooled goroutine, or starts a new one. Goroutines
 // are reused because a fresh goroutine pays for creating and then growing
 // its stack on the deep dial and splice paths of every connection. A
-// connection still occupies exactly two goroutines while it lives.
+// connection on this path occupies exactly two goroutines while it lives.
 func (l *Listener) run(j job) {
 	select {
 	case l.jobs <- j:
