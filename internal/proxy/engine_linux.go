@@ -125,11 +125,11 @@ func (e *engine) detach(l *Listener, fd int) int {
 
 const (
 	maxEvents   = 256
-	acceptBatch = 64 // connections accepted per wake-up, so one listener cannot starve the loop
+	acceptBatch = 64                    // connections accepted per wake-up, so one listener cannot starve the loop
 	idleSweep   = time.Hour             // next sweep when nothing is due
 	stallPause  = 10 * time.Millisecond // a listener's pause after a resource error
-	freeBufs    = 512 // idle read buffers kept per loop
-	freePipes   = 64  // idle splice pipes kept per loop
+	freeBufs    = 512                   // idle read buffers kept per loop
+	freePipes   = 64                    // idle splice pipes kept per loop
 	pipeSize    = 1 << 20
 )
 

@@ -31,11 +31,11 @@ type flow struct {
 	connecting bool
 	dialAt     time.Time
 
-	in, out            half // consumer->backend, backend->consumer
-	cr, cw, br, bw     bool // readable/writable edges not yet consumed
-	chup, bhup         bool // peer half-closed: read until EOF even after a short read
-	lastActive         time.Time
-	closed, resumeWait bool
+	in, out        half // consumer->backend, backend->consumer
+	cr, cw, br, bw bool // readable/writable edges not yet consumed
+	chup, bhup     bool // peer half-closed: read until EOF even after a short read
+	lastActive     time.Time
+	closed         bool
 }
 
 // half is one direction of a flow. Bytes pass through a loop buffer,

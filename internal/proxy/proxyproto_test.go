@@ -1,9 +1,9 @@
 package proxy
 
 import (
-	"context"
 	"bufio"
 	"bytes"
+	"context"
 	"net"
 	"net/netip"
 	"testing"
