@@ -17,8 +17,12 @@ type acceptor struct {
 	fd int
 }
 
+// event accepts one connection. The listening socket is level-triggered:
+// while more connections wait, the next epoll_wait reports it again,
+// interleaved with the loop's other work, and a connection-at-a-time load
+// costs no accept4 that returns EAGAIN.
 func (a *acceptor) event(lp *loop, _ int, _ uint32) {
-	for range acceptBatch {
+	for {
 		fd, src, err := accept(a.fd)
 		switch err {
 		case nil:
@@ -29,15 +33,15 @@ func (a *acceptor) event(lp *loop, _ int, _ uint32) {
 			} else {
 				t.do(func() { t.admit(a.l, fd, src) })
 			}
-			continue
+			return
 		case unix.EAGAIN:
 			return
 		case unix.EINTR, unix.ECONNABORTED, unix.EPROTO:
 			continue
 		}
 		// Out of descriptors or memory (or the socket broke): stop
-		// watching this listener until the next sweep instead of spinning
-		// on a level-triggered event that accept cannot clear.
+		// watching this listener for a moment instead of spinning on a
+		// level-triggered event that accept cannot clear.
 		a.l.warn("accept failed, pausing this listener", "err", err, "pause", stallPause)
 		_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, a.fd, nil)
 		if s := lp.slot(a.fd); s != nil {

@@ -124,13 +124,12 @@ func (e *engine) detach(l *Listener, fd int) int {
 }
 
 const (
-	maxEvents   = 256
-	acceptBatch = 64                    // connections accepted per wake-up, so one listener cannot starve the loop
-	idleSweep   = time.Hour             // next sweep when nothing is due
-	stallPause  = 10 * time.Millisecond // a listener's pause after a resource error
-	freeBufs    = 512                   // idle read buffers kept per loop
-	freePipes   = 64                    // idle splice pipes kept per loop
-	pipeSize    = 1 << 20
+	maxEvents  = 256
+	idleSweep  = time.Hour             // next sweep when nothing is due
+	stallPause = 10 * time.Millisecond // a listener's pause after a resource error
+	freeBufs   = 512                   // idle read buffers kept per loop
+	freePipes  = 64                    // idle splice pipes kept per loop
+	pipeSize   = 1 << 20
 )
 
 // handler receives the epoll events of a registered descriptor.
@@ -162,6 +161,7 @@ type loop struct {
 	pipes     [][2]int
 	now       time.Time
 	nextSweep time.Time   // earliest deadline of any flow or stalled listener
+	yielded   time.Time   // last runtime.Gosched
 	stalled   []*acceptor // listeners paused after a resource error
 }
 
@@ -221,6 +221,10 @@ func (lp *loop) run() {
 		if n > 0 {
 			lp.e.markBusy(lp.now)
 		}
+		if lp.now.Sub(lp.yielded) >= yieldEvery {
+			lp.yielded = lp.now
+			runtime.Gosched()
+		}
 		if err != nil && err != unix.EINTR {
 			// Only a broken epoll descriptor gets here; do not spin.
 			slog.Error("proxy: epoll_wait failed", "err", err)
@@ -258,6 +262,13 @@ const (
 	maxBusyWait = 9 * time.Millisecond
 	busyWindow  = 100 * time.Millisecond
 )
+
+// yieldEvery: a loop calls runtime.Gosched this often. A goroutine that
+// only ever makes system calls never passes through the scheduler, so after
+// 10 ms sysmon treats it as running too long: it signals the thread
+// (preemption) or, if it is in epoll_wait, takes its P away, and then polls
+// every 20 µs for a while. Yielding first keeps sysmon asleep.
+const yieldEvery = 5 * time.Millisecond
 
 // markBusy extends the busy window (a shared write at most every 10 ms).
 func (e *engine) markBusy(now time.Time) {
