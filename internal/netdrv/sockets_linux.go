@@ -188,15 +188,15 @@ type spareSockets struct {
 	closed bool
 }
 
-// take returns a spare socket, calling make to add more when none is left.
-func (s *spareSockets) take(make func([]int) ([]int, error)) (int, error) {
+// take returns a spare socket, calling fill to add more when none is left.
+func (s *spareSockets) take(fill func([]int) ([]int, error)) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return -1, fmt.Errorf("%w: vpc deleted", ErrNotFound)
 	}
 	if len(s.fds) == 0 {
-		fds, err := make(s.fds)
+		fds, err := fill(s.fds)
 		if len(fds) == 0 {
 			return -1, err
 		}
