@@ -152,7 +152,7 @@ func (h *harness) runDataPlane(ctx context.Context) {
 // and reads the proxy's RSS (against its RSS before the first such run, so
 // memory a runtime keeps after run 1 is not hidden in later runs) and CPU.
 func (h *harness) runIdle(ctx context.Context, run int) {
-	settle, hold := time.Second, 2*time.Second
+	settle, hold := time.Second, 5*time.Second // CPU times tick every 10 ms: 0.2% of a core over 5 s
 	if h.cfg.Quick {
 		settle, hold = 200*time.Millisecond, 300*time.Millisecond
 	}
