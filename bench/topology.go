@@ -8,6 +8,8 @@ import (
 	"os"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/privlink/privlink/internal/apiserver"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
@@ -168,11 +170,14 @@ func waitActive(ctx context.Context, c *client.Client, id string, timeout time.D
 	}
 }
 
-// waitNetns waits until the named namespace exists.
+// waitNetns waits until the named namespace exists and is mounted.
 func waitNetns(ctx context.Context, name string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
-		if _, err := os.Stat("/run/netns/" + name); err == nil {
+		// The agent creates the file, then bind-mounts the namespace on
+		// it: until then `ip netns exec` fails on it.
+		var st unix.Statfs_t
+		if err := unix.Statfs("/run/netns/"+name, &st); err == nil && st.Type == unix.NSFS_MAGIC {
 			return nil
 		}
 		if time.Now().After(deadline) {
