@@ -43,10 +43,7 @@ func (a *acceptor) event(lp *loop, _ int, _ uint32) {
 		// watching this listener for a moment instead of spinning on a
 		// level-triggered event that accept cannot clear.
 		a.l.warn("accept failed, pausing this listener", "err", err, "pause", stallPause)
-		_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, a.fd, nil)
-		if s := lp.slot(a.fd); s != nil {
-			*s = slot{}
-		}
+		lp.unregister(a.fd)
 		lp.stalled = append(lp.stalled, a)
 		lp.sweepBy(lp.now.Add(stallPause))
 		return
@@ -90,9 +87,7 @@ func (lp *loop) admit(l *Listener, fd int, src netip.AddrPort) {
 	st := l.st.Load()
 	dst := l.laddr
 	if !dst.Addr().IsValid() || dst.Addr().IsUnspecified() {
-		if lsa, err := unix.Getsockname(fd); err == nil {
-			dst = sockaddrAddrPort(lsa)
-		}
+		dst = localAddr(fd)
 	}
 	if !st.allow(src, dst.Port()) {
 		lp.load.Add(-1)
@@ -134,6 +129,17 @@ func accept(lfd int) (int, netip.AddrPort, error) {
 	return int(fd), rawAddrPort(&rsa), nil
 }
 
+// localAddr is the local address of a socket (getsockname), decoded like
+// accept's peer address; zero on error.
+func localAddr(fd int) netip.AddrPort {
+	var rsa unix.RawSockaddrAny
+	n := uint32(unix.SizeofSockaddrAny)
+	if _, _, errno := unix.RawSyscall(unix.SYS_GETSOCKNAME, uintptr(fd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&n))); errno != 0 {
+		return netip.AddrPort{}
+	}
+	return rawAddrPort(&rsa)
+}
+
 // rawAddrPort decodes an IPv4 or IPv6 socket address (IPv4-mapped
 // addresses unmapped).
 func rawAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
@@ -146,16 +152,6 @@ func rawAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
 		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
 		p := (*[2]byte)(unsafe.Pointer(&sa.Port))
 		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(p[0])<<8|uint16(p[1]))
-	}
-	return netip.AddrPort{}
-}
-
-func sockaddrAddrPort(sa unix.Sockaddr) netip.AddrPort {
-	switch sa := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), uint16(sa.Port))
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(sa.Addr).Unmap(), uint16(sa.Port))
 	}
 	return netip.AddrPort{}
 }

@@ -106,8 +106,7 @@ func (e *engine) detach(l *Listener, fd int) int {
 	_ = e.onEveryLoop(func(lp *loop) error {
 		if s := lp.slot(fd); s != nil {
 			if a, ok := s.h.(*acceptor); ok && a.l == l {
-				_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, fd, nil)
-				*s = slot{}
+				lp.unregister(fd)
 			}
 		}
 		for i := 0; i < len(lp.flows); {
@@ -305,6 +304,15 @@ func (lp *loop) register(fd int, h handler, events uint32) error {
 	}
 	lp.slots[fd] = slot{h: h, gen: lp.gen}
 	return nil
+}
+
+// unregister removes fd from the epoll set and forgets its handler, for a
+// descriptor that stays open (a listening socket shared by the loops).
+func (lp *loop) unregister(fd int) {
+	_ = unix.EpollCtl(lp.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	if s := lp.slot(fd); s != nil {
+		*s = slot{}
+	}
 }
 
 // closeFD closes a descriptor registered by this loop (which removes it

@@ -57,6 +57,8 @@ type half struct {
 	resumeAt time.Time     // waiting for tokens until then
 }
 
+func (f *flow) halves() [2]*half { return [2]*half{&f.in, &f.out} }
+
 func (h *half) pending() int { return h.n - h.off + h.inPipe }
 
 // start picks backend candidates, prepares the PROXY header and dials.
@@ -361,7 +363,7 @@ func (f *flow) check(lp *loop, now time.Time) {
 		return
 	}
 	resumed := false
-	for _, h := range []*half{&f.in, &f.out} {
+	for _, h := range f.halves() {
 		if !h.resumeAt.IsZero() && !now.Before(h.resumeAt) {
 			h.resumeAt = time.Time{}
 			resumed = true
@@ -389,7 +391,7 @@ func (f *flow) nextCheck(now time.Time) time.Time {
 	if f.connecting {
 		t = earlier(t, f.dialAt.Add(DialTimeout))
 	}
-	for _, h := range []*half{&f.in, &f.out} {
+	for _, h := range f.halves() {
 		if !h.resumeAt.IsZero() {
 			t = earlier(t, h.resumeAt)
 		}
@@ -406,7 +408,7 @@ func earlier(a, b time.Time) time.Time {
 
 // report adds the bytes moved since the last report to the metrics.
 func (f *flow) report() {
-	for i, h := range []*half{&f.in, &f.out} {
+	for i, h := range f.halves() {
 		if d := h.bytes - h.reported; d > 0 {
 			f.st.met.addBytes(i == 0, d)
 			h.reported = h.bytes
@@ -429,7 +431,7 @@ func (f *flow) close(lp *loop, err error) {
 	if f.bfd >= 0 {
 		lp.closeFD(f.bfd)
 	}
-	for _, h := range []*half{&f.in, &f.out} {
+	for _, h := range f.halves() {
 		f.release(lp, h)
 	}
 	f.report()

@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -50,7 +51,7 @@ func (l *Listener) startEngine() (bool, error) {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
-		return true, fmt.Errorf("proxy: listener socket: %w", cmpErr(err, derr))
+		return true, fmt.Errorf("proxy: listener socket: %w", errors.Join(err, derr))
 	}
 	_ = tl.Close()
 	if err := e.attach(l, fd); err != nil {
@@ -59,13 +60,6 @@ func (l *Listener) startEngine() (bool, error) {
 	}
 	l.eng, l.lfd = e, fd
 	return true, nil
-}
-
-func cmpErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // stop detaches l from the engine (closing its flows) and closes the
