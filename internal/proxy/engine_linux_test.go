@@ -12,20 +12,20 @@ import (
 )
 
 func TestRawAddrPort(t *testing.T) {
-	v4 := func(a string, port uint16) unix.RawSockaddrAny {
+	// raw encodes ap as the kernel does: AF_INET for IPv4, AF_INET6 for
+	// anything else (IPv4-mapped included).
+	raw := func(ap string) unix.RawSockaddrAny {
+		a := netip.MustParseAddrPort(ap)
 		var rsa unix.RawSockaddrAny
-		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&rsa))
-		sa.Family = unix.AF_INET
-		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], port)
-		sa.Addr = netip.MustParseAddr(a).As4()
-		return rsa
-	}
-	v6 := func(a string, port uint16) unix.RawSockaddrAny {
-		var rsa unix.RawSockaddrAny
-		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&rsa))
-		sa.Family = unix.AF_INET6
-		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&sa.Port))[:], port)
-		sa.Addr = netip.MustParseAddr(a).As16()
+		var port *uint16
+		if a.Addr().Is4() {
+			sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(&rsa))
+			sa.Family, sa.Addr, port = unix.AF_INET, a.Addr().As4(), &sa.Port
+		} else {
+			sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(&rsa))
+			sa.Family, sa.Addr, port = unix.AF_INET6, a.Addr().As16(), &sa.Port
+		}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(port))[:], a.Port())
 		return rsa
 	}
 	for _, tc := range []struct {
@@ -33,10 +33,10 @@ func TestRawAddrPort(t *testing.T) {
 		rsa  unix.RawSockaddrAny
 		want string
 	}{
-		{"ipv4", v4("192.168.0.10", 6001), "192.168.0.10:6001"},
-		{"ipv4 high port", v4("10.0.0.1", 65535), "10.0.0.1:65535"},
-		{"ipv6", v6("fd00::1", 443), "[fd00::1]:443"},
-		{"ipv4-mapped", v6("::ffff:10.1.2.3", 80), "10.1.2.3:80"},
+		{"ipv4", raw("192.168.0.10:6001"), "192.168.0.10:6001"},
+		{"ipv4 high port", raw("10.0.0.1:65535"), "10.0.0.1:65535"},
+		{"ipv6", raw("[fd00::1]:443"), "[fd00::1]:443"},
+		{"ipv4-mapped", raw("[::ffff:10.1.2.3]:80"), "10.1.2.3:80"},
 		{"unknown family", unix.RawSockaddrAny{}, "invalid AddrPort"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

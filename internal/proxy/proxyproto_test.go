@@ -6,6 +6,7 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"strconv"
 	"testing"
 
 	proxyproto "github.com/pires/go-proxyproto"
@@ -112,41 +113,58 @@ func TestAppendProxyHeader(t *testing.T) {
 
 func unmap(a netip.AddrPort) netip.AddrPort { return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()) }
 
-// TestProxyProtocolIPv6Consumer: a consumer on IPv6 reaches an IPv4
-// backend; the header carries the consumer's IPv6 address (and the IPv6
-// family, since the addresses differ in family).
-func TestProxyProtocolIPv6Consumer(t *testing.T) {
-	checkGoroutines(t)
-	lc := ListenConfig()
-	ln, err := lc.Listen(context.Background(), "tcp", "[::1]:0")
-	if err != nil {
-		t.Skipf("no IPv6 loopback here: %v", err)
+// TestProxyProtocolDestination: the header's destination is the address
+// the consumer connected to, also when the listener is bound to the
+// unspecified address (IPv6 consumer and IPv4 backend: IPv6 family).
+func TestProxyProtocolDestination(t *testing.T) {
+	for _, tc := range []struct {
+		name, listen, dial string
+		family             proxyproto.AddressFamilyAndProtocol
+	}{
+		{"unspecified listener", "0.0.0.0:0", "127.0.0.1", proxyproto.TCPv4},
+		{"ipv6 consumer", "[::1]:0", "::1", proxyproto.TCPv6},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkGoroutines(t)
+			lc := ListenConfig()
+			ln, err := lc.Listen(context.Background(), "tcp", tc.listen)
+			if err != nil {
+				t.Skipf("cannot listen on %s here: %v", tc.listen, err)
+			}
+			headers := make(chan *proxyproto.Header, 1)
+			srv := startServer(t, true, func(c net.Conn) {
+				headers <- c.(*proxyproto.Conn).ProxyHeader()
+				echo(c)
+			})
+			cfg := Config{EndpointID: "ep-6", ZoneID: "a", ProxyProtocol: true, Backends: []Backend{{ZoneID: "a", Addr: srv.addr()}}}
+			l := NewListener(ln, cfg, directDial, nil, nil, listenerOpts...)
+			served := make(chan error, 1)
+			go func() { served <- l.Serve() }()
+			defer func() {
+				l.Close()
+				if err := <-served; err != nil {
+					t.Errorf("Serve: %v", err)
+				}
+			}()
+			port := ln.Addr().(*net.TCPAddr).Port
+			c := dial(t, net.JoinHostPort(tc.dial, strconv.Itoa(port)))
+			defer c.Close()
+			if got := roundTrip(t, c, "hi"); got != "hi" {
+				t.Fatalf("echo %q", got)
+			}
+			h := <-headers
+			if h == nil {
+				t.Fatal("backend saw no PROXY header")
+			}
+			if got, want := h.SourceAddr.String(), c.LocalAddr().String(); got != want {
+				t.Errorf("source %s, want the consumer %s", got, want)
+			}
+			if got, want := h.DestinationAddr.String(), c.RemoteAddr().String(); got != want {
+				t.Errorf("destination %s, want the address dialed %s", got, want)
+			}
+			if h.TransportProtocol != tc.family {
+				t.Errorf("transport %v, want %v", h.TransportProtocol, tc.family)
+			}
+		})
 	}
-	headers := make(chan *proxyproto.Header, 1)
-	srv := startServer(t, true, func(c net.Conn) {
-		headers <- c.(*proxyproto.Conn).ProxyHeader()
-		echo(c)
-	})
-	cfg := Config{EndpointID: "ep-6", ZoneID: "a", ProxyProtocol: true, Backends: []Backend{{ZoneID: "a", Addr: srv.addr()}}}
-	l := NewListener(ln, cfg, directDial, nil, nil, listenerOpts...)
-	served := make(chan error, 1)
-	go func() { served <- l.Serve() }()
-	defer func() {
-		l.Close()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
-	c := dial(t, ln.Addr().String())
-	if got := roundTrip(t, c, "v6"); got != "v6" {
-		t.Fatalf("echo %q", got)
-	}
-	h := <-headers
-	if h == nil || h.TransportProtocol != proxyproto.TCPv6 {
-		t.Fatalf("header %+v, want TCP over IPv6", h)
-	}
-	if got, want := h.SourceAddr.String(), c.LocalAddr().String(); got != want {
-		t.Errorf("source %s, want the consumer %s", got, want)
-	}
-	c.Close()
 }
