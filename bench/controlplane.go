@@ -57,7 +57,7 @@ func (h *harness) createEndpoint(ctx context.Context, v cpVPC) (model.Endpoint, 
 	var ep model.Endpoint
 	err := h.t.cons.Post(ctx, "/v1/endpoints", apiserver.CreateEndpointRequest{ServiceID: h.t.cpSvc.ServiceID, VpcID: v.vpc.VpcID,
 		SecurityGroupIDs: []string{v.sg.SecurityGroupID}, Zones: []apiserver.EndpointZoneRequest{{ZoneID: zoneH, VSwitchID: v.vsw.VSwitchID}}}, &ep)
-	if err == nil && (len(ep.Zones) == 0 || ep.Zones[0].IP == "") {
+	if err == nil && (len(ep.Zones) == 0 || !ep.Zones[0].IP.IsValid()) {
 		err = fmt.Errorf("endpoint %s has no zone IP in the create response", ep.EndpointID)
 	}
 	return ep, err
@@ -134,7 +134,7 @@ func (h *harness) cpRound(ctx context.Context, kind string, round int) error {
 			return err
 		}
 		ids = append(ids, ep.EndpointID)
-		if _, err := probeCall(pr, "echo", ep.Zones[0].IP, 30*time.Second); err != nil {
+		if _, err := probeCall(pr, "echo", ep.Zones[0].IP.String(), 30*time.Second); err != nil {
 			return fmt.Errorf("endpoint %s: %w", ep.EndpointID, err)
 		}
 		total = append(total, ms(time.Since(t0)))

@@ -203,13 +203,13 @@ func (h *harness) setup(ctx context.Context) error {
 		return fmt.Errorf("servers in the server host did not start: %q %v", line, err)
 	}
 	cns := h.ns(t.cVPC.VpcID)
-	hap, err := startHAProxy(ctx, h.tmp, cns, t.server.IP, h.nofile)
+	hap, err := startHAProxy(ctx, h.tmp, cns, t.server.IP.String(), h.nofile)
 	if err != nil {
 		return err
 	}
 	track(hap.p)
 	h.onUndo("haproxy", hap.stop)
-	ngx, err := startNginx(ctx, h.tmp, cns, t.server.IP, h.nofile)
+	ngx, err := startNginx(ctx, h.tmp, cns, t.server.IP.String(), h.nofile)
 	if ngx != nil {
 		track(ngx.p)
 		h.onUndo("nginx", ngx.stop)
@@ -221,7 +221,7 @@ func (h *harness) setup(ctx context.Context) error {
 		return err
 	}
 	h.paths = []dpPath{
-		{pathDirect, t.server.IP, nil},
+		{pathDirect, t.server.IP.String(), nil},
 		{pathPrivlink, t.eni, h.srv.pids},
 		{pathHAProxy, haproxyAddr, hap.pids},
 		{pathNginx, nginxAddr, ngx.pids},

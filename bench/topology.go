@@ -94,12 +94,12 @@ func buildTopology(ctx context.Context, admin *client.Client, prefix string) (*t
 		}, &t.server},
 		{"data-plane service", t.prov, "/v1/services", func() any {
 			return apiserver.CreateServiceRequest{Description: "bench data plane", VpcID: t.pVPC.VpcID,
-				Ports: []int{portEcho, portSink, portSource}, Resources: []model.Backend{{ZoneID: zoneH, IP: t.server.IP}},
+				Ports: []int{portEcho, portSink, portSource}, Resources: []model.Backend{{ZoneID: zoneH, IP: t.server.IP.String()}},
 				AutoAcceptEnabled: true, AllowedAccounts: []string{t.consID}}
 		}, &t.svc},
 		{"control-plane service", t.prov, "/v1/services", func() any {
 			return apiserver.CreateServiceRequest{Description: "bench control plane", VpcID: t.pVPC.VpcID,
-				Ports: []int{portEcho}, Resources: []model.Backend{{ZoneID: zoneH, IP: t.server.IP}},
+				Ports: []int{portEcho}, Resources: []model.Backend{{ZoneID: zoneH, IP: t.server.IP.String()}},
 				AutoAcceptEnabled: true, AllowedAccounts: []string{t.consID}}
 		}, &t.cpSvc},
 		{"consumer VPC", t.cons, "/v1/vpcs", apiserver.CreateVPCRequest{Name: "bench-consumer", CidrBlock: consumerCIDR}, &t.cVPC},
@@ -132,7 +132,7 @@ func buildTopology(ctx context.Context, admin *client.Client, prefix string) (*t
 		return nil, err
 	}
 	t.ep = ep
-	t.eni = ep.Zones[0].IP
+	t.eni = ep.Zones[0].IP.String()
 	for _, h := range []model.Host{t.server, t.client} {
 		if err := waitNetns(ctx, t.ns(h.HostID), 30*time.Second); err != nil {
 			return nil, err
@@ -156,7 +156,7 @@ func waitActive(ctx context.Context, c *client.Client, id string, timeout time.D
 		if err := c.Get(ctx, "/v1/endpoints/"+id, &ep); err != nil {
 			return ep, fmt.Errorf("get endpoint %s: %w", id, err)
 		}
-		if ep.EndpointStatus == model.StatusActive && len(ep.Zones) > 0 && ep.Zones[0].IP != "" {
+		if ep.EndpointStatus == model.StatusActive && len(ep.Zones) > 0 && ep.Zones[0].IP.IsValid() {
 			return ep, nil
 		}
 		if time.Now().After(deadline) {

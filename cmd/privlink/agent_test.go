@@ -42,7 +42,7 @@ func TestStandaloneAgent(t *testing.T) {
 	ep := s.WaitEndpoint(t, func(ep model.Endpoint) bool {
 		return ep.EndpointStatus == model.StatusActive && ep.Zones[1].ZoneStatus == model.ZoneConnected
 	})
-	zoneI := netip.MustParseAddrPort(ep.Zones[1].IP + ":6001")
+	zoneI := netip.MustParseAddrPort(ep.Zones[1].IP.String() + ":6001")
 	echo := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
@@ -85,7 +85,7 @@ func TestStandaloneAgent(t *testing.T) {
 	// ... and its resolver still answers the endpoint domain in the VPC.
 	if _, err := exec.LookPath("dig"); err == nil {
 		out, err := exec.Command("ip", "netns", "exec", e.Prefix+"-"+s.ConsumerHost.HostID, "dig", "+short", "+time=1", ep.EndpointDomain).CombinedOutput()
-		if err != nil || !strings.Contains(string(out), ep.Zones[1].IP) {
+		if err != nil || !strings.Contains(string(out), ep.Zones[1].IP.String()) {
 			t.Errorf("agent's resolver with etcd gone: %v %s", err, out)
 		}
 	}

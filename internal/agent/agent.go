@@ -2,8 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"maps"
 	"net/netip"
@@ -11,9 +9,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/netdrv"
@@ -53,9 +48,7 @@ type Agent struct {
 	healthMu sync.Mutex
 	health   map[string]*proxy.Health // per provider VPC ("" = host network)
 
-	lease         clientv3.LeaseID
-	stopKeepAlive context.CancelFunc
-	leaseLost     atomic.Bool // set when the keepalive stream ends: re-register
+	lease *store.Lease // liveness and reports; lost with the agent
 }
 
 type running struct {
@@ -72,7 +65,7 @@ func New(cfg Config) *Agent {
 	return &Agent{cfg: cfg, log: cfg.Logger.With("zone", cfg.Zone), done: make(chan struct{}),
 		vpcs: map[string]string{}, vswitches: map[string]*model.VSwitch{}, hosts: map[string]netdrv.Host{},
 		enis: map[eniKey]bool{}, listeners: map[listenerKey]*running{}, reported: map[string]model.ZoneReport{},
-		health: map[string]*proxy.Health{}}
+		health: map[string]*proxy.Health{}, lease: cfg.Store.NewLease(cfg.LeaseTTL)}
 }
 
 // Ready reports whether the agent completed its first full sync and apply.
@@ -87,27 +80,11 @@ func (a *Agent) Done() <-chan struct{} { return a.done }
 func (a *Agent) Run(ctx context.Context) error {
 	defer close(a.done)
 	defer a.shutdown()
-	ch := a.cfg.Cache.Subscribe()
-	select {
-	case <-ctx.Done():
-		return nil
-	case <-a.cfg.Cache.Synced():
-	}
-	tick := time.NewTicker(2 * time.Second)
-	defer tick.Stop()
-	for {
-		a.reconcile(ctx)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-ch:
-		case <-tick.C:
-		}
-	}
+	a.cfg.Cache.Loop(ctx, "agent "+a.cfg.Zone, 2*time.Second, func(st *store.State) { a.reconcile(ctx, st) })
+	return nil
 }
 
-func (a *Agent) reconcile(ctx context.Context) {
-	st := a.cfg.Cache.State()
+func (a *Agent) reconcile(ctx context.Context, st *store.State) {
 	if !a.ready.Load() {
 		a.prune(ctx)
 	}
@@ -126,41 +103,20 @@ func (a *Agent) reconcile(ctx context.Context) {
 // the agent's lease; a lost lease (etcd unreachable, agent stopped) makes
 // them expire, which withdraws the zone.
 func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) error {
-	cli := a.cfg.Store.Client()
+	st := a.cfg.Store
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	if a.leaseLost.Swap(false) {
-		a.log.Warn("lease lost; registering again")
-		a.dropLease()
+	fresh, err := a.lease.Ensure(cctx)
+	if err != nil {
+		return err
 	}
-	if a.lease == 0 {
-		g, err := cli.Grant(cctx, int64(a.cfg.LeaseTTL/time.Second))
-		if err != nil {
-			return fmt.Errorf("grant lease: %w", err)
-		}
-		kctx, kcancel := context.WithCancel(context.WithoutCancel(ctx))
-		ka, err := cli.KeepAlive(kctx, g.ID)
-		if err != nil {
-			kcancel()
-			return fmt.Errorf("keepalive: %w", err)
-		}
-		go func() {
-			for range ka {
-			}
-			if kctx.Err() == nil { // not dropped by us: the lease is gone
-				a.leaseLost.Store(true)
-			}
-		}()
-		a.lease, a.stopKeepAlive = g.ID, kcancel
+	writes := map[string]any{}
+	if fresh {
 		a.reported = map[string]model.ZoneReport{}
 		host, _ := os.Hostname()
-		info := model.AgentInfo{ZoneID: a.cfg.Zone, Hostname: host, Started: time.Now().UTC().Format(time.RFC3339), Synced: true, Network: a.cfg.Driver.Name()}
-		if _, err := cli.Put(cctx, a.cfg.Store.Key(store.KindAgent, a.cfg.Zone), store.MustJSON(info), clientv3.WithLease(a.lease)); err != nil {
-			a.dropLease()
-			return fmt.Errorf("put agent key: %w", err)
-		}
+		writes[st.AgentKey(a.cfg.Zone)] = model.AgentInfo{ZoneID: a.cfg.Zone, Hostname: host,
+			Started: time.Now().UTC().Format(time.RFC3339), Synced: true, Network: a.cfg.Driver.Name()}
 	}
-	var ops []clientv3.Op
 	want := map[string]model.ZoneReport{}
 	for epID := range d.zones {
 		rep := model.ZoneReport{EndpointID: epID, ZoneID: a.cfg.Zone, Ready: true}
@@ -170,39 +126,19 @@ func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) e
 		}
 		want[epID] = rep
 		if !sameReport(a.reported[epID], rep) {
-			ops = append(ops, clientv3.OpPut(a.cfg.Store.Key(store.KindReport, a.cfg.Zone, epID), store.MustJSON(rep), clientv3.WithLease(a.lease)))
+			writes[st.ReportKey(a.cfg.Zone, epID)] = rep
 		}
 	}
 	for epID := range a.reported {
 		if _, ok := want[epID]; !ok {
-			ops = append(ops, clientv3.OpDelete(a.cfg.Store.Key(store.KindReport, a.cfg.Zone, epID)))
+			writes[st.ReportKey(a.cfg.Zone, epID)] = nil
 		}
 	}
-	for len(ops) > 0 {
-		n := min(len(ops), 100)
-		if _, err := cli.Txn(cctx).Then(ops[:n]...).Commit(); err != nil {
-			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rpctypes.ErrLeaseNotFound) {
-				a.dropLease()
-			}
-			return fmt.Errorf("write reports: %w", err)
-		}
-		ops = ops[n:]
+	if err := a.lease.Write(cctx, writes); err != nil {
+		return err
 	}
 	a.reported = want
 	return nil
-}
-
-// dropLease stops the current lease's keepalive and revokes it (best
-// effort) so that the next report registers afresh.
-func (a *Agent) dropLease() {
-	if a.lease == 0 {
-		return
-	}
-	a.stopKeepAlive()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-	_, _ = a.cfg.Store.Client().Revoke(ctx, a.lease)
-	cancel()
-	a.lease, a.stopKeepAlive = 0, nil
 }
 
 // backendHealth reports each backend of an endpoint zone as checked from
@@ -256,6 +192,6 @@ func (a *Agent) shutdown() {
 		h.Close()
 	}
 	a.healthMu.Unlock()
-	a.dropLease()
+	a.lease.Drop()
 	a.ready.Store(false)
 }

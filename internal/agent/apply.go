@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 
-	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/proxy"
 )
 
@@ -38,8 +37,7 @@ func (a *Agent) apply(d *desired) map[string]error {
 		if _, ok := a.vswitches[id]; ok {
 			continue
 		}
-		p := netip.MustParsePrefix(vsw.CidrBlock)
-		if err := drv.EnsureVSwitch(vsw.VpcID, id, p, model.Gateway(p)); err != nil {
+		if err := drv.EnsureVSwitch(vsw.VpcID, id, vsw.CidrBlock, vsw.Gateway); err != nil {
 			a.log.Error("ensure vswitch", "vSwitchId", id, "err", err)
 			continue
 		}

@@ -24,7 +24,7 @@ func TestApprovalAndRevocation(t *testing.T) {
 		serveHello(t, e, h.HostID, 6001, "db")
 	}
 	ep := s.WaitEndpoint(t, testenv.Active)
-	addr := ep.Zones[0].IP + ":6001"
+	addr := ep.Zones[0].IP.String() + ":6001"
 	if got, err := hello(t, e, s.ConsumerHost.HostID, addr); err == nil {
 		t.Fatalf("pending endpoint carried traffic: %q", got)
 	}
@@ -132,7 +132,7 @@ func TestProxyProtocolAndBulk(t *testing.T) {
 	var c net.Conn
 	testenv.Eventually(t, "dial endpoint", func() error {
 		var err error
-		c, err = dialFrom(t, e, s.ConsumerHost.HostID, ep.Zones[0].IP+":6001")
+		c, err = dialFrom(t, e, s.ConsumerHost.HostID, ep.Zones[0].IP.String()+":6001")
 		return err
 	})
 	defer c.Close()
@@ -164,7 +164,7 @@ func TestProxyProtocolAndBulk(t *testing.T) {
 	if n != size || string(back.Sum(nil)) != string(want.Sum(nil)) {
 		t.Errorf("downstream: got %d bytes, checksum mismatch", n)
 	}
-	if want := s.ConsumerHost.IP; len(sv.src) < len(want) || sv.src[:len(want)+1] != want+":" {
+	if want := s.ConsumerHost.IP.String(); len(sv.src) < len(want) || sv.src[:len(want)+1] != want+":" {
 		t.Errorf("backend saw source %s, want the consumer host %s", sv.src, want)
 	}
 	if sv.vpc != s.ConsumerVPC.VpcID || sv.ep != ep.EndpointID || sv.svc != s.Service.ServiceID {

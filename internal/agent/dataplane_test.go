@@ -22,7 +22,7 @@ func TestOverlappingVPCs(t *testing.T) {
 	ep := s.WaitEndpoint(t, testenv.Active)
 	for _, z := range ep.Zones {
 		testenv.Eventually(t, "hello via "+z.ZoneID, func() error {
-			got, err := hello(t, e, s.ConsumerHost.HostID, z.IP+":6001")
+			got, err := hello(t, e, s.ConsumerHost.HostID, z.IP.String()+":6001")
 			if err == nil && !strings.HasPrefix(got, "backend-") {
 				err = fmt.Errorf("answer %q", got)
 			}
@@ -56,7 +56,7 @@ func TestOverlappingVPCs(t *testing.T) {
 		return err
 	})
 	serveHello(t, e, ch.HostID, 7003, "consumer")
-	for _, addr := range []string{"192.168.1.77:7003", ep.Zones[0].IP + ":6001"} {
+	for _, addr := range []string{"192.168.1.77:7003", ep.Zones[0].IP.String() + ":6001"} {
 		if got, err := hello(t, e, ph.HostID, addr); err == nil {
 			t.Errorf("provider host reached consumer address %s: %q", addr, got)
 		}
@@ -71,7 +71,7 @@ func TestSecurityGroup(t *testing.T) {
 	// The service gets a second port; the SG allows 6001 from zone h's vSwitch only.
 	var svc model.EndpointService
 	must(t, s.Provider.Post(bg, "/v1/services", apiserver.CreateServiceRequest{VpcID: s.ProviderVPC.VpcID, Ports: []int{6001, 6002},
-		Resources: []model.Backend{{ZoneID: "cn-hangzhou-h", IP: s.ProviderHosts[0].IP}}, AutoAcceptEnabled: true, AllowedAccounts: []string{s.ConsumerID}}, &svc))
+		Resources: []model.Backend{{ZoneID: "cn-hangzhou-h", IP: s.ProviderHosts[0].IP.String()}}, AutoAcceptEnabled: true, AllowedAccounts: []string{s.ConsumerID}}, &svc))
 	must(t, s.Consumer.Post(bg, "/v1/security-groups/"+s.SG.SecurityGroupID+"/authorize", apiserver.RulesRequest{Rules: []model.SecurityGroupRule{
 		{PortRange: "6001/6001", SourceCidr: "192.168.1.0/24"},
 	}}, nil))
@@ -82,7 +82,7 @@ func TestSecurityGroup(t *testing.T) {
 		SecurityGroupIDs: []string{s.SG.SecurityGroupID}, Zones: []apiserver.EndpointZoneRequest{{ZoneID: "cn-hangzhou-h", VSwitchID: s.ConsumerVSwitches[0].VSwitchID}}}, &ep))
 	serveHello(t, e, s.ProviderHosts[0].HostID, 6001, "p6001")
 	serveHello(t, e, s.ProviderHosts[0].HostID, 6002, "p6002")
-	ip := ep.Zones[0].IP
+	ip := ep.Zones[0].IP.String()
 	testenv.Eventually(t, "allowed source", func() error {
 		_, err := hello(t, e, s.ConsumerHost.HostID, ip+":6001")
 		return err
@@ -99,7 +99,7 @@ func TestSecurityGroup(t *testing.T) {
 	}
 	// Adding a rule for the other source opens it without recreating anything.
 	must(t, s.Consumer.Post(bg, "/v1/security-groups/"+s.SG.SecurityGroupID+"/authorize", apiserver.RulesRequest{Rules: []model.SecurityGroupRule{
-		{PortRange: "6001/6002", SourceCidr: other.IP + "/32"},
+		{PortRange: "6001/6002", SourceCidr: other.IP.String() + "/32"},
 	}}, nil))
 	testenv.Eventually(t, "newly allowed source", func() error {
 		_, err := hello(t, e, other.HostID, ip+":6002")

@@ -63,8 +63,7 @@ func compute(zone string, s *store.State) *desired {
 		if !ok || h.ZoneID != zone {
 			continue
 		}
-		p := netip.MustParsePrefix(vsw.CidrBlock)
-		d.hosts[id] = netdrv.Host{ID: id, VpcID: h.VpcID, VSwitchID: h.VSwitchID, IP: netip.MustParseAddr(h.IP), Prefix: p, Gateway: model.Gateway(p)}
+		d.hosts[id] = netdrv.Host{ID: id, VpcID: h.VpcID, VSwitchID: h.VSwitchID, IP: h.IP, Prefix: vsw.CidrBlock, Gateway: vsw.Gateway}
 	}
 	for _, ep := range s.Endpoints {
 		svc := s.Services[ep.ServiceID]
@@ -75,7 +74,7 @@ func compute(zone string, s *store.State) *desired {
 			if _, ok := d.vswitches[z.VSwitchID]; !ok {
 				continue
 			}
-			k := eniKey{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: netip.MustParseAddr(z.IP)}
+			k := eniKey{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.IP}
 			d.enis[k] = true
 			d.zones[ep.EndpointID] = k
 			if svc == nil || ep.ConnectionStatus != model.ConnConnected {
@@ -106,7 +105,11 @@ func spec(zone string, ep *model.Endpoint, svc *model.EndpointService, k eniKey,
 		if bp == 0 {
 			bp = port
 		}
-		backends = append(backends, proxy.Backend{ZoneID: b.ZoneID, Addr: netip.AddrPortFrom(netip.MustParseAddr(b.IP), uint16(bp))})
+		ip, err := netip.ParseAddr(b.IP) // validated by the store; never panic on it
+		if err != nil {
+			continue
+		}
+		backends = append(backends, proxy.Backend{ZoneID: b.ZoneID, Addr: netip.AddrPortFrom(ip, uint16(bp))})
 	}
 	cfg := proxy.Config{
 		EndpointID: ep.EndpointID, ServiceID: svc.ServiceID, VpcID: ep.VpcID, ZoneID: zone,

@@ -16,7 +16,8 @@ type inventorier interface {
 }
 
 // prune removes what the store no longer has but the machine still does:
-// objects deleted while no agent was running. It runs once, at the first
+// objects deleted while no agent was running. What a bad record (one that
+// does not decode or validate) might describe is left alone. It runs once, at the first
 // reconcile, and touches only resources absent from the whole store, so
 // agents of other zones on the same machine lose nothing. The store is read
 // after the inventory is taken: everything on the machine was in the store
@@ -32,7 +33,7 @@ func (a *Agent) prune(ctx context.Context) {
 		return
 	}
 	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	st, err := store.ReadState(rctx, a.cfg.Store)
+	st, err := a.cfg.Cache.Reread(rctx)
 	cancel()
 	if err != nil {
 		a.log.Warn("read store for pruning", "err", err)
@@ -41,27 +42,27 @@ func (a *Agent) prune(ctx context.Context) {
 	used := map[netdrv.ENIRef]bool{}
 	for _, ep := range st.Endpoints {
 		for _, z := range ep.Zones {
-			used[netdrv.ENIRef{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.IP}] = true
+			used[netdrv.ENIRef{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.IP.String()}] = true
 		}
 	}
 	drv := a.cfg.Driver
 	for _, e := range have.ENIs {
-		if !used[e] {
+		if !used[e] && !st.BadKind(store.KindEndpoint) {
 			a.logPrune("eni", e.IP, drv.RemoveENI(e.VpcID, e.VSwitchID, netip.MustParseAddr(e.IP)))
 		}
 	}
 	for _, id := range have.Hosts {
-		if st.Hosts[id] == nil {
+		if st.Hosts[id] == nil && !st.Bad(store.KindHost, id) {
 			a.logPrune("host", id, drv.DeleteHost(id))
 		}
 	}
 	for _, v := range have.VSwitches {
-		if st.VSwitches[v.VSwitchID] == nil {
+		if st.VSwitches[v.VSwitchID] == nil && !st.Bad(store.KindVSwitch, v.VSwitchID) {
 			a.logPrune("vswitch", v.VSwitchID, drv.DeleteVSwitch(v.VpcID, v.VSwitchID))
 		}
 	}
 	for _, id := range have.VPCs {
-		if st.VPCs[id] == nil {
+		if st.VPCs[id] == nil && !st.Bad(store.KindVPC, id) {
 			a.logPrune("vpc", id, drv.DeleteVPC(id))
 		}
 	}

@@ -3,14 +3,13 @@ package agent_test
 import (
 	"context"
 	"fmt"
-	"github.com/privlink/privlink/internal/apiserver"
 	"log/slog"
 	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
+	"github.com/privlink/privlink/internal/apiserver"
 
 	"github.com/privlink/privlink/internal/agent"
 	"github.com/privlink/privlink/internal/model"
@@ -49,7 +48,7 @@ func TestZoneFailover(t *testing.T) {
 		serveHello(t, e, h.HostID, 6001, fmt.Sprintf("backend-%d", i))
 	}
 	ep := s.WaitEndpoint(t, testenv.Active)
-	hIP, iIP := ep.Zones[0].IP+":6001", ep.Zones[1].IP+":6001"
+	hIP, iIP := ep.Zones[0].IP.String()+":6001", ep.Zones[1].IP.String()+":6001"
 	for _, a := range []string{hIP, iIP} {
 		testenv.Eventually(t, "zone IP "+a, func() error { _, err := hello(t, e, s.ConsumerHost.HostID, a); return err })
 	}
@@ -69,7 +68,7 @@ func TestZoneFailover(t *testing.T) {
 	out, err := exec.Command("ip", "-n", e.Prefix+"-"+s.ConsumerVPC.VpcID, "-4", "-o", "addr", "show").CombinedOutput()
 	must(t, err)
 	for _, z := range ep.Zones {
-		if n := strings.Count(string(out), " "+z.IP+"/"); n != 1 {
+		if n := strings.Count(string(out), " "+z.IP.String()+"/"); n != 1 {
 			t.Errorf("ENI %s appears %d times:\n%s", z.IP, n, out)
 		}
 	}
@@ -85,19 +84,18 @@ func TestAgentReregistersAfterLeaseLoss(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{})
 	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
 	s.WaitEndpoint(t, testenv.Active)
-	resp, err := e.Store.Client().Get(bg, e.Store.Key(store.KindAgent, "cn-hangzhou-i"))
-	if err != nil || len(resp.Kvs) != 1 {
-		t.Fatalf("agent key: %v %v", err, resp)
+	key := e.Store.AgentKey("cn-hangzhou-i")
+	lease, err := e.Store.LeaseOf(bg, key)
+	if err != nil || lease == 0 {
+		t.Fatalf("agent key: lease %d, %v", lease, err)
 	}
-	lease := resp.Kvs[0].Lease
-	if _, err := e.Store.Client().Revoke(bg, clientv3.LeaseID(lease)); err != nil {
+	if err := e.Store.RevokeLease(bg, lease); err != nil {
 		t.Fatal(err)
 	}
 	s.WaitEndpoint(t, func(ep model.Endpoint) bool { return ep.Zones[1].ZoneStatus != model.ZoneConnected })
 	s.WaitEndpoint(t, func(ep model.Endpoint) bool { return ep.Zones[1].ZoneStatus == model.ZoneConnected })
-	resp, err = e.Store.Client().Get(bg, e.Store.Key(store.KindAgent, "cn-hangzhou-i"))
-	if err != nil || len(resp.Kvs) != 1 || resp.Kvs[0].Lease == lease {
-		t.Fatalf("agent did not register with a new lease: %v", resp)
+	if now, err := e.Store.LeaseOf(bg, key); err != nil || now == 0 || now == lease {
+		t.Fatalf("agent did not register with a new lease: %d, %v", now, err)
 	}
 }
 
@@ -111,7 +109,7 @@ func TestRestartPrunesDeleted(t *testing.T) {
 	must(t, s.Consumer.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[1].VSwitchID}, &h))
 	ep := s.WaitEndpoint(t, testenv.Active)
 	hostNS, vpcNS := e.Prefix+"-"+h.HostID, e.Prefix+"-"+s.ConsumerVPC.VpcID
-	eniI := " " + ep.Zones[1].IP + "/32"
+	eniI := " " + ep.Zones[1].IP.String() + "/32"
 	testenv.Eventually(t, "zone i host and ENI placed", func() error {
 		out, _ := exec.Command("ip", "-n", vpcNS, "-4", "-o", "addr").CombinedOutput()
 		if !nsExists(hostNS) || !strings.Contains(string(out), eniI) {

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/privlink/privlink/internal/testenv"
 )
 
@@ -15,17 +13,14 @@ import (
 // change without a write by the caller (agent reports and liveness).
 func storeDump(t *testing.T, e *testenv.Env) map[string]string {
 	t.Helper()
-	resp, err := e.Store.Client().Get(bg, e.Store.Prefix(), clientv3.WithPrefix())
+	out, err := e.Store.Dump(bg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]string{}
-	for _, kv := range resp.Kvs {
-		k := string(kv.Key)
+	for k := range out {
 		if strings.Contains(k, "/report/") || strings.Contains(k, "/agent/") {
-			continue
+			delete(out, k)
 		}
-		out[k] = string(kv.Value)
 	}
 	return out
 }

@@ -3,8 +3,6 @@ package apiserver
 import (
 	"net/http"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
@@ -34,31 +32,30 @@ func (a *API) createAccount(w http.ResponseWriter, r *http.Request) (any, error)
 		return dryRunOK(r), nil
 	}
 	var tok string
-	res, err := a.create(r, store.KindAccount, req.ClientToken, req, func() (*plan, error) {
+	id, created, err := a.create(r, store.KindAccount, req.ClientToken, req, func(t *store.Txn) (string, any, error) {
 		acct := model.Account{AccountID: model.NewAccountID(), Name: req.Name, CreateTime: now()}
 		tok = NewToken()
 		acct.TokenHashes = []string{HashToken(tok)}
-		return &plan{id: acct.AccountID, value: acct, ops: []clientv3.Op{
-			clientv3.OpPut(a.st.Key(store.KindToken, HashToken(tok)), store.MustJSON(tokenRecord{AccountID: acct.AccountID})),
-		}}, nil
+		t.Put(a.st.ResourceKey(store.KindToken, HashToken(tok)), store.TokenRecord{AccountID: acct.AccountID})
+		return acct.AccountID, acct, nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	acct, _, err := store.Get[model.Account](r.Context(), a.st, a.st.Key(store.KindAccount, res.id))
+	acct, _, err := store.Get[model.Account](r.Context(), a.st, a.st.ResourceKey(store.KindAccount, id))
 	if err != nil {
 		return nil, err
 	}
 	out := AccountWithToken{Account: acct}
 	out.TokenHashes = nil
-	if res.created {
+	if created {
 		out.Token = tok
 	}
 	return out, nil
 }
 
 func (a *API) listAccounts(w http.ResponseWriter, r *http.Request) (any, error) {
-	items, _, err := store.List[model.Account](r.Context(), a.st, a.st.Key(store.KindAccount))
+	items, err := store.List[model.Account](r.Context(), a.st, a.st.KindPrefix(store.KindAccount))
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +67,7 @@ func (a *API) listAccounts(w http.ResponseWriter, r *http.Request) (any, error) 
 
 func (a *API) whoami(w http.ResponseWriter, r *http.Request) (any, error) {
 	c := callerOf(r)
-	acct, _, err := store.Get[model.Account](r.Context(), a.st, a.st.Key(store.KindAccount, c.AccountID))
+	acct, _, err := store.Get[model.Account](r.Context(), a.st, a.st.ResourceKey(store.KindAccount, c.AccountID))
 	if err != nil {
 		return nil, err
 	}

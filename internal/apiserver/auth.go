@@ -13,17 +13,9 @@ import (
 	"strings"
 	"time"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
-
-// tokenRecord is stored at token/<sha256 hex>.
-type tokenRecord struct {
-	AccountID string `json:"accountId"`
-	Admin     bool   `json:"admin,omitempty"`
-}
 
 // NewToken returns a random bearer token.
 func NewToken() string {
@@ -51,7 +43,7 @@ func (a *API) authenticate(r *http.Request) (caller, error) {
 
 // Authenticate resolves a token to its account (used by the console too).
 func (a *API) Authenticate(ctx context.Context, tok string) (caller, error) {
-	rec, _, err := store.Get[tokenRecord](ctx, a.st, a.st.Key(store.KindToken, HashToken(tok)))
+	rec, _, err := store.Get[store.TokenRecord](ctx, a.st, a.st.ResourceKey(store.KindToken, HashToken(tok)))
 	if errors.Is(err, store.ErrNotFound) {
 		return caller{}, model.Errorf(http.StatusUnauthorized, "InvalidToken.Unknown", "the token is not valid")
 	}
@@ -64,7 +56,7 @@ func (a *API) Authenticate(ctx context.Context, tok string) (caller, error) {
 // Bootstrap creates the admin account on first start and writes its token
 // 0600 to <dataDir>/admin.token. It is a no-op when the admin exists.
 func Bootstrap(ctx context.Context, st *store.Store, dataDir string) (created bool, err error) {
-	metaKey := st.Key("meta", "admin")
+	metaKey := st.AdminMetaKey()
 	acct := model.Account{AccountID: model.NewAccountID(), Name: "admin", CreateTime: now()}
 	tok := NewToken()
 	acct.TokenHashes = []string{HashToken(tok)}
@@ -78,17 +70,14 @@ func Bootstrap(ctx context.Context, st *store.Store, dataDir string) (created bo
 		return false, fmt.Errorf("write admin token: %w", err)
 	}
 	defer os.Remove(path + ".tmp")
-	resp, err := st.Client().Txn(ctx).
-		If(clientv3.Compare(clientv3.CreateRevision(metaKey), "=", 0)).
-		Then(
-			clientv3.OpPut(metaKey, acct.AccountID),
-			clientv3.OpPut(st.Key(store.KindAccount, acct.AccountID), store.MustJSON(acct)),
-			clientv3.OpPut(st.Key(store.KindToken, HashToken(tok)), store.MustJSON(tokenRecord{AccountID: acct.AccountID, Admin: true})),
-		).Commit()
+	ok, err := st.NewTxn().Claim(metaKey, acct.AccountID).
+		Put(st.ResourceKey(store.KindAccount, acct.AccountID), acct).
+		Put(st.ResourceKey(store.KindToken, HashToken(tok)), store.TokenRecord{AccountID: acct.AccountID, Admin: true}).
+		Commit(ctx)
 	if err != nil {
 		return false, fmt.Errorf("bootstrap admin: %w", err)
 	}
-	if !resp.Succeeded {
+	if !ok {
 		return false, nil
 	}
 	if err := os.Rename(path+".tmp", path); err != nil {

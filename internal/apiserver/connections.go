@@ -1,11 +1,9 @@
 package apiserver
 
 import (
-	"encoding/json"
+	"errors"
 	"net/http"
 	"slices"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
@@ -24,20 +22,20 @@ func (a *API) allowAccount(w http.ResponseWriter, r *http.Request) (any, error) 
 	if !model.ValidAccountID(req.AccountID) {
 		return nil, model.Invalid("AccountId", "%q is not a 16-digit account ID", req.AccountID)
 	}
-	if _, _, err := store.Get[model.Account](r.Context(), a.st, a.st.Key(store.KindAccount, req.AccountID)); err == store.ErrNotFound {
+	if _, _, err := store.Get[model.Account](r.Context(), a.st, a.st.ResourceKey(store.KindAccount, req.AccountID)); err == store.ErrNotFound {
 		return nil, model.NotFound("Account", req.AccountID)
 	} else if err != nil {
 		return nil, err
 	}
 	id := r.PathValue("id")
-	if _, _, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner); err != nil {
+	if _, _, err := getOwned[model.EndpointService](a, r, store.KindService, id); err != nil {
 		return nil, err
 	}
-	return update(a, r, a.st.Key(store.KindService, id), func(s *model.EndpointService) (guard, error) {
+	return update(a, r, store.KindService, id, func(s *model.EndpointService, _ *store.Txn) error {
 		if !slices.Contains(s.AllowedAccounts, req.AccountID) {
 			s.AllowedAccounts = append(s.AllowedAccounts, req.AccountID)
 		}
-		return guard{}, nil
+		return nil
 	})
 }
 
@@ -45,39 +43,36 @@ func (a *API) allowAccount(w http.ResponseWriter, r *http.Request) (any, error) 
 // same transaction, so their traffic stops.
 func (a *API) disallowAccount(w http.ResponseWriter, r *http.Request) (any, error) {
 	id, acct := r.PathValue("id"), r.PathValue("account")
-	if _, _, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner); err != nil {
+	if _, _, err := getOwned[model.EndpointService](a, r, store.KindService, id); err != nil {
 		return nil, err
 	}
-	return update(a, r, a.st.Key(store.KindService, id), func(s *model.EndpointService) (guard, error) {
+	return update(a, r, store.KindService, id, func(s *model.EndpointService, t *store.Txn) error {
 		i := slices.Index(s.AllowedAccounts, acct)
 		if i < 0 {
-			return guard{}, model.Errorf(http.StatusNotFound, "AllowedAccountNotFound", "account %s is not on the allow-list of %s", acct, id)
+			return model.Errorf(http.StatusNotFound, "AllowedAccountNotFound", "account %s is not on the allow-list of %s", acct, id)
 		}
 		s.AllowedAccounts = slices.Delete(s.AllowedAccounts, i, i+1)
-		return a.disconnectGuard(r, id, acct)
+		return a.disconnect(r, t, id, acct)
 	})
 }
 
-// disconnectGuard marks the account's endpoints of a service Disconnected,
-// each guarded by its mod revision: an endpoint deleted or changed
-// meanwhile makes the whole transaction retry instead of being rewritten.
-func (a *API) disconnectGuard(r *http.Request, svcID, acct string) (guard, error) {
-	resp, err := a.st.Client().Get(r.Context(), a.st.Key(store.KindEndpoint), clientv3.WithPrefix())
+// disconnect marks the account's endpoints of a service Disconnected in t,
+// each guarded by its revision: an endpoint deleted or changed meanwhile
+// makes the whole transaction retry instead of being rewritten.
+func (a *API) disconnect(r *http.Request, t *store.Txn, svcID, acct string) error {
+	eps, err := store.ListRecords[model.Endpoint](r.Context(), a.st, a.st.KindPrefix(store.KindEndpoint))
 	if err != nil {
-		return guard{}, internal("list endpoints: %w", err)
+		return err
 	}
-	var g guard
-	for _, kv := range resp.Kvs {
-		var ep model.Endpoint
-		if json.Unmarshal(kv.Value, &ep) != nil || ep.ServiceID != svcID || ep.AccountID != acct || ep.ConnectionStatus == model.ConnDisconnected {
+	for _, e := range eps {
+		ep := e.Value
+		if ep.ServiceID != svcID || ep.AccountID != acct || ep.ConnectionStatus == model.ConnDisconnected {
 			continue
 		}
 		ep.ConnectionStatus = model.ConnDisconnected
-		key := string(kv.Key)
-		g.cmps = append(g.cmps, clientv3.Compare(clientv3.ModRevision(key), "=", kv.ModRevision))
-		g.ops = append(g.ops, clientv3.OpPut(key, store.MustJSON(ep)))
+		t.Touch(e.Key, e.Rev, ep)
 	}
-	return g, nil
+	return nil
 }
 
 // Connection is one endpoint's connection to a service, as the provider sees it.
@@ -93,10 +88,10 @@ type Connection struct {
 
 func (a *API) listConnections(w http.ResponseWriter, r *http.Request) (any, error) {
 	id := r.PathValue("id")
-	if _, _, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner); err != nil {
+	if _, _, err := getOwned[model.EndpointService](a, r, store.KindService, id); err != nil {
 		return nil, err
 	}
-	eps, _, err := store.List[model.Endpoint](r.Context(), a.st, a.st.Key(store.KindEndpoint))
+	eps, err := store.List[model.Endpoint](r.Context(), a.st, a.st.KindPrefix(store.KindEndpoint))
 	if err != nil {
 		return nil, err
 	}
@@ -107,9 +102,7 @@ func (a *API) listConnections(w http.ResponseWriter, r *http.Request) (any, erro
 	var out []Connection
 	for _, ep := range eps {
 		if ep.ServiceID == id {
-			ep = ls.view(ep)
-			out = append(out, Connection{EndpointID: ep.EndpointID, EndpointOwnerID: ep.AccountID, ServiceID: id, VpcID: ep.VpcID,
-				ConnectionStatus: ep.ConnectionStatus, Zones: ep.Zones, CreateTime: ep.CreateTime})
+			out = append(out, connection(ls.view(ep)))
 		}
 	}
 	return paginate(r, out, func(c Connection) string { return c.EndpointID })
@@ -128,31 +121,37 @@ func (a *API) rejectConnection(w http.ResponseWriter, r *http.Request) (any, err
 // against the service's revision in the same transaction.
 func (a *API) setConnection(r *http.Request, to string) (any, error) {
 	id, epID := r.PathValue("id"), r.PathValue("endpoint")
-	if _, _, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner); err != nil {
+	if _, _, err := getOwned[model.EndpointService](a, r, store.KindService, id); err != nil {
 		return nil, err
 	}
-	svcKey := a.st.Key(store.KindService, id)
-	ep, err := update(a, r, a.st.Key(store.KindEndpoint, epID), func(ep *model.Endpoint) (guard, error) {
+	svcKey := a.st.ResourceKey(store.KindService, id)
+	ep, err := update(a, r, store.KindEndpoint, epID, func(ep *model.Endpoint, t *store.Txn) error {
 		if ep.ServiceID != id {
-			return guard{}, model.NotFound("EndpointConnection", epID)
+			return model.NotFound("EndpointConnection", epID)
 		}
 		svc, srev, err := store.Get[model.EndpointService](r.Context(), a.st, svcKey)
 		if err != nil {
-			return guard{}, err
+			return err
 		}
 		if to == model.ConnConnected && ep.AccountID != svc.AccountID && !slices.Contains(svc.AllowedAccounts, ep.AccountID) {
-			return guard{}, model.Errorf(http.StatusForbidden, "OperationDenied.NotAllowListed",
+			return model.Errorf(http.StatusForbidden, "OperationDenied.NotAllowListed",
 				"account %s is not on the allow-list of %s; allow it before accepting its endpoint", ep.AccountID, id)
 		}
 		ep.ConnectionStatus = to
-		return guard{cmps: []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(svcKey), "=", srev)}}, nil
+		t.Unchanged(svcKey, srev)
+		return nil
 	})
-	if err == store.ErrNotFound {
+	if errors.Is(err, store.ErrNotFound) {
 		return nil, model.NotFound("EndpointConnection", epID)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return Connection{EndpointID: ep.EndpointID, EndpointOwnerID: ep.AccountID, ServiceID: id, VpcID: ep.VpcID,
-		ConnectionStatus: ep.ConnectionStatus, Zones: ep.Zones, CreateTime: ep.CreateTime}, nil
+	return connection(ep), nil
+}
+
+// connection is the provider's view of an endpoint.
+func connection(ep model.Endpoint) Connection {
+	return Connection{EndpointID: ep.EndpointID, EndpointOwnerID: ep.AccountID, ServiceID: ep.ServiceID, VpcID: ep.VpcID,
+		ConnectionStatus: ep.ConnectionStatus, Zones: ep.Zones, CreateTime: ep.CreateTime}
 }

@@ -5,8 +5,6 @@ import (
 	"net/netip"
 	"slices"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
@@ -54,36 +52,33 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) (any, error
 	if svcRef == "" {
 		return nil, model.Invalid("ServiceName", "serviceName or serviceId is required")
 	}
-	build := func() (*plan, error) {
+	build := func(t *store.Txn) (string, any, error) {
 		svc, srev, err := a.visibleService(r, svcRef)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
-		vpc, vrev, err := getOwned(a, r, store.KindVPC, "Vpc", req.VpcID, vpcOwner)
+		vpc, vrev, err := getOwned[model.VPC](a, r, store.KindVPC, req.VpcID)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
-		var sgGuards []clientv3.Cmp
-		var sgTouches []clientv3.Op
 		for _, sgID := range req.SecurityGroupIDs {
-			sg, sgRev, err := getOwned(a, r, store.KindSG, "SecurityGroup", sgID, sgOwner)
+			sg, sgRev, err := getOwned[model.SecurityGroup](a, r, store.KindSG, sgID)
 			if err != nil {
-				return nil, err
+				return "", nil, err
 			}
-			c, o := touch(a.st.Key(store.KindSG, sgID), sgRev, sg)
-			sgGuards, sgTouches = append(sgGuards, c), append(sgTouches, o)
 			if sg.VpcID != vpc.VpcID {
-				return nil, model.Invalid("SecurityGroupIds", "security group %s belongs to %s, not to %s", sgID, sg.VpcID, vpc.VpcID)
+				return "", nil, model.Invalid("SecurityGroupIds", "security group %s belongs to %s, not to %s", sgID, sg.VpcID, vpc.VpcID)
 			}
+			t.Touch(a.st.ResourceKey(store.KindSG, sgID), sgRev, sg)
 		}
 		// The quota counts the VPC's index keys (no scan of every endpoint);
 		// the VPC rewrite below serializes creates in one VPC.
-		cnt, err := a.st.Client().Get(r.Context(), a.st.Key("vpcep", vpc.VpcID)+"/", clientv3.WithPrefix(), clientv3.WithCountOnly())
+		n, err := a.st.Count(r.Context(), a.st.VPCEndpointsPrefix(vpc.VpcID))
 		if err != nil {
-			return nil, internal("count endpoints of %s: %w", vpc.VpcID, err)
+			return "", nil, err
 		}
-		if cnt.Count >= MaxEndpointsPerVPC {
-			return nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.EndpointsPerVpc", "a VPC has at most %d endpoints", MaxEndpointsPerVPC)
+		if n >= MaxEndpointsPerVPC {
+			return "", nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.EndpointsPerVpc", "a VPC has at most %d endpoints", MaxEndpointsPerVPC)
 		}
 		ep := model.Endpoint{EndpointID: model.NewID(model.PrefixEndpoint), AccountID: callerOf(r).AccountID, Name: req.Name,
 			ServiceID: svc.ServiceID, ServiceName: svc.Name, VpcID: vpc.VpcID,
@@ -96,77 +91,71 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) (any, error
 		// The VPC is rewritten (quota, deletion); the service only compared
 		// (allow-list unchanged), so endpoint creates do not contend on it;
 		// the index key svcep/<svc>/<ep> blocks the service's deletion.
-		c1, o1 := touch(a.st.Key(store.KindVPC, vpc.VpcID), vrev, vpc)
-		c2 := clientv3.Compare(clientv3.ModRevision(a.st.Key(store.KindService, svc.ServiceID)), "=", srev)
-		p := &plan{id: ep.EndpointID, cmps: append([]clientv3.Cmp{c1, c2}, sgGuards...),
-			ops: append([]clientv3.Op{o1, clientv3.OpPut(a.svcEndpointKey(svc.ServiceID, ep.EndpointID), ""),
-				clientv3.OpPut(a.st.Key("vpcep", vpc.VpcID, ep.EndpointID), "")}, sgTouches...)}
+		t.Touch(a.st.ResourceKey(store.KindVPC, vpc.VpcID), vrev, vpc).
+			Unchanged(a.st.ResourceKey(store.KindService, svc.ServiceID), srev).
+			Index(a.st.ServiceEndpointKey(svc.ServiceID, ep.EndpointID)).
+			Index(a.st.VPCEndpointKey(vpc.VpcID, ep.EndpointID))
 		allocs := map[string]*allocator{}
 		for i, z := range req.Zones {
 			if err := a.checkZone("Zones.ZoneId", z.ZoneID); err != nil {
-				return nil, err
+				return "", nil, err
 			}
 			if slices.ContainsFunc(req.Zones[:i], func(o EndpointZoneRequest) bool { return o.ZoneID == z.ZoneID }) {
-				return nil, model.Invalid("Zones.ZoneId", "zone %s is given twice; an endpoint has one vSwitch per zone", z.ZoneID)
+				return "", nil, model.Invalid("Zones.ZoneId", "zone %s is given twice; an endpoint has one vSwitch per zone", z.ZoneID)
 			}
 			if !slices.Contains(svc.Zones, z.ZoneID) {
-				return nil, model.Errorf(http.StatusBadRequest, "InvalidZoneId.NotSupportedByService", "service %s is not available in zone %s; its zones are %v", svc.Name, z.ZoneID, svc.Zones)
+				return "", nil, model.Errorf(http.StatusBadRequest, "InvalidZoneId.NotSupportedByService", "service %s is not available in zone %s; its zones are %v", svc.Name, z.ZoneID, svc.Zones)
 			}
-			vsw, _, err := getOwned(a, r, store.KindVSwitch, "VSwitch", z.VSwitchID, vswOwner)
+			vsw, _, err := getOwned[model.VSwitch](a, r, store.KindVSwitch, z.VSwitchID)
 			if err != nil {
-				return nil, err
+				return "", nil, err
 			}
 			if vsw.VpcID != vpc.VpcID {
-				return nil, model.Invalid("Zones.VSwitchId", "vSwitch %s belongs to %s, not to %s", vsw.VSwitchID, vsw.VpcID, vpc.VpcID)
+				return "", nil, model.Invalid("Zones.VSwitchId", "vSwitch %s belongs to %s, not to %s", vsw.VSwitchID, vsw.VpcID, vpc.VpcID)
 			}
 			if vsw.ZoneID != z.ZoneID {
-				return nil, model.Invalid("Zones.VSwitchId", "vSwitch %s is in zone %s, not in %s", vsw.VSwitchID, vsw.ZoneID, z.ZoneID)
+				return "", nil, model.Invalid("Zones.VSwitchId", "vSwitch %s is in zone %s, not in %s", vsw.VSwitchID, vsw.ZoneID, z.ZoneID)
 			}
 			var want netip.Addr
 			if z.IP != "" {
 				if want, err = netip.ParseAddr(z.IP); err != nil || !want.Is4() {
-					return nil, model.Invalid("Zones.Ip", "%q is not an IPv4 address", z.IP)
+					return "", nil, model.Invalid("Zones.Ip", "%q is not an IPv4 address", z.IP)
 				}
 			}
 			al := allocs[vsw.VSwitchID]
 			if al == nil {
 				if al, err = a.newAllocator(r.Context(), vsw); err != nil {
-					return nil, err
+					return "", nil, err
 				}
 				allocs[vsw.VSwitchID] = al
 			}
 			ip, err := al.take("Zones.Ip", want)
 			if err != nil {
-				return nil, err
+				return "", nil, err
 			}
 			eni := model.NewID(model.PrefixENI)
-			ep.Zones = append(ep.Zones, model.EndpointZone{ZoneID: z.ZoneID, VSwitchID: vsw.VSwitchID, IP: ip.String(), EniID: eni,
+			ep.Zones = append(ep.Zones, model.EndpointZone{ZoneID: z.ZoneID, VSwitchID: vsw.VSwitchID, IP: ip, EniID: eni,
 				ZoneDomain: a.naming.ZoneDomain(ep.EndpointID, z.ZoneID, svc.ServiceID), ZoneStatus: model.ZoneCreating})
-			c, o := a.claim(vsw.VSwitchID, ip, eni)
-			p.cmps, p.ops = append(p.cmps, c, a.exists(store.KindVSwitch, vsw.VSwitchID)), append(p.ops, o)
+			a.claim(t, vsw.VSwitchID, ip, eni)
 		}
-		p.value = ep
-		return p, nil
+		return ep.EndpointID, ep, nil
 	}
 	if req.DryRun {
-		return dryRun(r, build)
+		return dryRun(a, r, build)
 	}
-	res, err := a.create(r, store.KindEndpoint, req.ClientToken, req, build)
+	id, _, err := a.create(r, store.KindEndpoint, req.ClientToken, req, build)
 	if err != nil {
 		return nil, err
 	}
-	return a.getEndpointView(r, res.id)
+	return a.getEndpointView(r, id)
 }
-
-// svcEndpointKey indexes an endpoint under its service.
-func (a *API) svcEndpointKey(svcID, epID string) string { return a.st.Key("svcep", svcID, epID) }
 
 func (a *API) getEndpoint(w http.ResponseWriter, r *http.Request) (any, error) {
 	return a.getEndpointView(r, r.PathValue("id"))
 }
 
 func (a *API) getEndpointView(r *http.Request, id string) (any, error) {
-	ep, _, err := getOwned(a, r, store.KindEndpoint, "Endpoint", id, epOwner)
+	ep, _, err := getOwned[model.Endpoint](a, r, store.KindEndpoint, id)
 	if err != nil {
 		return nil, err
 	}
@@ -180,7 +169,7 @@ func (a *API) getEndpointView(r *http.Request, id string) (any, error) {
 func (a *API) listEndpoints(w http.ResponseWriter, r *http.Request) (any, error) {
 	q := r.URL.Query()
 	vpc, svc := q.Get("vpcId"), q.Get("serviceId")
-	items, err := listOwned(a, r, store.KindEndpoint, epOwner, func(e model.Endpoint) bool {
+	items, err := listOwned(a, r, store.KindEndpoint, func(e model.Endpoint) bool {
 		return (vpc == "" || e.VpcID == vpc) && (svc == "" || e.ServiceID == svc)
 	})
 	if err != nil {
@@ -198,16 +187,15 @@ func (a *API) listEndpoints(w http.ResponseWriter, r *http.Request) (any, error)
 
 func (a *API) deleteEndpoint(w http.ResponseWriter, r *http.Request) (any, error) {
 	id := r.PathValue("id")
-	ep, rev, err := getOwned(a, r, store.KindEndpoint, "Endpoint", id, epOwner)
+	ep, rev, err := getOwned[model.Endpoint](a, r, store.KindEndpoint, id)
 	if err != nil {
 		return nil, err
 	}
-	key := a.st.Key(store.KindEndpoint, id)
-	ops := []clientv3.Op{clientv3.OpDelete(key), clientv3.OpDelete(a.svcEndpointKey(ep.ServiceID, id)), clientv3.OpDelete(a.st.Key("vpcep", ep.VpcID, id))}
+	t := a.st.NewTxn().Delete(a.st.ServiceEndpointKey(ep.ServiceID, id)).Delete(a.st.VPCEndpointKey(ep.VpcID, id))
 	for _, z := range ep.Zones {
-		ops = append(ops, clientv3.OpDelete(a.ipamKey(z.VSwitchID, netip.MustParseAddr(z.IP))))
+		t.Delete(a.st.IPAMKey(z.VSwitchID, z.IP))
 	}
-	if err := a.deleteIf(r, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, ops...); err != nil {
+	if err := a.remove(r, store.KindEndpoint, id, rev, t); err != nil {
 		return nil, err
 	}
 	ep.EndpointStatus, ep.ConnectionStatus = model.StatusDeleting, model.ConnDeleting

@@ -39,7 +39,7 @@ func TestProviderConsumerFlow(t *testing.T) {
 		if z.ZoneDomain != ep.EndpointID+"-"+z.ZoneID+"."+s.Service.ServiceID+".cn-hangzhou.privatelink.internal" {
 			t.Errorf("zone domain %q", z.ZoneDomain)
 		}
-		if z.ZoneStatus != model.ZoneConnected || z.IP == "" || !strings.HasPrefix(z.EniID, "eni-") {
+		if z.ZoneStatus != model.ZoneConnected || !z.IP.IsValid() || !strings.HasPrefix(z.EniID, "eni-") {
 			t.Errorf("zone %+v not connected", z)
 		}
 	}
@@ -69,7 +69,7 @@ func TestProviderConsumerFlow(t *testing.T) {
 	}
 	// The endpoint's IPs were released: a new host may take the first zone's ENI IP.
 	var h model.Host
-	if err := s.Consumer.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: ep.Zones[0].VSwitchID, IP: ep.Zones[0].IP}, &h); err != nil {
+	if err := s.Consumer.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: ep.Zones[0].VSwitchID, IP: ep.Zones[0].IP.String()}, &h); err != nil {
 		t.Fatalf("IP %s not released: %v", ep.Zones[0].IP, err)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"net/netip"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
@@ -35,58 +33,47 @@ func (a *API) createHost(w http.ResponseWriter, r *http.Request) (any, error) {
 		}
 		want = ip
 	}
-	build := func() (*plan, error) {
-		vsw, _, err := getOwned(a, r, store.KindVSwitch, "VSwitch", req.VSwitchID, vswOwner)
+	build := func(t *store.Txn) (string, any, error) {
+		vsw, _, err := getOwned[model.VSwitch](a, r, store.KindVSwitch, req.VSwitchID)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
-		vpcKey := a.st.Key(store.KindVPC, vsw.VpcID)
+		vpcKey := a.st.ResourceKey(store.KindVPC, vsw.VpcID)
 		vpc, vrev, err := store.Get[model.VPC](r.Context(), a.st, vpcKey)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		al, err := a.newAllocator(r.Context(), vsw)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		ip, err := al.take("PrivateIpAddress", want)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		h := model.Host{HostID: model.NewID(model.PrefixHost), AccountID: vsw.AccountID, Name: req.Name, VpcID: vsw.VpcID,
-			VSwitchID: vsw.VSwitchID, ZoneID: vsw.ZoneID, IP: ip.String(), Status: "Running", CreateTime: now()}
-		c1, o1 := a.claim(vsw.VSwitchID, ip, h.HostID)
-		c2, o2 := touch(vpcKey, vrev, vpc)
-		return &plan{id: h.HostID, value: h, cmps: []clientv3.Cmp{c1, c2, a.exists(store.KindVSwitch, vsw.VSwitchID)}, ops: []clientv3.Op{o1, o2}}, nil
+			VSwitchID: vsw.VSwitchID, ZoneID: vsw.ZoneID, IP: ip, Status: "Running", CreateTime: now()}
+		a.claim(t, vsw.VSwitchID, ip, h.HostID)
+		t.Touch(vpcKey, vrev, vpc)
+		return h.HostID, h, nil
 	}
-	return createThenGet(a, r, store.KindHost, "Host", req.ClientToken, req.DryRun, req, build, hostOwner)
+	return createThenGet[model.Host](a, r, store.KindHost, req.ClientToken, req.DryRun, req, build)
 }
 
 func (a *API) getHost(w http.ResponseWriter, r *http.Request) (any, error) {
-	v, _, err := getOwned(a, r, store.KindHost, "Host", r.PathValue("id"), hostOwner)
-	return v, err
+	return getOf[model.Host](a, r, store.KindHost)
 }
 
 func (a *API) listHosts(w http.ResponseWriter, r *http.Request) (any, error) {
-	vpc := r.URL.Query().Get("vpcId")
-	items, err := listOwned(a, r, store.KindHost, hostOwner, func(v model.Host) bool { return vpc == "" || v.VpcID == vpc })
-	if err != nil {
-		return nil, err
-	}
-	return paginate(r, items, func(v model.Host) string { return v.HostID })
+	return listOf(a, r, store.KindHost, inVPC(r, func(v model.Host) string { return v.VpcID }),
+		func(v model.Host) string { return v.HostID })
 }
 
 func (a *API) deleteHost(w http.ResponseWriter, r *http.Request) (any, error) {
 	id := r.PathValue("id")
-	h, rev, err := getOwned(a, r, store.KindHost, "Host", id, hostOwner)
+	h, rev, err := getOwned[model.Host](a, r, store.KindHost, id)
 	if err != nil {
 		return nil, err
 	}
-	key := a.st.Key(store.KindHost, id)
-	ip := netip.MustParseAddr(h.IP)
-	if err := a.deleteIf(r, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)},
-		clientv3.OpDelete(key), clientv3.OpDelete(a.ipamKey(h.VSwitchID, ip))); err != nil {
-		return nil, err
-	}
-	return h, nil
+	return h, a.remove(r, store.KindHost, id, rev, a.st.NewTxn().Delete(a.st.IPAMKey(h.VSwitchID, h.IP)))
 }

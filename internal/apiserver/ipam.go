@@ -4,19 +4,10 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
-	"strings"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
-
-// ipamKey is the key that holds an address of a vSwitch; its existence is
-// the allocation, and transactions create it only when absent.
-func (a *API) ipamKey(vswID string, ip netip.Addr) string {
-	return a.st.Key(store.KindIPAM, vswID, ip.String())
-}
 
 // allocator hands out addresses of one vSwitch within one request.
 type allocator struct {
@@ -26,15 +17,13 @@ type allocator struct {
 }
 
 func (a *API) newAllocator(ctx context.Context, vsw model.VSwitch) (*allocator, error) {
-	p := netip.MustParsePrefix(vsw.CidrBlock)
-	resp, err := a.st.Client().Get(ctx, a.st.Key(store.KindIPAM, vsw.VSwitchID)+"/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	used, err := a.st.Keys(ctx, a.st.IPAMPrefix(vsw.VSwitchID))
 	if err != nil {
-		return nil, internal("list ipam of %s: %w", vsw.VSwitchID, err)
+		return nil, err
 	}
-	al := &allocator{prefix: p, used: map[netip.Addr]bool{}, next: p.Addr()}
-	for _, kv := range resp.Kvs {
-		k := string(kv.Key)
-		if ip, err := netip.ParseAddr(k[strings.LastIndexByte(k, '/')+1:]); err == nil {
+	al := &allocator{prefix: vsw.CidrBlock, used: map[netip.Addr]bool{}, next: vsw.CidrBlock.Addr()}
+	for _, k := range used {
+		if ip, err := netip.ParseAddr(k); err == nil {
 			al.used[ip] = true
 		}
 	}
@@ -67,8 +56,8 @@ func (al *allocator) take(field string, ip netip.Addr) (netip.Addr, error) {
 	return ip, model.Errorf(http.StatusConflict, "QuotaExceeded.PrivateIpAddress", "vSwitch CIDR %s has no free address left", al.prefix)
 }
 
-// claim returns the compare and put that allocate ip to owner atomically.
-func (a *API) claim(vswID string, ip netip.Addr, owner string) (clientv3.Cmp, clientv3.Op) {
-	k := a.ipamKey(vswID, ip)
-	return clientv3.Compare(clientv3.CreateRevision(k), "=", 0), clientv3.OpPut(k, owner)
+// claim allocates ip to owner in t, if the address is still free and the
+// vSwitch still exists at commit time.
+func (a *API) claim(t *store.Txn, vswID string, ip netip.Addr, owner string) {
+	t.Claim(a.st.IPAMKey(vswID, ip), owner).Exists(a.st.ResourceKey(store.KindVSwitch, vswID))
 }

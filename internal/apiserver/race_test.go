@@ -40,7 +40,7 @@ func TestTwoServersRace(t *testing.T) {
 			defer mu.Unlock()
 			switch {
 			case err == nil:
-				ips[h.IP]++
+				ips[h.IP.String()]++
 			case isCode(err, "QuotaExceeded.PrivateIpAddress"):
 				full++
 			default:

@@ -4,8 +4,6 @@ import (
 	"net/http"
 	"slices"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
@@ -46,31 +44,26 @@ func (a *API) createSecurityGroup(w http.ResponseWriter, r *http.Request) (any, 
 	if err != nil {
 		return nil, err
 	}
-	build := func() (*plan, error) {
-		vpc, vrev, err := getOwned(a, r, store.KindVPC, "Vpc", req.VpcID, vpcOwner)
+	build := func(t *store.Txn) (string, any, error) {
+		vpc, vrev, err := getOwned[model.VPC](a, r, store.KindVPC, req.VpcID)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		g := model.SecurityGroup{SecurityGroupID: model.NewID(model.PrefixSG), AccountID: vpc.AccountID, VpcID: vpc.VpcID,
 			Name: req.Name, Rules: rules, CreateTime: now()}
-		c, o := touch(a.st.Key(store.KindVPC, vpc.VpcID), vrev, vpc)
-		return &plan{id: g.SecurityGroupID, value: g, cmps: []clientv3.Cmp{c}, ops: []clientv3.Op{o}}, nil
+		t.Touch(a.st.ResourceKey(store.KindVPC, vpc.VpcID), vrev, vpc)
+		return g.SecurityGroupID, g, nil
 	}
-	return createThenGet(a, r, store.KindSG, "SecurityGroup", req.ClientToken, req.DryRun, req, build, sgOwner)
+	return createThenGet[model.SecurityGroup](a, r, store.KindSG, req.ClientToken, req.DryRun, req, build)
 }
 
 func (a *API) getSecurityGroup(w http.ResponseWriter, r *http.Request) (any, error) {
-	v, _, err := getOwned(a, r, store.KindSG, "SecurityGroup", r.PathValue("id"), sgOwner)
-	return v, err
+	return getOf[model.SecurityGroup](a, r, store.KindSG)
 }
 
 func (a *API) listSecurityGroups(w http.ResponseWriter, r *http.Request) (any, error) {
-	vpc := r.URL.Query().Get("vpcId")
-	items, err := listOwned(a, r, store.KindSG, sgOwner, func(v model.SecurityGroup) bool { return vpc == "" || v.VpcID == vpc })
-	if err != nil {
-		return nil, err
-	}
-	return paginate(r, items, func(v model.SecurityGroup) string { return v.SecurityGroupID })
+	return listOf(a, r, store.KindSG, inVPC(r, func(v model.SecurityGroup) string { return v.VpcID }),
+		func(v model.SecurityGroup) string { return v.SecurityGroupID })
 }
 
 // RulesRequest adds (authorize) or removes (revoke) inbound rules.
@@ -100,13 +93,13 @@ func (a *API) changeRules(r *http.Request, add bool) (any, error) {
 		return nil, err
 	}
 	id := r.PathValue("id")
-	if _, _, err := getOwned(a, r, store.KindSG, "SecurityGroup", id, sgOwner); err != nil {
+	if _, _, err := getOwned[model.SecurityGroup](a, r, store.KindSG, id); err != nil {
 		return nil, err
 	}
 	if req.DryRun {
 		return dryRunOK(r), nil
 	}
-	return update(a, r, a.st.Key(store.KindSG, id), func(g *model.SecurityGroup) (guard, error) {
+	return update(a, r, store.KindSG, id, func(g *model.SecurityGroup, _ *store.Txn) error {
 		for _, rule := range rules {
 			i := slices.Index(g.Rules, rule)
 			switch {
@@ -117,30 +110,26 @@ func (a *API) changeRules(r *http.Request, add bool) (any, error) {
 			}
 		}
 		if len(g.Rules) > MaxRulesPerGroup {
-			return guard{}, model.Errorf(http.StatusBadRequest, "QuotaExceeded.RulesPerGroup", "a security group has at most %d rules", MaxRulesPerGroup)
+			return model.Errorf(http.StatusBadRequest, "QuotaExceeded.RulesPerGroup", "a security group has at most %d rules", MaxRulesPerGroup)
 		}
-		return guard{}, nil
+		return nil
 	})
 }
 
 func (a *API) deleteSecurityGroup(w http.ResponseWriter, r *http.Request) (any, error) {
 	id := r.PathValue("id")
-	v, rev, err := getOwned(a, r, store.KindSG, "SecurityGroup", id, sgOwner)
+	v, rev, err := getOwned[model.SecurityGroup](a, r, store.KindSG, id)
 	if err != nil {
 		return nil, err
 	}
-	st, err := a.snapshot(r)
+	eps, err := store.List[model.Endpoint](r.Context(), a.st, a.st.KindPrefix(store.KindEndpoint))
 	if err != nil {
 		return nil, err
 	}
-	for _, ep := range st.Endpoints {
+	for _, ep := range eps {
 		if slices.Contains(ep.SecurityGroupIDs, id) {
-			return nil, dependency("SecurityGroup", id, "endpoint "+ep.EndpointID)
+			return nil, dependency(store.KindSG, id, "endpoint "+ep.EndpointID)
 		}
 	}
-	key := a.st.Key(store.KindSG, id)
-	if err := a.deleteIf(r, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev)}, clientv3.OpDelete(key)); err != nil {
-		return nil, err
-	}
-	return v, nil
+	return v, a.remove(r, store.KindSG, id, rev, a.st.NewTxn())
 }

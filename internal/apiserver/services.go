@@ -6,8 +6,6 @@ import (
 	"slices"
 	"strings"
 
-	clientv3 "go.etcd.io/etcd/client/v3"
-
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
@@ -59,12 +57,12 @@ func (a *API) validateService(r *http.Request, req *CreateServiceRequest) (*mode
 	var vrev int64
 	var vsws []model.VSwitch
 	if req.VpcID != "" {
-		v, rev, err := getOwned(a, r, store.KindVPC, "Vpc", req.VpcID, vpcOwner)
+		v, rev, err := getOwned[model.VPC](a, r, store.KindVPC, req.VpcID)
 		if err != nil {
 			return nil, 0, err
 		}
 		vpc, vrev = &v, rev
-		if vsws, err = listOwned(a, r, store.KindVSwitch, vswOwner, func(s model.VSwitch) bool { return s.VpcID == v.VpcID }); err != nil {
+		if vsws, err = listOwned(a, r, store.KindVSwitch, func(s model.VSwitch) bool { return s.VpcID == v.VpcID }); err != nil {
 			return nil, 0, err
 		}
 	}
@@ -115,7 +113,7 @@ func (a *API) validateService(r *http.Request, req *CreateServiceRequest) (*mode
 // of the provider VPC in the backend's zone.
 func backendInVSwitch(vpc *model.VPC, vsws []model.VSwitch, zone string, ip netip.Addr) error {
 	for _, s := range vsws {
-		p := netip.MustParsePrefix(s.CidrBlock)
+		p := s.CidrBlock
 		if !p.Contains(ip) {
 			continue
 		}
@@ -135,10 +133,10 @@ func (a *API) createService(w http.ResponseWriter, r *http.Request) (any, error)
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
-	build := func() (*plan, error) {
+	build := func(t *store.Txn) (string, any, error) {
 		vpc, vrev, err := a.validateService(r, &req)
 		if err != nil {
-			return nil, err
+			return "", nil, err
 		}
 		id := model.NewID(model.PrefixService)
 		s := model.EndpointService{ServiceID: id, AccountID: callerOf(r).AccountID, Name: a.naming.ServiceName(id),
@@ -153,14 +151,12 @@ func (a *API) createService(w http.ResponseWriter, r *http.Request) (any, error)
 			}
 		}
 		slices.Sort(s.Zones)
-		p := &plan{id: id, value: s}
 		if vpc != nil {
-			c, o := touch(a.st.Key(store.KindVPC, vpc.VpcID), vrev, *vpc)
-			p.cmps, p.ops = []clientv3.Cmp{c}, []clientv3.Op{o}
+			t.Touch(a.st.ResourceKey(store.KindVPC, vpc.VpcID), vrev, *vpc)
 		}
-		return p, nil
+		return id, s, nil
 	}
-	return createThenGet(a, r, store.KindService, "EndpointService", req.ClientToken, req.DryRun, req, build, svcOwner)
+	return createThenGet[model.EndpointService](a, r, store.KindService, req.ClientToken, req.DryRun, req, build)
 }
 
 // visibleService returns a service the caller owns or is allow-listed for.
@@ -169,7 +165,7 @@ func (a *API) visibleService(r *http.Request, nameOrID string) (model.EndpointSe
 	if !ok {
 		return model.EndpointService{}, 0, model.NotFound("EndpointService", nameOrID)
 	}
-	s, rev, err := store.Get[model.EndpointService](r.Context(), a.st, a.st.Key(store.KindService, id))
+	s, rev, err := store.Get[model.EndpointService](r.Context(), a.st, a.st.ResourceKey(store.KindService, id))
 	me := callerOf(r).AccountID
 	if err == store.ErrNotFound || (err == nil && s.AccountID != me && !slices.Contains(s.AllowedAccounts, me)) {
 		return s, 0, model.NotFound("EndpointService", nameOrID)
@@ -183,19 +179,11 @@ func (a *API) getService(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	if s.AccountID == callerOf(r).AccountID {
-		ls, err := a.liveStatus(r)
+		ls, err := a.liveStatus(r, store.KindEndpoint)
 		if err != nil {
 			return nil, err
 		}
-		eps, _, err := store.List[model.Endpoint](r.Context(), a.st, a.st.Key(store.KindEndpoint))
-		if err != nil {
-			return nil, err
-		}
-		owners := map[string]string{}
-		for _, ep := range eps {
-			owners[ep.EndpointID] = ep.ServiceID
-		}
-		ls.backendHealth(&s, owners)
+		ls.backendHealth(&s)
 	}
 	return a.redactService(r, s), nil
 }
@@ -210,18 +198,14 @@ func (a *API) redactService(r *http.Request, s model.EndpointService) model.Endp
 
 // listServices lists the caller's own services.
 func (a *API) listServices(w http.ResponseWriter, r *http.Request) (any, error) {
-	items, err := listOwned(a, r, store.KindService, svcOwner, nil)
-	if err != nil {
-		return nil, err
-	}
-	return paginate(r, items, func(v model.EndpointService) string { return v.ServiceID })
+	return listOf(a, r, store.KindService, nil, func(v model.EndpointService) string { return v.ServiceID })
 }
 
 // searchServices is Alibaba's ListVpcEndpointServicesByUser: services that
 // allow-list the caller, optionally filtered by (a part of) the service name.
 func (a *API) searchServices(w http.ResponseWriter, r *http.Request) (any, error) {
 	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("serviceName")))
-	all, _, err := store.List[model.EndpointService](r.Context(), a.st, a.st.Key(store.KindService))
+	all, err := store.List[model.EndpointService](r.Context(), a.st, a.st.KindPrefix(store.KindService))
 	if err != nil {
 		return nil, err
 	}
@@ -251,7 +235,7 @@ func (a *API) updateService(w http.ResponseWriter, r *http.Request) (any, error)
 		return nil, err
 	}
 	id := r.PathValue("id")
-	if _, _, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner); err != nil {
+	if _, _, err := getOwned[model.EndpointService](a, r, store.KindService, id); err != nil {
 		return nil, err
 	}
 	if b := req.ConnectBandwidth; b != nil && (*b < 0 || *b > 10240) {
@@ -263,14 +247,14 @@ func (a *API) updateService(w http.ResponseWriter, r *http.Request) (any, error)
 	if d := req.Description; d != nil && len(*d) > 256 {
 		return nil, model.Invalid("ServiceDescription", "description must be at most 256 characters")
 	}
-	return update(a, r, a.st.Key(store.KindService, id), func(s *model.EndpointService) (guard, error) {
+	return update(a, r, store.KindService, id, func(s *model.EndpointService, _ *store.Txn) error {
 		setIf(&s.Description, req.Description)
 		setIf(&s.AutoAcceptEnabled, req.AutoAcceptEnabled)
 		setIf(&s.ZoneAffinityEnabled, req.ZoneAffinityEnabled)
 		setIf(&s.ProxyProtocol, req.ProxyProtocol)
 		setIf(&s.ConnectBandwidth, req.ConnectBandwidth)
 		setIf(&s.IdleTimeout, req.IdleTimeout)
-		return guard{}, nil
+		return nil
 	})
 }
 
@@ -282,11 +266,11 @@ func setIf[T any](dst *T, src *T) {
 
 func (a *API) deleteService(w http.ResponseWriter, r *http.Request) (any, error) {
 	id := r.PathValue("id")
-	s, rev, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner)
+	s, rev, err := getOwned[model.EndpointService](a, r, store.KindService, id)
 	if err != nil {
 		return nil, err
 	}
-	eps, _, err := store.List[model.Endpoint](r.Context(), a.st, a.st.Key(store.KindEndpoint))
+	eps, err := store.List[model.Endpoint](r.Context(), a.st, a.st.KindPrefix(store.KindEndpoint))
 	if err != nil {
 		return nil, err
 	}
@@ -296,11 +280,6 @@ func (a *API) deleteService(w http.ResponseWriter, r *http.Request) (any, error)
 				"endpoint service %s still has endpoint %s (connection %s); reject it and have the consumer delete it first", id, ep.EndpointID, ep.ConnectionStatus)
 		}
 	}
-	key := a.st.Key(store.KindService, id)
 	// The index check makes an endpoint created meanwhile block the delete.
-	if err := a.deleteIf(r, []clientv3.Cmp{clientv3.Compare(clientv3.ModRevision(key), "=", rev), noneUnder(a.st.Key("svcep", id) + "/")},
-		clientv3.OpDelete(key)); err != nil {
-		return nil, err
-	}
-	return s, nil
+	return s, a.remove(r, store.KindService, id, rev, a.st.NewTxn().NoneUnder(a.st.ServiceEndpointsPrefix(id)))
 }

@@ -51,9 +51,9 @@ func TestValidation(t *testing.T) {
 		{"sg bad source", "/v1/security-groups", apiserver.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "1/2", SourceCidr: "nope"}}}, "InvalidParameter.SourceCidrIp"},
 		{"sg udp", "/v1/security-groups", apiserver.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{Protocol: "udp", PortRange: "1/2", SourceCidr: "0.0.0.0/0"}}}, "InvalidParameter.IpProtocol"},
 		{"host ip outside", "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: "192.168.2.50"}, "InvalidParameter.PrivateIpAddress"},
-		{"host ip gateway", "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: vsw0.Gateway}, "InvalidParameter.PrivateIpAddress"},
+		{"host ip gateway", "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: vsw0.Gateway.String()}, "InvalidParameter.PrivateIpAddress"},
 		{"host ip broadcast", "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: "192.168.1.255"}, "InvalidParameter.PrivateIpAddress"},
-		{"host ip taken", "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: s.ConsumerHost.IP}, "InvalidIpAddress.AlreadyUsed"},
+		{"host ip taken", "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: s.ConsumerHost.IP.String()}, "InvalidIpAddress.AlreadyUsed"},
 		{"svc port 0", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{0}, Resources: []model.Backend{{ZoneID: zone0, IP: "127.0.0.1", Port: 1}}}, "InvalidParameter.Ports"},
 		{"svc port big", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{65536}, Resources: []model.Backend{{ZoneID: zone0, IP: "127.0.0.1", Port: 1}}}, "InvalidParameter.Ports"},
 		{"svc no backend", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{1}}, "InvalidParameter.Resources"},
@@ -61,7 +61,7 @@ func TestValidation(t *testing.T) {
 		{"svc backend ip", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "::1"}}}, "InvalidParameter.Resources.Ip"},
 		{"svc backend outside vpc", "/v1/services", apiserver.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "10.0.0.1"}}}, "InvalidParameter.Resources.Ip"},
 		{"svc host network not admin", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "10.1.2.3"}}}, "Forbidden.HostNetworkBackend"},
-		{"svc backend gateway", "/v1/services", apiserver.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: vsw0.Gateway}}}, "InvalidParameter.Resources.Ip"},
+		{"svc backend gateway", "/v1/services", apiserver.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: vsw0.Gateway.String()}}}, "InvalidParameter.Resources.Ip"},
 		{"svc backend wrong zone", "/v1/services", apiserver.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "192.168.2.9"}}}, "InvalidParameter.Resources.ZoneId"},
 		{"vpc spans public", "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "192.168.0.0/13"}, "InvalidParameter.CidrBlock"},
 		{"sg ipv6 source", "/v1/security-groups", apiserver.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "1/2", SourceCidr: "::/0"}}}, "InvalidParameter.SourceCidrIp"},
@@ -80,7 +80,7 @@ func TestValidation(t *testing.T) {
 			r.Zones = []apiserver.EndpointZoneRequest{{ZoneID: zone0, VSwitchID: vsw0.VSwitchID}, {ZoneID: zone0, VSwitchID: vsw0.VSwitchID}}
 		}), "InvalidParameter.Zones.ZoneId"},
 		{"ep ip taken", "/v1/endpoints", ep(func(r *apiserver.CreateEndpointRequest) {
-			r.Zones = []apiserver.EndpointZoneRequest{{ZoneID: zone0, VSwitchID: vsw0.VSwitchID, IP: s.ConsumerHost.IP}}
+			r.Zones = []apiserver.EndpointZoneRequest{{ZoneID: zone0, VSwitchID: vsw0.VSwitchID, IP: s.ConsumerHost.IP.String()}}
 		}), "InvalidIpAddress.AlreadyUsed"},
 		{"ep sg other vpc", "/v1/endpoints", ep(func(r *apiserver.CreateEndpointRequest) { r.VpcID = otherVPC.VpcID }), "InvalidParameter.SecurityGroupIds"},
 		{"list maxResults", "/v1/vpcs?maxResults=0", nil, "InvalidParameter.MaxResults"},

@@ -212,12 +212,12 @@ func TestBrowser(t *testing.T) {
 		var g model.SecurityGroup
 		must(t, w.consumer.Get(bg, "/v1/security-groups/"+ep.SecurityGroupIDs[0], &g))
 		wantRule := model.SecurityGroupRule{Protocol: "tcp", PortRange: fmt.Sprintf("%d/%d", svc.Ports[0], svc.Ports[0]),
-			SourceCidr: vpc.CidrBlock, Policy: "accept", Priority: 1}
+			SourceCidr: vpc.CidrBlock.String(), Policy: "accept", Priority: 1}
 		if len(g.Rules) != 1 || g.Rules[0] != wantRule {
 			t.Errorf("inline security group rules %+v, want %+v", g.Rules, wantRule)
 		}
 		for i, z := range ep.Zones {
-			if got := text(t, ctx, fmt.Sprintf(`tr[data-zone-id=%q] [data-zf="ip"]`, z.ZoneID)); got != z.IP {
+			if got := text(t, ctx, fmt.Sprintf(`tr[data-zone-id=%q] [data-zf="ip"]`, z.ZoneID)); got != z.IP.String() {
 				t.Errorf("zone %d IP %q, API says %q", i, got, z.IP)
 			}
 		}

@@ -246,7 +246,7 @@ func (c *Console) createEndpoint(api caller, f *form, svc *model.EndpointService
 		}
 		for _, p := range svc.Ports {
 			sreq.Rules = append(sreq.Rules, model.SecurityGroupRule{Protocol: "tcp", PortRange: strconv.Itoa(p) + "/" + strconv.Itoa(p),
-				SourceCidr: vpc.CidrBlock, Policy: "accept", Priority: 1})
+				SourceCidr: vpc.CidrBlock.String(), Policy: "accept", Priority: 1})
 		}
 		var g model.SecurityGroup
 		if err := api.post("/v1/security-groups", sreq, &g); err != nil {

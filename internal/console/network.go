@@ -185,7 +185,7 @@ func (c *Console) renderSG(w http.ResponseWriter, r *http.Request, s *session, s
 	}
 	if f.Get("source") == "" && f.ok() {
 		if err := api.get("/v1/vpcs/"+esc(d.SG.VpcID), &d.VPC); err == nil {
-			f.Values.Set("source", d.VPC.CidrBlock)
+			f.Values.Set("source", d.VPC.CidrBlock.String())
 		}
 	}
 	c.render(w, r, status, "security_group", &view{Title: "Security group " + d.SG.SecurityGroupID, Nav: "sgs", S: s, D: d})

@@ -6,9 +6,8 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"log/slog"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
@@ -28,20 +27,7 @@ func NewStatus(st *store.Store, cache *store.Cache, log *slog.Logger) *Status {
 
 // Run reconciles after every change until ctx ends.
 func (c *Status) Run(ctx context.Context) {
-	ch := c.cache.Subscribe()
-	select {
-	case <-ctx.Done():
-		return
-	case <-c.cache.Synced():
-	}
-	for {
-		c.reconcile(ctx, c.cache.State())
-		select {
-		case <-ctx.Done():
-			return
-		case <-ch:
-		}
-	}
+	c.cache.Loop(ctx, "status controller", 0, func(s *store.State) { c.reconcile(ctx, s) })
 }
 
 func (c *Status) reconcile(ctx context.Context, s *store.State) {
@@ -57,28 +43,29 @@ func (c *Status) reconcile(ctx context.Context, s *store.State) {
 
 func allZonesReady(s *store.State, ep *model.Endpoint) bool {
 	for _, z := range ep.Zones {
-		rep := s.Report(z.ZoneID, ep.EndpointID)
-		if rep == nil || !rep.Ready {
+		if !model.ZoneReady(s.ZoneStatus(ep, z.ZoneID)) {
 			return false
 		}
 	}
 	return len(ep.Zones) > 0
 }
 
-// activate sets Active under CAS; a lost race is simply retried on the next change.
+// errNotCreating stops an activation that another server already made.
+var errNotCreating = errors.New("endpoint is no longer Creating")
+
+// activate sets Active under compare-and-swap.
 func (c *Status) activate(ctx context.Context, id string) error {
-	key := c.st.Key(store.KindEndpoint, id)
-	ep, rev, err := store.Get[model.Endpoint](ctx, c.st, key)
-	if err != nil || ep.EndpointStatus != model.StatusCreating {
-		if err == store.ErrNotFound {
-			return nil
+	_, err := store.Update(ctx, c.st, c.st.ResourceKey(store.KindEndpoint, id), func(ep *model.Endpoint, _ *store.Txn) error {
+		if ep.EndpointStatus != model.StatusCreating {
+			return errNotCreating
 		}
-		return err
-	}
-	ep.EndpointStatus = model.StatusActive
-	_, err = c.st.Client().Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(key), "=", rev)).
-		Then(clientv3.OpPut(key, store.MustJSON(ep))).Commit()
-	if err == nil {
+		ep.EndpointStatus = model.StatusActive
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, errNotCreating):
+		return nil
+	case err == nil:
 		c.log.Info("endpoint active", "endpointId", id)
 	}
 	return err

@@ -101,7 +101,7 @@ func (r *run) consumer(ctx context.Context) error {
 	r.say("  Active %s after create (including the approval)", time.Since(t0).Round(time.Millisecond))
 	r.say("  Endpoint domain : %s", ep.EndpointDomain)
 	for _, z := range ep.Zones {
-		r.sum.ZoneDomains[z.ZoneID], r.sum.ZoneIPs[z.ZoneID] = z.ZoneDomain, z.IP
+		r.sum.ZoneDomains[z.ZoneID], r.sum.ZoneIPs[z.ZoneID] = z.ZoneDomain, z.IP.String()
 		r.say("  Zone %s  : %s -> %s (%s)", z.ZoneID, z.ZoneDomain, z.IP, z.ZoneStatus)
 	}
 	r.ep = ep

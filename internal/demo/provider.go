@@ -54,7 +54,7 @@ func (r *run) provider(ctx context.Context) error {
 			return err
 		}
 		r.say("  instance db-%s: privlink-sampledb on %s:%d in %s (vendor VPC %s, %s)", zone, h.IP, dbPort, zone, vpc.VpcID, vpc.CidrBlock)
-		backends = append(backends, model.Backend{ZoneID: zone, IP: h.IP, Port: dbPort})
+		backends = append(backends, model.Backend{ZoneID: zone, IP: h.IP.String(), Port: dbPort})
 	}
 	r.stepf("vendor: publish the instance as an endpoint service (port %d, zone affinity, PROXY protocol, manual approval)", dbPort)
 	var svc model.EndpointService
@@ -95,7 +95,7 @@ func (r *run) startDB(ctx context.Context, vpcID string, h model.Host) error {
 	if err != nil {
 		return err
 	}
-	ip := netip.MustParseAddr(h.IP)
+	ip := h.IP
 	listen := fmt.Sprintf(":%d", dbPort)
 	if r.srv.Driver.Name() == "loopback" {
 		listen = netip.AddrPortFrom(r.srv.Driver.MapAddr(vpcID, ip), dbPort).String()

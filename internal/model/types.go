@@ -1,5 +1,7 @@
 package model
 
+import "net/netip"
+
 // Resource states.
 const (
 	StatusCreating  = "Creating"
@@ -34,27 +36,27 @@ type Account struct {
 
 // VPC is a consumer or provider network: a network namespace acting as its router.
 type VPC struct {
-	VpcID       string `json:"vpcId"`
-	AccountID   string `json:"accountId"`
-	Name        string `json:"vpcName"`
-	CidrBlock   string `json:"cidrBlock"`
-	NetnsPath   string `json:"netnsPath,omitempty"`
-	Status      string `json:"status"`
-	CreateTime  string `json:"createTime"`
-	ClientToken string `json:"-"`
+	VpcID       string       `json:"vpcId"`
+	AccountID   string       `json:"accountId"`
+	Name        string       `json:"vpcName"`
+	CidrBlock   netip.Prefix `json:"cidrBlock"`
+	NetnsPath   string       `json:"netnsPath,omitempty"`
+	Status      string       `json:"status"`
+	CreateTime  string       `json:"createTime"`
+	ClientToken string       `json:"-"`
 }
 
 // VSwitch is a subnet of a VPC in one zone: a bridge in the VPC namespace.
 type VSwitch struct {
-	VSwitchID  string `json:"vSwitchId"`
-	AccountID  string `json:"accountId"`
-	VpcID      string `json:"vpcId"`
-	ZoneID     string `json:"zoneId"`
-	Name       string `json:"vSwitchName"`
-	CidrBlock  string `json:"cidrBlock"`
-	Gateway    string `json:"gatewayIp"`
-	Status     string `json:"status"`
-	CreateTime string `json:"createTime"`
+	VSwitchID  string       `json:"vSwitchId"`
+	AccountID  string       `json:"accountId"`
+	VpcID      string       `json:"vpcId"`
+	ZoneID     string       `json:"zoneId"`
+	Name       string       `json:"vSwitchName"`
+	CidrBlock  netip.Prefix `json:"cidrBlock"`
+	Gateway    netip.Addr   `json:"gatewayIp"`
+	Status     string       `json:"status"`
+	CreateTime string       `json:"createTime"`
 }
 
 // SecurityGroupRule is one inbound rule.
@@ -78,16 +80,16 @@ type SecurityGroup struct {
 
 // Host is an ECS-like machine: a namespace on a veth into its vSwitch.
 type Host struct {
-	HostID     string `json:"hostId"`
-	AccountID  string `json:"accountId"`
-	Name       string `json:"hostName"`
-	VpcID      string `json:"vpcId"`
-	VSwitchID  string `json:"vSwitchId"`
-	ZoneID     string `json:"zoneId"`
-	IP         string `json:"privateIpAddress"`
-	Netns      string `json:"netns,omitempty"`
-	Status     string `json:"status"`
-	CreateTime string `json:"createTime"`
+	HostID     string     `json:"hostId"`
+	AccountID  string     `json:"accountId"`
+	Name       string     `json:"hostName"`
+	VpcID      string     `json:"vpcId"`
+	VSwitchID  string     `json:"vSwitchId"`
+	ZoneID     string     `json:"zoneId"`
+	IP         netip.Addr `json:"privateIpAddress"`
+	Netns      string     `json:"netns,omitempty"`
+	Status     string     `json:"status"`
+	CreateTime string     `json:"createTime"`
 }
 
 // Backend is one service resource reached in the provider's network.
@@ -124,12 +126,12 @@ type EndpointService struct {
 
 // EndpointZone is an endpoint's presence in one zone: an ENI on a vSwitch.
 type EndpointZone struct {
-	ZoneID     string `json:"zoneId"`
-	VSwitchID  string `json:"vSwitchId"`
-	IP         string `json:"ip"`
-	EniID      string `json:"eniId"`
-	ZoneDomain string `json:"zoneDomain"`
-	ZoneStatus string `json:"zoneStatus"`
+	ZoneID     string     `json:"zoneId"`
+	VSwitchID  string     `json:"vSwitchId"`
+	IP         netip.Addr `json:"ip"`
+	EniID      string     `json:"eniId"`
+	ZoneDomain string     `json:"zoneDomain"`
+	ZoneStatus string     `json:"zoneStatus"`
 }
 
 // Endpoint is an interface endpoint in a consumer VPC.

@@ -52,31 +52,16 @@ func (r *Resolver) Run(ctx context.Context) {
 			_ = r.cfg.DNS.Stop(vpc)
 		}
 	}()
-	ch := r.cfg.Cache.Subscribe()
-	select {
-	case <-ctx.Done():
-		return
-	case <-r.cfg.Cache.Synced():
-	}
-	// The ticker retries sockets whose namespace did not exist yet; the
+	// The tick retries sockets whose namespace did not exist yet; the
 	// snapshot is rebuilt only when the state changed.
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
 	var last *store.State
-	for {
-		st := r.cfg.Cache.State()
+	r.cfg.Cache.Loop(ctx, "resolver", time.Second, func(st *store.State) {
 		if st != last {
 			r.cfg.DNS.SetSnapshot(Build(st, r.cfg.Driver.MapAddr))
 			last = st
 		}
 		r.serve(st)
-		select {
-		case <-ctx.Done():
-			return
-		case <-ch:
-		case <-tick.C:
-		}
-	}
+	})
 }
 
 // serve opens the resolver sockets in every VPC with a vSwitch in our zones.
@@ -165,13 +150,12 @@ func Build(st *store.State, mapAddr func(vpcID string, ip netip.Addr) netip.Addr
 		// none is healthy (fail open, so DNS never empties on a bad check).
 		var ready, healthy []netip.Addr
 		for _, z := range ep.Zones {
-			rep := st.Report(z.ZoneID, ep.EndpointID)
-			if st.Agents[z.ZoneID] == nil || rep == nil || !rep.Ready {
+			if st.ZoneStatus(ep, z.ZoneID) != model.ZoneConnected {
 				continue
 			}
-			ip := mapAddr(ep.VpcID, netip.MustParseAddr(z.IP))
+			ip := mapAddr(ep.VpcID, z.IP)
 			ready = append(ready, ip)
-			if rep.Healthy {
+			if st.Report(z.ZoneID, ep.EndpointID).Healthy {
 				healthy = append(healthy, ip)
 			}
 			view[fqdn(z.ZoneDomain)] = []netip.Addr{ip}

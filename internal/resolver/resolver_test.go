@@ -71,7 +71,7 @@ func TestPrivateDNS(t *testing.T) {
 	}
 	ep := s.WaitEndpoint(t, testenv.Active)
 	host := s.ConsumerHost.HostID
-	all := []string{ep.Zones[0].IP, ep.Zones[1].IP}
+	all := []string{ep.Zones[0].IP.String(), ep.Zones[1].IP.String()}
 	slices.Sort(all)
 
 	// dig from the consumer host, through the resolver in its VPC.
@@ -82,7 +82,7 @@ func TestPrivateDNS(t *testing.T) {
 		return nil
 	})
 	for _, z := range ep.Zones {
-		if got := digShort(t, e, host, z.ZoneDomain); !slices.Equal(got, []string{z.IP}) {
+		if got := digShort(t, e, host, z.ZoneDomain); !slices.Equal(got, []string{z.IP.String()}) {
 			t.Errorf("zone domain %s = %v, want %s", z.ZoneDomain, got, z.IP)
 		}
 	}
@@ -130,7 +130,7 @@ func TestPrivateDNS(t *testing.T) {
 	<-zoneI.Done()
 	start := time.Now()
 	testenv.Eventually(t, "zone i withdrawn", func() error {
-		if got := digShort(t, e, host, ep.EndpointDomain); !slices.Equal(got, []string{ep.Zones[0].IP}) {
+		if got := digShort(t, e, host, ep.EndpointDomain); !slices.Equal(got, []string{ep.Zones[0].IP.String()}) {
 			return fmt.Errorf("after stopping zone i: %v", got)
 		}
 		return nil

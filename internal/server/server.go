@@ -167,6 +167,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(s.Store.Metrics()...)
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.Cache = store.NewCache(s.Store, log)

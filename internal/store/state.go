@@ -1,30 +1,15 @@
 package store
 
 import (
-	"encoding/json"
-	"strings"
+	"maps"
 
 	"github.com/privlink/privlink/internal/model"
 )
 
-// Key kinds (the first path element after the prefix).
-const (
-	KindAccount  = "account"
-	KindToken    = "token"
-	KindVPC      = "vpc"
-	KindVSwitch  = "vsw"
-	KindSG       = "sg"
-	KindHost     = "host"
-	KindService  = "svc"
-	KindEndpoint = "ep"
-	KindIPAM     = "ipam"
-	KindIdem     = "idem"
-	KindReport   = "report"
-	KindAgent    = "agent"
-)
-
 // State is an immutable decoded snapshot of the resources that the data
-// plane needs, as of Rev. Consumers must not modify it.
+// plane needs, as of Rev. Consumers must not modify it. Every value in it
+// decoded and validated (see records.go); a key whose current value is bad
+// keeps its last good value.
 type State struct {
 	Rev       int64
 	VPCs      map[string]*model.VPC
@@ -33,14 +18,30 @@ type State struct {
 	Hosts     map[string]*model.Host
 	Services  map[string]*model.EndpointService
 	Endpoints map[string]*model.Endpoint
-	// Reports is keyed by zoneID + "/" + endpointID.
+	// Reports is keyed by reportID(zoneID, endpointID); use Report.
 	Reports map[string]*model.ZoneReport
 	// Agents is keyed by zoneID.
 	Agents map[string]*model.AgentInfo
+	// bad holds the keys (relative to the prefix, "vpc/<id>") whose current
+	// value is bad; the maps hold their last good value, if any.
+	bad map[string]bool
 }
 
-// watchedKinds are the kinds a State holds.
-var watchedKinds = []string{KindVPC, KindVSwitch, KindSG, KindHost, KindService, KindEndpoint, KindReport, KindAgent}
+// setter applies one key of a kind to next, with prev holding the last
+// good values (prev may be next itself); a nil value deletes the key.
+type setter func(next, prev *State, id string, value *[]byte) error
+
+// kinds are the key kinds a State holds, and how each is applied.
+var kinds = map[string]setter{
+	KindVPC:      func(n, p *State, id string, v *[]byte) error { return set(n.VPCs, p.VPCs, id, v) },
+	KindVSwitch:  func(n, p *State, id string, v *[]byte) error { return set(n.VSwitches, p.VSwitches, id, v) },
+	KindSG:       func(n, p *State, id string, v *[]byte) error { return set(n.SGs, p.SGs, id, v) },
+	KindHost:     func(n, p *State, id string, v *[]byte) error { return set(n.Hosts, p.Hosts, id, v) },
+	KindService:  func(n, p *State, id string, v *[]byte) error { return set(n.Services, p.Services, id, v) },
+	KindEndpoint: func(n, p *State, id string, v *[]byte) error { return set(n.Endpoints, p.Endpoints, id, v) },
+	KindReport:   func(n, p *State, id string, v *[]byte) error { return set(n.Reports, p.Reports, id, v) },
+	KindAgent:    func(n, p *State, id string, v *[]byte) error { return set(n.Agents, p.Agents, id, v) },
+}
 
 func newState() *State {
 	return &State{
@@ -48,16 +49,16 @@ func newState() *State {
 		SGs: map[string]*model.SecurityGroup{}, Hosts: map[string]*model.Host{},
 		Services: map[string]*model.EndpointService{}, Endpoints: map[string]*model.Endpoint{},
 		Reports: map[string]*model.ZoneReport{}, Agents: map[string]*model.AgentInfo{},
+		bad: map[string]bool{},
 	}
 }
 
 // clone copies the maps (not the values, which are immutable).
 func (s *State) clone() *State {
-	n := &State{Rev: s.Rev,
+	return &State{Rev: s.Rev,
 		VPCs: cloneMap(s.VPCs), VSwitches: cloneMap(s.VSwitches), SGs: cloneMap(s.SGs),
 		Hosts: cloneMap(s.Hosts), Services: cloneMap(s.Services), Endpoints: cloneMap(s.Endpoints),
-		Reports: cloneMap(s.Reports), Agents: cloneMap(s.Agents)}
-	return n
+		Reports: cloneMap(s.Reports), Agents: cloneMap(s.Agents), bad: maps.Clone(s.bad)}
 }
 
 func cloneMap[V any](m map[string]*V) map[string]*V {
@@ -69,46 +70,64 @@ func cloneMap[V any](m map[string]*V) map[string]*V {
 }
 
 // apply sets (value != nil) or deletes a key relative to the prefix, e.g.
-// "ep/ep-xxx". Undecodable values are treated as deleted.
-func (s *State) apply(rel string, value []byte) {
-	kind, id, ok := strings.Cut(rel, "/")
-	if !ok {
-		return
+// "ep/ep-xxx"; value nil deletes. A bad value leaves the last good one (from prev) in place
+// and returns the reason. Keys of other kinds are ignored.
+func (s *State) apply(prev *State, rel string, value *[]byte) error {
+	kind, id, ok := relKind(rel)
+	f := kinds[kind]
+	if !ok || f == nil {
+		return nil
 	}
-	switch kind {
-	case KindVPC:
-		set(s.VPCs, id, value)
-	case KindVSwitch:
-		set(s.VSwitches, id, value)
-	case KindSG:
-		set(s.SGs, id, value)
-	case KindHost:
-		set(s.Hosts, id, value)
-	case KindService:
-		set(s.Services, id, value)
-	case KindEndpoint:
-		set(s.Endpoints, id, value)
-	case KindReport:
-		set(s.Reports, id, value)
-	case KindAgent:
-		set(s.Agents, id, value)
+	err := f(s, prev, id, value)
+	if err != nil {
+		s.bad[rel] = true
+	} else {
+		delete(s.bad, rel)
 	}
+	return err
 }
 
-func set[V any](m map[string]*V, id string, value []byte) {
+// Bad reports whether the record of kind id is currently bad (then the
+// State holds its last good value, if it ever had one). Whoever removes
+// things that are not in the State must leave these alone.
+func (s *State) Bad(kind, id string) bool { return s.bad[kind+"/"+id] }
+
+// BadKind reports whether any record of kind is currently bad.
+func (s *State) BadKind(kind string) bool {
+	for rel := range s.bad {
+		if k, _, _ := relKind(rel); k == kind {
+			return true
+		}
+	}
+	return false
+}
+
+func set[V any](m, prev map[string]*V, id string, value *[]byte) error {
 	if value == nil {
 		delete(m, id)
-		return
+		return nil
 	}
-	v := new(V)
-	if err := json.Unmarshal(value, v); err != nil {
-		delete(m, id)
-		return
+	v, err := decode[V](*value)
+	if err != nil {
+		if old, ok := prev[id]; ok {
+			m[id] = old
+		}
+		return err
 	}
 	m[id] = v
+	return nil
 }
+
+func reportID(zoneID, endpointID string) string { return zoneID + "/" + endpointID }
 
 // Report returns the zone report of an endpoint zone, or nil.
 func (s *State) Report(zoneID, endpointID string) *model.ZoneReport {
-	return s.Reports[zoneID+"/"+endpointID]
+	return s.Reports[reportID(zoneID, endpointID)]
+}
+
+// ZoneStatus is an endpoint zone's status as the live reports say (see
+// model.ZoneStatus): the one decision the API, the status controller and
+// the resolver share.
+func (s *State) ZoneStatus(ep *model.Endpoint, zoneID string) string {
+	return model.ZoneStatus(ep, s.Agents[zoneID] != nil, s.Report(zoneID, ep.EndpointID))
 }

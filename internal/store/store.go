@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -38,6 +39,8 @@ type Store struct {
 	etcd   *embed.Etcd
 	prefix string
 	log    *slog.Logger
+	bad    *badRecords
+	panics *prometheus.CounterVec
 }
 
 // Open starts the embedded etcd when needed and connects to it.
@@ -48,7 +51,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Store{prefix: cfg.Prefix, log: cfg.Logger}
+	s := &Store{prefix: cfg.Prefix, log: cfg.Logger, bad: newBadRecords(cfg.Logger), panics: newPanicCounter()}
 	endpoints := cfg.Endpoints
 	if len(endpoints) == 0 {
 		e, err := startEmbedded(cfg)
@@ -129,9 +132,6 @@ func startEmbedded(cfg Config) (*embed.Etcd, error) {
 	return e, nil
 }
 
-// Client is the underlying etcd client.
-func (s *Store) Client() *clientv3.Client { return s.cli }
-
 // Prefix is the key prefix every key starts with.
 func (s *Store) Prefix() string { return s.prefix }
 
@@ -150,49 +150,24 @@ func (s *Store) Close() {
 	}
 }
 
-// Key builds a key: prefix + kind + "/" + parts joined by "/".
-func (s *Store) Key(kind string, parts ...string) string {
-	k := s.prefix + kind + "/"
-	for i, p := range parts {
-		if i > 0 {
-			k += "/"
-		}
-		k += p
-	}
-	return k
-}
-
-// Get decodes one JSON value; it returns ErrNotFound and the key's mod revision.
+// Get decodes and validates one record; it returns ErrNotFound, or an
+// error for a bad record, and the key's mod revision.
 func Get[T any](ctx context.Context, s *Store, key string) (T, int64, error) {
-	var v T
+	var zero T
 	r, err := s.cli.Get(ctx, key)
 	if err != nil {
-		return v, 0, fmt.Errorf("get %s: %w", key, err)
+		return zero, 0, fmt.Errorf("get %s: %w", key, err)
 	}
 	if len(r.Kvs) == 0 {
-		return v, 0, ErrNotFound
+		return zero, 0, ErrNotFound
 	}
-	if err := json.Unmarshal(r.Kvs[0].Value, &v); err != nil {
-		return v, 0, fmt.Errorf("decode %s: %w", key, err)
-	}
-	return v, r.Kvs[0].ModRevision, nil
-}
-
-// List decodes every value under a key prefix, in key order.
-func List[T any](ctx context.Context, s *Store, prefix string) ([]T, int64, error) {
-	r, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix())
+	kv := r.Kvs[0]
+	v, err := decode[T](kv.Value)
 	if err != nil {
-		return nil, 0, fmt.Errorf("list %s: %w", prefix, err)
+		s.bad.report(s.prefix, key, kv.ModRevision, err)
+		return zero, 0, errBadRecord(key, err)
 	}
-	out := make([]T, 0, len(r.Kvs))
-	for _, kv := range r.Kvs {
-		var v T
-		if err := json.Unmarshal(kv.Value, &v); err != nil {
-			return nil, 0, fmt.Errorf("decode %s: %w", kv.Key, err)
-		}
-		out = append(out, v)
-	}
-	return out, r.Header.Revision, nil
+	return *v, kv.ModRevision, nil
 }
 
 // MustJSON encodes v; values here are plain structs that always encode.
@@ -202,4 +177,41 @@ func MustJSON(v any) string {
 		panic(fmt.Sprintf("encode %T: %v", v, err))
 	}
 	return string(b)
+}
+
+// Record is a decoded record with its key and mod revision.
+type Record[T any] struct {
+	Key   string
+	Rev   int64
+	Value T
+}
+
+// ListRecords is List with each record's key and mod revision, for
+// guarding a write on many records at once.
+func ListRecords[T any](ctx context.Context, s *Store, prefix string) ([]Record[T], error) {
+	r, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix())
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", prefix, err)
+	}
+	out := make([]Record[T], 0, len(r.Kvs))
+	for _, kv := range r.Kvs {
+		v, err := decode[T](kv.Value)
+		if err != nil {
+			s.bad.report(s.prefix, string(kv.Key), kv.ModRevision, err)
+			continue
+		}
+		out = append(out, Record[T]{Key: string(kv.Key), Rev: kv.ModRevision, Value: *v})
+	}
+	return out, nil
+}
+
+// List decodes every good record under a key prefix, in key order; bad
+// records are skipped (logged once and counted).
+func List[T any](ctx context.Context, s *Store, prefix string) ([]T, error) {
+	recs, err := ListRecords[T](ctx, s, prefix)
+	out := make([]T, len(recs))
+	for i, r := range recs {
+		out[i] = r.Value
+	}
+	return out, err
 }

@@ -94,7 +94,7 @@ func (c *Cache) Run(ctx context.Context) {
 
 func (c *Cache) listWatch(ctx context.Context) error {
 	lctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	st, err := ReadState(lctx, c.s)
+	st, err := c.s.readState(lctx, c.state.Load())
 	cancel()
 	if err != nil {
 		return err
@@ -128,12 +128,11 @@ func (c *Cache) watchFrom(ctx context.Context, rev int64) error {
 		}
 		next := c.state.Load().clone()
 		for _, ev := range resp.Events {
-			rel := strings.TrimPrefix(string(ev.Kv.Key), c.s.prefix)
-			if ev.Type == clientv3.EventTypeDelete {
-				next.apply(rel, nil)
-			} else {
-				next.apply(rel, ev.Kv.Value)
+			var value *[]byte
+			if ev.Type != clientv3.EventTypeDelete {
+				value = &ev.Kv.Value
 			}
+			c.s.applyKV(next, next, string(ev.Kv.Key), ev.Kv.ModRevision, value)
 		}
 		next.Rev = resp.Header.Revision
 		c.state.Store(next)
@@ -144,19 +143,35 @@ func (c *Cache) watchFrom(ctx context.Context, rev int64) error {
 
 func touchesWatched(prefix string, evs []*clientv3.Event) bool {
 	for _, ev := range evs {
-		kind, _, _ := strings.Cut(strings.TrimPrefix(string(ev.Kv.Key), prefix), "/")
-		if slices.Contains(watchedKinds, kind) {
+		kind, _, _ := relKind(strings.TrimPrefix(string(ev.Kv.Key), prefix))
+		if kinds[kind] != nil {
 			return true
 		}
 	}
 	return false
 }
 
-// ReadState lists every watched kind at one revision.
-func ReadState(ctx context.Context, s *Store) (*State, error) {
+// ReadState reads a State at one revision: the given kinds, or every kind
+// a State holds when none is given.
+func (s *Store) ReadState(ctx context.Context, only ...string) (*State, error) {
+	return s.readState(ctx, newState(), only...)
+}
+
+// Reread reads the whole State afresh, keeping the last good value of
+// every record that is bad now.
+func (c *Cache) Reread(ctx context.Context) (*State, error) {
+	return c.s.readState(ctx, c.State())
+}
+
+// readState reads a State at one revision; a bad record keeps its value
+// from prev.
+func (s *Store) readState(ctx context.Context, prev *State, only ...string) (*State, error) {
 	st := newState()
-	for _, kind := range watchedKinds {
-		r, err := s.cli.Get(ctx, s.Key(kind), clientv3.WithPrefix(), clientv3.WithRev(st.Rev))
+	for kind := range kinds {
+		if len(only) > 0 && !slices.Contains(only, kind) {
+			continue
+		}
+		r, err := s.cli.Get(ctx, s.KindPrefix(kind), clientv3.WithPrefix(), clientv3.WithRev(st.Rev))
 		if err != nil {
 			return nil, fmt.Errorf("list %s: %w", kind, err)
 		}
@@ -164,8 +179,18 @@ func ReadState(ctx context.Context, s *Store) (*State, error) {
 			st.Rev = r.Header.Revision
 		}
 		for _, kv := range r.Kvs {
-			st.apply(strings.TrimPrefix(string(kv.Key), s.prefix), kv.Value)
+			s.applyKV(st, prev, string(kv.Key), kv.ModRevision, &kv.Value)
 		}
 	}
 	return st, nil
+}
+
+// applyKV applies one key (value nil: deleted) to next and reports it
+// when it is bad.
+func (s *Store) applyKV(next, prev *State, key string, rev int64, value *[]byte) {
+	if err := next.apply(prev, strings.TrimPrefix(key, s.prefix), value); err != nil {
+		s.bad.report(s.prefix, key, rev, err)
+		return
+	}
+	s.bad.good(key)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -29,8 +30,22 @@ func openTest(t *testing.T) *Store {
 	return s
 }
 
-func putVPC(t *testing.T, s *Store, id string) int64 {
-	r, err := s.cli.Put(context.Background(), s.Key(KindVPC, id), MustJSON(model.VPC{VpcID: id}))
+// ids maps the test's short names to valid VPC IDs.
+var ids = map[string]string{}
+
+func vpcID(name string) string {
+	if ids[name] == "" {
+		ids[name] = model.NewID(model.PrefixVPC)
+	}
+	return ids[name]
+}
+
+func testVPC(name string) model.VPC {
+	return model.VPC{VpcID: vpcID(name), AccountID: "1234567890123456", CidrBlock: netip.MustParsePrefix("10.0.0.0/16")}
+}
+
+func putVPC(t *testing.T, s *Store, name string) int64 {
+	r, err := s.cli.Put(context.Background(), s.ResourceKey(KindVPC, vpcID(name)), MustJSON(testVPC(name)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,12 +68,12 @@ func TestCacheListWatch(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("cache never synced")
 	}
-	if c.State().VPCs["vpc-before"] == nil {
+	if c.State().VPCs[vpcID("vpc-before")] == nil {
 		t.Fatal("initial list missed a key")
 	}
 	putVPC(t, s, "vpc-after")
-	s.cli.Delete(ctx, s.Key(KindVPC, "vpc-before"))
-	waitState(t, c, ch, func(st *State) bool { return st.VPCs["vpc-after"] != nil && st.VPCs["vpc-before"] == nil })
+	s.cli.Delete(ctx, s.ResourceKey(KindVPC, vpcID("vpc-before")))
+	waitState(t, c, ch, func(st *State) bool { return st.VPCs[vpcID("vpc-after")] != nil && st.VPCs[vpcID("vpc-before")] == nil })
 
 	// A watch that starts behind a compaction fails with "compacted" ...
 	old := c.State().Rev
@@ -73,7 +88,7 @@ func TestCacheListWatch(t *testing.T) {
 		t.Fatalf("watch from a compacted revision: %v", err)
 	}
 	// ... and the running cache, relisting when needed, holds every key.
-	waitState(t, c, ch, func(st *State) bool { return st.VPCs["vpc-last"] != nil && len(st.VPCs) == 7 })
+	waitState(t, c, ch, func(st *State) bool { return st.VPCs[vpcID("vpc-last")] != nil && len(st.VPCs) == 7 })
 }
 
 func waitState(t *testing.T, c *Cache, ch <-chan struct{}, ok func(*State) bool) {

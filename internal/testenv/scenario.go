@@ -61,7 +61,7 @@ func BuildScenario(t testing.TB, e *Env, o ScenarioOptions) *Scenario {
 		var h model.Host
 		must(t, s.Provider.Post(ctx, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw.VSwitchID, Name: "db-" + z}, &h))
 		s.ProviderHosts = append(s.ProviderHosts, h)
-		backends = append(backends, model.Backend{ZoneID: z, IP: h.IP, Port: o.Port})
+		backends = append(backends, model.Backend{ZoneID: z, IP: h.IP.String(), Port: o.Port})
 	}
 	must(t, s.Provider.Post(ctx, "/v1/services", apiserver.CreateServiceRequest{
 		Description: "sample database", VpcID: s.ProviderVPC.VpcID, Ports: []int{o.Port}, Resources: backends,

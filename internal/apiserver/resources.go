@@ -1,0 +1,115 @@
+package apiserver
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/store"
+)
+
+// owned is a resource record with an owning account.
+type owned interface{ Owner() string }
+
+// kindNames are the resource names of the store kinds in error codes
+// (<Name>NotFound, DependencyViolation.<Name>).
+var kindNames = map[string]string{
+	store.KindVPC: "Vpc", store.KindVSwitch: "VSwitch", store.KindSG: "SecurityGroup",
+	store.KindHost: "Host", store.KindService: "EndpointService", store.KindEndpoint: "Endpoint",
+}
+
+// getOwned reads a resource and hides other accounts' resources as 404.
+func getOwned[T owned](a *API, r *http.Request, kind, id string) (T, int64, error) {
+	v, rev, err := store.Get[T](r.Context(), a.st, a.st.ResourceKey(kind, id))
+	if errors.Is(err, store.ErrNotFound) || (err == nil && v.Owner() != callerOf(r).AccountID) {
+		var zero T
+		return zero, 0, model.NotFound(kindNames[kind], id)
+	}
+	return v, rev, err
+}
+
+// listOwned lists a kind filtered to the caller's account and an optional
+// predicate; bad records are skipped by the store.
+func listOwned[T owned](a *API, r *http.Request, kind string, keep func(T) bool) ([]T, error) {
+	all, err := store.List[T](r.Context(), a.st, a.st.KindPrefix(kind))
+	if err != nil {
+		return nil, err
+	}
+	me := callerOf(r).AccountID
+	out := all[:0]
+	for _, v := range all {
+		if v.Owner() == me && (keep == nil || keep(v)) {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// getOf is the GET handler body of a kind.
+func getOf[T owned](a *API, r *http.Request, kind string) (any, error) {
+	v, _, err := getOwned[T](a, r, kind, r.PathValue("id"))
+	return v, err
+}
+
+// inVPC keeps the resources of the vpcId query filter (all without it).
+func inVPC[T any](r *http.Request, vpcOf func(T) string) func(T) bool {
+	vpc := r.URL.Query().Get("vpcId")
+	return func(v T) bool { return vpc == "" || vpcOf(v) == vpc }
+}
+
+// listOf is the list handler body of a kind: the caller's resources that
+// keep accepts, one page of them by ID.
+func listOf[T owned](a *API, r *http.Request, kind string, keep func(T) bool, idOf func(T) string) (any, error) {
+	items, err := listOwned(a, r, kind, keep)
+	if err != nil {
+		return nil, err
+	}
+	return paginate(r, items, idOf)
+}
+
+// List is the body of every list response.
+type List[T any] struct {
+	Items      []T    `json:"items"`
+	NextToken  string `json:"nextToken,omitempty"`
+	TotalCount int    `json:"totalCount"`
+}
+
+// paginate sorts by key and applies maxResults (1-100, default 50) and nextToken.
+func paginate[T any](r *http.Request, items []T, key func(T) string) (List[T], error) {
+	q := r.URL.Query()
+	max := 50
+	if s := q.Get("maxResults"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > 100 {
+			return List[T]{}, model.Invalid("MaxResults", "maxResults must be an integer between 1 and 100")
+		}
+		max = n
+	}
+	sort.Slice(items, func(i, j int) bool { return key(items[i]) < key(items[j]) })
+	start := 0
+	if tok := q.Get("nextToken"); tok != "" {
+		b, err := base64.RawURLEncoding.DecodeString(tok)
+		if err != nil {
+			return List[T]{}, model.Invalid("NextToken", "nextToken is not one this API returned")
+		}
+		after := string(b)
+		start = sort.Search(len(items), func(i int) bool { return key(items[i]) > after })
+	}
+	out := List[T]{Items: items[start:], TotalCount: len(items)}
+	if len(out.Items) > max {
+		out.Items = out.Items[:max]
+		out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(key(out.Items[max-1])))
+	}
+	if out.Items == nil {
+		out.Items = []T{}
+	}
+	return out, nil
+}
+
+// dependency is the error of a delete blocked by what still uses the resource.
+func dependency(kind, id, what string) error {
+	return model.Errorf(http.StatusBadRequest, "DependencyViolation."+kindNames[kind], "%s %s is still used by %s; delete that first", kindNames[kind], id, what)
+}

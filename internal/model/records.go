@@ -1,0 +1,155 @@
+package model
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Validate methods check a record as read from the store: the store calls
+// them on every value it decodes and skips (and counts) a record that
+// fails, so the rest of privlink may rely on every ID, address and port of
+// a record it is handed.
+
+// Validate checks an account record.
+func (a *Account) Validate() error {
+	return errors.Join(account(a.AccountID), nonEmpty("name", a.Name))
+}
+
+// Validate checks a VPC record.
+func (v *VPC) Validate() error {
+	return errors.Join(id(PrefixVPC, v.VpcID), account(v.AccountID), prefix4("cidrBlock", v.CidrBlock))
+}
+
+// Validate checks a vSwitch record.
+func (v *VSwitch) Validate() error {
+	err := errors.Join(id(PrefixVSwitch, v.VSwitchID), account(v.AccountID), id(PrefixVPC, v.VpcID),
+		nonEmpty("zoneId", v.ZoneID), prefix4("cidrBlock", v.CidrBlock))
+	if err == nil && (!v.CidrBlock.Contains(v.Gateway) || v.Gateway == v.CidrBlock.Addr()) {
+		err = fmt.Errorf("gatewayIp %s is not a host address of %s", v.Gateway, v.CidrBlock)
+	}
+	return err
+}
+
+// Validate checks a security group record; its rules must be normalized.
+func (g *SecurityGroup) Validate() error {
+	errs := []error{id(PrefixSG, g.SecurityGroupID), account(g.AccountID), id(PrefixVPC, g.VpcID)}
+	for _, r := range g.Rules {
+		if n, err := NormalizeRule(r); err != nil || n != r {
+			errs = append(errs, fmt.Errorf("rule %+v is not a normalized rule", r))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks a host record.
+func (h *Host) Validate() error {
+	return errors.Join(id(PrefixHost, h.HostID), account(h.AccountID), id(PrefixVPC, h.VpcID),
+		id(PrefixVSwitch, h.VSwitchID), nonEmpty("zoneId", h.ZoneID), addr4("privateIpAddress", h.IP))
+}
+
+// Validate checks an endpoint service record.
+func (s *EndpointService) Validate() error {
+	errs := []error{id(PrefixService, s.ServiceID), account(s.AccountID), nonEmpty("serviceName", s.Name)}
+	if s.VpcID != "" {
+		errs = append(errs, id(PrefixVPC, s.VpcID))
+	}
+	for _, p := range s.Ports {
+		errs = append(errs, port("ports", p, false))
+	}
+	for _, b := range s.Resources {
+		ip, err := netip.ParseAddr(b.IP)
+		if err != nil || !ip.Is4() {
+			errs = append(errs, fmt.Errorf("backend ip %q is not an IPv4 address", b.IP))
+		}
+		errs = append(errs, nonEmpty("backend zoneId", b.ZoneID), port("backend port", b.Port, true))
+	}
+	for _, a := range s.AllowedAccounts {
+		errs = append(errs, account(a))
+	}
+	if s.ConnectBandwidth < 0 || s.IdleTimeout < 0 {
+		errs = append(errs, errors.New("connectBandwidth and idleTimeoutSeconds must not be negative"))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks an endpoint record.
+func (e *Endpoint) Validate() error {
+	errs := []error{id(PrefixEndpoint, e.EndpointID), account(e.AccountID), id(PrefixService, e.ServiceID), id(PrefixVPC, e.VpcID)}
+	for _, sg := range e.SecurityGroupIDs {
+		errs = append(errs, id(PrefixSG, sg))
+	}
+	for _, z := range e.Zones {
+		errs = append(errs, nonEmpty("zoneId", z.ZoneID), id(PrefixVSwitch, z.VSwitchID), addr4("zone ip", z.IP))
+	}
+	return errors.Join(errs...)
+}
+
+// Validate checks a zone agent's report.
+func (r *ZoneReport) Validate() error {
+	return errors.Join(id(PrefixEndpoint, r.EndpointID), nonEmpty("zoneId", r.ZoneID))
+}
+
+// Validate checks a zone agent's liveness record.
+func (a *AgentInfo) Validate() error { return nonEmpty("zoneId", a.ZoneID) }
+
+func id(prefix, s string) error {
+	if !ValidID(prefix, s) {
+		return fmt.Errorf("%q is not a %s<20 base32 characters> ID", s, prefix)
+	}
+	return nil
+}
+
+func account(s string) error {
+	if !ValidAccountID(s) {
+		return fmt.Errorf("%q is not a 16-digit account ID", s)
+	}
+	return nil
+}
+
+func nonEmpty(field, s string) error {
+	if s == "" {
+		return fmt.Errorf("%s is empty", field)
+	}
+	return nil
+}
+
+func addr4(field string, a netip.Addr) error {
+	if !a.Is4() {
+		return fmt.Errorf("%s %v is not an IPv4 address", field, a)
+	}
+	return nil
+}
+
+func prefix4(field string, p netip.Prefix) error {
+	if !p.IsValid() || !p.Addr().Is4() || p.Masked() != p || p.Bits() > 30 {
+		return fmt.Errorf("%s %v is not a masked IPv4 prefix of /30 or larger", field, p)
+	}
+	return nil
+}
+
+func port(field string, p int, zeroOK bool) error {
+	if (p == 0 && zeroOK) || (p >= 1 && p <= 65535) {
+		return nil
+	}
+	return fmt.Errorf("%s %d is out of range", field, p)
+}
+
+// Owner is the account that owns the resource (the API hides other
+// accounts' resources).
+func (v VPC) Owner() string { return v.AccountID }
+
+// Owner is the account that owns the vSwitch.
+func (v VSwitch) Owner() string { return v.AccountID }
+
+// Owner is the account that owns the security group.
+func (g SecurityGroup) Owner() string { return g.AccountID }
+
+// Owner is the account that owns the host.
+func (h Host) Owner() string { return h.AccountID }
+
+// Owner is the account that provides the service.
+func (s EndpointService) Owner() string { return s.AccountID }
+
+// Owner is the account that owns the endpoint.
+func (e Endpoint) Owner() string { return e.AccountID }

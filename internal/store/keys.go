@@ -1,0 +1,97 @@
+package store
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"github.com/privlink/privlink/internal/model"
+)
+
+// Key kinds: the first path element after the prefix. The full layout
+// (every key privlink writes) is in docs/architecture.md; each kind has
+// one helper below, and no other package builds keys.
+const (
+	KindAccount  = "account" // account/<accountId> -> model.Account
+	KindToken    = "token"   // token/<sha256 hex> -> TokenRecord
+	KindVPC      = "vpc"     // vpc/<vpcId> -> model.VPC
+	KindVSwitch  = "vsw"     // vsw/<vSwitchId> -> model.VSwitch
+	KindSG       = "sg"      // sg/<securityGroupId> -> model.SecurityGroup
+	KindHost     = "host"    // host/<hostId> -> model.Host
+	KindService  = "svc"     // svc/<serviceId> -> model.EndpointService
+	KindEndpoint = "ep"      // ep/<endpointId> -> model.Endpoint
+	KindIPAM     = "ipam"    // ipam/<vSwitchId>/<ip> -> owner ID (the key's existence is the allocation)
+	KindSvcEp    = "svcep"   // svcep/<serviceId>/<endpointId> -> "" (index: a service's endpoints)
+	KindVPCEp    = "vpcep"   // vpcep/<vpcId>/<endpointId> -> "" (index: a VPC's endpoints, for the quota)
+	KindIdem     = "idem"    // idem/<accountId>/<kind>/<clientToken> -> idemRecord
+	KindIdemRev  = "idemrev" // idemrev/<kind>/<id> -> the idem key that created the resource
+	KindReport   = "report"  // report/<zoneId>/<endpointId> -> model.ZoneReport (leased)
+	KindAgent    = "agent"   // agent/<zoneId> -> model.AgentInfo (leased)
+	KindMeta     = "meta"    // meta/admin -> the admin's account ID
+)
+
+// key builds prefix + kind + "/" + parts joined by "/".
+func (s *Store) key(kind string, parts ...string) string {
+	return s.prefix + kind + "/" + strings.Join(parts, "/")
+}
+
+// KindPrefix is the prefix of every key of a kind (for listing).
+func (s *Store) KindPrefix(kind string) string { return s.prefix + kind + "/" }
+
+// ResourceKey is the key of one record of a kind: account, token, vpc,
+// vsw, sg, host, svc or ep.
+func (s *Store) ResourceKey(kind, id string) string { return s.key(kind, id) }
+
+// IPAMKey is the allocation key of one address of a vSwitch.
+func (s *Store) IPAMKey(vswID string, ip netip.Addr) string {
+	return s.key(KindIPAM, vswID, ip.String())
+}
+
+// IPAMPrefix is the prefix of every allocation of a vSwitch.
+func (s *Store) IPAMPrefix(vswID string) string { return s.key(KindIPAM, vswID) + "/" }
+
+// ServiceEndpointKey indexes an endpoint under its service; its existence
+// blocks the service's deletion.
+func (s *Store) ServiceEndpointKey(svcID, epID string) string { return s.key(KindSvcEp, svcID, epID) }
+
+// ServiceEndpointsPrefix is the prefix of a service's endpoint index.
+func (s *Store) ServiceEndpointsPrefix(svcID string) string { return s.key(KindSvcEp, svcID) + "/" }
+
+// VPCEndpointKey indexes an endpoint under its VPC (the endpoint quota).
+func (s *Store) VPCEndpointKey(vpcID, epID string) string { return s.key(KindVPCEp, vpcID, epID) }
+
+// VPCEndpointsPrefix is the prefix of a VPC's endpoint index.
+func (s *Store) VPCEndpointsPrefix(vpcID string) string { return s.key(KindVPCEp, vpcID) + "/" }
+
+// idemKey records which resource a clientToken created.
+func (s *Store) idemKey(account, kind, token string) string { return s.key(KindIdem, account, kind, token) }
+
+// idemRevKey points from a resource back to its idem key, so deleting the
+// resource frees its clientToken.
+func (s *Store) idemRevKey(kind, id string) string { return s.key(KindIdemRev, kind, id) }
+
+// ReportKey is a zone agent's report on one endpoint zone.
+func (s *Store) ReportKey(zoneID, epID string) string { return s.key(KindReport, zoneID, epID) }
+
+// AgentKey is a zone agent's liveness record.
+func (s *Store) AgentKey(zoneID string) string { return s.key(KindAgent, zoneID) }
+
+// AdminMetaKey holds the admin's account ID once the admin exists.
+func (s *Store) AdminMetaKey() string { return s.key(KindMeta, "admin") }
+
+// TokenRecord is stored at token/<sha256 hex of the token>.
+type TokenRecord struct {
+	AccountID string `json:"accountId"`
+	Admin     bool   `json:"admin,omitempty"`
+}
+
+// relKind splits a key relative to the prefix into its kind and the rest.
+func relKind(rel string) (kind, rest string, ok bool) { return strings.Cut(rel, "/") }
+
+// Validate checks a token record.
+func (t *TokenRecord) Validate() error {
+	if !model.ValidAccountID(t.AccountID) {
+		return fmt.Errorf("token record: %q is not an account ID", t.AccountID)
+	}
+	return nil
+}

@@ -1,0 +1,63 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/privlink/privlink/internal/model"
+)
+
+// TestBadRecords: a record that does not decode or validate never replaces
+// or deletes the last good value in the cache (also across a relist), is
+// skipped by List, fails Get, and is counted once per revision.
+func TestBadRecords(t *testing.T) {
+	s := openTest(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := NewCache(s, s.log)
+	ch := c.Subscribe()
+	go c.Run(ctx)
+	<-c.Synced()
+	bad := []struct{ name, value string }{
+		{"garbage", "\x00\xffnot json"},
+		{"invalid json", `{"vpcId":`},
+		{"wrong field type", `{"vpcId":42,"accountId":"1234567890123456","cidrBlock":"10.0.0.0/16"}`},
+		{"bad address", `{"vpcId":"` + vpcID("v") + `","accountId":"1234567890123456","cidrBlock":"10.0.0.300/16"}`},
+		{"invalid values", `{"vpcId":"vpc-x","accountId":"1","cidrBlock":"10.0.0.0/16"}`},
+		{"empty", ``},
+	}
+	key := s.ResourceKey(KindVPC, vpcID("v"))
+	putVPC(t, s, "v")
+	waitState(t, c, ch, func(st *State) bool { return st.VPCs[vpcID("v")] != nil })
+	for i, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := s.PutRaw(ctx, key, tc.value); err != nil {
+				t.Fatal(err)
+			}
+			putVPC(t, s, "marker-"+tc.name) // a later change: the cache has seen the bad one
+			waitState(t, c, ch, func(st *State) bool { return st.VPCs[vpcID("marker-"+tc.name)] != nil })
+			if got := c.State().VPCs[vpcID("v")]; got == nil || got.CidrBlock.String() != "10.0.0.0/16" {
+				t.Fatalf("cache lost the last good value: %+v", got)
+			}
+			var m dto.Metric
+			_ = s.bad.counter.WithLabelValues(KindVPC).Write(&m)
+			if n := m.GetCounter().GetValue(); n != float64(i+1) {
+				t.Errorf("bad records counted %v, want %d", n, i+1)
+			}
+			list, err := List[model.VPC](ctx, s, s.KindPrefix(KindVPC))
+			if err != nil || len(list) != i+1 {
+				t.Errorf("List: %d records, %v; want the %d good ones", len(list), err, i+1)
+			}
+			if _, _, err := Get[model.VPC](ctx, s, key); err == nil || errors.Is(err, ErrNotFound) {
+				t.Errorf("Get of a bad record: %v", err)
+			}
+			st, err := s.readState(ctx, c.State())
+			if err != nil || st.VPCs[vpcID("v")] == nil {
+				t.Errorf("relist dropped the last good value: %v", err)
+			}
+		})
+	}
+}
