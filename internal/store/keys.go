@@ -64,7 +64,9 @@ func (s *Store) VPCEndpointKey(vpcID, epID string) string { return s.key(KindVPC
 func (s *Store) VPCEndpointsPrefix(vpcID string) string { return s.key(KindVPCEp, vpcID) + "/" }
 
 // idemKey records which resource a clientToken created.
-func (s *Store) idemKey(account, kind, token string) string { return s.key(KindIdem, account, kind, token) }
+func (s *Store) idemKey(account, kind, token string) string {
+	return s.key(KindIdem, account, kind, token)
+}
 
 // idemRevKey points from a resource back to its idem key, so deleting the
 // resource frees its clientToken.

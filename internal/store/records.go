@@ -73,7 +73,9 @@ func (b *badRecords) good(key string) {
 
 // Metrics are the store's Prometheus collectors: bad records by kind and
 // panics of reconcile loops (Cache.Loop) by loop.
-func (s *Store) Metrics() []prometheus.Collector { return []prometheus.Collector{s.bad.counter, s.panics} }
+func (s *Store) Metrics() []prometheus.Collector {
+	return []prometheus.Collector{s.bad.counter, s.panics}
+}
 
 func newPanicCounter() *prometheus.CounterVec {
 	return prometheus.NewCounterVec(prometheus.CounterOpts{
