@@ -1,5 +1,19 @@
-// Package store owns privlink's control-plane state in etcd: it starts the
-// embedded single-node etcd (or connects to an external cluster), lays out the
-// keys, gives typed get/list and compare-and-swap access, and keeps a
-// list+watch cache (State) that the controllers, agents and DNS build on.
+// Package store owns privlink's control-plane state in etcd, and is the only
+// package that talks to etcd. It starts the embedded single-node etcd (or
+// connects to an external cluster) and owns:
+//
+//   - the key layout: one helper per key kind (keys.go; the full layout is
+//     in docs/architecture.md);
+//   - the write protocol: Txn collects guards (Unchanged, Exists,
+//     NoneUnder, Touch a parent) and writes (Create-if-absent, Claim, Put,
+//     Index, Delete) that commit atomically; Create (with clientToken
+//     idempotency), Update and Delete read, plan and commit-if-unchanged,
+//     retrying with backoff (protocol.go);
+//   - leases for what must vanish with its writer: a zone agent's liveness
+//     and reports (lease.go);
+//   - the edge where records are decoded and validated once: a bad record
+//     is skipped, logged once, counted, and never taken for a deletion
+//     (records.go);
+//   - the list+watch Cache of a State that controllers, agents and the
+//     resolver build on, and Cache.Loop, their panic-safe reconcile loop.
 package store
