@@ -109,6 +109,21 @@ func paginate[T any](r *http.Request, items []T, key func(T) string) (List[T], e
 	return out, nil
 }
 
+// endpointWhere returns the first endpoint (of any account) that match
+// accepts, or nil: what blocks deleting a service or a security group.
+func (a *API) endpointWhere(r *http.Request, match func(model.Endpoint) bool) (*model.Endpoint, error) {
+	eps, err := store.List[model.Endpoint](r.Context(), a.st, a.st.KindPrefix(store.KindEndpoint))
+	if err != nil {
+		return nil, err
+	}
+	for _, ep := range eps {
+		if match(ep) {
+			return &ep, nil
+		}
+	}
+	return nil, nil
+}
+
 // dependency is the error of a delete blocked by what still uses the resource.
 func dependency(kind, id, what string) error {
 	return model.Errorf(http.StatusBadRequest, "DependencyViolation."+kindNames[kind], "%s %s is still used by %s; delete that first", kindNames[kind], id, what)

@@ -122,14 +122,12 @@ func (a *API) deleteSecurityGroup(w http.ResponseWriter, r *http.Request) (any, 
 	if err != nil {
 		return nil, err
 	}
-	eps, err := store.List[model.Endpoint](r.Context(), a.st, a.st.KindPrefix(store.KindEndpoint))
+	ep, err := a.endpointWhere(r, func(ep model.Endpoint) bool { return slices.Contains(ep.SecurityGroupIDs, id) })
 	if err != nil {
 		return nil, err
 	}
-	for _, ep := range eps {
-		if slices.Contains(ep.SecurityGroupIDs, id) {
-			return nil, dependency(store.KindSG, id, "endpoint "+ep.EndpointID)
-		}
+	if ep != nil {
+		return nil, dependency(store.KindSG, id, "endpoint "+ep.EndpointID)
 	}
 	return v, a.remove(r, store.KindSG, id, rev, a.st.NewTxn())
 }

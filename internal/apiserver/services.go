@@ -270,15 +270,13 @@ func (a *API) deleteService(w http.ResponseWriter, r *http.Request) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	eps, err := store.List[model.Endpoint](r.Context(), a.st, a.st.KindPrefix(store.KindEndpoint))
+	ep, err := a.endpointWhere(r, func(ep model.Endpoint) bool { return ep.ServiceID == id })
 	if err != nil {
 		return nil, err
 	}
-	for _, ep := range eps {
-		if ep.ServiceID == id {
-			return nil, model.Errorf(http.StatusBadRequest, "DependencyViolation.EndpointExists",
-				"endpoint service %s still has endpoint %s (connection %s); reject it and have the consumer delete it first", id, ep.EndpointID, ep.ConnectionStatus)
-		}
+	if ep != nil {
+		return nil, model.Errorf(http.StatusBadRequest, "DependencyViolation.EndpointExists",
+			"endpoint service %s still has endpoint %s (connection %s); reject it and have the consumer delete it first", id, ep.EndpointID, ep.ConnectionStatus)
 	}
 	// The index check makes an endpoint created meanwhile block the delete.
 	return s, a.remove(r, store.KindService, id, rev, a.st.NewTxn().NoneUnder(a.st.ServiceEndpointsPrefix(id)))
