@@ -154,7 +154,7 @@ func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) e
 		a.lease, a.stopKeepAlive = g.ID, kcancel
 		a.reported = map[string]model.ZoneReport{}
 		host, _ := os.Hostname()
-		info := model.AgentInfo{ZoneID: a.cfg.Zone, Hostname: host, Started: time.Now().UTC().Format(time.RFC3339), Synced: true, Network: a.cfg.Driver.Name()}
+		info := model.AgentInfo{ZoneID: a.cfg.Zone, Hostname: host, Started: time.Now().UTC().Format(time.RFC3339), Synced: true, Network: a.cfg.Driver.Name}
 		if _, err := cli.Put(cctx, a.cfg.Store.Key(store.KindAgent, a.cfg.Zone), store.MustJSON(info), clientv3.WithLease(a.lease)); err != nil {
 			a.dropLease()
 			return fmt.Errorf("put agent key: %w", err)
@@ -238,7 +238,7 @@ func (a *Agent) healthFor(vpcID string) *proxy.Health {
 	defer a.healthMu.Unlock()
 	h := a.health[vpcID]
 	if h == nil {
-		drv := a.cfg.Driver
+		drv := a.cfg.Driver.Sockets
 		h = proxy.NewHealth(func(ctx context.Context, addr netip.AddrPort) (netConn, error) {
 			return drv.Dial(ctx, vpcID, addr)
 		}, 2*time.Second, time.Second)

@@ -9,12 +9,6 @@ import (
 	"github.com/privlink/privlink/internal/store"
 )
 
-// inventorier is implemented by drivers that can list what they left on
-// the machine (netns).
-type inventorier interface {
-	Inventory() (netdrv.Inventory, error)
-}
-
 // prune removes what the store no longer has but the machine still does:
 // objects deleted while no agent was running. It runs once, at the first
 // reconcile, and touches only resources absent from the whole store, so
@@ -22,11 +16,8 @@ type inventorier interface {
 // after the inventory is taken: everything on the machine was in the store
 // before it was built, so only what was deleted is missing from that read.
 func (a *Agent) prune(ctx context.Context) {
-	inv, ok := a.cfg.Driver.(inventorier)
-	if !ok {
-		return
-	}
-	have, err := inv.Inventory()
+	drv := a.cfg.Driver.Topology
+	have, err := drv.Inventory()
 	if err != nil {
 		a.log.Warn("inventory for pruning", "err", err)
 		return
@@ -44,7 +35,6 @@ func (a *Agent) prune(ctx context.Context) {
 			used[netdrv.ENIRef{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.IP}] = true
 		}
 	}
-	drv := a.cfg.Driver
 	for _, e := range have.ENIs {
 		if !used[e] {
 			a.logPrune("eni", e.IP, drv.RemoveENI(e.VpcID, e.VSwitchID, netip.MustParseAddr(e.IP)))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/privlink/privlink/internal/agent"
 	"github.com/privlink/privlink/internal/dns"
+	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/proxy"
 	"github.com/privlink/privlink/internal/resolver"
 	"github.com/privlink/privlink/internal/server"
@@ -57,11 +58,11 @@ func serverCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "privlink server ready at %s (network %s); admin token in %s/admin.token\n", s.URL(), s.Driver.Name(), cfg.DataDir)
+			fmt.Fprintf(os.Stderr, "privlink server ready at %s (network %s); admin token in %s/admin.token\n", s.URL(), s.Driver.Name, cfg.DataDir)
 			<-ctx.Done()
 			s.Stop()
 			if cleanup {
-				return s.Driver.Cleanup()
+				return s.Driver.Topology.Cleanup()
 			}
 			return nil
 		},
@@ -101,7 +102,7 @@ func agentCmd() *cobra.Command {
 			log := newLogger(logLevel).With("component", "agent")
 			ctx, stop := signalContext()
 			defer stop()
-			drv, err := server.NewDriver(network, prefix, log)
+			drv, err := netdrv.New(network, prefix, log)
 			if err != nil {
 				return err
 			}
@@ -137,7 +138,7 @@ func agentCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res := resolver.New(resolver.Config{Cache: cache, Driver: drv, DNS: dnsSrv, Logger: log, Zones: []string{zone}})
+			res := resolver.New(resolver.Config{Cache: cache, Sockets: drv.Sockets, DNS: dnsSrv, Logger: log, Zones: []string{zone}})
 			go res.Run(runCtx)
 			<-ctx.Done()
 			cancel()

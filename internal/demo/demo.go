@@ -155,12 +155,12 @@ func (r *run) start(ctx context.Context) error {
 		return fmt.Errorf("admin token: %w", err)
 	}
 	r.admin = client.New(r.srv.URL(), string(trimNL(tok)))
-	r.sum.Network = r.srv.Driver.Name()
+	r.sum.Network = r.srv.Driver.Name
 	if cfg.Console != nil {
 		r.sum.ConsoleURL = r.srv.URL() + "/console/"
 	}
 	r.say("privlink server ready at %s in %s (embedded etcd, network driver %s, zone agents for both zones)",
-		r.srv.URL(), time.Since(t0).Round(time.Millisecond), r.srv.Driver.Name())
+		r.srv.URL(), time.Since(t0).Round(time.Millisecond), r.srv.Driver.Name)
 	return nil
 }
 
@@ -202,7 +202,7 @@ func (r *run) cleanup() error {
 	var err error
 	if r.srv != nil {
 		r.srv.Stop()
-		err = r.srv.Driver.Cleanup()
+		err = r.srv.Driver.Topology.Cleanup()
 	}
 	if r.dir != "" {
 		os.RemoveAll(r.dir)

@@ -31,7 +31,7 @@ func needTool(t *testing.T, name string) {
 // inHost runs argv inside a host namespace (as `privlink host exec` does).
 func inHost(t *testing.T, e *testenv.Env, hostID string, argv ...string) (string, error) {
 	t.Helper()
-	out, err := e.Driver.ExecCommand(bg, hostID, argv).CombinedOutput()
+	out, err := e.Driver.Sockets.ExecCommand(bg, hostID, argv).CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
 
@@ -65,7 +65,7 @@ func TestPrivateDNS(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-zoneI.Done() })
 
 	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
-	hs := e.Driver.(netdrv.HostSockets)
+	hs := e.Driver.Sockets
 	for _, h := range s.ProviderHosts {
 		e.Serve(t, h.HostID, 6001, func(c net.Conn) { fmt.Fprintf(c, "hello from %s\n", h.HostID) })
 	}
@@ -92,7 +92,7 @@ func TestPrivateDNS(t *testing.T) {
 		}
 	}
 	// Go's resolver, dialing the VPC resolver from inside the host.
-	r := netdrv.HostResolver(hs, host, e.Driver.ResolverAddr(s.ConsumerVPC.VpcID))
+	r := netdrv.HostResolver(hs, host, e.Driver.Sockets.ResolverAddr(s.ConsumerVPC.VpcID))
 	addrs, err := r.LookupHost(bg, ep.EndpointDomain)
 	slices.Sort(addrs)
 	if err != nil || !slices.Equal(addrs, all) {

@@ -117,18 +117,6 @@ func (c *Config) defaults() error {
 	return nil
 }
 
-// NewDriver builds the network driver named by network.
-func NewDriver(network, prefix string, log *slog.Logger) (netdrv.Driver, error) {
-	switch network {
-	case "netns":
-		return netdrv.NewNetns(prefix, log)
-	case "loopback":
-		return netdrv.NewLoopback(log), nil
-	default:
-		return nil, fmt.Errorf("unknown --network %q (netns or loopback)", network)
-	}
-}
-
 // Start brings every component up and returns when the server is ready:
 // API listening, agents synced, DNS serving.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
@@ -143,7 +131,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			s.Stop()
 		}
 	}()
-	drv, err := NewDriver(cfg.Network, cfg.NetnsPrefix, log)
+	drv, err := netdrv.New(cfg.Network, cfg.NetnsPrefix, log)
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +151,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}
 	naming := model.Naming{Region: cfg.Region, ServicePrefix: cfg.ServicePrefix, DNSSuffix: cfg.DNSSuffix}
-	s.API = apiserver.New(apiserver.Config{Store: s.Store, Naming: naming, Zones: cfg.Zones, Logger: log, Network: drv.Name(), NetnsPrefix: cfg.NetnsPrefix})
+	s.API = apiserver.New(apiserver.Config{Store: s.Store, Naming: naming, Zones: cfg.Zones, Logger: log, Network: drv.Name, NetnsPrefix: cfg.NetnsPrefix})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -185,7 +173,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		r := resolver.New(resolver.Config{Cache: s.Cache, Driver: drv, DNS: s.DNS, Logger: log, Zones: cfg.AgentZones})
+		r := resolver.New(resolver.Config{Cache: s.Cache, Sockets: drv.Sockets, DNS: s.DNS, Logger: log, Zones: cfg.AgentZones})
 		s.goRun(func() { r.Run(runCtx) })
 	}
 
@@ -228,7 +216,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	ok = true
-	log.Info("privlink server ready", "listen", s.URL(), "region", cfg.Region, "zones", cfg.Zones, "network", drv.Name())
+	log.Info("privlink server ready", "listen", s.URL(), "region", cfg.Region, "zones", cfg.Zones, "network", drv.Name)
 	return s, nil
 }
 

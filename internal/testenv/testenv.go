@@ -106,7 +106,7 @@ func Start(t testing.TB, o Options) *Env {
 	env := &Env{Server: s, Prefix: o.Prefix, Dir: dir}
 	t.Cleanup(func() {
 		s.Stop()
-		if err := s.Driver.Cleanup(); err != nil {
+		if err := s.Driver.Topology.Cleanup(); err != nil {
 			t.Errorf("cleanup namespaces: %v", err)
 		}
 		if left := Leftovers(o.Prefix); len(left) > 0 {
