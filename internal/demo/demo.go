@@ -83,10 +83,7 @@ func (r *run) stepf(format string, args ...any) {
 // Run plays the scenario; it returns the summary or the first failure.
 func Run(ctx context.Context, o Options) (sum *Summary, err error) {
 	if o.Network == "" {
-		o.Network = "netns"
-		if os.Geteuid() != 0 {
-			o.Network = "loopback"
-		}
+		o.Network = server.DefaultNetwork()
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -175,7 +172,7 @@ func (r *run) config(dir string) (server.Config, error) {
 	}
 	cfg := server.Config{
 		DataDir: filepath.Join(dir, "data"), Listen: fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		Region: "cn-hangzhou", Zones: []string{"cn-hangzhou-h", "cn-hangzhou-i"},
+		Region: server.DefaultRegion, Zones: server.DefaultZones(),
 		Network: r.o.Network, NetnsPrefix: fmt.Sprintf("pldemo%d", ports[0]%100000),
 		EtcdClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), EtcdPeerURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2]),
 		Logger: r.o.Logger,
