@@ -146,7 +146,7 @@ func startSampleDB(t *testing.T, e *testenv.Env, h model.Host) {
 	t.Helper()
 	bin := filepath.Join(binDir, "privlink-sampledb")
 	deadline := time.Now().Add(10 * time.Second)
-	for !exists("/run/netns/"+e.Prefix+"-"+h.HostID) && time.Now().Before(deadline) {
+	for !e.Driver.Sockets.HasHost(h.HostID) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	cmd := e.Driver.Sockets.ExecCommand(context.Background(), h.HostID, []string{bin, "--listen", ":6001", "--user", "acct1:admin:accountadmin=secret"})
@@ -155,8 +155,6 @@ func startSampleDB(t *testing.T, e *testenv.Env, h model.Host) {
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 }
-
-func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // TestDemoLoopback plays the scenario with the loopback driver, as a user
 // without root gets it.

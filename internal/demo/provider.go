@@ -105,7 +105,7 @@ func (r *run) startDB(ctx context.Context, vpcID string, h model.Host) error {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		cmd = r.srv.Driver.Sockets.ExecCommand(ctx, h.HostID, []string{bin, "--listen", listen, "--user", dbUser + "=" + dbPassword})
-		if r.srv.Driver.Name != "netns" || hostReady(r.srv.Config().NetnsPrefix+"-"+h.HostID) || time.Now().After(deadline) {
+		if r.srv.Driver.Sockets.HasHost(h.HostID) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -121,11 +121,6 @@ func (r *run) startDB(ctx context.Context, vpcID string, h model.Host) error {
 	}
 	r.procs = append(r.procs, cmd.Process)
 	return r.waitListening(ctx, vpcID, netip.AddrPortFrom(ip, dbPort), logf.Name())
-}
-
-func hostReady(ns string) bool {
-	_, err := os.Stat("/run/netns/" + ns)
-	return err == nil
 }
 
 // waitListening dials the backend from the vendor's VPC until it answers.

@@ -156,6 +156,14 @@ func (l *LoopbackDriver) EnsureHost(h Host) error {
 	return nil
 }
 
+// HasHost implements Sockets: the host was ensured.
+func (l *LoopbackDriver) HasHost(hostID string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.hosts[hostID]
+	return ok
+}
+
 // DeleteHost implements Topology.
 func (l *LoopbackDriver) DeleteHost(hostID string) error {
 	l.mu.Lock()

@@ -18,7 +18,7 @@ func TestLoopbackDriver(t *testing.T) {
 	gw := netip.MustParseAddr("192.168.0.1")
 	host := Host{ID: newID("i"), VpcID: vpc, VSwitchID: vsw, IP: netip.MustParseAddr("192.168.0.10"), Prefix: cidr, Gateway: gw}
 
-	if err := l.EnsureHost(host); !errors.Is(err, ErrNotFound) {
+	if err := l.EnsureHost(host); !errors.Is(err, ErrNotFound) || l.HasHost(host.ID) {
 		t.Fatalf("EnsureHost before VPC: %v, want ErrNotFound", err)
 	}
 	for range 2 {
@@ -33,6 +33,9 @@ func TestLoopbackDriver(t *testing.T) {
 		}
 	}
 
+	if !l.HasHost(host.ID) || !l.HasVPC(vpc) {
+		t.Error("HasHost/HasVPC false after Ensure*")
+	}
 	if got := l.MapAddr(vpc, host.IP); got != netip.MustParseAddr("127.168.0.10") {
 		t.Errorf("MapAddr = %v", got)
 	}

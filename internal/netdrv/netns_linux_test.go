@@ -521,8 +521,14 @@ func TestNetnsAdoptVPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	host := Host{ID: newID("i"), VpcID: vpc, VSwitchID: vsw, IP: ip10, Prefix: cidr0, Gateway: gw0}
+	if d.HasHost(host.ID) {
+		t.Error("HasHost before EnsureHost")
+	}
 	if err := d.EnsureHost(host); err != nil {
 		t.Fatal(err)
+	}
+	if !d.HasHost(host.ID) {
+		t.Error("HasHost false after EnsureHost")
 	}
 	if err := d.AddENI(vpc, vsw, netip.MustParseAddr("192.168.0.50")); err != nil {
 		t.Fatal(err)

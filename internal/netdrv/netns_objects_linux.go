@@ -211,6 +211,17 @@ func (d *NetnsDriver) hostIDs(match func(Host) bool) []string {
 	return ids
 }
 
+// HasHost implements Sockets: the host's namespace exists (made by this
+// driver, another process with the same prefix, or a previous run). Like
+// HasVPC it waits for an operation in progress, so a host being created is
+// reported once it is plumbed.
+func (d *NetnsDriver) HasHost(hostID string) bool {
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	_, err := d.loadHost(hostID)
+	return err == nil
+}
+
 // loadHost returns the host's namespace handle, opening a namespace left
 // by a previous run if needed. Caller holds opMu.
 func (d *NetnsDriver) loadHost(hostID string) (*nsHost, error) {

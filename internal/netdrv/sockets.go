@@ -45,7 +45,9 @@ type Sockets interface {
 	ResolverAddr(vpcID string) netip.AddrPort
 
 	// Sockets and commands as seen from a host (ECS): tests and demos use
-	// them to play the workload running on the host.
+	// them to play the workload running on the host. HasHost reports
+	// whether the host's namespace exists and is set up.
+	HasHost(hostID string) bool
 	ListenHost(hostID string, addr netip.AddrPort) (net.Listener, error)
 	ListenPacketHost(hostID string, addr netip.AddrPort) (net.PacketConn, error)
 	DialHost(ctx context.Context, hostID string, addr netip.AddrPort) (net.Conn, error)
