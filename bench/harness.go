@@ -109,8 +109,8 @@ func (h *harness) cleanup() error {
 	h.undo = nil
 	if left := leftovers(h.prefix); len(left) > 0 {
 		errs = append(errs, fmt.Errorf("namespaces left behind, removing them: %v", left))
-		if d, err := netdrv.NewNetns(h.prefix, slog.Default()); err == nil {
-			errs = append(errs, d.Cleanup())
+		if d, err := netdrv.New(netdrv.Netns, h.prefix, slog.Default()); err == nil {
+			errs = append(errs, d.Topology.Cleanup())
 		}
 	}
 	startedMu.Lock()

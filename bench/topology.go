@@ -13,6 +13,7 @@ import (
 	"github.com/privlink/privlink/internal/apiserver"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/server"
 )
 
 // Ports of the servers in the provider host (serve child) and of the
@@ -34,11 +35,11 @@ const (
 	peerConsumer = "192.168.255.1" // the direct veth, /30
 	peerProvider = "192.168.255.2"
 
-	zoneH = "cn-hangzhou-h"
-	zoneI = "cn-hangzhou-i"
-
 	maxEndpointsPerVPC = apiserver.MaxEndpointsPerVPC
 )
+
+// The zones of the server's default region (the harness starts it without --zones).
+var zoneH, zoneI = server.DefaultZones()[0], server.DefaultZones()[1]
 
 // topology is what the harness built through privlink's API.
 type topology struct {

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/privlink/privlink/internal/model"
-	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/testenv"
 )
 
@@ -35,7 +34,7 @@ func TestStandaloneAgent(t *testing.T) {
 	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
 
 	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
-	hs := e.Driver.(netdrv.HostSockets)
+	hs := e.Driver.Sockets
 	for _, h := range s.ProviderHosts {
 		e.Serve(t, h.HostID, 6001, func(c net.Conn) { io.Copy(c, c) })
 	}

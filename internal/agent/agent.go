@@ -115,7 +115,7 @@ func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) e
 		a.reported = map[string]model.ZoneReport{}
 		host, _ := os.Hostname()
 		writes[st.AgentKey(a.cfg.Zone)] = model.AgentInfo{ZoneID: a.cfg.Zone, Hostname: host,
-			Started: time.Now().UTC().Format(time.RFC3339), Synced: true, Network: a.cfg.Driver.Name()}
+			Started: time.Now().UTC().Format(time.RFC3339), Synced: true, Network: a.cfg.Driver.Name}
 	}
 	want := map[string]model.ZoneReport{}
 	for epID := range d.zones {
@@ -174,7 +174,7 @@ func (a *Agent) healthFor(vpcID string) *proxy.Health {
 	defer a.healthMu.Unlock()
 	h := a.health[vpcID]
 	if h == nil {
-		drv := a.cfg.Driver
+		drv := a.cfg.Driver.Sockets
 		h = proxy.NewHealth(func(ctx context.Context, addr netip.AddrPort) (netConn, error) {
 			return drv.Dial(ctx, vpcID, addr)
 		}, 2*time.Second, time.Second)

@@ -15,7 +15,7 @@ type netConn = net.Conn
 // It returns errors per endpoint so reports can say what failed.
 func (a *Agent) apply(d *desired) map[string]error {
 	errs := map[string]error{}
-	drv := a.cfg.Driver
+	drv := a.cfg.Driver.Topology
 	// Creation order: VPCs, vSwitches, hosts, ENIs, listeners.
 	for id, path := range d.vpcs {
 		if cur, ok := a.vpcs[id]; ok && cur == path {
@@ -136,30 +136,23 @@ func (a *Agent) apply(d *desired) map[string]error {
 	return errs
 }
 
-// unmapper is implemented by drivers whose sockets see translated source
-// addresses (loopback), so security groups apply to VPC addresses.
-type unmapper interface {
-	UnmapAddr(vpcID string, a netip.Addr) netip.Addr
-}
-
 func (a *Agent) proxyConfig(sp listenerSpec) proxy.Config {
 	cfg := sp.cfg
 	cfg.Logger = a.log
 	rules := sp.rules
-	cfg.Allow = func(src netip.AddrPort, port uint16) bool { return rules.Allows(src.Addr(), port) }
-	if um, ok := a.cfg.Driver.(unmapper); ok {
-		vpc := sp.eni.VpcID
-		cfg.Allow = func(src netip.AddrPort, port uint16) bool { return rules.Allows(um.UnmapAddr(vpc, src.Addr()), port) }
-	}
+	// Sockets see translated source addresses under loopback: security
+	// groups apply to VPC addresses.
+	um, vpc := a.cfg.Driver.Sockets, sp.eni.VpcID
+	cfg.Allow = func(src netip.AddrPort, port uint16) bool { return rules.Allows(um.UnmapAddr(vpc, src.Addr()), port) }
 	return cfg
 }
 
 func (a *Agent) startListener(k listenerKey, sp listenerSpec) error {
-	ln, err := a.cfg.Driver.Listen(sp.eni.VpcID, sp.addr)
+	ln, err := a.cfg.Driver.Sockets.Listen(sp.eni.VpcID, sp.addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s in %s: %w", sp.addr, sp.eni.VpcID, err)
 	}
-	drv, vpc := a.cfg.Driver, sp.svcVPC
+	drv, vpc := a.cfg.Driver.Sockets, sp.svcVPC
 	dial := func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) { return drv.Dial(ctx, vpc, addr) }
 	sockets := func(addr netip.AddrPort) (int, netip.AddrPort, error) { return drv.Socket(vpc, addr) }
 	l := proxy.NewListener(ln, a.proxyConfig(sp), dial, a.healthFor(vpc), a.cfg.Metrics, proxy.WithSockets(sockets))

@@ -96,7 +96,7 @@ func TestProxyProtocolAndBulk(t *testing.T) {
 	for _, h := range s.ProviderHosts {
 		var ln net.Listener
 		testenv.Eventually(t, "listen in "+h.HostID, func() (err error) {
-			ln, err = hostSockets(t, e).ListenHost(h.HostID, mustAP("0.0.0.0:6001"))
+			ln, err = e.Driver.Sockets.ListenHost(h.HostID, mustAP("0.0.0.0:6001"))
 			return err
 		})
 		t.Cleanup(func() { ln.Close() })

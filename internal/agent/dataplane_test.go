@@ -35,7 +35,7 @@ func TestOverlappingVPCs(t *testing.T) {
 	var ph model.Host
 	must(t, s.Provider.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: pv.VSwitchID, IP: "192.168.50.10"}, &ph))
 	testenv.Eventually(t, "provider host up", func() error {
-		ln, err := hostSockets(t, e).ListenHost(ph.HostID, mustAP("0.0.0.0:7000"))
+		ln, err := e.Driver.Sockets.ListenHost(ph.HostID, mustAP("0.0.0.0:7000"))
 		if err == nil {
 			ln.Close()
 		}
@@ -49,7 +49,7 @@ func TestOverlappingVPCs(t *testing.T) {
 	var ch model.Host
 	must(t, s.Consumer.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[0].VSwitchID, IP: "192.168.1.77"}, &ch))
 	testenv.Eventually(t, "consumer host up", func() error {
-		ln, err := hostSockets(t, e).ListenHost(ch.HostID, mustAP("0.0.0.0:7002"))
+		ln, err := e.Driver.Sockets.ListenHost(ch.HostID, mustAP("0.0.0.0:7002"))
 		if err == nil {
 			ln.Close()
 		}

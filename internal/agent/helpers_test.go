@@ -10,19 +10,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/testenv"
 )
 
 var bg = context.Background()
-
-func hostSockets(t *testing.T, e *testenv.Env) netdrv.HostSockets {
-	hs, ok := e.Driver.(netdrv.HostSockets)
-	if !ok {
-		t.Fatalf("driver %s has no host sockets", e.Driver.Name())
-	}
-	return hs
-}
 
 // serveHello runs a backend in a host that answers each line with "<name> <line>".
 func serveHello(t *testing.T, e *testenv.Env, hostID string, port uint16, name string) {
@@ -46,7 +37,7 @@ func dialFrom(t *testing.T, e *testenv.Env, hostID, addr string) (net.Conn, erro
 	t.Helper()
 	ctx, cancel := context.WithTimeout(bg, 2*time.Second)
 	defer cancel()
-	return hostSockets(t, e).DialHost(ctx, hostID, netip.MustParseAddrPort(addr))
+	return e.Driver.Sockets.DialHost(ctx, hostID, netip.MustParseAddrPort(addr))
 }
 
 // hello sends one line from a host to addr and returns the answer.

@@ -9,12 +9,6 @@ import (
 	"github.com/privlink/privlink/internal/store"
 )
 
-// inventorier is implemented by drivers that can list what they left on
-// the machine (netns).
-type inventorier interface {
-	Inventory() (netdrv.Inventory, error)
-}
-
 // prune removes what the store no longer has but the machine still does:
 // objects deleted while no agent was running. What a bad record (one that
 // does not decode or validate) might describe is left alone. It runs once, at the first
@@ -23,11 +17,8 @@ type inventorier interface {
 // after the inventory is taken: everything on the machine was in the store
 // before it was built, so only what was deleted is missing from that read.
 func (a *Agent) prune(ctx context.Context) {
-	inv, ok := a.cfg.Driver.(inventorier)
-	if !ok {
-		return
-	}
-	have, err := inv.Inventory()
+	drv := a.cfg.Driver.Topology
+	have, err := drv.Inventory()
 	if err != nil {
 		a.log.Warn("inventory for pruning", "err", err)
 		return
@@ -45,7 +36,6 @@ func (a *Agent) prune(ctx context.Context) {
 			used[netdrv.ENIRef{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.IP.String()}] = true
 		}
 	}
-	drv := a.cfg.Driver
 	for _, e := range have.ENIs {
 		if !used[e] && !st.BadKind(store.KindEndpoint) {
 			a.logPrune("eni", e.IP, drv.RemoveENI(e.VpcID, e.VSwitchID, netip.MustParseAddr(e.IP)))

@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/privlink/privlink/internal/client"
+	"github.com/privlink/privlink/internal/server"
 )
 
 type globals struct {
@@ -53,7 +54,7 @@ func NewRoot(out io.Writer) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.SetOut(out)
-	root.PersistentFlags().StringVar(&g.server, "server", envOr("PRIVLINK_SERVER", "http://127.0.0.1:8080"), "API server URL ($PRIVLINK_SERVER)")
+	root.PersistentFlags().StringVar(&g.server, "server", envOr("PRIVLINK_SERVER", "http://"+server.DefaultListen), "API server URL ($PRIVLINK_SERVER)")
 	root.PersistentFlags().StringVar(&g.token, "token", "", "bearer token (default $PRIVLINK_TOKEN)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(serverCmd(), agentCmd(), demoCmd(g),

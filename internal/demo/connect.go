@@ -31,7 +31,7 @@ func (r *run) connect(ctx context.Context) error {
 	if _, err := exec.LookPath("mysql"); err == nil {
 		useCLI = true
 	}
-	if r.srv.Driver.Name() != "netns" {
+	if r.srv.Driver.Name != "netns" {
 		// Without namespaces the mysql CLI can neither use the VPC resolver
 		// nor speak from the host's address, which the security group checks.
 		useCLI = false
@@ -78,7 +78,7 @@ func (r *run) waitDNS(ctx context.Context) error {
 	for {
 		ips, err := r.lookup(ctx, r.sum.EndpointDomain)
 		if err == nil && len(ips) == len(r.sum.ZoneIPs) {
-			r.say("  the VPC resolver %s answers %s with %v", r.srv.Driver.ResolverAddr(r.vpc.VpcID).Addr(), r.sum.EndpointDomain, ips)
+			r.say("  the VPC resolver %s answers %s with %v", r.srv.Driver.Sockets.ResolverAddr(r.vpc.VpcID).Addr(), r.sum.EndpointDomain, ips)
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -108,7 +108,7 @@ func (r *run) query(ctx context.Context, useCLI bool, host, q string) ([][]strin
 func (r *run) queryCLI(ctx context.Context, host, q string) ([][]string, error) {
 	argv := []string{"mysql", "--no-defaults", "-h", host, "-P", strconv.Itoa(dbPort), "-u", dbUser, "-p" + dbPassword,
 		"--skip-ssl", "--connect-timeout=10", "-B", "demo", "-e", q}
-	cmd := r.srv.Driver.ExecCommand(ctx, r.host.HostID, argv)
+	cmd := r.srv.Driver.Sockets.ExecCommand(ctx, r.host.HostID, argv)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	if err := cmd.Run(); err != nil {
@@ -123,8 +123,8 @@ func (r *run) queryCLI(ctx context.Context, host, q string) ([][]string, error) 
 
 // lookup asks the customer VPC's resolver from inside the host.
 func (r *run) lookup(ctx context.Context, name string) ([]netip.Addr, error) {
-	hs := r.srv.Driver.(netdrv.HostSockets)
-	res := netdrv.HostResolver(hs, r.host.HostID, r.srv.Driver.ResolverAddr(r.vpc.VpcID))
+	hs := r.srv.Driver.Sockets
+	res := netdrv.HostResolver(hs, r.host.HostID, r.srv.Driver.Sockets.ResolverAddr(r.vpc.VpcID))
 	return res.LookupNetIP(ctx, "ip4", name)
 }
 
@@ -138,7 +138,7 @@ func (r *run) resolve(ctx context.Context, name string) (netip.Addr, error) {
 }
 
 func (r *run) queryBuiltin(ctx context.Context, host, q string) ([][]string, error) {
-	hs := r.srv.Driver.(netdrv.HostSockets)
+	hs := r.srv.Driver.Sockets
 	netName := "privlink-demo-" + r.host.HostID
 	mysql.RegisterDialContext(netName, func(ctx context.Context, addr string) (net.Conn, error) {
 		h, port, err := net.SplitHostPort(addr)

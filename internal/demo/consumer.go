@@ -15,7 +15,7 @@ import (
 // the vendor's approval, and the endpoint domain.
 func (r *run) consumer(ctx context.Context) error {
 	cidr, prefix := "192.168.0.0/16", "192.168"
-	if r.srv.Driver.Name() == "loopback" {
+	if r.srv.Driver.Name == "loopback" {
 		cidr, prefix = "172.16.0.0/16", "172.16" // loopback has no isolation: avoid the vendor's addresses
 	}
 	r.stepf("customer: a VPC (%s%s), a vSwitch in each zone, a security group and an ECS host", cidr,

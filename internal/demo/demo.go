@@ -83,10 +83,7 @@ func (r *run) stepf(format string, args ...any) {
 // Run plays the scenario; it returns the summary or the first failure.
 func Run(ctx context.Context, o Options) (sum *Summary, err error) {
 	if o.Network == "" {
-		o.Network = "netns"
-		if os.Geteuid() != 0 {
-			o.Network = "loopback"
-		}
+		o.Network = server.DefaultNetwork()
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -155,12 +152,12 @@ func (r *run) start(ctx context.Context) error {
 		return fmt.Errorf("admin token: %w", err)
 	}
 	r.admin = client.New(r.srv.URL(), string(trimNL(tok)))
-	r.sum.Network = r.srv.Driver.Name()
+	r.sum.Network = r.srv.Driver.Name
 	if cfg.Console != nil {
 		r.sum.ConsoleURL = r.srv.URL() + "/console/"
 	}
 	r.say("privlink server ready at %s in %s (embedded etcd, network driver %s, zone agents for both zones)",
-		r.srv.URL(), time.Since(t0).Round(time.Millisecond), r.srv.Driver.Name())
+		r.srv.URL(), time.Since(t0).Round(time.Millisecond), r.srv.Driver.Name)
 	return nil
 }
 
@@ -175,7 +172,7 @@ func (r *run) config(dir string) (server.Config, error) {
 	}
 	cfg := server.Config{
 		DataDir: filepath.Join(dir, "data"), Listen: fmt.Sprintf("127.0.0.1:%d", ports[0]),
-		Region: "cn-hangzhou", Zones: []string{"cn-hangzhou-h", "cn-hangzhou-i"},
+		Region: server.DefaultRegion, Zones: server.DefaultZones(),
 		Network: r.o.Network, NetnsPrefix: fmt.Sprintf("pldemo%d", ports[0]%100000),
 		EtcdClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), EtcdPeerURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2]),
 		Logger: r.o.Logger,
@@ -202,7 +199,7 @@ func (r *run) cleanup() error {
 	var err error
 	if r.srv != nil {
 		r.srv.Stop()
-		err = r.srv.Driver.Cleanup()
+		err = r.srv.Driver.Topology.Cleanup()
 	}
 	if r.dir != "" {
 		os.RemoveAll(r.dir)

@@ -123,7 +123,7 @@ func TestMySQLCLILoginForms(t *testing.T) {
 			var out []byte
 			var err error
 			for i := 0; i < 50; i++ { // DNS publishes a zone once its backends pass a health check
-				out, err = e.Driver.ExecCommand(context.Background(), s.ConsumerHost.HostID, []string{"mysql", "--no-defaults", "-h", ep.EndpointDomain,
+				out, err = e.Driver.Sockets.ExecCommand(context.Background(), s.ConsumerHost.HostID, []string{"mysql", "--no-defaults", "-h", ep.EndpointDomain,
 					"-P", "6001", "-u", login, "-psecret", "--skip-ssl", "-N", "-B", "-e", "SELECT endpoint_id FROM privlink.connection_info"}).CombinedOutput()
 				if err == nil {
 					break
@@ -135,7 +135,7 @@ func TestMySQLCLILoginForms(t *testing.T) {
 			}
 		})
 	}
-	out, err := e.Driver.ExecCommand(context.Background(), s.ConsumerHost.HostID, []string{"mysql", "--no-defaults", "-h", ep.EndpointDomain,
+	out, err := e.Driver.Sockets.ExecCommand(context.Background(), s.ConsumerHost.HostID, []string{"mysql", "--no-defaults", "-h", ep.EndpointDomain,
 		"-P", "6001", "-u", "acct1:admin:accountadmin", "-pwrong", "--skip-ssl", "-e", "SELECT 1"}).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "1045") {
 		t.Errorf("wrong password: %v %s", err, out)
@@ -146,17 +146,15 @@ func startSampleDB(t *testing.T, e *testenv.Env, h model.Host) {
 	t.Helper()
 	bin := filepath.Join(binDir, "privlink-sampledb")
 	deadline := time.Now().Add(10 * time.Second)
-	for !exists("/run/netns/"+e.Prefix+"-"+h.HostID) && time.Now().Before(deadline) {
+	for !e.Driver.Sockets.HasHost(h.HostID) && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	cmd := e.Driver.ExecCommand(context.Background(), h.HostID, []string{bin, "--listen", ":6001", "--user", "acct1:admin:accountadmin=secret"})
+	cmd := e.Driver.Sockets.ExecCommand(context.Background(), h.HostID, []string{bin, "--listen", ":6001", "--user", "acct1:admin:accountadmin=secret"})
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 }
-
-func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 
 // TestDemoLoopback plays the scenario with the loopback driver, as a user
 // without root gets it.

@@ -19,7 +19,7 @@ func (r *run) printKeep() {
 	r.say("  %s endpoint get %s", pl, r.sum.EndpointID)
 	r.say("  %s host exec %s -- dig +short %s", pl, r.host.HostID, r.sum.EndpointDomain)
 	r.say("  %s host exec %s -- mysql -h %s -P %d -u %s -p    # password: %s", pl, r.host.HostID, r.sum.EndpointDomain, dbPort, dbUser, dbPassword)
-	if r.srv.Driver.Name() == "netns" {
+	if r.srv.Driver.Name == "netns" {
 		r.say("  ip netns exec %s-%s bash    # a shell on the customer's ECS host", prefix, r.host.HostID)
 	}
 	r.say("  vendor token: %s", r.vendor.Token)

@@ -97,15 +97,15 @@ func (r *run) startDB(ctx context.Context, vpcID string, h model.Host) error {
 	}
 	ip := h.IP
 	listen := fmt.Sprintf(":%d", dbPort)
-	if r.srv.Driver.Name() == "loopback" {
-		listen = netip.AddrPortFrom(r.srv.Driver.MapAddr(vpcID, ip), dbPort).String()
+	if r.srv.Driver.Name == "loopback" {
+		listen = netip.AddrPortFrom(r.srv.Driver.Sockets.MapAddr(vpcID, ip), dbPort).String()
 	}
 	// The host's namespace is made by its zone agent; wait for it.
 	var cmd *exec.Cmd
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		cmd = r.srv.Driver.ExecCommand(ctx, h.HostID, []string{bin, "--listen", listen, "--user", dbUser + "=" + dbPassword})
-		if r.srv.Driver.Name() != "netns" || hostReady(r.srv.Config().NetnsPrefix+"-"+h.HostID) || time.Now().After(deadline) {
+		cmd = r.srv.Driver.Sockets.ExecCommand(ctx, h.HostID, []string{bin, "--listen", listen, "--user", dbUser + "=" + dbPassword})
+		if r.srv.Driver.Sockets.HasHost(h.HostID) || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -123,17 +123,12 @@ func (r *run) startDB(ctx context.Context, vpcID string, h model.Host) error {
 	return r.waitListening(ctx, vpcID, netip.AddrPortFrom(ip, dbPort), logf.Name())
 }
 
-func hostReady(ns string) bool {
-	_, err := os.Stat("/run/netns/" + ns)
-	return err == nil
-}
-
 // waitListening dials the backend from the vendor's VPC until it answers.
 func (r *run) waitListening(ctx context.Context, vpcID string, addr netip.AddrPort, logName string) error {
 	deadline := time.Now().Add(15 * time.Second)
 	for time.Now().Before(deadline) {
 		dctx, cancel := context.WithTimeout(ctx, time.Second)
-		c, err := r.srv.Driver.Dial(dctx, vpcID, addr)
+		c, err := r.srv.Driver.Sockets.Dial(dctx, vpcID, addr)
 		cancel()
 		if err == nil {
 			c.Close()

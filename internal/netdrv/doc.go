@@ -3,9 +3,12 @@
 // IPs) into something real on this machine, and open sockets "inside" a
 // VPC.
 //
-// Two drivers implement [Driver]:
+// [New] returns a [Driver] in its two roles: [Topology] (VPCs, vSwitches,
+// hosts, ENIs; written by the zone agent only) and [Sockets] (sockets and
+// commands inside them; the proxy, the resolver, tests and demos). Two
+// drivers implement both:
 //
-//   - netns ([NewNetns], Linux, root): a VPC is a network namespace
+//   - netns ([Netns], Linux, root): a VPC is a network namespace
 //     "<prefix>-<vpcID>" acting as the VPC's router (ip_forward on, the DNS
 //     resolver address 169.254.169.253/32 on its lo); a vSwitch is a bridge
 //     "br-<last 8 chars of vswID>" in it carrying the gateway address; a host
@@ -15,11 +18,8 @@
 //     created inside a namespace by switching the calling OS thread into it
 //     (setns) for the duration of socket creation; namespace handles are
 //     cached so that Dial on a hot path costs two setns calls extra.
-//   - loopback ([NewLoopback], no root, NO isolation): VPC address a.b.c.d
+//   - loopback ([Loopback], no root, NO isolation): VPC address a.b.c.d
 //     is served at 127.b.c.d; overlapping VPC CIDRs collide.
-//
-// Both also implement [HostSockets] (sockets as seen from a host), which
-// tests and demos use to play the workload.
 //
 // See README.md in this directory for the topology, names and cleanup.
 package netdrv

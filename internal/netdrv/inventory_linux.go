@@ -8,24 +8,6 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// Inventory is what one driver prefix has on this machine, so a restarted
-// agent can remove what was deleted from the store while it was down.
-type Inventory struct {
-	VPCs      []string
-	Hosts     []string
-	VSwitches []VSwitchRef
-	ENIs      []ENIRef
-}
-
-// VSwitchRef names a vSwitch bridge.
-type VSwitchRef struct{ VpcID, VSwitchID string }
-
-// ENIRef names an ENI address on a vSwitch bridge.
-type ENIRef struct {
-	VpcID, VSwitchID string
-	IP               string
-}
-
 // Inventory lists this driver's namespaces (VPCs and hosts under its
 // prefix) and, in each VPC namespace, its vSwitch bridges and ENI /32s.
 // Adopted namespaces are not listed.

@@ -26,16 +26,13 @@ type LoopbackDriver struct {
 	enis  map[string]map[netip.Addr]string // vpcID -> ip -> vswID
 }
 
-var _ Driver = (*LoopbackDriver)(nil)
-var _ HostSockets = (*LoopbackDriver)(nil)
+var (
+	_ Topology = (*LoopbackDriver)(nil)
+	_ Sockets  = (*LoopbackDriver)(nil)
+)
 
-// NewLoopback returns the loopback driver and logs a loud warning.
-func NewLoopback(log *slog.Logger) Driver { return newLoopback(log) }
-
+// newLoopback returns the loopback driver and logs a loud warning.
 func newLoopback(log *slog.Logger) *LoopbackDriver {
-	if log == nil {
-		log = slog.Default()
-	}
 	log = log.With("driver", "loopback")
 	log.Warn("netdrv: LOOPBACK DRIVER: NO NETWORK ISOLATION. VPCs are not isolated from each other or from the host; " +
 		"VPC address a.b.c.d is served at 127.b.c.d, so overlapping VPC CIDRs collide. Use the netns driver (root) for real isolation.")
@@ -47,10 +44,7 @@ func newLoopback(log *slog.Logger) *LoopbackDriver {
 	}
 }
 
-// Name implements Driver.
-func (l *LoopbackDriver) Name() string { return "loopback" }
-
-// EnsureVPC implements Driver (bookkeeping only).
+// EnsureVPC implements Topology (bookkeeping only).
 func (l *LoopbackDriver) EnsureVPC(vpcID string) error {
 	if err := checkID("vpc", vpcID); err != nil {
 		return err
@@ -63,13 +57,20 @@ func (l *LoopbackDriver) EnsureVPC(vpcID string) error {
 	return nil
 }
 
-// AdoptVPC implements Driver: the path is ignored (there are no namespaces).
+// HasVPC implements Sockets: the VPC was ensured (or adopted).
+func (l *LoopbackDriver) HasVPC(vpcID string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.vpcs[vpcID] != nil
+}
+
+// AdoptVPC implements Topology: the path is ignored (there are no namespaces).
 func (l *LoopbackDriver) AdoptVPC(vpcID, nsPath string) error {
 	l.log.Warn("netdrv: loopback driver cannot adopt a namespace; treating as EnsureVPC", "vpc", vpcID, "path", nsPath)
 	return l.EnsureVPC(vpcID)
 }
 
-// DeleteVPC implements Driver.
+// DeleteVPC implements Topology.
 func (l *LoopbackDriver) DeleteVPC(vpcID string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -91,7 +92,7 @@ func mappedPrefix(p netip.Prefix) netip.Prefix {
 	return netip.PrefixFrom(mapAddr(p.Addr()), p.Bits()).Masked()
 }
 
-// EnsureVSwitch implements Driver (bookkeeping; warns on loopback collisions).
+// EnsureVSwitch implements Topology (bookkeeping; warns on loopback collisions).
 func (l *LoopbackDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, gw netip.Addr) error {
 	if err := checkID("vswitch", vswID); err != nil {
 		return err
@@ -121,7 +122,7 @@ func (l *LoopbackDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, g
 	return nil
 }
 
-// DeleteVSwitch implements Driver.
+// DeleteVSwitch implements Topology.
 func (l *LoopbackDriver) DeleteVSwitch(vpcID, vswID string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -141,7 +142,7 @@ func (l *LoopbackDriver) DeleteVSwitch(vpcID, vswID string) error {
 	return nil
 }
 
-// EnsureHost implements Driver (bookkeeping only).
+// EnsureHost implements Topology (bookkeeping only).
 func (l *LoopbackDriver) EnsureHost(h Host) error {
 	if err := checkHost(h); err != nil {
 		return err
@@ -155,7 +156,15 @@ func (l *LoopbackDriver) EnsureHost(h Host) error {
 	return nil
 }
 
-// DeleteHost implements Driver.
+// HasHost implements Sockets: the host was ensured.
+func (l *LoopbackDriver) HasHost(hostID string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	_, ok := l.hosts[hostID]
+	return ok
+}
+
+// DeleteHost implements Topology.
 func (l *LoopbackDriver) DeleteHost(hostID string) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -163,7 +172,7 @@ func (l *LoopbackDriver) DeleteHost(hostID string) error {
 	return nil
 }
 
-// AddENI implements Driver (bookkeeping only: any 127.x address is bindable).
+// AddENI implements Topology (bookkeeping only: any 127.x address is bindable).
 func (l *LoopbackDriver) AddENI(vpcID, vswID string, ip netip.Addr) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -181,7 +190,7 @@ func (l *LoopbackDriver) AddENI(vpcID, vswID string, ip netip.Addr) error {
 	return nil
 }
 
-// RemoveENI implements Driver.
+// RemoveENI implements Topology.
 func (l *LoopbackDriver) RemoveENI(vpcID, vswID string, ip netip.Addr) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -206,7 +215,7 @@ func mapAddr(a netip.Addr) netip.Addr {
 	return netip.AddrFrom4(b)
 }
 
-// MapAddr implements Driver: a.b.c.d -> 127.b.c.d; vpcID "" (host network)
+// MapAddr implements Sockets: a.b.c.d -> 127.b.c.d; vpcID "" (host network)
 // is not mapped.
 func (l *LoopbackDriver) MapAddr(vpcID string, a netip.Addr) netip.Addr {
 	if vpcID == "" {
@@ -219,7 +228,7 @@ func (l *LoopbackDriver) mapAP(vpcID string, ap netip.AddrPort) netip.AddrPort {
 	return netip.AddrPortFrom(l.MapAddr(vpcID, ap.Addr()), ap.Port())
 }
 
-// ResolverAddr implements Driver: each VPC's resolver gets its own address
+// ResolverAddr implements Sockets: each VPC's resolver gets its own address
 // 127.254.x.y (x.y from a hash of the VPC ID) on the unprivileged port 10053
 // (LoopbackResolverPort), so per-VPC DNS views work without namespaces.
 func (l *LoopbackDriver) ResolverAddr(vpcID string) netip.AddrPort {
@@ -229,10 +238,10 @@ func (l *LoopbackDriver) ResolverAddr(vpcID string) netip.AddrPort {
 	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 254, byte(v >> 8), byte(v)}), LoopbackResolverPort)
 }
 
-// HostNamespace implements Driver: there are none.
+// HostNamespace implements Sockets: there are none.
 func (l *LoopbackDriver) HostNamespace(hostID string) string { return "" }
 
-// ExecCommand implements Driver: argv runs directly on the machine.
+// ExecCommand implements Sockets: argv runs directly on the machine.
 func (l *LoopbackDriver) ExecCommand(ctx context.Context, hostID string, argv []string) *exec.Cmd {
 	if len(argv) == 0 {
 		argv = []string{"true"}
@@ -240,7 +249,10 @@ func (l *LoopbackDriver) ExecCommand(ctx context.Context, hostID string, argv []
 	return exec.CommandContext(ctx, argv[0], argv[1:]...)
 }
 
-// Cleanup implements Driver: forgets everything.
+// Inventory implements Topology: nothing outlives the process.
+func (l *LoopbackDriver) Inventory() (Inventory, error) { return Inventory{}, nil }
+
+// Cleanup implements Topology: forgets everything.
 func (l *LoopbackDriver) Cleanup() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -250,22 +262,33 @@ func (l *LoopbackDriver) Cleanup() error {
 	return nil
 }
 
-// Listen implements Driver on the mapped address.
+// Listen implements Sockets on the mapped address.
 func (l *LoopbackDriver) Listen(vpcID string, addr netip.AddrPort) (net.Listener, error) {
 	return listenTCP(l.mapAP(vpcID, addr))
 }
 
-// ListenPacket implements Driver on the mapped address.
+// ListenPacket implements Sockets on the mapped address.
 func (l *LoopbackDriver) ListenPacket(vpcID string, addr netip.AddrPort) (net.PacketConn, error) {
 	return listenUDP(l.mapAP(vpcID, addr))
 }
 
-// Dial implements Driver to the mapped address.
+// ListenShared implements Sockets: each VPC's resolver has its own
+// loopback address, so a plain listener.
+func (l *LoopbackDriver) ListenShared(vpcID string, addr netip.AddrPort) (net.Listener, error) {
+	return l.Listen(vpcID, addr)
+}
+
+// ListenPacketShared implements Sockets like ListenShared.
+func (l *LoopbackDriver) ListenPacketShared(vpcID string, addr netip.AddrPort) (net.PacketConn, error) {
+	return l.ListenPacket(vpcID, addr)
+}
+
+// Dial implements Sockets to the mapped address.
 func (l *LoopbackDriver) Dial(ctx context.Context, vpcID string, addr netip.AddrPort) (net.Conn, error) {
 	return dialTCP(ctx, l.mapAP(vpcID, addr))
 }
 
-// Socket implements Driver for the mapped address.
+// Socket implements Sockets for the mapped address.
 func (l *LoopbackDriver) Socket(vpcID string, addr netip.AddrPort) (int, netip.AddrPort, error) {
 	to := unmapAP(l.mapAP(vpcID, addr))
 	fd, err := tcpSocket(to)
@@ -282,7 +305,7 @@ func (l *LoopbackDriver) hostVPC(hostID string) (string, error) {
 	return h.VpcID, nil
 }
 
-// ListenHost implements HostSockets: a listener on the host's mapped address.
+// ListenHost implements Sockets: a listener on the host's mapped address.
 func (l *LoopbackDriver) ListenHost(hostID string, addr netip.AddrPort) (net.Listener, error) {
 	vpc, err := l.hostVPC(hostID)
 	if err != nil {
@@ -291,7 +314,7 @@ func (l *LoopbackDriver) ListenHost(hostID string, addr netip.AddrPort) (net.Lis
 	return l.Listen(vpc, addr)
 }
 
-// ListenPacketHost implements HostSockets.
+// ListenPacketHost implements Sockets.
 func (l *LoopbackDriver) ListenPacketHost(hostID string, addr netip.AddrPort) (net.PacketConn, error) {
 	vpc, err := l.hostVPC(hostID)
 	if err != nil {
@@ -300,7 +323,7 @@ func (l *LoopbackDriver) ListenPacketHost(hostID string, addr netip.AddrPort) (n
 	return l.ListenPacket(vpc, addr)
 }
 
-// DialHost implements HostSockets.
+// DialHost implements Sockets.
 func (l *LoopbackDriver) DialHost(ctx context.Context, hostID string, addr netip.AddrPort) (net.Conn, error) {
 	l.mu.Lock()
 	h, ok := l.hosts[hostID]
@@ -313,7 +336,7 @@ func (l *LoopbackDriver) DialHost(ctx context.Context, hostID string, addr netip
 	return d.DialContext(ctx, "tcp", l.mapAP(h.VpcID, addr).String())
 }
 
-// UnmapAddr reverses MapAddr for a source address seen by a socket: a
+// UnmapAddr implements Sockets, reversing MapAddr for a source address: a
 // 127.b.c.d inside a mapped vSwitch of vpcID becomes that vSwitch's
 // a.b.c.d, so security groups written for VPC CIDRs still apply. Other
 // addresses are returned unchanged.

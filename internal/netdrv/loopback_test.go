@@ -18,7 +18,7 @@ func TestLoopbackDriver(t *testing.T) {
 	gw := netip.MustParseAddr("192.168.0.1")
 	host := Host{ID: newID("i"), VpcID: vpc, VSwitchID: vsw, IP: netip.MustParseAddr("192.168.0.10"), Prefix: cidr, Gateway: gw}
 
-	if err := l.EnsureHost(host); !errors.Is(err, ErrNotFound) {
+	if err := l.EnsureHost(host); !errors.Is(err, ErrNotFound) || l.HasHost(host.ID) {
 		t.Fatalf("EnsureHost before VPC: %v, want ErrNotFound", err)
 	}
 	for range 2 {
@@ -33,6 +33,9 @@ func TestLoopbackDriver(t *testing.T) {
 		}
 	}
 
+	if !l.HasHost(host.ID) || !l.HasVPC(vpc) {
+		t.Error("HasHost/HasVPC false after Ensure*")
+	}
 	if got := l.MapAddr(vpc, host.IP); got != netip.MustParseAddr("127.168.0.10") {
 		t.Errorf("MapAddr = %v", got)
 	}
@@ -48,8 +51,8 @@ func TestLoopbackDriver(t *testing.T) {
 	if got := l.ResolverAddr(vpc); got.Port() != 10053 || !netip.MustParsePrefix("127.254.0.0/16").Contains(got.Addr()) || got == l.ResolverAddr(vpc+"x") {
 		t.Errorf("ResolverAddr = %v", got)
 	}
-	if l.HostNamespace(host.ID) != "" || l.Name() != "loopback" {
-		t.Error("HostNamespace/Name")
+	if l.HostNamespace(host.ID) != "" {
+		t.Error("HostNamespace")
 	}
 
 	// A host listener is reachable from the VPC via the mapped address.
@@ -140,7 +143,22 @@ func TestNewNetnsWithoutRoot(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Skip("runs as non-root only")
 	}
-	if _, err := NewNetns("pltest", testLogger(t)); err == nil {
-		t.Fatal("NewNetns succeeded without root")
+	if _, err := New(Netns, "pltest", testLogger(t)); err == nil {
+		t.Fatal("New(netns) succeeded without root")
+	}
+}
+
+// TestNew checks that New hands out both roles of one driver and refuses
+// unknown networks.
+func TestNew(t *testing.T) {
+	d, err := New(Loopback, "", testLogger(t))
+	if err != nil || d.Name != Loopback || d.Topology == nil || d.Sockets == nil {
+		t.Fatalf("New(loopback) = %+v, %v", d, err)
+	}
+	if err := d.Topology.EnsureVPC("vpc-a1"); err != nil || !d.Sockets.HasVPC("vpc-a1") || d.Sockets.HasVPC("vpc-b1") {
+		t.Errorf("HasVPC after EnsureVPC: err %v, has a1 %v, has b1 %v", err, d.Sockets.HasVPC("vpc-a1"), d.Sockets.HasVPC("vpc-b1"))
+	}
+	if _, err := New("bogus", "", testLogger(t)); err == nil {
+		t.Error("New(bogus) succeeded")
 	}
 }

@@ -32,9 +32,8 @@ const (
 
 var prefixRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
-// NetnsDriver is the Driver backed by Linux network namespaces. Besides the
-// Driver methods it implements HostSockets and a few helpers (VPCNamespace,
-// Prefix, Close).
+// NetnsDriver is the driver backed by Linux network namespaces: both
+// Topology and Sockets, plus a few helpers (VPCNamespace, Prefix, Close).
 type NetnsDriver struct {
 	prefix string
 	log    *slog.Logger
@@ -63,21 +62,24 @@ type nsHost struct {
 	ns netns.NsHandle
 }
 
-var _ Driver = (*NetnsDriver)(nil)
-var _ HostSockets = (*NetnsDriver)(nil)
+var (
+	_ Topology = (*NetnsDriver)(nil)
+	_ Sockets  = (*NetnsDriver)(nil)
+)
 
-// NewNetns returns the network-namespace driver. prefix (lowercase letters,
-// digits, dashes; at most 32 chars) names every namespace it creates:
-// "<prefix>-<vpcID>" and "<prefix>-<hostID>". It fails when not root or
-// when network namespaces are not available.
-func NewNetns(prefix string, log *slog.Logger) (Driver, error) {
-	return newNetns(prefix, log)
+// newNetnsDriver is New for the netns driver.
+func newNetnsDriver(prefix string, log *slog.Logger) (Driver, error) {
+	d, err := newNetns(prefix, log)
+	if err != nil {
+		return Driver{}, err
+	}
+	return Driver{Name: Netns, Topology: d, Sockets: d}, nil
 }
 
+// newNetns returns the network-namespace driver. prefix names every
+// namespace it creates: "<prefix>-<vpcID>" and "<prefix>-<hostID>". It
+// fails when not root or when network namespaces are not available.
 func newNetns(prefix string, log *slog.Logger) (*NetnsDriver, error) {
-	if log == nil {
-		log = slog.Default()
-	}
 	if !prefixRE.MatchString(prefix) {
 		return nil, fmt.Errorf("netdrv: invalid prefix %q", prefix)
 	}
@@ -109,9 +111,6 @@ func newNetns(prefix string, log *slog.Logger) (*NetnsDriver, error) {
 	}, nil
 }
 
-// Name implements Driver.
-func (d *NetnsDriver) Name() string { return "netns" }
-
 // Prefix returns the namespace name prefix.
 func (d *NetnsDriver) Prefix() string { return d.prefix }
 
@@ -128,24 +127,39 @@ func (d *NetnsDriver) VPCNamespace(vpcID string) string {
 	return d.nsName(vpcID)
 }
 
-// HostNamespace implements Driver.
+// HostNamespace implements Sockets.
 func (d *NetnsDriver) HostNamespace(hostID string) string { return d.nsName(hostID) }
 
-// MapAddr implements Driver: VPC addresses are used as they are.
+// MapAddr implements Sockets: VPC addresses are used as they are.
 func (d *NetnsDriver) MapAddr(vpcID string, a netip.Addr) netip.Addr { return a }
 
-// ResolverAddr implements Driver.
+// UnmapAddr implements Sockets: sockets see VPC addresses as they are.
+func (d *NetnsDriver) UnmapAddr(vpcID string, a netip.Addr) netip.Addr { return a }
+
+// ResolverAddr implements Sockets.
 func (d *NetnsDriver) ResolverAddr(vpcID string) netip.AddrPort {
 	return netip.AddrPortFrom(ResolverIP, ResolverPort)
 }
 
-// ExecCommand implements Driver.
+// ExecCommand implements Sockets.
 func (d *NetnsDriver) ExecCommand(ctx context.Context, hostID string, argv []string) *exec.Cmd {
 	args := append([]string{"netns", "exec", d.nsName(hostID)}, argv...)
 	return exec.CommandContext(ctx, d.ipPath, args...)
 }
 
 // ---------------------------------------------------------------- VPCs
+
+// HasVPC implements Sockets: the VPC's namespace was created or adopted by
+// this driver, or a namespace "<prefix>-<vpcID>" exists (made by another
+// process with the same prefix, or left by a previous run). It waits for a
+// VPC operation in progress, so a VPC being created is reported once it is
+// set up (resolver address on lo).
+func (d *NetnsDriver) HasVPC(vpcID string) bool {
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	_, err := d.loadVPC(vpcID)
+	return err == nil
+}
 
 // loadVPC returns the VPC, opening its named namespace left by a previous
 // run if needed. Caller holds opMu.
@@ -192,7 +206,7 @@ func (d *NetnsDriver) dropVPC(v *nsVPC) {
 	v.ns.Close()
 }
 
-// EnsureVPC implements Driver.
+// EnsureVPC implements Topology.
 func (d *NetnsDriver) EnsureVPC(vpcID string) error {
 	if err := checkID("vpc", vpcID); err != nil {
 		return err
@@ -217,7 +231,7 @@ func (d *NetnsDriver) EnsureVPC(vpcID string) error {
 	return d.configureVPC(v)
 }
 
-// AdoptVPC implements Driver. nsPath is any namespace file, e.g.
+// AdoptVPC implements Topology. nsPath is any namespace file, e.g.
 // /proc/<pid>/ns/net or /run/netns/foo. The host's own namespace is refused.
 func (d *NetnsDriver) AdoptVPC(vpcID, nsPath string) error {
 	if err := checkID("vpc", vpcID); err != nil {
@@ -291,7 +305,7 @@ func (d *NetnsDriver) configureVPC(v *nsVPC) error {
 	return nil
 }
 
-// DeleteVPC implements Driver. It deletes the VPC's hosts known to this
+// DeleteVPC implements Topology. It deletes the VPC's hosts known to this
 // driver, every link we created in the VPC namespace, and the namespace
 // itself unless it was adopted.
 func (d *NetnsDriver) DeleteVPC(vpcID string) error {
@@ -355,7 +369,7 @@ func (d *NetnsDriver) removeOwnLinks(v *nsVPC) error {
 
 // -------------------------------------------------------------- cleanup
 
-// Cleanup implements Driver. Adopted VPCs known to this driver get what we
+// Cleanup implements Topology. Adopted VPCs known to this driver get what we
 // added removed; every /run/netns/<prefix>-<id> and /etc/netns/<prefix>-<id>
 // is deleted.
 func (d *NetnsDriver) Cleanup() error {

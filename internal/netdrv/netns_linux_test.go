@@ -468,6 +468,9 @@ func TestNetnsIdempotentAndCleanup(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d2.Close()
+	if !d2.HasVPC(tp.vpcA) || d2.HasVPC(tp.vpcB) {
+		t.Errorf("second instance: HasVPC(A) %v, HasVPC(deleted B) %v; want true, false", d2.HasVPC(tp.vpcA), d2.HasVPC(tp.vpcB))
+	}
 	if err := d2.EnsureVPC(tp.vpcA); err != nil {
 		t.Fatal(err)
 	}
@@ -497,10 +500,16 @@ func TestNetnsAdoptVPC(t *testing.T) {
 	if err := d.AdoptVPC(newID("vpc"), "/proc/self/ns/net"); err == nil {
 		t.Fatal("adopting the host namespace succeeded")
 	}
+	if d.HasVPC(vpc) {
+		t.Error("HasVPC before adoption")
+	}
 	for range 2 {
 		if err := d.AdoptVPC(vpc, path); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if !d.HasVPC(vpc) {
+		t.Error("HasVPC false after adoption")
 	}
 	if err := d.AdoptVPC(vpc, "/proc/1/ns/net"); err == nil {
 		t.Error("re-adopting a VPC from another namespace succeeded")
@@ -512,8 +521,14 @@ func TestNetnsAdoptVPC(t *testing.T) {
 		t.Fatal(err)
 	}
 	host := Host{ID: newID("i"), VpcID: vpc, VSwitchID: vsw, IP: ip10, Prefix: cidr0, Gateway: gw0}
+	if d.HasHost(host.ID) {
+		t.Error("HasHost before EnsureHost")
+	}
 	if err := d.EnsureHost(host); err != nil {
 		t.Fatal(err)
+	}
+	if !d.HasHost(host.ID) {
+		t.Error("HasHost false after EnsureHost")
 	}
 	if err := d.AddENI(vpc, vsw, netip.MustParseAddr("192.168.0.50")); err != nil {
 		t.Fatal(err)

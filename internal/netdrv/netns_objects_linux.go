@@ -35,7 +35,7 @@ func (d *NetnsDriver) bridge(v *nsVPC, vswID string) (netlink.Link, error) {
 	return l, nil
 }
 
-// EnsureVSwitch implements Driver.
+// EnsureVSwitch implements Topology.
 func (d *NetnsDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, gw netip.Addr) error {
 	if err := checkID("vswitch", vswID); err != nil {
 		return err
@@ -86,7 +86,7 @@ func (d *NetnsDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, gw n
 	return v.nl.LinkSetUp(br)
 }
 
-// DeleteVSwitch implements Driver. Hosts on the vSwitch known to this driver
+// DeleteVSwitch implements Topology. Hosts on the vSwitch known to this driver
 // are deleted too (namespace included); ENIs disappear with the bridge.
 func (d *NetnsDriver) DeleteVSwitch(vpcID, vswID string) error {
 	if err := checkID("vswitch", vswID); err != nil {
@@ -127,7 +127,7 @@ func (d *NetnsDriver) DeleteVSwitch(vpcID, vswID string) error {
 
 // ----------------------------------------------------------------- ENIs
 
-// AddENI implements Driver: ip/32 on the vSwitch bridge.
+// AddENI implements Topology: ip/32 on the vSwitch bridge.
 func (d *NetnsDriver) AddENI(vpcID, vswID string, ip netip.Addr) error {
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
@@ -159,7 +159,7 @@ func (d *NetnsDriver) AddENI(vpcID, vswID string, ip netip.Addr) error {
 	return nil
 }
 
-// RemoveENI implements Driver.
+// RemoveENI implements Topology.
 func (d *NetnsDriver) RemoveENI(vpcID, vswID string, ip netip.Addr) error {
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
@@ -211,6 +211,17 @@ func (d *NetnsDriver) hostIDs(match func(Host) bool) []string {
 	return ids
 }
 
+// HasHost implements Sockets: the host's namespace exists (made by this
+// driver, another process with the same prefix, or a previous run). Like
+// HasVPC it waits for an operation in progress, so a host being created is
+// reported once it is plumbed.
+func (d *NetnsDriver) HasHost(hostID string) bool {
+	d.opMu.Lock()
+	defer d.opMu.Unlock()
+	_, err := d.loadHost(hostID)
+	return err == nil
+}
+
 // loadHost returns the host's namespace handle, opening a namespace left
 // by a previous run if needed. Caller holds opMu.
 func (d *NetnsDriver) loadHost(hostID string) (*nsHost, error) {
@@ -237,7 +248,7 @@ func (d *NetnsDriver) loadHost(hostID string) (*nsHost, error) {
 	return h, nil
 }
 
-// EnsureHost implements Driver: namespace <prefix>-<hostID> with eth0
+// EnsureHost implements Topology: namespace <prefix>-<hostID> with eth0
 // (IP/prefix, default route via the gateway) whose veth peer vh-<id> is
 // enslaved to the vSwitch bridge, plus /etc/netns/<ns>/resolv.conf.
 func (d *NetnsDriver) EnsureHost(h Host) error {
@@ -390,7 +401,7 @@ func writeResolvConf(nsName string) error {
 	return os.WriteFile(p, []byte(want), 0o644)
 }
 
-// DeleteHost implements Driver.
+// DeleteHost implements Topology.
 func (d *NetnsDriver) DeleteHost(hostID string) error {
 	if err := checkID("host", hostID); err != nil {
 		return err

@@ -10,7 +10,7 @@ import (
 // HostResolver returns a Go resolver that asks server (a VPC resolver
 // address) from inside the host, over UDP and TCP, as the host's own
 // resolv.conf would.
-func HostResolver(hs HostSockets, hostID string, server netip.AddrPort) *net.Resolver {
+func HostResolver(hs Sockets, hostID string, server netip.AddrPort) *net.Resolver {
 	return &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		if strings.HasPrefix(network, "tcp") {
 			return hs.DialHost(ctx, hostID, server)

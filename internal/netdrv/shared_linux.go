@@ -20,8 +20,9 @@ var reusePort = net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) e
 	return serr
 }}
 
-// ListenShared opens a TCP listener inside the VPC that other processes may
-// bind to the same address too (SO_REUSEPORT). For resolver sockets only.
+// ListenShared implements Sockets: a TCP listener inside the VPC that other
+// processes may bind to the same address too (SO_REUSEPORT). For resolver
+// sockets only.
 func (d *NetnsDriver) ListenShared(vpcID string, addr netip.AddrPort) (ln net.Listener, err error) {
 	err = d.runInVPC(vpcID, func() (e error) {
 		ln, e = reusePort.Listen(context.Background(), tcpNet(addr.Addr()), unmapAP(addr).String())
@@ -30,7 +31,7 @@ func (d *NetnsDriver) ListenShared(vpcID string, addr netip.AddrPort) (ln net.Li
 	return closeOnErr(ln, err)
 }
 
-// ListenPacketShared is ListenShared for UDP.
+// ListenPacketShared implements Sockets: ListenShared for UDP.
 func (d *NetnsDriver) ListenPacketShared(vpcID string, addr netip.AddrPort) (pc net.PacketConn, err error) {
 	err = d.runInVPC(vpcID, func() (e error) {
 		pc, e = reusePort.ListenPacket(context.Background(), udpNet(addr.Addr()), unmapAP(addr).String())

@@ -111,7 +111,7 @@ func (d *NetnsDriver) hostGetter(hostID string) (func() (netns.NsHandle, error),
 	}, nil
 }
 
-// Listen implements Driver.
+// Listen implements Sockets.
 func (d *NetnsDriver) Listen(vpcID string, addr netip.AddrPort) (ln net.Listener, err error) {
 	if vpcID == "" {
 		return listenTCP(addr)
@@ -120,7 +120,7 @@ func (d *NetnsDriver) Listen(vpcID string, addr netip.AddrPort) (ln net.Listener
 	return closeOnErr(ln, err)
 }
 
-// ListenPacket implements Driver.
+// ListenPacket implements Sockets.
 func (d *NetnsDriver) ListenPacket(vpcID string, addr netip.AddrPort) (pc net.PacketConn, err error) {
 	if vpcID == "" {
 		return listenUDP(addr)
@@ -129,7 +129,7 @@ func (d *NetnsDriver) ListenPacket(vpcID string, addr netip.AddrPort) (pc net.Pa
 	return closeOnErr(pc, err)
 }
 
-// Dial implements Driver (TCP).
+// Dial implements Sockets (TCP).
 func (d *NetnsDriver) Dial(ctx context.Context, vpcID string, addr netip.AddrPort) (net.Conn, error) {
 	if vpcID == "" {
 		return dialTCP(ctx, addr)
@@ -141,7 +141,7 @@ func (d *NetnsDriver) Dial(ctx context.Context, vpcID string, addr netip.AddrPor
 	return d.dialIn(ctx, get, addr)
 }
 
-// Socket implements Driver. IPv4 sockets for a VPC are made in batches of
+// Socket implements Sockets. IPv4 sockets for a VPC are made in batches of
 // socketBatch per pair of namespace switches and handed out one by one.
 func (d *NetnsDriver) Socket(vpcID string, addr netip.AddrPort) (int, netip.AddrPort, error) {
 	addr = unmapAP(addr)
@@ -216,19 +216,19 @@ func (s *spareSockets) close() {
 	s.fds, s.closed = nil, true
 }
 
-// ListenHost opens a TCP listener inside a host's namespace.
+// ListenHost implements Sockets: a TCP listener inside the host's namespace.
 func (d *NetnsDriver) ListenHost(hostID string, addr netip.AddrPort) (ln net.Listener, err error) {
 	err = d.runInHost(hostID, func() (e error) { ln, e = listenTCP(addr); return })
 	return closeOnErr(ln, err)
 }
 
-// ListenPacketHost opens a UDP socket inside a host's namespace.
+// ListenPacketHost implements Sockets: a UDP socket inside the host's namespace.
 func (d *NetnsDriver) ListenPacketHost(hostID string, addr netip.AddrPort) (pc net.PacketConn, err error) {
 	err = d.runInHost(hostID, func() (e error) { pc, e = listenUDP(addr); return })
 	return closeOnErr(pc, err)
 }
 
-// DialHost dials (TCP) from inside a host's namespace.
+// DialHost implements Sockets: TCP from inside the host's namespace.
 func (d *NetnsDriver) DialHost(ctx context.Context, hostID string, addr netip.AddrPort) (net.Conn, error) {
 	get, err := d.hostGetter(hostID)
 	if err != nil {

@@ -2,13 +2,13 @@
 // control-plane state into DNS snapshots (endpoint domain, zonal domains,
 // service name and service domain per consumer VPC, only for zones that a
 // live agent serves and that have a healthy backend) and serves each VPC's
-// view at the VPC resolver address inside that VPC's namespace.
+// view at the VPC resolver address inside that VPC's namespace. It never
+// creates a namespace: it waits for the zone agent that does.
 package resolver
 
 import (
 	"context"
 	"log/slog"
-	"net"
 	"net/netip"
 	"strings"
 	"time"
@@ -21,11 +21,14 @@ import (
 
 // Config configures the resolver.
 type Config struct {
-	Cache  *store.Cache
-	Driver netdrv.Driver
-	DNS    *dns.Server
-	Logger *slog.Logger
-	// Zones limits which VPCs this process serves: those with a vSwitch in one of them.
+	Cache   *store.Cache
+	Sockets netdrv.Sockets
+	DNS     *dns.Server
+	Logger  *slog.Logger
+	// Zones limits which VPCs this process serves: those with a vSwitch in
+	// one of them. The agents of these zones create (or adopt) the VPCs'
+	// namespaces, in this process or, for a named namespace, in another
+	// process on this machine with the same driver prefix.
 	Zones []string
 }
 
@@ -52,19 +55,20 @@ func (r *Resolver) Run(ctx context.Context) {
 			_ = r.cfg.DNS.Stop(vpc)
 		}
 	}()
-	// The tick retries sockets whose namespace did not exist yet; the
+	// The tick retries VPCs whose namespace does not exist yet; the
 	// snapshot is rebuilt only when the state changed.
 	var last *store.State
 	r.cfg.Cache.Loop(ctx, "resolver", time.Second, func(st *store.State) {
 		if st != last {
-			r.cfg.DNS.SetSnapshot(Build(st, r.cfg.Driver.MapAddr))
+			r.cfg.DNS.SetSnapshot(Build(st, r.cfg.Sockets.MapAddr))
 			last = st
 		}
 		r.serve(st)
 	})
 }
 
-// serve opens the resolver sockets in every VPC with a vSwitch in our zones.
+// serve opens the resolver sockets in every VPC with a vSwitch in our zones
+// whose namespace the agent has created; the others wait for the next call.
 func (r *Resolver) serve(st *store.State) {
 	want := map[string]bool{}
 	for _, vsw := range st.VSwitches {
@@ -75,31 +79,20 @@ func (r *Resolver) serve(st *store.State) {
 		}
 	}
 	for vpc := range want {
-		if r.serving[vpc] {
+		if r.serving[vpc] || st.VPCs[vpc] == nil {
 			continue
 		}
-		if v := st.VPCs[vpc]; v == nil {
-			continue
-		} else if v.NetnsPath != "" {
-			if err := r.cfg.Driver.AdoptVPC(vpc, v.NetnsPath); err != nil {
-				r.cfg.Logger.Warn("dns: adopt vpc", "vpcId", vpc, "err", err)
-				continue
-			}
-		} else if err := r.cfg.Driver.EnsureVPC(vpc); err != nil {
-			r.cfg.Logger.Warn("dns: ensure vpc", "vpcId", vpc, "err", err)
+		if !r.cfg.Sockets.HasVPC(vpc) {
+			r.cfg.Logger.Debug("dns: waiting for the agent to create the VPC namespace", "vpcId", vpc)
 			continue
 		}
-		addr := r.cfg.Driver.ResolverAddr(vpc)
-		listen, listenPacket := r.cfg.Driver.Listen, r.cfg.Driver.ListenPacket
-		if sh, ok := r.cfg.Driver.(sharedListener); ok {
-			listen, listenPacket = sh.ListenShared, sh.ListenPacketShared
-		}
-		pc, err := listenPacket(vpc, addr)
+		addr := r.cfg.Sockets.ResolverAddr(vpc)
+		pc, err := r.cfg.Sockets.ListenPacketShared(vpc, addr)
 		if err != nil {
 			r.cfg.Logger.Warn("dns: listen udp", "vpcId", vpc, "addr", addr, "err", err)
 			continue
 		}
-		ln, err := listen(vpc, addr)
+		ln, err := r.cfg.Sockets.ListenShared(vpc, addr)
 		if err != nil {
 			pc.Close()
 			r.cfg.Logger.Warn("dns: listen tcp", "vpcId", vpc, "addr", addr, "err", err)
@@ -118,14 +111,6 @@ func (r *Resolver) serve(st *store.State) {
 			delete(r.serving, vpc)
 		}
 	}
-}
-
-// sharedListener is implemented by drivers whose resolver sockets several
-// processes on one machine may bind (netns: SO_REUSEPORT), so the server and
-// standalone agents can all serve a VPC's resolver.
-type sharedListener interface {
-	ListenShared(vpcID string, addr netip.AddrPort) (net.Listener, error)
-	ListenPacketShared(vpcID string, addr netip.AddrPort) (net.PacketConn, error)
 }
 
 // Build derives the DNS views from a state snapshot. A zone's address is

@@ -13,9 +13,11 @@ import (
 
 	"github.com/privlink/privlink/internal/agent"
 	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/dns"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/proxy"
+	"github.com/privlink/privlink/internal/resolver"
 	"github.com/privlink/privlink/internal/store"
 	"github.com/privlink/privlink/internal/testenv"
 )
@@ -31,7 +33,7 @@ func needTool(t *testing.T, name string) {
 // inHost runs argv inside a host namespace (as `privlink host exec` does).
 func inHost(t *testing.T, e *testenv.Env, hostID string, argv ...string) (string, error) {
 	t.Helper()
-	out, err := e.Driver.ExecCommand(bg, hostID, argv).CombinedOutput()
+	out, err := e.Driver.Sockets.ExecCommand(bg, hostID, argv).CombinedOutput()
 	return strings.TrimSpace(string(out)), err
 }
 
@@ -65,7 +67,7 @@ func TestPrivateDNS(t *testing.T) {
 	t.Cleanup(func() { cancel(); <-zoneI.Done() })
 
 	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
-	hs := e.Driver.(netdrv.HostSockets)
+	hs := e.Driver.Sockets
 	for _, h := range s.ProviderHosts {
 		e.Serve(t, h.HostID, 6001, func(c net.Conn) { fmt.Fprintf(c, "hello from %s\n", h.HostID) })
 	}
@@ -92,7 +94,7 @@ func TestPrivateDNS(t *testing.T) {
 		}
 	}
 	// Go's resolver, dialing the VPC resolver from inside the host.
-	r := netdrv.HostResolver(hs, host, e.Driver.ResolverAddr(s.ConsumerVPC.VpcID))
+	r := netdrv.HostResolver(hs, host, e.Driver.Sockets.ResolverAddr(s.ConsumerVPC.VpcID))
 	addrs, err := r.LookupHost(bg, ep.EndpointDomain)
 	slices.Sort(addrs)
 	if err != nil || !slices.Equal(addrs, all) {
@@ -148,4 +150,42 @@ func TestPrivateDNS(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestWaitsForTheAgentsNamespace checks that the resolver creates no VPC: it
+// serves a VPC of its zones only once the VPC exists in the driver (the
+// agent's job, played here by the test), retrying on its ticker until then.
+func TestWaitsForTheAgentsNamespace(t *testing.T) {
+	e := testenv.Start(t, testenv.Options{Network: netdrv.Loopback, AgentZones: []string{}})
+	c, _ := e.Account(t, "consumer")
+	var vpc model.VPC
+	must(t, c.Post(bg, "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "10.9.0.0/16"}, &vpc))
+	must(t, c.Post(bg, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "10.9.1.0/24"}, &model.VSwitch{}))
+
+	drv, err := netdrv.New(netdrv.Loopback, "", slog.Default())
+	must(t, err)
+	srv, err := dns.New(dns.Config{Zone: "cn-hangzhou.privatelink.internal", Logger: slog.Default()})
+	must(t, err)
+	r := resolver.New(resolver.Config{Cache: e.Cache, Sockets: drv.Sockets, DNS: srv, Logger: slog.Default(), Zones: []string{"cn-hangzhou-h"}})
+	ctx, cancel := context.WithCancel(bg)
+	go r.Run(ctx)
+	t.Cleanup(func() { cancel(); <-r.Done(); srv.Close() })
+
+	addr := drv.Sockets.ResolverAddr(vpc.VpcID).String()
+	serving := func() error {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	}
+	time.Sleep(1500 * time.Millisecond) // a snapshot and a ticker retry
+	if serving() == nil {
+		t.Fatal("the resolver serves a VPC that no agent created")
+	}
+	if drv.Sockets.HasVPC(vpc.VpcID) {
+		t.Fatal("the resolver created the VPC")
+	}
+	must(t, drv.Topology.EnsureVPC(vpc.VpcID))
+	testenv.Eventually(t, "resolver serving once the VPC exists", serving)
 }

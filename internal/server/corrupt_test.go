@@ -19,7 +19,6 @@ import (
 
 	"github.com/privlink/privlink/internal/apiserver"
 	"github.com/privlink/privlink/internal/model"
-	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/testenv"
 )
 
@@ -139,7 +138,7 @@ func echo(c net.Conn) { _, _ = io.Copy(c, c) }
 
 func dialEndpoint(t *testing.T, e *testenv.Env, hostID string, addr netip.AddrPort) net.Conn {
 	t.Helper()
-	hs := e.Driver.(netdrv.HostSockets)
+	hs := e.Driver.Sockets
 	var c net.Conn
 	testenv.Eventually(t, "connect to "+addr.String(), func() (err error) {
 		ctx, cancel := context.WithTimeout(bg, 2*time.Second)

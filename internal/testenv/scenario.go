@@ -11,7 +11,6 @@ import (
 	"github.com/privlink/privlink/internal/apiserver"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
-	"github.com/privlink/privlink/internal/netdrv"
 )
 
 // Scenario is the canonical two-account, two-zone topology.
@@ -143,7 +142,7 @@ func Eventually(t testing.TB, what string, f func() error) {
 // with handle (which need not close it), until the test ends.
 func (e *Env) Serve(t testing.TB, hostID string, port uint16, handle func(net.Conn)) {
 	t.Helper()
-	hs := e.Driver.(netdrv.HostSockets)
+	hs := e.Driver.Sockets
 	var ln net.Listener
 	Eventually(t, "listen in host "+hostID, func() (err error) {
 		ln, err = hs.ListenHost(hostID, netip.AddrPortFrom(netip.IPv4Unspecified(), port))

@@ -90,7 +90,7 @@ func Start(t testing.TB, o Options) *Env {
 	// A port found free may be taken before etcd binds it: retry with new ones.
 	for attempt := 0; attempt < 5; attempt++ {
 		cfg := server.Config{
-			DataDir: dir, Listen: "127.0.0.1:0", Region: "cn-hangzhou", Zones: o.Zones, AgentZones: o.AgentZones,
+			DataDir: dir, Listen: "127.0.0.1:0", Region: server.DefaultRegion, Zones: o.Zones, AgentZones: o.AgentZones,
 			Network: o.Network, NetnsPrefix: o.Prefix, EtcdEndpoints: o.EtcdEndpoints,
 			EtcdClientURL: fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
 			EtcdPeerURL:   fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
@@ -106,7 +106,7 @@ func Start(t testing.TB, o Options) *Env {
 	env := &Env{Server: s, Prefix: o.Prefix, Dir: dir}
 	t.Cleanup(func() {
 		s.Stop()
-		if err := s.Driver.Cleanup(); err != nil {
+		if err := s.Driver.Topology.Cleanup(); err != nil {
 			t.Errorf("cleanup namespaces: %v", err)
 		}
 		if left := Leftovers(o.Prefix); len(left) > 0 {

@@ -1,0 +1,91 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+
+	"github.com/privlink/privlink/internal/apiserver"
+)
+
+// Config is everything `privlink server` and `privlink agent` take.
+type Config struct {
+	// AgentOnly runs a standalone zone agent (`privlink agent`): a client of
+	// an external etcd, the cache, the agents of AgentZones, their VPC
+	// resolver and, if Listen is set, /metrics. No API, controllers,
+	// console or admin bootstrap.
+	AgentOnly bool
+
+	DataDir       string
+	Listen        string // API/console/metrics address (DefaultListen); agent-only: metrics, "" = none
+	Region        string
+	Zones         []string
+	AgentZones    []string // zones whose agents run in-process; nil = all, empty slice = none
+	Network       string   // netns | loopback (DefaultNetwork)
+	NetnsPrefix   string   // namespace name prefix (DefaultNetnsPrefix)
+	EtcdEndpoints []string
+	EtcdClientURL string
+	EtcdPeerURL   string
+	ServicePrefix string
+	DNSSuffix     string
+	DNSUpstreams  []string
+	Logger        *slog.Logger
+	// Console, when set, is mounted at /console/.
+	Console func(api *apiserver.API) http.Handler
+	// Pprof mounts Go's profiler at /debug/pprof/ (off by default).
+	Pprof bool
+}
+
+// defaults fills what is unset from the Default* values and checks the rest.
+func (c *Config) defaults() error {
+	if c.Listen == "" && !c.AgentOnly {
+		c.Listen = DefaultListen
+	}
+	if c.Region == "" {
+		c.Region = DefaultRegion
+	}
+	switch {
+	case c.AgentOnly && len(c.Zones) == 0:
+		c.Zones = c.AgentZones // a standalone agent knows only its own zone
+	case len(c.Zones) == 0:
+		c.Zones = ZonesOf(c.Region)
+	}
+	if c.AgentZones == nil && !c.AgentOnly {
+		c.AgentZones = c.Zones
+	}
+	if c.Network == "" {
+		c.Network = DefaultNetwork()
+	}
+	if c.NetnsPrefix == "" {
+		c.NetnsPrefix = DefaultNetnsPrefix
+	}
+	if c.EtcdClientURL == "" {
+		c.EtcdClientURL = DefaultEtcdClientURL
+	}
+	if c.EtcdPeerURL == "" {
+		c.EtcdPeerURL = DefaultEtcdPeerURL
+	}
+	if c.ServicePrefix == "" {
+		c.ServicePrefix = DefaultServicePrefix
+	}
+	if c.DNSSuffix == "" {
+		c.DNSSuffix = DefaultDNSSuffix
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	switch {
+	case c.AgentOnly && (len(c.EtcdEndpoints) == 0 || len(c.AgentZones) == 0):
+		return errors.New("a standalone agent needs its zone and --etcd-endpoints")
+	case !c.AgentOnly && c.DataDir == "" && len(c.EtcdEndpoints) == 0:
+		return errors.New("--data-dir is required (or --etcd-endpoints for an external etcd)")
+	}
+	for _, z := range c.AgentZones {
+		if !slices.Contains(c.Zones, z) {
+			return fmt.Errorf("agent zone %q is not one of --zones %v", z, c.Zones)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,47 @@
+package server
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func TestConfigDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		cfg     Config
+		check   func(Config) bool
+		wantErr string
+	}{
+		{"server", Config{DataDir: "/d"}, func(c Config) bool {
+			return c.Listen == DefaultListen && c.Region == DefaultRegion && slices.Equal(c.Zones, DefaultZones()) &&
+				slices.Equal(c.AgentZones, c.Zones) && c.NetnsPrefix == DefaultNetnsPrefix && c.Network == DefaultNetwork() &&
+				c.ServicePrefix == DefaultServicePrefix && c.DNSSuffix == DefaultDNSSuffix && c.EtcdClientURL == DefaultEtcdClientURL
+		}, ""},
+		{"zones follow the region", Config{DataDir: "/d", Region: "eu-x"}, func(c Config) bool {
+			return slices.Equal(c.Zones, []string{"eu-x-h", "eu-x-i"})
+		}, ""},
+		{"no agents", Config{DataDir: "/d", AgentZones: []string{}}, func(c Config) bool { return len(c.AgentZones) == 0 }, ""},
+		{"server needs a store", Config{}, nil, "--data-dir is required"},
+		{"unknown agent zone", Config{DataDir: "/d", AgentZones: []string{"x"}}, nil, `agent zone "x"`},
+		{"agent", Config{AgentOnly: true, AgentZones: []string{"z-a"}, EtcdEndpoints: []string{"http://e"}}, func(c Config) bool {
+			return c.Listen == "" && slices.Equal(c.Zones, []string{"z-a"}) && c.Region == DefaultRegion
+		}, ""},
+		{"agent needs etcd", Config{AgentOnly: true, AgentZones: []string{"z-a"}, DataDir: "/d"}, nil, "--etcd-endpoints"},
+		{"agent needs a zone", Config{AgentOnly: true, EtcdEndpoints: []string{"http://e"}}, nil, "its zone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tc.cfg
+			err := cfg.defaults()
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || !tc.check(cfg) {
+				t.Fatalf("defaults() = %+v, %v", cfg, err)
+			}
+		})
+	}
+}

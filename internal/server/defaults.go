@@ -1,0 +1,34 @@
+package server
+
+import (
+	"os"
+
+	"github.com/privlink/privlink/internal/netdrv"
+)
+
+// The defaults of every privlink process, in one place: Config.defaults
+// applies them, the CLI's flags show them, the demo and the tests start
+// from them.
+const (
+	DefaultListen        = "127.0.0.1:8080" // API, console, /metrics
+	DefaultRegion        = "cn-hangzhou"
+	DefaultNetnsPrefix   = "pl"                    // namespaces are "<prefix>-<id>"
+	DefaultServicePrefix = "com.privlink"          // service names <prefix>.<region>.<serviceId>
+	DefaultDNSSuffix     = "privatelink.internal"  // DNS zone <region>.<suffix>
+	DefaultEtcdClientURL = "http://127.0.0.1:2379" // embedded etcd
+	DefaultEtcdPeerURL   = "http://127.0.0.1:2380"
+)
+
+// ZonesOf returns the default zones of a region: <region>-h and <region>-i.
+func ZonesOf(region string) []string { return []string{region + "-h", region + "-i"} }
+
+// DefaultZones are the zones of DefaultRegion.
+func DefaultZones() []string { return ZonesOf(DefaultRegion) }
+
+// DefaultNetwork is the data-plane driver: netns as root, else loopback.
+func DefaultNetwork() string {
+	if os.Geteuid() != 0 {
+		return netdrv.Loopback
+	}
+	return netdrv.Netns
+}
