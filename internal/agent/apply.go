@@ -3,9 +3,11 @@ package agent
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 
+	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/proxy"
 )
 
@@ -17,52 +19,17 @@ func (a *Agent) apply(d *desired) map[string]error {
 	errs := map[string]error{}
 	drv := a.cfg.Driver.Topology
 	// Creation order: VPCs, vSwitches, hosts, ENIs, listeners.
-	for id, path := range d.vpcs {
-		if cur, ok := a.vpcs[id]; ok && cur == path {
-			continue
-		}
-		var err error
+	ensure(a.log, "vpc", a.vpcs, d.vpcs, func(id, path string) error {
 		if path != "" {
-			err = drv.AdoptVPC(id, path)
-		} else {
-			err = drv.EnsureVPC(id)
+			return drv.AdoptVPC(id, path)
 		}
-		if err != nil {
-			a.log.Error("ensure vpc", "vpcId", id, "err", err)
-			continue
-		}
-		a.vpcs[id] = path
-	}
-	for id, vsw := range d.vswitches {
-		if _, ok := a.vswitches[id]; ok {
-			continue
-		}
-		if err := drv.EnsureVSwitch(vsw.VpcID, id, vsw.CidrBlock, vsw.Gateway); err != nil {
-			a.log.Error("ensure vswitch", "vSwitchId", id, "err", err)
-			continue
-		}
-		a.vswitches[id] = vsw
-	}
-	for id, h := range d.hosts {
-		if _, ok := a.hosts[id]; ok {
-			continue
-		}
-		if err := drv.EnsureHost(h); err != nil {
-			a.log.Error("ensure host", "hostId", id, "err", err)
-			continue
-		}
-		a.hosts[id] = h
-	}
-	for k := range d.enis {
-		if a.enis[k] {
-			continue
-		}
-		if err := drv.AddENI(k.VpcID, k.VSwitchID, k.IP); err != nil {
-			a.log.Error("add eni", "ip", k.IP, "err", err)
-			continue
-		}
-		a.enis[k] = true
-	}
+		return drv.EnsureVPC(id)
+	})
+	ensure(a.log, "vswitch", a.vswitches, d.vswitches, func(id string, v vswitch) error {
+		return drv.EnsureVSwitch(v.VpcID, id, v.CIDR, v.Gateway)
+	})
+	ensure(a.log, "host", a.hosts, d.hosts, func(_ string, h netdrv.Host) error { return drv.EnsureHost(h) })
+	ensure(a.log, "eni", a.enis, d.enis, func(k eniKey, _ bool) error { return drv.AddENI(k.VpcID, k.VSwitchID, k.IP) })
 	for epID, k := range d.zones {
 		if !a.enis[k] {
 			errs[epID] = fmt.Errorf("ENI %s not placed on %s", k.IP, k.VSwitchID)
@@ -94,46 +61,48 @@ func (a *Agent) apply(d *desired) map[string]error {
 	}
 	a.served = d.zones
 	// Removal order: ENIs, hosts, vSwitches, VPCs.
-	for k := range a.enis {
-		if d.enis[k] {
-			continue
-		}
-		if err := drv.RemoveENI(k.VpcID, k.VSwitchID, k.IP); err != nil {
-			a.log.Warn("remove eni", "ip", k.IP, "err", err)
-		}
-		delete(a.enis, k)
-	}
-	for id := range a.hosts {
-		if _, ok := d.hosts[id]; !ok {
-			if err := drv.DeleteHost(id); err != nil {
-				a.log.Warn("delete host", "hostId", id, "err", err)
-			}
-			delete(a.hosts, id)
-		}
-	}
-	for id, vsw := range a.vswitches {
-		if _, ok := d.vswitches[id]; !ok {
-			if err := drv.DeleteVSwitch(vsw.VpcID, id); err != nil {
-				a.log.Warn("delete vswitch", "vSwitchId", id, "err", err)
-			}
-			delete(a.vswitches, id)
-		}
-	}
+	drop(a.log, "eni", a.enis, d.enis, func(k eniKey, _ bool) error { return drv.RemoveENI(k.VpcID, k.VSwitchID, k.IP) })
+	drop(a.log, "host", a.hosts, d.hosts, func(id string, _ netdrv.Host) error { return drv.DeleteHost(id) })
+	drop(a.log, "vswitch", a.vswitches, d.vswitches, func(id string, v vswitch) error { return drv.DeleteVSwitch(v.VpcID, id) })
 	st := a.cfg.Cache.State()
-	for id := range a.vpcs {
-		if _, ok := d.vpcs[id]; ok {
-			continue
-		}
+	drop(a.log, "vpc", a.vpcs, d.vpcs, func(id, _ string) error {
 		// Only a VPC that no longer exists is torn down; one that merely
 		// left this zone may still serve other zones.
-		if _, exists := st.VPCs[id]; !exists {
-			if err := drv.DeleteVPC(id); err != nil {
-				a.log.Warn("delete vpc", "vpcId", id, "err", err)
-			}
+		if _, exists := st.VPCs[id]; exists {
+			return nil
 		}
-		delete(a.vpcs, id)
-	}
+		return drv.DeleteVPC(id)
+	})
 	return errs
+}
+
+// ensure creates every object of want that have lacks (or has in another
+// form) and records each success in have; failures are retried on the
+// next apply.
+func ensure[K, V comparable](log *slog.Logger, kind string, have, want map[K]V, create func(K, V) error) {
+	for k, v := range want {
+		if cur, ok := have[k]; ok && cur == v {
+			continue
+		}
+		if err := create(k, v); err != nil {
+			log.Error("ensure "+kind, "id", k, "err", err)
+			continue
+		}
+		have[k] = v
+	}
+}
+
+// drop removes every object of have that want lacks and forgets it.
+func drop[K, V comparable](log *slog.Logger, kind string, have, want map[K]V, remove func(K, V) error) {
+	for k, v := range have {
+		if _, ok := want[k]; ok {
+			continue
+		}
+		if err := remove(k, v); err != nil {
+			log.Warn("remove "+kind, "id", k, "err", err)
+		}
+		delete(have, k)
+	}
 }
 
 func (a *Agent) proxyConfig(sp listenerSpec) proxy.Config {

@@ -15,12 +15,19 @@ import (
 // desired is the data plane one zone should have.
 type desired struct {
 	vpcs      map[string]string // vpcID -> adopted netns path ("" = own namespace)
-	vswitches map[string]*model.VSwitch
+	vswitches map[string]vswitch
 	hosts     map[string]netdrv.Host
 	enis      map[eniKey]bool
 	listeners map[listenerKey]listenerSpec
 	// zones lists the endpoint zones served here (for reports).
 	zones map[string]eniKey // endpointID -> eni
+}
+
+// vswitch is what the driver needs of a vSwitch.
+type vswitch struct {
+	VpcID   string
+	CIDR    netip.Prefix
+	Gateway netip.Addr
 }
 
 type eniKey struct {
@@ -44,7 +51,7 @@ type listenerSpec struct {
 
 // compute derives the desired state of zone from a store snapshot.
 func compute(zone string, s *store.State) *desired {
-	d := &desired{vpcs: map[string]string{}, vswitches: map[string]*model.VSwitch{}, hosts: map[string]netdrv.Host{},
+	d := &desired{vpcs: map[string]string{}, vswitches: map[string]vswitch{}, hosts: map[string]netdrv.Host{},
 		enis: map[eniKey]bool{}, listeners: map[listenerKey]listenerSpec{}, zones: map[string]eniKey{}}
 	addVPC := func(id string) bool {
 		v, ok := s.VPCs[id]
@@ -55,7 +62,7 @@ func compute(zone string, s *store.State) *desired {
 	}
 	for id, vsw := range s.VSwitches {
 		if vsw.ZoneID == zone && addVPC(vsw.VpcID) {
-			d.vswitches[id] = vsw
+			d.vswitches[id] = vswitch{VpcID: vsw.VpcID, CIDR: vsw.CidrBlock, Gateway: vsw.Gateway}
 		}
 	}
 	for id, h := range s.Hosts {
@@ -63,7 +70,7 @@ func compute(zone string, s *store.State) *desired {
 		if !ok || h.ZoneID != zone {
 			continue
 		}
-		d.hosts[id] = netdrv.Host{ID: id, VpcID: h.VpcID, VSwitchID: h.VSwitchID, IP: h.IP, Prefix: vsw.CidrBlock, Gateway: vsw.Gateway}
+		d.hosts[id] = netdrv.Host{ID: id, VpcID: h.VpcID, VSwitchID: h.VSwitchID, IP: h.IP, Prefix: vsw.CIDR, Gateway: vsw.Gateway}
 	}
 	for _, ep := range s.Endpoints {
 		svc := s.Services[ep.ServiceID]
