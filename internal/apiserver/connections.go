@@ -7,17 +7,13 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
 
-// AllowRequest adds an account to a service's allow-list.
-type AllowRequest struct {
-	AccountID string `json:"accountId"`
-}
-
 func (a *API) allowAccount(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req AllowRequest
+	var req api.AllowRequest
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
@@ -80,17 +76,6 @@ func (a *API) disconnectGuard(r *http.Request, svcID, acct string) (guard, error
 	return g, nil
 }
 
-// Connection is one endpoint's connection to a service, as the provider sees it.
-type Connection struct {
-	EndpointID       string               `json:"endpointId"`
-	EndpointOwnerID  string               `json:"endpointOwnerId"`
-	ServiceID        string               `json:"serviceId"`
-	VpcID            string               `json:"endpointVpcId"`
-	ConnectionStatus string               `json:"connectionStatus"`
-	Zones            []model.EndpointZone `json:"zones"`
-	CreateTime       string               `json:"createTime"`
-}
-
 func (a *API) listConnections(w http.ResponseWriter, r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	if _, _, err := getOwned(a, r, store.KindService, "EndpointService", id, svcOwner); err != nil {
@@ -104,15 +89,15 @@ func (a *API) listConnections(w http.ResponseWriter, r *http.Request) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	var out []Connection
+	var out []api.Connection
 	for _, ep := range eps {
 		if ep.ServiceID == id {
 			ep = ls.view(ep)
-			out = append(out, Connection{EndpointID: ep.EndpointID, EndpointOwnerID: ep.AccountID, ServiceID: id, VpcID: ep.VpcID,
+			out = append(out, api.Connection{EndpointID: ep.EndpointID, EndpointOwnerID: ep.AccountID, ServiceID: id, VpcID: ep.VpcID,
 				ConnectionStatus: ep.ConnectionStatus, Zones: ep.Zones, CreateTime: ep.CreateTime})
 		}
 	}
-	return paginate(r, out, func(c Connection) string { return c.EndpointID })
+	return paginate(r, out, func(c api.Connection) string { return c.EndpointID })
 }
 
 func (a *API) acceptConnection(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -153,6 +138,6 @@ func (a *API) setConnection(r *http.Request, to string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return Connection{EndpointID: ep.EndpointID, EndpointOwnerID: ep.AccountID, ServiceID: id, VpcID: ep.VpcID,
+	return api.Connection{EndpointID: ep.EndpointID, EndpointOwnerID: ep.AccountID, ServiceID: id, VpcID: ep.VpcID,
 		ConnectionStatus: ep.ConnectionStatus, Zones: ep.Zones, CreateTime: ep.CreateTime}, nil
 }

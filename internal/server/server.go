@@ -47,8 +47,8 @@ type Config struct {
 	DNSSuffix     string
 	DNSUpstreams  []string
 	Logger        *slog.Logger
-	// Console, when set, is mounted at /console/.
-	Console func(api *apiserver.API) http.Handler
+	// Console, when set, is mounted at /console/; it gets the API handler.
+	Console func(apiHandler http.Handler) http.Handler
 	// Pprof mounts Go's profiler at /debug/pprof/ (off by default).
 	Pprof bool
 }
