@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
 )
@@ -31,32 +31,32 @@ type cpVPC struct {
 func (h *harness) newCPVPC(ctx context.Context, name string, withHost bool) (cpVPC, error) {
 	c := h.t.cons
 	var v cpVPC
-	if err := c.Post(ctx, "/v1/vpcs", apiserver.CreateVPCRequest{Name: name, CidrBlock: consumerCIDR}, &v.vpc); err != nil {
+	var err error
+	if v.vpc, err = c.CreateVPC(ctx, api.CreateVPCRequest{Name: name, CidrBlock: consumerCIDR}); err != nil {
 		return v, fmt.Errorf("create VPC %s: %w", name, err)
 	}
-	if err := c.Post(ctx, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: v.vpc.VpcID, ZoneID: zoneH, CidrBlock: "10.1.1.0/24"}, &v.vsw); err != nil {
+	if v.vsw, err = c.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: v.vpc.VpcID, ZoneID: zoneH, CidrBlock: "10.1.1.0/24"}); err != nil {
 		return v, fmt.Errorf("create vSwitch in %s: %w", name, err)
 	}
-	if err := c.Post(ctx, "/v1/security-groups", sgRequest(v.vpc.VpcID, fmt.Sprintf("%d/%d", portEcho, portEcho)), &v.sg); err != nil {
+	if v.sg, err = c.CreateSecurityGroup(ctx, sgRequest(v.vpc.VpcID, fmt.Sprintf("%d/%d", portEcho, portEcho))); err != nil {
 		return v, fmt.Errorf("create security group in %s: %w", name, err)
 	}
 	if !withHost {
 		return v, nil
 	}
-	var hv model.VSwitch
-	if err := c.Post(ctx, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: v.vpc.VpcID, ZoneID: zoneH, CidrBlock: "10.1.3.0/24"}, &hv); err != nil {
+	hv, err := c.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: v.vpc.VpcID, ZoneID: zoneH, CidrBlock: "10.1.3.0/24"})
+	if err != nil {
 		return v, fmt.Errorf("create host vSwitch in %s: %w", name, err)
 	}
-	if err := c.Post(ctx, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: hv.VSwitchID, Name: "probe"}, &v.host); err != nil {
+	if v.host, err = c.CreateHost(ctx, api.CreateHostRequest{VSwitchID: hv.VSwitchID, Name: "probe"}); err != nil {
 		return v, fmt.Errorf("create host in %s: %w", name, err)
 	}
 	return v, waitNetns(ctx, h.ns(v.host.HostID), 60*time.Second)
 }
 
 func (h *harness) createEndpoint(ctx context.Context, v cpVPC) (model.Endpoint, error) {
-	var ep model.Endpoint
-	err := h.t.cons.Post(ctx, "/v1/endpoints", apiserver.CreateEndpointRequest{ServiceID: h.t.cpSvc.ServiceID, VpcID: v.vpc.VpcID,
-		SecurityGroupIDs: []string{v.sg.SecurityGroupID}, Zones: []apiserver.EndpointZoneRequest{{ZoneID: zoneH, VSwitchID: v.vsw.VSwitchID}}}, &ep)
+	ep, err := h.t.cons.CreateEndpoint(ctx, api.CreateEndpointRequest{ServiceID: h.t.cpSvc.ServiceID, VpcID: v.vpc.VpcID,
+		SecurityGroupIDs: []string{v.sg.SecurityGroupID}, Zones: []api.EndpointZoneRequest{{ZoneID: zoneH, VSwitchID: v.vsw.VSwitchID}}})
 	if err == nil && (len(ep.Zones) == 0 || !ep.Zones[0].IP.IsValid()) {
 		err = fmt.Errorf("endpoint %s has no zone IP in the create response", ep.EndpointID)
 	}
@@ -152,16 +152,15 @@ func (h *harness) cpRound(ctx context.Context, kind string, round int) error {
 // that every round starts with the same number of endpoints.
 func (h *harness) deleteEndpoints(ctx context.Context, ids []string) error {
 	for _, id := range ids {
-		if err := h.t.cons.Delete(ctx, "/v1/endpoints/"+id, nil); err != nil {
+		if _, err := h.t.cons.DeleteEndpoint(ctx, id); err != nil {
 			return fmt.Errorf("delete endpoint %s: %w", id, err)
 		}
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for _, id := range ids {
 		for {
-			var ep model.Endpoint
-			err := h.t.cons.Get(ctx, "/v1/endpoints/"+id, &ep)
-			if ce, ok := err.(*client.Error); ok && ce.Status == 404 {
+			ep, err := h.t.cons.GetEndpoint(ctx, id)
+			if client.IsNotFound(err) {
 				break
 			}
 			if err != nil && ctx.Err() != nil {
@@ -191,7 +190,7 @@ func quantile(v []float64, q float64) float64 {
 // fill creates endpoints (50 per VPC, 8 requests in flight) until the
 // system has cfg.CPExisting, and waits until every endpoint is Active.
 func (h *harness) fill(ctx context.Context) error {
-	all, err := client.List[model.Endpoint](ctx, h.t.cons, "/v1/endpoints")
+	all, err := h.t.cons.ListEndpoints(ctx, client.Filter{})
 	if err != nil {
 		return fmt.Errorf("list endpoints: %w", err)
 	}
@@ -231,7 +230,7 @@ func (h *harness) fill(ctx context.Context) error {
 	want := max(h.cfg.CPExisting, len(all))
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
-		eps, err := client.List[model.Endpoint](ctx, h.t.cons, "/v1/endpoints")
+		eps, err := h.t.cons.ListEndpoints(ctx, client.Filter{})
 		if err != nil {
 			return fmt.Errorf("list endpoints: %w", err)
 		}

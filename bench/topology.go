@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/server"
@@ -35,7 +35,7 @@ const (
 	peerConsumer = "192.168.255.1" // the direct veth, /30
 	peerProvider = "192.168.255.2"
 
-	maxEndpointsPerVPC = apiserver.MaxEndpointsPerVPC
+	maxEndpointsPerVPC = api.MaxEndpointsPerVPC
 )
 
 // The zones of the server's default region (the harness starts it without --zones).
@@ -58,73 +58,77 @@ type topology struct {
 
 func (t *topology) ns(id string) string { return t.prefix + "-" + id }
 
-// account creates an account and returns a client with its token.
-func account(ctx context.Context, admin *client.Client, name string) (*client.Client, string, error) {
-	var out apiserver.AccountWithToken
-	if err := admin.Post(ctx, "/v1/accounts", apiserver.CreateAccountRequest{Name: name}, &out); err != nil {
-		return nil, "", fmt.Errorf("create account %s: %w", name, err)
-	}
-	return client.New(admin.Base, out.Token), out.AccountID, nil
-}
-
 // buildTopology creates both accounts, the provider VPC with the server
 // host, the services, the consumer VPC with the client host and the
 // data-plane endpoint, and waits until the endpoint is Active.
 func buildTopology(ctx context.Context, admin *client.Client, prefix string) (*topology, error) {
 	t := &topology{prefix: prefix}
+	var prov, cons api.AccountWithToken
 	var err error
-	if t.prov, t.provID, err = account(ctx, admin, "bench-provider"); err != nil {
+	if t.prov, prov, err = admin.CreateAccountClient(ctx, "bench-provider"); err != nil {
 		return nil, err
 	}
-	if t.cons, t.consID, err = account(ctx, admin, "bench-consumer"); err != nil {
+	if t.cons, cons, err = admin.CreateAccountClient(ctx, "bench-consumer"); err != nil {
 		return nil, err
 	}
+	t.provID, t.consID = prov.AccountID, cons.AccountID
+	// Each step uses the IDs the steps before it created.
 	steps := []struct {
 		what string
-		c    *client.Client
-		path string
-		req  any
-		out  any
+		do   func() error
 	}{
-		{"provider VPC", t.prov, "/v1/vpcs", apiserver.CreateVPCRequest{Name: "bench-provider", CidrBlock: providerCIDR}, &t.pVPC},
-		{"provider vSwitch", t.prov, "/v1/vswitches", func() any {
-			return apiserver.CreateVSwitchRequest{VpcID: t.pVPC.VpcID, ZoneID: zoneH, CidrBlock: "10.2.1.0/24"}
-		}, &t.pVSW},
-		{"server host", t.prov, "/v1/hosts", func() any {
-			return apiserver.CreateHostRequest{VSwitchID: t.pVSW.VSwitchID, Name: "server"}
-		}, &t.server},
-		{"data-plane service", t.prov, "/v1/services", func() any {
-			return apiserver.CreateServiceRequest{Description: "bench data plane", VpcID: t.pVPC.VpcID,
+		{"provider VPC", func() (err error) {
+			t.pVPC, err = t.prov.CreateVPC(ctx, api.CreateVPCRequest{Name: "bench-provider", CidrBlock: providerCIDR})
+			return err
+		}},
+		{"provider vSwitch", func() (err error) {
+			t.pVSW, err = t.prov.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: t.pVPC.VpcID, ZoneID: zoneH, CidrBlock: "10.2.1.0/24"})
+			return err
+		}},
+		{"server host", func() (err error) {
+			t.server, err = t.prov.CreateHost(ctx, api.CreateHostRequest{VSwitchID: t.pVSW.VSwitchID, Name: "server"})
+			return err
+		}},
+		{"data-plane service", func() (err error) {
+			t.svc, err = t.prov.CreateService(ctx, api.CreateServiceRequest{Description: "bench data plane", VpcID: t.pVPC.VpcID,
 				Ports: []int{portEcho, portSink, portSource}, Resources: []model.Backend{{ZoneID: zoneH, IP: t.server.IP.String()}},
-				AutoAcceptEnabled: true, AllowedAccounts: []string{t.consID}}
-		}, &t.svc},
-		{"control-plane service", t.prov, "/v1/services", func() any {
-			return apiserver.CreateServiceRequest{Description: "bench control plane", VpcID: t.pVPC.VpcID,
+				AutoAcceptEnabled: true, AllowedAccounts: []string{t.consID}})
+			return err
+		}},
+		{"control-plane service", func() (err error) {
+			t.cpSvc, err = t.prov.CreateService(ctx, api.CreateServiceRequest{Description: "bench control plane", VpcID: t.pVPC.VpcID,
 				Ports: []int{portEcho}, Resources: []model.Backend{{ZoneID: zoneH, IP: t.server.IP.String()}},
-				AutoAcceptEnabled: true, AllowedAccounts: []string{t.consID}}
-		}, &t.cpSvc},
-		{"consumer VPC", t.cons, "/v1/vpcs", apiserver.CreateVPCRequest{Name: "bench-consumer", CidrBlock: consumerCIDR}, &t.cVPC},
-		{"consumer vSwitch h", t.cons, "/v1/vswitches", func() any {
-			return apiserver.CreateVSwitchRequest{VpcID: t.cVPC.VpcID, ZoneID: zoneH, CidrBlock: "10.1.1.0/24"}
-		}, &t.cVSW},
-		{"consumer vSwitch i", t.cons, "/v1/vswitches", func() any {
-			return apiserver.CreateVSwitchRequest{VpcID: t.cVPC.VpcID, ZoneID: zoneI, CidrBlock: "10.1.2.0/24"}
-		}, &model.VSwitch{}},
-		{"security group", t.cons, "/v1/security-groups", func() any { return sgRequest(t.cVPC.VpcID, "1/65535") }, &t.sg},
-		{"client host", t.cons, "/v1/hosts", func() any {
-			return apiserver.CreateHostRequest{VSwitchID: t.cVSW.VSwitchID, Name: "client"}
-		}, &t.client},
-		{"data-plane endpoint", t.cons, "/v1/endpoints", func() any {
-			return apiserver.CreateEndpointRequest{ServiceID: t.svc.ServiceID, VpcID: t.cVPC.VpcID,
-				SecurityGroupIDs: []string{t.sg.SecurityGroupID}, Zones: []apiserver.EndpointZoneRequest{{ZoneID: zoneH, VSwitchID: t.cVSW.VSwitchID}}}
-		}, &t.ep},
+				AutoAcceptEnabled: true, AllowedAccounts: []string{t.consID}})
+			return err
+		}},
+		{"consumer VPC", func() (err error) {
+			t.cVPC, err = t.cons.CreateVPC(ctx, api.CreateVPCRequest{Name: "bench-consumer", CidrBlock: consumerCIDR})
+			return err
+		}},
+		{"consumer vSwitch h", func() (err error) {
+			t.cVSW, err = t.cons.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: t.cVPC.VpcID, ZoneID: zoneH, CidrBlock: "10.1.1.0/24"})
+			return err
+		}},
+		{"consumer vSwitch i", func() error {
+			_, err := t.cons.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: t.cVPC.VpcID, ZoneID: zoneI, CidrBlock: "10.1.2.0/24"})
+			return err
+		}},
+		{"security group", func() (err error) {
+			t.sg, err = t.cons.CreateSecurityGroup(ctx, sgRequest(t.cVPC.VpcID, "1/65535"))
+			return err
+		}},
+		{"client host", func() (err error) {
+			t.client, err = t.cons.CreateHost(ctx, api.CreateHostRequest{VSwitchID: t.cVSW.VSwitchID, Name: "client"})
+			return err
+		}},
+		{"data-plane endpoint", func() (err error) {
+			t.ep, err = t.cons.CreateEndpoint(ctx, api.CreateEndpointRequest{ServiceID: t.svc.ServiceID, VpcID: t.cVPC.VpcID,
+				SecurityGroupIDs: []string{t.sg.SecurityGroupID}, Zones: []api.EndpointZoneRequest{{ZoneID: zoneH, VSwitchID: t.cVSW.VSwitchID}}})
+			return err
+		}},
 	}
 	for _, s := range steps {
-		req := s.req
-		if f, ok := req.(func() any); ok {
-			req = f() // built late: it uses IDs created by earlier steps
-		}
-		if err := s.c.Post(ctx, s.path, req, s.out); err != nil {
+		if err := s.do(); err != nil {
 			return nil, fmt.Errorf("create %s: %w", s.what, err)
 		}
 	}
@@ -144,31 +148,21 @@ func buildTopology(ctx context.Context, admin *client.Client, prefix string) (*t
 	return t, nil
 }
 
-func sgRequest(vpcID, ports string) apiserver.CreateSecurityGroupRequest {
-	return apiserver.CreateSecurityGroupRequest{VpcID: vpcID, Name: "bench",
+func sgRequest(vpcID, ports string) api.CreateSecurityGroupRequest {
+	return api.CreateSecurityGroupRequest{VpcID: vpcID, Name: "bench",
 		Rules: []model.SecurityGroupRule{{Protocol: "tcp", PortRange: ports, SourceCidr: consumerCIDR, Policy: "accept", Priority: 1}}}
 }
 
-// waitActive polls an endpoint until it is Active with every zone's IP.
+// waitActive polls an endpoint (every 20ms) until it is Active with every
+// zone's IP.
 func waitActive(ctx context.Context, c *client.Client, id string, timeout time.Duration) (model.Endpoint, error) {
-	deadline := time.Now().Add(timeout)
-	var ep model.Endpoint
-	for {
-		if err := c.Get(ctx, "/v1/endpoints/"+id, &ep); err != nil {
-			return ep, fmt.Errorf("get endpoint %s: %w", id, err)
-		}
-		if ep.EndpointStatus == model.StatusActive && len(ep.Zones) > 0 && ep.Zones[0].IP.IsValid() {
-			return ep, nil
-		}
-		if time.Now().After(deadline) {
-			return ep, fmt.Errorf("endpoint %s not Active after %v (status %s)", id, timeout, ep.EndpointStatus)
-		}
-		select {
-		case <-ctx.Done():
-			return ep, ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	wc := *c
+	wc.PollInterval = 20 * time.Millisecond
+	return wc.WaitEndpoint(ctx, id, func(ep api.Endpoint) bool {
+		return client.Active(ep) && len(ep.Zones) > 0 && ep.Zones[0].IP.IsValid()
+	}, nil)
 }
 
 // waitNetns waits until the named namespace exists and is mounted.

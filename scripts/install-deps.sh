@@ -15,6 +15,12 @@ missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# The OpenAPI lint test runs @redocly/cli on Node; a Node from elsewhere
+# (e.g. NodeSource, which bundles npm) is fine.
+if [[ ${1:-test} != demo ]]; then
+	command -v node >/dev/null || missing+=(nodejs)
+	command -v npm >/dev/null || missing+=(npm)
+fi
 if ((${#missing[@]})); then
 	if [[ $(id -u) -ne 0 ]]; then
 		echo "install-deps: not root; cannot install ${missing[*]} (tests that need them will skip)" >&2
@@ -31,3 +37,14 @@ if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
 fi
 command -v go >/dev/null || { echo "install-deps: Go 1.26 is required (https://go.dev/dl)" >&2; exit 1; }
 go mod download
+
+# The pinned @redocly/cli for the OpenAPI lint test (internal/api), in the
+# cache dir the test looks in.
+if [[ ${1:-test} != demo ]] && command -v npm >/dev/null; then
+	redocly_version=$(<internal/api/testdata/redocly-cli.version)
+	redocly_dir=${XDG_CACHE_HOME:-$HOME/.cache}/privlink/redocly-cli-$redocly_version
+	if [[ ! -x $redocly_dir/node_modules/.bin/redocly ]]; then
+		echo "install-deps: installing @redocly/cli@$redocly_version into $redocly_dir" >&2
+		npm install --prefix "$redocly_dir" --no-audit --no-fund --loglevel=error "@redocly/cli@$redocly_version" >/dev/null
+	fi
+fi

@@ -62,7 +62,7 @@ func (c cli) as(token string) cli { c.token = token; return c }
 // TestCLIFlow is the README's walkthrough through the built binary.
 func TestCLIFlow(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{Network: "loopback"})
-	admin := cli{t: t, server: e.URL(), token: e.Admin.Token}
+	admin := cli{t: t, server: e.URL(), token: e.Admin.Token()}
 	prov := admin.run("account", "create", "--name", "provider")
 	cons := admin.run("account", "create", "--name", "consumer")
 	p, c := admin.as(prov["token"].(string)), admin.as(cons["token"].(string))

@@ -28,22 +28,25 @@ func TestApprovalAndRevocation(t *testing.T) {
 	if got, err := hello(t, e, s.ConsumerHost.HostID, addr); err == nil {
 		t.Fatalf("pending endpoint carried traffic: %q", got)
 	}
-	conn := "/v1/services/" + s.Service.ServiceID + "/connections/" + ep.EndpointID
+	svc := s.Service.ServiceID
 	revokers := []struct {
 		name   string
 		revoke func() error
 		undo   func() error
 	}{
-		{"reject", func() error { return s.Provider.Post(bg, conn+"/reject", nil, nil) }, nil},
+		{"reject", func() error { _, err := s.Provider.RejectConnection(bg, svc, ep.EndpointID); return err }, nil},
 		{"disallow", func() error {
-			return s.Provider.Delete(bg, "/v1/services/"+s.Service.ServiceID+"/allowed-accounts/"+s.ConsumerID, nil)
+			_, err := s.Provider.DisallowAccount(bg, svc, s.ConsumerID)
+			return err
 		}, func() error {
-			return s.Provider.Post(bg, "/v1/services/"+s.Service.ServiceID+"/allowed-accounts", map[string]string{"accountId": s.ConsumerID}, nil)
+			_, err := s.Provider.AllowAccount(bg, svc, s.ConsumerID)
+			return err
 		}},
 	}
 	for _, rv := range revokers {
 		t.Run(rv.name, func(t *testing.T) {
-			must(t, s.Provider.Post(bg, conn+"/accept", nil, nil))
+			_, err := s.Provider.AcceptConnection(bg, svc, ep.EndpointID)
+			must(t, err)
 			var c net.Conn
 			testenv.Eventually(t, "accepted endpoint carries traffic", func() error {
 				var err error
@@ -64,7 +67,7 @@ func TestApprovalAndRevocation(t *testing.T) {
 			start := time.Now()
 			must(t, rv.revoke())
 			c.SetReadDeadline(time.Now().Add(3 * time.Second))
-			_, err := c.Read(make([]byte, 1))
+			_, err = c.Read(make([]byte, 1))
 			took := time.Since(start)
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/testenv"
 )
@@ -30,10 +30,10 @@ func TestOverlappingVPCs(t *testing.T) {
 		})
 	}
 	// A provider host on an address the consumer VPC does not use.
-	var pv model.VSwitch
-	must(t, s.Provider.Post(bg, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: s.ProviderVPC.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "192.168.50.0/24"}, &pv))
-	var ph model.Host
-	must(t, s.Provider.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: pv.VSwitchID, IP: "192.168.50.10"}, &ph))
+	pv, err := s.Provider.CreateVSwitch(bg, api.CreateVSwitchRequest{VpcID: s.ProviderVPC.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "192.168.50.0/24"})
+	must(t, err)
+	ph, err := s.Provider.CreateHost(bg, api.CreateHostRequest{VSwitchID: pv.VSwitchID, IP: "192.168.50.10"})
+	must(t, err)
 	testenv.Eventually(t, "provider host up", func() error {
 		ln, err := e.Driver.Sockets.ListenHost(ph.HostID, mustAP("0.0.0.0:7000"))
 		if err == nil {
@@ -46,8 +46,8 @@ func TestOverlappingVPCs(t *testing.T) {
 		t.Error("consumer host reached the provider's host address directly")
 	}
 	// And the provider cannot reach the consumer's host or ENI.
-	var ch model.Host
-	must(t, s.Consumer.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[0].VSwitchID, IP: "192.168.1.77"}, &ch))
+	ch, err := s.Consumer.CreateHost(bg, api.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[0].VSwitchID, IP: "192.168.1.77"})
+	must(t, err)
 	testenv.Eventually(t, "consumer host up", func() error {
 		ln, err := e.Driver.Sockets.ListenHost(ch.HostID, mustAP("0.0.0.0:7002"))
 		if err == nil {
@@ -69,17 +69,18 @@ func TestSecurityGroup(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{})
 	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true, NoSGRule: true, NoEndpoint: true})
 	// The service gets a second port; the SG allows 6001 from zone h's vSwitch only.
-	var svc model.EndpointService
-	must(t, s.Provider.Post(bg, "/v1/services", apiserver.CreateServiceRequest{VpcID: s.ProviderVPC.VpcID, Ports: []int{6001, 6002},
-		Resources: []model.Backend{{ZoneID: "cn-hangzhou-h", IP: s.ProviderHosts[0].IP.String()}}, AutoAcceptEnabled: true, AllowedAccounts: []string{s.ConsumerID}}, &svc))
-	must(t, s.Consumer.Post(bg, "/v1/security-groups/"+s.SG.SecurityGroupID+"/authorize", apiserver.RulesRequest{Rules: []model.SecurityGroupRule{
+	svc, err := s.Provider.CreateService(bg, api.CreateServiceRequest{VpcID: s.ProviderVPC.VpcID, Ports: []int{6001, 6002},
+		Resources: []model.Backend{{ZoneID: "cn-hangzhou-h", IP: s.ProviderHosts[0].IP.String()}}, AutoAcceptEnabled: true, AllowedAccounts: []string{s.ConsumerID}})
+	must(t, err)
+	_, err = s.Consumer.AuthorizeSecurityGroup(bg, s.SG.SecurityGroupID, api.RulesRequest{Rules: []model.SecurityGroupRule{
 		{PortRange: "6001/6001", SourceCidr: "192.168.1.0/24"},
-	}}, nil))
-	var other model.Host
-	must(t, s.Consumer.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[1].VSwitchID}, &other))
-	var ep model.Endpoint
-	must(t, s.Consumer.Post(bg, "/v1/endpoints", apiserver.CreateEndpointRequest{ServiceID: svc.ServiceID, VpcID: s.ConsumerVPC.VpcID,
-		SecurityGroupIDs: []string{s.SG.SecurityGroupID}, Zones: []apiserver.EndpointZoneRequest{{ZoneID: "cn-hangzhou-h", VSwitchID: s.ConsumerVSwitches[0].VSwitchID}}}, &ep))
+	}})
+	must(t, err)
+	other, err := s.Consumer.CreateHost(bg, api.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[1].VSwitchID})
+	must(t, err)
+	ep, err := s.Consumer.CreateEndpoint(bg, api.CreateEndpointRequest{ServiceID: svc.ServiceID, VpcID: s.ConsumerVPC.VpcID,
+		SecurityGroupIDs: []string{s.SG.SecurityGroupID}, Zones: []api.EndpointZoneRequest{{ZoneID: "cn-hangzhou-h", VSwitchID: s.ConsumerVSwitches[0].VSwitchID}}})
+	must(t, err)
 	serveHello(t, e, s.ProviderHosts[0].HostID, 6001, "p6001")
 	serveHello(t, e, s.ProviderHosts[0].HostID, 6002, "p6002")
 	ip := ep.Zones[0].IP.String()
@@ -98,9 +99,10 @@ func TestSecurityGroup(t *testing.T) {
 		t.Errorf("/metrics has no security-group drops for %s", ep.EndpointID)
 	}
 	// Adding a rule for the other source opens it without recreating anything.
-	must(t, s.Consumer.Post(bg, "/v1/security-groups/"+s.SG.SecurityGroupID+"/authorize", apiserver.RulesRequest{Rules: []model.SecurityGroupRule{
+	_, err = s.Consumer.AuthorizeSecurityGroup(bg, s.SG.SecurityGroupID, api.RulesRequest{Rules: []model.SecurityGroupRule{
 		{PortRange: "6001/6002", SourceCidr: other.IP.String() + "/32"},
-	}}, nil))
+	}})
+	must(t, err)
 	testenv.Eventually(t, "newly allowed source", func() error {
 		_, err := hello(t, e, other.HostID, ip+":6002")
 		return err
@@ -122,16 +124,16 @@ func TestBackendHealth(t *testing.T) {
 	serveHello(t, e, s.ProviderHosts[0].HostID, 6001, "up") // the zone-i backend stays down
 	s.WaitEndpoint(t, testenv.Active)
 	testenv.Eventually(t, "backend health", func() error {
-		var svc model.EndpointService
-		must(t, s.Provider.Get(bg, "/v1/services/"+s.Service.ServiceID, &svc))
+		svc, err := s.Provider.GetService(bg, s.Service.ServiceID)
+		must(t, err)
 		if svc.Resources[0].Health != "Healthy" || svc.Resources[1].Health != "Unhealthy" {
 			return fmt.Errorf("health %q %q", svc.Resources[0].Health, svc.Resources[1].Health)
 		}
 		return nil
 	})
 	// Consumers see no backends at all.
-	var svc model.EndpointService
-	must(t, s.Consumer.Get(bg, "/v1/services/"+s.Service.ServiceID, &svc))
+	svc, err := s.Consumer.GetService(bg, s.Service.ServiceID)
+	must(t, err)
 	if len(svc.Resources) != 0 {
 		t.Errorf("consumer sees backends %+v", svc.Resources)
 	}

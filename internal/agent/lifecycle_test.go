@@ -9,8 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/privlink/privlink/internal/apiserver"
-	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/testenv"
 )
 
@@ -22,12 +21,12 @@ func nsExists(name string) bool { _, err := os.Stat("/run/netns/" + name); retur
 func TestResourcesMakeNamespaces(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{})
 	c, _ := e.Account(t, "tenant")
-	var vpc model.VPC
-	must(t, c.Post(bg, "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "10.9.0.0/16"}, &vpc))
-	var vsw model.VSwitch
-	must(t, c.Post(bg, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "10.9.1.0/24"}, &vsw))
-	var h model.Host
-	must(t, c.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw.VSwitchID}, &h))
+	vpc, err := c.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: "10.9.0.0/16"})
+	must(t, err)
+	vsw, err := c.CreateVSwitch(bg, api.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "10.9.1.0/24"})
+	must(t, err)
+	h, err := c.CreateHost(bg, api.CreateHostRequest{VSwitchID: vsw.VSwitchID})
+	must(t, err)
 	vpcNS, hostNS := e.Prefix+"-"+vpc.VpcID, e.Prefix+"-"+h.HostID
 	testenv.Eventually(t, "namespaces created", func() error {
 		if !nsExists(vpcNS) || !nsExists(hostNS) {
@@ -40,15 +39,18 @@ func TestResourcesMakeNamespaces(t *testing.T) {
 		t.Errorf("vSwitch gateway 10.9.1.1/24 not on a bridge in %s: %v\n%s", vpcNS, err, out)
 	}
 	// The VPC cannot go while it has a vSwitch; the vSwitch not while it has a host.
-	if err := c.Delete(bg, "/v1/vpcs/"+vpc.VpcID, nil); err == nil || !strings.Contains(err.Error(), "DependencyViolation") {
+	if _, err := c.DeleteVPC(bg, vpc.VpcID); err == nil || !strings.Contains(err.Error(), "DependencyViolation") {
 		t.Errorf("deleting a VPC with a vSwitch: %v", err)
 	}
-	if err := c.Delete(bg, "/v1/vswitches/"+vsw.VSwitchID, nil); err == nil || !strings.Contains(err.Error(), "DependencyViolation") {
+	if _, err := c.DeleteVSwitch(bg, vsw.VSwitchID); err == nil || !strings.Contains(err.Error(), "DependencyViolation") {
 		t.Errorf("deleting a vSwitch with a host: %v", err)
 	}
-	must(t, c.Delete(bg, "/v1/hosts/"+h.HostID, nil))
-	must(t, c.Delete(bg, "/v1/vswitches/"+vsw.VSwitchID, nil))
-	must(t, c.Delete(bg, "/v1/vpcs/"+vpc.VpcID, nil))
+	_, err = c.DeleteHost(bg, h.HostID)
+	must(t, err)
+	_, err = c.DeleteVSwitch(bg, vsw.VSwitchID)
+	must(t, err)
+	_, err = c.DeleteVPC(bg, vpc.VpcID)
+	must(t, err)
 	testenv.Eventually(t, "namespaces removed", func() error {
 		if nsExists(vpcNS) || nsExists(hostNS) {
 			return fmt.Errorf("vpc ns %v, host ns %v still there", nsExists(vpcNS), nsExists(hostNS))
@@ -60,10 +62,10 @@ func TestResourcesMakeNamespaces(t *testing.T) {
 	adopted := e.Prefix + "x-adopt"
 	must(t, exec.Command("ip", "netns", "add", adopted).Run())
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", adopted).Run() })
-	var avpc model.VPC
-	must(t, e.Admin.Post(bg, "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "10.8.0.0/16", NetnsPath: "/run/netns/" + adopted}, &avpc))
-	var avsw model.VSwitch
-	must(t, e.Admin.Post(bg, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: avpc.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "10.8.1.0/24"}, &avsw))
+	avpc, err := e.Admin.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: "10.8.0.0/16", NetnsPath: "/run/netns/" + adopted})
+	must(t, err)
+	avsw, err := e.Admin.CreateVSwitch(bg, api.CreateVSwitchRequest{VpcID: avpc.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "10.8.1.0/24"})
+	must(t, err)
 	testenv.Eventually(t, "bridge in the adopted namespace", func() error {
 		out, _ := exec.Command("ip", "-n", adopted, "-4", "addr", "show").CombinedOutput()
 		if !strings.Contains(string(out), "10.8.1.1/24") {
@@ -71,8 +73,10 @@ func TestResourcesMakeNamespaces(t *testing.T) {
 		}
 		return nil
 	})
-	must(t, e.Admin.Delete(bg, "/v1/vswitches/"+avsw.VSwitchID, nil))
-	must(t, e.Admin.Delete(bg, "/v1/vpcs/"+avpc.VpcID, nil))
+	_, err = e.Admin.DeleteVSwitch(bg, avsw.VSwitchID)
+	must(t, err)
+	_, err = e.Admin.DeleteVPC(bg, avpc.VpcID)
+	must(t, err)
 	testenv.Eventually(t, "bridge removed from the adopted namespace", func() error {
 		out, _ := exec.Command("ip", "-n", adopted, "-4", "addr", "show").CombinedOutput()
 		if strings.Contains(string(out), "10.8.1.1") {

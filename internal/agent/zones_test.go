@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
 
 	"github.com/privlink/privlink/internal/agent"
 	"github.com/privlink/privlink/internal/model"
@@ -105,8 +105,8 @@ func TestRestartPrunesDeleted(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{AgentZones: []string{"cn-hangzhou-h"}})
 	stopI := startAgent(t, e, "cn-hangzhou-i")
 	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
-	var h model.Host
-	must(t, s.Consumer.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[1].VSwitchID}, &h))
+	h, err := s.Consumer.CreateHost(bg, api.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[1].VSwitchID})
+	must(t, err)
 	ep := s.WaitEndpoint(t, testenv.Active)
 	hostNS, vpcNS := e.Prefix+"-"+h.HostID, e.Prefix+"-"+s.ConsumerVPC.VpcID
 	eniI := " " + ep.Zones[1].IP.String() + "/32"
@@ -118,8 +118,10 @@ func TestRestartPrunesDeleted(t *testing.T) {
 		return nil
 	})
 	stopI()
-	must(t, s.Consumer.Delete(bg, "/v1/hosts/"+h.HostID, nil))
-	must(t, s.Consumer.Delete(bg, "/v1/endpoints/"+ep.EndpointID, nil))
+	_, err = s.Consumer.DeleteHost(bg, h.HostID)
+	must(t, err)
+	_, err = s.Consumer.DeleteEndpoint(bg, ep.EndpointID)
+	must(t, err)
 	time.Sleep(300 * time.Millisecond) // zone h's agent removes its own ENI, not zone i's
 	if !nsExists(hostNS) {
 		t.Fatal("zone h's agent removed zone i's host")

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/testenv"
 )
 
@@ -86,27 +87,27 @@ func TestCrossAccountMatrix(t *testing.T) {
 	}
 	sameDump(t, before, storeDump(t, e), "stranger requests")
 	// The consumer may read the service (allow-listed) but not change it.
-	if err := s.Consumer.Get(bg, "/v1/services/"+s.Service.ServiceID, nil); err != nil {
+	if _, err := s.Consumer.GetService(bg, s.Service.ServiceID); err != nil {
 		t.Errorf("allow-listed consumer cannot read the service: %v", err)
 	}
-	wantCode(t, s.Consumer.Delete(bg, "/v1/services/"+s.Service.ServiceID, nil), "EndpointServiceNotFound")
-	wantCode(t, s.Consumer.Post(bg, "/v1/accounts", map[string]string{"name": "x"}, nil), "Forbidden.AdminOnly")
+	_, err := s.Consumer.DeleteService(bg, s.Service.ServiceID)
+	wantCode(t, err, "EndpointServiceNotFound")
+	_, err = s.Consumer.CreateAccount(bg, api.CreateAccountRequest{Name: "x"})
+	wantCode(t, err, "Forbidden.AdminOnly")
 	sameDump(t, before, storeDump(t, e), "consumer requests")
 }
 
 func TestAuth(t *testing.T) {
 	e := startLoopback(t)
 	for _, tok := range []string{"", "plk_wrong"} {
-		c := *e.Admin
-		c.Token = tok
-		err := c.Get(bg, "/v1/vpcs", nil)
+		_, err := e.Admin.WithToken(tok).ListVPCs(bg)
 		if err == nil || !strings.Contains(err.Error(), "HTTP 401") || !strings.Contains(err.Error(), "InvalidToken") {
 			t.Errorf("token %q: want 401 InvalidToken, got %v", tok, err)
 		}
 	}
 	// Tokens are stored hashed: the admin token's text appears nowhere in etcd.
 	for k, v := range storeDump(t, e) {
-		if strings.Contains(k+v, e.Admin.Token) {
+		if strings.Contains(k+v, e.Admin.Token()) {
 			t.Errorf("token stored in clear at %s", k)
 		}
 	}

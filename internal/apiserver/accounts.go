@@ -3,25 +3,13 @@ package apiserver
 import (
 	"net/http"
 
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
 
-// CreateAccountRequest creates an account (admin only).
-type CreateAccountRequest struct {
-	Name        string `json:"name"`
-	ClientToken string `json:"clientToken,omitempty"`
-	DryRun      bool   `json:"dryRun,omitempty"`
-}
-
-// AccountWithToken is returned once, at creation.
-type AccountWithToken struct {
-	model.Account
-	Token string `json:"token,omitempty"`
-}
-
 func (a *API) createAccount(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req CreateAccountRequest
+	var req api.CreateAccountRequest
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
@@ -46,7 +34,7 @@ func (a *API) createAccount(w http.ResponseWriter, r *http.Request) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	out := AccountWithToken{Account: acct}
+	out := api.AccountWithToken{Account: acct}
 	out.TokenHashes = nil
 	if created {
 		out.Token = tok
@@ -72,29 +60,13 @@ func (a *API) whoami(w http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, err
 	}
 	acct.TokenHashes = nil
-	return map[string]any{"accountId": acct.AccountID, "name": acct.Name, "admin": c.Admin, "regionId": a.naming.Region}, nil
-}
-
-// Region describes the deployment's region and zones.
-type Region struct {
-	RegionID string `json:"regionId"`
-	Zones    []Zone `json:"zones"`
-	Domain   string `json:"dnsZone"`
-	// Network is the data-plane driver (netns or loopback) and NetnsPrefix
-	// the prefix of its namespace names, so clients can run `host exec`.
-	Network     string `json:"network,omitempty"`
-	NetnsPrefix string `json:"netnsPrefix,omitempty"`
-}
-
-// Zone is one availability zone.
-type Zone struct {
-	ZoneID string `json:"zoneId"`
+	return api.Caller{AccountID: acct.AccountID, Name: acct.Name, Admin: c.Admin, RegionID: a.naming.Region}, nil
 }
 
 func (a *API) describeRegion(w http.ResponseWriter, r *http.Request) (any, error) {
-	out := Region{RegionID: a.naming.Region, Domain: a.naming.Zone(), Network: a.network, NetnsPrefix: a.netnsPrefix}
+	out := api.Region{RegionID: a.naming.Region, Domain: a.naming.Zone(), Network: a.network, NetnsPrefix: a.netnsPrefix}
 	for _, z := range a.zones {
-		out.Zones = append(out.Zones, Zone{ZoneID: z})
+		out.Zones = append(out.Zones, api.Zone{ZoneID: z})
 	}
 	return out, nil
 }

@@ -5,17 +5,13 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
 
-// AllowRequest adds an account to a service's allow-list.
-type AllowRequest struct {
-	AccountID string `json:"accountId"`
-}
-
 func (a *API) allowAccount(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req AllowRequest
+	var req api.AllowRequest
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
@@ -75,17 +71,6 @@ func (a *API) disconnect(r *http.Request, t *store.Txn, svcID, acct string) erro
 	return nil
 }
 
-// Connection is one endpoint's connection to a service, as the provider sees it.
-type Connection struct {
-	EndpointID       string               `json:"endpointId"`
-	EndpointOwnerID  string               `json:"endpointOwnerId"`
-	ServiceID        string               `json:"serviceId"`
-	VpcID            string               `json:"endpointVpcId"`
-	ConnectionStatus string               `json:"connectionStatus"`
-	Zones            []model.EndpointZone `json:"zones"`
-	CreateTime       string               `json:"createTime"`
-}
-
 func (a *API) listConnections(w http.ResponseWriter, r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	if _, _, err := getOwned[model.EndpointService](a, r, store.KindService, id); err != nil {
@@ -99,13 +84,13 @@ func (a *API) listConnections(w http.ResponseWriter, r *http.Request) (any, erro
 	if err != nil {
 		return nil, err
 	}
-	var out []Connection
+	var out []api.Connection
 	for _, ep := range eps {
 		if ep.ServiceID == id {
 			out = append(out, connection(ls.view(ep)))
 		}
 	}
-	return paginate(r, out, func(c Connection) string { return c.EndpointID })
+	return paginate(r, out, func(c api.Connection) string { return c.EndpointID })
 }
 
 func (a *API) acceptConnection(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -151,7 +136,7 @@ func (a *API) setConnection(r *http.Request, to string) (any, error) {
 }
 
 // connection is the provider's view of an endpoint.
-func connection(ep model.Endpoint) Connection {
-	return Connection{EndpointID: ep.EndpointID, EndpointOwnerID: ep.AccountID, ServiceID: ep.ServiceID, VpcID: ep.VpcID,
+func connection(ep model.Endpoint) api.Connection {
+	return api.Connection{EndpointID: ep.EndpointID, EndpointOwnerID: ep.AccountID, ServiceID: ep.ServiceID, VpcID: ep.VpcID,
 		ConnectionStatus: ep.ConnectionStatus, Zones: ep.Zones, CreateTime: ep.CreateTime}
 }

@@ -5,31 +5,13 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
 
-// EndpointZoneRequest places the endpoint in one zone.
-type EndpointZoneRequest struct {
-	ZoneID    string `json:"zoneId"`
-	VSwitchID string `json:"vSwitchId"`
-	IP        string `json:"ip,omitempty"`
-}
-
-// CreateEndpointRequest creates an interface endpoint.
-type CreateEndpointRequest struct {
-	ServiceID        string                `json:"serviceId,omitempty"`
-	ServiceName      string                `json:"serviceName,omitempty"`
-	VpcID            string                `json:"vpcId"`
-	SecurityGroupIDs []string              `json:"securityGroupIds"`
-	Zones            []EndpointZoneRequest `json:"zones"`
-	Name             string                `json:"endpointName,omitempty"`
-	ClientToken      string                `json:"clientToken,omitempty"`
-	DryRun           bool                  `json:"dryRun,omitempty"`
-}
-
 func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req CreateEndpointRequest
+	var req api.CreateEndpointRequest
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
@@ -39,8 +21,8 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) (any, error
 	if len(req.Zones) == 0 {
 		return nil, model.Invalid("Zones", "an endpoint needs at least one zone (zoneId, vSwitchId)")
 	}
-	if len(req.Zones) > MaxZonesPerEndpoint {
-		return nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.ZonesPerEndpoint", "an endpoint spans at most %d zones", MaxZonesPerEndpoint)
+	if len(req.Zones) > api.MaxZonesPerEndpoint {
+		return nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.ZonesPerEndpoint", "an endpoint spans at most %d zones", api.MaxZonesPerEndpoint)
 	}
 	if len(req.SecurityGroupIDs) == 0 {
 		return nil, model.Invalid("SecurityGroupIds", "an endpoint needs at least one security group")
@@ -77,8 +59,8 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) (any, error
 		if err != nil {
 			return "", nil, err
 		}
-		if n >= MaxEndpointsPerVPC {
-			return "", nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.EndpointsPerVpc", "a VPC has at most %d endpoints", MaxEndpointsPerVPC)
+		if n >= api.MaxEndpointsPerVPC {
+			return "", nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.EndpointsPerVpc", "a VPC has at most %d endpoints", api.MaxEndpointsPerVPC)
 		}
 		ep := model.Endpoint{EndpointID: model.NewID(model.PrefixEndpoint), AccountID: callerOf(r).AccountID, Name: req.Name,
 			ServiceID: svc.ServiceID, ServiceName: svc.Name, VpcID: vpc.VpcID,
@@ -100,7 +82,7 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) (any, error
 			if err := a.checkZone("Zones.ZoneId", z.ZoneID); err != nil {
 				return "", nil, err
 			}
-			if slices.ContainsFunc(req.Zones[:i], func(o EndpointZoneRequest) bool { return o.ZoneID == z.ZoneID }) {
+			if slices.ContainsFunc(req.Zones[:i], func(o api.EndpointZoneRequest) bool { return o.ZoneID == z.ZoneID }) {
 				return "", nil, model.Invalid("Zones.ZoneId", "zone %s is given twice; an endpoint has one vSwitch per zone", z.ZoneID)
 			}
 			if !slices.Contains(svc.Zones, z.ZoneID) {

@@ -6,8 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/privlink/privlink/internal/apiserver"
-	"github.com/privlink/privlink/internal/client"
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/testenv"
 )
@@ -47,29 +46,28 @@ func TestProviderConsumerFlow(t *testing.T) {
 		t.Errorf("connection %s", ep.ConnectionStatus)
 	}
 	// The consumer finds the service by name; the provider sees the connection.
-	var found apiserver.List[model.EndpointService]
-	if err := s.Consumer.Get(bg, "/v1/service-search?serviceName="+s.Service.Name, &found); err != nil || len(found.Items) != 1 {
+	found, err := s.Consumer.SearchServices(bg, s.Service.Name)
+	if err != nil || len(found) != 1 {
 		t.Fatalf("search: %v %+v", err, found)
 	}
-	if found.Items[0].Resources != nil || found.Items[0].AllowedAccounts != nil {
-		t.Errorf("consumer sees provider internals: %+v", found.Items[0])
+	if found[0].Resources != nil || found[0].AllowedAccounts != nil {
+		t.Errorf("consumer sees provider internals: %+v", found[0])
 	}
-	var conns apiserver.List[apiserver.Connection]
-	if err := s.Provider.Get(bg, "/v1/services/"+s.Service.ServiceID+"/connections", &conns); err != nil || len(conns.Items) != 1 || conns.Items[0].EndpointOwnerID != s.ConsumerID {
+	conns, err := s.Provider.ListConnections(bg, s.Service.ServiceID)
+	if err != nil || len(conns) != 1 || conns[0].EndpointOwnerID != s.ConsumerID {
 		t.Fatalf("connections: %v %+v", err, conns)
 	}
 	// Deleting the service with a live endpoint is refused; after the endpoint goes, it works.
-	err := s.Provider.Delete(bg, "/v1/services/"+s.Service.ServiceID, nil)
+	_, err = s.Provider.DeleteService(bg, s.Service.ServiceID)
 	wantCode(t, err, "DependencyViolation.EndpointExists")
-	if err := s.Consumer.Delete(bg, "/v1/endpoints/"+ep.EndpointID, nil); err != nil {
+	if _, err := s.Consumer.DeleteEndpoint(bg, ep.EndpointID); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Provider.Delete(bg, "/v1/services/"+s.Service.ServiceID, nil); err != nil {
+	if _, err := s.Provider.DeleteService(bg, s.Service.ServiceID); err != nil {
 		t.Fatal(err)
 	}
 	// The endpoint's IPs were released: a new host may take the first zone's ENI IP.
-	var h model.Host
-	if err := s.Consumer.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: ep.Zones[0].VSwitchID, IP: ep.Zones[0].IP.String()}, &h); err != nil {
+	if _, err := s.Consumer.CreateHost(bg, api.CreateHostRequest{VSwitchID: ep.Zones[0].VSwitchID, IP: ep.Zones[0].IP.String()}); err != nil {
 		t.Fatalf("IP %s not released: %v", ep.Zones[0].IP, err)
 	}
 }
@@ -86,36 +84,38 @@ func TestManualApproval(t *testing.T) {
 			t.Errorf("pending zone status %s", z.ZoneStatus)
 		}
 	}
-	path := "/v1/services/" + s.Service.ServiceID + "/connections/" + ep.EndpointID
-	if err := s.Provider.Post(bg, path+"/accept", nil, nil); err != nil {
+	svc := s.Service.ServiceID
+	if _, err := s.Provider.AcceptConnection(bg, svc, ep.EndpointID); err != nil {
 		t.Fatal(err)
 	}
 	s.WaitEndpoint(t, func(ep model.Endpoint) bool { return ep.ConnectionStatus == model.ConnConnected })
-	if err := s.Provider.Post(bg, path+"/reject", nil, nil); err != nil {
+	if _, err := s.Provider.RejectConnection(bg, svc, ep.EndpointID); err != nil {
 		t.Fatal(err)
 	}
 	s.WaitEndpoint(t, func(ep model.Endpoint) bool { return ep.ConnectionStatus == model.ConnDisconnected })
 	// The consumer cannot accept its own connection.
-	wantCode(t, s.Consumer.Post(bg, path+"/accept", nil, nil), "EndpointServiceNotFound")
+	_, err := s.Consumer.AcceptConnection(bg, svc, ep.EndpointID)
+	wantCode(t, err, "EndpointServiceNotFound")
 	// Allow-list removal disconnects; re-allowing and accepting reconnects.
-	if err := s.Provider.Post(bg, path+"/accept", nil, nil); err != nil {
+	if _, err := s.Provider.AcceptConnection(bg, svc, ep.EndpointID); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Provider.Delete(bg, "/v1/services/"+s.Service.ServiceID+"/allowed-accounts/"+s.ConsumerID, nil); err != nil {
+	if _, err := s.Provider.DisallowAccount(bg, svc, s.ConsumerID); err != nil {
 		t.Fatal(err)
 	}
 	s.WaitEndpoint(t, func(ep model.Endpoint) bool { return ep.ConnectionStatus == model.ConnDisconnected })
 	// An account off the allow-list cannot be accepted back in.
-	wantCode(t, s.Provider.Post(bg, path+"/accept", nil, nil), "OperationDenied.NotAllowListed")
-	var found apiserver.List[model.EndpointService]
-	if err := s.Consumer.Get(bg, "/v1/service-search", &found); err != nil || len(found.Items) != 0 {
+	_, err = s.Provider.AcceptConnection(bg, svc, ep.EndpointID)
+	wantCode(t, err, "OperationDenied.NotAllowListed")
+	found, err := s.Consumer.SearchServices(bg, "")
+	if err != nil || len(found) != 0 {
 		t.Fatalf("disallowed consumer still finds the service: %v %+v", err, found)
 	}
 }
 
 func wantCode(t *testing.T, err error, code string) {
 	t.Helper()
-	ce, ok := err.(*client.Error)
+	ce, ok := err.(*api.Error)
 	if !ok {
 		t.Fatalf("want API error %s, got %v", code, err)
 	}

@@ -34,7 +34,7 @@ func FuzzCreateRequests(f *testing.F) {
 	c, _ := env.Account(f, "fuzzer")
 	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, paths[int(which)%len(paths)], bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+c.Token)
+		req.Header.Set("Authorization", "Bearer "+c.Token())
 		rec := httptest.NewRecorder()
 		env.API.ServeHTTP(rec, req)
 		if rec.Code >= 500 {

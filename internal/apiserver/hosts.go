@@ -4,21 +4,13 @@ import (
 	"net/http"
 	"net/netip"
 
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
 
-// CreateHostRequest creates an ECS-like host on a vSwitch.
-type CreateHostRequest struct {
-	VSwitchID   string `json:"vSwitchId"`
-	IP          string `json:"privateIpAddress,omitempty"`
-	Name        string `json:"hostName,omitempty"`
-	ClientToken string `json:"clientToken,omitempty"`
-	DryRun      bool   `json:"dryRun,omitempty"`
-}
-
 func (a *API) createHost(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req CreateHostRequest
+	var req api.CreateHostRequest
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}

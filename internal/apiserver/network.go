@@ -4,21 +4,13 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
 
-// CreateVPCRequest creates a VPC.
-type CreateVPCRequest struct {
-	Name        string `json:"vpcName"`
-	CidrBlock   string `json:"cidrBlock"`
-	NetnsPath   string `json:"netnsPath,omitempty"`
-	ClientToken string `json:"clientToken,omitempty"`
-	DryRun      bool   `json:"dryRun,omitempty"`
-}
-
 func (a *API) createVPC(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req CreateVPCRequest
+	var req api.CreateVPCRequest
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
@@ -75,18 +67,8 @@ func (a *API) deleteVPC(w http.ResponseWriter, r *http.Request) (any, error) {
 	return v, a.remove(r, store.KindVPC, id, rev, a.st.NewTxn())
 }
 
-// CreateVSwitchRequest creates a vSwitch.
-type CreateVSwitchRequest struct {
-	VpcID       string `json:"vpcId"`
-	ZoneID      string `json:"zoneId"`
-	CidrBlock   string `json:"cidrBlock"`
-	Name        string `json:"vSwitchName"`
-	ClientToken string `json:"clientToken,omitempty"`
-	DryRun      bool   `json:"dryRun,omitempty"`
-}
-
 func (a *API) createVSwitch(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req CreateVSwitchRequest
+	var req api.CreateVSwitchRequest
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
@@ -112,8 +94,8 @@ func (a *API) createVSwitch(w http.ResponseWriter, r *http.Request) (any, error)
 		if err != nil {
 			return "", nil, err
 		}
-		if len(sibs) >= MaxVSwitchesPerVPC {
-			return "", nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.VSwitchesPerVpc", "a VPC has at most %d vSwitches", MaxVSwitchesPerVPC)
+		if len(sibs) >= api.MaxVSwitchesPerVPC {
+			return "", nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.VSwitchesPerVpc", "a VPC has at most %d vSwitches", api.MaxVSwitchesPerVPC)
 		}
 		for _, s := range sibs {
 			if model.Overlaps(s.CidrBlock, cidr) {

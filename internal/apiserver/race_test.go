@@ -4,9 +4,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
-	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/testenv"
 )
 
@@ -16,14 +15,14 @@ func TestTwoServersRace(t *testing.T) {
 	e1 := startLoopback(t)
 	e2 := testenv.Start(t, testenv.Options{Network: "loopback", EtcdEndpoints: []string{e1.EtcdURL()}, AgentZones: []string{}})
 	c1, _ := e1.Account(t, "racer")
-	c2 := client.New(e2.URL(), c1.Token)
-	var vpc model.VPC
-	if err := c1.Post(bg, "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "10.0.0.0/16"}, &vpc); err != nil {
+	c2 := client.New(e2.URL(), c1.Token())
+	vpc, err := c1.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: "10.0.0.0/16"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	var vsw model.VSwitch
 	// A /27 has 29 usable addresses; 40 racing creates must hand out each once.
-	if err := c2.Post(bg, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "10.0.0.0/27"}, &vsw); err != nil {
+	vsw, err := c2.CreateVSwitch(bg, api.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "10.0.0.0/27"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	var mu sync.Mutex
@@ -34,8 +33,7 @@ func TestTwoServersRace(t *testing.T) {
 		wg.Add(1)
 		go func(c *client.Client) {
 			defer wg.Done()
-			var h model.Host
-			err := c.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw.VSwitchID}, &h)
+			h, err := c.CreateHost(bg, api.CreateHostRequest{VSwitchID: vsw.VSwitchID})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -65,8 +63,8 @@ func TestTwoServersRace(t *testing.T) {
 		wg.Add(1)
 		go func(c *client.Client) {
 			defer wg.Done()
-			var v model.VPC
-			if err := c.Post(bg, "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "172.16.0.0/16", ClientToken: "tok-1"}, &v); err != nil {
+			v, err := c.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: "172.16.0.0/16", ClientToken: "tok-1"})
+			if err != nil {
 				t.Errorf("idempotent create: %v", err)
 			}
 			ids <- v.VpcID
@@ -78,20 +76,20 @@ func TestTwoServersRace(t *testing.T) {
 	for id := range ids {
 		distinct[id] = true
 	}
-	var all apiserver.List[model.VPC]
-	if err := c1.Get(bg, "/v1/vpcs", &all); err != nil {
+	all, err := c1.ListVPCs(bg)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if len(distinct) != 1 || all.TotalCount != 2 {
-		t.Errorf("clientToken race made %d distinct IDs, %d VPCs in total (want 1 and 2)", len(distinct), all.TotalCount)
+	if len(distinct) != 1 || len(all) != 2 {
+		t.Errorf("clientToken race made %d distinct IDs, %d VPCs in total (want 1 and 2)", len(distinct), len(all))
 	}
 	// Same token with other parameters is refused.
-	err := c1.Post(bg, "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "172.17.0.0/16", ClientToken: "tok-1"}, nil)
+	_, err = c1.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: "172.17.0.0/16", ClientToken: "tok-1"})
 	wantCode(t, err, "IdempotentParameterMismatch")
 }
 
 func isCode(err error, code string) bool {
-	ce, ok := err.(*client.Error)
+	ce, ok := err.(*api.Error)
 	return ok && ce.Code == code
 }
 
@@ -103,15 +101,15 @@ func TestRestartKeepsState(t *testing.T) {
 	s.WaitEndpoint(t, testenv.Active)
 	e.Stop()
 	e2 := testenv.Start(t, testenv.Options{Network: "loopback", DataDir: dir})
-	s.Consumer.Base = e2.URL()
+	s.Consumer = client.New(e2.URL(), s.Consumer.Token())
 	ep := s.WaitEndpoint(t, testenv.Active)
 	if ep.EndpointDomain != s.Endpoint.EndpointDomain || len(ep.Zones) != 2 {
 		t.Fatalf("after restart: %+v", ep)
 	}
-	if e2.Admin.Token != e.Admin.Token {
+	if e2.Admin.Token() != e.Admin.Token() {
 		t.Fatal("admin token changed across restart")
 	}
-	if err := s.Consumer.Get(bg, "/v1/vpcs/"+s.ConsumerVPC.VpcID, nil); err != nil {
+	if _, err := s.Consumer.GetVPC(bg, s.ConsumerVPC.VpcID); err != nil {
 		t.Fatalf("account token lost across restart: %v", err)
 	}
 }
@@ -120,15 +118,15 @@ func TestRestartKeepsState(t *testing.T) {
 func TestClientTokenAfterDelete(t *testing.T) {
 	e := startLoopback(t)
 	c, _ := e.Account(t, "tokens")
-	req := apiserver.CreateVPCRequest{CidrBlock: "10.0.0.0/16", ClientToken: "again"}
-	var v1, v2 model.VPC
-	if err := c.Post(bg, "/v1/vpcs", req, &v1); err != nil {
+	req := api.CreateVPCRequest{CidrBlock: "10.0.0.0/16", ClientToken: "again"}
+	v1, err := c.CreateVPC(bg, req)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Delete(bg, "/v1/vpcs/"+v1.VpcID, nil); err != nil {
+	if _, err := c.DeleteVPC(bg, v1.VpcID); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Post(bg, "/v1/vpcs", req, &v2); err != nil || v2.VpcID == "" || v2.VpcID == v1.VpcID {
+	if v2, err := c.CreateVPC(bg, req); err != nil || v2.VpcID == "" || v2.VpcID == v1.VpcID {
 		t.Fatalf("token reuse after delete: %v, %s then %s", err, v1.VpcID, v2.VpcID)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
@@ -70,21 +71,14 @@ func listOf[T owned](a *API, r *http.Request, kind string, keep func(T) bool, id
 	return paginate(r, items, idOf)
 }
 
-// List is the body of every list response.
-type List[T any] struct {
-	Items      []T    `json:"items"`
-	NextToken  string `json:"nextToken,omitempty"`
-	TotalCount int    `json:"totalCount"`
-}
-
 // paginate sorts by key and applies maxResults (1-100, default 50) and nextToken.
-func paginate[T any](r *http.Request, items []T, key func(T) string) (List[T], error) {
+func paginate[T any](r *http.Request, items []T, key func(T) string) (api.List[T], error) {
 	q := r.URL.Query()
 	max := 50
 	if s := q.Get("maxResults"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 100 {
-			return List[T]{}, model.Invalid("MaxResults", "maxResults must be an integer between 1 and 100")
+			return api.List[T]{}, model.Invalid("MaxResults", "maxResults must be an integer between 1 and 100")
 		}
 		max = n
 	}
@@ -93,12 +87,12 @@ func paginate[T any](r *http.Request, items []T, key func(T) string) (List[T], e
 	if tok := q.Get("nextToken"); tok != "" {
 		b, err := base64.RawURLEncoding.DecodeString(tok)
 		if err != nil {
-			return List[T]{}, model.Invalid("NextToken", "nextToken is not one this API returned")
+			return api.List[T]{}, model.Invalid("NextToken", "nextToken is not one this API returned")
 		}
 		after := string(b)
 		start = sort.Search(len(items), func(i int) bool { return key(items[i]) > after })
 	}
-	out := List[T]{Items: items[start:], TotalCount: len(items)}
+	out := api.List[T]{Items: items[start:], TotalCount: len(items)}
 	if len(out.Items) > max {
 		out.Items = out.Items[:max]
 		out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(key(out.Items[max-1])))

@@ -4,22 +4,14 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
 
-// CreateSecurityGroupRequest creates a security group.
-type CreateSecurityGroupRequest struct {
-	VpcID       string                    `json:"vpcId"`
-	Name        string                    `json:"securityGroupName"`
-	Rules       []model.SecurityGroupRule `json:"rules,omitempty"`
-	ClientToken string                    `json:"clientToken,omitempty"`
-	DryRun      bool                      `json:"dryRun,omitempty"`
-}
-
 func normalizeRules(in []model.SecurityGroupRule) ([]model.SecurityGroupRule, error) {
-	if len(in) > MaxRulesPerGroup {
-		return nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.RulesPerGroup", "a security group has at most %d rules", MaxRulesPerGroup)
+	if len(in) > api.MaxRulesPerGroup {
+		return nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.RulesPerGroup", "a security group has at most %d rules", api.MaxRulesPerGroup)
 	}
 	out := make([]model.SecurityGroupRule, 0, len(in))
 	for _, r := range in {
@@ -33,7 +25,7 @@ func normalizeRules(in []model.SecurityGroupRule) ([]model.SecurityGroupRule, er
 }
 
 func (a *API) createSecurityGroup(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req CreateSecurityGroupRequest
+	var req api.CreateSecurityGroupRequest
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
@@ -66,12 +58,6 @@ func (a *API) listSecurityGroups(w http.ResponseWriter, r *http.Request) (any, e
 		func(v model.SecurityGroup) string { return v.SecurityGroupID })
 }
 
-// RulesRequest adds (authorize) or removes (revoke) inbound rules.
-type RulesRequest struct {
-	Rules  []model.SecurityGroupRule `json:"rules"`
-	DryRun bool                      `json:"dryRun,omitempty"`
-}
-
 func (a *API) authorizeSecurityGroup(w http.ResponseWriter, r *http.Request) (any, error) {
 	return a.changeRules(r, true)
 }
@@ -81,7 +67,7 @@ func (a *API) revokeSecurityGroup(w http.ResponseWriter, r *http.Request) (any, 
 }
 
 func (a *API) changeRules(r *http.Request, add bool) (any, error) {
-	var req RulesRequest
+	var req api.RulesRequest
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
@@ -109,8 +95,8 @@ func (a *API) changeRules(r *http.Request, add bool) (any, error) {
 				g.Rules = slices.Delete(g.Rules, i, i+1)
 			}
 		}
-		if len(g.Rules) > MaxRulesPerGroup {
-			return model.Errorf(http.StatusBadRequest, "QuotaExceeded.RulesPerGroup", "a security group has at most %d rules", MaxRulesPerGroup)
+		if len(g.Rules) > api.MaxRulesPerGroup {
+			return model.Errorf(http.StatusBadRequest, "QuotaExceeded.RulesPerGroup", "a security group has at most %d rules", api.MaxRulesPerGroup)
 		}
 		return nil
 	})

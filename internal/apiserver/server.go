@@ -12,19 +12,9 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
-)
-
-// Quotas, per Alibaba's defaults where they have one.
-const (
-	MaxEndpointsPerVPC    = 50
-	MaxZonesPerEndpoint   = 10
-	MaxBackendsPerService = 20
-	MaxVSwitchesPerVPC    = 24
-	MaxRulesPerGroup      = 100
-	MaxPortsPerService    = 10
-	maxBodyBytes          = 1 << 20
 )
 
 // Config configures the API.
@@ -105,7 +95,7 @@ func (a *API) wrap(rt route) http.Handler {
 			return
 		}
 		r = r.WithContext(context.WithValue(r.Context(), ctxCaller, c))
-		r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
+		r.Body = http.MaxBytesReader(w, r.Body, api.MaxBodyBytes)
 		out, err := rt.Handler(w, r)
 		if err != nil {
 			writeError(w, r, err)
@@ -123,20 +113,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = enc.Encode(v)
 }
 
-// ErrorBody is the JSON body of every error.
-type ErrorBody struct {
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	RequestID string `json:"requestId"`
-}
-
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *model.Error
 	if !errors.As(err, &e) {
 		slog.Error("internal error", "err", err, "method", r.Method, "path", r.URL.Path, "requestId", requestID(r))
 		e = model.Errorf(http.StatusInternalServerError, "InternalError", "the request failed on the server; requestId %s", requestID(r))
 	}
-	writeJSON(w, e.Status, ErrorBody{Code: e.Code, Message: e.Message, RequestID: requestID(r)})
+	writeJSON(w, e.Status, api.Error{Status: e.Status, Code: e.Code, Message: e.Message, RequestID: requestID(r)})
 }
 
 // decode reads a JSON body strictly into v.
@@ -147,7 +130,7 @@ func decode(r *http.Request, v any) error {
 		var mbe *http.MaxBytesError
 		switch {
 		case errors.As(err, &mbe):
-			return model.Errorf(http.StatusRequestEntityTooLarge, "InvalidParameter.BodyTooLarge", "request body exceeds %d bytes", maxBodyBytes)
+			return model.Errorf(http.StatusRequestEntityTooLarge, "InvalidParameter.BodyTooLarge", "request body exceeds %d bytes", api.MaxBodyBytes)
 		case errors.Is(err, io.EOF):
 			return model.Errorf(http.StatusBadRequest, "MissingParameter.Body", "a JSON request body is required")
 		default:
@@ -160,15 +143,8 @@ func decode(r *http.Request, v any) error {
 	return nil
 }
 
-// DryRunResult is returned when dryRun is set and validation passed.
-type DryRunResult struct {
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	RequestID string `json:"requestId"`
-}
-
 func dryRunOK(r *http.Request) any {
-	return DryRunResult{Code: "DryRunOperation", Message: "Request validation has been passed with DryRun flag set.", RequestID: requestID(r)}
+	return api.DryRunResult{Code: api.DryRunCode, Message: "Request validation has been passed with DryRun flag set.", RequestID: requestID(r)}
 }
 
 func internal(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -6,32 +6,17 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
 
-// CreateServiceRequest publishes an endpoint service.
-type CreateServiceRequest struct {
-	Description         string          `json:"serviceDescription,omitempty"`
-	VpcID               string          `json:"vpcId,omitempty"`
-	Ports               []int           `json:"ports"`
-	Resources           []model.Backend `json:"resources"`
-	AutoAcceptEnabled   bool            `json:"autoAcceptEnabled,omitempty"`
-	ZoneAffinityEnabled bool            `json:"zoneAffinityEnabled,omitempty"`
-	ProxyProtocol       bool            `json:"proxyProtocolEnabled,omitempty"`
-	ConnectBandwidth    int             `json:"connectBandwidth,omitempty"`
-	IdleTimeout         int             `json:"idleTimeoutSeconds,omitempty"`
-	AllowedAccounts     []string        `json:"allowedAccounts,omitempty"`
-	ClientToken         string          `json:"clientToken,omitempty"`
-	DryRun              bool            `json:"dryRun,omitempty"`
-}
-
-func (a *API) validateService(r *http.Request, req *CreateServiceRequest) (*model.VPC, int64, error) {
+func (a *API) validateService(r *http.Request, req *api.CreateServiceRequest) (*model.VPC, int64, error) {
 	if len(req.Description) > 256 {
 		return nil, 0, model.Invalid("ServiceDescription", "description must be at most 256 characters")
 	}
-	if len(req.Ports) == 0 || len(req.Ports) > MaxPortsPerService {
-		return nil, 0, model.Invalid("Ports", "a service needs 1 to %d listener ports", MaxPortsPerService)
+	if len(req.Ports) == 0 || len(req.Ports) > api.MaxPortsPerService {
+		return nil, 0, model.Invalid("Ports", "a service needs 1 to %d listener ports", api.MaxPortsPerService)
 	}
 	for _, p := range req.Ports {
 		if err := model.ValidatePort("Ports", p); err != nil {
@@ -41,8 +26,8 @@ func (a *API) validateService(r *http.Request, req *CreateServiceRequest) (*mode
 	if len(req.Resources) == 0 {
 		return nil, 0, model.Invalid("Resources", "a service needs at least one backend (zoneId, ip, port)")
 	}
-	if len(req.Resources) > MaxBackendsPerService {
-		return nil, 0, model.Errorf(http.StatusBadRequest, "QuotaExceeded.BackendsPerService", "a service has at most %d backends", MaxBackendsPerService)
+	if len(req.Resources) > api.MaxBackendsPerService {
+		return nil, 0, model.Errorf(http.StatusBadRequest, "QuotaExceeded.BackendsPerService", "a service has at most %d backends", api.MaxBackendsPerService)
 	}
 	if req.ConnectBandwidth < 0 || req.ConnectBandwidth > 10240 {
 		return nil, 0, model.Invalid("ConnectBandwidth", "connectBandwidth must be 0 (unlimited) to 10240 Mbps")
@@ -129,7 +114,7 @@ func backendInVSwitch(vpc *model.VPC, vsws []model.VSwitch, zone string, ip neti
 }
 
 func (a *API) createService(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req CreateServiceRequest
+	var req api.CreateServiceRequest
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}
@@ -219,18 +204,8 @@ func (a *API) searchServices(w http.ResponseWriter, r *http.Request) (any, error
 	return paginate(r, out, func(v model.EndpointService) string { return v.ServiceID })
 }
 
-// UpdateServiceRequest changes a service's attributes; absent fields stay.
-type UpdateServiceRequest struct {
-	Description         *string `json:"serviceDescription,omitempty"`
-	AutoAcceptEnabled   *bool   `json:"autoAcceptEnabled,omitempty"`
-	ZoneAffinityEnabled *bool   `json:"zoneAffinityEnabled,omitempty"`
-	ProxyProtocol       *bool   `json:"proxyProtocolEnabled,omitempty"`
-	ConnectBandwidth    *int    `json:"connectBandwidth,omitempty"`
-	IdleTimeout         *int    `json:"idleTimeoutSeconds,omitempty"`
-}
-
 func (a *API) updateService(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req UpdateServiceRequest
+	var req api.UpdateServiceRequest
 	if err := decode(r, &req); err != nil {
 		return nil, err
 	}

@@ -1,10 +1,11 @@
 package apiserver_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/testenv"
 )
@@ -18,71 +19,71 @@ func TestValidation(t *testing.T) {
 	vpc, vsw0, vsw1 := s.ConsumerVPC.VpcID, s.ConsumerVSwitches[0], s.ConsumerVSwitches[1]
 	sg := s.SG.SecurityGroupID
 	zone0 := vsw0.ZoneID
-	okZones := []apiserver.EndpointZoneRequest{{ZoneID: zone0, VSwitchID: vsw0.VSwitchID}}
-	ep := func(mut func(r *apiserver.CreateEndpointRequest)) apiserver.CreateEndpointRequest {
-		r := apiserver.CreateEndpointRequest{ServiceName: s.Service.Name, VpcID: vpc, SecurityGroupIDs: []string{sg}, Zones: okZones}
+	okZones := []api.EndpointZoneRequest{{ZoneID: zone0, VSwitchID: vsw0.VSwitchID}}
+	ep := func(mut func(r *api.CreateEndpointRequest)) api.CreateEndpointRequest {
+		r := api.CreateEndpointRequest{ServiceName: s.Service.Name, VpcID: vpc, SecurityGroupIDs: []string{sg}, Zones: okZones}
 		mut(&r)
 		return r
 	}
-	var otherVPC model.VPC
-	if err := c.Post(bg, "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "10.0.0.0/8"}, &otherVPC); err != nil {
+	otherVPC, err := c.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: "10.0.0.0/8"})
+	if err != nil {
 		t.Fatal(err)
 	}
-	tooMany := make([]apiserver.EndpointZoneRequest, 11)
+	tooMany := make([]api.EndpointZoneRequest, 11)
 	cases := []struct {
 		name, path string
 		body       any
 		code       string
 	}{
-		{"vpc bad cidr", "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "10.0.0.0/33"}, "InvalidParameter.CidrBlock"},
-		{"vpc host bits", "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "10.0.0.1/16"}, "InvalidParameter.CidrBlock"},
-		{"vpc public", "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "8.8.0.0/16"}, "InvalidParameter.CidrBlock"},
-		{"vpc bad name", "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "10.0.0.0/16", Name: "9lives"}, "InvalidParameter.VpcName"},
+		{"vpc bad cidr", "/v1/vpcs", api.CreateVPCRequest{CidrBlock: "10.0.0.0/33"}, "InvalidParameter.CidrBlock"},
+		{"vpc host bits", "/v1/vpcs", api.CreateVPCRequest{CidrBlock: "10.0.0.1/16"}, "InvalidParameter.CidrBlock"},
+		{"vpc public", "/v1/vpcs", api.CreateVPCRequest{CidrBlock: "8.8.0.0/16"}, "InvalidParameter.CidrBlock"},
+		{"vpc bad name", "/v1/vpcs", api.CreateVPCRequest{CidrBlock: "10.0.0.0/16", Name: "9lives"}, "InvalidParameter.VpcName"},
 		{"vpc unknown field", "/v1/vpcs", map[string]any{"cidrBlock": "10.0.0.0/16", "bogus": 1}, "InvalidParameter.Body"},
 		{"vpc not json", "/v1/vpcs", "not an object", "InvalidParameter.Body"},
-		{"vpc adopt not admin", "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "10.0.0.0/16", NetnsPath: "/proc/1/ns/net"}, "Forbidden.AdoptNamespace"},
-		{"vsw outside vpc", "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: vpc, ZoneID: zone0, CidrBlock: "10.1.0.0/24"}, "InvalidParameter.CidrBlock"},
-		{"vsw overlaps", "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: vpc, ZoneID: zone0, CidrBlock: "192.168.1.0/25"}, "InvalidParameter.CidrBlock"},
-		{"vsw unknown zone", "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: vpc, ZoneID: "cn-beijing-a", CidrBlock: "192.168.9.0/24"}, "InvalidZoneId.NotFound"},
-		{"vsw no zone", "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: vpc, CidrBlock: "192.168.9.0/24"}, "InvalidParameter.ZoneId"},
-		{"vsw unknown vpc", "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: "vpc-aaaaaaaaaaaaaaaaaaaa", ZoneID: zone0, CidrBlock: "192.168.9.0/24"}, "VpcNotFound"},
-		{"sg bad rule port", "/v1/security-groups", apiserver.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "0/70000", SourceCidr: "0.0.0.0/0"}}}, "InvalidParameter.PortRange"},
-		{"sg bad policy", "/v1/security-groups", apiserver.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "1/2", SourceCidr: "0.0.0.0/0", Policy: "maybe"}}}, "InvalidParameter.Policy"},
-		{"sg bad source", "/v1/security-groups", apiserver.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "1/2", SourceCidr: "nope"}}}, "InvalidParameter.SourceCidrIp"},
-		{"sg udp", "/v1/security-groups", apiserver.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{Protocol: "udp", PortRange: "1/2", SourceCidr: "0.0.0.0/0"}}}, "InvalidParameter.IpProtocol"},
-		{"host ip outside", "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: "192.168.2.50"}, "InvalidParameter.PrivateIpAddress"},
-		{"host ip gateway", "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: vsw0.Gateway.String()}, "InvalidParameter.PrivateIpAddress"},
-		{"host ip broadcast", "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: "192.168.1.255"}, "InvalidParameter.PrivateIpAddress"},
-		{"host ip taken", "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: s.ConsumerHost.IP.String()}, "InvalidIpAddress.AlreadyUsed"},
-		{"svc port 0", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{0}, Resources: []model.Backend{{ZoneID: zone0, IP: "127.0.0.1", Port: 1}}}, "InvalidParameter.Ports"},
-		{"svc port big", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{65536}, Resources: []model.Backend{{ZoneID: zone0, IP: "127.0.0.1", Port: 1}}}, "InvalidParameter.Ports"},
-		{"svc no backend", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{1}}, "InvalidParameter.Resources"},
-		{"svc backend zone", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{1}, Resources: []model.Backend{{ZoneID: "x", IP: "127.0.0.1"}}}, "InvalidZoneId.NotFound"},
-		{"svc backend ip", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "::1"}}}, "InvalidParameter.Resources.Ip"},
-		{"svc backend outside vpc", "/v1/services", apiserver.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "10.0.0.1"}}}, "InvalidParameter.Resources.Ip"},
-		{"svc host network not admin", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "10.1.2.3"}}}, "Forbidden.HostNetworkBackend"},
-		{"svc backend gateway", "/v1/services", apiserver.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: vsw0.Gateway.String()}}}, "InvalidParameter.Resources.Ip"},
-		{"svc backend wrong zone", "/v1/services", apiserver.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "192.168.2.9"}}}, "InvalidParameter.Resources.ZoneId"},
-		{"vpc spans public", "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "192.168.0.0/13"}, "InvalidParameter.CidrBlock"},
-		{"sg ipv6 source", "/v1/security-groups", apiserver.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "1/2", SourceCidr: "::/0"}}}, "InvalidParameter.SourceCidrIp"},
-		{"svc bandwidth", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{1}, ConnectBandwidth: -1, Resources: []model.Backend{{ZoneID: zone0, IP: "127.0.0.1"}}}, "InvalidParameter.ConnectBandwidth"},
-		{"svc too many backends", "/v1/services", apiserver.CreateServiceRequest{Ports: []int{1}, Resources: backends(zone0, 21)}, "QuotaExceeded.BackendsPerService"},
-		{"ep unknown service", "/v1/endpoints", ep(func(r *apiserver.CreateEndpointRequest) {
+		{"vpc adopt not admin", "/v1/vpcs", api.CreateVPCRequest{CidrBlock: "10.0.0.0/16", NetnsPath: "/proc/1/ns/net"}, "Forbidden.AdoptNamespace"},
+		{"vsw outside vpc", "/v1/vswitches", api.CreateVSwitchRequest{VpcID: vpc, ZoneID: zone0, CidrBlock: "10.1.0.0/24"}, "InvalidParameter.CidrBlock"},
+		{"vsw overlaps", "/v1/vswitches", api.CreateVSwitchRequest{VpcID: vpc, ZoneID: zone0, CidrBlock: "192.168.1.0/25"}, "InvalidParameter.CidrBlock"},
+		{"vsw unknown zone", "/v1/vswitches", api.CreateVSwitchRequest{VpcID: vpc, ZoneID: "cn-beijing-a", CidrBlock: "192.168.9.0/24"}, "InvalidZoneId.NotFound"},
+		{"vsw no zone", "/v1/vswitches", api.CreateVSwitchRequest{VpcID: vpc, CidrBlock: "192.168.9.0/24"}, "InvalidParameter.ZoneId"},
+		{"vsw unknown vpc", "/v1/vswitches", api.CreateVSwitchRequest{VpcID: "vpc-aaaaaaaaaaaaaaaaaaaa", ZoneID: zone0, CidrBlock: "192.168.9.0/24"}, "VpcNotFound"},
+		{"sg bad rule port", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "0/70000", SourceCidr: "0.0.0.0/0"}}}, "InvalidParameter.PortRange"},
+		{"sg bad policy", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "1/2", SourceCidr: "0.0.0.0/0", Policy: "maybe"}}}, "InvalidParameter.Policy"},
+		{"sg bad source", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "1/2", SourceCidr: "nope"}}}, "InvalidParameter.SourceCidrIp"},
+		{"sg udp", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{Protocol: "udp", PortRange: "1/2", SourceCidr: "0.0.0.0/0"}}}, "InvalidParameter.IpProtocol"},
+		{"host ip outside", "/v1/hosts", api.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: "192.168.2.50"}, "InvalidParameter.PrivateIpAddress"},
+		{"host ip gateway", "/v1/hosts", api.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: vsw0.Gateway.String()}, "InvalidParameter.PrivateIpAddress"},
+		{"host ip broadcast", "/v1/hosts", api.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: "192.168.1.255"}, "InvalidParameter.PrivateIpAddress"},
+		{"host ip taken", "/v1/hosts", api.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: s.ConsumerHost.IP.String()}, "InvalidIpAddress.AlreadyUsed"},
+		{"svc port 0", "/v1/services", api.CreateServiceRequest{Ports: []int{0}, Resources: []model.Backend{{ZoneID: zone0, IP: "127.0.0.1", Port: 1}}}, "InvalidParameter.Ports"},
+		{"svc port big", "/v1/services", api.CreateServiceRequest{Ports: []int{65536}, Resources: []model.Backend{{ZoneID: zone0, IP: "127.0.0.1", Port: 1}}}, "InvalidParameter.Ports"},
+		{"svc no backend", "/v1/services", api.CreateServiceRequest{Ports: []int{1}}, "InvalidParameter.Resources"},
+		{"svc backend zone", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, Resources: []model.Backend{{ZoneID: "x", IP: "127.0.0.1"}}}, "InvalidZoneId.NotFound"},
+		{"svc backend ip", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "::1"}}}, "InvalidParameter.Resources.Ip"},
+		{"svc backend outside vpc", "/v1/services", api.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "10.0.0.1"}}}, "InvalidParameter.Resources.Ip"},
+		{"svc host network not admin", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "10.1.2.3"}}}, "Forbidden.HostNetworkBackend"},
+		{"svc backend gateway", "/v1/services", api.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: vsw0.Gateway.String()}}}, "InvalidParameter.Resources.Ip"},
+		{"svc backend wrong zone", "/v1/services", api.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "192.168.2.9"}}}, "InvalidParameter.Resources.ZoneId"},
+		{"vpc spans public", "/v1/vpcs", api.CreateVPCRequest{CidrBlock: "192.168.0.0/13"}, "InvalidParameter.CidrBlock"},
+		{"sg ipv6 source", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "1/2", SourceCidr: "::/0"}}}, "InvalidParameter.SourceCidrIp"},
+		{"svc bandwidth", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, ConnectBandwidth: -1, Resources: []model.Backend{{ZoneID: zone0, IP: "127.0.0.1"}}}, "InvalidParameter.ConnectBandwidth"},
+		{"svc too many backends", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, Resources: backends(zone0, 21)}, "QuotaExceeded.BackendsPerService"},
+		{"ep unknown service", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) {
 			r.ServiceName = "com.privlink.cn-hangzhou.epsrv-aaaaaaaaaaaaaaaaaaaa"
 		}), "EndpointServiceNotFound"},
-		{"ep no zones", "/v1/endpoints", ep(func(r *apiserver.CreateEndpointRequest) { r.Zones = nil }), "InvalidParameter.Zones"},
-		{"ep 11 zones", "/v1/endpoints", ep(func(r *apiserver.CreateEndpointRequest) { r.Zones = tooMany }), "QuotaExceeded.ZonesPerEndpoint"},
-		{"ep no sg", "/v1/endpoints", ep(func(r *apiserver.CreateEndpointRequest) { r.SecurityGroupIDs = nil }), "InvalidParameter.SecurityGroupIds"},
-		{"ep vsw zone mismatch", "/v1/endpoints", ep(func(r *apiserver.CreateEndpointRequest) {
-			r.Zones = []apiserver.EndpointZoneRequest{{ZoneID: zone0, VSwitchID: vsw1.VSwitchID}}
+		{"ep no zones", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.Zones = nil }), "InvalidParameter.Zones"},
+		{"ep 11 zones", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.Zones = tooMany }), "QuotaExceeded.ZonesPerEndpoint"},
+		{"ep no sg", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.SecurityGroupIDs = nil }), "InvalidParameter.SecurityGroupIds"},
+		{"ep vsw zone mismatch", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) {
+			r.Zones = []api.EndpointZoneRequest{{ZoneID: zone0, VSwitchID: vsw1.VSwitchID}}
 		}), "InvalidParameter.Zones.VSwitchId"},
-		{"ep zone twice", "/v1/endpoints", ep(func(r *apiserver.CreateEndpointRequest) {
-			r.Zones = []apiserver.EndpointZoneRequest{{ZoneID: zone0, VSwitchID: vsw0.VSwitchID}, {ZoneID: zone0, VSwitchID: vsw0.VSwitchID}}
+		{"ep zone twice", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) {
+			r.Zones = []api.EndpointZoneRequest{{ZoneID: zone0, VSwitchID: vsw0.VSwitchID}, {ZoneID: zone0, VSwitchID: vsw0.VSwitchID}}
 		}), "InvalidParameter.Zones.ZoneId"},
-		{"ep ip taken", "/v1/endpoints", ep(func(r *apiserver.CreateEndpointRequest) {
-			r.Zones = []apiserver.EndpointZoneRequest{{ZoneID: zone0, VSwitchID: vsw0.VSwitchID, IP: s.ConsumerHost.IP.String()}}
+		{"ep ip taken", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) {
+			r.Zones = []api.EndpointZoneRequest{{ZoneID: zone0, VSwitchID: vsw0.VSwitchID, IP: s.ConsumerHost.IP.String()}}
 		}), "InvalidIpAddress.AlreadyUsed"},
-		{"ep sg other vpc", "/v1/endpoints", ep(func(r *apiserver.CreateEndpointRequest) { r.VpcID = otherVPC.VpcID }), "InvalidParameter.SecurityGroupIds"},
+		{"ep sg other vpc", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.VpcID = otherVPC.VpcID }), "InvalidParameter.SecurityGroupIds"},
 		{"list maxResults", "/v1/vpcs?maxResults=0", nil, "InvalidParameter.MaxResults"},
 		{"list nextToken", "/v1/vpcs?nextToken=!!!", nil, "InvalidParameter.NextToken"},
 	}
@@ -100,11 +101,12 @@ func TestValidation(t *testing.T) {
 	sameDump(t, before, storeDump(t, e), "rejected requests")
 
 	// Dry runs validate and write nothing.
-	var dry apiserver.DryRunResult
-	if err := c.Post(bg, "/v1/endpoints", ep(func(r *apiserver.CreateEndpointRequest) { r.DryRun = true }), &dry); err != nil || dry.Code != "DryRunOperation" {
-		t.Fatalf("dry run: %v %+v", err, dry)
+	var dry *api.DryRunResult
+	if _, err := c.CreateEndpoint(bg, ep(func(r *api.CreateEndpointRequest) { r.DryRun = true })); !errors.As(err, &dry) || dry.Code != api.DryRunCode || dry.RequestID == "" {
+		t.Fatalf("dry run: want a DryRunResult, got %v", err)
 	}
-	wantCode(t, c.Post(bg, "/v1/endpoints", ep(func(r *apiserver.CreateEndpointRequest) { r.DryRun = true; r.Zones = nil }), nil), "InvalidParameter.Zones")
+	_, err = c.CreateEndpoint(bg, ep(func(r *api.CreateEndpointRequest) { r.DryRun = true; r.Zones = nil }))
+	wantCode(t, err, "InvalidParameter.Zones")
 	sameDump(t, before, storeDump(t, e), "dry runs")
 }
 
@@ -119,20 +121,22 @@ func backends(zone string, n int) []model.Backend {
 func TestQuotaEndpointsPerVPC(t *testing.T) {
 	e := startLoopback(t)
 	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{Port: 16005, NoEndpoint: true})
-	req := apiserver.CreateEndpointRequest{ServiceID: s.Service.ServiceID, VpcID: s.ConsumerVPC.VpcID, SecurityGroupIDs: []string{s.SG.SecurityGroupID},
-		Zones: []apiserver.EndpointZoneRequest{{ZoneID: s.ConsumerVSwitches[0].ZoneID, VSwitchID: s.ConsumerVSwitches[0].VSwitchID}}}
-	for i := 0; i < apiserver.MaxEndpointsPerVPC; i++ {
-		if err := s.Consumer.Post(bg, "/v1/endpoints", req, nil); err != nil {
+	req := api.CreateEndpointRequest{ServiceID: s.Service.ServiceID, VpcID: s.ConsumerVPC.VpcID, SecurityGroupIDs: []string{s.SG.SecurityGroupID},
+		Zones: []api.EndpointZoneRequest{{ZoneID: s.ConsumerVSwitches[0].ZoneID, VSwitchID: s.ConsumerVSwitches[0].VSwitchID}}}
+	for i := 0; i < api.MaxEndpointsPerVPC; i++ {
+		if _, err := s.Consumer.CreateEndpoint(bg, req); err != nil {
 			t.Fatalf("endpoint %d: %v", i, err)
 		}
 	}
-	wantCode(t, s.Consumer.Post(bg, "/v1/endpoints", req, nil), "QuotaExceeded.EndpointsPerVpc")
-	// Pagination walks all 50 in pages of 7 without repeats.
+	_, err := s.Consumer.CreateEndpoint(bg, req)
+	wantCode(t, err, "QuotaExceeded.EndpointsPerVpc")
+	// Pagination walks all 50 in pages of 7 without repeats (raw paging;
+	// the client's list methods page the same way).
 	seen := map[string]bool{}
 	next := ""
 	for {
-		var page apiserver.List[model.Endpoint]
-		if err := s.Consumer.Get(bg, "/v1/endpoints?maxResults=7&nextToken="+next, &page); err != nil {
+		var page api.List[model.Endpoint]
+		if err := s.Consumer.Do(bg, "GET", "/v1/endpoints?maxResults=7&nextToken="+next, nil, &page); err != nil {
 			t.Fatal(err)
 		}
 		for _, it := range page.Items {
@@ -146,7 +150,7 @@ func TestQuotaEndpointsPerVPC(t *testing.T) {
 		}
 		next = page.NextToken
 	}
-	if len(seen) != apiserver.MaxEndpointsPerVPC {
-		t.Fatalf("paged %d endpoints, want %d", len(seen), apiserver.MaxEndpointsPerVPC)
+	if len(seen) != api.MaxEndpointsPerVPC {
+		t.Fatalf("paged %d endpoints, want %d", len(seen), api.MaxEndpointsPerVPC)
 	}
 }

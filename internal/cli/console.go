@@ -1,10 +1,7 @@
 package cli
 
-import (
-	"net/http"
+import "net/http"
 
-	"github.com/privlink/privlink/internal/apiserver"
-)
-
-// ConsoleHandler mounts the web console; nil until the console exists.
-var ConsoleHandler func(api *apiserver.API) http.Handler
+// ConsoleHandler builds the web console on the API handler; nil until the
+// console exists.
+var ConsoleHandler func(apiHandler http.Handler) http.Handler

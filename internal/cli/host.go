@@ -8,15 +8,15 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/privlink/privlink/internal/apiserver"
-	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/api"
+	"github.com/privlink/privlink/internal/client"
 )
 
 func hostCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "host", Short: "Manage ECS-like hosts (namespaces on a vSwitch)"}
-	var req apiserver.CreateHostRequest
+	var req api.CreateHostRequest
 	create := &cobra.Command{Use: "create", Short: "Create a host", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-		return g.call(cmd, "POST", "/v1/hosts", req, hostCols)
+		return g.run(cmd, hostCols, do((*client.Client).CreateHost, req))
 	}}
 	create.Flags().StringVar(&req.VSwitchID, "vswitch", "", "vSwitch ID")
 	create.Flags().StringVar(&req.IP, "ip", "", "private IP (default: next free)")
@@ -31,12 +31,12 @@ func hostCmd(g *globals) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var h model.Host
-			if err := c.Get(ctx(cmd), "/v1/hosts/"+args[0], &h); err != nil {
+			h, err := c.GetHost(ctx(cmd), args[0])
+			if err != nil {
 				return err
 			}
-			var reg apiserver.Region
-			if err := c.Get(ctx(cmd), "/v1/region", &reg); err != nil {
+			reg, err := c.DescribeRegion(ctx(cmd))
+			if err != nil {
 				return err
 			}
 			argv := args[1:]
@@ -57,6 +57,6 @@ func hostCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(create, exe)
-	crud(g, cmd, "/v1/hosts", hostCols, "vpcId")
+	crud(g, cmd, hostCols, (*client.Client).ListHosts, (*client.Client).GetHost, (*client.Client).DeleteHost, api.FilterVpcID)
 	return cmd
 }

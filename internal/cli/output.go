@@ -11,16 +11,22 @@ import (
 type col struct{ head, field string }
 
 // print writes v as JSON or as a table with cols; v is a resource or a list
-// ({"items": [...]}).
+// ({"items": [...]}). Both are printed from v's generic JSON form, so JSON
+// keys come out sorted whatever Go type v is.
 func (g *globals) print(v any, cols []col) error {
+	var m any
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode output: %w", err)
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("encode output: %w", err)
+	}
 	if g.output == "json" {
 		enc := json.NewEncoder(g.out)
 		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		return enc.Encode(m)
 	}
-	var m any
-	b, _ := json.Marshal(v)
-	_ = json.Unmarshal(b, &m)
 	tw := tabwriter.NewWriter(g.out, 0, 4, 2, ' ', 0)
 	defer tw.Flush()
 	if obj, ok := m.(map[string]any); ok {

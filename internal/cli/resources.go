@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"context"
+	"errors"
+
 	"github.com/spf13/cobra"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
+	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
 )
 
@@ -15,88 +19,91 @@ var (
 	svcCols  = []col{{"SERVICE ID", "serviceId"}, {"SERVICE NAME", "serviceName"}, {"SERVICE DOMAIN", "serviceDomain"}, {"REGION", "regionId"}, {"ZONES", "zoneIds"}, {"PORTS", "ports"}, {"AUTO ACCEPT", "autoAcceptEnabled"}, {"STATUS", "serviceStatus"}}
 	epCols   = []col{{"ENDPOINT ID", "endpointId"}, {"SERVICE NAME", "serviceName"}, {"VPC ID", "vpcId"}, {"ENDPOINT DOMAIN", "endpointDomain"}, {"STATUS", "endpointStatus"}, {"CONNECTION", "connectionStatus"}, {"ZONES", "zones.zoneId"}, {"IPS", "zones.ip"}, {"ZONE DOMAINS", "zones.zoneDomain"}, {"ZONE STATUS", "zones.zoneStatus"}}
 	connCols = []col{{"ENDPOINT ID", "endpointId"}, {"OWNER", "endpointOwnerId"}, {"VPC ID", "endpointVpcId"}, {"CONNECTION", "connectionStatus"}, {"ZONES", "zones.zoneId"}, {"IPS", "zones.ip"}}
+	acctCols = []col{{"ACCOUNT ID", "accountId"}, {"NAME", "name"}, {"CREATED", "createTime"}}
 )
 
-// crud adds get, list and delete subcommands for a REST collection.
-func crud(g *globals, parent *cobra.Command, path string, cols []col, listFilters ...string) {
-	filters := map[string]*string{}
-	list := &cobra.Command{Use: "list", Short: "List", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-		c, err := g.client()
-		if err != nil {
-			return err
-		}
-		q := ""
-		for k, v := range filters {
-			if *v != "" {
-				q += "&" + k + "=" + *v
-			}
-		}
-		if q != "" {
-			q = "?" + q[1:]
-		}
-		var out apiserver.List[map[string]any]
-		if err := c.Get(ctx(cmd), path+q, &out); err != nil {
-			return err
-		}
-		return g.print(out, cols)
-	}}
-	for _, f := range listFilters {
-		filters[f] = list.Flags().String(flagName(f), "", "filter by "+f)
-	}
-	get := &cobra.Command{Use: "get ID", Short: "Show one", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
-		return g.call(cmd, "GET", path+"/"+args[0], nil, cols)
-	}}
-	del := &cobra.Command{Use: "delete ID", Short: "Delete", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
-		return g.call(cmd, "DELETE", path+"/"+args[0], nil, cols)
-	}}
-	parent.AddCommand(list, get, del)
+type (
+	listFunc[T any] func(*client.Client, context.Context, client.Filter) ([]T, error)
+	byIDFunc[T any] func(*client.Client, context.Context, string) (T, error)
+)
+
+// unfiltered adapts a list without filters to listFunc.
+func unfiltered[T any](f func(*client.Client, context.Context) ([]T, error)) listFunc[T] {
+	return func(c *client.Client, ctx context.Context, _ client.Filter) ([]T, error) { return f(c, ctx) }
 }
 
-func flagName(f string) string {
-	switch f {
-	case "vpcId":
-		return "vpc"
-	case "serviceId":
-		return "service"
+// crud adds list, get and delete subcommands for a collection; filters
+// become flags of list (vpcId: --vpc, serviceId: --service).
+func crud[T any](g *globals, parent *cobra.Command, cols []col, list listFunc[T], get, del byIDFunc[T], filters ...string) {
+	var f client.Filter
+	listCmd := &cobra.Command{Use: "list", Short: "List", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
+		return g.run(cmd, cols, func(ctx context.Context, c *client.Client) (any, error) { return listed(list(c, ctx, f)) })
+	}}
+	for _, name := range filters {
+		switch name {
+		case api.FilterVpcID:
+			listCmd.Flags().StringVar(&f.VpcID, "vpc", "", "filter by vpcId")
+		case api.FilterServiceID:
+			listCmd.Flags().StringVar(&f.ServiceID, "service", "", "filter by serviceId")
+		}
 	}
-	return f
+	byID := func(use, short string, fn byIDFunc[T]) *cobra.Command {
+		return &cobra.Command{Use: use + " ID", Short: short, Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
+			return g.run(cmd, cols, func(ctx context.Context, c *client.Client) (any, error) { return fn(c, ctx, args[0]) })
+		}}
+	}
+	parent.AddCommand(listCmd, byID("get", "Show one", get), byID("delete", "Delete", del))
 }
 
-// call performs one request and prints the answer.
-func (g *globals) call(cmd *cobra.Command, method, path string, body any, cols []col) error {
+// run makes one API call with the command's client and prints the answer;
+// a passed dry run prints its code and message.
+func (g *globals) run(cmd *cobra.Command, cols []col, call func(context.Context, *client.Client) (any, error)) error {
 	c, err := g.client()
 	if err != nil {
 		return err
 	}
-	var out map[string]any
-	if err := c.Do(ctx(cmd), method, path, body, &out); err != nil {
-		return err
+	out, err := call(ctx(cmd), c)
+	var dry *api.DryRunResult
+	if errors.As(err, &dry) {
+		return g.print(dry, []col{{"CODE", "code"}, {"MESSAGE", "message"}})
 	}
-	if code, _ := out["code"].(string); code == "DryRunOperation" {
-		return g.print(out, []col{{"CODE", "code"}, {"MESSAGE", "message"}})
+	if err != nil {
+		return err
 	}
 	return g.print(out, cols)
 }
 
+// listed is a fetched list as the API's list body, {"items": [...]}.
+func listed[T any](items []T, err error) (any, error) {
+	return api.List[T]{Items: items, TotalCount: len(items)}, err
+}
+
+// do adapts a typed call to run.
+func do[R, T any](call func(*client.Client, context.Context, R) (T, error), req R) func(context.Context, *client.Client) (any, error) {
+	return func(ctx context.Context, c *client.Client) (any, error) { return call(c, ctx, req) }
+}
+
 func regionCmd(g *globals) *cobra.Command {
 	return &cobra.Command{Use: "region", Short: "Show the region, its zones and the DNS zone", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-		return g.call(cmd, "GET", "/v1/region", nil, []col{{"REGION", "regionId"}, {"ZONES", "zones.zoneId"}, {"DNS ZONE", "dnsZone"}, {"NETWORK", "network"}})
+		return g.run(cmd, []col{{"REGION", "regionId"}, {"ZONES", "zones.zoneId"}, {"DNS ZONE", "dnsZone"}, {"NETWORK", "network"}},
+			func(ctx context.Context, c *client.Client) (any, error) { return c.DescribeRegion(ctx) })
 	}}
 }
 
 func accountCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "account", Short: "Manage accounts (admin)"}
-	var name, token string
+	var req api.CreateAccountRequest
 	create := &cobra.Command{Use: "create", Short: "Create an account; prints its token once", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-		return g.call(cmd, "POST", "/v1/accounts", apiserver.CreateAccountRequest{Name: name, ClientToken: token}, []col{{"ACCOUNT ID", "accountId"}, {"NAME", "name"}, {"TOKEN", "token"}})
+		return g.run(cmd, []col{{"ACCOUNT ID", "accountId"}, {"NAME", "name"}, {"TOKEN", "token"}}, do((*client.Client).CreateAccount, req))
 	}}
-	create.Flags().StringVar(&name, "name", "", "account name")
-	create.Flags().StringVar(&token, "client-token", "", "idempotency token")
+	create.Flags().StringVar(&req.Name, "name", "", "account name")
+	create.Flags().StringVar(&req.ClientToken, "client-token", "", "idempotency token")
 	list := &cobra.Command{Use: "list", Short: "List accounts", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-		return g.call(cmd, "GET", "/v1/accounts", nil, []col{{"ACCOUNT ID", "accountId"}, {"NAME", "name"}, {"CREATED", "createTime"}})
+		return g.run(cmd, acctCols, func(ctx context.Context, c *client.Client) (any, error) { return listed(c.ListAccounts(ctx)) })
 	}}
 	whoami := &cobra.Command{Use: "whoami", Short: "Show the token's account", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-		return g.call(cmd, "GET", "/v1/whoami", nil, []col{{"ACCOUNT ID", "accountId"}, {"NAME", "name"}, {"ADMIN", "admin"}})
+		return g.run(cmd, []col{{"ACCOUNT ID", "accountId"}, {"NAME", "name"}, {"ADMIN", "admin"}},
+			func(ctx context.Context, c *client.Client) (any, error) { return c.WhoAmI(ctx) })
 	}}
 	cmd.AddCommand(create, list, whoami)
 	return cmd
@@ -104,16 +111,16 @@ func accountCmd(g *globals) *cobra.Command {
 
 func vpcCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "vpc", Short: "Manage VPCs"}
-	var req apiserver.CreateVPCRequest
+	var req api.CreateVPCRequest
 	create := &cobra.Command{Use: "create", Short: "Create a VPC", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-		return g.call(cmd, "POST", "/v1/vpcs", req, vpcCols)
+		return g.run(cmd, vpcCols, do((*client.Client).CreateVPC, req))
 	}}
 	create.Flags().StringVar(&req.Name, "name", "", "VPC name")
 	create.Flags().StringVar(&req.CidrBlock, "cidr", "", "CIDR block, e.g. 172.16.0.0/16")
 	create.Flags().StringVar(&req.NetnsPath, "adopt-netns", "", "adopt an existing network namespace (path, e.g. /proc/PID/ns/net; admin only)")
 	commonCreateFlags(create, &req.ClientToken, &req.DryRun)
 	cmd.AddCommand(create)
-	crud(g, cmd, "/v1/vpcs", vpcCols)
+	crud(g, cmd, vpcCols, unfiltered((*client.Client).ListVPCs), (*client.Client).GetVPC, (*client.Client).DeleteVPC)
 	return cmd
 }
 
@@ -124,9 +131,9 @@ func commonCreateFlags(c *cobra.Command, token *string, dry *bool) {
 
 func vswitchCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "vswitch", Short: "Manage vSwitches"}
-	var req apiserver.CreateVSwitchRequest
+	var req api.CreateVSwitchRequest
 	create := &cobra.Command{Use: "create", Short: "Create a vSwitch", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-		return g.call(cmd, "POST", "/v1/vswitches", req, vswCols)
+		return g.run(cmd, vswCols, do((*client.Client).CreateVSwitch, req))
 	}}
 	create.Flags().StringVar(&req.VpcID, "vpc", "", "VPC ID")
 	create.Flags().StringVar(&req.ZoneID, "zone", "", "zone ID")
@@ -134,23 +141,25 @@ func vswitchCmd(g *globals) *cobra.Command {
 	create.Flags().StringVar(&req.Name, "name", "", "name")
 	commonCreateFlags(create, &req.ClientToken, &req.DryRun)
 	cmd.AddCommand(create)
-	crud(g, cmd, "/v1/vswitches", vswCols, "vpcId")
+	crud(g, cmd, vswCols, (*client.Client).ListVSwitches, (*client.Client).GetVSwitch, (*client.Client).DeleteVSwitch, api.FilterVpcID)
 	return cmd
 }
 
 func sgCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "security-group", Aliases: []string{"sg"}, Short: "Manage security groups"}
-	var req apiserver.CreateSecurityGroupRequest
+	var req api.CreateSecurityGroupRequest
 	create := &cobra.Command{Use: "create", Short: "Create a security group (no rules = drop everything)", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-		return g.call(cmd, "POST", "/v1/security-groups", req, sgCols)
+		return g.run(cmd, sgCols, do((*client.Client).CreateSecurityGroup, req))
 	}}
 	create.Flags().StringVar(&req.VpcID, "vpc", "", "VPC ID")
 	create.Flags().StringVar(&req.Name, "name", "", "name")
 	commonCreateFlags(create, &req.ClientToken, &req.DryRun)
 	var rule model.SecurityGroupRule
-	ruleCmd := func(use, verb string) *cobra.Command {
+	ruleCmd := func(use, verb string, change func(*client.Client, context.Context, string, api.RulesRequest) (api.SecurityGroup, error)) *cobra.Command {
 		c := &cobra.Command{Use: use + " SG", Short: verb + " an inbound rule", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
-			return g.call(cmd, "POST", "/v1/security-groups/"+args[0]+"/"+use, apiserver.RulesRequest{Rules: []model.SecurityGroupRule{rule}}, sgCols)
+			return g.run(cmd, sgCols, func(ctx context.Context, c *client.Client) (any, error) {
+				return change(c, ctx, args[0], api.RulesRequest{Rules: []model.SecurityGroupRule{rule}})
+			})
 		}}
 		c.Flags().StringVar(&rule.Protocol, "protocol", "tcp", "tcp or all")
 		c.Flags().StringVar(&rule.PortRange, "port", "", "port or range: 6001 or 6001-6010")
@@ -159,7 +168,7 @@ func sgCmd(g *globals) *cobra.Command {
 		c.Flags().IntVar(&rule.Priority, "priority", 1, "1 (first) to 100")
 		return c
 	}
-	cmd.AddCommand(create, ruleCmd("authorize", "Add"), ruleCmd("revoke", "Remove"))
-	crud(g, cmd, "/v1/security-groups", sgCols, "vpcId")
+	cmd.AddCommand(create, ruleCmd("authorize", "Add", (*client.Client).AuthorizeSecurityGroup), ruleCmd("revoke", "Remove", (*client.Client).RevokeSecurityGroup))
+	crud(g, cmd, sgCols, (*client.Client).ListSecurityGroups, (*client.Client).GetSecurityGroup, (*client.Client).DeleteSecurityGroup, api.FilterVpcID)
 	return cmd
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/server"
 )
@@ -25,7 +26,7 @@ type globals struct {
 func Execute() int {
 	cmd := NewRoot(os.Stdout)
 	if err := cmd.Execute(); err != nil {
-		var ce *client.Error
+		var ce *api.Error
 		if errors.As(err, &ce) {
 			fmt.Fprintf(os.Stderr, "Error: %s: %s (requestId %s)\n", ce.Code, ce.Message, ce.RequestID)
 		} else {

@@ -1,20 +1,21 @@
 package cli
 
 import (
+	"context"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
+	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
 )
 
 func serviceCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "service", Short: "Manage endpoint services (provider side)"}
-	var req apiserver.CreateServiceRequest
+	var req api.CreateServiceRequest
 	var ports []int
 	var backends, allow []string
 	create := &cobra.Command{Use: "create", Short: "Publish an endpoint service", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
@@ -28,7 +29,7 @@ func serviceCmd(g *globals) *cobra.Command {
 			}
 			req.Resources = append(req.Resources, be)
 		}
-		return g.call(cmd, "POST", "/v1/services", req, svcCols)
+		return g.run(cmd, svcCols, do((*client.Client).CreateService, req))
 	}}
 	f := create.Flags()
 	f.StringVar(&req.Description, "name", "", "description shown to consumers")
@@ -44,28 +45,28 @@ func serviceCmd(g *globals) *cobra.Command {
 	commonCreateFlags(create, &req.ClientToken, &req.DryRun)
 
 	search := &cobra.Command{Use: "search [NAME]", Short: "Find services that allow-list you (consumer side)", Args: cobra.MaximumNArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
-		q := ""
+		name := ""
 		if len(args) == 1 {
-			q = "?serviceName=" + url.QueryEscape(args[0])
+			name = args[0]
 		}
-		return g.call(cmd, "GET", "/v1/service-search"+q, nil, svcCols)
+		return g.run(cmd, svcCols, func(ctx context.Context, c *client.Client) (any, error) { return listed(c.SearchServices(ctx, name)) })
 	}}
 	acct := ""
 	allowCmd := &cobra.Command{Use: "allow SVC", Short: "Allow-list an account", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
-		return g.call(cmd, "POST", "/v1/services/"+args[0]+"/allowed-accounts", apiserver.AllowRequest{AccountID: acct}, svcCols)
+		return g.run(cmd, svcCols, func(ctx context.Context, c *client.Client) (any, error) { return c.AllowAccount(ctx, args[0], acct) })
 	}}
 	allowCmd.Flags().StringVar(&acct, "account", "", "account ID")
 	disallow := &cobra.Command{Use: "disallow SVC", Short: "Remove an account from the allow-list (disconnects its endpoints)", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
-		return g.call(cmd, "DELETE", "/v1/services/"+args[0]+"/allowed-accounts/"+acct, nil, svcCols)
+		return g.run(cmd, svcCols, func(ctx context.Context, c *client.Client) (any, error) { return c.DisallowAccount(ctx, args[0], acct) })
 	}}
 	disallow.Flags().StringVar(&acct, "account", "", "account ID")
 	conns := &cobra.Command{Use: "connections SVC", Short: "List endpoint connections", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
-		return g.call(cmd, "GET", "/v1/services/"+args[0]+"/connections", nil, connCols)
+		return g.run(cmd, connCols, func(ctx context.Context, c *client.Client) (any, error) { return listed(c.ListConnections(ctx, args[0])) })
 	}}
 	ep := ""
-	decide := func(verb string) *cobra.Command {
+	decide := func(verb string, set func(*client.Client, context.Context, string, string) (api.Connection, error)) *cobra.Command {
 		c := &cobra.Command{Use: verb + " SVC", Short: strings.ToUpper(verb[:1]) + verb[1:] + " an endpoint connection", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
-			return g.call(cmd, "POST", "/v1/services/"+args[0]+"/connections/"+ep+"/"+verb, nil, connCols)
+			return g.run(cmd, connCols, func(ctx context.Context, c *client.Client) (any, error) { return set(c, ctx, args[0], ep) })
 		}}
 		c.Flags().StringVar(&ep, "endpoint", "", "endpoint ID")
 		return c
@@ -75,7 +76,7 @@ func serviceCmd(g *globals) *cobra.Command {
 		bw                       int
 	}
 	update := &cobra.Command{Use: "update SVC", Short: "Change attributes", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
-		var r apiserver.UpdateServiceRequest
+		var r api.UpdateServiceRequest
 		var err error
 		if r.AutoAcceptEnabled, err = optBool(upd.autoAccept); err != nil {
 			return err
@@ -89,14 +90,14 @@ func serviceCmd(g *globals) *cobra.Command {
 		if cmd.Flags().Changed("bandwidth") {
 			r.ConnectBandwidth = &upd.bw
 		}
-		return g.call(cmd, "PATCH", "/v1/services/"+args[0], r, svcCols)
+		return g.run(cmd, svcCols, func(ctx context.Context, c *client.Client) (any, error) { return c.UpdateService(ctx, args[0], r) })
 	}}
 	update.Flags().StringVar(&upd.autoAccept, "auto-accept", "", "true or false")
 	update.Flags().StringVar(&upd.affinity, "zone-affinity", "", "true or false")
 	update.Flags().StringVar(&upd.pp, "proxy-protocol", "", "true or false")
 	update.Flags().IntVar(&upd.bw, "bandwidth", 0, "Mbps (0 = none)")
-	cmd.AddCommand(create, search, allowCmd, disallow, conns, decide("accept"), decide("reject"), update)
-	crud(g, cmd, "/v1/services", svcCols)
+	cmd.AddCommand(create, search, allowCmd, disallow, conns, decide("accept", (*client.Client).AcceptConnection), decide("reject", (*client.Client).RejectConnection), update)
+	crud(g, cmd, svcCols, unfiltered((*client.Client).ListServices), (*client.Client).GetService, (*client.Client).DeleteService)
 	return cmd
 }
 

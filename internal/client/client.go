@@ -1,63 +1,83 @@
-// Package client is the Go client of privlink's REST API, used by the CLI,
-// the demo and the tests.
+// Package client is the typed Go client of privlink's REST API: one method
+// per operation of api.Operations, list methods that fetch every page, and
+// the helpers callers share (an account with its own client, waiting for an
+// endpoint). It talks HTTP to a server (New) or calls an http.Handler
+// in-process (InProcess, used by the console), with the same behaviour.
+// API failures come back as *api.Error; a passed dry run as *api.DryRunResult.
 package client
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
+
+	"github.com/privlink/privlink/internal/api"
 )
 
-// Client talks to one API server with one token.
+// Client calls the API as one account (one bearer token).
 type Client struct {
-	Base  string
-	Token string
-	HTTP  *http.Client
+	base  string
+	token string
+	hc    *http.Client
+	// PollInterval is how often the Wait methods poll; default 50ms.
+	PollInterval time.Duration
 }
 
-// New returns a client for base URL (e.g. http://127.0.0.1:8080) and token.
+// New returns a client of the server at base (e.g. http://127.0.0.1:8080).
 func New(base, token string) *Client {
-	return &Client{Base: strings.TrimRight(base, "/"), Token: token, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	return &Client{base: strings.TrimRight(base, "/"), token: token, hc: &http.Client{Timeout: 30 * time.Second}}
 }
 
-// Error is an API error response.
-type Error struct {
-	Status    int    `json:"-"`
-	Code      string `json:"code"`
-	Message   string `json:"message"`
-	RequestID string `json:"requestId"`
+// InProcess returns a client that serves each request with h directly, no
+// socket involved; h authenticates and authorizes it as it would a remote one.
+func InProcess(h http.Handler, token string) *Client {
+	return &Client{base: "http://in-process", token: token, hc: &http.Client{Transport: handlerTransport{h}}}
 }
 
-func (e *Error) Error() string {
-	return fmt.Sprintf("%s: %s (HTTP %d, requestId %s)", e.Code, e.Message, e.Status, e.RequestID)
+// WithToken returns a client of the same server acting with another token.
+func (c *Client) WithToken(token string) *Client {
+	cp := *c
+	cp.token = token
+	return &cp
 }
 
-// Do sends a request with an optional JSON body and decodes the answer into out (if non-nil).
+// Token is the client's bearer token.
+func (c *Client) Token() string { return c.token }
+
+// URL is the server's base URL.
+func (c *Client) URL() string { return c.base }
+
+// Do sends one request with an optional JSON body and decodes the answer
+// into out (when non-nil). It is the escape hatch for tests of the raw HTTP
+// API (bodies the typed methods cannot send, paths outside the operation
+// table); everything else uses the typed methods.
 func (c *Client) Do(ctx context.Context, method, path string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return fmt.Errorf("encode request: %w", err)
+			return fmt.Errorf("%s %s: encode request: %w", method, path, err)
 		}
 		rd = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
 	if err != nil {
-		return fmt.Errorf("build request: %w", err)
+		return fmt.Errorf("%s %s: build request: %w", method, path, err)
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	if c.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.Token)
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
-	resp, err := c.HTTP.Do(req)
+	resp, err := c.hc.Do(req)
 	if err != nil {
 		return fmt.Errorf("%s %s: %w", method, path, err)
 	}
@@ -67,11 +87,10 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 		return fmt.Errorf("%s %s: read response: %w", method, path, err)
 	}
 	if resp.StatusCode >= 400 {
-		e := &Error{Status: resp.StatusCode}
-		if json.Unmarshal(data, e) != nil || e.Code == "" {
-			e.Code, e.Message = "HTTP"+fmt.Sprint(resp.StatusCode), strings.TrimSpace(string(data))
-		}
-		return e
+		return decodeError(resp.StatusCode, data)
+	}
+	if dry := dryRun(data); dry != nil {
+		return dry
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -81,48 +100,70 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	return nil
 }
 
-// Get, Post, Patch and Delete are shorthands for Do.
-func (c *Client) Get(ctx context.Context, path string, out any) error {
-	return c.Do(ctx, http.MethodGet, path, nil, out)
+// decodeError reads an error body; a body that is not one (a proxy's page)
+// becomes an Error with code HTTP<status>.
+func decodeError(status int, data []byte) error {
+	e := &api.Error{Status: status}
+	if json.Unmarshal(data, e) != nil || e.Code == "" {
+		e.Code, e.Message = fmt.Sprintf("HTTP%d", status), strings.TrimSpace(string(data))
+	}
+	return e
 }
 
-func (c *Client) Post(ctx context.Context, path string, body, out any) error {
-	return c.Do(ctx, http.MethodPost, path, body, out)
+// dryRun recognizes the answer to a dry run that passed validation.
+func dryRun(data []byte) *api.DryRunResult {
+	if !bytes.Contains(data, []byte(api.DryRunCode)) {
+		return nil
+	}
+	var d api.DryRunResult
+	if json.Unmarshal(data, &d) != nil || d.Code != api.DryRunCode {
+		return nil
+	}
+	return &d
 }
 
-func (c *Client) Patch(ctx context.Context, path string, body, out any) error {
-	return c.Do(ctx, http.MethodPatch, path, body, out)
+// IsNotFound reports whether err is an API answer with status 404.
+func IsNotFound(err error) bool {
+	var e *api.Error
+	return errors.As(err, &e) && e.Status == http.StatusNotFound
 }
 
-func (c *Client) Delete(ctx context.Context, path string, out any) error {
-	return c.Do(ctx, http.MethodDelete, path, nil, out)
+// call runs operation id with path arguments args and decodes its answer.
+func call[T any](ctx context.Context, c *Client, id string, query url.Values, body any, args ...string) (T, error) {
+	var out T
+	op, ok := api.Lookup(id)
+	if !ok {
+		return out, fmt.Errorf("client: no operation %s", id)
+	}
+	path, err := op.Expand(args...)
+	if err != nil {
+		return out, fmt.Errorf("client: %w", err)
+	}
+	if len(query) > 0 {
+		path += "?" + query.Encode()
+	}
+	return out, c.Do(ctx, op.Method, path, body, &out)
 }
 
-// List fetches every page of a list endpoint into items.
-func List[T any](ctx context.Context, c *Client, path string) ([]T, error) {
-	var all []T
-	next := ""
+// list fetches every page of list operation id.
+func list[T any](ctx context.Context, c *Client, id string, filters url.Values, args ...string) ([]T, error) {
+	all := []T{}
+	q := url.Values{}
+	for k, v := range filters {
+		if len(v) > 0 && v[0] != "" {
+			q[k] = v
+		}
+	}
+	q.Set("maxResults", fmt.Sprint(api.MaxPageSize))
 	for {
-		p := path
-		sep := "?"
-		if strings.Contains(p, "?") {
-			sep = "&"
-		}
-		p += sep + "maxResults=100"
-		if next != "" {
-			p += "&nextToken=" + next
-		}
-		var page struct {
-			Items     []T    `json:"items"`
-			NextToken string `json:"nextToken"`
-		}
-		if err := c.Get(ctx, p, &page); err != nil {
+		page, err := call[api.List[T]](ctx, c, id, q, nil, args...)
+		if err != nil {
 			return nil, err
 		}
 		all = append(all, page.Items...)
-		if page.NextToken == "" {
+		if page.NextToken == "" || len(page.Items) == 0 {
 			return all, nil
 		}
-		next = page.NextToken
+		q.Set("nextToken", page.NextToken)
 	}
 }

@@ -4,6 +4,9 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+
+	"github.com/privlink/privlink/internal/api"
+	"github.com/privlink/privlink/internal/client"
 )
 
 type loginData struct {
@@ -50,13 +53,9 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		c.renderLogin(w, r, http.StatusBadRequest, f, false)
 		return
 	}
-	var who struct {
-		AccountID string `json:"accountId"`
-		Name      string `json:"name"`
-		Admin     bool   `json:"admin"`
-	}
-	if err := (caller{api: c.apiH, ctx: r.Context(), token: tok}).get("/v1/whoami", &who); err != nil {
-		var ae *apiError
+	who, err := client.InProcess(c.apiH, tok).WhoAmI(r.Context())
+	if err != nil {
+		var ae *api.Error
 		if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized {
 			f.fail("token", "The token is not valid. Check that you pasted the whole token (it starts with plk_).")
 			c.renderLogin(w, r, http.StatusUnauthorized, f, false)

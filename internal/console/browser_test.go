@@ -12,7 +12,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
+	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
 )
 
@@ -130,9 +131,9 @@ func TestBrowser(t *testing.T) {
 
 	t.Run("provider connect panel", func(t *testing.T) {
 		svc := w.service(t, "orders database (MySQL)", true)
-		var region apiserver.Region
-		must(t, w.provider.Get(bg, "/v1/region", &region))
-		ctx := b.tab(t, w.provider.Token)
+		region, err := w.provider.DescribeRegion(bg)
+		must(t, err)
+		ctx := b.tab(t, w.provider.Token())
 		do(t, ctx,
 			chromedp.Navigate(w.base+"/console/services"),
 			chromedp.Click(chromedp.CSS(`a[href="/console/services/`+svc.ServiceID+`"]`)),
@@ -163,7 +164,7 @@ func TestBrowser(t *testing.T) {
 	t.Run("consumer creates endpoint", func(t *testing.T) {
 		svc := w.service(t, "inventory", true)
 		vpc, vsws := w.consumerNet(t, "10.20.0.0/16")
-		ctx := b.tab(t, w.consumer.Token)
+		ctx := b.tab(t, w.consumer.Token())
 		do(t, ctx,
 			chromedp.Navigate(w.base+"/console/endpoints"),
 			chromedp.Click(chromedp.CSS(`a[href="/console/endpoints/new"].button`)),
@@ -197,20 +198,20 @@ func TestBrowser(t *testing.T) {
 		waitText(t, ctx, `[data-ep="endpointStatus"] .badge`, "Active", 10*time.Second)
 		domain := text(t, ctx, "#endpoint-domain")
 
-		var eps struct{ Items []model.Endpoint }
-		must(t, w.consumer.Get(bg, "/v1/endpoints?vpcId="+vpc.VpcID, &eps))
-		if len(eps.Items) != 1 {
-			t.Fatalf("%d endpoints in the VPC, want 1", len(eps.Items))
+		eps, err := w.consumer.ListEndpoints(bg, client.Filter{VpcID: vpc.VpcID})
+		must(t, err)
+		if len(eps) != 1 {
+			t.Fatalf("%d endpoints in the VPC, want 1", len(eps))
 		}
-		ep := eps.Items[0]
+		ep := eps[0]
 		if domain != ep.EndpointDomain || domain == "" {
 			t.Errorf("page shows endpoint domain %q, API says %q", domain, ep.EndpointDomain)
 		}
 		if len(ep.Zones) != 2 || ep.ServiceID != svc.ServiceID || ep.EndpointStatus != model.StatusActive {
 			t.Errorf("endpoint %+v, want Active in 2 zones of %s", ep, svc.ServiceID)
 		}
-		var g model.SecurityGroup
-		must(t, w.consumer.Get(bg, "/v1/security-groups/"+ep.SecurityGroupIDs[0], &g))
+		g, err := w.consumer.GetSecurityGroup(bg, ep.SecurityGroupIDs[0])
+		must(t, err)
 		wantRule := model.SecurityGroupRule{Protocol: "tcp", PortRange: fmt.Sprintf("%d/%d", svc.Ports[0], svc.Ports[0]),
 			SourceCidr: vpc.CidrBlock.String(), Policy: "accept", Priority: 1}
 		if len(g.Rules) != 1 || g.Rules[0] != wantRule {
@@ -232,21 +233,21 @@ func TestBrowser(t *testing.T) {
 	t.Run("provider accepts pending connection", func(t *testing.T) {
 		svc := w.service(t, "manual approval", false)
 		vpc, vsws := w.consumerNet(t, "10.30.0.0/16")
-		var g model.SecurityGroup
-		must(t, w.consumer.Post(bg, "/v1/security-groups", apiserver.CreateSecurityGroupRequest{VpcID: vpc.VpcID, Name: "sg-app"}, &g))
-		var ep model.Endpoint
-		must(t, w.consumer.Post(bg, "/v1/endpoints", apiserver.CreateEndpointRequest{ServiceName: svc.Name, VpcID: vpc.VpcID,
-			SecurityGroupIDs: []string{g.SecurityGroupID}, Zones: []apiserver.EndpointZoneRequest{
-				{ZoneID: vsws[0].ZoneID, VSwitchID: vsws[0].VSwitchID}, {ZoneID: vsws[1].ZoneID, VSwitchID: vsws[1].VSwitchID}}}, &ep))
+		g, err := w.consumer.CreateSecurityGroup(bg, api.CreateSecurityGroupRequest{VpcID: vpc.VpcID, Name: "sg-app"})
+		must(t, err)
+		ep, err := w.consumer.CreateEndpoint(bg, api.CreateEndpointRequest{ServiceName: svc.Name, VpcID: vpc.VpcID,
+			SecurityGroupIDs: []string{g.SecurityGroupID}, Zones: []api.EndpointZoneRequest{
+				{ZoneID: vsws[0].ZoneID, VSwitchID: vsws[0].VSwitchID}, {ZoneID: vsws[1].ZoneID, VSwitchID: vsws[1].VSwitchID}}})
+		must(t, err)
 
-		consumer := b.tab(t, w.consumer.Token)
+		consumer := b.tab(t, w.consumer.Token())
 		do(t, consumer, chromedp.Navigate(w.base+"/console/endpoints/"+ep.EndpointID), chromedp.WaitVisible(chromedp.ID("endpoint-domain")))
 		waitText(t, consumer, `[data-ep="endpointStatus"] .badge`, "Active", 10*time.Second)
 		if got := text(t, consumer, `[data-ep="connectionStatus"] .badge`); got != "Pending" {
 			t.Fatalf("connection %q before approval, want Pending", got)
 		}
 
-		provider := b.tab(t, w.provider.Token)
+		provider := b.tab(t, w.provider.Token())
 		row := `tr[data-endpoint="` + ep.EndpointID + `"]`
 		do(t, provider,
 			chromedp.Navigate(w.base+"/console/services/"+svc.ServiceID),
@@ -265,7 +266,8 @@ func TestBrowser(t *testing.T) {
 		}
 		// the consumer's page notices by itself
 		waitText(t, consumer, `[data-ep="connectionStatus"] .badge`, "Connected", 10*time.Second)
-		must(t, w.consumer.Get(bg, "/v1/endpoints/"+ep.EndpointID, &ep))
+		ep, err = w.consumer.GetEndpoint(bg, ep.EndpointID)
+		must(t, err)
 		if ep.ConnectionStatus != model.ConnConnected {
 			t.Errorf("API says connection %s, want Connected", ep.ConnectionStatus)
 		}
@@ -275,15 +277,15 @@ func TestBrowser(t *testing.T) {
 	t.Run("VPC choice filters vSwitches", func(t *testing.T) {
 		// the consumer now has two VPCs (10.20/16 and 10.30/16)
 		svc := w.service(t, "filter", true)
-		var vpcs struct{ Items []model.VPC }
-		must(t, w.consumer.Get(bg, "/v1/vpcs", &vpcs))
-		if len(vpcs.Items) < 2 {
-			t.Fatalf("want two consumer VPCs, have %d", len(vpcs.Items))
+		vpcs, err := w.consumer.ListVPCs(bg)
+		must(t, err)
+		if len(vpcs) < 2 {
+			t.Fatalf("want two consumer VPCs, have %d", len(vpcs))
 		}
-		second := vpcs.Items[1]
-		var vsws struct{ Items []model.VSwitch }
-		must(t, w.consumer.Get(bg, "/v1/vswitches?vpcId="+second.VpcID, &vsws))
-		ctx := b.tab(t, w.consumer.Token)
+		second := vpcs[1]
+		vsws, err := w.consumer.ListVSwitches(bg, client.Filter{VpcID: second.VpcID})
+		must(t, err)
+		ctx := b.tab(t, w.consumer.Token())
 		do(t, ctx, chromedp.Navigate(w.base+"/console/endpoints/new?serviceName=&service="+svc.ServiceID),
 			chromedp.WaitVisible(chromedp.ID("create-endpoint")))
 		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`(() => { const s = document.getElementById('vpcId');
@@ -293,15 +295,15 @@ func TestBrowser(t *testing.T) {
 		for i := range w.zones {
 			v, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID(fmt.Sprintf("zone-%d", i))))
 			must(t, err)
-			if !slices.ContainsFunc(vsws.Items, func(x model.VSwitch) bool { return x.VSwitchID == v }) {
+			if !slices.ContainsFunc(vsws, func(x model.VSwitch) bool { return x.VSwitchID == v }) {
 				t.Errorf("zone %d: after choosing %s the form selects %q, not one of its vSwitches", i, second.VpcID, v)
 			}
 		}
 		sg, err := chromedp.Run(ctx, chromedp.Value(chromedp.ID("securityGroup")))
 		must(t, err)
-		var g model.SecurityGroup
 		if sg != "new" {
-			must(t, w.consumer.Get(bg, "/v1/security-groups/"+sg, &g))
+			g, err := w.consumer.GetSecurityGroup(bg, sg)
+			must(t, err)
 			if g.VpcID != second.VpcID {
 				t.Errorf("security group %s of %s offered for %s", sg, g.VpcID, second.VpcID)
 			}
@@ -309,14 +311,14 @@ func TestBrowser(t *testing.T) {
 	})
 
 	t.Run("every page renders", func(t *testing.T) {
-		ctx := b.tab(t, w.consumer.Token)
-		var vpcs struct{ Items []model.VPC }
-		must(t, w.consumer.Get(bg, "/v1/vpcs", &vpcs))
-		var sgs struct{ Items []model.SecurityGroup }
-		must(t, w.consumer.Get(bg, "/v1/security-groups", &sgs))
+		ctx := b.tab(t, w.consumer.Token())
+		vpcs, err := w.consumer.ListVPCs(bg)
+		must(t, err)
+		sgs, err := w.consumer.ListSecurityGroups(bg, client.Filter{})
+		must(t, err)
 		pages := map[string]string{
-			"endpoints": "/console/endpoints", "vpcs": "/console/vpcs", "vpc": "/console/vpcs/" + vpcs.Items[0].VpcID,
-			"security-groups": "/console/security-groups", "security-group": "/console/security-groups/" + sgs.Items[0].SecurityGroupID,
+			"endpoints": "/console/endpoints", "vpcs": "/console/vpcs", "vpc": "/console/vpcs/" + vpcs[0].VpcID,
+			"security-groups": "/console/security-groups", "security-group": "/console/security-groups/" + sgs[0].SecurityGroupID,
 			"services": "/console/services", "service-new": "/console/services/new", "not-found": "/console/nope",
 		}
 		for name, p := range pages {

@@ -14,7 +14,8 @@ import (
 	"path"
 	"strings"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
+	"github.com/privlink/privlink/internal/client"
 )
 
 //go:embed templates/*.html
@@ -34,17 +35,18 @@ type Console struct {
 	maxBytes int64
 }
 
-// New returns the console for api; `privlink server` mounts it at /console/.
-func New(api *apiserver.API) http.Handler {
-	c, err := newConsole(api)
+// New returns the console calling the REST API handler apiH in-process;
+// `privlink server` mounts it at /console/.
+func New(apiH http.Handler) http.Handler {
+	c, err := newConsole(apiH)
 	if err != nil {
 		panic("console: " + err.Error()) // embedded templates are fixed at build time
 	}
 	return c
 }
 
-func newConsole(api http.Handler) (*Console, error) {
-	c := &Console{apiH: api, sess: newSessions(), pages: map[string]*template.Template{},
+func newConsole(apiH http.Handler) (*Console, error) {
+	c := &Console{apiH: apiH, sess: newSessions(), pages: map[string]*template.Template{},
 		mux: http.NewServeMux(), log: slog.Default().With("component", "console"), maxBytes: 64 << 10}
 	if err := c.parseTemplates(); err != nil {
 		return nil, err
@@ -189,10 +191,10 @@ func (c *Console) home(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/console/services", http.StatusSeeOther)
 }
 
-// api returns a caller acting as the session's account.
-func (c *Console) api(r *http.Request, s *session) caller {
-	return caller{api: c.apiH, ctx: r.Context(), token: s.Token}
-}
+// api returns a client acting as the session's account. It calls the API
+// handler in-process: no socket, no second authentication path; the API
+// authorizes every call exactly as it would a CLI request.
+func (c *Console) api(s *session) *client.Client { return client.InProcess(c.apiH, s.Token) }
 
 // view is what every page template gets.
 type view struct {
@@ -238,7 +240,7 @@ func (c *Console) errorPage(w http.ResponseWriter, r *http.Request, s *session, 
 
 // fail shows an API error as a page; an invalid token ends the session.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
-	var ae *apiError
+	var ae *api.Error
 	if errors.As(err, &ae) {
 		if ae.Status == http.StatusUnauthorized {
 			c.sess.drop(s.ID)

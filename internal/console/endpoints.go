@@ -1,13 +1,15 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
+	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
 )
 
@@ -16,7 +18,7 @@ type endpointsData struct {
 }
 
 func (c *Console) endpointsList(w http.ResponseWriter, r *http.Request, s *session) {
-	eps, err := listAll[model.Endpoint](c.api(r, s), "/v1/endpoints")
+	eps, err := c.api(s).ListEndpoints(r.Context(), client.Filter{})
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
@@ -59,7 +61,7 @@ func (c *Console) endpointNew(w http.ResponseWriter, r *http.Request, s *session
 		f.Values.Set(k, q.Get(k))
 	}
 	f.Values.Set("type", "Interface")
-	d, err := c.loadEndpointForm(c.api(r, s), f, q.Has("serviceName"))
+	d, err := c.loadEndpointForm(r.Context(), c.api(s), f, q.Has("serviceName"))
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
@@ -100,19 +102,17 @@ func defaultEndpointChoices(d *endpointFormData) {
 
 // loadEndpointForm reads what the form offers. A service that cannot be
 // found is reported on the form, not as an error page.
-func (c *Console) loadEndpointForm(api caller, f *form, searched bool) (endpointFormData, error) {
+func (c *Console) loadEndpointForm(ctx context.Context, cl *client.Client, f *form, searched bool) (endpointFormData, error) {
 	d := endpointFormData{Form: f, Searched: searched}
 	var err error
 	if searched {
-		if d.Results, err = listAll[model.EndpointService](api, "/v1/service-search?serviceName="+urlQueryEscape(f.Get("serviceName"))); err != nil {
+		if d.Results, err = cl.SearchServices(ctx, f.Get("serviceName")); err != nil {
 			return d, err
 		}
 	}
 	if id := f.Get("service"); id != "" {
-		var svc model.EndpointService
-		if err := api.get("/v1/services/"+esc(id), &svc); err != nil {
-			var ae *apiError
-			if !errors.As(err, &ae) || ae.Status != http.StatusNotFound {
+		if svc, err := cl.GetService(ctx, id); err != nil {
+			if !client.IsNotFound(err) {
 				return d, err
 			}
 			f.fail("service", fmt.Sprintf("No endpoint service %q allow-lists your account. Search again, or ask the provider to allow-list your account ID.", id))
@@ -123,13 +123,13 @@ func (c *Console) loadEndpointForm(api caller, f *form, searched bool) (endpoint
 	if d.Svc == nil {
 		return d, nil
 	}
-	if d.VPCs, err = listAll[model.VPC](api, "/v1/vpcs"); err != nil {
+	if d.VPCs, err = cl.ListVPCs(ctx); err != nil {
 		return d, err
 	}
-	if d.SGs, err = listAll[model.SecurityGroup](api, "/v1/security-groups"); err != nil {
+	if d.SGs, err = cl.ListSecurityGroups(ctx, client.Filter{}); err != nil {
 		return d, err
 	}
-	vsws, err := listAll[model.VSwitch](api, "/v1/vswitches")
+	vsws, err := cl.ListVSwitches(ctx, client.Filter{})
 	if err != nil {
 		return d, err
 	}
@@ -185,8 +185,8 @@ var endpointFields = fieldMap{
 
 func (c *Console) endpointCreate(w http.ResponseWriter, r *http.Request, s *session) {
 	f := newForm(r.PostForm)
-	api := c.api(r, s)
-	d, err := c.loadEndpointForm(api, f, false)
+	cl := c.api(s)
+	d, err := c.loadEndpointForm(r.Context(), cl, f, false)
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
@@ -199,13 +199,13 @@ func (c *Console) endpointCreate(w http.ResponseWriter, r *http.Request, s *sess
 	if t := f.Get("type"); t != "" && t != "Interface" {
 		f.fail("type", "only Interface endpoints exist")
 	}
-	req := apiserver.CreateEndpointRequest{ServiceID: d.Svc.ServiceID, VpcID: f.Get("vpcId"), Name: f.Get("name"), ClientToken: f.Get("clientToken")}
+	req := api.CreateEndpointRequest{ServiceID: d.Svc.ServiceID, VpcID: f.Get("vpcId"), Name: f.Get("name"), ClientToken: f.Get("clientToken")}
 	if req.VpcID == "" {
 		f.fail("vpcId", "choose the VPC the endpoint is placed in")
 	}
 	for _, z := range d.Zones {
 		if v := f.Get(z.Field); v != "" {
-			req.Zones = append(req.Zones, apiserver.EndpointZoneRequest{ZoneID: z.ZoneID, VSwitchID: v})
+			req.Zones = append(req.Zones, api.EndpointZoneRequest{ZoneID: z.ZoneID, VSwitchID: v})
 		}
 	}
 	if len(req.Zones) == 0 {
@@ -216,7 +216,7 @@ func (c *Console) endpointCreate(w http.ResponseWriter, r *http.Request, s *sess
 		f.fail("securityGroup", "choose a security group, or let the console create one")
 	}
 	if f.ok() {
-		if ep, ok := c.createEndpoint(api, f, d.Svc, req, sg); ok {
+		if ep, ok := c.createEndpoint(r.Context(), cl, f, d.Svc, req, sg); ok {
 			c.redirect(w, r, s, "/console/endpoints/"+esc(ep.EndpointID),
 				"Endpoint "+ep.EndpointID+" created. It turns Active once every zone's ENI is ready.", false)
 			return
@@ -229,16 +229,15 @@ func (c *Console) endpointCreate(w http.ResponseWriter, r *http.Request, s *sess
 // when asked to ("new": accept the service's ports from the VPC's CIDR).
 // When the endpoint cannot be created, the new group is deleted again, so
 // a failed form leaves nothing behind.
-func (c *Console) createEndpoint(api caller, f *form, svc *model.EndpointService, req apiserver.CreateEndpointRequest, sg string) (model.Endpoint, bool) {
-	var ep model.Endpoint
+func (c *Console) createEndpoint(ctx context.Context, cl *client.Client, f *form, svc *model.EndpointService, req api.CreateEndpointRequest, sg string) (model.Endpoint, bool) {
 	newSG := ""
 	if sg == "new" {
-		var vpc model.VPC
-		if err := api.get("/v1/vpcs/"+esc(req.VpcID), &vpc); err != nil {
+		vpc, err := cl.GetVPC(ctx, req.VpcID)
+		if err != nil {
 			f.apiFail(err, endpointFields)
-			return ep, false
+			return model.Endpoint{}, false
 		}
-		sreq := apiserver.CreateSecurityGroupRequest{VpcID: vpc.VpcID, Name: "endpoint-" + svc.ServiceID}
+		sreq := api.CreateSecurityGroupRequest{VpcID: vpc.VpcID, Name: "endpoint-" + svc.ServiceID}
 		if req.ClientToken != "" {
 			// A resubmitted form gets the same group back, so the endpoint
 			// request is the same too and returns the endpoint made before.
@@ -248,18 +247,18 @@ func (c *Console) createEndpoint(api caller, f *form, svc *model.EndpointService
 			sreq.Rules = append(sreq.Rules, model.SecurityGroupRule{Protocol: "tcp", PortRange: strconv.Itoa(p) + "/" + strconv.Itoa(p),
 				SourceCidr: vpc.CidrBlock.String(), Policy: "accept", Priority: 1})
 		}
-		var g model.SecurityGroup
-		if err := api.post("/v1/security-groups", sreq, &g); err != nil {
+		g, err := cl.CreateSecurityGroup(ctx, sreq)
+		if err != nil {
 			f.fail("securityGroup", "The security group could not be created: "+errText(err))
-			return ep, false
+			return model.Endpoint{}, false
 		}
 		newSG, sg = g.SecurityGroupID, g.SecurityGroupID
 	}
 	req.SecurityGroupIDs = []string{sg}
-	err := api.post("/v1/endpoints", req, &ep)
+	ep, err := cl.CreateEndpoint(ctx, req)
 	if newSG != "" && (err != nil || !slices.Contains(ep.SecurityGroupIDs, newSG)) {
 		// failed, or a resubmitted form returned the endpoint created before
-		_ = api.del("/v1/security-groups/"+esc(newSG), nil)
+		_, _ = cl.DeleteSecurityGroup(ctx, newSG)
 	}
 	if err != nil {
 		f.apiFail(err, endpointFields)
@@ -275,14 +274,14 @@ type endpointData struct {
 }
 
 func (c *Console) endpointShow(w http.ResponseWriter, r *http.Request, s *session) {
-	api := c.api(r, s)
+	cl := c.api(s)
 	d := endpointData{Port: "<port>"}
-	if err := api.get("/v1/endpoints/"+esc(r.PathValue("id")), &d.EP); err != nil {
+	var err error
+	if d.EP, err = cl.GetEndpoint(r.Context(), r.PathValue("id")); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	var svc model.EndpointService
-	if err := api.get("/v1/services/"+esc(d.EP.ServiceID), &svc); err == nil {
+	if svc, err := cl.GetService(r.Context(), d.EP.ServiceID); err == nil {
 		d.Port = firstPort(svc.Ports)
 	}
 	d.Settled = settled(d.EP)
@@ -317,9 +316,9 @@ type endpointStatus struct {
 
 // endpointStatusJSON feeds the endpoint page's polling script.
 func (c *Console) endpointStatusJSON(w http.ResponseWriter, r *http.Request, s *session) {
-	var ep model.Endpoint
-	if err := c.api(r, s).get("/v1/endpoints/"+esc(r.PathValue("id")), &ep); err != nil {
-		var ae *apiError
+	ep, err := c.api(s).GetEndpoint(r.Context(), r.PathValue("id"))
+	if err != nil {
+		var ae *api.Error
 		if errors.As(err, &ae) {
 			writeJSON(w, ae.Status, ae)
 			return
@@ -333,7 +332,7 @@ func (c *Console) endpointStatusJSON(w http.ResponseWriter, r *http.Request, s *
 
 func (c *Console) endpointDelete(w http.ResponseWriter, r *http.Request, s *session) {
 	id := r.PathValue("id")
-	if err := c.api(r, s).del("/v1/endpoints/"+esc(id), nil); err != nil {
+	if _, err := c.api(s).DeleteEndpoint(r.Context(), id); err != nil {
 		c.redirect(w, r, s, "/console/endpoints/"+esc(id), errText(err), true)
 		return
 	}

@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/privlink/privlink/internal/api"
 )
 
 // form carries submitted values back into a re-rendered form, with errors
@@ -60,7 +62,7 @@ type fieldMap map[string]string
 
 // apiFail puts err next to its field, or on top of the form.
 func (f *form) apiFail(err error, fields fieldMap) {
-	var ae *apiError
+	var ae *api.Error
 	if !errors.As(err, &ae) {
 		f.Top = err.Error()
 		return
@@ -117,3 +119,6 @@ func safeNext(next string) string {
 	}
 	return "/console/services"
 }
+
+// esc escapes one path segment of a console URL (IDs are safe, form input is not).
+func esc(s string) string { return url.PathEscape(s) }

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 )
 
@@ -30,14 +31,14 @@ func TestFieldMapping(t *testing.T) {
 	}
 
 	f := newForm(nil)
-	f.apiFail(&apiError{Status: 400, Code: "InvalidParameter.CidrBlock", Message: "bad cidr"}, m)
-	f.apiFail(&apiError{Status: 400, Code: "Conflict.Concurrent", Message: "retry"}, m)
+	f.apiFail(&api.Error{Status: 400, Code: "InvalidParameter.CidrBlock", Message: "bad cidr"}, m)
+	f.apiFail(&api.Error{Status: 400, Code: "Conflict.Concurrent", Message: "retry"}, m)
 	if f.Err("cidr") != "bad cidr" || f.Top != "retry (Conflict.Concurrent)" {
 		t.Errorf("errors %v, top %q", f.Errors, f.Top)
 	}
 	f = newCreateForm()
 	tok := f.Get("clientToken")
-	f.apiFail(&apiError{Status: 400, Code: "IdempotentParameterMismatch"}, m)
+	f.apiFail(&api.Error{Status: 400, Code: "IdempotentParameterMismatch"}, m)
 	if f.Get("clientToken") == tok || f.Top == "" {
 		t.Error("a reused clientToken is not replaced")
 	}

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/console"
 	"github.com/privlink/privlink/internal/model"
@@ -38,10 +38,8 @@ func startWorld(t *testing.T) *world {
 	// The provider is the admin: only the admin may publish backends on the
 	// host network, which these tests use (127.0.0.1 in loopback mode).
 	w.provider = e.Admin
-	var who struct {
-		AccountID string `json:"accountId"`
-	}
-	must(t, e.Admin.Get(bg, "/v1/whoami", &who))
+	who, err := e.Admin.WhoAmI(bg)
+	must(t, err)
 	w.providerID = who.AccountID
 	w.consumer, w.consumerID = e.Account(t, "consumer")
 	return w
@@ -63,23 +61,23 @@ func (w *world) service(t *testing.T, desc string, autoAccept bool) model.Endpoi
 	for _, z := range w.zones {
 		backends = append(backends, model.Backend{ZoneID: z, IP: "127.0.0.1", Port: port})
 	}
-	var svc model.EndpointService
-	must(t, w.provider.Post(bg, "/v1/services", apiserver.CreateServiceRequest{Description: desc, Ports: []int{port},
-		Resources: backends, AutoAcceptEnabled: autoAccept, AllowedAccounts: []string{w.consumerID}}, &svc))
+	svc, err := w.provider.CreateService(bg, api.CreateServiceRequest{Description: desc, Ports: []int{port},
+		Resources: backends, AutoAcceptEnabled: autoAccept, AllowedAccounts: []string{w.consumerID}})
+	must(t, err)
 	return svc
 }
 
 // consumerNet creates a consumer VPC with one vSwitch in each zone.
 func (w *world) consumerNet(t *testing.T, cidr string) (model.VPC, []model.VSwitch) {
 	t.Helper()
-	var vpc model.VPC
-	must(t, w.consumer.Post(bg, "/v1/vpcs", apiserver.CreateVPCRequest{Name: "app-vpc", CidrBlock: cidr}, &vpc))
+	vpc, err := w.consumer.CreateVPC(bg, api.CreateVPCRequest{Name: "app-vpc", CidrBlock: cidr})
+	must(t, err)
 	var vsws []model.VSwitch
 	prefix := strings.TrimSuffix(cidr, "0.0/16")
 	for i, z := range w.zones {
-		var v model.VSwitch
-		must(t, w.consumer.Post(bg, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: z,
-			CidrBlock: prefix + string(rune('1'+i)) + ".0/24", Name: "app-" + z}, &v))
+		v, err := w.consumer.CreateVSwitch(bg, api.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: z,
+			CidrBlock: prefix + string(rune('1'+i)) + ".0/24", Name: "app-" + z})
+		must(t, err)
 		vsws = append(vsws, v)
 	}
 	return vpc, vsws

@@ -6,9 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/privlink/privlink/internal/client"
 	"golang.org/x/net/html"
-
-	"github.com/privlink/privlink/internal/model"
 )
 
 // TestHTTP checks login, CSRF, escaping and form errors with a plain HTTP
@@ -47,7 +46,7 @@ func TestHTTP(t *testing.T) {
 
 	t.Run("login without its CSRF token", func(t *testing.T) {
 		h := newHTTP(t, w.base)
-		resp, _ := h.post("/console/login", url.Values{"token": {w.consumer.Token}})
+		resp, _ := h.post("/console/login", url.Values{"token": {w.consumer.Token()}})
 		if resp.StatusCode != http.StatusForbidden {
 			t.Fatalf("HTTP %d, want 403", resp.StatusCode)
 		}
@@ -55,7 +54,7 @@ func TestHTTP(t *testing.T) {
 
 	t.Run("session cookie", func(t *testing.T) {
 		h := newHTTP(t, w.base)
-		resp, _ := h.login(w.consumer.Token)
+		resp, _ := h.login(w.consumer.Token())
 		var c *http.Cookie
 		for _, ck := range resp.Cookies() {
 			if ck.Name == "privlink_session" {
@@ -65,14 +64,14 @@ func TestHTTP(t *testing.T) {
 		if c == nil || !c.HttpOnly || c.SameSite != http.SameSiteStrictMode || c.Path != "/console" {
 			t.Fatalf("session cookie %+v, want HttpOnly, SameSite=Strict, Path=/console", c)
 		}
-		if strings.Contains(c.Value, w.consumer.Token) {
+		if strings.Contains(c.Value, w.consumer.Token()) {
 			t.Fatal("the session cookie carries the token")
 		}
 	})
 
 	t.Run("CSRF", func(t *testing.T) {
 		h := newHTTP(t, w.base)
-		h.mustLogin(w.consumer.Token)
+		h.mustLogin(w.consumer.Token())
 		for name, tok := range map[string]string{"missing": "", "wrong": "x" + h.csrf[1:]} {
 			form := url.Values{"name": {"csrf-" + name}, "cidr": {"10.0.0.0/16"}}
 			if tok != "" {
@@ -83,22 +82,23 @@ func TestHTTP(t *testing.T) {
 				t.Errorf("%s CSRF token: HTTP %d, want 403 with a message:\n%s", name, resp.StatusCode, body)
 			}
 		}
-		var vpcs struct{ Items []model.VPC }
-		must(t, w.consumer.Get(bg, "/v1/vpcs", &vpcs))
-		if len(vpcs.Items) != 0 {
-			t.Fatalf("a refused form created %d VPC(s)", len(vpcs.Items))
+		vpcs, err := w.consumer.ListVPCs(bg)
+		must(t, err)
+		if len(vpcs) != 0 {
+			t.Fatalf("a refused form created %d VPC(s)", len(vpcs))
 		}
 		resp, body := h.post("/console/vpcs", url.Values{"csrf": {h.csrf}, "name": {"ok"}, "cidr": {"10.0.0.0/16"}})
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("with the CSRF token: HTTP %d\n%s", resp.StatusCode, body)
 		}
-		must(t, w.consumer.Get(bg, "/v1/vpcs", &vpcs))
-		if len(vpcs.Items) != 1 {
-			t.Fatalf("%d VPCs after a valid form, want 1", len(vpcs.Items))
+		vpcs, err = w.consumer.ListVPCs(bg)
+		must(t, err)
+		if len(vpcs) != 1 {
+			t.Fatalf("%d VPCs after a valid form, want 1", len(vpcs))
 		}
 		// another session's token is not good either
 		other := newHTTP(t, w.base)
-		other.mustLogin(w.consumer.Token)
+		other.mustLogin(w.consumer.Token())
 		if resp, _ := h.post("/console/vpcs", url.Values{"csrf": {other.csrf}, "cidr": {"10.1.0.0/16"}}); resp.StatusCode != http.StatusForbidden {
 			t.Errorf("CSRF token of another session: HTTP %d, want 403", resp.StatusCode)
 		}
@@ -108,7 +108,7 @@ func TestHTTP(t *testing.T) {
 		const evil = `<script>alert(1)</script>`
 		svc := w.service(t, evil, true)
 		h := newHTTP(t, w.base)
-		h.mustLogin(w.provider.Token)
+		h.mustLogin(w.provider.Token())
 		for _, p := range []string{"/console/services", "/console/services/" + svc.ServiceID} {
 			resp, body := h.get(p)
 			if resp.StatusCode != http.StatusOK {
@@ -149,7 +149,7 @@ func TestHTTP(t *testing.T) {
 		}
 		// the consumer sees it escaped in the service search too
 		c := newHTTP(t, w.base)
-		c.mustLogin(w.consumer.Token)
+		c.mustLogin(w.consumer.Token())
 		if _, body := c.get("/console/endpoints/new?serviceName=" + url.QueryEscape(svc.Name)); strings.Contains(body, evil) ||
 			!strings.Contains(body, "&lt;script&gt;") {
 			t.Error("service search result not escaped")
@@ -158,7 +158,7 @@ func TestHTTP(t *testing.T) {
 
 	t.Run("API errors next to the field, values kept", func(t *testing.T) {
 		h := newHTTP(t, w.base)
-		h.mustLogin(w.consumer.Token)
+		h.mustLogin(w.consumer.Token())
 		resp, body := h.post("/console/vpcs", url.Values{"csrf": {h.csrf}, "name": {"keep-me"}, "cidr": {"10.0.0.1/8"}})
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Fatalf("HTTP %d, want 400", resp.StatusCode)
@@ -175,7 +175,7 @@ func TestHTTP(t *testing.T) {
 		}
 
 		p := newHTTP(t, w.base)
-		p.mustLogin(w.provider.Token)
+		p.mustLogin(w.provider.Token())
 		p.get("/console/services/new")
 		resp, body = p.post("/console/services", url.Values{"csrf": {p.csrf}, "description": {"d1"}, "port": {"6001"},
 			"backends": {"nowhere-z=192.168.1.10:6001"}, "autoAccept": {"on"}})
@@ -195,10 +195,10 @@ func TestHTTP(t *testing.T) {
 		svc := w.service(t, "cleanup", true)
 		vpcA, _ := w.consumerNet(t, "10.40.0.0/16")
 		_, vswsB := w.consumerNet(t, "10.41.0.0/16")
-		var before struct{ Items []model.SecurityGroup }
-		must(t, w.consumer.Get(bg, "/v1/security-groups", &before))
+		before, err := w.consumer.ListSecurityGroups(bg, client.Filter{})
+		must(t, err)
 		h := newHTTP(t, w.base)
-		h.mustLogin(w.consumer.Token)
+		h.mustLogin(w.consumer.Token())
 		h.get("/console/endpoints/new?service=" + svc.ServiceID)
 		// a vSwitch of another VPC: the API refuses after the console made the security group
 		resp, body := h.post("/console/endpoints", url.Values{"csrf": {h.csrf}, "service": {svc.ServiceID}, "vpcId": {vpcA.VpcID},
@@ -210,10 +210,10 @@ func TestHTTP(t *testing.T) {
 		if i < 0 || j < i {
 			t.Error("the vSwitch error is not in the zones fieldset")
 		}
-		var after struct{ Items []model.SecurityGroup }
-		must(t, w.consumer.Get(bg, "/v1/security-groups", &after))
-		if len(after.Items) != len(before.Items) {
-			t.Errorf("%d security groups before, %d after a failed form", len(before.Items), len(after.Items))
+		after, err := w.consumer.ListSecurityGroups(bg, client.Filter{})
+		must(t, err)
+		if len(after) != len(before) {
+			t.Errorf("%d security groups before, %d after a failed form", len(before), len(after))
 		}
 		resp, body = h.post("/console/endpoints", url.Values{"csrf": {h.csrf}, "service": {svc.ServiceID}, "vpcId": {vpcA.VpcID}, "securityGroup": {"new"}})
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "choose a vSwitch in at least one zone") {
@@ -223,7 +223,7 @@ func TestHTTP(t *testing.T) {
 
 	t.Run("logout", func(t *testing.T) {
 		h := newHTTP(t, w.base)
-		h.mustLogin(w.consumer.Token)
+		h.mustLogin(w.consumer.Token())
 		resp, _ := h.post("/console/logout", url.Values{"csrf": {h.csrf}})
 		if resp.StatusCode != http.StatusSeeOther {
 			t.Fatalf("logout: HTTP %d", resp.StatusCode)

@@ -4,7 +4,8 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
+	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
 )
 
@@ -18,7 +19,7 @@ func (c *Console) vpcsList(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (c *Console) renderVPCs(w http.ResponseWriter, r *http.Request, s *session, status int, f *form) {
-	vpcs, err := listAll[model.VPC](c.api(r, s), "/v1/vpcs")
+	vpcs, err := c.api(s).ListVPCs(r.Context())
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
@@ -28,13 +29,12 @@ func (c *Console) renderVPCs(w http.ResponseWriter, r *http.Request, s *session,
 
 func (c *Console) vpcCreate(w http.ResponseWriter, r *http.Request, s *session) {
 	f := newForm(r.PostForm)
-	req := apiserver.CreateVPCRequest{Name: f.Get("name"), CidrBlock: f.Get("cidr"), ClientToken: f.Get("clientToken")}
+	req := api.CreateVPCRequest{Name: f.Get("name"), CidrBlock: f.Get("cidr"), ClientToken: f.Get("clientToken")}
 	if req.CidrBlock == "" {
 		f.fail("cidr", "enter the VPC's IPv4 CIDR block, e.g. 192.168.0.0/16")
 	}
 	if f.ok() {
-		var v model.VPC
-		if err := c.api(r, s).post("/v1/vpcs", req, &v); err == nil {
+		if v, err := c.api(s).CreateVPC(r.Context(), req); err == nil {
 			c.redirect(w, r, s, "/console/vpcs/"+esc(v.VpcID), "VPC "+v.VpcID+" created. Add a vSwitch in each zone you want to use.", false)
 			return
 		} else {
@@ -57,51 +57,40 @@ func (c *Console) vpcShow(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (c *Console) renderVPC(w http.ResponseWriter, r *http.Request, s *session, status int, f *form) {
-	api := c.api(r, s)
+	cl, ctx := c.api(s), r.Context()
 	d := vpcData{Form: f}
-	if err := api.get("/v1/vpcs/"+esc(r.PathValue("id")), &d.VPC); err != nil {
-		c.fail(w, r, s, err)
-		return
-	}
 	var err error
-	q := "?vpcId=" + urlQueryEscape(d.VPC.VpcID)
-	if d.VSwitches, err = listAll[model.VSwitch](api, "/v1/vswitches"+q); err != nil {
+	if d.VPC, err = cl.GetVPC(ctx, r.PathValue("id")); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	if d.SGs, err = listAll[model.SecurityGroup](api, "/v1/security-groups"+q); err != nil {
+	in := client.Filter{VpcID: d.VPC.VpcID}
+	if d.VSwitches, err = cl.ListVSwitches(ctx, in); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	if d.Zones, err = c.zones(api); err != nil {
+	if d.SGs, err = cl.ListSecurityGroups(ctx, in); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
+	region, err := cl.DescribeRegion(ctx)
+	if err != nil {
+		c.fail(w, r, s, err)
+		return
+	}
+	d.Zones = region.ZoneIDs()
 	c.render(w, r, status, "vpc", &view{Title: "VPC " + d.VPC.VpcID, Nav: "vpcs", S: s, D: d})
-}
-
-func (c *Console) zones(api caller) ([]string, error) {
-	var region apiserver.Region
-	if err := api.get("/v1/region", &region); err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, z := range region.Zones {
-		out = append(out, z.ZoneID)
-	}
-	return out, nil
 }
 
 func (c *Console) vswitchCreate(w http.ResponseWriter, r *http.Request, s *session) {
 	f := newForm(r.PostForm)
 	vpc := r.PathValue("id")
-	req := apiserver.CreateVSwitchRequest{VpcID: vpc, ZoneID: f.Get("zoneId"), CidrBlock: f.Get("cidr"), Name: f.Get("name"), ClientToken: f.Get("clientToken")}
+	req := api.CreateVSwitchRequest{VpcID: vpc, ZoneID: f.Get("zoneId"), CidrBlock: f.Get("cidr"), Name: f.Get("name"), ClientToken: f.Get("clientToken")}
 	if req.CidrBlock == "" {
 		f.fail("cidr", "enter a CIDR block inside the VPC's, e.g. 192.168.1.0/24")
 	}
 	if f.ok() {
-		var v model.VSwitch
-		if err := c.api(r, s).post("/v1/vswitches", req, &v); err == nil {
+		if v, err := c.api(s).CreateVSwitch(r.Context(), req); err == nil {
 			c.redirect(w, r, s, "/console/vpcs/"+esc(vpc)+"#vswitches", "vSwitch "+v.VSwitchID+" created in "+v.ZoneID+".", false)
 			return
 		} else {
@@ -126,14 +115,14 @@ func (c *Console) sgList(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (c *Console) renderSGs(w http.ResponseWriter, r *http.Request, s *session, status int, f *form) {
-	api := c.api(r, s)
+	cl, ctx := c.api(s), r.Context()
 	d := sgsData{Form: f, VPCName: map[string]string{}}
 	var err error
-	if d.SGs, err = listAll[model.SecurityGroup](api, "/v1/security-groups"); err != nil {
+	if d.SGs, err = cl.ListSecurityGroups(ctx, client.Filter{}); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	if d.VPCs, err = listAll[model.VPC](api, "/v1/vpcs"); err != nil {
+	if d.VPCs, err = cl.ListVPCs(ctx); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
@@ -145,13 +134,12 @@ func (c *Console) renderSGs(w http.ResponseWriter, r *http.Request, s *session, 
 
 func (c *Console) sgCreate(w http.ResponseWriter, r *http.Request, s *session) {
 	f := newForm(r.PostForm)
-	req := apiserver.CreateSecurityGroupRequest{VpcID: f.Get("vpcId"), Name: f.Get("name"), ClientToken: f.Get("clientToken")}
+	req := api.CreateSecurityGroupRequest{VpcID: f.Get("vpcId"), Name: f.Get("name"), ClientToken: f.Get("clientToken")}
 	if req.VpcID == "" {
 		f.fail("vpcId", "choose the VPC the security group belongs to")
 	}
 	if f.ok() {
-		var g model.SecurityGroup
-		if err := c.api(r, s).post("/v1/security-groups", req, &g); err == nil {
+		if g, err := c.api(s).CreateSecurityGroup(r.Context(), req); err == nil {
 			c.redirect(w, r, s, "/console/security-groups/"+esc(g.SecurityGroupID),
 				"Security group "+g.SecurityGroupID+" created. It drops everything until you add an accept rule.", false)
 			return
@@ -177,14 +165,15 @@ func (c *Console) sgShow(w http.ResponseWriter, r *http.Request, s *session) {
 }
 
 func (c *Console) renderSG(w http.ResponseWriter, r *http.Request, s *session, status int, f *form) {
-	api := c.api(r, s)
+	cl := c.api(s)
 	d := sgData{Form: f}
-	if err := api.get("/v1/security-groups/"+esc(r.PathValue("id")), &d.SG); err != nil {
+	var err error
+	if d.SG, err = cl.GetSecurityGroup(r.Context(), r.PathValue("id")); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
 	if f.Get("source") == "" && f.ok() {
-		if err := api.get("/v1/vpcs/"+esc(d.SG.VpcID), &d.VPC); err == nil {
+		if d.VPC, err = cl.GetVPC(r.Context(), d.SG.VpcID); err == nil {
 			f.Values.Set("source", d.VPC.CidrBlock.String())
 		}
 	}
@@ -214,7 +203,7 @@ func (c *Console) sgAuthorize(w http.ResponseWriter, r *http.Request, s *session
 	id := r.PathValue("id")
 	rule := ruleFromForm(f)
 	if f.ok() {
-		err := c.api(r, s).post("/v1/security-groups/"+esc(id)+"/authorize", apiserver.RulesRequest{Rules: []model.SecurityGroupRule{rule}}, nil)
+		_, err := c.api(s).AuthorizeSecurityGroup(r.Context(), id, api.RulesRequest{Rules: []model.SecurityGroupRule{rule}})
 		if err == nil {
 			c.redirect(w, r, s, "/console/security-groups/"+esc(id)+"#rules", "Rule added.", false)
 			return
@@ -233,7 +222,7 @@ func (c *Console) sgRevoke(w http.ResponseWriter, r *http.Request, s *session) {
 		c.redirect(w, r, s, back, "That rule could not be read; nothing was removed.", true)
 		return
 	}
-	if err := c.api(r, s).post("/v1/security-groups/"+esc(id)+"/revoke", apiserver.RulesRequest{Rules: []model.SecurityGroupRule{rule}}, nil); err != nil {
+	if _, err := c.api(s).RevokeSecurityGroup(r.Context(), id, api.RulesRequest{Rules: []model.SecurityGroupRule{rule}}); err != nil {
 		c.redirect(w, r, s, back, errText(err), true)
 		return
 	}

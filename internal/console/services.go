@@ -1,14 +1,15 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/netip"
-	"slices"
 	"strconv"
 	"strings"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
+	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
 )
 
@@ -17,7 +18,7 @@ type servicesData struct {
 }
 
 func (c *Console) servicesList(w http.ResponseWriter, r *http.Request, s *session) {
-	svcs, err := listAll[model.EndpointService](c.api(r, s), "/v1/services")
+	svcs, err := c.api(s).ListServices(r.Context())
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
@@ -38,21 +39,18 @@ func (c *Console) serviceNew(w http.ResponseWriter, r *http.Request, s *session)
 }
 
 func (c *Console) renderServiceForm(w http.ResponseWriter, r *http.Request, s *session, status int, f *form) {
-	api := c.api(r, s)
-	vpcs, err := listAll[model.VPC](api, "/v1/vpcs")
+	cl := c.api(s)
+	vpcs, err := cl.ListVPCs(r.Context())
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	var region apiserver.Region
-	if err := api.get("/v1/region", &region); err != nil {
+	region, err := cl.DescribeRegion(r.Context())
+	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	d := serviceFormData{Form: f, VPCs: vpcs}
-	for _, z := range region.Zones {
-		d.Zones = append(d.Zones, z.ZoneID)
-	}
+	d := serviceFormData{Form: f, VPCs: vpcs, Zones: region.ZoneIDs()}
 	c.render(w, r, status, "service_new", &view{Title: "Create endpoint service", Nav: "services", S: s, D: d})
 }
 
@@ -110,7 +108,7 @@ func splitList(s string) []string {
 
 func (c *Console) serviceCreate(w http.ResponseWriter, r *http.Request, s *session) {
 	f := newForm(r.PostForm)
-	req := apiserver.CreateServiceRequest{
+	req := api.CreateServiceRequest{
 		Description:         f.Raw("description"),
 		VpcID:               f.Get("vpcId"),
 		AutoAcceptEnabled:   f.Checked("autoAccept"),
@@ -132,8 +130,7 @@ func (c *Console) serviceCreate(w http.ResponseWriter, r *http.Request, s *sessi
 		}
 	}
 	if f.ok() {
-		var svc model.EndpointService
-		if err := c.api(r, s).post("/v1/services", req, &svc); err != nil {
+		if svc, err := c.api(s).CreateService(r.Context(), req); err != nil {
 			f.apiFail(err, serviceFields)
 		} else {
 			c.redirect(w, r, s, "/console/services/"+esc(svc.ServiceID), "Endpoint service "+svc.Name+" created.", false)
@@ -151,9 +148,9 @@ type zoneBackends struct {
 type serviceData struct {
 	Svc         model.EndpointService
 	Owner       bool
-	Region      apiserver.Region
+	Region      api.Region
 	ByZone      []zoneBackends
-	Connections []apiserver.Connection
+	Connections []api.Connection
 	AllowForm   *form
 }
 
@@ -162,24 +159,23 @@ func (c *Console) serviceShow(w http.ResponseWriter, r *http.Request, s *session
 }
 
 func (c *Console) renderService(w http.ResponseWriter, r *http.Request, s *session, status int, allow *form) {
-	api := c.api(r, s)
+	cl, ctx := c.api(s), r.Context()
 	d := serviceData{AllowForm: allow}
-	if err := api.get("/v1/services/"+esc(r.PathValue("id")), &d.Svc); err != nil {
+	var err error
+	if d.Svc, err = cl.GetService(ctx, r.PathValue("id")); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	if err := api.get("/v1/region", &d.Region); err != nil {
+	if d.Region, err = cl.DescribeRegion(ctx); err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
 	d.Owner = d.Svc.AccountID == s.AccountID
 	if d.Owner {
-		conns, err := listAll[apiserver.Connection](api, "/v1/services/"+esc(d.Svc.ServiceID)+"/connections")
-		if err != nil {
+		if d.Connections, err = cl.ListConnections(ctx, d.Svc.ServiceID); err != nil {
 			c.fail(w, r, s, err)
 			return
 		}
-		d.Connections = conns
 	}
 	for _, z := range d.Svc.Zones {
 		zb := zoneBackends{ZoneID: z}
@@ -206,7 +202,7 @@ func (c *Console) serviceAllow(w http.ResponseWriter, r *http.Request, s *sessio
 	acct := f.Get("accountId")
 	if !model.ValidAccountID(acct) {
 		f.fail("accountId", fmt.Sprintf("%q is not an account ID; account IDs have 16 digits", acct))
-	} else if err := c.api(r, s).post("/v1/services/"+esc(id)+"/allowed-accounts", apiserver.AllowRequest{AccountID: acct}, nil); err != nil {
+	} else if _, err := c.api(s).AllowAccount(r.Context(), id, acct); err != nil {
 		f.apiFail(err, fieldMap{"AccountId": "accountId", "AccountNotFound": "accountId"})
 	} else {
 		c.redirect(w, r, s, "/console/services/"+esc(id)+"#allowed", "Account "+acct+" may now connect to this service.", false)
@@ -217,7 +213,7 @@ func (c *Console) serviceAllow(w http.ResponseWriter, r *http.Request, s *sessio
 
 func (c *Console) serviceDisallow(w http.ResponseWriter, r *http.Request, s *session) {
 	id, acct := r.PathValue("id"), r.PathValue("account")
-	if err := c.api(r, s).del("/v1/services/"+esc(id)+"/allowed-accounts/"+esc(acct), nil); err != nil {
+	if _, err := c.api(s).DisallowAccount(r.Context(), id, acct); err != nil {
 		c.redirect(w, r, s, "/console/services/"+esc(id)+"#allowed", errText(err), true)
 		return
 	}
@@ -226,12 +222,14 @@ func (c *Console) serviceDisallow(w http.ResponseWriter, r *http.Request, s *ses
 
 func (c *Console) serviceConnection(w http.ResponseWriter, r *http.Request, s *session) {
 	id, ep, verb := r.PathValue("id"), r.PathValue("endpoint"), r.PathValue("verb")
-	if !slices.Contains([]string{"accept", "reject"}, verb) {
+	set := map[string]func(*client.Client, context.Context, string, string) (api.Connection, error){
+		"accept": (*client.Client).AcceptConnection, "reject": (*client.Client).RejectConnection}[verb]
+	if set == nil {
 		c.errorPage(w, r, s, http.StatusNotFound, "Page not found", "Connections can only be accepted or rejected.")
 		return
 	}
 	back := "/console/services/" + esc(id) + "#connections"
-	if err := c.api(r, s).post("/v1/services/"+esc(id)+"/connections/"+esc(ep)+"/"+verb, nil, nil); err != nil {
+	if _, err := set(c.api(s), r.Context(), id, ep); err != nil {
 		c.redirect(w, r, s, back, errText(err), true)
 		return
 	}
@@ -244,7 +242,7 @@ func (c *Console) serviceConnection(w http.ResponseWriter, r *http.Request, s *s
 
 func (c *Console) serviceDelete(w http.ResponseWriter, r *http.Request, s *session) {
 	id := r.PathValue("id")
-	if err := c.api(r, s).del("/v1/services/"+esc(id), nil); err != nil {
+	if _, err := c.api(s).DeleteService(r.Context(), id); err != nil {
 		c.redirect(w, r, s, "/console/services/"+esc(id), errText(err), true)
 		return
 	}
@@ -253,7 +251,7 @@ func (c *Console) serviceDelete(w http.ResponseWriter, r *http.Request, s *sessi
 
 // errText is an error as one line for a flash message.
 func errText(err error) string {
-	if ae, ok := err.(*apiError); ok {
+	if ae, ok := err.(*api.Error); ok {
 		return ae.Message + " (" + ae.Code + ")"
 	}
 	return err.Error()

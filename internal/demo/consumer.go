@@ -3,11 +3,10 @@ package demo
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strings"
 	"time"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 )
 
@@ -20,80 +19,69 @@ func (r *run) consumer(ctx context.Context) error {
 	}
 	r.stepf("customer: a VPC (%s%s), a vSwitch in each zone, a security group and an ECS host", cidr,
 		map[bool]string{true: ", the same CIDR as the vendor's: PrivateLink needs no peering or routes", false: ""}[cidr == "192.168.0.0/16"])
-	var vpc model.VPC
-	if err := r.customer.Post(ctx, "/v1/vpcs", apiserver.CreateVPCRequest{Name: "customer-vpc", CidrBlock: cidr}, &vpc); err != nil {
+	vpc, err := r.customer.CreateVPC(ctx, api.CreateVPCRequest{Name: "customer-vpc", CidrBlock: cidr})
+	if err != nil {
 		return fmt.Errorf("customer VPC: %w", err)
 	}
-	var zones []apiserver.EndpointZoneRequest
+	var zones []api.EndpointZoneRequest
 	var vsws []model.VSwitch
 	for i, zone := range r.sum.ZoneIDs {
-		var vsw model.VSwitch
-		if err := r.customer.Post(ctx, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: zone, CidrBlock: fmt.Sprintf("%s.%d.0/24", prefix, 10+i)}, &vsw); err != nil {
+		vsw, err := r.customer.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: zone, CidrBlock: fmt.Sprintf("%s.%d.0/24", prefix, 10+i)})
+		if err != nil {
 			return fmt.Errorf("customer vSwitch: %w", err)
 		}
 		vsws = append(vsws, vsw)
-		zones = append(zones, apiserver.EndpointZoneRequest{ZoneID: zone, VSwitchID: vsw.VSwitchID})
+		zones = append(zones, api.EndpointZoneRequest{ZoneID: zone, VSwitchID: vsw.VSwitchID})
 		r.say("  vSwitch %s in %s: %s", vsw.VSwitchID, zone, vsw.CidrBlock)
 	}
-	var sg model.SecurityGroup
-	if err := r.customer.Post(ctx, "/v1/security-groups", apiserver.CreateSecurityGroupRequest{VpcID: vpc.VpcID, Name: "mysql-clients",
-		Rules: []model.SecurityGroupRule{{Protocol: "tcp", PortRange: fmt.Sprintf("%d/%d", dbPort, dbPort), SourceCidr: cidr, Policy: "accept", Priority: 1}}}, &sg); err != nil {
+	sg, err := r.customer.CreateSecurityGroup(ctx, api.CreateSecurityGroupRequest{VpcID: vpc.VpcID, Name: "mysql-clients",
+		Rules: []model.SecurityGroupRule{{Protocol: "tcp", PortRange: fmt.Sprintf("%d/%d", dbPort, dbPort), SourceCidr: cidr, Policy: "accept", Priority: 1}}})
+	if err != nil {
 		return fmt.Errorf("security group: %w", err)
 	}
 	r.say("  security group %s: accept tcp %d from %s", sg.SecurityGroupID, dbPort, cidr)
-	if err := r.customer.Post(ctx, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsws[0].VSwitchID, Name: "ecs-app"}, &r.host); err != nil {
+	if r.host, err = r.customer.CreateHost(ctx, api.CreateHostRequest{VSwitchID: vsws[0].VSwitchID, Name: "ecs-app"}); err != nil {
 		return fmt.Errorf("customer host: %w", err)
 	}
 	r.vpc = vpc
 	r.say("  ECS host %s (ecs-app) at %s in %s, same zone as the vendor's first instance", r.host.HostID, r.host.IP, r.host.ZoneID)
 
 	r.stepf("customer: Endpoints > Create endpoint > Interface endpoint, search the service name")
-	var found apiserver.List[model.EndpointService]
-	if err := r.customer.Get(ctx, "/v1/service-search?serviceName="+url.QueryEscape(r.sum.ServiceName), &found); err != nil {
+	found, err := r.customer.SearchServices(ctx, r.sum.ServiceName)
+	if err != nil {
 		return fmt.Errorf("search service: %w", err)
 	}
-	if len(found.Items) != 1 {
-		return fmt.Errorf("search for %s found %d services, want 1", r.sum.ServiceName, len(found.Items))
+	if len(found) != 1 {
+		return fmt.Errorf("search for %s found %d services, want 1", r.sum.ServiceName, len(found))
 	}
-	r.say("  found %s (%s), zones %s", found.Items[0].Name, found.Items[0].Description, strings.Join(found.Items[0].Zones, ", "))
+	r.say("  found %s (%s), zones %s", found[0].Name, found[0].Description, strings.Join(found[0].Zones, ", "))
 	t0 := time.Now()
-	var ep model.Endpoint
-	if err := r.customer.Post(ctx, "/v1/endpoints", apiserver.CreateEndpointRequest{ServiceName: r.sum.ServiceName, VpcID: vpc.VpcID,
-		SecurityGroupIDs: []string{sg.SecurityGroupID}, Zones: zones, Name: "vendor-db"}, &ep); err != nil {
+	ep, err := r.customer.CreateEndpoint(ctx, api.CreateEndpointRequest{ServiceName: r.sum.ServiceName, VpcID: vpc.VpcID,
+		SecurityGroupIDs: []string{sg.SecurityGroupID}, Zones: zones, Name: "vendor-db"})
+	if err != nil {
 		return fmt.Errorf("create endpoint: %w", err)
 	}
 	r.sum.EndpointID = ep.EndpointID
 	r.say("  created %s with a vSwitch in each zone; connection %s (the vendor approves connections)", ep.EndpointID, ep.ConnectionStatus)
 
 	r.stepf("vendor: accept the connection request from the customer's endpoint")
-	var conns apiserver.List[apiserver.Connection]
-	if err := r.vendor.Get(ctx, "/v1/services/"+r.sum.ServiceID+"/connections", &conns); err != nil {
+	conns, err := r.vendor.ListConnections(ctx, r.sum.ServiceID)
+	if err != nil {
 		return fmt.Errorf("list connections: %w", err)
 	}
-	for _, c := range conns.Items {
+	for _, c := range conns {
 		r.say("  request from account %s, endpoint %s: %s", c.EndpointOwnerID, c.EndpointID, c.ConnectionStatus)
 	}
-	if err := r.vendor.Post(ctx, "/v1/services/"+r.sum.ServiceID+"/connections/"+ep.EndpointID+"/accept", nil, nil); err != nil {
+	if _, err := r.vendor.AcceptConnection(ctx, r.sum.ServiceID, ep.EndpointID); err != nil {
 		return fmt.Errorf("accept: %w", err)
 	}
 	r.say("  accepted")
 
 	r.stepf("customer: wait until the endpoint is Active and read the endpoint domain name")
-	for {
-		if err := r.customer.Get(ctx, "/v1/endpoints/"+ep.EndpointID, &ep); err != nil {
-			return fmt.Errorf("get endpoint: %w", err)
-		}
-		if ep.EndpointStatus == model.StatusActive && ep.ConnectionStatus == model.ConnConnected && allConnected(ep) {
-			break
-		}
-		if time.Since(t0) > 30*time.Second {
-			return fmt.Errorf("endpoint %s not Active after 30s: %s/%s", ep.EndpointID, ep.EndpointStatus, ep.ConnectionStatus)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
+	wctx, cancel := context.WithDeadline(ctx, t0.Add(30*time.Second))
+	defer cancel()
+	if ep, err = r.customer.WaitEndpoint(wctx, ep.EndpointID, serving, nil); err != nil {
+		return err
 	}
 	r.sum.ActiveAfterMs = time.Since(t0).Milliseconds()
 	r.sum.EndpointDomain = ep.EndpointDomain
@@ -108,7 +96,12 @@ func (r *run) consumer(ctx context.Context) error {
 	return nil
 }
 
-func allConnected(ep model.Endpoint) bool {
+// serving reports whether the endpoint is Active, connected, and serving in
+// every zone.
+func serving(ep model.Endpoint) bool {
+	if ep.EndpointStatus != model.StatusActive || ep.ConnectionStatus != model.ConnConnected {
+		return false
+	}
 	for _, z := range ep.Zones {
 		if z.ZoneStatus != model.ZoneConnected {
 			return false

@@ -11,43 +11,35 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/privlink/privlink/internal/apiserver"
-	"github.com/privlink/privlink/internal/client"
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 )
-
-func (r *run) account(ctx context.Context, name string) (*client.Client, string, error) {
-	var a apiserver.AccountWithToken
-	if err := r.admin.Post(ctx, "/v1/accounts", apiserver.CreateAccountRequest{Name: name}, &a); err != nil {
-		return nil, "", fmt.Errorf("create account %s: %w", name, err)
-	}
-	return client.New(r.srv.URL(), a.Token), a.AccountID, nil
-}
 
 // provider: the vendor's VPC, one database instance per zone, the endpoint
 // service, and the "Connect > PrivateLink" panel.
 func (r *run) provider(ctx context.Context) error {
 	var err error
-	var customerID string
-	if r.vendor, _, err = r.account(ctx, "vendor"); err != nil {
+	var customer api.AccountWithToken
+	if r.vendor, _, err = r.admin.CreateAccountClient(ctx, "vendor"); err != nil {
 		return err
 	}
-	if r.customer, customerID, err = r.account(ctx, "customer"); err != nil {
+	if r.customer, customer, err = r.admin.CreateAccountClient(ctx, "customer"); err != nil {
 		return err
 	}
+	customerID := customer.AccountID
 	r.stepf("vendor: a VPC with a database instance in each zone")
-	var vpc model.VPC
-	if err := r.vendor.Post(ctx, "/v1/vpcs", apiserver.CreateVPCRequest{Name: "vendor-db-vpc", CidrBlock: "192.168.0.0/16"}, &vpc); err != nil {
+	vpc, err := r.vendor.CreateVPC(ctx, api.CreateVPCRequest{Name: "vendor-db-vpc", CidrBlock: "192.168.0.0/16"})
+	if err != nil {
 		return fmt.Errorf("vendor VPC: %w", err)
 	}
 	var backends []model.Backend
 	for i, zone := range r.srv.Config().Zones {
-		var vsw model.VSwitch
-		if err := r.vendor.Post(ctx, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: zone, CidrBlock: fmt.Sprintf("192.168.%d.0/24", i+1)}, &vsw); err != nil {
+		vsw, err := r.vendor.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: zone, CidrBlock: fmt.Sprintf("192.168.%d.0/24", i+1)})
+		if err != nil {
 			return fmt.Errorf("vendor vSwitch: %w", err)
 		}
-		var h model.Host
-		if err := r.vendor.Post(ctx, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw.VSwitchID, Name: "db-" + zone}, &h); err != nil {
+		h, err := r.vendor.CreateHost(ctx, api.CreateHostRequest{VSwitchID: vsw.VSwitchID, Name: "db-" + zone})
+		if err != nil {
 			return fmt.Errorf("vendor host: %w", err)
 		}
 		if err := r.startDB(ctx, vpc.VpcID, h); err != nil {
@@ -57,11 +49,11 @@ func (r *run) provider(ctx context.Context) error {
 		backends = append(backends, model.Backend{ZoneID: zone, IP: h.IP.String(), Port: dbPort})
 	}
 	r.stepf("vendor: publish the instance as an endpoint service (port %d, zone affinity, PROXY protocol, manual approval)", dbPort)
-	var svc model.EndpointService
-	if err := r.vendor.Post(ctx, "/v1/services", apiserver.CreateServiceRequest{
+	svc, err := r.vendor.CreateService(ctx, api.CreateServiceRequest{
 		Description: "MatrixOne-compatible instance", VpcID: vpc.VpcID, Ports: []int{dbPort}, Resources: backends,
 		ZoneAffinityEnabled: true, ProxyProtocol: true, AllowedAccounts: []string{customerID},
-	}, &svc); err != nil {
+	})
+	if err != nil {
 		return fmt.Errorf("publish service: %w", err)
 	}
 	r.sum.ServiceName, r.sum.ServiceID, r.sum.RegionID, r.sum.ZoneIDs = svc.Name, svc.ServiceID, svc.RegionID, svc.Zones

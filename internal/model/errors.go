@@ -1,11 +1,9 @@
 package model
 
-import (
-	"fmt"
-	"net/http"
-)
+import "fmt"
 
-// Error is an API error with an Alibaba-style code, e.g. InvalidParameter.Cidr.
+// Error is a rejected input or state with an Alibaba-style code, e.g.
+// InvalidParameter.Cidr, and the HTTP status the API answers it with.
 type Error struct {
 	Status  int    `json:"-"`
 	Code    string `json:"code"`
@@ -14,6 +12,13 @@ type Error struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
+// The statuses of the helpers below (the values of net/http's constants,
+// which this package does not import).
+const (
+	statusBadRequest = 400
+	statusNotFound   = 404
+)
+
 // Errorf builds an *Error.
 func Errorf(status int, code, format string, args ...any) *Error {
 	return &Error{Status: status, Code: code, Message: fmt.Sprintf(format, args...)}
@@ -21,10 +26,10 @@ func Errorf(status int, code, format string, args ...any) *Error {
 
 // Invalid is a 400 InvalidParameter.<field> error.
 func Invalid(field, format string, args ...any) *Error {
-	return Errorf(http.StatusBadRequest, "InvalidParameter."+field, format, args...)
+	return Errorf(statusBadRequest, "InvalidParameter."+field, format, args...)
 }
 
 // NotFound is a 404 <Kind>NotFound error.
 func NotFound(kind, id string) *Error {
-	return Errorf(http.StatusNotFound, kind+"NotFound", "%s %q does not exist", kind, id)
+	return Errorf(statusNotFound, kind+"NotFound", "%s %q does not exist", kind, id)
 }

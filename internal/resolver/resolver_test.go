@@ -12,9 +12,8 @@ import (
 	"time"
 
 	"github.com/privlink/privlink/internal/agent"
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/dns"
-	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/proxy"
 	"github.com/privlink/privlink/internal/resolver"
@@ -114,12 +113,12 @@ func TestPrivateDNS(t *testing.T) {
 		t.Errorf("AAAA not NODATA with SOA:\n%s", out)
 	}
 	// Another VPC's host gets NXDOMAIN for this endpoint.
-	var other model.VPC
-	must(t, s.Consumer.Post(bg, "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "10.0.0.0/16"}, &other))
-	var ovsw model.VSwitch
-	must(t, s.Consumer.Post(bg, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: other.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "10.0.1.0/24"}, &ovsw))
-	var oh model.Host
-	must(t, s.Consumer.Post(bg, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: ovsw.VSwitchID}, &oh))
+	other, err := s.Consumer.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: "10.0.0.0/16"})
+	must(t, err)
+	ovsw, err := s.Consumer.CreateVSwitch(bg, api.CreateVSwitchRequest{VpcID: other.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "10.0.1.0/24"})
+	must(t, err)
+	oh, err := s.Consumer.CreateHost(bg, api.CreateHostRequest{VSwitchID: ovsw.VSwitchID})
+	must(t, err)
 	testenv.Eventually(t, "other VPC gets NXDOMAIN", func() error {
 		out, _ := inHost(t, e, oh.HostID, "dig", "+time=1", "+tries=1", ep.EndpointDomain)
 		if !strings.Contains(out, "status: NXDOMAIN") {
@@ -158,9 +157,10 @@ func TestPrivateDNS(t *testing.T) {
 func TestWaitsForTheAgentsNamespace(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{Network: netdrv.Loopback, AgentZones: []string{}})
 	c, _ := e.Account(t, "consumer")
-	var vpc model.VPC
-	must(t, c.Post(bg, "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "10.9.0.0/16"}, &vpc))
-	must(t, c.Post(bg, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "10.9.1.0/24"}, &model.VSwitch{}))
+	vpc, err := c.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: "10.9.0.0/16"})
+	must(t, err)
+	_, err = c.CreateVSwitch(bg, api.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: "cn-hangzhou-h", CidrBlock: "10.9.1.0/24"})
+	must(t, err)
 
 	drv, err := netdrv.New(netdrv.Loopback, "", slog.Default())
 	must(t, err)

@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
-
-	"github.com/privlink/privlink/internal/apiserver"
 )
 
 // Config is everything `privlink server` and `privlink agent` take.
@@ -32,8 +30,8 @@ type Config struct {
 	DNSSuffix     string
 	DNSUpstreams  []string
 	Logger        *slog.Logger
-	// Console, when set, is mounted at /console/.
-	Console func(api *apiserver.API) http.Handler
+	// Console, when set, is mounted at /console/; it gets the API handler.
+	Console func(apiHandler http.Handler) http.Handler
 	// Pprof mounts Go's profiler at /debug/pprof/ (off by default).
 	Pprof bool
 }

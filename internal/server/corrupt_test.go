@@ -17,8 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privlink/privlink/internal/apiserver"
-	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/testenv"
 )
 
@@ -52,13 +51,14 @@ func TestCorruptStore(t *testing.T) {
 	roundTrip(t, live, "before")
 
 	other, _ := e.Account(t, "bystander")
-	var otherVPC model.VPC
-	if err := other.Post(bg, "/v1/vpcs", apiserver.CreateVPCRequest{CidrBlock: "10.9.0.0/16"}, &otherVPC); err != nil {
+	otherVPC, err := other.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: "10.9.0.0/16"})
+	if err != nil {
 		t.Fatal(err)
 	}
 	namespaces := netnsList(t, e.Prefix)
 
-	dump, err := e.Store.Dump(bg)
+	var dump map[string]string
+	dump, err = e.Store.Dump(bg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,12 +79,10 @@ func TestCorruptStore(t *testing.T) {
 			}
 		}
 		// The bystander's calls go through the API, its list and its record.
-		var got model.VPC
-		if err := other.Get(bg, "/v1/vpcs/"+otherVPC.VpcID, &got); err != nil || got.CidrBlock != otherVPC.CidrBlock {
+		if got, err := other.GetVPC(bg, otherVPC.VpcID); err != nil || got.CidrBlock != otherVPC.CidrBlock {
 			t.Fatalf("after corrupting %s: bystander's GET failed: %v", key, err)
 		}
-		var list apiserver.List[model.VPC]
-		if err := other.Get(bg, "/v1/vpcs", &list); err != nil || len(list.Items) != 1 {
+		if list, err := other.ListVPCs(bg); err != nil || len(list) != 1 {
 			t.Fatalf("after corrupting %s: bystander's list failed: %v %+v", key, err, list)
 		}
 		roundTrip(t, live, "after "+strconv.Itoa(i))
@@ -102,7 +100,7 @@ func TestCorruptStore(t *testing.T) {
 		}
 	}
 	// A tenant whose token record is bad is refused, and nobody else is.
-	if err := s.Consumer.Get(bg, "/v1/whoami", nil); err == nil {
+	if _, err := s.Consumer.WhoAmI(bg); err == nil {
 		t.Error("a corrupted token record still authenticates")
 	}
 	time.Sleep(500 * time.Millisecond) // a few reconcile rounds on the bad state
@@ -127,7 +125,7 @@ func TestCorruptStore(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Consumer.Get(bg, "/v1/whoami", nil); err != nil {
+	if _, err := s.Consumer.WhoAmI(bg); err != nil {
 		t.Errorf("the restored token is refused: %v", err)
 	}
 	fresh := dialEndpoint(t, e, s.ConsumerHost.HostID, netip.AddrPortFrom(ep.Zones[1].IP, 6001))

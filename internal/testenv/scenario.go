@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/privlink/privlink/internal/apiserver"
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
 )
@@ -52,39 +52,46 @@ func BuildScenario(t testing.TB, e *Env, o ScenarioOptions) *Scenario {
 	s.Provider, s.ProviderID = e.Account(t, "provider")
 	s.Consumer, s.ConsumerID = e.Account(t, "consumer")
 	zones := e.Config().Zones
-	must(t, s.Provider.Post(ctx, "/v1/vpcs", apiserver.CreateVPCRequest{Name: "provider-vpc", CidrBlock: o.CIDR}, &s.ProviderVPC))
+	var err error
+	s.ProviderVPC, err = s.Provider.CreateVPC(ctx, api.CreateVPCRequest{Name: "provider-vpc", CidrBlock: o.CIDR})
+	must(t, err)
 	var backends []model.Backend
 	for i, z := range zones {
-		var vsw model.VSwitch
-		must(t, s.Provider.Post(ctx, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: s.ProviderVPC.VpcID, ZoneID: z, CidrBlock: subnet(o.CIDR, i+1)}, &vsw))
-		var h model.Host
-		must(t, s.Provider.Post(ctx, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: vsw.VSwitchID, Name: "db-" + z}, &h))
+		vsw, err := s.Provider.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: s.ProviderVPC.VpcID, ZoneID: z, CidrBlock: subnet(o.CIDR, i+1)})
+		must(t, err)
+		h, err := s.Provider.CreateHost(ctx, api.CreateHostRequest{VSwitchID: vsw.VSwitchID, Name: "db-" + z})
+		must(t, err)
 		s.ProviderHosts = append(s.ProviderHosts, h)
 		backends = append(backends, model.Backend{ZoneID: z, IP: h.IP.String(), Port: o.Port})
 	}
-	must(t, s.Provider.Post(ctx, "/v1/services", apiserver.CreateServiceRequest{
+	s.Service, err = s.Provider.CreateService(ctx, api.CreateServiceRequest{
 		Description: "sample database", VpcID: s.ProviderVPC.VpcID, Ports: []int{o.Port}, Resources: backends,
 		AutoAcceptEnabled: o.AutoAccept, ZoneAffinityEnabled: o.ZoneAffinity, ProxyProtocol: o.ProxyProtocol,
 		AllowedAccounts: []string{s.ConsumerID},
-	}, &s.Service))
-	must(t, s.Consumer.Post(ctx, "/v1/vpcs", apiserver.CreateVPCRequest{Name: "consumer-vpc", CidrBlock: o.CIDR}, &s.ConsumerVPC))
-	var zreq []apiserver.EndpointZoneRequest
+	})
+	must(t, err)
+	s.ConsumerVPC, err = s.Consumer.CreateVPC(ctx, api.CreateVPCRequest{Name: "consumer-vpc", CidrBlock: o.CIDR})
+	must(t, err)
+	var zreq []api.EndpointZoneRequest
 	for i, z := range zones {
-		var vsw model.VSwitch
-		must(t, s.Consumer.Post(ctx, "/v1/vswitches", apiserver.CreateVSwitchRequest{VpcID: s.ConsumerVPC.VpcID, ZoneID: z, CidrBlock: subnet(o.CIDR, i+1)}, &vsw))
+		vsw, err := s.Consumer.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: s.ConsumerVPC.VpcID, ZoneID: z, CidrBlock: subnet(o.CIDR, i+1)})
+		must(t, err)
 		s.ConsumerVSwitches = append(s.ConsumerVSwitches, vsw)
-		zreq = append(zreq, apiserver.EndpointZoneRequest{ZoneID: z, VSwitchID: vsw.VSwitchID})
+		zreq = append(zreq, api.EndpointZoneRequest{ZoneID: z, VSwitchID: vsw.VSwitchID})
 	}
-	sgReq := apiserver.CreateSecurityGroupRequest{VpcID: s.ConsumerVPC.VpcID, Name: "sg-db"}
+	sgReq := api.CreateSecurityGroupRequest{VpcID: s.ConsumerVPC.VpcID, Name: "sg-db"}
 	if !o.NoSGRule {
 		sgReq.Rules = []model.SecurityGroupRule{{Protocol: "tcp", PortRange: itoa(o.Port) + "/" + itoa(o.Port), SourceCidr: o.CIDR, Policy: "accept", Priority: 1}}
 	}
-	must(t, s.Consumer.Post(ctx, "/v1/security-groups", sgReq, &s.SG))
-	must(t, s.Consumer.Post(ctx, "/v1/hosts", apiserver.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[0].VSwitchID, Name: "app"}, &s.ConsumerHost))
+	s.SG, err = s.Consumer.CreateSecurityGroup(ctx, sgReq)
+	must(t, err)
+	s.ConsumerHost, err = s.Consumer.CreateHost(ctx, api.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[0].VSwitchID, Name: "app"})
+	must(t, err)
 	if !o.NoEndpoint {
-		must(t, s.Consumer.Post(ctx, "/v1/endpoints", apiserver.CreateEndpointRequest{
+		s.Endpoint, err = s.Consumer.CreateEndpoint(ctx, api.CreateEndpointRequest{
 			ServiceName: s.Service.Name, VpcID: s.ConsumerVPC.VpcID, SecurityGroupIDs: []string{s.SG.SecurityGroupID}, Zones: zreq,
-		}, &s.Endpoint))
+		})
+		must(t, err)
 	}
 	return s
 }
@@ -92,21 +99,17 @@ func BuildScenario(t testing.TB, e *Env, o ScenarioOptions) *Scenario {
 // WaitEndpoint polls until cond holds for the consumer's view of the endpoint.
 func (s *Scenario) WaitEndpoint(t testing.TB, cond func(model.Endpoint) bool) model.Endpoint {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	var ep model.Endpoint
-	for time.Now().Before(deadline) {
-		must(t, s.Consumer.Get(context.Background(), "/v1/endpoints/"+s.Endpoint.EndpointID, &ep))
-		if cond(ep) {
-			return ep
-		}
-		time.Sleep(50 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	ep, err := s.Consumer.WaitEndpoint(ctx, s.Endpoint.EndpointID, cond, nil)
+	if err != nil {
+		t.Fatalf("endpoint never reached the wanted state: %v; last: %+v", err, ep)
 	}
-	t.Fatalf("endpoint %s never reached the wanted state; last: %+v", s.Endpoint.EndpointID, ep)
 	return ep
 }
 
 // Active is a WaitEndpoint condition.
-func Active(ep model.Endpoint) bool { return ep.EndpointStatus == model.StatusActive }
+var Active = client.Active
 
 func must(t testing.TB, err error) {
 	t.Helper()

@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/privlink/privlink/internal/netdrv"
 	"log/slog"
 	"net"
 	"net/http"
@@ -19,8 +18,8 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/privlink/privlink/internal/apiserver"
 	"github.com/privlink/privlink/internal/client"
+	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/server"
 )
 
@@ -32,7 +31,7 @@ type Options struct {
 	DataDir       string   // reuse a data dir (restart tests)
 	EtcdEndpoints []string // join an existing etcd instead of embedding one
 	Prefix        string   // netns prefix; default random
-	Console       func(*apiserver.API) http.Handler
+	Console       func(apiHandler http.Handler) http.Handler
 }
 
 // Env is one running server.
@@ -133,11 +132,11 @@ func (e *Env) EtcdURL() string { return e.Config().EtcdClientURL }
 // Account creates an account and returns a client with its token and its ID.
 func (e *Env) Account(t testing.TB, name string) (*client.Client, string) {
 	t.Helper()
-	var out apiserver.AccountWithToken
-	if err := e.Admin.Post(context.Background(), "/v1/accounts", apiserver.CreateAccountRequest{Name: name}, &out); err != nil {
-		t.Fatalf("create account %s: %v", name, err)
+	c, a, err := e.Admin.CreateAccountClient(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return client.New(e.URL(), out.Token), out.AccountID
+	return c, a.AccountID
 }
 
 func logger(t testing.TB) *slog.Logger {

@@ -1,0 +1,161 @@
+package api
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Operation is one API operation. The server routes Method+" "+Path to the
+// handler registered under ID, the client expands Path with Expand, and the
+// OpenAPI document is generated from the table, so the three cannot drift.
+type Operation struct {
+	ID       string // operationId, Alibaba's action name (CreateVpc)
+	Method   string
+	Path     string // with {name} parameters
+	Summary  string
+	Request  any // request body type (a zero value), nil when none
+	Response any // response body type (a zero value)
+	Admin    bool
+	// Filters are the query filters a list honours (besides paging).
+	Filters []string
+	// Errors are the 4xx statuses the operation answers besides 401
+	// (every operation) with an Error body; 500 is always possible.
+	Errors []int
+}
+
+// Operation IDs the client and the server refer to.
+const (
+	OpCreateAccount       = "CreateAccount"
+	OpListAccounts        = "ListAccounts"
+	OpWhoAmI              = "DescribeCaller"
+	OpDescribeRegion      = "DescribeRegion"
+	OpCreateVPC           = "CreateVpc"
+	OpListVPCs            = "ListVpcs"
+	OpGetVPC              = "GetVpc"
+	OpDeleteVPC           = "DeleteVpc"
+	OpCreateVSwitch       = "CreateVSwitch"
+	OpListVSwitches       = "ListVSwitches"
+	OpGetVSwitch          = "GetVSwitch"
+	OpDeleteVSwitch       = "DeleteVSwitch"
+	OpCreateSecurityGroup = "CreateSecurityGroup"
+	OpListSecurityGroups  = "ListSecurityGroups"
+	OpGetSecurityGroup    = "GetSecurityGroup"
+	OpDeleteSecurityGroup = "DeleteSecurityGroup"
+	OpAuthorizeSG         = "AuthorizeSecurityGroup"
+	OpRevokeSG            = "RevokeSecurityGroup"
+	OpCreateHost          = "CreateHost"
+	OpListHosts           = "ListHosts"
+	OpGetHost             = "GetHost"
+	OpDeleteHost          = "DeleteHost"
+	OpCreateService       = "CreateVpcEndpointService"
+	OpListServices        = "ListVpcEndpointServices"
+	OpSearchServices      = "ListVpcEndpointServicesByUser"
+	OpGetService          = "GetVpcEndpointServiceAttribute"
+	OpUpdateService       = "UpdateVpcEndpointServiceAttribute"
+	OpDeleteService       = "DeleteVpcEndpointService"
+	OpAllowAccount        = "AddUserToVpcEndpointService"
+	OpDisallowAccount     = "RemoveUserFromVpcEndpointService"
+	OpListConnections     = "ListVpcEndpointConnections"
+	OpAcceptConnection    = "EnableVpcEndpointConnection"
+	OpRejectConnection    = "DisableVpcEndpointConnection"
+	OpCreateEndpoint      = "CreateVpcEndpoint"
+	OpListEndpoints       = "ListVpcEndpoints"
+	OpGetEndpoint         = "GetVpcEndpointAttribute"
+	OpDeleteEndpoint      = "DeleteVpcEndpoint"
+)
+
+// Query filter names.
+const (
+	FilterVpcID       = "vpcId"
+	FilterServiceID   = "serviceId"
+	FilterServiceName = "serviceName"
+)
+
+// The error statuses of the common kinds of operation: a create or change
+// validates its body (400, 413), refers to resources (404) and commits a
+// transaction that may lose a race (409); a list validates its paging (400).
+var (
+	bodyErrs   = []int{400, 404, 409, 413}
+	getErrs    = []int{404}
+	listErrs   = []int{400}
+	deleteErrs = []int{400, 404, 409}
+)
+
+// Operations is every operation of the API, in documentation order.
+var Operations = []Operation{
+	{OpCreateAccount, "POST", "/v1/accounts", "Create an account and its first token (admin only)", CreateAccountRequest{}, AccountWithToken{}, true, nil, []int{400, 403, 409, 413}},
+	{OpListAccounts, "GET", "/v1/accounts", "List accounts (admin only)", nil, List[AccountWithToken]{}, true, nil, []int{400, 403}},
+	{OpWhoAmI, "GET", "/v1/whoami", "The account the token belongs to", nil, Caller{}, false, nil, nil},
+	{OpDescribeRegion, "GET", "/v1/region", "Region and zones of this deployment", nil, Region{}, false, nil, nil},
+
+	{OpCreateVPC, "POST", "/v1/vpcs", "Create a VPC", CreateVPCRequest{}, VPC{}, false, nil, []int{400, 403, 409, 413}},
+	{OpListVPCs, "GET", "/v1/vpcs", "List your VPCs", nil, List[VPC]{}, false, nil, listErrs},
+	{OpGetVPC, "GET", "/v1/vpcs/{id}", "Get a VPC", nil, VPC{}, false, nil, getErrs},
+	{OpDeleteVPC, "DELETE", "/v1/vpcs/{id}", "Delete an empty VPC", nil, VPC{}, false, nil, deleteErrs},
+
+	{OpCreateVSwitch, "POST", "/v1/vswitches", "Create a vSwitch in a VPC and zone", CreateVSwitchRequest{}, VSwitch{}, false, nil, bodyErrs},
+	{OpListVSwitches, "GET", "/v1/vswitches", "List your vSwitches (filter: vpcId)", nil, List[VSwitch]{}, false, []string{FilterVpcID}, listErrs},
+	{OpGetVSwitch, "GET", "/v1/vswitches/{id}", "Get a vSwitch", nil, VSwitch{}, false, nil, getErrs},
+	{OpDeleteVSwitch, "DELETE", "/v1/vswitches/{id}", "Delete an unused vSwitch", nil, VSwitch{}, false, nil, deleteErrs},
+
+	{OpCreateSecurityGroup, "POST", "/v1/security-groups", "Create a security group", CreateSecurityGroupRequest{}, SecurityGroup{}, false, nil, bodyErrs},
+	{OpListSecurityGroups, "GET", "/v1/security-groups", "List your security groups (filter: vpcId)", nil, List[SecurityGroup]{}, false, []string{FilterVpcID}, listErrs},
+	{OpGetSecurityGroup, "GET", "/v1/security-groups/{id}", "Get a security group", nil, SecurityGroup{}, false, nil, getErrs},
+	{OpDeleteSecurityGroup, "DELETE", "/v1/security-groups/{id}", "Delete an unused security group", nil, SecurityGroup{}, false, nil, deleteErrs},
+	{OpAuthorizeSG, "POST", "/v1/security-groups/{id}/authorize", "Add inbound rules", RulesRequest{}, SecurityGroup{}, false, nil, bodyErrs},
+	{OpRevokeSG, "POST", "/v1/security-groups/{id}/revoke", "Remove inbound rules", RulesRequest{}, SecurityGroup{}, false, nil, bodyErrs},
+
+	{OpCreateHost, "POST", "/v1/hosts", "Create a host on a vSwitch", CreateHostRequest{}, Host{}, false, nil, bodyErrs},
+	{OpListHosts, "GET", "/v1/hosts", "List your hosts (filter: vpcId)", nil, List[Host]{}, false, []string{FilterVpcID}, listErrs},
+	{OpGetHost, "GET", "/v1/hosts/{id}", "Get a host", nil, Host{}, false, nil, getErrs},
+	{OpDeleteHost, "DELETE", "/v1/hosts/{id}", "Delete a host", nil, Host{}, false, nil, deleteErrs},
+
+	{OpCreateService, "POST", "/v1/services", "Publish an endpoint service", CreateServiceRequest{}, EndpointService{}, false, nil, []int{400, 403, 404, 409, 413}},
+	{OpListServices, "GET", "/v1/services", "List the services you provide", nil, List[EndpointService]{}, false, nil, listErrs},
+	{OpSearchServices, "GET", "/v1/service-search", "Services that allow-list you (filter: serviceName)", nil, List[EndpointService]{}, false, []string{FilterServiceName}, listErrs},
+	{OpGetService, "GET", "/v1/services/{id}", "Get a service (by ID or name)", nil, EndpointService{}, false, nil, getErrs},
+	{OpUpdateService, "PATCH", "/v1/services/{id}", "Change a service's attributes", UpdateServiceRequest{}, EndpointService{}, false, nil, bodyErrs},
+	{OpDeleteService, "DELETE", "/v1/services/{id}", "Delete a service without endpoints", nil, EndpointService{}, false, nil, deleteErrs},
+	{OpAllowAccount, "POST", "/v1/services/{id}/allowed-accounts", "Allow-list an account", AllowRequest{}, EndpointService{}, false, nil, bodyErrs},
+	{OpDisallowAccount, "DELETE", "/v1/services/{id}/allowed-accounts/{account}", "Remove an account; disconnects its endpoints", nil, EndpointService{}, false, nil, []int{404, 409}},
+	{OpListConnections, "GET", "/v1/services/{id}/connections", "Endpoints connected to a service", nil, List[Connection]{}, false, nil, []int{400, 404}},
+	{OpAcceptConnection, "POST", "/v1/services/{id}/connections/{endpoint}/accept", "Accept a connection", nil, Connection{}, false, nil, []int{403, 404, 409}},
+	{OpRejectConnection, "POST", "/v1/services/{id}/connections/{endpoint}/reject", "Reject or disconnect a connection", nil, Connection{}, false, nil, []int{404, 409}},
+
+	{OpCreateEndpoint, "POST", "/v1/endpoints", "Create an interface endpoint", CreateEndpointRequest{}, Endpoint{}, false, nil, bodyErrs},
+	{OpListEndpoints, "GET", "/v1/endpoints", "List your endpoints (filters: vpcId, serviceId)", nil, List[Endpoint]{}, false, []string{FilterVpcID, FilterServiceID}, listErrs},
+	{OpGetEndpoint, "GET", "/v1/endpoints/{id}", "Get an endpoint with live zone status", nil, Endpoint{}, false, nil, getErrs},
+	{OpDeleteEndpoint, "DELETE", "/v1/endpoints/{id}", "Delete an endpoint and release its IPs", nil, Endpoint{}, false, nil, deleteErrs},
+}
+
+// Lookup returns the operation with the given ID.
+func Lookup(id string) (Operation, bool) {
+	for _, op := range Operations {
+		if op.ID == id {
+			return op, true
+		}
+	}
+	return Operation{}, false
+}
+
+// Expand fills the path's parameters, in order, with the escaped args.
+func (op Operation) Expand(args ...string) (string, error) {
+	var b strings.Builder
+	rest := op.Path
+	for _, a := range args {
+		i := strings.IndexByte(rest, '{')
+		j := strings.IndexByte(rest, '}')
+		if i < 0 || j < i {
+			return "", fmt.Errorf("%s: %d path arguments for %s", op.ID, len(args), op.Path)
+		}
+		b.WriteString(rest[:i])
+		b.WriteString(url.PathEscape(a))
+		rest = rest[j+1:]
+	}
+	if strings.IndexByte(rest, '{') >= 0 {
+		return "", fmt.Errorf("%s: %d path arguments for %s", op.ID, len(args), op.Path)
+	}
+	b.WriteString(rest)
+	return b.String(), nil
+}

@@ -1,0 +1,101 @@
+package api
+
+// CreateAccountRequest creates an account (admin only).
+type CreateAccountRequest struct {
+	Name        string `json:"name"`
+	ClientToken string `json:"clientToken,omitempty"`
+	DryRun      bool   `json:"dryRun,omitempty"`
+}
+
+// CreateVPCRequest creates a VPC.
+type CreateVPCRequest struct {
+	Name        string `json:"vpcName"`
+	CidrBlock   string `json:"cidrBlock"`
+	NetnsPath   string `json:"netnsPath,omitempty"`
+	ClientToken string `json:"clientToken,omitempty"`
+	DryRun      bool   `json:"dryRun,omitempty"`
+}
+
+// CreateVSwitchRequest creates a vSwitch.
+type CreateVSwitchRequest struct {
+	VpcID       string `json:"vpcId"`
+	ZoneID      string `json:"zoneId"`
+	CidrBlock   string `json:"cidrBlock"`
+	Name        string `json:"vSwitchName"`
+	ClientToken string `json:"clientToken,omitempty"`
+	DryRun      bool   `json:"dryRun,omitempty"`
+}
+
+// CreateSecurityGroupRequest creates a security group.
+type CreateSecurityGroupRequest struct {
+	VpcID       string              `json:"vpcId"`
+	Name        string              `json:"securityGroupName"`
+	Rules       []SecurityGroupRule `json:"rules,omitempty"`
+	ClientToken string              `json:"clientToken,omitempty"`
+	DryRun      bool                `json:"dryRun,omitempty"`
+}
+
+// RulesRequest adds (authorize) or removes (revoke) inbound rules.
+type RulesRequest struct {
+	Rules  []SecurityGroupRule `json:"rules"`
+	DryRun bool                `json:"dryRun,omitempty"`
+}
+
+// CreateHostRequest creates an ECS-like host on a vSwitch.
+type CreateHostRequest struct {
+	VSwitchID   string `json:"vSwitchId"`
+	IP          string `json:"privateIpAddress,omitempty"`
+	Name        string `json:"hostName,omitempty"`
+	ClientToken string `json:"clientToken,omitempty"`
+	DryRun      bool   `json:"dryRun,omitempty"`
+}
+
+// CreateServiceRequest publishes an endpoint service.
+type CreateServiceRequest struct {
+	Description         string    `json:"serviceDescription,omitempty"`
+	VpcID               string    `json:"vpcId,omitempty"`
+	Ports               []int     `json:"ports"`
+	Resources           []Backend `json:"resources"`
+	AutoAcceptEnabled   bool      `json:"autoAcceptEnabled,omitempty"`
+	ZoneAffinityEnabled bool      `json:"zoneAffinityEnabled,omitempty"`
+	ProxyProtocol       bool      `json:"proxyProtocolEnabled,omitempty"`
+	ConnectBandwidth    int       `json:"connectBandwidth,omitempty"`
+	IdleTimeout         int       `json:"idleTimeoutSeconds,omitempty"`
+	AllowedAccounts     []string  `json:"allowedAccounts,omitempty"`
+	ClientToken         string    `json:"clientToken,omitempty"`
+	DryRun              bool      `json:"dryRun,omitempty"`
+}
+
+// UpdateServiceRequest changes a service's attributes; absent fields stay.
+type UpdateServiceRequest struct {
+	Description         *string `json:"serviceDescription,omitempty"`
+	AutoAcceptEnabled   *bool   `json:"autoAcceptEnabled,omitempty"`
+	ZoneAffinityEnabled *bool   `json:"zoneAffinityEnabled,omitempty"`
+	ProxyProtocol       *bool   `json:"proxyProtocolEnabled,omitempty"`
+	ConnectBandwidth    *int    `json:"connectBandwidth,omitempty"`
+	IdleTimeout         *int    `json:"idleTimeoutSeconds,omitempty"`
+}
+
+// AllowRequest adds an account to a service's allow-list.
+type AllowRequest struct {
+	AccountID string `json:"accountId"`
+}
+
+// EndpointZoneRequest places the endpoint in one zone.
+type EndpointZoneRequest struct {
+	ZoneID    string `json:"zoneId"`
+	VSwitchID string `json:"vSwitchId"`
+	IP        string `json:"ip,omitempty"`
+}
+
+// CreateEndpointRequest creates an interface endpoint.
+type CreateEndpointRequest struct {
+	ServiceID        string                `json:"serviceId,omitempty"`
+	ServiceName      string                `json:"serviceName,omitempty"`
+	VpcID            string                `json:"vpcId"`
+	SecurityGroupIDs []string              `json:"securityGroupIds"`
+	Zones            []EndpointZoneRequest `json:"zones"`
+	Name             string                `json:"endpointName,omitempty"`
+	ClientToken      string                `json:"clientToken,omitempty"`
+	DryRun           bool                  `json:"dryRun,omitempty"`
+}

@@ -1,0 +1,75 @@
+package api
+
+import "github.com/privlink/privlink/internal/model"
+
+// The resources as the API returns them.
+type (
+	Account           = model.Account
+	VPC               = model.VPC
+	VSwitch           = model.VSwitch
+	SecurityGroup     = model.SecurityGroup
+	SecurityGroupRule = model.SecurityGroupRule
+	Host              = model.Host
+	Backend           = model.Backend
+	EndpointService   = model.EndpointService
+	Endpoint          = model.Endpoint
+	EndpointZone      = model.EndpointZone
+)
+
+// List is the body of every list response, one page of items.
+type List[T any] struct {
+	Items      []T    `json:"items"`
+	NextToken  string `json:"nextToken,omitempty"`
+	TotalCount int    `json:"totalCount"`
+}
+
+// AccountWithToken is an account; Token is set only in the answer to the
+// create that made it (tokens are stored hashed).
+type AccountWithToken struct {
+	model.Account
+	Token string `json:"token,omitempty"`
+}
+
+// Caller is the account a token belongs to (GET /v1/whoami).
+type Caller struct {
+	AccountID string `json:"accountId"`
+	Admin     bool   `json:"admin"`
+	Name      string `json:"name"`
+	RegionID  string `json:"regionId"`
+}
+
+// Region describes the deployment's region and zones.
+type Region struct {
+	RegionID string `json:"regionId"`
+	Zones    []Zone `json:"zones"`
+	Domain   string `json:"dnsZone"`
+	// Network is the data-plane driver (netns or loopback) and NetnsPrefix
+	// the prefix of its namespace names, so clients can run `host exec`.
+	Network     string `json:"network,omitempty"`
+	NetnsPrefix string `json:"netnsPrefix,omitempty"`
+}
+
+// ZoneIDs lists the region's zone IDs in order.
+func (r Region) ZoneIDs() []string {
+	out := make([]string, 0, len(r.Zones))
+	for _, z := range r.Zones {
+		out = append(out, z.ZoneID)
+	}
+	return out
+}
+
+// Zone is one availability zone.
+type Zone struct {
+	ZoneID string `json:"zoneId"`
+}
+
+// Connection is one endpoint's connection to a service, as the provider sees it.
+type Connection struct {
+	EndpointID       string         `json:"endpointId"`
+	EndpointOwnerID  string         `json:"endpointOwnerId"`
+	ServiceID        string         `json:"serviceId"`
+	VpcID            string         `json:"endpointVpcId"`
+	ConnectionStatus string         `json:"connectionStatus"`
+	Zones            []EndpointZone `json:"zones"`
+	CreateTime       string         `json:"createTime"`
+}

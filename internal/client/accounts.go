@@ -1,0 +1,38 @@
+package client
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/privlink/privlink/internal/api"
+)
+
+// CreateAccount creates an account (admin only); the answer carries its token.
+func (c *Client) CreateAccount(ctx context.Context, req api.CreateAccountRequest) (api.AccountWithToken, error) {
+	return call[api.AccountWithToken](ctx, c, api.OpCreateAccount, nil, req)
+}
+
+// CreateAccountClient creates an account named name and returns a client
+// acting as it.
+func (c *Client) CreateAccountClient(ctx context.Context, name string) (*Client, api.AccountWithToken, error) {
+	a, err := c.CreateAccount(ctx, api.CreateAccountRequest{Name: name})
+	if err != nil {
+		return nil, a, fmt.Errorf("create account %s: %w", name, err)
+	}
+	return c.WithToken(a.Token), a, nil
+}
+
+// ListAccounts lists every account (admin only).
+func (c *Client) ListAccounts(ctx context.Context) ([]api.AccountWithToken, error) {
+	return list[api.AccountWithToken](ctx, c, api.OpListAccounts, nil)
+}
+
+// WhoAmI describes the account of the client's token.
+func (c *Client) WhoAmI(ctx context.Context) (api.Caller, error) {
+	return call[api.Caller](ctx, c, api.OpWhoAmI, nil, nil)
+}
+
+// DescribeRegion describes the region, its zones and the DNS zone.
+func (c *Client) DescribeRegion(ctx context.Context) (api.Region, error) {
+	return call[api.Region](ctx, c, api.OpDescribeRegion, nil, nil)
+}

@@ -1,0 +1,65 @@
+package client
+
+import (
+	"context"
+	"net/url"
+
+	"github.com/privlink/privlink/internal/api"
+)
+
+// CreateService publishes an endpoint service.
+func (c *Client) CreateService(ctx context.Context, req api.CreateServiceRequest) (api.EndpointService, error) {
+	return call[api.EndpointService](ctx, c, api.OpCreateService, nil, req)
+}
+
+// ListServices lists the services the account provides.
+func (c *Client) ListServices(ctx context.Context) ([]api.EndpointService, error) {
+	return list[api.EndpointService](ctx, c, api.OpListServices, nil)
+}
+
+// SearchServices lists the services that allow-list the account whose name
+// contains name (every one when name is empty).
+func (c *Client) SearchServices(ctx context.Context, name string) ([]api.EndpointService, error) {
+	return list[api.EndpointService](ctx, c, api.OpSearchServices, url.Values{api.FilterServiceName: {name}})
+}
+
+// GetService reads a service by ID or name.
+func (c *Client) GetService(ctx context.Context, idOrName string) (api.EndpointService, error) {
+	return call[api.EndpointService](ctx, c, api.OpGetService, nil, nil, idOrName)
+}
+
+// UpdateService changes a service's attributes.
+func (c *Client) UpdateService(ctx context.Context, id string, req api.UpdateServiceRequest) (api.EndpointService, error) {
+	return call[api.EndpointService](ctx, c, api.OpUpdateService, nil, req, id)
+}
+
+// DeleteService deletes a service without endpoints.
+func (c *Client) DeleteService(ctx context.Context, id string) (api.EndpointService, error) {
+	return call[api.EndpointService](ctx, c, api.OpDeleteService, nil, nil, id)
+}
+
+// AllowAccount adds an account to the service's allow-list.
+func (c *Client) AllowAccount(ctx context.Context, id, accountID string) (api.EndpointService, error) {
+	return call[api.EndpointService](ctx, c, api.OpAllowAccount, nil, api.AllowRequest{AccountID: accountID}, id)
+}
+
+// DisallowAccount removes an account from the allow-list and disconnects
+// its endpoints.
+func (c *Client) DisallowAccount(ctx context.Context, id, accountID string) (api.EndpointService, error) {
+	return call[api.EndpointService](ctx, c, api.OpDisallowAccount, nil, nil, id, accountID)
+}
+
+// ListConnections lists the endpoints connected to a service.
+func (c *Client) ListConnections(ctx context.Context, id string) ([]api.Connection, error) {
+	return list[api.Connection](ctx, c, api.OpListConnections, nil, id)
+}
+
+// AcceptConnection accepts an endpoint's connection to a service.
+func (c *Client) AcceptConnection(ctx context.Context, id, endpointID string) (api.Connection, error) {
+	return call[api.Connection](ctx, c, api.OpAcceptConnection, nil, nil, id, endpointID)
+}
+
+// RejectConnection rejects (or disconnects) an endpoint's connection.
+func (c *Client) RejectConnection(ctx context.Context, id, endpointID string) (api.Connection, error) {
+	return call[api.Connection](ctx, c, api.OpRejectConnection, nil, nil, id, endpointID)
+}
