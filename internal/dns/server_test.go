@@ -296,9 +296,16 @@ func TestDebugLogging(t *testing.T) {
 
 	loud := newServer(t, Config{Logger: slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))}, testSnapshot(1))
 	exchange(t, "udp", serveVPC(t, loud, vpcA), ep1, mdns.TypeA)
-	mu.Lock()
-	defer mu.Unlock()
-	out := buf.String()
+	// The record is written after the reply is sent: wait for it.
+	var out string
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		out = buf.String()
+		mu.Unlock()
+		if strings.Contains(out, "msg=query") {
+			break
+		}
+	}
 	for _, want := range []string{"msg=query", "vpc=vpc-a", "qname=" + ep1, "qtype=A", "rcode=NOERROR", "answers=2"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("debug log lacks %q:\n%s", want, out)
