@@ -91,13 +91,13 @@ func buildTopology(ctx context.Context, admin *client.Client, prefix string) (*t
 		}},
 		{"data-plane service", func() (err error) {
 			t.svc, err = t.prov.CreateService(ctx, api.CreateServiceRequest{Description: "bench data plane", VpcID: t.pVPC.VpcID,
-				Ports: []int{portEcho, portSink, portSource}, Resources: []model.Backend{{ZoneID: zoneH, IP: t.server.IP.String()}},
+				Ports: []int{portEcho, portSink, portSource}, Resources: []api.BackendSpec{{ZoneID: zoneH, IP: t.server.IP.String()}},
 				AutoAcceptEnabled: true, AllowedAccounts: []string{t.consID}})
 			return err
 		}},
 		{"control-plane service", func() (err error) {
 			t.cpSvc, err = t.prov.CreateService(ctx, api.CreateServiceRequest{Description: "bench control plane", VpcID: t.pVPC.VpcID,
-				Ports: []int{portEcho}, Resources: []model.Backend{{ZoneID: zoneH, IP: t.server.IP.String()}},
+				Ports: []int{portEcho}, Resources: []api.BackendSpec{{ZoneID: zoneH, IP: t.server.IP.String()}},
 				AutoAcceptEnabled: true, AllowedAccounts: []string{t.consID}})
 			return err
 		}},

@@ -70,7 +70,7 @@ func TestSecurityGroup(t *testing.T) {
 	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true, NoSGRule: true, NoEndpoint: true})
 	// The service gets a second port; the SG allows 6001 from zone h's vSwitch only.
 	svc, err := s.Provider.CreateService(bg, api.CreateServiceRequest{VpcID: s.ProviderVPC.VpcID, Ports: []int{6001, 6002},
-		Resources: []model.Backend{{ZoneID: "cn-hangzhou-h", IP: s.ProviderHosts[0].IP.String()}}, AutoAcceptEnabled: true, AllowedAccounts: []string{s.ConsumerID}})
+		Resources: []api.BackendSpec{{ZoneID: "cn-hangzhou-h", IP: s.ProviderHosts[0].IP.String()}}, AutoAcceptEnabled: true, AllowedAccounts: []string{s.ConsumerID}})
 	must(t, err)
 	_, err = s.Consumer.AuthorizeSecurityGroup(bg, s.SG.SecurityGroupID, api.RulesRequest{Rules: []model.SecurityGroupRule{
 		{PortRange: "6001/6001", SourceCidr: "192.168.1.0/24"},

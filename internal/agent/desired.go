@@ -112,11 +112,7 @@ func spec(zone string, ep *model.Endpoint, svc *model.EndpointService, k eniKey,
 		if bp == 0 {
 			bp = port
 		}
-		ip, err := netip.ParseAddr(b.IP) // validated by the store; never panic on it
-		if err != nil {
-			continue
-		}
-		backends = append(backends, proxy.Backend{ZoneID: b.ZoneID, Addr: netip.AddrPortFrom(ip, uint16(bp))})
+		backends = append(backends, proxy.Backend{ZoneID: b.ZoneID, Addr: netip.AddrPortFrom(b.IP, uint16(bp))})
 	}
 	cfg := proxy.Config{
 		EndpointID: ep.EndpointID, ServiceID: svc.ServiceID, VpcID: ep.VpcID, ZoneID: zone,

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"net/netip"
 	"time"
 
 	"github.com/privlink/privlink/internal/netdrv"
@@ -33,12 +32,12 @@ func (a *Agent) prune(ctx context.Context) {
 	used := map[netdrv.ENIRef]bool{}
 	for _, ep := range st.Endpoints {
 		for _, z := range ep.Zones {
-			used[netdrv.ENIRef{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.IP.String()}] = true
+			used[netdrv.ENIRef{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.IP}] = true
 		}
 	}
 	for _, e := range have.ENIs {
 		if !used[e] && !st.BadKind(store.KindEndpoint) {
-			a.logPrune("eni", e.IP, drv.RemoveENI(e.VpcID, e.VSwitchID, netip.MustParseAddr(e.IP)))
+			a.logPrune("eni", e.IP.String(), drv.RemoveENI(e.VpcID, e.VSwitchID, e.IP))
 		}
 	}
 	for _, id := range have.Hosts {

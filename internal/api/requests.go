@@ -1,5 +1,7 @@
 package api
 
+import "github.com/privlink/privlink/internal/model"
+
 // CreateAccountRequest creates an account (admin only).
 type CreateAccountRequest struct {
 	Name        string `json:"name"`
@@ -52,18 +54,36 @@ type CreateHostRequest struct {
 
 // CreateServiceRequest publishes an endpoint service.
 type CreateServiceRequest struct {
-	Description         string    `json:"serviceDescription,omitempty"`
-	VpcID               string    `json:"vpcId,omitempty"`
-	Ports               []int     `json:"ports"`
-	Resources           []Backend `json:"resources"`
-	AutoAcceptEnabled   bool      `json:"autoAcceptEnabled,omitempty"`
-	ZoneAffinityEnabled bool      `json:"zoneAffinityEnabled,omitempty"`
-	ProxyProtocol       bool      `json:"proxyProtocolEnabled,omitempty"`
-	ConnectBandwidth    int       `json:"connectBandwidth,omitempty"`
-	IdleTimeout         int       `json:"idleTimeoutSeconds,omitempty"`
-	AllowedAccounts     []string  `json:"allowedAccounts,omitempty"`
-	ClientToken         string    `json:"clientToken,omitempty"`
-	DryRun              bool      `json:"dryRun,omitempty"`
+	Description         string        `json:"serviceDescription,omitempty"`
+	VpcID               string        `json:"vpcId,omitempty"`
+	Ports               []int         `json:"ports"`
+	Resources           []BackendSpec `json:"resources"`
+	AutoAcceptEnabled   bool          `json:"autoAcceptEnabled,omitempty"`
+	ZoneAffinityEnabled bool          `json:"zoneAffinityEnabled,omitempty"`
+	ProxyProtocol       bool          `json:"proxyProtocolEnabled,omitempty"`
+	ConnectBandwidth    int           `json:"connectBandwidth,omitempty"`
+	IdleTimeout         int           `json:"idleTimeoutSeconds,omitempty"`
+	AllowedAccounts     []string      `json:"allowedAccounts,omitempty"`
+	ClientToken         string        `json:"clientToken,omitempty"`
+	DryRun              bool          `json:"dryRun,omitempty"`
+}
+
+// BackendSpec is one backend of a service to create: an address in the
+// provider's VPC (a usable address of one of its vSwitches in that zone),
+// or on the host network for the admin. Port 0 means the listener port.
+type BackendSpec struct {
+	ZoneID string `json:"zoneId"`
+	IP     string `json:"ip"`
+	Port   int    `json:"port,omitempty"`
+	// Health is response-only and ignored here (a service read back can be
+	// sent again).
+	Health string `json:"health,omitempty"`
+}
+
+// ParseBackend parses the CLI's and console's ZONE=IP[:PORT].
+func ParseBackend(s string) (BackendSpec, error) {
+	b, err := model.ParseBackend(s)
+	return BackendSpec{ZoneID: b.ZoneID, IP: b.IP.String(), Port: b.Port}, err
 }
 
 // UpdateServiceRequest changes a service's attributes; absent fields stay.

@@ -11,32 +11,32 @@ import (
 	"github.com/privlink/privlink/internal/store"
 )
 
-func (a *API) validateService(r *http.Request, req *api.CreateServiceRequest) (*model.VPC, int64, error) {
+func (a *API) validateService(r *http.Request, req *api.CreateServiceRequest) (*model.VPC, int64, []model.Backend, error) {
 	if len(req.Description) > 256 {
-		return nil, 0, model.Invalid("ServiceDescription", "description must be at most 256 characters")
+		return nil, 0, nil, model.Invalid("ServiceDescription", "description must be at most 256 characters")
 	}
 	if len(req.Ports) == 0 || len(req.Ports) > api.MaxPortsPerService {
-		return nil, 0, model.Invalid("Ports", "a service needs 1 to %d listener ports", api.MaxPortsPerService)
+		return nil, 0, nil, model.Invalid("Ports", "a service needs 1 to %d listener ports", api.MaxPortsPerService)
 	}
 	for _, p := range req.Ports {
 		if err := model.ValidatePort("Ports", p); err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 	}
 	if len(req.Resources) == 0 {
-		return nil, 0, model.Invalid("Resources", "a service needs at least one backend (zoneId, ip, port)")
+		return nil, 0, nil, model.Invalid("Resources", "a service needs at least one backend (zoneId, ip, port)")
 	}
 	if len(req.Resources) > api.MaxBackendsPerService {
-		return nil, 0, model.Errorf(http.StatusBadRequest, "QuotaExceeded.BackendsPerService", "a service has at most %d backends", api.MaxBackendsPerService)
+		return nil, 0, nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.BackendsPerService", "a service has at most %d backends", api.MaxBackendsPerService)
 	}
 	if req.ConnectBandwidth < 0 || req.ConnectBandwidth > 10240 {
-		return nil, 0, model.Invalid("ConnectBandwidth", "connectBandwidth must be 0 (unlimited) to 10240 Mbps")
+		return nil, 0, nil, model.Invalid("ConnectBandwidth", "connectBandwidth must be 0 (unlimited) to 10240 Mbps")
 	}
 	if req.IdleTimeout == 0 {
 		req.IdleTimeout = 900
 	}
 	if req.IdleTimeout < 1 || req.IdleTimeout > 86400 {
-		return nil, 0, model.Invalid("IdleTimeoutSeconds", "idleTimeoutSeconds must be 1 to 86400")
+		return nil, 0, nil, model.Invalid("IdleTimeoutSeconds", "idleTimeoutSeconds must be 1 to 86400")
 	}
 	var vpc *model.VPC
 	var vrev int64
@@ -44,54 +44,53 @@ func (a *API) validateService(r *http.Request, req *api.CreateServiceRequest) (*
 	if req.VpcID != "" {
 		v, rev, err := getOwned[model.VPC](a, r, store.KindVPC, req.VpcID)
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 		vpc, vrev = &v, rev
 		if vsws, err = listOwned(a, r, store.KindVSwitch, func(s model.VSwitch) bool { return s.VpcID == v.VpcID }); err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 	}
 	seen := map[model.Backend]bool{}
-	req.Resources = slices.Clone(req.Resources) // the request as hashed stays untouched
-	for i := range req.Resources {
-		req.Resources[i].Health = "" // response-only
-	}
+	var backends []model.Backend
 	for i, b := range req.Resources {
 		if err := a.checkZone("Resources.ZoneId", b.ZoneID); err != nil {
-			return nil, 0, err
+			return nil, 0, nil, err
 		}
 		ip, err := netip.ParseAddr(b.IP)
 		if err != nil || !ip.Is4() {
-			return nil, 0, model.Invalid("Resources.Ip", "backend %d: %q is not an IPv4 address", i+1, b.IP)
+			return nil, 0, nil, model.Invalid("Resources.Ip", "backend %d: %q is not an IPv4 address", i+1, b.IP)
 		}
 		if vpc != nil {
 			if err := backendInVSwitch(vpc, vsws, b.ZoneID, ip); err != nil {
-				return nil, 0, err
+				return nil, 0, nil, err
 			}
 		}
 		if b.Port != 0 {
 			if err := model.ValidatePort("Resources.Port", b.Port); err != nil {
-				return nil, 0, err
+				return nil, 0, nil, err
 			}
 			if len(req.Ports) > 1 {
-				return nil, 0, model.Invalid("Resources.Port", "with several listener ports the backend port must be omitted (each port maps to the same backend port)")
+				return nil, 0, nil, model.Invalid("Resources.Port", "with several listener ports the backend port must be omitted (each port maps to the same backend port)")
 			}
 		}
-		if seen[b] {
-			return nil, 0, model.Invalid("Resources", "backend %s:%d in %s is listed twice", b.IP, b.Port, b.ZoneID)
+		mb := model.Backend{ZoneID: b.ZoneID, IP: ip, Port: b.Port}
+		if seen[mb] {
+			return nil, 0, nil, model.Invalid("Resources", "backend %s:%d in %s is listed twice", b.IP, b.Port, b.ZoneID)
 		}
-		seen[b] = true
+		seen[mb] = true
+		backends = append(backends, mb)
 	}
 	if vpc == nil && !callerOf(r).Admin {
-		return nil, 0, model.Errorf(http.StatusForbidden, "Forbidden.HostNetworkBackend",
+		return nil, 0, nil, model.Errorf(http.StatusForbidden, "Forbidden.HostNetworkBackend",
 			"only the admin may publish backends on the host network; give the service's vpcId and put the backends in its vSwitches")
 	}
 	for _, acct := range req.AllowedAccounts {
 		if !model.ValidAccountID(acct) {
-			return nil, 0, model.Invalid("AllowedAccounts", "%q is not a 16-digit account ID", acct)
+			return nil, 0, nil, model.Invalid("AllowedAccounts", "%q is not a 16-digit account ID", acct)
 		}
 	}
-	return vpc, vrev, nil
+	return vpc, vrev, backends, nil
 }
 
 // backendInVSwitch requires a backend to be a usable address of a vSwitch
@@ -119,18 +118,18 @@ func (a *API) createService(w http.ResponseWriter, r *http.Request) (any, error)
 		return nil, err
 	}
 	build := func(t *store.Txn) (string, any, error) {
-		vpc, vrev, err := a.validateService(r, &req)
+		vpc, vrev, backends, err := a.validateService(r, &req)
 		if err != nil {
 			return "", nil, err
 		}
 		id := model.NewID(model.PrefixService)
 		s := model.EndpointService{ServiceID: id, AccountID: callerOf(r).AccountID, Name: a.naming.ServiceName(id),
 			Description: req.Description, ServiceDomain: a.naming.ServiceDomain(id), RegionID: a.naming.Region, VpcID: req.VpcID,
-			Ports: req.Ports, Resources: req.Resources, AutoAcceptEnabled: req.AutoAcceptEnabled,
+			Ports: req.Ports, Resources: backends, AutoAcceptEnabled: req.AutoAcceptEnabled,
 			ZoneAffinityEnabled: req.ZoneAffinityEnabled, ProxyProtocol: req.ProxyProtocol,
 			ConnectBandwidth: req.ConnectBandwidth, IdleTimeout: req.IdleTimeout,
 			AllowedAccounts: append([]string{}, req.AllowedAccounts...), Status: model.StatusActive, CreateTime: now()}
-		for _, b := range req.Resources {
+		for _, b := range backends {
 			if !slices.Contains(s.Zones, b.ZoneID) {
 				s.Zones = append(s.Zones, b.ZoneID)
 			}

@@ -1,9 +1,8 @@
 package apiserver
 
 import (
-	"net"
 	"net/http"
-	"strconv"
+	"net/netip"
 
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
@@ -38,7 +37,7 @@ func (ls liveStatus) backendHealth(s *model.EndpointService) {
 		if port == 0 && len(s.Ports) > 0 {
 			port = s.Ports[0]
 		}
-		addr := net.JoinHostPort(b.IP, strconv.Itoa(port))
+		addr := netip.AddrPortFrom(b.IP, uint16(port)).String()
 		b.Health = "Unknown"
 		for _, rep := range ls.Reports {
 			if ls.Agents[rep.ZoneID] == nil || ls.Endpoints[rep.EndpointID] == nil || ls.Endpoints[rep.EndpointID].ServiceID != s.ServiceID {

@@ -55,18 +55,18 @@ func TestValidation(t *testing.T) {
 		{"host ip gateway", "/v1/hosts", api.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: vsw0.Gateway.String()}, "InvalidParameter.PrivateIpAddress"},
 		{"host ip broadcast", "/v1/hosts", api.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: "192.168.1.255"}, "InvalidParameter.PrivateIpAddress"},
 		{"host ip taken", "/v1/hosts", api.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: s.ConsumerHost.IP.String()}, "InvalidIpAddress.AlreadyUsed"},
-		{"svc port 0", "/v1/services", api.CreateServiceRequest{Ports: []int{0}, Resources: []model.Backend{{ZoneID: zone0, IP: "127.0.0.1", Port: 1}}}, "InvalidParameter.Ports"},
-		{"svc port big", "/v1/services", api.CreateServiceRequest{Ports: []int{65536}, Resources: []model.Backend{{ZoneID: zone0, IP: "127.0.0.1", Port: 1}}}, "InvalidParameter.Ports"},
+		{"svc port 0", "/v1/services", api.CreateServiceRequest{Ports: []int{0}, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "127.0.0.1", Port: 1}}}, "InvalidParameter.Ports"},
+		{"svc port big", "/v1/services", api.CreateServiceRequest{Ports: []int{65536}, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "127.0.0.1", Port: 1}}}, "InvalidParameter.Ports"},
 		{"svc no backend", "/v1/services", api.CreateServiceRequest{Ports: []int{1}}, "InvalidParameter.Resources"},
-		{"svc backend zone", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, Resources: []model.Backend{{ZoneID: "x", IP: "127.0.0.1"}}}, "InvalidZoneId.NotFound"},
-		{"svc backend ip", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "::1"}}}, "InvalidParameter.Resources.Ip"},
-		{"svc backend outside vpc", "/v1/services", api.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "10.0.0.1"}}}, "InvalidParameter.Resources.Ip"},
-		{"svc host network not admin", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "10.1.2.3"}}}, "Forbidden.HostNetworkBackend"},
-		{"svc backend gateway", "/v1/services", api.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: vsw0.Gateway.String()}}}, "InvalidParameter.Resources.Ip"},
-		{"svc backend wrong zone", "/v1/services", api.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []model.Backend{{ZoneID: zone0, IP: "192.168.2.9"}}}, "InvalidParameter.Resources.ZoneId"},
+		{"svc backend zone", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, Resources: []api.BackendSpec{{ZoneID: "x", IP: "127.0.0.1"}}}, "InvalidZoneId.NotFound"},
+		{"svc backend ip", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "::1"}}}, "InvalidParameter.Resources.Ip"},
+		{"svc backend outside vpc", "/v1/services", api.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "10.0.0.1"}}}, "InvalidParameter.Resources.Ip"},
+		{"svc host network not admin", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "10.1.2.3"}}}, "Forbidden.HostNetworkBackend"},
+		{"svc backend gateway", "/v1/services", api.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []api.BackendSpec{{ZoneID: zone0, IP: vsw0.Gateway.String()}}}, "InvalidParameter.Resources.Ip"},
+		{"svc backend wrong zone", "/v1/services", api.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "192.168.2.9"}}}, "InvalidParameter.Resources.ZoneId"},
 		{"vpc spans public", "/v1/vpcs", api.CreateVPCRequest{CidrBlock: "192.168.0.0/13"}, "InvalidParameter.CidrBlock"},
 		{"sg ipv6 source", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "1/2", SourceCidr: "::/0"}}}, "InvalidParameter.SourceCidrIp"},
-		{"svc bandwidth", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, ConnectBandwidth: -1, Resources: []model.Backend{{ZoneID: zone0, IP: "127.0.0.1"}}}, "InvalidParameter.ConnectBandwidth"},
+		{"svc bandwidth", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, ConnectBandwidth: -1, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "127.0.0.1"}}}, "InvalidParameter.ConnectBandwidth"},
 		{"svc too many backends", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, Resources: backends(zone0, 21)}, "QuotaExceeded.BackendsPerService"},
 		{"ep unknown service", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) {
 			r.ServiceName = "com.privlink.cn-hangzhou.epsrv-aaaaaaaaaaaaaaaaaaaa"
@@ -110,10 +110,10 @@ func TestValidation(t *testing.T) {
 	sameDump(t, before, storeDump(t, e), "dry runs")
 }
 
-func backends(zone string, n int) []model.Backend {
-	var out []model.Backend
+func backends(zone string, n int) []api.BackendSpec {
+	var out []api.BackendSpec
 	for i := 0; i < n; i++ {
-		out = append(out, model.Backend{ZoneID: zone, IP: fmt.Sprintf("127.0.0.%d", i+1), Port: 1})
+		out = append(out, api.BackendSpec{ZoneID: zone, IP: fmt.Sprintf("127.0.0.%d", i+1), Port: 1})
 	}
 	return out
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
-	"github.com/privlink/privlink/internal/model"
 )
 
 func serviceCmd(g *globals) *cobra.Command {
@@ -23,7 +22,7 @@ func serviceCmd(g *globals) *cobra.Command {
 		req.AllowedAccounts = allow
 		req.Resources = nil
 		for _, b := range backends {
-			be, err := model.ParseBackend(b)
+			be, err := api.ParseBackend(b)
 			if err != nil {
 				return err
 			}
@@ -61,7 +60,9 @@ func serviceCmd(g *globals) *cobra.Command {
 	}}
 	disallow.Flags().StringVar(&acct, "account", "", "account ID")
 	conns := &cobra.Command{Use: "connections SVC", Short: "List endpoint connections", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
-		return g.run(cmd, connCols, func(ctx context.Context, c *client.Client) (any, error) { return listed(c.ListConnections(ctx, args[0])) })
+		return g.run(cmd, connCols, func(ctx context.Context, c *client.Client) (any, error) {
+			return listed(c.ListConnections(ctx, args[0]))
+		})
 	}}
 	ep := ""
 	decide := func(verb string, set func(*client.Client, context.Context, string, string) (api.Connection, error)) *cobra.Command {

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/privlink/privlink/internal/api"
-	"github.com/privlink/privlink/internal/model"
 )
 
 func TestFieldMapping(t *testing.T) {
@@ -53,7 +52,7 @@ func TestParseBackends(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []model.Backend{{ZoneID: "cn-hangzhou-h", IP: "192.168.1.10", Port: 6001}, {ZoneID: "cn-hangzhou-i", IP: "192.168.2.10"}}
+	want := []api.BackendSpec{{ZoneID: "cn-hangzhou-h", IP: "192.168.1.10", Port: 6001}, {ZoneID: "cn-hangzhou-i", IP: "192.168.2.10"}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v", got)
 	}

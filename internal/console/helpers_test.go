@@ -57,9 +57,9 @@ func must(t testing.TB, err error) {
 func (w *world) service(t *testing.T, desc string, autoAccept bool) model.EndpointService {
 	t.Helper()
 	port := testenv.FreePort(t)
-	var backends []model.Backend
+	var backends []api.BackendSpec
 	for _, z := range w.zones {
-		backends = append(backends, model.Backend{ZoneID: z, IP: "127.0.0.1", Port: port})
+		backends = append(backends, api.BackendSpec{ZoneID: z, IP: "127.0.0.1", Port: port})
 	}
 	svc, err := w.provider.CreateService(bg, api.CreateServiceRequest{Description: desc, Ports: []int{port},
 		Resources: backends, AutoAcceptEnabled: autoAccept, AllowedAccounts: []string{w.consumerID}})

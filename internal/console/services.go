@@ -82,14 +82,14 @@ func parsePorts(s string) ([]int, error) {
 }
 
 // parseBackends reads one ZONE=IP:PORT (or ZONE=IP) per line.
-func parseBackends(s string) ([]model.Backend, error) {
-	var out []model.Backend
+func parseBackends(s string) ([]api.BackendSpec, error) {
+	var out []api.BackendSpec
 	for i, line := range strings.Split(s, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue
 		}
-		b, err := model.ParseBackend(line)
+		b, err := api.ParseBackend(line)
 		if err != nil {
 			return nil, fmt.Errorf("line %d: %s", i+1, err.(*model.Error).Message)
 		}
@@ -181,9 +181,9 @@ func (c *Console) renderService(w http.ResponseWriter, r *http.Request, s *sessi
 		zb := zoneBackends{ZoneID: z}
 		for _, b := range d.Svc.Resources {
 			if b.ZoneID == z {
-				addr := b.IP
+				addr := b.IP.String()
 				if b.Port != 0 {
-					addr = netip.AddrPortFrom(netip.MustParseAddr(b.IP), uint16(b.Port)).String()
+					addr = netip.AddrPortFrom(b.IP, uint16(b.Port)).String()
 				}
 				if b.Health != "" {
 					addr += " (" + b.Health + ")"

@@ -32,7 +32,7 @@ func (r *run) provider(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("vendor VPC: %w", err)
 	}
-	var backends []model.Backend
+	var backends []api.BackendSpec
 	for i, zone := range r.srv.Config().Zones {
 		vsw, err := r.vendor.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: zone, CidrBlock: fmt.Sprintf("192.168.%d.0/24", i+1)})
 		if err != nil {
@@ -46,7 +46,7 @@ func (r *run) provider(ctx context.Context) error {
 			return err
 		}
 		r.say("  instance db-%s: privlink-sampledb on %s:%d in %s (vendor VPC %s, %s)", zone, h.IP, dbPort, zone, vpc.VpcID, vpc.CidrBlock)
-		backends = append(backends, model.Backend{ZoneID: zone, IP: h.IP.String(), Port: dbPort})
+		backends = append(backends, api.BackendSpec{ZoneID: zone, IP: h.IP.String(), Port: dbPort})
 	}
 	r.stepf("vendor: publish the instance as an endpoint service (port %d, zone affinity, PROXY protocol, manual approval)", dbPort)
 	svc, err := r.vendor.CreateService(ctx, api.CreateServiceRequest{

@@ -58,11 +58,7 @@ func (s *EndpointService) Validate() error {
 		errs = append(errs, port("ports", p, false))
 	}
 	for _, b := range s.Resources {
-		ip, err := netip.ParseAddr(b.IP)
-		if err != nil || !ip.Is4() {
-			errs = append(errs, fmt.Errorf("backend ip %q is not an IPv4 address", b.IP))
-		}
-		errs = append(errs, nonEmpty("backend zoneId", b.ZoneID), port("backend port", b.Port, true))
+		errs = append(errs, addr4("backend ip", b.IP), nonEmpty("backend zoneId", b.ZoneID), port("backend port", b.Port, true))
 	}
 	for _, a := range s.AllowedAccounts {
 		errs = append(errs, account(a))

@@ -94,9 +94,9 @@ type Host struct {
 
 // Backend is one service resource reached in the provider's network.
 type Backend struct {
-	ZoneID string `json:"zoneId"`
-	IP     string `json:"ip"`
-	Port   int    `json:"port"`
+	ZoneID string     `json:"zoneId"`
+	IP     netip.Addr `json:"ip"`
+	Port   int        `json:"port"`
 	// Health is filled in responses to the owner from the zone agents'
 	// checks: Healthy, Unhealthy or Unknown (no agent checks it yet).
 	Health string `json:"health,omitempty"`

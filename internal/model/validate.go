@@ -93,10 +93,10 @@ func ParseBackend(s string) (Backend, error) {
 		return Backend{}, Invalid("Resources", "backend %q must look like ZONE=IP:PORT, e.g. cn-hangzhou-h=192.168.1.10:6001", s)
 	}
 	if ap, err := netip.ParseAddrPort(addr); err == nil {
-		return Backend{ZoneID: zone, IP: ap.Addr().String(), Port: int(ap.Port())}, nil
+		return Backend{ZoneID: zone, IP: ap.Addr(), Port: int(ap.Port())}, nil
 	}
 	if ip, err := netip.ParseAddr(addr); err == nil {
-		return Backend{ZoneID: zone, IP: ip.String()}, nil
+		return Backend{ZoneID: zone, IP: ip}, nil
 	}
 	return Backend{}, Invalid("Resources", "backend %q: %q is not IP:PORT", s, addr)
 }

@@ -51,7 +51,7 @@ func (d *NetnsDriver) Inventory() (Inventory, error) {
 			}
 			for _, a := range addrs {
 				if ones, _ := a.Mask.Size(); ones == 32 {
-					inv.ENIs = append(inv.ENIs, ENIRef{VpcID: vpcID, VSwitchID: vswID, IP: addrOf(a).String()})
+					inv.ENIs = append(inv.ENIs, ENIRef{VpcID: vpcID, VSwitchID: vswID, IP: addrOf(a)})
 				}
 			}
 		}

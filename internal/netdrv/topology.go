@@ -46,5 +46,5 @@ type VSwitchRef struct{ VpcID, VSwitchID string }
 // ENIRef names an ENI address on a vSwitch bridge.
 type ENIRef struct {
 	VpcID, VSwitchID string
-	IP               string
+	IP               netip.Addr
 }

@@ -55,14 +55,14 @@ func BuildScenario(t testing.TB, e *Env, o ScenarioOptions) *Scenario {
 	var err error
 	s.ProviderVPC, err = s.Provider.CreateVPC(ctx, api.CreateVPCRequest{Name: "provider-vpc", CidrBlock: o.CIDR})
 	must(t, err)
-	var backends []model.Backend
+	var backends []api.BackendSpec
 	for i, z := range zones {
 		vsw, err := s.Provider.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: s.ProviderVPC.VpcID, ZoneID: z, CidrBlock: subnet(o.CIDR, i+1)})
 		must(t, err)
 		h, err := s.Provider.CreateHost(ctx, api.CreateHostRequest{VSwitchID: vsw.VSwitchID, Name: "db-" + z})
 		must(t, err)
 		s.ProviderHosts = append(s.ProviderHosts, h)
-		backends = append(backends, model.Backend{ZoneID: z, IP: h.IP.String(), Port: o.Port})
+		backends = append(backends, api.BackendSpec{ZoneID: z, IP: h.IP.String(), Port: o.Port})
 	}
 	s.Service, err = s.Provider.CreateService(ctx, api.CreateServiceRequest{
 		Description: "sample database", VpcID: s.ProviderVPC.VpcID, Ports: []int{o.Port}, Resources: backends,
