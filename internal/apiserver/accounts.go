@@ -8,14 +8,7 @@ import (
 	"github.com/privlink/privlink/internal/store"
 )
 
-func (a *API) createAccount(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req api.CreateAccountRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
-	}
-	if err := model.ValidateName("Name", req.Name, false); err != nil {
-		return nil, err
-	}
+func (a *API) createAccount(r *http.Request, req api.CreateAccountRequest) (any, error) {
 	if req.DryRun {
 		return dryRunOK(r), nil
 	}
@@ -42,7 +35,7 @@ func (a *API) createAccount(w http.ResponseWriter, r *http.Request) (any, error)
 	return out, nil
 }
 
-func (a *API) listAccounts(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) listAccounts(r *http.Request) (any, error) {
 	items, err := store.List[model.Account](r.Context(), a.st, a.st.KindPrefix(store.KindAccount))
 	if err != nil {
 		return nil, err
@@ -53,7 +46,7 @@ func (a *API) listAccounts(w http.ResponseWriter, r *http.Request) (any, error) 
 	return paginate(r, items, func(x model.Account) string { return x.AccountID })
 }
 
-func (a *API) whoami(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) whoami(r *http.Request) (any, error) {
 	c := callerOf(r)
 	acct, _, err := store.Get[model.Account](r.Context(), a.st, a.st.ResourceKey(store.KindAccount, c.AccountID))
 	if err != nil {
@@ -63,7 +56,7 @@ func (a *API) whoami(w http.ResponseWriter, r *http.Request) (any, error) {
 	return api.Caller{AccountID: acct.AccountID, Name: acct.Name, Admin: c.Admin, RegionID: a.naming.Region}, nil
 }
 
-func (a *API) describeRegion(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) describeRegion(r *http.Request) (any, error) {
 	out := api.Region{RegionID: a.naming.Region, Domain: a.naming.Zone(), Network: a.network, NetnsPrefix: a.netnsPrefix}
 	for _, z := range a.zones {
 		out.Zones = append(out.Zones, api.Zone{ZoneID: z})

@@ -10,11 +10,7 @@ import (
 	"github.com/privlink/privlink/internal/store"
 )
 
-func (a *API) allowAccount(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req api.AllowRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
-	}
+func (a *API) allowAccount(r *http.Request, req api.AllowRequest) (any, error) {
 	if !model.ValidAccountID(req.AccountID) {
 		return nil, model.Invalid("AccountId", "%q is not a 16-digit account ID", req.AccountID)
 	}
@@ -37,7 +33,7 @@ func (a *API) allowAccount(w http.ResponseWriter, r *http.Request) (any, error) 
 
 // disallowAccount removes an account and disconnects its endpoints in the
 // same transaction, so their traffic stops.
-func (a *API) disallowAccount(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) disallowAccount(r *http.Request) (any, error) {
 	id, acct := r.PathValue("id"), r.PathValue("account")
 	if _, _, err := getOwned[model.EndpointService](a, r, store.KindService, id); err != nil {
 		return nil, err
@@ -71,7 +67,7 @@ func (a *API) disconnect(r *http.Request, t *store.Txn, svcID, acct string) erro
 	return nil
 }
 
-func (a *API) listConnections(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) listConnections(r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	if _, _, err := getOwned[model.EndpointService](a, r, store.KindService, id); err != nil {
 		return nil, err
@@ -93,11 +89,11 @@ func (a *API) listConnections(w http.ResponseWriter, r *http.Request) (any, erro
 	return paginate(r, out, func(c api.Connection) string { return c.EndpointID })
 }
 
-func (a *API) acceptConnection(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) acceptConnection(r *http.Request) (any, error) {
 	return a.setConnection(r, model.ConnConnected)
 }
 
-func (a *API) rejectConnection(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) rejectConnection(r *http.Request) (any, error) {
 	return a.setConnection(r, model.ConnDisconnected)
 }
 

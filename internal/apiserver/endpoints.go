@@ -10,14 +10,7 @@ import (
 	"github.com/privlink/privlink/internal/store"
 )
 
-func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req api.CreateEndpointRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
-	}
-	if err := model.ValidateName("EndpointName", req.Name, true); err != nil {
-		return nil, err
-	}
+func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (any, error) {
 	if len(req.Zones) == 0 {
 		return nil, model.Invalid("Zones", "an endpoint needs at least one zone (zoneId, vSwitchId)")
 	}
@@ -132,7 +125,7 @@ func (a *API) createEndpoint(w http.ResponseWriter, r *http.Request) (any, error
 	return a.getEndpointView(r, id)
 }
 
-func (a *API) getEndpoint(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) getEndpoint(r *http.Request) (any, error) {
 	return a.getEndpointView(r, r.PathValue("id"))
 }
 
@@ -148,7 +141,7 @@ func (a *API) getEndpointView(r *http.Request, id string) (any, error) {
 	return st.view(ep), nil
 }
 
-func (a *API) listEndpoints(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) listEndpoints(r *http.Request) (any, error) {
 	q := r.URL.Query()
 	vpc, svc := q.Get("vpcId"), q.Get("serviceId")
 	items, err := listOwned(a, r, store.KindEndpoint, func(e model.Endpoint) bool {
@@ -167,7 +160,7 @@ func (a *API) listEndpoints(w http.ResponseWriter, r *http.Request) (any, error)
 	return paginate(r, items, func(v model.Endpoint) string { return v.EndpointID })
 }
 
-func (a *API) deleteEndpoint(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) deleteEndpoint(r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	ep, rev, err := getOwned[model.Endpoint](a, r, store.KindEndpoint, id)
 	if err != nil {

@@ -9,14 +9,7 @@ import (
 	"github.com/privlink/privlink/internal/store"
 )
 
-func (a *API) createHost(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req api.CreateHostRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
-	}
-	if err := model.ValidateName("HostName", req.Name, true); err != nil {
-		return nil, err
-	}
+func (a *API) createHost(r *http.Request, req api.CreateHostRequest) (any, error) {
 	var want netip.Addr
 	if req.IP != "" {
 		ip, err := netip.ParseAddr(req.IP)
@@ -52,16 +45,7 @@ func (a *API) createHost(w http.ResponseWriter, r *http.Request) (any, error) {
 	return createThenGet[model.Host](a, r, store.KindHost, req.ClientToken, req.DryRun, req, build)
 }
 
-func (a *API) getHost(w http.ResponseWriter, r *http.Request) (any, error) {
-	return getOf[model.Host](a, r, store.KindHost)
-}
-
-func (a *API) listHosts(w http.ResponseWriter, r *http.Request) (any, error) {
-	return listOf(a, r, store.KindHost, inVPC(r, func(v model.Host) string { return v.VpcID }),
-		func(v model.Host) string { return v.HostID })
-}
-
-func (a *API) deleteHost(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) deleteHost(r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	h, rev, err := getOwned[model.Host](a, r, store.KindHost, id)
 	if err != nil {

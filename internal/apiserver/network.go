@@ -9,14 +9,7 @@ import (
 	"github.com/privlink/privlink/internal/store"
 )
 
-func (a *API) createVPC(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req api.CreateVPCRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
-	}
-	if err := model.ValidateName("VpcName", req.Name, true); err != nil {
-		return nil, err
-	}
+func (a *API) createVPC(r *http.Request, req api.CreateVPCRequest) (any, error) {
 	cidr, err := model.ParseCIDR("CidrBlock", req.CidrBlock)
 	if err != nil {
 		return nil, err
@@ -31,15 +24,7 @@ func (a *API) createVPC(w http.ResponseWriter, r *http.Request) (any, error) {
 	})
 }
 
-func (a *API) getVPC(w http.ResponseWriter, r *http.Request) (any, error) {
-	return getOf[model.VPC](a, r, store.KindVPC)
-}
-
-func (a *API) listVPCs(w http.ResponseWriter, r *http.Request) (any, error) {
-	return listOf(a, r, store.KindVPC, nil, func(v model.VPC) string { return v.VpcID })
-}
-
-func (a *API) deleteVPC(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) deleteVPC(r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	v, rev, err := getOwned[model.VPC](a, r, store.KindVPC, id)
 	if err != nil {
@@ -67,14 +52,7 @@ func (a *API) deleteVPC(w http.ResponseWriter, r *http.Request) (any, error) {
 	return v, a.remove(r, store.KindVPC, id, rev, a.st.NewTxn())
 }
 
-func (a *API) createVSwitch(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req api.CreateVSwitchRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
-	}
-	if err := model.ValidateName("VSwitchName", req.Name, true); err != nil {
-		return nil, err
-	}
+func (a *API) createVSwitch(r *http.Request, req api.CreateVSwitchRequest) (any, error) {
 	if err := a.checkZone("ZoneId", req.ZoneID); err != nil {
 		return nil, err
 	}
@@ -111,16 +89,7 @@ func (a *API) createVSwitch(w http.ResponseWriter, r *http.Request) (any, error)
 	return createThenGet[model.VSwitch](a, r, store.KindVSwitch, req.ClientToken, req.DryRun, req, build)
 }
 
-func (a *API) getVSwitch(w http.ResponseWriter, r *http.Request) (any, error) {
-	return getOf[model.VSwitch](a, r, store.KindVSwitch)
-}
-
-func (a *API) listVSwitches(w http.ResponseWriter, r *http.Request) (any, error) {
-	return listOf(a, r, store.KindVSwitch, inVPC(r, func(v model.VSwitch) string { return v.VpcID }),
-		func(v model.VSwitch) string { return v.VSwitchID })
-}
-
-func (a *API) deleteVSwitch(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) deleteVSwitch(r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	v, rev, err := getOwned[model.VSwitch](a, r, store.KindVSwitch, id)
 	if err != nil {

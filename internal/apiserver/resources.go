@@ -12,8 +12,17 @@ import (
 	"github.com/privlink/privlink/internal/store"
 )
 
-// owned is a resource record with an owning account.
-type owned interface{ Owner() string }
+// owned is a resource record with an owning account and an ID.
+type owned interface {
+	Owner() string
+	ID() string
+}
+
+// inVPC is a resource that lives in a VPC.
+type inVPC interface {
+	owned
+	VPC() string
+}
 
 // kindNames are the resource names of the store kinds in error codes
 // (<Name>NotFound, DependencyViolation.<Name>).
@@ -49,26 +58,35 @@ func listOwned[T owned](a *API, r *http.Request, kind string, keep func(T) bool)
 	return out, nil
 }
 
-// getOf is the GET handler body of a kind.
-func getOf[T owned](a *API, r *http.Request, kind string) (any, error) {
-	v, _, err := getOwned[T](a, r, kind, r.PathValue("id"))
-	return v, err
-}
-
-// inVPC keeps the resources of the vpcId query filter (all without it).
-func inVPC[T any](r *http.Request, vpcOf func(T) string) func(T) bool {
-	vpc := r.URL.Query().Get("vpcId")
-	return func(v T) bool { return vpc == "" || vpcOf(v) == vpc }
-}
-
-// listOf is the list handler body of a kind: the caller's resources that
-// keep accepts, one page of them by ID.
-func listOf[T owned](a *API, r *http.Request, kind string, keep func(T) bool, idOf func(T) string) (any, error) {
-	items, err := listOwned(a, r, kind, keep)
-	if err != nil {
-		return nil, err
+// getOf is the GET handler of a kind.
+func getOf[T owned](a *API, kind string) handlerFunc {
+	return func(r *http.Request) (any, error) {
+		v, _, err := getOwned[T](a, r, kind, r.PathValue("id"))
+		return v, err
 	}
-	return paginate(r, items, idOf)
+}
+
+// listOf is the list handler of a kind: one page of the caller's resources.
+func listOf[T owned](a *API, kind string) handlerFunc {
+	return func(r *http.Request) (any, error) {
+		items, err := listOwned[T](a, r, kind, nil)
+		if err != nil {
+			return nil, err
+		}
+		return paginate(r, items, T.ID)
+	}
+}
+
+// listInVPC is listOf with the vpcId filter.
+func listInVPC[T inVPC](a *API, kind string) handlerFunc {
+	return func(r *http.Request) (any, error) {
+		vpc := r.URL.Query().Get(api.FilterVpcID)
+		items, err := listOwned(a, r, kind, func(v T) bool { return vpc == "" || v.VPC() == vpc })
+		if err != nil {
+			return nil, err
+		}
+		return paginate(r, items, T.ID)
+	}
 }
 
 // paginate sorts by key and applies maxResults (1-100, default 50) and nextToken.

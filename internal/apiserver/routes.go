@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/privlink/privlink/internal/api"
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/store"
 )
 
 // route is one operation of api.Operations with its handler.
@@ -15,46 +17,46 @@ type route struct {
 // handlers maps every operation ID to its handler.
 func (a *API) handlers() map[string]handlerFunc {
 	return map[string]handlerFunc{
-		api.OpCreateAccount:  a.createAccount,
+		api.OpCreateAccount:  body(a.createAccount),
 		api.OpListAccounts:   a.listAccounts,
 		api.OpWhoAmI:         a.whoami,
 		api.OpDescribeRegion: a.describeRegion,
 
-		api.OpCreateVPC: a.createVPC,
-		api.OpListVPCs:  a.listVPCs,
-		api.OpGetVPC:    a.getVPC,
+		api.OpCreateVPC: body(a.createVPC),
+		api.OpListVPCs:  listOf[model.VPC](a, store.KindVPC),
+		api.OpGetVPC:    getOf[model.VPC](a, store.KindVPC),
 		api.OpDeleteVPC: a.deleteVPC,
 
-		api.OpCreateVSwitch: a.createVSwitch,
-		api.OpListVSwitches: a.listVSwitches,
-		api.OpGetVSwitch:    a.getVSwitch,
+		api.OpCreateVSwitch: body(a.createVSwitch),
+		api.OpListVSwitches: listInVPC[model.VSwitch](a, store.KindVSwitch),
+		api.OpGetVSwitch:    getOf[model.VSwitch](a, store.KindVSwitch),
 		api.OpDeleteVSwitch: a.deleteVSwitch,
 
-		api.OpCreateSecurityGroup: a.createSecurityGroup,
-		api.OpListSecurityGroups:  a.listSecurityGroups,
-		api.OpGetSecurityGroup:    a.getSecurityGroup,
+		api.OpCreateSecurityGroup: body(a.createSecurityGroup),
+		api.OpListSecurityGroups:  listInVPC[model.SecurityGroup](a, store.KindSG),
+		api.OpGetSecurityGroup:    getOf[model.SecurityGroup](a, store.KindSG),
 		api.OpDeleteSecurityGroup: a.deleteSecurityGroup,
-		api.OpAuthorizeSG:         a.authorizeSecurityGroup,
-		api.OpRevokeSG:            a.revokeSecurityGroup,
+		api.OpAuthorizeSG:         body(a.authorizeSecurityGroup),
+		api.OpRevokeSG:            body(a.revokeSecurityGroup),
 
-		api.OpCreateHost: a.createHost,
-		api.OpListHosts:  a.listHosts,
-		api.OpGetHost:    a.getHost,
+		api.OpCreateHost: body(a.createHost),
+		api.OpListHosts:  listInVPC[model.Host](a, store.KindHost),
+		api.OpGetHost:    getOf[model.Host](a, store.KindHost),
 		api.OpDeleteHost: a.deleteHost,
 
-		api.OpCreateService:    a.createService,
-		api.OpListServices:     a.listServices,
+		api.OpCreateService:    body(a.createService),
+		api.OpListServices:     listOf[model.EndpointService](a, store.KindService),
 		api.OpSearchServices:   a.searchServices,
 		api.OpGetService:       a.getService,
-		api.OpUpdateService:    a.updateService,
+		api.OpUpdateService:    body(a.updateService),
 		api.OpDeleteService:    a.deleteService,
-		api.OpAllowAccount:     a.allowAccount,
+		api.OpAllowAccount:     body(a.allowAccount),
 		api.OpDisallowAccount:  a.disallowAccount,
 		api.OpListConnections:  a.listConnections,
 		api.OpAcceptConnection: a.acceptConnection,
 		api.OpRejectConnection: a.rejectConnection,
 
-		api.OpCreateEndpoint: a.createEndpoint,
+		api.OpCreateEndpoint: body(a.createEndpoint),
 		api.OpListEndpoints:  a.listEndpoints,
 		api.OpGetEndpoint:    a.getEndpoint,
 		api.OpDeleteEndpoint: a.deleteEndpoint,

@@ -24,14 +24,7 @@ func normalizeRules(in []model.SecurityGroupRule) ([]model.SecurityGroupRule, er
 	return out, nil
 }
 
-func (a *API) createSecurityGroup(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req api.CreateSecurityGroupRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
-	}
-	if err := model.ValidateName("SecurityGroupName", req.Name, true); err != nil {
-		return nil, err
-	}
+func (a *API) createSecurityGroup(r *http.Request, req api.CreateSecurityGroupRequest) (any, error) {
 	rules, err := normalizeRules(req.Rules)
 	if err != nil {
 		return nil, err
@@ -49,28 +42,15 @@ func (a *API) createSecurityGroup(w http.ResponseWriter, r *http.Request) (any, 
 	return createThenGet[model.SecurityGroup](a, r, store.KindSG, req.ClientToken, req.DryRun, req, build)
 }
 
-func (a *API) getSecurityGroup(w http.ResponseWriter, r *http.Request) (any, error) {
-	return getOf[model.SecurityGroup](a, r, store.KindSG)
+func (a *API) authorizeSecurityGroup(r *http.Request, req api.RulesRequest) (any, error) {
+	return a.changeRules(r, req, true)
 }
 
-func (a *API) listSecurityGroups(w http.ResponseWriter, r *http.Request) (any, error) {
-	return listOf(a, r, store.KindSG, inVPC(r, func(v model.SecurityGroup) string { return v.VpcID }),
-		func(v model.SecurityGroup) string { return v.SecurityGroupID })
+func (a *API) revokeSecurityGroup(r *http.Request, req api.RulesRequest) (any, error) {
+	return a.changeRules(r, req, false)
 }
 
-func (a *API) authorizeSecurityGroup(w http.ResponseWriter, r *http.Request) (any, error) {
-	return a.changeRules(r, true)
-}
-
-func (a *API) revokeSecurityGroup(w http.ResponseWriter, r *http.Request) (any, error) {
-	return a.changeRules(r, false)
-}
-
-func (a *API) changeRules(r *http.Request, add bool) (any, error) {
-	var req api.RulesRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
-	}
+func (a *API) changeRules(r *http.Request, req api.RulesRequest, add bool) (any, error) {
 	if len(req.Rules) == 0 {
 		return nil, model.Invalid("Rules", "at least one rule is required")
 	}
@@ -102,7 +82,7 @@ func (a *API) changeRules(r *http.Request, add bool) (any, error) {
 	})
 }
 
-func (a *API) deleteSecurityGroup(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) deleteSecurityGroup(r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	v, rev, err := getOwned[model.SecurityGroup](a, r, store.KindSG, id)
 	if err != nil {

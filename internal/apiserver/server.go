@@ -76,7 +76,25 @@ func requestID(r *http.Request) string {
 	return ""
 }
 
-type handlerFunc func(w http.ResponseWriter, r *http.Request) (any, error)
+// handlerFunc answers one operation: the response body, or an error.
+type handlerFunc func(r *http.Request) (any, error)
+
+// body adapts a handler that takes the operation's request body, decoded
+// strictly from JSON and checked by its Validate method, if it has one.
+func body[Req any](f func(r *http.Request, req Req) (any, error)) handlerFunc {
+	return func(r *http.Request) (any, error) {
+		var req Req
+		if err := decode(r, &req); err != nil {
+			return nil, err
+		}
+		if v, ok := any(req).(interface{ Validate() error }); ok {
+			if err := v.Validate(); err != nil {
+				return nil, err
+			}
+		}
+		return f(r, req)
+	}
+}
 
 func (a *API) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -96,7 +114,7 @@ func (a *API) wrap(rt route) http.Handler {
 		}
 		r = r.WithContext(context.WithValue(r.Context(), ctxCaller, c))
 		r.Body = http.MaxBytesReader(w, r.Body, api.MaxBodyBytes)
-		out, err := rt.Handler(w, r)
+		out, err := rt.Handler(r)
 		if err != nil {
 			writeError(w, r, err)
 			return

@@ -112,11 +112,7 @@ func backendInVSwitch(vpc *model.VPC, vsws []model.VSwitch, zone string, ip neti
 	return model.Invalid("Resources.Ip", "backend %s is in no vSwitch of the service VPC %s (%s)", ip, vpc.VpcID, vpc.CidrBlock)
 }
 
-func (a *API) createService(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req api.CreateServiceRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
-	}
+func (a *API) createService(r *http.Request, req api.CreateServiceRequest) (any, error) {
 	build := func(t *store.Txn) (string, any, error) {
 		vpc, vrev, backends, err := a.validateService(r, &req)
 		if err != nil {
@@ -157,7 +153,7 @@ func (a *API) visibleService(r *http.Request, nameOrID string) (model.EndpointSe
 	return s, rev, err
 }
 
-func (a *API) getService(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) getService(r *http.Request) (any, error) {
 	s, _, err := a.visibleService(r, r.PathValue("id"))
 	if err != nil {
 		return nil, err
@@ -181,13 +177,9 @@ func (a *API) redactService(r *http.Request, s model.EndpointService) model.Endp
 }
 
 // listServices lists the caller's own services.
-func (a *API) listServices(w http.ResponseWriter, r *http.Request) (any, error) {
-	return listOf(a, r, store.KindService, nil, func(v model.EndpointService) string { return v.ServiceID })
-}
-
 // searchServices is Alibaba's ListVpcEndpointServicesByUser: services that
 // allow-list the caller, optionally filtered by (a part of) the service name.
-func (a *API) searchServices(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) searchServices(r *http.Request) (any, error) {
 	q := strings.ToLower(strings.TrimSpace(r.URL.Query().Get("serviceName")))
 	all, err := store.List[model.EndpointService](r.Context(), a.st, a.st.KindPrefix(store.KindService))
 	if err != nil {
@@ -203,11 +195,7 @@ func (a *API) searchServices(w http.ResponseWriter, r *http.Request) (any, error
 	return paginate(r, out, func(v model.EndpointService) string { return v.ServiceID })
 }
 
-func (a *API) updateService(w http.ResponseWriter, r *http.Request) (any, error) {
-	var req api.UpdateServiceRequest
-	if err := decode(r, &req); err != nil {
-		return nil, err
-	}
+func (a *API) updateService(r *http.Request, req api.UpdateServiceRequest) (any, error) {
 	id := r.PathValue("id")
 	if _, _, err := getOwned[model.EndpointService](a, r, store.KindService, id); err != nil {
 		return nil, err
@@ -238,7 +226,7 @@ func setIf[T any](dst *T, src *T) {
 	}
 }
 
-func (a *API) deleteService(w http.ResponseWriter, r *http.Request) (any, error) {
+func (a *API) deleteService(r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	s, rev, err := getOwned[model.EndpointService](a, r, store.KindService, id)
 	if err != nil {

@@ -131,21 +131,27 @@ func port(field string, p int, zeroOK bool) error {
 	return fmt.Errorf("%s %d is out of range", field, p)
 }
 
-// Owner is the account that owns the resource (the API hides other
-// accounts' resources).
+// Owner, ID and (for what lives in a VPC) VPC name a resource's account,
+// ID and VPC, so the API can serve every kind with the same code.
+
 func (v VPC) Owner() string { return v.AccountID }
+func (v VPC) ID() string    { return v.VpcID }
 
-// Owner is the account that owns the vSwitch.
 func (v VSwitch) Owner() string { return v.AccountID }
+func (v VSwitch) ID() string    { return v.VSwitchID }
+func (v VSwitch) VPC() string   { return v.VpcID }
 
-// Owner is the account that owns the security group.
 func (g SecurityGroup) Owner() string { return g.AccountID }
+func (g SecurityGroup) ID() string    { return g.SecurityGroupID }
+func (g SecurityGroup) VPC() string   { return g.VpcID }
 
-// Owner is the account that owns the host.
 func (h Host) Owner() string { return h.AccountID }
+func (h Host) ID() string    { return h.HostID }
+func (h Host) VPC() string   { return h.VpcID }
 
-// Owner is the account that provides the service.
 func (s EndpointService) Owner() string { return s.AccountID }
+func (s EndpointService) ID() string    { return s.ServiceID }
 
-// Owner is the account that owns the endpoint.
 func (e Endpoint) Owner() string { return e.AccountID }
+func (e Endpoint) ID() string    { return e.EndpointID }
+func (e Endpoint) VPC() string   { return e.VpcID }

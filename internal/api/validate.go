@@ -1,0 +1,31 @@
+package api
+
+import "github.com/privlink/privlink/internal/model"
+
+// Validate methods check what a request says on its own (today: the
+// resource names); the server calls them right after decoding, before it
+// checks the request against the state.
+
+// Validate checks the account name.
+func (r CreateAccountRequest) Validate() error { return model.ValidateName("Name", r.Name, false) }
+
+// Validate checks the VPC name.
+func (r CreateVPCRequest) Validate() error { return model.ValidateName("VpcName", r.Name, true) }
+
+// Validate checks the vSwitch name.
+func (r CreateVSwitchRequest) Validate() error {
+	return model.ValidateName("VSwitchName", r.Name, true)
+}
+
+// Validate checks the security group name.
+func (r CreateSecurityGroupRequest) Validate() error {
+	return model.ValidateName("SecurityGroupName", r.Name, true)
+}
+
+// Validate checks the host name.
+func (r CreateHostRequest) Validate() error { return model.ValidateName("HostName", r.Name, true) }
+
+// Validate checks the endpoint name.
+func (r CreateEndpointRequest) Validate() error {
+	return model.ValidateName("EndpointName", r.Name, true)
+}
