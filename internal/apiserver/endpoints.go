@@ -32,7 +32,7 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 		if err != nil {
 			return "", nil, err
 		}
-		vpc, vrev, err := getOwned[model.VPC](a, r, store.KindVPC, req.VpcID)
+		vpc, err := a.parentVPC(r, t, req.VpcID)
 		if err != nil {
 			return "", nil, err
 		}
@@ -63,11 +63,10 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 			ep.ConnectionStatus = model.ConnConnected
 		}
 		ep.EndpointDomain = a.naming.EndpointDomain(ep.EndpointID, svc.ServiceID)
-		// The VPC is rewritten (quota, deletion); the service only compared
-		// (allow-list unchanged), so endpoint creates do not contend on it;
-		// the index key svcep/<svc>/<ep> blocks the service's deletion.
-		t.Touch(a.st.ResourceKey(store.KindVPC, vpc.VpcID), vrev, vpc).
-			Unchanged(a.st.ResourceKey(store.KindService, svc.ServiceID), srev).
+		// The VPC is rewritten (parentVPC: quota, deletion); the service only
+		// compared (allow-list unchanged), so endpoint creates do not contend
+		// on it; the index key svcep/<svc>/<ep> blocks the service's deletion.
+		t.Unchanged(a.st.ResourceKey(store.KindService, svc.ServiceID), srev).
 			Index(a.st.ServiceEndpointKey(svc.ServiceID, ep.EndpointID)).
 			Index(a.st.VPCEndpointKey(vpc.VpcID, ep.EndpointID))
 		allocs := map[string]*allocator{}
@@ -160,19 +159,12 @@ func (a *API) listEndpoints(r *http.Request) (any, error) {
 	return paginate(r, items, func(v model.Endpoint) string { return v.EndpointID })
 }
 
-func (a *API) deleteEndpoint(r *http.Request) (any, error) {
-	id := r.PathValue("id")
-	ep, rev, err := getOwned[model.Endpoint](a, r, store.KindEndpoint, id)
-	if err != nil {
-		return nil, err
-	}
-	t := a.st.NewTxn().Delete(a.st.ServiceEndpointKey(ep.ServiceID, id)).Delete(a.st.VPCEndpointKey(ep.VpcID, id))
+// deleteEndpoint releases the endpoint's index keys and addresses with it.
+func (a *API) deleteEndpoint(_ *http.Request, ep *model.Endpoint, t *store.Txn) error {
+	t.Delete(a.st.ServiceEndpointKey(ep.ServiceID, ep.EndpointID)).Delete(a.st.VPCEndpointKey(ep.VpcID, ep.EndpointID))
 	for _, z := range ep.Zones {
 		t.Delete(a.st.IPAMKey(z.VSwitchID, z.IP))
 	}
-	if err := a.remove(r, store.KindEndpoint, id, rev, t); err != nil {
-		return nil, err
-	}
 	ep.EndpointStatus, ep.ConnectionStatus = model.StatusDeleting, model.ConnDeleting
-	return ep, nil
+	return nil
 }

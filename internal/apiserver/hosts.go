@@ -23,9 +23,7 @@ func (a *API) createHost(r *http.Request, req api.CreateHostRequest) (any, error
 		if err != nil {
 			return "", nil, err
 		}
-		vpcKey := a.st.ResourceKey(store.KindVPC, vsw.VpcID)
-		vpc, vrev, err := store.Get[model.VPC](r.Context(), a.st, vpcKey)
-		if err != nil {
+		if _, err := a.parentVPC(r, t, vsw.VpcID); err != nil {
 			return "", nil, err
 		}
 		al, err := a.newAllocator(r.Context(), vsw)
@@ -39,17 +37,13 @@ func (a *API) createHost(r *http.Request, req api.CreateHostRequest) (any, error
 		h := model.Host{HostID: model.NewID(model.PrefixHost), AccountID: vsw.AccountID, Name: req.Name, VpcID: vsw.VpcID,
 			VSwitchID: vsw.VSwitchID, ZoneID: vsw.ZoneID, IP: ip, Status: "Running", CreateTime: now()}
 		a.claim(t, vsw.VSwitchID, ip, h.HostID)
-		t.Touch(vpcKey, vrev, vpc)
 		return h.HostID, h, nil
 	}
 	return createThenGet[model.Host](a, r, store.KindHost, req.ClientToken, req.DryRun, req, build)
 }
 
-func (a *API) deleteHost(r *http.Request) (any, error) {
-	id := r.PathValue("id")
-	h, rev, err := getOwned[model.Host](a, r, store.KindHost, id)
-	if err != nil {
-		return nil, err
-	}
-	return h, a.remove(r, store.KindHost, id, rev, a.st.NewTxn().Delete(a.st.IPAMKey(h.VSwitchID, h.IP)))
+// deleteHost releases the host's address with it.
+func (a *API) deleteHost(_ *http.Request, h *model.Host, t *store.Txn) error {
+	t.Delete(a.st.IPAMKey(h.VSwitchID, h.IP))
+	return nil
 }

@@ -24,32 +24,30 @@ func (a *API) createVPC(r *http.Request, req api.CreateVPCRequest) (any, error) 
 	})
 }
 
-func (a *API) deleteVPC(r *http.Request) (any, error) {
-	id := r.PathValue("id")
-	v, rev, err := getOwned[model.VPC](a, r, store.KindVPC, id)
+// deleteVPC refuses while anything lives in the VPC; whatever is created
+// in it meanwhile rewrites the VPC and so makes the delete fail.
+func (a *API) deleteVPC(r *http.Request, v *model.VPC, _ *store.Txn) error {
+	id := v.VpcID
+	st, err := a.st.ReadState(r.Context(), store.KindVSwitch, store.KindSG, store.KindService)
 	if err != nil {
-		return nil, err
-	}
-	st, err := a.st.ReadState(r.Context())
-	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, x := range st.VSwitches {
 		if x.VpcID == id {
-			return nil, dependency(store.KindVPC, id, "vSwitch "+x.VSwitchID)
+			return dependency(store.KindVPC, id, "vSwitch "+x.VSwitchID)
 		}
 	}
 	for _, x := range st.SGs {
 		if x.VpcID == id {
-			return nil, dependency(store.KindVPC, id, "security group "+x.SecurityGroupID)
+			return dependency(store.KindVPC, id, "security group "+x.SecurityGroupID)
 		}
 	}
 	for _, x := range st.Services {
 		if x.VpcID == id {
-			return nil, dependency(store.KindVPC, id, "endpoint service "+x.ServiceID)
+			return dependency(store.KindVPC, id, "endpoint service "+x.ServiceID)
 		}
 	}
-	return v, a.remove(r, store.KindVPC, id, rev, a.st.NewTxn())
+	return nil
 }
 
 func (a *API) createVSwitch(r *http.Request, req api.CreateVSwitchRequest) (any, error) {
@@ -61,7 +59,7 @@ func (a *API) createVSwitch(r *http.Request, req api.CreateVSwitchRequest) (any,
 		return nil, err
 	}
 	build := func(t *store.Txn) (string, any, error) {
-		vpc, vrev, err := getOwned[model.VPC](a, r, store.KindVPC, req.VpcID)
+		vpc, err := a.parentVPC(r, t, req.VpcID)
 		if err != nil {
 			return "", nil, err
 		}
@@ -83,26 +81,22 @@ func (a *API) createVSwitch(r *http.Request, req api.CreateVSwitchRequest) (any,
 		v := model.VSwitch{VSwitchID: model.NewID(model.PrefixVSwitch), AccountID: vpc.AccountID, VpcID: vpc.VpcID,
 			ZoneID: req.ZoneID, Name: req.Name, CidrBlock: cidr, Gateway: model.Gateway(cidr),
 			Status: model.StatusAvailable, CreateTime: now()}
-		t.Touch(a.st.ResourceKey(store.KindVPC, vpc.VpcID), vrev, vpc)
 		return v.VSwitchID, v, nil
 	}
 	return createThenGet[model.VSwitch](a, r, store.KindVSwitch, req.ClientToken, req.DryRun, req, build)
 }
 
-func (a *API) deleteVSwitch(r *http.Request) (any, error) {
-	id := r.PathValue("id")
-	v, rev, err := getOwned[model.VSwitch](a, r, store.KindVSwitch, id)
+// deleteVSwitch refuses while an address of it is allocated.
+func (a *API) deleteVSwitch(r *http.Request, v *model.VSwitch, t *store.Txn) error {
+	n, err := a.st.Count(r.Context(), a.st.IPAMPrefix(v.VSwitchID))
 	if err != nil {
-		return nil, err
-	}
-	n, err := a.st.Count(r.Context(), a.st.IPAMPrefix(id))
-	if err != nil {
-		return nil, err
+		return err
 	}
 	if n > 0 {
-		return nil, dependency(store.KindVSwitch, id, "hosts or endpoint ENIs")
+		return dependency(store.KindVSwitch, v.VSwitchID, "hosts or endpoint ENIs")
 	}
-	return v, a.remove(r, store.KindVSwitch, id, rev, a.st.NewTxn().NoneUnder(a.st.IPAMPrefix(id)))
+	t.NoneUnder(a.st.IPAMPrefix(v.VSwitchID))
+	return nil
 }
 
 func (a *API) checkZone(field, z string) error {

@@ -89,6 +89,38 @@ func listInVPC[T inVPC](a *API, kind string) handlerFunc {
 	}
 }
 
+// parentVPC reads the caller's VPC id for a create and guards t on it: the
+// VPC is rewritten unchanged with the create, so creates in one VPC
+// serialize with each other, with its quotas and with its deletion.
+func (a *API) parentVPC(r *http.Request, t *store.Txn, id string) (model.VPC, error) {
+	vpc, rev, err := getOwned[model.VPC](a, r, store.KindVPC, id)
+	if err == nil {
+		t.Touch(a.st.ResourceKey(store.KindVPC, id), rev, vpc)
+	}
+	return vpc, err
+}
+
+// deleteOf is the DELETE handler of a kind: plan checks what blocks the
+// delete and adds guards and writes to t (it may also change the record
+// as returned to the caller); the record goes if it is unchanged meanwhile.
+func deleteOf[T owned](a *API, kind string, plan func(r *http.Request, v *T, t *store.Txn) error) handlerFunc {
+	return func(r *http.Request) (any, error) {
+		id := r.PathValue("id")
+		v, rev, err := getOwned[T](a, r, kind, id)
+		if err != nil {
+			return nil, err
+		}
+		t := a.st.NewTxn()
+		if err := plan(r, &v, t); err != nil {
+			return nil, err
+		}
+		if err := a.remove(r, kind, id, rev, t); err != nil {
+			return nil, err
+		}
+		return v, nil
+	}
+}
+
 // paginate sorts by key and applies maxResults (1-100, default 50) and nextToken.
 func paginate[T any](r *http.Request, items []T, key func(T) string) (api.List[T], error) {
 	q := r.URL.Query()

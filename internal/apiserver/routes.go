@@ -25,31 +25,31 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpCreateVPC: body(a.createVPC),
 		api.OpListVPCs:  listOf[model.VPC](a, store.KindVPC),
 		api.OpGetVPC:    getOf[model.VPC](a, store.KindVPC),
-		api.OpDeleteVPC: a.deleteVPC,
+		api.OpDeleteVPC: deleteOf(a, store.KindVPC, a.deleteVPC),
 
 		api.OpCreateVSwitch: body(a.createVSwitch),
 		api.OpListVSwitches: listInVPC[model.VSwitch](a, store.KindVSwitch),
 		api.OpGetVSwitch:    getOf[model.VSwitch](a, store.KindVSwitch),
-		api.OpDeleteVSwitch: a.deleteVSwitch,
+		api.OpDeleteVSwitch: deleteOf(a, store.KindVSwitch, a.deleteVSwitch),
 
 		api.OpCreateSecurityGroup: body(a.createSecurityGroup),
 		api.OpListSecurityGroups:  listInVPC[model.SecurityGroup](a, store.KindSG),
 		api.OpGetSecurityGroup:    getOf[model.SecurityGroup](a, store.KindSG),
-		api.OpDeleteSecurityGroup: a.deleteSecurityGroup,
+		api.OpDeleteSecurityGroup: deleteOf(a, store.KindSG, a.deleteSecurityGroup),
 		api.OpAuthorizeSG:         body(a.authorizeSecurityGroup),
 		api.OpRevokeSG:            body(a.revokeSecurityGroup),
 
 		api.OpCreateHost: body(a.createHost),
 		api.OpListHosts:  listInVPC[model.Host](a, store.KindHost),
 		api.OpGetHost:    getOf[model.Host](a, store.KindHost),
-		api.OpDeleteHost: a.deleteHost,
+		api.OpDeleteHost: deleteOf(a, store.KindHost, a.deleteHost),
 
 		api.OpCreateService:    body(a.createService),
 		api.OpListServices:     listOf[model.EndpointService](a, store.KindService),
 		api.OpSearchServices:   a.searchServices,
 		api.OpGetService:       a.getService,
 		api.OpUpdateService:    body(a.updateService),
-		api.OpDeleteService:    a.deleteService,
+		api.OpDeleteService:    deleteOf(a, store.KindService, a.deleteService),
 		api.OpAllowAccount:     body(a.allowAccount),
 		api.OpDisallowAccount:  a.disallowAccount,
 		api.OpListConnections:  a.listConnections,
@@ -59,7 +59,7 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpCreateEndpoint: body(a.createEndpoint),
 		api.OpListEndpoints:  a.listEndpoints,
 		api.OpGetEndpoint:    a.getEndpoint,
-		api.OpDeleteEndpoint: a.deleteEndpoint,
+		api.OpDeleteEndpoint: deleteOf(a, store.KindEndpoint, a.deleteEndpoint),
 	}
 }
 

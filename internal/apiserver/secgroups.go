@@ -30,13 +30,12 @@ func (a *API) createSecurityGroup(r *http.Request, req api.CreateSecurityGroupRe
 		return nil, err
 	}
 	build := func(t *store.Txn) (string, any, error) {
-		vpc, vrev, err := getOwned[model.VPC](a, r, store.KindVPC, req.VpcID)
+		vpc, err := a.parentVPC(r, t, req.VpcID)
 		if err != nil {
 			return "", nil, err
 		}
 		g := model.SecurityGroup{SecurityGroupID: model.NewID(model.PrefixSG), AccountID: vpc.AccountID, VpcID: vpc.VpcID,
 			Name: req.Name, Rules: rules, CreateTime: now()}
-		t.Touch(a.st.ResourceKey(store.KindVPC, vpc.VpcID), vrev, vpc)
 		return g.SecurityGroupID, g, nil
 	}
 	return createThenGet[model.SecurityGroup](a, r, store.KindSG, req.ClientToken, req.DryRun, req, build)
@@ -82,18 +81,15 @@ func (a *API) changeRules(r *http.Request, req api.RulesRequest, add bool) (any,
 	})
 }
 
-func (a *API) deleteSecurityGroup(r *http.Request) (any, error) {
-	id := r.PathValue("id")
-	v, rev, err := getOwned[model.SecurityGroup](a, r, store.KindSG, id)
+// deleteSecurityGroup refuses while an endpoint uses the group (an
+// endpoint created meanwhile rewrites the group and fails the delete).
+func (a *API) deleteSecurityGroup(r *http.Request, g *model.SecurityGroup, _ *store.Txn) error {
+	ep, err := a.endpointWhere(r, func(ep model.Endpoint) bool { return slices.Contains(ep.SecurityGroupIDs, g.SecurityGroupID) })
 	if err != nil {
-		return nil, err
-	}
-	ep, err := a.endpointWhere(r, func(ep model.Endpoint) bool { return slices.Contains(ep.SecurityGroupIDs, id) })
-	if err != nil {
-		return nil, err
+		return err
 	}
 	if ep != nil {
-		return nil, dependency(store.KindSG, id, "endpoint "+ep.EndpointID)
+		return dependency(store.KindSG, g.SecurityGroupID, "endpoint "+ep.EndpointID)
 	}
-	return v, a.remove(r, store.KindSG, id, rev, a.st.NewTxn())
+	return nil
 }

@@ -11,86 +11,88 @@ import (
 	"github.com/privlink/privlink/internal/store"
 )
 
-func (a *API) validateService(r *http.Request, req *api.CreateServiceRequest) (*model.VPC, int64, []model.Backend, error) {
+// validateService checks a create request against the state (the VPC,
+// its vSwitches, the zones) and returns the backends to store; it guards t
+// on the service VPC.
+func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServiceRequest) ([]model.Backend, error) {
 	if len(req.Description) > 256 {
-		return nil, 0, nil, model.Invalid("ServiceDescription", "description must be at most 256 characters")
+		return nil, model.Invalid("ServiceDescription", "description must be at most 256 characters")
 	}
 	if len(req.Ports) == 0 || len(req.Ports) > api.MaxPortsPerService {
-		return nil, 0, nil, model.Invalid("Ports", "a service needs 1 to %d listener ports", api.MaxPortsPerService)
+		return nil, model.Invalid("Ports", "a service needs 1 to %d listener ports", api.MaxPortsPerService)
 	}
 	for _, p := range req.Ports {
 		if err := model.ValidatePort("Ports", p); err != nil {
-			return nil, 0, nil, err
+			return nil, err
 		}
 	}
 	if len(req.Resources) == 0 {
-		return nil, 0, nil, model.Invalid("Resources", "a service needs at least one backend (zoneId, ip, port)")
+		return nil, model.Invalid("Resources", "a service needs at least one backend (zoneId, ip, port)")
 	}
 	if len(req.Resources) > api.MaxBackendsPerService {
-		return nil, 0, nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.BackendsPerService", "a service has at most %d backends", api.MaxBackendsPerService)
+		return nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.BackendsPerService", "a service has at most %d backends", api.MaxBackendsPerService)
 	}
 	if req.ConnectBandwidth < 0 || req.ConnectBandwidth > 10240 {
-		return nil, 0, nil, model.Invalid("ConnectBandwidth", "connectBandwidth must be 0 (unlimited) to 10240 Mbps")
+		return nil, model.Invalid("ConnectBandwidth", "connectBandwidth must be 0 (unlimited) to 10240 Mbps")
 	}
 	if req.IdleTimeout == 0 {
 		req.IdleTimeout = 900
 	}
 	if req.IdleTimeout < 1 || req.IdleTimeout > 86400 {
-		return nil, 0, nil, model.Invalid("IdleTimeoutSeconds", "idleTimeoutSeconds must be 1 to 86400")
+		return nil, model.Invalid("IdleTimeoutSeconds", "idleTimeoutSeconds must be 1 to 86400")
 	}
 	var vpc *model.VPC
-	var vrev int64
 	var vsws []model.VSwitch
 	if req.VpcID != "" {
-		v, rev, err := getOwned[model.VPC](a, r, store.KindVPC, req.VpcID)
+		v, err := a.parentVPC(r, t, req.VpcID)
 		if err != nil {
-			return nil, 0, nil, err
+			return nil, err
 		}
-		vpc, vrev = &v, rev
+		vpc = &v
 		if vsws, err = listOwned(a, r, store.KindVSwitch, func(s model.VSwitch) bool { return s.VpcID == v.VpcID }); err != nil {
-			return nil, 0, nil, err
+			return nil, err
 		}
 	}
 	seen := map[model.Backend]bool{}
 	var backends []model.Backend
 	for i, b := range req.Resources {
 		if err := a.checkZone("Resources.ZoneId", b.ZoneID); err != nil {
-			return nil, 0, nil, err
+			return nil, err
 		}
 		ip, err := netip.ParseAddr(b.IP)
 		if err != nil || !ip.Is4() {
-			return nil, 0, nil, model.Invalid("Resources.Ip", "backend %d: %q is not an IPv4 address", i+1, b.IP)
+			return nil, model.Invalid("Resources.Ip", "backend %d: %q is not an IPv4 address", i+1, b.IP)
 		}
 		if vpc != nil {
 			if err := backendInVSwitch(vpc, vsws, b.ZoneID, ip); err != nil {
-				return nil, 0, nil, err
+				return nil, err
 			}
 		}
 		if b.Port != 0 {
 			if err := model.ValidatePort("Resources.Port", b.Port); err != nil {
-				return nil, 0, nil, err
+				return nil, err
 			}
 			if len(req.Ports) > 1 {
-				return nil, 0, nil, model.Invalid("Resources.Port", "with several listener ports the backend port must be omitted (each port maps to the same backend port)")
+				return nil, model.Invalid("Resources.Port", "with several listener ports the backend port must be omitted (each port maps to the same backend port)")
 			}
 		}
 		mb := model.Backend{ZoneID: b.ZoneID, IP: ip, Port: b.Port}
 		if seen[mb] {
-			return nil, 0, nil, model.Invalid("Resources", "backend %s:%d in %s is listed twice", b.IP, b.Port, b.ZoneID)
+			return nil, model.Invalid("Resources", "backend %s:%d in %s is listed twice", b.IP, b.Port, b.ZoneID)
 		}
 		seen[mb] = true
 		backends = append(backends, mb)
 	}
 	if vpc == nil && !callerOf(r).Admin {
-		return nil, 0, nil, model.Errorf(http.StatusForbidden, "Forbidden.HostNetworkBackend",
+		return nil, model.Errorf(http.StatusForbidden, "Forbidden.HostNetworkBackend",
 			"only the admin may publish backends on the host network; give the service's vpcId and put the backends in its vSwitches")
 	}
 	for _, acct := range req.AllowedAccounts {
 		if !model.ValidAccountID(acct) {
-			return nil, 0, nil, model.Invalid("AllowedAccounts", "%q is not a 16-digit account ID", acct)
+			return nil, model.Invalid("AllowedAccounts", "%q is not a 16-digit account ID", acct)
 		}
 	}
-	return vpc, vrev, backends, nil
+	return backends, nil
 }
 
 // backendInVSwitch requires a backend to be a usable address of a vSwitch
@@ -114,7 +116,7 @@ func backendInVSwitch(vpc *model.VPC, vsws []model.VSwitch, zone string, ip neti
 
 func (a *API) createService(r *http.Request, req api.CreateServiceRequest) (any, error) {
 	build := func(t *store.Txn) (string, any, error) {
-		vpc, vrev, backends, err := a.validateService(r, &req)
+		backends, err := a.validateService(r, t, &req)
 		if err != nil {
 			return "", nil, err
 		}
@@ -131,9 +133,6 @@ func (a *API) createService(r *http.Request, req api.CreateServiceRequest) (any,
 			}
 		}
 		slices.Sort(s.Zones)
-		if vpc != nil {
-			t.Touch(a.st.ResourceKey(store.KindVPC, vpc.VpcID), vrev, *vpc)
-		}
 		return id, s, nil
 	}
 	return createThenGet[model.EndpointService](a, r, store.KindService, req.ClientToken, req.DryRun, req, build)
@@ -226,20 +225,18 @@ func setIf[T any](dst *T, src *T) {
 	}
 }
 
-func (a *API) deleteService(r *http.Request) (any, error) {
-	id := r.PathValue("id")
-	s, rev, err := getOwned[model.EndpointService](a, r, store.KindService, id)
-	if err != nil {
-		return nil, err
-	}
+// deleteService refuses while the service has endpoints; the index check
+// makes an endpoint created meanwhile block the delete.
+func (a *API) deleteService(r *http.Request, s *model.EndpointService, t *store.Txn) error {
+	id := s.ServiceID
 	ep, err := a.endpointWhere(r, func(ep model.Endpoint) bool { return ep.ServiceID == id })
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if ep != nil {
-		return nil, model.Errorf(http.StatusBadRequest, "DependencyViolation.EndpointExists",
+		return model.Errorf(http.StatusBadRequest, "DependencyViolation.EndpointExists",
 			"endpoint service %s still has endpoint %s (connection %s); reject it and have the consumer delete it first", id, ep.EndpointID, ep.ConnectionStatus)
 	}
-	// The index check makes an endpoint created meanwhile block the delete.
-	return s, a.remove(r, store.KindService, id, rev, a.st.NewTxn().NoneUnder(a.st.ServiceEndpointsPrefix(id)))
+	t.NoneUnder(a.st.ServiceEndpointsPrefix(id))
+	return nil
 }
