@@ -58,11 +58,7 @@ func (a *API) createVSwitch(r *http.Request, req api.CreateVSwitchRequest) (any,
 	if err != nil {
 		return nil, err
 	}
-	build := func(t *store.Txn) (string, any, error) {
-		vpc, err := a.parentVPC(r, t, req.VpcID)
-		if err != nil {
-			return "", nil, err
-		}
+	build := a.inParentVPC(r, req.VpcID, func(t *store.Txn, vpc model.VPC) (string, any, error) {
 		if !model.Contains(vpc.CidrBlock, cidr) {
 			return "", nil, model.Invalid("CidrBlock", "vSwitch CIDR %s must lie inside the VPC CIDR %s", cidr, vpc.CidrBlock)
 		}
@@ -82,7 +78,7 @@ func (a *API) createVSwitch(r *http.Request, req api.CreateVSwitchRequest) (any,
 			ZoneID: req.ZoneID, Name: req.Name, CidrBlock: cidr, Gateway: model.Gateway(cidr),
 			Status: model.StatusAvailable, CreateTime: now()}
 		return v.VSwitchID, v, nil
-	}
+	})
 	return createThenGet[model.VSwitch](a, r, store.KindVSwitch, req.ClientToken, req.DryRun, req, build)
 }
 

@@ -100,6 +100,18 @@ func (a *API) parentVPC(r *http.Request, t *store.Txn, id string) (model.VPC, er
 	return vpc, err
 }
 
+// inParentVPC is the build of a resource that lives in the caller's VPC
+// vpcID, guarded by parentVPC.
+func (a *API) inParentVPC(r *http.Request, vpcID string, b func(t *store.Txn, vpc model.VPC) (string, any, error)) build {
+	return func(t *store.Txn) (string, any, error) {
+		vpc, err := a.parentVPC(r, t, vpcID)
+		if err != nil {
+			return "", nil, err
+		}
+		return b(t, vpc)
+	}
+}
+
 // deleteOf is the DELETE handler of a kind: plan checks what blocks the
 // delete and adds guards and writes to t (it may also change the record
 // as returned to the caller); the record goes if it is unchanged meanwhile.

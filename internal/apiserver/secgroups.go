@@ -29,15 +29,11 @@ func (a *API) createSecurityGroup(r *http.Request, req api.CreateSecurityGroupRe
 	if err != nil {
 		return nil, err
 	}
-	build := func(t *store.Txn) (string, any, error) {
-		vpc, err := a.parentVPC(r, t, req.VpcID)
-		if err != nil {
-			return "", nil, err
-		}
+	build := a.inParentVPC(r, req.VpcID, func(_ *store.Txn, vpc model.VPC) (string, any, error) {
 		g := model.SecurityGroup{SecurityGroupID: model.NewID(model.PrefixSG), AccountID: vpc.AccountID, VpcID: vpc.VpcID,
 			Name: req.Name, Rules: rules, CreateTime: now()}
 		return g.SecurityGroupID, g, nil
-	}
+	})
 	return createThenGet[model.SecurityGroup](a, r, store.KindSG, req.ClientToken, req.DryRun, req, build)
 }
 

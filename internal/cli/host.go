@@ -15,13 +15,10 @@ import (
 func hostCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "host", Short: "Manage ECS-like hosts (namespaces on a vSwitch)"}
 	var req api.CreateHostRequest
-	create := &cobra.Command{Use: "create", Short: "Create a host", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-		return g.run(cmd, hostCols, do((*client.Client).CreateHost, req))
-	}}
+	create := createCmd(g, "Create a host", hostCols, (*client.Client).CreateHost, &req, &req.ClientToken, &req.DryRun)
 	create.Flags().StringVar(&req.VSwitchID, "vswitch", "", "vSwitch ID")
 	create.Flags().StringVar(&req.IP, "ip", "", "private IP (default: next free)")
 	create.Flags().StringVar(&req.Name, "name", "", "name")
-	commonCreateFlags(create, &req.ClientToken, &req.DryRun)
 	exe := &cobra.Command{
 		Use:   "exec HOST -- CMD [ARGS...]",
 		Short: "Run a command inside the host (its network namespace; DNS is the VPC resolver). Must run on the machine of the host's zone agent.",

@@ -78,6 +78,17 @@ func listed[T any](items []T, err error) (any, error) {
 	return api.List[T]{Items: items, TotalCount: len(items)}, err
 }
 
+// createCmd is a collection's create subcommand: it sends *req, filled
+// from the flags the caller adds (and --client-token, --dry-run), and prints
+// the new resource as cols.
+func createCmd[R, T any](g *globals, short string, cols []col, call func(*client.Client, context.Context, R) (T, error), req *R, token *string, dry *bool) *cobra.Command {
+	c := &cobra.Command{Use: "create", Short: short, Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
+		return g.run(cmd, cols, do(call, *req))
+	}}
+	commonCreateFlags(c, token, dry)
+	return c
+}
+
 // do adapts a typed call to run.
 func do[R, T any](call func(*client.Client, context.Context, R) (T, error), req R) func(context.Context, *client.Client) (any, error) {
 	return func(ctx context.Context, c *client.Client) (any, error) { return call(c, ctx, req) }
@@ -112,13 +123,10 @@ func accountCmd(g *globals) *cobra.Command {
 func vpcCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "vpc", Short: "Manage VPCs"}
 	var req api.CreateVPCRequest
-	create := &cobra.Command{Use: "create", Short: "Create a VPC", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-		return g.run(cmd, vpcCols, do((*client.Client).CreateVPC, req))
-	}}
+	create := createCmd(g, "Create a VPC", vpcCols, (*client.Client).CreateVPC, &req, &req.ClientToken, &req.DryRun)
 	create.Flags().StringVar(&req.Name, "name", "", "VPC name")
 	create.Flags().StringVar(&req.CidrBlock, "cidr", "", "CIDR block, e.g. 172.16.0.0/16")
 	create.Flags().StringVar(&req.NetnsPath, "adopt-netns", "", "adopt an existing network namespace (path, e.g. /proc/PID/ns/net; admin only)")
-	commonCreateFlags(create, &req.ClientToken, &req.DryRun)
 	cmd.AddCommand(create)
 	crud(g, cmd, vpcCols, unfiltered((*client.Client).ListVPCs), (*client.Client).GetVPC, (*client.Client).DeleteVPC)
 	return cmd
@@ -132,14 +140,11 @@ func commonCreateFlags(c *cobra.Command, token *string, dry *bool) {
 func vswitchCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "vswitch", Short: "Manage vSwitches"}
 	var req api.CreateVSwitchRequest
-	create := &cobra.Command{Use: "create", Short: "Create a vSwitch", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-		return g.run(cmd, vswCols, do((*client.Client).CreateVSwitch, req))
-	}}
+	create := createCmd(g, "Create a vSwitch", vswCols, (*client.Client).CreateVSwitch, &req, &req.ClientToken, &req.DryRun)
 	create.Flags().StringVar(&req.VpcID, "vpc", "", "VPC ID")
 	create.Flags().StringVar(&req.ZoneID, "zone", "", "zone ID")
 	create.Flags().StringVar(&req.CidrBlock, "cidr", "", "CIDR inside the VPC's")
 	create.Flags().StringVar(&req.Name, "name", "", "name")
-	commonCreateFlags(create, &req.ClientToken, &req.DryRun)
 	cmd.AddCommand(create)
 	crud(g, cmd, vswCols, (*client.Client).ListVSwitches, (*client.Client).GetVSwitch, (*client.Client).DeleteVSwitch, api.FilterVpcID)
 	return cmd
