@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 
@@ -59,5 +60,39 @@ func TestBadRecords(t *testing.T) {
 				t.Errorf("relist dropped the last good value: %v", err)
 			}
 		})
+	}
+}
+
+// TestLoopRecoversPanics: a reconcile round that panics is counted and the
+// loop runs the next round.
+func TestLoopRecoversPanics(t *testing.T) {
+	s := openTest(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := NewCache(s, s.log)
+	go c.Run(ctx)
+	rounds := make(chan int, 10)
+	n := 0
+	go c.Loop(ctx, "test", 10*time.Millisecond, func(*State) {
+		n++
+		rounds <- n
+		if n == 1 {
+			panic("first round fails")
+		}
+	})
+	for want := 1; want <= 2; want++ {
+		select {
+		case got := <-rounds:
+			if got != want {
+				t.Fatalf("round %d, want %d", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("round %d never ran", want)
+		}
+	}
+	var m dto.Metric
+	_ = s.panics.WithLabelValues("test").Write(&m)
+	if m.GetCounter().GetValue() != 1 {
+		t.Errorf("panics counted %v, want 1", m.GetCounter().GetValue())
 	}
 }
