@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/privlink/privlink/internal/api"
+	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/testenv"
 )
 
@@ -119,13 +120,23 @@ func TestCorruptStore(t *testing.T) {
 		t.Errorf("a reconcile loop panicked:\n%s", grep(metrics, "privlink_reconcile_panics_total"))
 	}
 
+	// A restart on the bad records starts and removes nothing either: the
+	// agents' first-round prune leaves alone what a bad record may describe.
+	live.Close()
+	e.Stop()
+	e = testenv.Start(t, testenv.Options{DataDir: e.Dir, Prefix: e.Prefix})
+	if now := netnsList(t, e.Prefix); !slices.Equal(now, namespaces) {
+		t.Errorf("namespaces changed across a restart on bad records:\nbefore %v\nafter  %v", namespaces, now)
+	}
+
 	// Good records written back are taken up again.
 	for _, key := range keys {
 		if err := e.Store.PutRaw(bg, key, dump[key]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := s.Consumer.WhoAmI(bg); err != nil {
+	consumer := client.New(e.URL(), s.Consumer.Token())
+	if _, err := consumer.WhoAmI(bg); err != nil {
 		t.Errorf("the restored token is refused: %v", err)
 	}
 	fresh := dialEndpoint(t, e, s.ConsumerHost.HostID, netip.AddrPortFrom(ep.Zones[1].IP, 6001))
