@@ -43,8 +43,9 @@ type ServiceSpec struct {
 	Ports       []int // listener ports
 	// Backends default to one per host of the provider network, in the
 	// host's zone, on BackendPort (0: the listener's port).
-	Backends                                []api.BackendSpec
-	BackendPort                             int
+	Backends    []api.BackendSpec
+	BackendPort int
+
 	AutoAccept, ZoneAffinity, ProxyProtocol bool
 }
 
