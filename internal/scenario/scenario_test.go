@@ -18,6 +18,26 @@ import (
 	"github.com/privlink/privlink/internal/testenv"
 )
 
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitActive(t *testing.T, b *scenario.Builder, id string) model.Endpoint {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	ep, err := b.Consumer.WaitEndpoint(ctx, id, func(ep model.Endpoint) bool {
+		return ep.EndpointStatus == model.StatusActive && ep.ConnectionStatus == model.ConnConnected
+	}, nil)
+	if err != nil {
+		t.Fatalf("endpoint %s not Active: %v; last %+v", id, err, ep)
+	}
+	return ep
+}
+
 // TestPhases builds the canonical scenario phase by phase as the demo does
 // (servers in the provider hosts before publishing, manual approval): the
 // VPCs overlap, the progress callback sees every resource in order, and
@@ -111,26 +131,6 @@ func TestErrors(t *testing.T) {
 			}
 		})
 	}
-}
-
-func must(t *testing.T, err error) {
-	t.Helper()
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func waitActive(t *testing.T, b *scenario.Builder, id string) model.Endpoint {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	ep, err := b.Consumer.WaitEndpoint(ctx, id, func(ep model.Endpoint) bool {
-		return ep.EndpointStatus == model.StatusActive && ep.ConnectionStatus == model.ConnConnected
-	}, nil)
-	if err != nil {
-		t.Fatalf("endpoint %s not Active: %v; last %+v", id, err, ep)
-	}
-	return ep
 }
 
 // serveName answers every line with name.

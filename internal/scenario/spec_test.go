@@ -5,24 +5,27 @@ import (
 	"testing"
 )
 
+// subnetCases: the i-th /24 of a CIDR, or "" for an error.
+var subnetCases = []struct {
+	cidr string
+	i    int
+	want string
+}{
+	{"192.168.0.0/16", 1, "192.168.1.0/24"},
+	{"10.1.0.0/16", 3, "10.1.3.0/24"},
+	{"10.1.7.9/16", 10, "10.1.10.0/24"}, // host bits ignored
+	{"10.0.0.0/8", 258, "10.1.2.0/24"},
+	{"10.1.2.0/24", 0, "10.1.2.0/24"},
+	{"10.1.2.0/24", 1, ""},
+	{"10.1.0.0/16", 256, ""},
+	{"10.1.0.0/16", -1, ""},
+	{"10.1.2.0/25", 0, ""},
+	{"fd00::/48", 1, ""},
+	{"nonsense", 1, ""},
+}
+
 func TestSubnet(t *testing.T) {
-	for _, tc := range []struct {
-		cidr string
-		i    int
-		want string // "" = error
-	}{
-		{"192.168.0.0/16", 1, "192.168.1.0/24"},
-		{"10.1.0.0/16", 3, "10.1.3.0/24"},
-		{"10.1.7.9/16", 10, "10.1.10.0/24"}, // host bits ignored
-		{"10.0.0.0/8", 258, "10.1.2.0/24"},
-		{"10.1.2.0/24", 0, "10.1.2.0/24"},
-		{"10.1.2.0/24", 1, ""},
-		{"10.1.0.0/16", 256, ""},
-		{"10.1.0.0/16", -1, ""},
-		{"10.1.2.0/25", 0, ""},
-		{"fd00::/48", 1, ""},
-		{"nonsense", 1, ""},
-	} {
+	for _, tc := range subnetCases {
 		got, err := Subnet(tc.cidr, tc.i)
 		if tc.want == "" && err == nil {
 			t.Errorf("Subnet(%q, %d) = %q, want an error", tc.cidr, tc.i, got)
