@@ -10,53 +10,38 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/scenario"
 )
 
 // Control plane: how long from POST /v1/endpoints until the new endpoint
 // carries a round trip, with few and with many endpoints in the system,
 // and how long a restarted server takes to serve existing endpoints again.
 
-// cpVPC is a consumer VPC of the control-plane workloads (CIDR 10.1.0.0/16
-// like the data-plane consumer VPC: overlapping CIDRs are allowed).
-type cpVPC struct {
-	vpc  model.VPC
-	vsw  model.VSwitch // zone h, 10.1.1.0/24: the endpoints' ENIs
-	sg   model.SecurityGroup
-	host model.Host // on its own vSwitch (10.1.3.0/24): it reaches the ENIs through the VPC router
+// newCPVPC creates a consumer VPC for the control-plane workloads (CIDR
+// 10.1.0.0/16 like the data-plane consumer VPC: overlapping CIDRs are
+// allowed): the endpoints' vSwitch 10.1.1.0/24 in zone h, a security group
+// for portEcho and, withHost, a probe host on a vSwitch of its own
+// (10.1.3.0/24), which reaches the ENIs through the VPC router.
+func (h *harness) newCPVPC(ctx context.Context, name string, withHost bool) (scenario.Network, error) {
+	spec := scenario.NetworkSpec{Name: name, CIDR: consumerCIDR, VSwitches: scenario.PerZone([]string{zoneH}, 1),
+		SecurityGroup: securityGroup(portEcho, portEcho)}
+	if withHost {
+		spec.VSwitches = append(spec.VSwitches, scenario.VSwitchSpec{ZoneID: zoneH, Subnet: 3})
+		spec.Hosts = []scenario.HostSpec{{Name: "probe", VSwitch: 1}}
+	}
+	v, err := h.t.Network(ctx, scenario.ConsumerSide, spec)
+	if err != nil || !withHost {
+		return v, err
+	}
+	return v, waitNetns(ctx, h.ns(v.Hosts[0].HostID), 60*time.Second)
 }
 
-func (h *harness) newCPVPC(ctx context.Context, name string, withHost bool) (cpVPC, error) {
-	c := h.t.cons
-	var v cpVPC
-	var err error
-	if v.vpc, err = c.CreateVPC(ctx, api.CreateVPCRequest{Name: name, CidrBlock: consumerCIDR}); err != nil {
-		return v, fmt.Errorf("create VPC %s: %w", name, err)
-	}
-	if v.vsw, err = c.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: v.vpc.VpcID, ZoneID: zoneH, CidrBlock: "10.1.1.0/24"}); err != nil {
-		return v, fmt.Errorf("create vSwitch in %s: %w", name, err)
-	}
-	if v.sg, err = c.CreateSecurityGroup(ctx, sgRequest(v.vpc.VpcID, fmt.Sprintf("%d/%d", portEcho, portEcho))); err != nil {
-		return v, fmt.Errorf("create security group in %s: %w", name, err)
-	}
-	if !withHost {
-		return v, nil
-	}
-	hv, err := c.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: v.vpc.VpcID, ZoneID: zoneH, CidrBlock: "10.1.3.0/24"})
-	if err != nil {
-		return v, fmt.Errorf("create host vSwitch in %s: %w", name, err)
-	}
-	if v.host, err = c.CreateHost(ctx, api.CreateHostRequest{VSwitchID: hv.VSwitchID, Name: "probe"}); err != nil {
-		return v, fmt.Errorf("create host in %s: %w", name, err)
-	}
-	return v, waitNetns(ctx, h.ns(v.host.HostID), 60*time.Second)
-}
-
-func (h *harness) createEndpoint(ctx context.Context, v cpVPC) (model.Endpoint, error) {
-	ep, err := h.t.cons.CreateEndpoint(ctx, api.CreateEndpointRequest{ServiceID: h.t.cpSvc.ServiceID, VpcID: v.vpc.VpcID,
-		SecurityGroupIDs: []string{v.sg.SecurityGroupID}, Zones: []api.EndpointZoneRequest{{ZoneID: zoneH, VSwitchID: v.vsw.VSwitchID}}})
+// createEndpoint creates an endpoint to the control-plane service on the
+// VPC's first vSwitch.
+func (h *harness) createEndpoint(ctx context.Context, v scenario.Network) (model.Endpoint, error) {
+	ep, err := h.t.Connect(ctx, v, h.t.cpSvc, scenario.EndpointSpec{VSwitches: []int{0}})
 	if err == nil && (len(ep.Zones) == 0 || !ep.Zones[0].IP.IsValid()) {
 		err = fmt.Errorf("endpoint %s has no zone IP in the create response", ep.EndpointID)
 	}
@@ -109,7 +94,7 @@ func (h *harness) cpRound(ctx context.Context, kind string, round int) error {
 	if err != nil {
 		return err
 	}
-	pr, err := startInteractive(h.self, h.ns(v.host.HostID), "probe")
+	pr, err := startInteractive(h.self, h.ns(v.Hosts[0].HostID), "probe")
 	if err != nil {
 		return err
 	}
@@ -117,7 +102,7 @@ func (h *harness) cpRound(ctx context.Context, kind string, round int) error {
 	defer pr.close()
 	// The host is plumbed once it reaches its VPC's resolver over TCP.
 	if _, err := probeCall(pr, "connect", "169.254.169.253:53", 60*time.Second); err != nil {
-		return fmt.Errorf("probe host of %s never reached its VPC: %w", v.vpc.VpcID, err)
+		return fmt.Errorf("probe host of %s never reached its VPC: %w", v.VPC.VpcID, err)
 	}
 	var total, api []float64
 	var ids []string
@@ -152,14 +137,14 @@ func (h *harness) cpRound(ctx context.Context, kind string, round int) error {
 // that every round starts with the same number of endpoints.
 func (h *harness) deleteEndpoints(ctx context.Context, ids []string) error {
 	for _, id := range ids {
-		if _, err := h.t.cons.DeleteEndpoint(ctx, id); err != nil {
+		if _, err := h.t.Consumer.DeleteEndpoint(ctx, id); err != nil {
 			return fmt.Errorf("delete endpoint %s: %w", id, err)
 		}
 	}
 	deadline := time.Now().Add(2 * time.Minute)
 	for _, id := range ids {
 		for {
-			ep, err := h.t.cons.GetEndpoint(ctx, id)
+			ep, err := h.t.Consumer.GetEndpoint(ctx, id)
 			if client.IsNotFound(err) {
 				break
 			}
@@ -190,7 +175,7 @@ func quantile(v []float64, q float64) float64 {
 // fill creates endpoints (50 per VPC, 8 requests in flight) until the
 // system has cfg.CPExisting, and waits until every endpoint is Active.
 func (h *harness) fill(ctx context.Context) error {
-	all, err := h.t.cons.ListEndpoints(ctx, client.Filter{})
+	all, err := h.t.Consumer.ListEndpoints(ctx, client.Filter{})
 	if err != nil {
 		return fmt.Errorf("list endpoints: %w", err)
 	}
@@ -198,7 +183,7 @@ func (h *harness) fill(ctx context.Context) error {
 	start := time.Now()
 	if need > 0 {
 		slog.Info("creating endpoints", "count", need, "existing", len(all))
-		var vpcs []cpVPC
+		var vpcs []scenario.Network
 		for i := 0; i*maxEndpointsPerVPC < need; i++ {
 			v, err := h.newCPVPC(ctx, fmt.Sprintf("bench-fill-%d", i+1), false)
 			if err != nil {
@@ -230,7 +215,7 @@ func (h *harness) fill(ctx context.Context) error {
 	want := max(h.cfg.CPExisting, len(all))
 	deadline := time.Now().Add(10 * time.Minute)
 	for {
-		eps, err := h.t.cons.ListEndpoints(ctx, client.Filter{})
+		eps, err := h.t.Consumer.ListEndpoints(ctx, client.Filter{})
 		if err != nil {
 			return fmt.Errorf("list endpoints: %w", err)
 		}

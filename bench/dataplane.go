@@ -260,7 +260,7 @@ func (h *harness) runDNS(ctx context.Context) {
 	}
 	p := dpPath{name: pathPrivlink, target: "169.254.169.253:53", pids: h.srv.pids}
 	for run := 1; run <= h.cfg.Runs && ctx.Err() == nil; run++ {
-		res, cpu, sp, err := h.measure(ctx, p, h.cfg.Duration, "--mode", "dns", "--name", h.t.ep.EndpointDomain,
+		res, cpu, sp, err := h.measure(ctx, p, h.cfg.Duration, "--mode", "dns", "--name", h.t.Endpoint.EndpointDomain,
 			"--conc", strconv.Itoa(dnsWorkers(h.cfg)))
 		what := fmt.Sprintf("dns (run %d)", run)
 		if err != nil {

@@ -202,7 +202,7 @@ func (h *harness) setup(ctx context.Context) error {
 	if line, err := h.serve.readLine(20 * time.Second); err != nil || line != "READY" {
 		return fmt.Errorf("servers in the server host did not start: %q %v", line, err)
 	}
-	cns := h.ns(t.cVPC.VpcID)
+	cns := h.ns(t.ConsumerNet.VPC.VpcID)
 	hap, err := startHAProxy(ctx, h.tmp, cns, t.server.IP.String(), h.nofile)
 	if err != nil {
 		return err

@@ -13,6 +13,7 @@ import (
 	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/scenario"
 	"github.com/privlink/privlink/internal/server"
 )
 
@@ -41,19 +42,17 @@ const (
 // The zones of the server's default region (the harness starts it without --zones).
 var zoneH, zoneI = server.DefaultZones()[0], server.DefaultZones()[1]
 
-// topology is what the harness built through privlink's API.
+// topology is what the harness built through privlink's API: the
+// scenario (provider VPC with the server host, the data-plane service,
+// consumer VPC with the client host and the data-plane endpoint) and the
+// control-plane service.
 type topology struct {
+	*scenario.Scenario
 	prefix         string
-	prov, cons     *client.Client
-	provID, consID string
-	pVPC, cVPC     model.VPC
-	pVSW, cVSW     model.VSwitch // zone h
-	server, client model.Host
-	svc, cpSvc     model.EndpointService
-	sg             model.SecurityGroup
-	ep             model.Endpoint
-	eni            string // the endpoint's IP in zone h
-	vethC, vethP   string // the direct path's veth ends
+	cpSvc          model.EndpointService
+	server, client model.Host // zone h
+	eni            string     // the endpoint's IP in zone h
+	vethC, vethP   string     // the direct path's veth ends
 }
 
 func (t *topology) ns(id string) string { return t.prefix + "-" + id }
@@ -62,95 +61,42 @@ func (t *topology) ns(id string) string { return t.prefix + "-" + id }
 // host, the services, the consumer VPC with the client host and the
 // data-plane endpoint, and waits until the endpoint is Active.
 func buildTopology(ctx context.Context, admin *client.Client, prefix string) (*topology, error) {
-	t := &topology{prefix: prefix}
-	var prov, cons api.AccountWithToken
-	var err error
-	if t.prov, prov, err = admin.CreateAccountClient(ctx, "bench-provider"); err != nil {
-		return nil, err
-	}
-	if t.cons, cons, err = admin.CreateAccountClient(ctx, "bench-consumer"); err != nil {
-		return nil, err
-	}
-	t.provID, t.consID = prov.AccountID, cons.AccountID
-	// Each step uses the IDs the steps before it created.
-	steps := []struct {
-		what string
-		do   func() error
-	}{
-		{"provider VPC", func() (err error) {
-			t.pVPC, err = t.prov.CreateVPC(ctx, api.CreateVPCRequest{Name: "bench-provider", CidrBlock: providerCIDR})
-			return err
-		}},
-		{"provider vSwitch", func() (err error) {
-			t.pVSW, err = t.prov.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: t.pVPC.VpcID, ZoneID: zoneH, CidrBlock: "10.2.1.0/24"})
-			return err
-		}},
-		{"server host", func() (err error) {
-			t.server, err = t.prov.CreateHost(ctx, api.CreateHostRequest{VSwitchID: t.pVSW.VSwitchID, Name: "server"})
-			return err
-		}},
-		{"data-plane service", func() (err error) {
-			t.svc, err = t.prov.CreateService(ctx, api.CreateServiceRequest{Description: "bench data plane", VpcID: t.pVPC.VpcID,
-				Ports: []int{portEcho, portSink, portSource}, Resources: []api.BackendSpec{{ZoneID: zoneH, IP: t.server.IP.String()}},
-				AutoAcceptEnabled: true, AllowedAccounts: []string{t.consID}})
-			return err
-		}},
-		{"control-plane service", func() (err error) {
-			t.cpSvc, err = t.prov.CreateService(ctx, api.CreateServiceRequest{Description: "bench control plane", VpcID: t.pVPC.VpcID,
-				Ports: []int{portEcho}, Resources: []api.BackendSpec{{ZoneID: zoneH, IP: t.server.IP.String()}},
-				AutoAcceptEnabled: true, AllowedAccounts: []string{t.consID}})
-			return err
-		}},
-		{"consumer VPC", func() (err error) {
-			t.cVPC, err = t.cons.CreateVPC(ctx, api.CreateVPCRequest{Name: "bench-consumer", CidrBlock: consumerCIDR})
-			return err
-		}},
-		{"consumer vSwitch h", func() (err error) {
-			t.cVSW, err = t.cons.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: t.cVPC.VpcID, ZoneID: zoneH, CidrBlock: "10.1.1.0/24"})
-			return err
-		}},
-		{"consumer vSwitch i", func() error {
-			_, err := t.cons.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: t.cVPC.VpcID, ZoneID: zoneI, CidrBlock: "10.1.2.0/24"})
-			return err
-		}},
-		{"security group", func() (err error) {
-			t.sg, err = t.cons.CreateSecurityGroup(ctx, sgRequest(t.cVPC.VpcID, "1/65535"))
-			return err
-		}},
-		{"client host", func() (err error) {
-			t.client, err = t.cons.CreateHost(ctx, api.CreateHostRequest{VSwitchID: t.cVSW.VSwitchID, Name: "client"})
-			return err
-		}},
-		{"data-plane endpoint", func() (err error) {
-			t.ep, err = t.cons.CreateEndpoint(ctx, api.CreateEndpointRequest{ServiceID: t.svc.ServiceID, VpcID: t.cVPC.VpcID,
-				SecurityGroupIDs: []string{t.sg.SecurityGroupID}, Zones: []api.EndpointZoneRequest{{ZoneID: zoneH, VSwitchID: t.cVSW.VSwitchID}}})
-			return err
-		}},
-	}
-	for _, s := range steps {
-		if err := s.do(); err != nil {
-			return nil, fmt.Errorf("create %s: %w", s.what, err)
-		}
-	}
-	ep, err := waitActive(ctx, t.cons, t.ep.EndpointID, 60*time.Second)
+	b, err := scenario.NewBuilder(ctx, admin, "bench-provider", "bench-consumer")
 	if err != nil {
 		return nil, err
 	}
-	t.ep = ep
-	t.eni = ep.Zones[0].IP.String()
+	t := &topology{prefix: prefix, Scenario: scenario.New(b, scenario.Plan{
+		Provider: scenario.NetworkSpec{Name: "bench-provider", CIDR: providerCIDR, VSwitches: scenario.PerZone([]string{zoneH}, 1),
+			Hosts: []scenario.HostSpec{{Name: "server"}}},
+		Service: scenario.ServiceSpec{Description: "bench data plane", Ports: []int{portEcho, portSink, portSource}, AutoAccept: true},
+		Consumer: scenario.NetworkSpec{Name: "bench-consumer", CIDR: consumerCIDR, VSwitches: scenario.PerZone([]string{zoneH, zoneI}, 1),
+			SecurityGroup: securityGroup(1, 65535), Hosts: []scenario.HostSpec{{Name: "client"}}},
+		Endpoint: &scenario.EndpointSpec{VSwitches: []int{0}}, // zone h only
+	})}
+	if err := t.Build(ctx); err != nil {
+		return nil, err
+	}
+	t.cpSvc, err = t.Publish(ctx, t.ProviderNet, scenario.ServiceSpec{Description: "bench control plane", Ports: []int{portEcho}, AutoAccept: true})
+	if err != nil {
+		return nil, err
+	}
+	if t.Endpoint, err = waitActive(ctx, t.Consumer, t.Endpoint.EndpointID, 60*time.Second); err != nil {
+		return nil, err
+	}
+	t.server, t.client, t.eni = t.ProviderNet.Hosts[0], t.ConsumerNet.Hosts[0], t.Endpoint.Zones[0].IP.String()
 	for _, h := range []model.Host{t.server, t.client} {
 		if err := waitNetns(ctx, t.ns(h.HostID), 30*time.Second); err != nil {
 			return nil, err
 		}
 	}
-	slog.Info("topology ready", "consumerVpc", t.cVPC.VpcID, "providerVpc", t.pVPC.VpcID,
-		"client", t.client.IP, "server", t.server.IP, "endpoint", t.ep.EndpointID, "eni", t.eni)
+	slog.Info("topology ready", "consumerVpc", t.ConsumerNet.VPC.VpcID, "providerVpc", t.ProviderNet.VPC.VpcID,
+		"client", t.client.IP, "server", t.server.IP, "endpoint", t.Endpoint.EndpointID, "eni", t.eni)
 	return t, nil
 }
 
-func sgRequest(vpcID, ports string) api.CreateSecurityGroupRequest {
-	return api.CreateSecurityGroupRequest{VpcID: vpcID, Name: "bench",
-		Rules: []model.SecurityGroupRule{{Protocol: "tcp", PortRange: ports, SourceCidr: consumerCIDR, Policy: "accept", Priority: 1}}}
+// securityGroup accepts TCP ports from..to from the consumer CIDR.
+func securityGroup(from, to int) *scenario.SecurityGroupSpec {
+	return &scenario.SecurityGroupSpec{Name: "bench", Rules: []model.SecurityGroupRule{scenario.AcceptTCP(from, to, consumerCIDR)}}
 }
 
 // waitActive polls an endpoint (every 20ms) until it is Active with every
@@ -191,7 +137,7 @@ func waitNetns(ctx context.Context, name string, timeout time.Duration) error {
 // (the client, the proxies' dialing side), so connection-rate loads do not
 // run out of ports. Namespaces have their own port space and sysctls.
 func (t *topology) tuneNamespaces(ctx context.Context) error {
-	for _, id := range []string{t.client.HostID, t.server.HostID, t.cVPC.VpcID, t.pVPC.VpcID} {
+	for _, id := range []string{t.client.HostID, t.server.HostID, t.ConsumerNet.VPC.VpcID, t.ProviderNet.VPC.VpcID} {
 		if err := run(ctx, "ip", "netns", "exec", t.ns(id), "sysctl", "-q", "-w",
 			"net.ipv4.ip_local_port_range=10000 65000", "net.ipv4.tcp_tw_reuse=1"); err != nil {
 			return err
@@ -204,7 +150,7 @@ func (t *topology) tuneNamespaces(ctx context.Context) error {
 // peering would do) and adds the baselines' listen addresses to the
 // consumer VPC namespace. undo removes both.
 func (t *topology) addDirect(ctx context.Context) (undo func() error, err error) {
-	cns, pns := t.ns(t.cVPC.VpcID), t.ns(t.pVPC.VpcID)
+	cns, pns := t.ns(t.ConsumerNet.VPC.VpcID), t.ns(t.ProviderNet.VPC.VpcID)
 	suffix := t.prefix[len(t.prefix)-4:]
 	t.vethC, t.vethP = "pbc"+suffix, "pbp"+suffix
 	var done []func() error

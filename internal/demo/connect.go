@@ -78,7 +78,7 @@ func (r *run) waitDNS(ctx context.Context) error {
 	for {
 		ips, err := r.lookup(ctx, r.sum.EndpointDomain)
 		if err == nil && len(ips) == len(r.sum.ZoneIPs) {
-			r.say("  the VPC resolver %s answers %s with %v", r.srv.Driver.Sockets.ResolverAddr(r.vpc.VpcID).Addr(), r.sum.EndpointDomain, ips)
+			r.say("  the VPC resolver %s answers %s with %v", r.srv.Driver.Sockets.ResolverAddr(r.sc.ConsumerNet.VPC.VpcID).Addr(), r.sum.EndpointDomain, ips)
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -124,7 +124,7 @@ func (r *run) queryCLI(ctx context.Context, host, q string) ([][]string, error) 
 // lookup asks the customer VPC's resolver from inside the host.
 func (r *run) lookup(ctx context.Context, name string) ([]netip.Addr, error) {
 	hs := r.srv.Driver.Sockets
-	res := netdrv.HostResolver(hs, r.host.HostID, r.srv.Driver.Sockets.ResolverAddr(r.vpc.VpcID))
+	res := netdrv.HostResolver(hs, r.host.HostID, r.srv.Driver.Sockets.ResolverAddr(r.sc.ConsumerNet.VPC.VpcID))
 	return res.LookupNetIP(ctx, "ip4", name)
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/scenario"
 	"github.com/privlink/privlink/internal/server"
 )
 
@@ -59,18 +60,15 @@ const (
 
 // run holds one demo's live state.
 type run struct {
-	o        Options
-	srv      *server.Server
-	admin    *client.Client
-	vendor   *client.Client
-	customer *client.Client
-	dir      string
-	procs    []*os.Process
-	sum      Summary
-	step     int
-	vpc      model.VPC
-	host     model.Host
-	ep       model.Endpoint
+	o     Options
+	srv   *server.Server
+	admin *client.Client
+	sc    *scenario.Scenario // the vendor (provider) and the customer (consumer)
+	host  model.Host         // the customer's ECS host
+	dir   string
+	procs []*os.Process
+	sum   Summary
+	step  int
 }
 
 func (r *run) say(format string, args ...any) { fmt.Fprintf(r.o.Out, format+"\n", args...) }

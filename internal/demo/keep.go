@@ -15,14 +15,14 @@ func (r *run) printKeep() {
 	}
 	r.say("\n== Everything is still running (--keep). Try it by hand in another terminal:")
 	r.say("  export PRIVLINK_SERVER=%s", url)
-	r.say("  export PRIVLINK_TOKEN=%s    # the customer's token", r.customer.Token())
+	r.say("  export PRIVLINK_TOKEN=%s    # the customer's token", r.sc.Consumer.Token())
 	r.say("  %s endpoint get %s", pl, r.sum.EndpointID)
 	r.say("  %s host exec %s -- dig +short %s", pl, r.host.HostID, r.sum.EndpointDomain)
 	r.say("  %s host exec %s -- mysql -h %s -P %d -u %s -p    # password: %s", pl, r.host.HostID, r.sum.EndpointDomain, dbPort, dbUser, dbPassword)
 	if r.srv.Driver.Name == "netns" {
 		r.say("  ip netns exec %s-%s bash    # a shell on the customer's ECS host", prefix, r.host.HostID)
 	}
-	r.say("  vendor token: %s", r.vendor.Token())
+	r.say("  vendor token: %s", r.sc.Provider.Token())
 	if r.sum.ConsoleURL != "" {
 		r.say("  console: %s (log in with either token)", r.sum.ConsoleURL)
 	}

@@ -11,53 +11,37 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/scenario"
 )
 
 // provider: the vendor's VPC, one database instance per zone, the endpoint
 // service, and the "Connect > PrivateLink" panel.
 func (r *run) provider(ctx context.Context) error {
-	var err error
-	var customer api.AccountWithToken
-	if r.vendor, _, err = r.admin.CreateAccountClient(ctx, "vendor"); err != nil {
-		return err
-	}
-	if r.customer, customer, err = r.admin.CreateAccountClient(ctx, "customer"); err != nil {
-		return err
-	}
-	customerID := customer.AccountID
-	r.stepf("vendor: a VPC with a database instance in each zone")
-	vpc, err := r.vendor.CreateVPC(ctx, api.CreateVPCRequest{Name: "vendor-db-vpc", CidrBlock: "192.168.0.0/16"})
+	b, err := scenario.NewBuilder(ctx, r.admin, "vendor", "customer")
 	if err != nil {
-		return fmt.Errorf("vendor VPC: %w", err)
+		return err
 	}
-	var backends []api.BackendSpec
-	for i, zone := range r.srv.Config().Zones {
-		vsw, err := r.vendor.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: zone, CidrBlock: fmt.Sprintf("192.168.%d.0/24", i+1)})
-		if err != nil {
-			return fmt.Errorf("vendor vSwitch: %w", err)
-		}
-		h, err := r.vendor.CreateHost(ctx, api.CreateHostRequest{VSwitchID: vsw.VSwitchID, Name: "db-" + zone})
-		if err != nil {
-			return fmt.Errorf("vendor host: %w", err)
-		}
+	b.Progress = r.narrate
+	r.sc = scenario.New(b, r.plan())
+	r.stepf("vendor: a VPC with a database instance in each zone")
+	if err := r.sc.CreateProvider(ctx); err != nil {
+		return err
+	}
+	vpc := r.sc.ProviderNet.VPC
+	for _, h := range r.sc.ProviderNet.Hosts {
 		if err := r.startDB(ctx, vpc.VpcID, h); err != nil {
 			return err
 		}
-		r.say("  instance db-%s: privlink-sampledb on %s:%d in %s (vendor VPC %s, %s)", zone, h.IP, dbPort, zone, vpc.VpcID, vpc.CidrBlock)
-		backends = append(backends, api.BackendSpec{ZoneID: zone, IP: h.IP.String(), Port: dbPort})
+		r.say("  instance %s: privlink-sampledb on %s:%d in %s (vendor VPC %s, %s)", h.Name, h.IP, dbPort, h.ZoneID, vpc.VpcID, vpc.CidrBlock)
 	}
 	r.stepf("vendor: publish the instance as an endpoint service (port %d, zone affinity, PROXY protocol, manual approval)", dbPort)
-	svc, err := r.vendor.CreateService(ctx, api.CreateServiceRequest{
-		Description: "MatrixOne-compatible instance", VpcID: vpc.VpcID, Ports: []int{dbPort}, Resources: backends,
-		ZoneAffinityEnabled: true, ProxyProtocol: true, AllowedAccounts: []string{customerID},
-	})
-	if err != nil {
-		return fmt.Errorf("publish service: %w", err)
+	if err := r.sc.CreateService(ctx); err != nil {
+		return err
 	}
+	svc := r.sc.Service
 	r.sum.ServiceName, r.sum.ServiceID, r.sum.RegionID, r.sum.ZoneIDs = svc.Name, svc.ServiceID, svc.RegionID, svc.Zones
-	r.say("  allow-listed the customer's account %s", customerID)
+	r.say("  allow-listed the customer's account %s", b.ConsumerID)
 	r.say("")
 	r.say("  +--- Instance console: Connect > third-party tools > PrivateLink -----------")
 	r.say("  | Service name : %s", svc.Name)
@@ -65,6 +49,20 @@ func (r *run) provider(ctx context.Context) error {
 	r.say("  | Region ID    : %s", svc.RegionID)
 	r.say("  +---------------------------------------------------------------------------")
 	return nil
+}
+
+// plan is the canonical scenario in the guide's words. Without isolation
+// (loopback) the customer's VPC avoids the vendor's addresses.
+func (r *run) plan() scenario.Plan {
+	o := scenario.Options{Zones: r.srv.Config().Zones, Port: dbPort, ZoneAffinity: true, ProxyProtocol: true}
+	if r.srv.Driver.Name == "loopback" {
+		o.ConsumerCIDR = "172.16.0.0/16"
+	}
+	p := scenario.Canonical(o)
+	p.Provider.Name, p.Service.Description = "vendor-db-vpc", "MatrixOne-compatible instance"
+	p.Consumer.Name, p.Consumer.VSwitches = "customer-vpc", scenario.PerZone(o.Zones, 10)
+	p.Consumer.SecurityGroup.Name, p.Consumer.Hosts[0].Name, p.Endpoint.Name = "mysql-clients", "ecs-app", "vendor-db"
+	return p
 }
 
 // sampleDB finds privlink-sampledb next to this executable or on PATH.

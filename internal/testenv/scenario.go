@@ -4,16 +4,16 @@ import (
 	"context"
 	"net"
 	"net/netip"
-	"strconv"
 	"testing"
 	"time"
 
-	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/scenario"
 )
 
-// Scenario is the canonical two-account, two-zone topology.
+// Scenario is the canonical two-account, two-zone topology
+// (scenario.Canonical), with its parts under the names tests use.
 type Scenario struct {
 	Provider, Consumer     *client.Client
 	ProviderID, ConsumerID string
@@ -27,73 +27,27 @@ type Scenario struct {
 	Endpoint               model.Endpoint
 }
 
-// ScenarioOptions shape the service.
-type ScenarioOptions struct {
-	CIDR          string // both VPCs use it (overlap on purpose); default 192.168.0.0/16
-	Port          int    // default 6001
-	AutoAccept    bool
-	ZoneAffinity  bool
-	ProxyProtocol bool
-	NoEndpoint    bool
-	NoSGRule      bool
-}
+// ScenarioOptions shape it; Zones default to the server's.
+type ScenarioOptions = scenario.Options
 
-// BuildScenario creates it all through the API; the endpoint is created but not waited for.
+// BuildScenario creates it all through the API as two new accounts,
+// "provider" and "consumer"; the endpoint is created but not waited for.
 func BuildScenario(t testing.TB, e *Env, o ScenarioOptions) *Scenario {
 	t.Helper()
-	if o.CIDR == "" {
-		o.CIDR = "192.168.0.0/16"
-	}
-	if o.Port == 0 {
-		o.Port = 6001
+	if o.Zones == nil {
+		o.Zones = e.Config().Zones
 	}
 	ctx := context.Background()
-	s := &Scenario{}
-	s.Provider, s.ProviderID = e.Account(t, "provider")
-	s.Consumer, s.ConsumerID = e.Account(t, "consumer")
-	zones := e.Config().Zones
-	var err error
-	s.ProviderVPC, err = s.Provider.CreateVPC(ctx, api.CreateVPCRequest{Name: "provider-vpc", CidrBlock: o.CIDR})
+	b, err := scenario.NewBuilder(ctx, e.Admin, "provider", "consumer")
 	must(t, err)
-	var backends []api.BackendSpec
-	for i, z := range zones {
-		vsw, err := s.Provider.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: s.ProviderVPC.VpcID, ZoneID: z, CidrBlock: subnet(o.CIDR, i+1)})
-		must(t, err)
-		h, err := s.Provider.CreateHost(ctx, api.CreateHostRequest{VSwitchID: vsw.VSwitchID, Name: "db-" + z})
-		must(t, err)
-		s.ProviderHosts = append(s.ProviderHosts, h)
-		backends = append(backends, api.BackendSpec{ZoneID: z, IP: h.IP.String(), Port: o.Port})
+	s := scenario.New(b, scenario.Canonical(o))
+	must(t, s.Build(ctx))
+	return &Scenario{
+		Provider: b.Provider, Consumer: b.Consumer, ProviderID: b.ProviderID, ConsumerID: b.ConsumerID,
+		ProviderVPC: s.ProviderNet.VPC, ProviderHosts: s.ProviderNet.Hosts, Service: s.Service,
+		ConsumerVPC: s.ConsumerNet.VPC, ConsumerVSwitches: s.ConsumerNet.VSwitches, SG: s.ConsumerNet.SG,
+		ConsumerHost: s.ConsumerNet.Hosts[0], Endpoint: s.Endpoint,
 	}
-	s.Service, err = s.Provider.CreateService(ctx, api.CreateServiceRequest{
-		Description: "sample database", VpcID: s.ProviderVPC.VpcID, Ports: []int{o.Port}, Resources: backends,
-		AutoAcceptEnabled: o.AutoAccept, ZoneAffinityEnabled: o.ZoneAffinity, ProxyProtocol: o.ProxyProtocol,
-		AllowedAccounts: []string{s.ConsumerID},
-	})
-	must(t, err)
-	s.ConsumerVPC, err = s.Consumer.CreateVPC(ctx, api.CreateVPCRequest{Name: "consumer-vpc", CidrBlock: o.CIDR})
-	must(t, err)
-	var zreq []api.EndpointZoneRequest
-	for i, z := range zones {
-		vsw, err := s.Consumer.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: s.ConsumerVPC.VpcID, ZoneID: z, CidrBlock: subnet(o.CIDR, i+1)})
-		must(t, err)
-		s.ConsumerVSwitches = append(s.ConsumerVSwitches, vsw)
-		zreq = append(zreq, api.EndpointZoneRequest{ZoneID: z, VSwitchID: vsw.VSwitchID})
-	}
-	sgReq := api.CreateSecurityGroupRequest{VpcID: s.ConsumerVPC.VpcID, Name: "sg-db"}
-	if !o.NoSGRule {
-		sgReq.Rules = []model.SecurityGroupRule{{Protocol: "tcp", PortRange: itoa(o.Port) + "/" + itoa(o.Port), SourceCidr: o.CIDR, Policy: "accept", Priority: 1}}
-	}
-	s.SG, err = s.Consumer.CreateSecurityGroup(ctx, sgReq)
-	must(t, err)
-	s.ConsumerHost, err = s.Consumer.CreateHost(ctx, api.CreateHostRequest{VSwitchID: s.ConsumerVSwitches[0].VSwitchID, Name: "app"})
-	must(t, err)
-	if !o.NoEndpoint {
-		s.Endpoint, err = s.Consumer.CreateEndpoint(ctx, api.CreateEndpointRequest{
-			ServiceName: s.Service.Name, VpcID: s.ConsumerVPC.VpcID, SecurityGroupIDs: []string{s.SG.SecurityGroupID}, Zones: zreq,
-		})
-		must(t, err)
-	}
-	return s
 }
 
 // WaitEndpoint polls until cond holds for the consumer's view of the endpoint.
@@ -117,14 +71,6 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
-
-// subnet returns the i-th /24 of a /16 (x.y.i.0/24).
-func subnet(cidr string, i int) string {
-	p := cidr[:len(cidr)-len("0.0/16")]
-	return p + itoa(i) + ".0/24"
-}
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 // Eventually retries f every 50ms for up to 10s and fails the test with
 // f's last error if it never succeeds.

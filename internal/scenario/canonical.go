@@ -1,0 +1,48 @@
+package scenario
+
+// Options shape the canonical scenario; the zero value (with Zones) is the
+// one most tests use.
+type Options struct {
+	Zones         []string // a vSwitch per zone on both sides, a backend host per zone
+	CIDR          string   // the provider's VPC; default 192.168.0.0/16
+	ConsumerCIDR  string   // default CIDR: the VPCs overlap on purpose
+	Port          int      // the service's port and the backends'; default 6001
+	AutoAccept    bool
+	ZoneAffinity  bool
+	ProxyProtocol bool
+	NoSGRule      bool // the security group has no rule (drops everything)
+	NoEndpoint    bool
+}
+
+// Canonical is the plan of the canonical scenario: the provider's VPC with
+// a vSwitch (x.y.1.0/24, x.y.2.0/24, ...) and a host "db-<zone>" in each
+// zone, a service on Port with those hosts as backends, the consumer's VPC
+// with the same vSwitches, a security group "sg-db" accepting Port from
+// the consumer's CIDR, a host "app" in the first zone, and an endpoint in
+// every zone. Callers may rename things in the plan it returns.
+func Canonical(o Options) Plan {
+	if o.CIDR == "" {
+		o.CIDR = "192.168.0.0/16"
+	}
+	if o.ConsumerCIDR == "" {
+		o.ConsumerCIDR = o.CIDR
+	}
+	if o.Port == 0 {
+		o.Port = 6001
+	}
+	vsws := PerZone(o.Zones, 1)
+	sg := &SecurityGroupSpec{Name: "sg-db"}
+	if !o.NoSGRule {
+		sg.Rules = append(sg.Rules, AcceptTCP(o.Port, o.Port, o.ConsumerCIDR))
+	}
+	p := Plan{
+		Provider: NetworkSpec{Name: "provider-vpc", CIDR: o.CIDR, VSwitches: vsws, Hosts: HostPerVSwitch("db-", vsws)},
+		Service: ServiceSpec{Description: "sample database", Ports: []int{o.Port}, BackendPort: o.Port,
+			AutoAccept: o.AutoAccept, ZoneAffinity: o.ZoneAffinity, ProxyProtocol: o.ProxyProtocol},
+		Consumer: NetworkSpec{Name: "consumer-vpc", CIDR: o.ConsumerCIDR, VSwitches: PerZone(o.Zones, 1), SecurityGroup: sg, Hosts: []HostSpec{{Name: "app"}}},
+	}
+	if !o.NoEndpoint {
+		p.Endpoint = &EndpointSpec{}
+	}
+	return p
+}
