@@ -32,7 +32,7 @@ func TestImportRules(t *testing.T) {
 	n := 0
 	for dec.More() {
 		var p struct {
-			ImportPath                          string
+			ImportPath                         string
 			Imports, TestImports, XTestImports []string
 		}
 		if err := dec.Decode(&p); err != nil {
