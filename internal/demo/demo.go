@@ -126,7 +126,8 @@ func (r *run) start(ctx context.Context) error {
 		return fmt.Errorf("temp dir: %w", err)
 	}
 	r.dir = dir
-	r.stepf("start privlink (region cn-hangzhou, zones cn-hangzhou-h and cn-hangzhou-i)")
+	zones := server.DefaultZones()
+	r.stepf("start privlink (region %s, zones %s and %s)", server.DefaultRegion, zones[0], zones[1])
 	if r.o.Network == "loopback" {
 		r.say("NOTICE: not running as root, so the loopback network driver is used: endpoint IPs are 127.x.y.z")
 		r.say("        addresses on this machine and VPCs are NOT isolated. Run as root for real VPC namespaces.")

@@ -26,7 +26,8 @@ type Config struct {
 	Endpoints []string
 	// DataDir holds the embedded etcd's data (DataDir/etcd).
 	DataDir string
-	// ClientURL and PeerURL of the embedded etcd (defaults 127.0.0.1:2379/2380).
+	// ClientURL and PeerURL of the embedded etcd (required with it; the
+	// process defaults are in internal/server).
 	ClientURL, PeerURL string
 	// Prefix of every key, default "/privlink/".
 	Prefix string
@@ -86,11 +87,8 @@ func startEmbedded(cfg Config) (*embed.Etcd, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("embedded etcd needs a data dir")
 	}
-	if cfg.ClientURL == "" {
-		cfg.ClientURL = "http://127.0.0.1:2379"
-	}
-	if cfg.PeerURL == "" {
-		cfg.PeerURL = "http://127.0.0.1:2380"
+	if cfg.ClientURL == "" || cfg.PeerURL == "" {
+		return nil, errors.New("embedded etcd needs its client and peer URLs")
 	}
 	cu, err := url.Parse(cfg.ClientURL)
 	if err != nil {
