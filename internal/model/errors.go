@@ -3,11 +3,12 @@ package model
 import "fmt"
 
 // Error is a rejected input or state with an Alibaba-style code, e.g.
-// InvalidParameter.Cidr, and the HTTP status the API answers it with.
+// InvalidParameter.Cidr, and the HTTP status the API answers it with. It is
+// not a wire type: the API answers it as an api.Error body.
 type Error struct {
-	Status  int    `json:"-"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Status  int
+	Code    string
+	Message string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
