@@ -146,10 +146,8 @@ func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) e
 func (a *Agent) backendHealth(d *desired, epID string) (bool, map[string]bool) {
 	any, seen := false, false
 	var m map[string]bool
-	for k, sp := range d.listeners {
-		if k.EndpointID != epID {
-			continue
-		}
+	for _, port := range d.ports[epID] {
+		sp := d.listeners[listenerKey{epID, port}]
 		seen = true
 		h := a.healthFor(sp.svcVPC)
 		for _, b := range sp.cfg.Backends {

@@ -19,6 +19,8 @@ type desired struct {
 	hosts     map[string]netdrv.Host
 	enis      map[eniKey]bool
 	listeners map[listenerKey]listenerSpec
+	// ports lists each endpoint's listener ports (its keys in listeners).
+	ports map[string][]uint16
 	// zones lists the endpoint zones served here (for reports).
 	zones map[string]eniKey // endpointID -> eni
 }
@@ -52,7 +54,7 @@ type listenerSpec struct {
 // compute derives the desired state of zone from a store snapshot.
 func compute(zone string, s *store.State) *desired {
 	d := &desired{vpcs: map[string]string{}, vswitches: map[string]vswitch{}, hosts: map[string]netdrv.Host{},
-		enis: map[eniKey]bool{}, listeners: map[listenerKey]listenerSpec{}, zones: map[string]eniKey{}}
+		enis: map[eniKey]bool{}, listeners: map[listenerKey]listenerSpec{}, ports: map[string][]uint16{}, zones: map[string]eniKey{}}
 	addVPC := func(id string) bool {
 		v, ok := s.VPCs[id]
 		if ok {
@@ -84,7 +86,7 @@ func compute(zone string, s *store.State) *desired {
 			k := eniKey{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.IP}
 			d.enis[k] = true
 			d.zones[ep.EndpointID] = k
-			if svc == nil || ep.ConnectionStatus != model.ConnConnected {
+			if !model.Carries(ep, svc) {
 				continue
 			}
 			if svc.VpcID != "" && !addVPC(svc.VpcID) {
@@ -99,6 +101,7 @@ func compute(zone string, s *store.State) *desired {
 			rules := model.CompileRules(groups...)
 			for _, port := range svc.Ports {
 				d.listeners[listenerKey{ep.EndpointID, uint16(port)}] = spec(zone, ep, svc, k, port, rules, groups)
+				d.ports[ep.EndpointID] = append(d.ports[ep.EndpointID], uint16(port))
 			}
 		}
 	}

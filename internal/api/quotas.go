@@ -8,6 +8,8 @@ const (
 	MaxVSwitchesPerVPC    = 24
 	MaxRulesPerGroup      = 100
 	MaxPortsPerService    = 10
+	// MaxSecurityGroupsPerEndpoint is Alibaba's limit too.
+	MaxSecurityGroupsPerEndpoint = 10
 	// MaxBodyBytes is the largest request body the server reads.
 	MaxBodyBytes = 1 << 20
 	// MaxPageSize is the largest maxResults a list accepts.

@@ -50,12 +50,15 @@ func (a *API) disallowAccount(r *http.Request) (any, error) {
 
 // disconnect marks the account's endpoints of a service Disconnected in t,
 // each guarded by its revision: an endpoint deleted or changed meanwhile
-// makes the whole transaction retry instead of being rewritten.
+// makes the whole transaction retry instead of being rewritten, and so does
+// an endpoint of the service created after the list (its index key), which
+// an endpoint create racing the removal would otherwise leave Connected.
 func (a *API) disconnect(r *http.Request, t *store.Txn, svcID, acct string) error {
-	eps, err := store.ListRecords[model.Endpoint](r.Context(), a.st, a.st.KindPrefix(store.KindEndpoint))
+	eps, rev, err := store.ListRecords[model.Endpoint](r.Context(), a.st, a.st.KindPrefix(store.KindEndpoint))
 	if err != nil {
 		return err
 	}
+	t.NoneCreatedAfter(a.st.ServiceEndpointsPrefix(svcID), rev)
 	for _, e := range eps {
 		ep := e.Value
 		if ep.ServiceID != svcID || ep.AccountID != acct || ep.ConnectionStatus == model.ConnDisconnected {
@@ -114,7 +117,7 @@ func (a *API) setConnection(r *http.Request, to string) (any, error) {
 		if err != nil {
 			return err
 		}
-		if to == model.ConnConnected && ep.AccountID != svc.AccountID && !slices.Contains(svc.AllowedAccounts, ep.AccountID) {
+		if to == model.ConnConnected && !svc.Admits(ep.AccountID) {
 			return model.Errorf(http.StatusForbidden, "OperationDenied.NotAllowListed",
 				"account %s is not on the allow-list of %s; allow it before accepting its endpoint", ep.AccountID, id)
 		}

@@ -20,6 +20,14 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 	if len(req.SecurityGroupIDs) == 0 {
 		return nil, model.Invalid("SecurityGroupIds", "an endpoint needs at least one security group")
 	}
+	if len(req.SecurityGroupIDs) > api.MaxSecurityGroupsPerEndpoint {
+		return nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.SecurityGroupsPerEndpoint", "an endpoint has at most %d security groups", api.MaxSecurityGroupsPerEndpoint)
+	}
+	for i, id := range req.SecurityGroupIDs {
+		if slices.Contains(req.SecurityGroupIDs[:i], id) {
+			return nil, model.Invalid("SecurityGroupIds", "security group %s is listed twice", id)
+		}
+	}
 	svcRef := req.ServiceID
 	if svcRef == "" {
 		svcRef = req.ServiceName
@@ -133,11 +141,11 @@ func (a *API) getEndpointView(r *http.Request, id string) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := a.liveStatus(r)
+	st, err := a.st.ReadZoneStatus(r.Context(), &ep) // this endpoint's reports only
 	if err != nil {
 		return nil, err
 	}
-	return st.view(ep), nil
+	return liveStatus{st}.view(ep), nil
 }
 
 func (a *API) listEndpoints(r *http.Request) (any, error) {

@@ -146,7 +146,7 @@ func (a *API) visibleService(r *http.Request, nameOrID string) (model.EndpointSe
 	}
 	s, rev, err := store.Get[model.EndpointService](r.Context(), a.st, a.st.ResourceKey(store.KindService, id))
 	me := callerOf(r).AccountID
-	if err == store.ErrNotFound || (err == nil && s.AccountID != me && !slices.Contains(s.AllowedAccounts, me)) {
+	if err == store.ErrNotFound || (err == nil && !s.Admits(me)) {
 		return s, 0, model.NotFound("EndpointService", nameOrID)
 	}
 	return s, rev, err
@@ -187,7 +187,7 @@ func (a *API) searchServices(r *http.Request) (any, error) {
 	me := callerOf(r).AccountID
 	var out []model.EndpointService
 	for _, s := range all {
-		if (s.AccountID == me || slices.Contains(s.AllowedAccounts, me)) && (q == "" || strings.Contains(s.Name, q) || s.ServiceID == q) {
+		if s.Admits(me) && (q == "" || strings.Contains(s.Name, q) || s.ServiceID == q) {
 			out = append(out, a.redactService(r, s))
 		}
 	}

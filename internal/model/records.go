@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 )
 
 // Validate methods check a record as read from the store: the store calls
@@ -129,6 +130,12 @@ func port(field string, p int, zeroOK bool) error {
 		return nil
 	}
 	return fmt.Errorf("%s %d is out of range", field, p)
+}
+
+// Admits reports whether account may have a connected endpoint of the
+// service: its provider or an allow-listed account.
+func (s *EndpointService) Admits(account string) bool {
+	return account == s.AccountID || slices.Contains(s.AllowedAccounts, account)
 }
 
 // Owner, ID and (for what lives in a VPC) VPC name a resource's account,

@@ -27,6 +27,14 @@ func ZoneStatus(ep *Endpoint, agentAlive bool, rep *ZoneReport) string {
 	}
 }
 
+// Carries reports whether an endpoint's traffic may flow to svc: the
+// connection is accepted and the endpoint's account is still admitted (the
+// data plane checks both, so a state that raced a revocation still serves
+// nothing). svc may be nil (deleted).
+func Carries(ep *Endpoint, svc *EndpointService) bool {
+	return svc != nil && ep.ConnectionStatus == ConnConnected && svc.Admits(ep.AccountID)
+}
+
 // ZoneReady reports whether a zone status means the ENI is in place (the
 // zone serves, or would once the connection is accepted).
 func ZoneReady(status string) bool { return status == ZoneConnected || status == ZoneDisconnected }

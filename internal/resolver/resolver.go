@@ -123,7 +123,7 @@ func Build(st *store.State, mapAddr func(vpcID string, ip netip.Addr) netip.Addr
 	snap := &dns.Snapshot{Revision: st.Rev, Views: map[string]map[string][]netip.Addr{}}
 	for _, ep := range st.Endpoints {
 		svc := st.Services[ep.ServiceID]
-		if svc == nil || ep.ConnectionStatus != model.ConnConnected {
+		if !model.Carries(ep, svc) {
 			continue
 		}
 		view := snap.Views[ep.VpcID]

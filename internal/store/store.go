@@ -186,10 +186,12 @@ type Record[T any] struct {
 
 // ListRecords is List with each record's key and mod revision, for
 // guarding a write on many records at once.
-func ListRecords[T any](ctx context.Context, s *Store, prefix string) ([]Record[T], error) {
+// The revision is the store's at the read: guard a write on nothing
+// having been created since with Txn.NoneCreatedAfter.
+func ListRecords[T any](ctx context.Context, s *Store, prefix string) ([]Record[T], int64, error) {
 	r, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix())
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", prefix, err)
+		return nil, 0, fmt.Errorf("list %s: %w", prefix, err)
 	}
 	out := make([]Record[T], 0, len(r.Kvs))
 	for _, kv := range r.Kvs {
@@ -200,13 +202,13 @@ func ListRecords[T any](ctx context.Context, s *Store, prefix string) ([]Record[
 		}
 		out = append(out, Record[T]{Key: string(kv.Key), Rev: kv.ModRevision, Value: *v})
 	}
-	return out, nil
+	return out, r.Header.Revision, nil
 }
 
 // List decodes every good record under a key prefix, in key order; bad
 // records are skipped (logged once and counted).
 func List[T any](ctx context.Context, s *Store, prefix string) ([]T, error) {
-	recs, err := ListRecords[T](ctx, s, prefix)
+	recs, _, err := ListRecords[T](ctx, s, prefix)
 	out := make([]T, len(recs))
 	for i, r := range recs {
 		out[i] = r.Value

@@ -70,6 +70,13 @@ func (t *Txn) NoneUnder(prefix string) *Txn {
 	return t
 }
 
+// NoneCreatedAfter guards on no key under prefix having been created after
+// revision rev (a read at rev saw every key there is).
+func (t *Txn) NoneCreatedAfter(prefix string, rev int64) *Txn {
+	t.cmps = append(t.cmps, clientv3.Compare(clientv3.CreateRevision(prefix), "<", rev+1).WithPrefix())
+	return t
+}
+
 // Delete removes key.
 func (t *Txn) Delete(key string) *Txn {
 	t.ops = append(t.ops, clientv3.OpDelete(key))

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/privlink/privlink/internal/model"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
@@ -193,4 +194,26 @@ func (s *Store) applyKV(next, prev *State, key string, rev int64, value *[]byte)
 		return
 	}
 	s.bad.good(key)
+}
+
+// ReadZoneStatus reads, in one request, what the zone status of one
+// endpoint depends on: the zone agents' liveness records and their reports
+// on this endpoint (State.ZoneStatus works on the result).
+func (s *Store) ReadZoneStatus(ctx context.Context, ep *model.Endpoint) (*State, error) {
+	ops := []clientv3.Op{clientv3.OpGet(s.KindPrefix(KindAgent), clientv3.WithPrefix())}
+	for _, z := range ep.Zones {
+		ops = append(ops, clientv3.OpGet(s.ReportKey(z.ZoneID, ep.EndpointID)))
+	}
+	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
+	if err != nil {
+		return nil, fmt.Errorf("read zone status of %s: %w", ep.EndpointID, err)
+	}
+	st := newState()
+	st.Rev = resp.Header.Revision
+	for _, r := range resp.Responses {
+		for _, kv := range r.GetResponseRange().Kvs {
+			s.applyKV(st, st, string(kv.Key), kv.ModRevision, &kv.Value)
+		}
+	}
+	return st, nil
 }
