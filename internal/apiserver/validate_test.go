@@ -74,7 +74,9 @@ func TestValidation(t *testing.T) {
 		{"ep no zones", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.Zones = nil }), "InvalidParameter.Zones"},
 		{"ep 11 zones", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.Zones = tooMany }), "QuotaExceeded.ZonesPerEndpoint"},
 		{"ep no sg", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.SecurityGroupIDs = nil }), "InvalidParameter.SecurityGroupIds"},
-		{"ep sg twice", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.SecurityGroupIDs = append(r.SecurityGroupIDs, r.SecurityGroupIDs[0]) }), "InvalidParameter.SecurityGroupIds"},
+		{"ep sg twice", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) {
+			r.SecurityGroupIDs = append(r.SecurityGroupIDs, r.SecurityGroupIDs[0])
+		}), "InvalidParameter.SecurityGroupIds"},
 		{"ep too many sgs", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.SecurityGroupIDs = make([]string, 121) }), "QuotaExceeded.SecurityGroupsPerEndpoint"},
 		{"ep vsw zone mismatch", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) {
 			r.Zones = []api.EndpointZoneRequest{{ZoneID: zone0, VSwitchID: vsw1.VSwitchID}}
