@@ -3,7 +3,9 @@ package agent_test
 import (
 	"bufio"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -11,7 +13,9 @@ import (
 
 	"github.com/pires/go-proxyproto"
 
+	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/sampledb"
+	"github.com/privlink/privlink/internal/store"
 	"github.com/privlink/privlink/internal/testenv"
 )
 
@@ -184,4 +188,37 @@ func (r *pattern) Read(p []byte) (int, error) {
 		r.off++
 	}
 	return len(p), nil
+}
+
+// TestServesOnlyAdmittedAccounts: whatever the endpoint record says, an
+// agent serves an endpoint only while its account is admitted by the
+// service (here the service record is rewritten behind the API's back, as
+// a state that raced a revocation would be): the listener closes.
+func TestServesOnlyAdmittedAccounts(t *testing.T) {
+	e := testenv.Start(t, testenv.Options{})
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
+	for _, h := range s.ProviderHosts {
+		serveHello(t, e, h.HostID, 6001, "db")
+	}
+	ep := s.WaitEndpoint(t, testenv.Active)
+	addr := ep.Zones[0].IP.String() + ":6001"
+	testenv.Eventually(t, "traffic before", func() error { _, err := hello(t, e, s.ConsumerHost.HostID, addr); return err })
+	svc := s.Service
+	svc.AllowedAccounts = nil
+	b, err := json.Marshal(svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Store.PutRaw(bg, e.Store.ResourceKey(store.KindService, svc.ServiceID), string(b)); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "listener closed", func() error {
+		if got, err := hello(t, e, s.ConsumerHost.HostID, addr); err == nil {
+			return fmt.Errorf("endpoint of a non-admitted account still answers: %q", got)
+		}
+		return nil
+	})
+	if got, _ := s.Consumer.GetEndpoint(bg, ep.EndpointID); got.ConnectionStatus != model.ConnConnected {
+		t.Fatalf("the record changed (%s); the test needs it Connected", got.ConnectionStatus)
+	}
 }
