@@ -116,7 +116,7 @@ var Operations = []Operation{
 	{OpSearchServices, "GET", "/v1/service-search", "Services that allow-list you (filter: serviceName)", nil, List[EndpointService]{}, false, []string{FilterServiceName}, listErrs},
 	{OpGetService, "GET", "/v1/services/{id}", "Get a service (by ID or name)", nil, EndpointService{}, false, nil, getErrs},
 	{OpUpdateService, "PATCH", "/v1/services/{id}", "Change a service's attributes", UpdateServiceRequest{}, EndpointService{}, false, nil, bodyErrs},
-	{OpDeleteService, "DELETE", "/v1/services/{id}", "Delete a service without endpoints", nil, EndpointService{}, false, nil, deleteErrs},
+	{OpDeleteService, "DELETE", "/v1/services/{id}", "Delete a service whose endpoints are all Disconnected (they turn ServiceDeleted)", nil, EndpointService{}, false, nil, deleteErrs},
 	{OpAllowAccount, "POST", "/v1/services/{id}/allowed-accounts", "Allow-list an account", AllowRequest{}, EndpointService{}, false, nil, bodyErrs},
 	{OpDisallowAccount, "DELETE", "/v1/services/{id}/allowed-accounts/{account}", "Remove an account; disconnects its endpoints", nil, EndpointService{}, false, nil, []int{404, 409}},
 	{OpListConnections, "GET", "/v1/services/{id}/connections", "Endpoints connected to a service", nil, List[Connection]{}, false, nil, []int{400, 404}},

@@ -225,18 +225,51 @@ func setIf[T any](dst *T, src *T) {
 	}
 }
 
-// deleteService refuses while the service has endpoints; the index check
-// makes an endpoint created meanwhile block the delete.
+// deleteService refuses while an endpoint of the service is Connected or
+// Pending; endpoints it disconnected (or rejected) turn ServiceDeleted in
+// the same transaction, each guarded by its revision, and an endpoint
+// created after the read (its index key) makes the delete fail.
 func (a *API) deleteService(r *http.Request, s *model.EndpointService, t *store.Txn) error {
 	id := s.ServiceID
-	ep, err := a.endpointWhere(r, func(ep model.Endpoint) bool { return ep.ServiceID == id })
+	eps, rev, err := store.ListRecords[model.Endpoint](r.Context(), a.st, a.st.KindPrefix(store.KindEndpoint))
 	if err != nil {
 		return err
 	}
-	if ep != nil {
-		return model.Errorf(http.StatusBadRequest, "DependencyViolation.EndpointExists",
-			"endpoint service %s still has endpoint %s (connection %s); reject it and have the consumer delete it first", id, ep.EndpointID, ep.ConnectionStatus)
+	t.NoneCreatedAfter(a.st.ServiceEndpointsPrefix(id), rev)
+	marked := map[string]bool{}
+	for _, e := range eps {
+		ep := e.Value
+		if ep.ServiceID != id {
+			continue
+		}
+		if ep.ConnectionStatus != model.ConnDisconnected {
+			return endpointBlocks(id, ep.EndpointID+" (connection "+ep.ConnectionStatus+")")
+		}
+		ep.ConnectionStatus = model.ConnServiceDeleted
+		t.Touch(e.Key, e.Rev, ep)
+		marked[ep.EndpointID] = true
 	}
-	t.NoneUnder(a.st.ServiceEndpointsPrefix(id))
+	return a.noUnreadEndpoints(r, id, marked)
+}
+
+// noUnreadEndpoints refuses a service delete while its endpoint index
+// names an endpoint the read did not return (a bad record, or one created
+// meanwhile): what the delete cannot mark must block it.
+func (a *API) noUnreadEndpoints(r *http.Request, svcID string, marked map[string]bool) error {
+	ids, err := a.st.Keys(r.Context(), a.st.ServiceEndpointsPrefix(svcID))
+	if err != nil {
+		return err
+	}
+	for _, epID := range ids {
+		if !marked[epID] {
+			return endpointBlocks(svcID, epID)
+		}
+	}
 	return nil
+}
+
+// endpointBlocks is the error of a service delete blocked by an endpoint.
+func endpointBlocks(svcID, what string) error {
+	return model.Errorf(http.StatusBadRequest, "DependencyViolation.EndpointExists",
+		"endpoint service %s still has endpoint %s; reject it (or have the consumer delete it) first", svcID, what)
 }

@@ -33,7 +33,8 @@ func (c *Client) UpdateService(ctx context.Context, id string, req api.UpdateSer
 	return call[api.EndpointService](ctx, c, api.OpUpdateService, nil, req, id)
 }
 
-// DeleteService deletes a service without endpoints.
+// DeleteService deletes a service whose endpoints are all Disconnected
+// (they turn ServiceDeleted).
 func (c *Client) DeleteService(ctx context.Context, id string) (api.EndpointService, error) {
 	return call[api.EndpointService](ctx, c, api.OpDeleteService, nil, nil, id)
 }
