@@ -28,6 +28,8 @@ type Operation struct {
 const (
 	OpCreateAccount       = "CreateAccount"
 	OpListAccounts        = "ListAccounts"
+	OpRotateToken         = "RotateAccountToken"
+	OpDeleteAccount       = "DeleteAccount"
 	OpWhoAmI              = "DescribeCaller"
 	OpDescribeRegion      = "DescribeRegion"
 	OpCreateVPC           = "CreateVpc"
@@ -86,6 +88,8 @@ var (
 var Operations = []Operation{
 	{OpCreateAccount, "POST", "/v1/accounts", "Create an account and its first token (admin only)", CreateAccountRequest{}, AccountWithToken{}, true, nil, []int{400, 403, 409, 413}},
 	{OpListAccounts, "GET", "/v1/accounts", "List accounts (admin only)", nil, List[AccountWithToken]{}, true, nil, []int{400, 403}},
+	{OpRotateToken, "POST", "/v1/accounts/{id}/rotate-token", "Replace an account's tokens by a new one, shown once (your own; the admin: any)", nil, AccountWithToken{}, false, nil, []int{404, 409}},
+	{OpDeleteAccount, "DELETE", "/v1/accounts/{id}", "Delete an account that owns nothing, and its tokens (admin only)", nil, AccountWithToken{}, true, nil, []int{400, 403, 404, 409}},
 	{OpWhoAmI, "GET", "/v1/whoami", "The account the token belongs to", nil, Caller{}, false, nil, nil},
 	{OpDescribeRegion, "GET", "/v1/region", "Region and zones of this deployment", nil, Region{}, false, nil, nil},
 

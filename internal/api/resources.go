@@ -24,7 +24,8 @@ type List[T any] struct {
 }
 
 // AccountWithToken is an account; Token is set only in the answer to the
-// create that made it (tokens are stored hashed).
+// create that made it or the rotation that replaced it (tokens are stored
+// hashed).
 type AccountWithToken struct {
 	model.Account
 	Token string `json:"token,omitempty"`

@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/privlink/privlink/internal/api"
@@ -62,4 +63,47 @@ func (a *API) describeRegion(r *http.Request) (any, error) {
 		out.Zones = append(out.Zones, api.Zone{ZoneID: z})
 	}
 	return out, nil
+}
+
+// rotateToken replaces an account's tokens by a new one, returned once:
+// the old ones stop working when it commits. An account rotates its own;
+// the admin may rotate any account's (another account's is a 404 to a
+// non-admin, as if it did not exist).
+func (a *API) rotateToken(r *http.Request) (any, error) {
+	id, c := r.PathValue("id"), callerOf(r)
+	if id != c.AccountID && !c.Admin {
+		return nil, model.NotFound("Account", id)
+	}
+	tok := NewToken()
+	rec := store.TokenRecord{AccountID: id, Admin: c.Admin && id == c.AccountID}
+	acct, err := update(a, r, store.KindAccount, id, func(acct *model.Account, t *store.Txn) error {
+		for _, h := range acct.TokenHashes {
+			t.Delete(a.st.ResourceKey(store.KindToken, h))
+		}
+		acct.TokenHashes = []string{HashToken(tok)}
+		t.Create(a.st.ResourceKey(store.KindToken, HashToken(tok)), rec)
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, model.NotFound("Account", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	acct.TokenHashes = nil
+	return api.AccountWithToken{Account: acct, Token: tok}, nil
+}
+
+// ownAccount guards a top-level create (a VPC) on the caller's account
+// still existing at commit, so a create authenticated before the account's
+// deletion cannot leave a resource nobody owns.
+func (a *API) ownAccount(r *http.Request, t *store.Txn) error {
+	key := a.st.ResourceKey(store.KindAccount, callerOf(r).AccountID)
+	if _, _, err := store.Get[model.Account](r.Context(), a.st, key); errors.Is(err, store.ErrNotFound) {
+		return model.Errorf(http.StatusUnauthorized, "InvalidToken.Unknown", "the token's account was deleted")
+	} else if err != nil {
+		return err
+	}
+	t.Exists(key)
+	return nil
 }

@@ -17,7 +17,10 @@ func (a *API) createVPC(r *http.Request, req api.CreateVPCRequest) (any, error) 
 	if req.NetnsPath != "" && !callerOf(r).Admin {
 		return nil, model.Errorf(http.StatusForbidden, "Forbidden.AdoptNamespace", "only the admin may adopt an existing network namespace (netnsPath)")
 	}
-	return createThenGet[model.VPC](a, r, store.KindVPC, req.ClientToken, req.DryRun, req, func(*store.Txn) (string, any, error) {
+	return createThenGet[model.VPC](a, r, store.KindVPC, req.ClientToken, req.DryRun, req, func(t *store.Txn) (string, any, error) {
+		if err := a.ownAccount(r, t); err != nil {
+			return "", nil, err
+		}
 		v := model.VPC{VpcID: model.NewID(model.PrefixVPC), AccountID: callerOf(r).AccountID, Name: req.Name,
 			CidrBlock: cidr, NetnsPath: req.NetnsPath, Status: model.StatusAvailable, CreateTime: now()}
 		return v.VpcID, v, nil

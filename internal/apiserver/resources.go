@@ -27,7 +27,8 @@ type inVPC interface {
 // kindNames are the resource names of the store kinds in error codes
 // (<Name>NotFound, DependencyViolation.<Name>).
 var kindNames = map[string]string{
-	store.KindVPC: "Vpc", store.KindVSwitch: "VSwitch", store.KindSG: "SecurityGroup",
+	store.KindAccount: "Account",
+	store.KindVPC:     "Vpc", store.KindVSwitch: "VSwitch", store.KindSG: "SecurityGroup",
 	store.KindHost: "Host", store.KindService: "EndpointService", store.KindEndpoint: "Endpoint",
 }
 

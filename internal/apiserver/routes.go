@@ -19,6 +19,8 @@ func (a *API) handlers() map[string]handlerFunc {
 	return map[string]handlerFunc{
 		api.OpCreateAccount:  body(a.createAccount),
 		api.OpListAccounts:   a.listAccounts,
+		api.OpRotateToken:    a.rotateToken,
+		api.OpDeleteAccount:  a.deleteAccount,
 		api.OpWhoAmI:         a.whoami,
 		api.OpDescribeRegion: a.describeRegion,
 

@@ -102,10 +102,10 @@ func regionCmd(g *globals) *cobra.Command {
 }
 
 func accountCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "account", Short: "Manage accounts (admin)"}
+	cmd := &cobra.Command{Use: "account", Short: "Manage accounts (admin; rotate-token: every account its own)"}
 	var req api.CreateAccountRequest
 	create := &cobra.Command{Use: "create", Short: "Create an account; prints its token once", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-		return g.run(cmd, []col{{"ACCOUNT ID", "accountId"}, {"NAME", "name"}, {"TOKEN", "token"}}, do((*client.Client).CreateAccount, req))
+		return g.run(cmd, tokenCols, do((*client.Client).CreateAccount, req))
 	}}
 	create.Flags().StringVar(&req.Name, "name", "", "account name")
 	create.Flags().StringVar(&req.ClientToken, "client-token", "", "idempotency token")
@@ -117,6 +117,7 @@ func accountCmd(g *globals) *cobra.Command {
 			func(ctx context.Context, c *client.Client) (any, error) { return c.WhoAmI(ctx) })
 	}}
 	cmd.AddCommand(create, list, whoami)
+	cmd.AddCommand(accountLifecycle(g)...)
 	return cmd
 }
 

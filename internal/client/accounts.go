@@ -27,6 +27,18 @@ func (c *Client) ListAccounts(ctx context.Context) ([]api.AccountWithToken, erro
 	return list[api.AccountWithToken](ctx, c, api.OpListAccounts, nil)
 }
 
+// RotateToken replaces the account's tokens by a new one, in the answer:
+// the old ones stop working. An account rotates its own, the admin any.
+func (c *Client) RotateToken(ctx context.Context, accountID string) (api.AccountWithToken, error) {
+	return call[api.AccountWithToken](ctx, c, api.OpRotateToken, nil, nil, accountID)
+}
+
+// DeleteAccount deletes an account that owns no resources, and its tokens
+// (admin only).
+func (c *Client) DeleteAccount(ctx context.Context, accountID string) (api.AccountWithToken, error) {
+	return call[api.AccountWithToken](ctx, c, api.OpDeleteAccount, nil, nil, accountID)
+}
+
 // WhoAmI describes the account of the client's token.
 func (c *Client) WhoAmI(ctx context.Context) (api.Caller, error) {
 	return call[api.Caller](ctx, c, api.OpWhoAmI, nil, nil)
