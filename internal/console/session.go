@@ -15,6 +15,9 @@ const (
 	cookiePath    = "/console"
 	sessionIdle   = 12 * time.Hour
 	maxSessions   = 10000
+	// maxAccountSessions caps one account's sessions: logging in again
+	// beyond it drops that account's oldest session.
+	maxAccountSessions = 20
 )
 
 // session is one logged-in browser. The bearer token never leaves the
@@ -27,6 +30,7 @@ type session struct {
 	Admin     bool
 	CSRF      string
 
+	created time.Time
 	expires time.Time
 	flash   *flash
 }
@@ -53,29 +57,45 @@ func randomID() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// create stores a new session and returns it.
+// create stores a new session and returns it. Expired sessions go first;
+// then, over the caps, the account's oldest session, and the session
+// closest to expiry overall.
 func (s *sessions) create(token, accountID, name string, admin bool) *session {
+	now := time.Now()
 	sess := &session{ID: randomID(), Token: token, AccountID: accountID, Name: name, Admin: admin,
-		CSRF: randomID(), expires: time.Now().Add(sessionIdle)}
+		CSRF: randomID(), created: now, expires: now.Add(sessionIdle)}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	now := time.Now()
+	n := 0
 	for id, old := range s.m {
 		if now.After(old.expires) {
 			delete(s.m, id)
+		} else if old.AccountID == accountID {
+			n++
 		}
 	}
-	if len(s.m) >= maxSessions { // drop the session closest to expiry
-		var oldest *session
-		for _, o := range s.m {
-			if oldest == nil || o.expires.Before(oldest.expires) {
-				oldest = o
-			}
-		}
-		delete(s.m, oldest.ID)
+	if n >= maxAccountSessions {
+		s.dropFirst(func(a, b *session) bool { return a.AccountID == accountID && (b == nil || a.created.Before(b.created)) })
+	}
+	if len(s.m) >= maxSessions {
+		s.dropFirst(func(a, b *session) bool { return b == nil || a.expires.Before(b.expires) })
 	}
 	s.m[sess.ID] = sess
 	return sess
+}
+
+// dropFirst drops the session that comes first by before(candidate,
+// best so far); s.mu is held.
+func (s *sessions) dropFirst(before func(a, b *session) bool) {
+	var first *session
+	for _, o := range s.m {
+		if before(o, first) {
+			first = o
+		}
+	}
+	if first != nil {
+		delete(s.m, first.ID)
+	}
 }
 
 // get returns the live session with id and extends it.
