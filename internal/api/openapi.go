@@ -18,6 +18,7 @@ var errorDescriptions = map[int]string{
 	409: "A concurrent change or a taken address; retry or choose another (code Conflict.Concurrent, InvalidIpAddress.AlreadyUsed, ...)",
 	413: "The request body exceeds 1 MiB (code InvalidParameter.BodyTooLarge)",
 	500: "The request failed on the server; nothing was changed (code InternalError)",
+	503: "The control plane's store did not answer in time (code ControlPlaneUnavailable); retry later",
 }
 
 // The document's license. The repository has no LICENSE file yet, so the
@@ -40,7 +41,7 @@ func OpenAPI() map[string]any {
 	}
 	for _, op := range Operations {
 		res := map[string]any{"200": map[string]any{"description": "OK", "content": jsonContent(responseSchema(op, schemas))}}
-		for _, st := range append(append([]int{401}, op.Errors...), 500) {
+		for _, st := range append(append([]int{401}, op.Errors...), 500, 503) {
 			res[strconv.Itoa(st)] = map[string]any{"$ref": "#/components/responses/" + errorName(st)}
 		}
 		o := map[string]any{

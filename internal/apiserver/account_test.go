@@ -101,4 +101,3 @@ func TestDeleteAccount(t *testing.T) {
 		}
 	}
 }
-

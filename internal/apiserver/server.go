@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
@@ -25,7 +26,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Network and NetnsPrefix are reported by GET /v1/region.
 	Network, NetnsPrefix string
+	// RequestTimeout bounds every request's store calls (default 4s): with
+	// etcd unreachable the API answers 503 ControlPlaneUnavailable by then.
+	RequestTimeout time.Duration
 }
+
+// DefaultRequestTimeout is Config.RequestTimeout's default.
+const DefaultRequestTimeout = 4 * time.Second
 
 // API serves /v1.
 type API struct {
@@ -36,11 +43,15 @@ type API struct {
 	mux    *http.ServeMux
 
 	network, netnsPrefix string
+	timeout              time.Duration
 }
 
 // New builds the API handler.
 func New(cfg Config) *API {
-	a := &API{st: cfg.Store, naming: cfg.Naming, zones: cfg.Zones, log: cfg.Logger, mux: http.NewServeMux(), network: cfg.Network, netnsPrefix: cfg.NetnsPrefix}
+	a := &API{st: cfg.Store, naming: cfg.Naming, zones: cfg.Zones, log: cfg.Logger, mux: http.NewServeMux(), network: cfg.Network, netnsPrefix: cfg.NetnsPrefix, timeout: cfg.RequestTimeout}
+	if a.timeout <= 0 {
+		a.timeout = DefaultRequestTimeout
+	}
 	for _, r := range a.routes() {
 		a.mux.Handle(r.Method+" "+r.Path, a.wrap(r))
 	}
@@ -101,7 +112,9 @@ func (a *API) wrap(rt route) http.Handler {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		rid := strings.ToUpper(hex.EncodeToString(b[:]))
-		r = r.WithContext(context.WithValue(r.Context(), ctxRequestID, rid))
+		ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
+		defer cancel()
+		r = r.WithContext(context.WithValue(ctx, ctxRequestID, rid))
 		w.Header().Set("X-Request-Id", rid)
 		c, err := a.authenticate(r)
 		if err != nil {
@@ -133,7 +146,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *model.Error
-	if !errors.As(err, &e) {
+	if !errors.As(err, &e) && store.Unavailable(err) {
+		slog.Warn("control plane unavailable", "err", err, "method", r.Method, "path", r.URL.Path, "requestId", requestID(r))
+		e = model.Errorf(http.StatusServiceUnavailable, "ControlPlaneUnavailable", "the control plane's store did not answer in time; retry later")
+	}
+	if e == nil {
 		slog.Error("internal error", "err", err, "method", r.Method, "path", r.URL.Path, "requestId", requestID(r))
 		e = model.Errorf(http.StatusInternalServerError, "InternalError", "the request failed on the server; requestId %s", requestID(r))
 	}

@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
@@ -25,9 +26,16 @@ func NewStatus(st *store.Store, cache *store.Cache, log *slog.Logger) *Status {
 	return &Status{st: st, cache: cache, log: log}
 }
 
-// Run reconciles after every change until ctx ends.
+// Resync is how often the controller reconciles without a change, so an
+// activation that failed on a transient store error is retried.
+const Resync = 10 * time.Second
+
+// activateTimeout bounds one activation's store calls.
+const activateTimeout = 5 * time.Second
+
+// Run reconciles after every change, and every Resync, until ctx ends.
 func (c *Status) Run(ctx context.Context) {
-	c.cache.Loop(ctx, "status controller", 0, func(s *store.State) { c.reconcile(ctx, s) })
+	c.cache.Loop(ctx, "status controller", Resync, func(s *store.State) { c.reconcile(ctx, s) })
 }
 
 func (c *Status) reconcile(ctx context.Context, s *store.State) {
@@ -55,6 +63,8 @@ var errNotCreating = errors.New("endpoint is no longer Creating")
 
 // activate sets Active under compare-and-swap.
 func (c *Status) activate(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, activateTimeout)
+	defer cancel()
 	_, err := store.Update(ctx, c.st, c.st.ResourceKey(store.KindEndpoint, id), func(ep *model.Endpoint, _ *store.Txn) error {
 		if ep.EndpointStatus != model.StatusCreating {
 			return errNotCreating
