@@ -3,9 +3,6 @@ package apiserver_test
 import (
 	"errors"
 	"net/http"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,13 +16,13 @@ import (
 // 503 ControlPlaneUnavailable within 5 s.
 func TestStoreUnreachable(t *testing.T) {
 	first := startLoopback(t)
-	tok, err := os.ReadFile(filepath.Join(first.Dir, "admin.token"))
+	_, acct, err := first.Admin.CreateAccountClient(bg, "tenant")
 	if err != nil {
 		t.Fatal(err)
 	}
 	second := testenv.Start(t, testenv.Options{Network: "loopback", EtcdEndpoints: []string{first.EtcdURL()}})
-	admin := client.New(second.URL(), strings.TrimSpace(string(tok)))
-	if _, err := admin.WhoAmI(bg); err != nil {
+	tenant := client.New(second.URL(), acct.Token)
+	if _, err := tenant.WhoAmI(bg); err != nil {
 		t.Fatalf("before the stop: %v", err)
 	}
 	first.Stop() // its embedded etcd with it
@@ -33,10 +30,10 @@ func TestStoreUnreachable(t *testing.T) {
 		name string
 		call func() error
 	}{
-		{"whoami", func() error { _, err := admin.WhoAmI(bg); return err }},
-		{"list", func() error { _, err := admin.ListVPCs(bg); return err }},
+		{"whoami", func() error { _, err := tenant.WhoAmI(bg); return err }},
+		{"list", func() error { _, err := tenant.ListVPCs(bg); return err }},
 		{"create", func() error {
-			_, err := admin.CreateVPC(bg, api.CreateVPCRequest{Name: "v", CidrBlock: "10.1.0.0/16"})
+			_, err := tenant.CreateVPC(bg, api.CreateVPCRequest{Name: "v", CidrBlock: "10.1.0.0/16"})
 			return err
 		}},
 	}
