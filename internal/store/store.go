@@ -91,7 +91,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	defer cancel()
 	if _, err := cli.Get(cctx, s.prefix+"probe"); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("etcd %v not reachable: %w", endpoints, err)
+		hint := ""
+		if s.creds.Cert == "" {
+			hint = " (no client certificate given: privlink's embedded etcd requires its <data-dir>/pki/client.crt)"
+		}
+		return nil, fmt.Errorf("etcd %v not reachable%s: %w", endpoints, hint, err)
 	}
 	return s, nil
 }
