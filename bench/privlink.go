@@ -99,8 +99,8 @@ func (s *plServer) pickPorts() error {
 		ports[i] = p
 	}
 	s.listen = fmt.Sprintf("127.0.0.1:%d", ports[0])
-	s.etcdClient = fmt.Sprintf("http://127.0.0.1:%d", ports[1])
-	s.etcdPeer = fmt.Sprintf("http://127.0.0.1:%d", ports[2])
+	s.etcdClient = fmt.Sprintf("https://127.0.0.1:%d", ports[1])
+	s.etcdPeer = fmt.Sprintf("https://127.0.0.1:%d", ports[2])
 	return nil
 }
 

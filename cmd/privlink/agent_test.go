@@ -25,8 +25,8 @@ func TestStandaloneAgent(t *testing.T) {
 	testenv.NeedRoot(t)
 	e := testenv.Start(t, testenv.Options{AgentZones: []string{"cn-hangzhou-h"}})
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	agent := exec.Command(binary, "agent", "--zone", "cn-hangzhou-i", "--etcd-endpoints", e.EtcdURL(),
-		"--netns-prefix", e.Prefix, "--metrics-listen", metricsAddr, "--log-level", "warn")
+	agent := exec.Command(binary, append([]string{"agent", "--zone", "cn-hangzhou-i", "--netns-prefix", e.Prefix,
+		"--metrics-listen", metricsAddr, "--log-level", "warn"}, e.EtcdFlags()...)...)
 	agent.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)

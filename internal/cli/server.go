@@ -7,9 +7,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/server"
@@ -25,6 +27,23 @@ func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
+// etcdClientFlags are the etcd client's credentials, for --etcd-endpoints.
+func etcdClientFlags(f *pflag.FlagSet, cfg *server.Config) {
+	f.StringVar(&cfg.EtcdCACert, "etcd-cacert", "", "CA bundle (PEM) that verifies the etcd servers (embedded etcd: <data-dir>/pki/ca.crt)")
+	f.StringVar(&cfg.EtcdCert, "etcd-cert", "", "client certificate (PEM) for etcd (embedded etcd: <data-dir>/pki/client.crt)")
+	f.StringVar(&cfg.EtcdKey, "etcd-key", "", "key of --etcd-cert (embedded etcd: <data-dir>/pki/client.key)")
+	f.StringVar(&cfg.EtcdUser, "etcd-user", "", "etcd auth user, for clusters that enable it")
+	f.StringVar(&cfg.EtcdPassword, "etcd-password", "", "etcd auth password (default: $"+server.DefaultEtcdPasswordEnv+")")
+}
+
+// etcdPasswordFromEnv fills the etcd password from the environment, so
+// that it need not show on the command line.
+func etcdPasswordFromEnv(cfg *server.Config) {
+	if cfg.EtcdPassword == "" {
+		cfg.EtcdPassword = os.Getenv(server.DefaultEtcdPasswordEnv)
+	}
+}
+
 func serverCmd() *cobra.Command {
 	var cfg server.Config
 	var agentZones []string
@@ -36,6 +55,7 @@ func serverCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = newLogger(logLevel)
+			etcdPasswordFromEnv(&cfg)
 			if noAgents {
 				cfg.AgentZones = []string{}
 			} else if len(agentZones) > 0 {
@@ -49,6 +69,12 @@ func serverCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "privlink server ready at %s (network %s); admin token in %s/admin.token\n", s.URL(), s.Driver.Name, cfg.DataDir)
+			if s.Store.Embedded() {
+				c := s.Store.Credentials()
+				fmt.Fprintf(os.Stderr, "embedded etcd (TLS, client certificates only); agents and second servers join with:\n"+
+					"  --etcd-endpoints %s --etcd-cacert %s --etcd-cert %s --etcd-key %s\n",
+					strings.Join(s.Store.Endpoints(), ","), c.CACert, c.Cert, c.Key)
+			}
 			<-ctx.Done()
 			s.Stop()
 			if cleanup {
@@ -67,8 +93,9 @@ func serverCmd() *cobra.Command {
 	f.StringVar(&cfg.Network, "network", "", "data-plane driver: netns (root) or loopback (default: netns as root, else loopback)")
 	f.StringVar(&cfg.NetnsPrefix, "netns-prefix", server.DefaultNetnsPrefix, "prefix of namespace names")
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "external etcd cluster (default: embedded)")
-	f.StringVar(&cfg.EtcdClientURL, "etcd-listen-client", server.DefaultEtcdClientURL, "embedded etcd client URL")
-	f.StringVar(&cfg.EtcdPeerURL, "etcd-listen-peer", server.DefaultEtcdPeerURL, "embedded etcd peer URL")
+	etcdClientFlags(f, &cfg)
+	f.StringVar(&cfg.EtcdClientURL, "etcd-listen-client", server.DefaultEtcdClientURL, "embedded etcd client URL (always served over TLS)")
+	f.StringVar(&cfg.EtcdPeerURL, "etcd-listen-peer", server.DefaultEtcdPeerURL, "embedded etcd peer URL (always served over TLS)")
 	f.StringVar(&cfg.ServicePrefix, "service-prefix", server.DefaultServicePrefix, "service name prefix")
 	f.StringVar(&cfg.DNSSuffix, "dns-suffix", server.DefaultDNSSuffix, "PrivateLink DNS suffix")
 	f.StringSliceVar(&cfg.DNSUpstreams, "dns-upstream", nil, "resolvers for names outside the PrivateLink zone (default: REFUSED)")
@@ -90,6 +117,7 @@ func agentCmd() *cobra.Command {
 				return errors.New("--zone and --etcd-endpoints are required")
 			}
 			cfg.AgentZones = []string{zone}
+			etcdPasswordFromEnv(&cfg)
 			cfg.Logger = newLogger(logLevel).With("component", "agent")
 			ctx, stop := signalContext()
 			defer stop()
@@ -105,6 +133,7 @@ func agentCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&zone, "zone", "", "zone ID this agent serves")
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd cluster URLs")
+	etcdClientFlags(f, &cfg)
 	f.StringVar(&cfg.Network, "network", netdrv.Netns, "netns or loopback")
 	f.StringVar(&cfg.NetnsPrefix, "netns-prefix", server.DefaultNetnsPrefix, "prefix of namespace names (same as the server's)")
 	f.StringVar(&cfg.Listen, "metrics-listen", "", "address for /metrics (default: none)")

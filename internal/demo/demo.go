@@ -173,7 +173,7 @@ func (r *run) config(dir string) (server.Config, error) {
 		DataDir: filepath.Join(dir, "data"), Listen: fmt.Sprintf("127.0.0.1:%d", ports[0]),
 		Region: server.DefaultRegion, Zones: server.DefaultZones(),
 		Network: r.o.Network, NetnsPrefix: fmt.Sprintf("pldemo%d", ports[0]%100000),
-		EtcdClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[1]), EtcdPeerURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2]),
+		EtcdClientURL: fmt.Sprintf("https://127.0.0.1:%d", ports[1]), EtcdPeerURL: fmt.Sprintf("https://127.0.0.1:%d", ports[2]),
 		Logger: r.o.Logger,
 	}
 	if r.o.Configure != nil {

@@ -28,9 +28,10 @@ func TestAgentOnly(t *testing.T) {
 		t.Fatal("the consumer VPC exists with no agent running")
 	}
 
-	a, err := server.Start(context.Background(), server.Config{AgentOnly: true, AgentZones: []string{"cn-hangzhou-i"},
-		EtcdEndpoints: []string{e.EtcdURL()}, Network: netdrv.Netns, NetnsPrefix: e.Prefix, Listen: "127.0.0.1:0",
-		Logger: e.Config().Logger})
+	cfg := server.Config{AgentOnly: true, AgentZones: []string{"cn-hangzhou-i"},
+		Network: netdrv.Netns, NetnsPrefix: e.Prefix, Listen: "127.0.0.1:0", Logger: e.Config().Logger}
+	e.JoinEtcd(&cfg)
+	a, err := server.Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+
+	"github.com/privlink/privlink/internal/store"
 )
 
 // Config is everything `privlink server` and `privlink agent` take.
@@ -24,16 +26,25 @@ type Config struct {
 	Network       string   // netns | loopback (DefaultNetwork)
 	NetnsPrefix   string   // namespace name prefix (DefaultNetnsPrefix)
 	EtcdEndpoints []string
-	EtcdClientURL string
+	EtcdClientURL string // embedded etcd, served over TLS (DefaultEtcdClientURL)
 	EtcdPeerURL   string
-	ServicePrefix string
-	DNSSuffix     string
-	DNSUpstreams  []string
-	Logger        *slog.Logger
+	// The etcd client's credentials for EtcdEndpoints (the embedded etcd
+	// makes its own, in DataDir/pki): PEM files and etcd auth.
+	EtcdCACert, EtcdCert, EtcdKey string
+	EtcdUser, EtcdPassword        string
+	ServicePrefix                 string
+	DNSSuffix                     string
+	DNSUpstreams                  []string
+	Logger                        *slog.Logger
 	// Console, when set, is mounted at /console/; it gets the API handler.
 	Console func(apiHandler http.Handler) http.Handler
 	// Pprof mounts Go's profiler at /debug/pprof/ (off by default).
 	Pprof bool
+}
+
+// etcdCredentials are the store client's credentials for EtcdEndpoints.
+func (c *Config) etcdCredentials() store.Credentials {
+	return store.Credentials{CACert: c.EtcdCACert, Cert: c.EtcdCert, Key: c.EtcdKey, Username: c.EtcdUser, Password: c.EtcdPassword}
 }
 
 // defaults fills what is unset from the Default* values and checks the rest.
@@ -79,6 +90,8 @@ func (c *Config) defaults() error {
 		return errors.New("a standalone agent needs its zone and --etcd-endpoints")
 	case !c.AgentOnly && c.DataDir == "" && len(c.EtcdEndpoints) == 0:
 		return errors.New("--data-dir is required (or --etcd-endpoints for an external etcd)")
+	case len(c.EtcdEndpoints) == 0 && c.etcdCredentials() != store.Credentials{}:
+		return errors.New("--etcd-cacert, --etcd-cert, --etcd-key, --etcd-user and --etcd-password go with --etcd-endpoints (the embedded etcd's files are in --data-dir)")
 	}
 	for _, z := range c.AgentZones {
 		if !slices.Contains(c.Zones, z) {

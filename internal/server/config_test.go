@@ -28,6 +28,10 @@ func TestConfigDefaults(t *testing.T) {
 			return c.Listen == "" && slices.Equal(c.Zones, []string{"z-a"}) && c.Region == DefaultRegion
 		}, ""},
 		{"agent needs etcd", Config{AgentOnly: true, AgentZones: []string{"z-a"}, DataDir: "/d"}, nil, "--etcd-endpoints"},
+		{"etcd credentials go with external etcd", Config{DataDir: "/d", EtcdCert: "c.crt", EtcdKey: "c.key"}, nil, "go with --etcd-endpoints"},
+		{"external etcd with credentials", Config{EtcdEndpoints: []string{"https://e"}, EtcdCACert: "ca", EtcdUser: "u"}, func(c Config) bool {
+			return c.etcdCredentials().CACert == "ca" && c.etcdCredentials().Username == "u"
+		}, ""},
 		{"agent needs a zone", Config{AgentOnly: true, EtcdEndpoints: []string{"http://e"}}, nil, "its zone"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

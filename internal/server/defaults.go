@@ -12,11 +12,14 @@ import (
 const (
 	DefaultListen        = "127.0.0.1:8080" // API, console, /metrics
 	DefaultRegion        = "cn-hangzhou"
-	DefaultNetnsPrefix   = "pl"                    // namespaces are "<prefix>-<id>"
-	DefaultServicePrefix = "com.privlink"          // service names <prefix>.<region>.<serviceId>
-	DefaultDNSSuffix     = "privatelink.internal"  // DNS zone <region>.<suffix>
-	DefaultEtcdClientURL = "http://127.0.0.1:2379" // embedded etcd
-	DefaultEtcdPeerURL   = "http://127.0.0.1:2380"
+	DefaultNetnsPrefix   = "pl"                     // namespaces are "<prefix>-<id>"
+	DefaultServicePrefix = "com.privlink"           // service names <prefix>.<region>.<serviceId>
+	DefaultDNSSuffix     = "privatelink.internal"   // DNS zone <region>.<suffix>
+	DefaultEtcdClientURL = "https://127.0.0.1:2379" // embedded etcd (always TLS, client certificates)
+	DefaultEtcdPeerURL   = "https://127.0.0.1:2380"
+	// DefaultEtcdPasswordEnv is read when --etcd-password is not given
+	// (a password on the command line shows in ps).
+	DefaultEtcdPasswordEnv = "PRIVLINK_ETCD_PASSWORD"
 )
 
 // ZonesOf returns the default zones of a region: <region>-h and <region>-i.

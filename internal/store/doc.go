@@ -2,6 +2,11 @@
 // package that talks to etcd. It starts the embedded single-node etcd (or
 // connects to an external cluster) and owns:
 //
+//   - the door: the embedded etcd serves its client and peer listeners only
+//     over TLS and only to holders of a certificate from its CA, issued
+//     once in DataDir/pki by internal/pki (tls.go); its client presents
+//     the generated client certificate, or for an external cluster the
+//     Credentials it is given (TLS files, etcd user/password);
 //   - the key layout: one helper per key kind (keys.go; the full layout is
 //     in docs/architecture.md);
 //   - the write protocol: Txn collects guards (Unchanged, Exists,

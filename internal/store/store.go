@@ -27,8 +27,11 @@ type Config struct {
 	// DataDir holds the embedded etcd's data (DataDir/etcd).
 	DataDir string
 	// ClientURL and PeerURL of the embedded etcd (required with it; the
-	// process defaults are in internal/server).
+	// process defaults are in internal/server). Both are served over TLS
+	// (https) with client-certificate authentication, whatever their scheme.
 	ClientURL, PeerURL string
+	// Credentials for the external cluster; the embedded etcd's are its own.
+	Credentials Credentials
 	// Prefix of every key, default "/privlink/".
 	Prefix string
 	Logger *slog.Logger
@@ -38,6 +41,7 @@ type Config struct {
 type Store struct {
 	cli    *clientv3.Client
 	etcd   *embed.Etcd
+	creds  Credentials
 	prefix string
 	log    *slog.Logger
 	bad    *badRecords
@@ -54,20 +58,29 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	}
 	s := &Store{prefix: cfg.Prefix, log: cfg.Logger, bad: newBadRecords(cfg.Logger), panics: newPanicCounter()}
 	endpoints := cfg.Endpoints
+	s.creds = cfg.Credentials
 	if len(endpoints) == 0 {
-		e, err := startEmbedded(cfg)
+		e, creds, err := startEmbedded(cfg)
 		if err != nil {
 			return nil, err
 		}
-		s.etcd = e
+		s.etcd, s.creds = e, creds
 		for _, u := range e.Config().AdvertiseClientUrls {
 			endpoints = append(endpoints, u.String())
 		}
+	}
+	tlsCfg, err := s.creds.tlsConfig()
+	if err != nil {
+		s.Close()
+		return nil, err
 	}
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
 		Logger:      quietZap(),
+		TLS:         tlsCfg,
+		Username:    s.creds.Username,
+		Password:    s.creds.Password,
 	})
 	if err != nil {
 		s.Close()
@@ -78,28 +91,36 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	defer cancel()
 	if _, err := cli.Get(cctx, s.prefix+"probe"); err != nil {
 		s.Close()
-		return nil, fmt.Errorf("etcd %v not reachable: %w", endpoints, err)
+		hint := ""
+		if s.creds.Cert == "" {
+			hint = " (no client certificate given: privlink's embedded etcd requires its <data-dir>/pki/client.crt)"
+		}
+		return nil, fmt.Errorf("etcd %v not reachable%s: %w", endpoints, hint, err)
 	}
 	return s, nil
 }
 
-func startEmbedded(cfg Config) (*embed.Etcd, error) {
+// startEmbedded starts the single-node etcd, closed to all but the
+// holders of a certificate from its CA, and returns the client's credentials.
+func startEmbedded(cfg Config) (*embed.Etcd, Credentials, error) {
+	var creds Credentials
 	if cfg.DataDir == "" {
-		return nil, errors.New("embedded etcd needs a data dir")
+		return nil, creds, errors.New("embedded etcd needs a data dir")
 	}
 	if cfg.ClientURL == "" || cfg.PeerURL == "" {
-		return nil, errors.New("embedded etcd needs its client and peer URLs")
+		return nil, creds, errors.New("embedded etcd needs its client and peer URLs")
 	}
 	cu, err := url.Parse(cfg.ClientURL)
 	if err != nil {
-		return nil, fmt.Errorf("etcd client url: %w", err)
+		return nil, creds, fmt.Errorf("etcd client url: %w", err)
 	}
 	pu, err := url.Parse(cfg.PeerURL)
 	if err != nil {
-		return nil, fmt.Errorf("etcd peer url: %w", err)
+		return nil, creds, fmt.Errorf("etcd peer url: %w", err)
 	}
+	cu.Scheme, pu.Scheme = "https", "https" // never plain: see secureEmbedded
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+		return nil, creds, fmt.Errorf("data dir: %w", err)
 	}
 	ec := embed.NewConfig()
 	ec.Name = "privlink"
@@ -113,25 +134,36 @@ func startEmbedded(cfg Config) (*embed.Etcd, error) {
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdLogger)
 	ec.AutoCompactionMode = "revision"
 	ec.AutoCompactionRetention = "10000"
+	if creds, err = secureEmbedded(cfg.DataDir, ec); err != nil {
+		return nil, creds, err
+	}
 	e, err := embed.StartEtcd(ec)
 	if err != nil {
-		return nil, fmt.Errorf("start embedded etcd in %s: %w", ec.Dir, err)
+		return nil, creds, fmt.Errorf("start embedded etcd in %s: %w", ec.Dir, err)
 	}
 	select {
 	case <-e.Server.ReadyNotify():
 	case <-time.After(30 * time.Second):
 		e.Close()
-		return nil, errors.New("embedded etcd did not become ready in 30s")
+		return nil, creds, errors.New("embedded etcd did not become ready in 30s")
 	case err := <-e.Err():
 		e.Close()
-		return nil, fmt.Errorf("embedded etcd: %w", err)
+		return nil, creds, fmt.Errorf("embedded etcd: %w", err)
 	}
-	cfg.Logger.Info("embedded etcd ready", "dir", ec.Dir, "client", cu.String())
-	return e, nil
+	cfg.Logger.Info("embedded etcd ready (TLS, client certificates only)", "dir", ec.Dir, "client", cu.String(),
+		"cacert", creds.CACert, "cert", creds.Cert, "key", creds.Key)
+	return e, creds, nil
 }
 
 // Prefix is the key prefix every key starts with.
 func (s *Store) Prefix() string { return s.prefix }
+
+// Credentials are what this store's client presents to etcd (for the
+// embedded etcd: the files an agent or a second server needs to join it).
+func (s *Store) Credentials() Credentials { return s.creds }
+
+// Endpoints are the etcd client URLs this store uses.
+func (s *Store) Endpoints() []string { return s.cli.Endpoints() }
 
 // Embedded reports whether this store runs its own etcd.
 func (s *Store) Embedded() bool { return s.etcd != nil }

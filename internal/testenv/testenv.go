@@ -15,12 +15,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/server"
+	"github.com/privlink/privlink/internal/store"
 )
 
 // Options tweak the server.
@@ -29,7 +31,7 @@ type Options struct {
 	Zones         []string
 	AgentZones    []string
 	DataDir       string   // reuse a data dir (restart tests)
-	EtcdEndpoints []string // join an existing etcd instead of embedding one
+	EtcdEndpoints []string // join an existing etcd instead of embedding one (an Env's: its TLS files come along)
 	Prefix        string   // netns prefix; default random
 	Console       func(apiHandler http.Handler) http.Handler
 }
@@ -90,10 +92,13 @@ func Start(t testing.TB, o Options) *Env {
 	for attempt := 0; attempt < 5; attempt++ {
 		cfg := server.Config{
 			DataDir: dir, Listen: "127.0.0.1:0", Region: server.DefaultRegion, Zones: o.Zones, AgentZones: o.AgentZones,
-			Network: o.Network, NetnsPrefix: o.Prefix, EtcdEndpoints: o.EtcdEndpoints,
-			EtcdClientURL: fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
-			EtcdPeerURL:   fmt.Sprintf("http://127.0.0.1:%d", FreePort(t)),
+			Network: o.Network, NetnsPrefix: o.Prefix,
+			EtcdClientURL: fmt.Sprintf("https://127.0.0.1:%d", FreePort(t)),
+			EtcdPeerURL:   fmt.Sprintf("https://127.0.0.1:%d", FreePort(t)),
 			Logger:        logger(t), Console: o.Console,
+		}
+		if len(o.EtcdEndpoints) > 0 {
+			joinEtcd(&cfg, o.EtcdEndpoints)
 		}
 		if s, err = server.Start(context.Background(), cfg); err == nil || !AddrInUse(err) {
 			break
@@ -103,7 +108,11 @@ func Start(t testing.TB, o Options) *Env {
 		t.Fatalf("start server: %v", err)
 	}
 	env := &Env{Server: s, Prefix: o.Prefix, Dir: dir}
+	if s.Store.Embedded() {
+		etcds.Store(env.EtcdURL(), s.Store.Credentials())
+	}
 	t.Cleanup(func() {
+		etcds.Delete(env.EtcdURL())
 		s.Stop()
 		if err := s.Driver.Topology.Cleanup(); err != nil {
 			t.Errorf("cleanup namespaces: %v", err)
@@ -126,8 +135,33 @@ func AddrInUse(err error) bool {
 	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
 }
 
-// EtcdURL is the embedded etcd's client URL (for a second server or an agent).
-func (e *Env) EtcdURL() string { return e.Config().EtcdClientURL }
+// EtcdURL is the embedded etcd's client URL (for a second server or an
+// agent: it also needs the TLS files, see JoinEtcd and EtcdFlags).
+func (e *Env) EtcdURL() string { return e.Store.Endpoints()[0] }
+
+// etcds maps the client URL of each running Env's embedded etcd to the
+// credentials that open it.
+var etcds sync.Map
+
+// joinEtcd points cfg at endpoints with the credentials of the Env that
+// runs them (none for an etcd this package did not start).
+func joinEtcd(cfg *server.Config, endpoints []string) {
+	cfg.EtcdEndpoints = endpoints
+	if c, ok := etcds.Load(endpoints[0]); ok {
+		creds := c.(store.Credentials)
+		cfg.EtcdCACert, cfg.EtcdCert, cfg.EtcdKey = creds.CACert, creds.Cert, creds.Key
+	}
+}
+
+// JoinEtcd points cfg (a second server or a standalone agent) at this
+// Env's embedded etcd, with its client certificate.
+func (e *Env) JoinEtcd(cfg *server.Config) { joinEtcd(cfg, []string{e.EtcdURL()}) }
+
+// EtcdFlags are the `privlink agent` flags that join this Env's etcd.
+func (e *Env) EtcdFlags() []string {
+	c := e.Store.Credentials()
+	return []string{"--etcd-endpoints", e.EtcdURL(), "--etcd-cacert", c.CACert, "--etcd-cert", c.Cert, "--etcd-key", c.Key}
+}
 
 // Account creates an account and returns a client with its token and its ID.
 func (e *Env) Account(t testing.TB, name string) (*client.Client, string) {

@@ -1,0 +1,107 @@
+// Package pki issues the certificates that close privlink's embedded etcd
+// to everyone but privlink: a CA, a server certificate for etcd's client
+// and peer listeners, and a client certificate for privlink processes
+// (ECDSA P-256, crypto/x509). They live in one directory (0700, files
+// 0600) and are made once: Ensure reuses every file that exists and
+// issues only what is missing.
+package pki
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Set is the paths of the files in one directory.
+type Set struct {
+	Dir                   string
+	CACert, CAKey         string
+	ServerCert, ServerKey string // etcd's client and peer listeners (also a client: the peer side, etcd's gateway)
+	ClientCert, ClientKey string // privlink processes
+}
+
+// Paths names the files of a set in dir.
+func Paths(dir string) Set {
+	p := func(name string) string { return filepath.Join(dir, name) }
+	return Set{Dir: dir,
+		CACert: p("ca.crt"), CAKey: p("ca.key"),
+		ServerCert: p("server.crt"), ServerKey: p("server.key"),
+		ClientCert: p("client.crt"), ClientKey: p("client.key"),
+	}
+}
+
+// Ensure loads the set in dir and issues what is missing: the CA only when
+// no certificate exists yet, a leaf pair when both its files are absent.
+// The server certificate must name every host (loopback is always named);
+// a host it lacks, half a pair, a leaf the CA did not sign or an
+// unreadable file is an error that says which file to remove.
+func Ensure(dir string, hosts []string) (Set, error) {
+	s := Paths(dir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return s, fmt.Errorf("pki dir: %w", err)
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return s, fmt.Errorf("pki dir: %w", err)
+	}
+	ca, err := s.ca()
+	if err != nil {
+		return s, err
+	}
+	server, err := ca.leaf(s.ServerCert, s.ServerKey, serverTemplate(hosts))
+	if err != nil {
+		return s, err
+	}
+	if err := names(server, hosts); err != nil {
+		return s, fmt.Errorf("%s: %w: remove it and %s to reissue it", s.ServerCert, err, filepath.Base(s.ServerKey))
+	}
+	if _, err := ca.leaf(s.ClientCert, s.ClientKey, clientTemplate()); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+// ca loads the CA, or makes one when no certificate of the set exists:
+// leaves without their CA could never be verified again.
+func (s Set) ca() (*pair, error) {
+	ca, err := load(s.CACert, s.CAKey)
+	if err != nil || ca != nil {
+		return ca, err
+	}
+	for _, f := range []string{s.ServerCert, s.ServerKey, s.ClientCert, s.ClientKey} {
+		if ok, err := exists(f); err != nil || ok {
+			return nil, errors.Join(err, fmt.Errorf("%s exists but its CA %s does not: remove the set in %s to reissue it", f, s.CACert, s.Dir))
+		}
+	}
+	return create(s.CACert, s.CAKey, caTemplate(), nil)
+}
+
+// leaf loads a pair signed by ca, or issues it from tmpl when absent.
+func (ca *pair) leaf(certPath, keyPath string, tmpl *x509.Certificate) (*pair, error) {
+	p, err := load(certPath, keyPath)
+	if err != nil {
+		return nil, err
+	}
+	if p == nil {
+		return create(certPath, keyPath, tmpl, ca)
+	}
+	if err := ca.signed(p); err != nil {
+		return nil, fmt.Errorf("%s: %w: remove it and %s to reissue it", certPath, err, filepath.Base(keyPath))
+	}
+	return p, nil
+}
+
+// exists reports whether path exists; an error other than absence is returned.
+func exists(path string) (bool, error) {
+	_, err := os.Stat(path)
+	switch {
+	case err == nil:
+		return true, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return false, nil
+	default:
+		return false, fmt.Errorf("pki: %w", err)
+	}
+}
