@@ -119,7 +119,7 @@ func spec(zone string, ep *model.Endpoint, svc *model.EndpointService, k eniKey,
 	}
 	cfg := proxy.Config{
 		EndpointID: ep.EndpointID, ServiceID: svc.ServiceID, VpcID: ep.VpcID, ZoneID: zone,
-		Backends: backends, ZoneAffinity: svc.ZoneAffinityEnabled, ProxyProtocol: svc.ProxyProtocol,
+		Backends: backends, ZoneAffinity: svc.ZoneAffinityEnabled, ProxyProtocol: svc.ProxyProtocol, ProxyTLVs: tlvSet(svc.ProxyTLVs()),
 		BandwidthMbps: svc.ConnectBandwidth, IdleTimeout: time.Duration(svc.IdleTimeout) * time.Second,
 	}
 	// version identifies everything that shapes cfg, so unchanged listeners are left alone.
@@ -129,4 +129,10 @@ func spec(zone string, ep *model.Endpoint, svc *model.EndpointService, k eniKey,
 		Ep []string
 	}{svc, groups, slices.Clone(ep.SecurityGroupIDs)}) + strconv.Itoa(port)
 	return listenerSpec{eni: k, addr: netip.AddrPortFrom(k.IP, uint16(port)), svcVPC: svc.VpcID, cfg: cfg, rules: rules, version: version}
+}
+
+// tlvSet maps a service's TLV names to the proxy's set.
+func tlvSet(names []string) proxy.TLVSet {
+	return proxy.TLVSet{VpcID: slices.Contains(names, model.TLVVpcID), EndpointID: slices.Contains(names, model.TLVEndpointID),
+		ServiceID: slices.Contains(names, model.TLVServiceID)}
 }

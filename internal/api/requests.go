@@ -61,11 +61,15 @@ type CreateServiceRequest struct {
 	AutoAcceptEnabled   bool          `json:"autoAcceptEnabled,omitempty"`
 	ZoneAffinityEnabled bool          `json:"zoneAffinityEnabled,omitempty"`
 	ProxyProtocol       bool          `json:"proxyProtocolEnabled,omitempty"`
-	ConnectBandwidth    int           `json:"connectBandwidth,omitempty"`
-	IdleTimeout         int           `json:"idleTimeoutSeconds,omitempty"`
-	AllowedAccounts     []string      `json:"allowedAccounts,omitempty"`
-	ClientToken         string        `json:"clientToken,omitempty"`
-	DryRun              bool          `json:"dryRun,omitempty"`
+	// ProxyProtocolTLVs chooses the TLVs sent with the PROXY header
+	// (vpcId, endpointId, serviceId); absent: vpcId and endpointId,
+	// which every common receiver accepts; [] sends none.
+	ProxyProtocolTLVs []string `json:"proxyProtocolTlvs"`
+	ConnectBandwidth  int      `json:"connectBandwidth,omitempty"`
+	IdleTimeout       int      `json:"idleTimeoutSeconds,omitempty"`
+	AllowedAccounts   []string `json:"allowedAccounts,omitempty"`
+	ClientToken       string   `json:"clientToken,omitempty"`
+	DryRun            bool     `json:"dryRun,omitempty"`
 }
 
 // BackendSpec is one backend of a service to create: an address in the
@@ -92,8 +96,10 @@ type UpdateServiceRequest struct {
 	AutoAcceptEnabled   *bool   `json:"autoAcceptEnabled,omitempty"`
 	ZoneAffinityEnabled *bool   `json:"zoneAffinityEnabled,omitempty"`
 	ProxyProtocol       *bool   `json:"proxyProtocolEnabled,omitempty"`
-	ConnectBandwidth    *int    `json:"connectBandwidth,omitempty"`
-	IdleTimeout         *int    `json:"idleTimeoutSeconds,omitempty"`
+	// ProxyProtocolTLVs replaces the TLV choice; [] sends none.
+	ProxyProtocolTLVs *[]string `json:"proxyProtocolTlvs,omitempty"`
+	ConnectBandwidth  *int      `json:"connectBandwidth,omitempty"`
+	IdleTimeout       *int      `json:"idleTimeoutSeconds,omitempty"`
 }
 
 // AllowRequest adds an account to a service's allow-list.

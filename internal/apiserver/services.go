@@ -38,6 +38,9 @@ func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServ
 	if req.IdleTimeout == 0 {
 		req.IdleTimeout = 900
 	}
+	if err := model.ValidateProxyTLVs("ProxyProtocolTlvs", req.ProxyProtocolTLVs); err != nil {
+		return nil, err
+	}
 	if req.IdleTimeout < 1 || req.IdleTimeout > 86400 {
 		return nil, model.Invalid("IdleTimeoutSeconds", "idleTimeoutSeconds must be 1 to 86400")
 	}
@@ -124,7 +127,7 @@ func (a *API) createService(r *http.Request, req api.CreateServiceRequest) (any,
 		s := model.EndpointService{ServiceID: id, AccountID: callerOf(r).AccountID, Name: a.naming.ServiceName(id),
 			Description: req.Description, ServiceDomain: a.naming.ServiceDomain(id), RegionID: a.naming.Region, VpcID: req.VpcID,
 			Ports: req.Ports, Resources: backends, AutoAcceptEnabled: req.AutoAcceptEnabled,
-			ZoneAffinityEnabled: req.ZoneAffinityEnabled, ProxyProtocol: req.ProxyProtocol,
+			ZoneAffinityEnabled: req.ZoneAffinityEnabled, ProxyProtocol: req.ProxyProtocol, ProxyProtocolTLVs: proxyTLVs(req.ProxyProtocolTLVs),
 			ConnectBandwidth: req.ConnectBandwidth, IdleTimeout: req.IdleTimeout,
 			AllowedAccounts: append([]string{}, req.AllowedAccounts...), Status: model.StatusActive, CreateTime: now()}
 		for _, b := range backends {
@@ -205,6 +208,11 @@ func (a *API) updateService(r *http.Request, req api.UpdateServiceRequest) (any,
 	if t := req.IdleTimeout; t != nil && (*t < 1 || *t > 86400) {
 		return nil, model.Invalid("IdleTimeoutSeconds", "idleTimeoutSeconds must be 1 to 86400")
 	}
+	if tlvs := req.ProxyProtocolTLVs; tlvs != nil {
+		if err := model.ValidateProxyTLVs("ProxyProtocolTlvs", *tlvs); err != nil {
+			return nil, err
+		}
+	}
 	if d := req.Description; d != nil && len(*d) > 256 {
 		return nil, model.Invalid("ServiceDescription", "description must be at most 256 characters")
 	}
@@ -213,10 +221,22 @@ func (a *API) updateService(r *http.Request, req api.UpdateServiceRequest) (any,
 		setIf(&s.AutoAcceptEnabled, req.AutoAcceptEnabled)
 		setIf(&s.ZoneAffinityEnabled, req.ZoneAffinityEnabled)
 		setIf(&s.ProxyProtocol, req.ProxyProtocol)
+		if req.ProxyProtocolTLVs != nil {
+			s.ProxyProtocolTLVs = proxyTLVs(*req.ProxyProtocolTLVs)
+		}
 		setIf(&s.ConnectBandwidth, req.ConnectBandwidth)
 		setIf(&s.IdleTimeout, req.IdleTimeout)
 		return nil
 	})
+}
+
+// proxyTLVs is the stored form of a TLV choice: nil (not given) becomes
+// the default, anything else its names in wire order, never nil.
+func proxyTLVs(given []string) []string {
+	if given == nil {
+		given = model.DefaultProxyTLVs
+	}
+	return model.SortProxyTLVs(given)
 }
 
 func setIf[T any](dst *T, src *T) {

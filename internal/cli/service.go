@@ -17,6 +17,7 @@ func serviceCmd(g *globals) *cobra.Command {
 	var req api.CreateServiceRequest
 	var ports []int
 	var backends, allow []string
+	var tlvs string
 	create := &cobra.Command{Use: "create", Short: "Publish an endpoint service", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
 		req.Ports = ports
 		req.AllowedAccounts = allow
@@ -28,6 +29,9 @@ func serviceCmd(g *globals) *cobra.Command {
 			}
 			req.Resources = append(req.Resources, be)
 		}
+		if cmd.Flags().Changed("proxy-protocol-tlvs") {
+			req.ProxyProtocolTLVs = tlvList(tlvs)
+		}
 		return g.run(cmd, svcCols, do((*client.Client).CreateService, req))
 	}}
 	f := create.Flags()
@@ -38,6 +42,7 @@ func serviceCmd(g *globals) *cobra.Command {
 	f.BoolVar(&req.AutoAcceptEnabled, "auto-accept", false, "accept connections without manual approval")
 	f.BoolVar(&req.ZoneAffinityEnabled, "zone-affinity", false, "prefer backends in the endpoint's zone")
 	f.BoolVar(&req.ProxyProtocol, "proxy-protocol", false, "send PROXY protocol v2 with Alibaba's TLV 0xE1")
+	f.StringVar(&tlvs, "proxy-protocol-tlvs", "", tlvHelp)
 	f.IntVar(&req.ConnectBandwidth, "bandwidth", 0, "per-connection bandwidth cap in Mbps (0 = none)")
 	f.IntVar(&req.IdleTimeout, "idle-timeout", 900, "idle timeout in seconds")
 	f.StringSliceVar(&allow, "allow", nil, "account IDs to allow-list")
@@ -73,8 +78,8 @@ func serviceCmd(g *globals) *cobra.Command {
 		return c
 	}
 	var upd struct {
-		autoAccept, affinity, pp string
-		bw                       int
+		autoAccept, affinity, pp, tlvs string
+		bw                             int
 	}
 	update := &cobra.Command{Use: "update SVC", Short: "Change attributes", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
 		var r api.UpdateServiceRequest
@@ -91,15 +96,33 @@ func serviceCmd(g *globals) *cobra.Command {
 		if cmd.Flags().Changed("bandwidth") {
 			r.ConnectBandwidth = &upd.bw
 		}
+		if cmd.Flags().Changed("proxy-protocol-tlvs") {
+			l := tlvList(upd.tlvs)
+			r.ProxyProtocolTLVs = &l
+		}
 		return g.run(cmd, svcCols, func(ctx context.Context, c *client.Client) (any, error) { return c.UpdateService(ctx, args[0], r) })
 	}}
 	update.Flags().StringVar(&upd.autoAccept, "auto-accept", "", "true or false")
 	update.Flags().StringVar(&upd.affinity, "zone-affinity", "", "true or false")
 	update.Flags().StringVar(&upd.pp, "proxy-protocol", "", "true or false")
+	update.Flags().StringVar(&upd.tlvs, "proxy-protocol-tlvs", "", tlvHelp)
 	update.Flags().IntVar(&upd.bw, "bandwidth", 0, "Mbps (0 = none)")
 	cmd.AddCommand(create, search, allowCmd, disallow, conns, decide("accept", (*client.Client).AcceptConnection), decide("reject", (*client.Client).RejectConnection), update)
 	crud(g, cmd, svcCols, unfiltered((*client.Client).ListServices), (*client.Client).GetService, (*client.Client).DeleteService)
 	return cmd
+}
+
+const tlvHelp = "TLVs in the PROXY header: comma-separated vpcId, endpointId, serviceId, or none (default vpcId,endpointId, which nginx before 1.23 accepts)"
+
+// tlvList parses --proxy-protocol-tlvs; the server checks the names.
+func tlvList(s string) []string {
+	l := []string{}
+	for _, n := range strings.Split(s, ",") {
+		if n = strings.TrimSpace(n); n != "" && n != "none" {
+			l = append(l, n)
+		}
+	}
+	return l
 }
 
 func optBool(s string) (*bool, error) {

@@ -3,10 +3,12 @@ package console_test
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/privlink/privlink/internal/client"
+	"github.com/privlink/privlink/internal/testenv"
 	"golang.org/x/net/html"
 )
 
@@ -188,6 +190,29 @@ func TestHTTP(t *testing.T) {
 		resp, body = p.post("/console/services", url.Values{"csrf": {p.csrf}, "port": {"6001"}, "backends": {"garbage"}})
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "must look like ZONE=IP:PORT") {
 			t.Errorf("unparsable backend: HTTP %d", resp.StatusCode)
+		}
+	})
+
+	t.Run("PROXY header TLVs chosen in the form", func(t *testing.T) {
+		p := newHTTP(t, w.base)
+		p.mustLogin(w.provider.Token())
+		_, form := p.get("/console/services/new")
+		if !strings.Contains(form, `<option value="vpcId,endpointId" selected>`) {
+			t.Errorf("the new-service form does not preselect the default TLVs")
+		}
+		port := strconv.Itoa(testenv.FreePort(t))
+		for _, tc := range []struct{ choice, shown string }{
+			{"endpointId", `TLVs: <span class="mono">endpointId</span>`},
+			{"none", "v2, TLVs: none"},
+		} {
+			resp, _ := p.post("/console/services", url.Values{"csrf": {p.csrf}, "port": {port}, "proxyProtocol": {"on"},
+				"proxyTlvs": {tc.choice}, "backends": {w.zones[0] + "=127.0.0.1:" + port}})
+			if resp.StatusCode != http.StatusSeeOther {
+				t.Fatalf("%s: HTTP %d, want 303 to the new service", tc.choice, resp.StatusCode)
+			}
+			if _, body := p.get(resp.Header.Get("Location")); !strings.Contains(body, tc.shown) {
+				t.Errorf("%s: the service page does not show %q", tc.choice, tc.shown)
+			}
 		}
 	})
 

@@ -101,6 +101,17 @@ func parseBackends(s string) ([]api.BackendSpec, error) {
 	return out, nil
 }
 
+// proxyTLVs reads the TLV choice: nil (the default) when not given.
+func proxyTLVs(v string) []string {
+	switch v {
+	case "":
+		return nil
+	case "none":
+		return []string{}
+	}
+	return splitList(v)
+}
+
 // splitList reads values separated by commas, spaces or newlines.
 func splitList(s string) []string {
 	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' })
@@ -114,6 +125,7 @@ func (c *Console) serviceCreate(w http.ResponseWriter, r *http.Request, s *sessi
 		AutoAcceptEnabled:   f.Checked("autoAccept"),
 		ZoneAffinityEnabled: f.Checked("zoneAffinity"),
 		ProxyProtocol:       f.Checked("proxyProtocol"),
+		ProxyProtocolTLVs:   proxyTLVs(f.Get("proxyTlvs")),
 		AllowedAccounts:     splitList(f.Get("allowedAccounts")),
 		ClientToken:         f.Get("clientToken"),
 	}

@@ -59,6 +59,7 @@ func (r *run) plan() scenario.Plan {
 		o.ConsumerCIDR = "172.16.0.0/16"
 	}
 	p := scenario.Canonical(o)
+	p.Service.ProxyTLVs = model.ProxyTLVNames // the sample database accepts any header size
 	p.Provider.Name, p.Service.Description = "vendor-db-vpc", "MatrixOne-compatible instance"
 	p.Consumer.Name, p.Consumer.VSwitches = "customer-vpc", scenario.PerZone(o.Zones, 10)
 	p.Consumer.SecurityGroup.Name, p.Consumer.Hosts[0].Name, p.Endpoint.Name = "mysql-clients", "ecs-app", "vendor-db"

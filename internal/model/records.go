@@ -64,6 +64,7 @@ func (s *EndpointService) Validate() error {
 	for _, a := range s.AllowedAccounts {
 		errs = append(errs, account(a))
 	}
+	errs = append(errs, ValidateProxyTLVs("proxyProtocolTlvs", s.ProxyProtocolTLVs))
 	if s.ConnectBandwidth < 0 || s.IdleTimeout < 0 {
 		errs = append(errs, errors.New("connectBandwidth and idleTimeoutSeconds must not be negative"))
 	}

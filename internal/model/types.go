@@ -117,11 +117,15 @@ type EndpointService struct {
 	AutoAcceptEnabled   bool      `json:"autoAcceptEnabled"`
 	ZoneAffinityEnabled bool      `json:"zoneAffinityEnabled"`
 	ProxyProtocol       bool      `json:"proxyProtocolEnabled"`
-	ConnectBandwidth    int       `json:"connectBandwidth"`
-	IdleTimeout         int       `json:"idleTimeoutSeconds"`
-	AllowedAccounts     []string  `json:"allowedAccounts"`
-	Status              string    `json:"serviceStatus"`
-	CreateTime          string    `json:"createTime"`
+	// ProxyProtocolTLVs are the TLVs sent with the PROXY header
+	// (TLV* names); nil on records from before the choice existed means
+	// DefaultProxyTLVs, empty means none. Use ProxyTLVs().
+	ProxyProtocolTLVs []string `json:"proxyProtocolTlvs"`
+	ConnectBandwidth  int      `json:"connectBandwidth"`
+	IdleTimeout       int      `json:"idleTimeoutSeconds"`
+	AllowedAccounts   []string `json:"allowedAccounts"`
+	Status            string   `json:"serviceStatus"`
+	CreateTime        string   `json:"createTime"`
 }
 
 // EndpointZone is an endpoint's presence in one zone: an ENI on a vSwitch.

@@ -22,7 +22,8 @@ type Config struct {
 	EndpointID, ServiceID, VpcID, ZoneID string
 	Backends                             []Backend
 	ZoneAffinity                         bool                                          // prefer healthy backends in ZoneID; fall over to other zones when none healthy there
-	ProxyProtocol                        bool                                          // send PROXY v2 header with TLVs
+	ProxyProtocol                        bool                                          // send PROXY v2 header
+	ProxyTLVs                            TLVSet                                        // the Alibaba TLVs in that header
 	BandwidthMbps                        int                                           // per-connection cap each direction, 0 = unlimited
 	IdleTimeout                          time.Duration                                 // 0 = DefaultIdleTimeout; close a connection idle in both directions that long
 	Allow                                func(src netip.AddrPort, dstPort uint16) bool // security-group check on accept; nil = allow all
@@ -91,7 +92,7 @@ func compile(cfg Config, m *Metrics, prev *state, log *slog.Logger) *state {
 		st.burst = max(int(bps/10), copyBufSize)
 	}
 	if cfg.ProxyProtocol {
-		tlvs, err := encodeTLVs(cfg.VpcID, cfg.EndpointID, cfg.ServiceID)
+		tlvs, err := encodeTLVs(cfg.ProxyTLVs.pick(cfg.VpcID, cfg.EndpointID, cfg.ServiceID))
 		if err != nil {
 			// Only absurdly long IDs get here; the header is still useful.
 			log.Error("PROXY v2 TLVs dropped", "err", err)

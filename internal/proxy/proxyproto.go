@@ -18,6 +18,23 @@ const (
 	TLVSubtypeService  byte               = 0x03
 )
 
+// TLVSet chooses which of the Alibaba TLVs a PROXY header carries.
+type TLVSet struct{ VpcID, EndpointID, ServiceID bool }
+
+// AllTLVs sends the VPC, endpoint and service IDs.
+var AllTLVs = TLVSet{VpcID: true, EndpointID: true, ServiceID: true}
+
+// pick blanks the IDs the set leaves out (encodeTLVs omits empty values).
+func (s TLVSet) pick(vpcID, endpointID, serviceID string) (string, string, string) {
+	keep := func(on bool, v string) string {
+		if on {
+			return v
+		}
+		return ""
+	}
+	return keep(s.VpcID, vpcID), keep(s.EndpointID, endpointID), keep(s.ServiceID, serviceID)
+}
+
 // v2 header constants (see the PROXY protocol spec, section 2.2).
 var ppSignature = [12]byte{0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A}
 

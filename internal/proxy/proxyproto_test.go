@@ -20,7 +20,7 @@ func TestProxyProtocolV2(t *testing.T) {
 		echo(c)
 	})
 	cfg := Config{EndpointID: "ep-123", ServiceID: "epsrv-456", VpcID: "vpc-789", ZoneID: "a",
-		ProxyProtocol: true, Backends: []Backend{{ZoneID: "a", Addr: srv.addr()}}}
+		ProxyProtocol: true, ProxyTLVs: AllTLVs, Backends: []Backend{{ZoneID: "a", Addr: srv.addr()}}}
 	_, addr := startProxy(t, cfg, nil, nil)
 	c := dial(t, addr)
 	if got := roundTrip(t, c, "payload after header"); got != "payload after header" {

@@ -47,6 +47,7 @@ type ServiceSpec struct {
 	BackendPort int
 
 	AutoAccept, ZoneAffinity, ProxyProtocol bool
+	ProxyTLVs                               []string // nil: the default
 }
 
 // EndpointSpec describes an interface endpoint in a consumer network.

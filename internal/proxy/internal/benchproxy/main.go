@@ -49,7 +49,7 @@ func main() {
 	l := proxy.NewListener(ln, proxy.Config{
 		EndpointID: "ep-bench", ServiceID: "epsrv-bench", VpcID: "vpc-bench", ZoneID: "a",
 		Backends:      []proxy.Backend{{ZoneID: "a", Addr: b}},
-		ProxyProtocol: *pp, BandwidthMbps: *mbps,
+		ProxyProtocol: *pp, ProxyTLVs: proxy.TLVSet{VpcID: true, EndpointID: true}, BandwidthMbps: *mbps,
 	}, proxy.Dial, nil, proxy.NewMetrics(nil), proxy.WithSockets(proxy.Socket))
 	go func() {
 		sig := make(chan os.Signal, 1)
