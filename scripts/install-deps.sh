@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 case "${1:-test}" in
 demo) pkgs=(iproute2 mariadb-client bind9-dnsutils) ;;
-*) pkgs=(iproute2 mariadb-client bind9-dnsutils chromium haproxy nginx libnginx-mod-stream iperf3 procps) ;;
+*) pkgs=(iproute2 mariadb-client bind9-dnsutils chromium haproxy nginx libnginx-mod-stream iperf3 procps prometheus) ;;
 esac
 
 missing=()
@@ -27,6 +27,13 @@ if ((${#missing[@]})); then
 	else
 		echo "install-deps: installing ${missing[*]}" >&2
 		export DEBIAN_FRONTEND=noninteractive
+		# The tests run nginx, HAProxy and Prometheus themselves: keep the
+		# packages from starting system services (policy-rc.d, 101 = refuse).
+		policy=/usr/sbin/policy-rc.d
+		if [[ ! -e $policy ]]; then
+			printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
+			trap 'rm -f "$policy"' EXIT
+		fi
 		apt-get update -qq
 		apt-get install -y -qq "${missing[@]}" >/dev/null
 	fi
