@@ -10,7 +10,11 @@ import (
 // applies them, the CLI's flags show them, the demo and the tests start
 // from them.
 const (
-	DefaultListen        = "127.0.0.1:8080" // API, console, /metrics
+	DefaultListen = "127.0.0.1:8080" // API and console (the tenants' port)
+	// DefaultMetricsListen is `privlink server`'s management listener
+	// (/metrics, pprof); Config leaves it off unless set, and so does
+	// `privlink agent`.
+	DefaultMetricsListen = "127.0.0.1:9464"
 	DefaultRegion        = "cn-hangzhou"
 	DefaultNetnsPrefix   = "pl"                     // namespaces are "<prefix>-<id>"
 	DefaultServicePrefix = "com.privlink"           // service names <prefix>.<region>.<serviceId>
