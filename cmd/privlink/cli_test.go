@@ -32,6 +32,7 @@ type cli struct {
 	t      *testing.T
 	server string
 	token  string
+	env    []string // more environment, after PRIVLINK_SERVER and PRIVLINK_TOKEN
 }
 
 // run executes the binary with -o json and decodes its output.
@@ -50,7 +51,7 @@ func (c cli) run(args ...string) map[string]any {
 
 func (c cli) exec(args ...string) ([]byte, string, error) {
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "PRIVLINK_SERVER="+c.server, "PRIVLINK_TOKEN="+c.token)
+	cmd.Env = append(append(os.Environ(), "PRIVLINK_SERVER="+c.server, "PRIVLINK_TOKEN="+c.token), c.env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
