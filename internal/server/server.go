@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -111,7 +112,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 
 // startAPI bootstraps the admin account (embedded etcd) and builds the API.
 func (s *Server) startAPI(ctx context.Context, naming model.Naming) error {
+	var tokenFile string
 	if s.cfg.DataDir != "" {
+		tokenFile = filepath.Join(s.cfg.DataDir, "admin.token")
 		created, err := apiserver.Bootstrap(ctx, s.Store, s.cfg.DataDir)
 		if err != nil {
 			return err
@@ -121,7 +124,7 @@ func (s *Server) startAPI(ctx context.Context, naming model.Naming) error {
 		}
 	}
 	s.API = apiserver.New(apiserver.Config{Store: s.Store, Naming: naming, Zones: s.cfg.Zones, Logger: s.log,
-		Network: s.Driver.Name, NetnsPrefix: s.cfg.NetnsPrefix})
+		Network: s.Driver.Name, NetnsPrefix: s.cfg.NetnsPrefix, AdminTokenFile: tokenFile})
 	return nil
 }
 
