@@ -14,11 +14,15 @@ import (
 
 // TestCookiesSecureOverTLS: over TLS (--tls-self-signed) every cookie the
 // console sets carries Secure and login works; over plain HTTP (loopback)
-// none does, or the browser would never send it back.
+// none does, or the browser would never send it back; behind a
+// TLS-terminating proxy (X-Forwarded-Proto: https) they do again.
 func TestCookiesSecureOverTLS(t *testing.T) {
-	for _, overTLS := range []bool{true, false} {
-		name := map[bool]string{true: "TLS", false: "plain HTTP"}[overTLS]
-		t.Run(name, func(t *testing.T) {
+	for _, tc := range []struct {
+		name           string
+		overTLS, proxy bool
+	}{{"TLS", true, false}, {"plain HTTP", false, false}, {"behind a TLS proxy", false, true}} {
+		overTLS, wantSecure := tc.overTLS, tc.overTLS || tc.proxy
+		t.Run(tc.name, func(t *testing.T) {
 			e := testenv.Start(t, testenv.Options{Network: "loopback", AgentZones: []string{}, Console: console.New, TLSSelfSigned: overTLS})
 			if got := strings.HasPrefix(e.URL(), "https://"); got != overTLS {
 				t.Fatalf("URL %s", e.URL())
@@ -31,6 +35,9 @@ func TestCookiesSecureOverTLS(t *testing.T) {
 				roots.AppendCertsFromPEM(pem)
 				h.c.Transport = &http.Transport{TLSClientConfig: &tls.Config{RootCAs: roots}}
 			}
+			if tc.proxy {
+				h.c.Transport = forwardedHTTPS{http.DefaultTransport}
+			}
 			loginPage, _ := h.get("/console/login")
 			resp, body := h.login(e.Admin.Token())
 			if resp.StatusCode != http.StatusSeeOther {
@@ -40,8 +47,8 @@ func TestCookiesSecureOverTLS(t *testing.T) {
 			for _, r := range []*http.Response{loginPage, resp} {
 				for _, raw := range r.Header.Values("Set-Cookie") {
 					names = append(names, raw[:strings.Index(raw, "=")])
-					if secure := strings.Contains(raw, "; Secure"); secure != overTLS {
-						t.Errorf("Set-Cookie %.40q...: Secure %v, want %v", raw, secure, overTLS)
+					if secure := strings.Contains(raw, "; Secure"); secure != wantSecure {
+						t.Errorf("Set-Cookie %.40q...: Secure %v, want %v", raw, secure, wantSecure)
 					}
 				}
 			}
@@ -53,4 +60,13 @@ func TestCookiesSecureOverTLS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// forwardedHTTPS is a TLS-terminating proxy's header on a plain request.
+type forwardedHTTPS struct{ rt http.RoundTripper }
+
+func (f forwardedHTTPS) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("X-Forwarded-Proto", "https")
+	return f.rt.RoundTrip(r)
 }
