@@ -90,7 +90,7 @@ func serverCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", "", "state directory (embedded etcd, admin.token)")
 	f.StringVar(&cfg.Listen, "listen", server.DefaultListen, "API and console address (a non-loopback one needs TLS or --insecure-http)")
-	f.StringVar(&cfg.MetricsListen, "metrics-listen", server.DefaultMetricsListen, `management listener: /metrics, /healthz, /readyz, --debug-pprof ("" = none)`)
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "management listener for /metrics, /healthz, /readyz and --debug-pprof, e.g. "+server.SuggestedMetricsListen+" (default: none)")
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "serve the API and console over TLS with this certificate chain (PEM)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "key of --tls-cert (PEM)")
 	f.BoolVar(&cfg.TLSSelfSigned, "tls-self-signed", false, "serve over TLS with a self-signed certificate issued once in <data-dir>/pki/api.crt (labs; clients pass --cacert with it)")

@@ -11,10 +11,11 @@ import (
 // from them.
 const (
 	DefaultListen = "127.0.0.1:8080" // API and console (the tenants' port)
-	// DefaultMetricsListen is `privlink server`'s management listener
-	// (/metrics, pprof); Config leaves it off unless set, and so does
-	// `privlink agent`.
-	DefaultMetricsListen = "127.0.0.1:9464"
+	// SuggestedMetricsListen is the management listener's address in the
+	// docs (Prometheus exporters' 9464). No process opens one unless told
+	// (--metrics-listen): two servers or agents on a machine, or tests
+	// running side by side, would fight over a fixed port.
+	SuggestedMetricsListen = "127.0.0.1:9464"
 	DefaultRegion        = "cn-hangzhou"
 	DefaultNetnsPrefix   = "pl"                     // namespaces are "<prefix>-<id>"
 	DefaultServicePrefix = "com.privlink"           // service names <prefix>.<region>.<serviceId>

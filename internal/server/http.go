@@ -34,7 +34,7 @@ func (s *Server) serveHTTP(reg *prometheus.Registry) error {
 	if s.cfg.MetricsListen != "" {
 		var err error
 		if s.mgmtLn, err = net.Listen("tcp", s.cfg.MetricsListen); err != nil {
-			return fmt.Errorf("management listener --metrics-listen %s (another address, or \"\" for none): %w", s.cfg.MetricsListen, err)
+			return fmt.Errorf("management listener --metrics-listen %s (give another address): %w", s.cfg.MetricsListen, err)
 		}
 		s.mgmt = s.httpServer(s.mgmtMux(reg))
 		s.goServe(s.mgmt, s.mgmtLn, false)
