@@ -10,7 +10,7 @@ import (
 // applies them, the CLI's flags show them, the demo and the tests start
 // from them.
 const (
-	DefaultListen = "127.0.0.1:8080" // API and console (the tenants' port)
+	DefaultListen        = "127.0.0.1:8080" // API and console (tenants)
 	DefaultRegion        = "cn-hangzhou"
 	DefaultNetnsPrefix   = "pl"                     // namespaces are "<prefix>-<id>"
 	DefaultServicePrefix = "com.privlink"           // service names <prefix>.<region>.<serviceId>
