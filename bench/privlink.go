@@ -72,12 +72,12 @@ func gitRevision() (rev, dirty string) {
 
 // plServer is `privlink server` running as a subprocess of the harness.
 type plServer struct {
-	bin, dataDir, logDir, prefix string
-	listen, etcdClient, etcdPeer string
-	p                            *proc
-	cleanupFlag                  bool // this instance runs with --cleanup
-	starts                       int
-	token                        string
+	bin, dataDir, logDir, prefix          string
+	listen, metrics, etcdClient, etcdPeer string
+	p                                     *proc
+	cleanupFlag                           bool // this instance runs with --cleanup
+	starts                                int
+	token                                 string
 }
 
 func freePort() (int, error) {
@@ -90,7 +90,7 @@ func freePort() (int, error) {
 }
 
 func (s *plServer) pickPorts() error {
-	var ports [3]int
+	var ports [4]int
 	for i := range ports {
 		p, err := freePort()
 		if err != nil {
@@ -101,6 +101,7 @@ func (s *plServer) pickPorts() error {
 	s.listen = fmt.Sprintf("127.0.0.1:%d", ports[0])
 	s.etcdClient = fmt.Sprintf("https://127.0.0.1:%d", ports[1])
 	s.etcdPeer = fmt.Sprintf("https://127.0.0.1:%d", ports[2])
+	s.metrics = fmt.Sprintf("127.0.0.1:%d", ports[3])
 	return nil
 }
 
@@ -117,7 +118,7 @@ func (s *plServer) start(cleanup bool) error {
 	if err != nil {
 		return fmt.Errorf("privlink log: %w", err)
 	}
-	args := []string{"server", "--data-dir", s.dataDir, "--listen", s.listen,
+	args := []string{"server", "--data-dir", s.dataDir, "--listen", s.listen, "--metrics-listen", s.metrics,
 		"--etcd-listen-client", s.etcdClient, "--etcd-listen-peer", s.etcdPeer,
 		"--network", "netns", "--netns-prefix", s.prefix}
 	if cleanup {

@@ -32,6 +32,7 @@ type cli struct {
 	t      *testing.T
 	server string
 	token  string
+	env    []string // more environment, after PRIVLINK_SERVER and PRIVLINK_TOKEN
 }
 
 // run executes the binary with -o json and decodes its output.
@@ -50,7 +51,7 @@ func (c cli) run(args ...string) map[string]any {
 
 func (c cli) exec(args ...string) ([]byte, string, error) {
 	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "PRIVLINK_SERVER="+c.server, "PRIVLINK_TOKEN="+c.token)
+	cmd.Env = append(append(os.Environ(), "PRIVLINK_SERVER="+c.server, "PRIVLINK_TOKEN="+c.token), c.env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()
@@ -115,5 +116,31 @@ func TestCLIFlow(t *testing.T) {
 	_, errOut, err = admin.as("").exec("vpc", "list")
 	if err == nil || !strings.Contains(errOut, "no token") {
 		t.Errorf("no token: err %v, stderr %q", err, errOut)
+	}
+}
+
+// TestCLIRotateAdminToken: the admin rotating its own token gets the new
+// one, <data-dir>/admin.token holds it, and the CLI says so.
+func TestCLIRotateAdminToken(t *testing.T) {
+	e := testenv.Start(t, testenv.Options{Network: "loopback", AgentZones: []string{}})
+	admin := cli{t: t, server: e.URL(), token: e.Admin.Token()}
+	file := filepath.Join(e.Dir, "admin.token")
+	out, errOut, err := admin.exec("account", "rotate-token", "-o", "json")
+	if err != nil {
+		t.Fatalf("rotate-token: %v\n%s", err, errOut)
+	}
+	var rot map[string]any
+	if err := json.Unmarshal(out, &rot); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil || strings.TrimSpace(string(b)) != rot["token"] || rot["token"] == e.Admin.Token() {
+		t.Fatalf("admin.token %q %v, want the new token %v", b, err, rot["token"])
+	}
+	if !strings.Contains(errOut, "rewrote "+file) {
+		t.Errorf("stderr %q does not say the file was rewritten", errOut)
+	}
+	if me := admin.as(strings.TrimSpace(string(b))).run("account", "whoami"); me["admin"] != true {
+		t.Errorf("the file's token: %v", me)
 	}
 }

@@ -91,7 +91,7 @@ func TestResourcesMakeNamespaces(t *testing.T) {
 
 // scrape returns the server's /metrics text.
 func scrape(t *testing.T, e *testenv.Env) string {
-	resp, err := http.Get(e.URL() + "/metrics")
+	resp, err := http.Get(e.MetricsURL() + "/metrics")
 	must(t, err)
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)

@@ -29,6 +29,10 @@ type List[T any] struct {
 type AccountWithToken struct {
 	model.Account
 	Token string `json:"token,omitempty"`
+	// TokenFile is the file on the server that now holds Token: set when
+	// the admin rotated its own token and the answering server keeps
+	// <data-dir>/admin.token.
+	TokenFile string `json:"tokenFile,omitempty"`
 }
 
 // Caller is the account a token belongs to (GET /v1/whoami).

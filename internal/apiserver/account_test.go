@@ -1,6 +1,9 @@
 package apiserver_test
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/privlink/privlink/internal/api"
@@ -37,13 +40,25 @@ func TestRotateToken(t *testing.T) {
 	if me, err := bob.WithToken(rot.Token).WhoAmI(bg); err != nil || me.AccountID != bobID {
 		t.Fatalf("admin-rotated token: %v %+v", err, me)
 	}
-	// The admin's own rotation keeps it admin.
+	// Other accounts' rotations leave <data-dir>/admin.token alone.
+	tokenFile := filepath.Join(e.Dir, "admin.token")
+	if b, err := os.ReadFile(tokenFile); err != nil || strings.TrimSpace(string(b)) != e.Admin.Token() || rot.TokenFile != "" {
+		t.Fatalf("admin.token after other rotations: %q %v, tokenFile %q", b, err, rot.TokenFile)
+	}
+	// The admin's own rotation keeps it admin and rewrites admin.token.
 	rot, err = e.Admin.RotateToken(bg, mustWhoAmI(t, e.Admin).AccountID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if me := mustWhoAmI(t, e.Admin.WithToken(rot.Token)); !me.Admin {
 		t.Fatalf("admin lost admin by rotating: %+v", me)
+	}
+	b, err := os.ReadFile(tokenFile)
+	if err != nil || string(b) != rot.Token+"\n" || rot.TokenFile != tokenFile {
+		t.Fatalf("admin.token after the admin's rotation: %q %v, want the new token; tokenFile %q", b, err, rot.TokenFile)
+	}
+	if fi, err := os.Stat(tokenFile); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("admin.token mode %v %v, want 0600", fi.Mode(), err)
 	}
 }
 

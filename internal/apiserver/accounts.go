@@ -2,6 +2,7 @@ package apiserver
 
 import (
 	"errors"
+	"io/fs"
 	"net/http"
 
 	"github.com/privlink/privlink/internal/api"
@@ -76,6 +77,10 @@ func (a *API) rotateToken(r *http.Request) (any, error) {
 	}
 	tok := NewToken()
 	rec := store.TokenRecord{AccountID: id, Admin: c.Admin && id == c.AccountID}
+	if rec.Admin {
+		a.adminRotate.Lock()
+		defer a.adminRotate.Unlock()
+	}
 	acct, err := update(a, r, store.KindAccount, id, func(acct *model.Account, t *store.Txn) error {
 		for _, h := range acct.TokenHashes {
 			t.Delete(a.st.ResourceKey(store.KindToken, h))
@@ -91,7 +96,18 @@ func (a *API) rotateToken(r *http.Request) (any, error) {
 		return nil, err
 	}
 	acct.TokenHashes = nil
-	return api.AccountWithToken{Account: acct, Token: tok}, nil
+	out := api.AccountWithToken{Account: acct, Token: tok}
+	if rec.Admin && a.adminTokenFile != "" {
+		switch err := rewriteTokenFile(a.adminTokenFile, tok); {
+		case err == nil:
+			out.TokenFile = a.adminTokenFile
+		case !errors.Is(err, fs.ErrNotExist):
+			// The rotation is committed: the caller gets the token, the
+			// operator the failure.
+			a.log.Error("admin token rotated but its file not rewritten", "file", a.adminTokenFile, "err", err)
+		}
+	}
+	return out, nil
 }
 
 // ownAccount guards a top-level create (a VPC) on the caller's account

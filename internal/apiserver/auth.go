@@ -87,3 +87,21 @@ func Bootstrap(ctx context.Context, st *store.Store, dataDir string) (created bo
 }
 
 func now() string { return time.Now().UTC().Format(time.RFC3339) }
+
+// rewriteTokenFile replaces the token in path, an existing file (else an
+// fs.ErrNotExist error), atomically and 0600.
+func rewriteTokenFile(path, tok string) error {
+	if _, err := os.Stat(path); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	err = errors.Join(f.Chmod(0o600), func() error { _, err := f.WriteString(tok + "\n"); return err }(), f.Sync(), f.Close())
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	return err
+}

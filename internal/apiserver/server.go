@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/privlink/privlink/internal/api"
@@ -29,6 +30,10 @@ type Config struct {
 	// RequestTimeout bounds every request's store calls (default 4s): with
 	// etcd unreachable the API answers 503 ControlPlaneUnavailable by then.
 	RequestTimeout time.Duration
+	// AdminTokenFile is <data-dir>/admin.token: when the admin rotates its
+	// own token through this server, the file, if it exists, is rewritten
+	// with the new one.
+	AdminTokenFile string
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default.
@@ -44,11 +49,14 @@ type API struct {
 
 	network, netnsPrefix string
 	timeout              time.Duration
+	adminTokenFile       string
+	adminRotate          sync.Mutex // orders the admin's rotations with their file writes
 }
 
 // New builds the API handler.
 func New(cfg Config) *API {
-	a := &API{st: cfg.Store, naming: cfg.Naming, zones: cfg.Zones, log: cfg.Logger, mux: http.NewServeMux(), network: cfg.Network, netnsPrefix: cfg.NetnsPrefix, timeout: cfg.RequestTimeout}
+	a := &API{st: cfg.Store, naming: cfg.Naming, zones: cfg.Zones, log: cfg.Logger, mux: http.NewServeMux(), network: cfg.Network, netnsPrefix: cfg.NetnsPrefix, timeout: cfg.RequestTimeout,
+		adminTokenFile: cfg.AdminTokenFile}
 	if a.timeout <= 0 {
 		a.timeout = DefaultRequestTimeout
 	}

@@ -19,6 +19,7 @@ import (
 
 type globals struct {
 	server, token, output string
+	cacert                string
 	out                   io.Writer
 }
 
@@ -27,8 +28,12 @@ func Execute() int {
 	cmd := NewRoot(os.Stdout)
 	if err := cmd.Execute(); err != nil {
 		var ce *api.Error
+		var ue *client.UntrustedError
 		if errors.As(err, &ce) {
 			fmt.Fprintf(os.Stderr, "Error: %s: %s (requestId %s)\n", ce.Code, ce.Message, ce.RequestID)
+		} else if errors.As(err, &ue) {
+			fmt.Fprintf(os.Stderr, "Error: %v\nIf that is your server's certificate, pass --cacert FILE (or set PRIVLINK_CACERT) with it or its CA "+
+				"(a server started with --tls-self-signed prints both the fingerprint and the file).\n", err)
 		} else {
 			fmt.Fprintf(os.Stderr, "Error: %v\n", err)
 		}
@@ -57,6 +62,7 @@ func NewRoot(out io.Writer) *cobra.Command {
 	root.SetOut(out)
 	root.PersistentFlags().StringVar(&g.server, "server", envOr("PRIVLINK_SERVER", "http://"+server.DefaultListen), "API server URL ($PRIVLINK_SERVER)")
 	root.PersistentFlags().StringVar(&g.token, "token", "", "bearer token (default $PRIVLINK_TOKEN)")
+	root.PersistentFlags().StringVar(&g.cacert, "cacert", "", "CA or self-signed certificate (PEM) that verifies an https:// server (default $PRIVLINK_CACERT; else the system's roots)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(serverCmd(), agentCmd(), demoCmd(g),
 		accountCmd(g), regionCmd(g), vpcCmd(g), vswitchCmd(g), sgCmd(g), hostCmd(g), serviceCmd(g), endpointCmd(g))
@@ -80,7 +86,10 @@ func (g *globals) client() (*client.Client, error) {
 	if g.token == "" {
 		return nil, errors.New("no token: pass --token or set PRIVLINK_TOKEN (the admin token is in <data-dir>/admin.token)")
 	}
-	return client.New(g.server, g.token), nil
+	if g.cacert == "" {
+		g.cacert = os.Getenv("PRIVLINK_CACERT")
+	}
+	return client.NewTLS(g.server, g.token, g.cacert)
 }
 
 func ctx(cmd *cobra.Command) context.Context { return cmd.Context() }

@@ -69,6 +69,10 @@ func serverCmd() *cobra.Command {
 				return err
 			}
 			fmt.Fprintf(os.Stderr, "privlink server ready at %s (network %s); admin token in %s/admin.token\n", s.URL(), s.Driver.Name, cfg.DataDir)
+			printTLS(s)
+			if u := s.MetricsURL(); u != "" {
+				fmt.Fprintf(os.Stderr, "management listener (/metrics, /healthz, /readyz; plain HTTP, no auth) at %s\n", u)
+			}
 			if s.Store.Embedded() {
 				c := s.Store.Credentials()
 				fmt.Fprintf(os.Stderr, "embedded etcd (TLS, client certificates only); agents and second servers join with:\n"+
@@ -85,7 +89,12 @@ func serverCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data-dir", "", "state directory (embedded etcd, admin.token)")
-	f.StringVar(&cfg.Listen, "listen", server.DefaultListen, "API, console and /metrics address")
+	f.StringVar(&cfg.Listen, "listen", server.DefaultListen, "API and console address (a non-loopback one needs TLS or --insecure-http)")
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "management listener for /metrics, /healthz, /readyz and --debug-pprof, e.g. "+server.SuggestedMetricsListen+" (default: none)")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "serve the API and console over TLS with this certificate chain (PEM)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "key of --tls-cert (PEM)")
+	f.BoolVar(&cfg.TLSSelfSigned, "tls-self-signed", false, "serve over TLS with a self-signed certificate issued once in <data-dir>/pki/api.crt (labs; clients pass --cacert with it)")
+	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "allow plain HTTP on a non-loopback --listen (only behind a TLS-terminating proxy)")
 	f.StringVar(&cfg.Region, "region", server.DefaultRegion, "region ID")
 	f.StringSliceVar(&cfg.Zones, "zones", server.DefaultZones(), "zone IDs of the region")
 	f.StringSliceVar(&agentZones, "agent-zones", nil, "zones whose agents run in this process (default: all)")
@@ -100,7 +109,7 @@ func serverCmd() *cobra.Command {
 	f.StringVar(&cfg.DNSSuffix, "dns-suffix", server.DefaultDNSSuffix, "PrivateLink DNS suffix")
 	f.StringSliceVar(&cfg.DNSUpstreams, "dns-upstream", nil, "resolvers for names outside the PrivateLink zone (default: REFUSED)")
 	f.BoolVar(&cleanup, "cleanup", false, "delete this instance's namespaces on exit")
-	f.BoolVar(&cfg.Pprof, "debug-pprof", false, "serve Go's profiler at /debug/pprof/ on --listen")
+	f.BoolVar(&cfg.Pprof, "debug-pprof", false, "serve Go's profiler at /debug/pprof/ on --metrics-listen")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }
@@ -136,10 +145,24 @@ func agentCmd() *cobra.Command {
 	etcdClientFlags(f, &cfg)
 	f.StringVar(&cfg.Network, "network", netdrv.Netns, "netns or loopback")
 	f.StringVar(&cfg.NetnsPrefix, "netns-prefix", server.DefaultNetnsPrefix, "prefix of namespace names (same as the server's)")
-	f.StringVar(&cfg.Listen, "metrics-listen", "", "address for /metrics (default: none)")
+	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "management listener: /metrics, /healthz, /readyz (default: none)")
 	f.StringVar(&cfg.Region, "region", server.DefaultRegion, "region ID (same as the server's)")
 	f.StringVar(&cfg.DNSSuffix, "dns-suffix", server.DefaultDNSSuffix, "PrivateLink DNS suffix (same as the server's)")
 	f.StringSliceVar(&cfg.DNSUpstreams, "dns-upstream", nil, "resolvers for names outside the PrivateLink zone (default: REFUSED)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
+}
+
+// printTLS tells the operator what clients need to trust the API.
+func printTLS(s *server.Server) {
+	t := s.TLS()
+	switch {
+	case t == nil:
+		return
+	case t.SelfSigned:
+		fmt.Fprintf(os.Stderr, "API over TLS with a self-signed certificate %s\n  SHA-256 fingerprint %s\n"+
+			"  clients: privlink --cacert %s (or export PRIVLINK_CACERT=%s)\n", t.CertFile, t.Fingerprint, t.CertFile, t.CertFile)
+	default:
+		fmt.Fprintf(os.Stderr, "API over TLS with %s (SHA-256 fingerprint %s)\n", t.CertFile, t.Fingerprint)
+	}
 }

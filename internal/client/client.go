@@ -30,7 +30,8 @@ type Client struct {
 	PollInterval time.Duration
 }
 
-// New returns a client of the server at base (e.g. http://127.0.0.1:8080).
+// New returns a client of the server at base (e.g. http://127.0.0.1:8080);
+// an https:// server must have a certificate the system trusts (else NewTLS).
 func New(base, token string) *Client {
 	return &Client{base: strings.TrimRight(base, "/"), token: token, hc: &http.Client{Timeout: 30 * time.Second}}
 }
@@ -79,12 +80,15 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return fmt.Errorf("%s %s: %w", method, path, err)
+		return fmt.Errorf("%s %s: %w", method, path, c.transportError(err))
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return fmt.Errorf("%s %s: read response: %w", method, path, err)
+	}
+	if plainToTLS(resp.StatusCode, data) {
+		return fmt.Errorf("%s %s: the server at %s speaks HTTPS: use https://", method, path, c.base)
 	}
 	if resp.StatusCode >= 400 {
 		return decodeError(resp.StatusCode, data)

@@ -144,9 +144,14 @@ func (s *sessions) fromRequest(r *http.Request) *session {
 	return s.get(c.Value)
 }
 
+// setCookie sets a console cookie, Secure whenever the browser speaks TLS:
+// to this server, or to a TLS-terminating proxy that says so with
+// X-Forwarded-Proto (a forged header only makes the sender's own cookie
+// stricter).
 func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
+	secure := r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https"
 	http.SetCookie(w, &http.Cookie{Name: name, Value: value, Path: cookiePath, MaxAge: maxAge,
-		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: secure})
 }
 
 // sameSecret compares two secrets in constant time; empty never matches.

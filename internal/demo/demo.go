@@ -162,7 +162,7 @@ func (r *run) start(ctx context.Context) error {
 
 // config picks free loopback ports for the API and the embedded etcd.
 func (r *run) config(dir string) (server.Config, error) {
-	var ports [3]int
+	var ports [4]int
 	for i := range ports {
 		var err error
 		if ports[i], err = freePort(); err != nil {
@@ -170,7 +170,7 @@ func (r *run) config(dir string) (server.Config, error) {
 		}
 	}
 	cfg := server.Config{
-		DataDir: filepath.Join(dir, "data"), Listen: fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		DataDir: filepath.Join(dir, "data"), Listen: fmt.Sprintf("127.0.0.1:%d", ports[0]), MetricsListen: fmt.Sprintf("127.0.0.1:%d", ports[3]),
 		Region: server.DefaultRegion, Zones: server.DefaultZones(),
 		Network: r.o.Network, NetnsPrefix: fmt.Sprintf("pldemo%d", ports[0]%100000),
 		EtcdClientURL: fmt.Sprintf("https://127.0.0.1:%d", ports[1]), EtcdPeerURL: fmt.Sprintf("https://127.0.0.1:%d", ports[2]),

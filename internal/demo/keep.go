@@ -1,9 +1,6 @@
 package demo
 
-import (
-	"os"
-	"strings"
-)
+import "os"
 
 // printKeep tells the user how to poke at the running scenario by hand.
 func (r *run) printKeep() {
@@ -26,6 +23,6 @@ func (r *run) printKeep() {
 	if r.sum.ConsoleURL != "" {
 		r.say("  console: %s (log in with either token)", r.sum.ConsoleURL)
 	}
-	r.say("  metrics: %s/metrics", strings.TrimSuffix(url, "/"))
+	r.say("  metrics: %s/metrics", r.srv.MetricsURL())
 	r.say("Press Ctrl-C to stop; everything is cleaned up.")
 }

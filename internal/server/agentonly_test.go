@@ -29,7 +29,7 @@ func TestAgentOnly(t *testing.T) {
 	}
 
 	cfg := server.Config{AgentOnly: true, AgentZones: []string{"cn-hangzhou-i"},
-		Network: netdrv.Netns, NetnsPrefix: e.Prefix, Listen: "127.0.0.1:0", Logger: e.Config().Logger}
+		Network: netdrv.Netns, NetnsPrefix: e.Prefix, MetricsListen: "127.0.0.1:0", Logger: e.Config().Logger}
 	e.JoinEtcd(&cfg)
 	a, err := server.Start(context.Background(), cfg)
 	if err != nil {
@@ -43,7 +43,7 @@ func TestAgentOnly(t *testing.T) {
 		t.Fatal("Start returned before the agent created the consumer VPC")
 	}
 	for path, want := range map[string]string{"/readyz": "ready", "/metrics": "privlink_agent_synced 1", "/v1/vpcs": "404"} {
-		resp, err := http.Get(a.URL() + path)
+		resp, err := http.Get(a.MetricsURL() + path)
 		if err != nil {
 			t.Fatal(err)
 		}

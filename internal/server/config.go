@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"slices"
 
@@ -14,20 +15,31 @@ import (
 type Config struct {
 	// AgentOnly runs a standalone zone agent (`privlink agent`): a client of
 	// an external etcd, the cache, the agents of AgentZones, their VPC
-	// resolver and, if Listen is set, /metrics. No API, controllers,
-	// console or admin bootstrap.
+	// resolver and, if MetricsListen is set, the management listener. No
+	// API, controllers, console or admin bootstrap.
 	AgentOnly bool
 
-	DataDir       string
-	Listen        string // API/console/metrics address (DefaultListen); agent-only: metrics, "" = none
-	Region        string
-	Zones         []string
-	AgentZones    []string // zones whose agents run in-process; nil = all, empty slice = none
-	Network       string   // netns | loopback (DefaultNetwork)
-	NetnsPrefix   string   // namespace name prefix (DefaultNetnsPrefix)
-	EtcdEndpoints []string
-	EtcdClientURL string // embedded etcd, served over TLS (DefaultEtcdClientURL)
-	EtcdPeerURL   string
+	DataDir string
+	Listen  string // the tenants' port: API and console (DefaultListen); agent-only: none
+	// MetricsListen is the management listener: /metrics, /healthz,
+	// /readyz and, with Pprof, /debug/pprof/; plain HTTP, no auth; "" = none.
+	MetricsListen string
+	// The API's TLS: a certificate chain and key (PEM files), or
+	// TLSSelfSigned: one issued once into DataDir/pki/api.crt|api.key. With
+	// neither, Listen must be a loopback address unless InsecureHTTP (a
+	// TLS-terminating proxy in front): bearer tokens never cross a network
+	// in clear by default.
+	TLSCert, TLSKey string
+	TLSSelfSigned   bool
+	InsecureHTTP    bool
+	Region          string
+	Zones           []string
+	AgentZones      []string // zones whose agents run in-process; nil = all, empty slice = none
+	Network         string   // netns | loopback (DefaultNetwork)
+	NetnsPrefix     string   // namespace name prefix (DefaultNetnsPrefix)
+	EtcdEndpoints   []string
+	EtcdClientURL   string // embedded etcd, served over TLS (DefaultEtcdClientURL)
+	EtcdPeerURL     string
 	// The etcd client's credentials for EtcdEndpoints (the embedded etcd
 	// makes its own, in DataDir/pki): PEM files and etcd auth.
 	EtcdCACert, EtcdCert, EtcdKey string
@@ -38,7 +50,8 @@ type Config struct {
 	Logger                        *slog.Logger
 	// Console, when set, is mounted at /console/; it gets the API handler.
 	Console func(apiHandler http.Handler) http.Handler
-	// Pprof mounts Go's profiler at /debug/pprof/ (off by default).
+	// Pprof mounts Go's profiler at /debug/pprof/ on MetricsListen (off
+	// by default).
 	Pprof bool
 }
 
@@ -93,10 +106,49 @@ func (c *Config) defaults() error {
 	case len(c.EtcdEndpoints) == 0 && c.etcdCredentials() != store.Credentials{}:
 		return errors.New("--etcd-cacert, --etcd-cert, --etcd-key, --etcd-user and --etcd-password go with --etcd-endpoints (the embedded etcd's files are in --data-dir)")
 	}
+	if err := c.checkListeners(); err != nil {
+		return err
+	}
 	for _, z := range c.AgentZones {
 		if !slices.Contains(c.Zones, z) {
 			return fmt.Errorf("agent zone %q is not one of --zones %v", z, c.Zones)
 		}
 	}
 	return nil
+}
+
+// checkListeners checks the listeners' flags against each other.
+func (c *Config) checkListeners() error {
+	tlsOn := c.TLSCert != "" || c.TLSKey != "" || c.TLSSelfSigned
+	switch {
+	case c.AgentOnly && (c.Listen != "" || tlsOn):
+		return errors.New("a standalone agent serves no API: give --metrics-listen for its /metrics, /healthz and /readyz")
+	case c.Pprof && c.MetricsListen == "":
+		return errors.New("--debug-pprof serves on the management listener: give --metrics-listen")
+	case (c.TLSCert == "") != (c.TLSKey == ""):
+		return errors.New("--tls-cert and --tls-key go together")
+	case c.TLSSelfSigned && c.TLSCert != "":
+		return errors.New("--tls-self-signed or --tls-cert/--tls-key, not both")
+	case c.TLSSelfSigned && c.DataDir == "":
+		return errors.New("--tls-self-signed keeps its certificate in --data-dir/pki: give --data-dir")
+	case tlsOn && c.InsecureHTTP:
+		return errors.New("--insecure-http contradicts --tls-cert/--tls-self-signed")
+	case c.AgentOnly || c.Listen == "" || tlsOn || c.InsecureHTTP || loopback(c.Listen):
+		return nil
+	}
+	return fmt.Errorf("--listen %s is not a loopback address and the API has no TLS: bearer tokens would cross the network in clear; "+
+		"give --tls-cert and --tls-key, or --tls-self-signed (a lab), or --insecure-http if a TLS-terminating proxy is in front", c.Listen)
+}
+
+// loopback reports whether a listen address binds only loopback.
+func loopback(listen string) bool {
+	host, _, err := net.SplitHostPort(listen)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

@@ -32,6 +32,20 @@ func TestConfigDefaults(t *testing.T) {
 		{"external etcd with credentials", Config{EtcdEndpoints: []string{"https://e"}, EtcdCACert: "ca", EtcdUser: "u"}, func(c Config) bool {
 			return c.etcdCredentials().CACert == "ca" && c.etcdCredentials().Username == "u"
 		}, ""},
+		{"non-loopback listen without TLS", Config{DataDir: "/d", Listen: "0.0.0.0:8080"}, nil, "not a loopback address and the API has no TLS"},
+		{"all interfaces without TLS", Config{DataDir: "/d", Listen: ":8080"}, nil, "--insecure-http"},
+		{"a host name is not loopback", Config{DataDir: "/d", Listen: "api.example:8080"}, nil, "--tls-self-signed"},
+		{"non-loopback with --insecure-http", Config{DataDir: "/d", Listen: "0.0.0.0:8080", InsecureHTTP: true}, func(c Config) bool { return true }, ""},
+		{"non-loopback with TLS", Config{DataDir: "/d", Listen: "0.0.0.0:8080", TLSCert: "c", TLSKey: "k"}, func(c Config) bool { return true }, ""},
+		{"non-loopback self-signed", Config{DataDir: "/d", Listen: "10.0.0.1:8080", TLSSelfSigned: true}, func(c Config) bool { return true }, ""},
+		{"localhost and ::1 are loopback", Config{DataDir: "/d", Listen: "localhost:8080"}, func(c Config) bool { return true }, ""},
+		{"::1 is loopback", Config{DataDir: "/d", Listen: "[::1]:8080"}, func(c Config) bool { return true }, ""},
+		{"cert without key", Config{DataDir: "/d", TLSCert: "c"}, nil, "go together"},
+		{"self-signed and a cert", Config{DataDir: "/d", TLSCert: "c", TLSKey: "k", TLSSelfSigned: true}, nil, "not both"},
+		{"self-signed needs a data dir", Config{EtcdEndpoints: []string{"https://e"}, TLSSelfSigned: true}, nil, "give --data-dir"},
+		{"TLS and --insecure-http", Config{DataDir: "/d", TLSSelfSigned: true, InsecureHTTP: true}, nil, "contradicts"},
+		{"pprof needs the management listener", Config{DataDir: "/d", Pprof: true}, nil, "give --metrics-listen"},
+		{"agent serves no API", Config{AgentOnly: true, AgentZones: []string{"z-a"}, EtcdEndpoints: []string{"http://e"}, Listen: "127.0.0.1:1"}, nil, "serves no API"},
 		{"agent needs a zone", Config{AgentOnly: true, EtcdEndpoints: []string{"http://e"}}, nil, "its zone"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -109,7 +109,7 @@ func TestCorruptStore(t *testing.T) {
 	if now := netnsList(t, e.Prefix); !slices.Equal(now, namespaces) {
 		t.Errorf("namespaces changed:\nbefore %v\nafter  %v", namespaces, now)
 	}
-	metrics := scrape(t, e.URL()+"/metrics")
+	metrics := scrape(t, e.MetricsURL()+"/metrics")
 	for _, kind := range []string{"vpc", "vsw", "sg", "host", "svc", "ep", "report", "agent", "token"} {
 		re := regexp.MustCompile(`privlink_store_bad_records_total\{kind="` + kind + `"\} (\d+)`)
 		if m := re.FindStringSubmatch(metrics); m == nil || m[1] == "0" {

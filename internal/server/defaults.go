@@ -10,7 +10,7 @@ import (
 // applies them, the CLI's flags show them, the demo and the tests start
 // from them.
 const (
-	DefaultListen        = "127.0.0.1:8080" // API, console, /metrics
+	DefaultListen        = "127.0.0.1:8080" // API and console (tenants)
 	DefaultRegion        = "cn-hangzhou"
 	DefaultNetnsPrefix   = "pl"                     // namespaces are "<prefix>-<id>"
 	DefaultServicePrefix = "com.privlink"           // service names <prefix>.<region>.<serviceId>
@@ -21,6 +21,12 @@ const (
 	// (a password on the command line shows in ps).
 	DefaultEtcdPasswordEnv = "PRIVLINK_ETCD_PASSWORD"
 )
+
+// SuggestedMetricsListen is the management listener's address in the docs
+// (Prometheus exporters' 9464). No process opens one unless told
+// (--metrics-listen): two servers or agents on a machine, or tests running
+// side by side, would fight over a fixed port.
+const SuggestedMetricsListen = "127.0.0.1:9464"
 
 // ZonesOf returns the default zones of a region: <region>-h and <region>-i.
 func ZonesOf(region string) []string { return []string{region + "-h", region + "-i"} }

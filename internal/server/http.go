@@ -1,8 +1,10 @@
 package server
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -12,29 +14,57 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// serveHTTP starts the HTTP listener, if the config names one: /metrics,
-// /healthz, /readyz, optionally /debug/pprof/, and on a server the API under
-// /v1/ and the console.
+// serveHTTP starts the listeners the config names: the tenants' port
+// (Listen: the API under /v1/, the console, /healthz, /readyz; over TLS
+// when configured) and the management listener (MetricsListen: /metrics,
+// /healthz, /readyz, optionally /debug/pprof/).
 func (s *Server) serveHTTP(reg *prometheus.Registry) error {
-	if s.cfg.Listen == "" {
-		return nil
-	}
-	var err error
-	if s.ln, err = net.Listen("tcp", s.cfg.Listen); err != nil {
-		return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
-	}
-	s.http = &http.Server{Handler: s.mux(reg), ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute}
-	s.goRun(func() {
-		if err := s.http.Serve(s.ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("http serve", "err", err)
+	if s.cfg.Listen != "" {
+		tlsCfg, err := s.loadTLS()
+		if err != nil {
+			return err
 		}
-	})
+		if s.ln, err = net.Listen("tcp", s.cfg.Listen); err != nil {
+			return fmt.Errorf("listen %s: %w", s.cfg.Listen, err)
+		}
+		s.http = s.httpServer(s.apiMux())
+		s.http.TLSConfig = tlsCfg
+		s.goServe(s.http, s.ln, tlsCfg != nil)
+	}
+	if s.cfg.MetricsListen != "" {
+		var err error
+		if s.mgmtLn, err = net.Listen("tcp", s.cfg.MetricsListen); err != nil {
+			return fmt.Errorf("management listener --metrics-listen %s (give another address): %w", s.cfg.MetricsListen, err)
+		}
+		s.mgmt = s.httpServer(s.mgmtMux(reg))
+		s.goServe(s.mgmt, s.mgmtLn, false)
+	}
 	return nil
 }
 
-func (s *Server) mux(reg *prometheus.Registry) *http.ServeMux {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+func (s *Server) httpServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: time.Minute, IdleTimeout: 2 * time.Minute,
+		// TLS handshake failures (a client that does not trust the
+		// certificate) are the client's to report.
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+}
+
+func (s *Server) goServe(srv *http.Server, ln net.Listener, overTLS bool) {
+	s.goRun(func() {
+		var err error
+		if overTLS {
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("http serve", "addr", ln.Addr().String(), "err", err)
+		}
+	})
+}
+
+// health adds /healthz and /readyz, served on both listeners.
+func (s *Server) health(mux *http.ServeMux) {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
 		if !s.Ready() {
@@ -43,11 +73,12 @@ func (s *Server) mux(reg *prometheus.Registry) *http.ServeMux {
 		}
 		fmt.Fprintln(w, "ready")
 	})
-	if s.cfg.Pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	}
+}
+
+// apiMux is the tenants' port: no /metrics, no profiler.
+func (s *Server) apiMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	s.health(mux)
 	if s.API != nil {
 		mux.Handle("/v1/", s.API)
 	}
@@ -57,3 +88,19 @@ func (s *Server) mux(reg *prometheus.Registry) *http.ServeMux {
 	}
 	return mux
 }
+
+// mgmtMux is the management listener.
+func (s *Server) mgmtMux(reg *prometheus.Registry) *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	s.health(mux)
+	if s.cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// minTLS is the oldest TLS version the API accepts.
+const minTLS = tls.VersionTLS12

@@ -1,8 +1,9 @@
 // Package server assembles one privlink process, `privlink server` or a
 // standalone `privlink agent`, from a Config: the store (embedded or
 // external etcd), the list+watch cache, the zone agents with their network
-// driver, the per-VPC DNS resolver and the HTTP listener; a server adds the
-// REST API, the controllers and the web console. The lifecycle is
+// driver, the per-VPC DNS resolver and the management listener (/metrics);
+// a server adds the REST API and the web console on the tenants' port
+// (over TLS when configured) and the controllers. The lifecycle is
 // explicit: Start (ready when it returns), then Stop.
 package server
 
@@ -12,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -40,8 +42,11 @@ type Server struct {
 	Agents map[string]*agent.Agent
 	DNS    *dns.Server // nil without agents
 
-	http     *http.Server
+	http     *http.Server // the tenants' port
 	ln       net.Listener
+	mgmt     *http.Server // the management listener
+	mgmtLn   net.Listener
+	tls      *TLSInfo
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 	stopOnce sync.Once
@@ -101,13 +106,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.AgentOnly {
 		what = "privlink agent ready"
 	}
-	log.Info(what, "listen", s.URL(), "region", cfg.Region, "zones", cfg.Zones, "agentZones", cfg.AgentZones, "network", s.Driver.Name)
+	log.Info(what, "listen", s.URL(), "metrics", s.MetricsURL(), "region", cfg.Region, "zones", cfg.Zones, "agentZones", cfg.AgentZones, "network", s.Driver.Name)
 	return s, nil
 }
 
 // startAPI bootstraps the admin account (embedded etcd) and builds the API.
 func (s *Server) startAPI(ctx context.Context, naming model.Naming) error {
+	var tokenFile string
 	if s.cfg.DataDir != "" {
+		tokenFile = filepath.Join(s.cfg.DataDir, "admin.token")
 		created, err := apiserver.Bootstrap(ctx, s.Store, s.cfg.DataDir)
 		if err != nil {
 			return err
@@ -117,7 +124,7 @@ func (s *Server) startAPI(ctx context.Context, naming model.Naming) error {
 		}
 	}
 	s.API = apiserver.New(apiserver.Config{Store: s.Store, Naming: naming, Zones: s.cfg.Zones, Logger: s.log,
-		Network: s.Driver.Name, NetnsPrefix: s.cfg.NetnsPrefix})
+		Network: s.Driver.Name, NetnsPrefix: s.cfg.NetnsPrefix, AdminTokenFile: tokenFile})
 	return nil
 }
 
@@ -155,12 +162,24 @@ func (s *Server) Ready() bool {
 	return true
 }
 
-// URL is the base URL of the HTTP listener ("" when there is none).
+// URL is the base URL of the API and console ("" when there is none):
+// https:// when the API has TLS.
 func (s *Server) URL() string {
 	if s.ln == nil {
 		return ""
 	}
+	if s.tls != nil {
+		return "https://" + s.ln.Addr().String()
+	}
 	return "http://" + s.ln.Addr().String()
+}
+
+// MetricsURL is the base URL of the management listener ("" when there is none).
+func (s *Server) MetricsURL() string {
+	if s.mgmtLn == nil {
+		return ""
+	}
+	return "http://" + s.mgmtLn.Addr().String()
 }
 
 // Config returns the effective configuration.
@@ -171,10 +190,12 @@ func (s *Server) Config() Config { return s.cfg }
 func (s *Server) Stop() { s.stopOnce.Do(s.stop) }
 
 func (s *Server) stop() {
-	if s.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		_ = s.http.Shutdown(ctx)
-		cancel()
+	for _, srv := range []*http.Server{s.http, s.mgmt} {
+		if srv != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+			_ = srv.Shutdown(ctx)
+			cancel()
+		}
 	}
 	if s.cancel != nil {
 		s.cancel()

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
@@ -84,6 +85,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	})
 	if err != nil {
 		s.Close()
+		if errors.Is(rpctypes.Error(err), rpctypes.ErrAuthFailed) {
+			return nil, fmt.Errorf("etcd %v refused user %q: wrong --etcd-user or --etcd-password ($PRIVLINK_ETCD_PASSWORD): %w", endpoints, s.creds.Username, err)
+		}
 		return nil, fmt.Errorf("connect to etcd %v: %w", endpoints, err)
 	}
 	s.cli = cli

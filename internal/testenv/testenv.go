@@ -34,6 +34,12 @@ type Options struct {
 	EtcdEndpoints []string // join an existing etcd instead of embedding one (an Env's: its TLS files come along)
 	Prefix        string   // netns prefix; default random
 	Console       func(apiHandler http.Handler) http.Handler
+	// TLSSelfSigned serves the API over TLS with the data dir's
+	// self-signed certificate; Admin trusts it (Env.CACert).
+	TLSSelfSigned bool
+	// TLSCert and TLSKey serve the API over TLS with a given certificate;
+	// CACert is the file that verifies it, for Admin.
+	TLSCert, TLSKey, CACert string
 }
 
 // Env is one running server.
@@ -42,6 +48,7 @@ type Env struct {
 	Admin  *client.Client
 	Prefix string
 	Dir    string
+	caCert string
 }
 
 // NeedRoot skips the test when not root.
@@ -91,7 +98,7 @@ func Start(t testing.TB, o Options) *Env {
 	// A port found free may be taken before etcd binds it: retry with new ones.
 	for attempt := 0; attempt < 5; attempt++ {
 		cfg := server.Config{
-			DataDir: dir, Listen: "127.0.0.1:0", Region: server.DefaultRegion, Zones: o.Zones, AgentZones: o.AgentZones,
+			DataDir: dir, Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", TLSSelfSigned: o.TLSSelfSigned, TLSCert: o.TLSCert, TLSKey: o.TLSKey, Region: server.DefaultRegion, Zones: o.Zones, AgentZones: o.AgentZones,
 			Network: o.Network, NetnsPrefix: o.Prefix,
 			EtcdClientURL: fmt.Sprintf("https://127.0.0.1:%d", FreePort(t)),
 			EtcdPeerURL:   fmt.Sprintf("https://127.0.0.1:%d", FreePort(t)),
@@ -107,7 +114,7 @@ func Start(t testing.TB, o Options) *Env {
 	if err != nil {
 		t.Fatalf("start server: %v", err)
 	}
-	env := &Env{Server: s, Prefix: o.Prefix, Dir: dir}
+	env := &Env{Server: s, Prefix: o.Prefix, Dir: dir, caCert: o.CACert}
 	if s.Store.Embedded() {
 		etcds.Store(env.EtcdURL(), s.Store.Credentials())
 	}
@@ -124,10 +131,23 @@ func Start(t testing.TB, o Options) *Env {
 	if dir != "" {
 		tok, err := os.ReadFile(filepath.Join(dir, "admin.token"))
 		if err == nil {
-			env.Admin = client.New(s.URL(), strings.TrimSpace(string(tok)))
+			if env.Admin, err = client.NewTLS(s.URL(), strings.TrimSpace(string(tok)), env.CACert()); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 	return env
+}
+
+// CACert is the file that verifies the API's certificate ("" for plain HTTP).
+func (e *Env) CACert() string {
+	if e.caCert != "" {
+		return e.caCert
+	}
+	if t := e.TLS(); t != nil {
+		return t.CertFile
+	}
+	return ""
 }
 
 // AddrInUse reports whether err is a bind failure on a taken port.
