@@ -77,6 +77,15 @@ func vtepMAC(underlay netip.Addr) net.HardwareAddr {
 	return net.HardwareAddr{0x02, 0x00, a[0], a[1], a[2], a[3]}
 }
 
+// nodeOverlayAddr is the node's address inside every VPC copy it holds:
+// 169.254.<index/256>.<index%256>, index allocated per node (here its
+// underlay's last byte). 169.254.0.0/17 stays clear of the resolver at
+// 169.254.169.253.
+func nodeOverlayAddr(nd *node) netip.Addr {
+	u := nd.underlay.As4()
+	return netip.AddrFrom4([4]byte{169, 254, 0, u[3]})
+}
+
 // gatewayMAC is the MAC of a VPC's vSwitch bridges on every node (the
 // distributed gateway's anycast MAC). Set explicitly: a bridge with a
 // kernel-chosen MAC takes the lowest MAC of its ports and changes it as
@@ -177,9 +186,12 @@ func sweepProto(t *testing.T) {
 // vpcOn makes node nd's copy of a VPC: router namespace with ip_forward,
 // bridge br0 carrying the gateway (the same address on every node: the
 // distributed gateway) with proxy ARP, and the VPC's VXLAN device, created
-// in the node namespace (its UDP socket stays there) and moved into the
-// VPC namespace.
-func (l *lab) vpcOn(nd *node, tag string, vni int, gw netip.Prefix) *vpcCopy {
+// by the node namespace (its UDP socket stays there) and moved into (or
+// placed directly in) the VPC namespace.
+//
+// direct creates the device in the VPC namespace in one call instead of
+// create-then-move; both are proved (VPC A moves, VPC B is direct).
+func (l *lab) vpcOn(nd *node, tag string, vni int, gw netip.Prefix, direct bool) *vpcCopy {
 	t := l.t
 	vmtu := l.mtu - vxOverhead
 	v := &vpcCopy{node: nd, vni: vni}
@@ -204,10 +216,21 @@ func (l *lab) vpcOn(nd *node, tag string, vni int, gw netip.Prefix) *vpcCopy {
 		Port:         vxPort,
 		Learning:     false,
 	}
-	must(t, nd.nl.LinkAdd(vx))
-	created, err := nd.nl.LinkByName(name)
-	must(t, err)
-	must(t, nd.nl.LinkSetNsFd(created, int(v.ns)))
+	if direct {
+		// Asked of the node namespace's netlink socket but placed straight
+		// into the VPC namespace (IFLA_NET_NS_FD): the UDP socket still
+		// lives in the node namespace, and the device never appears there.
+		vx.LinkAttrs.Namespace = netlink.NsFd(int(v.ns))
+		must(t, nd.nl.LinkAdd(vx))
+	} else {
+		must(t, nd.nl.LinkAdd(vx))
+		created, err := nd.nl.LinkByName(name)
+		must(t, err)
+		must(t, nd.nl.LinkSetNsFd(created, int(v.ns)))
+	}
+	if _, err := nd.nl.LinkByName(name); !isNotFound(err) {
+		t.Errorf("VXLAN device %s still visible in node %s: %v", name, nd.name, err)
+	}
 	v.vx, err = v.nl.LinkByName(name)
 	must(t, err)
 	must(t, v.nl.LinkSetUp(v.vx))
@@ -315,11 +338,14 @@ func (l *lab) listenIn(ns netns.NsHandle, addr netip.AddrPort, tag string, echo 
 			go func() {
 				defer c.Close()
 				c.SetDeadline(time.Now().Add(10 * time.Second))
-				if echo {
+				switch {
+				case echo:
 					io.Copy(c, c)
-					return
+				case tag == "@peer": // say who connected
+					c.Write([]byte(c.RemoteAddr().(*net.TCPAddr).IP.String()))
+				default:
+					c.Write([]byte(tag))
 				}
-				c.Write([]byte(tag))
 			}()
 		}
 	}()
@@ -518,11 +544,11 @@ func proveOverlay(t *testing.T, underlayMTU int, dfOK bool) {
 	h11, h12, h22 := ip("192.168.0.11"), ip("192.168.0.12"), ip("192.168.0.22")
 
 	// VPC A (VNI 1001): host .11 on n1, host .12 on n2.
-	a1, a2 := l.vpcOn(n1, "a", 1001, cidr), l.vpcOn(n2, "a", 1001, cidr)
+	a1, a2 := l.vpcOn(n1, "a", 1001, cidr, false), l.vpcOn(n2, "a", 1001, cidr, false)
 	ha1 := l.hostOn(a1, "a11", netip.PrefixFrom(h11, 24), gw)
 	ha2 := l.hostOn(a2, "a12", netip.PrefixFrom(h12, 24), gw)
 	// VPC B (VNI 1002), same CIDR: host .11 on n1, hosts .12 and .22 on n2.
-	b1, b2 := l.vpcOn(n1, "b", 1002, cidr), l.vpcOn(n2, "b", 1002, cidr)
+	b1, b2 := l.vpcOn(n1, "b", 1002, cidr, true), l.vpcOn(n2, "b", 1002, cidr, true)
 	hb1 := l.hostOn(b1, "b11", netip.PrefixFrom(h11, 24), gw)
 	hb2 := l.hostOn(b2, "b12", netip.PrefixFrom(h12, 24), gw)
 	hb3 := l.hostOn(b2, "b22", netip.PrefixFrom(h22, 24), gw)
@@ -586,6 +612,38 @@ func proveOverlay(t *testing.T, underlayMTU int, dfOK bool) {
 		must(t, a1.nl.NeighSet(fdb))
 		expectTag(ha1, ap(h12, 7000), "A .12 on n2")
 	})
+	run("router-originated connection across nodes (the proxy's backend dial)", func(t *testing.T) {
+		// The proxy dials backends from the VPC's router namespace. With
+		// no address on the VXLAN device the kernel picks the gateway
+		// 192.168.0.1 as source, which every node has: the reply is
+		// delivered to the backend's own node and the dial never completes.
+		l.listenIn(hb3.ns, ap(h22, 7002), "@peer", false)
+		if got, err := l.tagFrom(b1.ns, ap(h22, 7002)); err == nil {
+			t.Errorf("router dial without a node address worked (peer %q): the design's premise is wrong", got)
+		} else {
+			t.Logf("ok (gotcha confirmed): router dial without a node address: %v", err)
+		}
+		// Fix: each node's copy carries the node's overlay address
+		// (169.254.0.<node index>/32) on its VXLAN device, and every other
+		// copy has a remote entry for it; source selection then picks it
+		// for anything routed over the overlay.
+		for _, v := range []*vpcCopy{b1, b2} {
+			must(t, v.nl.AddrAdd(v.vx, &netlink.Addr{IPNet: ipNet(nodeOverlayAddr(v.node), 32)}))
+		}
+		l.remote(b2, nodeOverlayAddr(n1), n1)
+		l.remote(b1, nodeOverlayAddr(n2), n2)
+		got, err := l.tagFrom(b1.ns, ap(h22, 7002))
+		if want := nodeOverlayAddr(n1).String(); err != nil || got != want {
+			t.Errorf("router dial n1 -> .22 on n2: peer %q, %v; want %s", got, err, want)
+		} else {
+			t.Logf("ok: router dial n1 -> .22 on n2, backend sees %s", got)
+		}
+		// Local backends still see the gateway (routed out of br0).
+		l.listenIn(hb1.ns, ap(h11, 7002), "@peer", false)
+		if got, err := l.tagFrom(b1.ns, ap(h11, 7002)); err != nil || got != gw.String() {
+			t.Errorf("router dial to a local host: peer %q, %v; want %s", got, err, gw)
+		}
+	})
 	run("distributed gateway", func(t *testing.T) {
 		expectTag(ha1, ap(gw, 7001), "A gateway on n1")
 		expectTag(ha2, ap(gw, 7001), "A gateway on n2")
@@ -617,6 +675,21 @@ func proveOverlay(t *testing.T, underlayMTU int, dfOK bool) {
 			if len(vx) != 1 {
 				t.Errorf("VPC VNI %d on %s has VXLAN devices %v, want exactly one", v.vni, v.node.name, vx)
 			}
+		}
+	})
+	run("one VNI per node namespace and port", func(t *testing.T) {
+		// The kernel refuses a second device with the same VNI and port
+		// in the same node namespace (wherever it would be placed), so a
+		// VNI allocated twice fails loudly instead of merging two VPCs.
+		ul4 := n1.underlay.As4()
+		dup := &netlink.Vxlan{LinkAttrs: netlink.LinkAttrs{Name: "vxdup"}, VxlanId: 1001,
+			VtepDevIndex: n1.ulIndex, SrcAddr: net.IP(ul4[:]), Port: vxPort}
+		err := n1.nl.LinkAdd(dup)
+		if err == nil {
+			n1.nl.LinkDel(dup)
+			t.Errorf("a second VXLAN device with VNI 1001 was accepted in node n1")
+		} else {
+			t.Logf("ok: second device with VNI 1001 on n1: %v", err)
 		}
 	})
 	run("MTU", func(t *testing.T) {
