@@ -743,6 +743,12 @@ func proveOverlay(t *testing.T, underlayMTU int, dfOK bool) {
 			IP: net.IP(e4[:]), HardwareAddr: bogus}))
 		must(t, a2.nl.AddrAdd(a2.br, &netlink.Addr{IPNet: ipNet(eni, 32)}))
 		l.listenIn(a2.ns, addr, "ENI on n2", false)
+		time.Sleep(50 * time.Millisecond)
+		if mac, _ := neighMAC(t, ha2.ns, eni); mac != bogus.String() {
+			t.Logf("note: adding the address alone changed host a12's entry to %s", mac)
+		} else {
+			t.Logf("ok: adding the address announced nothing (host a12 still has %s)", mac)
+		}
 		l.garp(a2.ns, a2.br, eni)
 		l.remote(a1, eni, n2)
 
