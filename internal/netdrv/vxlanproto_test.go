@@ -43,6 +43,7 @@ type lab struct {
 	prefix string
 	mtu    int // underlay MTU; VPC MTU is mtu-vxOverhead
 	nodes  []*node
+	labNL  *netlink.Handle // the lab namespace (underlay bridge)
 }
 
 type node struct {
@@ -143,8 +144,8 @@ func newLab(t *testing.T, n, mtu int) *lab {
 	must(t, ensureRunDir())
 	sweepProto(t)
 	l := &lab{t: t, origin: origin, prefix: "vxp-" + randB32(6) + "-", mtu: mtu}
-	labNS, labNL := l.create("lab")
-	_ = labNS
+	_, labNL := l.create("lab")
+	l.labNL = labNL
 	must(t, labNL.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "ul0", MTU: mtu}}))
 	ul0, err := labNL.LinkByName("ul0")
 	must(t, err)
@@ -170,6 +171,22 @@ func newLab(t *testing.T, n, mtu int) *lab {
 		l.nodes = append(l.nodes, nd)
 	}
 	return l
+}
+
+// cut takes node nd off the underlay (its lab-side veth down), like a
+// pulled cable; heal puts it back.
+func (l *lab) cut(nd *node) {
+	lk, err := l.labNL.LinkByName(nd.name)
+	must(l.t, err)
+	must(l.t, l.labNL.LinkSetDown(lk))
+}
+
+func (l *lab) heal(nd *node) {
+	lk, err := l.labNL.LinkByName(nd.name)
+	must(l.t, err)
+	must(l.t, l.labNL.LinkSetUp(lk))
+	waitOperUp(l.t, l.labNL, nd.name)
+	waitOperUp(l.t, nd.nl, "ul")
 }
 
 // sweepProto removes namespaces left by an earlier run that was killed.
@@ -780,6 +797,69 @@ func proveOverlay(t *testing.T, underlayMTU int, dfOK bool) {
 		}
 		if mac, _ := neighMAC(t, ha1.ns, eni); mac != a1.br.Attrs().HardwareAddr.String() {
 			t.Errorf("host a11 resolves the ENI to %q, want n1's br0 %s", mac, a1.br.Attrs().HardwareAddr)
+		}
+	})
+	run("node cut off, its ENI moved, the node returns and steps down", func(t *testing.T) {
+		eni := ip("192.168.0.70")
+		addr := ap(eni, 8080)
+		must(t, a1.nl.AddrAdd(a1.br, &netlink.Addr{IPNet: ipNet(eni, 32)}))
+		l.remote(a2, eni, n1)
+		stale := l.listenIn(a1.ns, addr, "ENI .70 on n1", false)
+		expectTag(ha2, addr, "ENI .70 on n1")
+
+		l.cut(n1)
+		// The control plane moves the ENI to n2 (n1's lease expired); n1
+		// hears nothing and keeps its copy.
+		must(t, a2.nl.AddrAdd(a2.br, &netlink.Addr{IPNet: ipNet(eni, 32)}))
+		l.unremote(a2, eni)
+		l.listenIn(a2.ns, addr, "ENI .70 on n2", false)
+		l.garp(a2.ns, a2.br, eni)
+		expectTag(ha2, addr, "ENI .70 on n2")
+		// While cut off, n1's own host still gets n1's stale answer, and
+		// reaches nothing across the overlay.
+		expectTag(ha1, addr, "ENI .70 on n1")
+		if _, err := l.tagFrom(ha1.ns, ap(h12, 7000)); err == nil {
+			t.Errorf("n1 reached n2 while cut off")
+		}
+
+		l.heal(n1)
+		// Back on the underlay, before its agent has caught up: the others
+		// are unaffected (their entries point at n2); only n1's own hosts
+		// still see the stale copy. This is the window fencing closes: the
+		// agent steps down before it registers again (design §4.3).
+		expectTag(ha2, addr, "ENI .70 on n2")
+		expectTag(ha1, addr, "ENI .70 on n1")
+
+		// n1's agent steps down: address and listener gone, remote entry in.
+		stale.Close()
+		must(t, a1.nl.AddrDel(a1.br, &netlink.Addr{IPNet: ipNet(eni, 32)}))
+		l.remote(a1, eni, n2)
+		expectTag(ha1, addr, "ENI .70 on n2")
+		expectTag(ha2, addr, "ENI .70 on n2")
+
+		// ARP tables, region-wide: one bridge holds the address; every
+		// other copy resolves it to the owner's VTEP; each host resolves it
+		// to its own node's gateway MAC.
+		holders := 0
+		for _, v := range []*vpcCopy{a1, a2} {
+			addrs, err := v.nl.AddrList(v.br, unix.AF_INET)
+			must(t, err)
+			for _, a := range addrs {
+				if addrOf(a) == eni {
+					holders++
+				}
+			}
+		}
+		if holders != 1 {
+			t.Errorf("%d bridges hold the ENI, want 1", holders)
+		}
+		if mac, _ := neighMAC(t, a1.ns, eni); mac != vtepMAC(n2.underlay).String() {
+			t.Errorf("n1's copy resolves the ENI to %q, want n2's VTEP %s", mac, vtepMAC(n2.underlay))
+		}
+		for _, h := range []*host{ha1, ha2} {
+			if mac, _ := neighMAC(t, h.ns, eni); mac != gatewayMAC(1001).String() {
+				t.Errorf("host %s resolves the ENI to %q, want the gateway MAC %s", h.name, mac, gatewayMAC(1001))
+			}
 		}
 	})
 	run("proxy path across three nodes (client n1 -> ENI n2 -> backend n3)", func(t *testing.T) {
