@@ -260,6 +260,23 @@ func (l *lab) vpcOn(nd *node, tag string, vni int, gw netip.Prefix, direct bool)
 
 // hostOn plugs a host namespace into the copy's br0.
 func (l *lab) hostOn(v *vpcCopy, name string, ip netip.Prefix, gw netip.Addr) *host {
+	return l.hostOnBridge(v, v.br, name, ip, gw)
+}
+
+// addBridge adds another vSwitch bridge (name, gateway) to a copy.
+func (l *lab) addBridge(v *vpcCopy, name string, gw netip.Prefix) netlink.Link {
+	t := l.t
+	must(t, v.nl.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, MTU: l.mtu - vxOverhead, HardwareAddr: gatewayMAC(v.vni)}}))
+	br, err := v.nl.LinkByName(name)
+	must(t, err)
+	must(t, v.nl.AddrAdd(br, &netlink.Addr{IPNet: ipNet(gw.Addr(), gw.Bits())}))
+	must(t, v.nl.LinkSetUp(br))
+	l.sysctl(v.ns, "net.ipv4.conf."+name+".proxy_arp", "1")
+	l.sysctl(v.ns, "net.ipv4.neigh."+name+".proxy_delay", "0")
+	return br
+}
+
+func (l *lab) hostOnBridge(v *vpcCopy, br netlink.Link, name string, ip netip.Prefix, gw netip.Addr) *host {
 	t := l.t
 	vmtu := l.mtu - vxOverhead
 	h := &host{name: name, ip: ip.Addr()}
@@ -267,7 +284,7 @@ func (l *lab) hostOn(v *vpcCopy, name string, ip netip.Prefix, gw netip.Addr) *h
 	h.ns, hnl = l.create(v.node.name + "-" + name)
 	vname := "vh-" + name
 	must(t, v.nl.LinkAdd(&netlink.Veth{
-		LinkAttrs: netlink.LinkAttrs{Name: vname, MTU: vmtu, MasterIndex: v.br.Attrs().Index},
+		LinkAttrs: netlink.LinkAttrs{Name: vname, MTU: vmtu, MasterIndex: br.Attrs().Index},
 		PeerName:  "eth0", PeerNamespace: netlink.NsFd(int(h.ns)),
 	}))
 	vl, err := v.nl.LinkByName(vname)
@@ -286,7 +303,7 @@ func (l *lab) hostOn(v *vpcCopy, name string, ip netip.Prefix, gw netip.Addr) *h
 	// first port.
 	waitOperUp(t, hnl, "eth0")
 	waitOperUp(t, v.nl, vname)
-	waitOperUp(t, v.nl, "br0")
+	waitOperUp(t, v.nl, br.Attrs().Name)
 	g := gw.As4()
 	must(t, hnl.RouteReplace(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: net.IP(g[:])}))
 	return h
@@ -615,6 +632,23 @@ func proveOverlay(t *testing.T, underlayMTU int, dfOK bool) {
 		expectTag(hb1, ap(h22, 7000), "B .22 on n2")
 		if err := l.ping(ha1.ns, h12, 84); err != nil {
 			t.Errorf("small ping A n1 -> n2: %v", err)
+		}
+	})
+	run("another vSwitch on another node", func(t *testing.T) {
+		// VPC A's second vSwitch 192.168.1.0/24 exists only on n2; n1's
+		// copy has no bridge for it, only the /32 on vx.
+		br1 := l.addBridge(a2, "br1", netip.MustParsePrefix("192.168.1.1/24"))
+		h110 := ip("192.168.1.10")
+		hx := l.hostOnBridge(a2, br1, "a110", netip.PrefixFrom(h110, 24), ip("192.168.1.1"))
+		l.remote(a1, h110, n2)
+		l.listenIn(hx.ns, ap(h110, 7000), "A 192.168.1.10 on n2", false)
+		l.listenIn(ha1.ns, ap(h11, 7003), "@peer", false)
+		expectTag(ha1, ap(h110, 7000), "A 192.168.1.10 on n2")
+		// The other way: .11 on n1 sees the client as 192.168.1.10 (no NAT).
+		if got, err := l.tagFrom(hx.ns, ap(h11, 7003)); err != nil || got != h110.String() {
+			t.Errorf("192.168.1.10 (n2) -> .11 (n1): server saw %q, %v; want %s", got, err, h110)
+		} else {
+			t.Logf("ok: 192.168.1.10 (n2) -> .11 (n1), server saw %s", got)
 		}
 	})
 	run("static FDB only (no learning, no flooding)", func(t *testing.T) {
