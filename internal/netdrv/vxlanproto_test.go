@@ -958,8 +958,13 @@ func proveOverlay(t *testing.T, underlayMTU int, dfOK bool) {
 			t.Logf("ok: 4 MiB echoed n1 -> ENI n2 -> backend n3 and back in %v (%.0f MB/s each way; informative only)",
 				el.Round(time.Millisecond), float64(n)/el.Seconds()/1e6)
 		}
-		if src := <-sources; src != nodeOverlayAddr(n2).String() {
-			t.Errorf("proxy's backend connection came from %s, want n2's overlay address %s", src, nodeOverlayAddr(n2))
+		select {
+		case src := <-sources:
+			if src != nodeOverlayAddr(n2).String() {
+				t.Errorf("proxy's backend connection came from %s, want n2's overlay address %s", src, nodeOverlayAddr(n2))
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("the proxy on n2 never accepted a connection")
 		}
 		// Isolation still holds: the consumer's host cannot reach the
 		// provider's backend directly (different VPC, no route).
