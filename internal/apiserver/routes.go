@@ -21,6 +21,8 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpListAccounts:   a.listAccounts,
 		api.OpRotateToken:    a.rotateToken,
 		api.OpDeleteAccount:  a.deleteAccount,
+		api.OpGetQuota:       a.getQuota,
+		api.OpSetQuota:       body(a.setQuota),
 		api.OpWhoAmI:         a.whoami,
 		api.OpDescribeRegion: a.describeRegion,
 

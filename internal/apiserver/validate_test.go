@@ -133,7 +133,7 @@ func TestQuotaEndpointsPerVPC(t *testing.T) {
 		}
 	}
 	_, err := s.Consumer.CreateEndpoint(bg, req)
-	wantCode(t, err, "QuotaExceeded.EndpointsPerVpc")
+	wantCode(t, err, "QuotaExceeded.Endpoint")
 	// Pagination walks all 50 in pages of 7 without repeats (raw paging;
 	// the client's list methods page the same way).
 	seen := map[string]bool{}

@@ -151,6 +151,17 @@ func (s *Store) Count(ctx context.Context, prefix string) (int64, error) {
 	return resp.Count, nil
 }
 
+// CountAt returns how many keys exist under prefix and the store's
+// revision at the read: guard a create that the count allows with
+// Txn.NoneCreatedAfter(prefix, rev), so two cannot both take the last slot.
+func (s *Store) CountAt(ctx context.Context, prefix string) (n, rev int64, err error) {
+	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, 0, fmt.Errorf("count %s: %w", prefix, err)
+	}
+	return resp.Count, resp.Header.Revision, nil
+}
+
 // Keys returns the last path element of every key under prefix.
 func (s *Store) Keys(ctx context.Context, prefix string) ([]string, error) {
 	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
