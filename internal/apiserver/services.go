@@ -226,9 +226,11 @@ func setIf[T any](dst *T, src *T) {
 }
 
 // deleteService refuses while an endpoint of the service is Connected or
-// Pending; endpoints it disconnected (or rejected) turn ServiceDeleted in
-// the same transaction, each guarded by its revision, and an endpoint
-// created after the read (its index key) makes the delete fail.
+// Pending; endpoints it disconnected (or rejected) turn ServiceDeleted:
+// the first batch in the delete's transaction, each guarded by its
+// revision, the rest after it (finishServiceDelete). An endpoint created
+// after the read (its index key) makes the delete fail, and so does an
+// accept committed after it, which rewrites the service.
 func (a *API) deleteService(r *http.Request, s *model.EndpointService, t *store.Txn) error {
 	id := s.ServiceID
 	eps, rev, err := store.ListRecords[model.Endpoint](r.Context(), a.st, a.st.KindPrefix(store.KindEndpoint))
@@ -245,11 +247,26 @@ func (a *API) deleteService(r *http.Request, s *model.EndpointService, t *store.
 		if ep.ConnectionStatus != model.ConnDisconnected {
 			return endpointBlocks(id, ep.EndpointID+" (connection "+ep.ConnectionStatus+")")
 		}
-		ep.ConnectionStatus = model.ConnServiceDeleted
-		t.Touch(e.Key, e.Rev, ep)
 		marked[ep.EndpointID] = true
+		if len(marked) <= txnBatch {
+			ep.ConnectionStatus = model.ConnServiceDeleted
+			t.Touch(e.Key, e.Rev, ep)
+		}
 	}
 	return a.noUnreadEndpoints(r, id, marked)
+}
+
+// finishServiceDelete is the DELETE handler of a service: the delete,
+// then the ServiceDeleted marks its first batch had no room for.
+func (a *API) finishServiceDelete() handlerFunc {
+	del := deleteOf(a, store.KindService, a.deleteService)
+	return func(r *http.Request) (any, error) {
+		out, err := del(r)
+		if err != nil {
+			return nil, err
+		}
+		return out, a.markServiceDeleted(r, r.PathValue("id"))
+	}
 }
 
 // noUnreadEndpoints refuses a service delete while its endpoint index
