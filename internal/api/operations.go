@@ -20,7 +20,7 @@ type Operation struct {
 	// Filters are the query filters a list honours (besides paging).
 	Filters []string
 	// Errors are the 4xx statuses the operation answers besides 401
-	// (every operation) with an Error body; 500 and 503 are always possible.
+	// (every operation) with an Error body; 500, 503 and 507 are always possible.
 	Errors []int
 }
 

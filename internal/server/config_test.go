@@ -32,6 +32,10 @@ func TestConfigDefaults(t *testing.T) {
 		{"external etcd with credentials", Config{EtcdEndpoints: []string{"https://e"}, EtcdCACert: "ca", EtcdUser: "u"}, func(c Config) bool {
 			return c.etcdCredentials().CACert == "ca" && c.etcdCredentials().Username == "u"
 		}, ""},
+		{"etcd quota", Config{DataDir: "/d", EtcdQuotaBytes: 1 << 30}, func(c Config) bool { return c.EtcdQuotaBytes == 1<<30 }, ""},
+		{"etcd quota negative", Config{DataDir: "/d", EtcdQuotaBytes: -1}, nil, "--etcd-quota-bytes -1"},
+		{"etcd quota above 8 GiB", Config{DataDir: "/d", EtcdQuotaBytes: 9 << 30}, nil, "8 GiB"},
+		{"etcd quota is the embedded one's", Config{EtcdEndpoints: []string{"https://e"}, EtcdQuotaBytes: 1 << 30}, nil, "--quota-backend-bytes"},
 		{"agent needs a zone", Config{AgentOnly: true, EtcdEndpoints: []string{"http://e"}}, nil, "its zone"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

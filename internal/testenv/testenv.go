@@ -34,6 +34,8 @@ type Options struct {
 	EtcdEndpoints []string // join an existing etcd instead of embedding one (an Env's: its TLS files come along)
 	Prefix        string   // netns prefix; default random
 	Console       func(apiHandler http.Handler) http.Handler
+	// EtcdQuotaBytes is the embedded etcd's backend quota (0: the default).
+	EtcdQuotaBytes int64
 }
 
 // Env is one running server.
@@ -95,7 +97,7 @@ func Start(t testing.TB, o Options) *Env {
 			Network: o.Network, NetnsPrefix: o.Prefix,
 			EtcdClientURL: fmt.Sprintf("https://127.0.0.1:%d", FreePort(t)),
 			EtcdPeerURL:   fmt.Sprintf("https://127.0.0.1:%d", FreePort(t)),
-			Logger:        logger(t), Console: o.Console,
+			Logger:        logger(t), Console: o.Console, EtcdQuotaBytes: o.EtcdQuotaBytes,
 		}
 		if len(o.EtcdEndpoints) > 0 {
 			joinEtcd(&cfg, o.EtcdEndpoints)
