@@ -23,10 +23,6 @@ const (
 	MaxBodyBytes = 1 << 20
 	// MaxPageSize is the largest maxResults a list accepts.
 	MaxPageSize = 100
-	// MaxEndpointsPerService bounds what a service delete marks
-	// ServiceDeleted in one transaction (etcd's default --max-txn-ops is
-	// 128): a service with more endpoints is refused until some go.
-	MaxEndpointsPerServiceDelete = 100
 )
 
 // Quota is an account's limits.

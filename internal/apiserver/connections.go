@@ -25,6 +25,9 @@ func (a *API) allowAccount(r *http.Request, req api.AllowRequest) (any, error) {
 	}
 	return update(a, r, store.KindService, id, func(s *model.EndpointService, _ *store.Txn) error {
 		if !slices.Contains(s.AllowedAccounts, req.AccountID) {
+			if len(s.AllowedAccounts) >= api.MaxAllowedAccounts {
+				return allowListFull()
+			}
 			s.AllowedAccounts = append(s.AllowedAccounts, req.AccountID)
 		}
 		return nil

@@ -15,15 +15,18 @@ import (
 // its vSwitches, the zones) and returns the backends to store; it guards t
 // on the service VPC.
 func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServiceRequest) ([]model.Backend, error) {
-	if len(req.Description) > 256 {
+	if len(req.Description) > api.MaxDescription {
 		return nil, model.Invalid("ServiceDescription", "description must be at most 256 characters")
 	}
 	if len(req.Ports) == 0 || len(req.Ports) > api.MaxPortsPerService {
 		return nil, model.Invalid("Ports", "a service needs 1 to %d listener ports", api.MaxPortsPerService)
 	}
-	for _, p := range req.Ports {
+	for i, p := range req.Ports {
 		if err := model.ValidatePort("Ports", p); err != nil {
 			return nil, err
+		}
+		if slices.Contains(req.Ports[:i], p) {
+			return nil, model.Invalid("Ports", "port %d is listed twice", p)
 		}
 	}
 	if len(req.Resources) == 0 {
@@ -87,12 +90,23 @@ func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServ
 		return nil, model.Errorf(http.StatusForbidden, "Forbidden.HostNetworkBackend",
 			"only the admin may publish backends on the host network; give the service's vpcId and put the backends in its vSwitches")
 	}
-	for _, acct := range req.AllowedAccounts {
+	if len(req.AllowedAccounts) > api.MaxAllowedAccounts {
+		return nil, allowListFull()
+	}
+	for i, acct := range req.AllowedAccounts {
 		if !model.ValidAccountID(acct) {
 			return nil, model.Invalid("AllowedAccounts", "%q is not a 16-digit account ID", acct)
 		}
+		if slices.Contains(req.AllowedAccounts[:i], acct) {
+			return nil, model.Invalid("AllowedAccounts", "account %s is listed twice", acct)
+		}
 	}
 	return backends, nil
+}
+
+// allowListFull is the error of an allow-list beyond its cap.
+func allowListFull() error {
+	return model.Errorf(http.StatusBadRequest, "QuotaExceeded.AllowedAccountsPerService", "a service allow-lists at most %d accounts", api.MaxAllowedAccounts)
 }
 
 // backendInVSwitch requires a backend to be a usable address of a vSwitch
@@ -205,7 +219,7 @@ func (a *API) updateService(r *http.Request, req api.UpdateServiceRequest) (any,
 	if t := req.IdleTimeout; t != nil && (*t < 1 || *t > 86400) {
 		return nil, model.Invalid("IdleTimeoutSeconds", "idleTimeoutSeconds must be 1 to 86400")
 	}
-	if d := req.Description; d != nil && len(*d) > 256 {
+	if d := req.Description; d != nil && len(*d) > api.MaxDescription {
 		return nil, model.Invalid("ServiceDescription", "description must be at most 256 characters")
 	}
 	return update(a, r, store.KindService, id, func(s *model.EndpointService, _ *store.Txn) error {
