@@ -1,6 +1,7 @@
 package apiserver
 
 import (
+	"context"
 	"errors"
 	"net/http"
 
@@ -205,4 +206,64 @@ func (a *API) quotaView(r *http.Request, id string, q model.Quota) (api.AccountQ
 			Usage: usage[it.Name], Default: it.Def, Code: it.Code})
 	}
 	return out, nil
+}
+
+// IndexOwned adds the account index key of every resource that lacks one
+// (a store written before the quotas existed), each guarded by the
+// resource still existing, and says how many it added. Every API server
+// runs it at start; with nothing missing it only reads.
+func IndexOwned(ctx context.Context, st *store.Store) (int, error) {
+	have, err := st.KeySet(ctx, st.KindPrefix(store.KindOwned))
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, kind := range []string{store.KindVPC, store.KindVSwitch, store.KindSG, store.KindHost, store.KindService, store.KindEndpoint} {
+		owners, err := ownersOf(ctx, st, kind)
+		if err != nil {
+			return n, err
+		}
+		for id, owner := range owners {
+			key := st.OwnedKey(owner, kind, id)
+			if have[key] {
+				continue
+			}
+			ok, err := st.NewTxn().Exists(st.ResourceKey(kind, id)).Claim(key, "").Commit(ctx)
+			if err != nil {
+				return n, err
+			}
+			if ok {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// ownersOf maps every good record of kind to its owner.
+func ownersOf(ctx context.Context, st *store.Store, kind string) (map[string]string, error) {
+	switch kind {
+	case store.KindVPC:
+		return owners[model.VPC](ctx, st, kind)
+	case store.KindVSwitch:
+		return owners[model.VSwitch](ctx, st, kind)
+	case store.KindSG:
+		return owners[model.SecurityGroup](ctx, st, kind)
+	case store.KindHost:
+		return owners[model.Host](ctx, st, kind)
+	case store.KindService:
+		return owners[model.EndpointService](ctx, st, kind)
+	case store.KindEndpoint:
+		return owners[model.Endpoint](ctx, st, kind)
+	}
+	return nil, nil
+}
+
+func owners[T owned](ctx context.Context, st *store.Store, kind string) (map[string]string, error) {
+	all, err := store.List[T](ctx, st, st.KindPrefix(kind))
+	out := make(map[string]string, len(all))
+	for _, v := range all {
+		out[v.ID()] = v.Owner()
+	}
+	return out, err
 }

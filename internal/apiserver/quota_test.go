@@ -6,8 +6,10 @@ import (
 	"testing"
 
 	"github.com/privlink/privlink/internal/api"
+	"github.com/privlink/privlink/internal/apiserver"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/store"
 	"github.com/privlink/privlink/internal/testenv"
 )
 
@@ -246,5 +248,32 @@ func TestQuotaRace(t *testing.T) {
 		if it.Usage > it.Limit {
 			t.Errorf("quota %s: usage %d above limit %d", it.Name, it.Usage, it.Limit)
 		}
+	}
+}
+
+// TestIndexOwned: a store written before the quotas (a VPC without its
+// account index key) is indexed at start, so the VPC counts.
+func TestIndexOwned(t *testing.T) {
+	e := startControlPlane(t)
+	c, id := e.Account(t, "old")
+	vpc, err := c.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: "10.0.0.0/16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := e.Store.NewTxn().Delete(e.Store.OwnedKey(id, store.KindVPC, vpc.VpcID)).Commit(bg); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	if n, err := apiserver.IndexOwned(bg, e.Store); err != nil || n != 1 {
+		t.Fatalf("IndexOwned = %d, %v; want 1", n, err)
+	}
+	if n, err := apiserver.IndexOwned(bg, e.Store); err != nil || n != 0 {
+		t.Fatalf("second IndexOwned = %d, %v; want 0", n, err)
+	}
+	q, err := c.GetQuota(bg, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Items[0].Name != "vpcs" || q.Items[0].Usage != 1 {
+		t.Fatalf("usage after indexing: %+v", q.Items[0])
 	}
 }

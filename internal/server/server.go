@@ -116,6 +116,11 @@ func (s *Server) startAPI(ctx context.Context, naming model.Naming) error {
 			s.log.Info("admin account created", "tokenFile", s.cfg.DataDir+"/admin.token")
 		}
 	}
+	if n, err := apiserver.IndexOwned(ctx, s.Store); err != nil {
+		return fmt.Errorf("index resources by account: %w", err)
+	} else if n > 0 {
+		s.log.Info("indexed resources by account for the quotas", "records", n)
+	}
 	s.API = apiserver.New(apiserver.Config{Store: s.Store, Naming: naming, Zones: s.cfg.Zones, Logger: s.log,
 		Network: s.Driver.Name, NetnsPrefix: s.cfg.NetnsPrefix})
 	return nil
