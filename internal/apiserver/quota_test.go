@@ -166,6 +166,20 @@ func TestQuotaCodes(t *testing.T) {
 	wantCode(t, err, "InvalidParameter.Quota")
 	_, err = e.Admin.SetQuota(bg, "1234567890123456", api.SetQuotaRequest{Vpcs: intp(1)})
 	wantCode(t, err, "AccountNotFound")
+
+	// The admin, trusted, has the highest limits, and cannot lower them.
+	admin := mustWhoAmI(t, e.Admin).AccountID
+	aq, err := e.Admin.GetQuota(bg, admin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, it := range aq.Items {
+		if want, _ := model.QuotaItemNamed(it.Name); it.Limit != want.Max {
+			t.Errorf("admin's %s: limit %d, want %d", it.Name, it.Limit, want.Max)
+		}
+	}
+	_, err = e.Admin.SetQuota(bg, admin, api.SetQuotaRequest{Vpcs: intp(1)})
+	wantCode(t, err, "OperationDenied.AdminAccount")
 }
 
 func server0Zone(t *testing.T, c *client.Client) string {

@@ -52,6 +52,15 @@ func DefaultQuota() Quota {
 	return q
 }
 
+// MaxQuota has every limit at its highest value (the admin's quota).
+func MaxQuota() Quota {
+	var q Quota
+	for _, it := range QuotaItems {
+		*it.Field(&q) = it.Max
+	}
+	return q
+}
+
 // QuotaItemNamed returns the item called name.
 func QuotaItemNamed(name string) (QuotaItem, bool) {
 	for _, it := range QuotaItems {
