@@ -85,15 +85,19 @@ func TestManyEndpointsRevokeAndDelete(t *testing.T) {
 	if got := connections(t, consumer); got[model.ConnConnected] != manyEndpoints {
 		t.Fatalf("before: %v", got)
 	}
+	start := time.Now()
 	if _, err := provider.DisallowAccount(bg, svc, consumerID); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("removal of an account with %d endpoints from the allow-list: %v", manyEndpoints, time.Since(start))
 	if got := connections(t, consumer); got[model.ConnDisconnected] != manyEndpoints {
 		t.Fatalf("after the removal returned: %v, want all %d Disconnected", got, manyEndpoints)
 	}
+	start = time.Now()
 	if _, err := provider.DeleteService(bg, svc); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("delete of a service with %d Disconnected endpoints: %v", manyEndpoints, time.Since(start))
 	if got := connections(t, consumer); got[model.ConnServiceDeleted] != manyEndpoints {
 		t.Fatalf("after the delete returned: %v, want all %d ServiceDeleted", got, manyEndpoints)
 	}
@@ -113,7 +117,9 @@ func TestInterruptedBatchesConverge(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	waitConnections(t, consumer, model.ConnDisconnected)
+	t.Logf("controller disconnected %d endpoints of a revoked account in %v", manyEndpoints, time.Since(start))
 	_, rev, err := store.Get[model.EndpointService](bg, e.Store, key)
 	if err != nil {
 		t.Fatal(err)
@@ -121,7 +127,9 @@ func TestInterruptedBatchesConverge(t *testing.T) {
 	if err := e.Store.Delete(bg, store.KindService, svc, rev, e.Store.NewTxn()); err != nil {
 		t.Fatal(err)
 	}
+	start = time.Now()
 	waitConnections(t, consumer, model.ConnServiceDeleted)
+	t.Logf("controller marked %d endpoints of a deleted service ServiceDeleted in %v", manyEndpoints, time.Since(start))
 }
 
 // waitConnections waits (bounded) until every endpoint has status want.

@@ -26,12 +26,14 @@ func TestStoreFull(t *testing.T) {
 		t.Fatalf("privlink_store_nospace %v before the store is full", got)
 	}
 	filler := strings.Repeat("x", 256<<10)
-	full := false
+	full, filled := false, 0
 	for i := 0; i < 64 && !full; i++ { // 16 MiB at most
 		err := e.Store.PutRaw(bg, fmt.Sprintf("%sfiller/%d", e.Store.Prefix(), i), filler)
 		switch {
 		case store.NoSpace(err):
 			full = true
+		default:
+			filled++
 		case err != nil:
 			t.Fatal(err)
 		}
@@ -39,6 +41,7 @@ func TestStoreFull(t *testing.T) {
 	if !full {
 		t.Fatal("etcd took 16 MiB under a 2 MiB quota")
 	}
+	t.Logf("NOSPACE under a 2 MiB backend quota after %d writes of 256 KiB", filled)
 	_, err = c.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: "10.1.0.0/16"})
 	wantCode(t, err, "ControlPlaneFull")
 	if ae := err.(*api.Error); ae.Status != 507 || !strings.Contains(ae.Message, "defragment") || !strings.Contains(ae.Message, "disarm") {

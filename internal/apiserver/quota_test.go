@@ -205,7 +205,8 @@ func TestQuotaRace(t *testing.T) {
 	race := func(what, code string, create func(i int) error) int {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
-		ok := 0
+		ok, refused, conflicts := 0, 0, 0
+		defer func() { t.Logf("%d concurrent %s creates: %d created, %d %s, %d Conflict.Concurrent", tries, what, ok, refused, code, conflicts) }()
 		for i := 0; i < tries; i++ {
 			wg.Add(1)
 			go func() {
@@ -216,7 +217,10 @@ func TestQuotaRace(t *testing.T) {
 				switch {
 				case err == nil:
 					ok++
-				case isCode(err, code), isCode(err, "Conflict.Concurrent"):
+				case isCode(err, code):
+					refused++
+				case isCode(err, "Conflict.Concurrent"):
+					conflicts++
 				default:
 					t.Errorf("%s %d: %v", what, i, err)
 				}
