@@ -77,15 +77,15 @@ func (r *SetQuotaRequest) Set(name string, v int) {
 
 // Validate checks each given limit is within its item's range.
 func (r SetQuotaRequest) Validate() error {
-	n := 0
-	for name, v := range r.Fields() {
+	n, fields := 0, r.Fields()
+	for _, it := range model.QuotaItems { // in table order: the first bad one
+		v := fields[it.Name]
 		if v == nil {
 			continue
 		}
 		n++
-		it, _ := model.QuotaItemNamed(name)
 		if *v < 0 || *v > it.Max {
-			return model.Invalid("Quota."+name, "%s must be 0 to %d", name, it.Max)
+			return model.Invalid("Quota."+it.Name, "%s must be 0 to %d", it.Name, it.Max)
 		}
 	}
 	if n == 0 {
