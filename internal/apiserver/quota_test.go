@@ -206,7 +206,9 @@ func TestQuotaRace(t *testing.T) {
 		var wg sync.WaitGroup
 		var mu sync.Mutex
 		ok, refused, conflicts := 0, 0, 0
-		defer func() { t.Logf("%d concurrent %s creates: %d created, %d %s, %d Conflict.Concurrent", tries, what, ok, refused, code, conflicts) }()
+		defer func() {
+			t.Logf("%d concurrent %s creates: %d created, %d %s, %d Conflict.Concurrent", tries, what, ok, refused, code, conflicts)
+		}()
 		for i := 0; i < tries; i++ {
 			wg.Add(1)
 			go func() {
