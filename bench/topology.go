@@ -65,6 +65,12 @@ func buildTopology(ctx context.Context, admin *client.Client, prefix string) (*t
 	if err != nil {
 		return nil, err
 	}
+	// The loaded round fills up to 5000 endpoints, 50 per VPC, and every
+	// round adds a VPC: beyond the consumer's default quotas.
+	many := 1000
+	if _, err := admin.SetQuota(ctx, b.ConsumerID, api.SetQuotaRequest{Vpcs: &many, SecurityGroups: &many}); err != nil {
+		return nil, fmt.Errorf("raise the bench consumer's quota: %w", err)
+	}
 	t := &topology{prefix: prefix, Scenario: scenario.New(b, scenario.Plan{
 		Provider: scenario.NetworkSpec{Name: "bench-provider", CIDR: providerCIDR, VSwitches: scenario.PerZone([]string{zoneH}, 1),
 			Hosts: []scenario.HostSpec{{Name: "server"}}},

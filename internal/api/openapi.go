@@ -19,6 +19,7 @@ var errorDescriptions = map[int]string{
 	413: "The request body exceeds 1 MiB (code InvalidParameter.BodyTooLarge)",
 	500: "The request failed on the server; nothing was changed (code InternalError)",
 	503: "The control plane's store did not answer in time (code ControlPlaneUnavailable); retry later",
+	507: "The control plane's store is full: etcd's NOSPACE alarm (code ControlPlaneFull); nothing was written, reads and deletes work; the operator must compact, defragment and disarm",
 }
 
 // The document's license. The repository has no LICENSE file yet, so the
@@ -41,7 +42,7 @@ func OpenAPI() map[string]any {
 	}
 	for _, op := range Operations {
 		res := map[string]any{"200": map[string]any{"description": "OK", "content": jsonContent(responseSchema(op, schemas))}}
-		for _, st := range append(append([]int{401}, op.Errors...), 500, 503) {
+		for _, st := range append(append([]int{401}, op.Errors...), 500, 503, 507) {
 			res[strconv.Itoa(st)] = map[string]any{"$ref": "#/components/responses/" + errorName(st)}
 		}
 		o := map[string]any{

@@ -20,7 +20,7 @@ type Operation struct {
 	// Filters are the query filters a list honours (besides paging).
 	Filters []string
 	// Errors are the 4xx statuses the operation answers besides 401
-	// (every operation) with an Error body; 500 and 503 are always possible.
+	// (every operation) with an Error body; 500, 503 and 507 are always possible.
 	Errors []int
 }
 
@@ -30,6 +30,8 @@ const (
 	OpListAccounts        = "ListAccounts"
 	OpRotateToken         = "RotateAccountToken"
 	OpDeleteAccount       = "DeleteAccount"
+	OpGetQuota            = "DescribeAccountQuota"
+	OpSetQuota            = "ModifyAccountQuota"
 	OpWhoAmI              = "DescribeCaller"
 	OpDescribeRegion      = "DescribeRegion"
 	OpCreateVPC           = "CreateVpc"
@@ -90,6 +92,8 @@ var Operations = []Operation{
 	{OpListAccounts, "GET", "/v1/accounts", "List accounts (admin only)", nil, List[AccountWithToken]{}, true, nil, []int{400, 403}},
 	{OpRotateToken, "POST", "/v1/accounts/{id}/rotate-token", "Replace an account's tokens by a new one, shown once (your own; the admin: any)", nil, AccountWithToken{}, false, nil, []int{404, 409}},
 	{OpDeleteAccount, "DELETE", "/v1/accounts/{id}", "Delete an account that owns nothing, and its tokens (admin only)", nil, AccountWithToken{}, true, nil, []int{400, 403, 404, 409}},
+	{OpGetQuota, "GET", "/v1/accounts/{id}/quota", "An account's quotas and usage (your own; the admin: any)", nil, AccountQuota{}, false, nil, []int{404}},
+	{OpSetQuota, "PUT", "/v1/accounts/{id}/quota", "Set some of an account's quotas; lowering one below usage refuses new creates and deletes nothing (admin only)", SetQuotaRequest{}, AccountQuota{}, true, nil, []int{400, 403, 404, 409, 413}},
 	{OpWhoAmI, "GET", "/v1/whoami", "The account the token belongs to", nil, Caller{}, false, nil, nil},
 	{OpDescribeRegion, "GET", "/v1/region", "Region and zones of this deployment", nil, Region{}, false, nil, nil},
 

@@ -9,8 +9,16 @@ import "github.com/privlink/privlink/internal/model"
 // Validate checks the account name.
 func (r CreateAccountRequest) Validate() error { return model.ValidateName("Name", r.Name, false) }
 
-// Validate checks the VPC name.
-func (r CreateVPCRequest) Validate() error { return model.ValidateName("VpcName", r.Name, true) }
+// MaxNetnsPath bounds the path of a namespace to adopt (PATH_MAX).
+const MaxNetnsPath = 4096
+
+// Validate checks the VPC name and the length of the path to adopt.
+func (r CreateVPCRequest) Validate() error {
+	if len(r.NetnsPath) > MaxNetnsPath {
+		return model.Invalid("NetnsPath", "netnsPath must be at most %d bytes", MaxNetnsPath)
+	}
+	return model.ValidateName("VpcName", r.Name, true)
+}
 
 // Validate checks the vSwitch name.
 func (r CreateVSwitchRequest) Validate() error {

@@ -69,6 +69,7 @@ func (a *API) deleteAccount(r *http.Request) (any, error) {
 	for _, h := range acct.TokenHashes {
 		t.Delete(a.st.ResourceKey(store.KindToken, h))
 	}
+	t.Delete(a.st.QuotaKey(id))
 	if err := a.remove(r, store.KindAccount, id, rev, t); err != nil {
 		return nil, err
 	}

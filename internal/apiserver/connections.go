@@ -25,49 +25,40 @@ func (a *API) allowAccount(r *http.Request, req api.AllowRequest) (any, error) {
 	}
 	return update(a, r, store.KindService, id, func(s *model.EndpointService, _ *store.Txn) error {
 		if !slices.Contains(s.AllowedAccounts, req.AccountID) {
+			if len(s.AllowedAccounts) >= api.MaxAllowedAccounts {
+				return allowListFull()
+			}
 			s.AllowedAccounts = append(s.AllowedAccounts, req.AccountID)
 		}
 		return nil
 	})
 }
 
-// disallowAccount removes an account and disconnects its endpoints in the
-// same transaction, so their traffic stops.
+// disallowAccount removes an account from the allow-list and disconnects
+// its endpoints: the first transaction changes the allow-list (from then
+// on no create or accept admits the account, and agents and the resolver
+// serve none of its endpoints) with the first batch of endpoints, the next
+// ones disconnect the rest (revoke.go). It returns once none is left.
 func (a *API) disallowAccount(r *http.Request) (any, error) {
 	id, acct := r.PathValue("id"), r.PathValue("account")
 	if _, _, err := getOwned[model.EndpointService](a, r, store.KindService, id); err != nil {
 		return nil, err
 	}
-	return update(a, r, store.KindService, id, func(s *model.EndpointService, t *store.Txn) error {
+	svc, err := update(a, r, store.KindService, id, func(s *model.EndpointService, t *store.Txn) error {
 		i := slices.Index(s.AllowedAccounts, acct)
 		if i < 0 {
 			return model.Errorf(http.StatusNotFound, "AllowedAccountNotFound", "account %s is not on the allow-list of %s", acct, id)
 		}
 		s.AllowedAccounts = slices.Delete(s.AllowedAccounts, i, i+1)
-		return a.disconnect(r, t, id, acct)
+		return a.disconnectFirst(r, t, id, acct)
 	})
-}
-
-// disconnect marks the account's endpoints of a service Disconnected in t,
-// each guarded by its revision: an endpoint deleted or changed meanwhile
-// makes the whole transaction retry instead of being rewritten, and so does
-// an endpoint of the service created after the list (its index key), which
-// an endpoint create racing the removal would otherwise leave Connected.
-func (a *API) disconnect(r *http.Request, t *store.Txn, svcID, acct string) error {
-	eps, rev, err := store.ListRecords[model.Endpoint](r.Context(), a.st, a.st.KindPrefix(store.KindEndpoint))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	t.NoneCreatedAfter(a.st.ServiceEndpointsPrefix(svcID), rev)
-	for _, e := range eps {
-		ep := e.Value
-		if ep.ServiceID != svcID || ep.AccountID != acct || ep.ConnectionStatus == model.ConnDisconnected {
-			continue
-		}
-		ep.ConnectionStatus = model.ConnDisconnected
-		t.Touch(e.Key, e.Rev, ep)
+	if err := a.disconnectRest(r, id, acct); err != nil {
+		return nil, err
 	}
-	return nil
+	return svc, nil
 }
 
 func (a *API) listConnections(r *http.Request) (any, error) {
@@ -122,7 +113,10 @@ func (a *API) setConnection(r *http.Request, to string) (any, error) {
 				"account %s is not on the allow-list of %s; allow it before accepting its endpoint", ep.AccountID, id)
 		}
 		ep.ConnectionStatus = to
-		t.Unchanged(svcKey, srev)
+		// The service is rewritten, not only compared: an accept then
+		// serializes with the service's deletion, which guards only the
+		// service's revision for endpoints beyond its first batch.
+		t.Touch(svcKey, srev, svc)
 		return nil
 	})
 	if errors.Is(err, store.ErrNotFound) {

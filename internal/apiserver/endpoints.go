@@ -60,8 +60,8 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 		if err != nil {
 			return "", nil, err
 		}
-		if n >= api.MaxEndpointsPerVPC {
-			return "", nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.EndpointsPerVpc", "a VPC has at most %d endpoints", api.MaxEndpointsPerVPC)
+		if err := a.checkPerScope(r, "endpointsPerVpc", int(n), "VPC "+vpc.VpcID); err != nil {
+			return "", nil, err
 		}
 		ep := model.Endpoint{EndpointID: model.NewID(model.PrefixEndpoint), AccountID: callerOf(r).AccountID, Name: req.Name,
 			ServiceID: svc.ServiceID, ServiceName: svc.Name, VpcID: vpc.VpcID,
@@ -123,7 +123,7 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 		return ep.EndpointID, ep, nil
 	}
 	if req.DryRun {
-		return dryRun(a, r, build)
+		return dryRun(a, r, store.KindEndpoint, build)
 	}
 	id, _, err := a.create(r, store.KindEndpoint, req.ClientToken, req, build)
 	if err != nil {

@@ -23,6 +23,13 @@ func FuzzCreateRequests(f *testing.F) {
 		`{"serviceName":"com.privlink.cn-hangzhou.epsrv-aaaaaaaaaaaaaaaaaaaa","vpcId":"v","securityGroupIds":["sg"],"zones":[{"zoneId":"z","vSwitchId":"v","ip":"1.2.3.4"}]}`,
 		`{"name":"acct","clientToken":"t","dryRun":true}`,
 		`{"rules":[{"portRange":"70000","sourceCidrIp":"::/0"}]}`,
+		`{"vpcId":"x","ports":[80,80],"resources":[{"zoneId":"cn-hangzhou-h","ip":"10.0.0.5"}]}`,
+		`{"ports":[1],"resources":[{"zoneId":"cn-hangzhou-h","ip":"127.0.0.1"}],"allowedAccounts":["1000000000000001","1000000000000001"]}`,
+		`{"ports":[1],"resources":[{"zoneId":"cn-hangzhou-h","ip":"127.0.0.1","port":1},{"zoneId":"cn-hangzhou-h","ip":"127.0.0.1","port":1}]}`,
+		`{"vpcId":"x","rules":[{"portRange":"1/1","sourceCidrIp":"0.0.0.0/0"},{"ipProtocol":"TCP","portRange":"1","sourceCidrIp":"0.0.0.0/0"}]}`,
+		`{"serviceDescription":"` + strings.Repeat("d", 300) + `","ports":[1]}`,
+		`{"cidrBlock":"10.0.0.0/16","netnsPath":"/` + strings.Repeat("n", 5000) + `"}`,
+		`{"vpcs":-1,"hosts":100000}`,
 		`[]`, `null`, `{"cidrBlock":12}`, `{"ports":[-1,0,65536]}`, "\x00\xff", `{"a":`, strings.Repeat(`{"x":`, 100),
 	}
 	for i, s := range seeds {

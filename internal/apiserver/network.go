@@ -69,8 +69,8 @@ func (a *API) createVSwitch(r *http.Request, req api.CreateVSwitchRequest) (any,
 		if err != nil {
 			return "", nil, err
 		}
-		if len(sibs) >= api.MaxVSwitchesPerVPC {
-			return "", nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.VSwitchesPerVpc", "a VPC has at most %d vSwitches", api.MaxVSwitchesPerVPC)
+		if err := a.checkPerScope(r, "vSwitchesPerVpc", len(sibs), "VPC "+vpc.VpcID); err != nil {
+			return "", nil, err
 		}
 		for _, s := range sibs {
 			if model.Overlaps(s.CidrBlock, cidr) {

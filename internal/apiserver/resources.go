@@ -127,6 +127,7 @@ func deleteOf[T owned](a *API, kind string, plan func(r *http.Request, v *T, t *
 		if err := plan(r, &v, t); err != nil {
 			return nil, err
 		}
+		t.Delete(a.st.OwnedKey(v.Owner(), kind, id))
 		if err := a.remove(r, kind, id, rev, t); err != nil {
 			return nil, err
 		}

@@ -21,6 +21,8 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpListAccounts:   a.listAccounts,
 		api.OpRotateToken:    a.rotateToken,
 		api.OpDeleteAccount:  a.deleteAccount,
+		api.OpGetQuota:       a.getQuota,
+		api.OpSetQuota:       body(a.setQuota),
 		api.OpWhoAmI:         a.whoami,
 		api.OpDescribeRegion: a.describeRegion,
 
@@ -51,7 +53,7 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpSearchServices:   a.searchServices,
 		api.OpGetService:       a.getService,
 		api.OpUpdateService:    body(a.updateService),
-		api.OpDeleteService:    deleteOf(a, store.KindService, a.deleteService),
+		api.OpDeleteService:    a.finishServiceDelete(),
 		api.OpAllowAccount:     body(a.allowAccount),
 		api.OpDisallowAccount:  a.disallowAccount,
 		api.OpListConnections:  a.listConnections,

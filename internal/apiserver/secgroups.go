@@ -9,15 +9,20 @@ import (
 	"github.com/privlink/privlink/internal/store"
 )
 
+// normalizeRules checks a request's rules: at most MaxRulesPerRequest,
+// each valid, none listed twice (after normalization).
 func normalizeRules(in []model.SecurityGroupRule) ([]model.SecurityGroupRule, error) {
-	if len(in) > api.MaxRulesPerGroup {
-		return nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.RulesPerGroup", "a security group has at most %d rules", api.MaxRulesPerGroup)
+	if len(in) > api.MaxRulesPerRequest {
+		return nil, model.Invalid("Rules", "a request carries at most %d rules", api.MaxRulesPerRequest)
 	}
 	out := make([]model.SecurityGroupRule, 0, len(in))
-	for _, r := range in {
+	for i, r := range in {
 		n, err := model.NormalizeRule(r)
 		if err != nil {
 			return nil, err
+		}
+		if slices.Contains(out, n) {
+			return nil, model.Invalid("Rules", "rule %d (%s %s from %s) is listed twice", i+1, n.Protocol, n.PortRange, n.SourceCidr)
 		}
 		out = append(out, n)
 	}
@@ -30,6 +35,11 @@ func (a *API) createSecurityGroup(r *http.Request, req api.CreateSecurityGroupRe
 		return nil, err
 	}
 	build := a.inParentVPC(r, req.VpcID, func(_ *store.Txn, vpc model.VPC) (string, any, error) {
+		if len(rules) > 0 {
+			if err := a.checkPerScope(r, "rulesPerSecurityGroup", len(rules)-1, "the new security group"); err != nil {
+				return "", nil, err
+			}
+		}
 		g := model.SecurityGroup{SecurityGroupID: model.NewID(model.PrefixSG), AccountID: vpc.AccountID, VpcID: vpc.VpcID,
 			Name: req.Name, Rules: rules, CreateTime: now()}
 		return g.SecurityGroupID, g, nil
@@ -60,7 +70,12 @@ func (a *API) changeRules(r *http.Request, req api.RulesRequest, add bool) (any,
 	if req.DryRun {
 		return dryRunOK(r), nil
 	}
+	it, limit, err := a.limit(r, "rulesPerSecurityGroup")
+	if err != nil {
+		return nil, err
+	}
 	return update(a, r, store.KindSG, id, func(g *model.SecurityGroup, _ *store.Txn) error {
+		before := len(g.Rules)
 		for _, rule := range rules {
 			i := slices.Index(g.Rules, rule)
 			switch {
@@ -70,8 +85,8 @@ func (a *API) changeRules(r *http.Request, req api.RulesRequest, add bool) (any,
 				g.Rules = slices.Delete(g.Rules, i, i+1)
 			}
 		}
-		if len(g.Rules) > api.MaxRulesPerGroup {
-			return model.Errorf(http.StatusBadRequest, "QuotaExceeded.RulesPerGroup", "a security group has at most %d rules", api.MaxRulesPerGroup)
+		if len(g.Rules) > before && len(g.Rules) > limit {
+			return quotaExceeded(it, limit, "security group "+id)
 		}
 		return nil
 	})

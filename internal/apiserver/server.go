@@ -154,7 +154,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *model.Error
-	if !errors.As(err, &e) && store.Unavailable(err) {
+	if !errors.As(err, &e) && store.NoSpace(err) {
+		slog.Error("control plane store full: etcd NOSPACE alarm", "err", err, "method", r.Method, "path", r.URL.Path, "requestId", requestID(r))
+		e = model.Errorf(http.StatusInsufficientStorage, "ControlPlaneFull",
+			"the control plane's store is full (etcd NOSPACE alarm: database space exceeded); nothing was written. Reads and deletes still work. "+
+				"Operator: compact and defragment etcd, then disarm the alarm (etcdctl compaction, defrag, alarm disarm), or raise --etcd-quota-bytes")
+	}
+	if e == nil && store.Unavailable(err) {
 		slog.Warn("control plane unavailable", "err", err, "method", r.Method, "path", r.URL.Path, "requestId", requestID(r))
 		e = model.Errorf(http.StatusServiceUnavailable, "ControlPlaneUnavailable", "the control plane's store did not answer in time; retry later")
 	}

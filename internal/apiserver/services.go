@@ -15,15 +15,18 @@ import (
 // its vSwitches, the zones) and returns the backends to store; it guards t
 // on the service VPC.
 func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServiceRequest) ([]model.Backend, error) {
-	if len(req.Description) > 256 {
+	if len(req.Description) > api.MaxDescription {
 		return nil, model.Invalid("ServiceDescription", "description must be at most 256 characters")
 	}
 	if len(req.Ports) == 0 || len(req.Ports) > api.MaxPortsPerService {
 		return nil, model.Invalid("Ports", "a service needs 1 to %d listener ports", api.MaxPortsPerService)
 	}
-	for _, p := range req.Ports {
+	for i, p := range req.Ports {
 		if err := model.ValidatePort("Ports", p); err != nil {
 			return nil, err
+		}
+		if slices.Contains(req.Ports[:i], p) {
+			return nil, model.Invalid("Ports", "port %d is listed twice", p)
 		}
 	}
 	if len(req.Resources) == 0 {
@@ -90,12 +93,23 @@ func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServ
 		return nil, model.Errorf(http.StatusForbidden, "Forbidden.HostNetworkBackend",
 			"only the admin may publish backends on the host network; give the service's vpcId and put the backends in its vSwitches")
 	}
-	for _, acct := range req.AllowedAccounts {
+	if len(req.AllowedAccounts) > api.MaxAllowedAccounts {
+		return nil, allowListFull()
+	}
+	for i, acct := range req.AllowedAccounts {
 		if !model.ValidAccountID(acct) {
 			return nil, model.Invalid("AllowedAccounts", "%q is not a 16-digit account ID", acct)
 		}
+		if slices.Contains(req.AllowedAccounts[:i], acct) {
+			return nil, model.Invalid("AllowedAccounts", "account %s is listed twice", acct)
+		}
 	}
 	return backends, nil
+}
+
+// allowListFull is the error of an allow-list beyond its cap.
+func allowListFull() error {
+	return model.Errorf(http.StatusBadRequest, "QuotaExceeded.AllowedAccountsPerService", "a service allow-lists at most %d accounts", api.MaxAllowedAccounts)
 }
 
 // backendInVSwitch requires a backend to be a usable address of a vSwitch
@@ -213,7 +227,7 @@ func (a *API) updateService(r *http.Request, req api.UpdateServiceRequest) (any,
 			return nil, err
 		}
 	}
-	if d := req.Description; d != nil && len(*d) > 256 {
+	if d := req.Description; d != nil && len(*d) > api.MaxDescription {
 		return nil, model.Invalid("ServiceDescription", "description must be at most 256 characters")
 	}
 	return update(a, r, store.KindService, id, func(s *model.EndpointService, _ *store.Txn) error {
@@ -246,9 +260,11 @@ func setIf[T any](dst *T, src *T) {
 }
 
 // deleteService refuses while an endpoint of the service is Connected or
-// Pending; endpoints it disconnected (or rejected) turn ServiceDeleted in
-// the same transaction, each guarded by its revision, and an endpoint
-// created after the read (its index key) makes the delete fail.
+// Pending; endpoints it disconnected (or rejected) turn ServiceDeleted:
+// the first batch in the delete's transaction, each guarded by its
+// revision, the rest after it (finishServiceDelete). An endpoint created
+// after the read (its index key) makes the delete fail, and so does an
+// accept committed after it, which rewrites the service.
 func (a *API) deleteService(r *http.Request, s *model.EndpointService, t *store.Txn) error {
 	id := s.ServiceID
 	eps, rev, err := store.ListRecords[model.Endpoint](r.Context(), a.st, a.st.KindPrefix(store.KindEndpoint))
@@ -265,11 +281,26 @@ func (a *API) deleteService(r *http.Request, s *model.EndpointService, t *store.
 		if ep.ConnectionStatus != model.ConnDisconnected {
 			return endpointBlocks(id, ep.EndpointID+" (connection "+ep.ConnectionStatus+")")
 		}
-		ep.ConnectionStatus = model.ConnServiceDeleted
-		t.Touch(e.Key, e.Rev, ep)
 		marked[ep.EndpointID] = true
+		if len(marked) <= txnBatch {
+			ep.ConnectionStatus = model.ConnServiceDeleted
+			t.Touch(e.Key, e.Rev, ep)
+		}
 	}
 	return a.noUnreadEndpoints(r, id, marked)
+}
+
+// finishServiceDelete is the DELETE handler of a service: the delete,
+// then the ServiceDeleted marks its first batch had no room for.
+func (a *API) finishServiceDelete() handlerFunc {
+	del := deleteOf(a, store.KindService, a.deleteService)
+	return func(r *http.Request) (any, error) {
+		out, err := del(r)
+		if err != nil {
+			return nil, err
+		}
+		return out, a.markServiceDeleted(r, r.PathValue("id"))
+	}
 }
 
 // noUnreadEndpoints refuses a service delete while its endpoint index

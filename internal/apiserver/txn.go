@@ -42,7 +42,13 @@ func (a *API) create(r *http.Request, kind, clientToken string, req any, b build
 		}
 		idem = store.Idem{Account: callerOf(r).AccountID, Token: clientToken, Hash: requestHash(req)}
 	}
-	id, created, err = a.st.Create(r.Context(), kind, idem, b)
+	id, created, err = a.st.Create(r.Context(), kind, idem, func(t *store.Txn) (string, any, error) {
+		id, v, err := b(t)
+		if err == nil {
+			err = a.indexOwned(r, t, kind, id, v)
+		}
+		return id, v, err
+	})
 	return id, created, storeErr(err, clientToken)
 }
 
@@ -50,7 +56,7 @@ func (a *API) create(r *http.Request, kind, clientToken string, req any, b build
 // plan) and returns the new resource as its owner sees it.
 func createThenGet[T owned](a *API, r *http.Request, kind, clientToken string, dryRunOnly bool, req any, b build) (any, error) {
 	if dryRunOnly {
-		return dryRun(a, r, b)
+		return dryRun(a, r, kind, b)
 	}
 	id, _, err := a.create(r, kind, clientToken, req, b)
 	if err != nil {
@@ -61,8 +67,13 @@ func createThenGet[T owned](a *API, r *http.Request, kind, clientToken string, d
 }
 
 // dryRun validates by building the plan and commits nothing.
-func dryRun(a *API, r *http.Request, b build) (any, error) {
-	if _, _, err := b(a.st.NewTxn()); err != nil {
+func dryRun(a *API, r *http.Request, kind string, b build) (any, error) {
+	t := a.st.NewTxn()
+	id, v, err := b(t)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.indexOwned(r, t, kind, id, v); err != nil {
 		return nil, err
 	}
 	return dryRunOK(r), nil

@@ -3,6 +3,7 @@ package apiserver_test
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/privlink/privlink/internal/api"
@@ -30,6 +31,25 @@ func TestValidation(t *testing.T) {
 		t.Fatal(err)
 	}
 	tooMany := make([]api.EndpointZoneRequest, 11)
+	r1 := model.SecurityGroupRule{PortRange: "1/1", SourceCidr: "0.0.0.0/0"}
+	r1Again := model.SecurityGroupRule{Protocol: "TCP", PortRange: "1", SourceCidr: "0.0.0.0/0", Policy: "Accept", Priority: 1}
+	manyRules := make([]model.SecurityGroupRule, api.MaxRulesPerRequest+1)
+	for i := range manyRules {
+		manyRules[i] = model.SecurityGroupRule{PortRange: fmt.Sprintf("%d/%d", i+1, i+1), SourceCidr: "0.0.0.0/0"}
+	}
+	accounts := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("%d", 1000000000000000+i)
+		}
+		return out
+	}
+	svcOK := func(mut func(r *api.CreateServiceRequest)) api.CreateServiceRequest {
+		r := api.CreateServiceRequest{VpcID: vpc, Ports: []int{1}, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "192.168.1.9"}}}
+		mut(&r)
+		return r
+	}
+	authorize := "/v1/security-groups/" + sg + "/authorize"
 	cases := []struct {
 		name, path string
 		body       any
@@ -90,6 +110,20 @@ func TestValidation(t *testing.T) {
 			r.Zones = []api.EndpointZoneRequest{{ZoneID: zone0, VSwitchID: vsw0.VSwitchID, IP: s.ConsumerHost.IP.String()}}
 		}), "InvalidIpAddress.AlreadyUsed"},
 		{"ep sg other vpc", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.VpcID = otherVPC.VpcID }), "InvalidParameter.SecurityGroupIds"},
+		{"vpc netns path too long", "/v1/vpcs", api.CreateVPCRequest{CidrBlock: "10.0.0.0/16", NetnsPath: "/" + strings.Repeat("n", api.MaxNetnsPath)}, "InvalidParameter.NetnsPath"},
+		{"sg rule twice", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{r1, r1}}, "InvalidParameter.Rules"},
+		{"sg rule twice once normalized", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{r1, r1Again}}, "InvalidParameter.Rules"},
+		{"sg too many rules", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: manyRules}, "InvalidParameter.Rules"},
+		{"authorize rule twice", authorize, api.RulesRequest{Rules: []model.SecurityGroupRule{r1Again, r1}}, "InvalidParameter.Rules"},
+		{"authorize too many rules", authorize, api.RulesRequest{Rules: manyRules}, "InvalidParameter.Rules"},
+		{"svc port twice", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.Ports = []int{1, 2, 1} }), "InvalidParameter.Ports"},
+		{"svc too many ports", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.Ports = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11} }), "InvalidParameter.Ports"},
+		{"svc backend twice", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.Resources = append(r.Resources, r.Resources[0]) }), "InvalidParameter.Resources"},
+		{"svc account twice", "/v1/services", svcOK(func(r *api.CreateServiceRequest) {
+			r.AllowedAccounts = []string{"1000000000000001", "1000000000000001"}
+		}), "InvalidParameter.AllowedAccounts"},
+		{"svc allow-list too long", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.AllowedAccounts = accounts(api.MaxAllowedAccounts + 1) }), "QuotaExceeded.AllowedAccountsPerService"},
+		{"svc description too long", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.Description = strings.Repeat("d", api.MaxDescription+1) }), "InvalidParameter.ServiceDescription"},
 		{"list maxResults", "/v1/vpcs?maxResults=0", nil, "InvalidParameter.MaxResults"},
 		{"list nextToken", "/v1/vpcs?nextToken=!!!", nil, "InvalidParameter.NextToken"},
 	}
@@ -135,7 +169,7 @@ func TestQuotaEndpointsPerVPC(t *testing.T) {
 		}
 	}
 	_, err := s.Consumer.CreateEndpoint(bg, req)
-	wantCode(t, err, "QuotaExceeded.EndpointsPerVpc")
+	wantCode(t, err, "QuotaExceeded.Endpoint")
 	// Pagination walks all 50 in pages of 7 without repeats (raw paging;
 	// the client's list methods page the same way).
 	seen := map[string]bool{}
@@ -158,5 +192,39 @@ func TestQuotaEndpointsPerVPC(t *testing.T) {
 	}
 	if len(seen) != api.MaxEndpointsPerVPC {
 		t.Fatalf("paged %d endpoints, want %d", len(seen), api.MaxEndpointsPerVPC)
+	}
+}
+
+// TestAllowListCap: a service allow-lists at most api.MaxAllowedAccounts
+// accounts; adding one more is refused, re-adding a listed one is not.
+func TestAllowListCap(t *testing.T) {
+	e := startControlPlane(t)
+	p, _ := e.Account(t, "provider")
+	_, other := e.Account(t, "other")
+	zone := server0Zone(t, p)
+	listed := make([]string, api.MaxAllowedAccounts)
+	for i := range listed {
+		listed[i] = fmt.Sprintf("%d", 1000000000000000+i)
+	}
+	svc, err := p.CreateService(bg, api.CreateServiceRequest{Ports: []int{1}, AllowedAccounts: listed,
+		Resources: []api.BackendSpec{{ZoneID: zone, IP: "127.0.0.1"}}})
+	if err == nil {
+		t.Fatal("a non-admin published a host-network backend")
+	}
+	svc, err = e.Admin.CreateService(bg, api.CreateServiceRequest{Ports: []int{1}, AllowedAccounts: listed,
+		Resources: []api.BackendSpec{{ZoneID: zone, IP: "127.0.0.1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.Admin.AllowAccount(bg, svc.ServiceID, other)
+	wantCode(t, err, "QuotaExceeded.AllowedAccountsPerService")
+	if _, err := e.Admin.DisallowAccount(bg, svc.ServiceID, listed[0]); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Admin.AllowAccount(bg, svc.ServiceID, other); err != nil {
+		t.Fatalf("a freed allow-list slot: %v", err)
+	}
+	if _, err := e.Admin.AllowAccount(bg, svc.ServiceID, other); err != nil {
+		t.Fatalf("re-adding a listed account: %v", err)
 	}
 }

@@ -47,3 +47,12 @@ func adminTokenNote(w io.Writer, file string) {
 	}
 	fmt.Fprintln(w, "The server that answered keeps no admin.token: <data-dir>/admin.token of the server that created the admin still holds the OLD token; replace it by hand.")
 }
+
+// accountArg is the account ID given, or the caller's own.
+func accountArg(ctx context.Context, c *client.Client, args []string) (string, error) {
+	if len(args) == 1 {
+		return args[0], nil
+	}
+	me, err := c.WhoAmI(ctx)
+	return me.AccountID, err
+}

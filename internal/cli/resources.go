@@ -102,7 +102,7 @@ func regionCmd(g *globals) *cobra.Command {
 }
 
 func accountCmd(g *globals) *cobra.Command {
-	cmd := &cobra.Command{Use: "account", Short: "Manage accounts (admin; rotate-token: every account its own)"}
+	cmd := &cobra.Command{Use: "account", Short: "Manage accounts (admin; rotate-token and quota: every account its own)"}
 	var req api.CreateAccountRequest
 	create := &cobra.Command{Use: "create", Short: "Create an account; prints its token once", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
 		return g.run(cmd, tokenCols, do((*client.Client).CreateAccount, req))
@@ -118,6 +118,7 @@ func accountCmd(g *globals) *cobra.Command {
 	}}
 	cmd.AddCommand(create, list, whoami)
 	cmd.AddCommand(accountLifecycle(g)...)
+	cmd.AddCommand(quotaCmds(g)...)
 	return cmd
 }
 

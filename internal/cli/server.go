@@ -105,6 +105,7 @@ func serverCmd() *cobra.Command {
 	etcdClientFlags(f, &cfg)
 	f.StringVar(&cfg.EtcdClientURL, "etcd-listen-client", server.DefaultEtcdClientURL, "embedded etcd client URL (always served over TLS)")
 	f.StringVar(&cfg.EtcdPeerURL, "etcd-listen-peer", server.DefaultEtcdPeerURL, "embedded etcd peer URL (always served over TLS)")
+	f.Int64Var(&cfg.EtcdQuotaBytes, "etcd-quota-bytes", 0, "embedded etcd's backend quota in bytes; past it etcd refuses writes (NOSPACE) until compacted, defragmented and disarmed (0: 2 GiB, etcd's default; at most 8 GiB)")
 	f.StringVar(&cfg.ServicePrefix, "service-prefix", server.DefaultServicePrefix, "service name prefix")
 	f.StringVar(&cfg.DNSSuffix, "dns-suffix", server.DefaultDNSSuffix, "PrivateLink DNS suffix")
 	f.StringSliceVar(&cfg.DNSUpstreams, "dns-upstream", nil, "resolvers for names outside the PrivateLink zone (default: REFUSED)")

@@ -39,6 +39,16 @@ func (c *Client) DeleteAccount(ctx context.Context, accountID string) (api.Accou
 	return call[api.AccountWithToken](ctx, c, api.OpDeleteAccount, nil, nil, accountID)
 }
 
+// GetQuota returns an account's quotas and usage (your own; the admin: any).
+func (c *Client) GetQuota(ctx context.Context, accountID string) (api.AccountQuota, error) {
+	return call[api.AccountQuota](ctx, c, api.OpGetQuota, nil, nil, accountID)
+}
+
+// SetQuota changes the limits req gives of an account's quota (admin only).
+func (c *Client) SetQuota(ctx context.Context, accountID string, req api.SetQuotaRequest) (api.AccountQuota, error) {
+	return call[api.AccountQuota](ctx, c, api.OpSetQuota, nil, req, accountID)
+}
+
 // WhoAmI describes the account of the client's token.
 func (c *Client) WhoAmI(ctx context.Context) (api.Caller, error) {
 	return call[api.Caller](ctx, c, api.OpWhoAmI, nil, nil)

@@ -172,7 +172,7 @@ var endpointFields = fieldMap{
 	"OperationDenied.NotAllowListed":      "service",
 	"VpcId":                               "vpcId",
 	"VpcNotFound":                         "vpcId",
-	"QuotaExceeded.EndpointsPerVpc":       "vpcId",
+	"QuotaExceeded.Endpoint":              "vpcId",
 	"SecurityGroupIds":                    "securityGroup",
 	"SecurityGroupNotFound":               "securityGroup",
 	"Zones":                               "zones",

@@ -19,7 +19,7 @@ func TestFieldMapping(t *testing.T) {
 		"InvalidParameter.Zones.VSwitchId":  "zone",
 		"InvalidParameter.Zones.Ip":         "",
 		"InvalidParameter.Name":             "",
-		"QuotaExceeded.EndpointsPerVpc":     "",
+		"QuotaExceeded.Endpoint":            "",
 		"OperationDenied.NotAllowListed":    "",
 		"InvalidParameter.":                 "",
 		"InvalidParameter.CidrBlockExtra.x": "",

@@ -95,7 +95,7 @@ func (c *Console) vswitchCreate(w http.ResponseWriter, r *http.Request, s *sessi
 			return
 		} else {
 			f.apiFail(err, fieldMap{"VSwitchName": "name", "CidrBlock": "cidr", "ZoneId": "zoneId", "InvalidZoneId.NotFound": "zoneId",
-				"QuotaExceeded.VSwitchesPerVpc": "cidr"})
+				"QuotaExceeded.VSwitch": "cidr"})
 		}
 	}
 	c.renderVPC(w, r, s, http.StatusBadRequest, f)
@@ -181,7 +181,7 @@ func (c *Console) renderSG(w http.ResponseWriter, r *http.Request, s *session, s
 }
 
 var ruleFields = fieldMap{"IpProtocol": "protocol", "PortRange": "port", "SourceCidrIp": "source", "Policy": "policy",
-	"Priority": "priority", "Rules": "port", "QuotaExceeded.RulesPerGroup": "port"}
+	"Priority": "priority", "Rules": "port", "QuotaExceeded.SecurityGroupRule": "port"}
 
 func ruleFromForm(f *form) model.SecurityGroupRule {
 	rule := model.SecurityGroupRule{Protocol: f.Get("protocol"), PortRange: f.Get("port"), SourceCidr: f.Get("source"), Policy: f.Get("policy")}

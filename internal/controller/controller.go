@@ -1,7 +1,10 @@
 // Package controller owns privlink's level-triggered reconcilers that run in
 // every API server: today the endpoint status controller, which moves an
 // endpoint from Creating to Active once the zone agents report every zone's
-// ENI ready. Writes are compare-and-swap, so several servers may run it.
+// ENI ready, and finishes what an API call that changes many endpoints in
+// batches left when it stopped between them: an endpoint whose account its
+// service no longer admits is disconnected, one whose service is gone turns
+// ServiceDeleted. Writes are compare-and-swap, so several servers may run it.
 package controller
 
 import (
@@ -40,6 +43,11 @@ func (c *Status) Run(ctx context.Context) {
 
 func (c *Status) reconcile(ctx context.Context, s *store.State) {
 	for _, ep := range s.Endpoints {
+		if unsettled(s, ep) {
+			if err := c.settle(ctx, ep.EndpointID); err != nil {
+				c.log.Warn("settle endpoint connection", "endpointId", ep.EndpointID, "err", err)
+			}
+		}
 		if ep.EndpointStatus != model.StatusCreating || !allZonesReady(s, ep) {
 			continue
 		}
@@ -77,6 +85,57 @@ func (c *Status) activate(ctx context.Context, id string) error {
 		return nil
 	case err == nil:
 		c.log.Info("endpoint active", "endpointId", id)
+	}
+	return err
+}
+
+// unsettled reports whether an endpoint's connection status is left over
+// from an interrupted revocation or service deletion: its service no
+// longer admits its account but it is not Disconnected, or its service is
+// gone (not merely bad) but it is not ServiceDeleted.
+func unsettled(s *store.State, ep *model.Endpoint) bool {
+	svc := s.Services[ep.ServiceID]
+	if svc == nil {
+		return ep.ConnectionStatus != model.ConnServiceDeleted && !s.Bad(store.KindService, ep.ServiceID)
+	}
+	return ep.ConnectionStatus != model.ConnDisconnected && ep.ConnectionStatus != model.ConnServiceDeleted && !svc.Admits(ep.AccountID)
+}
+
+// errSettled stops a settle that is no longer needed.
+var errSettled = errors.New("endpoint connection already settled")
+
+// settle disconnects an endpoint its service no longer admits, or marks
+// it ServiceDeleted when the service is gone, guarded by the endpoint's
+// and the service's revisions (the service's absence).
+func (c *Status) settle(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, activateTimeout)
+	defer cancel()
+	var to string
+	_, err := store.Update(ctx, c.st, c.st.ResourceKey(store.KindEndpoint, id), func(ep *model.Endpoint, t *store.Txn) error {
+		svcKey := c.st.ResourceKey(store.KindService, ep.ServiceID)
+		svc, srev, err := store.Get[model.EndpointService](ctx, c.st, svcKey)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if ep.ConnectionStatus == model.ConnServiceDeleted {
+				return errSettled
+			}
+			to = model.ConnServiceDeleted
+		case err != nil:
+			return err
+		case ep.ConnectionStatus == model.ConnDisconnected || ep.ConnectionStatus == model.ConnServiceDeleted || svc.Admits(ep.AccountID):
+			return errSettled
+		default:
+			to = model.ConnDisconnected
+		}
+		t.Unchanged(svcKey, srev)
+		ep.ConnectionStatus = to
+		return nil
+	})
+	switch {
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, errSettled):
+		return nil
+	case err == nil:
+		c.log.Info("endpoint connection settled", "endpointId", id, "connectionStatus", to)
 	}
 	return err
 }

@@ -107,3 +107,22 @@ func FuzzParsers(f *testing.F) {
 		_, _ = ServiceIDFromName(s)
 	})
 }
+
+func TestQuotaFlags(t *testing.T) {
+	want := map[string]string{"vpcs": "vpcs", "vSwitchesPerVpc": "vswitches-per-vpc", "rulesPerSecurityGroup": "rules-per-security-group",
+		"endpointsPerVpc": "endpoints-per-vpc", "securityGroups": "security-groups"}
+	for name, flag := range want {
+		it, ok := QuotaItemNamed(name)
+		if !ok || it.Flag() != flag {
+			t.Errorf("%s: flag %q, want %q", name, it.Flag(), flag)
+		}
+	}
+	q := DefaultQuota()
+	if err := q.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	q.Vpcs = -1
+	if q.Validate() == nil {
+		t.Fatal("a negative quota validates")
+	}
+}

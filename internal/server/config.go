@@ -40,6 +40,9 @@ type Config struct {
 	EtcdEndpoints   []string
 	EtcdClientURL   string // embedded etcd, served over TLS (DefaultEtcdClientURL)
 	EtcdPeerURL     string
+	// EtcdQuotaBytes is the embedded etcd's backend quota (0:
+	// store.DefaultQuotaBytes, 2 GiB; at most store.MaxQuotaBytes).
+	EtcdQuotaBytes int64
 	// The etcd client's credentials for EtcdEndpoints (the embedded etcd
 	// makes its own, in DataDir/pki): PEM files and etcd auth.
 	EtcdCACert, EtcdCert, EtcdKey string
@@ -103,6 +106,10 @@ func (c *Config) defaults() error {
 		return errors.New("a standalone agent needs its zone and --etcd-endpoints")
 	case !c.AgentOnly && c.DataDir == "" && len(c.EtcdEndpoints) == 0:
 		return errors.New("--data-dir is required (or --etcd-endpoints for an external etcd)")
+	case c.EtcdQuotaBytes < 0 || c.EtcdQuotaBytes > store.MaxQuotaBytes:
+		return fmt.Errorf("--etcd-quota-bytes %d: give 1 to %d (8 GiB, etcd's recommended maximum), or 0 for 2 GiB", c.EtcdQuotaBytes, store.MaxQuotaBytes)
+	case len(c.EtcdEndpoints) > 0 && c.EtcdQuotaBytes != 0:
+		return errors.New("--etcd-quota-bytes sizes the embedded etcd; an external cluster has its own --quota-backend-bytes")
 	case len(c.EtcdEndpoints) == 0 && c.etcdCredentials() != store.Credentials{}:
 		return errors.New("--etcd-cacert, --etcd-cert, --etcd-key, --etcd-user and --etcd-password go with --etcd-endpoints (the embedded etcd's files are in --data-dir)")
 	}

@@ -46,6 +46,10 @@ func TestConfigDefaults(t *testing.T) {
 		{"TLS and --insecure-http", Config{DataDir: "/d", TLSSelfSigned: true, InsecureHTTP: true}, nil, "contradicts"},
 		{"pprof needs the management listener", Config{DataDir: "/d", Pprof: true}, nil, "give --metrics-listen"},
 		{"agent serves no API", Config{AgentOnly: true, AgentZones: []string{"z-a"}, EtcdEndpoints: []string{"http://e"}, Listen: "127.0.0.1:1"}, nil, "serves no API"},
+		{"etcd quota", Config{DataDir: "/d", EtcdQuotaBytes: 1 << 30}, func(c Config) bool { return c.EtcdQuotaBytes == 1<<30 }, ""},
+		{"etcd quota negative", Config{DataDir: "/d", EtcdQuotaBytes: -1}, nil, "--etcd-quota-bytes -1"},
+		{"etcd quota above 8 GiB", Config{DataDir: "/d", EtcdQuotaBytes: 9 << 30}, nil, "8 GiB"},
+		{"etcd quota is the embedded one's", Config{EtcdEndpoints: []string{"https://e"}, EtcdQuotaBytes: 1 << 30}, nil, "--quota-backend-bytes"},
 		{"agent needs a zone", Config{AgentOnly: true, EtcdEndpoints: []string{"http://e"}}, nil, "its zone"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -72,7 +72,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.Store, err = store.Open(ctx, store.Config{Endpoints: cfg.EtcdEndpoints, DataDir: cfg.DataDir,
-		ClientURL: cfg.EtcdClientURL, PeerURL: cfg.EtcdPeerURL, Credentials: cfg.etcdCredentials(), Logger: log})
+		ClientURL: cfg.EtcdClientURL, PeerURL: cfg.EtcdPeerURL, Credentials: cfg.etcdCredentials(), QuotaBytes: cfg.EtcdQuotaBytes, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +122,11 @@ func (s *Server) startAPI(ctx context.Context, naming model.Naming) error {
 		if created {
 			s.log.Info("admin account created", "tokenFile", s.cfg.DataDir+"/admin.token")
 		}
+	}
+	if n, err := apiserver.IndexOwned(ctx, s.Store); err != nil {
+		return fmt.Errorf("index resources by account: %w", err)
+	} else if n > 0 {
+		s.log.Info("indexed resources by account for the quotas", "records", n)
 	}
 	s.API = apiserver.New(apiserver.Config{Store: s.Store, Naming: naming, Zones: s.cfg.Zones, Logger: s.log,
 		Network: s.Driver.Name, NetnsPrefix: s.cfg.NetnsPrefix, AdminTokenFile: tokenFile})

@@ -20,5 +20,8 @@
 //     is skipped, logged once, counted, and never taken for a deletion
 //     (records.go);
 //   - the list+watch Cache of a State that controllers, agents and the
-//     resolver build on, and Cache.Loop, their panic-safe reconcile loop.
+//     resolver build on, and Cache.Loop, their panic-safe reconcile loop;
+//   - the embedded etcd's backend quota (Config.QuotaBytes) and its NOSPACE
+//     alarm: NoSpace recognizes the refusal, privlink_store_nospace shows
+//     it (space.go).
 package store

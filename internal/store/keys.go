@@ -28,6 +28,8 @@ const (
 	KindReport   = "report"  // report/<zoneId>/<endpointId> -> model.ZoneReport (leased)
 	KindAgent    = "agent"   // agent/<zoneId> -> model.AgentInfo (leased)
 	KindMeta     = "meta"    // meta/admin -> the admin's account ID
+	KindQuota    = "quota"   // quota/<accountId> -> model.Quota (absent: the defaults)
+	KindOwned    = "own"     // own/<accountId>/<kind>/<id> -> "" (index: an account's resources, for its quotas)
 )
 
 // key builds prefix + kind + "/" + parts joined by "/".
@@ -62,6 +64,20 @@ func (s *Store) VPCEndpointKey(vpcID, epID string) string { return s.key(KindVPC
 
 // VPCEndpointsPrefix is the prefix of a VPC's endpoint index.
 func (s *Store) VPCEndpointsPrefix(vpcID string) string { return s.key(KindVPCEp, vpcID) + "/" }
+
+// QuotaKey holds an account's quota (absent: model.DefaultQuota).
+func (s *Store) QuotaKey(accountID string) string { return s.key(KindQuota, accountID) }
+
+// OwnedKey indexes a resource of kind under its account: the per-account
+// quotas are a count of these keys.
+func (s *Store) OwnedKey(accountID, kind, id string) string {
+	return s.key(KindOwned, accountID, kind, id)
+}
+
+// OwnedPrefix is the prefix of an account's index of one kind.
+func (s *Store) OwnedPrefix(accountID, kind string) string {
+	return s.key(KindOwned, accountID, kind) + "/"
+}
 
 // idemKey records which resource a clientToken created.
 func (s *Store) idemKey(account, kind, token string) string {

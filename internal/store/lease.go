@@ -77,7 +77,9 @@ func (l *Lease) Write(ctx context.Context, kv map[string]any) error {
 	}
 	for len(ops) > 0 {
 		n := min(len(ops), 100)
-		if _, err := l.s.cli.Txn(ctx).Then(ops[:n]...).Commit(); err != nil {
+		_, err := l.s.cli.Txn(ctx).Then(ops[:n]...).Commit()
+		l.s.wrote(err)
+		if err != nil {
 			if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, rpctypes.ErrLeaseNotFound) {
 				l.Drop()
 			}

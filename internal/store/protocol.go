@@ -151,6 +151,30 @@ func (s *Store) Count(ctx context.Context, prefix string) (int64, error) {
 	return resp.Count, nil
 }
 
+// CountAt returns how many keys exist under prefix and the store's
+// revision at the read: guard a create that the count allows with
+// Txn.NoneCreatedAfter(prefix, rev), so two cannot both take the last slot.
+func (s *Store) CountAt(ctx context.Context, prefix string) (n, rev int64, err error) {
+	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithCountOnly())
+	if err != nil {
+		return 0, 0, fmt.Errorf("count %s: %w", prefix, err)
+	}
+	return resp.Count, resp.Header.Revision, nil
+}
+
+// KeySet returns every full key under prefix.
+func (s *Store) KeySet(ctx context.Context, prefix string) (map[string]bool, error) {
+	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil {
+		return nil, fmt.Errorf("list keys %s: %w", prefix, err)
+	}
+	out := make(map[string]bool, len(resp.Kvs))
+	for _, kv := range resp.Kvs {
+		out[string(kv.Key)] = true
+	}
+	return out, nil
+}
+
 // Keys returns the last path element of every key under prefix.
 func (s *Store) Keys(ctx context.Context, prefix string) ([]string, error) {
 	resp, err := s.cli.Get(ctx, prefix, clientv3.WithPrefix(), clientv3.WithKeysOnly())

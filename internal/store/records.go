@@ -71,10 +71,11 @@ func (b *badRecords) good(key string) {
 	b.mu.Unlock()
 }
 
-// Metrics are the store's Prometheus collectors: bad records by kind and
-// panics of reconcile loops (Cache.Loop) by loop.
+// Metrics are the store's Prometheus collectors: bad records by kind,
+// panics of reconcile loops (Cache.Loop) by loop, and whether etcd refuses
+// writes for NOSPACE.
 func (s *Store) Metrics() []prometheus.Collector {
-	return []prometheus.Collector{s.bad.counter, s.panics}
+	return []prometheus.Collector{s.bad.counter, s.panics, s.nospace}
 }
 
 func newPanicCounter() *prometheus.CounterVec {

@@ -33,6 +33,8 @@ type Config struct {
 	ClientURL, PeerURL string
 	// Credentials for the external cluster; the embedded etcd's are its own.
 	Credentials Credentials
+	// QuotaBytes is the embedded etcd's backend quota (0: DefaultQuotaBytes).
+	QuotaBytes int64
 	// Prefix of every key, default "/privlink/".
 	Prefix string
 	Logger *slog.Logger
@@ -47,6 +49,8 @@ type Store struct {
 	log    *slog.Logger
 	bad    *badRecords
 	panics *prometheus.CounterVec
+	// nospace is 1 while etcd refuses writes for NOSPACE (space.go).
+	nospace prometheus.Gauge
 }
 
 // Open starts the embedded etcd when needed and connects to it.
@@ -57,7 +61,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Store{prefix: cfg.Prefix, log: cfg.Logger, bad: newBadRecords(cfg.Logger), panics: newPanicCounter()}
+	s := &Store{prefix: cfg.Prefix, log: cfg.Logger, bad: newBadRecords(cfg.Logger), panics: newPanicCounter(), nospace: newSpaceGauge()}
 	endpoints := cfg.Endpoints
 	s.creds = cfg.Credentials
 	if len(endpoints) == 0 {
@@ -138,6 +142,10 @@ func startEmbedded(cfg Config) (*embed.Etcd, Credentials, error) {
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdLogger)
 	ec.AutoCompactionMode = "revision"
 	ec.AutoCompactionRetention = "10000"
+	ec.QuotaBackendBytes = cfg.QuotaBytes
+	if ec.QuotaBackendBytes == 0 {
+		ec.QuotaBackendBytes = DefaultQuotaBytes
+	}
 	if creds, err = secureEmbedded(cfg.DataDir, ec); err != nil {
 		return nil, creds, err
 	}

@@ -87,6 +87,7 @@ func (t *Txn) Delete(key string) *Txn {
 // was written).
 func (t *Txn) Commit(ctx context.Context) (ok bool, err error) {
 	resp, err := t.s.cli.Txn(ctx).If(t.cmps...).Then(t.ops...).Commit()
+	t.s.wrote(err)
 	if err != nil {
 		return false, fmt.Errorf("commit: %w", err)
 	}

@@ -40,6 +40,8 @@ type Options struct {
 	// TLSCert and TLSKey serve the API over TLS with a given certificate;
 	// CACert is the file that verifies it, for Admin.
 	TLSCert, TLSKey, CACert string
+	// EtcdQuotaBytes is the embedded etcd's backend quota (0: the default).
+	EtcdQuotaBytes int64
 }
 
 // Env is one running server.
@@ -102,7 +104,7 @@ func Start(t testing.TB, o Options) *Env {
 			Network: o.Network, NetnsPrefix: o.Prefix,
 			EtcdClientURL: fmt.Sprintf("https://127.0.0.1:%d", FreePort(t)),
 			EtcdPeerURL:   fmt.Sprintf("https://127.0.0.1:%d", FreePort(t)),
-			Logger:        logger(t), Console: o.Console,
+			Logger:        logger(t), Console: o.Console, EtcdQuotaBytes: o.EtcdQuotaBytes,
 		}
 		if len(o.EtcdEndpoints) > 0 {
 			joinEtcd(&cfg, o.EtcdEndpoints)

@@ -1,0 +1,43 @@
+package agent
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/store"
+)
+
+// TestComputeServesOnlyAdmitted: an endpoint whose record says Connected
+// gets listeners only while its service admits its account; its ENI stays.
+func TestComputeServesOnlyAdmitted(t *testing.T) {
+	const zone, consumer, provider = "z-h", "2000000000000002", "1000000000000001"
+	ip := netip.MustParseAddr("10.0.0.5")
+	ep := &model.Endpoint{EndpointID: "ep-1", AccountID: consumer, ServiceID: "svc-1", VpcID: "vpc-c",
+		ConnectionStatus: model.ConnConnected, Zones: []model.EndpointZone{{ZoneID: zone, VSwitchID: "vsw-c", IP: ip}}}
+	for _, tc := range []struct {
+		name    string
+		allowed []string
+		serves  bool
+	}{
+		{"admitted", []string{consumer}, true},
+		{"removed from the allow-list", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &store.State{
+				VPCs:      map[string]*model.VPC{"vpc-c": {VpcID: "vpc-c"}},
+				VSwitches: map[string]*model.VSwitch{"vsw-c": {VSwitchID: "vsw-c", VpcID: "vpc-c", ZoneID: zone, CidrBlock: netip.MustParsePrefix("10.0.0.0/24")}},
+				Services: map[string]*model.EndpointService{"svc-1": {ServiceID: "svc-1", AccountID: provider, Ports: []int{80},
+					AllowedAccounts: tc.allowed, Resources: []model.Backend{{ZoneID: zone, IP: netip.MustParseAddr("127.0.0.1")}}}},
+				Endpoints: map[string]*model.Endpoint{"ep-1": ep},
+			}
+			d := compute(zone, s)
+			if _, ok := d.listeners[listenerKey{"ep-1", 80}]; ok != tc.serves {
+				t.Errorf("listener: %v, want %v", ok, tc.serves)
+			}
+			if !d.enis[eniKey{VpcID: "vpc-c", VSwitchID: "vsw-c", IP: ip}] {
+				t.Error("the ENI went with the listener")
+			}
+		})
+	}
+}
