@@ -70,8 +70,8 @@ func (a *API) deleteAccount(r *http.Request) (any, error) {
 		t.Delete(a.st.ResourceKey(store.KindToken, h))
 	}
 	t.Delete(a.st.QuotaKey(id))
-	if err := a.remove(r, store.KindAccount, id, rev, t); err != nil {
-		return nil, err
+	if err := a.st.Delete(r.Context(), store.KindAccount, id, rev, t); err != nil {
+		return nil, deleteErr(err)
 	}
 	acct.TokenHashes = nil
 	return api.AccountWithToken{Account: acct}, nil

@@ -119,17 +119,22 @@ func (a *API) inParentVPC(r *http.Request, vpcID string, b func(t *store.Txn, vp
 func deleteOf[T owned](a *API, kind string, plan func(r *http.Request, v *T, t *store.Txn) error) handlerFunc {
 	return func(r *http.Request) (any, error) {
 		id := r.PathValue("id")
-		v, rev, err := getOwned[T](a, r, kind, id)
+		var v T
+		err := store.Retry(r.Context(), func() error {
+			var rev int64
+			var err error
+			if v, rev, err = getOwned[T](a, r, kind, id); err != nil {
+				return err
+			}
+			t := a.st.NewTxn()
+			if err := plan(r, &v, t); err != nil {
+				return err
+			}
+			t.Delete(a.st.OwnedKey(v.Owner(), kind, id))
+			return a.st.Delete(r.Context(), kind, id, rev, t)
+		})
 		if err != nil {
-			return nil, err
-		}
-		t := a.st.NewTxn()
-		if err := plan(r, &v, t); err != nil {
-			return nil, err
-		}
-		t.Delete(a.st.OwnedKey(v.Owner(), kind, id))
-		if err := a.remove(r, kind, id, rev, t); err != nil {
-			return nil, err
+			return nil, deleteErr(err)
 		}
 		return v, nil
 	}

@@ -86,10 +86,8 @@ func update[T any](a *API, r *http.Request, kind, id string, mutate func(v *T, t
 	return v, storeErr(err, "")
 }
 
-// remove deletes the resource of kind id read at revision rev, with t's
-// guards and writes; a lost race is a 409.
-func (a *API) remove(r *http.Request, kind, id string, rev int64, t *store.Txn) error {
-	err := a.st.Delete(r.Context(), kind, id, rev, t)
+// deleteErr maps a delete that kept losing races to a 409.
+func deleteErr(err error) error {
 	if errors.Is(err, store.ErrConflict) {
 		return model.Errorf(http.StatusConflict, "Conflict.Concurrent", "the resource changed while deleting it; retry")
 	}

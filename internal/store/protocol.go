@@ -33,6 +33,22 @@ func backoff(attempt int) {
 	}
 }
 
+// Retry runs attempt until it returns anything but ErrConflict, with the
+// same bounded backoff as Create and Update: for read-plan-commit
+// sequences such as a delete, where a record changing underneath (a
+// controller's status write) means "plan again", not "fail".
+func Retry(ctx context.Context, attempt func() error) error {
+	err := ErrConflict
+	for i := 0; i < maxAttempts && errors.Is(err, ErrConflict); i++ {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		backoff(i)
+		err = attempt()
+	}
+	return err
+}
+
 // Idem makes a create idempotent: the same account, kind and token return
 // the resource the first request created. Hash identifies the request's
 // parameters. The zero Idem (no token) disables it.
