@@ -39,6 +39,7 @@ func (h *harness) soak(ctx context.Context) error {
 	if d < 2*time.Minute {
 		every = time.Second
 	}
+	fds0 := countFDs(h.srv.pids())
 	c, err := startInteractive(h.self, h.ns(h.t.client.HostID), "load", "--mode", "soak", "--target", h.t.eni,
 		"--count", strconv.Itoa(n), "--period", period.String(), "--dur", d.String())
 	if err != nil {
@@ -46,7 +47,6 @@ func (h *harness) soak(ctx context.Context) error {
 	}
 	track(c.proc)
 	defer c.close()
-	fds0 := countFDs(h.srv.pids())
 	line, err := c.readLine(5 * time.Minute)
 	if err != nil {
 		return err
