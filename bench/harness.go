@@ -144,7 +144,7 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 	h.rep = rep
 	rep.header = append(rep.header, "command: `"+h.cfg.Command+"` (as root)")
 	rep.header = append(rep.header, machineHeader()...)
-	if h.cfg.idleCapNote != "" {
+	if h.cfg.idleCapNote != "" && h.cfg.selected("idle-conns") {
 		rep.note("%s", h.cfg.idleCapNote)
 	}
 	if h.cfg.soakCapNote != "" {

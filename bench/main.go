@@ -7,6 +7,8 @@
 //
 //	go run ./bench                 # full run, about 10 minutes
 //	go run ./bench --quick         # about 20 seconds, tiny counts
+//	go run ./bench --only overload # a flooding tenant vs. a victim's latency (opt-in)
+//	go run ./bench --only soak     # 10,000 connections for 10 minutes (opt-in)
 //
 // It builds the topology through privlink's API (privlink server runs as a
 // subprocess so that its CPU time and memory can be read from /proc), runs

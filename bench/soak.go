@@ -116,6 +116,11 @@ wait:
 			r.add("soak-heap-slope", pathPrivlink, heapSlope)
 		}
 	}
+	if half := samples[len(samples)/2:]; len(samples) > 0 {
+		r.note("soak: server RSS %.1f..%.1f MiB over the samples; over the second half alone the RSS slope is %.3f MiB/min and the heap slope %.3f MiB/min",
+			minOf(samples, func(s memSample) float64 { return s.rss }), maxOf(samples, func(s memSample) float64 { return s.rss }),
+			slope(half, func(s memSample) float64 { return s.rss }), slope(half, func(s memSample) float64 { return s.heap }))
+	}
 	r.note("soak: %d connections held for %v, one 64 B round trip per connection every %v; privlink held %d more descriptors with them open "+
 		"(%.2f per connection); memory sampled %d times (every %v) from /proc/PID/status (VmRSS, the whole server process with etcd) and /metrics (go_memstats_heap_inuse_bytes)",
 		open, d, period, fds, float64(fds)/float64(max(open, 1)), len(samples), every)
@@ -140,6 +145,22 @@ func slope(samples []memSample, v func(memSample) float64) float64 {
 		return 0
 	}
 	return (k*sxy - sx*sy) / den
+}
+
+func minOf(s []memSample, v func(memSample) float64) float64 {
+	m := v(s[0])
+	for _, x := range s {
+		m = min(m, v(x))
+	}
+	return m
+}
+
+func maxOf(s []memSample, v func(memSample) float64) float64 {
+	m := v(s[0])
+	for _, x := range s {
+		m = max(m, v(x))
+	}
+	return m
 }
 
 // heapMiB reads the server's Go heap in use from /metrics; -1 if it cannot.
