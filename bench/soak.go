@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -166,7 +167,7 @@ func maxOf(s []memSample, v func(memSample) float64) float64 {
 // heapMiB reads the server's Go heap in use from /metrics; -1 if it cannot.
 func (h *harness) heapMiB() float64 {
 	hc := &http.Client{Timeout: 2 * time.Second}
-	resp, err := hc.Get(h.srv.url() + "/metrics")
+	resp, err := hc.Get(h.metricsURL())
 	if err != nil {
 		return -1
 	}
@@ -184,4 +185,24 @@ func (h *harness) heapMiB() float64 {
 		}
 	}
 	return -1
+}
+
+// metricsURL is the server's /metrics: on its --metrics-listen address
+// when its command line has one (the management listener), else on the
+// API's.
+func (h *harness) metricsURL() string {
+	if pids := h.srv.pids(); len(pids) == 1 {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pids[0])); err == nil {
+			args := strings.Split(string(b), "\x00")
+			for i, a := range args {
+				if v, ok := strings.CutPrefix(a, "--metrics-listen="); ok {
+					return "http://" + v + "/metrics"
+				}
+				if a == "--metrics-listen" && i+1 < len(args) {
+					return "http://" + args[i+1] + "/metrics"
+				}
+			}
+		}
+	}
+	return h.srv.url() + "/metrics"
 }
