@@ -121,6 +121,9 @@ func (w *world) answer(a *actor, op, what string, err error) bool {
 		return true
 	}
 	w.log = append(w.log, line+" -> "+err.Error())
+	if isDry(err) {
+		return false // a dry run that passed: the caller checks it like a success
+	}
 	var ae *api.Error
 	if !errors.As(err, &ae) {
 		w.t.Errorf("%s: not an API error answer: %v", line, err)
@@ -136,6 +139,39 @@ func (w *world) answer(a *actor, op, what string, err error) bool {
 		w.t.Errorf("%s: bad error body: code %q message %q requestId %q", line, ae.Code, ae.Message, ae.RequestID)
 	}
 	return false
+}
+
+// isDry reports whether err is the answer to a dry run that passed.
+func isDry(err error) bool {
+	var d *api.DryRunResult
+	return errors.As(err, &d)
+}
+
+// addOrReplay adds a created resource, or accepts the resource a request
+// with a clientToken already created: it must be the caller's, and live.
+func (w *world) addOrReplay(r *resource) {
+	w.t.Helper()
+	old := w.res[r.id]
+	switch {
+	case old == nil:
+		w.add(r)
+	case old.owner != r.owner:
+		w.leak("%s's clientToken replay answered %s %s of account %s", r.owner, old.kind, r.id, old.owner)
+	case !old.alive:
+		w.t.Errorf("a clientToken replay answered the deleted %s %s", old.kind, r.id)
+	}
+}
+
+// createOpts draws a create's clientToken (shared by all accounts, so
+// replays and collisions happen) and dryRun.
+func createOpts(s *byteSource) (token string, dry bool) {
+	switch b := s.next(); b % 8 {
+	case 0:
+		return "", true
+	case 1, 2:
+		return fmt.Sprintf("tok-%d", b%2), false
+	}
+	return "", false
 }
 
 // leak reports a successful call that used what its caller may not.

@@ -90,12 +90,13 @@ var cidrs = []string{"10.0.0.0/16", "192.168.0.0/16", "172.16.0.0/16", "10.1.0.0
 
 func opCreateVPC(w *world, s *byteSource, a *actor) {
 	cidr := cidrs[s.n(len(cidrs))]
-	v, err := a.c.CreateVPC(bg, api.CreateVPCRequest{Name: fmt.Sprintf("v%d", s.next()), CidrBlock: cidr})
-	if w.answer(a, api.OpCreateVPC, cidr, err) {
+	tok, dry := createOpts(s)
+	v, err := a.c.CreateVPC(bg, api.CreateVPCRequest{Name: fmt.Sprintf("v%d", s.n(2)), CidrBlock: cidr, ClientToken: tok, DryRun: dry})
+	if w.answer(a, api.OpCreateVPC, fmt.Sprintf("%s token %q dry %v", cidr, tok, dry), err) {
 		if v.AccountID != a.id {
 			w.leak("CreateVpc answered a VPC of account %s to %s", v.AccountID, a.id)
 		}
-		w.add(&resource{kind: kVPC, id: v.VpcID, owner: a.id, cidr: v.CidrBlock.String()})
+		w.addOrReplay(&resource{kind: kVPC, id: v.VpcID, owner: a.id, cidr: v.CidrBlock.String()})
 	}
 }
 
@@ -132,12 +133,17 @@ func opCreateSG(w *world, s *byteSource, a *actor) {
 	if i := s.n(len(rules) + 1); i < len(rules) {
 		rs = rules[i : i+1]
 	}
-	g, err := a.c.CreateSecurityGroup(bg, api.CreateSecurityGroupRequest{VpcID: vpc, Name: "g", Rules: rs})
-	if w.answer(a, api.OpCreateSecurityGroup, vpc, err) {
-		if !w.owns(a, kVPC, vpc) || g.AccountID != a.id {
-			w.leak("%s created security group %s in VPC %s it does not own", a.id, g.SecurityGroupID, vpc)
+	tok, dry := createOpts(s)
+	g, err := a.c.CreateSecurityGroup(bg, api.CreateSecurityGroupRequest{VpcID: vpc, Name: "g", Rules: rs, ClientToken: tok, DryRun: dry})
+	ok := w.answer(a, api.OpCreateSecurityGroup, fmt.Sprintf("%s token %q dry %v", vpc, tok, dry), err)
+	if (ok || isDry(err)) && !w.owns(a, kVPC, vpc) {
+		w.leak("%s created (or passed a dry run of) a security group in VPC %s it does not own", a.id, vpc)
+	}
+	if ok {
+		if g.AccountID != a.id || g.VpcID != vpc {
+			w.leak("%s got security group %s of account %s in %s", a.id, g.SecurityGroupID, g.AccountID, g.VpcID)
 		}
-		w.add(&resource{kind: kSG, id: g.SecurityGroupID, owner: a.id, vpc: vpc})
+		w.addOrReplay(&resource{kind: kSG, id: g.SecurityGroupID, owner: a.id, vpc: vpc})
 	}
 }
 
@@ -232,15 +238,22 @@ func opCreateEndpoint(w *world, s *byteSource, a *actor) {
 	}
 	req := ref
 	req.VpcID, req.SecurityGroupIDs, req.Zones = vpc, []string{sg}, []api.EndpointZoneRequest{{ZoneID: zone, VSwitchID: vsw}}
+	req.ClientToken, req.DryRun = createOpts(s)
 	ep, err := a.c.CreateEndpoint(bg, req)
-	if w.answer(a, api.OpCreateEndpoint, fmt.Sprintf("svc %s vpc %s sg %s vsw %s", svc+ref.ServiceName, vpc, sg, vsw), err) {
-		if !w.owns(a, kVPC, vpc) || !w.owns(a, kSG, sg) || !w.owns(a, kVSwitch, vsw) || ep.AccountID != a.id {
-			w.leak("%s created endpoint %s with a VPC, security group or vSwitch it does not own", a.id, ep.EndpointID)
+	ok := w.answer(a, api.OpCreateEndpoint, fmt.Sprintf("svc %s vpc %s sg %s vsw %s token %q dry %v", svc+ref.ServiceName, vpc, sg, vsw, req.ClientToken, req.DryRun), err)
+	if ok || isDry(err) {
+		if !w.owns(a, kVPC, vpc) || !w.owns(a, kSG, sg) || !w.owns(a, kVSwitch, vsw) {
+			w.leak("%s created (or passed a dry run of) an endpoint with a VPC, security group or vSwitch it does not own", a.id)
 		}
-		if !w.admits(a.id, ep.ServiceID) {
+		if id := svc; !ok && !w.admits(a.id, id) && w.get(kService, id) != nil {
+			w.leak("%s passed a dry run of an endpoint to service %s that does not admit it", a.id, id)
+		}
+	}
+	if ok {
+		if !w.admits(a.id, ep.ServiceID) || ep.AccountID != a.id {
 			w.leak("%s created endpoint %s to service %s that does not admit it", a.id, ep.EndpointID, ep.ServiceID)
 		}
-		w.add(&resource{kind: kEndpoint, id: ep.EndpointID, owner: a.id, vpc: vpc, vsw: vsw, svc: ep.ServiceID})
+		w.addOrReplay(&resource{kind: kEndpoint, id: ep.EndpointID, owner: a.id, vpc: vpc, vsw: vsw, svc: ep.ServiceID})
 	}
 }
 
