@@ -59,7 +59,9 @@ func (h *harness) soak(ctx context.Context) error {
 	if open < n {
 		h.rep.addError("soak", fmt.Errorf("only %d of %d connections opened (%d failed)", open, n, failed))
 	}
-	fds := countFDs(h.srv.pids()) - fds0
+	// Descriptors are counted once every connection has carried a round
+	// trip (a connect completes in the kernel before privlink accepts it).
+	fds := -1
 	start := time.Now()
 	result := make(chan string, 1)
 	readErr := make(chan error, 1)
@@ -80,6 +82,9 @@ func (h *harness) soak(ctx context.Context) error {
 			return
 		}
 		samples = append(samples, memSample{at: time.Since(start), rss: float64(rss) / (1 << 20), heap: h.heapMiB()})
+		if fds < 0 && time.Since(start) > period+time.Second {
+			fds = countFDs(h.srv.pids()) - fds0
+		}
 	}
 	sample()
 	var out string
