@@ -29,6 +29,7 @@ type loadResult struct {
 	P50us    float64 `json:"p50us"`
 	P99us    float64 `json:"p99us"`
 	Conns    int     `json:"conns"`
+	Syns     int64   `json:"syns,omitempty"` // flood: raw SYNs sent
 	// CPUSeconds is the load generator's own CPU time (user+system).
 	CPUSeconds float64 `json:"cpuSeconds"`
 }

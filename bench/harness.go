@@ -77,6 +77,13 @@ func newHarness(cfg Config) (*harness, error) {
 			"(no CAP_SYS_RESOURCE), and each proxy needs %d descriptors per idle connection", cfg.IdleConns, was, nofile, fdsPerProxiedConn)
 		slog.Warn(cfg.idleCapNote)
 	}
+	if need := uint64(cfg.SoakConns)*fdsPerProxiedConn + 1024; cfg.optIn("soak") && need > nofile {
+		was := cfg.SoakConns
+		cfg.SoakConns = int((nofile-1024)/fdsPerProxiedConn) / 100 * 100
+		cfg.soakCapNote = fmt.Sprintf("soak connections capped at %d (asked: %d): RLIMIT_NOFILE is %d and cannot be raised here "+
+			"(no CAP_SYS_RESOURCE); privlink holds %d descriptors per proxied connection and keeps 1,024 for everything else", cfg.SoakConns, was, nofile, fdsPerProxiedConn)
+		slog.Warn(cfg.soakCapNote)
+	}
 	tmp, err := os.MkdirTemp("", "plbench-")
 	if err != nil {
 		return nil, fmt.Errorf("temp dir: %w", err)
@@ -137,8 +144,11 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 	h.rep = rep
 	rep.header = append(rep.header, "command: `"+h.cfg.Command+"` (as root)")
 	rep.header = append(rep.header, machineHeader()...)
-	if h.cfg.idleCapNote != "" {
+	if h.cfg.idleCapNote != "" && h.cfg.selected("idle-conns") {
 		rep.note("%s", h.cfg.idleCapNote)
+	}
+	if h.cfg.soakCapNote != "" {
+		rep.note("%s", h.cfg.soakCapNote)
 	}
 	if err := h.setup(ctx); err != nil {
 		rep.addError("setup", err)
@@ -153,6 +163,8 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 		c.Runs, c.Duration, c.IdleConns, c.CPEndpoints, c.CPExisting))
 	h.runDataPlane(ctx)
 	h.runDNS(ctx)
+	h.runOverload(ctx)
+	h.runSoak(ctx)
 	h.runControlPlane(ctx)
 	if err := ctx.Err(); err != nil {
 		rep.addError("interrupted", err)

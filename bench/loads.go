@@ -24,17 +24,24 @@ import (
 
 func loadMain(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
-	mode := fs.String("mode", "", "bulk | short | pingpong | idle | dns")
+	mode := fs.String("mode", "", "bulk | short | pingpong | idle | dns | paced | flood | soak")
 	target := fs.String("target", "", "ip:port")
 	conc := fs.Int("conc", 1, "streams or concurrent connections/workers")
 	dir := fs.String("dir", "up", "bulk direction: up (client->server) or down")
 	dur := fs.Duration("dur", 3*time.Second, "measured duration")
 	count := fs.Int("count", 1000, "idle: connections to hold")
 	name := fs.String("name", "", "dns: name to query (A)")
+	interval := fs.Duration("interval", 10*time.Millisecond, "paced: time between probes")
+	period := fs.Duration("period", 10*time.Second, "soak: time between one connection's round trips")
+	src := fs.String("src", "", "flood: this host's IP (source of the raw SYNs)")
+	hold := fs.Int("hold", 0, "flood: connections to open and hold")
+	syns := fs.Int("syns", 0, "flood: raw SYNs to send")
+	synRate := fs.Int("syn-rate", 10000, "flood: SYNs per second")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *conc < 1 || *conc > 4096 || *dur <= 0 || *dur > 10*time.Minute || *count < 1 || *count > 100000 {
+	if *conc < 1 || *conc > 4096 || *dur <= 0 || *dur > 30*time.Minute || *count < 1 || *count > 100000 ||
+		*interval < time.Millisecond || *period < 100*time.Millisecond || *hold < 0 || *hold > 50000 || *syns < 0 || *syns > 1000000 || *synRate < 1 || *synRate > 100000 {
 		return errors.New("conc, dur or count out of bounds")
 	}
 	var res loadResult
@@ -50,6 +57,12 @@ func loadMain(args []string) error {
 		res, err = loadIdle(*target, *count)
 	case "dns":
 		res, err = loadDNS(*target, *name, *conc, *dur)
+	case "paced":
+		res, err = loadPaced(*target, *interval, *dur)
+	case "flood":
+		res, err = loadFlood(floodConfig{target: *target, src: *src, churn: *conc, hold: *hold, syns: *syns, synRate: *synRate, dur: *dur})
+	case "soak":
+		res, err = loadSoak(*target, *count, *period, *dur)
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}

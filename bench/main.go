@@ -7,6 +7,8 @@
 //
 //	go run ./bench                 # full run, about 10 minutes
 //	go run ./bench --quick         # about 20 seconds, tiny counts
+//	go run ./bench --only overload # a flooding tenant vs. a victim's latency (opt-in)
+//	go run ./bench --only soak     # 10,000 connections for 10 minutes (opt-in)
 //
 // It builds the topology through privlink's API (privlink server runs as a
 // subprocess so that its CPU time and memory can be read from /proc), runs
@@ -45,10 +47,15 @@ type Config struct {
 	IdleConns   int            // idle-connection memory workload
 	CPEndpoints int            // endpoints measured per control-plane round
 	CPExisting  int            // endpoints present for the "loaded" round
+	OverloadDur time.Duration  // each victim measurement of the overload workload
+	SoakConns   int            // connections held by the soak
+	SoakDur     time.Duration  // how long the soak runs
+	SoakPeriod  time.Duration  // time between one soak connection's round trips
 	Command     string         // printed at the top of the report
 	Verbose     bool
 
 	idleCapNote string // set when IdleConns was lowered to fit RLIMIT_NOFILE
+	soakCapNote string // set when SoakConns was lowered to fit RLIMIT_NOFILE
 }
 
 func main() {
@@ -90,6 +97,10 @@ func parseFlags(args []string) (Config, error) {
 	fs.IntVar(&cfg.IdleConns, "idle-conns", 0, "connections held by the idle-memory workload (default 10000, --quick 300)")
 	fs.IntVar(&cfg.CPEndpoints, "cp-endpoints", 0, "endpoints created per control-plane round (default 50, --quick 5)")
 	fs.IntVar(&cfg.CPExisting, "cp-existing", 0, "endpoints present for the loaded control-plane round and the restart (default 1000, --quick 60)")
+	fs.DurationVar(&cfg.OverloadDur, "overload-duration", 0, "victim measurement before and during the flood (default 10s, --quick 3s)")
+	fs.IntVar(&cfg.SoakConns, "soak-conns", 0, "connections held by the soak (default 10000, --quick 1000; capped by RLIMIT_NOFILE)")
+	fs.DurationVar(&cfg.SoakDur, "soak-duration", 0, "soak duration (default 10m, --quick 20s)")
+	fs.DurationVar(&cfg.SoakPeriod, "soak-period", 0, "time between one soak connection's round trips (default 10s, --quick 2s)")
 	fs.BoolVar(&cfg.Verbose, "v", false, "debug logging (children's stderr too)")
 	list := fs.Bool("list", false, "list workload names and exit")
 	if err := fs.Parse(args); err != nil {
@@ -126,6 +137,18 @@ func (c *Config) defaults() {
 	def(&c.IdleConns, 10000, 300)
 	def(&c.CPEndpoints, 50, 5)
 	def(&c.CPExisting, 1000, 60)
+	def(&c.SoakConns, 10000, 1000)
+	defDur := func(v *time.Duration, full, quick time.Duration) {
+		if *v == 0 {
+			*v = full
+			if c.Quick {
+				*v = quick
+			}
+		}
+	}
+	defDur(&c.OverloadDur, 10*time.Second, 3*time.Second)
+	defDur(&c.SoakDur, 10*time.Minute, 20*time.Second)
+	defDur(&c.SoakPeriod, 10*time.Second, 2*time.Second)
 	if c.Duration == 0 {
 		c.Duration = 3 * time.Second
 		if c.Quick {
@@ -147,12 +170,24 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--cp-endpoints %d: want 1..%d (one VPC per round)", c.CPEndpoints, maxEndpointsPerVPC)
 	case c.CPExisting < 0 || c.CPExisting > 5000:
 		return fmt.Errorf("--cp-existing %d: want 0..5000", c.CPExisting)
+	case c.OverloadDur < time.Second || c.OverloadDur > 5*time.Minute:
+		return fmt.Errorf("--overload-duration %v: want 1s..5m", c.OverloadDur)
+	case c.SoakConns < 1 || c.SoakConns > 50000:
+		return fmt.Errorf("--soak-conns %d: want 1..50000", c.SoakConns)
+	case c.SoakDur < 5*time.Second || c.SoakDur > 30*time.Minute:
+		return fmt.Errorf("--soak-duration %v: want 5s..30m", c.SoakDur)
+	case c.SoakPeriod < 100*time.Millisecond || c.SoakPeriod > time.Minute:
+		return fmt.Errorf("--soak-period %v: want 100ms..1m", c.SoakPeriod)
 	}
 	return nil
 }
 
 // selected reports whether workload name is to run.
 func (c *Config) selected(name string) bool { return c.Only == nil || c.Only.MatchString(name) }
+
+// optIn reports whether an opt-in workload (overload, soak: long, and not
+// part of the default run) was asked for with --only.
+func (c *Config) optIn(name string) bool { return c.Only != nil && c.Only.MatchString(name) }
 
 // Run builds the topology, runs the selected workloads, writes the report
 // to w (and --out) and removes everything it created. The report is

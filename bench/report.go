@@ -37,7 +37,7 @@ type rowDef struct {
 // rows lists every row in table order. Titles carry the configured counts.
 func rows(cfg Config) []rowDef {
 	idle := fmt.Sprintf("%d idle conns", cfg.IdleConns)
-	return []rowDef{
+	out := []rowDef{
 		{"bulk-1-up", "bulk 1 stream, client→server", "Gbit/s", true, allPaths, "bulk-1-up"},
 		{"bulk-1-down", "bulk 1 stream, server→client", "Gbit/s", true, allPaths, "bulk-1-down"},
 		{"bulk-8-up", "bulk 8 streams, client→server", "Gbit/s", true, allPaths, "bulk-8-up"},
@@ -72,12 +72,46 @@ func rows(cfg Config) []rowDef {
 		{"restart-ready", fmt.Sprintf("restart with %d endpoints → /readyz", cfg.CPExisting), "s", false, onlyPL, "cp-restart"},
 		{"restart-traffic", "restart → existing endpoint carries traffic", "s", false, onlyPL, "cp-restart"},
 	}
+	if cfg.optIn("overload") {
+		d := fmt.Sprintf("victim endpoint (connect, 64 B rt, close every 10 ms, %v)", cfg.OverloadDur)
+		g := fmt.Sprintf("victim API (GET its endpoint every 20 ms, %v)", cfg.OverloadDur)
+		out = append(out,
+			rowDef{"ov-tcp-p50-b", d + ", before the flood, p50", "µs", false, onlyPL, "overload"},
+			rowDef{"ov-tcp-p50-d", d + ", during the flood, p50", "µs", false, onlyPL, "overload"},
+			rowDef{"ov-tcp-p99-b", d + ", before the flood, p99", "µs", false, onlyPL, "overload"},
+			rowDef{"ov-tcp-p99-d", d + ", during the flood, p99", "µs", false, onlyPL, "overload"},
+			rowDef{"ov-tcp-ratio", "victim endpoint p99, during ÷ before", "×", false, onlyPL, "overload"},
+			rowDef{"ov-api-p50-b", g + ", before the flood, p50", "ms", false, onlyPL, "overload"},
+			rowDef{"ov-api-p50-d", g + ", during the flood, p50", "ms", false, onlyPL, "overload"},
+			rowDef{"ov-api-p99-b", g + ", before the flood, p99", "ms", false, onlyPL, "overload"},
+			rowDef{"ov-api-p99-d", g + ", during the flood, p99", "ms", false, onlyPL, "overload"},
+			rowDef{"ov-api-ratio", "victim API p99, during ÷ before", "×", false, onlyPL, "overload"},
+			rowDef{"ov-flood-conns", "flood: connections churned through its endpoint (connect, 64 B rt, close)", "conn/s", true, onlyPL, "overload"},
+			rowDef{"ov-flood-held", "flood: connections held open through its endpoint", "conns", true, onlyPL, "overload"},
+			rowDef{"ov-flood-syns", "flood: raw SYNs sent to its endpoint", "SYN/s", true, onlyPL, "overload"},
+			rowDef{"ov-flood-api", "flood: API requests (create + delete VPC)", "req/s", true, onlyPL, "overload"},
+		)
+	}
+	if cfg.optIn("soak") {
+		s := fmt.Sprintf("soak, %d conns × %v, a 64 B rt per conn every %v", cfg.SoakConns, cfg.SoakDur, cfg.SoakPeriod)
+		out = append(out,
+			rowDef{"soak-conns", s + ": connections held", "conns", true, onlyPL, "soak"},
+			rowDef{"soak-rt", s + ": round trips", "rt/s", true, onlyPL, "soak"},
+			rowDef{"soak-p99", s + ": round trip p99", "µs", false, onlyPL, "soak"},
+			rowDef{"soak-errors", s + ": failed connections and round trips", "count", false, onlyPL, "soak"},
+			rowDef{"soak-rss-start", "soak: privlink server RSS, first sample with all conns open", "MiB", false, onlyPL, "soak"},
+			rowDef{"soak-rss-end", "soak: privlink server RSS, last sample", "MiB", false, onlyPL, "soak"},
+			rowDef{"soak-rss-slope", "soak: privlink server RSS slope (least squares)", "MiB/min", false, onlyPL, "soak"},
+			rowDef{"soak-heap-slope", "soak: privlink Go heap in use slope (least squares)", "MiB/min", false, onlyPL, "soak"},
+		)
+	}
+	return out
 }
 
 // workloadNames lists the --only names in run order.
 func workloadNames() []string {
 	return []string{"bulk-1-up", "bulk-1-down", "bulk-8-up", "bulk-8-down", "short-c1", "short-c32",
-		"pingpong-c1", "pingpong-c32", "idle-conns", "dns", "cp-create", "cp-restart"}
+		"pingpong-c1", "pingpong-c32", "idle-conns", "dns", "overload", "soak", "cp-create", "cp-restart"}
 }
 
 // cpuSplit is where the CPU went during one workload run on one path.

@@ -147,7 +147,8 @@ func Lookup(id string) (Operation, bool) {
 	return Operation{}, false
 }
 
-// Expand fills the path's parameters, in order, with the escaped args.
+// Expand fills the path's parameters, in order, with the escaped args
+// ("." and ".." too, so that they stay one parameter).
 func (op Operation) Expand(args ...string) (string, error) {
 	var b strings.Builder
 	rest := op.Path
@@ -158,7 +159,13 @@ func (op Operation) Expand(args ...string) (string, error) {
 			return "", fmt.Errorf("%s: %d path arguments for %s", op.ID, len(args), op.Path)
 		}
 		b.WriteString(rest[:i])
-		b.WriteString(url.PathEscape(a))
+		seg := url.PathEscape(a)
+		if seg == "." || seg == ".." {
+			// Escaped, or the server's router would clean them away and
+			// serve another operation (GET /v1/vpcs/. is the list).
+			seg = strings.ReplaceAll(seg, ".", "%2E")
+		}
+		b.WriteString(seg)
 		rest = rest[j+1:]
 	}
 	if strings.IndexByte(rest, '{') >= 0 {

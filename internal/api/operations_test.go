@@ -18,6 +18,8 @@ func TestExpand(t *testing.T) {
 		{api.OpGetService, []string{"com.privlink.cn-hangzhou.epsrv-x"}, "/v1/services/com.privlink.cn-hangzhou.epsrv-x", false},
 		{api.OpAcceptConnection, []string{"epsrv-1", "ep-1"}, "/v1/services/epsrv-1/connections/ep-1/accept", false},
 		{api.OpGetVPC, []string{"a/b?c"}, "/v1/vpcs/a%2Fb%3Fc", false},
+		{api.OpGetVPC, []string{"."}, "/v1/vpcs/%2E", false},
+		{api.OpGetVPC, []string{".."}, "/v1/vpcs/%2E%2E", false},
 		{api.OpGetVPC, nil, "", true},
 		{api.OpListVPCs, []string{"x"}, "", true},
 	}

@@ -70,8 +70,15 @@ func New(cfg Config) *API {
 	return a
 }
 
-// ServeHTTP implements http.Handler.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+// ServeHTTP implements http.Handler. Every answer gets a request ID, also
+// one for a path that is no operation.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	rid := strings.ToUpper(hex.EncodeToString(b[:]))
+	w.Header().Set("X-Request-Id", rid)
+	a.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxRequestID, rid)))
+}
 
 type ctxKey int
 
@@ -117,13 +124,9 @@ func body[Req any](f func(r *http.Request, req Req) (any, error)) handlerFunc {
 
 func (a *API) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var b [8]byte
-		_, _ = rand.Read(b[:])
-		rid := strings.ToUpper(hex.EncodeToString(b[:]))
 		ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
 		defer cancel()
-		r = r.WithContext(context.WithValue(ctx, ctxRequestID, rid))
-		w.Header().Set("X-Request-Id", rid)
+		r = r.WithContext(ctx)
 		c, err := a.authenticate(r)
 		if err != nil {
 			writeError(w, r, err)

@@ -142,6 +142,11 @@ func (s *Server) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			if s.Ready() {
+				// /readyz may have said so already and the caller reacted
+				// (a stop): the process is ready, let it stop normally.
+				return nil
+			}
 			return ctx.Err()
 		case <-time.After(20 * time.Millisecond):
 		}
