@@ -52,6 +52,10 @@ type CreateHostRequest struct {
 	DryRun      bool   `json:"dryRun,omitempty"`
 }
 
+// MaxEndpointConnLimit bounds a service's maxConnectionsPerEndpoint and
+// newConnectionsPerSecond.
+const MaxEndpointConnLimit = 1000000
+
 // CreateServiceRequest publishes an endpoint service.
 type CreateServiceRequest struct {
 	Description         string        `json:"serviceDescription,omitempty"`
@@ -61,8 +65,10 @@ type CreateServiceRequest struct {
 	AutoAcceptEnabled   bool          `json:"autoAcceptEnabled,omitempty"`
 	ZoneAffinityEnabled bool          `json:"zoneAffinityEnabled,omitempty"`
 	ProxyProtocol       bool          `json:"proxyProtocolEnabled,omitempty"`
-	ConnectBandwidth    int           `json:"connectBandwidth,omitempty"`
+	ConnectBandwidth    int           `json:"connectBandwidth,omitempty"` // Mbps per direction per endpoint, shared by its connections; 0 = unlimited
 	IdleTimeout         int           `json:"idleTimeoutSeconds,omitempty"`
+	MaxConnsPerEndpoint int           `json:"maxConnectionsPerEndpoint,omitempty"` // concurrent connections per endpoint; 0 = server default
+	NewConnsPerSecond   int           `json:"newConnectionsPerSecond,omitempty"`   // new connections per second per endpoint; 0 = server default
 	AllowedAccounts     []string      `json:"allowedAccounts,omitempty"`
 	ClientToken         string        `json:"clientToken,omitempty"`
 	DryRun              bool          `json:"dryRun,omitempty"`
@@ -94,6 +100,8 @@ type UpdateServiceRequest struct {
 	ProxyProtocol       *bool   `json:"proxyProtocolEnabled,omitempty"`
 	ConnectBandwidth    *int    `json:"connectBandwidth,omitempty"`
 	IdleTimeout         *int    `json:"idleTimeoutSeconds,omitempty"`
+	MaxConnsPerEndpoint *int    `json:"maxConnectionsPerEndpoint,omitempty"`
+	NewConnsPerSecond   *int    `json:"newConnectionsPerSecond,omitempty"`
 }
 
 // AllowRequest adds an account to a service's allow-list.

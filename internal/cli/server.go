@@ -36,6 +36,13 @@ func etcdClientFlags(f *pflag.FlagSet, cfg *server.Config) {
 	f.StringVar(&cfg.EtcdPassword, "etcd-password", "", "etcd auth password (default: $"+server.DefaultEtcdPasswordEnv+")")
 }
 
+// dataPlaneFlags are the data plane's limits, for the server and agents.
+func dataPlaneFlags(f *pflag.FlagSet, cfg *server.Config) {
+	f.IntVar(&cfg.ProxyFDs, "proxy-fds", 0, "file descriptors the data plane may hold (default: RLIMIT_NOFILE less 1024 for the API, etcd and DNS)")
+	f.IntVar(&cfg.EndpointMaxConns, "endpoint-max-connections", 0, "concurrent connections per endpoint for services that set none (0 = a quarter of the descriptor budget)")
+	f.IntVar(&cfg.EndpointNewConnsPerSec, "endpoint-new-connections-per-second", 0, "new connections per second per endpoint for services that set none (0 = unlimited)")
+}
+
 // etcdPasswordFromEnv fills the etcd password from the environment, so
 // that it need not show on the command line.
 func etcdPasswordFromEnv(cfg *server.Config) {
@@ -94,6 +101,7 @@ func serverCmd() *cobra.Command {
 	f.StringVar(&cfg.NetnsPrefix, "netns-prefix", server.DefaultNetnsPrefix, "prefix of namespace names")
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "external etcd cluster (default: embedded)")
 	etcdClientFlags(f, &cfg)
+	dataPlaneFlags(f, &cfg)
 	f.StringVar(&cfg.EtcdClientURL, "etcd-listen-client", server.DefaultEtcdClientURL, "embedded etcd client URL (always served over TLS)")
 	f.StringVar(&cfg.EtcdPeerURL, "etcd-listen-peer", server.DefaultEtcdPeerURL, "embedded etcd peer URL (always served over TLS)")
 	f.StringVar(&cfg.ServicePrefix, "service-prefix", server.DefaultServicePrefix, "service name prefix")
@@ -134,6 +142,7 @@ func agentCmd() *cobra.Command {
 	f.StringVar(&zone, "zone", "", "zone ID this agent serves")
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd cluster URLs")
 	etcdClientFlags(f, &cfg)
+	dataPlaneFlags(f, &cfg)
 	f.StringVar(&cfg.Network, "network", netdrv.Netns, "netns or loopback")
 	f.StringVar(&cfg.NetnsPrefix, "netns-prefix", server.DefaultNetnsPrefix, "prefix of namespace names (same as the server's)")
 	f.StringVar(&cfg.Listen, "metrics-listen", "", "address for /metrics (default: none)")

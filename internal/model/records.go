@@ -64,8 +64,8 @@ func (s *EndpointService) Validate() error {
 	for _, a := range s.AllowedAccounts {
 		errs = append(errs, account(a))
 	}
-	if s.ConnectBandwidth < 0 || s.IdleTimeout < 0 {
-		errs = append(errs, errors.New("connectBandwidth and idleTimeoutSeconds must not be negative"))
+	if s.ConnectBandwidth < 0 || s.IdleTimeout < 0 || s.MaxConnsPerEndpoint < 0 || s.NewConnsPerSecond < 0 {
+		errs = append(errs, errors.New("connectBandwidth, idleTimeoutSeconds, maxConnectionsPerEndpoint and newConnectionsPerSecond must not be negative"))
 	}
 	return errors.Join(errs...)
 }

@@ -117,11 +117,21 @@ type EndpointService struct {
 	AutoAcceptEnabled   bool      `json:"autoAcceptEnabled"`
 	ZoneAffinityEnabled bool      `json:"zoneAffinityEnabled"`
 	ProxyProtocol       bool      `json:"proxyProtocolEnabled"`
-	ConnectBandwidth    int       `json:"connectBandwidth"`
-	IdleTimeout         int       `json:"idleTimeoutSeconds"`
-	AllowedAccounts     []string  `json:"allowedAccounts"`
-	Status              string    `json:"serviceStatus"`
-	CreateTime          string    `json:"createTime"`
+	// ConnectBandwidth caps each endpoint's traffic, in Mbps per
+	// direction, shared by all its connections (every port; every zone
+	// served by one privlink process); 0 = unlimited.
+	ConnectBandwidth int `json:"connectBandwidth"`
+	IdleTimeout      int `json:"idleTimeoutSeconds"`
+	// MaxConnsPerEndpoint caps each endpoint's concurrent connections
+	// (summed like ConnectBandwidth); NewConnsPerSecond its new
+	// connections per second (burst: one second's worth). 0 = the
+	// server's default (--endpoint-max-connections,
+	// --endpoint-new-connections-per-second). Excess is reset.
+	MaxConnsPerEndpoint int      `json:"maxConnectionsPerEndpoint"`
+	NewConnsPerSecond   int      `json:"newConnectionsPerSecond"`
+	AllowedAccounts     []string `json:"allowedAccounts"`
+	Status              string   `json:"serviceStatus"`
+	CreateTime          string   `json:"createTime"`
 }
 
 // EndpointZone is an endpoint's presence in one zone: an ENI on a vSwitch.

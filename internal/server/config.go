@@ -40,6 +40,13 @@ type Config struct {
 	Console func(apiHandler http.Handler) http.Handler
 	// Pprof mounts Go's profiler at /debug/pprof/ (off by default).
 	Pprof bool
+	// ProxyFDs is the data plane's descriptor budget; 0 = RLIMIT_NOFILE
+	// (raised to its hard limit) less proxy.DefaultReserveFDs and the
+	// engine's idle pipes.
+	ProxyFDs int
+	// EndpointMaxConns and EndpointNewConnsPerSec are the per-endpoint
+	// limits of services that set none (0 = none but the budget's share).
+	EndpointMaxConns, EndpointNewConnsPerSec int
 }
 
 // etcdCredentials are the store client's credentials for EtcdEndpoints.
