@@ -67,6 +67,8 @@ func TestValidation(t *testing.T) {
 		{"vpc spans public", "/v1/vpcs", api.CreateVPCRequest{CidrBlock: "192.168.0.0/13"}, "InvalidParameter.CidrBlock"},
 		{"sg ipv6 source", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "1/2", SourceCidr: "::/0"}}}, "InvalidParameter.SourceCidrIp"},
 		{"svc bandwidth", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, ConnectBandwidth: -1, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "127.0.0.1"}}}, "InvalidParameter.ConnectBandwidth"},
+		{"svc max conns negative", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, MaxConnsPerEndpoint: -1, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "127.0.0.1"}}}, "InvalidParameter.MaxConnectionsPerEndpoint"},
+		{"svc conn rate too big", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, NewConnsPerSecond: api.MaxEndpointConnLimit + 1, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "127.0.0.1"}}}, "InvalidParameter.NewConnectionsPerSecond"},
 		{"svc too many backends", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, Resources: backends(zone0, 21)}, "QuotaExceeded.BackendsPerService"},
 		{"ep unknown service", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) {
 			r.ServiceName = "com.privlink.cn-hangzhou.epsrv-aaaaaaaaaaaaaaaaaaaa"

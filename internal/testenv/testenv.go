@@ -34,6 +34,7 @@ type Options struct {
 	EtcdEndpoints []string // join an existing etcd instead of embedding one (an Env's: its TLS files come along)
 	Prefix        string   // netns prefix; default random
 	Console       func(apiHandler http.Handler) http.Handler
+	Server        func(*server.Config) // adjusts the server's config last
 }
 
 // Env is one running server.
@@ -99,6 +100,9 @@ func Start(t testing.TB, o Options) *Env {
 		}
 		if len(o.EtcdEndpoints) > 0 {
 			joinEtcd(&cfg, o.EtcdEndpoints)
+		}
+		if o.Server != nil {
+			o.Server(&cfg)
 		}
 		if s, err = server.Start(context.Background(), cfg); err == nil || !AddrInUse(err) {
 			break
