@@ -232,3 +232,31 @@ func TestBandwidthSharedPerEndpoint(t *testing.T) {
 		})
 	}
 }
+
+// TestBudgetReleased: connections and splice pipes give their descriptors
+// back; a budget too small for pipes still carries bulk (buffer copy).
+func TestBudgetReleased(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fds  int
+	}{{"room for pipes", 1 << 16}, {"no room for pipes", connFDs}} {
+		t.Run(tc.name, func(t *testing.T) {
+			checkGoroutines(t)
+			srv := startServer(t, false, echo)
+			b := NewBudget(tc.fds)
+			b.fds = int64(tc.fds) // below NewBudget's minimum: one connection, no pipe
+			l, addr := startProxy(t, modeConfig(modes[0].cfg, srv.addr()), nil, nil, WithBudget(b))
+			c := dial(t, addr)
+			const size = 4 << 20
+			go func() { c.Write(make([]byte, size)); c.CloseWrite() }()
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			if n, err := io.Copy(io.Discard, c); err != nil || n != size {
+				t.Fatalf("echoed %d of %d bytes, err %v", n, size, err)
+			}
+			eventually(t, 2*time.Second, "connection closed", func() bool { return l.ActiveConns() == 0 })
+			if n := b.InUse(); n != 0 {
+				t.Errorf("budget in use after the connection closed: %d descriptors", n)
+			}
+		})
+	}
+}
