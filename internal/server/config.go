@@ -97,6 +97,8 @@ func (c *Config) defaults() error {
 		return errors.New("a standalone agent needs its zone and --etcd-endpoints")
 	case !c.AgentOnly && c.DataDir == "" && len(c.EtcdEndpoints) == 0:
 		return errors.New("--data-dir is required (or --etcd-endpoints for an external etcd)")
+	case c.ProxyFDs < 0 || c.EndpointMaxConns < 0 || c.EndpointNewConnsPerSec < 0:
+		return errors.New("--proxy-fds, --endpoint-max-connections and --endpoint-new-connections-per-second must not be negative")
 	case len(c.EtcdEndpoints) == 0 && c.etcdCredentials() != store.Credentials{}:
 		return errors.New("--etcd-cacert, --etcd-cert, --etcd-key, --etcd-user and --etcd-password go with --etcd-endpoints (the embedded etcd's files are in --data-dir)")
 	}

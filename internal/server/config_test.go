@@ -32,6 +32,7 @@ func TestConfigDefaults(t *testing.T) {
 		{"external etcd with credentials", Config{EtcdEndpoints: []string{"https://e"}, EtcdCACert: "ca", EtcdUser: "u"}, func(c Config) bool {
 			return c.etcdCredentials().CACert == "ca" && c.etcdCredentials().Username == "u"
 		}, ""},
+		{"negative data-plane limit", Config{DataDir: "/d", EndpointMaxConns: -1}, nil, "must not be negative"},
 		{"agent needs a zone", Config{AgentOnly: true, EtcdEndpoints: []string{"http://e"}}, nil, "its zone"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
