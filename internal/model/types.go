@@ -117,21 +117,18 @@ type EndpointService struct {
 	AutoAcceptEnabled   bool      `json:"autoAcceptEnabled"`
 	ZoneAffinityEnabled bool      `json:"zoneAffinityEnabled"`
 	ProxyProtocol       bool      `json:"proxyProtocolEnabled"`
-	// ConnectBandwidth caps each endpoint's traffic, in Mbps per
-	// direction, shared by all its connections (every port; every zone
-	// served by one privlink process); 0 = unlimited.
-	ConnectBandwidth int `json:"connectBandwidth"`
-	IdleTimeout      int `json:"idleTimeoutSeconds"`
+	ConnectBandwidth    int       `json:"connectBandwidth"` // Mbps per direction per endpoint, shared by its connections (all ports; all zones one privlink process serves); 0 = unlimited
+	IdleTimeout         int       `json:"idleTimeoutSeconds"`
+	AllowedAccounts     []string  `json:"allowedAccounts"`
+	Status              string    `json:"serviceStatus"`
+	CreateTime          string    `json:"createTime"`
 	// MaxConnsPerEndpoint caps each endpoint's concurrent connections
-	// (summed like ConnectBandwidth); NewConnsPerSecond its new
+	// (counted like ConnectBandwidth); NewConnsPerSecond its new
 	// connections per second (burst: one second's worth). 0 = the
 	// server's default (--endpoint-max-connections,
 	// --endpoint-new-connections-per-second). Excess is reset.
-	MaxConnsPerEndpoint int      `json:"maxConnectionsPerEndpoint"`
-	NewConnsPerSecond   int      `json:"newConnectionsPerSecond"`
-	AllowedAccounts     []string `json:"allowedAccounts"`
-	Status              string   `json:"serviceStatus"`
-	CreateTime          string   `json:"createTime"`
+	MaxConnsPerEndpoint int `json:"maxConnectionsPerEndpoint"`
+	NewConnsPerSecond   int `json:"newConnectionsPerSecond"`
 }
 
 // EndpointZone is an endpoint's presence in one zone: an ENI on a vSwitch.
