@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/privlink/privlink/internal/netdrv"
+	"github.com/privlink/privlink/internal/proxy"
 	"github.com/privlink/privlink/internal/server"
 )
 
@@ -39,7 +40,8 @@ func etcdClientFlags(f *pflag.FlagSet, cfg *server.Config) {
 // dataPlaneFlags are the data plane's limits, for the server and agents.
 func dataPlaneFlags(f *pflag.FlagSet, cfg *server.Config) {
 	f.IntVar(&cfg.ProxyFDs, "proxy-fds", 0, "file descriptors the data plane may hold (default: RLIMIT_NOFILE less 1024 for the API, etcd and DNS)")
-	f.IntVar(&cfg.EndpointMaxConns, "endpoint-max-connections", 0, "concurrent connections per endpoint for services that set none (0 = a quarter of the descriptor budget)")
+	f.IntVar(&cfg.EndpointMaxConns, "endpoint-max-connections", 0, "concurrent connections per endpoint for services that set none (0 = its share of the descriptor budget)")
+	f.Float64Var(&cfg.EndpointFDShare, "endpoint-fd-share", proxy.DefaultEndpointShare, "fraction of the descriptor budget one endpoint may hold (0 < f <= 1)")
 	f.IntVar(&cfg.EndpointNewConnsPerSec, "endpoint-new-connections-per-second", 0, "new connections per second per endpoint for services that set none (0 = unlimited)")
 }
 

@@ -15,7 +15,7 @@ import (
 // from admission to close, a splice pipe 2 while a direction holds it.
 // A new connection is refused (RST, counted with reason "fd_budget") when
 //   - its endpoint would hold more than EndpointCap connections (a quarter
-//     of the budget), or
+//     of the budget by default, SetEndpointShare), or
 //   - the budget would be exceeded, or
 //   - more than three quarters are in use and its endpoint already holds
 //     SmallEndpoint connections (1/64 of the budget): the last quarter is
@@ -50,6 +50,18 @@ func NewBudget(fds int) *Budget {
 	f := int64(max(fds, 8))
 	conns := f / connFDs
 	return &Budget{fds: f, soft: f * 3 / 4, epCap: max(conns/4, 1), small: max(conns/64, 1), eps: map[string]*endpoint{}}
+}
+
+// DefaultEndpointShare is the fraction of a Budget one endpoint may hold.
+const DefaultEndpointShare = 0.25
+
+// SetEndpointShare sets the fraction of the budget one endpoint may hold
+// (0 < f <= 1; 1 lets a single endpoint use it all, e.g. a benchmark).
+// Call it before any Listener uses b.
+func (b *Budget) SetEndpointShare(f float64) {
+	if f > 0 && f <= 1 {
+		b.epCap = max(int64(f*float64(b.fds/connFDs)), 1)
+	}
 }
 
 // FDs is the number of descriptors the data plane may hold.

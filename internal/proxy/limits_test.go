@@ -260,3 +260,17 @@ func TestBudgetReleased(t *testing.T) {
 		})
 	}
 }
+
+// TestEndpointShare: the fraction of the budget one endpoint may hold.
+func TestEndpointShare(t *testing.T) {
+	for _, tc := range []struct {
+		share float64
+		want  int
+	}{{0, 32}, {DefaultEndpointShare, 32}, {0.5, 64}, {1, 128}, {2, 32}, {-1, 32}} {
+		b := NewBudget(256)
+		b.SetEndpointShare(tc.share)
+		if got := b.EndpointCap(); got != tc.want {
+			t.Errorf("share %v: EndpointCap = %d, want %d", tc.share, got, tc.want)
+		}
+	}
+}

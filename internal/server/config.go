@@ -47,6 +47,9 @@ type Config struct {
 	// EndpointMaxConns and EndpointNewConnsPerSec are the per-endpoint
 	// limits of services that set none (0 = none but the budget's share).
 	EndpointMaxConns, EndpointNewConnsPerSec int
+	// EndpointFDShare is the fraction of the descriptor budget one
+	// endpoint may hold (0 = proxy.DefaultEndpointShare).
+	EndpointFDShare float64
 }
 
 // etcdCredentials are the store client's credentials for EtcdEndpoints.
@@ -99,6 +102,8 @@ func (c *Config) defaults() error {
 		return errors.New("--data-dir is required (or --etcd-endpoints for an external etcd)")
 	case c.ProxyFDs < 0 || c.EndpointMaxConns < 0 || c.EndpointNewConnsPerSec < 0:
 		return errors.New("--proxy-fds, --endpoint-max-connections and --endpoint-new-connections-per-second must not be negative")
+	case c.EndpointFDShare < 0 || c.EndpointFDShare > 1:
+		return errors.New("--endpoint-fd-share must be in (0, 1]")
 	case len(c.EtcdEndpoints) == 0 && c.etcdCredentials() != store.Credentials{}:
 		return errors.New("--etcd-cacert, --etcd-cert, --etcd-key, --etcd-user and --etcd-password go with --etcd-endpoints (the embedded etcd's files are in --data-dir)")
 	}

@@ -33,6 +33,7 @@ func TestConfigDefaults(t *testing.T) {
 			return c.etcdCredentials().CACert == "ca" && c.etcdCredentials().Username == "u"
 		}, ""},
 		{"negative data-plane limit", Config{DataDir: "/d", EndpointMaxConns: -1}, nil, "must not be negative"},
+		{"endpoint share above 1", Config{DataDir: "/d", EndpointFDShare: 1.5}, nil, "--endpoint-fd-share"},
 		{"agent needs a zone", Config{AgentOnly: true, EtcdEndpoints: []string{"http://e"}}, nil, "its zone"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -53,6 +53,9 @@ func (s *Server) proxyBudget(reg *prometheus.Registry) *proxy.Budget {
 			s.log.Warn("data-plane descriptor budget", "err", err)
 		}
 	}
+	if s.cfg.EndpointFDShare > 0 {
+		b.SetEndpointShare(s.cfg.EndpointFDShare)
+	}
 	s.log.Info("data-plane descriptor budget", "fds", b.FDs(), "endpoint_max_conns", b.EndpointCap())
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "privlink_proxy_fd_budget",
