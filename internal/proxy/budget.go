@@ -57,10 +57,12 @@ const DefaultEndpointShare = 0.25
 
 // SetEndpointShare sets the fraction of the budget one endpoint may hold
 // (0 < f <= 1; 1 lets a single endpoint use it all, e.g. a benchmark).
-// Call it before any Listener uses b.
+// The part kept for small endpoints shrinks to min(1/4, 1-f) of the
+// budget. Call it before any Listener uses b.
 func (b *Budget) SetEndpointShare(f float64) {
 	if f > 0 && f <= 1 {
 		b.epCap = max(int64(f*float64(b.fds/connFDs)), 1)
+		b.soft = b.fds - min(b.fds/4, int64((1-f)*float64(b.fds)))
 	}
 }
 

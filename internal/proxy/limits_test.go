@@ -264,13 +264,13 @@ func TestBudgetReleased(t *testing.T) {
 // TestEndpointShare: the fraction of the budget one endpoint may hold.
 func TestEndpointShare(t *testing.T) {
 	for _, tc := range []struct {
-		share float64
-		want  int
-	}{{0, 32}, {DefaultEndpointShare, 32}, {0.5, 64}, {1, 128}, {2, 32}, {-1, 32}} {
+		share      float64
+		want, soft int
+	}{{0, 32, 192}, {DefaultEndpointShare, 32, 192}, {0.5, 64, 192}, {0.9, 115, 231}, {1, 128, 256}, {2, 32, 192}, {-1, 32, 192}} {
 		b := NewBudget(256)
 		b.SetEndpointShare(tc.share)
-		if got := b.EndpointCap(); got != tc.want {
-			t.Errorf("share %v: EndpointCap = %d, want %d", tc.share, got, tc.want)
+		if got := b.EndpointCap(); got != tc.want || b.soft != int64(tc.soft) {
+			t.Errorf("share %v: EndpointCap = %d, soft limit %d; want %d, %d", tc.share, got, b.soft, tc.want, tc.soft)
 		}
 	}
 }
