@@ -189,7 +189,8 @@ func (h *harness) setup(ctx context.Context) error {
 	if err := os.Mkdir(dataDir, 0o700); err != nil {
 		return err
 	}
-	h.srv = &plServer{bin: bin, dataDir: dataDir, logDir: h.tmp, prefix: h.prefix}
+	h.srv = &plServer{bin: bin, dataDir: dataDir, logDir: h.tmp, prefix: h.prefix,
+		proxyFDs: h.cfg.IdleConns*fdsPerProxiedConn + 256}
 	h.onUndo("privlink server and its namespaces", func() error { return h.srv.finish(context.Background()) })
 	slog.Info("starting privlink server", "prefix", h.prefix)
 	if err := h.srv.startReady(ctx, false); err != nil {

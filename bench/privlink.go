@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -76,6 +77,7 @@ type plServer struct {
 	listen, metrics, etcdClient, etcdPeer string
 	p                                     *proc
 	cleanupFlag                           bool // this instance runs with --cleanup
+	proxyFDs                              int  // the data plane's descriptor budget (--proxy-fds)
 	starts                                int
 	token                                 string
 }
@@ -120,7 +122,10 @@ func (s *plServer) start(cleanup bool) error {
 	}
 	args := []string{"server", "--data-dir", s.dataDir, "--listen", s.listen, "--metrics-listen", s.metrics,
 		"--etcd-listen-client", s.etcdClient, "--etcd-listen-peer", s.etcdPeer,
-		"--network", "netns", "--netns-prefix", s.prefix}
+		"--network", "netns", "--netns-prefix", s.prefix,
+		// The idle workload holds all its connections through one
+		// endpoint: give it the whole budget, sized for the workload.
+		"--proxy-fds", strconv.Itoa(s.proxyFDs), "--endpoint-fd-share", "1"}
 	if cleanup {
 		args = append(args, "--cleanup")
 	}

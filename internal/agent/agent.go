@@ -26,6 +26,13 @@ type Config struct {
 	Logger  *slog.Logger
 	// LeaseTTL is how long reports outlive a dead agent (default 3s).
 	LeaseTTL time.Duration
+	// Budget is the process's data-plane descriptor budget, shared by
+	// every agent of the process so that an endpoint's limits count all
+	// its zones here (nil: proxy.DefaultBudget()).
+	Budget *proxy.Budget
+	// MaxConnsPerEndpoint and NewConnsPerSecond apply to the endpoints of
+	// services that set none (0 = no limit but the budget's share).
+	MaxConnsPerEndpoint, NewConnsPerSecond int
 }
 
 // Agent serves one zone.

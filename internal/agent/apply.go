@@ -108,6 +108,12 @@ func drop[K, V comparable](log *slog.Logger, kind string, have, want map[K]V, re
 func (a *Agent) proxyConfig(sp listenerSpec) proxy.Config {
 	cfg := sp.cfg
 	cfg.Logger = a.log
+	if cfg.MaxConns == 0 {
+		cfg.MaxConns = a.cfg.MaxConnsPerEndpoint
+	}
+	if cfg.NewConnsPerSec == 0 {
+		cfg.NewConnsPerSec = a.cfg.NewConnsPerSecond
+	}
 	rules := sp.rules
 	// Sockets see translated source addresses under loopback: security
 	// groups apply to VPC addresses.
@@ -124,7 +130,7 @@ func (a *Agent) startListener(k listenerKey, sp listenerSpec) error {
 	drv, vpc := a.cfg.Driver.Sockets, sp.svcVPC
 	dial := func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) { return drv.Dial(ctx, vpc, addr) }
 	sockets := func(addr netip.AddrPort) (int, netip.AddrPort, error) { return drv.Socket(vpc, addr) }
-	l := proxy.NewListener(ln, a.proxyConfig(sp), dial, a.healthFor(vpc), a.cfg.Metrics, proxy.WithSockets(sockets))
+	l := proxy.NewListener(ln, a.proxyConfig(sp), dial, a.healthFor(vpc), a.cfg.Metrics, proxy.WithSockets(sockets), proxy.WithBudget(a.cfg.Budget))
 	r := &running{spec: sp, l: l, done: make(chan struct{})}
 	go func() {
 		defer close(r.done)

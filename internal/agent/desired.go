@@ -121,6 +121,7 @@ func spec(zone string, ep *model.Endpoint, svc *model.EndpointService, k eniKey,
 		EndpointID: ep.EndpointID, ServiceID: svc.ServiceID, VpcID: ep.VpcID, ZoneID: zone,
 		Backends: backends, ZoneAffinity: svc.ZoneAffinityEnabled, ProxyProtocol: svc.ProxyProtocol, ProxyTLVs: tlvSet(svc.ProxyTLVs()),
 		BandwidthMbps: svc.ConnectBandwidth, IdleTimeout: time.Duration(svc.IdleTimeout) * time.Second,
+		MaxConns: svc.MaxConnsPerEndpoint, NewConnsPerSec: svc.NewConnsPerSecond,
 	}
 	// version identifies everything that shapes cfg, so unchanged listeners are left alone.
 	version := store.MustJSON(struct {

@@ -52,6 +52,10 @@ type CreateHostRequest struct {
 	DryRun      bool   `json:"dryRun,omitempty"`
 }
 
+// MaxEndpointConnLimit bounds a service's maxConnectionsPerEndpoint and
+// newConnectionsPerSecond.
+const MaxEndpointConnLimit = 1000000
+
 // CreateServiceRequest publishes an endpoint service.
 type CreateServiceRequest struct {
 	Description         string        `json:"serviceDescription,omitempty"`
@@ -64,12 +68,14 @@ type CreateServiceRequest struct {
 	// ProxyProtocolTLVs chooses the TLVs sent with the PROXY header
 	// (vpcId, endpointId, serviceId); absent: vpcId and endpointId,
 	// which every common receiver accepts; [] sends none.
-	ProxyProtocolTLVs []string `json:"proxyProtocolTlvs"`
-	ConnectBandwidth  int      `json:"connectBandwidth,omitempty"`
-	IdleTimeout       int      `json:"idleTimeoutSeconds,omitempty"`
-	AllowedAccounts   []string `json:"allowedAccounts,omitempty"`
-	ClientToken       string   `json:"clientToken,omitempty"`
-	DryRun            bool     `json:"dryRun,omitempty"`
+	ProxyProtocolTLVs   []string `json:"proxyProtocolTlvs"`
+	ConnectBandwidth    int      `json:"connectBandwidth,omitempty"` // Mbps per direction per endpoint, shared by its connections; 0 = unlimited
+	IdleTimeout         int      `json:"idleTimeoutSeconds,omitempty"`
+	MaxConnsPerEndpoint int      `json:"maxConnectionsPerEndpoint,omitempty"` // concurrent connections per endpoint; 0 = server default
+	NewConnsPerSecond   int      `json:"newConnectionsPerSecond,omitempty"`   // new connections per second per endpoint; 0 = server default
+	AllowedAccounts     []string `json:"allowedAccounts,omitempty"`
+	ClientToken         string   `json:"clientToken,omitempty"`
+	DryRun              bool     `json:"dryRun,omitempty"`
 }
 
 // BackendSpec is one backend of a service to create: an address in the
@@ -97,9 +103,11 @@ type UpdateServiceRequest struct {
 	ZoneAffinityEnabled *bool   `json:"zoneAffinityEnabled,omitempty"`
 	ProxyProtocol       *bool   `json:"proxyProtocolEnabled,omitempty"`
 	// ProxyProtocolTLVs replaces the TLV choice; [] sends none.
-	ProxyProtocolTLVs *[]string `json:"proxyProtocolTlvs,omitempty"`
-	ConnectBandwidth  *int      `json:"connectBandwidth,omitempty"`
-	IdleTimeout       *int      `json:"idleTimeoutSeconds,omitempty"`
+	ProxyProtocolTLVs   *[]string `json:"proxyProtocolTlvs,omitempty"`
+	ConnectBandwidth    *int      `json:"connectBandwidth,omitempty"`
+	IdleTimeout         *int      `json:"idleTimeoutSeconds,omitempty"`
+	MaxConnsPerEndpoint *int      `json:"maxConnectionsPerEndpoint,omitempty"`
+	NewConnsPerSecond   *int      `json:"newConnectionsPerSecond,omitempty"`
 }
 
 // AllowRequest adds an account to a service's allow-list.

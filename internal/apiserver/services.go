@@ -38,6 +38,9 @@ func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServ
 	if req.ConnectBandwidth < 0 || req.ConnectBandwidth > 10240 {
 		return nil, model.Invalid("ConnectBandwidth", "connectBandwidth must be 0 (unlimited) to 10240 Mbps")
 	}
+	if err := checkConnLimits(&req.MaxConnsPerEndpoint, &req.NewConnsPerSecond); err != nil {
+		return nil, err
+	}
 	if req.IdleTimeout == 0 {
 		req.IdleTimeout = 900
 	}
@@ -143,6 +146,7 @@ func (a *API) createService(r *http.Request, req api.CreateServiceRequest) (any,
 			Ports: req.Ports, Resources: backends, AutoAcceptEnabled: req.AutoAcceptEnabled,
 			ZoneAffinityEnabled: req.ZoneAffinityEnabled, ProxyProtocol: req.ProxyProtocol, ProxyProtocolTLVs: proxyTLVs(req.ProxyProtocolTLVs),
 			ConnectBandwidth: req.ConnectBandwidth, IdleTimeout: req.IdleTimeout,
+			MaxConnsPerEndpoint: req.MaxConnsPerEndpoint, NewConnsPerSecond: req.NewConnsPerSecond,
 			AllowedAccounts: append([]string{}, req.AllowedAccounts...), Status: model.StatusActive, CreateTime: now()}
 		for _, b := range backends {
 			if !slices.Contains(s.Zones, b.ZoneID) {
@@ -227,6 +231,9 @@ func (a *API) updateService(r *http.Request, req api.UpdateServiceRequest) (any,
 			return nil, err
 		}
 	}
+	if err := checkConnLimits(req.MaxConnsPerEndpoint, req.NewConnsPerSecond); err != nil {
+		return nil, err
+	}
 	if d := req.Description; d != nil && len(*d) > api.MaxDescription {
 		return nil, model.Invalid("ServiceDescription", "description must be at most 256 characters")
 	}
@@ -240,6 +247,8 @@ func (a *API) updateService(r *http.Request, req api.UpdateServiceRequest) (any,
 		}
 		setIf(&s.ConnectBandwidth, req.ConnectBandwidth)
 		setIf(&s.IdleTimeout, req.IdleTimeout)
+		setIf(&s.MaxConnsPerEndpoint, req.MaxConnsPerEndpoint)
+		setIf(&s.NewConnsPerSecond, req.NewConnsPerSecond)
 		return nil
 	})
 }
@@ -251,6 +260,18 @@ func proxyTLVs(given []string) []string {
 		given = model.DefaultProxyTLVs
 	}
 	return model.SortProxyTLVs(given)
+}
+
+// checkConnLimits checks a service's per-endpoint connection limits (nil:
+// not being set).
+func checkConnLimits(maxConns, perSec *int) error {
+	if v := maxConns; v != nil && (*v < 0 || *v > api.MaxEndpointConnLimit) {
+		return model.Invalid("MaxConnectionsPerEndpoint", "maxConnectionsPerEndpoint must be 0 (the server's default) to %d", api.MaxEndpointConnLimit)
+	}
+	if v := perSec; v != nil && (*v < 0 || *v > api.MaxEndpointConnLimit) {
+		return model.Invalid("NewConnectionsPerSecond", "newConnectionsPerSecond must be 0 (the server's default) to %d", api.MaxEndpointConnLimit)
+	}
+	return nil
 }
 
 func setIf[T any](dst *T, src *T) {

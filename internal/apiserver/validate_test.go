@@ -89,6 +89,8 @@ func TestValidation(t *testing.T) {
 		{"svc bandwidth", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, ConnectBandwidth: -1, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "127.0.0.1"}}}, "InvalidParameter.ConnectBandwidth"},
 		{"svc unknown tlv", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, ProxyProtocolTLVs: []string{"accountId"}, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "127.0.0.1"}}}, "InvalidParameter.ProxyProtocolTlvs"},
 		{"svc tlv twice", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, ProxyProtocolTLVs: []string{"vpcId", "vpcId"}, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "127.0.0.1"}}}, "InvalidParameter.ProxyProtocolTlvs"},
+		{"svc max conns negative", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, MaxConnsPerEndpoint: -1, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "127.0.0.1"}}}, "InvalidParameter.MaxConnectionsPerEndpoint"},
+		{"svc conn rate too big", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, NewConnsPerSecond: api.MaxEndpointConnLimit + 1, Resources: []api.BackendSpec{{ZoneID: zone0, IP: "127.0.0.1"}}}, "InvalidParameter.NewConnectionsPerSecond"},
 		{"svc too many backends", "/v1/services", api.CreateServiceRequest{Ports: []int{1}, Resources: backends(zone0, 21)}, "QuotaExceeded.BackendsPerService"},
 		{"ep unknown service", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) {
 			r.ServiceName = "com.privlink.cn-hangzhou.epsrv-aaaaaaaaaaaaaaaaaaaa"

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/privlink/privlink/internal/netdrv"
+	"github.com/privlink/privlink/internal/proxy"
 	"github.com/privlink/privlink/internal/server"
 )
 
@@ -34,6 +35,14 @@ func etcdClientFlags(f *pflag.FlagSet, cfg *server.Config) {
 	f.StringVar(&cfg.EtcdKey, "etcd-key", "", "key of --etcd-cert (embedded etcd: <data-dir>/pki/client.key)")
 	f.StringVar(&cfg.EtcdUser, "etcd-user", "", "etcd auth user, for clusters that enable it")
 	f.StringVar(&cfg.EtcdPassword, "etcd-password", "", "etcd auth password (default: $"+server.DefaultEtcdPasswordEnv+")")
+}
+
+// dataPlaneFlags are the data plane's limits, for the server and agents.
+func dataPlaneFlags(f *pflag.FlagSet, cfg *server.Config) {
+	f.IntVar(&cfg.ProxyFDs, "proxy-fds", 0, "file descriptors the data plane may hold (default: RLIMIT_NOFILE less 1024 for the API, etcd and DNS)")
+	f.IntVar(&cfg.EndpointMaxConns, "endpoint-max-connections", 0, "concurrent connections per endpoint for services that set none (0 = its share of the descriptor budget)")
+	f.Float64Var(&cfg.EndpointFDShare, "endpoint-fd-share", proxy.DefaultEndpointShare, "fraction of the descriptor budget one endpoint may hold (0 < f <= 1)")
+	f.IntVar(&cfg.EndpointNewConnsPerSec, "endpoint-new-connections-per-second", 0, "new connections per second per endpoint for services that set none (0 = unlimited)")
 }
 
 // etcdPasswordFromEnv fills the etcd password from the environment, so
@@ -103,6 +112,7 @@ func serverCmd() *cobra.Command {
 	f.StringVar(&cfg.NetnsPrefix, "netns-prefix", server.DefaultNetnsPrefix, "prefix of namespace names")
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "external etcd cluster (default: embedded)")
 	etcdClientFlags(f, &cfg)
+	dataPlaneFlags(f, &cfg)
 	f.StringVar(&cfg.EtcdClientURL, "etcd-listen-client", server.DefaultEtcdClientURL, "embedded etcd client URL (always served over TLS)")
 	f.StringVar(&cfg.EtcdPeerURL, "etcd-listen-peer", server.DefaultEtcdPeerURL, "embedded etcd peer URL (always served over TLS)")
 	f.Int64Var(&cfg.EtcdQuotaBytes, "etcd-quota-bytes", 0, "embedded etcd's backend quota in bytes; past it etcd refuses writes (NOSPACE) until compacted, defragmented and disarmed (0: 2 GiB, etcd's default; at most 8 GiB)")
@@ -144,6 +154,7 @@ func agentCmd() *cobra.Command {
 	f.StringVar(&zone, "zone", "", "zone ID this agent serves")
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd cluster URLs")
 	etcdClientFlags(f, &cfg)
+	dataPlaneFlags(f, &cfg)
 	f.StringVar(&cfg.Network, "network", netdrv.Netns, "netns or loopback")
 	f.StringVar(&cfg.NetnsPrefix, "netns-prefix", server.DefaultNetnsPrefix, "prefix of namespace names (same as the server's)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "management listener: /metrics, /healthz, /readyz (default: none)")

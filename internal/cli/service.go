@@ -43,8 +43,10 @@ func serviceCmd(g *globals) *cobra.Command {
 	f.BoolVar(&req.ZoneAffinityEnabled, "zone-affinity", false, "prefer backends in the endpoint's zone")
 	f.BoolVar(&req.ProxyProtocol, "proxy-protocol", false, "send PROXY protocol v2 with Alibaba's TLV 0xE1")
 	f.StringVar(&tlvs, "proxy-protocol-tlvs", "", tlvHelp)
-	f.IntVar(&req.ConnectBandwidth, "bandwidth", 0, "per-connection bandwidth cap in Mbps (0 = none)")
+	f.IntVar(&req.ConnectBandwidth, "bandwidth", 0, bandwidthHelp)
 	f.IntVar(&req.IdleTimeout, "idle-timeout", 900, "idle timeout in seconds")
+	f.IntVar(&req.MaxConnsPerEndpoint, "max-connections", 0, maxConnsHelp)
+	f.IntVar(&req.NewConnsPerSecond, "new-connections-per-second", 0, connRateHelp)
 	f.StringSliceVar(&allow, "allow", nil, "account IDs to allow-list")
 	commonCreateFlags(create, &req.ClientToken, &req.DryRun)
 
@@ -79,7 +81,7 @@ func serviceCmd(g *globals) *cobra.Command {
 	}
 	var upd struct {
 		autoAccept, affinity, pp, tlvs string
-		bw                             int
+		bw, maxConns, connRate         int
 	}
 	update := &cobra.Command{Use: "update SVC", Short: "Change attributes", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
 		var r api.UpdateServiceRequest
@@ -100,13 +102,21 @@ func serviceCmd(g *globals) *cobra.Command {
 			l := tlvList(upd.tlvs)
 			r.ProxyProtocolTLVs = &l
 		}
+		if cmd.Flags().Changed("max-connections") {
+			r.MaxConnsPerEndpoint = &upd.maxConns
+		}
+		if cmd.Flags().Changed("new-connections-per-second") {
+			r.NewConnsPerSecond = &upd.connRate
+		}
 		return g.run(cmd, svcCols, func(ctx context.Context, c *client.Client) (any, error) { return c.UpdateService(ctx, args[0], r) })
 	}}
 	update.Flags().StringVar(&upd.autoAccept, "auto-accept", "", "true or false")
 	update.Flags().StringVar(&upd.affinity, "zone-affinity", "", "true or false")
 	update.Flags().StringVar(&upd.pp, "proxy-protocol", "", "true or false")
 	update.Flags().StringVar(&upd.tlvs, "proxy-protocol-tlvs", "", tlvHelp)
-	update.Flags().IntVar(&upd.bw, "bandwidth", 0, "Mbps (0 = none)")
+	update.Flags().IntVar(&upd.bw, "bandwidth", 0, bandwidthHelp)
+	update.Flags().IntVar(&upd.maxConns, "max-connections", 0, maxConnsHelp)
+	update.Flags().IntVar(&upd.connRate, "new-connections-per-second", 0, connRateHelp)
 	cmd.AddCommand(create, search, allowCmd, disallow, conns, decide("accept", (*client.Client).AcceptConnection), decide("reject", (*client.Client).RejectConnection), update)
 	crud(g, cmd, svcCols, unfiltered((*client.Client).ListServices), (*client.Client).GetService, (*client.Client).DeleteService)
 	return cmd
@@ -124,6 +134,13 @@ func tlvList(s string) []string {
 	}
 	return l
 }
+
+// Help of the per-endpoint limits, shared by create and update.
+const (
+	bandwidthHelp = "bandwidth cap per endpoint in Mbps, each direction, shared by all its connections (0 = none)"
+	maxConnsHelp  = "concurrent connections per endpoint, all its ports (0 = the server's default); excess is reset"
+	connRateHelp  = "new connections per second per endpoint, burst one second's worth (0 = the server's default); excess is reset"
+)
 
 func optBool(s string) (*bool, error) {
 	if s == "" {

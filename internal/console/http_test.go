@@ -191,6 +191,16 @@ func TestHTTP(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "must look like ZONE=IP:PORT") {
 			t.Errorf("unparsable backend: HTTP %d", resp.StatusCode)
 		}
+		for _, tc := range []struct{ field, value, msg string }{
+			{"maxConnections", "-3", "maxConnectionsPerEndpoint must be 0"},
+			{"newConnectionsPerSecond", "many", "enter a whole number"},
+		} {
+			resp, body = p.post("/console/services", url.Values{"csrf": {p.csrf}, "port": {"6001"}, "backends": {"cn-hangzhou-h=127.0.0.1:6001"}, tc.field: {tc.value}})
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, tc.msg) ||
+				!strings.Contains(body, `name="`+tc.field+`" inputmode="numeric" value="`+tc.value+`" aria-invalid="true"`) {
+				t.Errorf("%s=%s: HTTP %d, want 400 with %q on the field\n%s", tc.field, tc.value, resp.StatusCode, tc.msg, body)
+			}
+		}
 	})
 
 	t.Run("PROXY header TLVs chosen in the form", func(t *testing.T) {

@@ -63,6 +63,8 @@ var serviceFields = fieldMap{
 	"VpcNotFound":                      "vpcId",
 	"AllowedAccounts":                  "allowedAccounts",
 	"ConnectBandwidth":                 "bandwidth",
+	"MaxConnectionsPerEndpoint":        "maxConnections",
+	"NewConnectionsPerSecond":          "newConnectionsPerSecond",
 }
 
 // parsePorts reads "6001" or "6001, 6002".
@@ -139,6 +141,16 @@ func (c *Console) serviceCreate(w http.ResponseWriter, r *http.Request, s *sessi
 	if b := f.Get("bandwidth"); b != "" {
 		if req.ConnectBandwidth, err = strconv.Atoi(b); err != nil {
 			f.fail("bandwidth", "bandwidth must be a whole number of Mbps (0 = unlimited)")
+		}
+	}
+	for _, lim := range []struct {
+		field string
+		dst   *int
+	}{{"maxConnections", &req.MaxConnsPerEndpoint}, {"newConnectionsPerSecond", &req.NewConnsPerSecond}} {
+		if v := f.Get(lim.field); v != "" {
+			if *lim.dst, err = strconv.Atoi(v); err != nil {
+				f.fail(lim.field, "enter a whole number (0 = the server's default)")
+			}
 		}
 	}
 	if f.ok() {

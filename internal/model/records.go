@@ -65,8 +65,8 @@ func (s *EndpointService) Validate() error {
 		errs = append(errs, account(a))
 	}
 	errs = append(errs, ValidateProxyTLVs("proxyProtocolTlvs", s.ProxyProtocolTLVs))
-	if s.ConnectBandwidth < 0 || s.IdleTimeout < 0 {
-		errs = append(errs, errors.New("connectBandwidth and idleTimeoutSeconds must not be negative"))
+	if s.ConnectBandwidth < 0 || s.IdleTimeout < 0 || s.MaxConnsPerEndpoint < 0 || s.NewConnsPerSecond < 0 {
+		errs = append(errs, errors.New("connectBandwidth, idleTimeoutSeconds, maxConnectionsPerEndpoint and newConnectionsPerSecond must not be negative"))
 	}
 	return errors.Join(errs...)
 }

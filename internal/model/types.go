@@ -121,11 +121,18 @@ type EndpointService struct {
 	// (TLV* names); nil on records from before the choice existed means
 	// DefaultProxyTLVs, empty means none. Use ProxyTLVs().
 	ProxyProtocolTLVs []string `json:"proxyProtocolTlvs"`
-	ConnectBandwidth  int      `json:"connectBandwidth"`
+	ConnectBandwidth  int      `json:"connectBandwidth"` // Mbps per direction per endpoint, shared by its connections (all ports; all zones one privlink process serves); 0 = unlimited
 	IdleTimeout       int      `json:"idleTimeoutSeconds"`
 	AllowedAccounts   []string `json:"allowedAccounts"`
 	Status            string   `json:"serviceStatus"`
 	CreateTime        string   `json:"createTime"`
+	// MaxConnsPerEndpoint caps each endpoint's concurrent connections
+	// (counted like ConnectBandwidth); NewConnsPerSecond its new
+	// connections per second (burst: one second's worth). 0 = the
+	// server's default (--endpoint-max-connections,
+	// --endpoint-new-connections-per-second). Excess is reset.
+	MaxConnsPerEndpoint int `json:"maxConnectionsPerEndpoint"`
+	NewConnsPerSecond   int `json:"newConnectionsPerSecond"`
 }
 
 // EndpointZone is an endpoint's presence in one zone: an ENI on a vSwitch.

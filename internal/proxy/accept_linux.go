@@ -6,6 +6,7 @@ import (
 	"context"
 	"log/slog"
 	"net/netip"
+	"sync/atomic"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -92,17 +93,23 @@ func (lp *loop) admit(l *Listener, fd int, src netip.AddrPort) {
 	if !st.allow(src, dst.Port()) {
 		lp.load.Add(-1)
 		st.met.sgDrop()
-		// The consumer sees a reset, not an orderly close.
-		_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
-		unix.Close(fd)
+		resetFD(fd)
 		if l.log.Enabled(context.Background(), slog.LevelDebug) {
 			l.log.Debug("security group rejected connection", "src", src, "dst", dst)
 		}
 		return
 	}
+	if v := l.budget.admit(st.ep, lp.now); v != admitted {
+		lp.load.Add(-1)
+		st.met.reject(v)
+		resetFD(fd)
+		l.warn("connection refused by a limit", "reason", reasons[v], "src", src)
+		return
+	}
 	f := &flow{l: l, st: st, cfd: fd, bfd: -1, src: src, dst: dst, lastActive: lp.now}
 	if err := lp.register(fd, f, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET); err != nil {
 		lp.load.Add(-1)
+		l.budget.done(st.ep)
 		unix.Close(fd)
 		l.warn("cannot watch consumer connection", "src", src, "err", err)
 		return
@@ -113,6 +120,34 @@ func (lp *loop) admit(l *Listener, fd int, src netip.AddrPort) {
 	st.met.connOpened()
 	lp.sweepBy(lp.now.Add(sweepInterval(st.idle)))
 	f.start(lp)
+}
+
+// resetFD closes a socket so that the peer sees a reset, not an orderly
+// close.
+func resetFD(fd int) {
+	_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+	unix.Close(fd)
+}
+
+// recheck resets, on every loop, the flows of l that st's Allow refuses;
+// it returns how many.
+func (e *engine) recheck(l *Listener, st *state) int {
+	var n atomic.Int64
+	_ = e.onEveryLoop(func(lp *loop) error {
+		for i := 0; i < len(lp.flows); {
+			f := lp.flows[i]
+			if f.l == l && !st.allow(f.src, f.dst.Port()) {
+				_ = unix.SetsockoptLinger(f.cfd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
+				f.close(lp, nil) // swaps the last flow into i
+				st.met.reject(revokedSG)
+				n.Add(1)
+				continue
+			}
+			i++
+		}
+		return nil
+	})
+	return int(n.Load())
 }
 
 // accept accepts a connection as a non-blocking socket and returns the

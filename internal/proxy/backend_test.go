@@ -106,7 +106,7 @@ func TestCandidates(t *testing.T) {
 			for _, d := range tc.down {
 				h.markDown(d)
 			}
-			st := compile(Config{ZoneID: "a", ZoneAffinity: tc.affinity, Backends: backends}, nil, nil, nil)
+			st := compile(Config{ZoneID: "a", ZoneAffinity: tc.affinity, Backends: backends}, nil, nil, NewBudget(64), nil)
 			var out [MaxDialAttempts]netip.AddrPort
 			got := out[:st.candidates(h, tc.rr, &out)]
 			if len(got) != len(tc.want) {
@@ -120,7 +120,7 @@ func TestCandidates(t *testing.T) {
 		})
 	}
 	t.Run("no backends", func(t *testing.T) {
-		st := compile(Config{}, nil, nil, nil)
+		st := compile(Config{}, nil, nil, NewBudget(64), nil)
 		var out [MaxDialAttempts]netip.AddrPort
 		if n := st.candidates(nil, 0, &out); n != 0 {
 			t.Fatalf("got %d candidates", n)

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -168,6 +169,28 @@ func BenchmarkPingPong(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+		})
+	}
+}
+
+// BenchmarkAdmit is the per-connection cost of the limits: admission and
+// release against one endpoint's shared state and the budget, from all
+// CPUs at once (the event loops), with and without a rate limit.
+func BenchmarkAdmit(b *testing.B) {
+	for _, rate := range []int{0, 1 << 30} {
+		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) {
+			bud := NewBudget(1 << 30)
+			ep := bud.endpoint("ep-bench")
+			ep.configure(Config{NewConnsPerSec: rate})
+			now := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if bud.admit(ep, now) != admitted {
+						b.Fatal("refused")
+					}
+					bud.done(ep)
+				}
+			})
 		})
 	}
 }

@@ -6,8 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // Backend is one provider backend.
@@ -24,7 +22,9 @@ type Config struct {
 	ZoneAffinity                         bool                                          // prefer healthy backends in ZoneID; fall over to other zones when none healthy there
 	ProxyProtocol                        bool                                          // send PROXY v2 header
 	ProxyTLVs                            TLVSet                                        // the Alibaba TLVs in that header
-	BandwidthMbps                        int                                           // per-connection cap each direction, 0 = unlimited
+	BandwidthMbps                        int                                           // per-endpoint cap each direction, shared by its connections; 0 = unlimited
+	MaxConns                             int                                           // per-endpoint concurrent connections; 0 = the Budget's endpoint cap only
+	NewConnsPerSec                       int                                           // per-endpoint new connections per second (burst: one second's worth); 0 = unlimited
 	IdleTimeout                          time.Duration                                 // 0 = DefaultIdleTimeout; close a connection idle in both directions that long
 	Allow                                func(src netip.AddrPort, dstPort uint16) bool // security-group check on accept; nil = allow all
 	Logger                               *slog.Logger                                  // nil = slog.Default(); read once by NewListener
@@ -65,16 +65,17 @@ type state struct {
 	// (other zones, affinity only).
 	primary, secondary []netip.AddrPort
 	idle               time.Duration
-	bytesPerSec        rate.Limit // 0 = unlimited
-	burst              int
-	tlvs               []byte // encoded PROXY v2 TLVs; valid if cfg.ProxyProtocol
+	ep                 *endpoint // shared with the endpoint's other Listeners
+	capped             bool      // BandwidthMbps > 0
+	tlvs               []byte    // encoded PROXY v2 TLVs; valid if cfg.ProxyProtocol
 	met                *listenerMetrics
 }
 
 // compile builds the hot-path state for cfg. prev (may be nil) is the state
-// being replaced; its metric children are reused when the labels match.
-func compile(cfg Config, m *Metrics, prev *state, log *slog.Logger) *state {
-	st := &state{cfg: cfg, idle: cfg.IdleTimeout}
+// being replaced; its metric children and endpoint share are reused when the
+// labels match (otherwise the caller releases prev.ep).
+func compile(cfg Config, m *Metrics, prev *state, b *Budget, log *slog.Logger) *state {
+	st := &state{cfg: cfg, idle: cfg.IdleTimeout, capped: cfg.BandwidthMbps > 0}
 	if st.idle <= 0 {
 		st.idle = DefaultIdleTimeout
 	}
@@ -84,12 +85,6 @@ func compile(cfg Config, m *Metrics, prev *state, log *slog.Logger) *state {
 		} else {
 			st.primary = append(st.primary, b.Addr)
 		}
-	}
-	if cfg.BandwidthMbps > 0 {
-		bps := float64(cfg.BandwidthMbps) * 1e6 / 8
-		st.bytesPerSec = rate.Limit(bps)
-		// Allow ~100ms of burst, but never less than one copy buffer.
-		st.burst = max(int(bps/10), copyBufSize)
 	}
 	if cfg.ProxyProtocol {
 		tlvs, err := encodeTLVs(cfg.ProxyTLVs.pick(cfg.VpcID, cfg.EndpointID, cfg.ServiceID))
@@ -104,6 +99,12 @@ func compile(cfg Config, m *Metrics, prev *state, log *slog.Logger) *state {
 	} else {
 		st.met = m.forListener(cfg.EndpointID, cfg.ZoneID)
 	}
+	if prev != nil && prev.cfg.EndpointID == cfg.EndpointID {
+		st.ep = prev.ep
+	} else {
+		st.ep = b.endpoint(cfg.EndpointID)
+	}
+	st.ep.configure(cfg)
 	return st
 }
 

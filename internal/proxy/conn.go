@@ -1,16 +1,16 @@
 package proxy
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
 // copyBufSize is the buffer of the user-space copy (bandwidth-capped or
@@ -32,6 +32,8 @@ type pconn struct {
 	ctcp    *net.TCPConn // client as *net.TCPConn, nil if it is not one
 	btcp    *net.TCPConn // backend as *net.TCPConn, nil if it is not one
 	splice  bool         // both sides TCP and no bandwidth cap
+	src     netip.AddrPort
+	dst     netip.AddrPort
 
 	closed   atomic.Bool
 	finished atomic.Int32 // directions done
@@ -53,8 +55,21 @@ func newConn(l *Listener, st *state, client, backend net.Conn) *pconn {
 	c := &pconn{l: l, st: st, client: client, backend: backend}
 	c.ctcp, _ = client.(*net.TCPConn)
 	c.btcp, _ = backend.(*net.TCPConn)
-	c.splice = haveTCPInfo && c.ctcp != nil && c.btcp != nil && st.bytesPerSec == 0
+	c.splice = haveTCPInfo && c.ctcp != nil && c.btcp != nil && !st.capped
 	return c
+}
+
+// revoke resets a connection the security group no longer allows and
+// counts it under st (the config that refused it).
+func (c *pconn) revoke(st *state) {
+	if c.ctcp != nil {
+		_ = c.ctcp.SetLinger(0)
+	}
+	if c.closed.Load() {
+		return
+	}
+	st.met.reject(revokedSG)
+	c.close()
 }
 
 // close closes both sides once; it unblocks both copy directions.
@@ -182,9 +197,12 @@ func (c *pconn) copyUser(dst, src net.Conn, in bool) (written int64, err error) 
 	bp := copyBufPool.Get().(*[]byte)
 	defer copyBufPool.Put(bp)
 	buf := *bp
-	var lim *rate.Limiter
-	if c.st.bytesPerSec > 0 {
-		lim = rate.NewLimiter(c.st.bytesPerSec, c.st.burst)
+	var lim *bucket // the endpoint's, shared by its connections
+	if c.st.capped {
+		lim = &c.st.ep.out
+		if in {
+			lim = &c.st.ep.in
+		}
 	}
 	ctr := &c.userOut
 	if in {
@@ -194,7 +212,7 @@ func (c *pconn) copyUser(dst, src net.Conn, in bool) (written int64, err error) 
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
 			if lim != nil {
-				if err := lim.WaitN(c.l.ctx, nr); err != nil {
+				if err := sleep(c.l.ctx, lim.take(nanos(time.Now()), nr)); err != nil {
 					return written, err
 				}
 			}
@@ -211,6 +229,21 @@ func (c *pconn) copyUser(dst, src net.Conn, in bool) (written int64, err error) 
 		if rerr != nil {
 			return written, rerr
 		}
+	}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

@@ -34,6 +34,8 @@ var (
 	engineOnce sync.Once
 	theEngine  *engine
 	engineErr  error
+	// startedLoops is the engine's number of loops once it runs.
+	startedLoops atomic.Int32
 )
 
 // sharedEngine returns the process-wide engine, starting it on first use:
@@ -42,16 +44,26 @@ var (
 // sleep in epoll_wait.
 func sharedEngine() (*engine, error) {
 	engineOnce.Do(func() {
-		n := runtime.GOMAXPROCS(0)
-		if v, err := strconv.Atoi(os.Getenv("PRIVLINK_PROXY_LOOPS")); err == nil && v > 0 {
-			n = v
-		}
+		n := engineLoops()
 		theEngine, engineErr = newEngine(n)
 		if engineErr == nil {
+			startedLoops.Store(int32(n))
 			runtime.GOMAXPROCS(max(runtime.GOMAXPROCS(0), n+1))
 		}
 	})
 	return theEngine, engineErr
+}
+
+// engineLoops is the number of loops the engine has or will have.
+func engineLoops() int {
+	if n := startedLoops.Load(); n > 0 {
+		return int(n)
+	}
+	n := runtime.GOMAXPROCS(0)
+	if v, err := strconv.Atoi(os.Getenv("PRIVLINK_PROXY_LOOPS")); err == nil && v > 0 {
+		n = v
+	}
+	return n
 }
 
 func newEngine(n int) (*engine, error) {

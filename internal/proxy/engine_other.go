@@ -20,3 +20,7 @@ func Socket(netip.AddrPort) (int, netip.AddrPort, error) {
 func (l *Listener) startEngine() (bool, error) { return false, nil }
 
 func sharedEngine() (*engine, error) { return nil, errors.ErrUnsupported }
+
+// BudgetFromRlimit: off Linux the descriptor limit is not read; the Budget
+// is 65536 descriptors less reserve.
+func BudgetFromRlimit(reserve int) (*Budget, error) { return NewBudget(65536 - reserve), nil }

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
-	"golang.org/x/time/rate"
 )
 
 // flow is one proxied connection, owned by one loop. Sockets are
@@ -53,8 +52,8 @@ type half struct {
 	shut     bool // end of stream forwarded (or nothing more will be)
 	bytes    int64
 	reported int64
-	lim      *rate.Limiter // bandwidth cap, nil = none
-	resumeAt time.Time     // waiting for tokens until then
+	lim      *bucket   // the endpoint's bandwidth cap, nil = none
+	resumeAt time.Time // waiting for tokens until then
 }
 
 func (f *flow) halves() [2]*half { return [2]*half{&f.in, &f.out} }
@@ -65,9 +64,8 @@ func (h *half) pending() int { return h.n - h.off + h.inPipe }
 func (f *flow) start(lp *loop) {
 	st := f.st
 	f.ncand = st.candidates(f.l.health, f.l.rr.Add(1)-1, &f.cands)
-	if st.bytesPerSec > 0 {
-		f.in.lim = rate.NewLimiter(st.bytesPerSec, st.burst)
-		f.out.lim = rate.NewLimiter(st.bytesPerSec, st.burst)
+	if st.capped {
+		f.in.lim, f.out.lim = &st.ep.in, &st.ep.out
 	}
 	if st.cfg.ProxyProtocol {
 		// The header leaves together with the first bytes from the consumer.
@@ -239,13 +237,17 @@ func (f *flow) fill(lp *loop, h *half, src int, sr *bool, hup bool) error {
 		n   int
 		err error
 	)
-	if h.splice && h.n == h.off {
-		if !h.hasPipe {
-			if h.pipe, err = lp.getPipe(); err != nil {
-				return fmt.Errorf("pipe: %w", err)
-			}
+	if h.splice && h.n == h.off && !h.hasPipe {
+		if !f.l.budget.takeFDs(2) {
+			h.splice = false // no descriptors to spare: copy through the buffer
+		} else if h.pipe, err = lp.getPipe(); err != nil {
+			f.l.budget.putFDs(2)
+			return fmt.Errorf("pipe: %w", err)
+		} else {
 			h.hasPipe = true
 		}
+	}
+	if h.splice && h.n == h.off {
 		for {
 			var m int64
 			m, err = unix.Splice(src, nil, h.pipe[1], nil, pipeSize, unix.SPLICE_F_NONBLOCK|unix.SPLICE_F_MOVE)
@@ -262,7 +264,7 @@ func (f *flow) fill(lp *loop, h *half, src int, sr *bool, hup bool) error {
 		}
 		b := (*h.buf)[h.n:]
 		if h.lim != nil {
-			b = b[:min(len(b), max(int(h.lim.TokensAt(lp.now)), 1))]
+			b = b[:min(len(b), max(int(min(h.lim.available(nanos(lp.now)), float64(len(b)))), 1))]
 		}
 		for {
 			n, err = unix.Read(src, b)
@@ -292,7 +294,7 @@ func (f *flow) fill(lp *loop, h *half, src int, sr *bool, hup bool) error {
 	h.bytes += int64(n)
 	f.lastActive = lp.now
 	if h.lim != nil {
-		h.lim.ReserveN(lp.now, n)
+		h.lim.take(nanos(lp.now), n)
 	}
 	return nil
 }
@@ -331,13 +333,15 @@ func (f *flow) drain(h *half, dst int) error {
 // tokens reports whether the bandwidth cap lets h read now; if not, the
 // flow waits for the sweep that comes after enough tokens have accrued.
 func (f *flow) tokens(lp *loop, h *half) bool {
-	if h.lim.TokensAt(lp.now) >= 1 {
+	now := nanos(lp.now)
+	if h.lim.available(now) >= 1 {
 		return true
 	}
 	if h.resumeAt.IsZero() {
-		need := min(float64(smallBufSize), float64(h.lim.Burst()))
-		wait := time.Duration(need / float64(h.lim.Limit()) * float64(time.Second))
-		h.resumeAt = lp.now.Add(wait)
+		// The bucket is shared with the endpoint's other connections:
+		// whoever comes first after this takes the tokens, the others
+		// wait again.
+		h.resumeAt = lp.now.Add(time.Duration(max(h.lim.when(smallBufSize)-now, int64(time.Millisecond))))
 		lp.sweepBy(h.resumeAt)
 	}
 	return false
@@ -352,6 +356,7 @@ func (f *flow) release(lp *loop, h *half) {
 	if h.hasPipe {
 		lp.putPipe(h.pipe, h.inPipe == 0)
 		h.hasPipe, h.inPipe = false, 0
+		f.l.budget.putFDs(2)
 	}
 }
 
@@ -443,4 +448,5 @@ func (f *flow) close(lp *loop, err error) {
 	lp.load.Add(-1)
 	f.l.active.Add(-1)
 	f.st.met.connClosed()
+	f.l.budget.done(f.st.ep)
 }

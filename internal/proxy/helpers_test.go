@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -114,14 +115,14 @@ func echo(c net.Conn) {
 }
 
 // startProxy starts a Listener on 127.0.0.1 and closes it at cleanup.
-func startProxy(t testing.TB, cfg Config, h *Health, m *Metrics) (*Listener, string) {
+func startProxy(t testing.TB, cfg Config, h *Health, m *Metrics, opts ...Option) (*Listener, string) {
 	t.Helper()
 	lc := ListenConfig()
 	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := NewListener(ln, cfg, directDial, h, m, listenerOpts...)
+	l := NewListener(ln, cfg, directDial, h, m, append(slices.Clone(listenerOpts), opts...)...)
 	served := make(chan error, 1)
 	go func() { served <- l.Serve() }()
 	t.Cleanup(func() {

@@ -22,10 +22,12 @@ type Listener struct {
 	sockets SocketFunc // non-nil: serve on the event-loop engine (Linux)
 	health  *Health
 	metrics *Metrics
+	budget  *Budget
 	log     *slog.Logger
 
 	st       atomic.Pointer[state]
-	updateMu sync.Mutex    // serialises Update
+	updateMu sync.Mutex    // serialises Update, and Update with Close's release of the endpoint share
+	released bool          // Close released the endpoint share; under updateMu
 	updated  chan struct{} // wakes the sweeper after Update
 	jobs     chan job      // hands work to idle pooled goroutines
 	rr       atomic.Uint64 // round-robin cursor
@@ -60,6 +62,11 @@ type Option func(*Listener)
 // Without it every connection runs on goroutines and dials with dial.
 func WithSockets(fn SocketFunc) Option { return func(l *Listener) { l.sockets = fn } }
 
+// WithBudget makes the Listener draw its descriptors and its endpoint's
+// shared limits from b (default: DefaultBudget()). Every Listener of an
+// endpoint must use the same Budget for the endpoint's limits to be shared.
+func WithBudget(b *Budget) Option { return func(l *Listener) { l.budget = b } }
+
 // ListenConfig returns the recommended net.ListenConfig for endpoint
 // listeners. It leaves keepalive to the listening socket, which NewListener
 // configures and Linux copies to accepted sockets, saving Go's four
@@ -93,8 +100,11 @@ func NewListener(ln net.Listener, cfg Config, dial DialFunc, health *Health, m *
 	for _, o := range opts {
 		o(l)
 	}
+	if l.budget == nil {
+		l.budget = DefaultBudget()
+	}
 	l.lnKeepAlive = setListenerKeepAlive(ln)
-	l.st.Store(compile(cfg, m, nil, l.log))
+	l.st.Store(compile(cfg, m, nil, l.budget, l.log))
 	return l
 }
 
@@ -151,24 +161,35 @@ func (l *Listener) Serve() error {
 	}
 }
 
-// accepted runs the security-group check on the accept goroutine, so that
-// rejected connections never cost a goroutine, and hands admitted ones to a
-// pooled connection goroutine.
+// accepted runs the security-group check and the endpoint's limits on the
+// accept goroutine, so that rejected connections never cost a goroutine,
+// and hands admitted ones to a pooled connection goroutine.
 func (l *Listener) accepted(c net.Conn) {
 	st := l.st.Load()
 	src, dst := connAddrs(c)
 	if !st.allow(src, dst.Port()) {
 		st.met.sgDrop()
-		if tc, ok := c.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0) // the consumer sees a reset, not an orderly close
-		}
-		_ = c.Close()
+		reset(c)
 		if l.log.Enabled(context.Background(), slog.LevelDebug) {
 			l.log.Debug("security group rejected connection", "src", src, "dst", dst)
 		}
 		return
 	}
+	if v := l.budget.admit(st.ep, time.Now()); v != admitted {
+		st.met.reject(v)
+		reset(c)
+		l.warn("connection refused by a limit", "reason", reasons[v], "src", src)
+		return
+	}
 	l.run(job{client: c, st: st, src: src, dst: dst})
+}
+
+// reset closes c so that the peer sees a reset, not an orderly close.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.Close()
 }
 
 // handle proxies one admitted consumer connection. It copies
@@ -180,6 +201,7 @@ func (l *Listener) handle(client net.Conn, st *state, src, dst netip.AddrPort) {
 	defer func() {
 		l.active.Add(-1)
 		st.met.connClosed()
+		l.budget.done(st.ep)
 	}()
 
 	backend, err := l.dialBackend(st)
@@ -191,11 +213,18 @@ func (l *Listener) handle(client net.Conn, st *state, src, dst netip.AddrPort) {
 		return
 	}
 	c := newConn(l, st, client, backend)
+	c.src, c.dst = src, dst
 	if !l.register(c) {
 		c.close()
 		return
 	}
 	defer l.deregister(c)
+	// An Update may have come between accept and register: its re-check
+	// did not see c.
+	if cur := l.st.Load(); cur != st && !cur.allow(src, dst.Port()) {
+		c.revoke(cur)
+		return
+	}
 	if !l.lnKeepAlive {
 		ensureKeepAlive(c.ctcp)
 	}
@@ -245,15 +274,54 @@ func (l *Listener) dialBackend(st *state) (net.Conn, error) {
 	return nil, fmt.Errorf("proxy: all %d backend attempts failed: %w", n, errors.Join(errs...))
 }
 
-// Update atomically replaces the config. New connections use it (including
-// its Allow); established connections keep the config they started with.
+// Update atomically replaces the config. New connections use it; live
+// connections keep the config they started with, except that each is
+// checked against the new Allow and reset if refused (counted with reason
+// "sg_revoked"), before Update returns. The endpoint's shared limits take
+// the new values at once.
 func (l *Listener) Update(cfg Config) {
 	l.updateMu.Lock()
-	l.st.Store(compile(cfg, l.metrics, l.st.Load(), l.log))
+	if l.released {
+		l.updateMu.Unlock()
+		return
+	}
+	prev := l.st.Load()
+	st := compile(cfg, l.metrics, prev, l.budget, l.log)
+	l.st.Store(st)
+	if st.ep != prev.ep {
+		l.budget.release(prev.ep)
+	}
 	l.updateMu.Unlock()
 	select {
 	case l.updated <- struct{}{}:
 	default:
+	}
+	l.recheck(st)
+}
+
+// recheck resets the live connections st.Allow refuses: on the engine, each
+// loop checks the flows it owns (the others keep running); on goroutines,
+// the caller checks the registered connections.
+func (l *Listener) recheck(st *state) {
+	l.mu.Lock()
+	eng, closed := l.eng, l.closed
+	l.mu.Unlock()
+	if closed {
+		return
+	}
+	n := 0
+	if eng != nil {
+		n = eng.recheck(l, st)
+	} else {
+		for _, c := range l.snapshot(nil) {
+			if !c.closed.Load() && !st.allow(c.src, c.dst.Port()) {
+				c.revoke(st)
+				n++
+			}
+		}
+	}
+	if n > 0 {
+		l.log.Info("security group change closed live connections", "closed_conns", n)
 	}
 }
 
@@ -287,6 +355,12 @@ func (l *Listener) Close() error {
 		c.close()
 	}
 	l.wg.Wait()
+	l.updateMu.Lock()
+	if !l.released {
+		l.released = true
+		l.budget.release(l.st.Load().ep)
+	}
+	l.updateMu.Unlock()
 	l.log.Info("proxy listener closed", "closed_conns", closedConns)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("proxy: close listener %s: %w", l.ln.Addr(), err)

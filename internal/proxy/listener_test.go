@@ -252,10 +252,6 @@ func TestUpdateSwapsAllow(t *testing.T) {
 	cfg := modeConfig(modes[0].cfg, srv.addr())
 	l, addr := startProxy(t, cfg, nil, nil)
 
-	old := dial(t, addr)
-	if got := roundTrip(t, old, "before"); got != "before" {
-		t.Fatalf("got %q", got)
-	}
 	deny := cfg
 	deny.Allow = func(netip.AddrPort, uint16) bool { return false }
 	for _, step := range []struct {
@@ -268,10 +264,49 @@ func TestUpdateSwapsAllow(t *testing.T) {
 		if ok := err == nil; ok != step.ok {
 			t.Fatalf("%s: new connection ok=%v (err %v), want %v", step.name, ok, err, step.ok)
 		}
-		// The connection established before any Update keeps working.
-		if got := roundTrip(t, old, step.name); got != step.name {
-			t.Fatalf("%s: existing connection got %q", step.name, got)
-		}
+	}
+}
+
+// TestUpdateClosesRevokedConnections: a config swap re-checks the live
+// connections against the new Allow; those it refuses are reset at once
+// and counted, the others keep working.
+func TestUpdateClosesRevokedConnections(t *testing.T) {
+	for _, mode := range modes {
+		t.Run(mode.name, func(t *testing.T) {
+			checkGoroutines(t)
+			cfg := modeConfig(mode.cfg)
+			srv := startServer(t, cfg.ProxyProtocol, echo)
+			cfg = modeConfig(mode.cfg, srv.addr())
+			reg := prometheus.NewRegistry()
+			m := NewMetrics(reg)
+			l, addr := startProxy(t, cfg, nil, m)
+			keep, cut := dial(t, addr), dial(t, addr)
+			roundTrip(t, keep, "a")
+			roundTrip(t, cut, "b")
+			keepPort := keep.LocalAddr().(*net.TCPAddr).AddrPort().Port()
+			// The new rules allow only the first connection's source port
+			// (on loopback every source has the same address).
+			narrowed := cfg
+			narrowed.Allow = func(src netip.AddrPort, _ uint16) bool { return src.Port() == keepPort }
+			start := time.Now()
+			l.Update(narrowed)
+			_, err := cut.Read(make([]byte, 1))
+			if took := time.Since(start); !errors.Is(err, syscall.ECONNRESET) || took > time.Second {
+				t.Fatalf("revoked connection: read err %v after %v, want a reset within 1s", err, took)
+			}
+			if got := roundTrip(t, keep, "still allowed"); got != "still allowed" {
+				t.Fatalf("allowed connection got %q", got)
+			}
+			if n := toFloat64(t, m.rejected.WithLabelValues("ep-1", "a", "sg_revoked")); n != 1 {
+				t.Errorf("rejected{reason=sg_revoked} = %v, want 1", n)
+			}
+			eventually(t, time.Second, "one active connection", func() bool { return l.ActiveConns() == 1 })
+			// Same rules again: nothing more is closed.
+			l.Update(narrowed)
+			if got := roundTrip(t, keep, "again"); got != "again" {
+				t.Fatalf("allowed connection got %q", got)
+			}
+		})
 	}
 }
 
@@ -469,8 +504,8 @@ func TestMetrics(t *testing.T) {
 			t.Errorf("%v = %v, want %v", tc.c, got, tc.want)
 		}
 	}
-	if n := seriesCount(t, reg); n != 6 {
-		t.Errorf("gathered %d series, want 6 (active, total, bytes in+out, sg drops, dial failures)", n)
+	if n := seriesCount(t, reg); n != 10 {
+		t.Errorf("gathered %d series, want 10 (active, total, bytes in+out, sg drops, dial failures, 4 rejected reasons)", n)
 	}
 }
 

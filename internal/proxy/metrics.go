@@ -11,6 +11,7 @@ const (
 	labelEndpoint  = "endpoint_id"
 	labelZone      = "zone_id"
 	labelDirection = "direction"
+	labelReason    = "reason"
 )
 
 // Metrics holds the Prometheus collectors of the proxy. All series are
@@ -24,6 +25,7 @@ type Metrics struct {
 	bytes        *prometheus.CounterVec
 	sgDrops      *prometheus.CounterVec
 	dialFailures *prometheus.CounterVec
+	rejected     *prometheus.CounterVec
 }
 
 // NewMetrics creates the proxy collectors and registers them with reg (which
@@ -53,6 +55,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "privlink_proxy_backend_dial_failures_total",
 			Help: "Failed backend dial attempts.",
 		}, lbl),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "privlink_proxy_rejected_total",
+			Help: "Connections reset by a limit or a policy change, by reason: conn_limit (the endpoint's concurrent connections), " +
+				"rate_limit (its new connections per second), fd_budget (the data plane's descriptor budget or the endpoint's share of it), " +
+				"sg_revoked (a live connection the security group no longer allows).",
+		}, []string{labelEndpoint, labelZone, labelReason}),
 	}
 	if reg != nil {
 		m.active = register(reg, m.active)
@@ -60,6 +68,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.bytes = register(reg, m.bytes)
 		m.sgDrops = register(reg, m.sgDrops)
 		m.dialFailures = register(reg, m.dialFailures)
+		m.rejected = register(reg, m.rejected)
 	}
 	return m
 }
@@ -91,6 +100,7 @@ type listenerMetrics struct {
 	bytesOut     prometheus.Counter
 	sgDrops      prometheus.Counter
 	dialFailures prometheus.Counter
+	rejected     [nVerdicts]prometheus.Counter // by verdict; admitted unused
 }
 
 // Forget drops the series of an endpoint zone that is no longer served, so
@@ -102,6 +112,9 @@ func (m *Metrics) Forget(endpointID, zoneID string) {
 	for _, v := range []*prometheus.MetricVec{m.active.MetricVec, m.total.MetricVec, m.sgDrops.MetricVec, m.dialFailures.MetricVec} {
 		v.DeleteLabelValues(endpointID, zoneID)
 	}
+	for _, r := range reasons[1:] {
+		m.rejected.DeleteLabelValues(endpointID, zoneID, r)
+	}
 	m.bytes.DeleteLabelValues(endpointID, zoneID, "in")
 	m.bytes.DeleteLabelValues(endpointID, zoneID, "out")
 }
@@ -110,13 +123,24 @@ func (m *Metrics) forListener(endpointID, zoneID string) *listenerMetrics {
 	if m == nil {
 		return nil
 	}
-	return &listenerMetrics{
+	lm := &listenerMetrics{
 		active:       m.active.WithLabelValues(endpointID, zoneID),
 		total:        m.total.WithLabelValues(endpointID, zoneID),
 		bytesIn:      m.bytes.WithLabelValues(endpointID, zoneID, "in"),
 		bytesOut:     m.bytes.WithLabelValues(endpointID, zoneID, "out"),
 		sgDrops:      m.sgDrops.WithLabelValues(endpointID, zoneID),
 		dialFailures: m.dialFailures.WithLabelValues(endpointID, zoneID),
+	}
+	for v := admitted + 1; v < nVerdicts; v++ {
+		lm.rejected[v] = m.rejected.WithLabelValues(endpointID, zoneID, reasons[v])
+	}
+	return lm
+}
+
+// reject counts a connection reset for verdict v.
+func (m *listenerMetrics) reject(v verdict) {
+	if m != nil && v > admitted && v < nVerdicts {
+		m.rejected[v].Inc()
 	}
 }
 

@@ -56,6 +56,16 @@ type Config struct {
 	// Pprof mounts Go's profiler at /debug/pprof/ on MetricsListen (off
 	// by default).
 	Pprof bool
+	// ProxyFDs is the data plane's descriptor budget; 0 = RLIMIT_NOFILE
+	// (raised to its hard limit) less proxy.DefaultReserveFDs and the
+	// engine's idle pipes.
+	ProxyFDs int
+	// EndpointMaxConns and EndpointNewConnsPerSec are the per-endpoint
+	// limits of services that set none (0 = none but the budget's share).
+	EndpointMaxConns, EndpointNewConnsPerSec int
+	// EndpointFDShare is the fraction of the descriptor budget one
+	// endpoint may hold (0 = proxy.DefaultEndpointShare).
+	EndpointFDShare float64
 }
 
 // etcdCredentials are the store client's credentials for EtcdEndpoints.
@@ -110,6 +120,10 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("--etcd-quota-bytes %d: give 1 to %d (8 GiB, etcd's recommended maximum), or 0 for 2 GiB", c.EtcdQuotaBytes, store.MaxQuotaBytes)
 	case len(c.EtcdEndpoints) > 0 && c.EtcdQuotaBytes != 0:
 		return errors.New("--etcd-quota-bytes sizes the embedded etcd; an external cluster has its own --quota-backend-bytes")
+	case c.ProxyFDs < 0 || c.EndpointMaxConns < 0 || c.EndpointNewConnsPerSec < 0:
+		return errors.New("--proxy-fds, --endpoint-max-connections and --endpoint-new-connections-per-second must not be negative")
+	case c.EndpointFDShare < 0 || c.EndpointFDShare > 1:
+		return errors.New("--endpoint-fd-share must be in (0, 1]")
 	case len(c.EtcdEndpoints) == 0 && c.etcdCredentials() != store.Credentials{}:
 		return errors.New("--etcd-cacert, --etcd-cert, --etcd-key, --etcd-user and --etcd-password go with --etcd-endpoints (the embedded etcd's files are in --data-dir)")
 	}

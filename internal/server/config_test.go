@@ -50,6 +50,8 @@ func TestConfigDefaults(t *testing.T) {
 		{"etcd quota negative", Config{DataDir: "/d", EtcdQuotaBytes: -1}, nil, "--etcd-quota-bytes -1"},
 		{"etcd quota above 8 GiB", Config{DataDir: "/d", EtcdQuotaBytes: 9 << 30}, nil, "8 GiB"},
 		{"etcd quota is the embedded one's", Config{EtcdEndpoints: []string{"https://e"}, EtcdQuotaBytes: 1 << 30}, nil, "--quota-backend-bytes"},
+		{"negative data-plane limit", Config{DataDir: "/d", EndpointMaxConns: -1}, nil, "must not be negative"},
+		{"endpoint share above 1", Config{DataDir: "/d", EndpointFDShare: 1.5}, nil, "--endpoint-fd-share"},
 		{"agent needs a zone", Config{AgentOnly: true, EtcdEndpoints: []string{"http://e"}}, nil, "its zone"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -19,8 +19,13 @@ import (
 func (s *Server) startDataPlane(ctx context.Context, reg *prometheus.Registry, naming model.Naming) error {
 	metrics := proxy.NewMetrics(reg)
 	RegisterAgentMetrics(reg, s.agentReady)
+	var budget *proxy.Budget
+	if len(s.cfg.AgentZones) > 0 {
+		budget = s.proxyBudget(reg)
+	}
 	for _, z := range s.cfg.AgentZones {
-		a := agent.New(agent.Config{Zone: z, Store: s.Store, Cache: s.Cache, Driver: s.Driver, Metrics: metrics, Logger: s.log})
+		a := agent.New(agent.Config{Zone: z, Store: s.Store, Cache: s.Cache, Driver: s.Driver, Metrics: metrics, Logger: s.log,
+			Budget: budget, MaxConnsPerEndpoint: s.cfg.EndpointMaxConns, NewConnsPerSecond: s.cfg.EndpointNewConnsPerSec})
 		s.Agents[z] = a
 		s.goRun(func() { _ = a.Run(ctx) })
 	}
@@ -35,6 +40,31 @@ func (s *Server) startDataPlane(ctx context.Context, reg *prometheus.Registry, n
 	r := resolver.New(resolver.Config{Cache: s.Cache, Sockets: s.Driver.Sockets, DNS: s.DNS, Logger: s.log, Zones: s.cfg.AgentZones})
 	s.goRun(func() { r.Run(ctx) })
 	return nil
+}
+
+// proxyBudget is the agents' shared descriptor budget, exported as gauges.
+func (s *Server) proxyBudget(reg *prometheus.Registry) *proxy.Budget {
+	var b *proxy.Budget
+	if s.cfg.ProxyFDs > 0 {
+		b = proxy.NewBudget(s.cfg.ProxyFDs)
+	} else {
+		var err error
+		if b, err = proxy.BudgetFromRlimit(proxy.DefaultReserveFDs); err != nil {
+			s.log.Warn("data-plane descriptor budget", "err", err)
+		}
+	}
+	if s.cfg.EndpointFDShare > 0 {
+		b.SetEndpointShare(s.cfg.EndpointFDShare)
+	}
+	s.log.Info("data-plane descriptor budget", "fds", b.FDs(), "endpoint_max_conns", b.EndpointCap())
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "privlink_proxy_fd_budget",
+			Help: "File descriptors the data plane may hold (connections 2 each, splice pipes 2 each)."},
+			func() float64 { return float64(b.FDs()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "privlink_proxy_fd_in_use",
+			Help: "File descriptors the data plane holds now, out of privlink_proxy_fd_budget."},
+			func() float64 { return float64(b.InUse()) }))
+	return b
 }
 
 func (s *Server) agentReady() float64 {

@@ -42,6 +42,7 @@ type Options struct {
 	TLSCert, TLSKey, CACert string
 	// EtcdQuotaBytes is the embedded etcd's backend quota (0: the default).
 	EtcdQuotaBytes int64
+	Server         func(*server.Config) // adjusts the server's config last
 }
 
 // Env is one running server.
@@ -108,6 +109,9 @@ func Start(t testing.TB, o Options) *Env {
 		}
 		if len(o.EtcdEndpoints) > 0 {
 			joinEtcd(&cfg, o.EtcdEndpoints)
+		}
+		if o.Server != nil {
+			o.Server(&cfg)
 		}
 		if s, err = server.Start(context.Background(), cfg); err == nil || !AddrInUse(err) {
 			break
