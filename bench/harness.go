@@ -190,7 +190,7 @@ func (h *harness) setup(ctx context.Context) error {
 		return err
 	}
 	h.srv = &plServer{bin: bin, dataDir: dataDir, logDir: h.tmp, prefix: h.prefix,
-		proxyFDs: h.cfg.IdleConns*fdsPerProxiedConn + 256}
+		proxyFDs: max(h.cfg.IdleConns, h.cfg.SoakConns)*fdsPerProxiedConn + 256}
 	h.onUndo("privlink server and its namespaces", func() error { return h.srv.finish(context.Background()) })
 	slog.Info("starting privlink server", "prefix", h.prefix)
 	if err := h.srv.startReady(ctx, false); err != nil {
