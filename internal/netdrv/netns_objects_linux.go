@@ -29,6 +29,15 @@ func (d *NetnsDriver) bridge(v *nsVPC, vswID string) (netlink.Link, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l.Attrs().Alias == "" && !v.adopted {
+		// Created but not yet marked when a crash came: in a namespace of
+		// ours every link is ours. Remove it; EnsureVSwitch makes it anew.
+		d.log.Warn("removing a half-made vSwitch bridge left by a crash", "vpc", v.id, "vswitch", vswID, "bridge", l.Attrs().Name)
+		if err := v.nl.LinkDel(l); err != nil && !isNotFound(err) {
+			return nil, err
+		}
+		return nil, nil
+	}
 	if l.Attrs().Alias != vswAlias(vswID) {
 		return nil, fmt.Errorf("netdrv: vpc %s: link %s exists but is not vSwitch %s (alias %q)", v.id, l.Attrs().Name, vswID, l.Attrs().Alias)
 	}
@@ -234,7 +243,7 @@ func (d *NetnsDriver) loadHost(hostID string) (*nsHost, error) {
 	if err := checkID("host", hostID); err != nil {
 		return nil, err
 	}
-	ns, err := openNamed(d.nsName(hostID))
+	ns, err := d.openNamed(d.nsName(hostID))
 	if err != nil {
 		return nil, err
 	}
@@ -310,9 +319,14 @@ func (d *NetnsDriver) plumbHost(v *nsVPC, br netlink.Link, hnl *netlink.Handle, 
 		return err
 	}
 	if vl != nil && vl.Attrs().Alias != hostAlias(h.ID) {
-		return fmt.Errorf("vpc %s: link %s belongs to someone else (alias %q)", v.id, vname, vl.Attrs().Alias)
+		if vl.Attrs().Alias != "" || v.adopted {
+			return fmt.Errorf("vpc %s: link %s belongs to someone else (alias %q)", v.id, vname, vl.Attrs().Alias)
+		}
+		// A veth created but not yet marked when a crash came (in a
+		// namespace of ours every link is ours): made anew below.
+		d.log.Warn("replacing a half-made host veth left by a crash", "vpc", v.id, "host", h.ID, "veth", vname)
 	}
-	reuse := vl != nil && eth != nil &&
+	reuse := vl != nil && eth != nil && vl.Attrs().Alias == hostAlias(h.ID) &&
 		(old.VpcID == "" || (old.VpcID == h.VpcID && old.VSwitchID == h.VSwitchID)) &&
 		vl.Attrs().OperState == netlink.OperUp
 	if !reuse {
@@ -433,7 +447,7 @@ func (d *NetnsDriver) deleteHost(hostID string) error {
 // other namespaces vanish now, not when the kernel gets round to destroying
 // the namespace, or never if a socket still pins it) and then the name.
 func teardownNamed(name string) error {
-	ns, err := openNamed(name)
+	ns, _, err := openNamed(name)
 	if err != nil {
 		return errors.Join(err, deleteNamed(name))
 	}
