@@ -46,6 +46,7 @@ type Server struct {
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 	log      *slog.Logger
+	claim    *netdrv.PrefixClaim // the netns prefix, held for the process's life
 }
 
 // Start brings every component up and returns when the process is ready:
@@ -63,12 +64,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}()
 	var err error
-	if s.Driver, err = netdrv.New(cfg.Network, cfg.NetnsPrefix, log); err != nil {
-		return nil, err
-	}
 	s.Store, err = store.Open(ctx, store.Config{Endpoints: cfg.EtcdEndpoints, DataDir: cfg.DataDir,
 		ClientURL: cfg.EtcdClientURL, PeerURL: cfg.EtcdPeerURL, Credentials: cfg.etcdCredentials(), Logger: log})
 	if err != nil {
+		return nil, err
+	}
+	if err := s.claimPrefix(ctx); err != nil {
+		return nil, err
+	}
+	if s.Driver, err = netdrv.New(cfg.Network, cfg.NetnsPrefix, log); err != nil {
 		return nil, err
 	}
 	naming := model.Naming{Region: cfg.Region, ServicePrefix: cfg.ServicePrefix, DNSSuffix: cfg.DNSSuffix}
@@ -103,6 +107,32 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	log.Info(what, "listen", s.URL(), "region", cfg.Region, "zones", cfg.Zones, "agentZones", cfg.AgentZones, "network", s.Driver.Name)
 	return s, nil
+}
+
+// claimPrefix holds the netns prefix for this deployment while the process
+// lives (netns driver with agents only: nothing else touches namespaces),
+// so that another deployment's process with the same prefix on this
+// machine refuses to start instead of pruning our namespaces.
+func (s *Server) claimPrefix(ctx context.Context) error {
+	if s.cfg.Network != netdrv.Netns || len(s.cfg.AgentZones) == 0 {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	id, err := s.Store.DeploymentID(dctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	claim, prev, err := netdrv.ClaimPrefix(s.cfg.NetnsPrefix, id)
+	if err != nil {
+		return err
+	}
+	s.claim = claim
+	if prev != "" {
+		s.log.Warn("netns prefix was last held by another deployment, whose processes are gone; its namespaces are pruned",
+			"prefix", s.cfg.NetnsPrefix, "previousDeployment", prev, "deployment", id)
+	}
+	return nil
 }
 
 // startAPI bootstraps the admin account (embedded etcd) and builds the API.
@@ -186,4 +216,5 @@ func (s *Server) stop() {
 	if s.Store != nil {
 		s.Store.Close()
 	}
+	s.claim.Release()
 }
