@@ -75,7 +75,7 @@ func TestCrashConverges(t *testing.T) {
 	for _, h := range sc.ProviderNet.Hosts {
 		serveEcho(t, m.drv.Sockets, h.HostID, 6001)
 	}
-	m.converge(ctx, "initial build")
+	m.converge(ctx, "initial build", true)
 
 	start := time.Now()
 	for round := 1; round <= rounds; round++ {
@@ -106,7 +106,7 @@ func TestCrashConverges(t *testing.T) {
 		m.restart(victims)
 		desc := fmt.Sprintf("round %d: %s, killed %s after %s", round, what.name, strings.Join(names, "+"), delay)
 		t0 := time.Now()
-		m.converge(ctx, desc)
+		m.converge(ctx, desc, true)
 		t.Logf("%s: converged %s after the restart", desc, time.Since(t0).Round(time.Millisecond))
 	}
 	t.Logf("%d rounds of kill -9 and restart converged in %s", rounds, time.Since(start).Round(time.Millisecond))
@@ -130,9 +130,10 @@ func (m *machine) restart(victims []*proc) {
 	}
 }
 
-// converge waits until the machine matches the store; the store's own
-// invariants must hold at the first read.
-func (m *machine) converge(ctx context.Context, when string) {
+// converge waits until the machine matches the store (and, if
+// needServing, some endpoint carries traffic); the store's own invariants
+// must hold at the first read.
+func (m *machine) converge(ctx context.Context, when string, needServing bool) invariant.Want {
 	m.t.Helper()
 	first := true
 	var bad []string
@@ -157,15 +158,16 @@ func (m *machine) converge(ctx context.Context, when string) {
 			m.t.Fatalf("%s: %v", when, err)
 		}
 		bad = append(w.Diff(inv), w.Traffic(ctx, m.drv.Sockets)...)
-		if len(bad) == 0 && len(w.Serving) > 0 {
-			return
+		if len(bad) == 0 && (len(w.Serving) > 0 || !needServing) {
+			return w
 		}
-		if len(w.Serving) == 0 {
+		if len(w.Serving) == 0 && needServing {
 			bad = append(bad, "no endpoint serves")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
 	m.t.Fatalf("%s: the machine did not converge to the store in 30s:\n  %s", when, strings.Join(bad, "\n  "))
+	return invariant.Want{}
 }
 
 type change struct {
@@ -310,12 +312,15 @@ func deleteVPC(ctx context.Context, c *client.Client, vpcID string) error {
 	return err
 }
 
-// serveEcho runs an echo server in a host until the test ends.
+// serveEcho runs an echo server in a host (once its agent made it) until
+// the test ends.
 func serveEcho(t testing.TB, sk netdrv.Sockets, hostID string, port uint16) {
-	ln, err := sk.ListenHost(hostID, netip.AddrPortFrom(netip.IPv4Unspecified(), port))
-	if err != nil {
-		t.Fatal(err)
-	}
+	t.Helper()
+	var ln net.Listener
+	waitFor(t, "listen in host "+hostID, func() (err error) {
+		ln, err = sk.ListenHost(hostID, netip.AddrPortFrom(netip.IPv4Unspecified(), port))
+		return err
+	})
 	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {

@@ -65,7 +65,8 @@ func WantOf(st *store.State, zones []string) Want {
 			if svc == nil {
 				continue
 			}
-			if svc.VpcID != "" && own(svc.VpcID) && model.Carries(ep, svc) {
+			carried := ep.ConnectionStatus == model.ConnConnected && admits(svc, ep.AccountID)
+			if svc.VpcID != "" && own(svc.VpcID) && carried {
 				w.VPCs[svc.VpcID] = true
 			}
 			var groups []model.SecurityGroup
@@ -78,7 +79,7 @@ func WantOf(st *store.State, zones []string) Want {
 			for _, port := range svc.Ports {
 				ez := EndpointZone{EndpointID: id, VpcID: ep.VpcID, ZoneID: z.ZoneID, Addr: netip.AddrPortFrom(z.IP, uint16(port))}
 				// Echo dials from the VPC's namespace: the source is the ENI itself.
-				if model.Carries(ep, svc) && rules.Allows(z.IP, uint16(port)) {
+				if carried && rules.Allows(z.IP, uint16(port)) {
 					w.Serving = append(w.Serving, ez)
 				} else {
 					w.Refusing = append(w.Refusing, ez)
@@ -87,6 +88,12 @@ func WantOf(st *store.State, zones []string) Want {
 		}
 	}
 	return w
+}
+
+// admits is the rule, stated here on its own rather than taken from the
+// code under test: the owner and the allow-listed accounts only.
+func admits(svc *model.EndpointService, account string) bool {
+	return account == svc.AccountID || slices.Contains(svc.AllowedAccounts, account)
 }
 
 // Diff returns how the machine's inventory differs from Want.

@@ -58,7 +58,7 @@ func (s *Snapshot) Check() []string {
 			continue
 		}
 		svc := st.Services[ep.ServiceID]
-		if svc == nil || !svc.Admits(ep.AccountID) {
+		if svc == nil || !admits(svc, ep.AccountID) {
 			add("endpoint %s of account %s is Connected to service %s, which does not admit it", id, ep.AccountID, ep.ServiceID)
 		}
 	}
