@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -25,6 +26,7 @@ const ClaimDir = "/run/privlink"
 // so kill -9 never leaves a stale claim. ClaimDir/netns-<prefix>.owner
 // names the deployment that holds it.
 type PrefixClaim struct {
+	mu   sync.Mutex
 	f    *os.File
 	base string // ClaimDir/netns-<prefix>
 }
@@ -119,7 +121,12 @@ func lockOwner(base string) (*os.File, error) {
 // Release drops the claim (the kernel does it too when the process dies);
 // the last holder removes the lock and owner files.
 func (c *PrefixClaim) Release() {
-	if c == nil || c.f == nil {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.f == nil {
 		return
 	}
 	if owner, err := lockOwner(c.base); err == nil {

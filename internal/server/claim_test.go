@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -83,5 +84,16 @@ func TestPrefixClaim(t *testing.T) {
 	if err != nil {
 		t.Fatalf("second deployment once the first stopped: %v", err)
 	}
-	s.Stop()
+	// It stops, removes the prefix's namespaces, then frees the prefix.
+	if err := s.StopAndCleanup(); err != nil {
+		t.Fatal(err)
+	}
+	if left := netdrv.Leftovers(first.Prefix); len(left) > 0 {
+		t.Errorf("after StopAndCleanup: %v", left)
+	}
+	for _, ext := range []string{".lock", ".owner"} {
+		if _, err := os.Stat(filepath.Join(netdrv.ClaimDir, "netns-"+first.Prefix+ext)); !os.IsNotExist(err) {
+			t.Errorf("claim file %s left by the last holder: %v", ext, err)
+		}
+	}
 }

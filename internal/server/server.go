@@ -196,9 +196,24 @@ func (s *Server) URL() string {
 // Config returns the effective configuration.
 func (s *Server) Config() Config { return s.cfg }
 
-// Stop shuts everything down; namespaces stay (see Topology.Cleanup).
-// It is safe to call more than once.
-func (s *Server) Stop() { s.stopOnce.Do(s.stop) }
+// Stop shuts everything down and releases the netns prefix; namespaces
+// stay (see StopAndCleanup). It is safe to call more than once.
+func (s *Server) Stop() {
+	s.stopOnce.Do(s.stop)
+	s.claim.Release()
+}
+
+// StopAndCleanup stops, removes every namespace of the prefix and only
+// then releases the prefix, so that no other deployment can have claimed
+// it (and made namespaces) in between.
+func (s *Server) StopAndCleanup() error {
+	s.stopOnce.Do(s.stop)
+	defer s.claim.Release()
+	if s.Driver.Topology == nil {
+		return nil
+	}
+	return s.Driver.Topology.Cleanup()
+}
 
 func (s *Server) stop() {
 	if s.http != nil {
@@ -216,5 +231,4 @@ func (s *Server) stop() {
 	if s.Store != nil {
 		s.Store.Close()
 	}
-	s.claim.Release()
 }
