@@ -17,7 +17,7 @@ type Want struct {
 	// VPCs must exist; MayVPCs may (a VPC that left these zones stays
 	// until it is deleted: it may serve another zone).
 	VPCs, MayVPCs map[string]bool
-	Hosts         map[string]bool
+	Hosts         map[string]string // hostID -> vpcID
 	VSwitches     map[netdrv.VSwitchRef]bool
 	ENIs          map[netdrv.ENIRef]bool
 	// Serving lists the endpoint zones that must carry traffic from
@@ -36,7 +36,7 @@ type EndpointZone struct {
 // WantOf derives Want from a state for the agents of zones. Adopted VPCs
 // are left out (Inventory does not list them).
 func WantOf(st *store.State, zones []string) Want {
-	w := Want{VPCs: map[string]bool{}, MayVPCs: map[string]bool{}, Hosts: map[string]bool{},
+	w := Want{VPCs: map[string]bool{}, MayVPCs: map[string]bool{}, Hosts: map[string]string{},
 		VSwitches: map[netdrv.VSwitchRef]bool{}, ENIs: map[netdrv.ENIRef]bool{}}
 	own := func(id string) bool { v := st.VPCs[id]; return v != nil && v.NetnsPath == "" }
 	for id, v := range st.VPCs {
@@ -52,7 +52,7 @@ func WantOf(st *store.State, zones []string) Want {
 	}
 	for id, h := range st.Hosts {
 		if w.VSwitches[netdrv.VSwitchRef{VpcID: h.VpcID, VSwitchID: h.VSwitchID}] {
-			w.Hosts[id] = true
+			w.Hosts[id] = h.VpcID
 		}
 	}
 	for id, ep := range st.Endpoints {
@@ -118,7 +118,7 @@ func (w Want) Diff(have netdrv.Inventory) []string {
 		}
 	}
 	for id := range hosts {
-		if !w.Hosts[id] {
+		if _, ok := w.Hosts[id]; !ok {
 			add("namespace of host %s, which the store does not have here", id)
 		}
 	}

@@ -32,10 +32,22 @@ func Echo(ctx context.Context, sk netdrv.Sockets, vpcID string, addr netip.AddrP
 	return err
 }
 
-// Traffic checks the data plane against Want: every serving endpoint
-// zone echoes, every refusing one does not.
+// Traffic checks the data plane against Want: every host is plugged in
+// (it reaches its VPC's resolver over TCP: veth, address, default route
+// and the VPC's forwarding), every serving endpoint zone echoes, every
+// refusing one does not.
 func (w Want) Traffic(ctx context.Context, sk netdrv.Sockets) []string {
 	var bad []string
+	for id, vpc := range w.Hosts {
+		dctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		c, err := sk.DialHost(dctx, id, sk.ResolverAddr(vpc))
+		cancel()
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("host %s does not reach its VPC's resolver: %v", id, err))
+			continue
+		}
+		c.Close()
+	}
 	for _, ez := range w.Serving {
 		if err := Echo(ctx, sk, ez.VpcID, ez.Addr); err != nil {
 			bad = append(bad, fmt.Sprintf("endpoint %s in %s (%s) does not carry traffic: %v", ez.EndpointID, ez.ZoneID, ez.Addr, err))
