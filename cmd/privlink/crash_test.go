@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -166,8 +167,25 @@ func (m *machine) converge(ctx context.Context, when string, needServing bool) i
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	m.t.Fatalf("%s: the machine did not converge to the store in 30s:\n  %s", when, strings.Join(bad, "\n  "))
+	m.t.Fatalf("%s: the machine did not converge to the store in 30s:\n  %s\n%s", when, strings.Join(bad, "\n  "), m.dump())
 	return invariant.Want{}
+}
+
+// dump shows the links and addresses of every namespace of the prefix
+// (for a failure's message).
+func (m *machine) dump() string {
+	var b strings.Builder
+	for _, p := range netdrv.Leftovers(m.prefix) {
+		name := strings.TrimPrefix(p, "/run/netns/")
+		if name == p {
+			continue
+		}
+		for _, args := range [][]string{{"-o", "link"}, {"-br", "addr"}, {"route"}} {
+			out, _ := exec.Command("ip", append([]string{"-n", name}, args...)...).CombinedOutput()
+			fmt.Fprintf(&b, "ip -n %s %s:\n%s", name, strings.Join(args, " "), out)
+		}
+	}
+	return b.String()
 }
 
 type change struct {

@@ -185,3 +185,63 @@ func TestNetnsCrashLeftovers(t *testing.T) {
 		})
 	}
 }
+
+// TestNetnsBridgeMACStable: deleting a host must not cut the others off
+// their gateway. A Linux bridge takes the lowest MAC of its ports unless
+// its own was set; when the host owning it left, the gateway's MAC
+// changed under the others' ARP caches and their traffic to the gateway
+// (the resolver, the ENIs) went nowhere for up to half a minute.
+func TestNetnsBridgeMACStable(t *testing.T) {
+	d := newTestNetns(t)
+	vpc, vsw := newID("vpc"), newID("vsw")
+	if err := d.EnsureVPC(vpc); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.EnsureVSwitch(vpc, vsw, cidr0, gw0); err != nil {
+		t.Fatal(err)
+	}
+	v, _ := d.loadVPC(vpc)
+	brMAC := func() string {
+		br, err := v.nl.LinkByName(BridgeName(vsw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return br.Attrs().HardwareAddr.String()
+	}
+	before := brMAC()
+	ln, err := d.Listen(vpc, netip.AddrPortFrom(gw0, 7001))
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveTag(t, ln, "gw")
+	var hosts []Host
+	for i := range 4 {
+		h := Host{ID: newID("i"), VpcID: vpc, VSwitchID: vsw, IP: netip.AddrFrom4([4]byte{192, 168, 0, byte(10 + i)}), Prefix: cidr0, Gateway: gw0}
+		if err := d.EnsureHost(h); err != nil {
+			t.Fatal(err)
+		}
+		hosts = append(hosts, h)
+	}
+	reach := func(h Host) error {
+		_, err := readTag(func(ctx context.Context) (net.Conn, error) {
+			return d.DialHost(ctx, h.ID, netip.AddrPortFrom(gw0, 7001))
+		})
+		return err
+	}
+	for _, h := range hosts { // every host learns the gateway's MAC
+		if err := reach(h); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, h := range hosts[:3] {
+		if err := d.DeleteHost(h.ID); err != nil {
+			t.Fatal(err)
+		}
+		if got := brMAC(); got != before {
+			t.Errorf("bridge MAC %s became %s after host %d left", before, got, i)
+		}
+	}
+	if err := reach(hosts[3]); err != nil {
+		t.Errorf("the last host lost its gateway when the others left: %v", err)
+	}
+}

@@ -3,6 +3,8 @@
 package netdrv
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -63,8 +65,9 @@ func (d *NetnsDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, gw n
 		return err
 	}
 	name := BridgeName(vswID)
+	mac := bridgeMAC(vswID)
 	if br == nil {
-		if err := v.nl.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}); err != nil {
+		if err := v.nl.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: mac}}); err != nil {
 			return fmt.Errorf("netdrv: vpc %s: create bridge %s: %w", vpcID, name, err)
 		}
 		if br, err = v.nl.LinkByName(name); err != nil {
@@ -75,6 +78,11 @@ func (d *NetnsDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, gw n
 			return err
 		}
 		d.log.Info("created vSwitch bridge", "vpc", vpcID, "vswitch", vswID, "bridge", name, "cidr", cidr)
+	}
+	if !bytes.Equal(br.Attrs().HardwareAddr, mac) { // a bridge made before the MAC was fixed
+		if err := v.nl.LinkSetHardwareAddr(br, mac); err != nil {
+			return fmt.Errorf("netdrv: vpc %s: MAC of %s: %w", vpcID, name, err)
+		}
 	}
 	addrs, err := retryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, netlink.FAMILY_V4) })
 	if err != nil {
@@ -93,6 +101,19 @@ func (d *NetnsDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, gw n
 		}
 	}
 	return v.nl.LinkSetUp(br)
+}
+
+// bridgeMAC is the gateway's MAC on a vSwitch: fixed, derived from its ID,
+// locally administered. Set explicitly, it never changes; left to the
+// kernel, a bridge takes the lowest MAC of its ports and changes it when
+// that port leaves, and the other hosts' ARP caches then point at nothing
+// (their traffic to the gateway, the resolver and the ENIs is lost until
+// the entries expire, up to half a minute).
+func bridgeMAC(vswID string) net.HardwareAddr {
+	sum := sha256.Sum256([]byte(vswID))
+	mac := net.HardwareAddr(sum[:6])
+	mac[0] = mac[0]&^0x01 | 0x02 // unicast, locally administered
+	return mac
 }
 
 // DeleteVSwitch implements Topology. Hosts on the vSwitch known to this driver
