@@ -9,6 +9,7 @@ import (
 
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/proxy"
+	"github.com/privlink/privlink/internal/store"
 )
 
 type netConn = net.Conn
@@ -79,7 +80,7 @@ func (a *Agent) apply(d *desired) map[string]error {
 		switch _, exists := st.VPCs[id]; {
 		case hasKey(d.vpcs, id):
 			delete(a.kept, id) // wanted here again: tracked in a.vpcs
-		case !exists:
+		case !exists && !st.Bad(store.KindVPC, id): // a bad record may describe it: left alone
 			if err := drv.DeleteVPC(id); err != nil {
 				a.log.Warn("remove vpc", "id", id, "err", err)
 				continue

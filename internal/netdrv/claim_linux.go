@@ -4,6 +4,8 @@ package netdrv
 
 import (
 	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -45,9 +47,10 @@ func ClaimPrefix(prefix, deployment string) (*PrefixClaim, string, error) {
 	if !prefixRE.MatchString(prefix) {
 		return nil, "", fmt.Errorf("netdrv: invalid prefix %q", prefix)
 	}
-	if deployment == "" || strings.ContainsAny(deployment, "\n ") {
-		return nil, "", fmt.Errorf("netdrv: invalid deployment ID %q", deployment)
+	if deployment == "" {
+		return nil, "", errors.New("netdrv: empty deployment ID")
 	}
+	deployment = claimID(deployment)
 	if err := os.MkdirAll(ClaimDir, 0o700); err != nil {
 		return nil, "", fmt.Errorf("netdrv: %w", err)
 	}
@@ -138,6 +141,17 @@ func (c *PrefixClaim) Release() {
 	}
 	c.f.Close()
 	c.f = nil
+}
+
+// claimID is the deployment ID as recorded: itself when it is short and
+// plain (what store.DeploymentID makes), else a digest of it (a record
+// corrupted into anything still names one deployment).
+func claimID(deployment string) string {
+	if len(deployment) <= 64 && strings.Trim(deployment, "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ-_.") == "" {
+		return deployment
+	}
+	sum := sha256.Sum256([]byte(deployment))
+	return "sha256-" + hex.EncodeToString(sum[:16])
 }
 
 // readOwner returns the deployment and pid in an owner file.
