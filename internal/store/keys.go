@@ -27,7 +27,7 @@ const (
 	KindIdemRev  = "idemrev" // idemrev/<kind>/<id> -> the idem key that created the resource
 	KindReport   = "report"  // report/<zoneId>/<endpointId> -> model.ZoneReport (leased)
 	KindAgent    = "agent"   // agent/<zoneId> -> model.AgentInfo (leased)
-	KindMeta     = "meta"    // meta/admin -> the admin's account ID; meta/deployment -> the deployment ID
+	KindMeta     = "meta"    // meta/admin -> the admin's account ID
 )
 
 // key builds prefix + kind + "/" + parts joined by "/".
