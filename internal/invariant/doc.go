@@ -4,7 +4,9 @@
 // account the service does not admit, no address handed out twice or held
 // by no record, no record whose parent is gone) and the machine against the
 // store (Want.Diff: every namespace, bridge and ENI the zone agents should
-// have, and nothing else with the prefix). The crash-restart test and the
+// have, and nothing else with the prefix; Want.Traffic: every host reaches
+// its VPC's resolver, every endpoint that must carry traffic does and no
+// other one). The crash-restart test and the
 // randomized invariant checker share it. Every check returns the list of
 // violations, each a sentence naming the objects; empty means it holds.
 package invariant
