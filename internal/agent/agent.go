@@ -45,6 +45,7 @@ type Agent struct {
 
 	// actual state, touched only by the run goroutine
 	vpcs      map[string]string
+	kept      map[string]bool // VPC namespaces on the machine not wanted by this zone, removed once the VPC is deleted
 	vswitches map[string]vswitch
 	hosts     map[string]netdrv.Host
 	enis      map[eniKey]bool
@@ -70,7 +71,7 @@ func New(cfg Config) *Agent {
 		cfg.LeaseTTL = 3 * time.Second
 	}
 	return &Agent{cfg: cfg, log: cfg.Logger.With("zone", cfg.Zone), done: make(chan struct{}),
-		vpcs: map[string]string{}, vswitches: map[string]vswitch{}, hosts: map[string]netdrv.Host{},
+		vpcs: map[string]string{}, kept: map[string]bool{}, vswitches: map[string]vswitch{}, hosts: map[string]netdrv.Host{},
 		enis: map[eniKey]bool{}, listeners: map[listenerKey]*running{}, reported: map[string]model.ZoneReport{},
 		health: map[string]*proxy.Health{}, lease: cfg.Store.NewLease(cfg.LeaseTTL)}
 }

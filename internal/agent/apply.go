@@ -9,6 +9,7 @@ import (
 
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/proxy"
+	"github.com/privlink/privlink/internal/store"
 )
 
 type netConn = net.Conn
@@ -67,14 +68,30 @@ func (a *Agent) apply(d *desired) map[string]error {
 	st := a.cfg.Cache.State()
 	drop(a.log, "vpc", a.vpcs, d.vpcs, func(id, _ string) error {
 		// Only a VPC that no longer exists is torn down; one that merely
-		// left this zone may still serve other zones.
+		// left this zone may still serve other zones: it is kept, and
+		// torn down once it is deleted.
 		if _, exists := st.VPCs[id]; exists {
+			a.kept[id] = true
 			return nil
 		}
 		return drv.DeleteVPC(id)
 	})
+	for id := range a.kept {
+		switch _, exists := st.VPCs[id]; {
+		case hasKey(d.vpcs, id):
+			delete(a.kept, id) // wanted here again: tracked in a.vpcs
+		case !exists && !st.Bad(store.KindVPC, id): // a bad record may describe it: left alone
+			if err := drv.DeleteVPC(id); err != nil {
+				a.log.Warn("remove vpc", "id", id, "err", err)
+				continue
+			}
+			delete(a.kept, id)
+		}
+	}
 	return errs
 }
+
+func hasKey[K comparable, V any](m map[K]V, k K) bool { _, ok := m[k]; return ok }
 
 // ensure creates every object of want that have lacks (or has in another
 // form) and records each success in have; failures are retried on the

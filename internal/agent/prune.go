@@ -53,6 +53,10 @@ func (a *Agent) prune(ctx context.Context) {
 	for _, id := range have.VPCs {
 		if st.VPCs[id] == nil && !st.Bad(store.KindVPC, id) {
 			a.logPrune("vpc", id, drv.DeleteVPC(id))
+		} else {
+			// Still in the store: whichever zone wants it, this agent
+			// removes it too once it is deleted (see apply).
+			a.kept[id] = true
 		}
 	}
 }

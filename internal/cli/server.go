@@ -89,10 +89,10 @@ func serverCmd() *cobra.Command {
 					strings.Join(s.Store.Endpoints(), ","), c.CACert, c.Cert, c.Key)
 			}
 			<-ctx.Done()
-			s.Stop()
 			if cleanup {
-				return s.Driver.Topology.Cleanup()
+				return s.StopAndCleanup()
 			}
+			s.Stop()
 			return nil
 		},
 	}

@@ -197,8 +197,7 @@ func (r *run) cleanup() error {
 	}
 	var err error
 	if r.srv != nil {
-		r.srv.Stop()
-		err = r.srv.Driver.Topology.Cleanup()
+		err = r.srv.StopAndCleanup() // before the prefix is released
 	}
 	if r.dir != "" {
 		os.RemoveAll(r.dir)

@@ -3,6 +3,7 @@ package netdrv
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/vishvananda/netlink"
@@ -27,6 +28,18 @@ func (d *NetnsDriver) Inventory() (Inventory, error) {
 		case strings.HasPrefix(id, "vpc-"):
 			inv.VPCs = append(inv.VPCs, id)
 		case strings.HasPrefix(id, "i-"):
+			inv.Hosts = append(inv.Hosts, id)
+		}
+	}
+	// A host's /etc/netns dir without its namespace (a crash between
+	// deleting one and the other) is listed too, so it gets pruned.
+	etc, err := os.ReadDir(netnsEtcDir)
+	if err != nil && !os.IsNotExist(err) {
+		return inv, fmt.Errorf("netdrv: list %s: %w", netnsEtcDir, err)
+	}
+	for _, e := range etc {
+		id, ok := strings.CutPrefix(e.Name(), d.prefix+"-")
+		if ok && d.ours(e.Name()) && strings.HasPrefix(id, "i-") && checkID("host", id) == nil && !slices.Contains(inv.Hosts, id) {
 			inv.Hosts = append(inv.Hosts, id)
 		}
 	}

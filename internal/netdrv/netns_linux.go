@@ -174,7 +174,7 @@ func (d *NetnsDriver) loadVPC(vpcID string) (*nsVPC, error) {
 		return nil, err
 	}
 	name := d.nsName(vpcID)
-	h, err := openNamed(name)
+	h, err := d.openNamed(name)
 	if err != nil {
 		return nil, fmt.Errorf("netdrv: open VPC namespace %s: %w", name, err)
 	}
@@ -251,7 +251,7 @@ func (d *NetnsDriver) AdoptVPC(vpcID, nsPath string) error {
 	v := d.vpcs[vpcID]
 	d.mu.RUnlock()
 	if v == nil {
-		if own, _ := openNamed(d.nsName(vpcID)); own.IsOpen() {
+		if own, _ := d.openNamed(d.nsName(vpcID)); own.IsOpen() {
 			own.Close()
 			v, err = d.loadVPC(vpcID)
 			if err != nil {
@@ -408,6 +408,15 @@ func (d *NetnsDriver) Cleanup() error {
 		return fmt.Errorf("netdrv: cleanup: %w", err)
 	}
 	return nil
+}
+
+// openNamed is openNamed that logs a repaired leftover.
+func (d *NetnsDriver) openNamed(name string) (netns.NsHandle, error) {
+	h, repaired, err := openNamed(name)
+	if repaired {
+		d.log.Warn("removed an unmounted namespace file left by a crash", "netns", name)
+	}
+	return h, err
 }
 
 // ours reports whether a namespace name is "<prefix>-<id>".

@@ -3,6 +3,8 @@
 package netdrv
 
 import (
+	"bytes"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -29,6 +31,15 @@ func (d *NetnsDriver) bridge(v *nsVPC, vswID string) (netlink.Link, error) {
 	if err != nil {
 		return nil, err
 	}
+	if l.Attrs().Alias == "" && !v.adopted {
+		// Created but not yet marked when a crash came: in a namespace of
+		// ours every link is ours. Remove it; EnsureVSwitch makes it anew.
+		d.log.Warn("removing a half-made vSwitch bridge left by a crash", "vpc", v.id, "vswitch", vswID, "bridge", l.Attrs().Name)
+		if err := v.nl.LinkDel(l); err != nil && !isNotFound(err) {
+			return nil, err
+		}
+		return nil, nil
+	}
 	if l.Attrs().Alias != vswAlias(vswID) {
 		return nil, fmt.Errorf("netdrv: vpc %s: link %s exists but is not vSwitch %s (alias %q)", v.id, l.Attrs().Name, vswID, l.Attrs().Alias)
 	}
@@ -54,8 +65,9 @@ func (d *NetnsDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, gw n
 		return err
 	}
 	name := BridgeName(vswID)
+	mac := bridgeMAC(vswID)
 	if br == nil {
-		if err := v.nl.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name}}); err != nil {
+		if err := v.nl.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: mac}}); err != nil {
 			return fmt.Errorf("netdrv: vpc %s: create bridge %s: %w", vpcID, name, err)
 		}
 		if br, err = v.nl.LinkByName(name); err != nil {
@@ -66,6 +78,11 @@ func (d *NetnsDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, gw n
 			return err
 		}
 		d.log.Info("created vSwitch bridge", "vpc", vpcID, "vswitch", vswID, "bridge", name, "cidr", cidr)
+	}
+	if !bytes.Equal(br.Attrs().HardwareAddr, mac) { // a bridge made before the MAC was fixed
+		if err := v.nl.LinkSetHardwareAddr(br, mac); err != nil {
+			return fmt.Errorf("netdrv: vpc %s: MAC of %s: %w", vpcID, name, err)
+		}
 	}
 	addrs, err := retryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, netlink.FAMILY_V4) })
 	if err != nil {
@@ -84,6 +101,19 @@ func (d *NetnsDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, gw n
 		}
 	}
 	return v.nl.LinkSetUp(br)
+}
+
+// bridgeMAC is the gateway's MAC on a vSwitch: fixed, derived from its ID,
+// locally administered. Set explicitly, it never changes; left to the
+// kernel, a bridge takes the lowest MAC of its ports and changes it when
+// that port leaves, and the other hosts' ARP caches then point at nothing
+// (their traffic to the gateway, the resolver and the ENIs is lost until
+// the entries expire, up to half a minute).
+func bridgeMAC(vswID string) net.HardwareAddr {
+	sum := sha256.Sum256([]byte(vswID))
+	mac := net.HardwareAddr(sum[:6])
+	mac[0] = mac[0]&^0x01 | 0x02 // unicast, locally administered
+	return mac
 }
 
 // DeleteVSwitch implements Topology. Hosts on the vSwitch known to this driver
@@ -234,7 +264,7 @@ func (d *NetnsDriver) loadHost(hostID string) (*nsHost, error) {
 	if err := checkID("host", hostID); err != nil {
 		return nil, err
 	}
-	ns, err := openNamed(d.nsName(hostID))
+	ns, err := d.openNamed(d.nsName(hostID))
 	if err != nil {
 		return nil, err
 	}
@@ -310,9 +340,14 @@ func (d *NetnsDriver) plumbHost(v *nsVPC, br netlink.Link, hnl *netlink.Handle, 
 		return err
 	}
 	if vl != nil && vl.Attrs().Alias != hostAlias(h.ID) {
-		return fmt.Errorf("vpc %s: link %s belongs to someone else (alias %q)", v.id, vname, vl.Attrs().Alias)
+		if vl.Attrs().Alias != "" || v.adopted {
+			return fmt.Errorf("vpc %s: link %s belongs to someone else (alias %q)", v.id, vname, vl.Attrs().Alias)
+		}
+		// A veth created but not yet marked when a crash came (in a
+		// namespace of ours every link is ours): made anew below.
+		d.log.Warn("replacing a half-made host veth left by a crash", "vpc", v.id, "host", h.ID, "veth", vname)
 	}
-	reuse := vl != nil && eth != nil &&
+	reuse := vl != nil && eth != nil && vl.Attrs().Alias == hostAlias(h.ID) &&
 		(old.VpcID == "" || (old.VpcID == h.VpcID && old.VSwitchID == h.VSwitchID)) &&
 		vl.Attrs().OperState == netlink.OperUp
 	if !reuse {
@@ -433,7 +468,7 @@ func (d *NetnsDriver) deleteHost(hostID string) error {
 // other namespaces vanish now, not when the kernel gets round to destroying
 // the namespace, or never if a socket still pins it) and then the name.
 func teardownNamed(name string) error {
-	ns, err := openNamed(name)
+	ns, _, err := openNamed(name)
 	if err != nil {
 		return errors.Join(err, deleteNamed(name))
 	}

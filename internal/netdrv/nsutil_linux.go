@@ -71,45 +71,93 @@ func openNS(path string) (netns.NsHandle, error) {
 	}
 	if st.Type != nsfsMagic {
 		unix.Close(fd)
-		return netns.None(), fmt.Errorf("%s is not a namespace file", path)
+		return netns.None(), fmt.Errorf("%s: %w", path, errNotNamespace)
 	}
 	return netns.NsHandle(fd), nil
 }
 
 func namedPath(name string) string { return filepath.Join(netnsRunDir, name) }
 
+// errNotNamespace: a file in /run/netns with nothing mounted on it.
+var errNotNamespace = errors.New("not a namespace file")
+
 // openNamed opens /run/netns/<name>; (None, nil) if it does not exist.
-func openNamed(name string) (netns.NsHandle, error) {
-	h, err := openNS(namedPath(name))
+// A file with no namespace mounted on it, which a crash between creating
+// it and bind-mounting it leaves behind, is removed and reported as
+// absent (repaired = true), so that it never blocks creating the name.
+func openNamed(name string) (h netns.NsHandle, repaired bool, err error) {
+	h, err = openNS(namedPath(name))
 	if errors.Is(err, os.ErrNotExist) {
-		return netns.None(), nil
+		return netns.None(), false, nil
 	}
-	return h, err
+	if !errors.Is(err, errNotNamespace) {
+		return h, false, err
+	}
+	err = withRunDirLock(func() error {
+		// Under the lock no one is between creating and mounting it.
+		h, err = openNS(namedPath(name))
+		if !errors.Is(err, errNotNamespace) {
+			return err
+		}
+		repaired = true
+		if err := os.Remove(namedPath(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove unmounted leftover %s: %w", namedPath(name), err)
+		}
+		return nil
+	})
+	if errors.Is(err, os.ErrNotExist) {
+		err = nil
+	}
+	if err != nil || repaired {
+		return netns.None(), repaired, err
+	}
+	return h, false, nil
+}
+
+// withRunDirLock runs fn holding an exclusive flock on /run/netns, which
+// every privlink process (and nothing else) takes around creating a named
+// namespace, so that no one sees a file between its creation and its
+// bind mount. The kernel drops the lock with the process.
+func withRunDirLock(fn func() error) error {
+	dir, err := os.Open(netnsRunDir)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	if err := unix.Flock(int(dir.Fd()), unix.LOCK_EX); err != nil {
+		return fmt.Errorf("lock %s: %w", netnsRunDir, err)
+	}
+	defer unix.Flock(int(dir.Fd()), unix.LOCK_UN) //nolint:errcheck
+	return fn()
 }
 
 // createNamed creates a fresh network namespace bound at /run/netns/<name>
 // (what `ip netns add` does) and returns an open handle to it. origin is
 // the namespace to return the thread to afterwards.
+// The file's creation and its mount happen under withRunDirLock; a crash
+// in between leaves a plain file that openNamed removes.
 func createNamed(origin netns.NsHandle, name string) (netns.NsHandle, error) {
 	h := netns.None()
-	err := onThread(origin, func() error {
-		p := namedPath(name)
-		f, err := os.OpenFile(p, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
-		if err != nil {
+	err := withRunDirLock(func() error {
+		return onThread(origin, func() error {
+			p := namedPath(name)
+			f, err := os.OpenFile(p, os.O_RDONLY|os.O_CREATE|os.O_EXCL, 0o444)
+			if err != nil {
+				return err
+			}
+			f.Close()
+			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+				os.Remove(p)
+				return fmt.Errorf("unshare: %w", err)
+			}
+			self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
+			if err := unix.Mount(self, p, "none", unix.MS_BIND, ""); err != nil {
+				os.Remove(p)
+				return fmt.Errorf("bind-mount %s: %w", p, err)
+			}
+			h, err = openNS(p)
 			return err
-		}
-		f.Close()
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			os.Remove(p)
-			return fmt.Errorf("unshare: %w", err)
-		}
-		self := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(self, p, "none", unix.MS_BIND, ""); err != nil {
-			os.Remove(p)
-			return fmt.Errorf("bind-mount %s: %w", p, err)
-		}
-		h, err = openNS(p)
-		return err
+		})
 	})
 	if err != nil && h.IsOpen() {
 		h.Close()

@@ -51,6 +51,7 @@ type Server struct {
 	wg       sync.WaitGroup
 	stopOnce sync.Once
 	log      *slog.Logger
+	claim    *netdrv.PrefixClaim // the netns prefix, held for the process's life
 }
 
 // Start brings every component up and returns when the process is ready:
@@ -68,12 +69,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		}
 	}()
 	var err error
-	if s.Driver, err = netdrv.New(cfg.Network, cfg.NetnsPrefix, log); err != nil {
-		return nil, err
-	}
 	s.Store, err = store.Open(ctx, store.Config{Endpoints: cfg.EtcdEndpoints, DataDir: cfg.DataDir,
 		ClientURL: cfg.EtcdClientURL, PeerURL: cfg.EtcdPeerURL, Credentials: cfg.etcdCredentials(), QuotaBytes: cfg.EtcdQuotaBytes, Logger: log})
 	if err != nil {
+		return nil, err
+	}
+	if err := s.claimPrefix(ctx); err != nil {
+		return nil, err
+	}
+	if s.Driver, err = netdrv.New(cfg.Network, cfg.NetnsPrefix, log); err != nil {
 		return nil, err
 	}
 	naming := model.Naming{Region: cfg.Region, ServicePrefix: cfg.ServicePrefix, DNSSuffix: cfg.DNSSuffix}
@@ -108,6 +112,32 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	log.Info(what, "listen", s.URL(), "metrics", s.MetricsURL(), "region", cfg.Region, "zones", cfg.Zones, "agentZones", cfg.AgentZones, "network", s.Driver.Name)
 	return s, nil
+}
+
+// claimPrefix holds the netns prefix for this deployment while the process
+// lives (netns driver with agents only: nothing else touches namespaces),
+// so that another deployment's process with the same prefix on this
+// machine refuses to start instead of pruning our namespaces.
+func (s *Server) claimPrefix(ctx context.Context) error {
+	if s.cfg.Network != netdrv.Netns || len(s.cfg.AgentZones) == 0 {
+		return nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	id, err := s.Store.DeploymentID(dctx)
+	cancel()
+	if err != nil {
+		return err
+	}
+	claim, prev, err := netdrv.ClaimPrefix(s.cfg.NetnsPrefix, id)
+	if err != nil {
+		return err
+	}
+	s.claim = claim
+	if prev != "" {
+		s.log.Warn("netns prefix was last held by another deployment, whose processes are gone; its namespaces are pruned",
+			"prefix", s.cfg.NetnsPrefix, "previousDeployment", prev, "deployment", id)
+	}
+	return nil
 }
 
 // startAPI bootstraps the admin account (embedded etcd) and builds the API.
@@ -195,9 +225,24 @@ func (s *Server) MetricsURL() string {
 // Config returns the effective configuration.
 func (s *Server) Config() Config { return s.cfg }
 
-// Stop shuts everything down; namespaces stay (see Topology.Cleanup).
-// It is safe to call more than once.
-func (s *Server) Stop() { s.stopOnce.Do(s.stop) }
+// Stop shuts everything down and releases the netns prefix; namespaces
+// stay (see StopAndCleanup). It is safe to call more than once.
+func (s *Server) Stop() {
+	s.stopOnce.Do(s.stop)
+	s.claim.Release()
+}
+
+// StopAndCleanup stops, removes every namespace of the prefix and only
+// then releases the prefix, so that no other deployment can have claimed
+// it (and made namespaces) in between.
+func (s *Server) StopAndCleanup() error {
+	s.stopOnce.Do(s.stop)
+	defer s.claim.Release()
+	if s.Driver.Topology == nil {
+		return nil
+	}
+	return s.Driver.Topology.Cleanup()
+}
 
 func (s *Server) stop() {
 	for _, srv := range []*http.Server{s.http, s.mgmt} {
