@@ -1,0 +1,275 @@
+package knat
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"regexp"
+	"runtime"
+	"sync"
+
+	"github.com/google/nftables"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+)
+
+// Config describes one (consumer VPC, provider VPC) pair on a node.
+type Config struct {
+	// ID names the pair's veth ("plk-"+ID) and nftables tables
+	// ("privlink_knat_"+ID); [a-z0-9]{1,10}, unique on the node.
+	ID string
+	// ConsumerNS and ProviderNS are paths of the two VPC router namespaces
+	// (e.g. /run/netns/NAME).
+	ConsumerNS, ProviderNS string
+	// Link is a /30 inside Reserved: .1 is the consumer end, .2 the
+	// provider end.
+	Link netip.Prefix
+	// SNAT is the prefix, inside Reserved and outside Link, that per-endpoint
+	// SNAT sources come from; the provider routes it over the link.
+	SNAT netip.Prefix
+	// Zone is the node's zone: backends in it are preferred.
+	Zone string
+	Log  *slog.Logger
+}
+
+// Pair is a programmed (consumer VPC, provider VPC) pair. Its methods are
+// safe for concurrent use.
+type Pair struct {
+	cfg          Config
+	ifName       string
+	cLink, pLink netip.Addr
+	cNS, pNS     netns.NsHandle
+	cTab, pTab   *nftables.Table
+
+	mu    sync.Mutex
+	flows map[string]Flow // as last applied
+	dirty bool            // a failed apply: rebuild both tables next time
+}
+
+var pairIDRE = regexp.MustCompile(`^[a-z0-9]{1,10}$`)
+
+// TableName is the name of the nftables table a pair owns in both
+// namespaces.
+func TableName(id string) string { return "privlink_knat_" + id }
+
+// LinkName is the name of the pair's veth in both namespaces.
+func LinkName(id string) string { return "plk-" + id }
+
+func (c Config) check() error {
+	if !pairIDRE.MatchString(c.ID) {
+		return invalid("InvalidPairId.Malformed", "pair id %q must match %s", c.ID, pairIDRE)
+	}
+	if c.ConsumerNS == "" || c.ProviderNS == "" || c.ConsumerNS == c.ProviderNS {
+		return invalid("InvalidNamespace", "consumer %q and provider %q must be two different namespaces", c.ConsumerNS, c.ProviderNS)
+	}
+	if !c.Link.IsValid() || c.Link.Bits() != 30 || !Reserved.Contains(c.Link.Addr()) || c.Link != c.Link.Masked() {
+		return invalid("InvalidLink.Range", "link %v must be a /30 inside %v", c.Link, Reserved)
+	}
+	if !c.SNAT.IsValid() || c.SNAT.Bits() < Reserved.Bits() || !Reserved.Contains(c.SNAT.Addr()) || c.SNAT.Overlaps(c.Link) {
+		return invalid("InvalidSNAT.Range", "SNAT prefix %v must be inside %v and outside the link %v", c.SNAT, Reserved, c.Link)
+	}
+	return nil
+}
+
+// Open creates (or re-creates) the pair: the veth between the two
+// namespaces, its addresses and route, IPv4 forwarding, and the two tables
+// with their base chains and no flow. A previous incarnation with the same
+// ID (e.g. after a crash) is replaced.
+func Open(cfg Config) (*Pair, error) {
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	p := &Pair{cfg: cfg, ifName: LinkName(cfg.ID), flows: map[string]Flow{}}
+	p.cLink = cfg.Link.Addr().Next()
+	p.pLink = p.cLink.Next()
+	var err error
+	if p.cNS, err = netns.GetFromPath(cfg.ConsumerNS); err != nil {
+		return nil, fmt.Errorf("open consumer namespace: %w", err)
+	}
+	if p.pNS, err = netns.GetFromPath(cfg.ProviderNS); err != nil {
+		p.cNS.Close()
+		return nil, fmt.Errorf("open provider namespace: %w", err)
+	}
+	p.cTab = &nftables.Table{Name: TableName(cfg.ID), Family: nftables.TableFamilyIPv4}
+	p.pTab = &nftables.Table{Name: TableName(cfg.ID), Family: nftables.TableFamilyIPv4}
+	if err := p.setup(); err != nil {
+		p.teardown()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *Pair) setup() error {
+	ch, err := netlink.NewHandleAt(p.cNS)
+	if err != nil {
+		return fmt.Errorf("netlink in consumer namespace: %w", err)
+	}
+	defer ch.Close()
+	ph, err := netlink.NewHandleAt(p.pNS)
+	if err != nil {
+		return fmt.Errorf("netlink in provider namespace: %w", err)
+	}
+	defer ph.Close()
+	// Replace leftovers of an earlier incarnation.
+	for _, h := range []*netlink.Handle{ch, ph} {
+		if l, err := h.LinkByName(p.ifName); err == nil {
+			if err := h.LinkDel(l); err != nil {
+				return fmt.Errorf("delete old %s: %w", p.ifName, err)
+			}
+		}
+	}
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: p.ifName}, PeerName: p.ifName, PeerNamespace: netlink.NsFd(p.pNS)}
+	if err := ch.LinkAdd(veth); err != nil {
+		return fmt.Errorf("add veth %s: %w", p.ifName, err)
+	}
+	for _, s := range []struct {
+		h    *netlink.Handle
+		addr netip.Addr
+	}{{ch, p.cLink}, {ph, p.pLink}} {
+		l, err := s.h.LinkByName(p.ifName)
+		if err != nil {
+			return fmt.Errorf("find %s: %w", p.ifName, err)
+		}
+		a, _ := netlink.ParseAddr(netip.PrefixFrom(s.addr, 30).String())
+		if err := s.h.AddrAdd(l, a); err != nil {
+			return fmt.Errorf("address %s: %w", p.ifName, err)
+		}
+		if err := s.h.LinkSetUp(l); err != nil {
+			return fmt.Errorf("up %s: %w", p.ifName, err)
+		}
+	}
+	pl, _ := ph.LinkByName(p.ifName)
+	dst, _ := netlink.ParseIPNet(p.cfg.SNAT.Masked().String())
+	gw := p.cLink.AsSlice()
+	if err := ph.RouteReplace(&netlink.Route{LinkIndex: pl.Attrs().Index, Dst: dst, Gw: gw}); err != nil {
+		return fmt.Errorf("route %v via %v: %w", p.cfg.SNAT, p.cLink, err)
+	}
+	for _, ns := range []netns.NsHandle{p.cNS, p.pNS} {
+		if err := inNS(ns, func() error {
+			return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
+		}); err != nil {
+			return fmt.Errorf("enable forwarding: %w", err)
+		}
+	}
+	return p.reset()
+}
+
+// reset deletes and re-creates both tables with their base chains, in one
+// batch per namespace.
+func (p *Pair) reset() error {
+	for _, side := range []struct {
+		ns   netns.NsHandle
+		t    *nftables.Table
+		base func(*nftables.Conn, *nftables.Table)
+	}{{p.pNS, p.pTab, p.providerBase}, {p.cNS, p.cTab, p.consumerBase}} {
+		c, err := nftConn(side.ns)
+		if err != nil {
+			return err
+		}
+		if err := dropTable(c, side.t); err != nil {
+			return err
+		}
+		c.AddTable(side.t)
+		side.base(c, side.t)
+		if err := c.Flush(); err != nil {
+			return fmt.Errorf("create table %s: %w", side.t.Name, err)
+		}
+	}
+	p.flows = map[string]Flow{}
+	p.dirty = false
+	return nil
+}
+
+func nftConn(ns netns.NsHandle) (*nftables.Conn, error) {
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
+	if err != nil {
+		return nil, fmt.Errorf("nftables: %w", err)
+	}
+	return c, nil
+}
+
+// dropTable deletes t if it exists.
+func dropTable(c *nftables.Conn, t *nftables.Table) error {
+	ts, err := c.ListTablesOfFamily(t.Family)
+	if err != nil {
+		return fmt.Errorf("list tables: %w", err)
+	}
+	for _, x := range ts {
+		if x.Name == t.Name {
+			c.DelTable(t)
+			if err := c.Flush(); err != nil {
+				return fmt.Errorf("delete table %s: %w", t.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+// inNS runs f on a thread switched into ns.
+func inNS(ns netns.NsHandle, f func() error) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	orig, err := netns.Get()
+	if err != nil {
+		return err
+	}
+	defer orig.Close()
+	if err := netns.Set(ns); err != nil {
+		return err
+	}
+	ferr := f()
+	if err := netns.Set(orig); err != nil {
+		// The thread is in the wrong namespace: do not give it back.
+		runtime.Goexit()
+	}
+	return ferr
+}
+
+// Close deletes everything the pair created: both tables, the veth (and
+// with it the route), and the conntrack entries of its flows.
+func (p *Pair) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var errs []error
+	for _, f := range p.flows {
+		errs = append(errs, p.cutFlow(f, nil))
+	}
+	p.flows = map[string]Flow{}
+	errs = append(errs, p.teardown())
+	return errors.Join(errs...)
+}
+
+func (p *Pair) teardown() error {
+	var errs []error
+	for _, side := range []struct {
+		ns netns.NsHandle
+		t  *nftables.Table
+	}{{p.cNS, p.cTab}, {p.pNS, p.pTab}} {
+		if !side.ns.IsOpen() || side.t == nil {
+			continue
+		}
+		c, err := nftConn(side.ns)
+		if err == nil {
+			err = dropTable(c, side.t)
+		}
+		errs = append(errs, err)
+	}
+	if p.cNS.IsOpen() {
+		if h, err := netlink.NewHandleAt(p.cNS); err == nil {
+			if l, err := h.LinkByName(p.ifName); err == nil {
+				errs = append(errs, h.LinkDel(l))
+			}
+			h.Close()
+		}
+		p.cNS.Close()
+	}
+	if p.pNS.IsOpen() {
+		p.pNS.Close()
+	}
+	return errors.Join(errs...)
+}
