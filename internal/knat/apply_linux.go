@@ -82,6 +82,11 @@ func (p *Pair) Apply(desired []Flow) error {
 		}
 	}
 	p.flows = want
+	for id := range p.marks {
+		if _, ok := want[id]; !ok {
+			delete(p.marks, id)
+		}
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("cut connections: %w", err)
 	}
@@ -156,7 +161,7 @@ func (p *Pair) program(removed, added, changed []Flow) error {
 		p.fillConsumerFlow(cc, t, f)
 	}
 	for _, f := range added {
-		p.addConsumerFlow(cc, t, f)
+		p.addConsumerFlow(cc, t, f, p.markOf(f.ID))
 	}
 	if err := cc.Flush(); err != nil {
 		return fmt.Errorf("consumer batch: %w", err)
@@ -244,4 +249,20 @@ func (p *Pair) Flows() []Flow {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return slices.Collect(maps.Values(p.flows))
+}
+
+// markOf returns the conntrack mark of a flow, allocating one if needed.
+func (p *Pair) markOf(id string) uint32 {
+	if m, ok := p.marks[id]; ok {
+		return m
+	}
+	used := map[uint32]bool{}
+	for _, m := range p.marks {
+		used[m] = true
+	}
+	for p.nextMark++; used[markBase|p.nextMark&0xffffff]; p.nextMark++ {
+	}
+	m := markBase | p.nextMark&0xffffff
+	p.marks[id] = m
+	return m
 }

@@ -43,9 +43,11 @@ type Pair struct {
 	cNS, pNS     netns.NsHandle
 	cTab, pTab   *nftables.Table
 
-	mu    sync.Mutex
-	flows map[string]Flow // as last applied
-	dirty bool            // a failed apply: rebuild both tables next time
+	mu       sync.Mutex
+	flows    map[string]Flow   // as last applied
+	dirty    bool              // a failed apply: rebuild both tables next time
+	marks    map[string]uint32 // conntrack mark per flow (consumer side)
+	nextMark uint32
 }
 
 var pairIDRE = regexp.MustCompile(`^[a-z0-9]{1,10}$`)
@@ -181,6 +183,7 @@ func (p *Pair) reset() error {
 		}
 	}
 	p.flows = map[string]Flow{}
+	p.marks = map[string]uint32{}
 	p.dirty = false
 	return nil
 }

@@ -92,7 +92,7 @@ func chainRef(t *nftables.Table, name string) *nftables.Chain {
 }
 
 // addConsumerFlow adds a flow's objects, chains and rules to the batch.
-func (p *Pair) addConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow) {
+func (p *Pair) addConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow, mark uint32) {
 	for _, n := range []string{ctrOrig(f.ID), ctrReply(f.ID), ctrNew(f.ID), ctrRej(f.ID)} {
 		c.AddObj(&nftables.CounterObj{Table: t, Name: n})
 	}
@@ -102,12 +102,14 @@ func (p *Pair) addConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow) {
 	l := p.ifName
 	pLinkAP := netip.AddrPortFrom(p.pLink, f.ENI.Port())
 	// Insert puts them before the generic drops.
+	// The DNAT marks the connection with the flow's mark; SNAT and the
+	// forward dispatch match the mark (cheaper than the original tuple).
 	c.InsertRule(&nftables.Rule{Table: t, Chain: chainRef(t, chainPre), UserData: tagDNAT(f.ID),
-		Exprs: cat(tcp(), daddr(f.ENI.Addr()), dport(f.ENI.Port()), dnatTo(pLinkAP))})
+		Exprs: cat(tcp(), daddr(f.ENI.Addr()), dport(f.ENI.Port()), setCtMark(mark), dnatTo(pLinkAP))})
 	c.InsertRule(&nftables.Rule{Table: t, Chain: chainRef(t, chainPost), UserData: tagSNAT(f.ID),
-		Exprs: cat(oif(l), tcp(), ctOrigDst(f.ENI), snatTo(f.SNAT))})
+		Exprs: cat(oif(l), ctMark(mark), snatTo(f.SNAT))})
 	c.InsertRule(&nftables.Rule{Table: t, Chain: chainRef(t, chainFwd), UserData: tagFwd(f.ID),
-		Exprs: cat(tcp(), ctOrigDst(f.ENI), jump(flowChain(f.ID)))})
+		Exprs: cat(ctMark(mark), jump(flowChain(f.ID)))})
 }
 
 // fillConsumerFlow adds the rules of the flow's own (empty) chains.
