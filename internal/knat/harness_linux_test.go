@@ -195,6 +195,10 @@ func hello(t testing.TB, ns, addr string) (net.Conn, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	return greet(c)
+}
+
+func greet(c net.Conn) (net.Conn, string, error) {
 	c.SetReadDeadline(time.Now().Add(2 * time.Second))
 	var line []byte
 	b := make([]byte, 1)
@@ -235,4 +239,40 @@ func flow(id string, port uint16, backends ...Backend) Flow {
 
 func be(addr, zone string, healthy bool) Backend {
 	return Backend{Addr: netip.MustParseAddrPort(addr), Zone: zone, Healthy: healthy}
+}
+
+var netlinkParseAddr = netlink.ParseAddr
+
+// helloFrom is hello with a chosen local address.
+func helloFrom(t testing.TB, ns, local, addr string) (net.Conn, string, error) {
+	var c net.Conn
+	err := inNamed(t, ns, func() (err error) {
+		d := net.Dialer{Timeout: time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}}
+		c, err = d.Dial("tcp4", addr)
+		return
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return greet(c)
+}
+
+// ctCount counts the consumer-side conntrack entries of ENI:port.
+func ctCount(t testing.TB, p *Pair, a netip.Addr, port uint16) int {
+	c, err := ctConn(p.cNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fs, err := c.Dump(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, f := range fs {
+		if f.TupleOrig.IP.DestinationAddress == a && f.TupleOrig.Proto.DestinationPort == port {
+			n++
+		}
+	}
+	return n
 }
