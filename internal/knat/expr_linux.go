@@ -129,11 +129,9 @@ func synOnly() exprs {
 func counterRef(name string) exprs { return exprs{&expr.Objref{Type: 1, Name: name}} }
 
 func limitOver(rate uint64) exprs {
-	burst := rate/4 + 64<<10
-	if burst > 1<<31 {
-		burst = 1 << 31
-	}
-	return exprs{&expr.Limit{Type: expr.LimitTypePktBytes, Rate: rate, Over: true, Unit: expr.LimitTimeSecond, Burst: uint32(burst)}}
+	// The kernel's bucket holds one second at the rate plus the burst; the
+	// burst lets a 64 KiB GSO packet through even at tiny rates.
+	return exprs{&expr.Limit{Type: expr.LimitTypePktBytes, Rate: rate, Over: true, Unit: expr.LimitTimeSecond, Burst: 64 << 10}}
 }
 
 func verdict(k expr.VerdictKind) exprs { return exprs{&expr.Verdict{Kind: k}} }

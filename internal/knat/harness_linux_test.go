@@ -114,6 +114,12 @@ func wire(t testing.TB, r, h string, hostAddrs, routerExtra []string) {
 	}
 	setup(hh, "eth0", hostAddrs)
 	setup(rh, "vh", append([]string{"10.0.0.1/24"}, routerExtra...))
+	if err := waitUp(hh, "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitUp(rh, "vh"); err != nil {
+		t.Fatal(err)
+	}
 	l, _ := hh.LinkByName("eth0")
 	if err := hh.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: net.ParseIP("10.0.0.1")}); err != nil {
 		t.Fatal(err)

@@ -19,7 +19,6 @@ func TestDNATSNATOverlappingCIDRs(t *testing.T) {
 	}
 	c, line, err := hello(t, w.cH, "10.0.0.100:80")
 	if err != nil {
-		dumpNS(t, w.cR, w.pR)
 		t.Fatalf("connect through the pair: %v", err)
 	}
 	defer c.Close()

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"runtime"
 	"sync"
+	"time"
 
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
@@ -145,6 +146,11 @@ func (p *Pair) setup() error {
 			return fmt.Errorf("up %s: %w", p.ifName, err)
 		}
 	}
+	for _, h := range []*netlink.Handle{ch, ph} {
+		if err := waitUp(h, p.ifName); err != nil {
+			return err
+		}
+	}
 	pl, _ := ph.LinkByName(p.ifName)
 	dst, _ := netlink.ParseIPNet(p.cfg.SNAT.Masked().String())
 	gw := p.cLink.AsSlice()
@@ -270,9 +276,31 @@ func (p *Pair) teardown() error {
 			h.Close()
 		}
 		p.cNS.Close()
+		p.cNS = netns.None()
 	}
 	if p.pNS.IsOpen() {
 		p.pNS.Close()
+		p.pNS = netns.None()
 	}
 	return errors.Join(errs...)
+}
+
+// waitUp waits (at most 3 s) until the kernel reports the link
+// operationally up: before that its queue drops packets, and a first SYN
+// lost there costs a second.
+func waitUp(h *netlink.Handle, name string) error {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		l, err := h.LinkByName(name)
+		if err != nil {
+			return fmt.Errorf("find %s: %w", name, err)
+		}
+		if l.Attrs().OperState == netlink.OperUp {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not up after 3 s (state %v)", name, l.Attrs().OperState)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
