@@ -89,6 +89,11 @@ func handle(t testing.TB, name string) *netlink.Handle {
 // addrs (first is primary, default route via 10.0.0.1), router "vh" with
 // 10.0.0.1/24 and extra addrs.
 func wire(t testing.TB, r, h string, hostAddrs, routerExtra []string) {
+	wireGW(t, r, h, hostAddrs, append([]string{"10.0.0.1/24"}, routerExtra...), "10.0.0.1")
+}
+
+// wireGW is wire with explicit router addresses and host gateway.
+func wireGW(t testing.TB, r, h string, hostAddrs, routerAddrs []string, gw string) {
 	hh, rh := handle(t, h), handle(t, r)
 	defer hh.Close()
 	defer rh.Close()
@@ -113,7 +118,7 @@ func wire(t testing.TB, r, h string, hostAddrs, routerExtra []string) {
 		h.LinkSetUp(lo)
 	}
 	setup(hh, "eth0", hostAddrs)
-	setup(rh, "vh", append([]string{"10.0.0.1/24"}, routerExtra...))
+	setup(rh, "vh", routerAddrs)
 	if err := waitUp(hh, "eth0"); err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +126,7 @@ func wire(t testing.TB, r, h string, hostAddrs, routerExtra []string) {
 		t.Fatal(err)
 	}
 	l, _ := hh.LinkByName("eth0")
-	if err := hh.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: net.ParseIP("10.0.0.1")}); err != nil {
+	if err := hh.RouteAdd(&netlink.Route{LinkIndex: l.Attrs().Index, Gw: net.ParseIP(gw)}); err != nil {
 		t.Fatal(err)
 	}
 }
