@@ -81,6 +81,13 @@ func TestBackendChoice(t *testing.T) {
 	if m := seen(40); m["B"] == 0 || m["C"] == 0 {
 		t.Fatalf("numgen spread over B and C: got %v", m)
 	}
+	pc, err := nftConn(w.pair.pNS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sets, err := pc.GetSets(w.pair.pTab); err != nil || len(sets) != 2 {
+		t.Fatalf("provider table has %d sets (%v), want the 2 maps of the current rule", len(sets), err)
+	}
 	// None healthy: refused at once (reset, not a timeout).
 	apply(be("10.0.0.11:8080", "b", false))
 	start := time.Now()
@@ -89,6 +96,10 @@ func TestBackendChoice(t *testing.T) {
 	}
 	if err := echo(held, "still here"); err != nil {
 		t.Fatalf("established connection disturbed: %v", err)
+	}
+	// Replaced rules took their backend maps with them.
+	if sets, err := pc.GetSets(w.pair.pTab); err != nil || len(sets) != 0 {
+		t.Fatalf("provider table keeps %d sets (%v), want none", len(sets), err)
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/privlink/privlink/internal/model"
+
 	"github.com/google/nftables"
 	"github.com/vishvananda/netns"
 )
@@ -276,5 +278,16 @@ func TestConfigValidation(t *testing.T) {
 				t.Fatalf("got %v, want code %s", err, tc.code)
 			}
 		})
+	}
+}
+
+// No VPC can use the reserved range: VPC CIDR validation accepts only
+// private (RFC 1918) blocks, and Reserved is shared address space
+// (RFC 6598). This test fails if that validation is ever relaxed.
+func TestReservedRangeIsNoVPCRange(t *testing.T) {
+	for _, s := range []string{Reserved.String(), "100.127.0.0/24", "100.64.0.0/10"} {
+		if _, err := model.ParseCIDR("CidrBlock", s); err == nil {
+			t.Errorf("VPC CIDR %s accepted; it overlaps the kernel NAT range %v", s, Reserved)
+		}
 	}
 }
