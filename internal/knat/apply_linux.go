@@ -1,10 +1,10 @@
 package knat
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"maps"
+	"net/netip"
 	"reflect"
 	"slices"
 
@@ -35,11 +35,13 @@ func (p *Pair) Apply(desired []Flow) error {
 			return err
 		}
 		defer func() {
+			var cuts []cut
 			for id, f := range old {
 				if !slices.ContainsFunc(desired, func(d Flow) bool { return d.ID == id }) {
-					p.cutFlow(f, nil) //nolint:errcheck // best effort after a rebuild
+					cuts = append(cuts, cut{f, nil})
 				}
 			}
+			p.cutFlows(cuts) //nolint:errcheck // best effort after a rebuild
 		}()
 	}
 	want := map[string]Flow{}
@@ -52,9 +54,6 @@ func (p *Pair) Apply(desired []Flow) error {
 		switch {
 		case !ok:
 			removed = append(removed, f)
-		case w.ENI != f.ENI || w.SNAT != f.SNAT:
-			removed = append(removed, f)
-			added = append(added, w)
 		case !reflect.DeepEqual(w, f):
 			changed = append(changed, w)
 		}
@@ -71,23 +70,26 @@ func (p *Pair) Apply(desired []Flow) error {
 		p.dirty = true
 		return err
 	}
-	var errs []error
+	var cuts []cut
 	for _, f := range removed {
-		errs = append(errs, p.cutFlow(f, nil))
+		cuts = append(cuts, cut{f, nil})
 	}
 	for _, f := range changed {
 		old := p.flows[f.ID]
-		if !reflect.DeepEqual(old.SG, f.SG) {
-			errs = append(errs, p.cutFlow(f, f.allowsAddr))
+		if old.ENI != f.ENI || old.SNAT != f.SNAT {
+			cuts = append(cuts, cut{old, nil})
+		} else if !reflect.DeepEqual(old.SG, f.SG) {
+			cuts = append(cuts, cut{f, f.allowsAddr})
 		}
 	}
+	err := p.cutFlows(cuts)
 	p.flows = want
 	for id := range p.marks {
 		if _, ok := want[id]; !ok {
 			delete(p.marks, id)
 		}
 	}
-	if err := errors.Join(errs...); err != nil {
+	if err != nil {
 		return fmt.Errorf("cut connections: %w", err)
 	}
 	return nil
@@ -98,26 +100,33 @@ func (f Flow) allowsAddr(src []byte) bool {
 	return ok && f.allows(a)
 }
 
-// program writes the diff as one batch per namespace.
+// program writes the diff as one batch per namespace. A flow owns chains
+// and map elements, never a rule in a base chain, so nothing needs to be
+// read back: removing or changing a flow is deleting its map elements and
+// flushing its chains.
 func (p *Pair) program(removed, added, changed []Flow) error {
-	// Provider: per-flow DNAT rules, replaced whole on any change.
 	pc, err := nftConn(p.pNS)
 	if err != nil {
 		return err
 	}
-	pre, err := tagged(pc, p.pTab, chainPre)
-	if err != nil {
-		return err
+	pt := p.pTab
+	for _, f := range removed {
+		if err := p.unsetProviderFlow(pc, pt, f); err != nil {
+			return err
+		}
+		pc.DelChain(chainRef(pt, provChain(f.ID)))
 	}
-	for _, f := range slices.Concat(removed, changed) {
-		for _, r := range pre[f.ID] {
-			if err := pc.DelRule(r); err != nil {
-				return err
-			}
+	for _, f := range changed {
+		if err := p.unsetProviderFlow(pc, pt, p.flows[f.ID]); err != nil {
+			return err
+		}
+		if err := p.setProviderFlow(pc, pt, f); err != nil {
+			return err
 		}
 	}
-	for _, f := range slices.Concat(added, changed) {
-		if err := p.addProviderFlow(pc, p.pTab, f); err != nil {
+	for _, f := range added {
+		pc.AddChain(&nftables.Chain{Name: provChain(f.ID), Table: pt})
+		if err := p.setProviderFlow(pc, pt, f); err != nil {
 			return err
 		}
 	}
@@ -130,59 +139,31 @@ func (p *Pair) program(removed, added, changed []Flow) error {
 		return err
 	}
 	t := p.cTab
-	byChain := map[string]map[string][]*nftables.Rule{}
-	for _, ch := range []string{chainPre, chainPost, chainFwd} {
-		if byChain[ch], err = tagged(cc, t, ch); err != nil {
+	for _, f := range removed {
+		if err := p.unsetConsumerFlow(cc, t, f, p.markOf(f.ID)); err != nil {
+			return err
+		}
+		p.delConsumerFlow(cc, t, f)
+	}
+	for _, f := range changed {
+		m := p.markOf(f.ID)
+		if err := p.unsetConsumerFlow(cc, t, p.flows[f.ID], m); err != nil {
+			return err
+		}
+		if err := p.setConsumerFlow(cc, t, f, m); err != nil {
 			return err
 		}
 	}
-	for _, f := range removed {
-		for _, ch := range []string{chainPre, chainPost, chainFwd} {
-			for _, r := range byChain[ch][f.ID] {
-				if err := cc.DelRule(r); err != nil {
-					return err
-				}
-			}
-		}
-		for _, n := range []string{flowChain(f.ID), denyChain(f.ID)} {
-			cc.FlushChain(chainRef(t, n))
-		}
-		for _, n := range []string{flowChain(f.ID), denyChain(f.ID)} {
-			cc.DelChain(chainRef(t, n))
-		}
-		for _, n := range []string{ctrOrig(f.ID), ctrReply(f.ID), ctrNew(f.ID), ctrRej(f.ID)} {
-			cc.DeleteObject(&nftables.CounterObj{Table: t, Name: n})
-		}
-	}
-	for _, f := range changed {
-		for _, n := range []string{flowChain(f.ID), denyChain(f.ID)} {
-			cc.FlushChain(chainRef(t, n))
-		}
-		p.fillConsumerFlow(cc, t, f)
-	}
 	for _, f := range added {
-		p.addConsumerFlow(cc, t, f, p.markOf(f.ID))
+		p.addConsumerFlow(cc, t, f)
+		if err := p.setConsumerFlow(cc, t, f, p.markOf(f.ID)); err != nil {
+			return err
+		}
 	}
 	if err := cc.Flush(); err != nil {
 		return fmt.Errorf("consumer batch: %w", err)
 	}
 	return nil
-}
-
-// tagged returns the per-flow rules of a base chain by flow ID.
-func tagged(c *nftables.Conn, t *nftables.Table, chain string) (map[string][]*nftables.Rule, error) {
-	rs, err := c.GetRules(t, chainRef(t, chain))
-	if err != nil {
-		return nil, fmt.Errorf("list %s/%s: %w", t.Name, chain, err)
-	}
-	out := map[string][]*nftables.Rule{}
-	for _, r := range rs {
-		if i := bytes.IndexByte(r.UserData, ':'); i > 0 {
-			id := string(r.UserData[i+1:])
-			out[id] = append(out[id], r)
-		}
-	}
-	return out, nil
 }
 
 func ctConn(ns netns.NsHandle) (*conntrack.Conn, error) {
@@ -193,9 +174,28 @@ func ctConn(ns netns.NsHandle) (*conntrack.Conn, error) {
 	return c, nil
 }
 
-// cutFlow deletes the conntrack entries of a flow's connections in both
-// namespaces; with keep, only those whose client address keep rejects.
+// cut is a flow whose connections are to be cut; with keep, only those
+// whose client address keep rejects.
+type cut struct {
+	f    Flow
+	keep func(src []byte) bool
+}
+
+// cutFlow cuts one flow's connections.
 func (p *Pair) cutFlow(f Flow, keep func(src []byte) bool) error {
+	return p.cutFlows([]cut{{f, keep}})
+}
+
+// cutFlows deletes the conntrack entries of the flows' connections in both
+// namespaces, with one dump per namespace whatever the number of flows.
+func (p *Pair) cutFlows(cuts []cut) error {
+	if len(cuts) == 0 {
+		return nil
+	}
+	byENI := map[netip.AddrPort]cut{}
+	for _, c := range cuts {
+		byENI[c.f.ENI] = c
+	}
 	cc, err := ctConn(p.cNS)
 	if err != nil {
 		return err
@@ -205,17 +205,29 @@ func (p *Pair) cutFlow(f Flow, keep func(src []byte) bool) error {
 	if err != nil {
 		return fmt.Errorf("dump consumer conntrack: %w", err)
 	}
-	snatPorts := map[uint16]bool{}
+	type pkey struct {
+		src   netip.Addr
+		sport uint16
+		dport uint16
+	}
+	whole := map[netip.AddrPort]bool{} // provider side (SNAT, port): cut all
+	some := map[pkey]bool{}            // provider side: cut these
+	for _, c := range cuts {
+		if c.keep == nil {
+			whole[netip.AddrPortFrom(c.f.SNAT, c.f.ENI.Port())] = true
+		}
+	}
 	var errs []error
 	for _, e := range flows {
 		o := e.TupleOrig
-		if o.Proto.Protocol != unix.IPPROTO_TCP || o.IP.DestinationAddress != f.ENI.Addr() || o.Proto.DestinationPort != f.ENI.Port() {
+		if o.Proto.Protocol != unix.IPPROTO_TCP {
 			continue
 		}
-		if keep != nil && keep(o.IP.SourceAddress.AsSlice()) {
+		c, ok := byENI[netip.AddrPortFrom(o.IP.DestinationAddress, o.Proto.DestinationPort)]
+		if !ok || (c.keep != nil && c.keep(o.IP.SourceAddress.AsSlice())) {
 			continue
 		}
-		snatPorts[e.TupleReply.Proto.DestinationPort] = true
+		some[pkey{c.f.SNAT, e.TupleReply.Proto.DestinationPort, c.f.ENI.Port()}] = true
 		if err := cc.Delete(e); err != nil && !errors.Is(err, unix.ENOENT) {
 			errs = append(errs, err)
 		}
@@ -231,10 +243,11 @@ func (p *Pair) cutFlow(f Flow, keep func(src []byte) bool) error {
 	}
 	for _, e := range pflows {
 		o := e.TupleOrig
-		if o.Proto.Protocol != unix.IPPROTO_TCP || o.IP.SourceAddress != f.SNAT || o.IP.DestinationAddress != p.pLink || o.Proto.DestinationPort != f.ENI.Port() {
+		if o.Proto.Protocol != unix.IPPROTO_TCP || o.IP.DestinationAddress != p.pLink {
 			continue
 		}
-		if keep != nil && !snatPorts[o.Proto.SourcePort] {
+		if !whole[netip.AddrPortFrom(o.IP.SourceAddress, o.Proto.DestinationPort)] &&
+			!some[pkey{o.IP.SourceAddress, o.Proto.SourcePort, o.Proto.DestinationPort}] {
 			continue
 		}
 		if err := pc.Delete(e); err != nil && !errors.Is(err, unix.ENOENT) {

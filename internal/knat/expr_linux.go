@@ -67,14 +67,6 @@ func dport(p uint16) exprs {
 	return exprs{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}, cmpEq(1, port16(p))}
 }
 
-// ctOrigDst matches the connection's original destination (before DNAT).
-func ctOrigDst(ap netip.AddrPort) exprs {
-	return exprs{
-		&expr.Ct{Register: 1, Key: expr.CtKeyDST, Direction: 0}, cmpEq(1, ip4(ap.Addr())),
-		&expr.Ct{Register: 1, Key: expr.CtKeyPROTODST, Direction: 0}, cmpEq(1, port16(ap.Port())),
-	}
-}
-
 func ctOrigSrc(a netip.Addr) exprs {
 	return exprs{&expr.Ct{Register: 1, Key: expr.CtKeySRC, Direction: 0}, cmpEq(1, ip4(a))}
 }
@@ -188,6 +180,28 @@ func dnatPick(c *nftables.Conn, t *nftables.Table, backends []netip.AddrPort) (e
 		&expr.Lookup{SourceRegister: 1, DestRegister: 3, IsDestRegSet: true, SetName: ports.Name, SetID: ports.ID},
 		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 2, RegProtoMin: 3, Specified: true},
 	}, nil
+}
+
+// loadDaddrDport loads ip daddr . tcp dport into registers 1 and 9 (the
+// concatenation a set lookup on register 1 reads).
+func loadDaddrDport() exprs {
+	return exprs{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4},
+		&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+	}
+}
+
+// loadSaddrDport loads ip saddr . tcp dport likewise.
+func loadSaddrDport() exprs {
+	return exprs{
+		&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4},
+		&expr.Payload{DestRegister: 9, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2},
+	}
+}
+
+// vmapLookup looks register 1 up in a verdict map.
+func vmapLookup(set *nftables.Set) exprs {
+	return exprs{&expr.Lookup{SourceRegister: 1, DestRegister: 0, IsDestRegSet: true, SetName: set.Name, SetID: set.ID}}
 }
 
 func cat(parts ...exprs) exprs {

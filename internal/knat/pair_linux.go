@@ -11,6 +11,9 @@ import (
 	"sync"
 	"time"
 
+	mnl "github.com/mdlayher/netlink"
+	"golang.org/x/sys/unix"
+
 	"github.com/google/nftables"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -194,8 +197,31 @@ func (p *Pair) reset() error {
 	return nil
 }
 
+// batchBuf is the netlink send and receive buffer for nftables batches: a
+// batch is one sendmsg and every message in it is acknowledged, and the
+// default buffers (about 200 KiB) hold only some tens of flows.
+const batchBuf = 64 << 20
+
+func bigSendBuffer(c *mnl.Conn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_SNDBUFFORCE, batchBuf)
+		if serr == nil {
+			// Every message of a batch is acknowledged.
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, batchBuf)
+		}
+	}); err != nil {
+		return err
+	}
+	return serr
+}
+
 func nftConn(ns netns.NsHandle) (*nftables.Conn, error) {
-	c, err := nftables.New(nftables.WithNetNSFd(int(ns)))
+	c, err := nftables.New(nftables.WithNetNSFd(int(ns)), nftables.WithSockOptions(bigSendBuffer))
 	if err != nil {
 		return nil, fmt.Errorf("nftables: %w", err)
 	}
@@ -245,9 +271,11 @@ func (p *Pair) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	var errs []error
+	var cuts []cut
 	for _, f := range p.flows {
-		errs = append(errs, p.cutFlow(f, nil))
+		cuts = append(cuts, cut{f, nil})
 	}
+	errs = append(errs, p.cutFlows(cuts))
 	p.flows = map[string]Flow{}
 	errs = append(errs, p.teardown())
 	return errors.Join(errs...)

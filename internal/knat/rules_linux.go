@@ -3,6 +3,9 @@ package knat
 import (
 	"net/netip"
 
+	"github.com/google/nftables/binaryutil"
+	"golang.org/x/sys/unix"
+
 	"github.com/google/nftables"
 	"github.com/google/nftables/expr"
 )
@@ -28,10 +31,40 @@ func ctrReply(id string) string { return "r-" + id } // provider → consumer
 func ctrNew(id string) string   { return "n-" + id } // new connections
 func ctrRej(id string) string   { return "j-" + id } // refused or cut packets
 
-// Tags (rule user data) of the per-flow rules in base chains.
-func tagDNAT(id string) []byte { return []byte("dnat:" + id) }
-func tagSNAT(id string) []byte { return []byte("snat:" + id) }
-func tagFwd(id string) []byte  { return []byte("fwd:" + id) }
+func dnatChain(id string) string { return "d-" + id } // consumer nat: mark + DNAT to the link
+func provChain(id string) string { return "p-" + id } // provider nat: DNAT to a backend
+
+// Named maps: per-flow dispatch is one hash lookup, whatever the number of
+// flows, and a flow is added or removed by its elements.
+const (
+	mapEPs  = "eps"  // consumer: ip daddr . tcp dport → goto d-<id>; provider: ip saddr . tcp dport → goto p-<id>
+	mapSNAT = "snat" // consumer: ct mark → SNAT source
+	mapFwd  = "fwdv" // consumer: ct mark → jump f-<id>
+)
+
+var addrPort = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInetService)
+
+func epMap(t *nftables.Table) *nftables.Set {
+	return &nftables.Set{Table: t, Name: mapEPs, IsMap: true, Concatenation: true, KeyType: addrPort, DataType: nftables.TypeVerdict}
+}
+
+func snatMap(t *nftables.Table) *nftables.Set {
+	return &nftables.Set{Table: t, Name: mapSNAT, IsMap: true, KeyType: nftables.TypeMark, DataType: nftables.TypeIPAddr, KeyByteOrder: binaryutil.NativeEndian}
+}
+
+func fwdMap(t *nftables.Table) *nftables.Set {
+	return &nftables.Set{Table: t, Name: mapFwd, IsMap: true, KeyType: nftables.TypeMark, DataType: nftables.TypeVerdict, KeyByteOrder: binaryutil.NativeEndian}
+}
+
+func apKey(a netip.Addr, port uint16) []byte {
+	return append(ip4(a), port16(port)[0], port16(port)[1], 0, 0)
+}
+
+func markKey(m uint32) []byte { return binaryutil.NativeEndian.PutUint32(m) }
+
+func verdictElem(key []byte, kind expr.VerdictKind, chain string) nftables.SetElement {
+	return nftables.SetElement{Key: key, VerdictData: &expr.Verdict{Kind: kind, Chain: chain}}
+}
 
 func baseChains(c *nftables.Conn, t *nftables.Table, nat bool) map[string]*nftables.Chain {
 	accept := nftables.ChainPolicyAccept
@@ -59,6 +92,15 @@ func (p *Pair) consumerBase(c *nftables.Conn, t *nftables.Table) {
 	ch := baseChains(c, t, true)
 	l := p.ifName
 	drop := verdict(expr.VerdictDrop)
+	eps, snat, fwd := epMap(t), snatMap(t), fwdMap(t)
+	for _, m := range []*nftables.Set{eps, snat, fwd} {
+		c.AddSet(m, nil) //nolint:errcheck // only fails for anonymous sets
+	}
+	rule(c, t, ch[chainPre], nil, cat(tcp(), loadDaddrDport(), vmapLookup(eps)))
+	rule(c, t, ch[chainPost], nil, cat(oif(l), exprs{&expr.Ct{Register: 1, Key: expr.CtKeyMARK},
+		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: snat.Name, SetID: snat.ID},
+		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1}}))
+	rule(c, t, ch[chainFwd], nil, cat(exprs{&expr.Ct{Register: 1, Key: expr.CtKeyMARK}}, vmapLookup(fwd)))
 	// forward: after the per-flow jumps, nothing else crosses the link.
 	rule(c, t, ch[chainFwd], nil, cat(iif(l), drop))
 	rule(c, t, ch[chainFwd], nil, cat(oif(l), drop))
@@ -74,6 +116,9 @@ func (p *Pair) providerBase(c *nftables.Conn, t *nftables.Table) {
 	l := p.ifName
 	drop := verdict(expr.VerdictDrop)
 	acc := verdict(expr.VerdictAccept)
+	eps := epMap(t)
+	c.AddSet(eps, nil) //nolint:errcheck // only fails for anonymous sets
+	rule(c, t, ch[chainPre], nil, cat(iif(l), tcp(), daddr(p.pLink), loadSaddrDport(), vmapLookup(eps)))
 	// from the link: only connections our DNAT rewrote to a backend.
 	rule(c, t, ch[chainFwd], nil, cat(iif(l), ctDNATed(), ctOrigDstAddr(p.pLink), acc))
 	rule(c, t, ch[chainFwd], nil, cat(iif(l), drop))
@@ -91,25 +136,57 @@ func chainRef(t *nftables.Table, name string) *nftables.Chain {
 	return &nftables.Chain{Name: name, Table: t}
 }
 
-// addConsumerFlow adds a flow's objects, chains and rules to the batch.
-func (p *Pair) addConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow, mark uint32) {
+// addConsumerFlow adds a flow's counters and chains to the batch;
+// setConsumerFlow fills them and adds its map elements.
+func (p *Pair) addConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow) {
 	for _, n := range []string{ctrOrig(f.ID), ctrReply(f.ID), ctrNew(f.ID), ctrRej(f.ID)} {
 		c.AddObj(&nftables.CounterObj{Table: t, Name: n})
 	}
-	c.AddChain(&nftables.Chain{Name: flowChain(f.ID), Table: t})
-	c.AddChain(&nftables.Chain{Name: denyChain(f.ID), Table: t})
-	p.fillConsumerFlow(c, t, f)
-	l := p.ifName
-	pLinkAP := netip.AddrPortFrom(p.pLink, f.ENI.Port())
-	// Insert puts them before the generic drops.
+	for _, n := range []string{dnatChain(f.ID), flowChain(f.ID), denyChain(f.ID)} {
+		c.AddChain(&nftables.Chain{Name: n, Table: t})
+	}
+}
+
+// setConsumerFlow fills a flow's (empty) chains and adds its map elements.
+func (p *Pair) setConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow, mark uint32) error {
 	// The DNAT marks the connection with the flow's mark; SNAT and the
-	// forward dispatch match the mark (cheaper than the original tuple).
-	c.InsertRule(&nftables.Rule{Table: t, Chain: chainRef(t, chainPre), UserData: tagDNAT(f.ID),
-		Exprs: cat(tcp(), daddr(f.ENI.Addr()), dport(f.ENI.Port()), setCtMark(mark), dnatTo(pLinkAP))})
-	c.InsertRule(&nftables.Rule{Table: t, Chain: chainRef(t, chainPost), UserData: tagSNAT(f.ID),
-		Exprs: cat(oif(l), ctMark(mark), snatTo(f.SNAT))})
-	c.InsertRule(&nftables.Rule{Table: t, Chain: chainRef(t, chainFwd), UserData: tagFwd(f.ID),
-		Exprs: cat(ctMark(mark), jump(flowChain(f.ID)))})
+	// forward dispatch look the mark up.
+	rule(c, t, chainRef(t, dnatChain(f.ID)), nil, cat(setCtMark(mark), dnatTo(netip.AddrPortFrom(p.pLink, f.ENI.Port()))))
+	p.fillConsumerFlow(c, t, f)
+	if err := c.SetAddElements(epMap(t), []nftables.SetElement{verdictElem(apKey(f.ENI.Addr(), f.ENI.Port()), expr.VerdictGoto, dnatChain(f.ID))}); err != nil {
+		return err
+	}
+	if err := c.SetAddElements(snatMap(t), []nftables.SetElement{{Key: markKey(mark), Val: ip4(f.SNAT)}}); err != nil {
+		return err
+	}
+	return c.SetAddElements(fwdMap(t), []nftables.SetElement{verdictElem(markKey(mark), expr.VerdictJump, flowChain(f.ID))})
+}
+
+// unsetConsumerFlow deletes a flow's map elements and empties its chains.
+func (p *Pair) unsetConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow, mark uint32) error {
+	if err := c.SetDeleteElements(epMap(t), []nftables.SetElement{{Key: apKey(f.ENI.Addr(), f.ENI.Port())}}); err != nil {
+		return err
+	}
+	if err := c.SetDeleteElements(snatMap(t), []nftables.SetElement{{Key: markKey(mark)}}); err != nil {
+		return err
+	}
+	if err := c.SetDeleteElements(fwdMap(t), []nftables.SetElement{{Key: markKey(mark)}}); err != nil {
+		return err
+	}
+	for _, n := range []string{dnatChain(f.ID), flowChain(f.ID), denyChain(f.ID)} {
+		c.FlushChain(chainRef(t, n))
+	}
+	return nil
+}
+
+// delConsumerFlow deletes a flow's (unset) chains and counters.
+func (p *Pair) delConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow) {
+	for _, n := range []string{dnatChain(f.ID), flowChain(f.ID), denyChain(f.ID)} {
+		c.DelChain(chainRef(t, n))
+	}
+	for _, n := range []string{ctrOrig(f.ID), ctrReply(f.ID), ctrNew(f.ID), ctrRej(f.ID)} {
+		c.DeleteObject(&nftables.CounterObj{Table: t, Name: n})
+	}
 }
 
 // fillConsumerFlow adds the rules of the flow's own (empty) chains.
@@ -160,17 +237,23 @@ func (p *Pair) fillConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow) {
 	rule(c, t, dc, nil, drop)
 }
 
-// addProviderFlow adds the provider-side DNAT of a flow to its backends.
-func (p *Pair) addProviderFlow(c *nftables.Conn, t *nftables.Table, f Flow) error {
-	bs := f.chosen(p.cfg.Zone)
-	if len(bs) == 0 {
-		return nil
+// setProviderFlow fills a flow's provider chain (DNAT to its backends)
+// and adds its map element; the chain must exist and be empty.
+func (p *Pair) setProviderFlow(c *nftables.Conn, t *nftables.Table, f Flow) error {
+	if bs := f.chosen(p.cfg.Zone); len(bs) > 0 {
+		pick, err := dnatPick(c, t, bs)
+		if err != nil {
+			return err
+		}
+		rule(c, t, chainRef(t, provChain(f.ID)), nil, pick)
 	}
-	pick, err := dnatPick(c, t, bs)
-	if err != nil {
+	return c.SetAddElements(epMap(t), []nftables.SetElement{verdictElem(apKey(f.SNAT, f.ENI.Port()), expr.VerdictGoto, provChain(f.ID))})
+}
+
+func (p *Pair) unsetProviderFlow(c *nftables.Conn, t *nftables.Table, f Flow) error {
+	if err := c.SetDeleteElements(epMap(t), []nftables.SetElement{{Key: apKey(f.SNAT, f.ENI.Port())}}); err != nil {
 		return err
 	}
-	c.AddRule(&nftables.Rule{Table: t, Chain: chainRef(t, chainPre), UserData: tagDNAT(f.ID),
-		Exprs: cat(iif(p.ifName), tcp(), saddr(f.SNAT), daddr(p.pLink), dport(f.ENI.Port()), pick)})
+	c.FlushChain(chainRef(t, provChain(f.ID)))
 	return nil
 }
