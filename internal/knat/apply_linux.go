@@ -18,7 +18,8 @@ import (
 // Apply makes the pair forward exactly the desired flows. It validates the
 // whole set first (an invalid set changes nothing), then changes only the
 // flows that differ from the last Apply, in one nftables batch per
-// namespace (provider first, then consumer). Removed flows, and live
+// namespace (provider first, then consumer; a diff of more than 1000 flows
+// is split into batches of 1000 flows). Removed flows, and live
 // connections that a changed security group no longer allows, are cut:
 // their conntrack entries are deleted in both namespaces and their next
 // packets get a TCP reset. Backend changes do not touch established
@@ -84,10 +85,9 @@ func (p *Pair) Apply(desired []Flow) error {
 	}
 	err := p.cutFlows(cuts)
 	p.flows = want
-	for id := range p.marks {
-		if _, ok := want[id]; !ok {
-			delete(p.marks, id)
-		}
+	for _, f := range removed {
+		delete(p.markUsed, p.marks[f.ID])
+		delete(p.marks, f.ID)
 	}
 	if err != nil {
 		return fmt.Errorf("cut connections: %w", err)
@@ -100,21 +100,52 @@ func (f Flow) allowsAddr(src []byte) bool {
 	return ok && f.allows(a)
 }
 
-// program writes the diff as one batch per namespace. A flow owns chains
-// and map elements, never a rule in a base chain, so nothing needs to be
-// read back: removing or changing a flow is deleting its map elements and
-// flushing its chains.
+// batchFlows is the most flows one nftables batch carries: every message
+// of a batch is acknowledged, and the acknowledgements of more than a few
+// thousand flows overflow even a 64 MiB receive buffer.
+const batchFlows = 1000
+
+// batcher flushes its connection every batchFlows flows.
+type batcher struct {
+	c    *nftables.Conn
+	n    int
+	what string
+}
+
+func (b *batcher) step() error {
+	if b.n++; b.n%batchFlows == 0 {
+		return b.flush()
+	}
+	return nil
+}
+
+func (b *batcher) flush() error {
+	if err := b.c.Flush(); err != nil {
+		return fmt.Errorf("%s batch: %w", b.what, err)
+	}
+	return nil
+}
+
+// program writes the diff: one batch per namespace (provider first), each
+// atomic; a diff of more than batchFlows flows is split into batches of
+// batchFlows flows. A flow owns chains and map elements, never a rule in a
+// base chain, so nothing needs to be read back: removing or changing a
+// flow is deleting its map elements and flushing its chains.
 func (p *Pair) program(removed, added, changed []Flow) error {
 	pc, err := nftConn(p.pNS)
 	if err != nil {
 		return err
 	}
+	pb := &batcher{c: pc, what: "provider"}
 	pt := p.pTab
 	for _, f := range removed {
 		if err := p.unsetProviderFlow(pc, pt, f); err != nil {
 			return err
 		}
 		pc.DelChain(chainRef(pt, provChain(f.ID)))
+		if err := pb.step(); err != nil {
+			return err
+		}
 	}
 	for _, f := range changed {
 		if err := p.unsetProviderFlow(pc, pt, p.flows[f.ID]); err != nil {
@@ -123,27 +154,37 @@ func (p *Pair) program(removed, added, changed []Flow) error {
 		if err := p.setProviderFlow(pc, pt, f); err != nil {
 			return err
 		}
+		if err := pb.step(); err != nil {
+			return err
+		}
 	}
 	for _, f := range added {
 		pc.AddChain(&nftables.Chain{Name: provChain(f.ID), Table: pt})
 		if err := p.setProviderFlow(pc, pt, f); err != nil {
 			return err
 		}
+		if err := pb.step(); err != nil {
+			return err
+		}
 	}
-	if err := pc.Flush(); err != nil {
-		return fmt.Errorf("provider batch: %w", err)
+	if err := pb.flush(); err != nil {
+		return err
 	}
 
 	cc, err := nftConn(p.cNS)
 	if err != nil {
 		return err
 	}
+	cb := &batcher{c: cc, what: "consumer"}
 	t := p.cTab
 	for _, f := range removed {
 		if err := p.unsetConsumerFlow(cc, t, f, p.markOf(f.ID)); err != nil {
 			return err
 		}
 		p.delConsumerFlow(cc, t, f)
+		if err := cb.step(); err != nil {
+			return err
+		}
 	}
 	for _, f := range changed {
 		m := p.markOf(f.ID)
@@ -153,17 +194,20 @@ func (p *Pair) program(removed, added, changed []Flow) error {
 		if err := p.setConsumerFlow(cc, t, f, m); err != nil {
 			return err
 		}
+		if err := cb.step(); err != nil {
+			return err
+		}
 	}
 	for _, f := range added {
 		p.addConsumerFlow(cc, t, f)
 		if err := p.setConsumerFlow(cc, t, f, p.markOf(f.ID)); err != nil {
 			return err
 		}
+		if err := cb.step(); err != nil {
+			return err
+		}
 	}
-	if err := cc.Flush(); err != nil {
-		return fmt.Errorf("consumer batch: %w", err)
-	}
-	return nil
+	return cb.flush()
 }
 
 func ctConn(ns netns.NsHandle) (*conntrack.Conn, error) {
@@ -269,13 +313,12 @@ func (p *Pair) markOf(id string) uint32 {
 	if m, ok := p.marks[id]; ok {
 		return m
 	}
-	used := map[uint32]bool{}
-	for _, m := range p.marks {
-		used[m] = true
+	for {
+		p.nextMark = (p.nextMark + 1) & 0xffffff
+		if m := markBase | p.nextMark; !p.markUsed[m] {
+			p.marks[id] = m
+			p.markUsed[m] = true
+			return m
+		}
 	}
-	for p.nextMark++; used[markBase|p.nextMark&0xffffff]; p.nextMark++ {
-	}
-	m := markBase | p.nextMark&0xffffff
-	p.marks[id] = m
-	return m
 }

@@ -51,6 +51,7 @@ type Pair struct {
 	flows    map[string]Flow   // as last applied
 	dirty    bool              // a failed apply: rebuild both tables next time
 	marks    map[string]uint32 // conntrack mark per flow (consumer side)
+	markUsed map[uint32]bool
 	nextMark uint32
 }
 
@@ -193,6 +194,7 @@ func (p *Pair) reset() error {
 	}
 	p.flows = map[string]Flow{}
 	p.marks = map[string]uint32{}
+	p.markUsed = map[uint32]bool{}
 	p.dirty = false
 	return nil
 }

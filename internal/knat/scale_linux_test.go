@@ -3,6 +3,8 @@ package knat
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 )
@@ -26,7 +28,10 @@ func manyFlows(n int, backend string) []Flow {
 func TestManyFlowsAndENIChange(t *testing.T) {
 	w := newWorld(t, "a")
 	listen(t, w.pH, "10.0.0.10:8080", "svc")
-	const n = 2000
+	n := 2000
+	if v, err := strconv.Atoi(os.Getenv("KNAT_MANY")); err == nil && v > 0 && v <= 60000 {
+		n = v // e.g. KNAT_MANY=10000 for the scale figure
+	}
 	fs := manyFlows(n, "10.0.0.10:8080")
 	start := time.Now()
 	if err := w.pair.Apply(fs); err != nil {
