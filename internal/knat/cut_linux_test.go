@@ -45,8 +45,20 @@ func TestRevokeCutsLiveConnections(t *testing.T) {
 	listen(t, w.pH, "10.0.0.10:8080", "svc")
 	keep := flow("ep2", 81, be("10.0.0.10:8080", "a", true))
 	keep.SNAT = netip.MustParseAddr("100.127.1.6")
-	if err := w.pair.Apply([]Flow{flow("ep1", 80, be("10.0.0.10:8080", "a", true)), keep}); err != nil {
+	// ep3's backend writes a byte every 20 ms: it must learn of the cut too.
+	ticked := listenTicker(t, w.pH, "10.0.0.10:9000")
+	tick := flow("ep3", 83, be("10.0.0.10:9000", "a", true))
+	if err := w.pair.Apply([]Flow{flow("ep1", 80, be("10.0.0.10:8080", "a", true)), keep, tick}); err != nil {
 		t.Fatal(err)
+	}
+	tc, err := dial(t, w.cH, "10.0.0.100:83", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tc.Close()
+	tc.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := io.ReadFull(tc, make([]byte, 3)); err != nil {
+		t.Fatalf("ticks: %v", err)
 	}
 	c, _, err := hello(t, w.cH, "10.0.0.100:80")
 	if err != nil {
@@ -61,10 +73,20 @@ func TestRevokeCutsLiveConnections(t *testing.T) {
 	if err := echo(c, "before"); err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now()
 	if err := w.pair.Apply([]Flow{keep}); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("apply took %v", time.Since(start))
 	resetWithin(t, c, time.Second)
+	select {
+	case err := <-ticked:
+		if !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+			t.Fatalf("backend's write failed with %v, want a reset", err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("backend still writing 1 s after the revocation")
+	}
 	if _, _, err := hello(t, w.cH, "10.0.0.100:80"); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("new connection after revocation: %v, want refused", err)
 	}
@@ -135,4 +157,32 @@ func TestSecurityGroupCut(t *testing.T) {
 		t.Fatal(err)
 	}
 	resetWithin(t, c10, time.Second)
+}
+
+// listenTicker accepts one connection on addr in ns and writes a byte to it
+// every 20 ms until a write fails; the error is sent on the channel.
+func listenTicker(t *testing.T, ns, addr string) <-chan error {
+	var ln net.Listener
+	if err := inNamed(t, ns, func() (err error) { ln, err = net.Listen("tcp4", addr); return }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	ch := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			ch <- err
+			return
+		}
+		defer c.Close()
+		for i := 0; i < 500; i++ { // at most 10 s
+			if _, err := c.Write([]byte{'t'}); err != nil {
+				ch <- err
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		ch <- nil
+	}()
+	return ch
 }
