@@ -2,6 +2,7 @@ package knat
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/google/nftables"
@@ -65,17 +66,19 @@ func (p *Pair) Stats() (map[string]Stats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dump conntrack: %w", err)
 	}
+	byENI := map[netip.AddrPort]string{}
+	for id, f := range p.flows {
+		byENI[f.ENI] = id
+	}
 	for _, e := range flows {
 		o := e.TupleOrig
 		if o.Proto.Protocol != unix.IPPROTO_TCP || e.ProtoInfo.TCP == nil || e.ProtoInfo.TCP.State != 3 {
 			continue
 		}
-		for id, f := range p.flows {
-			if o.IP.DestinationAddress == f.ENI.Addr() && o.Proto.DestinationPort == f.ENI.Port() {
-				s := out[id]
-				s.Active++
-				out[id] = s
-			}
+		if id, ok := byENI[netip.AddrPortFrom(o.IP.DestinationAddress, o.Proto.DestinationPort)]; ok {
+			s := out[id]
+			s.Active++
+			out[id] = s
 		}
 	}
 	return out, nil
