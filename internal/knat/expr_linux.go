@@ -45,10 +45,6 @@ func daddr(a netip.Addr) exprs {
 	return exprs{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 16, Len: 4}, cmpEq(1, ip4(a))}
 }
 
-func saddr(a netip.Addr) exprs {
-	return exprs{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseNetworkHeader, Offset: 12, Len: 4}, cmpEq(1, ip4(a))}
-}
-
 func saddrIn(p netip.Prefix) exprs {
 	p = p.Masked()
 	mask := make([]byte, 4)
@@ -65,10 +61,6 @@ func saddrIn(p netip.Prefix) exprs {
 
 func dport(p uint16) exprs {
 	return exprs{&expr.Payload{DestRegister: 1, Base: expr.PayloadBaseTransportHeader, Offset: 2, Len: 2}, cmpEq(1, port16(p))}
-}
-
-func ctOrigSrc(a netip.Addr) exprs {
-	return exprs{&expr.Ct{Register: 1, Key: expr.CtKeySRC, Direction: 0}, cmpEq(1, ip4(a))}
 }
 
 func ctOrigDstAddr(a netip.Addr) exprs {
@@ -127,8 +119,6 @@ func limitOver(rate uint64) exprs {
 }
 
 func verdict(k expr.VerdictKind) exprs { return exprs{&expr.Verdict{Kind: k}} }
-
-func jump(chain string) exprs { return exprs{&expr.Verdict{Kind: expr.VerdictJump, Chain: chain}} }
 
 func gotoChain(chain string) exprs {
 	return exprs{&expr.Verdict{Kind: expr.VerdictGoto, Chain: chain}}
