@@ -291,3 +291,49 @@ func TestReservedRangeIsNoVPCRange(t *testing.T) {
 		}
 	}
 }
+
+// Sweep removes what a crashed owner left (tables and veth of pairs not
+// kept) and nothing else.
+func TestSweepLeftovers(t *testing.T) {
+	w := newWorld(t, "a")
+	listen(t, w.pH, "10.0.0.10:8080", "svc")
+	if err := w.pair.Apply([]Flow{flow("ep1", 80, be("10.0.0.10:8080", "a", true))}); err != nil {
+		t.Fatal(err)
+	}
+	id := w.pair.cfg.ID
+	for _, n := range []string{w.cR, w.pR} {
+		if got, err := Sweep(nsPath(n), map[string]bool{id: true}); err != nil || len(got) != 0 {
+			t.Fatalf("%s: sweep with the pair kept removed %v (%v)", n, got, err)
+		}
+	}
+	if c, _, err := hello(t, w.cH, "10.0.0.100:80"); err != nil {
+		t.Fatalf("kept pair broken: %v", err)
+	} else {
+		c.Close()
+	}
+	if ctCount(t, w.pair, eni, 80) == 0 {
+		t.Fatal("no conntrack entry to sweep")
+	}
+	// As if the owner had crashed: sweep without keeping it.
+	for _, n := range []string{w.cR, w.pR} {
+		got, err := Sweep(nsPath(n), nil)
+		if err != nil || len(got) != 1 || got[0] != id {
+			t.Fatalf("%s: sweep removed %v (%v), want [%s]", n, got, err, id)
+		}
+		h := handle(t, n)
+		if _, err := h.LinkByName("vh"); err != nil {
+			t.Errorf("%s: sweep removed the VPC's own link: %v", n, err)
+		}
+		if _, err := h.LinkByName(LinkName(id)); err == nil {
+			t.Errorf("%s: veth left", n)
+		}
+		h.Close()
+	}
+	if n := ctCount(t, w.pair, eni, 80); n != 0 {
+		t.Fatalf("%d conntrack entries left after the sweep", n)
+	}
+	if c, _, err := hello(t, w.cH, "10.0.0.100:80"); err == nil {
+		c.Close()
+		t.Fatal("flow still forwarded after the sweep")
+	}
+}
