@@ -30,6 +30,9 @@ func (p *Pair) Apply(desired []Flow) error {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !p.cNS.IsOpen() {
+		return invalid("IncorrectPairStatus.Closed", "pair %s is closed", p.cfg.ID)
+	}
 	if p.dirty {
 		old := p.flows
 		if err := p.reset(); err != nil {

@@ -139,6 +139,10 @@ func TestCloseLeavesNothing(t *testing.T) {
 	if err := w.pair.Close(); err != nil {
 		t.Fatal(err)
 	}
+	var e *Error
+	if err := w.pair.Apply(nil); !errors.As(err, &e) || e.Code != "IncorrectPairStatus.Closed" {
+		t.Fatalf("apply after close: %v", err)
+	}
 	for _, n := range []string{w.cR, w.pR} {
 		ns, err := netns.GetFromName(n)
 		if err != nil {
