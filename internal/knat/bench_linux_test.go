@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -106,15 +107,54 @@ func cpuNow() time.Duration {
 
 type benchPath struct {
 	name, client, addr string
+	run                func(func()) // runs a function on a thread in the client namespace
+}
+
+// nsRunner returns a function that runs closures on one OS thread that
+// stays in namespace ns, so that a dial costs no namespace switch.
+func nsRunner(t testing.TB, ns string) func(func()) {
+	ch := make(chan func())
+	ready := make(chan error)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread exits with the goroutine
+		h, err := netns.GetFromName(ns)
+		if err == nil {
+			err = netns.Set(h)
+			h.Close()
+		}
+		ready <- err
+		if err != nil {
+			return
+		}
+		for f := range ch {
+			f()
+		}
+	}()
+	if err := <-ready; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { close(ch) })
+	return func(f func()) {
+		done := make(chan struct{})
+		ch <- func() { f(); close(done) }
+		<-done
+	}
+}
+
+func (p benchPath) dial(t testing.TB) net.Conn {
+	var c net.Conn
+	var err error
+	p.run(func() { c, err = net.DialTimeout("tcp4", p.addr, time.Second) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // bulk streams to a sink for d over one connection; Gbit/s of payload
 // until the sink has read it all (it closes after EOF).
 func bulk(t testing.TB, p benchPath, d time.Duration) float64 {
-	c, err := dial(t, p.client, p.addr, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := p.dial(t)
 	defer c.Close()
 	if _, err := c.Write([]byte{'s'}); err != nil {
 		t.Fatal(err)
@@ -142,10 +182,7 @@ func short(t testing.TB, p benchPath, d time.Duration) float64 {
 	n := 0
 	start := time.Now()
 	for time.Since(start) < d {
-		c, err := dial(t, p.client, p.addr, time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := p.dial(t)
 		c.Write(b)
 		if _, err := io.ReadFull(c, b); err != nil {
 			t.Fatal(err)
@@ -159,10 +196,7 @@ func short(t testing.TB, p benchPath, d time.Duration) float64 {
 // pingpong does 1-byte round trips on one connection for d; round trips
 // per second.
 func pingpong(t testing.TB, p benchPath, d time.Duration) float64 {
-	c, err := dial(t, p.client, p.addr, time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := p.dial(t)
 	defer c.Close()
 	b := []byte{1}
 	n := 0
@@ -189,8 +223,8 @@ func BenchmarkNATvsDirect(b *testing.B) {
 	}
 	dc, ds, daddr := directWorld(b)
 	serveBench(b, ds, daddr)
-	nat := benchPath{"nat", w.cH, "10.0.0.100:80"}
-	direct := benchPath{"direct", dc, daddr}
+	nat := benchPath{"nat", w.cH, "10.0.0.100:80", nsRunner(b, w.cH)}
+	direct := benchPath{"direct", dc, daddr, nsRunner(b, dc)}
 	const d = 2 * time.Second
 	rows := []struct {
 		name, unit, cpuUnit string
