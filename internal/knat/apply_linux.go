@@ -3,10 +3,12 @@ package knat
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"maps"
 	"net/netip"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/google/nftables"
 	"github.com/mdlayher/netlink"
@@ -40,8 +42,8 @@ func (p *Pair) Apply(desired []Flow) error {
 		}
 		defer func() {
 			var cuts []cut
-			for id, f := range old {
-				if !slices.ContainsFunc(desired, func(d Flow) bool { return d.ID == id }) {
+			for _, f := range old {
+				if w, ok := p.flows[f.ID]; !ok || w.ENI != f.ENI || w.SNAT != f.SNAT {
 					cuts = append(cuts, cut{f, nil})
 				}
 			}
@@ -67,6 +69,7 @@ func (p *Pair) Apply(desired []Flow) error {
 			added = append(added, f)
 		}
 	}
+	slices.SortFunc(added, func(a, b Flow) int { return strings.Compare(a.ID, b.ID) })
 	if len(removed)+len(added)+len(changed) == 0 {
 		return nil
 	}
@@ -311,17 +314,24 @@ func (p *Pair) Flows() []Flow {
 	return slices.Collect(maps.Values(p.flows))
 }
 
-// markOf returns the conntrack mark of a flow, allocating one if needed.
+// markOf returns the conntrack mark of a flow, allocating one if needed:
+// a hash of the flow ID, probing on collision. Added flows are allocated in
+// ID order, so the same set applied after a restart gets the same marks
+// and the connections that survived the restart (their conntrack entries
+// keep their marks) are still dispatched to their flow.
 func (p *Pair) markOf(id string) uint32 {
 	if m, ok := p.marks[id]; ok {
 		return m
 	}
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	n := h.Sum32() & 0xffffff
 	for {
-		p.nextMark = (p.nextMark + 1) & 0xffffff
-		if m := markBase | p.nextMark; !p.markUsed[m] {
+		if m := markBase | n; n != 0 && !p.markUsed[m] {
 			p.marks[id] = m
 			p.markUsed[m] = true
 			return m
 		}
+		n = (n + 1) & 0xffffff
 	}
 }

@@ -2,13 +2,17 @@ package knat
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netns"
 )
 
 // cutWithin writes to c until the connection fails, for at most a second,
@@ -185,4 +189,64 @@ func listenTicker(t *testing.T, ns, addr string) <-chan error {
 		ch <- nil
 	}()
 	return ch
+}
+
+// An owner restart (a new Pair opened on the same ID, the same flows
+// applied) keeps the veth and the established connections; until the
+// flows are applied again new connections are not forwarded.
+func TestRestartKeepsConnections(t *testing.T) {
+	w := newWorld(t, "a")
+	listen(t, w.pH, "10.0.0.10:8080", "svc")
+	flows := []Flow{flow("ep1", 80, be("10.0.0.10:8080", "a", true))}
+	for i := 0; i < 20; i++ { // more flows, so that marks and maps are not trivially equal
+		f := flow(fmt.Sprintf("x%02d", i), uint16(2000+i), be("10.0.0.10:8080", "a", true))
+		flows = append(flows, f)
+	}
+	if err := w.pair.Apply(flows); err != nil {
+		t.Fatal(err)
+	}
+	c, _, err := hello(t, w.cH, "10.0.0.100:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	old := w.pair
+	p2, err := Open(old.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The old incarnation is gone without Close (as after a crash).
+	old.cNS.Close()
+	old.cNS = netns.None()
+	old.pNS.Close()
+	old.pNS = netns.None()
+	w.pair = p2
+	t.Cleanup(func() { p2.Close() })
+	if c2, _, err := hello(t, w.cH, "10.0.0.100:80"); err == nil {
+		c2.Close()
+		t.Fatal("forwarded before the flows were applied again")
+	}
+	// Same flows, given in another order.
+	rev := slices.Clone(flows)
+	slices.Reverse(rev)
+	if err := p2.Apply(rev); err != nil {
+		t.Fatal(err)
+	}
+	msg := strings.Repeat("s", 5000)
+	if err := echo(c, msg); err != nil {
+		t.Fatalf("established connection lost across the restart: %v", err)
+	}
+	// Its packets are still accounted to its own flow (same ct mark).
+	st, err := p2.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st["ep1"].BytesOut < uint64(len(msg)) || st["ep1"].BytesIn < uint64(len(msg)) {
+		t.Fatalf("surviving connection not counted on its flow: %+v", st["ep1"])
+	}
+	c3, _, err := hello(t, w.cH, "10.0.0.100:80")
+	if err != nil {
+		t.Fatalf("new connection after the restart: %v", err)
+	}
+	c3.Close()
 }

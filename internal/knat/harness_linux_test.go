@@ -147,6 +147,9 @@ func newWorld(t testing.TB, zone string) *world {
 	}
 	w.pair = p
 	t.Cleanup(func() {
+		if !p.cNS.IsOpen() {
+			return // replaced by the test
+		}
 		if err := p.Close(); err != nil {
 			t.Errorf("close pair: %v", err)
 		}

@@ -52,7 +52,6 @@ type Pair struct {
 	dirty    bool              // a failed apply: rebuild both tables next time
 	marks    map[string]uint32 // conntrack mark per flow (consumer side)
 	markUsed map[uint32]bool
-	nextMark uint32
 }
 
 var pairIDRE = regexp.MustCompile(`^[a-z0-9]{1,10}$`)
@@ -83,7 +82,8 @@ func (c Config) check() error {
 // Open creates (or re-creates) the pair: the veth between the two
 // namespaces, its addresses and route, IPv4 forwarding, and the two tables
 // with their base chains and no flow. A previous incarnation with the same
-// ID (e.g. after a crash) is replaced.
+// ID (e.g. after a restart) is taken over: its veth is kept if it is
+// intact, its tables are rebuilt empty (Apply the flows next).
 func Open(cfg Config) (*Pair, error) {
 	if err := cfg.check(); err != nil {
 		return nil, err
@@ -122,32 +122,9 @@ func (p *Pair) setup() error {
 		return fmt.Errorf("netlink in provider namespace: %w", err)
 	}
 	defer ph.Close()
-	// Replace leftovers of an earlier incarnation.
-	for _, h := range []*netlink.Handle{ch, ph} {
-		if l, err := h.LinkByName(p.ifName); err == nil {
-			if err := h.LinkDel(l); err != nil {
-				return fmt.Errorf("delete old %s: %w", p.ifName, err)
-			}
-		}
-	}
-	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: p.ifName}, PeerName: p.ifName, PeerNamespace: netlink.NsFd(p.pNS)}
-	if err := ch.LinkAdd(veth); err != nil {
-		return fmt.Errorf("add veth %s: %w", p.ifName, err)
-	}
-	for _, s := range []struct {
-		h    *netlink.Handle
-		addr netip.Addr
-	}{{ch, p.cLink}, {ph, p.pLink}} {
-		l, err := s.h.LinkByName(p.ifName)
-		if err != nil {
-			return fmt.Errorf("find %s: %w", p.ifName, err)
-		}
-		a, _ := netlink.ParseAddr(netip.PrefixFrom(s.addr, 30).String())
-		if err := s.h.AddrAdd(l, a); err != nil {
-			return fmt.Errorf("address %s: %w", p.ifName, err)
-		}
-		if err := s.h.LinkSetUp(l); err != nil {
-			return fmt.Errorf("up %s: %w", p.ifName, err)
+	if !p.adoptable(ch, ph) {
+		if err := p.createLink(ch, ph); err != nil {
+			return err
 		}
 	}
 	for _, h := range []*netlink.Handle{ch, ph} {
@@ -333,4 +310,66 @@ func waitUp(h *netlink.Handle, name string) error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// adoptable reports whether an earlier incarnation's veth is there with the
+// right addresses on both ends: keeping it (instead of re-creating it)
+// keeps the connections that survived a restart flowing.
+func (p *Pair) adoptable(ch, ph *netlink.Handle) bool {
+	for _, s := range []struct {
+		h    *netlink.Handle
+		addr netip.Addr
+	}{{ch, p.cLink}, {ph, p.pLink}} {
+		l, err := s.h.LinkByName(p.ifName)
+		if err != nil || l.Type() != "veth" {
+			return false
+		}
+		as, err := s.h.AddrList(l, netlink.FAMILY_V4)
+		if err != nil || len(as) != 1 {
+			return false
+		}
+		if a, ok := netip.AddrFromSlice(as[0].IP); !ok || a.Unmap() != s.addr {
+			return false
+		}
+		ones, _ := as[0].Mask.Size()
+		if ones != 30 {
+			return false
+		}
+		if err := s.h.LinkSetUp(l); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// createLink replaces any leftover veth with a new one, addressed and up.
+func (p *Pair) createLink(ch, ph *netlink.Handle) error {
+	for _, h := range []*netlink.Handle{ch, ph} {
+		if l, err := h.LinkByName(p.ifName); err == nil {
+			if err := h.LinkDel(l); err != nil {
+				return fmt.Errorf("delete old %s: %w", p.ifName, err)
+			}
+		}
+	}
+	veth := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: p.ifName}, PeerName: p.ifName, PeerNamespace: netlink.NsFd(p.pNS)}
+	if err := ch.LinkAdd(veth); err != nil {
+		return fmt.Errorf("add veth %s: %w", p.ifName, err)
+	}
+	for _, s := range []struct {
+		h    *netlink.Handle
+		addr netip.Addr
+	}{{ch, p.cLink}, {ph, p.pLink}} {
+		l, err := s.h.LinkByName(p.ifName)
+		if err != nil {
+			return fmt.Errorf("find %s: %w", p.ifName, err)
+		}
+		a, _ := netlink.ParseAddr(netip.PrefixFrom(s.addr, 30).String())
+		if err := s.h.AddrAdd(l, a); err != nil {
+			return fmt.Errorf("address %s: %w", p.ifName, err)
+		}
+		if err := s.h.LinkSetUp(l); err != nil {
+			return fmt.Errorf("up %s: %w", p.ifName, err)
+		}
+	}
+	return nil
 }
