@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netns"
 )
 
 // manyFlows returns n flows with distinct ENIs and (SNAT, port) pairs, all
@@ -37,10 +39,26 @@ func TestManyFlowsAndENIChange(t *testing.T) {
 	if err := w.pair.Apply(fs); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("%d flows applied in one batch per namespace in %v", n, time.Since(start))
+	t.Logf("%d flows applied (batches of %d flows) in %v", n, batchFlows, time.Since(start))
+	// An owner restart: a new Pair on the same ID, the same flows applied.
+	start = time.Now()
+	p2, err := Open(w.pair.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.pair.cNS.Close()
+	w.pair.cNS = netns.None()
+	w.pair.pNS.Close()
+	w.pair.pNS = netns.None()
+	w.pair = p2
+	t.Cleanup(func() { p2.Close() })
+	if err := p2.Apply(fs); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("restart with %d flows: open and apply in %v", n, time.Since(start))
 	one := flow("ep1", 80, be("10.0.0.10:8080", "a", true))
 	start = time.Now()
-	if err := w.pair.Apply(append(fs, one)); err != nil {
+	if err := p2.Apply(append(fs, one)); err != nil {
 		t.Fatal(err)
 	}
 	applied := time.Since(start)
@@ -53,7 +71,7 @@ func TestManyFlowsAndENIChange(t *testing.T) {
 	// Move the flow to port 82.
 	moved := one
 	moved.ENI = netip.AddrPortFrom(eni, 82)
-	if err := w.pair.Apply(append(fs, moved)); err != nil {
+	if err := p2.Apply(append(fs, moved)); err != nil {
 		t.Fatal(err)
 	}
 	resetWithin(t, c, time.Second)
@@ -66,11 +84,11 @@ func TestManyFlowsAndENIChange(t *testing.T) {
 	}
 	c2.Close()
 	start = time.Now()
-	if err := w.pair.Apply(nil); err != nil {
+	if err := p2.Apply(nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("all %d flows removed in %v", n+1, time.Since(start))
-	if st, err := w.pair.Stats(); err != nil || len(st) != 0 {
+	if st, err := p2.Stats(); err != nil || len(st) != 0 {
 		t.Fatalf("stats after removing all: %v %v", st, err)
 	}
 }
