@@ -85,17 +85,6 @@ func ctDNATed() exprs { return ctBits(expr.CtKeySTATUS, ipsDstNAT) }
 // markBase is or-ed into the conntrack marks of the pair's connections.
 const markBase = 0x7e000000
 
-func setCtMark(m uint32) exprs {
-	return exprs{
-		&expr.Immediate{Register: 1, Data: binaryutil.NativeEndian.PutUint32(m)},
-		&expr.Ct{Register: 1, Key: expr.CtKeyMARK, SourceRegister: true},
-	}
-}
-
-func ctMark(m uint32) exprs {
-	return exprs{&expr.Ct{Register: 1, Key: expr.CtKeyMARK}, cmpEq(1, binaryutil.NativeEndian.PutUint32(m))}
-}
-
 func ctReply() exprs {
 	return exprs{&expr.Ct{Register: 1, Key: expr.CtKeyDIRECTION}, cmpEq(1, []byte{1})}
 }

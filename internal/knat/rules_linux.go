@@ -23,7 +23,7 @@ const (
 )
 
 func flowChain(id string) string { return "f-" + id } // consumer: per-flow forward checks
-func denyChain(id string) string { return "x-" + id } // consumer: SG deny (count, drop SYN, reset others)
+const chainDeny = "deny"         // consumer: SG deny (drop SYN, reset others)
 
 // Named counters per flow (consumer table).
 func ctrOrig(id string) string  { return "o-" + id } // consumer → provider
@@ -31,13 +31,12 @@ func ctrReply(id string) string { return "r-" + id } // provider → consumer
 func ctrNew(id string) string   { return "n-" + id } // new connections
 func ctrRej(id string) string   { return "j-" + id } // refused or cut packets
 
-func dnatChain(id string) string { return "d-" + id } // consumer nat: mark + DNAT to the link
 func provChain(id string) string { return "p-" + id } // provider nat: DNAT to a backend
 
 // Named maps: per-flow dispatch is one hash lookup, whatever the number of
 // flows, and a flow is added or removed by its elements.
 const (
-	mapEPs  = "eps"  // consumer: ip daddr . tcp dport → goto d-<id>; provider: ip saddr . tcp dport → goto p-<id>
+	mapEPs  = "eps"  // consumer: ip daddr . tcp dport → ct mark; provider: ip saddr . tcp dport → goto p-<id>
 	mapSNAT = "snat" // consumer: ct mark → SNAT source
 	mapFwd  = "fwdv" // consumer: ct mark → jump f-<id>
 )
@@ -46,6 +45,10 @@ var addrPort = nftables.MustConcatSetType(nftables.TypeIPAddr, nftables.TypeInet
 
 func epMap(t *nftables.Table) *nftables.Set {
 	return &nftables.Set{Table: t, Name: mapEPs, IsMap: true, Concatenation: true, KeyType: addrPort, DataType: nftables.TypeVerdict}
+}
+
+func markMap(t *nftables.Table) *nftables.Set {
+	return &nftables.Set{Table: t, Name: mapEPs, IsMap: true, Concatenation: true, KeyType: addrPort, DataType: nftables.TypeMark}
 }
 
 func snatMap(t *nftables.Table) *nftables.Set {
@@ -92,11 +95,24 @@ func (p *Pair) consumerBase(c *nftables.Conn, t *nftables.Table) {
 	ch := baseChains(c, t, true)
 	l := p.ifName
 	drop := verdict(expr.VerdictDrop)
-	eps, snat, fwd := epMap(t), snatMap(t), fwdMap(t)
+	eps, snat, fwd := markMap(t), snatMap(t), fwdMap(t)
 	for _, m := range []*nftables.Set{eps, snat, fwd} {
 		c.AddSet(m, nil) //nolint:errcheck // only fails for anonymous sets
 	}
-	rule(c, t, ch[chainPre], nil, cat(tcp(), loadDaddrDport(), vmapLookup(eps)))
+	// ENI:port → the flow's ct mark, then DNAT to the provider end of the
+	// link, same port (only the address is given).
+	rule(c, t, ch[chainPre], nil, cat(tcp(), loadDaddrDport(), exprs{
+		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: eps.Name, SetID: eps.ID},
+		&expr.Ct{Register: 1, Key: expr.CtKeyMARK, SourceRegister: true},
+		&expr.Immediate{Register: 1, Data: ip4(p.pLink)},
+		&expr.NAT{Type: expr.NATTypeDestNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1},
+	}))
+	// SG deny, shared: a connection attempt is dropped (SG semantics), a
+	// packet of a cut connection gets a reset.
+	dc := c.AddChain(&nftables.Chain{Name: chainDeny, Table: t})
+	rule(c, t, dc, nil, cat(synOnly(), drop))
+	rule(c, t, dc, nil, cat(tcp(), tcpReset()))
+	rule(c, t, dc, nil, drop)
 	rule(c, t, ch[chainPost], nil, cat(oif(l), exprs{&expr.Ct{Register: 1, Key: expr.CtKeyMARK},
 		&expr.Lookup{SourceRegister: 1, DestRegister: 1, IsDestRegSet: true, SetName: snat.Name, SetID: snat.ID},
 		&expr.NAT{Type: expr.NATTypeSourceNAT, Family: unix.NFPROTO_IPV4, RegAddrMin: 1}}))
@@ -142,18 +158,15 @@ func (p *Pair) addConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow) {
 	for _, n := range []string{ctrOrig(f.ID), ctrReply(f.ID), ctrNew(f.ID), ctrRej(f.ID)} {
 		c.AddObj(&nftables.CounterObj{Table: t, Name: n})
 	}
-	for _, n := range []string{dnatChain(f.ID), flowChain(f.ID), denyChain(f.ID)} {
-		c.AddChain(&nftables.Chain{Name: n, Table: t})
-	}
+	c.AddChain(&nftables.Chain{Name: flowChain(f.ID), Table: t})
 }
 
 // setConsumerFlow fills a flow's (empty) chains and adds its map elements.
 func (p *Pair) setConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow, mark uint32) error {
 	// The DNAT marks the connection with the flow's mark; SNAT and the
 	// forward dispatch look the mark up.
-	rule(c, t, chainRef(t, dnatChain(f.ID)), nil, cat(setCtMark(mark), dnatTo(netip.AddrPortFrom(p.pLink, f.ENI.Port()))))
 	p.fillConsumerFlow(c, t, f)
-	if err := c.SetAddElements(epMap(t), []nftables.SetElement{verdictElem(apKey(f.ENI.Addr(), f.ENI.Port()), expr.VerdictGoto, dnatChain(f.ID))}); err != nil {
+	if err := c.SetAddElements(markMap(t), []nftables.SetElement{{Key: apKey(f.ENI.Addr(), f.ENI.Port()), Val: markKey(mark)}}); err != nil {
 		return err
 	}
 	if err := c.SetAddElements(snatMap(t), []nftables.SetElement{{Key: markKey(mark), Val: ip4(f.SNAT)}}); err != nil {
@@ -164,7 +177,7 @@ func (p *Pair) setConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow, mark
 
 // unsetConsumerFlow deletes a flow's map elements and empties its chains.
 func (p *Pair) unsetConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow, mark uint32) error {
-	if err := c.SetDeleteElements(epMap(t), []nftables.SetElement{{Key: apKey(f.ENI.Addr(), f.ENI.Port())}}); err != nil {
+	if err := c.SetDeleteElements(markMap(t), []nftables.SetElement{{Key: apKey(f.ENI.Addr(), f.ENI.Port())}}); err != nil {
 		return err
 	}
 	if err := c.SetDeleteElements(snatMap(t), []nftables.SetElement{{Key: markKey(mark)}}); err != nil {
@@ -173,17 +186,13 @@ func (p *Pair) unsetConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow, ma
 	if err := c.SetDeleteElements(fwdMap(t), []nftables.SetElement{{Key: markKey(mark)}}); err != nil {
 		return err
 	}
-	for _, n := range []string{dnatChain(f.ID), flowChain(f.ID), denyChain(f.ID)} {
-		c.FlushChain(chainRef(t, n))
-	}
+	c.FlushChain(chainRef(t, flowChain(f.ID)))
 	return nil
 }
 
 // delConsumerFlow deletes a flow's (unset) chains and counters.
 func (p *Pair) delConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow) {
-	for _, n := range []string{dnatChain(f.ID), flowChain(f.ID), denyChain(f.ID)} {
-		c.DelChain(chainRef(t, n))
-	}
+	c.DelChain(chainRef(t, flowChain(f.ID)))
 	for _, n := range []string{ctrOrig(f.ID), ctrReply(f.ID), ctrNew(f.ID), ctrRej(f.ID)} {
 		c.DeleteObject(&nftables.CounterObj{Table: t, Name: n})
 	}
@@ -191,7 +200,8 @@ func (p *Pair) delConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow) {
 
 // fillConsumerFlow adds the rules of the flow's own (empty) chains.
 func (p *Pair) fillConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow) {
-	fc, dc := chainRef(t, flowChain(f.ID)), chainRef(t, denyChain(f.ID))
+	fc := chainRef(t, flowChain(f.ID))
+	deny := cat(counterRef(ctrRej(f.ID)), gotoChain(chainDeny))
 	l := p.ifName
 	drop, acc := verdict(expr.VerdictDrop), verdict(expr.VerdictAccept)
 	// Replies from the provider: count, cap, accept; nothing else from the link.
@@ -221,20 +231,14 @@ func (p *Pair) fillConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow) {
 			}
 			v := acc
 			if !r.Accept {
-				v = gotoChain(denyChain(f.ID))
+				v = deny
 			}
 			rule(c, t, fc, nil, cat(oif(l), saddrIn(r.Source), v))
 		}
-		rule(c, t, fc, nil, gotoChain(denyChain(f.ID)))
+		rule(c, t, fc, nil, deny)
 	}
 	rule(c, t, fc, nil, cat(oif(l), acc))
 	rule(c, t, fc, nil, drop)
-	// Deny: count; a connection attempt is dropped (SG semantics), a packet
-	// of a connection that was cut gets a reset.
-	rule(c, t, dc, nil, counterRef(ctrRej(f.ID)))
-	rule(c, t, dc, nil, cat(synOnly(), drop))
-	rule(c, t, dc, nil, cat(tcp(), tcpReset()))
-	rule(c, t, dc, nil, drop)
 }
 
 // setProviderFlow fills a flow's provider chain (DNAT to its backends)
