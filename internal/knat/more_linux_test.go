@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,6 +80,61 @@ func TestBandwidthCap(t *testing.T) {
 	}
 	if uncapped < 8*rate {
 		t.Fatalf("uncapped flow moved only %d bytes in 1 s", uncapped)
+	}
+}
+
+// The cap applies to the consumer → provider direction too.
+func TestBandwidthCapUpload(t *testing.T) {
+	w := newWorld(t, "a")
+	var got atomic.Int64
+	var ln net.Listener
+	if err := inNamed(t, w.pH, func() (err error) { ln, err = net.Listen("tcp4", "10.0.0.10:8080"); return }); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		for {
+			n, err := c.Read(buf)
+			got.Add(int64(n))
+			if err != nil {
+				return
+			}
+		}
+	}()
+	const rate = 1 << 20
+	f := flow("capped", 80, be("10.0.0.10:8080", "a", true))
+	f.RateBytes = rate
+	if err := w.pair.Apply([]Flow{f}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := dial(t, w.cH, "10.0.0.100:80", time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	stop := time.Now().Add(2500 * time.Millisecond)
+	go func() {
+		buf := make([]byte, 64<<10)
+		c.SetWriteDeadline(stop)
+		for time.Now().Before(stop) {
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+		}
+	}()
+	time.Sleep(1500 * time.Millisecond) // drain the initial bucket
+	before := got.Load()
+	time.Sleep(time.Second)
+	moved := got.Load() - before
+	t.Logf("upload capped at %d B/s: %d bytes received in 1 s after 1.5 s", rate, moved)
+	if moved > rate*3/2 || moved < rate/8 {
+		t.Fatalf("capped upload moved %d bytes in 1 s, want about %d", moved, rate)
 	}
 }
 
