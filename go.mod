@@ -90,4 +90,11 @@ require (
 	sigs.k8s.io/yaml v1.6.0
 )
 
-require github.com/go-kit/kit v0.10.0 // indirect
+require (
+	github.com/go-kit/kit v0.10.0 // indirect
+	github.com/google/nftables v0.3.0
+	github.com/mdlayher/netlink v1.7.3-0.20250113171957-fbb4dce95f42
+	github.com/mdlayher/socket v0.5.1 // indirect
+	github.com/ti-mo/conntrack v0.6.0
+	github.com/ti-mo/netfilter v0.5.3 // indirect
+)
