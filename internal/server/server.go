@@ -24,6 +24,7 @@ import (
 	"github.com/privlink/privlink/internal/apiserver"
 	"github.com/privlink/privlink/internal/controller"
 	"github.com/privlink/privlink/internal/dns"
+	"github.com/privlink/privlink/internal/events"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/store"
@@ -91,6 +92,12 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.goRun(func() { s.Cache.Run(runCtx) })
 	if !cfg.AgentOnly {
 		s.goRun(func() { controller.NewStatus(s.Store, s.Cache, log).Run(runCtx) })
+		// Events start at the first server's start: fix the cursor before
+		// the API answers, so no change made through it goes unrecorded.
+		if _, err := s.Store.EventsCursor(ctx); err != nil {
+			return nil, err
+		}
+		s.goRun(func() { events.New(events.Config{Store: s.Store, Logger: log}).Run(runCtx) })
 	}
 	if err := s.startDataPlane(runCtx, reg, naming); err != nil {
 		return nil, err

@@ -27,7 +27,8 @@ const (
 	KindIdemRev  = "idemrev" // idemrev/<kind>/<id> -> the idem key that created the resource
 	KindReport   = "report"  // report/<zoneId>/<endpointId> -> model.ZoneReport (leased)
 	KindAgent    = "agent"   // agent/<zoneId> -> model.AgentInfo (leased)
-	KindMeta     = "meta"    // meta/admin -> the admin's account ID
+	KindMeta     = "meta"    // meta/admin -> the admin's account ID; meta/events-cursor -> last revision turned into events
+	KindEvent    = "event"   // event/<eventId> -> model.Event (eventId: zero-padded revision + index, sorts by time)
 )
 
 // key builds prefix + kind + "/" + parts joined by "/".
@@ -80,6 +81,13 @@ func (s *Store) AgentKey(zoneID string) string { return s.key(KindAgent, zoneID)
 
 // AdminMetaKey holds the admin's account ID once the admin exists.
 func (s *Store) AdminMetaKey() string { return s.key(KindMeta, "admin") }
+
+// EventKey is the key of one event.
+func (s *Store) EventKey(id string) string { return s.key(KindEvent, id) }
+
+// EventsCursorKey holds the last store revision the events controller
+// turned into events (zero-padded, so values compare as numbers).
+func (s *Store) EventsCursorKey() string { return s.key(KindMeta, "events-cursor") }
 
 // TokenRecord is stored at token/<sha256 hex of the token>.
 type TokenRecord struct {
