@@ -123,6 +123,7 @@ var tagDescriptions = []struct{ name, desc string }{
 	{"hosts", "ECS-like hosts on a vSwitch"},
 	{"services", "Endpoint services, their allow-lists and connections (provider side)"},
 	{"endpoints", "Interface endpoints (consumer side)"},
+	{"events", "Events: state changes concerning your services and endpoints"},
 }
 
 // tag is the collection of a path: /v1/vpcs/{id} -> vpcs.

@@ -65,6 +65,7 @@ const (
 	OpListEndpoints       = "ListVpcEndpoints"
 	OpGetEndpoint         = "GetVpcEndpointAttribute"
 	OpDeleteEndpoint      = "DeleteVpcEndpoint"
+	OpListEvents          = "ListEvents"
 )
 
 // Query filter names.
@@ -72,6 +73,13 @@ const (
 	FilterVpcID       = "vpcId"
 	FilterServiceID   = "serviceId"
 	FilterServiceName = "serviceName"
+	FilterEventType   = "type"
+	FilterResourceID  = "resourceId"
+	// FilterSince is an event ID: only events after it.
+	FilterSince = "since"
+	// ParamFollow ("true") turns ListEvents into a Server-Sent Events
+	// stream that resumes after the Last-Event-ID header (or since).
+	ParamFollow = "follow"
 )
 
 // The error statuses of the common kinds of operation: a create or change
@@ -131,6 +139,8 @@ var Operations = []Operation{
 	{OpListEndpoints, "GET", "/v1/endpoints", "List your endpoints (filters: vpcId, serviceId)", nil, List[Endpoint]{}, false, []string{FilterVpcID, FilterServiceID}, listErrs},
 	{OpGetEndpoint, "GET", "/v1/endpoints/{id}", "Get an endpoint with live zone status", nil, Endpoint{}, false, nil, getErrs},
 	{OpDeleteEndpoint, "DELETE", "/v1/endpoints/{id}", "Delete an endpoint and release its IPs", nil, Endpoint{}, false, nil, deleteErrs},
+
+	{OpListEvents, "GET", "/v1/events", "Events concerning you, oldest first (filters: type, resourceId, since; follow=true streams them as Server-Sent Events, resuming after Last-Event-ID)", nil, List[Event]{}, false, []string{FilterEventType, FilterResourceID, FilterSince}, listErrs},
 }
 
 // Lookup returns the operation with the given ID.

@@ -14,6 +14,7 @@ type (
 	EndpointService   = model.EndpointService
 	Endpoint          = model.Endpoint
 	EndpointZone      = model.EndpointZone
+	Event             = model.Event
 )
 
 // List is the body of every list response, one page of items.

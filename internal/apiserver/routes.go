@@ -62,6 +62,8 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpListEndpoints:  a.listEndpoints,
 		api.OpGetEndpoint:    a.getEndpoint,
 		api.OpDeleteEndpoint: deleteOf(a, store.KindEndpoint, a.deleteEndpoint),
+
+		api.OpListEvents: a.listEvents,
 	}
 }
 

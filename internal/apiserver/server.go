@@ -120,6 +120,11 @@ func (a *API) wrap(rt route) http.Handler {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		rid := strings.ToUpper(hex.EncodeToString(b[:]))
+		if rt.ID == api.OpListEvents && r.URL.Query().Get(api.ParamFollow) == "true" {
+			w.Header().Set("X-Request-Id", rid)
+			a.followEvents(w, r.WithContext(context.WithValue(r.Context(), ctxRequestID, rid)), rid)
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
 		defer cancel()
 		r = r.WithContext(context.WithValue(ctx, ctxRequestID, rid))

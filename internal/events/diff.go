@@ -48,10 +48,13 @@ func Diff(prev, next *store.State) []model.Event {
 			switch ep.ConnectionStatus {
 			case model.ConnConnected:
 				add(model.EventAccepted, svc, ep, model.Event{Message: "connection accepted"})
-			case model.ConnRejected:
-				add(model.EventRejected, svc, ep, model.Event{Message: "connection rejected"})
-			case model.ConnDisconnected:
-				add(model.EventDisconnected, svc, ep, model.Event{Message: "connection disconnected (was " + old.ConnectionStatus + ")"})
+			case model.ConnRejected, model.ConnDisconnected:
+				// The API disconnects a Pending connection to reject it.
+				if old.ConnectionStatus == model.ConnPending {
+					add(model.EventRejected, svc, ep, model.Event{Message: "connection rejected"})
+				} else {
+					add(model.EventDisconnected, svc, ep, model.Event{Message: "connection disconnected (was " + old.ConnectionStatus + ")"})
+				}
 			}
 		}
 		if ep.EndpointStatus == model.StatusActive && (old == nil || old.EndpointStatus != model.StatusActive) {
