@@ -123,6 +123,7 @@ var tagDescriptions = []struct{ name, desc string }{
 	{"hosts", "ECS-like hosts on a vSwitch"},
 	{"services", "Endpoint services, their allow-lists and connections (provider side)"},
 	{"endpoints", "Interface endpoints (consumer side)"},
+	{"notifications", "Webhook subscriptions to events"},
 	{"events", "Events: state changes concerning your services and endpoints"},
 }
 

@@ -15,6 +15,7 @@ type (
 	Endpoint          = model.Endpoint
 	EndpointZone      = model.EndpointZone
 	Event             = model.Event
+	Notification      = model.Notification
 )
 
 // List is the body of every list response, one page of items.

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"fmt"
 	"slices"
 	"sort"
 
@@ -87,12 +88,19 @@ func Diff(prev, next *store.State) []model.Event {
 		}
 		add(model.EventServiceDeleted, svc, nil, e)
 	}
+	for id, n := range next.Notifications {
+		if old := prev.Notifications[id]; old != nil && old.Status == model.NotificationEnabled && n.Status == model.NotificationDisabled {
+			out = append(out, model.Event{EventType: model.EventNotificationDisabled, AccountIDs: []string{n.AccountID},
+				NotificationID: id, ServiceID: n.ServiceID, EndpointID: n.EndpointID,
+				Message: fmt.Sprintf("disabled after %d failed deliveries; last: %s", n.Delivery.Failures, n.Delivery.LastError)})
+		}
+	}
 	sort.SliceStable(out, func(i, j int) bool { return sortKey(out[i]) < sortKey(out[j]) })
 	return out
 }
 
 func sortKey(e model.Event) string {
-	return e.EndpointID + "\x00" + e.ServiceID + "\x00" + e.ZoneID + "\x00" + e.Backend + "\x00" + e.EventType
+	return e.NotificationID + "\x00" + e.EndpointID + "\x00" + e.ServiceID + "\x00" + e.ZoneID + "\x00" + e.Backend + "\x00" + e.EventType
 }
 
 // zoneEvents reports endpoint zones that became Unavailable, or left it.

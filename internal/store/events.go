@@ -263,3 +263,16 @@ func (s *Store) PruneEvents(ctx context.Context, keep int, maxAge time.Duration)
 		}
 	}
 }
+
+// LastEventID is the ID of the newest event ("" when there is none).
+func (s *Store) LastEventID(ctx context.Context) (string, error) {
+	r, err := s.cli.Get(ctx, s.KindPrefix(KindEvent), append(clientv3.WithLastKey(), clientv3.WithKeysOnly())...)
+	if err != nil {
+		return "", fmt.Errorf("last event: %w", err)
+	}
+	if len(r.Kvs) == 0 {
+		return "", nil
+	}
+	k := string(r.Kvs[0].Key)
+	return k[strings.LastIndexByte(k, '/')+1:], nil
+}

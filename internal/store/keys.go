@@ -28,6 +28,7 @@ const (
 	KindReport   = "report"  // report/<zoneId>/<endpointId> -> model.ZoneReport (leased)
 	KindAgent    = "agent"   // agent/<zoneId> -> model.AgentInfo (leased)
 	KindMeta     = "meta"    // meta/admin -> the admin's account ID; meta/events-cursor -> last revision turned into events
+	KindNotif    = "notif"   // notif/<notificationId> -> model.Notification
 	KindEvent    = "event"   // event/<eventId> -> model.Event (eventId: zero-padded revision + index, sorts by time)
 )
 

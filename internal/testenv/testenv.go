@@ -21,6 +21,7 @@ import (
 
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/netdrv"
+	"github.com/privlink/privlink/internal/notify"
 	"github.com/privlink/privlink/internal/server"
 	"github.com/privlink/privlink/internal/store"
 )
@@ -40,6 +41,10 @@ type Options struct {
 	// TLSCert and TLSKey serve the API over TLS with a given certificate;
 	// CACert is the file that verifies it, for Admin.
 	TLSCert, TLSKey, CACert string
+	// WebhookAllow and Webhook are server.Config's (a loopback receiver
+	// needs WebhookAllow 127.0.0.1/32).
+	WebhookAllow []string
+	Webhook      notify.Config
 }
 
 // Env is one running server.
@@ -103,6 +108,7 @@ func Start(t testing.TB, o Options) *Env {
 			EtcdClientURL: fmt.Sprintf("https://127.0.0.1:%d", FreePort(t)),
 			EtcdPeerURL:   fmt.Sprintf("https://127.0.0.1:%d", FreePort(t)),
 			Logger:        logger(t), Console: o.Console,
+			WebhookAllow: o.WebhookAllow, Webhook: o.Webhook,
 		}
 		if len(o.EtcdEndpoints) > 0 {
 			joinEtcd(&cfg, o.EtcdEndpoints)
