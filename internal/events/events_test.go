@@ -35,6 +35,8 @@ func lifecycle(t *testing.T, e *testenv.Env) (*testenv.Scenario, string) {
 		t.Fatal(err)
 	}
 	sc.WaitEndpoint(t, func(ep model.Endpoint) bool { return client.Active(ep) && ep.ConnectionStatus == model.ConnConnected })
+	// No backend listens in this scenario: the agents' checks say so.
+	waitEvents(t, sc.Provider, client.EventFilter{Type: model.EventBackendUnhealthy}, model.EventBackendUnhealthy+" "+sc.Endpoint.EndpointID)
 	if _, err := sc.Provider.RejectConnection(bg, sc.Service.ServiceID, sc.Endpoint.EndpointID); err != nil {
 		t.Fatal(err)
 	}
