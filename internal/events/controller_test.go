@@ -15,7 +15,7 @@ import (
 
 // openPrefix opens a store under a prefix of its own on e's etcd: the
 // server's controller does not see it, the test's controllers do.
-func openPrefix(t *testing.T, e *testenv.Env) *store.Store {
+func openPrefix(t testing.TB, e *testenv.Env) *store.Store {
 	st, err := store.Open(bg, store.Config{Endpoints: e.Store.Endpoints(), Credentials: e.Store.Credentials(),
 		Prefix: fmt.Sprintf("/evtest-%d/", time.Now().UnixNano()), Logger: e.Config().Logger})
 	if err != nil {
