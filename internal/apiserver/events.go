@@ -81,6 +81,38 @@ func (a *API) listEvents(r *http.Request) (any, error) {
 	return paginate(r, out, func(e model.Event) string { return e.EventID })
 }
 
+// MaxEventStreams is how many event streams one account may hold open at
+// once on one server (each holds an etcd watch).
+const MaxEventStreams = 8
+
+// streams counts the open event streams per account.
+type streams struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+// acquire takes a stream slot for account, or reports false.
+func (s *streams) acquire(account string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n == nil {
+		s.n = map[string]int{}
+	}
+	if s.n[account] >= MaxEventStreams {
+		return false
+	}
+	s.n[account]++
+	return true
+}
+
+func (s *streams) release(account string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n[account]--; s.n[account] <= 0 {
+		delete(s.n, account)
+	}
+}
+
 // SSEKeepalive is how often an idle event stream gets a comment line, so
 // proxies keep it open and a gone client is noticed.
 const SSEKeepalive = 15 * time.Second
@@ -110,10 +142,14 @@ func (a *API) followEvents(w http.ResponseWriter, r *http.Request, rid string) {
 	if err == nil && !ok {
 		err = internal("event stream: the response writer cannot flush")
 	}
+	if err == nil && !a.streams.acquire(c.AccountID) {
+		err = model.Errorf(http.StatusTooManyRequests, "Throttling.EventStreams", "at most %d event streams per account at once; close one", MaxEventStreams)
+	}
 	if err != nil {
 		writeError(w, r, err)
 		return
 	}
+	defer a.streams.release(c.AccountID)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")

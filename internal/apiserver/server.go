@@ -56,6 +56,7 @@ type API struct {
 	adminTokenFile       string
 	adminRotate          sync.Mutex // orders the admin's rotations with their file writes
 	webhooks             *notify.AllowList
+	streams              streams // open event streams per account
 }
 
 // New builds the API handler.

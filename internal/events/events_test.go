@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/privlink/privlink/internal/api"
+	"github.com/privlink/privlink/internal/apiserver"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/testenv"
@@ -239,11 +241,58 @@ func TestEventsBadFilters(t *testing.T) {
 			t.Errorf("%+v: %v; want 400 %s", tc.f, err, tc.code)
 		}
 	}
-	ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
 	defer cancel()
 	err := e.Admin.FollowEvents(ctx, client.EventFilter{Since: "x"}, func(api.Event) error { return nil })
 	var ae *api.Error
 	if !errors.As(err, &ae) || ae.Code != "InvalidParameter.LastEventId" {
 		t.Errorf("follow with a bad Last-Event-ID: %v", err)
 	}
+
+	// Streams per account are capped; one more is a 429, another account
+	// is not affected, and a closed stream frees its slot.
+	acct, _ := e.Account(t, "streamer")
+	other, _ := e.Account(t, "other")
+	open := func(c *client.Client) (*http.Response, error) {
+		req, _ := http.NewRequestWithContext(ctx, "GET", c.URL()+"/v1/events?follow=true", nil)
+		req.Header.Set("Authorization", "Bearer "+c.Token())
+		return http.DefaultClient.Do(req)
+	}
+	var held []*http.Response
+	defer func() {
+		for _, r := range held {
+			r.Body.Close()
+		}
+	}()
+	for i := 0; i < apiserver.MaxEventStreams; i++ {
+		r, err := open(acct)
+		if err != nil || r.StatusCode != 200 {
+			t.Fatalf("stream %d: %v %v", i, r, err)
+		}
+		held = append(held, r)
+	}
+	r, err := open(acct)
+	if err != nil || r.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("stream past the cap: %v %v; want 429", r, err)
+	} else {
+		r.Body.Close()
+	}
+	if r, err := open(other); err != nil || r.StatusCode != 200 {
+		t.Errorf("another account's stream: %v %v", r, err)
+	} else {
+		r.Body.Close()
+	}
+	held[0].Body.Close()
+	held = held[1:]
+	testenv.Eventually(t, "slot freed", func() error {
+		r, err := open(acct)
+		if err != nil {
+			return err
+		}
+		r.Body.Close()
+		if r.StatusCode != 200 {
+			return fmt.Errorf("status %d", r.StatusCode)
+		}
+		return nil
+	})
 }
