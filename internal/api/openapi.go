@@ -109,6 +109,11 @@ func parameters(op Operation) []any {
 		for _, q := range op.Filters {
 			params = append(params, map[string]any{"name": q, "in": "query", "description": "only items with this " + q, "schema": map[string]any{"type": "string"}})
 		}
+		if op.ID == OpListEvents {
+			params = append(params,
+				map[string]any{"name": ParamFollow, "in": "query", "description": "true: answer a text/event-stream of the events (Server-Sent Events, id: the event ID), live until the client goes", "schema": map[string]any{"type": "boolean"}},
+				map[string]any{"name": "Last-Event-ID", "in": "header", "description": "with follow=true: start after this event ID (a reconnecting client sends the last id: it saw)", "schema": map[string]any{"type": "string"}})
+		}
 	}
 	return params
 }
