@@ -20,5 +20,8 @@
 //     is skipped, logged once, counted, and never taken for a deletion
 //     (records.go);
 //   - the list+watch Cache of a State that controllers, agents and the
-//     resolver build on, and Cache.Loop, their panic-safe reconcile loop.
+//     resolver build on, and Cache.Loop, their panic-safe reconcile loop;
+//   - events (events.go): FollowStates (every revision's before and after,
+//     nothing coalesced), the events cursor and CommitEvents guarded on it,
+//     listing, watching and pruning event/ keys.
 package store
