@@ -81,10 +81,6 @@ func (a *API) listEvents(r *http.Request) (any, error) {
 	return paginate(r, out, func(e model.Event) string { return e.EventID })
 }
 
-// MaxEventStreams is how many event streams one account may hold open at
-// once on one server (each holds an etcd watch).
-const MaxEventStreams = 8
-
 // streams counts the open event streams per account.
 type streams struct {
 	mu sync.Mutex
@@ -98,7 +94,7 @@ func (s *streams) acquire(account string) bool {
 	if s.n == nil {
 		s.n = map[string]int{}
 	}
-	if s.n[account] >= MaxEventStreams {
+	if s.n[account] >= api.MaxEventStreams {
 		return false
 	}
 	s.n[account]++
@@ -143,7 +139,7 @@ func (a *API) followEvents(w http.ResponseWriter, r *http.Request, rid string) {
 		err = internal("event stream: the response writer cannot flush")
 	}
 	if err == nil && !a.streams.acquire(c.AccountID) {
-		err = model.Errorf(http.StatusTooManyRequests, "Throttling.EventStreams", "at most %d event streams per account at once; close one", MaxEventStreams)
+		err = model.Errorf(http.StatusTooManyRequests, "Throttling.EventStreams", "at most %d event streams per account at once; close one", api.MaxEventStreams)
 	}
 	if err != nil {
 		writeError(w, r, err)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/privlink/privlink/internal/api"
-	"github.com/privlink/privlink/internal/apiserver"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/testenv"
@@ -264,7 +263,7 @@ func TestEventsBadFilters(t *testing.T) {
 			r.Body.Close()
 		}
 	}()
-	for i := 0; i < apiserver.MaxEventStreams; i++ {
+	for i := 0; i < api.MaxEventStreams; i++ {
 		r, err := open(acct)
 		if err != nil || r.StatusCode != 200 {
 			t.Fatalf("stream %d: %v %v", i, r, err)
