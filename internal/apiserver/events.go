@@ -2,10 +2,13 @@ package apiserver
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,6 +112,22 @@ func (s *streams) release(account string) {
 	}
 }
 
+// handler is the route's handler: wrap's, but ListEvents with follow=true
+// streams (followEvents) outside the request deadline.
+func (a *API) handler(rt route) http.Handler {
+	h := a.wrap(rt)
+	if rt.ID != api.OpListEvents {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get(api.ParamFollow) == "true" {
+			a.followEvents(w, r)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
 // SSEKeepalive is how often an idle event stream gets a comment line, so
 // proxies keep it open and a gone client is noticed.
 const SSEKeepalive = 15 * time.Second
@@ -117,7 +136,15 @@ const SSEKeepalive = 15 * time.Second
 // stream: one "id:"/"event:"/"data:" record per event, starting after the
 // Last-Event-ID header (or since), until the client goes away. It runs
 // outside the request timeout.
-func (a *API) followEvents(w http.ResponseWriter, r *http.Request, rid string) {
+func (a *API) followEvents(w http.ResponseWriter, r *http.Request) {
+	rid := requestID(r)
+	if rid == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		rid = strings.ToUpper(hex.EncodeToString(b[:]))
+		w.Header().Set("X-Request-Id", rid)
+		r = r.WithContext(context.WithValue(r.Context(), ctxRequestID, rid))
+	}
 	actx, cancel := context.WithTimeout(r.Context(), a.timeout)
 	c, err := a.authenticate(r.WithContext(actx))
 	cancel()

@@ -67,7 +67,7 @@ func New(cfg Config) *API {
 		a.timeout = DefaultRequestTimeout
 	}
 	for _, r := range a.routes() {
-		a.mux.Handle(r.Method+" "+r.Path, a.wrap(r))
+		a.mux.Handle(r.Method+" "+r.Path, a.handler(r))
 	}
 	a.mux.HandleFunc("GET /v1/openapi.json", a.serveOpenAPI)
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
@@ -126,11 +126,6 @@ func (a *API) wrap(rt route) http.Handler {
 		var b [8]byte
 		_, _ = rand.Read(b[:])
 		rid := strings.ToUpper(hex.EncodeToString(b[:]))
-		if rt.ID == api.OpListEvents && r.URL.Query().Get(api.ParamFollow) == "true" {
-			w.Header().Set("X-Request-Id", rid)
-			a.followEvents(w, r.WithContext(context.WithValue(r.Context(), ctxRequestID, rid)), rid)
-			return
-		}
 		ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
 		defer cancel()
 		r = r.WithContext(context.WithValue(ctx, ctxRequestID, rid))

@@ -14,14 +14,14 @@
 //     Index, Delete) that commit atomically; Create (with clientToken
 //     idempotency), Update and Delete read, plan and commit-if-unchanged,
 //     retrying with backoff (protocol.go);
+//   - events (events.go): FollowStates (every revision's before and after,
+//     nothing coalesced), the events cursor and CommitEvents guarded on it,
+//     listing, watching and pruning event/ keys;
 //   - leases for what must vanish with its writer: a zone agent's liveness
 //     and reports (lease.go);
 //   - the edge where records are decoded and validated once: a bad record
 //     is skipped, logged once, counted, and never taken for a deletion
 //     (records.go);
 //   - the list+watch Cache of a State that controllers, agents and the
-//     resolver build on, and Cache.Loop, their panic-safe reconcile loop;
-//   - events (events.go): FollowStates (every revision's before and after,
-//     nothing coalesced), the events cursor and CommitEvents guarded on it,
-//     listing, watching and pruning event/ keys.
+//     resolver build on, and Cache.Loop, their panic-safe reconcile loop.
 package store

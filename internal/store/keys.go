@@ -23,13 +23,13 @@ const (
 	KindIPAM     = "ipam"    // ipam/<vSwitchId>/<ip> -> owner ID (the key's existence is the allocation)
 	KindSvcEp    = "svcep"   // svcep/<serviceId>/<endpointId> -> "" (index: a service's endpoints)
 	KindVPCEp    = "vpcep"   // vpcep/<vpcId>/<endpointId> -> "" (index: a VPC's endpoints, for the quota)
+	KindNotif    = "notif"   // notif/<notificationId> -> model.Notification
+	KindEvent    = "event"   // event/<eventId> -> model.Event (eventId: zero-padded revision + index, sorts by time); meta/events-cursor: the last revision turned into events
 	KindIdem     = "idem"    // idem/<accountId>/<kind>/<clientToken> -> idemRecord
 	KindIdemRev  = "idemrev" // idemrev/<kind>/<id> -> the idem key that created the resource
 	KindReport   = "report"  // report/<zoneId>/<endpointId> -> model.ZoneReport (leased)
 	KindAgent    = "agent"   // agent/<zoneId> -> model.AgentInfo (leased)
-	KindMeta     = "meta"    // meta/admin -> the admin's account ID; meta/events-cursor -> last revision turned into events
-	KindNotif    = "notif"   // notif/<notificationId> -> model.Notification
-	KindEvent    = "event"   // event/<eventId> -> model.Event (eventId: zero-padded revision + index, sorts by time)
+	KindMeta     = "meta"    // meta/admin -> the admin's account ID
 )
 
 // key builds prefix + kind + "/" + parts joined by "/".

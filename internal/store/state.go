@@ -53,7 +53,7 @@ func newState() *State {
 		Services: map[string]*model.EndpointService{}, Endpoints: map[string]*model.Endpoint{},
 		Reports: map[string]*model.ZoneReport{}, Agents: map[string]*model.AgentInfo{},
 		Notifications: map[string]*model.Notification{},
-		bad: map[string]bool{},
+		bad:           map[string]bool{},
 	}
 }
 

@@ -28,7 +28,11 @@ import (
 
 // Options tweak the server.
 type Options struct {
-	Network       string // default: netns (tests needing loopback say so)
+	Network string // default: netns (tests needing loopback say so)
+	// WebhookAllow and Webhook are server.Config's (a loopback receiver
+	// needs WebhookAllow 127.0.0.1/32).
+	WebhookAllow  []string
+	Webhook       notify.Config
 	Zones         []string
 	AgentZones    []string
 	DataDir       string   // reuse a data dir (restart tests)
@@ -41,10 +45,6 @@ type Options struct {
 	// TLSCert and TLSKey serve the API over TLS with a given certificate;
 	// CACert is the file that verifies it, for Admin.
 	TLSCert, TLSKey, CACert string
-	// WebhookAllow and Webhook are server.Config's (a loopback receiver
-	// needs WebhookAllow 127.0.0.1/32).
-	WebhookAllow []string
-	Webhook      notify.Config
 }
 
 // Env is one running server.
@@ -105,10 +105,10 @@ func Start(t testing.TB, o Options) *Env {
 		cfg := server.Config{
 			DataDir: dir, Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", TLSSelfSigned: o.TLSSelfSigned, TLSCert: o.TLSCert, TLSKey: o.TLSKey, Region: server.DefaultRegion, Zones: o.Zones, AgentZones: o.AgentZones,
 			Network: o.Network, NetnsPrefix: o.Prefix,
+			WebhookAllow: o.WebhookAllow, Webhook: o.Webhook,
 			EtcdClientURL: fmt.Sprintf("https://127.0.0.1:%d", FreePort(t)),
 			EtcdPeerURL:   fmt.Sprintf("https://127.0.0.1:%d", FreePort(t)),
 			Logger:        logger(t), Console: o.Console,
-			WebhookAllow: o.WebhookAllow, Webhook: o.Webhook,
 		}
 		if len(o.EtcdEndpoints) > 0 {
 			joinEtcd(&cfg, o.EtcdEndpoints)
