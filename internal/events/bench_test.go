@@ -1,6 +1,7 @@
 package events_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -46,6 +47,34 @@ func BenchmarkListAllEvents(b *testing.B) {
 		}
 		if n != 10000 {
 			b.Fatalf("%d events", n)
+		}
+	}
+}
+
+// BenchmarkEventLatency is the time from a store change to its event
+// reaching a watcher (what an SSE client sees), with a controller running:
+// go test ./internal/events/ -run '^$' -bench EventLatency -benchtime 50x
+func BenchmarkEventLatency(b *testing.B) {
+	e := testenv.Start(b, testenv.Options{Network: "loopback", AgentZones: []string{}})
+	st := openPrefix(b, e)
+	if _, err := st.EventsCursor(bg); err != nil {
+		b.Fatal(err)
+	}
+	stop := runController(st)
+	defer stop()
+	got := make(chan model.Event, 1)
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	go func() {
+		_ = st.WatchEvents(ctx, "", func(ev model.Event) error { got <- ev; return nil })
+	}()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		disable(b, st)
+		select {
+		case <-got:
+		case <-time.After(10 * time.Second):
+			b.Fatal("no event")
 		}
 	}
 }

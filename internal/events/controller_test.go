@@ -27,7 +27,7 @@ func openPrefix(t testing.TB, e *testenv.Env) *store.Store {
 
 // disable writes a subscription Enabled, then Disabled: one
 // NotificationDisabled event.
-func disable(t *testing.T, st *store.Store) string {
+func disable(t testing.TB, st *store.Store) string {
 	n := model.Notification{NotificationID: model.NewID(model.PrefixNotification), AccountID: "1000000000000001", ServiceID: "epsrv-x",
 		URL: "http://127.0.0.1:9/", Status: model.NotificationEnabled, CreateTime: time.Now().UTC().Format(time.RFC3339)}
 	key := st.ResourceKey(store.KindNotif, n.NotificationID)
