@@ -110,6 +110,11 @@ func parameters(op Operation) []any {
 		for _, q := range op.Filters {
 			params = append(params, map[string]any{"name": q, "in": "query", "description": "only items with this " + q, "schema": map[string]any{"type": "string"}})
 		}
+		if op.ID == OpListEvents {
+			params = append(params,
+				map[string]any{"name": ParamFollow, "in": "query", "description": "true: answer a text/event-stream of the events (Server-Sent Events, id: the event ID), live until the client goes", "schema": map[string]any{"type": "boolean"}},
+				map[string]any{"name": "Last-Event-ID", "in": "header", "description": "with follow=true: start after this event ID (a reconnecting client sends the last id: it saw)", "schema": map[string]any{"type": "string"}})
+		}
 	}
 	return params
 }
@@ -124,6 +129,8 @@ var tagDescriptions = []struct{ name, desc string }{
 	{"hosts", "ECS-like hosts on a vSwitch"},
 	{"services", "Endpoint services, their allow-lists and connections (provider side)"},
 	{"endpoints", "Interface endpoints (consumer side)"},
+	{"notifications", "Webhook subscriptions to events"},
+	{"events", "Events: state changes concerning your services and endpoints"},
 }
 
 // tag is the collection of a path: /v1/vpcs/{id} -> vpcs.

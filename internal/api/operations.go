@@ -67,6 +67,10 @@ const (
 	OpListEndpoints       = "ListVpcEndpoints"
 	OpGetEndpoint         = "GetVpcEndpointAttribute"
 	OpDeleteEndpoint      = "DeleteVpcEndpoint"
+	OpListEvents          = "ListEvents"
+	OpCreateNotification  = "CreateNotification"
+	OpListNotifications   = "ListNotifications"
+	OpDeleteNotification  = "DeleteNotification"
 )
 
 // Query filter names.
@@ -74,6 +78,13 @@ const (
 	FilterVpcID       = "vpcId"
 	FilterServiceID   = "serviceId"
 	FilterServiceName = "serviceName"
+	FilterEventType   = "type"
+	FilterResourceID  = "resourceId"
+	// FilterSince is an event ID: only events after it.
+	FilterSince = "since"
+	// ParamFollow ("true") turns ListEvents into a Server-Sent Events
+	// stream that resumes after the Last-Event-ID header (or since).
+	ParamFollow = "follow"
 )
 
 // The error statuses of the common kinds of operation: a create or change
@@ -135,6 +146,11 @@ var Operations = []Operation{
 	{OpListEndpoints, "GET", "/v1/endpoints", "List your endpoints (filters: vpcId, serviceId)", nil, List[Endpoint]{}, false, []string{FilterVpcID, FilterServiceID}, listErrs},
 	{OpGetEndpoint, "GET", "/v1/endpoints/{id}", "Get an endpoint with live zone status", nil, Endpoint{}, false, nil, getErrs},
 	{OpDeleteEndpoint, "DELETE", "/v1/endpoints/{id}", "Delete an endpoint and release its IPs", nil, Endpoint{}, false, nil, deleteErrs},
+
+	{OpCreateNotification, "POST", "/v1/notifications", "Subscribe a webhook to the events of your service or endpoint (the secret is shown once)", CreateNotificationRequest{}, Notification{}, false, nil, []int{400, 403, 404, 409, 413}},
+	{OpListNotifications, "GET", "/v1/notifications", "List your webhook subscriptions with their delivery log", nil, List[Notification]{}, false, nil, listErrs},
+	{OpDeleteNotification, "DELETE", "/v1/notifications/{id}", "Delete a webhook subscription", nil, Notification{}, false, nil, []int{404, 409}},
+	{OpListEvents, "GET", "/v1/events", "Events concerning you, oldest first (filters: type, resourceId, since; follow=true streams them as Server-Sent Events, resuming after Last-Event-ID)", nil, List[Event]{}, false, []string{FilterEventType, FilterResourceID, FilterSince}, listErrs},
 }
 
 // Lookup returns the operation with the given ID.

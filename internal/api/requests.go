@@ -133,3 +133,25 @@ type CreateEndpointRequest struct {
 	ClientToken      string                `json:"clientToken,omitempty"`
 	DryRun           bool                  `json:"dryRun,omitempty"`
 }
+
+// CreateNotificationRequest subscribes a webhook to the events of one of
+// the caller's services or endpoints (exactly one of ServiceID, EndpointID).
+type CreateNotificationRequest struct {
+	ServiceID  string   `json:"serviceId,omitempty"`
+	EndpointID string   `json:"endpointId,omitempty"`
+	URL        string   `json:"url"`
+	EventTypes []string `json:"eventTypes,omitempty"` // absent or empty: every type
+}
+
+// Validate checks the request's shape.
+func (r CreateNotificationRequest) Validate() error {
+	if (r.ServiceID == "") == (r.EndpointID == "") {
+		return model.Invalid("Target", "give exactly one of serviceId and endpointId")
+	}
+	for _, t := range r.EventTypes {
+		if !model.ValidEventType(t) {
+			return model.Invalid("EventTypes", "unknown event type %q; the types are %v", t, model.EventTypes)
+		}
+	}
+	return nil
+}

@@ -14,6 +14,8 @@ type (
 	EndpointService   = model.EndpointService
 	Endpoint          = model.Endpoint
 	EndpointZone      = model.EndpointZone
+	Event             = model.Event
+	Notification      = model.Notification
 )
 
 // List is the body of every list response, one page of items.

@@ -64,6 +64,11 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpListEndpoints:  a.listEndpoints,
 		api.OpGetEndpoint:    a.getEndpoint,
 		api.OpDeleteEndpoint: deleteOf(a, store.KindEndpoint, a.deleteEndpoint),
+
+		api.OpListEvents:         a.listEvents,
+		api.OpCreateNotification: body(a.createNotification),
+		api.OpListNotifications:  a.listNotifications,
+		api.OpDeleteNotification: a.deleteNotification,
 	}
 }
 

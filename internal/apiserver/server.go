@@ -16,6 +16,7 @@ import (
 
 	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/notify"
 	"github.com/privlink/privlink/internal/store"
 )
 
@@ -34,6 +35,9 @@ type Config struct {
 	// own token through this server, the file, if it exists, is rewritten
 	// with the new one.
 	AdminTokenFile string
+	// Webhooks is where webhook subscriptions may point (nil: the default,
+	// public addresses only).
+	Webhooks *notify.AllowList
 }
 
 // DefaultRequestTimeout is Config.RequestTimeout's default.
@@ -51,17 +55,19 @@ type API struct {
 	timeout              time.Duration
 	adminTokenFile       string
 	adminRotate          sync.Mutex // orders the admin's rotations with their file writes
+	webhooks             *notify.AllowList
+	streams              streams // open event streams per account
 }
 
 // New builds the API handler.
 func New(cfg Config) *API {
 	a := &API{st: cfg.Store, naming: cfg.Naming, zones: cfg.Zones, log: cfg.Logger, mux: http.NewServeMux(), network: cfg.Network, netnsPrefix: cfg.NetnsPrefix, timeout: cfg.RequestTimeout,
-		adminTokenFile: cfg.AdminTokenFile}
+		adminTokenFile: cfg.AdminTokenFile, webhooks: cfg.Webhooks}
 	if a.timeout <= 0 {
 		a.timeout = DefaultRequestTimeout
 	}
 	for _, r := range a.routes() {
-		a.mux.Handle(r.Method+" "+r.Path, a.wrap(r))
+		a.mux.Handle(r.Method+" "+r.Path, a.handler(r))
 	}
 	a.mux.HandleFunc("GET /v1/openapi.json", a.serveOpenAPI)
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {

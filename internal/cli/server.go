@@ -104,6 +104,7 @@ func serverCmd() *cobra.Command {
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "key of --tls-cert (PEM)")
 	f.BoolVar(&cfg.TLSSelfSigned, "tls-self-signed", false, "serve over TLS with a self-signed certificate issued once in <data-dir>/pki/api.crt (labs; clients pass --cacert with it)")
 	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "allow plain HTTP on a non-loopback --listen (only behind a TLS-terminating proxy)")
+	f.StringSliceVar(&cfg.WebhookAllow, "webhook-allow", nil, "CIDRs webhook notifications may be delivered to, e.g. 10.1.0.0/16,127.0.0.1/32 (default: public unicast addresses only)")
 	f.StringVar(&cfg.Region, "region", server.DefaultRegion, "region ID")
 	f.StringSliceVar(&cfg.Zones, "zones", server.DefaultZones(), "zone IDs of the region")
 	f.StringSliceVar(&agentZones, "agent-zones", nil, "zones whose agents run in this process (default: all)")

@@ -49,7 +49,7 @@ func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) { r.mux.S
 // TestEveryOperationHasAMethod calls every method of the client that maps to
 // one API call, and wants each operation of the table called exactly by them.
 func TestEveryOperationHasAMethod(t *testing.T) {
-	helpers := map[string]bool{"Do": true, "CreateAccountClient": true, "WaitEndpoint": true, "WaitEndpointActive": true}
+	helpers := map[string]bool{"Do": true, "CreateAccountClient": true, "WaitEndpoint": true, "WaitEndpointActive": true, "FollowEvents": true}
 	rec := newRecorder()
 	c := client.InProcess(rec, "tok")
 	v := reflect.ValueOf(c)

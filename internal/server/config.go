@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 
+	"github.com/privlink/privlink/internal/notify"
 	"github.com/privlink/privlink/internal/store"
 )
 
@@ -53,6 +54,13 @@ type Config struct {
 	Logger                        *slog.Logger
 	// Console, when set, is mounted at /console/; it gets the API handler.
 	Console func(apiHandler http.Handler) http.Handler
+	// WebhookAllow are the CIDRs webhook subscriptions may deliver to;
+	// none: public unicast addresses only (no loopback, private,
+	// link-local or CGNAT address).
+	WebhookAllow []string
+	// Webhook tunes the delivery worker (zero fields: notify's defaults;
+	// Store, Logger and Allow are set by the server).
+	Webhook notify.Config
 	// Pprof mounts Go's profiler at /debug/pprof/ on MetricsListen (off
 	// by default).
 	Pprof bool

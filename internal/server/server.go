@@ -24,8 +24,10 @@ import (
 	"github.com/privlink/privlink/internal/apiserver"
 	"github.com/privlink/privlink/internal/controller"
 	"github.com/privlink/privlink/internal/dns"
+	"github.com/privlink/privlink/internal/events"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/netdrv"
+	"github.com/privlink/privlink/internal/notify"
 	"github.com/privlink/privlink/internal/store"
 )
 
@@ -34,13 +36,14 @@ const readyTimeout = 30 * time.Second
 
 // Server is a running privlink process.
 type Server struct {
-	cfg    Config
-	Store  *store.Store
-	Cache  *store.Cache
-	API    *apiserver.API // nil for a standalone agent
-	Driver netdrv.Driver
-	Agents map[string]*agent.Agent
-	DNS    *dns.Server // nil without agents
+	cfg      Config
+	Store    *store.Store
+	Cache    *store.Cache
+	API      *apiserver.API // nil for a standalone agent
+	Driver   netdrv.Driver
+	Agents   map[string]*agent.Agent
+	DNS      *dns.Server // nil without agents
+	webhooks *notify.AllowList
 
 	http     *http.Server // the tenants' port
 	ln       net.Listener
@@ -80,6 +83,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if s.Driver, err = netdrv.New(cfg.Network, cfg.NetnsPrefix, log); err != nil {
 		return nil, err
 	}
+	if s.webhooks, err = notify.ParseAllowList(cfg.WebhookAllow); err != nil {
+		return nil, err
+	}
 	naming := model.Naming{Region: cfg.Region, ServicePrefix: cfg.ServicePrefix, DNSSuffix: cfg.DNSSuffix}
 	if !cfg.AgentOnly {
 		if err := s.startAPI(ctx, naming); err != nil {
@@ -95,6 +101,15 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.goRun(func() { s.Cache.Run(runCtx) })
 	if !cfg.AgentOnly {
 		s.goRun(func() { controller.NewStatus(s.Store, s.Cache, log).Run(runCtx) })
+		// Events start at the first server's start: fix the cursor before
+		// the API answers, so no change made through it goes unrecorded.
+		if _, err := s.Store.EventsCursor(ctx); err != nil {
+			return nil, err
+		}
+		s.goRun(func() { events.New(events.Config{Store: s.Store, Logger: log}).Run(runCtx) })
+		wh := cfg.Webhook
+		wh.Store, wh.Logger, wh.Allow = s.Store, log, s.webhooks
+		s.goRun(func() { notify.New(wh).Run(runCtx) })
 	}
 	if err := s.startDataPlane(runCtx, reg, naming); err != nil {
 		return nil, err
@@ -159,7 +174,7 @@ func (s *Server) startAPI(ctx context.Context, naming model.Naming) error {
 		s.log.Info("indexed resources by account for the quotas", "records", n)
 	}
 	s.API = apiserver.New(apiserver.Config{Store: s.Store, Naming: naming, Zones: s.cfg.Zones, Logger: s.log,
-		Network: s.Driver.Name, NetnsPrefix: s.cfg.NetnsPrefix, AdminTokenFile: tokenFile})
+		Network: s.Driver.Name, NetnsPrefix: s.cfg.NetnsPrefix, AdminTokenFile: tokenFile, Webhooks: s.webhooks})
 	return nil
 }
 

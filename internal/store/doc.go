@@ -14,6 +14,9 @@
 //     Index, Delete) that commit atomically; Create (with clientToken
 //     idempotency), Update and Delete read, plan and commit-if-unchanged,
 //     retrying with backoff (protocol.go);
+//   - events (events.go): FollowStates (every revision's before and after,
+//     nothing coalesced), the events cursor and CommitEvents guarded on it,
+//     listing, watching and pruning event/ keys;
 //   - leases for what must vanish with its writer: a zone agent's liveness
 //     and reports (lease.go);
 //   - the edge where records are decoded and validated once: a bad record

@@ -23,6 +23,8 @@ const (
 	KindIPAM     = "ipam"    // ipam/<vSwitchId>/<ip> -> owner ID (the key's existence is the allocation)
 	KindSvcEp    = "svcep"   // svcep/<serviceId>/<endpointId> -> "" (index: a service's endpoints)
 	KindVPCEp    = "vpcep"   // vpcep/<vpcId>/<endpointId> -> "" (index: a VPC's endpoints, for the quota)
+	KindNotif    = "notif"   // notif/<notificationId> -> model.Notification
+	KindEvent    = "event"   // event/<eventId> -> model.Event (eventId: zero-padded revision + index, sorts by time); meta/events-cursor: the last revision turned into events
 	KindIdem     = "idem"    // idem/<accountId>/<kind>/<clientToken> -> idemRecord
 	KindIdemRev  = "idemrev" // idemrev/<kind>/<id> -> the idem key that created the resource
 	KindReport   = "report"  // report/<zoneId>/<endpointId> -> model.ZoneReport (leased)
@@ -96,6 +98,13 @@ func (s *Store) AgentKey(zoneID string) string { return s.key(KindAgent, zoneID)
 
 // AdminMetaKey holds the admin's account ID once the admin exists.
 func (s *Store) AdminMetaKey() string { return s.key(KindMeta, "admin") }
+
+// EventKey is the key of one event.
+func (s *Store) EventKey(id string) string { return s.key(KindEvent, id) }
+
+// EventsCursorKey holds the last store revision the events controller
+// turned into events (zero-padded, so values compare as numbers).
+func (s *Store) EventsCursorKey() string { return s.key(KindMeta, "events-cursor") }
 
 // TokenRecord is stored at token/<sha256 hex of the token>.
 type TokenRecord struct {

@@ -22,6 +22,8 @@ type State struct {
 	Reports map[string]*model.ZoneReport
 	// Agents is keyed by zoneID.
 	Agents map[string]*model.AgentInfo
+	// Notifications are the webhook subscriptions (for the events they cause).
+	Notifications map[string]*model.Notification
 	// bad holds the keys (relative to the prefix, "vpc/<id>") whose current
 	// value is bad; the maps hold their last good value, if any.
 	bad map[string]bool
@@ -41,6 +43,7 @@ var kinds = map[string]setter{
 	KindEndpoint: func(n, p *State, id string, v *[]byte) error { return set(n.Endpoints, p.Endpoints, id, v) },
 	KindReport:   func(n, p *State, id string, v *[]byte) error { return set(n.Reports, p.Reports, id, v) },
 	KindAgent:    func(n, p *State, id string, v *[]byte) error { return set(n.Agents, p.Agents, id, v) },
+	KindNotif:    func(n, p *State, id string, v *[]byte) error { return set(n.Notifications, p.Notifications, id, v) },
 }
 
 func newState() *State {
@@ -49,7 +52,8 @@ func newState() *State {
 		SGs: map[string]*model.SecurityGroup{}, Hosts: map[string]*model.Host{},
 		Services: map[string]*model.EndpointService{}, Endpoints: map[string]*model.Endpoint{},
 		Reports: map[string]*model.ZoneReport{}, Agents: map[string]*model.AgentInfo{},
-		bad: map[string]bool{},
+		Notifications: map[string]*model.Notification{},
+		bad:           map[string]bool{},
 	}
 }
 
@@ -58,7 +62,8 @@ func (s *State) clone() *State {
 	return &State{Rev: s.Rev,
 		VPCs: cloneMap(s.VPCs), VSwitches: cloneMap(s.VSwitches), SGs: cloneMap(s.SGs),
 		Hosts: cloneMap(s.Hosts), Services: cloneMap(s.Services), Endpoints: cloneMap(s.Endpoints),
-		Reports: cloneMap(s.Reports), Agents: cloneMap(s.Agents), bad: maps.Clone(s.bad)}
+		Reports: cloneMap(s.Reports), Agents: cloneMap(s.Agents), Notifications: cloneMap(s.Notifications),
+		bad: maps.Clone(s.bad)}
 }
 
 func cloneMap[V any](m map[string]*V) map[string]*V {

@@ -93,3 +93,16 @@ func (t *Txn) Commit(ctx context.Context) (ok bool, err error) {
 	}
 	return resp.Succeeded, nil
 }
+
+// CommitRev is Commit returning the store revision the transaction wrote
+// (0 when a compare failed and nothing was written).
+func (t *Txn) CommitRev(ctx context.Context) (int64, error) {
+	resp, err := t.s.cli.Txn(ctx).If(t.cmps...).Then(t.ops...).Commit()
+	if err != nil {
+		return 0, fmt.Errorf("commit: %w", err)
+	}
+	if !resp.Succeeded {
+		return 0, nil
+	}
+	return resp.Header.Revision, nil
+}

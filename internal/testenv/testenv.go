@@ -21,13 +21,18 @@ import (
 
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/netdrv"
+	"github.com/privlink/privlink/internal/notify"
 	"github.com/privlink/privlink/internal/server"
 	"github.com/privlink/privlink/internal/store"
 )
 
 // Options tweak the server.
 type Options struct {
-	Network       string // default: netns (tests needing loopback say so)
+	Network string // default: netns (tests needing loopback say so)
+	// WebhookAllow and Webhook are server.Config's (a loopback receiver
+	// needs WebhookAllow 127.0.0.1/32).
+	WebhookAllow  []string
+	Webhook       notify.Config
 	Zones         []string
 	AgentZones    []string
 	DataDir       string   // reuse a data dir (restart tests)
@@ -103,6 +108,7 @@ func Start(t testing.TB, o Options) *Env {
 		cfg := server.Config{
 			DataDir: dir, Listen: "127.0.0.1:0", MetricsListen: "127.0.0.1:0", TLSSelfSigned: o.TLSSelfSigned, TLSCert: o.TLSCert, TLSKey: o.TLSKey, Region: server.DefaultRegion, Zones: o.Zones, AgentZones: o.AgentZones,
 			Network: o.Network, NetnsPrefix: o.Prefix,
+			WebhookAllow: o.WebhookAllow, Webhook: o.Webhook,
 			EtcdClientURL: fmt.Sprintf("https://127.0.0.1:%d", FreePort(t)),
 			EtcdPeerURL:   fmt.Sprintf("https://127.0.0.1:%d", FreePort(t)),
 			Logger:        logger(t), Console: o.Console, EtcdQuotaBytes: o.EtcdQuotaBytes,
