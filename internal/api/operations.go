@@ -65,6 +65,9 @@ const (
 	OpListEndpoints       = "ListVpcEndpoints"
 	OpGetEndpoint         = "GetVpcEndpointAttribute"
 	OpDeleteEndpoint      = "DeleteVpcEndpoint"
+	OpCreateAccessKey     = "CreateAccessKey"
+	OpListAccessKeys      = "ListAccessKeys"
+	OpDeleteAccessKey     = "DeleteAccessKey"
 )
 
 // Query filter names.
@@ -91,6 +94,9 @@ var Operations = []Operation{
 	{OpRotateToken, "POST", "/v1/accounts/{id}/rotate-token", "Replace an account's tokens by a new one, shown once (your own; the admin: any)", nil, AccountWithToken{}, false, nil, []int{404, 409}},
 	{OpDeleteAccount, "DELETE", "/v1/accounts/{id}", "Delete an account that owns nothing, and its tokens (admin only)", nil, AccountWithToken{}, true, nil, []int{400, 403, 404, 409}},
 	{OpWhoAmI, "GET", "/v1/whoami", "The account the token belongs to", nil, Caller{}, false, nil, nil},
+	{OpCreateAccessKey, "POST", "/v1/access-keys", "Create an AccessKey pair for the Alibaba Cloud RPC API (the secret is in this answer only)", nil, AccessKeyWithSecret{}, false, nil, []int{400}},
+	{OpListAccessKeys, "GET", "/v1/access-keys", "List your AccessKeys (no secrets)", nil, List[AccessKey]{}, false, nil, listErrs},
+	{OpDeleteAccessKey, "DELETE", "/v1/access-keys/{id}", "Delete an AccessKey: requests signed with it fail at once", nil, AccessKey{}, false, nil, getErrs},
 	{OpDescribeRegion, "GET", "/v1/region", "Region and zones of this deployment", nil, Region{}, false, nil, nil},
 
 	{OpCreateVPC, "POST", "/v1/vpcs", "Create a VPC", CreateVPCRequest{}, VPC{}, false, nil, []int{400, 403, 409, 413}},

@@ -69,6 +69,14 @@ func (a *API) deleteAccount(r *http.Request) (any, error) {
 	for _, h := range acct.TokenHashes {
 		t.Delete(a.st.ResourceKey(store.KindToken, h))
 	}
+	keys, keysRev, err := a.accessKeysOf(r.Context(), id)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		t.Delete(a.st.ResourceKey(store.KindAccessKey, k.AccessKeyID))
+	}
+	t.NoneCreatedAfter(a.st.KindPrefix(store.KindAccessKey), keysRev)
 	if err := a.remove(r, store.KindAccount, id, rev, t); err != nil {
 		return nil, err
 	}

@@ -24,6 +24,10 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpWhoAmI:         a.whoami,
 		api.OpDescribeRegion: a.describeRegion,
 
+		api.OpCreateAccessKey: a.createAccessKey,
+		api.OpListAccessKeys:  a.listAccessKeys,
+		api.OpDeleteAccessKey: a.deleteAccessKey,
+
 		api.OpCreateVPC: body(a.createVPC),
 		api.OpListVPCs:  listOf[model.VPC](a, store.KindVPC),
 		api.OpGetVPC:    getOf[model.VPC](a, store.KindVPC),

@@ -59,7 +59,7 @@ func NewRoot(out io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.token, "token", "", "bearer token (default $PRIVLINK_TOKEN)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(serverCmd(), agentCmd(), demoCmd(g),
-		accountCmd(g), regionCmd(g), vpcCmd(g), vswitchCmd(g), sgCmd(g), hostCmd(g), serviceCmd(g), endpointCmd(g))
+		accountCmd(g), accessKeyCmd(g), regionCmd(g), vpcCmd(g), vswitchCmd(g), sgCmd(g), hostCmd(g), serviceCmd(g), endpointCmd(g))
 	return root
 }
 
