@@ -22,9 +22,9 @@ func TestAccessKeys(t *testing.T) {
 	if !regexp.MustCompile(`^PLAK[A-Z0-9]{20}$`).MatchString(k1.AccessKeyID) || !regexp.MustCompile(`^[A-Za-z0-9]{30}$`).MatchString(k1.AccessKeySecret) || k1.AccountID != carolID {
 		t.Fatalf("created %+v", k1)
 	}
-	got, err := e.API.LookupAccessKey(bg, k1.AccessKeyID)
-	if err != nil || got.Secret != k1.AccessKeySecret || got.AccountID != carolID || got.Admin {
-		t.Fatalf("lookup: %+v %v", got, err)
+	acct, admin, secret, err := e.API.LookupAccessKey(bg, k1.AccessKeyID)
+	if err != nil || secret != k1.AccessKeySecret || acct != carolID || admin {
+		t.Fatalf("lookup: %s %v %v", acct, admin, err)
 	}
 	k2, err := carol.CreateAccessKey(bg)
 	if err != nil {
@@ -46,13 +46,13 @@ func TestAccessKeys(t *testing.T) {
 	if _, err := carol.DeleteAccessKey(bg, k1.AccessKeyID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.API.LookupAccessKey(bg, k1.AccessKeyID); !errors.Is(err, store.ErrNotFound) {
+	if _, _, _, err := e.API.LookupAccessKey(bg, k1.AccessKeyID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("deleted key still found: %v", err)
 	}
 	if _, err := e.Admin.DeleteAccount(bg, carolID); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.API.LookupAccessKey(bg, k2.AccessKeyID); !errors.Is(err, store.ErrNotFound) {
+	if _, _, _, err := e.API.LookupAccessKey(bg, k2.AccessKeyID); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("key of a deleted account still found: %v", err)
 	}
 }

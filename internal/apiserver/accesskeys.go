@@ -110,26 +110,20 @@ func (a *API) deleteAccessKey(r *http.Request) (any, error) {
 	return accessKeyView(rec), nil
 }
 
-// AccessKey is what the RPC front end needs to verify a signature: the
-// secret and the account it acts as. An unknown ID is store.ErrNotFound.
-type AccessKey struct {
-	AccountID string
-	Admin     bool
-	Secret    string
-}
-
-// LookupAccessKey reads an access key for signature verification.
-func (a *API) LookupAccessKey(ctx context.Context, id string) (AccessKey, error) {
+// LookupAccessKey reads an access key for signature verification (the
+// RPC front end): the account it acts as and its secret. An unknown ID is
+// store.ErrNotFound.
+func (a *API) LookupAccessKey(ctx context.Context, id string) (accountID string, admin bool, secret string, err error) {
 	if !store.ValidAccessKeyID(id) {
-		return AccessKey{}, store.ErrNotFound
+		return "", false, "", store.ErrNotFound
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	rec, _, err := store.Get[store.AccessKeyRecord](ctx, a.st, a.st.ResourceKey(store.KindAccessKey, id))
 	if err != nil {
-		return AccessKey{}, err
+		return "", false, "", err
 	}
-	return AccessKey{AccountID: rec.AccountID, Admin: rec.Admin, Secret: rec.Secret}, nil
+	return rec.AccountID, rec.Admin, rec.Secret, nil
 }
 
 // TokenAccount resolves a bearer token to its account (for the RPC front
