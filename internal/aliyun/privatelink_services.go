@@ -481,7 +481,16 @@ func listVpcEndpointServiceResources(c *call) (response, error) {
 		if zone != "" && b.ZoneID != zone {
 			continue
 		}
-		v := resourceView{ResourceId: netip.AddrPortFrom(b.IP, uint16(b.Port)).String(), ResourceType: ResourceTypeBackend, ZoneId: b.ZoneID,
+		// Port 0 is "the listener port": with one listener, that port;
+		// with several, the backend serves each and the ID is its IP.
+		rid := b.IP.String()
+		switch {
+		case b.Port != 0:
+			rid = netip.AddrPortFrom(b.IP, uint16(b.Port)).String()
+		case len(s.Ports) == 1:
+			rid = netip.AddrPortFrom(b.IP, uint16(s.Ports[0])).String()
+		}
+		v := resourceView{ResourceId: rid, ResourceType: ResourceTypeBackend, ZoneId: b.ZoneID,
 			Ip: b.IP.String(), VpcId: s.VpcID, RegionId: s.RegionID, StatusInfo: b.Health}
 		for _, w := range vsws {
 			if s.VpcID != "" && w.ZoneID == b.ZoneID && w.CidrBlock.Contains(b.IP) {
