@@ -160,9 +160,25 @@ func describeVpcs(c *call) (response, error) {
 	return out, nil
 }
 
+// vpcAttributes are the fields DescribeVpcAttribute shares with a listed
+// Vpc (it has no RouterTableIds).
+type vpcAttributes struct {
+	VpcId        string     `json:"VpcId"`
+	VpcName      string     `json:"VpcName"`
+	CidrBlock    string     `json:"CidrBlock"`
+	Status       string     `json:"Status"`
+	CreationTime string     `json:"CreationTime"`
+	RegionId     string     `json:"RegionId"`
+	OwnerId      int64      `json:"OwnerId"`
+	IsDefault    bool       `json:"IsDefault"`
+	VRouterId    string     `json:"VRouterId"`
+	Description  string     `json:"Description"`
+	VSwitchIds   vSwitchIDs `json:"VSwitchIds"`
+}
+
 type describeVpcAttributeResponse struct {
 	Base
-	vpcView
+	vpcAttributes
 }
 
 func describeVpcAttribute(c *call) (response, error) {
@@ -178,7 +194,9 @@ func describeVpcAttribute(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &describeVpcAttributeResponse{vpcView: c.vpcView(v, vsws)}, nil
+	w := c.vpcView(v, vsws)
+	return &describeVpcAttributeResponse{vpcAttributes: vpcAttributes{VpcId: w.VpcId, VpcName: w.VpcName, CidrBlock: w.CidrBlock, Status: w.Status,
+		CreationTime: w.CreationTime, RegionId: w.RegionId, OwnerId: w.OwnerId, VRouterId: w.VRouterId, VSwitchIds: w.VSwitchIds}}, nil
 }
 
 type createVSwitchResponse struct {
@@ -287,7 +305,6 @@ func describeVSwitches(c *call) (response, error) {
 type describeVSwitchAttributesResponse struct {
 	Base
 	vSwitchView
-	RegionId string `json:"RegionId"`
 }
 
 func describeVSwitchAttributes(c *call) (response, error) {
@@ -299,7 +316,7 @@ func describeVSwitchAttributes(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &describeVSwitchAttributesResponse{vSwitchView: vSwitchViewOf(v), RegionId: c.h.cfg.Region}, nil
+	return &describeVSwitchAttributesResponse{vSwitchView: vSwitchViewOf(v)}, nil
 }
 
 type routeTableView struct {
