@@ -24,9 +24,9 @@ func ecsActions() map[string]action {
 		"DescribeSecurityGroupAttribute": describeSecurityGroupAttribute,
 		"AuthorizeSecurityGroup":         authorizeSecurityGroup,
 		"RevokeSecurityGroup":            revokeSecurityGroup,
-		"RunInstances":                   unsupported("RunInstances is not served yet: create hosts with `privlink host create` (or POST /v1/hosts)"),
-		"DescribeInstances":              unsupported("DescribeInstances is not served yet: list hosts with `privlink host list` (or GET /v1/hosts)"),
-		"DeleteInstance":                 unsupported("DeleteInstance is not served yet: delete hosts with `privlink host delete` (or DELETE /v1/hosts/{id})"),
+		"RunInstances":                   runInstances,
+		"DescribeInstances":              describeInstances,
+		"DeleteInstance":                 deleteInstance,
 	}
 }
 

@@ -160,6 +160,18 @@ func TestSDKLifecycle(t *testing.T) {
 		t.Fatal("CheckProductOpen: not open")
 	}
 
+	// An instance in the consumer's VPC, deleted again.
+	inst, _ := runInstance(t, bob, bVsw, zone, "app")
+	di := ecs.CreateDeleteInstanceRequest()
+	di.InstanceId = inst
+	dir, err := bob.ECS.DeleteInstance(di)
+	must(t, "DeleteInstance", err)
+	strict[ecs.DeleteInstanceResponse](t, "DeleteInstance", dir)
+	two := ecs.CreateRunInstancesRequest()
+	two.VSwitchId, two.Amount = bVsw, requests.NewInteger(2)
+	_, err = bob.ECS.RunInstances(two)
+	wantCode(t, "RunInstances Amount=2", err, "OperationUnsupported", 400)
+
 	// Everything goes again through the RPC API.
 	ru := privatelink.CreateRemoveUserFromVpcEndpointServiceRequest()
 	ru.ServiceId, ru.UserId = svc.ServiceId, requests.Integer(bobID)

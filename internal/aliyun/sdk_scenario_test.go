@@ -20,7 +20,6 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/vpc"
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/testenv"
 )
@@ -120,15 +119,15 @@ func TestMain(m *testing.M) {
 }
 
 // TestSDKSeedScenario plays the seed scenario through the official SDK
-// only (except the hosts, which RunInstances does not make yet, and the
-// database the vendor runs on them): the provider's VPC, vSwitches and a
+// only (but for the database the vendor runs on its hosts): the
+// provider's VPC, vSwitches, hosts (RunInstances) and a
 // service with backend resources, the consumer allow-listed; the
 // consumer's VPC of the same CIDR, vSwitches in two zones, a security
 // group with a 6001 rule, the service found by name, an endpoint in two
 // zones with a ClientToken (repeated: the same endpoint); the provider
 // accepts the connection; the consumer waits for Active, reads the zones'
 // ENI IPs and domains, and a MySQL client queries through the endpoint
-// domain from a host in its VPC.
+// domain from a host (RunInstances) in its VPC.
 func TestSDKSeedScenario(t *testing.T) {
 	testenv.NeedRoot(t)
 	e := testenv.Start(t, testenv.Options{})
@@ -147,10 +146,9 @@ func TestSDKSeedScenario(t *testing.T) {
 	var resources []privatelink.CreateVpcEndpointServiceResource
 	bin := sampleDB(t)
 	for i, z := range zones {
-		h, err := providerREST.CreateHost(bg, api.CreateHostRequest{VSwitchID: pn.vsws[i], Name: "db-" + z})
-		must(t, "provider host", err)
-		startSampleDB(t, e, bin, h.HostID)
-		resources = append(resources, privatelink.CreateVpcEndpointServiceResource{ResourceType: "backend", ResourceId: h.IP.String() + ":6001", ZoneId: z})
+		id, ip := runInstance(t, provider, pn.vsws[i], z, "db-"+z)
+		startSampleDB(t, e, bin, id)
+		resources = append(resources, privatelink.CreateVpcEndpointServiceResource{ResourceType: "backend", ResourceId: ip + ":6001", ZoneId: z})
 	}
 	cs := privatelink.CreateCreateVpcEndpointServiceRequest()
 	cs.Resource, cs.ServiceDescription, cs.AutoAcceptEnabled, cs.ZoneAffinityEnabled = &resources, "sample database", requests.NewBoolean(false), requests.NewBoolean(true)
@@ -294,11 +292,40 @@ func TestSDKSeedScenario(t *testing.T) {
 	strict[privatelink.ListVpcEndpointSecurityGroupsResponse](t, "ListVpcEndpointSecurityGroups", lgr)
 
 	// A MySQL client in the consumer's VPC, through the endpoint domain.
-	app, err := consumerREST.CreateHost(bg, api.CreateHostRequest{VSwitchID: cn.vsws[0], Name: "app"})
-	must(t, "consumer host", err)
-	testenv.Eventually(t, "query through "+attr.EndpointDomain, func() error {
-		return queryThrough(e, app.HostID, cn.vpcID, attr.EndpointDomain)
+	app, _ := runInstance(t, consumer, cn.vsws[0], zones[0], "app")
+	testenv.Eventually(t, "host "+app, func() error {
+		if !e.Driver.Sockets.HasHost(app) {
+			return fmt.Errorf("not there yet")
+		}
+		return nil
 	})
+	testenv.Eventually(t, "query through "+attr.EndpointDomain, func() error {
+		return queryThrough(e, app, cn.vpcID, attr.EndpointDomain)
+	})
+}
+
+// runInstance makes a host with RunInstances and reads its IP back with
+// DescribeInstances.
+func runInstance(t *testing.T, c *clients, vsw, zone, name string) (id, ip string) {
+	t.Helper()
+	r := ecs.CreateRunInstancesRequest()
+	r.VSwitchId, r.ZoneId, r.InstanceName, r.ImageId, r.InstanceType, r.Amount = vsw, zone, name, "ignored", "ignored", requests.NewInteger(1)
+	rr, err := c.ECS.RunInstances(r)
+	must(t, "RunInstances", err)
+	strict[ecs.RunInstancesResponse](t, "RunInstances", rr)
+	if len(rr.InstanceIdSets.InstanceIdSet) != 1 {
+		t.Fatalf("RunInstances: %+v", rr.InstanceIdSets)
+	}
+	id = rr.InstanceIdSets.InstanceIdSet[0]
+	d := ecs.CreateDescribeInstancesRequest()
+	d.InstanceIds = `["` + id + `"]`
+	dr, err := c.ECS.DescribeInstances(d)
+	must(t, "DescribeInstances", err)
+	strict[ecs.DescribeInstancesResponse](t, "DescribeInstances", dr)
+	if dr.TotalCount != 1 || dr.Instances.Instance[0].VpcAttributes.VSwitchId != vsw || len(dr.Instances.Instance[0].VpcAttributes.PrivateIpAddress.IpAddress) != 1 {
+		t.Fatalf("DescribeInstances: %+v", dr.Instances)
+	}
+	return id, dr.Instances.Instance[0].VpcAttributes.PrivateIpAddress.IpAddress[0]
 }
 
 // startSampleDB runs the sample database in a provider host on 6001.
