@@ -39,6 +39,12 @@ func createSecurityGroup(c *call) (response, error) {
 	if err := c.p.unsupported("SecurityGroupType", "privlink groups are basic (normal) groups", "normal"); err != nil {
 		return nil, err
 	}
+	if err := noTagsOrGroups(c.p); err != nil {
+		return nil, err
+	}
+	if err := c.p.unsupported("Description", "descriptions are not stored yet; use the name"); err != nil {
+		return nil, err
+	}
 	vpc, err := c.p.required("VpcId")
 	if err != nil {
 		return nil, err

@@ -73,7 +73,15 @@ type createVpcResponse struct {
 	ResourceGroupId string `json:"ResourceGroupId"`
 }
 
-func noIPv6(p params) error {
+// unstorable rejects what VPC creates cannot store yet: IPv6, tags, resource
+// groups and descriptions.
+func unstorable(p params) error {
+	if err := noTagsOrGroups(p); err != nil {
+		return err
+	}
+	if err := p.unsupported("Description", "descriptions are not stored yet; use the name"); err != nil {
+		return err
+	}
 	if err := p.unsupported("EnableIpv6", "IPv6 is not supported yet", "false"); err != nil {
 		return err
 	}
@@ -86,7 +94,7 @@ func noIPv6(p params) error {
 }
 
 func createVpc(c *call) (response, error) {
-	if err := noIPv6(c.p); err != nil {
+	if err := unstorable(c.p); err != nil {
 		return nil, err
 	}
 	cidr, err := c.p.required("CidrBlock")
@@ -205,7 +213,7 @@ type createVSwitchResponse struct {
 }
 
 func createVSwitch(c *call) (response, error) {
-	if err := noIPv6(c.p); err != nil {
+	if err := unstorable(c.p); err != nil {
 		return nil, err
 	}
 	var req api.CreateVSwitchRequest
