@@ -45,10 +45,11 @@ func TestEveryPrivateLinkActionKnown(t *testing.T) {
 }
 
 // TestNonceCache: a nonce is refused again within its window, per scope,
-// forgotten after it, and a full cache refuses rather than forgets.
+// forgotten after it; a full cache, or a key over its share, is refused
+// rather than forgotten, and one key's share does not lock out another.
 func TestNonceCache(t *testing.T) {
 	c := newNonceCache()
-	c.maxSize = 3
+	c.maxSize, c.maxScope = 4, 2
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	steps := []struct {
 		scope, nonce string
@@ -59,11 +60,14 @@ func TestNonceCache(t *testing.T) {
 		{"ak:A", "n1", t0, t0.Add(time.Minute), "SignatureNonceUsed"},
 		{"ak:B", "n1", t0, t0.Add(time.Minute), ""},
 		{"ak:A", "n2", t0, t0.Add(time.Minute), ""},
-		{"ak:A", "n3", t0, t0.Add(time.Minute), "Throttling"},
+		{"ak:A", "n3", t0, t0.Add(time.Minute), "Throttling"}, // A's share
+		{"ak:B", "n2", t0, t0.Add(time.Minute), ""},           // B still has room
+		{"ak:C", "n1", t0, t0.Add(time.Minute), "Throttling"}, // the cache is full
 		{"ak:A", "n1", t0, t0.Add(TimestampWindow - time.Second), "SignatureNonceUsed"},
 		// Past the window the timestamp check refuses the request; the
 		// cache forgets the nonce and has room again.
 		{"ak:A", "n3", t0.Add(16 * time.Minute), t0.Add(16 * time.Minute), ""},
+		{"ak:C", "n1", t0.Add(16 * time.Minute), t0.Add(16 * time.Minute), ""},
 		{"ak:A", "", t0, t0, "MissingParameter"},
 		{"ak:A", strings.Repeat("n", 129), t0, t0, "InvalidParameter.SignatureNonce"},
 	}

@@ -127,23 +127,36 @@ func Sign(stringToSign, secret string) string {
 	return base64.StdEncoding.EncodeToString(m.Sum(nil))
 }
 
-// MaxNonces bounds the nonce cache; beyond it requests are refused
+// MaxNonces bounds the nonce cache, and MaxNoncesPerKey the share of one
+// AccessKey (or bearer-token account) in it, so one busy or hostile key
+// cannot lock the others out. Beyond either, requests are refused
 // (Throttling) until entries expire, rather than forgetting nonces that
-// could then be replayed.
-const MaxNonces = 200_000
+// could then be replayed. 50,000 per key is ~55 requests/s sustained over
+// the 15-minute window.
+const (
+	MaxNonces       = 200_000
+	MaxNoncesPerKey = 50_000
+)
 
 // nonceCache remembers each (scope, nonce) until its request's timestamp
 // leaves the window, so a replay within the window is refused. It lives in
 // this server's memory: see docs/alibaba-api.md for why and its limit.
 type nonceCache struct {
-	mu      sync.Mutex
-	seen    map[string]time.Time // scope + "\n" + nonce -> forget after
-	nextGC  time.Time
-	maxSize int
+	mu       sync.Mutex
+	seen     map[string]nonceEntry // scope + "\n" + nonce
+	perScope map[string]int
+	lastGC   time.Time
+	maxSize  int
+	maxScope int
+}
+
+type nonceEntry struct {
+	scope string
+	until time.Time // forget after
 }
 
 func newNonceCache() *nonceCache {
-	return &nonceCache{seen: map[string]time.Time{}, maxSize: MaxNonces}
+	return &nonceCache{seen: map[string]nonceEntry{}, perScope: map[string]int{}, maxSize: MaxNonces, maxScope: MaxNoncesPerKey}
 }
 
 func (c *nonceCache) use(scope, nonce string, ts, now time.Time) error {
@@ -156,20 +169,29 @@ func (c *nonceCache) use(scope, nonce string, ts, now time.Time) error {
 	key := scope + "\n" + nonce
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if now.After(c.nextGC) || len(c.seen) >= c.maxSize {
-		for k, until := range c.seen {
-			if now.After(until) {
+	// Expired entries go every minute, or every second while full (a
+	// sweep is O(entries): never one per request).
+	full := len(c.seen) >= c.maxSize || c.perScope[scope] >= c.maxScope
+	if now.Sub(c.lastGC) >= time.Minute || (full && now.Sub(c.lastGC) >= time.Second) {
+		for k, e := range c.seen {
+			if now.After(e.until) {
 				delete(c.seen, k)
+				if c.perScope[e.scope]--; c.perScope[e.scope] <= 0 {
+					delete(c.perScope, e.scope)
+				}
 			}
 		}
-		c.nextGC = now.Add(time.Minute)
+		c.lastGC = now
 	}
-	if until, ok := c.seen[key]; ok && !now.After(until) {
+	if e, ok := c.seen[key]; ok && !now.After(e.until) {
 		return model.Errorf(http.StatusBadRequest, "SignatureNonceUsed", "Specified signature nonce was used already.")
 	}
-	if len(c.seen) >= c.maxSize {
+	if len(c.seen) >= c.maxSize || c.perScope[scope] >= c.maxScope {
 		return model.Errorf(http.StatusServiceUnavailable, "Throttling", "too many signed requests in the last %v; retry later", TimestampWindow)
 	}
-	c.seen[key] = ts.Add(TimestampWindow)
+	if _, ok := c.seen[key]; !ok {
+		c.perScope[scope]++
+	}
+	c.seen[key] = nonceEntry{scope: scope, until: ts.Add(TimestampWindow)}
 	return nil
 }
