@@ -78,7 +78,7 @@ func sdkConfig() *sdk.Config {
 }
 
 // newClients builds the SDK clients with a credential against e.
-func newClients(t *testing.T, e *testenv.Env, cred auth.Credential) *clients {
+func newClients(t testing.TB, e *testenv.Env, cred auth.Credential) *clients {
 	t.Helper()
 	domain := strings.TrimPrefix(e.URL(), "http://")
 	rec := &recorder{}
@@ -102,7 +102,7 @@ func newClients(t *testing.T, e *testenv.Env, cred auth.Credential) *clients {
 }
 
 // akClients are SDK clients signing with an AccessKey pair.
-func akClients(t *testing.T, e *testenv.Env, id, secret string) *clients {
+func akClients(t testing.TB, e *testenv.Env, id, secret string) *clients {
 	return newClients(t, e, credentials.NewAccessKeyCredential(id, secret))
 }
 
