@@ -108,12 +108,6 @@ func (h *Handler) Actions() []string {
 	return out
 }
 
-// IsRPC reports whether a request to "/" is meant for this API (it names
-// an Action), as opposed to a browser asking for the console.
-func IsRPC(r *http.Request) bool {
-	return r.Method == http.MethodPost || r.URL.Query().Get("Action") != ""
-}
-
 // ServeHTTP implements http.Handler. Request URLs are never logged: a
 // bearer token may be in them.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {

@@ -10,13 +10,11 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-
-	"github.com/privlink/privlink/internal/aliyun"
 )
 
 // serveHTTP starts the HTTP listener, if the config names one: /metrics,
 // /healthz, /readyz, optionally /debug/pprof/, and on a server the API under
-// /v1/, the Alibaba Cloud RPC API at / (internal/aliyun) and the console.
+// /v1/ and the console.
 func (s *Server) serveHTTP(reg *prometheus.Registry) error {
 	if s.cfg.Listen == "" {
 		return nil
@@ -50,24 +48,13 @@ func (s *Server) mux(reg *prometheus.Registry) *http.ServeMux {
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
-	if s.API == nil {
-		return mux
+	if s.API != nil {
+		mux.Handle("/v1/", s.API)
 	}
-	mux.Handle("/v1/", s.API)
-	// The Alibaba Cloud RPC API at "/": POST (the SDK), or GET naming an
-	// Action; a browser's GET / goes to the console.
-	rpc := aliyun.New(aliyun.Config{API: s.API, Region: s.cfg.Region, Zones: s.cfg.Zones, Logger: s.log})
-	var root http.Handler = http.NotFoundHandler()
-	if s.cfg.Console != nil {
+	if s.cfg.Console != nil && s.API != nil {
 		mux.Handle("/console/", s.cfg.Console(s.API))
-		root = http.RedirectHandler("/console/", http.StatusFound)
+		mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
 	}
-	mux.Handle("/{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if aliyun.IsRPC(r) {
-			rpc.ServeHTTP(w, r)
-			return
-		}
-		root.ServeHTTP(w, r)
-	}))
+	s.mountRPC(mux)
 	return mux
 }
