@@ -218,6 +218,17 @@ func TestSDKAuthAndErrors(t *testing.T) {
 		if !strings.Contains(se.Message(), "ResourceType=backend") {
 			t.Errorf("message does not say what works: %s", se.Message())
 		}
+		// Every action privlink knows but cannot honour yet says so.
+		for _, name := range []string{"DetachResourceFromVpcEndpointService", "UpdateVpcEndpointServiceResourceAttribute",
+			"UpdateVpcEndpointZoneConnectionResourceAttribute", "UpdateVpcEndpointConnectionAttribute", "EnableVpcEndpointZoneConnection",
+			"DisableVpcEndpointZoneConnection", "UpdateVpcEndpointAttribute", "AddZoneToVpcEndpoint", "RemoveZoneFromVpcEndpoint",
+			"AttachSecurityGroupToVpcEndpoint", "DetachSecurityGroupFromVpcEndpoint", "CheckResourceSupportOperate", "TagResources",
+			"UntagResources", "ListTagResources", "ChangeResourceGroup", "NotifyResourceAddressFamily"} {
+			resp := signedPost(t, e, ak.AccessKeyID, ak.AccessKeySecret, time.Now(), map[string]string{"Action": name, "Version": aliyun.VersionPrivateLink})
+			if body := rpcError(t, resp); resp.StatusCode != 400 || body.Code != "OperationUnsupported" || body.Message == "" {
+				t.Errorf("%s: HTTP %d %+v", name, resp.StatusCode, body)
+			}
+		}
 		resp := signedPost(t, e, ak.AccessKeyID, ak.AccessKeySecret, time.Now(), map[string]string{"Action": "NoSuchAction", "Version": aliyun.VersionPrivateLink})
 		if body := rpcError(t, resp); resp.StatusCode != 404 || body.Code != "InvalidAction.NotFound" {
 			t.Fatalf("unknown action: HTTP %d %+v", resp.StatusCode, body)
