@@ -124,6 +124,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, rid, version, name, unknownAction(version, name))
 		return
 	}
+	if f := p.str("Format"); f != "" && !strings.EqualFold(f, "JSON") {
+		h.writeError(w, r, rid, version, name, model.Errorf(http.StatusBadRequest, "OperationUnsupported", "Format %s is not supported: privlink answers JSON only (Format=JSON)", f))
+		return
+	}
 	ctx := r.Context()
 	id, err := h.authenticate(ctx, r.Method, p)
 	if err != nil {

@@ -229,6 +229,10 @@ func TestSDKAuthAndErrors(t *testing.T) {
 				t.Errorf("%s: HTTP %d %+v", name, resp.StatusCode, body)
 			}
 		}
+		xml := signedPost(t, e, ak.AccessKeyID, ak.AccessKeySecret, time.Now(), map[string]string{"Action": "DescribeRegions", "Version": aliyun.VersionPrivateLink, "Format": "XML"})
+		if body := rpcError(t, xml); xml.StatusCode != 400 || body.Code != "OperationUnsupported" {
+			t.Errorf("Format=XML: HTTP %d %+v", xml.StatusCode, body)
+		}
 		resp := signedPost(t, e, ak.AccessKeyID, ak.AccessKeySecret, time.Now(), map[string]string{"Action": "NoSuchAction", "Version": aliyun.VersionPrivateLink})
 		if body := rpcError(t, resp); resp.StatusCode != 404 || body.Code != "InvalidAction.NotFound" {
 			t.Fatalf("unknown action: HTTP %d %+v", resp.StatusCode, body)
@@ -263,7 +267,10 @@ func rpcError(t *testing.T, resp *http.Response) rpcErrorBody {
 // let a caller set) and posts them.
 func signedPost(t *testing.T, e *testenv.Env, id, secret string, ts time.Time, p map[string]string) *http.Response {
 	t.Helper()
-	p["Format"], p["RegionId"], p["SignatureMethod"], p["SignatureVersion"] = "JSON", region, "HMAC-SHA1", "1.0"
+	if p["Format"] == "" {
+		p["Format"] = "JSON"
+	}
+	p["RegionId"], p["SignatureMethod"], p["SignatureVersion"] = region, "HMAC-SHA1", "1.0"
 	p["Timestamp"], p["SignatureNonce"], p["AccessKeyId"] = ts.UTC().Format("2006-01-02T15:04:05Z"), time.Now().Format(time.RFC3339Nano), id
 	p["Signature"] = aliyun.Sign(aliyun.StringToSign("POST", p), secret)
 	q := url.Values{}
