@@ -10,8 +10,6 @@ const (
 	MaxPortsPerService    = 10
 	// MaxSecurityGroupsPerEndpoint is Alibaba's limit too.
 	MaxSecurityGroupsPerEndpoint = 10
-	// MaxAccessKeysPerAccount is Alibaba's limit per RAM user.
-	MaxAccessKeysPerAccount = 2
 	// MaxBodyBytes is the largest request body the server reads.
 	MaxBodyBytes = 1 << 20
 	// MaxPageSize is the largest maxResults a list accepts.

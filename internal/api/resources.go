@@ -75,6 +75,9 @@ type Connection struct {
 	CreateTime       string         `json:"createTime"`
 }
 
+// MaxAccessKeysPerAccount is Alibaba's limit of AccessKeys per RAM user.
+const MaxAccessKeysPerAccount = 2
+
 // AccessKey is an AccessKey pair of the Alibaba Cloud RPC API, without
 // its secret.
 type AccessKey struct {

@@ -53,6 +53,20 @@ func (a *API) accessKeysOf(ctx context.Context, account string) ([]store.AccessK
 	return out, rev, err
 }
 
+// deleteAccessKeysOf adds the deletion of an account's AccessKeys to t,
+// guarded on no key created since the read (DeleteAccount).
+func (a *API) deleteAccessKeysOf(r *http.Request, account string, t *store.Txn) error {
+	keys, rev, err := a.accessKeysOf(r.Context(), account)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		t.Delete(a.st.ResourceKey(store.KindAccessKey, k.AccessKeyID))
+	}
+	t.NoneCreatedAfter(a.st.KindPrefix(store.KindAccessKey), rev)
+	return nil
+}
+
 func (a *API) createAccessKey(r *http.Request) (any, error) {
 	c := callerOf(r)
 	rec := store.AccessKeyRecord{AccessKeyID: "PLAK" + randomString(upperDigits, 20), AccountID: c.AccountID, Admin: c.Admin,

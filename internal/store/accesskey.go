@@ -7,6 +7,11 @@ import (
 	"github.com/privlink/privlink/internal/model"
 )
 
+// KindAccessKey: accesskey/<accessKeyId> -> AccessKeyRecord (the Alibaba
+// Cloud RPC API's signing keys; the secret is kept: HMAC needs it). Its
+// keys are built with ResourceKey and KindPrefix, like the resources'.
+const KindAccessKey = "accesskey"
+
 // AccessKeyRecord is stored at accesskey/<accessKeyId>: an AccessKey pair
 // of the Alibaba Cloud RPC API (internal/aliyun). The secret is stored as
 // is: HMAC-SHA1 verification needs it, and the store is reachable only

@@ -28,9 +28,6 @@ const (
 	KindReport   = "report"  // report/<zoneId>/<endpointId> -> model.ZoneReport (leased)
 	KindAgent    = "agent"   // agent/<zoneId> -> model.AgentInfo (leased)
 	KindMeta     = "meta"    // meta/admin -> the admin's account ID
-	// KindAccessKey: accesskey/<accessKeyId> -> AccessKeyRecord (the
-	// Alibaba-style RPC API's signing keys; the secret is kept: HMAC needs it).
-	KindAccessKey = "accesskey"
 )
 
 // key builds prefix + kind + "/" + parts joined by "/".
