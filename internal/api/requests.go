@@ -119,3 +119,9 @@ type CreateEndpointRequest struct {
 	ClientToken      string                `json:"clientToken,omitempty"`
 	DryRun           bool                  `json:"dryRun,omitempty"`
 }
+
+// EndpointSecurityGroupRequest attaches a security group of the endpoint's
+// VPC to an endpoint.
+type EndpointSecurityGroupRequest struct {
+	SecurityGroupID string `json:"securityGroupId"`
+}

@@ -62,10 +62,12 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpAcceptConnection: a.acceptConnection,
 		api.OpRejectConnection: a.rejectConnection,
 
-		api.OpCreateEndpoint: body(a.createEndpoint),
-		api.OpListEndpoints:  a.listEndpoints,
-		api.OpGetEndpoint:    a.getEndpoint,
-		api.OpDeleteEndpoint: deleteOf(a, store.KindEndpoint, a.deleteEndpoint),
+		api.OpCreateEndpoint:   body(a.createEndpoint),
+		api.OpListEndpoints:    a.listEndpoints,
+		api.OpGetEndpoint:      a.getEndpoint,
+		api.OpDeleteEndpoint:   deleteOf(a, store.KindEndpoint, a.deleteEndpoint),
+		api.OpAttachEndpointSG: body(a.attachEndpointSG),
+		api.OpDetachEndpointSG: a.detachEndpointSG,
 	}
 }
 

@@ -68,3 +68,14 @@ func (c *Client) WaitEndpoint(ctx context.Context, id string, done func(api.Endp
 		}
 	}
 }
+
+// AttachSecurityGroup attaches a security group of the endpoint's VPC.
+func (c *Client) AttachSecurityGroup(ctx context.Context, endpointID, sgID string) (api.Endpoint, error) {
+	return call[api.Endpoint](ctx, c, api.OpAttachEndpointSG, nil, api.EndpointSecurityGroupRequest{SecurityGroupID: sgID}, endpointID)
+}
+
+// DetachSecurityGroup detaches one of the endpoint's security groups
+// (another must stay).
+func (c *Client) DetachSecurityGroup(ctx context.Context, endpointID, sgID string) (api.Endpoint, error) {
+	return call[api.Endpoint](ctx, c, api.OpDetachEndpointSG, nil, nil, endpointID, sgID)
+}
