@@ -335,3 +335,32 @@ func listVpcEndpointSecurityGroups(c *call) (response, error) {
 	}
 	return out, nil
 }
+
+// endpointSGChange attaches or detaches one security group of an endpoint.
+func endpointSGChange(attach bool) action {
+	return func(c *call) (response, error) {
+		ep, err := c.p.required("EndpointId")
+		if err != nil {
+			return nil, err
+		}
+		sg, err := c.p.required("SecurityGroupId")
+		if err != nil {
+			return nil, err
+		}
+		if dry, err := c.p.boolean("DryRun"); err != nil || dry {
+			if err != nil {
+				return nil, err
+			}
+			return dryRunChecked(c.c.GetEndpoint(c.ctx, ep))
+		}
+		if attach {
+			_, err = c.c.AttachSecurityGroup(c.ctx, ep, sg)
+		} else {
+			_, err = c.c.DetachSecurityGroup(c.ctx, ep, sg)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &Base{}, nil
+	}
+}

@@ -222,7 +222,7 @@ func TestSDKAuthAndErrors(t *testing.T) {
 		for _, name := range []string{"DetachResourceFromVpcEndpointService", "UpdateVpcEndpointServiceResourceAttribute",
 			"UpdateVpcEndpointZoneConnectionResourceAttribute", "UpdateVpcEndpointConnectionAttribute", "EnableVpcEndpointZoneConnection",
 			"DisableVpcEndpointZoneConnection", "UpdateVpcEndpointAttribute", "AddZoneToVpcEndpoint", "RemoveZoneFromVpcEndpoint",
-			"AttachSecurityGroupToVpcEndpoint", "DetachSecurityGroupFromVpcEndpoint", "CheckResourceSupportOperate", "TagResources",
+			"CheckResourceSupportOperate", "TagResources",
 			"UntagResources", "ListTagResources", "ChangeResourceGroup", "NotifyResourceAddressFamily"} {
 			resp := signedPost(t, e, ak.AccessKeyID, ak.AccessKeySecret, time.Now(), map[string]string{"Action": name, "Version": aliyun.VersionPrivateLink})
 			if body := rpcError(t, resp); resp.StatusCode != 400 || body.Code != "OperationUnsupported" || body.Message == "" {

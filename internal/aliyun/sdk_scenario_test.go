@@ -302,6 +302,46 @@ func TestSDKSeedScenario(t *testing.T) {
 	testenv.Eventually(t, "query through "+attr.EndpointDomain, func() error {
 		return queryThrough(e, app, cn.vpcID, attr.EndpointDomain)
 	})
+
+	// The consumer swaps the endpoint's security group for one without
+	// rules: new connections are refused; attached again, they pass.
+	empty := ecs.CreateCreateSecurityGroupRequest()
+	empty.VpcId, empty.SecurityGroupName = cn.vpcID, "sg-none"
+	er, err := consumer.ECS.CreateSecurityGroup(empty)
+	must(t, "CreateSecurityGroup", err)
+	at := privatelink.CreateAttachSecurityGroupToVpcEndpointRequest()
+	at.EndpointId, at.SecurityGroupId = ep.EndpointId, er.SecurityGroupId
+	atr, err := consumer.PL.AttachSecurityGroupToVpcEndpoint(at)
+	must(t, "AttachSecurityGroupToVpcEndpoint", err)
+	strict[privatelink.AttachSecurityGroupToVpcEndpointResponse](t, "AttachSecurityGroupToVpcEndpoint", atr)
+	dt := privatelink.CreateDetachSecurityGroupFromVpcEndpointRequest()
+	dt.EndpointId, dt.SecurityGroupId = ep.EndpointId, sgr.SecurityGroupId
+	dtr, err := consumer.PL.DetachSecurityGroupFromVpcEndpoint(dt)
+	must(t, "DetachSecurityGroupFromVpcEndpoint", err)
+	strict[privatelink.DetachSecurityGroupFromVpcEndpointResponse](t, "DetachSecurityGroupFromVpcEndpoint", dtr)
+	testenv.Eventually(t, "refused without a rule", func() error {
+		if err := queryThrough(e, app, cn.vpcID, attr.EndpointDomain); err == nil {
+			return fmt.Errorf("a query passed with only %s (no rules) attached", er.SecurityGroupId)
+		}
+		return nil
+	})
+	if err := queryThrough(e, app, cn.vpcID, attr.EndpointDomain); err == nil {
+		t.Fatal("a query passed again without a rule")
+	}
+	at2 := privatelink.CreateAttachSecurityGroupToVpcEndpointRequest()
+	at2.EndpointId, at2.SecurityGroupId = ep.EndpointId, sgr.SecurityGroupId
+	_, err = consumer.PL.AttachSecurityGroupToVpcEndpoint(at2)
+	must(t, "AttachSecurityGroupToVpcEndpoint again", err)
+	testenv.Eventually(t, "query with the 6001 rule back", func() error {
+		return queryThrough(e, app, cn.vpcID, attr.EndpointDomain)
+	})
+	lg2 := privatelink.CreateListVpcEndpointSecurityGroupsRequest()
+	lg2.EndpointId = ep.EndpointId
+	lgr2, err := consumer.PL.ListVpcEndpointSecurityGroups(lg2)
+	must(t, "ListVpcEndpointSecurityGroups", err)
+	if len(lgr2.SecurityGroups) != 2 {
+		t.Fatalf("security groups: %+v", lgr2.SecurityGroups)
+	}
 }
 
 // runInstance makes a host with RunInstances and reads its IP back with
