@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/cli"
 	"github.com/privlink/privlink/internal/testenv"
 )
@@ -39,5 +40,34 @@ func TestAccessKeyCommands(t *testing.T) {
 	run("access-key", "delete", pair["accessKeyId"])
 	if list := run("access-key", "list"); strings.Contains(list, pair["accessKeyId"]) {
 		t.Fatalf("deleted key still listed: %s", list)
+	}
+}
+
+// TestEndpointSecurityGroupCommands: attach and detach through the CLI.
+func TestEndpointSecurityGroupCommands(t *testing.T) {
+	e := testenv.Start(t, testenv.Options{Network: "loopback", AgentZones: []string{}})
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true, Port: 16201})
+	sg2, err := s.Consumer.CreateSecurityGroup(context.Background(), api.CreateSecurityGroupRequest{VpcID: s.ConsumerVPC.VpcID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, error) {
+		var out bytes.Buffer
+		root := cli.NewRoot(&out)
+		root.SetArgs(append([]string{"--server", e.URL(), "--token", s.Consumer.Token(), "-o", "json"}, args...))
+		err := root.ExecuteContext(context.Background())
+		return out.String(), err
+	}
+	ep := s.Endpoint.EndpointID
+	if _, err := run("endpoint", "detach-security-group", ep, s.SG.SecurityGroupID); err == nil || !strings.Contains(err.Error(), "OperationDenied.LastSecurityGroup") {
+		t.Fatalf("detaching the last group: %v", err)
+	}
+	out, err := run("endpoint", "attach-security-group", ep, sg2.SecurityGroupID)
+	if err != nil || !strings.Contains(out, sg2.SecurityGroupID) || !strings.Contains(out, s.SG.SecurityGroupID) {
+		t.Fatalf("attach: %v\n%s", err, out)
+	}
+	out, err = run("endpoint", "detach-security-group", ep, s.SG.SecurityGroupID)
+	if err != nil || strings.Contains(out, s.SG.SecurityGroupID) {
+		t.Fatalf("detach: %v\n%s", err, out)
 	}
 }

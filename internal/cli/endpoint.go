@@ -55,7 +55,18 @@ func endpointCmd(g *globals) *cobra.Command {
 	commonCreateFlags(create, &req.ClientToken, &req.DryRun)
 	cmd.AddCommand(create)
 	crud(g, cmd, epCols, (*client.Client).ListEndpoints, (*client.Client).GetEndpoint, (*client.Client).DeleteEndpoint, api.FilterVpcID, api.FilterServiceID)
+	cmd.AddCommand(endpointSGCmd(g, "attach-security-group", "Attach a security group of the endpoint's VPC (new connections)", (*client.Client).AttachSecurityGroup),
+		endpointSGCmd(g, "detach-security-group", "Detach a security group (another must stay)", (*client.Client).DetachSecurityGroup))
 	return cmd
+}
+
+// endpointSGCmd is `endpoint attach-security-group|detach-security-group EP SG`.
+func endpointSGCmd(g *globals, use, short string, f func(*client.Client, context.Context, string, string) (api.Endpoint, error)) *cobra.Command {
+	return &cobra.Command{Use: use + " ENDPOINT_ID SECURITY_GROUP_ID", Short: short, Args: cobra.ExactArgs(2), RunE: func(cmd *cobra.Command, args []string) error {
+		return g.run(cmd, append(epCols[:len(epCols):len(epCols)], col{"SECURITY GROUPS", "securityGroupIds"}), func(ctx context.Context, c *client.Client) (any, error) {
+			return f(c, ctx, args[0], args[1])
+		})
+	}}
 }
 
 // waitActive waits until the endpoint is Active, printing progress to stderr.
