@@ -33,7 +33,7 @@ func privateLinkActions() map[string]action {
 		"CreateVpcEndpoint":                                createVpcEndpoint,
 		"GetVpcEndpointAttribute":                          getVpcEndpointAttribute,
 		"ListVpcEndpoints":                                 listVpcEndpoints,
-		"UpdateVpcEndpointAttribute":                       unsupported("endpoints cannot be changed after creation yet (name, description)"),
+		"UpdateVpcEndpointAttribute":                       updateVpcEndpointAttribute,
 		"DeleteVpcEndpoint":                                deleteVpcEndpoint,
 		"AddZoneToVpcEndpoint":                             unsupported("an endpoint's zones are fixed at CreateVpcEndpoint for now"),
 		"RemoveZoneFromVpcEndpoint":                        unsupported("an endpoint's zones are fixed at CreateVpcEndpoint for now"),

@@ -364,3 +364,31 @@ func endpointSGChange(attach bool) action {
 		return &Base{}, nil
 	}
 }
+
+// updateVpcEndpointAttribute renames an endpoint.
+func updateVpcEndpointAttribute(c *call) (response, error) {
+	id, err := c.p.required("EndpointId")
+	if err != nil {
+		return nil, err
+	}
+	if err := c.p.unsupported("EndpointDescription", "endpoints have no description yet; use EndpointName"); err != nil {
+		return nil, err
+	}
+	var req api.UpdateEndpointRequest
+	if n, ok := c.p["EndpointName"]; ok {
+		req.Name = &n
+	}
+	if dry, err := c.p.boolean("DryRun"); err != nil || dry {
+		if err != nil {
+			return nil, err
+		}
+		if err := req.Validate(); err != nil {
+			return nil, err
+		}
+		return dryRunChecked(c.c.GetEndpoint(c.ctx, id))
+	}
+	if _, err := c.c.UpdateEndpoint(c.ctx, id, req); err != nil {
+		return nil, err
+	}
+	return &Base{}, nil
+}

@@ -117,6 +117,27 @@ func TestSDKLifecycle(t *testing.T) {
 	if ep.ConnectionStatus != "Connected" {
 		t.Fatalf("auto-accepted endpoint is %s", ep.ConnectionStatus)
 	}
+	ue := privatelink.CreateUpdateVpcEndpointAttributeRequest()
+	ue.EndpointId, ue.EndpointName = ep.EndpointId, "renamed"
+	uer, err := bob.PL.UpdateVpcEndpointAttribute(ue)
+	must(t, "UpdateVpcEndpointAttribute", err)
+	strict[privatelink.UpdateVpcEndpointAttributeResponse](t, "UpdateVpcEndpointAttribute", uer)
+	ge := privatelink.CreateGetVpcEndpointAttributeRequest()
+	ge.EndpointId = ep.EndpointId
+	if ger, err := bob.PL.GetVpcEndpointAttribute(ge); err != nil || ger.EndpointName != "renamed" {
+		t.Fatalf("after rename: %+v %v", ger, err)
+	}
+	ue.EndpointName = "9 not a name"
+	_, err = bob.PL.UpdateVpcEndpointAttribute(ue)
+	wantCode(t, "UpdateVpcEndpointAttribute bad name", err, "InvalidParameter.EndpointName", 400)
+	ud := privatelink.CreateUpdateVpcEndpointAttributeRequest()
+	ud.EndpointId, ud.EndpointDescription = ep.EndpointId, "text"
+	_, err = bob.PL.UpdateVpcEndpointAttribute(ud)
+	wantCode(t, "UpdateVpcEndpointAttribute description", err, "OperationUnsupported", 400)
+	ua := privatelink.CreateUpdateVpcEndpointAttributeRequest()
+	ua.EndpointId, ua.EndpointName = ep.EndpointId, "other"
+	_, err = alice.PL.UpdateVpcEndpointAttribute(ua)
+	wantCode(t, "UpdateVpcEndpointAttribute as the provider", err, "EndpointNotFound", 400)
 	lz := privatelink.CreateListVpcEndpointZonesRequest()
 	lz.EndpointId = ep.EndpointId
 	lzr, err := bob.PL.ListVpcEndpointZones(lz)

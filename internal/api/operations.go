@@ -65,6 +65,7 @@ const (
 	OpListEndpoints       = "ListVpcEndpoints"
 	OpGetEndpoint         = "GetVpcEndpointAttribute"
 	OpDeleteEndpoint      = "DeleteVpcEndpoint"
+	OpUpdateEndpoint      = "UpdateVpcEndpointAttribute"
 	OpAttachEndpointSG    = "AttachSecurityGroupToVpcEndpoint"
 	OpDetachEndpointSG    = "DetachSecurityGroupFromVpcEndpoint"
 	OpCreateAccessKey     = "CreateAccessKey"
@@ -139,6 +140,7 @@ var Operations = []Operation{
 	{OpListEndpoints, "GET", "/v1/endpoints", "List your endpoints (filters: vpcId, serviceId)", nil, List[Endpoint]{}, false, []string{FilterVpcID, FilterServiceID}, listErrs},
 	{OpGetEndpoint, "GET", "/v1/endpoints/{id}", "Get an endpoint with live zone status", nil, Endpoint{}, false, nil, getErrs},
 	{OpDeleteEndpoint, "DELETE", "/v1/endpoints/{id}", "Delete an endpoint and release its IPs", nil, Endpoint{}, false, nil, deleteErrs},
+	{OpUpdateEndpoint, "PATCH", "/v1/endpoints/{id}", "Change an endpoint's attributes (name)", UpdateEndpointRequest{}, Endpoint{}, false, nil, bodyErrs},
 	{OpAttachEndpointSG, "POST", "/v1/endpoints/{id}/security-groups", "Attach a security group of the endpoint's VPC (applies to new connections)", EndpointSecurityGroupRequest{}, Endpoint{}, false, nil, bodyErrs},
 	{OpDetachEndpointSG, "DELETE", "/v1/endpoints/{id}/security-groups/{sg}", "Detach a security group; another must stay", nil, Endpoint{}, false, nil, []int{400, 404, 409}},
 }

@@ -125,3 +125,8 @@ type CreateEndpointRequest struct {
 type EndpointSecurityGroupRequest struct {
 	SecurityGroupID string `json:"securityGroupId"`
 }
+
+// UpdateEndpointRequest changes an endpoint's attributes; absent fields stay.
+type UpdateEndpointRequest struct {
+	Name *string `json:"endpointName,omitempty"`
+}

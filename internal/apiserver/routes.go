@@ -66,6 +66,7 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpListEndpoints:    a.listEndpoints,
 		api.OpGetEndpoint:      a.getEndpoint,
 		api.OpDeleteEndpoint:   deleteOf(a, store.KindEndpoint, a.deleteEndpoint),
+		api.OpUpdateEndpoint:   body(a.updateEndpoint),
 		api.OpAttachEndpointSG: body(a.attachEndpointSG),
 		api.OpDetachEndpointSG: a.detachEndpointSG,
 	}

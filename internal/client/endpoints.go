@@ -79,3 +79,8 @@ func (c *Client) AttachSecurityGroup(ctx context.Context, endpointID, sgID strin
 func (c *Client) DetachSecurityGroup(ctx context.Context, endpointID, sgID string) (api.Endpoint, error) {
 	return call[api.Endpoint](ctx, c, api.OpDetachEndpointSG, nil, nil, endpointID, sgID)
 }
+
+// UpdateEndpoint changes an endpoint's attributes (name).
+func (c *Client) UpdateEndpoint(ctx context.Context, id string, req api.UpdateEndpointRequest) (api.Endpoint, error) {
+	return call[api.Endpoint](ctx, c, api.OpUpdateEndpoint, nil, req, id)
+}

@@ -15,10 +15,10 @@ import (
 // apply the new rule set to new connections (live ones stay, as a cloud's
 // stateful security group keeps established flows).
 
-// changeEndpointSGs applies change to the caller's endpoint id under
+// changeEndpoint applies change to the caller's endpoint id under
 // compare-and-swap; a group it names is read (and rewritten unchanged, so
 // the change serializes with the group's deletion) by the change.
-func (a *API) changeEndpointSGs(r *http.Request, id string, change func(ep *model.Endpoint, t *store.Txn) error) (any, error) {
+func (a *API) changeEndpoint(r *http.Request, id string, change func(ep *model.Endpoint, t *store.Txn) error) (any, error) {
 	if _, _, err := getOwned[model.Endpoint](a, r, store.KindEndpoint, id); err != nil {
 		return nil, err
 	}
@@ -38,7 +38,7 @@ func (a *API) changeEndpointSGs(r *http.Request, id string, change func(ep *mode
 }
 
 func (a *API) attachEndpointSG(r *http.Request, req api.EndpointSecurityGroupRequest) (any, error) {
-	return a.changeEndpointSGs(r, r.PathValue("id"), func(ep *model.Endpoint, t *store.Txn) error {
+	return a.changeEndpoint(r, r.PathValue("id"), func(ep *model.Endpoint, t *store.Txn) error {
 		sg, rev, err := getOwned[model.SecurityGroup](a, r, store.KindSG, req.SecurityGroupID)
 		if err != nil {
 			return err
@@ -60,7 +60,7 @@ func (a *API) attachEndpointSG(r *http.Request, req api.EndpointSecurityGroupReq
 
 func (a *API) detachEndpointSG(r *http.Request) (any, error) {
 	sgID := r.PathValue("sg")
-	return a.changeEndpointSGs(r, r.PathValue("id"), func(ep *model.Endpoint, _ *store.Txn) error {
+	return a.changeEndpoint(r, r.PathValue("id"), func(ep *model.Endpoint, _ *store.Txn) error {
 		i := slices.Index(ep.SecurityGroupIDs, sgID)
 		if i < 0 {
 			return model.Errorf(http.StatusBadRequest, "IncorrectStatus.SecurityGroupNotAttached", "security group %s is not attached to %s", sgID, ep.EndpointID)
@@ -69,6 +69,16 @@ func (a *API) detachEndpointSG(r *http.Request) (any, error) {
 			return model.Errorf(http.StatusBadRequest, "OperationDenied.LastSecurityGroup", "%s is the endpoint's only security group; attach another first", sgID)
 		}
 		ep.SecurityGroupIDs = slices.Delete(slices.Clone(ep.SecurityGroupIDs), i, i+1)
+		return nil
+	})
+}
+
+// updateEndpoint changes an endpoint's name.
+func (a *API) updateEndpoint(r *http.Request, req api.UpdateEndpointRequest) (any, error) {
+	return a.changeEndpoint(r, r.PathValue("id"), func(ep *model.Endpoint, _ *store.Txn) error {
+		if req.Name != nil {
+			ep.Name = *req.Name
+		}
 		return nil
 	})
 }
