@@ -392,3 +392,45 @@ func updateVpcEndpointAttribute(c *call) (response, error) {
 	}
 	return &Base{}, nil
 }
+
+// endpointZoneChange adds or removes one zone of an endpoint.
+func endpointZoneChange(add bool) action {
+	return func(c *call) (response, error) {
+		ep, err := c.p.required("EndpointId")
+		if err != nil {
+			return nil, err
+		}
+		zone, err := c.p.required("ZoneId")
+		if err != nil {
+			return nil, err
+		}
+		if err := c.p.unsupported("Ipv6Address", "IPv6 is not supported yet"); err != nil {
+			return nil, err
+		}
+		var vsw string
+		if add {
+			if vsw, err = c.p.required("VSwitchId"); err != nil {
+				return nil, err
+			}
+		}
+		if dry, err := c.p.boolean("DryRun"); err != nil || dry {
+			if err != nil {
+				return nil, err
+			}
+			return dryRunChecked(c.c.GetEndpoint(c.ctx, ep))
+		}
+		if add {
+			ip := c.p.str("ip")
+			if ip == "" {
+				ip = c.p.str("Ip")
+			}
+			_, err = c.c.AddEndpointZone(c.ctx, ep, api.EndpointZoneRequest{ZoneID: zone, VSwitchID: vsw, IP: ip})
+		} else {
+			_, err = c.c.RemoveEndpointZone(c.ctx, ep, zone)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return &Base{}, nil
+	}
+}

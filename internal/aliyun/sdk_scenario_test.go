@@ -335,6 +335,32 @@ func TestSDKSeedScenario(t *testing.T) {
 	testenv.Eventually(t, "query with the 6001 rule back", func() error {
 		return queryThrough(e, app, cn.vpcID, attr.EndpointDomain)
 	})
+	// The consumer removes the second zone (queries still pass through the
+	// first) and adds it back (its ENI connects again).
+	rz := privatelink.CreateRemoveZoneFromVpcEndpointRequest()
+	rz.EndpointId, rz.ZoneId = ep.EndpointId, zones[1]
+	rzr, err := consumer.PL.RemoveZoneFromVpcEndpoint(rz)
+	must(t, "RemoveZoneFromVpcEndpoint", err)
+	strict[privatelink.RemoveZoneFromVpcEndpointResponse](t, "RemoveZoneFromVpcEndpoint", rzr)
+	if z := endpointZones(t, consumer, ep.EndpointId); len(z) != 1 || z[0].ZoneId != zones[0] {
+		t.Fatalf("after RemoveZoneFromVpcEndpoint: %+v", z)
+	}
+	testenv.Eventually(t, "query through the remaining zone", func() error {
+		return queryThrough(e, app, cn.vpcID, attr.EndpointDomain)
+	})
+	az := privatelink.CreateAddZoneToVpcEndpointRequest()
+	az.EndpointId, az.ZoneId, az.VSwitchId = ep.EndpointId, zones[1], cn.vsws[1]
+	azr, err := consumer.PL.AddZoneToVpcEndpoint(az)
+	must(t, "AddZoneToVpcEndpoint", err)
+	strict[privatelink.AddZoneToVpcEndpointResponse](t, "AddZoneToVpcEndpoint", azr)
+	testenv.Eventually(t, "the added zone connects", func() error {
+		z := endpointZones(t, consumer, ep.EndpointId)
+		if len(z) != 2 || z[0].ZoneStatus != "Connected" || z[1].ZoneStatus != "Connected" {
+			return fmt.Errorf("zones %+v", z)
+		}
+		return nil
+	})
+
 	lg2 := privatelink.CreateListVpcEndpointSecurityGroupsRequest()
 	lg2.EndpointId = ep.EndpointId
 	lgr2, err := consumer.PL.ListVpcEndpointSecurityGroups(lg2)
@@ -342,6 +368,15 @@ func TestSDKSeedScenario(t *testing.T) {
 	if len(lgr2.SecurityGroups) != 2 {
 		t.Fatalf("security groups: %+v", lgr2.SecurityGroups)
 	}
+}
+
+func endpointZones(t *testing.T, c *clients, id string) []privatelink.Zone {
+	t.Helper()
+	r := privatelink.CreateListVpcEndpointZonesRequest()
+	r.EndpointId = id
+	resp, err := c.PL.ListVpcEndpointZones(r)
+	must(t, "ListVpcEndpointZones", err)
+	return resp.Zones
 }
 
 // runInstance makes a host with RunInstances and reads its IP back with

@@ -66,6 +66,8 @@ const (
 	OpGetEndpoint         = "GetVpcEndpointAttribute"
 	OpDeleteEndpoint      = "DeleteVpcEndpoint"
 	OpUpdateEndpoint      = "UpdateVpcEndpointAttribute"
+	OpAddEndpointZone     = "AddZoneToVpcEndpoint"
+	OpRemoveEndpointZone  = "RemoveZoneFromVpcEndpoint"
 	OpAttachEndpointSG    = "AttachSecurityGroupToVpcEndpoint"
 	OpDetachEndpointSG    = "DetachSecurityGroupFromVpcEndpoint"
 	OpCreateAccessKey     = "CreateAccessKey"
@@ -141,6 +143,8 @@ var Operations = []Operation{
 	{OpGetEndpoint, "GET", "/v1/endpoints/{id}", "Get an endpoint with live zone status", nil, Endpoint{}, false, nil, getErrs},
 	{OpDeleteEndpoint, "DELETE", "/v1/endpoints/{id}", "Delete an endpoint and release its IPs", nil, Endpoint{}, false, nil, deleteErrs},
 	{OpUpdateEndpoint, "PATCH", "/v1/endpoints/{id}", "Change an endpoint's attributes (name)", UpdateEndpointRequest{}, Endpoint{}, false, nil, bodyErrs},
+	{OpAddEndpointZone, "POST", "/v1/endpoints/{id}/zones", "Add a zone (an ENI on a vSwitch of the endpoint's VPC there)", EndpointZoneRequest{}, Endpoint{}, false, nil, bodyErrs},
+	{OpRemoveEndpointZone, "DELETE", "/v1/endpoints/{id}/zones/{zone}", "Remove a zone and release its address; another must stay", nil, Endpoint{}, false, nil, []int{400, 404, 409}},
 	{OpAttachEndpointSG, "POST", "/v1/endpoints/{id}/security-groups", "Attach a security group of the endpoint's VPC (applies to new connections)", EndpointSecurityGroupRequest{}, Endpoint{}, false, nil, bodyErrs},
 	{OpDetachEndpointSG, "DELETE", "/v1/endpoints/{id}/security-groups/{sg}", "Detach a security group; another must stay", nil, Endpoint{}, false, nil, []int{400, 404, 409}},
 }

@@ -62,13 +62,15 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpAcceptConnection: a.acceptConnection,
 		api.OpRejectConnection: a.rejectConnection,
 
-		api.OpCreateEndpoint:   body(a.createEndpoint),
-		api.OpListEndpoints:    a.listEndpoints,
-		api.OpGetEndpoint:      a.getEndpoint,
-		api.OpDeleteEndpoint:   deleteOf(a, store.KindEndpoint, a.deleteEndpoint),
-		api.OpUpdateEndpoint:   body(a.updateEndpoint),
-		api.OpAttachEndpointSG: body(a.attachEndpointSG),
-		api.OpDetachEndpointSG: a.detachEndpointSG,
+		api.OpCreateEndpoint:     body(a.createEndpoint),
+		api.OpListEndpoints:      a.listEndpoints,
+		api.OpGetEndpoint:        a.getEndpoint,
+		api.OpDeleteEndpoint:     deleteOf(a, store.KindEndpoint, a.deleteEndpoint),
+		api.OpUpdateEndpoint:     body(a.updateEndpoint),
+		api.OpAddEndpointZone:    body(a.addEndpointZone),
+		api.OpRemoveEndpointZone: a.removeEndpointZone,
+		api.OpAttachEndpointSG:   body(a.attachEndpointSG),
+		api.OpDetachEndpointSG:   a.detachEndpointSG,
 	}
 }
 

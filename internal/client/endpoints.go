@@ -84,3 +84,13 @@ func (c *Client) DetachSecurityGroup(ctx context.Context, endpointID, sgID strin
 func (c *Client) UpdateEndpoint(ctx context.Context, id string, req api.UpdateEndpointRequest) (api.Endpoint, error) {
 	return call[api.Endpoint](ctx, c, api.OpUpdateEndpoint, nil, req, id)
 }
+
+// AddEndpointZone adds a zone to an endpoint.
+func (c *Client) AddEndpointZone(ctx context.Context, endpointID string, z api.EndpointZoneRequest) (api.Endpoint, error) {
+	return call[api.Endpoint](ctx, c, api.OpAddEndpointZone, nil, z, endpointID)
+}
+
+// RemoveEndpointZone removes one of an endpoint's zones (another must stay).
+func (c *Client) RemoveEndpointZone(ctx context.Context, endpointID, zoneID string) (api.Endpoint, error) {
+	return call[api.Endpoint](ctx, c, api.OpRemoveEndpointZone, nil, nil, endpointID, zoneID)
+}

@@ -50,3 +50,42 @@ func TestEndpointSecurityGroups(t *testing.T) {
 		t.Fatalf("a detached group cannot be deleted: %v", err)
 	}
 }
+
+// TestEndpointZones: a zone is removed (its address released: the
+// vSwitch can go) and added back; not the last zone, not twice, not on
+// another zone's vSwitch, not by another account.
+func TestEndpointZones(t *testing.T) {
+	e := startLoopback(t)
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true, Port: 16102})
+	ep, zones := s.Endpoint.EndpointID, e.Config().Zones
+	_, err := s.Provider.RemoveEndpointZone(bg, ep, zones[1])
+	wantCode(t, err, "EndpointNotFound")
+	got, err := s.Consumer.RemoveEndpointZone(bg, ep, zones[1])
+	if err != nil || len(got.Zones) != 1 || got.Zones[0].ZoneID != zones[0] {
+		t.Fatalf("remove: %+v %v", got.Zones, err)
+	}
+	_, err = s.Consumer.RemoveEndpointZone(bg, ep, zones[1])
+	wantCode(t, err, "IncorrectStatus.ZoneNotFound")
+	_, err = s.Consumer.RemoveEndpointZone(bg, ep, zones[0])
+	wantCode(t, err, "OperationDenied.LastZone")
+	_, err = s.Consumer.AddEndpointZone(bg, ep, api.EndpointZoneRequest{ZoneID: zones[1], VSwitchID: s.ConsumerVSwitches[0].VSwitchID})
+	wantCode(t, err, "InvalidParameter.VSwitchId")
+	_, err = s.Consumer.AddEndpointZone(bg, ep, api.EndpointZoneRequest{ZoneID: zones[0], VSwitchID: s.ConsumerVSwitches[0].VSwitchID})
+	wantCode(t, err, "IncorrectStatus.ZoneExists")
+	// The removed zone's address is free again: its vSwitch can go, and
+	// come back for the zone.
+	if _, err := s.Consumer.DeleteVSwitch(bg, s.ConsumerVSwitches[1].VSwitchID); err != nil {
+		t.Fatalf("the removed zone's address was not released: %v", err)
+	}
+	vsw, err := s.Consumer.CreateVSwitch(bg, api.CreateVSwitchRequest{VpcID: s.ConsumerVPC.VpcID, ZoneID: zones[1], CidrBlock: s.ConsumerVSwitches[1].CidrBlock.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.Consumer.AddEndpointZone(bg, ep, api.EndpointZoneRequest{ZoneID: zones[1], VSwitchID: vsw.VSwitchID})
+	if err != nil || len(got.Zones) != 2 || got.Zones[1].VSwitchID != vsw.VSwitchID || !got.Zones[1].IP.IsValid() {
+		t.Fatalf("add: %+v %v", got.Zones, err)
+	}
+	if _, err := s.Consumer.DeleteVSwitch(bg, vsw.VSwitchID); err == nil {
+		t.Fatal("a vSwitch with the added zone's ENI was deleted")
+	}
+}
