@@ -56,7 +56,23 @@ func endpointCmd(g *globals) *cobra.Command {
 	cmd.AddCommand(create)
 	crud(g, cmd, epCols, (*client.Client).ListEndpoints, (*client.Client).GetEndpoint, (*client.Client).DeleteEndpoint, api.FilterVpcID, api.FilterServiceID)
 	cmd.AddCommand(endpointSGCmd(g, "attach-security-group", "Attach a security group of the endpoint's VPC (new connections)", (*client.Client).AttachSecurityGroup),
-		endpointSGCmd(g, "detach-security-group", "Detach a security group (another must stay)", (*client.Client).DetachSecurityGroup))
+		endpointSGCmd(g, "detach-security-group", "Detach a security group (another must stay)", (*client.Client).DetachSecurityGroup),
+		&cobra.Command{Use: "add-zone ENDPOINT_ID ZONE=VSWITCH[:IP]", Short: "Add a zone: an ENI on a vSwitch of the endpoint's VPC there", Args: cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return g.run(cmd, epCols, func(ctx context.Context, c *client.Client) (any, error) {
+					z, err := parseZone(args[1])
+					if err != nil {
+						return nil, err
+					}
+					return c.AddEndpointZone(ctx, args[0], z)
+				})
+			}},
+		&cobra.Command{Use: "remove-zone ENDPOINT_ID ZONE", Short: "Remove a zone and release its address (another must stay)", Args: cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return g.run(cmd, epCols, func(ctx context.Context, c *client.Client) (any, error) {
+					return c.RemoveEndpointZone(ctx, args[0], args[1])
+				})
+			}})
 	return cmd
 }
 

@@ -43,7 +43,8 @@ func TestAccessKeyCommands(t *testing.T) {
 	}
 }
 
-// TestEndpointSecurityGroupCommands: attach and detach through the CLI.
+// TestEndpointSecurityGroupCommands: attach and detach a security group,
+// remove and add a zone, through the CLI.
 func TestEndpointSecurityGroupCommands(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{Network: "loopback", AgentZones: []string{}})
 	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true, Port: 16201})
@@ -69,5 +70,14 @@ func TestEndpointSecurityGroupCommands(t *testing.T) {
 	out, err = run("endpoint", "detach-security-group", ep, s.SG.SecurityGroupID)
 	if err != nil || strings.Contains(out, s.SG.SecurityGroupID) {
 		t.Fatalf("detach: %v\n%s", err, out)
+	}
+	zones := e.Config().Zones
+	out, err = run("endpoint", "remove-zone", ep, zones[1])
+	if err != nil || strings.Contains(out, s.ConsumerVSwitches[1].VSwitchID) {
+		t.Fatalf("remove-zone: %v\n%s", err, out)
+	}
+	out, err = run("endpoint", "add-zone", ep, zones[1]+"="+s.ConsumerVSwitches[1].VSwitchID)
+	if err != nil || !strings.Contains(out, s.ConsumerVSwitches[1].VSwitchID) {
+		t.Fatalf("add-zone: %v\n%s", err, out)
 	}
 }
