@@ -149,6 +149,10 @@ func (a *API) TokenAccount(ctx context.Context, tok string) (accountID string, a
 	return c.AccountID, c.Admin, err
 }
 
+// preAuthKey carries a caller authenticated by an in-process front end
+// (AsCaller); a remote request cannot set a context value.
+type preAuthKey struct{}
+
 // AsCaller is the API handler acting as an account that another front end
 // (the RPC API) has already authenticated: requests through it skip the
 // bearer token. It must only be called in-process, never mounted on a
@@ -156,6 +160,6 @@ func (a *API) TokenAccount(ctx context.Context, tok string) (accountID string, a
 func (a *API) AsCaller(accountID string, admin bool) http.Handler {
 	c := caller{AccountID: accountID, Admin: admin}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxPreAuth, c)))
+		a.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), preAuthKey{}, c)))
 	})
 }

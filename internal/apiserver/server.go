@@ -70,9 +70,6 @@ type ctxKey int
 const (
 	ctxCaller ctxKey = iota
 	ctxRequestID
-	// ctxPreAuth carries a caller authenticated by an in-process front
-	// end (AsCaller); remote requests cannot set it.
-	ctxPreAuth
 )
 
 // caller is the authenticated account.
@@ -119,13 +116,10 @@ func (a *API) wrap(rt route) http.Handler {
 		defer cancel()
 		r = r.WithContext(context.WithValue(ctx, ctxRequestID, rid))
 		w.Header().Set("X-Request-Id", rid)
-		c, pre := r.Context().Value(ctxPreAuth).(caller)
-		if !pre {
-			var err error
-			if c, err = a.authenticate(r); err != nil {
-				writeError(w, r, err)
-				return
-			}
+		c, err := a.authenticate(r)
+		if err != nil {
+			writeError(w, r, err)
+			return
 		}
 		if rt.Admin && !c.Admin {
 			writeError(w, r, model.Errorf(http.StatusForbidden, "Forbidden.AdminOnly", "only the admin token may call %s %s", r.Method, rt.Path))
