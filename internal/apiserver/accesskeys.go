@@ -118,8 +118,8 @@ func (a *API) deleteAccessKey(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := a.remove(r, store.KindAccessKey, id, rev, a.st.NewTxn()); err != nil {
-		return nil, err
+	if err := a.st.Delete(r.Context(), store.KindAccessKey, id, rev, a.st.NewTxn()); err != nil {
+		return nil, storeErr(err, "")
 	}
 	return accessKeyView(rec), nil
 }
