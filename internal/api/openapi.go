@@ -122,6 +122,7 @@ func parameters(op Operation) []any {
 // tagDescriptions group the operations by the collection they act on.
 var tagDescriptions = []struct{ name, desc string }{
 	{"accounts", "Accounts and their tokens"},
+	{"access-keys", "AccessKey pairs for the Alibaba Cloud RPC API at /"},
 	{"region", "The deployment's region and zones"},
 	{"vpcs", "VPCs"},
 	{"vswitches", "vSwitches: a VPC's subnets, one zone each"},

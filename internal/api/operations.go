@@ -71,6 +71,14 @@ const (
 	OpCreateNotification  = "CreateNotification"
 	OpListNotifications   = "ListNotifications"
 	OpDeleteNotification  = "DeleteNotification"
+	OpUpdateEndpoint      = "UpdateVpcEndpointAttribute"
+	OpAddEndpointZone     = "AddZoneToVpcEndpoint"
+	OpRemoveEndpointZone  = "RemoveZoneFromVpcEndpoint"
+	OpAttachEndpointSG    = "AttachSecurityGroupToVpcEndpoint"
+	OpDetachEndpointSG    = "DetachSecurityGroupFromVpcEndpoint"
+	OpCreateAccessKey     = "CreateAccessKey"
+	OpListAccessKeys      = "ListAccessKeys"
+	OpDeleteAccessKey     = "DeleteAccessKey"
 )
 
 // Query filter names.
@@ -106,6 +114,9 @@ var Operations = []Operation{
 	{OpGetQuota, "GET", "/v1/accounts/{id}/quota", "An account's quotas and usage (your own; the admin: any)", nil, AccountQuota{}, false, nil, []int{404}},
 	{OpSetQuota, "PUT", "/v1/accounts/{id}/quota", "Set some of an account's quotas; lowering one below usage refuses new creates and deletes nothing (admin only)", SetQuotaRequest{}, AccountQuota{}, true, nil, []int{400, 403, 404, 409, 413}},
 	{OpWhoAmI, "GET", "/v1/whoami", "The account the token belongs to", nil, Caller{}, false, nil, nil},
+	{OpCreateAccessKey, "POST", "/v1/access-keys", "Create an AccessKey pair for the Alibaba Cloud RPC API (the secret is in this answer only)", nil, AccessKeyWithSecret{}, false, nil, []int{400}},
+	{OpListAccessKeys, "GET", "/v1/access-keys", "List your AccessKeys (no secrets)", nil, List[AccessKey]{}, false, nil, listErrs},
+	{OpDeleteAccessKey, "DELETE", "/v1/access-keys/{id}", "Delete an AccessKey: requests signed with it fail at once", nil, AccessKey{}, false, nil, getErrs},
 	{OpDescribeRegion, "GET", "/v1/region", "Region and zones of this deployment", nil, Region{}, false, nil, nil},
 
 	{OpCreateVPC, "POST", "/v1/vpcs", "Create a VPC", CreateVPCRequest{}, VPC{}, false, nil, []int{400, 403, 409, 413}},
@@ -151,6 +162,11 @@ var Operations = []Operation{
 	{OpListNotifications, "GET", "/v1/notifications", "List your webhook subscriptions with their delivery log", nil, List[Notification]{}, false, nil, listErrs},
 	{OpDeleteNotification, "DELETE", "/v1/notifications/{id}", "Delete a webhook subscription", nil, Notification{}, false, nil, []int{404, 409}},
 	{OpListEvents, "GET", "/v1/events", "Events concerning you, oldest first (filters: type, resourceId, since; follow=true streams them as Server-Sent Events, resuming after Last-Event-ID)", nil, List[Event]{}, false, []string{FilterEventType, FilterResourceID, FilterSince}, listErrs},
+	{OpUpdateEndpoint, "PATCH", "/v1/endpoints/{id}", "Change an endpoint's attributes (name)", UpdateEndpointRequest{}, Endpoint{}, false, nil, bodyErrs},
+	{OpAddEndpointZone, "POST", "/v1/endpoints/{id}/zones", "Add a zone (an ENI on a vSwitch of the endpoint's VPC there)", EndpointZoneRequest{}, Endpoint{}, false, nil, bodyErrs},
+	{OpRemoveEndpointZone, "DELETE", "/v1/endpoints/{id}/zones/{zone}", "Remove a zone and release its address; another must stay", nil, Endpoint{}, false, nil, []int{400, 404, 409}},
+	{OpAttachEndpointSG, "POST", "/v1/endpoints/{id}/security-groups", "Attach a security group of the endpoint's VPC (applies to new connections)", EndpointSecurityGroupRequest{}, Endpoint{}, false, nil, bodyErrs},
+	{OpDetachEndpointSG, "DELETE", "/v1/endpoints/{id}/security-groups/{sg}", "Detach a security group; another must stay", nil, Endpoint{}, false, nil, []int{400, 404, 409}},
 }
 
 // Lookup returns the operation with the given ID.

@@ -155,3 +155,14 @@ func (r CreateNotificationRequest) Validate() error {
 	}
 	return nil
 }
+
+// EndpointSecurityGroupRequest attaches a security group of the endpoint's
+// VPC to an endpoint.
+type EndpointSecurityGroupRequest struct {
+	SecurityGroupID string `json:"securityGroupId"`
+}
+
+// UpdateEndpointRequest changes an endpoint's attributes; absent fields stay.
+type UpdateEndpointRequest struct {
+	Name *string `json:"endpointName,omitempty"`
+}

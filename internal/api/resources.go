@@ -80,3 +80,22 @@ type Connection struct {
 	Zones            []EndpointZone `json:"zones"`
 	CreateTime       string         `json:"createTime"`
 }
+
+// MaxAccessKeysPerAccount is Alibaba's limit of AccessKeys per RAM user.
+const MaxAccessKeysPerAccount = 2
+
+// AccessKey is an AccessKey pair of the Alibaba Cloud RPC API, without
+// its secret.
+type AccessKey struct {
+	AccessKeyID string `json:"accessKeyId"`
+	AccountID   string `json:"accountId"`
+	Status      string `json:"status"`
+	CreateTime  string `json:"createTime"`
+}
+
+// AccessKeyWithSecret is the answer to CreateAccessKey: the only time the
+// secret is shown.
+type AccessKeyWithSecret struct {
+	AccessKey
+	AccessKeySecret string `json:"accessKeySecret"`
+}

@@ -37,3 +37,11 @@ func (r CreateHostRequest) Validate() error { return model.ValidateName("HostNam
 func (r CreateEndpointRequest) Validate() error {
 	return model.ValidateName("EndpointName", r.Name, true)
 }
+
+// Validate checks the new endpoint name.
+func (r UpdateEndpointRequest) Validate() error {
+	if r.Name == nil {
+		return nil
+	}
+	return model.ValidateName("EndpointName", *r.Name, false)
+}

@@ -47,15 +47,23 @@ func TestCrossAccountMatrix(t *testing.T) {
 	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{Port: 16003})
 	s.WaitEndpoint(t, testenv.Active)
 	stranger, _ := e.Account(t, "stranger")
+	key, err := s.Consumer.CreateAccessKey(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ids := map[string]string{ // first path element -> a resource of provider or consumer
 		"vpcs": s.ConsumerVPC.VpcID, "vswitches": s.ConsumerVSwitches[0].VSwitchID, "security-groups": s.SG.SecurityGroupID,
 		"hosts": s.ConsumerHost.HostID, "services": s.Service.ServiceID, "endpoints": s.Endpoint.EndpointID,
+		"access-keys": key.AccessKeyID,
 	}
 	bodies := map[string]any{
 		"authorize":        map[string]any{"rules": []map[string]any{{"portRange": "1/2", "sourceCidrIp": "0.0.0.0/0"}}},
 		"revoke":           map[string]any{"rules": []map[string]any{{"portRange": "6001/6001", "sourceCidrIp": "192.168.0.0/16"}}},
 		"allowed-accounts": map[string]any{"accountId": s.ConsumerID},
 		"services":         map[string]any{"autoAcceptEnabled": true},
+		"endpoints":        map[string]any{"endpointName": "renamed"},
+		"security-groups":  map[string]any{"securityGroupId": s.SG.SecurityGroupID},
+		"zones":            map[string]any{"zoneId": s.ConsumerVSwitches[0].ZoneID, "vSwitchId": s.ConsumerVSwitches[0].VSwitchID},
 	}
 	before := storeDump(t, e)
 	for _, rt := range e.API.Routes() {
@@ -67,6 +75,8 @@ func TestCrossAccountMatrix(t *testing.T) {
 		p := strings.Replace(path, "{id}", ids[parts[0]], 1)
 		p = strings.Replace(p, "{endpoint}", s.Endpoint.EndpointID, 1)
 		p = strings.Replace(p, "{account}", s.ConsumerID, 1)
+		p = strings.Replace(p, "{sg}", s.SG.SecurityGroupID, 1)
+		p = strings.Replace(p, "{zone}", s.ConsumerVSwitches[0].ZoneID, 1)
 		var body any
 		if method == http.MethodPost || method == http.MethodPatch {
 			body = bodies[parts[len(parts)-1]]
@@ -90,7 +100,7 @@ func TestCrossAccountMatrix(t *testing.T) {
 	if _, err := s.Consumer.GetService(bg, s.Service.ServiceID); err != nil {
 		t.Errorf("allow-listed consumer cannot read the service: %v", err)
 	}
-	_, err := s.Consumer.DeleteService(bg, s.Service.ServiceID)
+	_, err = s.Consumer.DeleteService(bg, s.Service.ServiceID)
 	wantCode(t, err, "EndpointServiceNotFound")
 	_, err = s.Consumer.CreateAccount(bg, api.CreateAccountRequest{Name: "x"})
 	wantCode(t, err, "Forbidden.AdminOnly")

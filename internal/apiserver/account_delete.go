@@ -39,8 +39,8 @@ var accountResources = []ownership{
 	firstOwned[model.Endpoint](store.KindEndpoint, "endpoint"),
 }
 
-// deleteAccount deletes an account that owns nothing, with its tokens
-// (admin only; the admin's own account cannot go).
+// deleteAccount deletes an account that owns nothing, with its tokens and
+// AccessKeys (admin only; the admin's own account cannot go).
 func (a *API) deleteAccount(r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	if id == callerOf(r).AccountID {
@@ -54,6 +54,9 @@ func (a *API) deleteAccount(r *http.Request) (any, error) {
 		return nil, err
 	}
 	t := a.st.NewTxn()
+	if err := a.deleteAccessKeysOf(r, id, t); err != nil {
+		return nil, err
+	}
 	for i, owns := range accountResources {
 		what, readRev, err := owns(a, r, id)
 		if err != nil {

@@ -26,6 +26,10 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpWhoAmI:         a.whoami,
 		api.OpDescribeRegion: a.describeRegion,
 
+		api.OpCreateAccessKey: a.createAccessKey,
+		api.OpListAccessKeys:  a.listAccessKeys,
+		api.OpDeleteAccessKey: a.deleteAccessKey,
+
 		api.OpCreateVPC: body(a.createVPC),
 		api.OpListVPCs:  listOf[model.VPC](a, store.KindVPC),
 		api.OpGetVPC:    getOf[model.VPC](a, store.KindVPC),
@@ -60,10 +64,15 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpAcceptConnection: a.acceptConnection,
 		api.OpRejectConnection: a.rejectConnection,
 
-		api.OpCreateEndpoint: body(a.createEndpoint),
-		api.OpListEndpoints:  a.listEndpoints,
-		api.OpGetEndpoint:    a.getEndpoint,
-		api.OpDeleteEndpoint: deleteOf(a, store.KindEndpoint, a.deleteEndpoint),
+		api.OpCreateEndpoint:     body(a.createEndpoint),
+		api.OpListEndpoints:      a.listEndpoints,
+		api.OpGetEndpoint:        a.getEndpoint,
+		api.OpDeleteEndpoint:     deleteOf(a, store.KindEndpoint, a.deleteEndpoint),
+		api.OpUpdateEndpoint:     body(a.updateEndpoint),
+		api.OpAddEndpointZone:    body(a.addEndpointZone),
+		api.OpRemoveEndpointZone: a.removeEndpointZone,
+		api.OpAttachEndpointSG:   body(a.attachEndpointSG),
+		api.OpDetachEndpointSG:   a.detachEndpointSG,
 
 		api.OpListEvents:         a.listEvents,
 		api.OpCreateNotification: body(a.createNotification),

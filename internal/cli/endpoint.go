@@ -55,7 +55,34 @@ func endpointCmd(g *globals) *cobra.Command {
 	commonCreateFlags(create, &req.ClientToken, &req.DryRun)
 	cmd.AddCommand(create)
 	crud(g, cmd, epCols, (*client.Client).ListEndpoints, (*client.Client).GetEndpoint, (*client.Client).DeleteEndpoint, api.FilterVpcID, api.FilterServiceID)
+	cmd.AddCommand(endpointSGCmd(g, "attach-security-group", "Attach a security group of the endpoint's VPC (new connections)", (*client.Client).AttachSecurityGroup),
+		endpointSGCmd(g, "detach-security-group", "Detach a security group (another must stay)", (*client.Client).DetachSecurityGroup),
+		&cobra.Command{Use: "add-zone ENDPOINT_ID ZONE=VSWITCH[:IP]", Short: "Add a zone: an ENI on a vSwitch of the endpoint's VPC there", Args: cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return g.run(cmd, epCols, func(ctx context.Context, c *client.Client) (any, error) {
+					z, err := parseZone(args[1])
+					if err != nil {
+						return nil, err
+					}
+					return c.AddEndpointZone(ctx, args[0], z)
+				})
+			}},
+		&cobra.Command{Use: "remove-zone ENDPOINT_ID ZONE", Short: "Remove a zone and release its address (another must stay)", Args: cobra.ExactArgs(2),
+			RunE: func(cmd *cobra.Command, args []string) error {
+				return g.run(cmd, epCols, func(ctx context.Context, c *client.Client) (any, error) {
+					return c.RemoveEndpointZone(ctx, args[0], args[1])
+				})
+			}})
 	return cmd
+}
+
+// endpointSGCmd is `endpoint attach-security-group|detach-security-group EP SG`.
+func endpointSGCmd(g *globals, use, short string, f func(*client.Client, context.Context, string, string) (api.Endpoint, error)) *cobra.Command {
+	return &cobra.Command{Use: use + " ENDPOINT_ID SECURITY_GROUP_ID", Short: short, Args: cobra.ExactArgs(2), RunE: func(cmd *cobra.Command, args []string) error {
+		return g.run(cmd, append(epCols[:len(epCols):len(epCols)], col{"SECURITY GROUPS", "securityGroupIds"}), func(ctx context.Context, c *client.Client) (any, error) {
+			return f(c, ctx, args[0], args[1])
+		})
+	}}
 }
 
 // waitActive waits until the endpoint is Active, printing progress to stderr.

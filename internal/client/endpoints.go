@@ -68,3 +68,29 @@ func (c *Client) WaitEndpoint(ctx context.Context, id string, done func(api.Endp
 		}
 	}
 }
+
+// AttachSecurityGroup attaches a security group of the endpoint's VPC.
+func (c *Client) AttachSecurityGroup(ctx context.Context, endpointID, sgID string) (api.Endpoint, error) {
+	return call[api.Endpoint](ctx, c, api.OpAttachEndpointSG, nil, api.EndpointSecurityGroupRequest{SecurityGroupID: sgID}, endpointID)
+}
+
+// DetachSecurityGroup detaches one of the endpoint's security groups
+// (another must stay).
+func (c *Client) DetachSecurityGroup(ctx context.Context, endpointID, sgID string) (api.Endpoint, error) {
+	return call[api.Endpoint](ctx, c, api.OpDetachEndpointSG, nil, nil, endpointID, sgID)
+}
+
+// UpdateEndpoint changes an endpoint's attributes (name).
+func (c *Client) UpdateEndpoint(ctx context.Context, id string, req api.UpdateEndpointRequest) (api.Endpoint, error) {
+	return call[api.Endpoint](ctx, c, api.OpUpdateEndpoint, nil, req, id)
+}
+
+// AddEndpointZone adds a zone to an endpoint.
+func (c *Client) AddEndpointZone(ctx context.Context, endpointID string, z api.EndpointZoneRequest) (api.Endpoint, error) {
+	return call[api.Endpoint](ctx, c, api.OpAddEndpointZone, nil, z, endpointID)
+}
+
+// RemoveEndpointZone removes one of an endpoint's zones (another must stay).
+func (c *Client) RemoveEndpointZone(ctx context.Context, endpointID, zoneID string) (api.Endpoint, error) {
+	return call[api.Endpoint](ctx, c, api.OpRemoveEndpointZone, nil, nil, endpointID, zoneID)
+}

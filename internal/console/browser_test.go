@@ -320,6 +320,7 @@ func TestBrowser(t *testing.T) {
 			"endpoints": "/console/endpoints", "vpcs": "/console/vpcs", "vpc": "/console/vpcs/" + vpcs[0].VpcID,
 			"security-groups": "/console/security-groups", "security-group": "/console/security-groups/" + sgs[0].SecurityGroupID,
 			"services": "/console/services", "service-new": "/console/services/new", "not-found": "/console/nope",
+			"access-keys": "/console/access-keys",
 		}
 		for name, p := range pages {
 			do(t, ctx, chromedp.Navigate(w.base+p), chromedp.WaitVisible(chromedp.CSS("h1")))

@@ -123,6 +123,10 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /console/endpoints/{id}/status.json", c.page(c.endpointStatusJSON))
 	m.HandleFunc("POST /console/endpoints/{id}/delete", c.action(c.endpointDelete))
 
+	m.HandleFunc("GET /console/access-keys", c.page(c.accessKeysList))
+	m.HandleFunc("POST /console/access-keys", c.action(c.accessKeyCreate))
+	m.HandleFunc("POST /console/access-keys/{id}/delete", c.action(c.accessKeyDelete))
+
 	m.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) {
 		c.errorPage(w, r, c.sess.fromRequest(r), http.StatusNotFound, "Page not found", "There is no console page at "+r.URL.Path+".")
 	})

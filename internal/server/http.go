@@ -86,6 +86,7 @@ func (s *Server) apiMux() *http.ServeMux {
 		mux.Handle("/console/", s.cfg.Console(s.API))
 		mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
 	}
+	s.mountRPC(mux)
 	return mux
 }
 

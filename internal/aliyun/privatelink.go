@@ -1,0 +1,122 @@
+package aliyun
+
+import (
+	"net/http"
+
+	"github.com/privlink/privlink/internal/model"
+)
+
+// The PrivateLink API (2020-04-15): all 39 actions are known; those privlink
+// cannot honour yet answer OperationUnsupported with the reason.
+
+func privateLinkActions() map[string]action {
+	return map[string]action{
+		"CreateVpcEndpointService":                         createVpcEndpointService,
+		"GetVpcEndpointServiceAttribute":                   getVpcEndpointServiceAttribute,
+		"ListVpcEndpointServices":                          listVpcEndpointServices,
+		"UpdateVpcEndpointServiceAttribute":                updateVpcEndpointServiceAttribute,
+		"DeleteVpcEndpointService":                         deleteVpcEndpointService,
+		"ListVpcEndpointServiceResources":                  listVpcEndpointServiceResources,
+		"AttachResourceToVpcEndpointService":               unsupported("privlink has no load balancer resources yet; a service's resources are the backends given at CreateVpcEndpointService"),
+		"DetachResourceFromVpcEndpointService":             unsupported("privlink has no load balancer resources yet; a service's backends are fixed at CreateVpcEndpointService"),
+		"UpdateVpcEndpointServiceResourceAttribute":        unsupported("privlink has no load balancer resources yet (no resource attributes to update)"),
+		"UpdateVpcEndpointZoneConnectionResourceAttribute": unsupported("privlink has no load balancer resources yet (no per-zone resource assignment)"),
+		"AddUserToVpcEndpointService":                      addUserToVpcEndpointService,
+		"RemoveUserFromVpcEndpointService":                 removeUserFromVpcEndpointService,
+		"ListVpcEndpointServiceUsers":                      listVpcEndpointServiceUsers,
+		"ListVpcEndpointConnections":                       listVpcEndpointConnections,
+		"EnableVpcEndpointConnection":                      connectionChange(true),
+		"DisableVpcEndpointConnection":                     connectionChange(false),
+		"UpdateVpcEndpointConnectionAttribute":             unsupported("per-connection bandwidth is not supported yet: the service's ConnectBandwidth (UpdateVpcEndpointServiceAttribute) applies to every connection"),
+		"EnableVpcEndpointZoneConnection":                  unsupported("connections are accepted or rejected as a whole; per-zone connection control is not supported yet"),
+		"DisableVpcEndpointZoneConnection":                 unsupported("connections are accepted or rejected as a whole; per-zone connection control is not supported yet"),
+		"CreateVpcEndpoint":                                createVpcEndpoint,
+		"GetVpcEndpointAttribute":                          getVpcEndpointAttribute,
+		"ListVpcEndpoints":                                 listVpcEndpoints,
+		"UpdateVpcEndpointAttribute":                       updateVpcEndpointAttribute,
+		"DeleteVpcEndpoint":                                deleteVpcEndpoint,
+		"AddZoneToVpcEndpoint":                             endpointZoneChange(true),
+		"RemoveZoneFromVpcEndpoint":                        endpointZoneChange(false),
+		"AttachSecurityGroupToVpcEndpoint":                 endpointSGChange(true),
+		"DetachSecurityGroupFromVpcEndpoint":               endpointSGChange(false),
+		"ListVpcEndpointZones":                             listVpcEndpointZones,
+		"ListVpcEndpointSecurityGroups":                    listVpcEndpointSecurityGroups,
+		"ListVpcEndpointServicesByEndUser":                 listVpcEndpointServicesByEndUser,
+		"DescribeRegions":                                  describeRegions,
+		"DescribeZones":                                    describeZones,
+		"OpenPrivateLinkService":                           openPrivateLinkService,
+		"CheckProductOpen":                                 checkProductOpen,
+		"CheckResourceSupportOperate":                      checkResourceSupportOperate,
+		"TagResources":                                     unsupported("tags are not supported yet"),
+		"UntagResources":                                   unsupported("tags are not supported yet"),
+		"ListTagResources":                                 unsupported("tags are not supported yet"),
+		"ChangeResourceGroup":                              unsupported("resource groups are not supported yet"),
+		"NotifyResourceAddressFamily":                      unsupported("IPv6 is not supported yet"),
+	}
+}
+
+type regionView struct {
+	RegionId       string `json:"RegionId"`
+	LocalName      string `json:"LocalName"`
+	RegionEndpoint string `json:"RegionEndpoint"`
+}
+
+type describeRegionsResponse struct {
+	Base
+	Regions struct {
+		Region []regionView `json:"Region"`
+	} `json:"Regions"`
+}
+
+// describeRegions answers the deployment's one region; its endpoint is
+// the address the request came to.
+func describeRegions(c *call) (response, error) {
+	out := &describeRegionsResponse{}
+	out.Regions.Region = []regionView{{RegionId: c.h.cfg.Region, LocalName: c.h.cfg.Region, RegionEndpoint: c.host}}
+	return out, nil
+}
+
+type describeZonesResponse struct {
+	Base
+	Zones struct {
+		Zone []struct {
+			ZoneId    string `json:"ZoneId"`
+			LocalName string `json:"LocalName"`
+		} `json:"Zone"`
+	} `json:"Zones"`
+}
+
+func describeZones(c *call) (response, error) {
+	if r := c.p.str("RegionId"); r != "" && r != c.h.cfg.Region {
+		return nil, model.Errorf(http.StatusBadRequest, "InvalidRegionId.NotFound", "region %s is not served here; this deployment is %s", r, c.h.cfg.Region)
+	}
+	out := &describeZonesResponse{}
+	for _, z := range c.h.cfg.Zones {
+		out.Zones.Zone = append(out.Zones.Zone, struct {
+			ZoneId    string `json:"ZoneId"`
+			LocalName string `json:"LocalName"`
+		}{z, z})
+	}
+	return out, nil
+}
+
+type openServiceResponse struct {
+	Base
+	OrderId string `json:"OrderId"`
+}
+
+// openPrivateLinkService: privlink is always open; there is no order.
+func openPrivateLinkService(*call) (response, error) { return &openServiceResponse{}, nil }
+
+type checkProductOpenResponse struct {
+	Base
+	Success bool `json:"Success"`
+}
+
+func checkProductOpen(*call) (response, error) { return &checkProductOpenResponse{Success: true}, nil }
+
+// checkResourceSupportOperate: privlink has no load balancer resources to
+// check.
+func checkResourceSupportOperate(*call) (response, error) {
+	return nil, model.Errorf(http.StatusBadRequest, "OperationUnsupported", "privlink has no load balancer resources yet: there is nothing to check")
+}
