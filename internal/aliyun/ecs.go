@@ -19,14 +19,14 @@ import (
 func ecsActions() map[string]action {
 	return map[string]action{
 		"CreateSecurityGroup":            createSecurityGroup,
-		"DeleteSecurityGroup":            deleteSecurityGroup,
+		"DeleteSecurityGroup":            deleteBy("SecurityGroupId", (*client.Client).GetSecurityGroup, (*client.Client).DeleteSecurityGroup),
 		"DescribeSecurityGroups":         describeSecurityGroups,
 		"DescribeSecurityGroupAttribute": describeSecurityGroupAttribute,
 		"AuthorizeSecurityGroup":         authorizeSecurityGroup,
 		"RevokeSecurityGroup":            revokeSecurityGroup,
 		"RunInstances":                   runInstances,
 		"DescribeInstances":              describeInstances,
-		"DeleteInstance":                 deleteInstance,
+		"DeleteInstance":                 deleteBy("InstanceId", (*client.Client).GetHost, (*client.Client).DeleteHost),
 	}
 }
 
@@ -54,17 +54,6 @@ func createSecurityGroup(c *call) (response, error) {
 		return nil, err
 	}
 	return &createSecurityGroupResponse{SecurityGroupId: g.SecurityGroupID}, nil
-}
-
-func deleteSecurityGroup(c *call) (response, error) {
-	id, err := c.p.required("SecurityGroupId")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.c.DeleteSecurityGroup(c.ctx, id); err != nil {
-		return nil, err
-	}
-	return &Base{}, nil
 }
 
 // ruleFields are the rule parameters privlink cannot express.

@@ -54,6 +54,30 @@ type Handler struct {
 // action answers one Version+Action: a response with a Base, or an error.
 type action func(c *call) (response, error)
 
+// deleteBy is a Delete* action on the resource whose ID is in param: with
+// DryRun it only checks that the caller may see it (DryRunOperation, or
+// the lookup's error), otherwise it deletes it.
+func deleteBy[T, U any](param string, get func(*client.Client, context.Context, string) (T, error),
+	del func(*client.Client, context.Context, string) (U, error)) action {
+	return func(c *call) (response, error) {
+		id, err := c.p.required(param)
+		if err != nil {
+			return nil, err
+		}
+		dry, err := c.p.boolean("DryRun")
+		switch {
+		case err != nil:
+			return nil, err
+		case dry:
+			return dryRunChecked(get(c.c, c.ctx, id))
+		}
+		if _, err := del(c.c, c.ctx, id); err != nil {
+			return nil, err
+		}
+		return &Base{}, nil
+	}
+}
+
 // response is an answer body; the handler sets its RequestId.
 type response interface{ setRequestID(string) }
 

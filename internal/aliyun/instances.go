@@ -152,20 +152,3 @@ func describeInstances(c *call) (response, error) {
 	}
 	return out, nil
 }
-
-func deleteInstance(c *call) (response, error) {
-	id, err := c.p.required("InstanceId")
-	if err != nil {
-		return nil, err
-	}
-	if dry, err := c.p.boolean("DryRun"); err != nil || dry {
-		if err != nil {
-			return nil, err
-		}
-		return dryRunChecked(c.c.GetHost(c.ctx, id))
-	}
-	if _, err := c.c.DeleteHost(c.ctx, id); err != nil {
-		return nil, err
-	}
-	return &Base{}, nil
-}

@@ -3,6 +3,7 @@ package aliyun
 import (
 	"net/http"
 
+	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
 )
 
@@ -15,7 +16,7 @@ func privateLinkActions() map[string]action {
 		"GetVpcEndpointServiceAttribute":                   getVpcEndpointServiceAttribute,
 		"ListVpcEndpointServices":                          listVpcEndpointServices,
 		"UpdateVpcEndpointServiceAttribute":                updateVpcEndpointServiceAttribute,
-		"DeleteVpcEndpointService":                         deleteVpcEndpointService,
+		"DeleteVpcEndpointService":                         deleteBy("ServiceId", (*client.Client).GetService, (*client.Client).DeleteService),
 		"ListVpcEndpointServiceResources":                  listVpcEndpointServiceResources,
 		"AttachResourceToVpcEndpointService":               unsupported("privlink has no load balancer resources yet; a service's resources are the backends given at CreateVpcEndpointService"),
 		"DetachResourceFromVpcEndpointService":             unsupported("privlink has no load balancer resources yet; a service's backends are fixed at CreateVpcEndpointService"),
@@ -34,7 +35,7 @@ func privateLinkActions() map[string]action {
 		"GetVpcEndpointAttribute":                          getVpcEndpointAttribute,
 		"ListVpcEndpoints":                                 listVpcEndpoints,
 		"UpdateVpcEndpointAttribute":                       updateVpcEndpointAttribute,
-		"DeleteVpcEndpoint":                                deleteVpcEndpoint,
+		"DeleteVpcEndpoint":                                deleteBy("EndpointId", (*client.Client).GetEndpoint, (*client.Client).DeleteEndpoint),
 		"AddZoneToVpcEndpoint":                             endpointZoneChange(true),
 		"RemoveZoneFromVpcEndpoint":                        endpointZoneChange(false),
 		"AttachSecurityGroupToVpcEndpoint":                 endpointSGChange(true),

@@ -262,23 +262,6 @@ func listVpcEndpoints(c *call) (response, error) {
 	return out, nil
 }
 
-func deleteVpcEndpoint(c *call) (response, error) {
-	id, err := c.p.required("EndpointId")
-	if err != nil {
-		return nil, err
-	}
-	if dry, err := c.p.boolean("DryRun"); err != nil || dry {
-		if err != nil {
-			return nil, err
-		}
-		return dryRunChecked(c.c.GetEndpoint(c.ctx, id))
-	}
-	if _, err := c.c.DeleteEndpoint(c.ctx, id); err != nil {
-		return nil, err
-	}
-	return &Base{}, nil
-}
-
 type listZonesResponse struct {
 	Base
 	NextToken  string     `json:"NextToken"`

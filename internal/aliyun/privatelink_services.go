@@ -308,23 +308,6 @@ func dryRunChecked[T any](_ T, err error) (response, error) {
 	return nil, &api.DryRunResult{Code: api.DryRunCode}
 }
 
-func deleteVpcEndpointService(c *call) (response, error) {
-	id, err := c.p.required("ServiceId")
-	if err != nil {
-		return nil, err
-	}
-	if dry, err := c.p.boolean("DryRun"); err != nil || dry {
-		if err != nil {
-			return nil, err
-		}
-		return dryRunChecked(c.c.GetService(c.ctx, id))
-	}
-	if _, err := c.c.DeleteService(c.ctx, id); err != nil {
-		return nil, err
-	}
-	return &Base{}, nil
-}
-
 var userARN = regexp.MustCompile(`^acs:ram::(\d{16}):(root|\*)$`)
 
 // userAccount is the account named by UserId or UserARN (acs:ram::ID:root).

@@ -168,6 +168,16 @@ func TestSDKAuthAndErrors(t *testing.T) {
 		if len(vpcs) != 1 {
 			t.Fatalf("a dry run created a VPC: %d VPCs", len(vpcs))
 		}
+		d := vpc.CreateDeleteVpcRequest()
+		d.VpcId, d.DryRun = vpcs[0].VpcID, requests.NewBoolean(true)
+		_, err = a.VPC.DeleteVpc(d)
+		wantCode(t, "DeleteVpc DryRun", err, "DryRunOperation", 400)
+		if _, err := alice.GetVPC(bg, vpcs[0].VpcID); err != nil {
+			t.Fatalf("a dry run deleted the VPC: %v", err)
+		}
+		d.VpcId = "vpc-unknown"
+		_, err = a.VPC.DeleteVpc(d)
+		wantCode(t, "DeleteVpc DryRun of an unknown VPC", err, "InvalidVpcId.NotFound", 400)
 	})
 
 	t.Run("service made through /v1, MaxResults clamped", func(t *testing.T) {

@@ -19,7 +19,7 @@ func vpcActions() map[string]action {
 		"DescribeVpcs":              describeVpcs,
 		"DescribeVpcAttribute":      describeVpcAttribute,
 		"CreateVSwitch":             createVSwitch,
-		"DeleteVSwitch":             deleteVSwitch,
+		"DeleteVSwitch":             deleteBy("VSwitchId", (*client.Client).GetVSwitch, (*client.Client).DeleteVSwitch),
 		"DescribeVSwitches":         describeVSwitches,
 		"DescribeVSwitchAttributes": describeVSwitchAttributes,
 		"DescribeRouteTableList":    describeRouteTableList,
@@ -113,17 +113,10 @@ func createVpc(c *call) (response, error) {
 }
 
 func deleteVpc(c *call) (response, error) {
-	id, err := c.p.required("VpcId")
-	if err != nil {
-		return nil, err
-	}
 	if err := c.p.unsupported("ForceDelete", "delete the VPC's vSwitches, security groups and hosts first", "false"); err != nil {
 		return nil, err
 	}
-	if _, err := c.c.DeleteVPC(c.ctx, id); err != nil {
-		return nil, err
-	}
-	return &Base{}, nil
+	return deleteBy("VpcId", (*client.Client).GetVPC, (*client.Client).DeleteVPC)(c)
 }
 
 type describeVpcsResponse struct {
@@ -233,17 +226,6 @@ func createVSwitch(c *call) (response, error) {
 		return nil, err
 	}
 	return &createVSwitchResponse{VSwitchId: v.VSwitchID}, nil
-}
-
-func deleteVSwitch(c *call) (response, error) {
-	id, err := c.p.required("VSwitchId")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.c.DeleteVSwitch(c.ctx, id); err != nil {
-		return nil, err
-	}
-	return &Base{}, nil
 }
 
 type routeTableRef struct {
