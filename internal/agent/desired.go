@@ -120,7 +120,7 @@ func spec(zone string, ep *model.Endpoint, svc *model.EndpointService, k eniKey,
 	cfg := proxy.Config{
 		EndpointID: ep.EndpointID, ServiceID: svc.ServiceID, VpcID: ep.VpcID, ZoneID: zone,
 		Backends: backends, ZoneAffinity: svc.ZoneAffinityEnabled, ProxyProtocol: svc.ProxyProtocol, ProxyTLVs: tlvSet(svc.ProxyTLVs()),
-		BandwidthMbps: svc.ConnectBandwidth, IdleTimeout: time.Duration(svc.IdleTimeout) * time.Second,
+		BandwidthMbps: ep.Bandwidth(svc), IdleTimeout: time.Duration(svc.IdleTimeout) * time.Second,
 		MaxConns: svc.MaxConnsPerEndpoint, NewConnsPerSec: svc.NewConnsPerSecond,
 	}
 	// version identifies everything that shapes cfg, so unchanged listeners are left alone.
@@ -128,7 +128,8 @@ func spec(zone string, ep *model.Endpoint, svc *model.EndpointService, k eniKey,
 		S  *model.EndpointService
 		G  []model.SecurityGroup
 		Ep []string
-	}{svc, groups, slices.Clone(ep.SecurityGroupIDs)}) + strconv.Itoa(port)
+		B  int
+	}{svc, groups, slices.Clone(ep.SecurityGroupIDs), ep.ConnectionBandwidth}) + strconv.Itoa(port)
 	return listenerSpec{eni: k, addr: netip.AddrPortFrom(k.IP, uint16(port)), svcVPC: svc.VpcID, cfg: cfg, rules: rules, version: version}
 }
 

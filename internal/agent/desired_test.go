@@ -2,6 +2,7 @@ package agent
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/privlink/privlink/internal/model"
@@ -38,6 +39,47 @@ func TestComputeServesOnlyAdmitted(t *testing.T) {
 			if !d.enis[eniKey{VpcID: "vpc-c", VSwitchID: "vsw-c", IP: ip}] {
 				t.Error("the ENI went with the listener")
 			}
+		})
+	}
+}
+
+// TestComputeBandwidth: a connection's own cap (set by the provider)
+// wins over the service's, and changing it changes the listener's version
+// so the agent swaps its config.
+func TestComputeBandwidth(t *testing.T) {
+	const zone, acct = "z-h", "2000000000000002"
+	ip := netip.MustParseAddr("10.0.0.5")
+	var versions []string
+	for _, tc := range []struct {
+		name              string
+		service, override int
+		want              int
+	}{
+		{"unlimited", 0, 0, 0},
+		{"the service's", 100, 0, 100},
+		{"the connection's", 100, 8, 8},
+		{"the connection's without a service cap", 0, 20, 20},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &store.State{
+				VPCs:      map[string]*model.VPC{"vpc-c": {VpcID: "vpc-c"}},
+				VSwitches: map[string]*model.VSwitch{"vsw-c": {VSwitchID: "vsw-c", VpcID: "vpc-c", ZoneID: zone, CidrBlock: netip.MustParsePrefix("10.0.0.0/24")}},
+				Services: map[string]*model.EndpointService{"svc-1": {ServiceID: "svc-1", AccountID: acct, Ports: []int{80}, ConnectBandwidth: tc.service,
+					Resources: []model.Backend{{ZoneID: zone, IP: netip.MustParseAddr("127.0.0.1")}}}},
+				Endpoints: map[string]*model.Endpoint{"ep-1": {EndpointID: "ep-1", AccountID: acct, ServiceID: "svc-1", VpcID: "vpc-c",
+					ConnectionStatus: model.ConnConnected, ConnectionBandwidth: tc.override, Zones: []model.EndpointZone{{ZoneID: zone, VSwitchID: "vsw-c", IP: ip}}}},
+			}
+			l, ok := compute(zone, s).listeners[listenerKey{"ep-1", 80}]
+			if !ok {
+				t.Fatal("no listener")
+			}
+			if l.cfg.BandwidthMbps != tc.want {
+				t.Errorf("bandwidth %d Mbps, want %d", l.cfg.BandwidthMbps, tc.want)
+			}
+			if slices.Contains(versions, l.version) {
+				t.Error("another bandwidth gave the same listener version: the agent would not swap the config")
+			}
+			versions = append(versions, l.version)
 		})
 	}
 }

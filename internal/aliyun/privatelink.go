@@ -28,7 +28,7 @@ func privateLinkActions() map[string]action {
 		"ListVpcEndpointConnections":                       listVpcEndpointConnections,
 		"EnableVpcEndpointConnection":                      connectionChange(true),
 		"DisableVpcEndpointConnection":                     connectionChange(false),
-		"UpdateVpcEndpointConnectionAttribute":             unsupported("per-connection bandwidth is not supported yet: the service's ConnectBandwidth (UpdateVpcEndpointServiceAttribute) applies to every connection"),
+		"UpdateVpcEndpointConnectionAttribute":             updateConnectionAttribute,
 		"EnableVpcEndpointZoneConnection":                  unsupported("connections are accepted or rejected as a whole; per-zone connection control is not supported yet"),
 		"DisableVpcEndpointZoneConnection":                 unsupported("connections are accepted or rejected as a whole; per-zone connection control is not supported yet"),
 		"CreateVpcEndpoint":                                createVpcEndpoint,

@@ -1,6 +1,7 @@
 package aliyun
 
 import (
+	"cmp"
 	"net/http"
 	"strconv"
 
@@ -83,7 +84,7 @@ func listVpcEndpointConnections(c *call) (response, error) {
 	out := &listConnectionsResponse{NextToken: next, MaxResults: max, TotalCount: strconv.Itoa(len(keep)), Connections: []connectionView{}}
 	for _, cn := range page {
 		out.Connections = append(out.Connections, connectionView{EndpointId: cn.EndpointID, EndpointOwnerId: ownerID(cn.EndpointOwnerID),
-			EndpointVpcId: cn.VpcID, ServiceId: cn.ServiceID, ConnectionStatus: cn.ConnectionStatus, Bandwidth: s.ConnectBandwidth,
+			EndpointVpcId: cn.VpcID, ServiceId: cn.ServiceID, ConnectionStatus: cn.ConnectionStatus, Bandwidth: cmp.Or(cn.Bandwidth, s.ConnectBandwidth),
 			ModifiedTime: cn.CreateTime, ResourceOwner: cn.EndpointOwnerID == c.id.AccountID, Zones: zoneViews(c.h.cfg.Region, cn.Zones)})
 	}
 	return out, nil
@@ -100,7 +101,8 @@ func connectionChange(accept bool) action {
 		if err != nil {
 			return nil, err
 		}
-		if err := c.p.unsupported("Bandwidth", "per-connection bandwidth is not supported yet: the service's ConnectBandwidth (UpdateVpcEndpointServiceAttribute) applies to every connection"); err != nil {
+		bw, err := c.bandwidth()
+		if err != nil {
 			return nil, err
 		}
 		if dry, err := c.p.boolean("DryRun"); err != nil || dry {
@@ -108,6 +110,11 @@ func connectionChange(accept bool) action {
 				return nil, err
 			}
 			return dryRunChecked(c.c.GetService(c.ctx, svc))
+		}
+		if bw != nil { // before an accept, so traffic starts capped
+			if _, err := c.c.UpdateConnection(c.ctx, svc, ep, api.UpdateConnectionRequest{Bandwidth: bw}); err != nil {
+				return nil, err
+			}
 		}
 		if accept {
 			_, err = c.c.AcceptConnection(c.ctx, svc, ep)
@@ -119,6 +126,41 @@ func connectionChange(accept bool) action {
 		}
 		return &Base{}, nil
 	}
+}
+
+// bandwidth reads the optional Bandwidth of a connection (Mbps).
+func (c *call) bandwidth() (*int, error) {
+	if c.p.str("Bandwidth") == "" {
+		return nil, nil
+	}
+	b, err := c.p.integer("Bandwidth", 0, 0, api.MaxBandwidthMbps)
+	return &b, err
+}
+
+// updateConnectionAttribute sets one connection's bandwidth (provider).
+func updateConnectionAttribute(c *call) (response, error) {
+	svc, err := c.p.required("ServiceId")
+	if err != nil {
+		return nil, err
+	}
+	ep, err := c.p.required("EndpointId")
+	if err != nil {
+		return nil, err
+	}
+	bw, err := c.bandwidth()
+	if err != nil {
+		return nil, err
+	}
+	if dry, err := c.p.boolean("DryRun"); err != nil || dry {
+		if err != nil {
+			return nil, err
+		}
+		return dryRunChecked(c.c.GetService(c.ctx, svc))
+	}
+	if _, err := c.c.UpdateConnection(c.ctx, svc, ep, api.UpdateConnectionRequest{Bandwidth: bw}); err != nil {
+		return nil, err
+	}
+	return &Base{}, nil
 }
 
 // endpointView has the fields of the SDK's privatelink.Endpoint and of

@@ -230,7 +230,7 @@ func TestSDKAuthAndErrors(t *testing.T) {
 		}
 		// Every action privlink knows but cannot honour yet says so.
 		for _, name := range []string{"DetachResourceFromVpcEndpointService", "UpdateVpcEndpointServiceResourceAttribute",
-			"UpdateVpcEndpointZoneConnectionResourceAttribute", "UpdateVpcEndpointConnectionAttribute", "EnableVpcEndpointZoneConnection",
+			"UpdateVpcEndpointZoneConnectionResourceAttribute", "EnableVpcEndpointZoneConnection",
 			"DisableVpcEndpointZoneConnection",
 			"CheckResourceSupportOperate", "TagResources",
 			"UntagResources", "ListTagResources", "ChangeResourceGroup", "NotifyResourceAddressFamily"} {

@@ -147,8 +147,9 @@ func TestSDKLifecycle(t *testing.T) {
 	}
 	en := privatelink.CreateEnableVpcEndpointConnectionRequest()
 	en.ServiceId, en.EndpointId, en.Bandwidth = svc.ServiceId, ep.EndpointId, requests.NewInteger(2048)
-	_, err = alice.PL.EnableVpcEndpointConnection(en)
-	wantCode(t, "EnableVpcEndpointConnection with Bandwidth", err, "OperationUnsupported", 400)
+	enr, err := alice.PL.EnableVpcEndpointConnection(en)
+	must(t, "EnableVpcEndpointConnection with Bandwidth", err)
+	strict[privatelink.EnableVpcEndpointConnectionResponse](t, "EnableVpcEndpointConnection", enr)
 	dc := privatelink.CreateDisableVpcEndpointConnectionRequest()
 	dc.ServiceId, dc.EndpointId = svc.ServiceId, ep.EndpointId
 	dcr, err := alice.PL.DisableVpcEndpointConnection(dc)
@@ -158,8 +159,18 @@ func TestSDKLifecycle(t *testing.T) {
 	lc.ServiceId, lc.EndpointId = svc.ServiceId, ep.EndpointId
 	lcr, err := alice.PL.ListVpcEndpointConnections(lc)
 	must(t, "ListVpcEndpointConnections", err)
-	if len(lcr.Connections) != 1 || lcr.Connections[0].ConnectionStatus != "Disconnected" || lcr.Connections[0].Bandwidth != 100 {
-		t.Fatalf("after disable: %+v", lcr.Connections)
+	if len(lcr.Connections) != 1 || lcr.Connections[0].ConnectionStatus != "Disconnected" || lcr.Connections[0].Bandwidth != 2048 {
+		t.Fatalf("after disable: %+v, want the connection's own 2048 Mbps", lcr.Connections)
+	}
+	uc := privatelink.CreateUpdateVpcEndpointConnectionAttributeRequest()
+	uc.ServiceId, uc.EndpointId, uc.Bandwidth = svc.ServiceId, ep.EndpointId, requests.NewInteger(0)
+	ucr, err := alice.PL.UpdateVpcEndpointConnectionAttribute(uc)
+	must(t, "UpdateVpcEndpointConnectionAttribute", err)
+	strict[privatelink.UpdateVpcEndpointConnectionAttributeResponse](t, "UpdateVpcEndpointConnectionAttribute", ucr)
+	_, err = bob.PL.UpdateVpcEndpointConnectionAttribute(uc)
+	wantCode(t, "UpdateVpcEndpointConnectionAttribute as the consumer", err, "EndpointServiceNotFound", 400)
+	if lcr, err = alice.PL.ListVpcEndpointConnections(lc); err != nil || lcr.Connections[0].Bandwidth != 100 {
+		t.Fatalf("after setting 0: %+v, %v; want the service's 100 Mbps", lcr.Connections, err)
 	}
 
 	// Region and product.

@@ -63,6 +63,7 @@ const (
 	OpListConnections     = "ListVpcEndpointConnections"
 	OpAcceptConnection    = "EnableVpcEndpointConnection"
 	OpRejectConnection    = "DisableVpcEndpointConnection"
+	OpUpdateConnection    = "UpdateVpcEndpointConnectionAttribute"
 	OpCreateEndpoint      = "CreateVpcEndpoint"
 	OpListEndpoints       = "ListVpcEndpoints"
 	OpGetEndpoint         = "GetVpcEndpointAttribute"
@@ -152,6 +153,7 @@ var Operations = []Operation{
 	{OpListConnections, "GET", "/v1/services/{id}/connections", "Endpoints connected to a service", nil, List[Connection]{}, false, nil, []int{400, 404}},
 	{OpAcceptConnection, "POST", "/v1/services/{id}/connections/{endpoint}/accept", "Accept a connection", nil, Connection{}, false, nil, []int{403, 404, 409}},
 	{OpRejectConnection, "POST", "/v1/services/{id}/connections/{endpoint}/reject", "Reject or disconnect a connection", nil, Connection{}, false, nil, []int{404, 409}},
+	{OpUpdateConnection, "PATCH", "/v1/services/{id}/connections/{endpoint}", "Change a connection's attributes: its bandwidth cap (provider)", UpdateConnectionRequest{}, Connection{}, false, nil, bodyErrs},
 
 	{OpCreateEndpoint, "POST", "/v1/endpoints", "Create an interface endpoint", CreateEndpointRequest{}, Endpoint{}, false, nil, bodyErrs},
 	{OpListEndpoints, "GET", "/v1/endpoints", "List your endpoints (filters: vpcId, serviceId)", nil, List[Endpoint]{}, false, []string{FilterVpcID, FilterServiceID}, listErrs},

@@ -11,6 +11,9 @@ const (
 	MaxZonesPerEndpoint   = 10
 	MaxBackendsPerService = 20
 	MaxPortsPerService    = 10
+	// MaxBandwidthMbps bounds a service's connectBandwidth and a
+	// connection's bandwidth (Alibaba's 10 Gbps).
+	MaxBandwidthMbps = 10240
 	// MaxSecurityGroupsPerEndpoint is Alibaba's limit too.
 	MaxSecurityGroupsPerEndpoint = 10
 	// MaxAllowedAccounts bounds a service's allow-list.

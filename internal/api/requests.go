@@ -110,6 +110,13 @@ type UpdateServiceRequest struct {
 	NewConnsPerSecond   *int      `json:"newConnectionsPerSecond,omitempty"`
 }
 
+// UpdateConnectionRequest changes a connection's attributes (provider).
+type UpdateConnectionRequest struct {
+	// Bandwidth caps this endpoint's traffic in Mbps each direction,
+	// shared by its connections (0-10240; 0: the service's connectBandwidth).
+	Bandwidth *int `json:"bandwidth,omitempty"`
+}
+
 // AllowRequest adds an account to a service's allow-list.
 type AllowRequest struct {
 	AccountID string `json:"accountId"`

@@ -79,6 +79,9 @@ type Connection struct {
 	ConnectionStatus string         `json:"connectionStatus"`
 	Zones            []EndpointZone `json:"zones"`
 	CreateTime       string         `json:"createTime"`
+	// Bandwidth is the provider's cap for this connection in Mbps (0: the
+	// service's connectBandwidth applies).
+	Bandwidth int `json:"bandwidth"`
 }
 
 // MaxAccessKeysPerAccount is Alibaba's limit of AccessKeys per RAM user.

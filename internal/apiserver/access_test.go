@@ -61,6 +61,7 @@ func TestCrossAccountMatrix(t *testing.T) {
 		"revoke":           map[string]any{"rules": []map[string]any{{"portRange": "6001/6001", "sourceCidrIp": "192.168.0.0/16"}}},
 		"allowed-accounts": map[string]any{"accountId": s.ConsumerID},
 		"services":         map[string]any{"autoAcceptEnabled": true},
+		"{endpoint}":       map[string]any{"bandwidth": 1}, // PATCH of a connection
 		"endpoints":        map[string]any{"endpointName": "renamed"},
 		"security-groups":  map[string]any{"securityGroupId": s.SG.SecurityGroupID},
 		"zones":            map[string]any{"zoneId": s.ConsumerVSwitches[0].ZoneID, "vSwitchId": s.ConsumerVSwitches[0].VSwitchID},

@@ -131,5 +131,31 @@ func (a *API) setConnection(r *http.Request, to string) (any, error) {
 // connection is the provider's view of an endpoint.
 func connection(ep model.Endpoint) api.Connection {
 	return api.Connection{EndpointID: ep.EndpointID, EndpointOwnerID: ep.AccountID, ServiceID: ep.ServiceID, VpcID: ep.VpcID,
-		ConnectionStatus: ep.ConnectionStatus, Zones: ep.Zones, CreateTime: ep.CreateTime}
+		ConnectionStatus: ep.ConnectionStatus, Zones: ep.Zones, CreateTime: ep.CreateTime, Bandwidth: ep.ConnectionBandwidth}
+}
+
+// updateConnection sets the provider's bandwidth cap for one endpoint of
+// its service.
+func (a *API) updateConnection(r *http.Request, req api.UpdateConnectionRequest) (any, error) {
+	id, epID := r.PathValue("id"), r.PathValue("endpoint")
+	if b := req.Bandwidth; b != nil && (*b < 0 || *b > api.MaxBandwidthMbps) {
+		return nil, model.Invalid("Bandwidth", "bandwidth must be 0 (the service's connectBandwidth) to %d Mbps", api.MaxBandwidthMbps)
+	}
+	if _, _, err := getOwned[model.EndpointService](a, r, store.KindService, id); err != nil {
+		return nil, err
+	}
+	ep, err := update(a, r, store.KindEndpoint, epID, func(ep *model.Endpoint, _ *store.Txn) error {
+		if ep.ServiceID != id {
+			return model.NotFound("EndpointConnection", epID)
+		}
+		setIf(&ep.ConnectionBandwidth, req.Bandwidth)
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, model.NotFound("EndpointConnection", epID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return connection(ep), nil
 }

@@ -63,6 +63,7 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpListConnections:  a.listConnections,
 		api.OpAcceptConnection: a.acceptConnection,
 		api.OpRejectConnection: a.rejectConnection,
+		api.OpUpdateConnection: body(a.updateConnection),
 
 		api.OpCreateEndpoint:     body(a.createEndpoint),
 		api.OpListEndpoints:      a.listEndpoints,

@@ -35,7 +35,7 @@ func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServ
 	if len(req.Resources) > api.MaxBackendsPerService {
 		return nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.BackendsPerService", "a service has at most %d backends", api.MaxBackendsPerService)
 	}
-	if req.ConnectBandwidth < 0 || req.ConnectBandwidth > 10240 {
+	if req.ConnectBandwidth < 0 || req.ConnectBandwidth > api.MaxBandwidthMbps {
 		return nil, model.Invalid("ConnectBandwidth", "connectBandwidth must be 0 (unlimited) to 10240 Mbps")
 	}
 	if err := checkConnLimits(&req.MaxConnsPerEndpoint, &req.NewConnsPerSecond); err != nil {
@@ -220,7 +220,7 @@ func (a *API) updateService(r *http.Request, req api.UpdateServiceRequest) (any,
 	if _, _, err := getOwned[model.EndpointService](a, r, store.KindService, id); err != nil {
 		return nil, err
 	}
-	if b := req.ConnectBandwidth; b != nil && (*b < 0 || *b > 10240) {
+	if b := req.ConnectBandwidth; b != nil && (*b < 0 || *b > api.MaxBandwidthMbps) {
 		return nil, model.Invalid("ConnectBandwidth", "connectBandwidth must be 0 (unlimited) to 10240 Mbps")
 	}
 	if t := req.IdleTimeout; t != nil && (*t < 1 || *t > 86400) {

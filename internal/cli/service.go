@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -79,6 +80,17 @@ func serviceCmd(g *globals) *cobra.Command {
 		c.Flags().StringVar(&ep, "endpoint", "", "endpoint ID")
 		return c
 	}
+	var connBW int
+	updConn := &cobra.Command{Use: "update-connection SVC", Short: "Set one endpoint's bandwidth cap (0: the service's --bandwidth)", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
+		if !cmd.Flags().Changed("bandwidth") {
+			return errors.New("nothing to change: give --bandwidth")
+		}
+		return g.run(cmd, connCols, func(ctx context.Context, c *client.Client) (any, error) {
+			return c.UpdateConnection(ctx, args[0], ep, api.UpdateConnectionRequest{Bandwidth: &connBW})
+		})
+	}}
+	updConn.Flags().StringVar(&ep, "endpoint", "", "endpoint ID")
+	updConn.Flags().IntVar(&connBW, "bandwidth", 0, "Mbps each direction for this endpoint, shared by its connections (0: the service's)")
 	var upd struct {
 		autoAccept, affinity, pp, tlvs string
 		bw, maxConns, connRate         int
@@ -117,7 +129,7 @@ func serviceCmd(g *globals) *cobra.Command {
 	update.Flags().IntVar(&upd.bw, "bandwidth", 0, bandwidthHelp)
 	update.Flags().IntVar(&upd.maxConns, "max-connections", 0, maxConnsHelp)
 	update.Flags().IntVar(&upd.connRate, "new-connections-per-second", 0, connRateHelp)
-	cmd.AddCommand(create, search, allowCmd, disallow, conns, decide("accept", (*client.Client).AcceptConnection), decide("reject", (*client.Client).RejectConnection), update)
+	cmd.AddCommand(create, search, allowCmd, disallow, conns, decide("accept", (*client.Client).AcceptConnection), decide("reject", (*client.Client).RejectConnection), updConn, update)
 	crud(g, cmd, svcCols, unfiltered((*client.Client).ListServices), (*client.Client).GetService, (*client.Client).DeleteService)
 	return cmd
 }

@@ -60,6 +60,12 @@ func (c *Client) AcceptConnection(ctx context.Context, id, endpointID string) (a
 	return call[api.Connection](ctx, c, api.OpAcceptConnection, nil, nil, id, endpointID)
 }
 
+// UpdateConnection changes a connection's attributes (the provider's
+// bandwidth cap for one endpoint).
+func (c *Client) UpdateConnection(ctx context.Context, id, endpointID string, req api.UpdateConnectionRequest) (api.Connection, error) {
+	return call[api.Connection](ctx, c, api.OpUpdateConnection, nil, req, id, endpointID)
+}
+
 // RejectConnection rejects (or disconnects) an endpoint's connection.
 func (c *Client) RejectConnection(ctx context.Context, id, endpointID string) (api.Connection, error) {
 	return call[api.Connection](ctx, c, api.OpRejectConnection, nil, nil, id, endpointID)

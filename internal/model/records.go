@@ -74,6 +74,9 @@ func (s *EndpointService) Validate() error {
 // Validate checks an endpoint record.
 func (e *Endpoint) Validate() error {
 	errs := []error{id(PrefixEndpoint, e.EndpointID), account(e.AccountID), id(PrefixService, e.ServiceID), id(PrefixVPC, e.VpcID)}
+	if e.ConnectionBandwidth < 0 {
+		errs = append(errs, errors.New("connectionBandwidth must not be negative"))
+	}
 	for _, sg := range e.SecurityGroupIDs {
 		errs = append(errs, id(PrefixSG, sg))
 	}

@@ -160,6 +160,19 @@ type Endpoint struct {
 	ConnectionStatus string         `json:"connectionStatus"`
 	RegionID         string         `json:"regionId"`
 	CreateTime       string         `json:"createTime"`
+	// ConnectionBandwidth is the provider's cap for this endpoint's
+	// connection (Mbps each direction, shared by its connections like the
+	// service's connectBandwidth, which applies when it is 0).
+	ConnectionBandwidth int `json:"connectionBandwidth,omitempty"`
+}
+
+// Bandwidth is the cap in Mbps that applies to ep's connection to svc (0:
+// unlimited): the provider's per-connection setting, else the service's.
+func (ep *Endpoint) Bandwidth(svc *EndpointService) int {
+	if ep.ConnectionBandwidth > 0 {
+		return ep.ConnectionBandwidth
+	}
+	return svc.ConnectBandwidth
 }
 
 // ZoneReport is what a zone agent writes (under its lease) for each endpoint zone it serves.
