@@ -86,7 +86,7 @@ func compute(zone string, s *store.State) *desired {
 			k := eniKey{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.IP}
 			d.enis[k] = true
 			d.zones[ep.EndpointID] = k
-			if !model.Carries(ep, svc) {
+			if !model.Carries(ep, svc) || z.ConnectionDisabled {
 				continue
 			}
 			if svc.VpcID != "" && !addVPC(svc.VpcID) {

@@ -83,3 +83,34 @@ func TestComputeBandwidth(t *testing.T) {
 		})
 	}
 }
+
+// TestComputeZoneDisabled: a zone whose connection the provider disabled
+// keeps its ENI but gets no listener; the endpoint's other zones serve.
+func TestComputeZoneDisabled(t *testing.T) {
+	const acct = "2000000000000002"
+	ips := []netip.Addr{netip.MustParseAddr("10.0.0.5"), netip.MustParseAddr("10.0.1.5")}
+	s := &store.State{
+		VPCs: map[string]*model.VPC{"vpc-c": {VpcID: "vpc-c"}},
+		VSwitches: map[string]*model.VSwitch{
+			"vsw-h": {VSwitchID: "vsw-h", VpcID: "vpc-c", ZoneID: "z-h", CidrBlock: netip.MustParsePrefix("10.0.0.0/24")},
+			"vsw-i": {VSwitchID: "vsw-i", VpcID: "vpc-c", ZoneID: "z-i", CidrBlock: netip.MustParsePrefix("10.0.1.0/24")}},
+		Services: map[string]*model.EndpointService{"svc-1": {ServiceID: "svc-1", AccountID: acct, Ports: []int{80},
+			Resources: []model.Backend{{ZoneID: "z-h", IP: netip.MustParseAddr("127.0.0.1")}}}},
+		Endpoints: map[string]*model.Endpoint{"ep-1": {EndpointID: "ep-1", AccountID: acct, ServiceID: "svc-1", VpcID: "vpc-c",
+			ConnectionStatus: model.ConnConnected, Zones: []model.EndpointZone{
+				{ZoneID: "z-h", VSwitchID: "vsw-h", IP: ips[0], ConnectionDisabled: true},
+				{ZoneID: "z-i", VSwitchID: "vsw-i", IP: ips[1]}}}},
+	}
+	for i, tc := range []struct {
+		zone, vsw string
+		serves    bool
+	}{{"z-h", "vsw-h", false}, {"z-i", "vsw-i", true}} {
+		d := compute(tc.zone, s)
+		if _, ok := d.listeners[listenerKey{"ep-1", 80}]; ok != tc.serves {
+			t.Errorf("zone %s: listener %v, want %v", tc.zone, ok, tc.serves)
+		}
+		if !d.enis[eniKey{VpcID: "vpc-c", VSwitchID: tc.vsw, IP: ips[i]}] {
+			t.Errorf("zone %s: no ENI", tc.zone)
+		}
+	}
+}

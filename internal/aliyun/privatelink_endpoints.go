@@ -137,6 +137,34 @@ func (c *call) bandwidth() (*int, error) {
 	return &b, err
 }
 
+// zoneConnectionChange disables or enables one zone of a connection.
+func zoneConnectionChange(disable bool) action {
+	return func(c *call) (response, error) {
+		svc, err := c.p.required("ServiceId")
+		if err != nil {
+			return nil, err
+		}
+		ep, err := c.p.required("EndpointId")
+		if err != nil {
+			return nil, err
+		}
+		zone, err := c.p.required("ZoneId")
+		if err != nil {
+			return nil, err
+		}
+		if dry, err := c.p.boolean("DryRun"); err != nil || dry {
+			if err != nil {
+				return nil, err
+			}
+			return dryRunChecked(c.c.GetService(c.ctx, svc))
+		}
+		if _, err := c.c.SetZoneConnection(c.ctx, svc, ep, zone, disable); err != nil {
+			return nil, err
+		}
+		return &Base{}, nil
+	}
+}
+
 // updateConnectionAttribute sets one connection's bandwidth (provider).
 func updateConnectionAttribute(c *call) (response, error) {
 	svc, err := c.p.required("ServiceId")

@@ -230,8 +230,7 @@ func TestSDKAuthAndErrors(t *testing.T) {
 		}
 		// Every action privlink knows but cannot honour yet says so.
 		for _, name := range []string{"DetachResourceFromVpcEndpointService", "UpdateVpcEndpointServiceResourceAttribute",
-			"UpdateVpcEndpointZoneConnectionResourceAttribute", "EnableVpcEndpointZoneConnection",
-			"DisableVpcEndpointZoneConnection",
+			"UpdateVpcEndpointZoneConnectionResourceAttribute",
 			"CheckResourceSupportOperate", "TagResources",
 			"UntagResources", "ListTagResources", "ChangeResourceGroup", "NotifyResourceAddressFamily"} {
 			resp := signedPost(t, e, ak.AccessKeyID, ak.AccessKeySecret, time.Now(), map[string]string{"Action": name, "Version": aliyun.VersionPrivateLink})

@@ -162,6 +162,21 @@ func TestSDKLifecycle(t *testing.T) {
 	if len(lcr.Connections) != 1 || lcr.Connections[0].ConnectionStatus != "Disconnected" || lcr.Connections[0].Bandwidth != 2048 {
 		t.Fatalf("after disable: %+v, want the connection's own 2048 Mbps", lcr.Connections)
 	}
+	dz0 := privatelink.CreateDisableVpcEndpointZoneConnectionRequest()
+	dz0.ServiceId, dz0.EndpointId, dz0.ZoneId = svc.ServiceId, ep.EndpointId, lzr.Zones[0].ZoneId
+	dzr0, err := alice.PL.DisableVpcEndpointZoneConnection(dz0)
+	must(t, "DisableVpcEndpointZoneConnection", err)
+	strict[privatelink.DisableVpcEndpointZoneConnectionResponse](t, "DisableVpcEndpointZoneConnection", dzr0)
+	if cn, err := aliceREST.ListConnections(bg, svc.ServiceId); err != nil || !cn[0].Zones[0].ConnectionDisabled {
+		t.Fatalf("the zone's connection is not disabled: %+v, %v", cn, err)
+	}
+	_, err = bob.PL.DisableVpcEndpointZoneConnection(dz0)
+	wantCode(t, "DisableVpcEndpointZoneConnection as the consumer", err, "EndpointServiceNotFound", 400)
+	ez0 := privatelink.CreateEnableVpcEndpointZoneConnectionRequest()
+	ez0.ServiceId, ez0.EndpointId, ez0.ZoneId = svc.ServiceId, ep.EndpointId, lzr.Zones[0].ZoneId
+	ezr0, err := alice.PL.EnableVpcEndpointZoneConnection(ez0)
+	must(t, "EnableVpcEndpointZoneConnection", err)
+	strict[privatelink.EnableVpcEndpointZoneConnectionResponse](t, "EnableVpcEndpointZoneConnection", ezr0)
 	uc := privatelink.CreateUpdateVpcEndpointConnectionAttributeRequest()
 	uc.ServiceId, uc.EndpointId, uc.Bandwidth = svc.ServiceId, ep.EndpointId, requests.NewInteger(0)
 	ucr, err := alice.PL.UpdateVpcEndpointConnectionAttribute(uc)

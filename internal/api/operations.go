@@ -64,6 +64,8 @@ const (
 	OpAcceptConnection    = "EnableVpcEndpointConnection"
 	OpRejectConnection    = "DisableVpcEndpointConnection"
 	OpUpdateConnection    = "UpdateVpcEndpointConnectionAttribute"
+	OpEnableZoneConn      = "EnableVpcEndpointZoneConnection"
+	OpDisableZoneConn     = "DisableVpcEndpointZoneConnection"
 	OpCreateEndpoint      = "CreateVpcEndpoint"
 	OpListEndpoints       = "ListVpcEndpoints"
 	OpGetEndpoint         = "GetVpcEndpointAttribute"
@@ -153,6 +155,8 @@ var Operations = []Operation{
 	{OpListConnections, "GET", "/v1/services/{id}/connections", "Endpoints connected to a service", nil, List[Connection]{}, false, nil, []int{400, 404}},
 	{OpAcceptConnection, "POST", "/v1/services/{id}/connections/{endpoint}/accept", "Accept a connection", nil, Connection{}, false, nil, []int{403, 404, 409}},
 	{OpRejectConnection, "POST", "/v1/services/{id}/connections/{endpoint}/reject", "Reject or disconnect a connection", nil, Connection{}, false, nil, []int{404, 409}},
+	{OpEnableZoneConn, "POST", "/v1/services/{id}/connections/{endpoint}/zones/{zone}/enable", "Enable one zone of a connection again (provider)", nil, Connection{}, false, nil, []int{404}},
+	{OpDisableZoneConn, "POST", "/v1/services/{id}/connections/{endpoint}/zones/{zone}/disable", "Disable one zone of a connection: it carries no traffic and leaves DNS, the other zones serve (provider)", nil, Connection{}, false, nil, []int{404}},
 	{OpUpdateConnection, "PATCH", "/v1/services/{id}/connections/{endpoint}", "Change a connection's attributes: its bandwidth cap (provider)", UpdateConnectionRequest{}, Connection{}, false, nil, bodyErrs},
 
 	{OpCreateEndpoint, "POST", "/v1/endpoints", "Create an interface endpoint", CreateEndpointRequest{}, Endpoint{}, false, nil, bodyErrs},

@@ -6,6 +6,7 @@ import (
 
 	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
+	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/testenv"
 )
 
@@ -55,4 +56,38 @@ func TestConnectionBandwidth(t *testing.T) {
 	if cn, err := s.Provider.UpdateConnection(bg, svc, ep, bw(0)); err != nil || cn.Bandwidth != 0 {
 		t.Errorf("back to the service's cap: %+v, %v", cn, err)
 	}
+}
+
+// TestZoneConnection: the provider disables one zone of a connection; the
+// consumer sees that zone Disconnected while the other stays Connected,
+// and Connected again once enabled.
+func TestZoneConnection(t *testing.T) {
+	e := startLoopback(t)
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true, Port: 16203})
+	ep := s.WaitEndpoint(t, testenv.Active)
+	if len(ep.Zones) < 2 {
+		t.Fatalf("want two zones: %+v", ep.Zones)
+	}
+	z0, z1 := ep.Zones[0].ZoneID, ep.Zones[1].ZoneID
+	status := func(want0, want1 string) func(model.Endpoint) bool {
+		return func(ep model.Endpoint) bool {
+			return ep.Zones[0].ZoneStatus == want0 && ep.Zones[1].ZoneStatus == want1
+		}
+	}
+	cn, err := s.Provider.SetZoneConnection(bg, s.Service.ServiceID, ep.EndpointID, z0, true)
+	if err != nil || !cn.Zones[0].ConnectionDisabled || cn.Zones[1].ConnectionDisabled {
+		t.Fatalf("disable %s: %+v, %v", z0, cn, err)
+	}
+	s.WaitEndpoint(t, status(model.ZoneDisconnected, model.ZoneConnected))
+	if _, err := s.Consumer.SetZoneConnection(bg, s.Service.ServiceID, ep.EndpointID, z1, true); !client.IsNotFound(err) {
+		t.Errorf("the consumer disabled a zone: %v", err)
+	}
+	var ae *api.Error
+	if _, err := s.Provider.SetZoneConnection(bg, s.Service.ServiceID, ep.EndpointID, "nowhere", true); !errors.As(err, &ae) || ae.Code != "EndpointZoneNotFound" {
+		t.Errorf("unknown zone: %v", err)
+	}
+	if _, err := s.Provider.SetZoneConnection(bg, s.Service.ServiceID, ep.EndpointID, z0, false); err != nil {
+		t.Fatal(err)
+	}
+	s.WaitEndpoint(t, status(model.ZoneConnected, model.ZoneConnected))
 }

@@ -134,6 +134,35 @@ func connection(ep model.Endpoint) api.Connection {
 		ConnectionStatus: ep.ConnectionStatus, Zones: ep.Zones, CreateTime: ep.CreateTime, Bandwidth: ep.ConnectionBandwidth}
 }
 
+// zoneConnection disables or enables one zone of a connection (provider).
+func (a *API) zoneConnection(disable bool) handlerFunc {
+	return func(r *http.Request) (any, error) {
+		id, epID, zone := r.PathValue("id"), r.PathValue("endpoint"), r.PathValue("zone")
+		if _, _, err := getOwned[model.EndpointService](a, r, store.KindService, id); err != nil {
+			return nil, err
+		}
+		ep, err := update(a, r, store.KindEndpoint, epID, func(ep *model.Endpoint, _ *store.Txn) error {
+			if ep.ServiceID != id {
+				return model.NotFound("EndpointConnection", epID)
+			}
+			for i := range ep.Zones {
+				if ep.Zones[i].ZoneID == zone {
+					ep.Zones[i].ConnectionDisabled = disable
+					return nil
+				}
+			}
+			return model.Errorf(http.StatusNotFound, "EndpointZoneNotFound", "endpoint %s has no zone %s", epID, zone)
+		})
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, model.NotFound("EndpointConnection", epID)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return connection(ep), nil
+	}
+}
+
 // updateConnection sets the provider's bandwidth cap for one endpoint of
 // its service.
 func (a *API) updateConnection(r *http.Request, req api.UpdateConnectionRequest) (any, error) {

@@ -64,6 +64,8 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpAcceptConnection: a.acceptConnection,
 		api.OpRejectConnection: a.rejectConnection,
 		api.OpUpdateConnection: body(a.updateConnection),
+		api.OpEnableZoneConn:   a.zoneConnection(false),
+		api.OpDisableZoneConn:  a.zoneConnection(true),
 
 		api.OpCreateEndpoint:     body(a.createEndpoint),
 		api.OpListEndpoints:      a.listEndpoints,

@@ -80,6 +80,18 @@ func serviceCmd(g *globals) *cobra.Command {
 		c.Flags().StringVar(&ep, "endpoint", "", "endpoint ID")
 		return c
 	}
+	var zone string
+	zoneConn := func(verb string, disable bool) *cobra.Command {
+		c := &cobra.Command{Use: verb + "-zone SVC", Short: strings.ToUpper(verb[:1]) + verb[1:] + " one zone of an endpoint's connection (a disabled zone carries no traffic and leaves DNS)",
+			Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
+				return g.run(cmd, connCols, func(ctx context.Context, c *client.Client) (any, error) {
+					return c.SetZoneConnection(ctx, args[0], ep, zone, disable)
+				})
+			}}
+		c.Flags().StringVar(&ep, "endpoint", "", "endpoint ID")
+		c.Flags().StringVar(&zone, "zone", "", "zone ID")
+		return c
+	}
 	var connBW int
 	updConn := &cobra.Command{Use: "update-connection SVC", Short: "Set one endpoint's bandwidth cap (0: the service's --bandwidth)", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
 		if !cmd.Flags().Changed("bandwidth") {
@@ -129,7 +141,7 @@ func serviceCmd(g *globals) *cobra.Command {
 	update.Flags().IntVar(&upd.bw, "bandwidth", 0, bandwidthHelp)
 	update.Flags().IntVar(&upd.maxConns, "max-connections", 0, maxConnsHelp)
 	update.Flags().IntVar(&upd.connRate, "new-connections-per-second", 0, connRateHelp)
-	cmd.AddCommand(create, search, allowCmd, disallow, conns, decide("accept", (*client.Client).AcceptConnection), decide("reject", (*client.Client).RejectConnection), updConn, update)
+	cmd.AddCommand(create, search, allowCmd, disallow, conns, decide("accept", (*client.Client).AcceptConnection), decide("reject", (*client.Client).RejectConnection), updConn, zoneConn("disable", true), zoneConn("enable", false), update)
 	crud(g, cmd, svcCols, unfiltered((*client.Client).ListServices), (*client.Client).GetService, (*client.Client).DeleteService)
 	return cmd
 }

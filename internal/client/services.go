@@ -66,6 +66,16 @@ func (c *Client) UpdateConnection(ctx context.Context, id, endpointID string, re
 	return call[api.Connection](ctx, c, api.OpUpdateConnection, nil, req, id, endpointID)
 }
 
+// SetZoneConnection disables (or enables again) one zone of an endpoint's
+// connection to a service (provider).
+func (c *Client) SetZoneConnection(ctx context.Context, id, endpointID, zoneID string, disable bool) (api.Connection, error) {
+	op := api.OpEnableZoneConn
+	if disable {
+		op = api.OpDisableZoneConn
+	}
+	return call[api.Connection](ctx, c, op, nil, nil, id, endpointID, zoneID)
+}
+
 // RejectConnection rejects (or disconnects) an endpoint's connection.
 func (c *Client) RejectConnection(ctx context.Context, id, endpointID string) (api.Connection, error) {
 	return call[api.Connection](ctx, c, api.OpRejectConnection, nil, nil, id, endpointID)

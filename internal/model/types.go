@@ -143,6 +143,10 @@ type EndpointZone struct {
 	EniID      string     `json:"eniId"`
 	ZoneDomain string     `json:"zoneDomain"`
 	ZoneStatus string     `json:"zoneStatus"`
+	// ConnectionDisabled: the provider has disabled this zone's
+	// connection (Alibaba's DisableVpcEndpointZoneConnection): the zone
+	// carries no traffic and leaves DNS while the other zones serve.
+	ConnectionDisabled bool `json:"connectionDisabled,omitempty"`
 }
 
 // Endpoint is an interface endpoint in a consumer VPC.

@@ -4,10 +4,10 @@ package model
 // endpoint, whether the zone's agent is alive and the agent's report on
 // the zone (nil when there is none): Creating until the agent reports the
 // ENI ready, Connected while it serves, Disconnected while the connection
-// is not accepted, Unavailable when the agent is gone or reports an error.
+// is not accepted (or the provider disabled the zone's), Unavailable when the agent is gone or reports an error.
 // The API shows it, the status controller activates an endpoint once every
 // zone is Ready, and the resolver publishes only Connected zones.
-func ZoneStatus(ep *Endpoint, agentAlive bool, rep *ZoneReport) string {
+func ZoneStatus(ep *Endpoint, zoneID string, agentAlive bool, rep *ZoneReport) string {
 	switch {
 	case rep == nil && agentAlive:
 		return ZoneCreating
@@ -20,11 +20,22 @@ func ZoneStatus(ep *Endpoint, agentAlive bool, rep *ZoneReport) string {
 		return ZoneUnavailable
 	case !rep.Ready:
 		return ZoneCreating
-	case ep.ConnectionStatus != ConnConnected:
+	case ep.ConnectionStatus != ConnConnected || ep.ZoneDisabled(zoneID):
 		return ZoneDisconnected
 	default:
 		return ZoneConnected
 	}
+}
+
+// ZoneDisabled reports whether the provider disabled the connection of
+// the endpoint's zone zoneID.
+func (ep *Endpoint) ZoneDisabled(zoneID string) bool {
+	for _, z := range ep.Zones {
+		if z.ZoneID == zoneID {
+			return z.ConnectionDisabled
+		}
+	}
+	return false
 }
 
 // Carries reports whether an endpoint's traffic may flow to svc: the

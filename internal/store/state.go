@@ -134,5 +134,5 @@ func (s *State) Report(zoneID, endpointID string) *model.ZoneReport {
 // model.ZoneStatus): the one decision the API, the status controller and
 // the resolver share.
 func (s *State) ZoneStatus(ep *model.Endpoint, zoneID string) string {
-	return model.ZoneStatus(ep, s.Agents[zoneID] != nil, s.Report(zoneID, ep.EndpointID))
+	return model.ZoneStatus(ep, zoneID, s.Agents[zoneID] != nil, s.Report(zoneID, ep.EndpointID))
 }
