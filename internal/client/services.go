@@ -66,14 +66,23 @@ func (c *Client) UpdateConnection(ctx context.Context, id, endpointID string, re
 	return call[api.Connection](ctx, c, api.OpUpdateConnection, nil, req, id, endpointID)
 }
 
-// SetZoneConnection disables (or enables again) one zone of an endpoint's
-// connection to a service (provider).
+// DisableZoneConnection disables one zone of an endpoint's connection to
+// a service (provider): the zone carries nothing and leaves DNS.
+func (c *Client) DisableZoneConnection(ctx context.Context, id, endpointID, zoneID string) (api.Connection, error) {
+	return call[api.Connection](ctx, c, api.OpDisableZoneConn, nil, nil, id, endpointID, zoneID)
+}
+
+// EnableZoneConnection enables a disabled zone of a connection again.
+func (c *Client) EnableZoneConnection(ctx context.Context, id, endpointID, zoneID string) (api.Connection, error) {
+	return call[api.Connection](ctx, c, api.OpEnableZoneConn, nil, nil, id, endpointID, zoneID)
+}
+
+// SetZoneConnection disables or enables one zone of a connection.
 func (c *Client) SetZoneConnection(ctx context.Context, id, endpointID, zoneID string, disable bool) (api.Connection, error) {
-	op := api.OpEnableZoneConn
 	if disable {
-		op = api.OpDisableZoneConn
+		return c.DisableZoneConnection(ctx, id, endpointID, zoneID)
 	}
-	return call[api.Connection](ctx, c, op, nil, nil, id, endpointID, zoneID)
+	return c.EnableZoneConnection(ctx, id, endpointID, zoneID)
 }
 
 // RejectConnection rejects (or disconnects) an endpoint's connection.
