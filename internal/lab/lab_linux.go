@@ -279,7 +279,8 @@ func (l *Lab) Heal(n *Node) error {
 // Close kills every process the lab started (SIGKILL by PID, then reaped),
 // deletes every namespace whose name starts with the prefix (links first:
 // node namespaces, the lab namespace, and the VPC and host namespaces the
-// nodes' agents made) and every /etc/netns entry with the prefix, and the
+// nodes' agents made), every /etc/netns entry with the prefix, the prefix
+// claim files the lab's privlink processes left in /run/privlink, and the
 // log directory if the lab made it. It returns what it could not remove.
 // Calling it twice is harmless.
 func (l *Lab) Close() error {
@@ -325,8 +326,8 @@ func (l *Lab) Close() error {
 	return nil
 }
 
-// sweep removes the namespaces and /etc/netns entries named "<prefix>…",
-// then the owner file. Agents' namespaces ("<p>n<i>-…") go before the node
+// sweep removes the namespaces, /etc/netns entries and prefix claim files
+// named "<prefix>…", then the owner file. Agents' namespaces ("<p>n<i>-…") go before the node
 // namespaces their VXLAN sockets live in; the lab namespace goes last.
 func sweep(prefix string) error {
 	var errs []error
@@ -334,7 +335,9 @@ func sweep(prefix string) error {
 	slices.SortStableFunc(names, func(a, b string) int { return sweepRank(prefix, a) - sweepRank(prefix, b) })
 	for _, p := range names {
 		name := filepath.Base(p)
-		if strings.HasPrefix(p, netnsEtcDir+"/") {
+		if !strings.HasPrefix(p, netnsRunDir+"/") {
+			// /etc/netns entries; claim files, whose holders (the lab's
+			// processes) are dead by now.
 			errs = append(errs, os.RemoveAll(p))
 		} else {
 			errs = append(errs, teardownNamed(name))
@@ -360,14 +363,23 @@ func sweepRank(prefix, path string) int {
 	}
 }
 
+// claimDir is internal/netdrv's ClaimDir: privlink processes leave their
+// prefix's claim files "netns-<prefix>.lock/.owner" there.
+const claimDir = "/run/privlink"
+
 // Leftovers lists /run/netns and /etc/netns entries whose names start with
-// prefix (a lab's prefix: its own namespaces and its agents').
+// prefix (a lab's prefix: its own namespaces and its agents'), and the
+// prefix claim files the lab's privlink processes left in /run/privlink.
 func Leftovers(prefix string) []string {
 	var out []string
-	for _, dir := range []string{netnsRunDir, netnsEtcDir} {
+	for _, dir := range []string{netnsRunDir, netnsEtcDir, claimDir} {
+		want := prefix
+		if dir == claimDir {
+			want = "netns-" + prefix
+		}
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
-			if strings.HasPrefix(e.Name(), prefix) {
+			if strings.HasPrefix(e.Name(), want) {
 				out = append(out, filepath.Join(dir, e.Name()))
 			}
 		}

@@ -29,7 +29,11 @@ func TestMain(m *testing.M) {
 	if h := os.Getenv("LAB_HELPER"); h != "" {
 		os.Exit(helper(h, os.Getenv("LAB_ARG")))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
 }
 
 func helper(kind, arg string) int {
