@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vishvananda/netlink"
 )
 
 // The test binary doubles as the node processes' program: with LAB_HELPER
@@ -355,5 +357,35 @@ func TestConfigErrors(t *testing.T) {
 				t.Errorf("left: %v", Leftovers(c.cfg.Prefix))
 			}
 		})
+	}
+}
+
+// TestNodeAccessors: what a driver or an etcd member on a node needs.
+func TestNodeAccessors(t *testing.T) {
+	l := New(t, Config{Nodes: 3, UnderlayMTU: 1500})
+	n3 := l.Nodes[2]
+	idx, err := n3.UnderlayIndex()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk, err := n3.Netlink().LinkByIndex(idx)
+	if err != nil || lk.Attrs().Name != "ul" || lk.Attrs().MTU != 1500 {
+		t.Fatalf("underlay link %d of n3: %+v %v", idx, lk, err)
+	}
+	addrs, err := n3.Netlink().AddrList(lk, netlink.FAMILY_V4)
+	if err != nil || len(addrs) != 1 || addrs[0].IPNet.String() != "10.255.0.3/24" {
+		t.Fatalf("n3 underlay addresses: %v %v", addrs, err)
+	}
+	if got := nsInode(t, fmt.Sprintf("/proc/self/fd/%d", int(n3.NS()))); got != nsInode(t, namedPath(n3.Namespace)) {
+		t.Error("NS() is not the node namespace")
+	}
+	if l.Node("n2") != l.Nodes[1] || l.Node("n9") != nil {
+		t.Error("Node by name")
+	}
+	if got, want := EtcdInitialCluster(l.Nodes...), "n1=https://10.255.0.1:2380,n2=https://10.255.0.2:2380,n3=https://10.255.0.3:2380"; got != want {
+		t.Errorf("initial cluster %q, want %q", got, want)
+	}
+	if got := strings.Join(EtcdEndpoints(l.Nodes[:2]...), ","); got != "https://10.255.0.1:2379,https://10.255.0.2:2379" {
+		t.Errorf("endpoints %q", got)
 	}
 }
