@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -287,16 +288,39 @@ func TestSweepStale(t *testing.T) {
 	live := New(t, Config{Nodes: 1})
 	l := New(t, Config{Nodes: 1})
 	echo := startHelper(t, l.Nodes[0], "echo", echoAddr(l.Nodes[0]))
-	// Pretend the owner died: no process has start time 0.
+	// A lab whose owner exited but is not reaped yet (a zombie, as a killed
+	// test binary is until its parent waits) is stale too.
+	zl := New(t, Config{Nodes: 1})
+	zombie := exec.Command(os.Args[0])
+	zombie.Env = append(os.Environ(), "LAB_HELPER=exit")
+	if err := zombie.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer zombie.Wait() //nolint:errcheck
+	eventually(t, "helper becomes a zombie", func() error {
+		if _, exited, err := procStat(zombie.Process.Pid); err != nil || !exited {
+			return fmt.Errorf("not yet: %v", err)
+		}
+		return nil
+	})
+	if err := os.WriteFile(ownerPath(zl.Prefix), fmt.Appendf(nil, "owner %d %d\n", zombie.Process.Pid, mustStart(t, zombie.Process.Pid)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	// Pretend l's owner died: no process has start time 0.
 	if err := os.WriteFile(ownerPath(l.Prefix), fmt.Appendf(nil, "owner %d 0\nproc %d %d\n", os.Getpid(), echo.PID(), mustStart(t, echo.PID())), 0o600); err != nil {
 		t.Fatal(err)
 	}
+
 	swept, err := SweepStale()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !contains(swept, l.Prefix) || contains(swept, live.Prefix) {
-		t.Fatalf("swept %v; want %s and not %s", swept, l.Prefix, live.Prefix)
+	if !contains(swept, l.Prefix) || !contains(swept, zl.Prefix) || contains(swept, live.Prefix) {
+		t.Fatalf("swept %v; want %s and %s, not %s", swept, l.Prefix, zl.Prefix, live.Prefix)
+	}
+	if left := Leftovers(zl.Prefix); len(left) > 0 {
+		t.Errorf("zombie-owned lab left: %v", left)
 	}
 	select {
 	case <-echo.Done():

@@ -29,26 +29,35 @@ type procID struct {
 
 // startTime is field 22 of /proc/<pid>/stat (clock ticks since boot).
 func startTime(pid int) (uint64, error) {
+	st, _, err := procStat(pid)
+	return st, err
+}
+
+// procStat returns a process's start time and whether it has exited (a
+// zombie not yet reaped by its parent counts as exited).
+func procStat(pid int) (start uint64, exited bool, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	s := string(b)
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, errors.New("malformed stat")
+		return 0, false, errors.New("malformed stat")
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 20 {
-		return 0, errors.New("malformed stat")
+		return 0, false, errors.New("malformed stat")
 	}
-	return strconv.ParseUint(f[19], 10, 64)
+	start, err = strconv.ParseUint(f[19], 10, 64)
+	return start, f[0] == "Z" || f[0] == "X", err
 }
 
-// alive reports whether the process p still runs (same PID, same start).
+// alive reports whether the process p still runs (same PID, same start,
+// not a zombie).
 func (p procID) alive() bool {
-	st, err := startTime(p.pid)
-	return err == nil && st == p.start
+	st, exited, err := procStat(p.pid)
+	return err == nil && st == p.start && !exited
 }
 
 func writeOwner(prefix string) error {
