@@ -160,8 +160,24 @@ func TestNodesReachEachOther(t *testing.T) {
 	if !probe(t, n2, echoAddr(n1)) || !probe(t, n1, echoAddr(n2)) {
 		t.Fatal("nodes do not reach each other over the underlay")
 	}
-	// The test itself reaches a node's service from inside another node.
+	// The test itself reaches a node's service from inside another node,
+	// and serves on a node from a listener made inside it.
 	dialEcho(t, n2, echoAddr(n1))
+	ln, err := n1.Listen(context.Background(), "tcp", n1.Underlay.String()+":7001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); io.Copy(c, c) }() //nolint:errcheck
+		}
+	}()
+	dialEcho(t, n2, n1.Underlay.String()+":7001")
 
 	if err := l.Cut(n1); err != nil {
 		t.Fatal(err)
