@@ -14,26 +14,30 @@ import (
 // Nodes: the admin's view of the region's machines, and where a new host
 // goes (docs/design/multinode.md §2).
 
-// listNodes joins registrations, liveness records, host counts and ENI
-// placements.
+// listNodes joins registrations, liveness records, hosts and ENI
+// placements; hosts without nodeName (from before nodes) count for the
+// node in meta/defaultnode.
 func (a *API) listNodes(r *http.Request) (any, error) {
-	st, err := a.st.ReadState(r.Context(), store.KindNodeReg, store.KindNode, store.KindENIPlace)
+	st, err := a.st.ReadState(r.Context(), store.KindNodeReg, store.KindNode, store.KindENIPlace, store.KindHost)
 	if err != nil {
 		return nil, err
 	}
-	enis := map[string]int{}
+	def, err := a.st.DefaultNode(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	enis, hosts := map[string]int{}, map[string]int{}
 	for _, p := range st.Placements {
 		enis[p.Node]++
 	}
+	for _, h := range st.Hosts {
+		hosts[store.HostNode(h, def)]++
+	}
 	items := make([]api.Node, 0, len(st.NodeRegs))
 	for _, reg := range st.NodeRegs {
-		hosts, err := a.st.Count(r.Context(), a.st.HostNodePrefix(reg.Name))
-		if err != nil {
-			return nil, err
-		}
 		n := api.Node{Name: reg.Name, ZoneID: reg.ZoneID, OverlayAddr: reg.OverlayAddr.String(), Index: reg.Index,
 			Status: model.NodeNotReady, NotReadySince: reg.NotReadySince, Registered: reg.Registered,
-			Hosts: int(hosts), ENIs: enis[reg.Name]}
+			Hosts: hosts[reg.Name], ENIs: enis[reg.Name]}
 		if reg.UnderlayAddr.IsValid() {
 			n.UnderlayAddr = reg.UnderlayAddr.String()
 		}

@@ -204,6 +204,9 @@ func (s *Store) DeleteNode(ctx context.Context, name string) (model.NodeReg, err
 			}
 			return err
 		}
+		if err := s.refuseIfDefaultWithHosts(ctx, name); err != nil {
+			return err
+		}
 		if _, nrev, err := s.getRaw(ctx, s.NodeKey(name)); err != nil {
 			return err
 		} else if nrev != 0 {
@@ -214,6 +217,26 @@ func (s *Store) DeleteNode(ctx context.Context, name string) (model.NodeReg, err
 		return s.commitOrConflict(ctx, t, func() { out = reg })
 	})
 	return out, err
+}
+
+// refuseIfDefaultWithHosts fails when node is the default node and hosts
+// from before nodes (no nodeName) exist: they live on it. (No such host can
+// be created while any node is registered, so this needs no guard.)
+func (s *Store) refuseIfDefaultWithHosts(ctx context.Context, node string) error {
+	def, err := s.DefaultNode(ctx)
+	if err != nil || def != node {
+		return err
+	}
+	hosts, err := List[model.Host](ctx, s, s.KindPrefix(KindHost))
+	if err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		if h.NodeName == "" {
+			return model.Errorf(409, "InvalidNode.InUse", "node %q is the default node and holds host %s (created before nodes existed)", node, h.HostID)
+		}
+	}
+	return nil
 }
 
 // MarkNodeNotReady stamps when a node stopped being ready (the placement
