@@ -103,12 +103,20 @@ func TestAllocVNIWraps(t *testing.T) {
 			t.Errorf("VNI %d, want %d (wrap around, skipping the claimed ones)", n, want)
 		}
 	}
-	// A stale read loses: the counter moved, so the commit fails.
+	// A stale read loses even when its VNI was freed meanwhile (taken by
+	// another VPC that was deleted since): the counter moved, so the
+	// commit fails and the VNI is not reused.
 	tx := s.NewTxn()
-	if _, err := s.AllocVNI(ctx, tx, "vpc-d"); err != nil {
+	stale, err := s.AllocVNI(ctx, tx, "vpc-d")
+	if err != nil {
 		t.Fatal(err)
 	}
-	alloc("vpc-e")
+	if n := alloc("vpc-e"); n != stale {
+		t.Fatalf("VNI %d, want %d", n, stale)
+	}
+	if _, err := s.cli.Delete(ctx, s.VNIKey(stale)); err != nil {
+		t.Fatal(err)
+	}
 	if ok, err := tx.Commit(ctx); err != nil || ok {
 		t.Errorf("commit after the counter moved: %v, %v; want a failed compare", ok, err)
 	}
