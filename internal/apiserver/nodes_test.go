@@ -68,7 +68,7 @@ func TestVNIRace(t *testing.T) {
 	e2 := testenv.Start(t, testenv.Options{Network: "loopback", Zones: nodeZones, EtcdEndpoints: []string{e1.EtcdURL()}, AgentZones: []string{}})
 	c1 := e1.Admin
 	c2 := client.New(e2.URL(), c1.Token())
-	const n, workers = 50, 10
+	const n, workers = 50, 50
 	var mu sync.Mutex
 	var vpcs []api.VPC
 	var wg sync.WaitGroup
