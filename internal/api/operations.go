@@ -82,6 +82,8 @@ const (
 	OpCreateAccessKey     = "CreateAccessKey"
 	OpListAccessKeys      = "ListAccessKeys"
 	OpDeleteAccessKey     = "DeleteAccessKey"
+	OpListNodes           = "ListNodes"
+	OpDeleteNode          = "DeleteNode"
 )
 
 // Query filter names.
@@ -173,6 +175,9 @@ var Operations = []Operation{
 	{OpRemoveEndpointZone, "DELETE", "/v1/endpoints/{id}/zones/{zone}", "Remove a zone and release its address; another must stay", nil, Endpoint{}, false, nil, []int{400, 404, 409}},
 	{OpAttachEndpointSG, "POST", "/v1/endpoints/{id}/security-groups", "Attach a security group of the endpoint's VPC (applies to new connections)", EndpointSecurityGroupRequest{}, Endpoint{}, false, nil, bodyErrs},
 	{OpDetachEndpointSG, "DELETE", "/v1/endpoints/{id}/security-groups/{sg}", "Detach a security group; another must stay", nil, Endpoint{}, false, nil, []int{400, 404, 409}},
+
+	{OpListNodes, "GET", "/v1/nodes", "List the region's nodes: zone, underlay address, Ready or NotReady since when, hosts and endpoint IPs held (admin only)", nil, List[Node]{}, true, nil, []int{400, 403}},
+	{OpDeleteNode, "DELETE", "/v1/nodes/{name}", "Delete a node that is not ready and holds no host or endpoint IP (admin only)", nil, Node{}, true, nil, []int{403, 404, 409}},
 }
 
 // Lookup returns the operation with the given ID.

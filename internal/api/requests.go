@@ -45,9 +45,12 @@ type RulesRequest struct {
 
 // CreateHostRequest creates an ECS-like host on a vSwitch.
 type CreateHostRequest struct {
-	VSwitchID   string `json:"vSwitchId"`
-	IP          string `json:"privateIpAddress,omitempty"`
-	Name        string `json:"hostName,omitempty"`
+	VSwitchID string `json:"vSwitchId"`
+	IP        string `json:"privateIpAddress,omitempty"`
+	Name      string `json:"hostName,omitempty"`
+	// NodeName places the host on that node; by default the
+	// least loaded ready node of the vSwitch's zone.
+	NodeName    string `json:"nodeName,omitempty"`
 	ClientToken string `json:"clientToken,omitempty"`
 	DryRun      bool   `json:"dryRun,omitempty"`
 }

@@ -102,3 +102,24 @@ type AccessKeyWithSecret struct {
 	AccessKey
 	AccessKeySecret string `json:"accessKeySecret"`
 }
+
+// Node is one machine of the region's data plane as the admin sees it
+// (GET /v1/nodes): its registration, whether it is ready, and its load.
+type Node struct {
+	Name         string `json:"name"`
+	ZoneID       string `json:"zoneId"`
+	UnderlayAddr string `json:"underlayAddr,omitempty"`
+	OverlayAddr  string `json:"overlayAddr"`
+	Index        int    `json:"index"`
+	// Status is Ready (its liveness record exists) or NotReady;
+	// NotReadySince is when it stopped being ready, once stamped.
+	Status        string `json:"status"`
+	NotReadySince string `json:"notReadySince,omitempty"`
+	Registered    string `json:"registered"`
+	Version       string `json:"version,omitempty"`
+	Hostname      string `json:"hostname,omitempty"`
+	VPCMTU        int    `json:"vpcMtu,omitempty"`
+	// Hosts and ENIs are how many hosts and endpoint IPs the node holds.
+	Hosts int `json:"hosts"`
+	ENIs  int `json:"enis"`
+}

@@ -26,6 +26,10 @@ func (a *API) createHost(r *http.Request, req api.CreateHostRequest) (any, error
 		if _, err := a.parentVPC(r, t, vsw.VpcID); err != nil {
 			return "", nil, err
 		}
+		node, err := a.placeHost(r.Context(), t, vsw.ZoneID, req.NodeName)
+		if err != nil {
+			return "", nil, err
+		}
 		al, err := a.newAllocator(r.Context(), vsw)
 		if err != nil {
 			return "", nil, err
@@ -35,15 +39,21 @@ func (a *API) createHost(r *http.Request, req api.CreateHostRequest) (any, error
 			return "", nil, err
 		}
 		h := model.Host{HostID: model.NewID(model.PrefixHost), AccountID: vsw.AccountID, Name: req.Name, VpcID: vsw.VpcID,
-			VSwitchID: vsw.VSwitchID, ZoneID: vsw.ZoneID, IP: ip, Status: "Running", CreateTime: now()}
+			VSwitchID: vsw.VSwitchID, ZoneID: vsw.ZoneID, IP: ip, NodeName: node, Status: "Running", CreateTime: now()}
 		a.claim(t, vsw.VSwitchID, ip, h.HostID)
+		if node != "" {
+			t.Index(a.st.HostNodeKey(node, h.HostID))
+		}
 		return h.HostID, h, nil
 	}
 	return createThenGet[model.Host](a, r, store.KindHost, req.ClientToken, req.DryRun, req, build)
 }
 
-// deleteHost releases the host's address with it.
+// deleteHost releases the host's address and its node's index entry with it.
 func (a *API) deleteHost(_ *http.Request, h *model.Host, t *store.Txn) error {
 	t.Delete(a.st.IPAMKey(h.VSwitchID, h.IP))
+	if h.NodeName != "" {
+		t.Delete(a.st.HostNodeKey(h.NodeName, h.HostID))
+	}
 	return nil
 }

@@ -23,14 +23,21 @@ func (a *API) createVPC(r *http.Request, req api.CreateVPCRequest) (any, error) 
 		}
 		v := model.VPC{VpcID: model.NewID(model.PrefixVPC), AccountID: callerOf(r).AccountID, Name: req.Name,
 			CidrBlock: cidr, NetnsPath: req.NetnsPath, Status: model.StatusAvailable, CreateTime: now()}
+		if v.VNI, err = a.st.AllocVNI(r.Context(), t, v.VpcID); err != nil {
+			return "", nil, err
+		}
 		return v.VpcID, v, nil
 	})
 }
 
 // deleteVPC refuses while anything lives in the VPC; whatever is created
-// in it meanwhile rewrites the VPC and so makes the delete fail.
-func (a *API) deleteVPC(r *http.Request, v *model.VPC, _ *store.Txn) error {
+// in it meanwhile rewrites the VPC and so makes the delete fail. Its VNI
+// is freed with it (the counter never goes back, so it is not reused soon).
+func (a *API) deleteVPC(r *http.Request, v *model.VPC, t *store.Txn) error {
 	id := v.VpcID
+	if v.VNI != 0 {
+		t.Delete(a.st.VNIKey(v.VNI))
+	}
 	st, err := a.st.ReadState(r.Context(), store.KindVSwitch, store.KindSG, store.KindService)
 	if err != nil {
 		return err

@@ -81,6 +81,9 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpCreateNotification: body(a.createNotification),
 		api.OpListNotifications:  a.listNotifications,
 		api.OpDeleteNotification: a.deleteNotification,
+
+		api.OpListNodes:  a.listNodes,
+		api.OpDeleteNode: a.deleteNode,
 	}
 }
 

@@ -19,6 +19,7 @@ func hostCmd(g *globals) *cobra.Command {
 	create.Flags().StringVar(&req.VSwitchID, "vswitch", "", "vSwitch ID")
 	create.Flags().StringVar(&req.IP, "ip", "", "private IP (default: next free)")
 	create.Flags().StringVar(&req.Name, "name", "", "name")
+	create.Flags().StringVar(&req.NodeName, "node", "", "node to place the host on (default: the least loaded ready node of the vSwitch's zone)")
 	exe := &cobra.Command{
 		Use:   "exec HOST -- CMD [ARGS...]",
 		Short: "Run a command inside the host (its network namespace; DNS is the VPC resolver). Must run on the machine of the host's zone agent.",

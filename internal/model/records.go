@@ -19,7 +19,11 @@ func (a *Account) Validate() error {
 
 // Validate checks a VPC record.
 func (v *VPC) Validate() error {
-	return errors.Join(id(PrefixVPC, v.VpcID), account(v.AccountID), prefix4("cidrBlock", v.CidrBlock))
+	err := errors.Join(id(PrefixVPC, v.VpcID), account(v.AccountID), prefix4("cidrBlock", v.CidrBlock))
+	if err == nil && v.VNI != 0 && !ValidVNI(v.VNI) {
+		err = fmt.Errorf("vni %d is out of 1..%d", v.VNI, MaxVNI)
+	}
+	return err
 }
 
 // Validate checks a vSwitch record.
@@ -45,8 +49,12 @@ func (g *SecurityGroup) Validate() error {
 
 // Validate checks a host record.
 func (h *Host) Validate() error {
-	return errors.Join(id(PrefixHost, h.HostID), account(h.AccountID), id(PrefixVPC, h.VpcID),
+	err := errors.Join(id(PrefixHost, h.HostID), account(h.AccountID), id(PrefixVPC, h.VpcID),
 		id(PrefixVSwitch, h.VSwitchID), nonEmpty("zoneId", h.ZoneID), addr4("privateIpAddress", h.IP))
+	if err == nil && h.NodeName != "" {
+		err = nodeName(h.NodeName)
+	}
+	return err
 }
 
 // Validate checks an endpoint service record.

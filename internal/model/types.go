@@ -36,14 +36,17 @@ type Account struct {
 
 // VPC is a consumer or provider network: a network namespace acting as its router.
 type VPC struct {
-	VpcID       string       `json:"vpcId"`
-	AccountID   string       `json:"accountId"`
-	Name        string       `json:"vpcName"`
-	CidrBlock   netip.Prefix `json:"cidrBlock"`
-	NetnsPath   string       `json:"netnsPath,omitempty"`
-	Status      string       `json:"status"`
-	CreateTime  string       `json:"createTime"`
-	ClientToken string       `json:"-"`
+	VpcID     string       `json:"vpcId"`
+	AccountID string       `json:"accountId"`
+	Name      string       `json:"vpcName"`
+	CidrBlock netip.Prefix `json:"cidrBlock"`
+	NetnsPath string       `json:"netnsPath,omitempty"`
+	// VNI is the VXLAN network identifier joining the VPC's copies on
+	// several nodes, unique in the region; 0 on records from before nodes.
+	VNI         int    `json:"vni,omitempty"`
+	Status      string `json:"status"`
+	CreateTime  string `json:"createTime"`
+	ClientToken string `json:"-"`
 }
 
 // VSwitch is a subnet of a VPC in one zone: a bridge in the VPC namespace.
@@ -80,16 +83,19 @@ type SecurityGroup struct {
 
 // Host is an ECS-like machine: a namespace on a veth into its vSwitch.
 type Host struct {
-	HostID     string     `json:"hostId"`
-	AccountID  string     `json:"accountId"`
-	Name       string     `json:"hostName"`
-	VpcID      string     `json:"vpcId"`
-	VSwitchID  string     `json:"vSwitchId"`
-	ZoneID     string     `json:"zoneId"`
-	IP         netip.Addr `json:"privateIpAddress"`
-	Netns      string     `json:"netns,omitempty"`
-	Status     string     `json:"status"`
-	CreateTime string     `json:"createTime"`
+	HostID    string     `json:"hostId"`
+	AccountID string     `json:"accountId"`
+	Name      string     `json:"hostName"`
+	VpcID     string     `json:"vpcId"`
+	VSwitchID string     `json:"vSwitchId"`
+	ZoneID    string     `json:"zoneId"`
+	IP        netip.Addr `json:"privateIpAddress"`
+	Netns     string     `json:"netns,omitempty"`
+	// NodeName is the node the host lives on; empty on records from
+	// before nodes (they belong to the node in meta/defaultnode).
+	NodeName   string `json:"nodeName,omitempty"`
+	Status     string `json:"status"`
+	CreateTime string `json:"createTime"`
 }
 
 // Backend is one service resource reached in the provider's network.

@@ -24,6 +24,11 @@
 //     (records.go);
 //   - the list+watch Cache of a State that controllers, agents and the
 //     resolver build on, and Cache.Loop, their panic-safe reconcile loop;
+//   - nodes (nodes.go; docs/design/multinode.md §2): RegisterNode (a
+//     node's permanent registration and index), DeleteNode, MarkNodeNotReady,
+//     AllocVNI (a VPC's VNI from the meta/vninext counter, race-free
+//     between API servers), EnsureDefaultNode; State holds Nodes (ready
+//     nodes), NodeRegs and Placements (ENI placements);
 //   - the embedded etcd's backend quota (Config.QuotaBytes) and its NOSPACE
 //     alarm: NoSpace recognizes the refusal, privlink_store_nospace shows
 //     it (space.go).

@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/privlink/privlink/internal/model"
@@ -32,6 +33,14 @@ const (
 	KindMeta     = "meta"    // meta/admin -> the admin's account ID
 	KindQuota    = "quota"   // quota/<accountId> -> model.Quota (absent: the defaults)
 	KindOwned    = "own"     // own/<accountId>/<kind>/<id> -> "" (index: an account's resources, for its quotas)
+
+	// Nodes (docs/design/multinode.md §2).
+	KindNodeReg  = "nodereg"  // nodereg/<node> -> model.NodeReg (permanent)
+	KindNodeIdx  = "nodeidx"  // nodeidx/<index> -> node name (the key's existence is the allocation)
+	KindNode     = "node"     // node/<node> -> model.NodeStatus (leased: its presence is Ready)
+	KindVNI      = "vni"      // vni/<vni> -> vpc ID (the key's existence is the allocation); meta/vninext: next VNI to try
+	KindHostNode = "hostnode" // hostnode/<node>/<hostId> -> "" (index: a node's hosts, its load); meta/defaultnode: the node of hosts without nodeName
+	KindENIPlace = "eniplace" // eniplace/<endpointId>/<zoneId> -> model.ENIPlacement (mod revision = placement epoch)
 )
 
 // key builds prefix + kind + "/" + parts joined by "/".
@@ -105,6 +114,34 @@ func (s *Store) EventKey(id string) string { return s.key(KindEvent, id) }
 // EventsCursorKey holds the last store revision the events controller
 // turned into events (zero-padded, so values compare as numbers).
 func (s *Store) EventsCursorKey() string { return s.key(KindMeta, "events-cursor") }
+
+// NodeRegKey is a node's permanent registration.
+func (s *Store) NodeRegKey(node string) string { return s.key(KindNodeReg, node) }
+
+// NodeIdxKey allocates a node index (and so its overlay address).
+func (s *Store) NodeIdxKey(index int) string { return s.key(KindNodeIdx, strconv.Itoa(index)) }
+
+// NodeKey is a node's liveness record, under the node's lease.
+func (s *Store) NodeKey(node string) string { return s.key(KindNode, node) }
+
+// VNIKey allocates a VXLAN network identifier to a VPC.
+func (s *Store) VNIKey(vni int) string { return s.key(KindVNI, strconv.Itoa(vni)) }
+
+// VNINextKey holds the next VNI to try (decimal; absent: model.FirstAutoVNI).
+func (s *Store) VNINextKey() string { return s.key(KindMeta, "vninext") }
+
+// DefaultNodeKey names the node that holds hosts whose record has no
+// nodeName (created before nodes existed).
+func (s *Store) DefaultNodeKey() string { return s.key(KindMeta, "defaultnode") }
+
+// HostNodeKey indexes a host under its node.
+func (s *Store) HostNodeKey(node, hostID string) string { return s.key(KindHostNode, node, hostID) }
+
+// HostNodePrefix is the prefix of a node's host index (its load).
+func (s *Store) HostNodePrefix(node string) string { return s.key(KindHostNode, node) + "/" }
+
+// ENIPlacementKey says which node serves an endpoint zone's ENI.
+func (s *Store) ENIPlacementKey(epID, zoneID string) string { return s.key(KindENIPlace, epID, zoneID) }
 
 // TokenRecord is stored at token/<sha256 hex of the token>.
 type TokenRecord struct {

@@ -24,6 +24,13 @@ type State struct {
 	Agents map[string]*model.AgentInfo
 	// Notifications are the webhook subscriptions (for the events they cause).
 	Notifications map[string]*model.Notification
+	// Nodes are the ready nodes' liveness records, by node name.
+	Nodes map[string]*model.NodeStatus
+	// NodeRegs are the registered nodes, by node name.
+	NodeRegs map[string]*model.NodeReg
+	// Placements are the ENI placements, keyed by "<endpointId>/<zoneId>";
+	// use Placement.
+	Placements map[string]*model.ENIPlacement
 	// bad holds the keys (relative to the prefix, "vpc/<id>") whose current
 	// value is bad; the maps hold their last good value, if any.
 	bad map[string]bool
@@ -44,6 +51,9 @@ var kinds = map[string]setter{
 	KindReport:   func(n, p *State, id string, v *[]byte) error { return set(n.Reports, p.Reports, id, v) },
 	KindAgent:    func(n, p *State, id string, v *[]byte) error { return set(n.Agents, p.Agents, id, v) },
 	KindNotif:    func(n, p *State, id string, v *[]byte) error { return set(n.Notifications, p.Notifications, id, v) },
+	KindNode:     func(n, p *State, id string, v *[]byte) error { return set(n.Nodes, p.Nodes, id, v) },
+	KindNodeReg:  func(n, p *State, id string, v *[]byte) error { return set(n.NodeRegs, p.NodeRegs, id, v) },
+	KindENIPlace: func(n, p *State, id string, v *[]byte) error { return set(n.Placements, p.Placements, id, v) },
 }
 
 func newState() *State {
@@ -53,7 +63,9 @@ func newState() *State {
 		Services: map[string]*model.EndpointService{}, Endpoints: map[string]*model.Endpoint{},
 		Reports: map[string]*model.ZoneReport{}, Agents: map[string]*model.AgentInfo{},
 		Notifications: map[string]*model.Notification{},
-		bad:           map[string]bool{},
+		Nodes:         map[string]*model.NodeStatus{}, NodeRegs: map[string]*model.NodeReg{},
+		Placements: map[string]*model.ENIPlacement{},
+		bad:        map[string]bool{},
 	}
 }
 
@@ -63,6 +75,7 @@ func (s *State) clone() *State {
 		VPCs: cloneMap(s.VPCs), VSwitches: cloneMap(s.VSwitches), SGs: cloneMap(s.SGs),
 		Hosts: cloneMap(s.Hosts), Services: cloneMap(s.Services), Endpoints: cloneMap(s.Endpoints),
 		Reports: cloneMap(s.Reports), Agents: cloneMap(s.Agents), Notifications: cloneMap(s.Notifications),
+		Nodes: cloneMap(s.Nodes), NodeRegs: cloneMap(s.NodeRegs), Placements: cloneMap(s.Placements),
 		bad: maps.Clone(s.bad)}
 }
 
@@ -121,6 +134,20 @@ func set[V any](m, prev map[string]*V, id string, value *[]byte) error {
 	}
 	m[id] = v
 	return nil
+}
+
+// Placement returns the ENI placement of an endpoint zone, or nil.
+func (s *State) Placement(endpointID, zoneID string) *model.ENIPlacement {
+	return s.Placements[endpointID+"/"+zoneID]
+}
+
+// HostNode is the node a host lives on: its nodeName, or for a record
+// from before nodes, defaultNode (the value of meta/defaultnode).
+func HostNode(h *model.Host, defaultNode string) string {
+	if h.NodeName != "" {
+		return h.NodeName
+	}
+	return defaultNode
 }
 
 func reportID(zoneID, endpointID string) string { return zoneID + "/" + endpointID }
