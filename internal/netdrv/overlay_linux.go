@@ -149,6 +149,15 @@ func (d *NetnsDriver) vxlan(v *nsVPC) (*netlink.Vxlan, error) {
 		return nil, err
 	}
 	vx, ok := l.(*netlink.Vxlan)
+	if ok && l.Attrs().Alias == "" && !v.adopted {
+		// Created but not yet marked when a crash came: in a namespace of
+		// ours every link is ours. Remove it; EnsureOverlay makes it anew.
+		d.log.Warn("removing a half-made VXLAN device left by a crash", "vpc", v.id, "device", l.Attrs().Name)
+		if err := v.nl.LinkDel(l); err != nil && !isNotFound(err) {
+			return nil, err
+		}
+		return nil, nil
+	}
 	if !ok || l.Attrs().Alias != vpcAlias(v.id) {
 		return nil, fmt.Errorf("netdrv: vpc %s: link %s exists but is not the VPC's VXLAN device (alias %q)", v.id, l.Attrs().Name, l.Attrs().Alias)
 	}
@@ -180,6 +189,14 @@ func (d *NetnsDriver) EnsureOverlay(vpcID string, vni int) error {
 	if err != nil {
 		return err
 	}
+	d.mu.RLock()
+	for id, o := range d.vpcs {
+		if id != vpcID && o.vni == vni {
+			d.mu.RUnlock()
+			return fmt.Errorf("netdrv: vpc %s: VNI %d is already used by vpc %s on this node", vpcID, vni, id)
+		}
+	}
+	d.mu.RUnlock()
 	vx, err := d.vxlan(v)
 	if err != nil {
 		return err
@@ -198,7 +215,7 @@ func (d *NetnsDriver) EnsureOverlay(vpcID string, vni int) error {
 		// UDP socket lives there, but born in the VPC namespace
 		// (IFLA_NET_NS_FD): it never appears in the node namespace.
 		link := &netlink.Vxlan{
-			LinkAttrs: netlink.LinkAttrs{Name: VXLANName(vpcID), MTU: mtu, Alias: vpcAlias(vpcID),
+			LinkAttrs: netlink.LinkAttrs{Name: VXLANName(vpcID), MTU: mtu,
 				HardwareAddr: VTEPMAC(n.cfg.UnderlayAddr), Namespace: netlink.NsFd(int(v.ns))},
 			VxlanId:      vni,
 			VtepDevIndex: n.cfg.UnderlayIndex,
@@ -211,6 +228,14 @@ func (d *NetnsDriver) EnsureOverlay(vpcID string, vni int) error {
 				return fmt.Errorf("netdrv: vpc %s: VNI %d is already used by another VXLAN device of this node: %w", vpcID, vni, err)
 			}
 			return fmt.Errorf("netdrv: vpc %s: create VXLAN device (VNI %d): %w", vpcID, vni, err)
+		}
+		created, err := v.nl.LinkByName(link.Name)
+		if err != nil {
+			return fmt.Errorf("netdrv: vpc %s: VXLAN device not found after creating it: %w", vpcID, err)
+		}
+		if err := v.nl.LinkSetAlias(created, vpcAlias(vpcID)); err != nil {
+			v.nl.LinkDel(created) //nolint:errcheck
+			return fmt.Errorf("netdrv: vpc %s: mark VXLAN device: %w", vpcID, err)
 		}
 		if vx, err = d.vxlan(v); err != nil || vx == nil {
 			return fmt.Errorf("netdrv: vpc %s: VXLAN device not found after creating it: %v", vpcID, err)
