@@ -362,3 +362,7 @@ func neighOf(t *testing.T, ns netns.NsHandle, ip netip.Addr) string {
 	}
 	return ""
 }
+
+func contextWithTimeout() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), 2*time.Second)
+}
