@@ -399,6 +399,7 @@ func (d *NetnsDriver) Cleanup() error {
 	for _, id := range vpcIDs {
 		errs = append(errs, d.deleteVPC(id))
 	}
+	errs = append(errs, d.removeUnderlayFilter())
 	names, err := listNamed()
 	errs = append(errs, err)
 	for _, n := range names {

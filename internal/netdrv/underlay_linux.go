@@ -80,3 +80,22 @@ func (d *NetnsDriver) SetUnderlayPeers(peers []netip.Addr) error {
 }
 
 func ip4Bytes(a netip.Addr) []byte { b := a.As4(); return b[:] }
+
+// removeUnderlayFilter deletes the underlay table (Cleanup); absent is
+// fine. Caller holds opMu.
+func (d *NetnsDriver) removeUnderlayFilter() error {
+	if d.node == nil {
+		return nil
+	}
+	c, err := nftables.New(nftables.WithNetNSFd(int(d.node.ns)))
+	if err != nil {
+		return fmt.Errorf("netdrv: nftables: %w", err)
+	}
+	t := &nftables.Table{Family: nftables.TableFamilyIPv4, Name: UnderlayTable}
+	c.AddTable(t)
+	c.DelTable(t)
+	if err := c.Flush(); err != nil {
+		return fmt.Errorf("netdrv: remove nftables table %s: %w", UnderlayTable, err)
+	}
+	return nil
+}

@@ -1,0 +1,107 @@
+package netdrv
+
+import (
+	"errors"
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+// TestOverlayValidation: bad node configurations and arguments get a clear
+// error and change nothing.
+func TestOverlayValidation(t *testing.T) {
+	needRoot(t)
+	l := newOvLab(t, 1, 1550)
+	nd := l.nodes[0]
+	fresh, err := newNetns(l.prefix+"-fresh", testLogger(t))
+	ok(t, err)
+	t.Cleanup(func() { fresh.Cleanup(); fresh.Close() })
+	vpc := newID("vpc")
+	ok(t, fresh.EnsureVPC(vpc))
+	if err := fresh.EnsureOverlay(vpc, 4096); !errors.Is(err, ErrNoOverlay) {
+		t.Errorf("EnsureOverlay before SetNode: %v, want ErrNoOverlay", err)
+	}
+	if err := fresh.SetOverlayEntries(vpc, Entries{}); !errors.Is(err, ErrNoOverlay) {
+		t.Errorf("SetOverlayEntries before SetNode: %v, want ErrNoOverlay", err)
+	}
+	if err := fresh.SetUnderlayPeers(nil); !errors.Is(err, ErrNoOverlay) {
+		t.Errorf("SetUnderlayPeers before SetNode: %v, want ErrNoOverlay", err)
+	}
+	good := Node{Namespace: nd.nsPath, UnderlayAddr: nd.underlay, Index: 7}
+	for _, c := range []struct {
+		name string
+		mod  func(n *Node)
+		want string
+	}{
+		{"address on no link", func(n *Node) { n.UnderlayAddr = netip.MustParseAddr("10.255.0.200") }, "on no link"},
+		{"IPv6 underlay", func(n *Node) { n.UnderlayAddr = netip.MustParseAddr("fd00::1") }, "want an IPv4"},
+		{"index 0", func(n *Node) { n.Index = 0 }, "out of range"},
+		{"index too large", func(n *Node) { n.Index = MaxNodeIndex + 1 }, "out of range"},
+		{"VPC MTU above underlay - 50", func(n *Node) { n.VPCMTU = 1501 }, "exceeds the underlay"},
+		{"VPC MTU too small", func(n *Node) { n.VPCMTU = 1000 }, "out of range"},
+		{"wrong underlay index", func(n *Node) { n.UnderlayIndex = 999 }, "not on link 999"},
+		{"no such namespace", func(n *Node) { n.Namespace = "/run/netns/" + l.prefix + "-nosuch" }, "no such file"},
+	} {
+		n := good
+		c.mod(&n)
+		err := fresh.SetNode(n)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("SetNode %s: %v, want %q", c.name, err, c.want)
+		}
+		if _, set := fresh.NodeConfig(); set {
+			t.Fatalf("SetNode %s: node configured after an error", c.name)
+		}
+	}
+
+	d := nd.d
+	ok(t, d.EnsureVPC(vpc))
+	ok(t, d.EnsureOverlay(vpc, 4096))
+	for _, vni := range []int{0, -1, MaxVNI + 1} {
+		if err := d.EnsureOverlay(vpc, vni); err == nil || !strings.Contains(err.Error(), "out of range") {
+			t.Errorf("EnsureOverlay VNI %d: %v", vni, err)
+		}
+	}
+	if err := d.EnsureOverlay("vpc-nosuchvpc", 4097); !errors.Is(err, ErrNotFound) {
+		t.Errorf("EnsureOverlay of an unknown VPC: %v, want ErrNotFound", err)
+	}
+	other := newID("vpc")
+	ok(t, d.EnsureVPC(other))
+	if err := d.SetOverlayEntries(other, Entries{}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("SetOverlayEntries without a device: %v, want ErrNotFound", err)
+	}
+	// A rejected entry set changes nothing.
+	u2 := netip.MustParseAddr("10.255.0.2")
+	peer := Peer{MAC: VTEPMAC(u2), Underlay: u2}
+	good2 := Entries{Peers: []Peer{peer}, Remote: map[netip.Addr]net.HardwareAddr{netip.MustParseAddr("192.168.0.12"): peer.MAC}}
+	ok(t, d.SetOverlayEntries(vpc, good2))
+	before := dumpEntries(t, d, vpc)
+	bad := Entries{Peers: []Peer{peer}, Remote: map[netip.Addr]net.HardwareAddr{netip.MustParseAddr("192.168.0.13"): VTEPMAC(netip.MustParseAddr("10.255.0.3"))}}
+	if err := d.SetOverlayEntries(vpc, bad); err == nil {
+		t.Errorf("entries pointing at an unknown node accepted")
+	}
+	if after := dumpEntries(t, d, vpc); strings.Join(after, ",") != strings.Join(before, ",") || len(before) != 3 {
+		t.Errorf("entries after a rejected set: %v, before %v", after, before)
+	}
+	// Reconfiguring the node while overlays exist is refused; the same
+	// configuration again is fine.
+	ok(t, d.SetNode(Node{Namespace: nd.nsPath, UnderlayAddr: nd.underlay, Index: nd.index}))
+	if err := d.SetNode(Node{Namespace: nd.nsPath, UnderlayAddr: nd.underlay, Index: 9}); err == nil || !strings.Contains(err.Error(), "overlays exist") {
+		t.Errorf("SetNode with another index while overlays exist: %v", err)
+	}
+	if cfg, _ := d.NodeConfig(); cfg.Index != nd.index {
+		t.Errorf("node index %d after a refused SetNode, want %d", cfg.Index, nd.index)
+	}
+	if err := d.SetUnderlayPeers([]netip.Addr{netip.MustParseAddr("fd00::1")}); err == nil {
+		t.Errorf("SetUnderlayPeers(fd00::1) accepted")
+	}
+	// Cleanup (server --cleanup) removes the underlay filter too.
+	ok(t, d.SetUnderlayPeers([]netip.Addr{u2}))
+	if n := countUnderlayTables(t, nd); n != 1 {
+		t.Fatalf("%d underlay tables, want 1", n)
+	}
+	ok(t, d.Cleanup())
+	if n := countUnderlayTables(t, nd); n != 0 {
+		t.Errorf("table %s left after Cleanup", UnderlayTable)
+	}
+}
