@@ -16,8 +16,10 @@ import (
 // never configured (SetNode) builds no overlay: single-machine behaviour.
 type Overlay interface {
 	// SetNode configures this node (underlay address, index, VPC MTU).
-	// It must be called before the other methods; calling it again with
-	// another configuration is refused while VPC overlays exist.
+	// It must be called before the other methods. Calling it again with
+	// another VPC MTU is fine (EnsureOverlay and EnsureHost apply it);
+	// another namespace, address or index is refused while VPC overlays
+	// exist.
 	SetNode(n Node) error
 	// NodeConfig returns the configuration in effect (ok false before SetNode).
 	NodeConfig() (n Node, ok bool)

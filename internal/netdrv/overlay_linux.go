@@ -66,6 +66,17 @@ func (d *NetnsDriver) SetNode(n Node) error {
 			st.close()
 			return nil
 		}
+		if same := d.node.cfg; same.VPCMTU != st.cfg.VPCMTU {
+			// Only the VPC MTU changes (the region's minimum moved): allowed
+			// at any time; EnsureOverlay and EnsureHost apply it.
+			same.VPCMTU = st.cfg.VPCMTU
+			if same == st.cfg {
+				d.log.Info("VPC MTU changed", "from", d.node.cfg.VPCMTU, "to", st.cfg.VPCMTU)
+				d.node.close()
+				d.node = st
+				return nil
+			}
+		}
 		d.mu.RLock()
 		var busy []string
 		for id, v := range d.vpcs {

@@ -92,6 +92,19 @@ func TestOverlayValidation(t *testing.T) {
 	if cfg, _ := d.NodeConfig(); cfg.Index != nd.index {
 		t.Errorf("node index %d after a refused SetNode, want %d", cfg.Index, nd.index)
 	}
+	// The VPC MTU may change at any time (the region's minimum moved);
+	// EnsureOverlay applies it to every VPC link.
+	vsw := newID("vsw")
+	ok(t, d.EnsureVSwitch(vpc, vsw, ovCIDR, ovGW))
+	host := newID("i")
+	ok(t, d.EnsureHost(Host{ID: host, VpcID: vpc, VSwitchID: vsw, IP: ip("192.168.0.11"), Prefix: ovCIDR, Gateway: ovGW}))
+	ok(t, d.SetNode(Node{Namespace: nd.nsPath, UnderlayAddr: nd.underlay, Index: nd.index, VPCMTU: 1400}))
+	ok(t, d.EnsureOverlay(vpc, 4096))
+	for _, c := range linkMTUs(t, d, vpc, host) {
+		if c.mtu != 1400 {
+			t.Errorf("after the VPC MTU changed to 1400: %s has MTU %d", c.name, c.mtu)
+		}
+	}
 	if err := d.SetUnderlayPeers([]netip.Addr{netip.MustParseAddr("fd00::1")}); err == nil {
 		t.Errorf("SetUnderlayPeers(fd00::1) accepted")
 	}
