@@ -87,6 +87,59 @@ func TestOverlayThreeNodes(t *testing.T) {
 			t.Errorf("n1's copy of C has %d FDB entries, want 1 (n2 only): %v", fdb, dumpEntries(t, n1.d, c.id))
 		}
 	})
+	t.Run("node cut off, its ENI moved, the node returns and steps down", func(t *testing.T) {
+		ln, err := n2.d.Listen(c.id, ap(eni, 8080))
+		ok(t, err)
+		serve(t, ln, "ENI on n2")
+		wantTag(t, "C client (n1)", fromHost(n1.d, hClient), ap(eni, 8080), "ENI on n2")
+		l.cut(n2)
+		wantNoConn(t, "C client (n1), n2 cut off", fromHost(n1.d, hClient), ap(eni, 8080))
+		// The control plane moves the ENI to n3, which gets a copy of C;
+		// n2 hears nothing and keeps its copy.
+		c.holders = l.nodes
+		ok(t, n3.d.EnsureVPC(c.id))
+		ok(t, n3.d.EnsureOverlay(c.id, c.vni))
+		ok(t, n3.d.EnsureVSwitch(c.id, vswC, cidrC, gw(cidrC)))
+		ok(t, n3.d.AddENI(c.id, vswC, eni))
+		c.placed[eni] = n3
+		ln, err = n3.d.Listen(c.id, ap(eni, 8080))
+		ok(t, err)
+		serve(t, ln, "ENI on n3")
+		ok(t, n3.d.AnnounceENI(c.id, vswC, eni))
+		ok(t, n1.d.SetOverlayEntries(c.id, c.entries(n1)))
+		ok(t, n3.d.SetOverlayEntries(c.id, c.entries(n3)))
+		wantTag(t, "C client (n1), ENI moved", fromHost(n1.d, hClient), ap(eni, 8080), "ENI on n3")
+		// n2 returns: the others are unaffected by its stale copy.
+		l.heal(n2)
+		wantTag(t, "C client (n1), n2 back", fromHost(n1.d, hClient), ap(eni, 8080), "ENI on n3")
+		// n2 steps down.
+		ok(t, n2.d.RemoveENI(c.id, vswC, eni))
+		ok(t, n2.d.SetOverlayEntries(c.id, c.entries(n2)))
+		wantTag(t, "C client (n1), n2 stepped down", fromHost(n1.d, hClient), ap(eni, 8080), "ENI on n3")
+		// No duplicate address: one bridge holds it, every other copy
+		// resolves it to n3's VTEP, the client host to its gateway MAC.
+		holders := 0
+		for _, nd := range l.nodes {
+			inv, err := nd.d.Inventory()
+			ok(t, err)
+			for _, e := range inv.ENIs {
+				if e.IP == eni {
+					holders++
+				}
+			}
+		}
+		if holders != 1 {
+			t.Errorf("%d nodes hold the ENI, want 1", holders)
+		}
+		for _, nd := range []*ovNode{n1, n2} {
+			if got := neighOf(t, vpcNS(t, nd.d, c.id), eni); got != VTEPMAC(n3.underlay).String() {
+				t.Errorf("%s's copy resolves the ENI to %q, want n3's VTEP %s", nd.name, got, VTEPMAC(n3.underlay))
+			}
+		}
+		if got := neighOf(t, hostNS(t, n1.d, hClient), eni); got != GatewayMAC(c.vni).String() {
+			t.Errorf("the client host resolves the ENI to %q, want its gateway MAC", got)
+		}
+	})
 	t.Run("DeleteOverlay cuts the copy off", func(t *testing.T) {
 		ok(t, n2.d.DeleteOverlay(p.id))
 		if vx := vxlanDevices(t, n2.d, p.id); len(vx) != 0 {

@@ -366,3 +366,21 @@ func neighOf(t *testing.T, ns netns.NsHandle, ip netip.Addr) string {
 func contextWithTimeout() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), 2*time.Second)
 }
+
+// cut takes a node off the underlay (its lab-side veth down), like a
+// pulled cable; heal puts it back and waits for the links.
+func (l *ovLab) cut(nd *ovNode) {
+	l.t.Helper()
+	lk, err := l.labNL.LinkByName(nd.name)
+	ok(l.t, err)
+	ok(l.t, l.labNL.LinkSetDown(lk))
+}
+
+func (l *ovLab) heal(nd *ovNode) {
+	l.t.Helper()
+	lk, err := l.labNL.LinkByName(nd.name)
+	ok(l.t, err)
+	ok(l.t, l.labNL.LinkSetUp(lk))
+	ok(l.t, waitOperUp(l.labNL, nd.name, 3*time.Second))
+	ok(l.t, waitOperUp(nd.nl, "ul", 3*time.Second))
+}
