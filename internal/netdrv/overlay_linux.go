@@ -212,37 +212,44 @@ func (d *NetnsDriver) EnsureOverlay(vpcID string, vni int) error {
 	if err != nil {
 		return err
 	}
-	if vx != nil && !n.vxlanMatches(vx, vni) {
-		d.log.Info("replacing VXLAN device", "vpc", vpcID, "oldVni", vx.VxlanId, "vni", vni)
-		if err := v.nl.LinkDel(vx); err != nil && !isNotFound(err) {
-			return fmt.Errorf("netdrv: vpc %s: delete VXLAN device: %w", vpcID, err)
-		}
-		vx = nil
-	}
 	mtu := n.cfg.VPCMTU
-	if vx == nil {
-		ul := n.cfg.UnderlayAddr.As4()
-		// Asked of the node namespace's netlink socket, so the device's
-		// UDP socket lives there, but born in the VPC namespace
-		// (IFLA_NET_NS_FD): it never appears in the node namespace.
-		link := &netlink.Vxlan{
-			LinkAttrs: netlink.LinkAttrs{Name: VXLANName(vpcID), MTU: mtu,
-				HardwareAddr: VTEPMAC(n.cfg.UnderlayAddr), Namespace: netlink.NsFd(int(v.ns))},
-			VxlanId:      vni,
-			VtepDevIndex: n.cfg.UnderlayIndex,
-			SrcAddr:      net.IP(ul[:]),
-			Port:         VXLANPort,
-			Learning:     false,
-		}
-		if err := n.nl.LinkAdd(link); err != nil {
-			if errors.Is(err, unix.EEXIST) {
-				return fmt.Errorf("netdrv: vpc %s: VNI %d is already used by another VXLAN device of this node: %w", vpcID, vni, err)
+	if vx == nil || !n.vxlanMatches(vx, vni) {
+		// A replacement is made first under a temporary name, so a refused
+		// VNI (the kernel's EEXIST: a device of another prefix on this
+		// node has it) leaves the old device and its entries untouched.
+		name := VXLANName(vpcID)
+		tmp := vxlanTempName(vpcID)
+		if l, err := v.nl.LinkByName(tmp); err == nil { // left by a crash mid-replacement
+			if err := v.nl.LinkDel(l); err != nil && !isNotFound(err) {
+				return fmt.Errorf("netdrv: vpc %s: delete leftover %s: %w", vpcID, tmp, err)
 			}
-			return fmt.Errorf("netdrv: vpc %s: create VXLAN device (VNI %d): %w", vpcID, vni, err)
 		}
-		created, err := v.nl.LinkByName(link.Name)
+		if vx != nil && vx.VxlanId == vni {
+			// Same VNI, other parameters (a changed underlay after a
+			// restart): the kernel allows a VNI once per node namespace,
+			// so the old device must go first.
+			d.log.Info("replacing VXLAN device", "vpc", vpcID, "vni", vni)
+			if err := v.nl.LinkDel(vx); err != nil && !isNotFound(err) {
+				return fmt.Errorf("netdrv: vpc %s: delete VXLAN device: %w", vpcID, err)
+			}
+			vx = nil
+		}
+		if vx != nil {
+			name = tmp
+		}
+		created, err := d.createVXLAN(v, name, vni)
 		if err != nil {
-			return fmt.Errorf("netdrv: vpc %s: VXLAN device not found after creating it: %w", vpcID, err)
+			return err
+		}
+		if vx != nil {
+			d.log.Info("replacing VXLAN device", "vpc", vpcID, "oldVni", vx.VxlanId, "vni", vni)
+			if err := v.nl.LinkDel(vx); err != nil && !isNotFound(err) {
+				v.nl.LinkDel(created) //nolint:errcheck
+				return fmt.Errorf("netdrv: vpc %s: delete VXLAN device: %w", vpcID, err)
+			}
+			if err := v.nl.LinkSetName(created, VXLANName(vpcID)); err != nil {
+				return fmt.Errorf("netdrv: vpc %s: rename %s: %w", vpcID, tmp, err)
+			}
 		}
 		if err := v.nl.LinkSetAlias(created, vpcAlias(vpcID)); err != nil {
 			v.nl.LinkDel(created) //nolint:errcheck
@@ -289,6 +296,37 @@ func (d *NetnsDriver) EnsureOverlay(vpcID string, vni int) error {
 	}
 	return waitOperUp(v.nl, vx.Name, 3*time.Second)
 }
+
+// createVXLAN creates a VPC copy's VXLAN device (not yet marked) named
+// name. It is asked of the node namespace's netlink socket, so the
+// device's UDP socket lives there, but born in the VPC namespace
+// (IFLA_NET_NS_FD): it never appears in the node namespace.
+func (d *NetnsDriver) createVXLAN(v *nsVPC, name string, vni int) (netlink.Link, error) {
+	n := d.node
+	ul := n.cfg.UnderlayAddr.As4()
+	link := &netlink.Vxlan{
+		LinkAttrs: netlink.LinkAttrs{Name: name, MTU: n.cfg.VPCMTU,
+			HardwareAddr: VTEPMAC(n.cfg.UnderlayAddr), Namespace: netlink.NsFd(int(v.ns))},
+		VxlanId:      vni,
+		VtepDevIndex: n.cfg.UnderlayIndex,
+		SrcAddr:      net.IP(ul[:]),
+		Port:         VXLANPort,
+		Learning:     false,
+	}
+	if err := n.nl.LinkAdd(link); err != nil {
+		if errors.Is(err, unix.EEXIST) {
+			return nil, fmt.Errorf("netdrv: vpc %s: VNI %d is already used by another VXLAN device of this node: %w", v.id, vni, err)
+		}
+		return nil, fmt.Errorf("netdrv: vpc %s: create VXLAN device (VNI %d): %w", v.id, vni, err)
+	}
+	created, err := v.nl.LinkByName(name)
+	if err != nil {
+		return nil, fmt.Errorf("netdrv: vpc %s: VXLAN device not found after creating it: %w", v.id, err)
+	}
+	return created, nil
+}
+
+func vxlanTempName(vpcID string) string { return "vn" + VXLANName(vpcID)[2:] }
 
 // setOverlayAddr makes a/32 the only address on the VXLAN device.
 func (d *NetnsDriver) setOverlayAddr(v *nsVPC, vx netlink.Link, a netip.Addr) error {

@@ -106,8 +106,12 @@ func newOvLab(t *testing.T, n, mtu int) *ovLab {
 
 // driver makes a configured netns driver for node nd; t.Cleanup removes
 // everything it made (before the node namespace goes).
-func (l *ovLab) driver(nd *ovNode) *NetnsDriver {
-	d, err := newNetns(l.prefix+"-"+nd.name+"d", testLogger(l.t))
+func (l *ovLab) driver(nd *ovNode) *NetnsDriver { return l.driverAs(nd, nd.name+"d") }
+
+// driverAs is driver with another prefix ("<lab prefix>-<suffix>"): a
+// second deployment on the same node.
+func (l *ovLab) driverAs(nd *ovNode, suffix string) *NetnsDriver {
+	d, err := newNetns(l.prefix+"-"+suffix, testLogger(l.t))
 	ok(l.t, err)
 	l.t.Cleanup(func() {
 		if err := d.Cleanup(); err != nil {

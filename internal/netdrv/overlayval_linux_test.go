@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestOverlayValidation: bad node configurations and arguments get a clear
@@ -83,6 +85,23 @@ func TestOverlayValidation(t *testing.T) {
 	if after := dumpEntries(t, d, vpc); strings.Join(after, ",") != strings.Join(before, ",") || len(before) != 3 {
 		t.Errorf("entries after a rejected set: %v, before %v", after, before)
 	}
+	// A VNI held by another driver's device on this node (another
+	// prefix): refused by the kernel, and the VPC keeps its device and
+	// entries.
+	foreign := l.driverAs(nd, "foreign")
+	fvpc := newID("vpc")
+	ok(t, foreign.EnsureVPC(fvpc))
+	ok(t, foreign.EnsureOverlay(fvpc, 6000))
+	if err := d.EnsureOverlay(vpc, 6000); err == nil || !errors.Is(err, unix.EEXIST) {
+		t.Errorf("EnsureOverlay with a VNI another device of the node has: %v, want EEXIST", err)
+	}
+	if vx := vxlanDevices(t, d, vpc); len(vx) != 1 || vx[0].VxlanId != 4096 || vx[0].Name != VXLANName(vpc) {
+		t.Errorf("after a refused VNI change the VPC has devices %v, want its VNI 4096 device", vx)
+	}
+	if after := dumpEntries(t, d, vpc); strings.Join(after, ",") != strings.Join(before, ",") {
+		t.Errorf("entries after a refused VNI change: %v, before %v", after, before)
+	}
+	ok(t, foreign.DeleteVPC(fvpc))
 	// Reconfiguring the node while overlays exist is refused; the same
 	// configuration again is fine.
 	ok(t, d.SetNode(Node{Namespace: nd.nsPath, UnderlayAddr: nd.underlay, Index: nd.index}))
