@@ -21,5 +21,12 @@
 //   - loopback ([Loopback], no root, NO isolation): VPC address a.b.c.d
 //     is served at 127.b.c.d; overlapping VPC CIDRs collide.
 //
+// A third role, [Overlay], is the node agent's in a region that spans
+// machines: the netns driver, once given its [Node] (underlay address,
+// index, VPC MTU), joins its copy of a VPC to the copies on other nodes
+// through one kernel VXLAN device per VPC copy and programs exactly the
+// forwarding entries (FDB, neighbour, /32 route) it is given; no learning,
+// no flooding. The loopback driver has no overlay.
+//
 // See README.md in this directory for the topology, names and cleanup.
 package netdrv

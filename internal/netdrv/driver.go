@@ -19,6 +19,7 @@ type Driver struct {
 	Name     string   // Netns or Loopback
 	Topology Topology // VPCs, vSwitches, hosts, ENIs: written by the zone agent only
 	Sockets  Sockets  // sockets inside them: the proxy, the resolver, tests and demos
+	Overlay  Overlay  // VXLAN overlay joining VPC copies across nodes: the node agent only
 }
 
 // New returns the driver named by network. prefix names the netns driver's
@@ -34,7 +35,7 @@ func New(network, prefix string, log *slog.Logger) (Driver, error) {
 		return newNetnsDriver(prefix, log)
 	case Loopback:
 		l := newLoopback(log)
-		return Driver{Name: Loopback, Topology: l, Sockets: l}, nil
+		return Driver{Name: Loopback, Topology: l, Sockets: l, Overlay: l}, nil
 	default:
 		return Driver{}, fmt.Errorf("netdrv: unknown network %q (netns or loopback)", network)
 	}

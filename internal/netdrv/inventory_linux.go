@@ -53,6 +53,9 @@ func (d *NetnsDriver) Inventory() (Inventory, error) {
 			return inv, fmt.Errorf("netdrv: vpc %s: list links: %w", vpcID, err)
 		}
 		for _, l := range links {
+			if vx, ok := l.(*netlink.Vxlan); ok && l.Attrs().Alias == vpcAlias(vpcID) {
+				inv.Overlays = append(inv.Overlays, OverlayRef{VpcID: vpcID, VNI: vx.VxlanId})
+			}
 			vswID, ok := strings.CutPrefix(l.Attrs().Alias, aliasMark+"vsw ")
 			if !ok {
 				continue

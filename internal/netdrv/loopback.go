@@ -29,6 +29,7 @@ type LoopbackDriver struct {
 var (
 	_ Topology = (*LoopbackDriver)(nil)
 	_ Sockets  = (*LoopbackDriver)(nil)
+	_ Overlay  = (*LoopbackDriver)(nil)
 )
 
 // newLoopback returns the loopback driver and logs a loud warning.
@@ -353,3 +354,28 @@ func (l *LoopbackDriver) UnmapAddr(vpcID string, a netip.Addr) netip.Addr {
 	}
 	return a
 }
+
+// The loopback driver has no overlay: everything is on one machine.
+
+// SetNode implements Overlay: refused.
+func (l *LoopbackDriver) SetNode(Node) error {
+	return fmt.Errorf("%w: the loopback driver runs a single node (use the netns driver)", ErrNoOverlay)
+}
+
+// NodeConfig implements Overlay.
+func (l *LoopbackDriver) NodeConfig() (Node, bool) { return Node{}, false }
+
+// EnsureOverlay implements Overlay: refused.
+func (l *LoopbackDriver) EnsureOverlay(string, int) error { return ErrNoOverlay }
+
+// DeleteOverlay implements Overlay: nothing to delete.
+func (l *LoopbackDriver) DeleteOverlay(string) error { return nil }
+
+// SetOverlayEntries implements Overlay: refused.
+func (l *LoopbackDriver) SetOverlayEntries(string, Entries) error { return ErrNoOverlay }
+
+// AnnounceENI implements Overlay: refused.
+func (l *LoopbackDriver) AnnounceENI(string, string, netip.Addr) error { return ErrNoOverlay }
+
+// SetUnderlayPeers implements Overlay: refused.
+func (l *LoopbackDriver) SetUnderlayPeers([]netip.Addr) error { return ErrNoOverlay }

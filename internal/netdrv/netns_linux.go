@@ -45,6 +45,8 @@ type NetnsDriver struct {
 	mu    sync.RWMutex // guards the maps and the handles' lifetime
 	vpcs  map[string]*nsVPC
 	hosts map[string]*nsHost
+
+	node *nodeState // nil until SetNode: no overlay (single machine); guarded by opMu
 }
 
 type nsVPC struct {
@@ -54,6 +56,7 @@ type nsVPC struct {
 	ns          netns.NsHandle
 	nl          *netlink.Handle
 	prevForward string // adopted only: ip_forward before we set it ("" = untouched)
+	vni         int    // VNI of the copy's VXLAN device, 0 = no overlay; guarded by opMu
 	spare       spareSockets
 }
 
@@ -65,6 +68,7 @@ type nsHost struct {
 var (
 	_ Topology = (*NetnsDriver)(nil)
 	_ Sockets  = (*NetnsDriver)(nil)
+	_ Overlay  = (*NetnsDriver)(nil)
 )
 
 // newNetnsDriver is New for the netns driver.
@@ -73,7 +77,7 @@ func newNetnsDriver(prefix string, log *slog.Logger) (Driver, error) {
 	if err != nil {
 		return Driver{}, err
 	}
-	return Driver{Name: Netns, Topology: d, Sockets: d}, nil
+	return Driver{Name: Netns, Topology: d, Sockets: d, Overlay: d}, nil
 }
 
 // newNetns returns the network-namespace driver. prefix names every
@@ -181,7 +185,14 @@ func (d *NetnsDriver) loadVPC(vpcID string) (*nsVPC, error) {
 	if !h.IsOpen() {
 		return nil, fmt.Errorf("%w: vpc %s", ErrNotFound, vpcID)
 	}
-	return d.addVPC(vpcID, namedPath(name), h, false)
+	v, err = d.addVPC(vpcID, namedPath(name), h, false)
+	if err != nil {
+		return nil, err
+	}
+	if vx, err := d.vxlan(v); err == nil && vx != nil { // made by a previous run
+		v.vni = vx.VxlanId
+	}
+	return v, nil
 }
 
 func (d *NetnsDriver) addVPC(vpcID, path string, h netns.NsHandle, adopted bool) (*nsVPC, error) {
@@ -388,6 +399,7 @@ func (d *NetnsDriver) Cleanup() error {
 	for _, id := range vpcIDs {
 		errs = append(errs, d.deleteVPC(id))
 	}
+	errs = append(errs, d.removeUnderlayFilter())
 	names, err := listNamed()
 	errs = append(errs, err)
 	for _, n := range names {
@@ -441,6 +453,8 @@ func (d *NetnsDriver) Close() error {
 		h.ns.Close()
 		delete(d.hosts, id)
 	}
+	d.node.close()
+	d.node = nil
 	return nil
 }
 

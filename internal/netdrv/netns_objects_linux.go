@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -66,6 +67,9 @@ func (d *NetnsDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, gw n
 	}
 	name := BridgeName(vswID)
 	mac := bridgeMAC(vswID)
+	if v.vni != 0 { // overlay copy: the distributed gateway's anycast MAC
+		mac = GatewayMAC(v.vni)
+	}
 	if br == nil {
 		if err := v.nl.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: name, HardwareAddr: mac}}); err != nil {
 			return fmt.Errorf("netdrv: vpc %s: create bridge %s: %w", vpcID, name, err)
@@ -98,6 +102,11 @@ func (d *NetnsDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, gw n
 	if findAddr(addrs, gw, cidr.Bits()) == nil {
 		if err := v.nl.AddrAdd(br, &netlink.Addr{IPNet: ipNet(gw, cidr.Bits())}); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("netdrv: vpc %s: gateway %s on %s: %w", vpcID, gw, name, err)
+		}
+	}
+	if v.vni != 0 && d.node != nil {
+		if err := d.bridgeOverlay(v, br); err != nil {
+			return err
 		}
 	}
 	return v.nl.LinkSetUp(br)
@@ -326,7 +335,21 @@ func (d *NetnsDriver) EnsureHost(h Host) error {
 	d.mu.Lock()
 	hs.h = h
 	d.mu.Unlock()
-	return writeResolvConf(name)
+	if err := writeResolvConf(name); err != nil {
+		return err
+	}
+	// A new veth or bridge drops what is sent to it until the kernel's
+	// linkwatch has processed its carrier (up to 1 s): report the host
+	// ready only once its links are up, so its first packet is not lost.
+	for _, w := range []struct {
+		nl   *netlink.Handle
+		name string
+	}{{hnl, "eth0"}, {v.nl, hostVethName(h.ID)}, {v.nl, br.Attrs().Name}} {
+		if err := waitOperUp(w.nl, w.name, 3*time.Second); err != nil {
+			d.log.Warn("host link not up yet", "host", h.ID, "err", err)
+		}
+	}
+	return nil
 }
 
 func (d *NetnsDriver) plumbHost(v *nsVPC, br netlink.Link, hnl *netlink.Handle, hs *nsHost, h, old Host) error {
@@ -379,6 +402,19 @@ func (d *NetnsDriver) plumbHost(v *nsVPC, br netlink.Link, hnl *netlink.Handle, 
 			return err
 		}
 		d.log.Info("plugged host", "host", h.ID, "vpc", h.VpcID, "vswitch", h.VSwitchID, "veth", vname, "ip", h.IP)
+	}
+	if v.vni != 0 && d.node != nil { // overlay copy: the VPC MTU on both ends
+		mtu := d.node.cfg.VPCMTU
+		if vl.Attrs().MTU != mtu {
+			if err := v.nl.LinkSetMTU(vl, mtu); err != nil {
+				return err
+			}
+		}
+		if eth.Attrs().MTU != mtu {
+			if err := hnl.LinkSetMTU(eth, mtu); err != nil {
+				return err
+			}
+		}
 	}
 	// VPC side.
 	if vl.Attrs().Alias != hostAlias(h.ID) {

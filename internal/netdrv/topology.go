@@ -38,6 +38,7 @@ type Inventory struct {
 	Hosts     []string
 	VSwitches []VSwitchRef
 	ENIs      []ENIRef
+	Overlays  []OverlayRef // VPC copies with a VXLAN device (netns driver)
 }
 
 // VSwitchRef names a vSwitch bridge.

@@ -166,7 +166,7 @@ func newLab(t *testing.T, n, mtu int) *lab {
 		must(t, nd.nl.LinkSetMTU(ul, mtu))
 		must(t, nd.nl.AddrAdd(ul, &netlink.Addr{IPNet: ipNet(nd.underlay, 24)}))
 		must(t, nd.nl.LinkSetUp(ul))
-		waitOperUp(t, nd.nl, "ul")
+		waitOperUpT(t, nd.nl, "ul")
 		nd.ulIndex = ul.Attrs().Index
 		l.nodes = append(l.nodes, nd)
 	}
@@ -185,8 +185,8 @@ func (l *lab) heal(nd *node) {
 	lk, err := l.labNL.LinkByName(nd.name)
 	must(l.t, err)
 	must(l.t, l.labNL.LinkSetUp(lk))
-	waitOperUp(l.t, l.labNL, nd.name)
-	waitOperUp(l.t, nd.nl, "ul")
+	waitOperUpT(l.t, l.labNL, nd.name)
+	waitOperUpT(l.t, nd.nl, "ul")
 }
 
 // sweepProto removes namespaces left by an earlier run that was killed.
@@ -254,7 +254,7 @@ func (l *lab) vpcOn(nd *node, tag string, vni int, gw netip.Prefix, direct bool)
 	v.vx, err = v.nl.LinkByName(name)
 	must(t, err)
 	must(t, v.nl.LinkSetUp(v.vx))
-	waitOperUp(t, v.nl, name)
+	waitOperUpT(t, v.nl, name)
 	return v
 }
 
@@ -301,15 +301,15 @@ func (l *lab) hostOnBridge(v *vpcCopy, br netlink.Link, name string, ip netip.Pr
 	// first connection a SYN retransmit (1 s).
 	// The same holds for the bridge, whose carrier comes on with its
 	// first port.
-	waitOperUp(t, hnl, "eth0")
-	waitOperUp(t, v.nl, vname)
-	waitOperUp(t, v.nl, br.Attrs().Name)
+	waitOperUpT(t, hnl, "eth0")
+	waitOperUpT(t, v.nl, vname)
+	waitOperUpT(t, v.nl, br.Attrs().Name)
 	g := gw.As4()
 	must(t, hnl.RouteReplace(&netlink.Route{LinkIndex: eth.Attrs().Index, Gw: net.IP(g[:])}))
 	return h
 }
 
-func waitOperUp(t *testing.T, nl *netlink.Handle, name string) {
+func waitOperUpT(t *testing.T, nl *netlink.Handle, name string) {
 	t.Helper()
 	deadline := time.Now().Add(3 * time.Second)
 	for {
@@ -535,8 +535,6 @@ func (l *lab) garp(ns netns.NsHandle, link netlink.Link, ip netip.Addr) {
 	})
 	must(l.t, err)
 }
-
-func htons(v uint16) uint16 { return v<<8 | v>>8 }
 
 // neighMAC returns the MAC ns's neighbour table holds for ip ("" if none).
 func neighMAC(t *testing.T, ns netns.NsHandle, ip netip.Addr) (string, int) {
