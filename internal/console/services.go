@@ -176,6 +176,7 @@ type serviceData struct {
 	ByZone      []zoneBackends
 	Connections []api.Connection
 	AllowForm   *form
+	Live        liveData
 }
 
 func (c *Console) serviceShow(w http.ResponseWriter, r *http.Request, s *session) {
@@ -200,6 +201,7 @@ func (c *Console) renderService(w http.ResponseWriter, r *http.Request, s *sessi
 			c.fail(w, r, s, err)
 			return
 		}
+		d.Live = c.serviceLive(ctx, cl, d.Svc.ServiceID, window(r))
 	}
 	for _, z := range d.Svc.Zones {
 		zb := zoneBackends{ZoneID: z}
