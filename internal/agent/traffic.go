@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/proxy"
 	"github.com/privlink/privlink/internal/traffic"
 )
 
@@ -44,7 +45,10 @@ func (a *Agent) reportTraffic(ctx context.Context, d *desired, now time.Time) er
 			r = traffic.NewRing()
 			ts.rings[epID] = r
 		}
-		c := a.cfg.Metrics.Read(epID, a.cfg.Zone)
+		var c proxy.Counters
+		if len(d.ports[epID]) > 0 { // has listeners: its series exist (Read of others would make them)
+			c = a.cfg.Metrics.Read(epID, a.cfg.Zone)
+		}
 		r.Add(now, traffic.Sample{Active: c.Active, Conns: c.Conns, BytesIn: c.BytesIn, BytesOut: c.BytesOut,
 			RejectedSG: c.SGDrops, RejectedLimit: c.Limited, RejRevoke: c.Revoked})
 	}
