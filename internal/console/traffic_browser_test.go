@@ -216,6 +216,22 @@ func TestBrowserTraffic(t *testing.T) {
 		if ev := text(t, ctx, "#events"); !strings.Contains(ev, "ConnectionRequested") {
 			t.Errorf("events on the service page: %q", ev)
 		}
+		if bz := text(t, ctx, "#backends tbody"); strings.Count(bz, fmt.Sprintf("127.0.0.1:%d (Healthy, ", tw.port)) != len(tw.zones) {
+			t.Errorf("backends by zone: %q, want each zone's backend Healthy with a latency", bz)
+		}
 		shot(t, ctx, "traffic-service-hour")
+
+		// A service no endpoint uses: its backends are not checked, and the page says why.
+		idle := tw.service(t, "no endpoints yet", true)
+		do(t, ctx, chromedp.Navigate(tw.base+"/console/services/"+idle.ServiceID), chromedp.WaitVisible(chromedp.ID("live")))
+		if bz := text(t, ctx, "#backends tbody"); strings.Count(bz, "not checked yet: no endpoint is served in this zone") != len(tw.zones) {
+			t.Errorf("backends by zone of an unused service: %q", bz)
+		}
+		if bh := text(t, ctx, "#backend-health tbody"); strings.Count(bh, "Not checked") != len(tw.zones) {
+			t.Errorf("backend health of an unused service: %q", bh)
+		}
+		if tot := chartTotal(t, ctx, "svc-hour-new"); tot != 0 {
+			t.Errorf("unused service's chart total %v", tot)
+		}
 	})
 }
