@@ -33,6 +33,9 @@ type Config struct {
 	// MaxConnsPerEndpoint and NewConnsPerSecond apply to the endpoints of
 	// services that set none (0 = no limit but the budget's share).
 	MaxConnsPerEndpoint, NewConnsPerSecond int
+	// TrafficEvery is how often traffic reports are written (default
+	// DefaultTrafficEvery); samples are taken at every reconcile.
+	TrafficEvery time.Duration
 }
 
 // Agent serves one zone.
@@ -57,6 +60,8 @@ type Agent struct {
 	health   map[string]*proxy.Health // per provider VPC ("" = host network)
 
 	lease *store.Lease // liveness and reports; lost with the agent
+
+	traffic trafficState // touched only by the run goroutine
 }
 
 type running struct {
@@ -69,6 +74,12 @@ type running struct {
 func New(cfg Config) *Agent {
 	if cfg.LeaseTTL == 0 {
 		cfg.LeaseTTL = 3 * time.Second
+	}
+	if cfg.TrafficEvery <= 0 {
+		cfg.TrafficEvery = DefaultTrafficEvery
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = proxy.NewMetrics(nil) // unregistered: the traffic reports still need the counters
 	}
 	return &Agent{cfg: cfg, log: cfg.Logger.With("zone", cfg.Zone), done: make(chan struct{}),
 		vpcs: map[string]string{}, kept: map[string]bool{}, vswitches: map[string]vswitch{}, hosts: map[string]netdrv.Host{},
@@ -102,8 +113,14 @@ func (a *Agent) reconcile(ctx context.Context, st *store.State) {
 		a.ready.Store(true)
 		a.log.Info("zone agent synced", "rev", st.Rev, "listeners", len(a.listeners), "enis", len(a.enis))
 	}
-	if err := a.report(ctx, d, errs); err != nil && ctx.Err() == nil {
-		a.log.Warn("report status", "err", err)
+	if err := a.report(ctx, d, errs); err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("report status", "err", err)
+		}
+		return
+	}
+	if err := a.reportTraffic(ctx, d, time.Now()); err != nil && ctx.Err() == nil {
+		a.log.Warn("report traffic", "err", err)
 	}
 }
 
@@ -121,6 +138,7 @@ func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) e
 	writes := map[string]any{}
 	if fresh {
 		a.reported = map[string]model.ZoneReport{}
+		a.traffic.written = nil // gone with the old lease: write again now
 		host, _ := os.Hostname()
 		writes[st.AgentKey(a.cfg.Zone)] = model.AgentInfo{ZoneID: a.cfg.Zone, Hostname: host,
 			Started: time.Now().UTC().Format(time.RFC3339), Synced: true, Network: a.cfg.Driver.Name}

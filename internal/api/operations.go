@@ -84,6 +84,8 @@ const (
 	OpDeleteAccessKey     = "DeleteAccessKey"
 	OpListNodes           = "ListNodes"
 	OpDeleteNode          = "DeleteNode"
+	OpEndpointTraffic     = "DescribeVpcEndpointTraffic"
+	OpServiceTraffic      = "DescribeVpcEndpointServiceTraffic"
 )
 
 // Query filter names.
@@ -174,6 +176,8 @@ var Operations = []Operation{
 	{OpAddEndpointZone, "POST", "/v1/endpoints/{id}/zones", "Add a zone (an ENI on a vSwitch of the endpoint's VPC there)", EndpointZoneRequest{}, Endpoint{}, false, nil, bodyErrs},
 	{OpRemoveEndpointZone, "DELETE", "/v1/endpoints/{id}/zones/{zone}", "Remove a zone and release its address; another must stay", nil, Endpoint{}, false, nil, []int{400, 404, 409}},
 	{OpAttachEndpointSG, "POST", "/v1/endpoints/{id}/security-groups", "Attach a security group of the endpoint's VPC (applies to new connections)", EndpointSecurityGroupRequest{}, Endpoint{}, false, nil, bodyErrs},
+	{OpEndpointTraffic, "GET", "/v1/endpoints/{id}/traffic", "An endpoint's traffic over the last hour and day, per zone, with the last backend checks", nil, EndpointTraffic{}, false, nil, getErrs},
+	{OpServiceTraffic, "GET", "/v1/services/{id}/traffic", "A service's traffic: the sum, each endpoint's, and each backend's last check per zone", nil, ServiceTraffic{}, false, nil, getErrs},
 	{OpDetachEndpointSG, "DELETE", "/v1/endpoints/{id}/security-groups/{sg}", "Detach a security group; another must stay", nil, Endpoint{}, false, nil, []int{400, 404, 409}},
 
 	{OpListNodes, "GET", "/v1/nodes", "List the region's nodes: zone, underlay address, Ready or NotReady since when, hosts and endpoint IPs held (admin only)", nil, List[Node]{}, true, nil, []int{400, 403}},

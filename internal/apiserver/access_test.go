@@ -11,7 +11,7 @@ import (
 )
 
 // storeDump returns every key and value under the prefix except those that
-// change without a write by the caller (agent reports and liveness).
+// change without a write by the caller (agent reports, traffic and liveness).
 func storeDump(t *testing.T, e *testenv.Env) map[string]string {
 	t.Helper()
 	out, err := e.Store.Dump(bg)
@@ -20,7 +20,7 @@ func storeDump(t *testing.T, e *testenv.Env) map[string]string {
 	}
 	// Leave out what the agents and the events controller write on their own.
 	for k := range out {
-		if strings.Contains(k, "/report/") || strings.Contains(k, "/agent/") || strings.Contains(k, "/event/") || strings.HasSuffix(k, "/meta/events-cursor") {
+		if strings.Contains(k, "/report/") || strings.Contains(k, "/agent/") || strings.Contains(k, "/traffic/") || strings.Contains(k, "/event/") || strings.HasSuffix(k, "/meta/events-cursor") {
 			delete(out, k)
 		}
 	}

@@ -76,6 +76,8 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpRemoveEndpointZone: a.removeEndpointZone,
 		api.OpAttachEndpointSG:   body(a.attachEndpointSG),
 		api.OpDetachEndpointSG:   a.detachEndpointSG,
+		api.OpEndpointTraffic:    a.endpointTraffic,
+		api.OpServiceTraffic:     a.serviceTraffic,
 
 		api.OpListEvents:         a.listEvents,
 		api.OpCreateNotification: body(a.createNotification),

@@ -71,10 +71,10 @@ func (c *Console) parseTemplates() error {
 	}
 	for _, n := range names {
 		base := path.Base(n)
-		if base == "layout.html" || base == "partials.html" {
+		if base == "layout.html" || base == "partials.html" || base == "live.html" {
 			continue
 		}
-		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", n)
+		t, err := template.New(base).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html", "templates/live.html", n)
 		if err != nil {
 			return fmt.Errorf("parse %s: %w", n, err)
 		}
@@ -104,6 +104,7 @@ func (c *Console) routes() {
 	m.HandleFunc("POST /console/services/{id}/allowed-accounts/{account}/remove", c.action(c.serviceDisallow))
 	m.HandleFunc("POST /console/services/{id}/connections/{endpoint}/{verb}", c.action(c.serviceConnection))
 	m.HandleFunc("POST /console/services/{id}/delete", c.action(c.serviceDelete))
+	m.HandleFunc("GET /console/services/{id}/live", c.page(c.serviceLiveFragment))
 
 	m.HandleFunc("GET /console/vpcs", c.page(c.vpcsList))
 	m.HandleFunc("POST /console/vpcs", c.action(c.vpcCreate))
@@ -122,6 +123,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /console/endpoints/{id}", c.page(c.endpointShow))
 	m.HandleFunc("GET /console/endpoints/{id}/status.json", c.page(c.endpointStatusJSON))
 	m.HandleFunc("POST /console/endpoints/{id}/delete", c.action(c.endpointDelete))
+	m.HandleFunc("GET /console/endpoints/{id}/live", c.page(c.endpointLiveFragment))
 
 	m.HandleFunc("GET /console/access-keys", c.page(c.accessKeysList))
 	m.HandleFunc("POST /console/access-keys", c.action(c.accessKeyCreate))

@@ -271,6 +271,7 @@ type endpointData struct {
 	EP      model.Endpoint
 	Port    string
 	Settled bool
+	Live    liveData
 }
 
 func (c *Console) endpointShow(w http.ResponseWriter, r *http.Request, s *session) {
@@ -285,6 +286,7 @@ func (c *Console) endpointShow(w http.ResponseWriter, r *http.Request, s *sessio
 		d.Port = firstPort(svc.Ports)
 	}
 	d.Settled = settled(d.EP)
+	d.Live = c.endpointLive(r.Context(), cl, d.EP.EndpointID, window(r))
 	c.render(w, r, http.StatusOK, "endpoint", &view{Title: "Endpoint " + d.EP.EndpointID, Nav: "endpoints", S: s, D: d})
 }
 

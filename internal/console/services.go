@@ -176,6 +176,7 @@ type serviceData struct {
 	ByZone      []zoneBackends
 	Connections []api.Connection
 	AllowForm   *form
+	Live        liveData
 }
 
 func (c *Console) serviceShow(w http.ResponseWriter, r *http.Request, s *session) {
@@ -200,16 +201,30 @@ func (c *Console) renderService(w http.ResponseWriter, r *http.Request, s *sessi
 			c.fail(w, r, s, err)
 			return
 		}
+		d.Live = c.serviceLive(ctx, cl, d.Svc.ServiceID, window(r))
+	}
+	checked := map[string]backendRow{} // zone|ip:port -> the check made from that zone
+	for _, b := range d.Live.Backends {
+		if b.Health != "Not checked" {
+			checked[b.ZoneID+"|"+b.Backend] = b
+		}
 	}
 	for _, z := range d.Svc.Zones {
 		zb := zoneBackends{ZoneID: z}
 		for _, b := range d.Svc.Resources {
 			if b.ZoneID == z {
 				addr := b.IP.String()
+				port := b.Port
 				if b.Port != 0 {
 					addr = netip.AddrPortFrom(b.IP, uint16(b.Port)).String()
+				} else if len(d.Svc.Ports) > 0 {
+					port = d.Svc.Ports[0]
 				}
-				if b.Health != "" {
+				if chk, ok := checked[z+"|"+netip.AddrPortFrom(b.IP, uint16(port)).String()]; ok {
+					addr += " (" + chk.Health + ", " + chk.Latency + ")"
+				} else if b.Health == "Unknown" && d.Owner {
+					addr += " (not checked yet: no endpoint is served in this zone)"
+				} else if b.Health != "" {
 					addr += " (" + b.Health + ")"
 				}
 				zb.Backends = append(zb.Backends, addr)

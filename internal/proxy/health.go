@@ -31,6 +31,7 @@ type Health struct {
 
 	mu      sync.Mutex
 	targets map[netip.AddrPort]struct{}                 // guarded by mu
+	checks  map[netip.AddrPort]Check                    // last check per target; guarded by mu
 	down    atomic.Pointer[map[netip.AddrPort]struct{}] // written under mu
 
 	kick   chan struct{}
@@ -56,6 +57,7 @@ func NewHealth(dial DialFunc, interval, timeout time.Duration) *Health {
 		timeout:  timeout,
 		log:      slog.Default().With("component", "proxy-health"),
 		targets:  map[netip.AddrPort]struct{}{},
+		checks:   map[netip.AddrPort]Check{},
 		kick:     make(chan struct{}, 1),
 		ctx:      ctx,
 		cancel:   cancel,
@@ -81,6 +83,11 @@ func (h *Health) Track(addrs []netip.AddrPort) {
 		return // same set: the periodic rounds go on; no extra probe
 	}
 	h.targets = targets
+	for a := range h.checks {
+		if _, ok := targets[a]; !ok {
+			delete(h.checks, a)
+		}
+	}
 	old := *h.down.Load()
 	down := make(map[netip.AddrPort]struct{}, len(old))
 	for a := range old {
@@ -106,6 +113,27 @@ func (h *Health) Healthy(a netip.AddrPort) bool {
 	return !down
 }
 
+// Check is the outcome of the last check of a backend.
+type Check struct {
+	Healthy bool
+	Latency time.Duration // connect time (until the failure, for a failed check)
+	Time    time.Time     // when the check ended; zero: not checked yet
+	Err     string        // why it failed
+	Passive bool          // a data-path dial failure, not a probe
+}
+
+// LastCheck returns the last check of a tracked address (ok false when it
+// is not tracked or not checked yet).
+func (h *Health) LastCheck(a netip.AddrPort) (Check, bool) {
+	if h == nil {
+		return Check{}, false
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	c, ok := h.checks[a]
+	return c, ok
+}
+
 // Close stops the checker and waits for it to exit.
 func (h *Health) Close() {
 	if h == nil {
@@ -125,6 +153,7 @@ func (h *Health) markDown(a netip.AddrPort) {
 	if _, ok := h.targets[a]; !ok {
 		return
 	}
+	h.checks[a] = Check{Time: time.Now(), Err: "a connection's dial failed", Passive: true}
 	h.setLocked(map[netip.AddrPort]bool{a: false})
 }
 
@@ -189,6 +218,7 @@ func (h *Health) round() {
 		return
 	}
 	results := make(map[netip.AddrPort]bool, len(addrs))
+	checks := make(map[netip.AddrPort]Check, len(addrs))
 	var (
 		rmu sync.Mutex
 		wg  sync.WaitGroup
@@ -199,9 +229,9 @@ func (h *Health) round() {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			ok := h.probe(a)
+			c := h.probe(a)
 			rmu.Lock()
-			results[a] = ok
+			results[a], checks[a] = c.Healthy, c
 			rmu.Unlock()
 		}()
 	}
@@ -210,22 +240,29 @@ func (h *Health) round() {
 		return // results of an interrupted round are meaningless
 	}
 	h.mu.Lock()
+	for a, c := range checks {
+		if _, tracked := h.targets[a]; tracked {
+			h.checks[a] = c
+		}
+	}
 	h.setLocked(results)
 	h.mu.Unlock()
 }
 
-func (h *Health) probe(a netip.AddrPort) bool {
+func (h *Health) probe(a netip.AddrPort) Check {
 	ctx, cancel := context.WithTimeout(h.ctx, h.timeout)
 	defer cancel()
+	start := time.Now()
 	c, err := h.dial(ctx, a)
+	end := time.Now()
 	if err != nil {
 		h.log.Debug("health probe failed", "addr", a, "err", err)
-		return false
+		return Check{Latency: end.Sub(start), Time: end, Err: err.Error()}
 	}
 	// Reset instead of FIN: probes must not leave TIME_WAIT sockets behind.
 	if tc, ok := c.(*net.TCPConn); ok {
 		_ = tc.SetLinger(0)
 	}
 	_ = c.Close()
-	return true
+	return Check{Healthy: true, Latency: end.Sub(start), Time: end}
 }

@@ -79,3 +79,46 @@ func TestHealthRecovers(t *testing.T) {
 		t.Fatal("probes continue after Close")
 	}
 }
+
+// TestHealthLastCheck: each tracked backend's last check says whether it
+// answered, how long the connect took, when, and why it failed.
+func TestHealthLastCheck(t *testing.T) {
+	checkGoroutines(t)
+	srv := startServer(t, false, func(net.Conn) {})
+	dead := startServer(t, false, func(net.Conn) {})
+	deadAddr := dead.addr()
+	dead.stop()
+
+	h := NewHealth(directDial, time.Hour, time.Second)
+	defer h.Close()
+	if _, ok := h.LastCheck(srv.addr()); ok {
+		t.Fatal("untracked address has a check")
+	}
+	before := time.Now()
+	h.Track([]netip.AddrPort{srv.addr(), deadAddr})
+	eventually(t, 2*time.Second, "first checks", func() bool {
+		_, a := h.LastCheck(srv.addr())
+		_, b := h.LastCheck(deadAddr)
+		return a && b
+	})
+	live, _ := h.LastCheck(srv.addr())
+	if !live.Healthy || live.Err != "" || live.Latency <= 0 || live.Latency > time.Second || live.Time.Before(before) || live.Passive {
+		t.Errorf("live backend's check: %+v", live)
+	}
+	down, _ := h.LastCheck(deadAddr)
+	if down.Healthy || down.Err == "" || down.Time.Before(before) {
+		t.Errorf("dead backend's check: %+v", down)
+	}
+	h.markDown(srv.addr())
+	if c, _ := h.LastCheck(srv.addr()); c.Healthy || !c.Passive || c.Err == "" {
+		t.Errorf("after a data-path dial failure: %+v", c)
+	}
+	h.Track([]netip.AddrPort{srv.addr()})
+	if _, ok := h.LastCheck(deadAddr); ok {
+		t.Error("a backend no longer tracked kept its check")
+	}
+	var nilHealth *Health
+	if _, ok := nilHealth.LastCheck(srv.addr()); ok {
+		t.Error("nil Health has a check")
+	}
+}

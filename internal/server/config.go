@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/privlink/privlink/internal/notify"
 	"github.com/privlink/privlink/internal/store"
@@ -71,6 +72,9 @@ type Config struct {
 	// EndpointMaxConns and EndpointNewConnsPerSec are the per-endpoint
 	// limits of services that set none (0 = none but the budget's share).
 	EndpointMaxConns, EndpointNewConnsPerSec int
+	// TrafficReportEvery is how often zone agents write their endpoints'
+	// traffic reports (0: agent.DefaultTrafficEvery, a minute).
+	TrafficReportEvery time.Duration
 	// EndpointFDShare is the fraction of the descriptor budget one
 	// endpoint may hold (0 = proxy.DefaultEndpointShare).
 	EndpointFDShare float64

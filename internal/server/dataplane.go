@@ -25,7 +25,8 @@ func (s *Server) startDataPlane(ctx context.Context, reg *prometheus.Registry, n
 	}
 	for _, z := range s.cfg.AgentZones {
 		a := agent.New(agent.Config{Zone: z, Store: s.Store, Cache: s.Cache, Driver: s.Driver, Metrics: metrics, Logger: s.log,
-			Budget: budget, MaxConnsPerEndpoint: s.cfg.EndpointMaxConns, NewConnsPerSecond: s.cfg.EndpointNewConnsPerSec})
+			Budget: budget, MaxConnsPerEndpoint: s.cfg.EndpointMaxConns, NewConnsPerSecond: s.cfg.EndpointNewConnsPerSec,
+			TrafficEvery: s.cfg.TrafficReportEvery})
 		s.Agents[z] = a
 		s.goRun(func() { _ = a.Run(ctx) })
 	}

@@ -30,6 +30,7 @@ const (
 	KindIdemRev  = "idemrev" // idemrev/<kind>/<id> -> the idem key that created the resource
 	KindReport   = "report"  // report/<zoneId>/<endpointId> -> model.ZoneReport (leased)
 	KindAgent    = "agent"   // agent/<zoneId> -> model.AgentInfo (leased)
+	KindTraffic  = "traffic" // traffic/<zoneId>/<endpointId> -> model.TrafficReport (leased; read on request, not cached)
 	KindMeta     = "meta"    // meta/admin -> the admin's account ID
 	KindQuota    = "quota"   // quota/<accountId> -> model.Quota (absent: the defaults)
 	KindOwned    = "own"     // own/<accountId>/<kind>/<id> -> "" (index: an account's resources, for its quotas)
@@ -101,6 +102,9 @@ func (s *Store) idemRevKey(kind, id string) string { return s.key(KindIdemRev, k
 
 // ReportKey is a zone agent's report on one endpoint zone.
 func (s *Store) ReportKey(zoneID, epID string) string { return s.key(KindReport, zoneID, epID) }
+
+// TrafficKey is a zone agent's traffic report on one endpoint zone.
+func (s *Store) TrafficKey(zoneID, epID string) string { return s.key(KindTraffic, zoneID, epID) }
 
 // AgentKey is a zone agent's liveness record.
 func (s *Store) AgentKey(zoneID string) string { return s.key(KindAgent, zoneID) }

@@ -145,12 +145,46 @@
     setTimeout(tick, 500);
   }
 
+  // Endpoint and service pages: reload the live section (traffic charts,
+  // backend health, events; server-rendered HTML from the console itself)
+  // every few seconds. Stops when the session ended (the answer is not the
+  // section) or the page is hidden for good.
+  function initLive() {
+    var root = document.querySelector('[data-live-url]');
+    if (!root) { return; }
+    var url = root.getAttribute('data-live-url');
+    var note = root.querySelector('[data-live-note]');
+    if (note) { note.hidden = false; }
+    function tick() {
+      if (document.hidden) { setTimeout(tick, 5000); return; }
+      fetch(url, { credentials: 'same-origin', cache: 'no-store', redirect: 'manual' })
+        .then(function (r) { if (!r.ok) { throw new Error('HTTP ' + r.status); } return r.text(); })
+        .then(function (text) {
+          var doc = new DOMParser().parseFromString(text, 'text/html');
+          var body = doc.querySelector('.live-body');
+          if (!body) { throw new Error('not the live section'); }
+          var cur = root.querySelector('.live-body');
+          if (cur) { cur.replaceWith(document.adoptNode(body)); } else { root.appendChild(document.adoptNode(body)); }
+          var n = root.querySelector('[data-live-note]');
+          if (n) { n.hidden = false; }
+          root.setAttribute('data-live-updated', String(Date.now()));
+          setTimeout(tick, 5000);
+        })
+        .catch(function () {
+          var n = root.querySelector('[data-live-note]');
+          if (n) { n.textContent = '· live updates stopped; reload the page'; n.hidden = false; }
+        });
+    }
+    setTimeout(tick, 5000);
+  }
+
   function init() {
     document.documentElement.classList.add('js');
     initCopy();
     initConfirm();
     initVpcFilter();
     initPolling();
+    initLive();
   }
   if (document.readyState === 'loading') {
     document.addEventListener('DOMContentLoaded', init);
