@@ -20,7 +20,8 @@ func storeDump(t *testing.T, e *testenv.Env) map[string]string {
 	}
 	// Leave out what the agents and the events controller write on their own.
 	for k := range out {
-		if strings.Contains(k, "/report/") || strings.Contains(k, "/agent/") || strings.Contains(k, "/traffic/") || strings.Contains(k, "/event/") || strings.HasSuffix(k, "/meta/events-cursor") {
+		if strings.Contains(k, "/report/") || strings.Contains(k, "/agent/") || strings.Contains(k, "/traffic/") || strings.Contains(k, "/event/") || strings.HasSuffix(k, "/meta/events-cursor") ||
+			strings.Contains(k, "/quotahit/") {
 			delete(out, k)
 		}
 	}

@@ -146,11 +146,25 @@ func (a *API) wrap(rt route) http.Handler {
 		r.Body = http.MaxBytesReader(w, r.Body, api.MaxBodyBytes)
 		out, err := rt.Handler(r)
 		if err != nil {
+			a.recordQuotaHit(r, c, err)
 			writeError(w, r, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, out)
 	})
+}
+
+// recordQuotaHit notes a quota refusal for the events (QuotaExceeded, at
+// most one per account and code per store.QuotaHitTTL); best effort.
+func (a *API) recordQuotaHit(r *http.Request, c caller, err error) {
+	var e *model.Error
+	if !errors.As(err, &e) || !strings.HasPrefix(e.Code, "QuotaExceeded.") {
+		return
+	}
+	h := model.QuotaHit{AccountID: c.AccountID, Code: e.Code, Message: e.Message}
+	if err := a.st.RecordQuotaHit(r.Context(), h); err != nil {
+		slog.Debug("quota hit not recorded", "err", err, "accountId", c.AccountID, "code", e.Code)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -95,6 +95,12 @@ func Diff(prev, next *store.State) []model.Event {
 				Message: fmt.Sprintf("disabled after %d failed deliveries; last: %s", n.Delivery.Failures, n.Delivery.LastError)})
 		}
 	}
+	for id, h := range next.QuotaHits {
+		if prev.QuotaHits[id] == nil {
+			out = append(out, model.Event{EventType: model.EventQuotaExceeded, AccountIDs: []string{h.AccountID},
+				Message: h.Code + ": " + h.Message})
+		}
+	}
 	sort.SliceStable(out, func(i, j int) bool { return sortKey(out[i]) < sortKey(out[j]) })
 	return out
 }

@@ -295,3 +295,34 @@ func TestEventsBadFilters(t *testing.T) {
 		return nil
 	})
 }
+
+// TestQuotaExceededEvent: a create refused by a quota becomes one
+// QuotaExceeded event for that account only (a second refusal within
+// store.QuotaHitTTL adds none).
+func TestQuotaExceededEvent(t *testing.T) {
+	e := testenv.Start(t, testenv.Options{Network: "loopback"})
+	carol, carolID := e.Account(t, "carol")
+	dave, _ := e.Account(t, "dave")
+	one := 1
+	if _, err := e.Admin.SetQuota(bg, carolID, api.SetQuotaRequest{Vpcs: &one}); err != nil {
+		t.Fatal(err)
+	}
+	for i, cidr := range []string{"10.1.0.0/16", "10.2.0.0/16", "10.3.0.0/16"} {
+		_, err := carol.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: cidr})
+		var ae *api.Error
+		if i > 0 && (!errors.As(err, &ae) || ae.Code != "QuotaExceeded.Vpc") {
+			t.Fatalf("VPC %d: %v, want QuotaExceeded.Vpc", i, err)
+		}
+	}
+	evs := waitEvents(t, carol, client.EventFilter{Type: model.EventQuotaExceeded}, model.EventQuotaExceeded+" ")
+	time.Sleep(500 * time.Millisecond) // a second event would have come by now
+	if evs, _ = carol.ListEvents(bg, client.EventFilter{Type: model.EventQuotaExceeded}); len(evs) != 1 {
+		t.Errorf("want one QuotaExceeded event for two refusals, got %+v", evs)
+	}
+	if len(evs) > 0 && !slices.Contains(evs[0].AccountIDs, carolID) {
+		t.Errorf("event concerns %v, not carol", evs[0].AccountIDs)
+	}
+	if other, err := dave.ListEvents(bg, client.EventFilter{}); err != nil || len(other) != 0 {
+		t.Errorf("another account sees %+v, %v", other, err)
+	}
+}

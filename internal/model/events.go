@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -22,13 +23,33 @@ const (
 	// EventNotificationDisabled says a webhook subscription was disabled
 	// after repeated delivery failures.
 	EventNotificationDisabled = "NotificationDisabled"
+	// EventQuotaExceeded says a request of the account was refused by a
+	// quota (at most one per account and quota code per minute).
+	EventQuotaExceeded = "QuotaExceeded"
 )
 
 // EventTypes lists every event type, for validation and documentation.
 var EventTypes = []string{
 	EventConnectionRequested, EventAccepted, EventRejected, EventDisconnected,
 	EventEndpointActive, EventEndpointDeleted, EventZoneUnavailable, EventZoneAvailable,
-	EventBackendUnhealthy, EventBackendHealthy, EventServiceDeleted, EventNotificationDisabled,
+	EventBackendUnhealthy, EventBackendHealthy, EventServiceDeleted, EventNotificationDisabled, EventQuotaExceeded,
+}
+
+// QuotaHit records that a request of AccountID was refused with a
+// QuotaExceeded.* code; the events controller turns its appearance into a
+// QuotaExceeded event. It lives under a short lease.
+type QuotaHit struct {
+	AccountID string `json:"accountId"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+}
+
+// Validate checks a quota hit record.
+func (q *QuotaHit) Validate() error {
+	if !ValidAccountID(q.AccountID) || !strings.HasPrefix(q.Code, "QuotaExceeded.") {
+		return fmt.Errorf("quota hit: account %q, code %q", q.AccountID, q.Code)
+	}
+	return nil
 }
 
 // ValidEventType reports whether t is one of EventTypes.

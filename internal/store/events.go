@@ -276,3 +276,26 @@ func (s *Store) LastEventID(ctx context.Context) (string, error) {
 	k := string(r.Kvs[0].Key)
 	return k[strings.LastIndexByte(k, '/')+1:], nil
 }
+
+// QuotaHitTTL is how long a quota hit lives: at most one QuotaExceeded
+// event per account and quota code per this much time.
+const QuotaHitTTL = 60 * time.Second
+
+// RecordQuotaHit writes a quota hit under a QuotaHitTTL lease unless one
+// for the same account and code is still alive.
+func (s *Store) RecordQuotaHit(ctx context.Context, h model.QuotaHit) error {
+	key := s.key(KindQuotaHit, h.AccountID, h.Code)
+	if r, err := s.cli.Get(ctx, key, clientv3.WithCountOnly()); err != nil || r.Count > 0 {
+		return err
+	}
+	lease, err := s.cli.Grant(ctx, int64(QuotaHitTTL/time.Second))
+	if err != nil {
+		return fmt.Errorf("quota hit lease: %w", err)
+	}
+	_, err = s.cli.Txn(ctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", 0)).
+		Then(clientv3.OpPut(key, MustJSON(h), clientv3.WithLease(lease.ID))).Commit()
+	if err != nil {
+		return fmt.Errorf("quota hit %s: %w", key, err)
+	}
+	return nil
+}

@@ -13,27 +13,28 @@ import (
 // (every key privlink writes) is in docs/architecture.md; each kind has
 // one helper below, and no other package builds keys.
 const (
-	KindAccount  = "account" // account/<accountId> -> model.Account
-	KindToken    = "token"   // token/<sha256 hex> -> TokenRecord
-	KindVPC      = "vpc"     // vpc/<vpcId> -> model.VPC
-	KindVSwitch  = "vsw"     // vsw/<vSwitchId> -> model.VSwitch
-	KindSG       = "sg"      // sg/<securityGroupId> -> model.SecurityGroup
-	KindHost     = "host"    // host/<hostId> -> model.Host
-	KindService  = "svc"     // svc/<serviceId> -> model.EndpointService
-	KindEndpoint = "ep"      // ep/<endpointId> -> model.Endpoint
-	KindIPAM     = "ipam"    // ipam/<vSwitchId>/<ip> -> owner ID (the key's existence is the allocation)
-	KindSvcEp    = "svcep"   // svcep/<serviceId>/<endpointId> -> "" (index: a service's endpoints)
-	KindVPCEp    = "vpcep"   // vpcep/<vpcId>/<endpointId> -> "" (index: a VPC's endpoints, for the quota)
-	KindNotif    = "notif"   // notif/<notificationId> -> model.Notification
-	KindEvent    = "event"   // event/<eventId> -> model.Event (eventId: zero-padded revision + index, sorts by time); meta/events-cursor: the last revision turned into events
-	KindIdem     = "idem"    // idem/<accountId>/<kind>/<clientToken> -> idemRecord
-	KindIdemRev  = "idemrev" // idemrev/<kind>/<id> -> the idem key that created the resource
-	KindReport   = "report"  // report/<zoneId>/<endpointId> -> model.ZoneReport (leased)
-	KindAgent    = "agent"   // agent/<zoneId> -> model.AgentInfo (leased)
-	KindTraffic  = "traffic" // traffic/<zoneId>/<endpointId> -> model.TrafficReport (leased; read on request, not cached)
-	KindMeta     = "meta"    // meta/admin -> the admin's account ID
-	KindQuota    = "quota"   // quota/<accountId> -> model.Quota (absent: the defaults)
-	KindOwned    = "own"     // own/<accountId>/<kind>/<id> -> "" (index: an account's resources, for its quotas)
+	KindAccount  = "account"  // account/<accountId> -> model.Account
+	KindToken    = "token"    // token/<sha256 hex> -> TokenRecord
+	KindVPC      = "vpc"      // vpc/<vpcId> -> model.VPC
+	KindVSwitch  = "vsw"      // vsw/<vSwitchId> -> model.VSwitch
+	KindSG       = "sg"       // sg/<securityGroupId> -> model.SecurityGroup
+	KindHost     = "host"     // host/<hostId> -> model.Host
+	KindService  = "svc"      // svc/<serviceId> -> model.EndpointService
+	KindEndpoint = "ep"       // ep/<endpointId> -> model.Endpoint
+	KindIPAM     = "ipam"     // ipam/<vSwitchId>/<ip> -> owner ID (the key's existence is the allocation)
+	KindSvcEp    = "svcep"    // svcep/<serviceId>/<endpointId> -> "" (index: a service's endpoints)
+	KindVPCEp    = "vpcep"    // vpcep/<vpcId>/<endpointId> -> "" (index: a VPC's endpoints, for the quota)
+	KindNotif    = "notif"    // notif/<notificationId> -> model.Notification
+	KindQuotaHit = "quotahit" // quotahit/<accountId>/<code> -> model.QuotaHit, under a 60 s lease
+	KindEvent    = "event"    // event/<eventId> -> model.Event (eventId: zero-padded revision + index, sorts by time); meta/events-cursor: the last revision turned into events
+	KindIdem     = "idem"     // idem/<accountId>/<kind>/<clientToken> -> idemRecord
+	KindIdemRev  = "idemrev"  // idemrev/<kind>/<id> -> the idem key that created the resource
+	KindReport   = "report"   // report/<zoneId>/<endpointId> -> model.ZoneReport (leased)
+	KindAgent    = "agent"    // agent/<zoneId> -> model.AgentInfo (leased)
+	KindTraffic  = "traffic"  // traffic/<zoneId>/<endpointId> -> model.TrafficReport (leased; read on request, not cached)
+	KindMeta     = "meta"     // meta/admin -> the admin's account ID
+	KindQuota    = "quota"    // quota/<accountId> -> model.Quota (absent: the defaults)
+	KindOwned    = "own"      // own/<accountId>/<kind>/<id> -> "" (index: an account's resources, for its quotas)
 
 	// Nodes (docs/design/multinode.md §2).
 	KindNodeReg  = "nodereg"  // nodereg/<node> -> model.NodeReg (permanent)

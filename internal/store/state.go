@@ -31,6 +31,8 @@ type State struct {
 	// Placements are the ENI placements, keyed by "<endpointId>/<zoneId>";
 	// use Placement.
 	Placements map[string]*model.ENIPlacement
+	// QuotaHits are recent quota refusals, keyed "<accountId>/<code>".
+	QuotaHits map[string]*model.QuotaHit
 	// bad holds the keys (relative to the prefix, "vpc/<id>") whose current
 	// value is bad; the maps hold their last good value, if any.
 	bad map[string]bool
@@ -54,6 +56,7 @@ var kinds = map[string]setter{
 	KindNode:     func(n, p *State, id string, v *[]byte) error { return set(n.Nodes, p.Nodes, id, v) },
 	KindNodeReg:  func(n, p *State, id string, v *[]byte) error { return set(n.NodeRegs, p.NodeRegs, id, v) },
 	KindENIPlace: func(n, p *State, id string, v *[]byte) error { return set(n.Placements, p.Placements, id, v) },
+	KindQuotaHit: func(n, p *State, id string, v *[]byte) error { return set(n.QuotaHits, p.QuotaHits, id, v) },
 }
 
 func newState() *State {
@@ -64,8 +67,8 @@ func newState() *State {
 		Reports: map[string]*model.ZoneReport{}, Agents: map[string]*model.AgentInfo{},
 		Notifications: map[string]*model.Notification{},
 		Nodes:         map[string]*model.NodeStatus{}, NodeRegs: map[string]*model.NodeReg{},
-		Placements: map[string]*model.ENIPlacement{},
-		bad:        map[string]bool{},
+		Placements: map[string]*model.ENIPlacement{}, QuotaHits: map[string]*model.QuotaHit{},
+		bad: map[string]bool{},
 	}
 }
 
@@ -76,7 +79,7 @@ func (s *State) clone() *State {
 		Hosts: cloneMap(s.Hosts), Services: cloneMap(s.Services), Endpoints: cloneMap(s.Endpoints),
 		Reports: cloneMap(s.Reports), Agents: cloneMap(s.Agents), Notifications: cloneMap(s.Notifications),
 		Nodes: cloneMap(s.Nodes), NodeRegs: cloneMap(s.NodeRegs), Placements: cloneMap(s.Placements),
-		bad: maps.Clone(s.bad)}
+		QuotaHits: cloneMap(s.QuotaHits), bad: maps.Clone(s.bad)}
 }
 
 func cloneMap[V any](m map[string]*V) map[string]*V {
