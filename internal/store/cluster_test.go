@@ -1,0 +1,93 @@
+package store_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/transport"
+
+	"github.com/privlink/privlink/internal/pki"
+	"github.com/privlink/privlink/internal/store"
+	"github.com/privlink/privlink/internal/testenv"
+)
+
+func TestMain(m *testing.M) {
+	testenv.RunEtcdMember()
+	os.Exit(m.Run())
+}
+
+// open connects a store client to the given endpoints of c.
+func open(t *testing.T, c *testenv.EtcdCluster, endpoints ...string) *store.Store {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	s, err := store.Open(ctx, store.Config{Endpoints: endpoints, Credentials: c.Creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// TestClusterReplicates: three embedded members (separate processes,
+// certificates of members 2 and 3 issued from member 1's CA): a write
+// through any member is read through each of the others.
+func TestClusterReplicates(t *testing.T) {
+	c := testenv.StartEtcdCluster(t, 3)
+	eps := c.Endpoints()
+	clients := []*store.Store{open(t, c, eps[0]), open(t, c, eps[1]), open(t, c, eps[2])}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i, w := range clients {
+		key := w.Prefix() + "test/from-" + eps[i]
+		if err := w.PutRaw(ctx, key, eps[i]); err != nil {
+			t.Fatal(err)
+		}
+		for j, r := range clients {
+			d, err := r.Dump(ctx) // linearizable read: sees every committed write
+			if err != nil || d[key] != eps[i] {
+				t.Errorf("written via member %d, read via member %d: %q %v", i+1, j+1, d[key], err)
+			}
+		}
+	}
+}
+
+// TestClusterPeerPortRefusesClientCertificate: a member's peer listener
+// serves members (server certificates, CN "privlink etcd") but refuses the
+// client certificate agents and API servers hold, so that an agent's
+// machine cannot speak raft; the client port accepts it.
+func TestClusterPeerPortRefusesClientCertificate(t *testing.T) {
+	c := testenv.StartEtcdCluster(t, 1)
+	set := pki.Paths(c.PKIDir(0))
+	get := func(url, cert, key string) error {
+		cfg, err := transport.TLSInfo{CertFile: cert, KeyFile: key, TrustedCAFile: set.CACert}.ClientConfig()
+		if err != nil {
+			t.Fatal(err)
+		}
+		hc := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
+		defer hc.CloseIdleConnections()
+		r, err := hc.Get(url)
+		if err != nil {
+			return err
+		}
+		r.Body.Close()
+		if r.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", url, r.Status)
+		}
+		return nil
+	}
+	peer := c.PeerURL(0) + "/members"
+	if err := get(peer, set.ServerCert, set.ServerKey); err != nil {
+		t.Fatalf("a member's certificate on the peer port: %v", err)
+	}
+	if err := get(peer, set.ClientCert, set.ClientKey); err == nil {
+		t.Error("the peer port accepted a client certificate (CN privlink)")
+	}
+	if err := get(c.Endpoints()[0]+"/health", set.ClientCert, set.ClientKey); err != nil {
+		t.Errorf("the client port refused the client certificate: %v", err)
+	}
+}
