@@ -91,3 +91,61 @@ func TestClusterPeerPortRefusesClientCertificate(t *testing.T) {
 		t.Errorf("the client port refused the client certificate: %v", err)
 	}
 }
+
+// TestClusterLeaseSurvivesQuorumLoss: a Lease kept by a client (as an
+// agent keeps its liveness key, Ensure every half second) across an outage
+// of two of three members for 2×TTL comes back with the same ID and its
+// key once the members return: the keepalive ended during the outage, but
+// Ensure resumes the lease etcd still has instead of granting a new one.
+func TestClusterLeaseSurvivesQuorumLoss(t *testing.T) {
+	const ttl = 2 * time.Second
+	c := testenv.StartEtcdCluster(t, 3)
+	s := open(t, c, c.Endpoints()...)
+	l := s.NewLease(ttl)
+	key := s.Prefix() + "test/alive"
+	ensure := func() (bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		fresh, err := l.Ensure(ctx)
+		if err == nil {
+			err = l.Write(ctx, map[string]any{key: "yes"})
+		}
+		return fresh, err
+	}
+	if fresh, err := ensure(); err != nil || !fresh {
+		t.Fatalf("first ensure: fresh %v, %v", fresh, err)
+	}
+	id := l.ID()
+
+	c.Kill(t, 0)
+	c.Kill(t, 1)
+	failed := 0
+	for end := time.Now().Add(2 * ttl); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+		if _, err := ensure(); err != nil {
+			failed++
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no Ensure or Write failed while two of three members were down: the outage did not happen")
+	}
+	c.Start(t, 0, 1)
+	var fresh bool
+	testenv.Eventually(t, "lease back after the members returned", func() error {
+		var err error
+		fresh, err = ensure()
+		return err
+	})
+	if fresh || l.ID() != id {
+		t.Fatalf("after the outage: fresh %v, lease %x, want the same lease %x", fresh, l.ID(), id)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if held, err := s.LeaseOf(ctx, key); err != nil || held != id {
+		t.Fatalf("key under lease %x (%v), want %x", held, err, id)
+	}
+	// The lease is kept alive again: it outlives another TTL.
+	time.Sleep(ttl + time.Second)
+	if held, err := s.LeaseOf(ctx, key); err != nil || held != id {
+		t.Fatalf("a TTL later: key under lease %x (%v), want %x", held, err, id)
+	}
+}
