@@ -16,6 +16,7 @@ import (
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/proxy"
 	"github.com/privlink/privlink/internal/server"
+	"github.com/privlink/privlink/internal/store"
 )
 
 func newLogger(level string) *slog.Logger {
@@ -51,6 +52,17 @@ func etcdPasswordFromEnv(cfg *server.Config) {
 	if cfg.EtcdPassword == "" {
 		cfg.EtcdPassword = os.Getenv(server.DefaultEtcdPasswordEnv)
 	}
+}
+
+// etcdMemberFlags make the embedded etcd one member of a cluster of
+// machines (docs/design/multinode.md §6).
+func etcdMemberFlags(f *pflag.FlagSet, m *store.Member) {
+	f.StringVar(&m.Name, "etcd-name", store.DefaultMemberName, "embedded etcd member name, unique in the cluster")
+	f.StringVar(&m.InitialCluster, "etcd-initial-cluster", "", "every member at bootstrap: m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,… (default: this member alone)")
+	f.StringVar(&m.ClusterState, "etcd-initial-cluster-state", "new", "new (bootstrap) or existing (join a running cluster after `etcdctl member add`)")
+	f.StringVar(&m.Token, "etcd-initial-cluster-token", "", "keeps clusters bootstrapped from the same URLs apart (default with --etcd-initial-cluster: privlink-<region>)")
+	f.StringVar(&m.AdvertiseClientURL, "etcd-advertise-client", "", "client URL the other members and clients dial (default: --etcd-listen-client)")
+	f.StringVar(&m.AdvertisePeerURL, "etcd-advertise-peer", "", "peer URL the other members dial (default: --etcd-listen-peer)")
 }
 
 func serverCmd() *cobra.Command {
@@ -116,6 +128,7 @@ func serverCmd() *cobra.Command {
 	dataPlaneFlags(f, &cfg)
 	f.StringVar(&cfg.EtcdClientURL, "etcd-listen-client", server.DefaultEtcdClientURL, "embedded etcd client URL (always served over TLS)")
 	f.StringVar(&cfg.EtcdPeerURL, "etcd-listen-peer", server.DefaultEtcdPeerURL, "embedded etcd peer URL (always served over TLS)")
+	etcdMemberFlags(f, &cfg.EtcdMember)
 	f.Int64Var(&cfg.EtcdQuotaBytes, "etcd-quota-bytes", 0, "embedded etcd's backend quota in bytes; past it etcd refuses writes (NOSPACE) until compacted, defragmented and disarmed (0: 2 GiB, etcd's default; at most 8 GiB)")
 	f.StringVar(&cfg.ServicePrefix, "service-prefix", server.DefaultServicePrefix, "service name prefix")
 	f.StringVar(&cfg.DNSSuffix, "dns-suffix", server.DefaultDNSSuffix, "PrivateLink DNS suffix")
