@@ -2,8 +2,11 @@ package store_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"testing"
@@ -11,6 +14,7 @@ import (
 
 	"go.etcd.io/etcd/client/pkg/v3/transport"
 
+	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/pki"
 	"github.com/privlink/privlink/internal/store"
 	"github.com/privlink/privlink/internal/testenv"
@@ -195,5 +199,38 @@ func TestClusterLeaseSurvivesQuorumLoss(t *testing.T) {
 	defer cancel()
 	if held, err := s.LeaseOf(ctx, key); err != nil || held != id {
 		t.Fatalf("key under lease %x (%v), want %x", held, err, id)
+	}
+}
+
+// TestClusterCacheRidesOutMemberLoss: a Cache (what every agent and
+// controller builds on) whose client lists all three members keeps
+// following writes while each member in turn is killed (-9) and restarted,
+// so at some point the member it was watching through dies.
+func TestClusterCacheRidesOutMemberLoss(t *testing.T) {
+	c := testenv.StartEtcdCluster(t, 3)
+	s := open(t, c, c.Endpoints()...)
+	cache := store.NewCache(s, slog.Default())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go cache.Run(ctx)
+	<-cache.Synced()
+	for i := range 3 {
+		killed := time.Now()
+		c.Kill(t, i)
+		w := open(t, c, c.Endpoints()[(i+1)%3]) // a writer on a live member
+		vpc := model.VPC{VpcID: model.NewID(model.PrefixVPC), AccountID: "1234567890123456", CidrBlock: netip.MustParsePrefix("10.0.0.0/16")}
+		wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := w.PutRaw(wctx, w.ResourceKey(store.KindVPC, vpc.VpcID), store.MustJSON(vpc)); err != nil {
+			t.Fatalf("write with member %d down: %v", i+1, err)
+		}
+		wcancel()
+		testenv.Eventually(t, fmt.Sprintf("the cache sees a write made while member %d is down", i+1), func() error {
+			if cache.State().VPCs[vpc.VpcID] == nil {
+				return errors.New("not yet")
+			}
+			return nil
+		})
+		t.Logf("member %d killed: a write made and seen by the cache %v after the kill", i+1, time.Since(killed).Round(time.Millisecond))
+		c.Start(t, i)
 	}
 }
