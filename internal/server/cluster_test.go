@@ -171,3 +171,49 @@ func TestAPIRidesOutMemberLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentKeepsItsLeaseAcrossQuorumLoss: a standalone agent (`privlink
+// agent`) on a three-member cluster; two members killed (-9) for twice the
+// agent's lease TTL, then restarted: the agent's liveness key comes back
+// under the same lease (no re-registration, so nothing placed on it moves),
+// and the agent is ready throughout (static stability).
+func TestAgentKeepsItsLeaseAcrossQuorumLoss(t *testing.T) {
+	const zone, ttl = "cn-hangzhou-i", 3 * time.Second // the agent's default lease
+	c := testenv.StartEtcdCluster(t, 3)
+	cfg := server.Config{AgentOnly: true, AgentZones: []string{zone}, Network: "loopback", NetnsPrefix: testenv.RandomPrefix(),
+		EtcdEndpoints: c.Endpoints(), EtcdCACert: c.Creds.CACert, EtcdCert: c.Creds.Cert, EtcdKey: c.Creds.Key}
+	a, err := server.Start(bg, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(a.Stop)
+	st, err := store.Open(bg, store.Config{Endpoints: c.Endpoints(), Credentials: c.Creds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	leaseOf := func() (int64, error) {
+		ctx, cancel := context.WithTimeout(bg, 3*time.Second)
+		defer cancel()
+		return st.LeaseOf(ctx, st.AgentKey(zone))
+	}
+	var before int64
+	testenv.Eventually(t, "the agent's key", func() (err error) { before, err = leaseOf(); return err })
+
+	c.Kill(t, 0)
+	c.Kill(t, 1)
+	time.Sleep(2 * ttl)
+	if !a.Ready() {
+		t.Error("the agent is not ready during the quorum loss")
+	}
+	c.Start(t, 0, 1)
+	var after int64
+	testenv.Eventually(t, "the agent's key after the members returned", func() (err error) { after, err = leaseOf(); return err })
+	if after != before {
+		t.Fatalf("the agent's key is under lease %x after the outage, want its old lease %x", after, before)
+	}
+	time.Sleep(ttl) // and the old lease is kept alive again
+	if now, err := leaseOf(); err != nil || now != before {
+		t.Fatalf("a TTL later: lease %x, %v; want %x", now, err, before)
+	}
+}
