@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -96,9 +97,15 @@ func serverCmd() *cobra.Command {
 			}
 			if s.Store.Embedded() {
 				c := s.Store.Credentials()
+				eps := s.Store.Endpoints()
+				mctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				if all, err := s.Store.MemberEndpoints(mctx); err == nil && len(all) > 0 {
+					eps = all // every member of the cluster
+				}
+				cancel()
 				fmt.Fprintf(os.Stderr, "embedded etcd (TLS, client certificates only); agents and second servers join with:\n"+
 					"  --etcd-endpoints %s --etcd-cacert %s --etcd-cert %s --etcd-key %s\n",
-					strings.Join(s.Store.Endpoints(), ","), c.CACert, c.Cert, c.Key)
+					strings.Join(eps, ","), c.CACert, c.Cert, c.Key)
 			}
 			<-ctx.Done()
 			if cleanup {

@@ -3,7 +3,11 @@
 // and peer listeners, and a client certificate for privlink processes
 // (ECDSA P-256, crypto/x509). They live in one directory (0700, files
 // 0600) and are made once: Ensure reuses every file that exists and
-// issues only what is missing.
+// issues only what is missing. For a cluster of machines, Issue makes
+// another member's set from the first member's CA (privlink pki issue);
+// Ensure accepts a set holding ca.crt without ca.key and then issues
+// nothing. Server certificates carry the CN PeerCN, which etcd's peer
+// listeners require.
 package pki
 
 import (

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -74,6 +75,18 @@ func TestThreeServersOneCluster(t *testing.T) {
 		}
 		if errs[i] != nil {
 			t.Fatalf("server %d: %v", i+1, errs[i])
+		}
+	}
+	var clientURLs []string
+	for _, m := range ms {
+		clientURLs = append(clientURLs, m.cfg.EtcdClientURL)
+	}
+	slices.Sort(clientURLs)
+	for i, m := range ms {
+		eps, err := m.srv.Store.MemberEndpoints(bg)
+		slices.Sort(eps)
+		if err != nil || !slices.Equal(eps, clientURLs) {
+			t.Errorf("server %d: member endpoints %v (%v), want %v", i+1, eps, err, clientURLs)
 		}
 	}
 	var tokens []string

@@ -81,6 +81,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			endpoints = append(endpoints, u.String())
 		}
 	}
+	// The embedded member's client learns the other members (their
+	// advertised URLs are privlink's own flags). A client of
+	// --etcd-endpoints keeps the list it was given: auto-sync would swap it
+	// for the advertised URLs, which a cluster may set to addresses this
+	// machine cannot reach (Debian's default is http://localhost:2379).
+	var autoSync time.Duration
+	if s.etcd != nil {
+		autoSync = 30 * time.Second
+	}
 	tlsCfg, err := s.creds.tlsConfig()
 	if err != nil {
 		s.Close()
@@ -90,10 +99,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
 		// A dead member is noticed in ~4 s (not at the TCP timeout) and
-		// the balancer moves to another; membership changes are learnt.
+		// the balancer moves to another of the endpoints.
 		DialKeepAliveTime:    2 * time.Second,
 		DialKeepAliveTimeout: 2 * time.Second,
-		AutoSyncInterval:     30 * time.Second,
+		AutoSyncInterval:     autoSync,
 		Logger:               quietZap(),
 		TLS:                  tlsCfg,
 		Username:             s.creds.Username,
@@ -188,6 +197,20 @@ func (s *Store) Credentials() Credentials { return s.creds }
 
 // Endpoints are the etcd client URLs this store uses.
 func (s *Store) Endpoints() []string { return s.cli.Endpoints() }
+
+// MemberEndpoints are the client URLs every member of the cluster
+// advertises (what agents and other servers list in --etcd-endpoints).
+func (s *Store) MemberEndpoints(ctx context.Context) ([]string, error) {
+	r, err := s.cli.MemberList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("etcd members: %w", err)
+	}
+	var out []string
+	for _, m := range r.Members {
+		out = append(out, m.ClientURLs...)
+	}
+	return out, nil
+}
 
 // Embedded reports whether this store runs its own etcd.
 func (s *Store) Embedded() bool { return s.etcd != nil }
