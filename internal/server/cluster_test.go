@@ -230,3 +230,42 @@ func TestAgentKeepsItsLeaseAcrossQuorumLoss(t *testing.T) {
 		t.Fatalf("a TTL later: lease %x, %v; want %x", now, err, before)
 	}
 }
+
+// TestAPIRidesOutAFrozenMember: one member of three frozen (SIGSTOP: its
+// sockets open and silent, as a hung machine or a cut without a reset).
+// Calls routed to it fail until the client's keepalive drops it (10 s
+// ping + 3 s timeout); from 15 s after the freeze on, 0 failed API calls.
+func TestAPIRidesOutAFrozenMember(t *testing.T) {
+	c := testenv.StartEtcdCluster(t, 3)
+	e := testenv.Start(t, testenv.Options{Network: "loopback", AgentZones: []string{}, DataDir: t.TempDir(), EtcdEndpoints: c.Endpoints()})
+	n := 0
+	call := func() error {
+		n++
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		_, err := e.Admin.CreateAccount(ctx, api.CreateAccountRequest{Name: fmt.Sprintf("f%d", n)})
+		if err == nil {
+			_, err = e.Admin.ListAccounts(ctx)
+		}
+		return err
+	}
+	if err := call(); err != nil {
+		t.Fatal(err)
+	}
+	frozen := time.Now()
+	c.Freeze(t, 0)
+	failed, lastFailure := 0, time.Duration(0)
+	for time.Since(frozen) < 15*time.Second {
+		if err := call(); err != nil {
+			failed++
+			lastFailure = time.Since(frozen)
+		}
+	}
+	t.Logf("member frozen: %d failed calls, the last %v after the freeze", failed, lastFailure.Round(time.Millisecond))
+	for i := range 30 {
+		if err := call(); err != nil {
+			t.Fatalf("call %d, %v after the freeze: %v", i, time.Since(frozen).Round(time.Millisecond), err)
+		}
+	}
+	c.Thaw(t, 0)
+}

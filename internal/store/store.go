@@ -98,10 +98,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
-		// A dead member is noticed in ~4 s (not at the TCP timeout) and
-		// the balancer moves to another of the endpoints.
-		DialKeepAliveTime:    2 * time.Second,
-		DialKeepAliveTimeout: 2 * time.Second,
+		// A member that went silent (frozen, cut off: no reset) is
+		// dropped by the balancer within ~13 s rather than at the TCP
+		// timeout; 10 s is gRPC's minimum ping interval (less is raised
+		// to it). A killed member's reset is noticed at once.
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 3 * time.Second,
 		AutoSyncInterval:     autoSync,
 		Logger:               quietZap(),
 		TLS:                  tlsCfg,

@@ -212,11 +212,30 @@ func (c *EtcdCluster) Kill(t testing.TB, i int) {
 	m.cmd = nil
 }
 
+// Freeze stops member i with SIGSTOP: its sockets stay open and silent,
+// as a machine that hangs or is cut off without a reset; Thaw resumes it.
+func (c *EtcdCluster) Freeze(t testing.TB, i int) { c.signal(t, i, syscall.SIGSTOP) }
+
+// Thaw resumes a frozen member (SIGCONT).
+func (c *EtcdCluster) Thaw(t testing.TB, i int) { c.signal(t, i, syscall.SIGCONT) }
+
+func (c *EtcdCluster) signal(t testing.TB, i int, sig syscall.Signal) {
+	t.Helper()
+	m := c.members[i]
+	if m.cmd == nil {
+		t.Fatalf("member %d is not running", i)
+	}
+	if err := m.cmd.Process.Signal(sig); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // stop ends a running member: stdin closed (a clean stop), SIGKILL after 5 s.
 func (c *EtcdCluster) stop(m *etcdMember) {
 	if m.cmd == nil {
 		return
 	}
+	_ = m.cmd.Process.Signal(syscall.SIGCONT) // a frozen member
 	m.in.Close()
 	select {
 	case <-m.done:
