@@ -49,3 +49,25 @@ func TestPKIIssue(t *testing.T) {
 		}
 	}
 }
+
+// TestServerClusterFlags: the cluster flags reach the embedded etcd's
+// configuration; inconsistent ones are refused before anything starts.
+func TestServerClusterFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--etcd-endpoints", "https://127.0.0.1:1", "--etcd-name", "m2"}, "external cluster instead"},
+		{[]string{"--data-dir", t.TempDir(), "--etcd-name", "m1", "--etcd-initial-cluster", "m9=https://127.0.0.1:2380"}, "does not name this member \"m1\""},
+		{[]string{"--data-dir", t.TempDir(), "--etcd-name", "m1", "--etcd-listen-peer", "https://127.0.0.1:1", "--etcd-initial-cluster", "m1=https://127.0.0.2:2380"}, "but it advertises 127.0.0.1:1"},
+		{[]string{"--data-dir", t.TempDir(), "--etcd-initial-cluster-state", "old"}, "give new or existing"},
+	} {
+		var out bytes.Buffer
+		root := cli.NewRoot(&out)
+		root.SetArgs(append([]string{"server", "--network", "loopback", "--no-agents", "--listen", "127.0.0.1:0"}, tc.args...))
+		err := root.ExecuteContext(context.Background())
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("server %v: %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
