@@ -66,7 +66,7 @@ func NewRoot(out io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(serverCmd(), agentCmd(), demoCmd(g),
 		accountCmd(g), accessKeyCmd(g), regionCmd(g), vpcCmd(g), vswitchCmd(g), sgCmd(g), hostCmd(g), serviceCmd(g), endpointCmd(g), eventsCmd(g), notificationCmd(g),
-		nodeCmd(g))
+		nodeCmd(g), pkiCmd())
 	return root
 }
 

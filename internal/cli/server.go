@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -16,6 +17,7 @@ import (
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/proxy"
 	"github.com/privlink/privlink/internal/server"
+	"github.com/privlink/privlink/internal/store"
 )
 
 func newLogger(level string) *slog.Logger {
@@ -53,6 +55,17 @@ func etcdPasswordFromEnv(cfg *server.Config) {
 	}
 }
 
+// etcdMemberFlags make the embedded etcd one member of a cluster of
+// machines (docs/design/multinode.md §6).
+func etcdMemberFlags(f *pflag.FlagSet, m *store.Member) {
+	f.StringVar(&m.Name, "etcd-name", store.DefaultMemberName, "embedded etcd member name, unique in the cluster")
+	f.StringVar(&m.InitialCluster, "etcd-initial-cluster", "", "every member at bootstrap: m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380,… (default: this member alone)")
+	f.StringVar(&m.ClusterState, "etcd-initial-cluster-state", "new", "new (bootstrap) or existing (join a running cluster after `etcdctl member add`)")
+	f.StringVar(&m.Token, "etcd-initial-cluster-token", "", "keeps clusters bootstrapped from the same URLs apart (default with --etcd-initial-cluster: privlink-<region>)")
+	f.StringVar(&m.AdvertiseClientURL, "etcd-advertise-client", "", "client URL the other members and clients dial (default: --etcd-listen-client)")
+	f.StringVar(&m.AdvertisePeerURL, "etcd-advertise-peer", "", "peer URL the other members dial (default: --etcd-listen-peer)")
+}
+
 func serverCmd() *cobra.Command {
 	var cfg server.Config
 	var agentZones []string
@@ -84,9 +97,15 @@ func serverCmd() *cobra.Command {
 			}
 			if s.Store.Embedded() {
 				c := s.Store.Credentials()
+				eps := s.Store.Endpoints()
+				mctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+				if all, err := s.Store.MemberEndpoints(mctx); err == nil && len(all) > 0 {
+					eps = all // every member of the cluster
+				}
+				cancel()
 				fmt.Fprintf(os.Stderr, "embedded etcd (TLS, client certificates only); agents and second servers join with:\n"+
 					"  --etcd-endpoints %s --etcd-cacert %s --etcd-cert %s --etcd-key %s\n",
-					strings.Join(s.Store.Endpoints(), ","), c.CACert, c.Cert, c.Key)
+					strings.Join(eps, ","), c.CACert, c.Cert, c.Key)
 			}
 			<-ctx.Done()
 			if cleanup {
@@ -116,6 +135,7 @@ func serverCmd() *cobra.Command {
 	dataPlaneFlags(f, &cfg)
 	f.StringVar(&cfg.EtcdClientURL, "etcd-listen-client", server.DefaultEtcdClientURL, "embedded etcd client URL (always served over TLS)")
 	f.StringVar(&cfg.EtcdPeerURL, "etcd-listen-peer", server.DefaultEtcdPeerURL, "embedded etcd peer URL (always served over TLS)")
+	etcdMemberFlags(f, &cfg.EtcdMember)
 	f.Int64Var(&cfg.EtcdQuotaBytes, "etcd-quota-bytes", 0, "embedded etcd's backend quota in bytes; past it etcd refuses writes (NOSPACE) until compacted, defragmented and disarmed (0: 2 GiB, etcd's default; at most 8 GiB)")
 	f.StringVar(&cfg.ServicePrefix, "service-prefix", server.DefaultServicePrefix, "service name prefix")
 	f.StringVar(&cfg.DNSSuffix, "dns-suffix", server.DefaultDNSSuffix, "PrivateLink DNS suffix")

@@ -56,6 +56,23 @@ func load(certPath, keyPath string) (*pair, error) {
 	return &pair{cert: tc.Leaf, key: key}, nil
 }
 
+// readCert reads one PEM certificate.
+func readCert(path string) (*x509.Certificate, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("pki: %w", err)
+	}
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "CERTIFICATE" {
+		return nil, fmt.Errorf("%s: no PEM certificate", path)
+	}
+	c, err := x509.ParseCertificate(blk.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
 // create makes a key, signs tmpl with parent (itself when nil) and writes
 // both files, 0600.
 func create(certPath, keyPath string, tmpl *x509.Certificate, parent *pair) (*pair, error) {
@@ -144,11 +161,16 @@ func caTemplate() *x509.Certificate {
 	}
 }
 
+// PeerCN is the common name of server certificates (etcd members): the
+// only name an etcd peer listener accepts, so that a client certificate
+// (CN "privlink") cannot speak raft.
+const PeerCN = "privlink etcd"
+
 // serverTemplate serves etcd's client and peer listeners; it is also a
 // client certificate, for the peer connections and etcd's own gateway.
 func serverTemplate(hosts []string) *x509.Certificate {
 	t := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: "privlink etcd"},
+		Subject:     pkix.Name{CommonName: PeerCN},
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		DNSNames:    []string{"localhost"},
@@ -159,8 +181,8 @@ func serverTemplate(hosts []string) *x509.Certificate {
 		switch {
 		case ip == nil && !slices.Contains(t.DNSNames, h):
 			t.DNSNames = append(t.DNSNames, h)
-		case !ip.IsLoopback() && !ip.IsUnspecified():
-			t.IPAddresses = append(t.IPAddresses, ip)
+		case ip != nil && !ip.IsUnspecified() && !slices.ContainsFunc(t.IPAddresses, ip.Equal):
+			t.IPAddresses = append(t.IPAddresses, ip) // other loopbacks too: a lab's members on 127.0.0.x
 		}
 	}
 	return t

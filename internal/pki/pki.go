@@ -3,7 +3,11 @@
 // and peer listeners, and a client certificate for privlink processes
 // (ECDSA P-256, crypto/x509). They live in one directory (0700, files
 // 0600) and are made once: Ensure reuses every file that exists and
-// issues only what is missing.
+// issues only what is missing. For a cluster of machines, Issue makes
+// another member's set from the first member's CA (privlink pki issue);
+// Ensure accepts a set holding ca.crt without ca.key and then issues
+// nothing. Server certificates carry the CN PeerCN, which etcd's peer
+// listeners require.
 package pki
 
 import (
@@ -64,8 +68,19 @@ func Ensure(dir string, hosts []string) (Set, error) {
 }
 
 // ca loads the CA, or makes one when no certificate of the set exists:
-// leaves without their CA could never be verified again.
+// leaves without their CA could never be verified again. A CA certificate
+// without its key is the set of a joining etcd member (Issue made its
+// leaves on the machine that holds the key): it verifies, but signs nothing.
 func (s Set) ca() (*pair, error) {
+	if c, k, err := both(s.CACert, s.CAKey); err != nil {
+		return nil, err
+	} else if c && !k {
+		cert, err := readCert(s.CACert)
+		if err != nil {
+			return nil, err
+		}
+		return &pair{cert: cert}, nil
+	}
 	ca, err := load(s.CACert, s.CAKey)
 	if err != nil || ca != nil {
 		return ca, err
@@ -85,6 +100,10 @@ func (ca *pair) leaf(certPath, keyPath string, tmpl *x509.Certificate) (*pair, e
 		return nil, err
 	}
 	if p == nil {
+		if ca.key == nil {
+			return nil, fmt.Errorf("%s is missing and this directory has no CA key to issue it: "+
+				"run `privlink pki issue` on the machine that holds ca.key and copy its output here", certPath)
+		}
 		return create(certPath, keyPath, tmpl, ca)
 	}
 	if err := ca.signed(p); err != nil {
@@ -104,4 +123,49 @@ func exists(path string) (bool, error) {
 	default:
 		return false, fmt.Errorf("pki: %w", err)
 	}
+}
+
+// both reports which of a pair's files exist.
+func both(certPath, keyPath string) (cert, key bool, err error) {
+	if cert, err = exists(certPath); err != nil {
+		return false, false, err
+	}
+	key, err = exists(keyPath)
+	return cert, key, err
+}
+
+// Issue makes the set of another etcd member (or machine) in out, signed
+// by the CA of the set in dir (which must hold ca.key): a copy of ca.crt, a
+// server certificate naming hosts (and loopback) and a client certificate,
+// but never the CA key. Copied to the member's <data-dir>/pki, Ensure
+// accepts it as is. Existing files in out are refused, not overwritten.
+func Issue(dir, out string, hosts []string) (Set, error) {
+	src := Paths(dir)
+	s := Paths(out)
+	ca, err := load(src.CACert, src.CAKey)
+	switch {
+	case err != nil:
+		return s, err
+	case ca == nil:
+		return s, fmt.Errorf("no CA in %s: issue on the machine whose privlink server made it (its <data-dir>/pki)", dir)
+	}
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		return s, fmt.Errorf("pki issue: %w", err)
+	}
+	for _, f := range []string{s.CACert, s.CAKey, s.ServerCert, s.ServerKey, s.ClientCert, s.ClientKey} {
+		if ok, err := exists(f); err != nil || ok {
+			return s, errors.Join(err, fmt.Errorf("%s exists: issue into an empty directory", f))
+		}
+	}
+	if err := writePEM(s.CACert, "CERTIFICATE", ca.cert.Raw); err != nil {
+		return s, err
+	}
+	if _, err := create(s.ServerCert, s.ServerKey, serverTemplate(hosts), ca); err != nil {
+		return s, err
+	}
+	if _, err := create(s.ClientCert, s.ClientKey, clientTemplate(), ca); err != nil {
+		return s, err
+	}
+	s.CAKey = ""
+	return s, nil
 }

@@ -118,3 +118,56 @@ func TestEnsureRestart(t *testing.T) {
 		})
 	}
 }
+
+// TestIssueForAnotherMember: Issue makes a member's set from the first
+// member's CA without copying the CA key; Ensure accepts the copied set as
+// is (no reissue, no CA made) and refuses to issue what is missing there.
+func TestIssueForAnotherMember(t *testing.T) {
+	first, err := Ensure(filepath.Join(t.TempDir(), "pki"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "m2")
+	s, err := Issue(first.Dir, out, []string{"10.0.0.2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "ca.key")); !os.IsNotExist(err) {
+		t.Fatalf("the CA key was copied: %v", err)
+	}
+	if _, err := Issue(first.Dir, out, []string{"10.0.0.2"}); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("issue over an existing set: %v", err)
+	}
+	if _, err := Issue(out, t.TempDir(), nil); err == nil {
+		t.Error("issued from a directory without the CA key")
+	}
+	before := map[string][]byte{}
+	for _, f := range []string{s.CACert, s.ServerCert, s.ServerKey, s.ClientCert, s.ClientKey} {
+		before[f], _ = os.ReadFile(f)
+	}
+	if _, err := Ensure(out, []string{"10.0.0.2"}); err != nil {
+		t.Fatalf("ensure on the issued set: %v", err)
+	}
+	for f, b := range before {
+		if now, _ := os.ReadFile(f); !bytes.Equal(now, b) {
+			t.Errorf("%s changed", f)
+		}
+	}
+	ca, _ := readCert(first.CACert)
+	server, _ := load(s.ServerCert, s.ServerKey)
+	if err := (&pair{cert: ca}).signed(server); err != nil || server.cert.Subject.CommonName != PeerCN {
+		t.Errorf("issued server certificate: CN %q, %v", server.cert.Subject.CommonName, err)
+	}
+	if err := names(server, []string{"10.0.0.2", "127.0.0.1"}); err != nil {
+		t.Error(err)
+	}
+	// A host the issued certificate lacks, or a missing leaf, cannot be fixed here.
+	if _, err := Ensure(out, []string{"10.0.0.9"}); err == nil {
+		t.Error("ensure accepted a host the certificate does not name")
+	}
+	os.Remove(s.ClientCert)
+	os.Remove(s.ClientKey)
+	if _, err := Ensure(out, nil); err == nil || !strings.Contains(err.Error(), "pki issue") {
+		t.Errorf("missing client pair without CA key: %v", err)
+	}
+}

@@ -42,6 +42,11 @@ type Config struct {
 	EtcdEndpoints   []string
 	EtcdClientURL   string // embedded etcd, served over TLS (DefaultEtcdClientURL)
 	EtcdPeerURL     string
+	// EtcdMember makes the embedded etcd one member of a cluster of
+	// machines (--etcd-name, --etcd-initial-cluster, …); zero: the single
+	// member of a one-machine install. Its Token defaults to
+	// "privlink-<region>" when InitialCluster is given.
+	EtcdMember store.Member
 	// EtcdQuotaBytes is the embedded etcd's backend quota (0:
 	// store.DefaultQuotaBytes, 2 GiB; at most store.MaxQuotaBytes).
 	EtcdQuotaBytes int64
@@ -114,6 +119,9 @@ func (c *Config) defaults() error {
 	if c.EtcdPeerURL == "" {
 		c.EtcdPeerURL = DefaultEtcdPeerURL
 	}
+	if c.EtcdMember.InitialCluster != "" && c.EtcdMember.Token == "" {
+		c.EtcdMember.Token = "privlink-" + c.Region
+	}
 	if c.ServicePrefix == "" {
 		c.ServicePrefix = DefaultServicePrefix
 	}
@@ -136,6 +144,8 @@ func (c *Config) defaults() error {
 		return errors.New("--proxy-fds, --endpoint-max-connections and --endpoint-new-connections-per-second must not be negative")
 	case c.EndpointFDShare < 0 || c.EndpointFDShare > 1:
 		return errors.New("--endpoint-fd-share must be in (0, 1]")
+	case len(c.EtcdEndpoints) > 0 && clusterMember(c.EtcdMember):
+		return errors.New("--etcd-name, --etcd-initial-cluster* and --etcd-advertise-* make the embedded etcd a cluster member; --etcd-endpoints uses an external cluster instead")
 	case len(c.EtcdEndpoints) == 0 && c.etcdCredentials() != store.Credentials{}:
 		return errors.New("--etcd-cacert, --etcd-cert, --etcd-key, --etcd-user and --etcd-password go with --etcd-endpoints (the embedded etcd's files are in --data-dir)")
 	}
@@ -184,4 +194,11 @@ func loopback(listen string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// clusterMember reports whether m says more than the flags' defaults: the
+// embedded etcd is to be a member of a cluster.
+func clusterMember(m store.Member) bool {
+	return m.Name != "" && m.Name != store.DefaultMemberName || m.InitialCluster != "" || m.ClusterState == "existing" ||
+		m.Token != "" || m.AdvertiseClientURL != "" || m.AdvertisePeerURL != ""
 }

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/privlink/privlink/internal/store"
 )
 
 func TestConfigDefaults(t *testing.T) {
@@ -52,6 +54,13 @@ func TestConfigDefaults(t *testing.T) {
 		{"etcd quota is the embedded one's", Config{EtcdEndpoints: []string{"https://e"}, EtcdQuotaBytes: 1 << 30}, nil, "--quota-backend-bytes"},
 		{"negative data-plane limit", Config{DataDir: "/d", EndpointMaxConns: -1}, nil, "must not be negative"},
 		{"endpoint share above 1", Config{DataDir: "/d", EndpointFDShare: 1.5}, nil, "--endpoint-fd-share"},
+		{"cluster member token", Config{DataDir: "/d", Region: "eu-x", EtcdMember: store.Member{Name: "m1", InitialCluster: "m1=https://10.0.0.1:2380"}}, func(c Config) bool {
+			return c.EtcdMember.Token == "privlink-eu-x"
+		}, ""},
+		{"single member keeps etcd's token", Config{DataDir: "/d"}, func(c Config) bool { return c.EtcdMember.Token == "" }, ""},
+		{"member flags' defaults with external etcd", Config{EtcdEndpoints: []string{"https://e"}, EtcdMember: store.Member{Name: store.DefaultMemberName, ClusterState: "new"}},
+			func(c Config) bool { return true }, ""},
+		{"cluster member and external etcd", Config{EtcdEndpoints: []string{"https://e"}, EtcdMember: store.Member{Name: "m2"}}, nil, "external cluster instead"},
 		{"agent needs a zone", Config{AgentOnly: true, EtcdEndpoints: []string{"http://e"}}, nil, "its zone"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

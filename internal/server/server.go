@@ -73,7 +73,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}()
 	var err error
 	s.Store, err = store.Open(ctx, store.Config{Endpoints: cfg.EtcdEndpoints, DataDir: cfg.DataDir,
-		ClientURL: cfg.EtcdClientURL, PeerURL: cfg.EtcdPeerURL, Credentials: cfg.etcdCredentials(), QuotaBytes: cfg.EtcdQuotaBytes, Logger: log})
+		ClientURL: cfg.EtcdClientURL, PeerURL: cfg.EtcdPeerURL, Member: cfg.EtcdMember, Credentials: cfg.etcdCredentials(), QuotaBytes: cfg.EtcdQuotaBytes, Logger: log})
 	if err != nil {
 		return nil, err
 	}

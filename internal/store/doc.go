@@ -1,6 +1,7 @@
 // Package store owns privlink's control-plane state in etcd, and is the only
 // package that talks to etcd. It starts the embedded single-node etcd (or
-// connects to an external cluster) and owns:
+// connects to an external cluster; or runs one member of a cluster of
+// machines, Config.Member, cluster.go) and owns:
 //
 //   - the door: the embedded etcd serves its client and peer listeners only
 //     over TLS and only to holders of a certificate from its CA, issued
@@ -18,7 +19,8 @@
 //     nothing coalesced), the events cursor and CommitEvents guarded on it,
 //     listing, watching and pruning event/ keys;
 //   - leases for what must vanish with its writer: a zone agent's liveness
-//     and reports (lease.go);
+//     and reports (lease.go); a lease outlives an outage of etcd or of its
+//     quorum: it is resumed by ID, never revoked on an error;
 //   - the edge where records are decoded and validated once: a bad record
 //     is skipped, logged once, counted, and never taken for a deletion
 //     (records.go);

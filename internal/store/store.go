@@ -18,6 +18,10 @@ import (
 	"go.uber.org/zap"
 )
 
+// readyWait bounds the wait for the embedded etcd to be ready (for a
+// cluster member: for a quorum of members to be up).
+const readyWait = 60 * time.Second
+
 // ErrNotFound is returned by Get when the key does not exist.
 var ErrNotFound = errors.New("not found")
 
@@ -33,6 +37,9 @@ type Config struct {
 	ClientURL, PeerURL string
 	// Credentials for the external cluster; the embedded etcd's are its own.
 	Credentials Credentials
+	// Member makes the embedded etcd one member of a cluster (zero: the
+	// single member of a one-machine install).
+	Member Member
 	// QuotaBytes is the embedded etcd's backend quota (0: DefaultQuotaBytes).
 	QuotaBytes int64
 	// Prefix of every key, default "/privlink/".
@@ -74,6 +81,15 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 			endpoints = append(endpoints, u.String())
 		}
 	}
+	// The embedded member's client learns the other members (their
+	// advertised URLs are privlink's own flags). A client of
+	// --etcd-endpoints keeps the list it was given: auto-sync would swap it
+	// for the advertised URLs, which a cluster may set to addresses this
+	// machine cannot reach (Debian's default is http://localhost:2379).
+	var autoSync time.Duration
+	if s.etcd != nil {
+		autoSync = 30 * time.Second
+	}
 	tlsCfg, err := s.creds.tlsConfig()
 	if err != nil {
 		s.Close()
@@ -82,10 +98,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
-		Logger:      quietZap(),
-		TLS:         tlsCfg,
-		Username:    s.creds.Username,
-		Password:    s.creds.Password,
+		// A member that went silent (frozen, cut off: no reset) is
+		// dropped by the balancer within ~13 s rather than at the TCP
+		// timeout; 10 s is gRPC's minimum ping interval (less is raised
+		// to it). A killed member's reset is noticed at once.
+		DialKeepAliveTime:    10 * time.Second,
+		DialKeepAliveTimeout: 3 * time.Second,
+		AutoSyncInterval:     autoSync,
+		Logger:               quietZap(),
+		TLS:                  tlsCfg,
+		Username:             s.creds.Username,
+		Password:             s.creds.Password,
 	})
 	if err != nil {
 		s.Close()
@@ -118,26 +141,26 @@ func startEmbedded(cfg Config) (*embed.Etcd, Credentials, error) {
 	if cfg.ClientURL == "" || cfg.PeerURL == "" {
 		return nil, creds, errors.New("embedded etcd needs its client and peer URLs")
 	}
-	cu, err := url.Parse(cfg.ClientURL)
+	cu, err := httpsURL(cfg.ClientURL) // never plain: see secureEmbedded
 	if err != nil {
 		return nil, creds, fmt.Errorf("etcd client url: %w", err)
 	}
-	pu, err := url.Parse(cfg.PeerURL)
+	pu, err := httpsURL(cfg.PeerURL)
 	if err != nil {
 		return nil, creds, fmt.Errorf("etcd peer url: %w", err)
 	}
-	cu.Scheme, pu.Scheme = "https", "https" // never plain: see secureEmbedded
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, creds, fmt.Errorf("data dir: %w", err)
 	}
 	ec := embed.NewConfig()
-	ec.Name = "privlink"
 	ec.Dir = filepath.Join(cfg.DataDir, "etcd")
 	ec.ListenClientUrls = []url.URL{*cu}
 	ec.AdvertiseClientUrls = []url.URL{*cu}
 	ec.ListenPeerUrls = []url.URL{*pu}
 	ec.AdvertisePeerUrls = []url.URL{*pu}
-	ec.InitialCluster = ec.InitialClusterFromName(ec.Name)
+	if err := cfg.Member.apply(ec); err != nil {
+		return nil, creds, err
+	}
 	ec.LogLevel = "error"
 	ec.ZapLoggerBuilder = embed.NewZapLoggerBuilder(etcdLogger)
 	ec.AutoCompactionMode = "revision"
@@ -155,14 +178,14 @@ func startEmbedded(cfg Config) (*embed.Etcd, Credentials, error) {
 	}
 	select {
 	case <-e.Server.ReadyNotify():
-	case <-time.After(30 * time.Second):
+	case <-time.After(readyWait):
 		e.Close()
-		return nil, creds, errors.New("embedded etcd did not become ready in 30s")
+		return nil, creds, fmt.Errorf("embedded etcd did not become ready in %v (a member of a cluster needs a quorum of its --etcd-initial-cluster up)", readyWait)
 	case err := <-e.Err():
 		e.Close()
 		return nil, creds, fmt.Errorf("embedded etcd: %w", err)
 	}
-	cfg.Logger.Info("embedded etcd ready (TLS, client certificates only)", "dir", ec.Dir, "client", cu.String(),
+	cfg.Logger.Info("embedded etcd ready (TLS, client certificates only)", "dir", ec.Dir, "member", ec.Name, "client", cu.String(),
 		"cacert", creds.CACert, "cert", creds.Cert, "key", creds.Key)
 	return e, creds, nil
 }
@@ -176,6 +199,20 @@ func (s *Store) Credentials() Credentials { return s.creds }
 
 // Endpoints are the etcd client URLs this store uses.
 func (s *Store) Endpoints() []string { return s.cli.Endpoints() }
+
+// MemberEndpoints are the client URLs every member of the cluster
+// advertises (what agents and other servers list in --etcd-endpoints).
+func (s *Store) MemberEndpoints(ctx context.Context) ([]string, error) {
+	r, err := s.cli.MemberList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("etcd members: %w", err)
+	}
+	var out []string
+	for _, m := range r.Members {
+		out = append(out, m.ClientURLs...)
+	}
+	return out, nil
+}
 
 // Embedded reports whether this store runs its own etcd.
 func (s *Store) Embedded() bool { return s.etcd != nil }

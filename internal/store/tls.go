@@ -44,10 +44,11 @@ func (c Credentials) tlsConfig() (*tls.Config, error) {
 // secureEmbedded issues (or reuses) the embedded etcd's certificates and
 // sets its client and peer listeners to TLS with client-certificate
 // authentication: only holders of a certificate from its CA (privlink's
-// processes, its peers) can talk to it. It returns the client's credentials.
+// processes, its peers) can talk to it, and only members (server
+// certificates, CN pki.PeerCN) to the peer listener. It returns the client's credentials.
 func secureEmbedded(dataDir string, ec *embed.Config) (Credentials, error) {
 	var hosts []string
-	for _, u := range slices.Concat(ec.ListenClientUrls, ec.ListenPeerUrls) {
+	for _, u := range slices.Concat(ec.ListenClientUrls, ec.ListenPeerUrls, ec.AdvertiseClientUrls, ec.AdvertisePeerUrls) {
 		hosts = append(hosts, u.Hostname())
 	}
 	set, err := pki.Ensure(PKIDir(dataDir), hosts)
@@ -56,5 +57,8 @@ func secureEmbedded(dataDir string, ec *embed.Config) (Credentials, error) {
 	}
 	server := transport.TLSInfo{CertFile: set.ServerCert, KeyFile: set.ServerKey, TrustedCAFile: set.CACert, ClientCertAuth: true}
 	ec.ClientTLSInfo, ec.PeerTLSInfo = server, server
+	// Raft only between members: a machine holding a client certificate
+	// (an agent's) cannot speak to the peer port.
+	ec.PeerTLSInfo.AllowedCNs = []string{pki.PeerCN}
 	return Credentials{CACert: set.CACert, Cert: set.ClientCert, Key: set.ClientKey}, nil
 }
