@@ -27,8 +27,8 @@ if ((${#missing[@]})); then
 	else
 		echo "install-deps: installing ${missing[*]}" >&2
 		export DEBIAN_FRONTEND=noninteractive
-		# The tests run nginx, HAProxy and Prometheus themselves: keep the
-		# packages from starting system services (policy-rc.d, 101 = refuse).
+		# The tests run nginx, HAProxy, Prometheus and etcd themselves: keep
+		# the packages from starting system services (policy-rc.d, 101 = refuse)...
 		policy=/usr/sbin/policy-rc.d
 		if [[ ! -e $policy ]]; then
 			printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy"
@@ -36,6 +36,13 @@ if ((${#missing[@]})); then
 		fi
 		apt-get update -qq
 		apt-get install -y -qq "${missing[@]}" >/dev/null
+		# ...nor at the next boot: etcd would take privlink's port 2379,
+		# nginx port 80. Only the services of packages installed now.
+		if [[ -d /run/systemd/system ]]; then
+			for pair in nginx:nginx haproxy:haproxy prometheus:prometheus prometheus:prometheus-node-exporter etcd-server:etcd; do
+				[[ " ${missing[*]} " == *" ${pair%%:*} "* ]] && systemctl disable --now --quiet "${pair#*:}" 2>/dev/null || true
+			done
+		fi
 	fi
 fi
 
