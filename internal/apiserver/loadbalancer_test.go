@@ -19,7 +19,9 @@ func TestLoadBalancerCreateValidation(t *testing.T) {
 	zones := e.Config().Zones
 	h0, h1 := s.ProviderHosts[0], s.ProviderHosts[1]
 	vpc := s.ProviderVPC.VpcID
-	be := func(zone, ip string, port int) api.BackendSpec { return api.BackendSpec{ZoneID: zone, IP: ip, Port: port} }
+	be := func(zone, ip string, port int) api.BackendSpec {
+		return api.BackendSpec{ZoneID: zone, IP: ip, Port: port}
+	}
 	for _, c := range []struct {
 		name string
 		req  api.CreateLoadBalancerRequest

@@ -229,7 +229,7 @@ func (a *API) getService(r *http.Request) (any, error) {
 // redactService hides the provider's internals from consumers.
 func (a *API) redactService(r *http.Request, s model.EndpointService) model.EndpointService {
 	if s.AccountID != callerOf(r).AccountID {
-		s.Resources, s.AllowedAccounts, s.VpcID = nil, nil, ""
+		s.Resources, s.AllowedAccounts, s.VpcID, s.LoadBalancerIDs = nil, nil, "", nil
 	}
 	return s
 }
