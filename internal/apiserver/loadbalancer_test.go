@@ -2,6 +2,7 @@ package apiserver_test
 
 import (
 	"slices"
+	"sync"
 	"testing"
 
 	"github.com/privlink/privlink/internal/api"
@@ -184,4 +185,60 @@ func TestServiceLoadBalancers(t *testing.T) {
 	if got, err := s.Consumer.ListLoadBalancers(bg, client.Filter{}); err != nil || len(got) != 0 {
 		t.Fatalf("the consumer lists %d load balancers (%v)", len(got), err)
 	}
+}
+
+// TestLoadBalancerAttachDeleteRace: an attach and a delete of the same load
+// balancer, at once, never both succeed: a service never refers to a
+// deleted load balancer (the attach rewrites the load balancer, the delete
+// is guarded on its revision, and the attach on its existence).
+func TestLoadBalancerAttachDeleteRace(t *testing.T) {
+	e := startLoopback(t)
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{Port: 16203})
+	h := s.ProviderHosts[0]
+	mk := func() string {
+		t.Helper()
+		l, err := s.Provider.CreateLoadBalancer(bg, api.CreateLoadBalancerRequest{VpcID: s.ProviderVPC.VpcID, Ports: []int{7001},
+			Backends: []api.BackendSpec{{ZoneID: h.ZoneID, IP: h.IP.String()}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l.LoadBalancerID
+	}
+	svc := s.Service.ServiceID
+	if _, err := s.Provider.AttachServiceLoadBalancer(bg, svc, api.ServiceLoadBalancerRequest{LoadBalancerID: mk()}); err != nil {
+		t.Fatal(err)
+	}
+	attached, deleted := 0, 0
+	for round := 0; round < 10; round++ {
+		id := mk()
+		var attachErr, deleteErr error
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, attachErr = s.Provider.AttachServiceLoadBalancer(bg, svc, api.ServiceLoadBalancerRequest{LoadBalancerID: id})
+		}()
+		go func() { defer wg.Done(); _, deleteErr = s.Provider.DeleteLoadBalancer(bg, id) }()
+		wg.Wait()
+		if attachErr == nil && deleteErr == nil {
+			t.Fatalf("round %d: both the attach and the delete of %s succeeded", round, id)
+		}
+		got, err := s.Provider.GetService(bg, svc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, getErr := s.Provider.GetLoadBalancer(bg, id)
+		if slices.Contains(got.LoadBalancerIDs, id) != (attachErr == nil) || (getErr == nil) != (deleteErr != nil) {
+			t.Fatalf("round %d: attach %v, delete %v; the service has %v, the load balancer reads %v", round, attachErr, deleteErr, got.LoadBalancerIDs, getErr)
+		}
+		if attachErr == nil {
+			attached++
+			if _, err := s.Provider.DetachServiceLoadBalancer(bg, svc, id); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			deleted++
+		}
+	}
+	t.Logf("10 rounds: the attach won %d, the delete %d", attached, deleted)
 }
