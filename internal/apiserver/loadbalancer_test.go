@@ -2,8 +2,11 @@ package apiserver_test
 
 import (
 	"slices"
+	"strings"
 	"sync"
 	"testing"
+
+	"github.com/privlink/privlink/internal/invariant"
 
 	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
@@ -185,6 +188,20 @@ func TestServiceLoadBalancers(t *testing.T) {
 	if got, err := s.Consumer.ListLoadBalancers(bg, client.Filter{}); err != nil || len(got) != 0 {
 		t.Fatalf("the consumer lists %d load balancers (%v)", len(got), err)
 	}
+	storeInvariants(t, e)
+}
+
+// storeInvariants wants the store's records consistent (internal/invariant),
+// services and their load balancers included.
+func storeInvariants(t *testing.T, e *testenv.Env) {
+	t.Helper()
+	snap, err := invariant.Read(bg, e.Store)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bad := snap.Check(); len(bad) > 0 {
+		t.Fatalf("store invariants violated:\n%s", strings.Join(bad, "\n"))
+	}
 }
 
 // TestLoadBalancerAttachDeleteRace: an attach and a delete of the same load
@@ -220,6 +237,7 @@ func TestLoadBalancerAttachDeleteRace(t *testing.T) {
 		}()
 		go func() { defer wg.Done(); _, deleteErr = s.Provider.DeleteLoadBalancer(bg, id) }()
 		wg.Wait()
+		storeInvariants(t, e)
 		if attachErr == nil && deleteErr == nil {
 			t.Fatalf("round %d: both the attach and the delete of %s succeeded", round, id)
 		}
@@ -240,5 +258,6 @@ func TestLoadBalancerAttachDeleteRace(t *testing.T) {
 			deleted++
 		}
 	}
+	storeInvariants(t, e)
 	t.Logf("10 rounds: the attach won %d, the delete %d", attached, deleted)
 }
