@@ -310,6 +310,34 @@ func TestSDKSeedScenario(t *testing.T) {
 	testenv.Eventually(t, "query through "+attr.EndpointDomain, func() error {
 		return queryThrough(e, app, cn.vpcID, attr.EndpointDomain)
 	})
+	// The zone agents' checks show as the load balancer's backend health
+	// (/v1) and as its resources' StatusInfo (SDK).
+	testenv.Eventually(t, "load balancer backends Healthy", func() error {
+		l, err := providerREST.GetLoadBalancer(bg, lb.LoadBalancerID)
+		if err != nil {
+			return err
+		}
+		for _, b := range l.Backends {
+			if b.Health != "Healthy" {
+				return fmt.Errorf("backend %s is %q", b.IP, b.Health)
+			}
+		}
+		lr := privatelink.CreateListVpcEndpointServiceResourcesRequest()
+		lr.ServiceId = svc.ServiceId
+		res, err := provider.PL.ListVpcEndpointServiceResources(lr)
+		if err != nil {
+			return err
+		}
+		if len(res.Resources) != 2 {
+			return fmt.Errorf("resources %+v", res.Resources)
+		}
+		for _, r := range res.Resources {
+			if r.ResourceId != lb.LoadBalancerID || r.StatusInfo != "Healthy" {
+				return fmt.Errorf("resource %s in %s is %q", r.ResourceId, r.ZoneId, r.StatusInfo)
+			}
+		}
+		return nil
+	})
 
 	// The consumer swaps the endpoint's security group for one without
 	// rules: new connections are refused; attached again, they pass.
