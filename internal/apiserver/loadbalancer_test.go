@@ -80,6 +80,15 @@ func TestLoadBalancerCreateValidation(t *testing.T) {
 	}
 	_, err = s.Provider.GetLoadBalancer(bg, lb.LoadBalancerID)
 	wantCode(t, err, "LoadBalancerNotFound")
+
+	// A VPC holds at most MaxLoadBalancersPerVPC.
+	for i := 0; i < api.MaxLoadBalancersPerVPC; i++ {
+		if _, err := s.Provider.CreateLoadBalancer(bg, api.CreateLoadBalancerRequest{VpcID: vpc, Ports: []int{80 + i}, Backends: []api.BackendSpec{be(h0.ZoneID, h0.IP.String(), 0)}}); err != nil {
+			t.Fatalf("load balancer %d: %v", i+1, err)
+		}
+	}
+	_, err = s.Provider.CreateLoadBalancer(bg, api.CreateLoadBalancerRequest{VpcID: vpc, Ports: []int{80}, Backends: []api.BackendSpec{be(h0.ZoneID, h0.IP.String(), 0)}})
+	wantCode(t, err, "QuotaExceeded.LoadBalancersPerVpc")
 }
 
 // TestServiceLoadBalancers: attaching sets the service's ports, zones and

@@ -23,6 +23,15 @@ func (a *API) createLoadBalancer(r *http.Request, req api.CreateLoadBalancerRequ
 		return nil, err
 	}
 	build := a.inParentVPC(r, req.VpcID, func(_ *store.Txn, vpc model.VPC) (string, any, error) {
+		// The VPC's record is rewritten by every create in it (parentVPC):
+		// two creates cannot both take the last slot.
+		lbs, err := listOwned(a, r, store.KindLB, func(l model.LoadBalancer) bool { return l.VpcID == vpc.VpcID })
+		if err != nil {
+			return "", nil, err
+		}
+		if len(lbs) >= api.MaxLoadBalancersPerVPC {
+			return "", nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.LoadBalancersPerVpc", "VPC %s has %d load balancers, the most a VPC may have", vpc.VpcID, len(lbs))
+		}
 		vsws, err := a.vpcVSwitches(r, vpc.VpcID)
 		if err != nil {
 			return "", nil, err
