@@ -18,10 +18,10 @@ func privateLinkActions() map[string]action {
 		"UpdateVpcEndpointServiceAttribute":                updateVpcEndpointServiceAttribute,
 		"DeleteVpcEndpointService":                         deleteBy("ServiceId", (*client.Client).GetService, (*client.Client).DeleteService),
 		"ListVpcEndpointServiceResources":                  listVpcEndpointServiceResources,
-		"AttachResourceToVpcEndpointService":               unsupported("privlink has no load balancer resources yet; a service's resources are the backends given at CreateVpcEndpointService"),
-		"DetachResourceFromVpcEndpointService":             unsupported("privlink has no load balancer resources yet; a service's backends are fixed at CreateVpcEndpointService"),
-		"UpdateVpcEndpointServiceResourceAttribute":        unsupported("privlink has no load balancer resources yet (no resource attributes to update)"),
-		"UpdateVpcEndpointZoneConnectionResourceAttribute": unsupported("privlink has no load balancer resources yet (no per-zone resource assignment)"),
+		"AttachResourceToVpcEndpointService":               attachResourceToVpcEndpointService,
+		"DetachResourceFromVpcEndpointService":             detachResourceFromVpcEndpointService,
+		"UpdateVpcEndpointServiceResourceAttribute":        updateVpcEndpointServiceResourceAttribute,
+		"UpdateVpcEndpointZoneConnectionResourceAttribute": unsupported("privlink assigns each endpoint zone all of the service's resources in that zone; there is no per-zone resource assignment to change"),
 		"AddUserToVpcEndpointService":                      addUserToVpcEndpointService,
 		"RemoveUserFromVpcEndpointService":                 removeUserFromVpcEndpointService,
 		"ListVpcEndpointServiceUsers":                      listVpcEndpointServiceUsers,
@@ -115,9 +115,3 @@ type checkProductOpenResponse struct {
 }
 
 func checkProductOpen(*call) (response, error) { return &checkProductOpenResponse{Success: true}, nil }
-
-// checkResourceSupportOperate: privlink has no load balancer resources to
-// check.
-func checkResourceSupportOperate(*call) (response, error) {
-	return nil, model.Errorf(http.StatusBadRequest, "OperationUnsupported", "privlink has no load balancer resources yet: there is nothing to check")
-}

@@ -2,24 +2,15 @@ package aliyun
 
 import (
 	"net/http"
-	"net/netip"
 	"regexp"
-	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/privlink/privlink/internal/api"
-	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
 )
 
 // Provider-side PrivateLink actions: services, their resources, users and
 // connections.
-
-// ResourceTypeBackend is the service resource type privlink serves until it
-// has load balancers: ResourceId IP:PORT, an address in the provider's VPC
-// (in ZoneId), as `privlink service create --backend ZONE=IP:PORT`.
-const ResourceTypeBackend = "backend"
 
 // serviceView is the SDK's privatelink.Service.
 type serviceView struct {
@@ -49,7 +40,7 @@ func serviceViewOf(s api.EndpointService) serviceView {
 		zones = []string{}
 	}
 	return serviceView{ServiceId: s.ServiceID, ServiceName: s.Name, ServiceDomain: s.ServiceDomain, ServiceDescription: s.Description,
-		ServiceStatus: s.Status, ServiceBusinessStatus: "Normal", ServiceType: "Interface", ServiceResourceType: ResourceTypeBackend,
+		ServiceStatus: s.Status, ServiceBusinessStatus: "Normal", ServiceType: "Interface", ServiceResourceType: serviceResourceType(s),
 		AutoAcceptEnabled: s.AutoAcceptEnabled, ZoneAffinityEnabled: s.ZoneAffinityEnabled, ConnectBandwidth: s.ConnectBandwidth,
 		MaxBandwidth: 10240, MinBandwidth: 0, Payer: "Endpoint", RegionId: s.RegionID, CreateTime: s.CreateTime, Zones: zones}
 }
@@ -81,53 +72,6 @@ type createServiceResponse struct {
 	ResourceGroupId       string `json:"ResourceGroupId"`
 }
 
-// serviceBackends reads Resource.N as backends and finds the provider VPC
-// they are in: the caller's vSwitch of the resource's zone whose CIDR holds
-// it ("" when none does: host-network backends, admin only).
-func (c *call) serviceBackends() (vpcID string, ports []int, backends []api.BackendSpec, err error) {
-	res := c.p.structs("Resource")
-	if len(res) == 0 {
-		return "", nil, nil, model.Errorf(http.StatusBadRequest, "MissingParameter", "at least one Resource.N (ResourceType=backend, ResourceId=IP:PORT, ZoneId) is required")
-	}
-	vsws, err := c.c.ListVSwitches(c.ctx, client.Filter{})
-	if err != nil {
-		return "", nil, nil, err
-	}
-	seenPort := map[int]bool{}
-	for i, r := range res {
-		if !strings.EqualFold(r["resourcetype"], ResourceTypeBackend) {
-			return "", nil, nil, model.Errorf(http.StatusBadRequest, "OperationUnsupported",
-				"Resource.%d.ResourceType %q is not supported: privlink has no load balancers yet; use ResourceType=backend with ResourceId=IP:PORT", i+1, r["resourcetype"])
-		}
-		ap, perr := netip.ParseAddrPort(r["resourceid"])
-		if perr != nil || !ap.Addr().Is4() || ap.Port() == 0 {
-			return "", nil, nil, model.Invalid("ResourceId", "Resource.%d.ResourceId %q must be IPv4:PORT", i+1, r["resourceid"])
-		}
-		zone := r["zoneid"]
-		if zone == "" {
-			return "", nil, nil, model.Errorf(http.StatusBadRequest, "MissingParameter", "Resource.%d.ZoneId is required", i+1)
-		}
-		in := ""
-		for _, v := range vsws {
-			if v.ZoneID == zone && v.CidrBlock.Contains(ap.Addr()) {
-				in = v.VpcID
-			}
-		}
-		if i > 0 && in != vpcID {
-			return "", nil, nil, model.Invalid("ResourceId", "all resources must be in one VPC (Resource.%d is not where Resource.1 is)", i+1)
-		}
-		vpcID = in
-		port := int(ap.Port())
-		if !seenPort[port] {
-			seenPort[port] = true
-			ports = append(ports, port)
-		}
-		backends = append(backends, api.BackendSpec{ZoneID: zone, IP: ap.Addr().String(), Port: port})
-	}
-	sort.Ints(ports)
-	return vpcID, ports, backends, nil
-}
-
 func createVpcEndpointService(c *call) (response, error) {
 	if err := noTagsOrGroups(c.p); err != nil {
 		return nil, err
@@ -137,7 +81,7 @@ func createVpcEndpointService(c *call) (response, error) {
 			return nil, err
 		}
 	}
-	if err := c.p.unsupported("ServiceResourceType", "privlink has no load balancers yet; use backend resources", ResourceTypeBackend); err != nil {
+	if err := c.p.unsupported("ServiceResourceType", "privlink's service resources are load balancers (nlb) and backends", ResourceTypeNLB, ResourceTypeBackend); err != nil {
 		return nil, err
 	}
 	if err := c.p.unsupported("Payer", "privlink does not bill", "Endpoint"); err != nil {
@@ -155,11 +99,11 @@ func createVpcEndpointService(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	vpc, ports, backends, err := c.serviceBackends()
+	vpc, ports, backends, lbs, err := c.serviceResources()
 	if err != nil {
 		return nil, err
 	}
-	s, err := c.c.CreateService(c.ctx, api.CreateServiceRequest{Description: c.p.str("ServiceDescription"), VpcID: vpc, Ports: ports, Resources: backends,
+	s, err := c.c.CreateService(c.ctx, api.CreateServiceRequest{Description: c.p.str("ServiceDescription"), VpcID: vpc, Ports: ports, Resources: backends, LoadBalancerIDs: lbs,
 		AutoAcceptEnabled: auto, ZoneAffinityEnabled: affinity, ClientToken: c.p.str("ClientToken"), DryRun: dry})
 	if err != nil {
 		return nil, err
@@ -423,71 +367,4 @@ func slicesFilter[T any](in []T, keep func(T) bool) []T {
 		}
 	}
 	return out
-}
-
-type resourceView struct {
-	ResourceId   string `json:"ResourceId"`
-	ResourceType string `json:"ResourceType"`
-	ZoneId       string `json:"ZoneId"`
-	Ip           string `json:"Ip"`
-	VpcId        string `json:"VpcId"`
-	VSwitchId    string `json:"VSwitchId"`
-	RegionId     string `json:"RegionId"`
-	StatusInfo   string `json:"StatusInfo"`
-}
-
-type listResourcesResponse struct {
-	Base
-	NextToken  string         `json:"NextToken"`
-	MaxResults int            `json:"MaxResults"`
-	Resources  []resourceView `json:"Resources"`
-}
-
-// listVpcEndpointServiceResources shows a service's backends as its
-// resources (ResourceType backend, ResourceId IP:PORT).
-func listVpcEndpointServiceResources(c *call) (response, error) {
-	id, err := c.p.required("ServiceId")
-	if err != nil {
-		return nil, err
-	}
-	s, err := c.c.GetService(c.ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	vsws, err := c.c.ListVSwitches(c.ctx, client.Filter{VpcID: s.VpcID})
-	if err != nil {
-		return nil, err
-	}
-	zone := c.p.str("ZoneId")
-	var views []resourceView
-	for _, b := range s.Resources {
-		if zone != "" && b.ZoneID != zone {
-			continue
-		}
-		// Port 0 is "the listener port": with one listener, that port;
-		// with several, the backend serves each and the ID is its IP.
-		rid := b.IP.String()
-		switch {
-		case b.Port != 0:
-			rid = netip.AddrPortFrom(b.IP, uint16(b.Port)).String()
-		case len(s.Ports) == 1:
-			rid = netip.AddrPortFrom(b.IP, uint16(s.Ports[0])).String()
-		}
-		v := resourceView{ResourceId: rid, ResourceType: ResourceTypeBackend, ZoneId: b.ZoneID,
-			Ip: b.IP.String(), VpcId: s.VpcID, RegionId: s.RegionID, StatusInfo: b.Health}
-		for _, w := range vsws {
-			if s.VpcID != "" && w.ZoneID == b.ZoneID && w.CidrBlock.Contains(b.IP) {
-				v.VSwitchId = w.VSwitchID
-			}
-		}
-		views = append(views, v)
-	}
-	page, next, max, err := tokenPage(c.p, views, func(v resourceView) string { return v.ZoneId + "/" + v.ResourceId })
-	if err != nil {
-		return nil, err
-	}
-	if page == nil {
-		page = []resourceView{}
-	}
-	return &listResourcesResponse{NextToken: next, MaxResults: max, Resources: page}, nil
 }

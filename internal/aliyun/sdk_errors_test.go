@@ -218,20 +218,20 @@ func TestSDKAuthAndErrors(t *testing.T) {
 
 	t.Run("unsupported", func(t *testing.T) {
 		r := privatelink.CreateAttachResourceToVpcEndpointServiceRequest()
-		r.ServiceId, r.ResourceId, r.ResourceType = "epsrv-x", "nlb-x", "nlb"
+		r.ServiceId, r.ResourceId, r.ResourceType = "epsrv-x", "lb-x", "slb"
 		_, err := a.PL.AttachResourceToVpcEndpointService(r)
 		wantCode(t, "AttachResourceToVpcEndpointService", err, "OperationUnsupported", 400)
 		c := privatelink.CreateCreateVpcEndpointServiceRequest()
-		c.Resource = &[]privatelink.CreateVpcEndpointServiceResource{{ResourceType: "nlb", ResourceId: "nlb-x", ZoneId: e.Config().Zones[0]}}
+		c.Resource = &[]privatelink.CreateVpcEndpointServiceResource{{ResourceType: "alb", ResourceId: "alb-x", ZoneId: e.Config().Zones[0]}}
 		_, err = a.PL.CreateVpcEndpointService(c)
-		se := wantCode(t, "CreateVpcEndpointService with an nlb", err, "OperationUnsupported", 400)
-		if !strings.Contains(se.Message(), "ResourceType=backend") {
+		se := wantCode(t, "CreateVpcEndpointService with an alb", err, "OperationUnsupported", 400)
+		if !strings.Contains(se.Message(), "(nlb") {
 			t.Errorf("message does not say what works: %s", se.Message())
 		}
 		// Every action privlink knows but cannot honour yet says so.
-		for _, name := range []string{"DetachResourceFromVpcEndpointService", "UpdateVpcEndpointServiceResourceAttribute",
+		for _, name := range []string{
 			"UpdateVpcEndpointZoneConnectionResourceAttribute",
-			"CheckResourceSupportOperate", "TagResources",
+			"TagResources",
 			"UntagResources", "ListTagResources", "ChangeResourceGroup", "NotifyResourceAddressFamily"} {
 			resp := signedPost(t, e, ak.AccessKeyID, ak.AccessKeySecret, time.Now(), map[string]string{"Action": name, "Version": aliyun.VersionPrivateLink})
 			if body := rpcError(t, resp); resp.StatusCode != 400 || body.Code != "OperationUnsupported" || body.Message == "" {

@@ -20,6 +20,7 @@ import (
 	"github.com/aliyun/alibaba-cloud-sdk-go/services/vpc"
 	"github.com/go-sql-driver/mysql"
 
+	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/testenv"
 )
@@ -120,8 +121,9 @@ func TestMain(m *testing.M) {
 
 // TestSDKSeedScenario plays the seed scenario through the official SDK
 // only (but for the database the vendor runs on its hosts): the
-// provider's VPC, vSwitches, hosts (RunInstances) and a
-// service with backend resources, the consumer allow-listed; the
+// provider's VPC, vSwitches, hosts (RunInstances), a load balancer over
+// them (through /v1: Alibaba's NLB API is not served) and a service with
+// it as its resource (Resource.N of type nlb), the consumer allow-listed; the
 // consumer's VPC of the same CIDR, vSwitches in two zones, a security
 // group with a 6001 rule, the service found by name, an endpoint in two
 // zones with a ClientToken (repeated: the same endpoint); the provider
@@ -143,12 +145,18 @@ func TestSDKSeedScenario(t *testing.T) {
 
 	// Provider: network, database hosts, service, allow-list.
 	pn := sdkNetwork(t, provider, "provider", zones)
-	var resources []privatelink.CreateVpcEndpointServiceResource
+	var backends []api.BackendSpec
 	bin := sampleDB(t)
 	for i, z := range zones {
 		id, ip := runInstance(t, provider, pn.vsws[i], z, "db-"+z)
 		startSampleDB(t, e, bin, id)
-		resources = append(resources, privatelink.CreateVpcEndpointServiceResource{ResourceType: "backend", ResourceId: ip + ":6001", ZoneId: z})
+		backends = append(backends, api.BackendSpec{ZoneID: z, IP: ip, Port: 6001})
+	}
+	lb, err := providerREST.CreateLoadBalancer(bg, api.CreateLoadBalancerRequest{Name: "db", VpcID: pn.vpcID, Ports: []int{6001}, Backends: backends})
+	must(t, "CreateLoadBalancer (/v1)", err)
+	var resources []privatelink.CreateVpcEndpointServiceResource
+	for _, z := range zones {
+		resources = append(resources, privatelink.CreateVpcEndpointServiceResource{ResourceType: "nlb", ResourceId: lb.LoadBalancerID, ZoneId: z})
 	}
 	cs := privatelink.CreateCreateVpcEndpointServiceRequest()
 	cs.Resource, cs.ServiceDescription, cs.AutoAcceptEnabled, cs.ZoneAffinityEnabled = &resources, "sample database", requests.NewBoolean(false), requests.NewBoolean(true)
@@ -173,7 +181,7 @@ func TestSDKSeedScenario(t *testing.T) {
 	gsr, err := provider.PL.GetVpcEndpointServiceAttribute(gs)
 	must(t, "GetVpcEndpointServiceAttribute", err)
 	strict[privatelink.GetVpcEndpointServiceAttributeResponse](t, "GetVpcEndpointServiceAttribute", gsr)
-	if len(gsr.Zones) != 2 || !gsr.ZoneAffinityEnabled || gsr.AutoAcceptEnabled {
+	if len(gsr.Zones) != 2 || gsr.ServiceResourceType != "nlb" || !gsr.ZoneAffinityEnabled || gsr.AutoAcceptEnabled {
 		t.Fatalf("service: %+v", gsr)
 	}
 
@@ -301,6 +309,34 @@ func TestSDKSeedScenario(t *testing.T) {
 	})
 	testenv.Eventually(t, "query through "+attr.EndpointDomain, func() error {
 		return queryThrough(e, app, cn.vpcID, attr.EndpointDomain)
+	})
+	// The zone agents' checks show as the load balancer's backend health
+	// (/v1) and as its resources' StatusInfo (SDK).
+	testenv.Eventually(t, "load balancer backends Healthy", func() error {
+		l, err := providerREST.GetLoadBalancer(bg, lb.LoadBalancerID)
+		if err != nil {
+			return err
+		}
+		for _, b := range l.Backends {
+			if b.Health != "Healthy" {
+				return fmt.Errorf("backend %s is %q", b.IP, b.Health)
+			}
+		}
+		lr := privatelink.CreateListVpcEndpointServiceResourcesRequest()
+		lr.ServiceId = svc.ServiceId
+		res, err := provider.PL.ListVpcEndpointServiceResources(lr)
+		if err != nil {
+			return err
+		}
+		if len(res.Resources) != 2 {
+			return fmt.Errorf("resources %+v", res.Resources)
+		}
+		for _, r := range res.Resources {
+			if r.ResourceId != lb.LoadBalancerID || r.StatusInfo != "Healthy" {
+				return fmt.Errorf("resource %s in %s is %q", r.ResourceId, r.ZoneId, r.StatusInfo)
+			}
+		}
+		return nil
 	})
 
 	// The consumer swaps the endpoint's security group for one without

@@ -83,9 +83,16 @@ const (
 	OpListAccessKeys      = "ListAccessKeys"
 	OpDeleteAccessKey     = "DeleteAccessKey"
 	OpListNodes           = "ListNodes"
-	OpDeleteNode          = "DeleteNode"
-	OpEndpointTraffic     = "DescribeVpcEndpointTraffic"
-	OpServiceTraffic      = "DescribeVpcEndpointServiceTraffic"
+
+	OpCreateLoadBalancer = "CreateLoadBalancer"
+	OpListLoadBalancers  = "ListLoadBalancers"
+	OpGetLoadBalancer    = "GetLoadBalancer"
+	OpDeleteLoadBalancer = "DeleteLoadBalancer"
+	OpAttachServiceLB    = "AttachResourceToVpcEndpointService"
+	OpDetachServiceLB    = "DetachResourceFromVpcEndpointService"
+	OpDeleteNode         = "DeleteNode"
+	OpEndpointTraffic    = "DescribeVpcEndpointTraffic"
+	OpServiceTraffic     = "DescribeVpcEndpointServiceTraffic"
 )
 
 // Query filter names.
@@ -179,6 +186,13 @@ var Operations = []Operation{
 	{OpEndpointTraffic, "GET", "/v1/endpoints/{id}/traffic", "An endpoint's traffic over the last hour and day, per zone, with the last backend checks", nil, EndpointTraffic{}, false, nil, getErrs},
 	{OpServiceTraffic, "GET", "/v1/services/{id}/traffic", "A service's traffic: the sum, each endpoint's, and each backend's last check per zone", nil, ServiceTraffic{}, false, nil, getErrs},
 	{OpDetachEndpointSG, "DELETE", "/v1/endpoints/{id}/security-groups/{sg}", "Detach a security group; another must stay", nil, Endpoint{}, false, nil, []int{400, 404, 409}},
+
+	{OpCreateLoadBalancer, "POST", "/v1/load-balancers", "Create a load balancer (listener ports, backends per zone) in a VPC, to attach to services", CreateLoadBalancerRequest{}, LoadBalancer{}, false, nil, bodyErrs},
+	{OpListLoadBalancers, "GET", "/v1/load-balancers", "List your load balancers (filter: vpcId)", nil, List[LoadBalancer]{}, false, []string{FilterVpcID}, listErrs},
+	{OpGetLoadBalancer, "GET", "/v1/load-balancers/{id}", "Get a load balancer with the services it is attached to and its backends' health", nil, LoadBalancer{}, false, nil, getErrs},
+	{OpDeleteLoadBalancer, "DELETE", "/v1/load-balancers/{id}", "Delete a load balancer attached to no service", nil, LoadBalancer{}, false, nil, deleteErrs},
+	{OpAttachServiceLB, "POST", "/v1/services/{id}/load-balancers", "Attach a load balancer of the service's VPC: the service takes its ports, zones and backends", ServiceLoadBalancerRequest{}, EndpointService{}, false, nil, bodyErrs},
+	{OpDetachServiceLB, "DELETE", "/v1/services/{id}/load-balancers/{lb}", "Detach a load balancer; the service keeps the others' ports, zones and backends (the last cannot go)", nil, EndpointService{}, false, nil, []int{400, 404, 409}},
 
 	{OpListNodes, "GET", "/v1/nodes", "List the region's nodes: zone, underlay address, Ready or NotReady since when, hosts and endpoint IPs held (admin only)", nil, List[Node]{}, true, nil, []int{400, 403}},
 	{OpDeleteNode, "DELETE", "/v1/nodes/{name}", "Delete a node that is not ready and holds no host or endpoint IP (admin only)", nil, Node{}, true, nil, []int{403, 404, 409}},

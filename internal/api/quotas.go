@@ -24,6 +24,9 @@ const (
 	MaxDescription = 256
 	// MaxBodyBytes is the largest request body the server reads.
 	MaxBodyBytes = 1 << 20
+	// MaxLoadBalancersPerVPC bounds the load balancers of one VPC (VPCs
+	// are an account quota, so an account's load balancers are bounded).
+	MaxLoadBalancersPerVPC = 20
 	// MaxPageSize is the largest maxResults a list accepts.
 	MaxPageSize = 100
 )

@@ -61,13 +61,16 @@ const MaxEndpointConnLimit = 1000000
 
 // CreateServiceRequest publishes an endpoint service.
 type CreateServiceRequest struct {
-	Description         string        `json:"serviceDescription,omitempty"`
-	VpcID               string        `json:"vpcId,omitempty"`
-	Ports               []int         `json:"ports"`
-	Resources           []BackendSpec `json:"resources"`
-	AutoAcceptEnabled   bool          `json:"autoAcceptEnabled,omitempty"`
-	ZoneAffinityEnabled bool          `json:"zoneAffinityEnabled,omitempty"`
-	ProxyProtocol       bool          `json:"proxyProtocolEnabled,omitempty"`
+	Description string        `json:"serviceDescription,omitempty"`
+	VpcID       string        `json:"vpcId,omitempty"`
+	Ports       []int         `json:"ports"`
+	Resources   []BackendSpec `json:"resources"`
+	// LoadBalancerIDs are load balancers of the VPC to attach instead of
+	// Resources: the service takes their ports, zones and backends.
+	LoadBalancerIDs     []string `json:"loadBalancerIds,omitempty"`
+	AutoAcceptEnabled   bool     `json:"autoAcceptEnabled,omitempty"`
+	ZoneAffinityEnabled bool     `json:"zoneAffinityEnabled,omitempty"`
+	ProxyProtocol       bool     `json:"proxyProtocolEnabled,omitempty"`
 	// ProxyProtocolTLVs chooses the TLVs sent with the PROXY header
 	// (vpcId, endpointId, serviceId); absent: vpcId and endpointId,
 	// which every common receiver accepts; [] sends none.
@@ -175,4 +178,22 @@ type EndpointSecurityGroupRequest struct {
 // UpdateEndpointRequest changes an endpoint's attributes; absent fields stay.
 type UpdateEndpointRequest struct {
 	Name *string `json:"endpointName,omitempty"`
+}
+
+// CreateLoadBalancerRequest creates a load balancer in one of the caller's
+// VPCs: listener ports and backends, each a usable address of a vSwitch of
+// the VPC in the backend's zone (as a service's backends).
+type CreateLoadBalancerRequest struct {
+	Name        string        `json:"loadBalancerName,omitempty"`
+	VpcID       string        `json:"vpcId"`
+	Ports       []int         `json:"ports"`
+	Backends    []BackendSpec `json:"backends"`
+	ClientToken string        `json:"clientToken,omitempty"`
+	DryRun      bool          `json:"dryRun,omitempty"`
+}
+
+// ServiceLoadBalancerRequest attaches a load balancer to a service.
+type ServiceLoadBalancerRequest struct {
+	LoadBalancerID string `json:"loadBalancerId"`
+	DryRun         bool   `json:"dryRun,omitempty"`
 }

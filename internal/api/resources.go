@@ -16,6 +16,7 @@ type (
 	EndpointZone      = model.EndpointZone
 	Event             = model.Event
 	Notification      = model.Notification
+	LoadBalancer      = model.LoadBalancer
 )
 
 // List is the body of every list response, one page of items.

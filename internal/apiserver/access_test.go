@@ -53,10 +53,16 @@ func TestCrossAccountMatrix(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	h := s.ProviderHosts[0]
+	lb, err := s.Provider.CreateLoadBalancer(bg, api.CreateLoadBalancerRequest{VpcID: s.ProviderVPC.VpcID, Ports: []int{16003},
+		Backends: []api.BackendSpec{{ZoneID: h.ZoneID, IP: h.IP.String()}}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ids := map[string]string{ // first path element -> a resource of provider or consumer
 		"vpcs": s.ConsumerVPC.VpcID, "vswitches": s.ConsumerVSwitches[0].VSwitchID, "security-groups": s.SG.SecurityGroupID,
 		"hosts": s.ConsumerHost.HostID, "services": s.Service.ServiceID, "endpoints": s.Endpoint.EndpointID,
-		"access-keys": key.AccessKeyID,
+		"access-keys": key.AccessKeyID, "load-balancers": lb.LoadBalancerID,
 	}
 	bodies := map[string]any{
 		"authorize":        map[string]any{"rules": []map[string]any{{"portRange": "1/2", "sourceCidrIp": "0.0.0.0/0"}}},
@@ -67,6 +73,7 @@ func TestCrossAccountMatrix(t *testing.T) {
 		"endpoints":        map[string]any{"endpointName": "renamed"},
 		"security-groups":  map[string]any{"securityGroupId": s.SG.SecurityGroupID},
 		"zones":            map[string]any{"zoneId": s.ConsumerVSwitches[0].ZoneID, "vSwitchId": s.ConsumerVSwitches[0].VSwitchID},
+		"load-balancers":   map[string]any{"loadBalancerId": lb.LoadBalancerID},
 	}
 	before := storeDump(t, e)
 	for _, rt := range e.API.Routes() {
@@ -80,6 +87,7 @@ func TestCrossAccountMatrix(t *testing.T) {
 		p = strings.Replace(p, "{account}", s.ConsumerID, 1)
 		p = strings.Replace(p, "{sg}", s.SG.SecurityGroupID, 1)
 		p = strings.Replace(p, "{zone}", s.ConsumerVSwitches[0].ZoneID, 1)
+		p = strings.Replace(p, "{lb}", lb.LoadBalancerID, 1)
 		var body any
 		if method == http.MethodPost || method == http.MethodPatch {
 			body = bodies[parts[len(parts)-1]]

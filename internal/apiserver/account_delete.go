@@ -37,6 +37,7 @@ var accountResources = []ownership{
 	firstOwned[model.Host](store.KindHost, "host"),
 	firstOwned[model.EndpointService](store.KindService, "endpoint service"),
 	firstOwned[model.Endpoint](store.KindEndpoint, "endpoint"),
+	firstOwned[model.LoadBalancer](store.KindLB, "load balancer"),
 }
 
 // deleteAccount deletes an account that owns nothing, with its tokens and

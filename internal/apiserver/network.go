@@ -57,6 +57,15 @@ func (a *API) deleteVPC(r *http.Request, v *model.VPC, t *store.Txn) error {
 			return dependency(store.KindVPC, id, "endpoint service "+x.ServiceID)
 		}
 	}
+	lbs, err := store.List[model.LoadBalancer](r.Context(), a.st, a.st.KindPrefix(store.KindLB))
+	if err != nil {
+		return err
+	}
+	for _, x := range lbs {
+		if x.VpcID == id {
+			return dependency(store.KindVPC, id, "load balancer "+x.LoadBalancerID)
+		}
+	}
 	return nil
 }
 

@@ -30,6 +30,7 @@ var kindNames = map[string]string{
 	store.KindAccount: "Account",
 	store.KindVPC:     "Vpc", store.KindVSwitch: "VSwitch", store.KindSG: "SecurityGroup",
 	store.KindHost: "Host", store.KindService: "EndpointService", store.KindEndpoint: "Endpoint",
+	store.KindLB: "LoadBalancer",
 }
 
 // getOwned reads a resource and hides other accounts' resources as 404.

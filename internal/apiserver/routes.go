@@ -84,6 +84,13 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpListNotifications:  a.listNotifications,
 		api.OpDeleteNotification: a.deleteNotification,
 
+		api.OpCreateLoadBalancer: body(a.createLoadBalancer),
+		api.OpListLoadBalancers:  a.listLoadBalancers,
+		api.OpGetLoadBalancer:    a.getLoadBalancer,
+		api.OpDeleteLoadBalancer: deleteOf(a, store.KindLB, a.deleteLoadBalancer),
+		api.OpAttachServiceLB:    body(a.attachServiceLB),
+		api.OpDetachServiceLB:    a.detachServiceLB,
+
 		api.OpListNodes:  a.listNodes,
 		api.OpDeleteNode: a.deleteNode,
 	}

@@ -18,23 +18,6 @@ func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServ
 	if len(req.Description) > api.MaxDescription {
 		return nil, model.Invalid("ServiceDescription", "description must be at most 256 characters")
 	}
-	if len(req.Ports) == 0 || len(req.Ports) > api.MaxPortsPerService {
-		return nil, model.Invalid("Ports", "a service needs 1 to %d listener ports", api.MaxPortsPerService)
-	}
-	for i, p := range req.Ports {
-		if err := model.ValidatePort("Ports", p); err != nil {
-			return nil, err
-		}
-		if slices.Contains(req.Ports[:i], p) {
-			return nil, model.Invalid("Ports", "port %d is listed twice", p)
-		}
-	}
-	if len(req.Resources) == 0 {
-		return nil, model.Invalid("Resources", "a service needs at least one backend (zoneId, ip, port)")
-	}
-	if len(req.Resources) > api.MaxBackendsPerService {
-		return nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.BackendsPerService", "a service has at most %d backends", api.MaxBackendsPerService)
-	}
 	if req.ConnectBandwidth < 0 || req.ConnectBandwidth > api.MaxBandwidthMbps {
 		return nil, model.Invalid("ConnectBandwidth", "connectBandwidth must be 0 (unlimited) to 10240 Mbps")
 	}
@@ -50,49 +33,38 @@ func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServ
 	if req.IdleTimeout < 1 || req.IdleTimeout > 86400 {
 		return nil, model.Invalid("IdleTimeoutSeconds", "idleTimeoutSeconds must be 1 to 86400")
 	}
-	var vpc *model.VPC
-	var vsws []model.VSwitch
-	if req.VpcID != "" {
-		v, err := a.parentVPC(r, t, req.VpcID)
+	var backends []model.Backend
+	if len(req.LoadBalancerIDs) > 0 {
+		if len(req.Resources) > 0 || len(req.Ports) > 0 {
+			return nil, model.Invalid("LoadBalancerIds", "give either ports and resources or load balancers, not both")
+		}
+		lbs, err := a.serviceLBs(r, t, req.LoadBalancerIDs, req.VpcID)
 		if err != nil {
 			return nil, err
 		}
-		vpc = &v
-		if vsws, err = listOwned(a, r, store.KindVSwitch, func(s model.VSwitch) bool { return s.VpcID == v.VpcID }); err != nil {
+		req.VpcID, req.Ports, backends = lbs.VpcID, lbs.Ports, lbs.Backends
+	} else {
+		if err := checkPorts(req.Ports); err != nil {
 			return nil, err
 		}
-	}
-	seen := map[model.Backend]bool{}
-	var backends []model.Backend
-	for i, b := range req.Resources {
-		if err := a.checkZone("Resources.ZoneId", b.ZoneID); err != nil {
-			return nil, err
-		}
-		ip, err := netip.ParseAddr(b.IP)
-		if err != nil || !ip.Is4() {
-			return nil, model.Invalid("Resources.Ip", "backend %d: %q is not an IPv4 address", i+1, b.IP)
-		}
-		if vpc != nil {
-			if err := backendInVSwitch(vpc, vsws, b.ZoneID, ip); err != nil {
+		var vpc *model.VPC
+		var vsws []model.VSwitch
+		if req.VpcID != "" {
+			v, err := a.parentVPC(r, t, req.VpcID)
+			if err != nil {
+				return nil, err
+			}
+			vpc = &v
+			if vsws, err = a.vpcVSwitches(r, v.VpcID); err != nil {
 				return nil, err
 			}
 		}
-		if b.Port != 0 {
-			if err := model.ValidatePort("Resources.Port", b.Port); err != nil {
-				return nil, err
-			}
-			if len(req.Ports) > 1 {
-				return nil, model.Invalid("Resources.Port", "with several listener ports the backend port must be omitted (each port maps to the same backend port)")
-			}
+		var err error
+		if backends, err = a.checkBackends("Resources", req.Ports, req.Resources, vpc, vsws); err != nil {
+			return nil, err
 		}
-		mb := model.Backend{ZoneID: b.ZoneID, IP: ip, Port: b.Port}
-		if seen[mb] {
-			return nil, model.Invalid("Resources", "backend %s:%d in %s is listed twice", b.IP, b.Port, b.ZoneID)
-		}
-		seen[mb] = true
-		backends = append(backends, mb)
 	}
-	if vpc == nil && !callerOf(r).Admin {
+	if req.VpcID == "" && !callerOf(r).Admin {
 		return nil, model.Errorf(http.StatusForbidden, "Forbidden.HostNetworkBackend",
 			"only the admin may publish backends on the host network; give the service's vpcId and put the backends in its vSwitches")
 	}
@@ -115,23 +87,88 @@ func allowListFull() error {
 	return model.Errorf(http.StatusBadRequest, "QuotaExceeded.AllowedAccountsPerService", "a service allow-lists at most %d accounts", api.MaxAllowedAccounts)
 }
 
+// checkPorts validates the listener ports of a service or load balancer.
+func checkPorts(ports []int) error {
+	if len(ports) == 0 || len(ports) > api.MaxPortsPerService {
+		return model.Invalid("Ports", "1 to %d listener ports are needed", api.MaxPortsPerService)
+	}
+	for i, p := range ports {
+		if err := model.ValidatePort("Ports", p); err != nil {
+			return err
+		}
+		if slices.Contains(ports[:i], p) {
+			return model.Invalid("Ports", "port %d is listed twice", p)
+		}
+	}
+	return nil
+}
+
+// vpcVSwitches lists the caller's vSwitches of a VPC.
+func (a *API) vpcVSwitches(r *http.Request, vpcID string) ([]model.VSwitch, error) {
+	return listOwned(a, r, store.KindVSwitch, func(s model.VSwitch) bool { return s.VpcID == vpcID })
+}
+
+// checkBackends validates backends (of a service or a load balancer,
+// named field in errors) for the listener ports: at least one, at most
+// MaxBackendsPerService, each an IPv4 address of a vSwitch of vpc in its
+// zone (any address when vpc is nil: the admin's host network), none twice.
+func (a *API) checkBackends(field string, ports []int, specs []api.BackendSpec, vpc *model.VPC, vsws []model.VSwitch) ([]model.Backend, error) {
+	if len(specs) == 0 {
+		return nil, model.Invalid(field, "at least one backend (zoneId, ip, port) is required")
+	}
+	if len(specs) > api.MaxBackendsPerService {
+		return nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.BackendsPerService", "a service has at most %d backends", api.MaxBackendsPerService)
+	}
+	seen := map[model.Backend]bool{}
+	var backends []model.Backend
+	for i, b := range specs {
+		if err := a.checkZone(field+".ZoneId", b.ZoneID); err != nil {
+			return nil, err
+		}
+		ip, err := netip.ParseAddr(b.IP)
+		if err != nil || !ip.Is4() {
+			return nil, model.Invalid(field+".Ip", "backend %d: %q is not an IPv4 address", i+1, b.IP)
+		}
+		if vpc != nil {
+			if err := backendInVSwitch(field, vpc, vsws, b.ZoneID, ip); err != nil {
+				return nil, err
+			}
+		}
+		if b.Port != 0 {
+			if err := model.ValidatePort(field+".Port", b.Port); err != nil {
+				return nil, err
+			}
+			if len(ports) > 1 {
+				return nil, model.Invalid(field+".Port", "with several listener ports the backend port must be omitted (each port maps to the same backend port)")
+			}
+		}
+		mb := model.Backend{ZoneID: b.ZoneID, IP: ip, Port: b.Port}
+		if seen[mb] {
+			return nil, model.Invalid(field, "backend %s:%d in %s is listed twice", b.IP, b.Port, b.ZoneID)
+		}
+		seen[mb] = true
+		backends = append(backends, mb)
+	}
+	return backends, nil
+}
+
 // backendInVSwitch requires a backend to be a usable address of a vSwitch
 // of the provider VPC in the backend's zone.
-func backendInVSwitch(vpc *model.VPC, vsws []model.VSwitch, zone string, ip netip.Addr) error {
+func backendInVSwitch(field string, vpc *model.VPC, vsws []model.VSwitch, zone string, ip netip.Addr) error {
 	for _, s := range vsws {
 		p := s.CidrBlock
 		if !p.Contains(ip) {
 			continue
 		}
 		if s.ZoneID != zone {
-			return model.Invalid("Resources.ZoneId", "backend %s is in vSwitch %s of zone %s, not %s", ip, s.VSwitchID, s.ZoneID, zone)
+			return model.Invalid(field+".ZoneId", "backend %s is in vSwitch %s of zone %s, not %s", ip, s.VSwitchID, s.ZoneID, zone)
 		}
 		if model.Reserved(p, ip) {
-			return model.Invalid("Resources.Ip", "backend %s is the network, gateway or broadcast address of %s", ip, s.CidrBlock)
+			return model.Invalid(field+".Ip", "backend %s is the network, gateway or broadcast address of %s", ip, s.CidrBlock)
 		}
 		return nil
 	}
-	return model.Invalid("Resources.Ip", "backend %s is in no vSwitch of the service VPC %s (%s)", ip, vpc.VpcID, vpc.CidrBlock)
+	return model.Invalid(field+".Ip", "backend %s is in no vSwitch of the service VPC %s (%s)", ip, vpc.VpcID, vpc.CidrBlock)
 }
 
 func (a *API) createService(r *http.Request, req api.CreateServiceRequest) (any, error) {
@@ -147,7 +184,8 @@ func (a *API) createService(r *http.Request, req api.CreateServiceRequest) (any,
 			ZoneAffinityEnabled: req.ZoneAffinityEnabled, ProxyProtocol: req.ProxyProtocol, ProxyProtocolTLVs: proxyTLVs(req.ProxyProtocolTLVs),
 			ConnectBandwidth: req.ConnectBandwidth, IdleTimeout: req.IdleTimeout,
 			MaxConnsPerEndpoint: req.MaxConnsPerEndpoint, NewConnsPerSecond: req.NewConnsPerSecond,
-			AllowedAccounts: append([]string{}, req.AllowedAccounts...), Status: model.StatusActive, CreateTime: now()}
+			AllowedAccounts: append([]string{}, req.AllowedAccounts...), Status: model.StatusActive, CreateTime: now(),
+			LoadBalancerIDs: req.LoadBalancerIDs}
 		for _, b := range backends {
 			if !slices.Contains(s.Zones, b.ZoneID) {
 				s.Zones = append(s.Zones, b.ZoneID)
@@ -191,7 +229,7 @@ func (a *API) getService(r *http.Request) (any, error) {
 // redactService hides the provider's internals from consumers.
 func (a *API) redactService(r *http.Request, s model.EndpointService) model.EndpointService {
 	if s.AccountID != callerOf(r).AccountID {
-		s.Resources, s.AllowedAccounts, s.VpcID = nil, nil, ""
+		s.Resources, s.AllowedAccounts, s.VpcID, s.LoadBalancerIDs = nil, nil, "", nil
 	}
 	return s
 }

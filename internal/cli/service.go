@@ -40,6 +40,7 @@ func serviceCmd(g *globals) *cobra.Command {
 	f.StringVar(&req.VpcID, "vpc", "", "provider VPC where the backends live (default: the host network)")
 	f.IntSliceVar(&ports, "port", nil, "listener port (repeatable)")
 	f.StringArrayVar(&backends, "backend", nil, "backend ZONE=IP:PORT (repeatable; PORT may be omitted to use the listener port)")
+	f.StringSliceVar(&req.LoadBalancerIDs, "load-balancer", nil, "load balancer IDs to attach instead of --port and --backend (the service takes their ports, zones and backends)")
 	f.BoolVar(&req.AutoAcceptEnabled, "auto-accept", false, "accept connections without manual approval")
 	f.BoolVar(&req.ZoneAffinityEnabled, "zone-affinity", false, "prefer backends in the endpoint's zone")
 	f.BoolVar(&req.ProxyProtocol, "proxy-protocol", false, "send PROXY protocol v2 with Alibaba's TLV 0xE1")

@@ -17,8 +17,9 @@ const (
 )
 
 var (
-	eniIP  = netip.MustParseAddr("10.0.1.5")
-	hostIP = netip.MustParseAddr("10.0.1.4")
+	eniIP   = netip.MustParseAddr("10.0.1.5")
+	hostIP  = netip.MustParseAddr("10.0.1.4")
+	backend = model.Backend{ZoneID: "h", IP: netip.MustParseAddr("10.1.1.4"), Port: 6001}
 )
 
 // consistent is a snapshot in which every invariant holds: a provider's
@@ -41,7 +42,8 @@ func consistent() *Snapshot {
 			"i-c": {HostID: "i-c", VpcID: "vpc-c", VSwitchID: "vsw-c", ZoneID: "h", IP: hostIP},
 		},
 		Services: map[string]*model.EndpointService{
-			"epsrv-p": {ServiceID: "epsrv-p", AccountID: owner, VpcID: "vpc-p", Ports: []int{6001}, AllowedAccounts: []string{consumer}},
+			"epsrv-p": {ServiceID: "epsrv-p", AccountID: owner, VpcID: "vpc-p", Ports: []int{6001}, AllowedAccounts: []string{consumer},
+				Resources: []model.Backend{backend}, LoadBalancerIDs: []string{"nlb-p"}},
 		},
 		Endpoints: map[string]*model.Endpoint{
 			"ep-c": {EndpointID: "ep-c", AccountID: consumer, ServiceID: "epsrv-p", VpcID: "vpc-c", SecurityGroupIDs: []string{"sg-c"},
@@ -49,7 +51,8 @@ func consistent() *Snapshot {
 		},
 	}
 	return &Snapshot{State: st, Accounts: map[string]bool{owner: true, consumer: true, stranger: true},
-		IPAM: map[string]string{"vsw-c/10.0.1.4": "i-c", "vsw-c/10.0.1.5": "eni-c"}}
+		IPAM: map[string]string{"vsw-c/10.0.1.4": "i-c", "vsw-c/10.0.1.5": "eni-c"},
+		LBs:  map[string]*model.LoadBalancer{"nlb-p": {LoadBalancerID: "nlb-p", AccountID: owner, VpcID: "vpc-p", Ports: []int{6001}, Backends: []model.Backend{backend}}}}
 }
 
 func TestCheck(t *testing.T) {
@@ -71,6 +74,11 @@ func TestCheck(t *testing.T) {
 		{"host without its vSwitch", func(s *Snapshot) { s.State.Hosts["i-c"].VSwitchID = "vsw-gone" }, "its vSwitch vsw-gone is gone"},
 		{"endpoint without its group", func(s *Snapshot) { s.State.Endpoints["ep-c"].SecurityGroupIDs = []string{"sg-gone"} }, "its security group sg-gone is gone"},
 		{"VPC without its account", func(s *Snapshot) { delete(s.Accounts, owner) }, "its account " + owner + " is gone"},
+		{"service without its load balancer", func(s *Snapshot) { delete(s.LBs, "nlb-p") }, "its load balancer nlb-p is gone"},
+		{"load balancer without its VPC", func(s *Snapshot) { s.LBs["nlb-p"].VpcID = "vpc-gone" }, "load balancer nlb-p: its vpc vpc-gone is gone"},
+		{"load balancer of another account", func(s *Snapshot) { s.LBs["nlb-p"].AccountID = stranger }, "is of account " + stranger},
+		{"service ports not its load balancer's", func(s *Snapshot) { s.State.Services["epsrv-p"].Ports = []int{6002} }, "are not those of its load balancers"},
+		{"service backends not its load balancer's", func(s *Snapshot) { s.State.Services["epsrv-p"].Resources = nil }, "are not those of its load balancers"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

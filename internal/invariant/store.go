@@ -2,6 +2,7 @@ package invariant
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"sort"
@@ -18,6 +19,8 @@ type Snapshot struct {
 	Accounts map[string]bool
 	// IPAM maps "<vSwitchId>/<ip>" to the ID of the record that owns it.
 	IPAM map[string]string
+	// LBs are the load balancers (not in the State: no data plane reads them).
+	LBs map[string]*model.LoadBalancer
 }
 
 // Read takes a snapshot. The two reads are not one revision: use it when
@@ -31,7 +34,7 @@ func Read(ctx context.Context, st *store.Store) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	snap := &Snapshot{State: s, Accounts: map[string]bool{}, IPAM: map[string]string{}}
+	snap := &Snapshot{State: s, Accounts: map[string]bool{}, IPAM: map[string]string{}, LBs: map[string]*model.LoadBalancer{}}
 	for k, v := range raw {
 		rel := strings.TrimPrefix(k, st.Prefix())
 		kind, rest, _ := strings.Cut(rel, "/")
@@ -40,6 +43,11 @@ func Read(ctx context.Context, st *store.Store) (*Snapshot, error) {
 			snap.Accounts[rest] = true
 		case store.KindIPAM:
 			snap.IPAM[rest] = v
+		case store.KindLB:
+			var l model.LoadBalancer
+			if json.Unmarshal([]byte(v), &l) == nil && l.Validate() == nil {
+				snap.LBs[rest] = &l
+			}
 		}
 	}
 	return snap, nil
@@ -114,6 +122,12 @@ func (s *Snapshot) Check() []string {
 			parent("service", id, "vpc", svc.VpcID, st.VPCs[svc.VpcID] != nil)
 		}
 	}
+	for id, l := range s.LBs {
+		parent("load balancer", id, "vpc", l.VpcID, st.VPCs[l.VpcID] != nil)
+	}
+	for id, svc := range st.Services {
+		bad = append(bad, s.serviceLBs(id, svc)...)
+	}
 	for id, ep := range st.Endpoints {
 		parent("endpoint", id, "vpc", ep.VpcID, st.VPCs[ep.VpcID] != nil)
 		if ep.ConnectionStatus != model.ConnServiceDeleted {
@@ -127,5 +141,47 @@ func (s *Snapshot) Check() []string {
 		}
 	}
 	sort.Strings(bad)
+	return bad
+}
+
+// serviceLBs checks a service with load balancers: each exists, is its
+// account's and in its VPC, and the service's ports and backends are
+// theirs (load balancers do not change, so an attach's copy stays true).
+func (s *Snapshot) serviceLBs(id string, svc *model.EndpointService) []string {
+	if len(svc.LoadBalancerIDs) == 0 {
+		return nil
+	}
+	var bad []string
+	ports := map[int]bool{}
+	backends := map[model.Backend]bool{}
+	for _, lid := range svc.LoadBalancerIDs {
+		l := s.LBs[lid]
+		if l == nil {
+			bad = append(bad, fmt.Sprintf("service %s: its load balancer %s is gone", id, lid))
+			continue
+		}
+		if l.AccountID != svc.AccountID || l.VpcID != svc.VpcID {
+			bad = append(bad, fmt.Sprintf("service %s (account %s, vpc %s): load balancer %s is of account %s in vpc %s", id, svc.AccountID, svc.VpcID, lid, l.AccountID, l.VpcID))
+		}
+		for _, p := range l.Ports {
+			ports[p] = true
+		}
+		for _, b := range l.Backends {
+			backends[b] = true
+		}
+	}
+	if len(bad) > 0 {
+		return bad
+	}
+	same := len(ports) == len(svc.Ports) && len(backends) == len(svc.Resources)
+	for _, p := range svc.Ports {
+		same = same && ports[p]
+	}
+	for _, b := range svc.Resources {
+		same = same && backends[b]
+	}
+	if !same {
+		bad = append(bad, fmt.Sprintf("service %s: ports %v and backends %v are not those of its load balancers %v", id, svc.Ports, svc.Resources, svc.LoadBalancerIDs))
+	}
 	return bad
 }

@@ -16,6 +16,7 @@ const (
 	PrefixService  = "epsrv-"
 	PrefixEndpoint = "ep-"
 	PrefixENI      = "eni-"
+	PrefixLB       = "nlb-"
 )
 
 var idEncoding = base32.NewEncoding("abcdefghijklmnopqrstuvwxyz234567").WithPadding(base32.NoPadding)

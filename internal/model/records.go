@@ -72,6 +72,9 @@ func (s *EndpointService) Validate() error {
 	for _, a := range s.AllowedAccounts {
 		errs = append(errs, account(a))
 	}
+	for _, l := range s.LoadBalancerIDs {
+		errs = append(errs, id(PrefixLB, l))
+	}
 	errs = append(errs, ValidateProxyTLVs("proxyProtocolTlvs", s.ProxyProtocolTLVs))
 	if s.ConnectBandwidth < 0 || s.IdleTimeout < 0 || s.MaxConnsPerEndpoint < 0 || s.NewConnsPerSecond < 0 {
 		errs = append(errs, errors.New("connectBandwidth, idleTimeoutSeconds, maxConnectionsPerEndpoint and newConnectionsPerSecond must not be negative"))

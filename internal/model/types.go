@@ -139,6 +139,10 @@ type EndpointService struct {
 	// --endpoint-new-connections-per-second). Excess is reset.
 	MaxConnsPerEndpoint int `json:"maxConnectionsPerEndpoint"`
 	NewConnsPerSecond   int `json:"newConnectionsPerSecond"`
+	// LoadBalancerIDs are the load balancers attached to the service: when
+	// any is, Ports, Zones and Resources are theirs (set at attach and
+	// detach); none means the backends were given directly.
+	LoadBalancerIDs []string `json:"loadBalancerIds,omitempty"`
 }
 
 // EndpointZone is an endpoint's presence in one zone: an ENI on a vSwitch.

@@ -21,6 +21,7 @@ const (
 	KindHost     = "host"     // host/<hostId> -> model.Host
 	KindService  = "svc"      // svc/<serviceId> -> model.EndpointService
 	KindEndpoint = "ep"       // ep/<endpointId> -> model.Endpoint
+	KindLB       = "nlb"      // nlb/<loadBalancerId> -> model.LoadBalancer
 	KindIPAM     = "ipam"     // ipam/<vSwitchId>/<ip> -> owner ID (the key's existence is the allocation)
 	KindSvcEp    = "svcep"    // svcep/<serviceId>/<endpointId> -> "" (index: a service's endpoints)
 	KindVPCEp    = "vpcep"    // vpcep/<vpcId>/<endpointId> -> "" (index: a VPC's endpoints, for the quota)
@@ -54,7 +55,7 @@ func (s *Store) key(kind string, parts ...string) string {
 func (s *Store) KindPrefix(kind string) string { return s.prefix + kind + "/" }
 
 // ResourceKey is the key of one record of a kind: account, token, vpc,
-// vsw, sg, host, svc or ep.
+// vsw, sg, host, svc, ep or nlb.
 func (s *Store) ResourceKey(kind, id string) string { return s.key(kind, id) }
 
 // IPAMKey is the allocation key of one address of a vSwitch.
