@@ -14,6 +14,9 @@ type CreateVPCRequest struct {
 	Name        string `json:"vpcName"`
 	CidrBlock   string `json:"cidrBlock"`
 	NetnsPath   string `json:"netnsPath,omitempty"`
+	// Tags and ResourceGroupID label the new resource (at most 20 tags).
+	Tags            []Tag  `json:"tags,omitempty"`
+	ResourceGroupID string `json:"resourceGroupId,omitempty"`
 	ClientToken string `json:"clientToken,omitempty"`
 	DryRun      bool   `json:"dryRun,omitempty"`
 }
@@ -24,6 +27,9 @@ type CreateVSwitchRequest struct {
 	ZoneID      string `json:"zoneId"`
 	CidrBlock   string `json:"cidrBlock"`
 	Name        string `json:"vSwitchName"`
+	// Tags and ResourceGroupID label the new resource (at most 20 tags).
+	Tags            []Tag  `json:"tags,omitempty"`
+	ResourceGroupID string `json:"resourceGroupId,omitempty"`
 	ClientToken string `json:"clientToken,omitempty"`
 	DryRun      bool   `json:"dryRun,omitempty"`
 }
@@ -33,6 +39,9 @@ type CreateSecurityGroupRequest struct {
 	VpcID       string              `json:"vpcId"`
 	Name        string              `json:"securityGroupName"`
 	Rules       []SecurityGroupRule `json:"rules,omitempty"`
+	// Tags and ResourceGroupID label the new resource (at most 20 tags).
+	Tags            []Tag  `json:"tags,omitempty"`
+	ResourceGroupID string `json:"resourceGroupId,omitempty"`
 	ClientToken string              `json:"clientToken,omitempty"`
 	DryRun      bool                `json:"dryRun,omitempty"`
 }
@@ -77,6 +86,9 @@ type CreateServiceRequest struct {
 	MaxConnsPerEndpoint int      `json:"maxConnectionsPerEndpoint,omitempty"` // concurrent connections per endpoint; 0 = server default
 	NewConnsPerSecond   int      `json:"newConnectionsPerSecond,omitempty"`   // new connections per second per endpoint; 0 = server default
 	AllowedAccounts     []string `json:"allowedAccounts,omitempty"`
+	// Tags and ResourceGroupID label the new resource (at most 20 tags).
+	Tags            []Tag  `json:"tags,omitempty"`
+	ResourceGroupID string `json:"resourceGroupId,omitempty"`
 	ClientToken         string   `json:"clientToken,omitempty"`
 	DryRun              bool     `json:"dryRun,omitempty"`
 }
@@ -140,6 +152,9 @@ type CreateEndpointRequest struct {
 	SecurityGroupIDs []string              `json:"securityGroupIds"`
 	Zones            []EndpointZoneRequest `json:"zones"`
 	Name             string                `json:"endpointName,omitempty"`
+	// Tags and ResourceGroupID label the new resource (at most 20 tags).
+	Tags            []Tag  `json:"tags,omitempty"`
+	ResourceGroupID string `json:"resourceGroupId,omitempty"`
 	ClientToken      string                `json:"clientToken,omitempty"`
 	DryRun           bool                  `json:"dryRun,omitempty"`
 }

@@ -28,6 +28,10 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 			return nil, model.Invalid("SecurityGroupIds", "security group %s is listed twice", id)
 		}
 	}
+	tagging, err := newTagging(req.Tags, req.ResourceGroupID)
+	if err != nil {
+		return nil, err
+	}
 	svcRef := req.ServiceID
 	if svcRef == "" {
 		svcRef = req.ServiceName
@@ -66,7 +70,7 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 		ep := model.Endpoint{EndpointID: model.NewID(model.PrefixEndpoint), AccountID: callerOf(r).AccountID, Name: req.Name,
 			ServiceID: svc.ServiceID, ServiceName: svc.Name, VpcID: vpc.VpcID,
 			SecurityGroupIDs: slices.Compact(slices.Sorted(slices.Values(req.SecurityGroupIDs))),
-			EndpointStatus:   model.StatusCreating, ConnectionStatus: model.ConnPending, RegionID: a.naming.Region, CreateTime: now()}
+			EndpointStatus:   model.StatusCreating, ConnectionStatus: model.ConnPending, RegionID: a.naming.Region, CreateTime: now(), Tagging: tagging}
 		if svc.AutoAcceptEnabled {
 			ep.ConnectionStatus = model.ConnConnected
 		}
@@ -154,6 +158,9 @@ func (a *API) listEndpoints(r *http.Request) (any, error) {
 	items, err := listOwned(a, r, store.KindEndpoint, func(e model.Endpoint) bool {
 		return (vpc == "" || e.VpcID == vpc) && (svc == "" || e.ServiceID == svc)
 	})
+	if err == nil {
+		items, err = filterTags(r, items)
+	}
 	if err != nil {
 		return nil, err
 	}

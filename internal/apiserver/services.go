@@ -135,6 +135,10 @@ func backendInVSwitch(vpc *model.VPC, vsws []model.VSwitch, zone string, ip neti
 }
 
 func (a *API) createService(r *http.Request, req api.CreateServiceRequest) (any, error) {
+	tagging, err := newTagging(req.Tags, req.ResourceGroupID)
+	if err != nil {
+		return nil, err
+	}
 	build := func(t *store.Txn) (string, any, error) {
 		backends, err := a.validateService(r, t, &req)
 		if err != nil {
@@ -147,7 +151,7 @@ func (a *API) createService(r *http.Request, req api.CreateServiceRequest) (any,
 			ZoneAffinityEnabled: req.ZoneAffinityEnabled, ProxyProtocol: req.ProxyProtocol, ProxyProtocolTLVs: proxyTLVs(req.ProxyProtocolTLVs),
 			ConnectBandwidth: req.ConnectBandwidth, IdleTimeout: req.IdleTimeout,
 			MaxConnsPerEndpoint: req.MaxConnsPerEndpoint, NewConnsPerSecond: req.NewConnsPerSecond,
-			AllowedAccounts: append([]string{}, req.AllowedAccounts...), Status: model.StatusActive, CreateTime: now()}
+			AllowedAccounts: append([]string{}, req.AllowedAccounts...), Status: model.StatusActive, CreateTime: now(), Tagging: tagging}
 		for _, b := range backends {
 			if !slices.Contains(s.Zones, b.ZoneID) {
 				s.Zones = append(s.Zones, b.ZoneID)
@@ -192,6 +196,7 @@ func (a *API) getService(r *http.Request) (any, error) {
 func (a *API) redactService(r *http.Request, s model.EndpointService) model.EndpointService {
 	if s.AccountID != callerOf(r).AccountID {
 		s.Resources, s.AllowedAccounts, s.VpcID = nil, nil, ""
+		s.Tagging = model.Tagging{} // the provider's labels
 	}
 	return s
 }
