@@ -39,9 +39,6 @@ func createSecurityGroup(c *call) (response, error) {
 	if err := c.p.unsupported("SecurityGroupType", "privlink groups are basic (normal) groups", "normal"); err != nil {
 		return nil, err
 	}
-	if err := noTagsOrGroups(c.p); err != nil {
-		return nil, err
-	}
 	if err := c.p.unsupported("Description", "descriptions are not stored yet; use the name"); err != nil {
 		return nil, err
 	}
@@ -49,7 +46,8 @@ func createSecurityGroup(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := c.c.CreateSecurityGroup(c.ctx, api.CreateSecurityGroupRequest{VpcID: vpc, Name: c.p.str("SecurityGroupName"), ClientToken: c.p.str("ClientToken")})
+	g, err := c.c.CreateSecurityGroup(c.ctx, api.CreateSecurityGroupRequest{VpcID: vpc, Name: c.p.str("SecurityGroupName"), ClientToken: c.p.str("ClientToken"),
+		Tags: tagsOf(c.p), ResourceGroupID: c.p.str("ResourceGroupId")})
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +160,9 @@ type describeSecurityGroupsResponse struct {
 }
 
 func describeSecurityGroups(c *call) (response, error) {
-	all, err := c.c.ListSecurityGroups(c.ctx, client.Filter{VpcID: c.p.str("VpcId")})
+	f := tagFilter(c.p)
+	f.VpcID = c.p.str("VpcId")
+	all, err := c.c.ListSecurityGroups(c.ctx, f)
 	if err != nil {
 		return nil, err
 	}
