@@ -247,9 +247,6 @@ func createVpcEndpoint(c *call) (response, error) {
 		}
 		req.Zones = append(req.Zones, api.EndpointZoneRequest{ZoneID: z["zoneid"], VSwitchID: z["vswitchid"], IP: z["ip"]})
 	}
-	if len(req.Zones) == 0 {
-		return nil, model.Errorf(http.StatusBadRequest, "OperationUnsupported", "an endpoint without zones is not supported yet: pass Zone.N.ZoneId and Zone.N.VSwitchId")
-	}
 	if req.DryRun, err = c.p.boolean("DryRun"); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package aliyun_test
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -46,7 +47,8 @@ func TestSDKTags(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{Network: "loopback"})
 	zone := e.Config().Zones[0]
 	aliceREST, _ := e.Account(t, "alice")
-	bobREST, _ := e.Account(t, "bob")
+	bobREST, bobAccount := e.Account(t, "bob")
+	bobID, _ := strconv.ParseInt(bobAccount, 10, 64)
 	ak, err := aliceREST.CreateAccessKey(bg)
 	must(t, "key", err)
 	bk, err := bobREST.CreateAccessKey(bg)
@@ -187,4 +189,73 @@ func TestSDKTags(t *testing.T) {
 	tr.ResourceType = "Vpc"
 	_, err = alice.PL.TagResources(tr)
 	wantCode(t, "TagResources of a VPC through PrivateLink", err, "InvalidParameter.ResourceType", 400)
+
+	// bob's endpoint, created with tags and no zone (Terraform-style): Active
+	// at once, no zone, listed by tag; zones come later.
+	au := privatelink.CreateAddUserToVpcEndpointServiceRequest()
+	au.ServiceId, au.UserId = svc.ServiceId, requests.NewInteger64(bobID)
+	_, err = alice.PL.AddUserToVpcEndpointService(au)
+	must(t, "AddUserToVpcEndpointService", err)
+	bv := vpc.CreateCreateVpcRequest()
+	bv.CidrBlock = "10.9.0.0/16"
+	bvr, err := bob.VPC.CreateVpc(bv)
+	must(t, "CreateVpc", err)
+	bs := ecs.CreateCreateSecurityGroupRequest()
+	bs.VpcId = bvr.VpcId
+	bsg, err := bob.ECS.CreateSecurityGroup(bs)
+	must(t, "CreateSecurityGroup", err)
+	ce := privatelink.CreateCreateVpcEndpointRequest()
+	ce.ServiceId, ce.VpcId, ce.SecurityGroupId, ce.ResourceGroupId = svc.ServiceId, bvr.VpcId, &[]string{bsg.SecurityGroupId}, "rg-ep"
+	ce.Tag = &[]privatelink.CreateVpcEndpointTag{{Key: "app", Value: "orders"}}
+	ep, err := bob.PL.CreateVpcEndpoint(ce)
+	must(t, "CreateVpcEndpoint without zones", err)
+	strict[privatelink.CreateVpcEndpointResponse](t, "CreateVpcEndpoint", ep)
+	if ep.EndpointStatus != "Active" {
+		t.Fatalf("an endpoint without zones is %s, want Active", ep.EndpointStatus)
+	}
+	lz := privatelink.CreateListVpcEndpointZonesRequest()
+	lz.EndpointId = ep.EndpointId
+	lzr, err := bob.PL.ListVpcEndpointZones(lz)
+	must(t, "ListVpcEndpointZones", err)
+	strict[privatelink.ListVpcEndpointZonesResponse](t, "ListVpcEndpointZones", lzr)
+	if len(lzr.Zones) != 0 {
+		t.Fatalf("zones of a zoneless endpoint: %+v", lzr.Zones)
+	}
+	le := privatelink.CreateListVpcEndpointsRequest()
+	le.Tag, le.ResourceGroupId = &[]privatelink.ListVpcEndpointsTag{{Key: "app", Value: "orders"}}, "rg-ep"
+	ler, err := bob.PL.ListVpcEndpoints(le)
+	must(t, "ListVpcEndpoints", err)
+	strict[privatelink.ListVpcEndpointsResponse](t, "ListVpcEndpoints", ler)
+	if len(ler.Endpoints) != 1 || ler.Endpoints[0].EndpointId != ep.EndpointId || len(ler.Endpoints[0].Tags) != 1 || ler.Endpoints[0].ResourceGroupId != "rg-ep" {
+		t.Fatalf("ListVpcEndpoints by tag: %+v", ler.Endpoints)
+	}
+	ge := privatelink.CreateGetVpcEndpointAttributeRequest()
+	ge.EndpointId = ep.EndpointId
+	ger, err := bob.PL.GetVpcEndpointAttribute(ge)
+	must(t, "GetVpcEndpointAttribute", err)
+	if ger.ResourceGroupId != "rg-ep" || ger.EndpointStatus != "Active" {
+		t.Fatalf("GetVpcEndpointAttribute: %+v", ger)
+	}
+	et := privatelink.CreateTagResourcesRequest()
+	et.ResourceType, et.ResourceId = "VpcEndpoint", &[]string{ep.EndpointId}
+	et.Tag = &[]privatelink.TagResourcesTag{{Key: "owner", Value: "bob"}}
+	_, err = alice.PL.TagResources(et)
+	wantCode(t, "TagResources of bob's endpoint as alice", err, "EndpointNotFound", 400)
+	_, err = bob.PL.TagResources(et)
+	must(t, "TagResources of an endpoint", err)
+	body, _ = common(t, e, bob, "ListTagResources", map[string]string{"ResourceType": "VpcEndpoint", "ResourceId.1": ep.EndpointId})
+	if lt = strictBody[listTagResourcesResponse](t, "ListTagResources", body); len(lt.TagResources) != 2 {
+		t.Fatalf("endpoint tags: %s", body)
+	}
+	bw := vpc.CreateCreateVSwitchRequest()
+	bw.VpcId, bw.ZoneId, bw.CidrBlock = bvr.VpcId, zone, "10.9.1.0/24"
+	bwr, err := bob.VPC.CreateVSwitch(bw)
+	must(t, "CreateVSwitch", err)
+	az := privatelink.CreateAddZoneToVpcEndpointRequest()
+	az.EndpointId, az.ZoneId, az.VSwitchId = ep.EndpointId, zone, bwr.VSwitchId
+	_, err = bob.PL.AddZoneToVpcEndpoint(az)
+	must(t, "AddZoneToVpcEndpoint", err)
+	if lzr, err = bob.PL.ListVpcEndpointZones(lz); err != nil || len(lzr.Zones) != 1 || lzr.Zones[0].VSwitchId != bwr.VSwitchId {
+		t.Fatalf("zones after AddZoneToVpcEndpoint: %+v %v", lzr, err)
+	}
 }

@@ -11,9 +11,6 @@ import (
 )
 
 func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (any, error) {
-	if len(req.Zones) == 0 {
-		return nil, model.Invalid("Zones", "an endpoint needs at least one zone (zoneId, vSwitchId)")
-	}
 	if len(req.Zones) > api.MaxZonesPerEndpoint {
 		return nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.ZonesPerEndpoint", "an endpoint spans at most %d zones", api.MaxZonesPerEndpoint)
 	}
@@ -73,6 +70,12 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 			EndpointStatus:   model.StatusCreating, ConnectionStatus: model.ConnPending, RegionID: a.naming.Region, CreateTime: now(), Tagging: tagging}
 		if svc.AutoAcceptEnabled {
 			ep.ConnectionStatus = model.ConnConnected
+		}
+		if len(req.Zones) == 0 {
+			// Nothing to wait for: Active with no zone, no address and no
+			// DNS answer until zones are added (AddZoneToVpcEndpoint), as
+			// Alibaba's endpoints created without Zone.N.
+			ep.EndpointStatus = model.StatusActive
 		}
 		ep.EndpointDomain = a.naming.EndpointDomain(ep.EndpointID, svc.ServiceID)
 		// The VPC is rewritten (parentVPC: quota, deletion); the service only
