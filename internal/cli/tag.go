@@ -110,3 +110,19 @@ func tagCmd(g *globals) *cobra.Command {
 	cmd.AddCommand(add, remove, list, move)
 	return cmd
 }
+
+// tagsValue is a repeatable --tag KEY=VALUE flag appending to a request's tags.
+type tagsValue struct{ dst *[]api.Tag }
+
+func (v tagsValue) String() string { return "" }
+func (v tagsValue) Type() string   { return "KEY=VALUE" }
+func (v tagsValue) Set(s string) error {
+	*v.dst = append(*v.dst, model.ParseTag(s))
+	return nil
+}
+
+// taggingFlags adds --tag and --resource-group to a create command.
+func taggingFlags(c *cobra.Command, tags *[]api.Tag, rg *string) {
+	c.Flags().Var(tagsValue{tags}, "tag", "tag KEY=VALUE (repeatable; at most 20)")
+	c.Flags().StringVar(rg, "resource-group", "", "resource group ID (rg-...; default: the default group)")
+}

@@ -53,4 +53,15 @@ func TestTagCommands(t *testing.T) {
 	if out, err = run("tag", "list", ep); err != nil || strings.Contains(out, "team") {
 		t.Fatalf("after remove --all: %v\n%s", err, out)
 	}
+
+	// Creates take --tag and --resource-group; an endpoint without --zone
+	// is Active with no zone.
+	out, err = run("vpc", "create", "--cidr", "10.66.0.0/16", "--tag", "env=dev", "--resource-group", "rg-blue", "-o", "json")
+	if err != nil || !strings.Contains(out, `"key": "env"`) || !strings.Contains(out, `"resourceGroupId": "rg-blue"`) {
+		t.Fatalf("vpc create --tag: %v\n%s", err, out)
+	}
+	out, err = run("endpoint", "create", "--service", s.Service.Name, "--vpc", vpc, "--security-group", s.SG.SecurityGroupID, "--tag", "app=orders", "--wait", "-o", "json")
+	if err != nil || !strings.Contains(out, `"endpointStatus": "Active"`) || !strings.Contains(out, `"zones": []`) || !strings.Contains(out, `"value": "orders"`) {
+		t.Fatalf("endpoint create without zones: %v\n%s", err, out)
+	}
 }
