@@ -50,8 +50,8 @@ func ValidateTagKey(field, k string) error {
 		return Invalid(field, "tag key %.20q... is longer than %d characters", k, MaxTagKeyLen)
 	case reservedTagKey(k):
 		return Invalid(field, "tag key %q must not start with aliyun or acs: (reserved)", k)
-	case strings.ContainsAny(k, "\x00\n\r") || strings.HasPrefix(strings.ToLower(k), "http://") || strings.HasPrefix(strings.ToLower(k), "https://"):
-		return Invalid(field, "tag key %q must not contain control characters or start with http:// or https://", k)
+	case strings.ContainsAny(k, "\x00\n\r") || strings.Contains(strings.ToLower(k), "http://") || strings.Contains(strings.ToLower(k), "https://"):
+		return Invalid(field, "tag key %q must not contain control characters, http:// or https://", k)
 	}
 	return nil
 }
