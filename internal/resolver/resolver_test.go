@@ -1,10 +1,13 @@
 package resolver_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os/exec"
 	"slices"
 	"strings"
@@ -200,7 +203,11 @@ func TestEndpointWithoutZones(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{AgentZones: []string{"cn-hangzhou-h"}})
 	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true, Zones: []string{"cn-hangzhou-h"}})
 	for _, h := range s.ProviderHosts {
-		e.Serve(t, h.HostID, 6001, func(c net.Conn) { fmt.Fprintf(c, "hello from %s\n", h.HostID) })
+		e.Serve(t, h.HostID, 6001, func(c net.Conn) {
+			fmt.Fprintf(c, "hello from %s\n", h.HostID)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.Copy(c, c) // then echo, until the client goes
+		})
 	}
 	first := s.WaitEndpoint(t, testenv.Active)
 	host := s.ConsumerHost.HostID
@@ -239,5 +246,24 @@ func TestEndpointWithoutZones(t *testing.T) {
 	out, err := inHost(t, e, host, "bash", "-c", "exec 3<>/dev/tcp/"+bare.EndpointDomain+"/6001 && head -1 <&3")
 	if err != nil || !strings.HasPrefix(out, "hello from i-") {
 		t.Errorf("connect through the added zone: %v %q", err, out)
+	}
+
+	// Tagging and regrouping rewrite the endpoint's record: a live
+	// connection through it stays up and new ones still pass.
+	conn, err := e.Driver.Sockets.DialHost(bg, host, netip.AddrPortFrom(got.Zones[0].IP, 6001))
+	must(t, err)
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "hello from") {
+		t.Fatalf("live connection: %q %v", line, err)
+	}
+	_, err = s.Consumer.TagResources(bg, api.TagResourcesRequest{ResourceType: api.ResourceEndpoint, ResourceIDs: []string{bare.EndpointID}, Tags: []api.Tag{{Key: "env", Value: "prod"}}})
+	must(t, err)
+	_, err = s.Consumer.ChangeResourceGroup(bg, api.ChangeResourceGroupRequest{ResourceType: api.ResourceEndpoint, ResourceID: bare.EndpointID, ResourceGroupID: "rg-a"})
+	must(t, err)
+	time.Sleep(300 * time.Millisecond) // let the agent see the rewrite (it must change nothing)
+	fmt.Fprintf(conn, "ping\n")
+	if line, err := br.ReadString('\n'); err != nil || line != "ping\n" {
+		t.Fatalf("the live connection broke after tagging: %q %v", line, err)
 	}
 }
