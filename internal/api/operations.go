@@ -86,6 +86,10 @@ const (
 	OpDeleteNode          = "DeleteNode"
 	OpEndpointTraffic     = "DescribeVpcEndpointTraffic"
 	OpServiceTraffic      = "DescribeVpcEndpointServiceTraffic"
+)
+
+// Operation IDs of tags and resource groups.
+const (
 	OpTagResources        = "TagResources"
 	OpUntagResources      = "UntagResources"
 	OpListTagResources    = "ListTagResources"
@@ -191,13 +195,13 @@ var Operations = []Operation{
 	{OpServiceTraffic, "GET", "/v1/services/{id}/traffic", "A service's traffic: the sum, each endpoint's, and each backend's last check per zone", nil, ServiceTraffic{}, false, nil, getErrs},
 	{OpDetachEndpointSG, "DELETE", "/v1/endpoints/{id}/security-groups/{sg}", "Detach a security group; another must stay", nil, Endpoint{}, false, nil, []int{400, 404, 409}},
 
+	{OpListNodes, "GET", "/v1/nodes", "List the region's nodes: zone, underlay address, Ready or NotReady since when, hosts and endpoint IPs held (admin only)", nil, List[Node]{}, true, nil, []int{400, 403}},
+	{OpDeleteNode, "DELETE", "/v1/nodes/{name}", "Delete a node that is not ready and holds no host or endpoint IP (admin only)", nil, Node{}, true, nil, []int{403, 404, 409}},
+
 	{OpTagResources, "POST", "/v1/tags", "Set tags on your resources of one type (vpc, vswitch, securitygroup, service, endpoint), all or none", TagResourcesRequest{}, List[TagResource]{}, false, nil, bodyErrs},
 	{OpUntagResources, "POST", "/v1/tags/remove", "Remove tags (by key, or all) from your resources of one type, all or none", UntagResourcesRequest{}, List[TagResource]{}, false, nil, bodyErrs},
 	{OpListTagResources, "GET", "/v1/tags", "The tags of your resources of one type (filters: resourceType, resourceId (repeatable), tag)", nil, List[TagResource]{}, false, []string{FilterResourceType, FilterResourceID, FilterTag}, []int{400, 404}},
 	{OpChangeResourceGroup, "POST", "/v1/resource-group-changes", "Move one of your resources to another resource group", ChangeResourceGroupRequest{}, ChangeResourceGroupRequest{}, false, nil, bodyErrs},
-
-	{OpListNodes, "GET", "/v1/nodes", "List the region's nodes: zone, underlay address, Ready or NotReady since when, hosts and endpoint IPs held (admin only)", nil, List[Node]{}, true, nil, []int{400, 403}},
-	{OpDeleteNode, "DELETE", "/v1/nodes/{name}", "Delete a node that is not ready and holds no host or endpoint IP (admin only)", nil, Node{}, true, nil, []int{403, 404, 409}},
 }
 
 // Lookup returns the operation with the given ID.

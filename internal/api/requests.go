@@ -14,11 +14,12 @@ type CreateVPCRequest struct {
 	Name        string `json:"vpcName"`
 	CidrBlock   string `json:"cidrBlock"`
 	NetnsPath   string `json:"netnsPath,omitempty"`
+	ClientToken string `json:"clientToken,omitempty"`
+	DryRun      bool   `json:"dryRun,omitempty"`
+
 	// Tags and ResourceGroupID label the new resource (at most 20 tags).
 	Tags            []Tag  `json:"tags,omitempty"`
 	ResourceGroupID string `json:"resourceGroupId,omitempty"`
-	ClientToken string `json:"clientToken,omitempty"`
-	DryRun      bool   `json:"dryRun,omitempty"`
 }
 
 // CreateVSwitchRequest creates a vSwitch.
@@ -27,11 +28,12 @@ type CreateVSwitchRequest struct {
 	ZoneID      string `json:"zoneId"`
 	CidrBlock   string `json:"cidrBlock"`
 	Name        string `json:"vSwitchName"`
+	ClientToken string `json:"clientToken,omitempty"`
+	DryRun      bool   `json:"dryRun,omitempty"`
+
 	// Tags and ResourceGroupID label the new resource (at most 20 tags).
 	Tags            []Tag  `json:"tags,omitempty"`
 	ResourceGroupID string `json:"resourceGroupId,omitempty"`
-	ClientToken string `json:"clientToken,omitempty"`
-	DryRun      bool   `json:"dryRun,omitempty"`
 }
 
 // CreateSecurityGroupRequest creates a security group.
@@ -39,11 +41,12 @@ type CreateSecurityGroupRequest struct {
 	VpcID       string              `json:"vpcId"`
 	Name        string              `json:"securityGroupName"`
 	Rules       []SecurityGroupRule `json:"rules,omitempty"`
+	ClientToken string              `json:"clientToken,omitempty"`
+	DryRun      bool                `json:"dryRun,omitempty"`
+
 	// Tags and ResourceGroupID label the new resource (at most 20 tags).
 	Tags            []Tag  `json:"tags,omitempty"`
 	ResourceGroupID string `json:"resourceGroupId,omitempty"`
-	ClientToken string              `json:"clientToken,omitempty"`
-	DryRun      bool                `json:"dryRun,omitempty"`
 }
 
 // RulesRequest adds (authorize) or removes (revoke) inbound rules.
@@ -86,11 +89,12 @@ type CreateServiceRequest struct {
 	MaxConnsPerEndpoint int      `json:"maxConnectionsPerEndpoint,omitempty"` // concurrent connections per endpoint; 0 = server default
 	NewConnsPerSecond   int      `json:"newConnectionsPerSecond,omitempty"`   // new connections per second per endpoint; 0 = server default
 	AllowedAccounts     []string `json:"allowedAccounts,omitempty"`
+	ClientToken         string   `json:"clientToken,omitempty"`
+	DryRun              bool     `json:"dryRun,omitempty"`
+
 	// Tags and ResourceGroupID label the new resource (at most 20 tags).
 	Tags            []Tag  `json:"tags,omitempty"`
 	ResourceGroupID string `json:"resourceGroupId,omitempty"`
-	ClientToken         string   `json:"clientToken,omitempty"`
-	DryRun              bool     `json:"dryRun,omitempty"`
 }
 
 // BackendSpec is one backend of a service to create: an address in the
@@ -152,11 +156,12 @@ type CreateEndpointRequest struct {
 	SecurityGroupIDs []string              `json:"securityGroupIds"`
 	Zones            []EndpointZoneRequest `json:"zones"`
 	Name             string                `json:"endpointName,omitempty"`
+	ClientToken      string                `json:"clientToken,omitempty"`
+	DryRun           bool                  `json:"dryRun,omitempty"`
+
 	// Tags and ResourceGroupID label the new resource (at most 20 tags).
 	Tags            []Tag  `json:"tags,omitempty"`
 	ResourceGroupID string `json:"resourceGroupId,omitempty"`
-	ClientToken      string                `json:"clientToken,omitempty"`
-	DryRun           bool                  `json:"dryRun,omitempty"`
 }
 
 // CreateNotificationRequest subscribes a webhook to the events of one of

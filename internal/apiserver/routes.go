@@ -84,13 +84,13 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpListNotifications:  a.listNotifications,
 		api.OpDeleteNotification: a.deleteNotification,
 
+		api.OpListNodes:  a.listNodes,
+		api.OpDeleteNode: a.deleteNode,
+
 		api.OpTagResources:        body(a.tagResources),
 		api.OpUntagResources:      body(a.untagResources),
 		api.OpListTagResources:    a.listTagResources,
 		api.OpChangeResourceGroup: body(a.changeResourceGroup),
-
-		api.OpListNodes:  a.listNodes,
-		api.OpDeleteNode: a.deleteNode,
 	}
 }
 

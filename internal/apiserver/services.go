@@ -151,13 +151,14 @@ func (a *API) createService(r *http.Request, req api.CreateServiceRequest) (any,
 			ZoneAffinityEnabled: req.ZoneAffinityEnabled, ProxyProtocol: req.ProxyProtocol, ProxyProtocolTLVs: proxyTLVs(req.ProxyProtocolTLVs),
 			ConnectBandwidth: req.ConnectBandwidth, IdleTimeout: req.IdleTimeout,
 			MaxConnsPerEndpoint: req.MaxConnsPerEndpoint, NewConnsPerSecond: req.NewConnsPerSecond,
-			AllowedAccounts: append([]string{}, req.AllowedAccounts...), Status: model.StatusActive, CreateTime: now(), Tagging: tagging}
+			AllowedAccounts: append([]string{}, req.AllowedAccounts...), Status: model.StatusActive, CreateTime: now()}
 		for _, b := range backends {
 			if !slices.Contains(s.Zones, b.ZoneID) {
 				s.Zones = append(s.Zones, b.ZoneID)
 			}
 		}
 		slices.Sort(s.Zones)
+		s.Tagging = tagging
 		return id, s, nil
 	}
 	return createThenGet[model.EndpointService](a, r, store.KindService, req.ClientToken, req.DryRun, req, build)
@@ -195,8 +196,10 @@ func (a *API) getService(r *http.Request) (any, error) {
 // redactService hides the provider's internals from consumers.
 func (a *API) redactService(r *http.Request, s model.EndpointService) model.EndpointService {
 	if s.AccountID != callerOf(r).AccountID {
-		s.Resources, s.AllowedAccounts, s.VpcID = nil, nil, ""
 		s.Tagging = model.Tagging{} // the provider's labels
+	}
+	if s.AccountID != callerOf(r).AccountID {
+		s.Resources, s.AllowedAccounts, s.VpcID = nil, nil, ""
 	}
 	return s
 }

@@ -65,8 +65,9 @@ func NewRoot(out io.Writer) *cobra.Command {
 	root.PersistentFlags().StringVar(&g.cacert, "cacert", "", "CA or self-signed certificate (PEM) that verifies an https:// server (default $PRIVLINK_CACERT; else the system's roots)")
 	root.PersistentFlags().StringVarP(&g.output, "output", "o", "table", "output format: table or json")
 	root.AddCommand(serverCmd(), agentCmd(), demoCmd(g),
-		accountCmd(g), accessKeyCmd(g), regionCmd(g), vpcCmd(g), vswitchCmd(g), sgCmd(g), hostCmd(g), serviceCmd(g), endpointCmd(g), tagCmd(g), eventsCmd(g), notificationCmd(g),
+		accountCmd(g), accessKeyCmd(g), regionCmd(g), vpcCmd(g), vswitchCmd(g), sgCmd(g), hostCmd(g), serviceCmd(g), endpointCmd(g), eventsCmd(g), notificationCmd(g),
 		nodeCmd(g))
+	root.AddCommand(tagCmd(g))
 	return root
 }
 

@@ -135,6 +135,7 @@ type EndpointService struct {
 	AllowedAccounts   []string `json:"allowedAccounts"`
 	Status            string   `json:"serviceStatus"`
 	CreateTime        string   `json:"createTime"`
+	Tagging
 	// MaxConnsPerEndpoint caps each endpoint's concurrent connections
 	// (counted like ConnectBandwidth); NewConnsPerSecond its new
 	// connections per second (burst: one second's worth). 0 = the
@@ -142,7 +143,6 @@ type EndpointService struct {
 	// --endpoint-new-connections-per-second). Excess is reset.
 	MaxConnsPerEndpoint int `json:"maxConnectionsPerEndpoint"`
 	NewConnsPerSecond   int `json:"newConnectionsPerSecond"`
-	Tagging
 }
 
 // EndpointZone is an endpoint's presence in one zone: an ENI on a vSwitch.
