@@ -196,12 +196,9 @@ func (a *API) getService(r *http.Request) (any, error) {
 // redactService hides the provider's internals from consumers.
 func (a *API) redactService(r *http.Request, s model.EndpointService) model.EndpointService {
 	if s.AccountID != callerOf(r).AccountID {
-		s.Tagging = model.Tagging{} // the provider's labels
-	}
-	if s.AccountID != callerOf(r).AccountID {
 		s.Resources, s.AllowedAccounts, s.VpcID = nil, nil, ""
 	}
-	return s
+	return redactTags(r, s)
 }
 
 // listServices lists the caller's own services.

@@ -293,3 +293,12 @@ func filterTags[T any](r *http.Request, items []T) ([]T, error) {
 	}
 	return out, nil
 }
+
+// redactTags hides a service's tags and resource group (the provider's
+// labels) from its consumers.
+func redactTags(r *http.Request, s model.EndpointService) model.EndpointService {
+	if s.AccountID != callerOf(r).AccountID {
+		s.Tagging = model.Tagging{}
+	}
+	return s
+}
