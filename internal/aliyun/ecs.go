@@ -27,6 +27,9 @@ func ecsActions() map[string]action {
 		"RunInstances":                   runInstances,
 		"DescribeInstances":              describeInstances,
 		"DeleteInstance":                 deleteBy("InstanceId", (*client.Client).GetHost, (*client.Client).DeleteHost),
+		"TagResources":                   tagResources(ecsTagTypes),
+		"UntagResources":                 untagResources(ecsTagTypes),
+		"ListTagResources":               listTagResources(ecsTagTypes, true),
 	}
 }
 

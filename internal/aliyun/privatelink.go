@@ -48,9 +48,9 @@ func privateLinkActions() map[string]action {
 		"OpenPrivateLinkService":                           openPrivateLinkService,
 		"CheckProductOpen":                                 checkProductOpen,
 		"CheckResourceSupportOperate":                      checkResourceSupportOperate,
-		"TagResources":                                     tagResources,
-		"UntagResources":                                   untagResources,
-		"ListTagResources":                                 listTagResources,
+		"TagResources":                                     tagResources(plTagTypes),
+		"UntagResources":                                   untagResources(plTagTypes),
+		"ListTagResources":                                 listTagResources(plTagTypes, false),
 		"ChangeResourceGroup":                              changeResourceGroup,
 		"NotifyResourceAddressFamily":                      unsupported("IPv6 is not supported yet"),
 	}

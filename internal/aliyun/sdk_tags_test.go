@@ -110,6 +110,55 @@ func TestSDKTags(t *testing.T) {
 		t.Fatalf("DescribeSecurityGroups by tag: %+v", dgr.SecurityGroups.SecurityGroup)
 	}
 
+	// VPC's and ECS's own tag actions, typed in the SDK.
+	vt := vpc.CreateTagResourcesRequest()
+	vt.ResourceType, vt.ResourceId = "VSWITCH", &[]string{vsw.VSwitchId}
+	vt.Tag = &[]vpc.TagResourcesTag{{Key: "owner", Value: "net"}}
+	_, err = bob.VPC.TagResources(vt)
+	wantCode(t, "vpc TagResources as bob", err, "InvalidVSwitchId.NotFound", 400)
+	vtr, err := alice.VPC.TagResources(vt)
+	must(t, "vpc TagResources", err)
+	strict[vpc.TagResourcesResponse](t, "vpc TagResources", vtr)
+	vl := vpc.CreateListTagResourcesRequest()
+	vl.ResourceType, vl.ResourceId = "vswitch", &[]string{vsw.VSwitchId}
+	vlr, err := alice.VPC.ListTagResources(vl)
+	must(t, "vpc ListTagResources", err)
+	strict[vpc.ListTagResourcesResponse](t, "vpc ListTagResources", vlr)
+	if got := vlr.TagResources.TagResource; len(got) != 2 || got[0].TagKey != "owner" || got[0].ResourceType != "VSWITCH" || got[1].TagKey != "tier" {
+		t.Fatalf("vpc ListTagResources: %+v", got)
+	}
+	vu := vpc.CreateUnTagResourcesRequest()
+	vu.ResourceType, vu.ResourceId, vu.TagKey = "VSWITCH", &[]string{vsw.VSwitchId}, &[]string{"owner"}
+	vur, err := alice.VPC.UnTagResources(vu)
+	must(t, "vpc UnTagResources", err)
+	strict[vpc.UnTagResourcesResponse](t, "vpc UnTagResources", vur)
+	if vlr, err = alice.VPC.ListTagResources(vl); err != nil || len(vlr.TagResources.TagResource) != 1 {
+		t.Fatalf("after vpc UnTagResources: %+v %v", vlr, err)
+	}
+	et0 := ecs.CreateTagResourcesRequest()
+	et0.ResourceType, et0.ResourceId = "securitygroup", &[]string{sgr.SecurityGroupId}
+	et0.Tag = &[]ecs.TagResourcesTag{{Key: "extra", Value: "1"}}
+	_, err = alice.ECS.TagResources(et0)
+	must(t, "ecs TagResources", err)
+	el := ecs.CreateListTagResourcesRequest()
+	el.ResourceType, el.ResourceId = "securitygroup", &[]string{sgr.SecurityGroupId}
+	elr, err := alice.ECS.ListTagResources(el)
+	must(t, "ecs ListTagResources", err)
+	strict[ecs.ListTagResourcesResponse](t, "ecs ListTagResources", elr)
+	if len(elr.TagResources.TagResource) != 2 {
+		t.Fatalf("ecs ListTagResources: %+v", elr.TagResources)
+	}
+	eu := ecs.CreateUntagResourcesRequest()
+	eu.ResourceType, eu.ResourceId, eu.All = "securitygroup", &[]string{sgr.SecurityGroupId}, requests.NewBoolean(true)
+	_, err = bob.ECS.UntagResources(eu)
+	wantCode(t, "ecs UntagResources as bob", err, "InvalidSecurityGroupId.NotFound", 400)
+	eur, err := alice.ECS.UntagResources(eu)
+	must(t, "ecs UntagResources", err)
+	strict[ecs.UntagResourcesResponse](t, "ecs UntagResources", eur)
+	if elr, err = alice.ECS.ListTagResources(el); err != nil || len(elr.TagResources.TagResource) != 0 {
+		t.Fatalf("after ecs UntagResources All: %+v %v", elr, err)
+	}
+
 	// A service created with tags and a group, then retagged.
 	csv := privatelink.CreateCreateVpcEndpointServiceRequest()
 	csv.Resource = &[]privatelink.CreateVpcEndpointServiceResource{{ResourceType: "backend", ResourceId: "10.9.1.10:7001", ZoneId: zone}}

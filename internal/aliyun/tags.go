@@ -2,6 +2,7 @@ package aliyun
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/privlink/privlink/internal/api"
@@ -43,53 +44,67 @@ func tagModels(tags []api.Tag) []tagModel {
 	return out
 }
 
-// PrivateLink's resource types of the tag actions, as Alibaba names them.
-const (
-	plTypeEndpoint = "VpcEndpoint"
-	plTypeService  = "VpcEndpointService"
+// tagTypes are one product's resource types of its tag actions: each
+// Alibaba name (any case) and the /v1 type it is.
+type tagTypes struct {
+	alibaba map[string]string // /v1 type -> the name answered
+}
+
+// PrivateLink tags endpoints and services, VPC its VPCs and vSwitches,
+// ECS its security groups.
+var (
+	plTagTypes  = tagTypes{map[string]string{api.ResourceEndpoint: "VpcEndpoint", api.ResourceService: "VpcEndpointService"}}
+	vpcTagTypes = tagTypes{map[string]string{api.ResourceVPC: "VPC", api.ResourceVSwitch: "VSWITCH"}}
+	ecsTagTypes = tagTypes{map[string]string{api.ResourceSecurityGroup: "securitygroup"}}
 )
 
-// plResourceType maps PrivateLink's ResourceType (any case) to /v1's.
-func plResourceType(p params) (string, error) {
+// resolve maps the request's ResourceType to the /v1 type.
+func (tt tagTypes) resolve(p params) (string, error) {
 	rt, err := p.required("ResourceType")
 	if err != nil {
 		return "", err
 	}
-	switch strings.ToLower(rt) {
-	case "vpcendpoint":
-		return api.ResourceEndpoint, nil
-	case "vpcendpointservice":
-		return api.ResourceService, nil
+	var names []string
+	for v1, name := range tt.alibaba {
+		if strings.EqualFold(rt, name) {
+			return v1, nil
+		}
+		names = append(names, name)
 	}
-	return "", model.Errorf(http.StatusBadRequest, "InvalidParameter.ResourceType", "ResourceType %q must be %s or %s", rt, plTypeEndpoint, plTypeService)
+	slices.Sort(names)
+	return "", model.Errorf(http.StatusBadRequest, "InvalidParameter.ResourceType", "ResourceType %q must be one of %s", rt, strings.Join(names, ", "))
 }
 
 type baseOnly struct{ Base }
 
-func tagResources(c *call) (response, error) {
-	rt, err := plResourceType(c.p)
-	if err != nil {
-		return nil, err
+func tagResources(tt tagTypes) action {
+	return func(c *call) (response, error) {
+		rt, err := tt.resolve(c.p)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.c.TagResources(c.ctx, api.TagResourcesRequest{ResourceType: rt, ResourceIDs: c.p.list("ResourceId"), Tags: tagsOf(c.p)}); err != nil {
+			return nil, err
+		}
+		return &baseOnly{}, nil
 	}
-	if _, err := c.c.TagResources(c.ctx, api.TagResourcesRequest{ResourceType: rt, ResourceIDs: c.p.list("ResourceId"), Tags: tagsOf(c.p)}); err != nil {
-		return nil, err
-	}
-	return &baseOnly{}, nil
 }
 
-func untagResources(c *call) (response, error) {
-	rt, err := plResourceType(c.p)
-	if err != nil {
-		return nil, err
+func untagResources(tt tagTypes) action {
+	return func(c *call) (response, error) {
+		rt, err := tt.resolve(c.p)
+		if err != nil {
+			return nil, err
+		}
+		all, err := c.p.boolean("All")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := c.c.UntagResources(c.ctx, api.UntagResourcesRequest{ResourceType: rt, ResourceIDs: c.p.list("ResourceId"), TagKeys: c.p.list("TagKey"), All: all}); err != nil {
+			return nil, err
+		}
+		return &baseOnly{}, nil
 	}
-	all, err := c.p.boolean("All")
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.c.UntagResources(c.ctx, api.UntagResourcesRequest{ResourceType: rt, ResourceIDs: c.p.list("ResourceId"), TagKeys: c.p.list("TagKey"), All: all}); err != nil {
-		return nil, err
-	}
-	return &baseOnly{}, nil
 }
 
 type tagResourceView struct {
@@ -99,45 +114,58 @@ type tagResourceView struct {
 	TagValue     string `json:"TagValue"`
 }
 
+// listTagResourcesResponse is PrivateLink's answer: a flat list.
 type listTagResourcesResponse struct {
 	Base
 	NextToken    string            `json:"NextToken"`
 	TagResources []tagResourceView `json:"TagResources"`
 }
 
+// listTagResourcesNested is VPC's and ECS's: TagResources.TagResource.
+type listTagResourcesNested struct {
+	Base
+	NextToken    string `json:"NextToken"`
+	TagResources struct {
+		TagResource []tagResourceView `json:"TagResource"`
+	} `json:"TagResources"`
+}
+
 // listTagResources lists the tags of the given resources, or of every
 // resource of the type carrying the Tag.N given (Alibaba wants one of the
-// two), NextToken/MaxResults paged.
-func listTagResources(c *call) (response, error) {
-	rt, err := plResourceType(c.p)
-	if err != nil {
-		return nil, err
+// two), NextToken/MaxResults paged; nested: VPC's and ECS's shape.
+func listTagResources(tt tagTypes, nested bool) action {
+	return func(c *call) (response, error) {
+		rt, err := tt.resolve(c.p)
+		if err != nil {
+			return nil, err
+		}
+		ids, want := c.p.list("ResourceId"), tagsOf(c.p)
+		if len(ids) == 0 && len(want) == 0 {
+			return nil, model.Errorf(http.StatusBadRequest, "MissingParameter", "give ResourceId.N or Tag.N")
+		}
+		all, err := c.c.ListTagResources(c.ctx, rt, ids, want)
+		if err != nil {
+			return nil, err
+		}
+		page, next, _, err := tokenPage(c.p, all, func(t api.TagResource) string { return t.ResourceID + "\x00" + t.Key })
+		if err != nil {
+			return nil, err
+		}
+		views := []tagResourceView{}
+		for _, t := range page {
+			views = append(views, tagResourceView{ResourceType: tt.alibaba[rt], ResourceId: t.ResourceID, TagKey: t.Key, TagValue: t.Value})
+		}
+		if nested {
+			out := &listTagResourcesNested{NextToken: next}
+			out.TagResources.TagResource = views
+			return out, nil
+		}
+		return &listTagResourcesResponse{NextToken: next, TagResources: views}, nil
 	}
-	ids, want := c.p.list("ResourceId"), tagsOf(c.p)
-	if len(ids) == 0 && len(want) == 0 {
-		return nil, model.Errorf(http.StatusBadRequest, "MissingParameter", "give ResourceId.N or Tag.N")
-	}
-	all, err := c.c.ListTagResources(c.ctx, rt, ids, want)
-	if err != nil {
-		return nil, err
-	}
-	page, next, _, err := tokenPage(c.p, all, func(t api.TagResource) string { return t.ResourceID + "\x00" + t.Key })
-	if err != nil {
-		return nil, err
-	}
-	name := plTypeEndpoint
-	if rt == api.ResourceService {
-		name = plTypeService
-	}
-	out := &listTagResourcesResponse{NextToken: next, TagResources: []tagResourceView{}}
-	for _, t := range page {
-		out.TagResources = append(out.TagResources, tagResourceView{ResourceType: name, ResourceId: t.ResourceID, TagKey: t.Key, TagValue: t.Value})
-	}
-	return out, nil
 }
 
 func changeResourceGroup(c *call) (response, error) {
-	rt, err := plResourceType(c.p)
+	rt, err := plTagTypes.resolve(c.p)
 	if err != nil {
 		return nil, err
 	}

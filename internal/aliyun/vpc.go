@@ -23,6 +23,9 @@ func vpcActions() map[string]action {
 		"DescribeVSwitches":         describeVSwitches,
 		"DescribeVSwitchAttributes": describeVSwitchAttributes,
 		"DescribeRouteTableList":    describeRouteTableList,
+		"TagResources":              tagResources(vpcTagTypes),
+		"UnTagResources":            untagResources(vpcTagTypes),
+		"ListTagResources":          listTagResources(vpcTagTypes, true),
 	}
 }
 
