@@ -27,6 +27,9 @@ func ecsActions() map[string]action {
 		"RunInstances":                   runInstances,
 		"DescribeInstances":              describeInstances,
 		"DeleteInstance":                 deleteBy("InstanceId", (*client.Client).GetHost, (*client.Client).DeleteHost),
+		"TagResources":                   tagResources(ecsTagTypes),
+		"UntagResources":                 untagResources(ecsTagTypes),
+		"ListTagResources":               listTagResources(ecsTagTypes, true),
 	}
 }
 
@@ -39,9 +42,6 @@ func createSecurityGroup(c *call) (response, error) {
 	if err := c.p.unsupported("SecurityGroupType", "privlink groups are basic (normal) groups", "normal"); err != nil {
 		return nil, err
 	}
-	if err := noTagsOrGroups(c.p); err != nil {
-		return nil, err
-	}
 	if err := c.p.unsupported("Description", "descriptions are not stored yet; use the name"); err != nil {
 		return nil, err
 	}
@@ -49,7 +49,8 @@ func createSecurityGroup(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	g, err := c.c.CreateSecurityGroup(c.ctx, api.CreateSecurityGroupRequest{VpcID: vpc, Name: c.p.str("SecurityGroupName"), ClientToken: c.p.str("ClientToken")})
+	g, err := c.c.CreateSecurityGroup(c.ctx, api.CreateSecurityGroupRequest{VpcID: vpc, Name: c.p.str("SecurityGroupName"), ClientToken: c.p.str("ClientToken"),
+		Tags: tagsOf(c.p), ResourceGroupID: c.p.str("ResourceGroupId")})
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +163,9 @@ type describeSecurityGroupsResponse struct {
 }
 
 func describeSecurityGroups(c *call) (response, error) {
-	all, err := c.c.ListSecurityGroups(c.ctx, client.Filter{VpcID: c.p.str("VpcId")})
+	f := tagFilter(c.p)
+	f.VpcID = c.p.str("VpcId")
+	all, err := c.c.ListSecurityGroups(c.ctx, f)
 	if err != nil {
 		return nil, err
 	}

@@ -48,10 +48,10 @@ func privateLinkActions() map[string]action {
 		"OpenPrivateLinkService":                           openPrivateLinkService,
 		"CheckProductOpen":                                 checkProductOpen,
 		"CheckResourceSupportOperate":                      checkResourceSupportOperate,
-		"TagResources":                                     unsupported("tags are not supported yet"),
-		"UntagResources":                                   unsupported("tags are not supported yet"),
-		"ListTagResources":                                 unsupported("tags are not supported yet"),
-		"ChangeResourceGroup":                              unsupported("resource groups are not supported yet"),
+		"TagResources":                                     tagResources(plTagTypes),
+		"UntagResources":                                   untagResources(plTagTypes),
+		"ListTagResources":                                 listTagResources(plTagTypes, false),
+		"ChangeResourceGroup":                              changeResourceGroup,
 		"NotifyResourceAddressFamily":                      unsupported("IPv6 is not supported yet"),
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"strconv"
 
 	"github.com/privlink/privlink/internal/api"
-	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
 )
 
@@ -220,9 +219,6 @@ type createEndpointResponse struct {
 }
 
 func createVpcEndpoint(c *call) (response, error) {
-	if err := noTagsOrGroups(c.p); err != nil {
-		return nil, err
-	}
 	if err := c.p.unsupported("EndpointType", "only Interface endpoints are supported", "Interface"); err != nil {
 		return nil, err
 	}
@@ -236,7 +232,8 @@ func createVpcEndpoint(c *call) (response, error) {
 		return nil, err
 	}
 	req := api.CreateEndpointRequest{ServiceID: c.p.str("ServiceId"), ServiceName: c.p.str("ServiceName"), Name: c.p.str("EndpointName"),
-		ClientToken: c.p.str("ClientToken"), SecurityGroupIDs: c.p.list("SecurityGroupId"), Zones: []api.EndpointZoneRequest{}}
+		ClientToken: c.p.str("ClientToken"), SecurityGroupIDs: c.p.list("SecurityGroupId"), Zones: []api.EndpointZoneRequest{},
+		Tags: tagsOf(c.p), ResourceGroupID: c.p.str("ResourceGroupId")}
 	var err error
 	if req.VpcID, err = c.p.required("VpcId"); err != nil {
 		return nil, err
@@ -249,9 +246,6 @@ func createVpcEndpoint(c *call) (response, error) {
 			return nil, model.Errorf(http.StatusBadRequest, "OperationUnsupported", "Zone.%d.Ipv6Address: IPv6 is not supported yet", i+1)
 		}
 		req.Zones = append(req.Zones, api.EndpointZoneRequest{ZoneID: z["zoneid"], VSwitchID: z["vswitchid"], IP: z["ip"]})
-	}
-	if len(req.Zones) == 0 {
-		return nil, model.Errorf(http.StatusBadRequest, "OperationUnsupported", "an endpoint without zones is not supported yet: pass Zone.N.ZoneId and Zone.N.VSwitchId")
 	}
 	if req.DryRun, err = c.p.boolean("DryRun"); err != nil {
 		return nil, err
@@ -286,7 +280,7 @@ func getVpcEndpointAttribute(c *call) (response, error) {
 		return nil, err
 	}
 	return &getEndpointResponse{endpointView: endpointViewOf(e), Payer: "Endpoint", ResourceOwner: true, ZonePrivateIpAddressCount: 1,
-		EndpointType: "Interface", RegionId: e.RegionID}, nil
+		EndpointType: "Interface", RegionId: e.RegionID, ResourceGroupId: e.ResourceGroupID}, nil
 }
 
 type listedEndpoint struct {
@@ -295,6 +289,9 @@ type listedEndpoint struct {
 	RegionId      string `json:"RegionId"`
 	ResourceOwner bool   `json:"ResourceOwner"`
 	Bandwidth     int64  `json:"Bandwidth"`
+	// ResourceGroupId and Tags: the endpoint's (SDK privatelink.Endpoint).
+	ResourceGroupId string     `json:"ResourceGroupId"`
+	Tags            []tagModel `json:"Tags"`
 }
 
 type listEndpointsResponse struct {
@@ -306,10 +303,9 @@ type listEndpointsResponse struct {
 }
 
 func listVpcEndpoints(c *call) (response, error) {
-	if err := noTagsOrGroups(c.p); err != nil {
-		return nil, err
-	}
-	all, err := c.c.ListEndpoints(c.ctx, client.Filter{VpcID: c.p.str("VpcId")})
+	f := tagFilter(c.p)
+	f.VpcID = c.p.str("VpcId")
+	all, err := c.c.ListEndpoints(c.ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +323,8 @@ func listVpcEndpoints(c *call) (response, error) {
 	}
 	out := &listEndpointsResponse{NextToken: next, MaxResults: max, TotalCount: len(keep), Endpoints: []listedEndpoint{}}
 	for _, e := range page {
-		out.Endpoints = append(out.Endpoints, listedEndpoint{endpointView: endpointViewOf(e), EndpointType: "Interface", RegionId: e.RegionID, ResourceOwner: true})
+		out.Endpoints = append(out.Endpoints, listedEndpoint{endpointView: endpointViewOf(e), EndpointType: "Interface", RegionId: e.RegionID, ResourceOwner: true,
+			ResourceGroupId: e.ResourceGroupID, Tags: tagModels(e.Tags)})
 	}
 	return out, nil
 }

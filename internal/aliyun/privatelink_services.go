@@ -45,14 +45,26 @@ func serviceViewOf(s api.EndpointService) serviceView {
 		MaxBandwidth: 10240, MinBandwidth: 0, Payer: "Endpoint", RegionId: s.RegionID, CreateTime: s.CreateTime, Zones: zones}
 }
 
-// noTagsOrGroups rejects tags and resource groups, which privlink has not
-// yet.
+// listedService is the SDK's privatelink.Service as the lists answer it:
+// with its tags and resource group (the provider's own; empty for others).
+type listedService struct {
+	serviceView
+	ResourceGroupId string     `json:"ResourceGroupId"`
+	Tags            []tagModel `json:"Tags"`
+}
+
+func listedServiceOf(s api.EndpointService) listedService {
+	return listedService{serviceView: serviceViewOf(s), ResourceGroupId: s.ResourceGroupID, Tags: tagModels(s.Tags)}
+}
+
+// noTagsOrGroups rejects tags and resource groups where privlink cannot
+// honour them (filters over other accounts' resources, hosts).
 func noTagsOrGroups(p params) error {
-	if err := p.unsupported("ResourceGroupId", "resource groups are not supported yet"); err != nil {
+	if err := p.unsupported("ResourceGroupId", "resource groups apply to VPCs, vSwitches, security groups, services and endpoints only"); err != nil {
 		return err
 	}
 	if len(p.structs("Tag")) > 0 {
-		return model.Errorf(http.StatusBadRequest, "OperationUnsupported", "tags are not supported yet")
+		return model.Errorf(http.StatusBadRequest, "OperationUnsupported", "tags apply to VPCs, vSwitches, security groups, services and endpoints only, and filter only your own")
 	}
 	return nil
 }
@@ -73,9 +85,6 @@ type createServiceResponse struct {
 }
 
 func createVpcEndpointService(c *call) (response, error) {
-	if err := noTagsOrGroups(c.p); err != nil {
-		return nil, err
-	}
 	for _, k := range []string{"ServiceSupportIPv6", "PrivateServiceDomainEnabled"} {
 		if err := c.p.unsupported(k, "not supported yet", "false"); err != nil {
 			return nil, err
@@ -104,13 +113,14 @@ func createVpcEndpointService(c *call) (response, error) {
 		return nil, err
 	}
 	s, err := c.c.CreateService(c.ctx, api.CreateServiceRequest{Description: c.p.str("ServiceDescription"), VpcID: vpc, Ports: ports, Resources: backends, LoadBalancerIDs: lbs,
-		AutoAcceptEnabled: auto, ZoneAffinityEnabled: affinity, ClientToken: c.p.str("ClientToken"), DryRun: dry})
+		AutoAcceptEnabled: auto, ZoneAffinityEnabled: affinity, ClientToken: c.p.str("ClientToken"), DryRun: dry,
+		Tags: tagsOf(c.p), ResourceGroupID: c.p.str("ResourceGroupId")})
 	if err != nil {
 		return nil, err
 	}
 	return &createServiceResponse{ServiceId: s.ServiceID, ServiceName: s.Name, ServiceDomain: s.ServiceDomain, ServiceDescription: s.Description,
 		ServiceStatus: s.Status, ServiceBusinessStatus: "Normal", AutoAcceptEnabled: s.AutoAcceptEnabled, ZoneAffinityEnabled: s.ZoneAffinityEnabled,
-		CreateTime: s.CreateTime}, nil
+		CreateTime: s.CreateTime, ResourceGroupId: s.ResourceGroupID}, nil
 }
 
 type getServiceResponse struct {
@@ -129,22 +139,19 @@ func getVpcEndpointServiceAttribute(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &getServiceResponse{serviceView: serviceViewOf(s)}, nil
+	return &getServiceResponse{serviceView: serviceViewOf(s), ResourceGroupId: s.ResourceGroupID}, nil
 }
 
 type listServicesResponse struct {
 	Base
-	NextToken  string        `json:"NextToken"`
-	MaxResults int           `json:"MaxResults"`
-	TotalCount int           `json:"TotalCount"`
-	Services   []serviceView `json:"Services"`
+	NextToken  string          `json:"NextToken"`
+	MaxResults int             `json:"MaxResults"`
+	TotalCount int             `json:"TotalCount"`
+	Services   []listedService `json:"Services"`
 }
 
 func listVpcEndpointServices(c *call) (response, error) {
-	if err := noTagsOrGroups(c.p); err != nil {
-		return nil, err
-	}
-	all, err := c.c.ListServices(c.ctx)
+	all, err := c.c.ListServicesWhere(c.ctx, tagFilter(c.p))
 	if err != nil {
 		return nil, err
 	}
@@ -159,19 +166,19 @@ func listVpcEndpointServices(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &listServicesResponse{NextToken: next, MaxResults: max, TotalCount: len(keep), Services: []serviceView{}}
+	out := &listServicesResponse{NextToken: next, MaxResults: max, TotalCount: len(keep), Services: []listedService{}}
 	for _, s := range page {
-		out.Services = append(out.Services, serviceViewOf(s))
+		out.Services = append(out.Services, listedServiceOf(s))
 	}
 	return out, nil
 }
 
 type listServicesByEndUserResponse struct {
 	Base
-	NextToken  string        `json:"NextToken"`
-	MaxResults int           `json:"MaxResults"`
-	TotalCount string        `json:"TotalCount"`
-	Services   []serviceView `json:"Services"`
+	NextToken  string          `json:"NextToken"`
+	MaxResults int             `json:"MaxResults"`
+	TotalCount string          `json:"TotalCount"`
+	Services   []listedService `json:"Services"`
 }
 
 func listVpcEndpointServicesByEndUser(c *call) (response, error) {
@@ -196,9 +203,9 @@ func listVpcEndpointServicesByEndUser(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &listServicesByEndUserResponse{NextToken: next, MaxResults: max, TotalCount: strconv.Itoa(len(keep)), Services: []serviceView{}}
+	out := &listServicesByEndUserResponse{NextToken: next, MaxResults: max, TotalCount: strconv.Itoa(len(keep)), Services: []listedService{}}
 	for _, s := range page {
-		out.Services = append(out.Services, serviceViewOf(s))
+		out.Services = append(out.Services, listedServiceOf(s))
 	}
 	return out, nil
 }

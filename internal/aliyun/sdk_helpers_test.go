@@ -159,3 +159,15 @@ func wantCode(t *testing.T, what string, err error, code string, status int) *sd
 }
 
 var _ responses.AcsResponse = (*privatelink.DescribeRegionsResponse)(nil)
+
+// strictBody is strict for a raw body into T (actions the typed SDK lacks).
+func strictBody[T any](t *testing.T, what, body string) T {
+	t.Helper()
+	var v T
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&v); err != nil {
+		t.Fatalf("%s: the body does not decode strictly into %T: %v\n%s", what, v, err, body)
+	}
+	return v
+}

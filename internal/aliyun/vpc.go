@@ -23,6 +23,9 @@ func vpcActions() map[string]action {
 		"DescribeVSwitches":         describeVSwitches,
 		"DescribeVSwitchAttributes": describeVSwitchAttributes,
 		"DescribeRouteTableList":    describeRouteTableList,
+		"TagResources":              tagResources(vpcTagTypes),
+		"UnTagResources":            untagResources(vpcTagTypes),
+		"ListTagResources":          listTagResources(vpcTagTypes, true),
 	}
 }
 
@@ -73,12 +76,9 @@ type createVpcResponse struct {
 	ResourceGroupId string `json:"ResourceGroupId"`
 }
 
-// unstorable rejects what VPC creates cannot store yet: IPv6, tags, resource
-// groups and descriptions.
+// unstorable rejects what VPC creates cannot store yet: IPv6 and
+// descriptions.
 func unstorable(p params) error {
-	if err := noTagsOrGroups(p); err != nil {
-		return err
-	}
 	if err := p.unsupported("Description", "descriptions are not stored yet; use the name"); err != nil {
 		return err
 	}
@@ -105,11 +105,12 @@ func createVpc(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := c.c.CreateVPC(c.ctx, api.CreateVPCRequest{Name: c.p.str("VpcName"), CidrBlock: cidr, ClientToken: c.p.str("ClientToken"), DryRun: dry})
+	v, err := c.c.CreateVPC(c.ctx, api.CreateVPCRequest{Name: c.p.str("VpcName"), CidrBlock: cidr, ClientToken: c.p.str("ClientToken"), DryRun: dry,
+		Tags: tagsOf(c.p), ResourceGroupID: c.p.str("ResourceGroupId")})
 	if err != nil {
 		return nil, err
 	}
-	return &createVpcResponse{VpcId: v.VpcID, VRouterId: vRouterID(v.VpcID), RouteTableId: routeTableID(v.VpcID)}, nil
+	return &createVpcResponse{VpcId: v.VpcID, VRouterId: vRouterID(v.VpcID), RouteTableId: routeTableID(v.VpcID), ResourceGroupId: v.ResourceGroupID}, nil
 }
 
 func deleteVpc(c *call) (response, error) {
@@ -128,7 +129,7 @@ type describeVpcsResponse struct {
 }
 
 func describeVpcs(c *call) (response, error) {
-	vpcs, err := c.c.ListVPCs(c.ctx)
+	vpcs, err := c.c.ListVPCsWhere(c.ctx, tagFilter(c.p))
 	if err != nil {
 		return nil, err
 	}
@@ -221,6 +222,7 @@ func createVSwitch(c *call) (response, error) {
 		return nil, err
 	}
 	req.Name, req.ClientToken = c.p.str("VSwitchName"), c.p.str("ClientToken")
+	req.Tags = tagsOf(c.p)
 	v, err := c.c.CreateVSwitch(c.ctx, req)
 	if err != nil {
 		return nil, err
@@ -269,7 +271,9 @@ type describeVSwitchesResponse struct {
 }
 
 func describeVSwitches(c *call) (response, error) {
-	all, err := c.c.ListVSwitches(c.ctx, client.Filter{VpcID: c.p.str("VpcId")})
+	f := tagFilter(c.p)
+	f.VpcID = c.p.str("VpcId")
+	all, err := c.c.ListVSwitches(c.ctx, f)
 	if err != nil {
 		return nil, err
 	}

@@ -95,6 +95,14 @@ const (
 	OpServiceTraffic     = "DescribeVpcEndpointServiceTraffic"
 )
 
+// Operation IDs of tags and resource groups.
+const (
+	OpTagResources        = "TagResources"
+	OpUntagResources      = "UntagResources"
+	OpListTagResources    = "ListTagResources"
+	OpChangeResourceGroup = "ChangeResourceGroup"
+)
+
 // Query filter names.
 const (
 	FilterVpcID       = "vpcId"
@@ -102,6 +110,13 @@ const (
 	FilterServiceName = "serviceName"
 	FilterEventType   = "type"
 	FilterResourceID  = "resourceId"
+	// FilterTag is KEY=VALUE (or KEY: any value), repeatable: resources
+	// carrying every tag given.
+	FilterTag = "tag"
+	// FilterResourceGroupID keeps the resources of one resource group.
+	FilterResourceGroupID = "resourceGroupId"
+	// FilterResourceType is the resource type of ListTagResources.
+	FilterResourceType = "resourceType"
 	// FilterSince is an event ID: only events after it.
 	FilterSince = "since"
 	// ParamFollow ("true") turns ListEvents into a Server-Sent Events
@@ -134,17 +149,17 @@ var Operations = []Operation{
 	{OpDescribeRegion, "GET", "/v1/region", "Region and zones of this deployment", nil, Region{}, false, nil, nil},
 
 	{OpCreateVPC, "POST", "/v1/vpcs", "Create a VPC", CreateVPCRequest{}, VPC{}, false, nil, []int{400, 403, 409, 413}},
-	{OpListVPCs, "GET", "/v1/vpcs", "List your VPCs", nil, List[VPC]{}, false, nil, listErrs},
+	{OpListVPCs, "GET", "/v1/vpcs", "List your VPCs (filters: tag, resourceGroupId)", nil, List[VPC]{}, false, []string{FilterTag, FilterResourceGroupID}, listErrs},
 	{OpGetVPC, "GET", "/v1/vpcs/{id}", "Get a VPC", nil, VPC{}, false, nil, getErrs},
 	{OpDeleteVPC, "DELETE", "/v1/vpcs/{id}", "Delete an empty VPC", nil, VPC{}, false, nil, deleteErrs},
 
 	{OpCreateVSwitch, "POST", "/v1/vswitches", "Create a vSwitch in a VPC and zone", CreateVSwitchRequest{}, VSwitch{}, false, nil, bodyErrs},
-	{OpListVSwitches, "GET", "/v1/vswitches", "List your vSwitches (filter: vpcId)", nil, List[VSwitch]{}, false, []string{FilterVpcID}, listErrs},
+	{OpListVSwitches, "GET", "/v1/vswitches", "List your vSwitches (filters: vpcId, tag, resourceGroupId)", nil, List[VSwitch]{}, false, []string{FilterVpcID, FilterTag, FilterResourceGroupID}, listErrs},
 	{OpGetVSwitch, "GET", "/v1/vswitches/{id}", "Get a vSwitch", nil, VSwitch{}, false, nil, getErrs},
 	{OpDeleteVSwitch, "DELETE", "/v1/vswitches/{id}", "Delete an unused vSwitch", nil, VSwitch{}, false, nil, deleteErrs},
 
 	{OpCreateSecurityGroup, "POST", "/v1/security-groups", "Create a security group", CreateSecurityGroupRequest{}, SecurityGroup{}, false, nil, bodyErrs},
-	{OpListSecurityGroups, "GET", "/v1/security-groups", "List your security groups (filter: vpcId)", nil, List[SecurityGroup]{}, false, []string{FilterVpcID}, listErrs},
+	{OpListSecurityGroups, "GET", "/v1/security-groups", "List your security groups (filters: vpcId, tag, resourceGroupId)", nil, List[SecurityGroup]{}, false, []string{FilterVpcID, FilterTag, FilterResourceGroupID}, listErrs},
 	{OpGetSecurityGroup, "GET", "/v1/security-groups/{id}", "Get a security group", nil, SecurityGroup{}, false, nil, getErrs},
 	{OpDeleteSecurityGroup, "DELETE", "/v1/security-groups/{id}", "Delete an unused security group", nil, SecurityGroup{}, false, nil, deleteErrs},
 	{OpAuthorizeSG, "POST", "/v1/security-groups/{id}/authorize", "Add inbound rules", RulesRequest{}, SecurityGroup{}, false, nil, bodyErrs},
@@ -156,7 +171,7 @@ var Operations = []Operation{
 	{OpDeleteHost, "DELETE", "/v1/hosts/{id}", "Delete a host", nil, Host{}, false, nil, deleteErrs},
 
 	{OpCreateService, "POST", "/v1/services", "Publish an endpoint service", CreateServiceRequest{}, EndpointService{}, false, nil, []int{400, 403, 404, 409, 413}},
-	{OpListServices, "GET", "/v1/services", "List the services you provide", nil, List[EndpointService]{}, false, nil, listErrs},
+	{OpListServices, "GET", "/v1/services", "List the services you provide (filters: tag, resourceGroupId)", nil, List[EndpointService]{}, false, []string{FilterTag, FilterResourceGroupID}, listErrs},
 	{OpSearchServices, "GET", "/v1/service-search", "Services that allow-list you (filter: serviceName)", nil, List[EndpointService]{}, false, []string{FilterServiceName}, listErrs},
 	{OpGetService, "GET", "/v1/services/{id}", "Get a service (by ID or name)", nil, EndpointService{}, false, nil, getErrs},
 	{OpUpdateService, "PATCH", "/v1/services/{id}", "Change a service's attributes", UpdateServiceRequest{}, EndpointService{}, false, nil, bodyErrs},
@@ -171,7 +186,7 @@ var Operations = []Operation{
 	{OpUpdateConnection, "PATCH", "/v1/services/{id}/connections/{endpoint}", "Change a connection's attributes: its bandwidth cap (provider)", UpdateConnectionRequest{}, Connection{}, false, nil, bodyErrs},
 
 	{OpCreateEndpoint, "POST", "/v1/endpoints", "Create an interface endpoint", CreateEndpointRequest{}, Endpoint{}, false, nil, bodyErrs},
-	{OpListEndpoints, "GET", "/v1/endpoints", "List your endpoints (filters: vpcId, serviceId)", nil, List[Endpoint]{}, false, []string{FilterVpcID, FilterServiceID}, listErrs},
+	{OpListEndpoints, "GET", "/v1/endpoints", "List your endpoints (filters: vpcId, serviceId, tag, resourceGroupId)", nil, List[Endpoint]{}, false, []string{FilterVpcID, FilterServiceID, FilterTag, FilterResourceGroupID}, listErrs},
 	{OpGetEndpoint, "GET", "/v1/endpoints/{id}", "Get an endpoint with live zone status", nil, Endpoint{}, false, nil, getErrs},
 	{OpDeleteEndpoint, "DELETE", "/v1/endpoints/{id}", "Delete an endpoint and release its IPs", nil, Endpoint{}, false, nil, deleteErrs},
 
@@ -196,6 +211,11 @@ var Operations = []Operation{
 
 	{OpListNodes, "GET", "/v1/nodes", "List the region's nodes: zone, underlay address, Ready or NotReady since when, hosts and endpoint IPs held (admin only)", nil, List[Node]{}, true, nil, []int{400, 403}},
 	{OpDeleteNode, "DELETE", "/v1/nodes/{name}", "Delete a node that is not ready and holds no host or endpoint IP (admin only)", nil, Node{}, true, nil, []int{403, 404, 409}},
+
+	{OpTagResources, "POST", "/v1/tags", "Set tags on your resources of one type (vpc, vswitch, securitygroup, service, endpoint), all or none", TagResourcesRequest{}, List[TagResource]{}, false, nil, bodyErrs},
+	{OpUntagResources, "POST", "/v1/tags/remove", "Remove tags (by key, or all) from your resources of one type, all or none", UntagResourcesRequest{}, List[TagResource]{}, false, nil, bodyErrs},
+	{OpListTagResources, "GET", "/v1/tags", "The tags of your resources of one type (filters: resourceType, resourceId (repeatable), tag)", nil, List[TagResource]{}, false, []string{FilterResourceType, FilterResourceID, FilterTag}, []int{400, 404}},
+	{OpChangeResourceGroup, "POST", "/v1/resource-group-changes", "Move one of your resources to another resource group", ChangeResourceGroupRequest{}, ChangeResourceGroupRequest{}, false, nil, bodyErrs},
 }
 
 // Lookup returns the operation with the given ID.

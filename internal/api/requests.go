@@ -16,6 +16,10 @@ type CreateVPCRequest struct {
 	NetnsPath   string `json:"netnsPath,omitempty"`
 	ClientToken string `json:"clientToken,omitempty"`
 	DryRun      bool   `json:"dryRun,omitempty"`
+
+	// Tags and ResourceGroupID label the new resource (at most 20 tags).
+	Tags            []Tag  `json:"tags,omitempty"`
+	ResourceGroupID string `json:"resourceGroupId,omitempty"`
 }
 
 // CreateVSwitchRequest creates a vSwitch.
@@ -26,6 +30,10 @@ type CreateVSwitchRequest struct {
 	Name        string `json:"vSwitchName"`
 	ClientToken string `json:"clientToken,omitempty"`
 	DryRun      bool   `json:"dryRun,omitempty"`
+
+	// Tags and ResourceGroupID label the new resource (at most 20 tags).
+	Tags            []Tag  `json:"tags,omitempty"`
+	ResourceGroupID string `json:"resourceGroupId,omitempty"`
 }
 
 // CreateSecurityGroupRequest creates a security group.
@@ -35,6 +43,10 @@ type CreateSecurityGroupRequest struct {
 	Rules       []SecurityGroupRule `json:"rules,omitempty"`
 	ClientToken string              `json:"clientToken,omitempty"`
 	DryRun      bool                `json:"dryRun,omitempty"`
+
+	// Tags and ResourceGroupID label the new resource (at most 20 tags).
+	Tags            []Tag  `json:"tags,omitempty"`
+	ResourceGroupID string `json:"resourceGroupId,omitempty"`
 }
 
 // RulesRequest adds (authorize) or removes (revoke) inbound rules.
@@ -82,6 +94,10 @@ type CreateServiceRequest struct {
 	AllowedAccounts     []string `json:"allowedAccounts,omitempty"`
 	ClientToken         string   `json:"clientToken,omitempty"`
 	DryRun              bool     `json:"dryRun,omitempty"`
+
+	// Tags and ResourceGroupID label the new resource (at most 20 tags).
+	Tags            []Tag  `json:"tags,omitempty"`
+	ResourceGroupID string `json:"resourceGroupId,omitempty"`
 }
 
 // BackendSpec is one backend of a service to create: an address in the
@@ -145,6 +161,10 @@ type CreateEndpointRequest struct {
 	Name             string                `json:"endpointName,omitempty"`
 	ClientToken      string                `json:"clientToken,omitempty"`
 	DryRun           bool                  `json:"dryRun,omitempty"`
+
+	// Tags and ResourceGroupID label the new resource (at most 20 tags).
+	Tags            []Tag  `json:"tags,omitempty"`
+	ResourceGroupID string `json:"resourceGroupId,omitempty"`
 }
 
 // CreateNotificationRequest subscribes a webhook to the events of one of

@@ -124,3 +124,54 @@ type Node struct {
 	Hosts int `json:"hosts"`
 	ENIs  int `json:"enis"`
 }
+
+// Tag is one key/value label of a resource.
+type Tag = model.Tag
+
+// Resource types of the tag and resource group operations.
+const (
+	ResourceVPC           = "vpc"
+	ResourceVSwitch       = "vswitch"
+	ResourceSecurityGroup = "securitygroup"
+	ResourceService       = "service"
+	ResourceEndpoint      = "endpoint"
+)
+
+// TaggableResources are the resource types that carry tags and a
+// resource group.
+var TaggableResources = []string{ResourceVPC, ResourceVSwitch, ResourceSecurityGroup, ResourceService, ResourceEndpoint}
+
+// MaxTagResources bounds the resources of one tag operation (Alibaba: 50).
+const MaxTagResources = 50
+
+// TagResourcesRequest sets tags on resources of one type, all or none.
+type TagResourcesRequest struct {
+	ResourceType string   `json:"resourceType"`
+	ResourceIDs  []string `json:"resourceIds"`
+	Tags         []Tag    `json:"tags"`
+}
+
+// UntagResourcesRequest removes tags (by key, or all) from resources of
+// one type, all or none.
+type UntagResourcesRequest struct {
+	ResourceType string   `json:"resourceType"`
+	ResourceIDs  []string `json:"resourceIds"`
+	TagKeys      []string `json:"tagKeys,omitempty"`
+	All          bool     `json:"all,omitempty"`
+}
+
+// TagResource is one tag of one resource (ListTagResources).
+type TagResource struct {
+	ResourceType string `json:"resourceType"`
+	ResourceID   string `json:"resourceId"`
+	Key          string `json:"tagKey"`
+	Value        string `json:"tagValue"`
+}
+
+// ChangeResourceGroupRequest moves a resource to another resource group
+// (empty: the default group).
+type ChangeResourceGroupRequest struct {
+	ResourceType    string `json:"resourceType"`
+	ResourceID      string `json:"resourceId"`
+	ResourceGroupID string `json:"resourceGroupId"`
+}

@@ -106,6 +106,20 @@ func TestCrossAccountMatrix(t *testing.T) {
 			t.Errorf("%s %s as a stranger: want 404 NotFound, got %v", method, p, err)
 		}
 	}
+	// The tag operations take their IDs in the body or query: a stranger
+	// finds none of the five taggable types.
+	tagged := map[string]string{api.ResourceVPC: s.ConsumerVPC.VpcID, api.ResourceVSwitch: s.ConsumerVSwitches[0].VSwitchID,
+		api.ResourceSecurityGroup: s.SG.SecurityGroupID, api.ResourceService: s.Service.ServiceID, api.ResourceEndpoint: s.Endpoint.EndpointID}
+	for rt, id := range tagged {
+		_, err := stranger.TagResources(bg, api.TagResourcesRequest{ResourceType: rt, ResourceIDs: []string{id}, Tags: []api.Tag{{Key: "k", Value: "v"}}})
+		wantNotFound(t, "TagResources "+rt, err)
+		_, err = stranger.UntagResources(bg, api.UntagResourcesRequest{ResourceType: rt, ResourceIDs: []string{id}, All: true})
+		wantNotFound(t, "UntagResources "+rt, err)
+		_, err = stranger.ListTagResources(bg, rt, []string{id}, nil)
+		wantNotFound(t, "ListTagResources "+rt, err)
+		_, err = stranger.ChangeResourceGroup(bg, api.ChangeResourceGroupRequest{ResourceType: rt, ResourceID: id, ResourceGroupID: "rg-x"})
+		wantNotFound(t, "ChangeResourceGroup "+rt, err)
+	}
 	sameDump(t, before, storeDump(t, e), "stranger requests")
 	// The consumer may read the service (allow-listed) but not change it.
 	if _, err := s.Consumer.GetService(bg, s.Service.ServiceID); err != nil {
@@ -131,5 +145,12 @@ func TestAuth(t *testing.T) {
 		if strings.Contains(k+v, e.Admin.Token()) {
 			t.Errorf("token stored in clear at %s", k)
 		}
+	}
+}
+
+func wantNotFound(t *testing.T, what string, err error) {
+	t.Helper()
+	if err == nil || !strings.Contains(err.Error(), "NotFound") || !strings.Contains(err.Error(), "HTTP 404") {
+		t.Errorf("%s as a stranger: want 404 NotFound, got %v", what, err)
 	}
 }

@@ -11,9 +11,6 @@ import (
 )
 
 func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (any, error) {
-	if len(req.Zones) == 0 {
-		return nil, model.Invalid("Zones", "an endpoint needs at least one zone (zoneId, vSwitchId)")
-	}
 	if len(req.Zones) > api.MaxZonesPerEndpoint {
 		return nil, model.Errorf(http.StatusBadRequest, "QuotaExceeded.ZonesPerEndpoint", "an endpoint spans at most %d zones", api.MaxZonesPerEndpoint)
 	}
@@ -27,6 +24,10 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 		if slices.Contains(req.SecurityGroupIDs[:i], id) {
 			return nil, model.Invalid("SecurityGroupIds", "security group %s is listed twice", id)
 		}
+	}
+	tagging, err := newTagging(req.Tags, req.ResourceGroupID)
+	if err != nil {
+		return nil, err
 	}
 	svcRef := req.ServiceID
 	if svcRef == "" {
@@ -66,9 +67,15 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 		ep := model.Endpoint{EndpointID: model.NewID(model.PrefixEndpoint), AccountID: callerOf(r).AccountID, Name: req.Name,
 			ServiceID: svc.ServiceID, ServiceName: svc.Name, VpcID: vpc.VpcID,
 			SecurityGroupIDs: slices.Compact(slices.Sorted(slices.Values(req.SecurityGroupIDs))),
-			EndpointStatus:   model.StatusCreating, ConnectionStatus: model.ConnPending, RegionID: a.naming.Region, CreateTime: now()}
+			EndpointStatus:   model.StatusCreating, ConnectionStatus: model.ConnPending, RegionID: a.naming.Region, CreateTime: now(), Tagging: tagging}
 		if svc.AutoAcceptEnabled {
 			ep.ConnectionStatus = model.ConnConnected
+		}
+		if len(req.Zones) == 0 {
+			// Nothing to wait for: Active with no zone, no address and no
+			// DNS answer until zones are added (AddZoneToVpcEndpoint), as
+			// Alibaba's endpoints created without Zone.N.
+			ep.EndpointStatus = model.StatusActive
 		}
 		ep.EndpointDomain = a.naming.EndpointDomain(ep.EndpointID, svc.ServiceID)
 		// The VPC is rewritten (parentVPC: quota, deletion); the service only
@@ -154,6 +161,9 @@ func (a *API) listEndpoints(r *http.Request) (any, error) {
 	items, err := listOwned(a, r, store.KindEndpoint, func(e model.Endpoint) bool {
 		return (vpc == "" || e.VpcID == vpc) && (svc == "" || e.ServiceID == svc)
 	})
+	if err == nil {
+		items, err = filterTags(r, items)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,10 @@ import (
 )
 
 func (a *API) createVPC(r *http.Request, req api.CreateVPCRequest) (any, error) {
+	tagging, err := newTagging(req.Tags, req.ResourceGroupID)
+	if err != nil {
+		return nil, err
+	}
 	cidr, err := model.ParseCIDR("CidrBlock", req.CidrBlock)
 	if err != nil {
 		return nil, err
@@ -22,7 +26,7 @@ func (a *API) createVPC(r *http.Request, req api.CreateVPCRequest) (any, error) 
 			return "", nil, err
 		}
 		v := model.VPC{VpcID: model.NewID(model.PrefixVPC), AccountID: callerOf(r).AccountID, Name: req.Name,
-			CidrBlock: cidr, NetnsPath: req.NetnsPath, Status: model.StatusAvailable, CreateTime: now()}
+			CidrBlock: cidr, NetnsPath: req.NetnsPath, Status: model.StatusAvailable, CreateTime: now(), Tagging: tagging}
 		if v.VNI, err = a.st.AllocVNI(r.Context(), t, v.VpcID); err != nil {
 			return "", nil, err
 		}
@@ -70,6 +74,10 @@ func (a *API) deleteVPC(r *http.Request, v *model.VPC, t *store.Txn) error {
 }
 
 func (a *API) createVSwitch(r *http.Request, req api.CreateVSwitchRequest) (any, error) {
+	tagging, err := newTagging(req.Tags, req.ResourceGroupID)
+	if err != nil {
+		return nil, err
+	}
 	if err := a.checkZone("ZoneId", req.ZoneID); err != nil {
 		return nil, err
 	}
@@ -95,7 +103,7 @@ func (a *API) createVSwitch(r *http.Request, req api.CreateVSwitchRequest) (any,
 		}
 		v := model.VSwitch{VSwitchID: model.NewID(model.PrefixVSwitch), AccountID: vpc.AccountID, VpcID: vpc.VpcID,
 			ZoneID: req.ZoneID, Name: req.Name, CidrBlock: cidr, Gateway: model.Gateway(cidr),
-			Status: model.StatusAvailable, CreateTime: now()}
+			Status: model.StatusAvailable, CreateTime: now(), Tagging: tagging}
 		return v.VSwitchID, v, nil
 	})
 	return createThenGet[model.VSwitch](a, r, store.KindVSwitch, req.ClientToken, req.DryRun, req, build)

@@ -72,6 +72,9 @@ func getOf[T owned](a *API, kind string) handlerFunc {
 func listOf[T owned](a *API, kind string) handlerFunc {
 	return func(r *http.Request) (any, error) {
 		items, err := listOwned[T](a, r, kind, nil)
+		if err == nil {
+			items, err = filterTags(r, items)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -84,6 +87,9 @@ func listInVPC[T inVPC](a *API, kind string) handlerFunc {
 	return func(r *http.Request) (any, error) {
 		vpc := r.URL.Query().Get(api.FilterVpcID)
 		items, err := listOwned(a, r, kind, func(v T) bool { return vpc == "" || v.VPC() == vpc })
+		if err == nil {
+			items, err = filterTags(r, items)
+		}
 		if err != nil {
 			return nil, err
 		}

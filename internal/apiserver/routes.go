@@ -93,6 +93,11 @@ func (a *API) handlers() map[string]handlerFunc {
 
 		api.OpListNodes:  a.listNodes,
 		api.OpDeleteNode: a.deleteNode,
+
+		api.OpTagResources:        body(a.tagResources),
+		api.OpUntagResources:      body(a.untagResources),
+		api.OpListTagResources:    a.listTagResources,
+		api.OpChangeResourceGroup: body(a.changeResourceGroup),
 	}
 }
 

@@ -30,6 +30,10 @@ func normalizeRules(in []model.SecurityGroupRule) ([]model.SecurityGroupRule, er
 }
 
 func (a *API) createSecurityGroup(r *http.Request, req api.CreateSecurityGroupRequest) (any, error) {
+	tagging, err := newTagging(req.Tags, req.ResourceGroupID)
+	if err != nil {
+		return nil, err
+	}
 	rules, err := normalizeRules(req.Rules)
 	if err != nil {
 		return nil, err
@@ -41,7 +45,7 @@ func (a *API) createSecurityGroup(r *http.Request, req api.CreateSecurityGroupRe
 			}
 		}
 		g := model.SecurityGroup{SecurityGroupID: model.NewID(model.PrefixSG), AccountID: vpc.AccountID, VpcID: vpc.VpcID,
-			Name: req.Name, Rules: rules, CreateTime: now()}
+			Name: req.Name, Rules: rules, CreateTime: now(), Tagging: tagging}
 		return g.SecurityGroupID, g, nil
 	})
 	return createThenGet[model.SecurityGroup](a, r, store.KindSG, req.ClientToken, req.DryRun, req, build)

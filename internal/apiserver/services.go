@@ -172,6 +172,10 @@ func backendInVSwitch(field string, vpc *model.VPC, vsws []model.VSwitch, zone s
 }
 
 func (a *API) createService(r *http.Request, req api.CreateServiceRequest) (any, error) {
+	tagging, err := newTagging(req.Tags, req.ResourceGroupID)
+	if err != nil {
+		return nil, err
+	}
 	build := func(t *store.Txn) (string, any, error) {
 		backends, err := a.validateService(r, t, &req)
 		if err != nil {
@@ -192,6 +196,7 @@ func (a *API) createService(r *http.Request, req api.CreateServiceRequest) (any,
 			}
 		}
 		slices.Sort(s.Zones)
+		s.Tagging = tagging
 		return id, s, nil
 	}
 	return createThenGet[model.EndpointService](a, r, store.KindService, req.ClientToken, req.DryRun, req, build)
@@ -231,7 +236,7 @@ func (a *API) redactService(r *http.Request, s model.EndpointService) model.Endp
 	if s.AccountID != callerOf(r).AccountID {
 		s.Resources, s.AllowedAccounts, s.VpcID, s.LoadBalancerIDs = nil, nil, "", nil
 	}
-	return s
+	return redactTags(r, s)
 }
 
 // listServices lists the caller's own services.

@@ -19,7 +19,7 @@ func (a *API) liveStatus(r *http.Request, kinds ...string) (liveStatus, error) {
 
 // view fills each zone's status from the live reports (model.ZoneStatus).
 func (ls liveStatus) view(ep model.Endpoint) model.Endpoint {
-	ep.Zones = append([]model.EndpointZone(nil), ep.Zones...)
+	ep.Zones = append([]model.EndpointZone{}, ep.Zones...) // [] rather than null for an endpoint with no zone
 	for i := range ep.Zones {
 		ep.Zones[i].ZoneStatus = ls.ZoneStatus(&ep, ep.Zones[i].ZoneID)
 	}

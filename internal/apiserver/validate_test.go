@@ -95,7 +95,7 @@ func TestValidation(t *testing.T) {
 		{"ep unknown service", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) {
 			r.ServiceName = "com.privlink.cn-hangzhou.epsrv-aaaaaaaaaaaaaaaaaaaa"
 		}), "EndpointServiceNotFound"},
-		{"ep no zones", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.Zones = nil }), "InvalidParameter.Zones"},
+		{"ep zone twice", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.Zones = append(r.Zones, r.Zones[0]) }), "InvalidParameter.Zones.ZoneId"},
 		{"ep 11 zones", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.Zones = tooMany }), "QuotaExceeded.ZonesPerEndpoint"},
 		{"ep no sg", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.SecurityGroupIDs = nil }), "InvalidParameter.SecurityGroupIds"},
 		{"ep sg twice", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) {
@@ -147,8 +147,8 @@ func TestValidation(t *testing.T) {
 	if _, err := c.CreateEndpoint(bg, ep(func(r *api.CreateEndpointRequest) { r.DryRun = true })); !errors.As(err, &dry) || dry.Code != api.DryRunCode || dry.RequestID == "" {
 		t.Fatalf("dry run: want a DryRunResult, got %v", err)
 	}
-	_, err = c.CreateEndpoint(bg, ep(func(r *api.CreateEndpointRequest) { r.DryRun = true; r.Zones = nil }))
-	wantCode(t, err, "InvalidParameter.Zones")
+	_, err = c.CreateEndpoint(bg, ep(func(r *api.CreateEndpointRequest) { r.DryRun = true; r.Zones = tooMany }))
+	wantCode(t, err, "QuotaExceeded.ZonesPerEndpoint")
 	sameDump(t, before, storeDump(t, e), "dry runs")
 }
 

@@ -129,6 +129,7 @@ func vpcCmd(g *globals) *cobra.Command {
 	create.Flags().StringVar(&req.Name, "name", "", "VPC name")
 	create.Flags().StringVar(&req.CidrBlock, "cidr", "", "CIDR block, e.g. 172.16.0.0/16")
 	create.Flags().StringVar(&req.NetnsPath, "adopt-netns", "", "adopt an existing network namespace (path, e.g. /proc/PID/ns/net; admin only)")
+	taggingFlags(create, &req.Tags, &req.ResourceGroupID)
 	cmd.AddCommand(create)
 	crud(g, cmd, vpcCols, unfiltered((*client.Client).ListVPCs), (*client.Client).GetVPC, (*client.Client).DeleteVPC)
 	return cmd
@@ -147,6 +148,7 @@ func vswitchCmd(g *globals) *cobra.Command {
 	create.Flags().StringVar(&req.ZoneID, "zone", "", "zone ID")
 	create.Flags().StringVar(&req.CidrBlock, "cidr", "", "CIDR inside the VPC's")
 	create.Flags().StringVar(&req.Name, "name", "", "name")
+	taggingFlags(create, &req.Tags, &req.ResourceGroupID)
 	cmd.AddCommand(create)
 	crud(g, cmd, vswCols, (*client.Client).ListVSwitches, (*client.Client).GetVSwitch, (*client.Client).DeleteVSwitch, api.FilterVpcID)
 	return cmd
@@ -160,6 +162,7 @@ func sgCmd(g *globals) *cobra.Command {
 	}}
 	create.Flags().StringVar(&req.VpcID, "vpc", "", "VPC ID")
 	create.Flags().StringVar(&req.Name, "name", "", "name")
+	taggingFlags(create, &req.Tags, &req.ResourceGroupID)
 	commonCreateFlags(create, &req.ClientToken, &req.DryRun)
 	var rule model.SecurityGroupRule
 	ruleCmd := func(use, verb string, change func(*client.Client, context.Context, string, api.RulesRequest) (api.SecurityGroup, error)) *cobra.Command {

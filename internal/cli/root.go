@@ -68,6 +68,7 @@ func NewRoot(out io.Writer) *cobra.Command {
 	root.AddCommand(serverCmd(), agentCmd(), demoCmd(g),
 		accountCmd(g), accessKeyCmd(g), regionCmd(g), vpcCmd(g), vswitchCmd(g), sgCmd(g), hostCmd(g), serviceCmd(g), endpointCmd(g), eventsCmd(g), notificationCmd(g),
 		nodeCmd(g), pkiCmd())
+	root.AddCommand(tagCmd(g))
 	return root
 }
 

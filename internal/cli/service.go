@@ -49,6 +49,7 @@ func serviceCmd(g *globals) *cobra.Command {
 	f.IntVar(&req.IdleTimeout, "idle-timeout", 900, "idle timeout in seconds")
 	f.IntVar(&req.MaxConnsPerEndpoint, "max-connections", 0, maxConnsHelp)
 	f.IntVar(&req.NewConnsPerSecond, "new-connections-per-second", 0, connRateHelp)
+	taggingFlags(create, &req.Tags, &req.ResourceGroupID)
 	f.StringSliceVar(&allow, "allow", nil, "account IDs to allow-list")
 	commonCreateFlags(create, &req.ClientToken, &req.DryRun)
 

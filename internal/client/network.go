@@ -11,10 +11,25 @@ import (
 type Filter struct {
 	VpcID     string // vSwitches, security groups, hosts, endpoints
 	ServiceID string // endpoints
+	// Tags keeps resources carrying every tag (an empty Value: any value),
+	// ResourceGroupID those of one resource group (VPCs, vSwitches,
+	// security groups, services, endpoints).
+	Tags            []api.Tag
+	ResourceGroupID string
 }
 
 func (f Filter) query() url.Values {
-	return url.Values{api.FilterVpcID: {f.VpcID}, api.FilterServiceID: {f.ServiceID}}
+	q := url.Values{api.FilterVpcID: {f.VpcID}, api.FilterServiceID: {f.ServiceID}, api.FilterResourceGroupID: {f.ResourceGroupID}}
+	for _, t := range f.Tags {
+		q.Add(api.FilterTag, t.Key+"="+t.Value)
+	}
+	return q
+}
+
+// ListVPCsWhere lists the account's VPCs that pass f's tag and resource
+// group filters.
+func (c *Client) ListVPCsWhere(ctx context.Context, f Filter) ([]api.VPC, error) {
+	return list[api.VPC](ctx, c, api.OpListVPCs, f.query())
 }
 
 // CreateVPC creates a VPC.

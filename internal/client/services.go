@@ -89,3 +89,9 @@ func (c *Client) SetZoneConnection(ctx context.Context, id, endpointID, zoneID s
 func (c *Client) RejectConnection(ctx context.Context, id, endpointID string) (api.Connection, error) {
 	return call[api.Connection](ctx, c, api.OpRejectConnection, nil, nil, id, endpointID)
 }
+
+// ListServicesWhere lists the services the account provides that pass f's
+// tag and resource group filters.
+func (c *Client) ListServicesWhere(ctx context.Context, f Filter) ([]api.EndpointService, error) {
+	return list[api.EndpointService](ctx, c, api.OpListServices, f.query())
+}

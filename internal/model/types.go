@@ -47,6 +47,7 @@ type VPC struct {
 	Status      string `json:"status"`
 	CreateTime  string `json:"createTime"`
 	ClientToken string `json:"-"`
+	Tagging
 }
 
 // VSwitch is a subnet of a VPC in one zone: a bridge in the VPC namespace.
@@ -60,6 +61,7 @@ type VSwitch struct {
 	Gateway    netip.Addr   `json:"gatewayIp"`
 	Status     string       `json:"status"`
 	CreateTime string       `json:"createTime"`
+	Tagging
 }
 
 // SecurityGroupRule is one inbound rule.
@@ -79,6 +81,7 @@ type SecurityGroup struct {
 	Name            string              `json:"securityGroupName"`
 	Rules           []SecurityGroupRule `json:"rules"`
 	CreateTime      string              `json:"createTime"`
+	Tagging
 }
 
 // Host is an ECS-like machine: a namespace on a veth into its vSwitch.
@@ -132,6 +135,7 @@ type EndpointService struct {
 	AllowedAccounts   []string `json:"allowedAccounts"`
 	Status            string   `json:"serviceStatus"`
 	CreateTime        string   `json:"createTime"`
+	Tagging
 	// MaxConnsPerEndpoint caps each endpoint's concurrent connections
 	// (counted like ConnectBandwidth); NewConnsPerSecond its new
 	// connections per second (burst: one second's worth). 0 = the
@@ -178,6 +182,7 @@ type Endpoint struct {
 	// connection (Mbps each direction, shared by its connections like the
 	// service's connectBandwidth, which applies when it is 0).
 	ConnectionBandwidth int `json:"connectionBandwidth,omitempty"`
+	Tagging
 }
 
 // Bandwidth is the cap in Mbps that applies to ep's connection to svc (0:

@@ -1,10 +1,13 @@
 package resolver_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os/exec"
 	"slices"
 	"strings"
@@ -188,4 +191,79 @@ func TestWaitsForTheAgentsNamespace(t *testing.T) {
 	}
 	must(t, drv.Topology.EnsureVPC(vpc.VpcID))
 	testenv.Eventually(t, "resolver serving once the VPC exists", serving)
+}
+
+// TestEndpointWithoutZones: an endpoint created with no zone is Active at
+// once with no address; the agents serve the VPC's other endpoint as
+// before and the VPC resolver has no answer for it (NXDOMAIN) until a zone
+// is added, which then connects, resolves and carries traffic.
+func TestEndpointWithoutZones(t *testing.T) {
+	testenv.NeedRoot(t)
+	needTool(t, "dig")
+	e := testenv.Start(t, testenv.Options{AgentZones: []string{"cn-hangzhou-h"}})
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true, Zones: []string{"cn-hangzhou-h"}})
+	for _, h := range s.ProviderHosts {
+		e.Serve(t, h.HostID, 6001, func(c net.Conn) {
+			fmt.Fprintf(c, "hello from %s\n", h.HostID)
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			io.Copy(c, c) // then echo, until the client goes
+		})
+	}
+	first := s.WaitEndpoint(t, testenv.Active)
+	host := s.ConsumerHost.HostID
+
+	bare, err := s.Consumer.CreateEndpoint(bg, api.CreateEndpointRequest{ServiceID: s.Service.ServiceID, VpcID: s.ConsumerVPC.VpcID,
+		SecurityGroupIDs: []string{s.SG.SecurityGroupID}, Name: "no-zone-yet"})
+	must(t, err)
+	if bare.EndpointStatus != "Active" || len(bare.Zones) != 0 || bare.ConnectionStatus != "Connected" {
+		t.Fatalf("created without zones: status %s, connection %s, zones %+v", bare.EndpointStatus, bare.ConnectionStatus, bare.Zones)
+	}
+	// The first endpoint still resolves (the resolver and agent took the
+	// zoneless one in their stride); the zoneless one has no answer.
+	testenv.Eventually(t, "first endpoint resolves", func() error {
+		if got := digShort(t, e, host, first.EndpointDomain); !slices.Equal(got, []string{first.Zones[0].IP.String()}) {
+			return fmt.Errorf("dig %s = %v", first.EndpointDomain, got)
+		}
+		return nil
+	})
+	if out, _ := inHost(t, e, host, "dig", "+time=1", "+tries=1", bare.EndpointDomain); !strings.Contains(out, "status: NXDOMAIN") {
+		t.Fatalf("a zoneless endpoint answers:\n%s", out)
+	}
+	if got, err := s.Consumer.GetEndpoint(bg, bare.EndpointID); err != nil || got.EndpointStatus != "Active" || len(got.Zones) != 0 {
+		t.Fatalf("read back: %+v %v", got, err)
+	}
+
+	// A zone added later connects, resolves and carries traffic.
+	got, err := s.Consumer.AddEndpointZone(bg, bare.EndpointID, api.EndpointZoneRequest{ZoneID: "cn-hangzhou-h", VSwitchID: s.ConsumerVSwitches[0].VSwitchID})
+	must(t, err)
+	ip := got.Zones[0].IP.String()
+	testenv.Eventually(t, "added zone resolves", func() error {
+		if got := digShort(t, e, host, bare.EndpointDomain); !slices.Equal(got, []string{ip}) {
+			return fmt.Errorf("dig %s = %v, want %s", bare.EndpointDomain, got, ip)
+		}
+		return nil
+	})
+	out, err := inHost(t, e, host, "bash", "-c", "exec 3<>/dev/tcp/"+bare.EndpointDomain+"/6001 && head -1 <&3")
+	if err != nil || !strings.HasPrefix(out, "hello from i-") {
+		t.Errorf("connect through the added zone: %v %q", err, out)
+	}
+
+	// Tagging and regrouping rewrite the endpoint's record: a live
+	// connection through it stays up and new ones still pass.
+	conn, err := e.Driver.Sockets.DialHost(bg, host, netip.AddrPortFrom(got.Zones[0].IP, 6001))
+	must(t, err)
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	if line, err := br.ReadString('\n'); err != nil || !strings.HasPrefix(line, "hello from") {
+		t.Fatalf("live connection: %q %v", line, err)
+	}
+	_, err = s.Consumer.TagResources(bg, api.TagResourcesRequest{ResourceType: api.ResourceEndpoint, ResourceIDs: []string{bare.EndpointID}, Tags: []api.Tag{{Key: "env", Value: "prod"}}})
+	must(t, err)
+	_, err = s.Consumer.ChangeResourceGroup(bg, api.ChangeResourceGroupRequest{ResourceType: api.ResourceEndpoint, ResourceID: bare.EndpointID, ResourceGroupID: "rg-a"})
+	must(t, err)
+	time.Sleep(300 * time.Millisecond) // let the agent see the rewrite (it must change nothing)
+	fmt.Fprintf(conn, "ping\n")
+	if line, err := br.ReadString('\n'); err != nil || line != "ping\n" {
+		t.Fatalf("the live connection broke after tagging: %q %v", line, err)
+	}
 }
