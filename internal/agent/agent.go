@@ -48,7 +48,7 @@ type Agent struct {
 
 	// actual state, touched only by the run goroutine
 	vpcs      map[string]string
-	kept      map[string]bool // VPC namespaces on the machine not wanted by this zone, removed once the VPC is deleted
+	kept      map[string]int64 // VPC namespaces on the machine not wanted by this zone, removed once the VPC is deleted: the store revision it was last seen at
 	vswitches map[string]vswitch
 	hosts     map[string]netdrv.Host
 	enis      map[eniKey]bool
@@ -82,7 +82,7 @@ func New(cfg Config) *Agent {
 		cfg.Metrics = proxy.NewMetrics(nil) // unregistered: the traffic reports still need the counters
 	}
 	return &Agent{cfg: cfg, log: cfg.Logger.With("zone", cfg.Zone), done: make(chan struct{}),
-		vpcs: map[string]string{}, kept: map[string]bool{}, vswitches: map[string]vswitch{}, hosts: map[string]netdrv.Host{},
+		vpcs: map[string]string{}, kept: map[string]int64{}, vswitches: map[string]vswitch{}, hosts: map[string]netdrv.Host{},
 		enis: map[eniKey]bool{}, listeners: map[listenerKey]*running{}, reported: map[string]model.ZoneReport{},
 		health: map[string]*proxy.Health{}, lease: cfg.Store.NewLease(cfg.LeaseTTL)}
 }

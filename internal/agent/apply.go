@@ -71,16 +71,19 @@ func (a *Agent) apply(d *desired) map[string]error {
 		// left this zone may still serve other zones: it is kept, and
 		// torn down once it is deleted.
 		if _, exists := st.VPCs[id]; exists {
-			a.kept[id] = true
+			a.kept[id] = st.Rev
 			return nil
 		}
 		return drv.DeleteVPC(id)
 	})
-	for id := range a.kept {
+	for id, seen := range a.kept {
 		switch _, exists := st.VPCs[id]; {
 		case hasKey(d.vpcs, id):
 			delete(a.kept, id) // wanted here again: tracked in a.vpcs
-		case !exists && !st.Bad(store.KindVPC, id): // a bad record may describe it: left alone
+		case !exists && st.Rev > seen && !st.Bad(store.KindVPC, id):
+			// Gone from a state newer than the one that showed it (prune
+			// reads the store afresh, ahead of the cache): deleted. A bad
+			// record may describe it: left alone.
 			if err := drv.DeleteVPC(id); err != nil {
 				a.log.Warn("remove vpc", "id", id, "err", err)
 				continue

@@ -56,7 +56,7 @@ func (a *Agent) prune(ctx context.Context) {
 		} else {
 			// Still in the store: whichever zone wants it, this agent
 			// removes it too once it is deleted (see apply).
-			a.kept[id] = true
+			a.kept[id] = st.Rev
 		}
 	}
 }
