@@ -207,7 +207,7 @@ type endpointView struct {
 }
 
 func endpointViewOf(e api.Endpoint) endpointView {
-	return endpointView{EndpointId: e.EndpointID, EndpointName: e.Name, EndpointDomain: e.EndpointDomain, EndpointStatus: e.EndpointStatus,
+	return endpointView{EndpointId: e.EndpointID, EndpointName: e.Name, EndpointDescription: e.Description, EndpointDomain: e.EndpointDomain, EndpointStatus: e.EndpointStatus,
 		EndpointBusinessStatus: "Normal", ConnectionStatus: e.ConnectionStatus, ServiceId: e.ServiceID, ServiceName: e.ServiceName,
 		VpcId: e.VpcID, CreateTime: e.CreateTime}
 }
@@ -228,10 +228,8 @@ func createVpcEndpoint(c *call) (response, error) {
 	if err := c.p.unsupported("ProtectedEnabled", "managed-service protection is not supported", "false"); err != nil {
 		return nil, err
 	}
-	if err := c.p.unsupported("EndpointDescription", "endpoints have no description yet; use EndpointName"); err != nil {
-		return nil, err
-	}
 	req := api.CreateEndpointRequest{ServiceID: c.p.str("ServiceId"), ServiceName: c.p.str("ServiceName"), Name: c.p.str("EndpointName"),
+		Description: c.p.str("EndpointDescription"),
 		ClientToken: c.p.str("ClientToken"), SecurityGroupIDs: c.p.list("SecurityGroupId"), Zones: []api.EndpointZoneRequest{},
 		Tags: tagsOf(c.p), ResourceGroupID: c.p.str("ResourceGroupId")}
 	var err error
@@ -248,6 +246,11 @@ func createVpcEndpoint(c *call) (response, error) {
 		req.Zones = append(req.Zones, api.EndpointZoneRequest{ZoneID: z["zoneid"], VSwitchID: z["vswitchid"], IP: z["ip"]})
 	}
 	if req.DryRun, err = c.p.boolean("DryRun"); err != nil {
+		return nil, err
+	}
+	// Checked here too: the JSON hop to the server would turn bytes that
+	// are not UTF-8 into U+FFFD instead of rejecting them.
+	if err := req.Validate(); err != nil {
 		return nil, err
 	}
 	e, err := c.c.CreateEndpoint(c.ctx, req)
@@ -415,18 +418,18 @@ func endpointSGChange(attach bool) action {
 	}
 }
 
-// updateVpcEndpointAttribute renames an endpoint.
+// updateVpcEndpointAttribute renames an endpoint or changes its description.
 func updateVpcEndpointAttribute(c *call) (response, error) {
 	id, err := c.p.required("EndpointId")
 	if err != nil {
 		return nil, err
 	}
-	if err := c.p.unsupported("EndpointDescription", "endpoints have no description yet; use EndpointName"); err != nil {
-		return nil, err
-	}
 	var req api.UpdateEndpointRequest
 	if n, ok := c.p["EndpointName"]; ok {
 		req.Name = &n
+	}
+	if d, ok := c.p["EndpointDescription"]; ok {
+		req.Description = &d
 	}
 	if dry, err := c.p.boolean("DryRun"); err != nil || dry {
 		if err != nil {
@@ -436,6 +439,9 @@ func updateVpcEndpointAttribute(c *call) (response, error) {
 			return nil, err
 		}
 		return dryRunChecked(c.c.GetEndpoint(c.ctx, id))
+	}
+	if err := req.Validate(); err != nil { // before the JSON hop (see createVpcEndpoint)
+		return nil, err
 	}
 	if _, err := c.c.UpdateEndpoint(c.ctx, id, req); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package aliyun_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/aliyun/alibaba-cloud-sdk-go/sdk/requests"
@@ -39,6 +40,39 @@ func TestSDKLifecycle(t *testing.T) {
 	}
 	aVpc, aVsw := net(alice, "10.7.0.0/16", "10.7.1.0/24")
 	bVpc, bVsw := net(bob, "10.8.0.0/16", "10.8.1.0/24")
+
+	// A VPC keeps its description; a bad one creates nothing.
+	dv := vpc.CreateCreateVpcRequest()
+	dv.CidrBlock, dv.Description = "10.9.0.0/16", "staging — 预发"
+	dvr, err := alice.VPC.CreateVpc(dv)
+	must(t, "CreateVpc with a description", err)
+	da := vpc.CreateDescribeVpcAttributeRequest()
+	da.VpcId = dvr.VpcId
+	dar, err := alice.VPC.DescribeVpcAttribute(da)
+	must(t, "DescribeVpcAttribute", err)
+	strict[vpc.DescribeVpcAttributeResponse](t, "DescribeVpcAttribute", dar)
+	dvs := vpc.CreateDescribeVpcsRequest()
+	dvs.VpcId = dvr.VpcId
+	dvsr, err := alice.VPC.DescribeVpcs(dvs)
+	must(t, "DescribeVpcs", err)
+	strict[vpc.DescribeVpcsResponse](t, "DescribeVpcs", dvsr)
+	if dar.Description != dv.Description || len(dvsr.Vpcs.Vpc) != 1 || dvsr.Vpcs.Vpc[0].Description != dv.Description {
+		t.Fatalf("description: attribute %q, listed %+v", dar.Description, dvsr.Vpcs.Vpc)
+	}
+	dv.CidrBlock, dv.Description = "10.10.0.0/16", strings.Repeat("d", 257)
+	_, err = alice.VPC.CreateVpc(dv)
+	wantCode(t, "CreateVpc long description", err, "InvalidParameter.Description", 400)
+	dv.Description = "\xff"
+	_, err = alice.VPC.CreateVpc(dv)
+	wantCode(t, "CreateVpc description not UTF-8", err, "InvalidParameter.Description", 400)
+	dsw := vpc.CreateCreateVSwitchRequest()
+	dsw.VpcId, dsw.ZoneId, dsw.CidrBlock, dsw.Description = dvr.VpcId, zone, "10.9.1.0/24", "text"
+	_, err = alice.VPC.CreateVSwitch(dsw)
+	wantCode(t, "CreateVSwitch description", err, "OperationUnsupported", 400)
+	dd := vpc.CreateDeleteVpcRequest()
+	dd.VpcId = dvr.VpcId
+	_, err = alice.VPC.DeleteVpc(dd)
+	must(t, "DeleteVpc", err)
 
 	// The provider publishes, auto-accepting, and changes the service.
 	cs := privatelink.CreateCreateVpcEndpointServiceRequest()
@@ -112,10 +146,20 @@ func TestSDKLifecycle(t *testing.T) {
 	ce := privatelink.CreateCreateVpcEndpointRequest()
 	ce.ServiceId, ce.VpcId, ce.SecurityGroupId = svc.ServiceId, bVpc, &[]string{sgr.SecurityGroupId}
 	ce.Zone = &[]privatelink.CreateVpcEndpointZone{{ZoneId: zone, VSwitchId: bVsw, Ip: "10.8.1.20"}}
+	ce.EndpointDescription = "orders"
 	ep, err := bob.PL.CreateVpcEndpoint(ce)
 	must(t, "CreateVpcEndpoint", err)
-	if ep.ConnectionStatus != "Connected" {
-		t.Fatalf("auto-accepted endpoint is %s", ep.ConnectionStatus)
+	strict[privatelink.CreateVpcEndpointResponse](t, "CreateVpcEndpoint", ep)
+	if ep.ConnectionStatus != "Connected" || ep.EndpointDescription != "orders" {
+		t.Fatalf("auto-accepted endpoint is %s, description %q", ep.ConnectionStatus, ep.EndpointDescription)
+	}
+	le := privatelink.CreateListVpcEndpointsRequest()
+	le.EndpointId = ep.EndpointId
+	ler, err := bob.PL.ListVpcEndpoints(le)
+	must(t, "ListVpcEndpoints", err)
+	strict[privatelink.ListVpcEndpointsResponse](t, "ListVpcEndpoints", ler)
+	if len(ler.Endpoints) != 1 || ler.Endpoints[0].EndpointDescription != "orders" {
+		t.Fatalf("listed: %+v", ler.Endpoints)
 	}
 	ue := privatelink.CreateUpdateVpcEndpointAttributeRequest()
 	ue.EndpointId, ue.EndpointName = ep.EndpointId, "renamed"
@@ -131,9 +175,25 @@ func TestSDKLifecycle(t *testing.T) {
 	_, err = bob.PL.UpdateVpcEndpointAttribute(ue)
 	wantCode(t, "UpdateVpcEndpointAttribute bad name", err, "InvalidParameter.EndpointName", 400)
 	ud := privatelink.CreateUpdateVpcEndpointAttributeRequest()
-	ud.EndpointId, ud.EndpointDescription = ep.EndpointId, "text"
+	ud.EndpointId, ud.EndpointDescription = ep.EndpointId, "the orders database"
+	udr, err := bob.PL.UpdateVpcEndpointAttribute(ud)
+	must(t, "UpdateVpcEndpointAttribute description", err)
+	strict[privatelink.UpdateVpcEndpointAttributeResponse](t, "UpdateVpcEndpointAttribute", udr)
+	ger, err := bob.PL.GetVpcEndpointAttribute(ge)
+	must(t, "GetVpcEndpointAttribute", err)
+	strict[privatelink.GetVpcEndpointAttributeResponse](t, "GetVpcEndpointAttribute", ger)
+	if ger.EndpointDescription != "the orders database" || ger.EndpointName != "renamed" {
+		t.Fatalf("after the description: name %q description %q", ger.EndpointName, ger.EndpointDescription)
+	}
+	ud.EndpointDescription = strings.Repeat("d", 257)
 	_, err = bob.PL.UpdateVpcEndpointAttribute(ud)
-	wantCode(t, "UpdateVpcEndpointAttribute description", err, "OperationUnsupported", 400)
+	wantCode(t, "UpdateVpcEndpointAttribute long description", err, "InvalidParameter.EndpointDescription", 400)
+	ud.EndpointDescription = "not \xff UTF-8"
+	_, err = bob.PL.UpdateVpcEndpointAttribute(ud)
+	wantCode(t, "UpdateVpcEndpointAttribute description not UTF-8", err, "InvalidParameter.EndpointDescription", 400)
+	if ger, err := bob.PL.GetVpcEndpointAttribute(ge); err != nil || ger.EndpointDescription != "the orders database" {
+		t.Fatalf("a rejected description changed the endpoint: %+v %v", ger, err)
+	}
 	ua := privatelink.CreateUpdateVpcEndpointAttributeRequest()
 	ua.EndpointId, ua.EndpointName = ep.EndpointId, "other"
 	_, err = alice.PL.UpdateVpcEndpointAttribute(ua)

@@ -63,7 +63,7 @@ func (c *call) vpcView(v api.VPC, vsws []api.VSwitch) vpcView {
 			ids = append(ids, s.VSwitchID)
 		}
 	}
-	return vpcView{VpcId: v.VpcID, VpcName: v.Name, CidrBlock: v.CidrBlock.String(), Status: v.Status, CreationTime: v.CreateTime,
+	return vpcView{VpcId: v.VpcID, VpcName: v.Name, Description: v.Description, CidrBlock: v.CidrBlock.String(), Status: v.Status, CreationTime: v.CreateTime,
 		RegionId: c.h.cfg.Region, OwnerId: ownerID(v.AccountID), VRouterId: vRouterID(v.VpcID),
 		VSwitchIds: vSwitchIDs{ids}, RouterTableIds: routerTableIDs{[]string{routeTableID(v.VpcID)}}}
 }
@@ -76,12 +76,8 @@ type createVpcResponse struct {
 	ResourceGroupId string `json:"ResourceGroupId"`
 }
 
-// unstorable rejects what VPC creates cannot store yet: IPv6 and
-// descriptions.
+// unstorable rejects what VPC and vSwitch creates cannot store yet: IPv6.
 func unstorable(p params) error {
-	if err := p.unsupported("Description", "descriptions are not stored yet; use the name"); err != nil {
-		return err
-	}
 	if err := p.unsupported("EnableIpv6", "IPv6 is not supported yet", "false"); err != nil {
 		return err
 	}
@@ -105,8 +101,12 @@ func createVpc(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	v, err := c.c.CreateVPC(c.ctx, api.CreateVPCRequest{Name: c.p.str("VpcName"), CidrBlock: cidr, ClientToken: c.p.str("ClientToken"), DryRun: dry,
-		Tags: tagsOf(c.p), ResourceGroupID: c.p.str("ResourceGroupId")})
+	req := api.CreateVPCRequest{Name: c.p.str("VpcName"), Description: c.p.str("Description"), CidrBlock: cidr, ClientToken: c.p.str("ClientToken"), DryRun: dry,
+		Tags: tagsOf(c.p), ResourceGroupID: c.p.str("ResourceGroupId")}
+	if err := req.Validate(); err != nil { // before the JSON hop (see createVpcEndpoint)
+		return nil, err
+	}
+	v, err := c.c.CreateVPC(c.ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +198,7 @@ func describeVpcAttribute(c *call) (response, error) {
 	}
 	w := c.vpcView(v, vsws)
 	return &describeVpcAttributeResponse{vpcAttributes: vpcAttributes{VpcId: w.VpcId, VpcName: w.VpcName, CidrBlock: w.CidrBlock, Status: w.Status,
-		CreationTime: w.CreationTime, RegionId: w.RegionId, OwnerId: w.OwnerId, VRouterId: w.VRouterId, VSwitchIds: w.VSwitchIds}}, nil
+		CreationTime: w.CreationTime, RegionId: w.RegionId, OwnerId: w.OwnerId, VRouterId: w.VRouterId, VSwitchIds: w.VSwitchIds, Description: w.Description}}, nil
 }
 
 type createVSwitchResponse struct {
@@ -208,6 +208,9 @@ type createVSwitchResponse struct {
 
 func createVSwitch(c *call) (response, error) {
 	if err := unstorable(c.p); err != nil {
+		return nil, err
+	}
+	if err := c.p.unsupported("Description", "vSwitches have no description yet; use the name"); err != nil {
 		return nil, err
 	}
 	var req api.CreateVSwitchRequest

@@ -21,7 +21,7 @@ const (
 	// MaxRulesPerRequest bounds the rules of one create or authorize/revoke.
 	MaxRulesPerRequest = 100
 	// MaxDescription is the longest description, in bytes.
-	MaxDescription = 256
+	MaxDescription = model.MaxDescription
 	// MaxBodyBytes is the largest request body the server reads.
 	MaxBodyBytes = 1 << 20
 	// MaxLoadBalancersPerVPC bounds the load balancers of one VPC (VPCs

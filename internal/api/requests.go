@@ -12,6 +12,7 @@ type CreateAccountRequest struct {
 // CreateVPCRequest creates a VPC.
 type CreateVPCRequest struct {
 	Name        string `json:"vpcName"`
+	Description string `json:"description,omitempty"`
 	CidrBlock   string `json:"cidrBlock"`
 	NetnsPath   string `json:"netnsPath,omitempty"`
 	ClientToken string `json:"clientToken,omitempty"`
@@ -159,6 +160,7 @@ type CreateEndpointRequest struct {
 	SecurityGroupIDs []string              `json:"securityGroupIds"`
 	Zones            []EndpointZoneRequest `json:"zones"`
 	Name             string                `json:"endpointName,omitempty"`
+	Description      string                `json:"endpointDescription,omitempty"`
 	ClientToken      string                `json:"clientToken,omitempty"`
 	DryRun           bool                  `json:"dryRun,omitempty"`
 
@@ -197,7 +199,8 @@ type EndpointSecurityGroupRequest struct {
 
 // UpdateEndpointRequest changes an endpoint's attributes; absent fields stay.
 type UpdateEndpointRequest struct {
-	Name *string `json:"endpointName,omitempty"`
+	Name        *string `json:"endpointName,omitempty"`
+	Description *string `json:"endpointDescription,omitempty"`
 }
 
 // CreateLoadBalancerRequest creates a load balancer in one of the caller's

@@ -17,6 +17,9 @@ func (r CreateVPCRequest) Validate() error {
 	if len(r.NetnsPath) > MaxNetnsPath {
 		return model.Invalid("NetnsPath", "netnsPath must be at most %d bytes", MaxNetnsPath)
 	}
+	if err := model.ValidateDescription("Description", r.Description); err != nil {
+		return err
+	}
 	return model.ValidateName("VpcName", r.Name, true)
 }
 
@@ -35,11 +38,19 @@ func (r CreateHostRequest) Validate() error { return model.ValidateName("HostNam
 
 // Validate checks the endpoint name.
 func (r CreateEndpointRequest) Validate() error {
+	if err := model.ValidateDescription("EndpointDescription", r.Description); err != nil {
+		return err
+	}
 	return model.ValidateName("EndpointName", r.Name, true)
 }
 
 // Validate checks the new endpoint name.
 func (r UpdateEndpointRequest) Validate() error {
+	if r.Description != nil {
+		if err := model.ValidateDescription("EndpointDescription", *r.Description); err != nil {
+			return err
+		}
+	}
 	if r.Name == nil {
 		return nil
 	}

@@ -73,11 +73,14 @@ func (a *API) detachEndpointSG(r *http.Request) (any, error) {
 	})
 }
 
-// updateEndpoint changes an endpoint's name.
+// updateEndpoint changes an endpoint's name and description.
 func (a *API) updateEndpoint(r *http.Request, req api.UpdateEndpointRequest) (any, error) {
 	return a.changeEndpoint(r, r.PathValue("id"), func(ep *model.Endpoint, _ *store.Txn) error {
 		if req.Name != nil {
 			ep.Name = *req.Name
+		}
+		if req.Description != nil {
+			ep.Description = *req.Description
 		}
 		return nil
 	})

@@ -1,6 +1,7 @@
 package apiserver_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/privlink/privlink/internal/api"
@@ -87,5 +88,51 @@ func TestEndpointZones(t *testing.T) {
 	}
 	if _, err := s.Consumer.DeleteVSwitch(bg, vsw.VSwitchID); err == nil {
 		t.Fatal("a vSwitch with the added zone's ENI was deleted")
+	}
+}
+
+// TestDescriptions: a VPC and an endpoint keep the description they were
+// created with; the endpoint's changes alone, a rename leaves it, a bad
+// one changes nothing, and the provider cannot change it.
+func TestDescriptions(t *testing.T) {
+	e := startLoopback(t)
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true, Port: 16103})
+	v, err := s.Consumer.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: "10.78.0.0/16", Description: "staging"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Consumer.GetVPC(bg, v.VpcID); err != nil || got.Description != "staging" {
+		t.Fatalf("VPC: %+v %v", got, err)
+	}
+	ep := s.Endpoint.EndpointID
+	str := func(s string) *string { return &s }
+	steps := []struct {
+		name     string
+		req      api.UpdateEndpointRequest
+		provider bool
+		code     string
+		want     string
+	}{
+		{"set", api.UpdateEndpointRequest{Description: str("orders database")}, false, "", "orders database"},
+		{"rename keeps it", api.UpdateEndpointRequest{Name: str("orders")}, false, "", "orders database"},
+		{"too long", api.UpdateEndpointRequest{Description: str(strings.Repeat("d", api.MaxDescription+1))}, false, "InvalidParameter.EndpointDescription", "orders database"},
+		{"by the provider", api.UpdateEndpointRequest{Description: str("mine")}, true, "EndpointNotFound", "orders database"},
+		{"cleared", api.UpdateEndpointRequest{Description: str("")}, false, "", ""},
+	}
+	for _, st := range steps {
+		c := s.Consumer
+		if st.provider {
+			c = s.Provider
+		}
+		_, err := c.UpdateEndpoint(bg, ep, st.req)
+		if st.code != "" {
+			wantCode(t, err, st.code)
+		} else if err != nil {
+			t.Fatalf("%s: %v", st.name, err)
+		}
+		got, err := s.Consumer.GetEndpoint(bg, ep)
+		if err != nil || got.Description != st.want {
+			t.Fatalf("%s: description %q, want %q (%v)", st.name, got.Description, st.want, err)
+		}
 	}
 }

@@ -64,7 +64,7 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 		if err := a.checkPerScope(r, "endpointsPerVpc", int(n), "VPC "+vpc.VpcID); err != nil {
 			return "", nil, err
 		}
-		ep := model.Endpoint{EndpointID: model.NewID(model.PrefixEndpoint), AccountID: callerOf(r).AccountID, Name: req.Name,
+		ep := model.Endpoint{EndpointID: model.NewID(model.PrefixEndpoint), AccountID: callerOf(r).AccountID, Name: req.Name, Description: req.Description,
 			ServiceID: svc.ServiceID, ServiceName: svc.Name, VpcID: vpc.VpcID,
 			SecurityGroupIDs: slices.Compact(slices.Sorted(slices.Values(req.SecurityGroupIDs))),
 			EndpointStatus:   model.StatusCreating, ConnectionStatus: model.ConnPending, RegionID: a.naming.Region, CreateTime: now(), Tagging: tagging}

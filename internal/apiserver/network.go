@@ -25,7 +25,7 @@ func (a *API) createVPC(r *http.Request, req api.CreateVPCRequest) (any, error) 
 		if err := a.ownAccount(r, t); err != nil {
 			return "", nil, err
 		}
-		v := model.VPC{VpcID: model.NewID(model.PrefixVPC), AccountID: callerOf(r).AccountID, Name: req.Name,
+		v := model.VPC{VpcID: model.NewID(model.PrefixVPC), AccountID: callerOf(r).AccountID, Name: req.Name, Description: req.Description,
 			CidrBlock: cidr, NetnsPath: req.NetnsPath, Status: model.StatusAvailable, CreateTime: now(), Tagging: tagging}
 		if v.VNI, err = a.st.AllocVNI(r.Context(), t, v.VpcID); err != nil {
 			return "", nil, err

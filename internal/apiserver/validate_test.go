@@ -126,6 +126,10 @@ func TestValidation(t *testing.T) {
 		}), "InvalidParameter.AllowedAccounts"},
 		{"svc allow-list too long", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.AllowedAccounts = accounts(api.MaxAllowedAccounts + 1) }), "QuotaExceeded.AllowedAccountsPerService"},
 		{"svc description too long", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.Description = strings.Repeat("d", api.MaxDescription+1) }), "InvalidParameter.ServiceDescription"},
+		{"vpc description too long", "/v1/vpcs", api.CreateVPCRequest{CidrBlock: "10.0.0.0/16", Description: strings.Repeat("d", api.MaxDescription+1)}, "InvalidParameter.Description"},
+		{"vpc description control char", "/v1/vpcs", api.CreateVPCRequest{CidrBlock: "10.0.0.0/16", Description: "a\x00b"}, "InvalidParameter.Description"},
+		{"ep description too long", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.Description = strings.Repeat("d", api.MaxDescription+1) }), "InvalidParameter.EndpointDescription"},
+		{"ep description control char", "/v1/endpoints", ep(func(r *api.CreateEndpointRequest) { r.Description = "line\nbreak" }), "InvalidParameter.EndpointDescription"},
 		{"list maxResults", "/v1/vpcs?maxResults=0", nil, "InvalidParameter.MaxResults"},
 		{"list nextToken", "/v1/vpcs?nextToken=!!!", nil, "InvalidParameter.NextToken"},
 	}

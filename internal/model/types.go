@@ -36,11 +36,13 @@ type Account struct {
 
 // VPC is a consumer or provider network: a network namespace acting as its router.
 type VPC struct {
-	VpcID     string       `json:"vpcId"`
-	AccountID string       `json:"accountId"`
-	Name      string       `json:"vpcName"`
-	CidrBlock netip.Prefix `json:"cidrBlock"`
-	NetnsPath string       `json:"netnsPath,omitempty"`
+	VpcID     string `json:"vpcId"`
+	AccountID string `json:"accountId"`
+	Name      string `json:"vpcName"`
+	// Description is free text (at most MaxDescription bytes).
+	Description string       `json:"description,omitempty"`
+	CidrBlock   netip.Prefix `json:"cidrBlock"`
+	NetnsPath   string       `json:"netnsPath,omitempty"`
 	// VNI is the VXLAN network identifier joining the VPC's copies on
 	// several nodes, unique in the region; 0 on records from before nodes.
 	VNI         int    `json:"vni,omitempty"`
@@ -165,9 +167,11 @@ type EndpointZone struct {
 
 // Endpoint is an interface endpoint in a consumer VPC.
 type Endpoint struct {
-	EndpointID       string         `json:"endpointId"`
-	AccountID        string         `json:"accountId"`
-	Name             string         `json:"endpointName"`
+	EndpointID string `json:"endpointId"`
+	AccountID  string `json:"accountId"`
+	Name       string `json:"endpointName"`
+	// Description is free text (at most MaxDescription bytes).
+	Description      string         `json:"endpointDescription,omitempty"`
 	ServiceID        string         `json:"serviceId"`
 	ServiceName      string         `json:"serviceName"`
 	VpcID            string         `json:"vpcId"`

@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 var nameRE = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9._-]{0,127}$`)
@@ -17,6 +19,27 @@ func ValidateName(field, s string, optional bool) error {
 	}
 	if !nameRE.MatchString(s) {
 		return Invalid(field, "name %q must be 1-128 characters, start with a letter and contain only letters, digits, '.', '_' and '-'", s)
+	}
+	return nil
+}
+
+// MaxDescription is the longest description of a resource, in bytes.
+const MaxDescription = 256
+
+// ValidateDescription checks a free-text description: at most
+// MaxDescription bytes of UTF-8 without control characters (it is shown in
+// tables and consoles).
+func ValidateDescription(field, s string) error {
+	if len(s) > MaxDescription {
+		return Invalid(field, "the description must be at most %d bytes, not %d", MaxDescription, len(s))
+	}
+	if !utf8.ValidString(s) {
+		return Invalid(field, "the description must be UTF-8 text")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return Invalid(field, "the description must not contain control characters such as %U", r)
+		}
 	}
 	return nil
 }
