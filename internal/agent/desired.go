@@ -100,7 +100,7 @@ func compute(zone string, s *store.State) *desired {
 			}
 			rules := model.CompileRules(groups...)
 			for _, port := range svc.Ports {
-				d.listeners[listenerKey{ep.EndpointID, uint16(port)}] = spec(zone, ep, svc, k, port, rules, groups)
+				d.listeners[listenerKey{ep.EndpointID, uint16(port)}] = spec(zone, ep, svc, z, k, port, rules, groups)
 				d.ports[ep.EndpointID] = append(d.ports[ep.EndpointID], uint16(port))
 			}
 		}
@@ -108,9 +108,12 @@ func compute(zone string, s *store.State) *desired {
 	return d
 }
 
-func spec(zone string, ep *model.Endpoint, svc *model.EndpointService, k eniKey, port int, rules model.RuleSet, groups []model.SecurityGroup) listenerSpec {
+// spec is the listener of ep's zone z on port; a zone pinned to one of the
+// service's resources dials only that resource's backends.
+func spec(zone string, ep *model.Endpoint, svc *model.EndpointService, z model.EndpointZone, k eniKey, port int, rules model.RuleSet, groups []model.SecurityGroup) listenerSpec {
 	var backends []proxy.Backend
-	for _, b := range svc.Resources {
+	pinned := z.Pinned(svc.Resources)
+	for _, b := range pinned {
 		bp := b.Port
 		if bp == 0 {
 			bp = port
@@ -129,7 +132,8 @@ func spec(zone string, ep *model.Endpoint, svc *model.EndpointService, k eniKey,
 		G  []model.SecurityGroup
 		Ep []string
 		B  int
-	}{svc, groups, slices.Clone(ep.SecurityGroupIDs), ep.ConnectionBandwidth}) + strconv.Itoa(port)
+		P  []model.Backend
+	}{svc, groups, slices.Clone(ep.SecurityGroupIDs), ep.ConnectionBandwidth, pinned}) + strconv.Itoa(port)
 	return listenerSpec{eni: k, addr: netip.AddrPortFrom(k.IP, uint16(port)), svcVPC: svc.VpcID, cfg: cfg, rules: rules, version: version}
 }
 

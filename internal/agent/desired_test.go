@@ -114,3 +114,54 @@ func TestComputeZoneDisabled(t *testing.T) {
 		}
 	}
 }
+
+// TestComputePinnedResource: a zone pinned to one of the service's
+// resources dials only its backends (each pin its own listener version);
+// a pin whose backends the service no longer has is void.
+func TestComputePinnedResource(t *testing.T) {
+	const zone, acct = "z-h", "2000000000000002"
+	ip := netip.MustParseAddr("10.0.0.5")
+	b1 := model.Backend{ZoneID: zone, IP: netip.MustParseAddr("127.0.0.1"), Port: 7001}
+	b2 := model.Backend{ZoneID: zone, IP: netip.MustParseAddr("127.0.0.2"), Port: 7001}
+	gone := model.Backend{ZoneID: zone, IP: netip.MustParseAddr("127.0.0.9"), Port: 7001}
+	addr := func(b model.Backend) netip.AddrPort { return netip.AddrPortFrom(b.IP, uint16(b.Port)) }
+	var versions []string
+	for _, tc := range []struct {
+		name   string
+		rid    string
+		pinned []model.Backend
+		want   []netip.AddrPort
+	}{
+		{"not pinned", "", nil, []netip.AddrPort{addr(b1), addr(b2)}},
+		{"pinned to one backend", "127.0.0.2:7001", []model.Backend{b2}, []netip.AddrPort{addr(b2)}},
+		{"pinned to a load balancer of both", "nlb-x", []model.Backend{b1, b2, gone}, []netip.AddrPort{addr(b1), addr(b2)}},
+		{"pinned to a resource the service lost", "127.0.0.9:7001", []model.Backend{gone}, []netip.AddrPort{addr(b1), addr(b2)}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &store.State{
+				VPCs:      map[string]*model.VPC{"vpc-c": {VpcID: "vpc-c"}},
+				VSwitches: map[string]*model.VSwitch{"vsw-c": {VSwitchID: "vsw-c", VpcID: "vpc-c", ZoneID: zone, CidrBlock: netip.MustParsePrefix("10.0.0.0/24")}},
+				Services: map[string]*model.EndpointService{"svc-1": {ServiceID: "svc-1", AccountID: acct, Ports: []int{80},
+					Resources: []model.Backend{b1, b2}}},
+				Endpoints: map[string]*model.Endpoint{"ep-1": {EndpointID: "ep-1", AccountID: acct, ServiceID: "svc-1", VpcID: "vpc-c",
+					ConnectionStatus: model.ConnConnected, Zones: []model.EndpointZone{{ZoneID: zone, VSwitchID: "vsw-c", IP: ip,
+						ResourceID: tc.rid, ResourceBackends: tc.pinned}}}},
+			}
+			l, ok := compute(zone, s).listeners[listenerKey{"ep-1", 80}]
+			if !ok {
+				t.Fatal("no listener")
+			}
+			var got []netip.AddrPort
+			for _, b := range l.cfg.Backends {
+				got = append(got, b.Addr)
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("backends %v, want %v", got, tc.want)
+			}
+			if tc.name == "pinned to one backend" && slices.Contains(versions, l.version) {
+				t.Error("pinning kept the listener version: the agent would not swap the config")
+			}
+			versions = append(versions, l.version)
+		})
+	}
+}

@@ -21,7 +21,7 @@ func privateLinkActions() map[string]action {
 		"AttachResourceToVpcEndpointService":               attachResourceToVpcEndpointService,
 		"DetachResourceFromVpcEndpointService":             detachResourceFromVpcEndpointService,
 		"UpdateVpcEndpointServiceResourceAttribute":        updateVpcEndpointServiceResourceAttribute,
-		"UpdateVpcEndpointZoneConnectionResourceAttribute": unsupported("privlink assigns each endpoint zone all of the service's resources in that zone; there is no per-zone resource assignment to change"),
+		"UpdateVpcEndpointZoneConnectionResourceAttribute": zoneResourceChange,
 		"AddUserToVpcEndpointService":                      addUserToVpcEndpointService,
 		"RemoveUserFromVpcEndpointService":                 removeUserFromVpcEndpointService,
 		"ListVpcEndpointServiceUsers":                      listVpcEndpointServiceUsers,

@@ -164,6 +164,36 @@ func zoneConnectionChange(disable bool) action {
 	}
 }
 
+// zoneResourceChange pins one zone of a connection to one of the
+// service's resources in that zone (provider). ResourceAllocateMode and
+// ResourceReplaceMode are accepted and have no effect: live connections
+// stay on their backend, new ones go to the pinned resource.
+func zoneResourceChange(c *call) (response, error) {
+	var ids [4]string
+	for i, k := range []string{"ServiceId", "EndpointId", "ZoneId", "ResourceId"} {
+		v, err := c.p.required(k)
+		if err != nil {
+			return nil, err
+		}
+		ids[i] = v
+	}
+	switch t := c.p.str("ResourceType"); t {
+	case "", ResourceTypeNLB, ResourceTypeBackend:
+	default:
+		return nil, model.Errorf(http.StatusBadRequest, "OperationUnsupported", "ResourceType %q is not supported: privlink's service resources are load balancers (nlb) and backends (backend)", t)
+	}
+	if dry, err := c.p.boolean("DryRun"); err != nil || dry {
+		if err != nil {
+			return nil, err
+		}
+		return dryRunChecked(c.c.GetService(c.ctx, ids[0]))
+	}
+	if _, err := c.c.PinZoneResource(c.ctx, ids[0], ids[1], ids[2], ids[3]); err != nil {
+		return nil, err
+	}
+	return &Base{}, nil
+}
+
 // updateConnectionAttribute sets one connection's bandwidth (provider).
 func updateConnectionAttribute(c *call) (response, error) {
 	svc, err := c.p.required("ServiceId")

@@ -230,7 +230,6 @@ func TestSDKAuthAndErrors(t *testing.T) {
 		}
 		// Every action privlink knows but cannot honour yet says so.
 		for _, name := range []string{
-			"UpdateVpcEndpointZoneConnectionResourceAttribute",
 			"NotifyResourceAddressFamily"} {
 			resp := signedPost(t, e, ak.AccessKeyID, ak.AccessKeySecret, time.Now(), map[string]string{"Action": name, "Version": aliyun.VersionPrivateLink})
 			if body := rpcError(t, resp); resp.StatusCode != 400 || body.Code != "OperationUnsupported" || body.Message == "" {

@@ -161,6 +161,52 @@ func TestSDKLifecycle(t *testing.T) {
 	if len(ler.Endpoints) != 1 || ler.Endpoints[0].EndpointDescription != "orders" {
 		t.Fatalf("listed: %+v", ler.Endpoints)
 	}
+
+	// The provider pins the endpoint's zone to one of its resources.
+	pinned := func() (string, int) {
+		t.Helper()
+		conns, err := aliceREST.ListConnections(bg, svc.ServiceId)
+		must(t, "ListConnections", err)
+		if len(conns) != 1 || len(conns[0].Zones) != 1 {
+			t.Fatalf("connections: %+v", conns)
+		}
+		return conns[0].Zones[0].ResourceID, len(conns[0].Zones[0].ResourceBackends)
+	}
+	pin := func(c *clients, rtype, rid string) error {
+		r := privatelink.CreateUpdateVpcEndpointZoneConnectionResourceAttributeRequest()
+		r.ServiceId, r.EndpointId, r.ZoneId, r.ResourceType, r.ResourceId = svc.ServiceId, ep.EndpointId, zone, rtype, rid
+		resp, err := c.PL.UpdateVpcEndpointZoneConnectionResourceAttribute(r)
+		if err == nil {
+			strict[privatelink.UpdateVpcEndpointZoneConnectionResourceAttributeResponse](t, "UpdateVpcEndpointZoneConnectionResourceAttribute", resp)
+		}
+		return err
+	}
+	must(t, "pin the zone to its backend", pin(alice, "backend", "10.7.1.10:7001"))
+	if rid, n := pinned(); rid != "10.7.1.10:7001" || n != 1 {
+		t.Fatalf("pinned to %q with %d backends", rid, n)
+	}
+	for _, bad := range []struct {
+		name, rtype, rid, code string
+		by                     *clients
+	}{
+		{"another backend", "backend", "10.7.1.11:7001", "ResourceNotFound", alice},
+		{"a load balancer not attached", "nlb", "nlb-aaaaaaaaaaaaaaaaaaaa", "ResourceNotFound", alice},
+		{"not a resource ID", "backend", "db.example", "InvalidParameter.ResourceId", alice},
+		{"an slb", "slb", "lb-x", "OperationUnsupported", alice},
+		{"by the consumer", "backend", "10.7.1.10:7001", "EndpointServiceNotFound", bob},
+	} {
+		wantCode(t, "pin "+bad.name, pin(bad.by, bad.rtype, bad.rid), bad.code, 400)
+	}
+	if rid, _ := pinned(); rid != "10.7.1.10:7001" {
+		t.Fatalf("a refused pin changed the zone: %q", rid)
+	}
+	// Alibaba's ResourceId is required; /v1 unpins with an empty one.
+	_, err = aliceREST.PinZoneResource(bg, svc.ServiceId, ep.EndpointId, zone, "")
+	must(t, "unpin", err)
+	if rid, n := pinned(); rid != "" || n != 0 {
+		t.Fatalf("unpinned zone still pinned to %q with %d backends", rid, n)
+	}
+
 	ue := privatelink.CreateUpdateVpcEndpointAttributeRequest()
 	ue.EndpointId, ue.EndpointName = ep.EndpointId, "renamed"
 	uer, err := bob.PL.UpdateVpcEndpointAttribute(ue)

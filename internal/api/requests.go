@@ -133,6 +133,13 @@ type UpdateServiceRequest struct {
 	NewConnsPerSecond   *int      `json:"newConnectionsPerSecond,omitempty"`
 }
 
+// ZoneResourceRequest pins one zone of a connection to one resource.
+type ZoneResourceRequest struct {
+	// ResourceID is a backend "IP:PORT" or a load balancer ID of the
+	// service in the zone; "" unpins the zone (all resources serve it).
+	ResourceID string `json:"resourceId"`
+}
+
 // UpdateConnectionRequest changes a connection's attributes (provider).
 type UpdateConnectionRequest struct {
 	// Bandwidth caps this endpoint's traffic in Mbps each direction,

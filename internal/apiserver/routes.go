@@ -66,6 +66,7 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpUpdateConnection: body(a.updateConnection),
 		api.OpEnableZoneConn:   a.zoneConnection(false),
 		api.OpDisableZoneConn:  a.zoneConnection(true),
+		api.OpZoneResource:     body(a.zoneResource),
 
 		api.OpCreateEndpoint:     body(a.createEndpoint),
 		api.OpListEndpoints:      a.listEndpoints,

@@ -66,6 +66,12 @@ func (c *Client) UpdateConnection(ctx context.Context, id, endpointID string, re
 	return call[api.Connection](ctx, c, api.OpUpdateConnection, nil, req, id, endpointID)
 }
 
+// PinZoneResource pins one zone of a connection to one of the service's
+// resources in that zone ("" unpins it).
+func (c *Client) PinZoneResource(ctx context.Context, id, endpointID, zoneID, resourceID string) (api.Connection, error) {
+	return call[api.Connection](ctx, c, api.OpZoneResource, nil, api.ZoneResourceRequest{ResourceID: resourceID}, id, endpointID, zoneID)
+}
+
 // DisableZoneConnection disables one zone of an endpoint's connection to
 // a service (provider): the zone carries nothing and leaves DNS.
 func (c *Client) DisableZoneConnection(ctx context.Context, id, endpointID, zoneID string) (api.Connection, error) {

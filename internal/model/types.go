@@ -163,6 +163,36 @@ type EndpointZone struct {
 	// connection (Alibaba's DisableVpcEndpointZoneConnection): the zone
 	// carries no traffic and leaves DNS while the other zones serve.
 	ConnectionDisabled bool `json:"connectionDisabled,omitempty"`
+	// ResourceID pins the zone to one of the service's resources in the
+	// zone (Alibaba's UpdateVpcEndpointZoneConnectionResourceAttribute): a
+	// backend "IP:PORT" or an attached load balancer's ID; "" = all.
+	// ResourceBackends are that resource's backends in the zone when it
+	// was pinned: the zone's agent dials only those of them the service
+	// still has (none left: the pin is void and all serve).
+	ResourceID       string    `json:"resourceId,omitempty"`
+	ResourceBackends []Backend `json:"resourceBackends,omitempty"`
+}
+
+// Pinned returns the backends of all (a service's resources) that z's
+// pinned resource allows: all when z is not pinned or when none of the
+// pinned backends is still one of the service's.
+func (z EndpointZone) Pinned(all []Backend) []Backend {
+	if z.ResourceID == "" {
+		return all
+	}
+	var out []Backend
+	for _, b := range all {
+		for _, p := range z.ResourceBackends {
+			if b.ZoneID == p.ZoneID && b.IP == p.IP && b.Port == p.Port {
+				out = append(out, b)
+				break
+			}
+		}
+	}
+	if len(out) == 0 {
+		return all
+	}
+	return out
 }
 
 // Endpoint is an interface endpoint in a consumer VPC.
