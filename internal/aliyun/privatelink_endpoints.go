@@ -21,13 +21,15 @@ type zoneView struct {
 	ZoneStatus    string `json:"ZoneStatus"`
 	RegionId      string `json:"RegionId"`
 	ServiceStatus string `json:"ServiceStatus"`
+	// ResourceId is the service resource the provider pinned the zone to.
+	ResourceId string `json:"ResourceId"`
 }
 
 func zoneViews(region string, zs []api.EndpointZone) []zoneView {
 	out := []zoneView{}
 	for _, z := range zs {
 		out = append(out, zoneView{ZoneId: z.ZoneID, VSwitchId: z.VSwitchID, EniId: z.EniID, EniIp: z.IP.String(), ZoneDomain: z.ZoneDomain,
-			ZoneStatus: z.ZoneStatus, RegionId: region})
+			ZoneStatus: z.ZoneStatus, RegionId: region, ResourceId: z.ResourceID})
 	}
 	return out
 }

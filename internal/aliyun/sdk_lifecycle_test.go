@@ -185,6 +185,14 @@ func TestSDKLifecycle(t *testing.T) {
 	if rid, n := pinned(); rid != "10.7.1.10:7001" || n != 1 {
 		t.Fatalf("pinned to %q with %d backends", rid, n)
 	}
+	pc := privatelink.CreateListVpcEndpointConnectionsRequest()
+	pc.ServiceId = svc.ServiceId
+	pcr, err := alice.PL.ListVpcEndpointConnections(pc)
+	must(t, "ListVpcEndpointConnections", err)
+	strict[privatelink.ListVpcEndpointConnectionsResponse](t, "ListVpcEndpointConnections", pcr)
+	if len(pcr.Connections) != 1 || len(pcr.Connections[0].Zones) != 1 || pcr.Connections[0].Zones[0].ResourceId != "10.7.1.10:7001" {
+		t.Fatalf("connections after the pin: %+v", pcr.Connections)
+	}
 	for _, bad := range []struct {
 		name, rtype, rid, code string
 		by                     *clients
