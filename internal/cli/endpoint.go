@@ -51,6 +51,7 @@ func endpointCmd(g *globals) *cobra.Command {
 	f.StringArrayVar(&zones, "zone", nil, "ZONE=VSWITCH[:IP] (repeatable; one per zone; none: Active with no address until add-zone)")
 	taggingFlags(create, &req.Tags, &req.ResourceGroupID)
 	f.StringVar(&req.Name, "name", "", "name")
+	f.StringVar(&req.Description, "description", "", "description (at most 256 bytes)")
 	f.BoolVar(&wait, "wait", false, "wait until the endpoint is Active")
 	f.DurationVar(&timeout, "timeout", 60*time.Second, "how long --wait waits")
 	commonCreateFlags(create, &req.ClientToken, &req.DryRun)

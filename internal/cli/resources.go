@@ -127,6 +127,7 @@ func vpcCmd(g *globals) *cobra.Command {
 	var req api.CreateVPCRequest
 	create := createCmd(g, "Create a VPC", vpcCols, (*client.Client).CreateVPC, &req, &req.ClientToken, &req.DryRun)
 	create.Flags().StringVar(&req.Name, "name", "", "VPC name")
+	create.Flags().StringVar(&req.Description, "description", "", "description (at most 256 bytes)")
 	create.Flags().StringVar(&req.CidrBlock, "cidr", "", "CIDR block, e.g. 172.16.0.0/16")
 	create.Flags().StringVar(&req.NetnsPath, "adopt-netns", "", "adopt an existing network namespace (path, e.g. /proc/PID/ns/net; admin only)")
 	taggingFlags(create, &req.Tags, &req.ResourceGroupID)
