@@ -184,7 +184,7 @@ var Operations = []Operation{
 	{OpRejectConnection, "POST", "/v1/services/{id}/connections/{endpoint}/reject", "Reject or disconnect a connection", nil, Connection{}, false, nil, []int{404, 409}},
 	{OpEnableZoneConn, "POST", "/v1/services/{id}/connections/{endpoint}/zones/{zone}/enable", "Enable one zone of a connection again (provider)", nil, Connection{}, false, nil, []int{404}},
 	{OpDisableZoneConn, "POST", "/v1/services/{id}/connections/{endpoint}/zones/{zone}/disable", "Disable one zone of a connection: it carries no traffic and leaves DNS, the other zones serve (provider)", nil, Connection{}, false, nil, []int{404}},
-	{OpZoneResource, "PUT", "/v1/services/{id}/connections/{endpoint}/zones/{zone}/resource", "Pin one zone of a connection to one of the service's resources in that zone, a backend IP:PORT or a load balancer (empty resourceId: all serve) (provider)", ZoneResourceRequest{}, Connection{}, false, nil, bodyErrs},
+	{OpZoneResource, "POST", "/v1/services/{id}/connections/{endpoint}/zones/{zone}/resource", "Pin one zone of a connection to one of the service's resources in that zone, a backend IP:PORT or a load balancer (empty resourceId: all serve) (provider)", ZoneResourceRequest{}, Connection{}, false, nil, bodyErrs},
 	{OpUpdateConnection, "PATCH", "/v1/services/{id}/connections/{endpoint}", "Change a connection's attributes: its bandwidth cap (provider)", UpdateConnectionRequest{}, Connection{}, false, nil, bodyErrs},
 
 	{OpCreateEndpoint, "POST", "/v1/endpoints", "Create an interface endpoint", CreateEndpointRequest{}, Endpoint{}, false, nil, bodyErrs},

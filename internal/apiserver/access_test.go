@@ -74,6 +74,7 @@ func TestCrossAccountMatrix(t *testing.T) {
 		"security-groups":  map[string]any{"securityGroupId": s.SG.SecurityGroupID},
 		"zones":            map[string]any{"zoneId": s.ConsumerVSwitches[0].ZoneID, "vSwitchId": s.ConsumerVSwitches[0].VSwitchID},
 		"load-balancers":   map[string]any{"loadBalancerId": lb.LoadBalancerID},
+		"resource":         map[string]any{"resourceId": ""}, // a zone's pinned resource
 	}
 	before := storeDump(t, e)
 	for _, rt := range e.API.Routes() {
