@@ -64,18 +64,28 @@ func deleteBy[T, U any](param string, get func(*client.Client, context.Context, 
 		if err != nil {
 			return nil, err
 		}
-		dry, err := c.p.boolean("DryRun")
-		switch {
-		case err != nil:
+		if done, err := dryRun(c, func(ctx context.Context, id string) (T, error) { return get(c.c, ctx, id) }, id); done {
 			return nil, err
-		case dry:
-			return dryRunChecked(get(c.c, c.ctx, id))
 		}
 		if _, err := del(c.c, c.ctx, id); err != nil {
 			return nil, err
 		}
 		return &Base{}, nil
 	}
+}
+
+// dryRun answers a request's DryRun: done is true when it was one, and
+// err is then DryRunOperation if the caller may see the resource id (get
+// succeeds), get's error otherwise. A malformed DryRun is done too.
+func dryRun[T any](c *call, get func(context.Context, string) (T, error), id string) (done bool, err error) {
+	dry, err := c.p.boolean("DryRun")
+	if err != nil || !dry {
+		return err != nil, err
+	}
+	if _, err := get(c.ctx, id); err != nil {
+		return true, err
+	}
+	return true, &api.DryRunResult{Code: api.DryRunCode}
 }
 
 // response is an answer body; the handler sets its RequestId.

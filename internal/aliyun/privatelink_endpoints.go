@@ -94,11 +94,7 @@ func listVpcEndpointConnections(c *call) (response, error) {
 // connectionChange accepts or rejects one connection.
 func connectionChange(accept bool) action {
 	return func(c *call) (response, error) {
-		svc, err := c.p.required("ServiceId")
-		if err != nil {
-			return nil, err
-		}
-		ep, err := c.p.required("EndpointId")
+		svc, ep, err := c.connectionIDs()
 		if err != nil {
 			return nil, err
 		}
@@ -106,11 +102,8 @@ func connectionChange(accept bool) action {
 		if err != nil {
 			return nil, err
 		}
-		if dry, err := c.p.boolean("DryRun"); err != nil || dry {
-			if err != nil {
-				return nil, err
-			}
-			return dryRunChecked(c.c.GetService(c.ctx, svc))
+		if done, err := dryRun(c, c.c.GetService, svc); done {
+			return nil, err
 		}
 		if bw != nil { // before an accept, so traffic starts capped
 			if _, err := c.c.UpdateConnection(c.ctx, svc, ep, api.UpdateConnectionRequest{Bandwidth: bw}); err != nil {
@@ -129,6 +122,15 @@ func connectionChange(accept bool) action {
 	}
 }
 
+// connectionIDs reads a connection action's ServiceId and EndpointId.
+func (c *call) connectionIDs() (svc, ep string, err error) {
+	if svc, err = c.p.required("ServiceId"); err != nil {
+		return "", "", err
+	}
+	ep, err = c.p.required("EndpointId")
+	return svc, ep, err
+}
+
 // bandwidth reads the optional Bandwidth of a connection (Mbps).
 func (c *call) bandwidth() (*int, error) {
 	if c.p.str("Bandwidth") == "" {
@@ -141,11 +143,7 @@ func (c *call) bandwidth() (*int, error) {
 // zoneConnectionChange disables or enables one zone of a connection.
 func zoneConnectionChange(disable bool) action {
 	return func(c *call) (response, error) {
-		svc, err := c.p.required("ServiceId")
-		if err != nil {
-			return nil, err
-		}
-		ep, err := c.p.required("EndpointId")
+		svc, ep, err := c.connectionIDs()
 		if err != nil {
 			return nil, err
 		}
@@ -153,11 +151,8 @@ func zoneConnectionChange(disable bool) action {
 		if err != nil {
 			return nil, err
 		}
-		if dry, err := c.p.boolean("DryRun"); err != nil || dry {
-			if err != nil {
-				return nil, err
-			}
-			return dryRunChecked(c.c.GetService(c.ctx, svc))
+		if done, err := dryRun(c, c.c.GetService, svc); done {
+			return nil, err
 		}
 		if _, err := c.c.SetZoneConnection(c.ctx, svc, ep, zone, disable); err != nil {
 			return nil, err
@@ -198,11 +193,7 @@ func zoneResourceChange(c *call) (response, error) {
 
 // updateConnectionAttribute sets one connection's bandwidth (provider).
 func updateConnectionAttribute(c *call) (response, error) {
-	svc, err := c.p.required("ServiceId")
-	if err != nil {
-		return nil, err
-	}
-	ep, err := c.p.required("EndpointId")
+	svc, ep, err := c.connectionIDs()
 	if err != nil {
 		return nil, err
 	}
@@ -210,11 +201,8 @@ func updateConnectionAttribute(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dry, err := c.p.boolean("DryRun"); err != nil || dry {
-		if err != nil {
-			return nil, err
-		}
-		return dryRunChecked(c.c.GetService(c.ctx, svc))
+	if done, err := dryRun(c, c.c.GetService, svc); done {
+		return nil, err
 	}
 	if _, err := c.c.UpdateConnection(c.ctx, svc, ep, api.UpdateConnectionRequest{Bandwidth: bw}); err != nil {
 		return nil, err
@@ -432,11 +420,8 @@ func endpointSGChange(attach bool) action {
 		if err != nil {
 			return nil, err
 		}
-		if dry, err := c.p.boolean("DryRun"); err != nil || dry {
-			if err != nil {
-				return nil, err
-			}
-			return dryRunChecked(c.c.GetEndpoint(c.ctx, ep))
+		if done, err := dryRun(c, c.c.GetEndpoint, ep); done {
+			return nil, err
 		}
 		if attach {
 			_, err = c.c.AttachSecurityGroup(c.ctx, ep, sg)
@@ -501,11 +486,8 @@ func endpointZoneChange(add bool) action {
 				return nil, err
 			}
 		}
-		if dry, err := c.p.boolean("DryRun"); err != nil || dry {
-			if err != nil {
-				return nil, err
-			}
-			return dryRunChecked(c.c.GetEndpoint(c.ctx, ep))
+		if done, err := dryRun(c, c.c.GetEndpoint, ep); done {
+			return nil, err
 		}
 		if add {
 			ip := c.p.str("ip")

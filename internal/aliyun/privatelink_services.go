@@ -288,11 +288,8 @@ func addUserToVpcEndpointService(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dry, err := c.p.boolean("DryRun"); err != nil || dry {
-		if err != nil {
-			return nil, err
-		}
-		return dryRunChecked(c.c.GetService(c.ctx, id))
+	if done, err := dryRun(c, c.c.GetService, id); done {
+		return nil, err
 	}
 	if _, err := c.c.AllowAccount(c.ctx, id, acct); err != nil {
 		return nil, err
@@ -309,11 +306,8 @@ func removeUserFromVpcEndpointService(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	if dry, err := c.p.boolean("DryRun"); err != nil || dry {
-		if err != nil {
-			return nil, err
-		}
-		return dryRunChecked(c.c.GetService(c.ctx, id))
+	if done, err := dryRun(c, c.c.GetService, id); done {
+		return nil, err
 	}
 	if _, err := c.c.DisallowAccount(c.ctx, id, acct); err != nil {
 		return nil, err
