@@ -83,7 +83,16 @@ func TestStandaloneAgent(t *testing.T) {
 	}
 	// ... and its resolver still answers the endpoint domain in the VPC.
 	if _, err := exec.LookPath("dig"); err == nil {
-		out, err := exec.Command("ip", "netns", "exec", e.Prefix+"-"+s.ConsumerHost.HostID, "dig", "+short", "+time=1", ep.EndpointDomain).CombinedOutput()
+		// The agent's resolver takes over the VPC's DNS address once the
+		// server's is gone: allow it a few seconds.
+		var out []byte
+		var err error
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+			out, err = exec.Command("ip", "netns", "exec", e.Prefix+"-"+s.ConsumerHost.HostID, "dig", "+short", "+time=1", ep.EndpointDomain).CombinedOutput()
+			if err == nil && strings.Contains(string(out), ep.Zones[1].IP.String()) || time.Now().After(deadline) {
+				break
+			}
+		}
 		if err != nil || !strings.Contains(string(out), ep.Zones[1].IP.String()) {
 			t.Errorf("agent's resolver with etcd gone: %v %s", err, out)
 		}
