@@ -45,9 +45,10 @@ type Config struct {
 
 // Lab is a running lab. Its methods may be called from several goroutines.
 type Lab struct {
-	Prefix string
-	Dir    string
-	Nodes  []*Node // Nodes[i] is node "n<i+1>"
+	Prefix      string
+	Dir         string
+	Nodes       []*Node // Nodes[i] is node "n<i+1>"
+	UnderlayMTU int
 
 	log    *slog.Logger
 	origin netns.NsHandle
@@ -124,7 +125,7 @@ func Start(cfg Config) (*Lab, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Lab{Prefix: cfg.Prefix, Dir: cfg.Dir, log: cfg.Logger.With("lab", cfg.Prefix)}
+	l := &Lab{Prefix: cfg.Prefix, Dir: cfg.Dir, UnderlayMTU: cfg.UnderlayMTU, log: cfg.Logger.With("lab", cfg.Prefix)}
 	if l.Dir == "" {
 		d, err := os.MkdirTemp("", "privlink-lab-"+cfg.Prefix+"-")
 		if err != nil {
