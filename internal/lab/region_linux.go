@@ -28,8 +28,8 @@ type RegionConfig struct {
 	Bin      string // the privlink binary
 	Members  int    // etcd members and API servers, on n1..n<Members>; default 3 (1 if the lab has fewer nodes)
 	LogLevel string // default "warn"
-	// NodeLeaseTTL is every node's --node-lease-ttl in seconds (0: the default).
-	NodeLeaseTTL int
+	// NodeLeaseTTL is every node's --node-lease-ttl (0: the default).
+	NodeLeaseTTL time.Duration
 	// Extra arguments for every server and agent.
 	ServerArgs, AgentArgs []string
 }
@@ -125,7 +125,7 @@ func (r *Region) nodeArgs(n *Node) []string {
 		"--underlay-mtu", fmt.Sprint(r.Lab.UnderlayMTU), "--netns-prefix", n.NetnsPrefix, "--network", "netns",
 		"--log-level", r.cfg.LogLevel}
 	if r.cfg.NodeLeaseTTL > 0 {
-		a = append(a, "--node-lease-ttl", fmt.Sprint(r.cfg.NodeLeaseTTL))
+		a = append(a, "--node-lease-ttl", r.cfg.NodeLeaseTTL.String())
 	}
 	return a
 }
@@ -137,7 +137,7 @@ func (r *Region) serverArgs(n *Node, initial string) []string {
 		"--tls-cert", filepath.Join(dir, "server.crt"), "--tls-key", filepath.Join(dir, "server.key"),
 		"--etcd-name", n.Name, "--etcd-initial-cluster", initial,
 		"--etcd-listen-client", n.EtcdClientURL(), "--etcd-listen-peer", n.EtcdPeerURL(),
-		"--agent-zones", n.Zone}
+		"--zone", n.Zone}
 	a = append(a, r.nodeArgs(n)...)
 	return append(a, r.cfg.ServerArgs...)
 }
