@@ -1,0 +1,233 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/privlink/privlink/internal/agent/overlay"
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/netdrv"
+	"github.com/privlink/privlink/internal/store"
+)
+
+// Node mode (docs/design/multinode.md §2–§4): the agent is one node of a
+// region that spans machines. It serves the hosts the store places on the
+// node and the ENIs whose placement names the node under its current
+// lease, holds a copy of every VPC it has anything of, and joins those
+// copies to the other nodes' through the driver's Overlay role.
+
+// NodeConfig makes an agent a node agent; Config.Zone is the node's zone.
+type NodeConfig struct {
+	Name string
+	// UnderlayAddr is the node's IPv4 address on the underlay; the zero
+	// Addr registers a node without overlay (it may only be the region's
+	// one node).
+	UnderlayAddr netip.Addr
+	// UnderlayMTU overrides the MTU of the underlay link (0: read it);
+	// the VPC MTU is that minus netdrv.VXLANOverhead.
+	UnderlayMTU int
+	// Namespace is the node namespace file where the VXLAN sockets live
+	// ("" = the process's own, as on a real machine).
+	Namespace string
+}
+
+// nodeState is the node agent's own bookkeeping (run goroutine only).
+type nodeState struct {
+	reg      *model.NodeReg // nil until registered
+	def      string         // meta/defaultnode: the node of hosts without nodeName
+	started  string
+	fresh    bool                      // a lease was granted this round: write node/ after the apply
+	overlays map[string]int            // VPC copies with an overlay device -> VNI
+	entries  map[string]string         // VPC -> the entries last applied (as JSON)
+	epochs   map[string]placementEpoch // endpoint zone "<ep>/<zone>" -> its placement's epoch
+}
+
+type placementEpoch struct {
+	p     *model.ENIPlacement // the decoded value it was read for
+	epoch int64
+}
+
+// Serves is the fencing rule of §4.3: a node serves an endpoint zone's ENI
+// only while the placement names it under its current lease. A node that
+// lost its lease (cut off, restarted) serves nothing placed under the old
+// one until the control plane confirms the placement with the new one.
+func Serves(p *model.ENIPlacement, self string, lease int64) bool {
+	return p != nil && lease != 0 && p.Node == self && p.NodeLease == lease
+}
+
+// nodeScope is what the store places on node self of zone holding lease:
+// its hosts (def owns hosts without nodeName) and the ENIs it Serves.
+func nodeScope(st *store.State, zone, self, def string, lease int64) scope {
+	return scope{zone: zone,
+		host: func(h *model.Host) bool { return store.HostNode(h, def) == self },
+		eni: func(ep *model.Endpoint, z model.EndpointZone) bool {
+			return z.ZoneID == zone && Serves(st.Placement(ep.EndpointID, z.ZoneID), self, lease)
+		}}
+}
+
+// register writes the node's registration (once per process) and
+// configures the driver's overlay from it.
+func (a *Agent) register(ctx context.Context) error {
+	n := a.cfg.Node
+	reg, err := a.cfg.Store.RegisterNode(ctx, store.NodeRegistration{Name: n.Name, ZoneID: a.cfg.Zone, UnderlayAddr: n.UnderlayAddr})
+	if err != nil {
+		return fmt.Errorf("register node %s: %w", n.Name, err)
+	}
+	def, err := a.cfg.Store.DefaultNode(ctx)
+	if err != nil {
+		return err
+	}
+	if reg.UnderlayAddr.IsValid() {
+		nc := netdrv.Node{Namespace: n.Namespace, UnderlayAddr: reg.UnderlayAddr, Index: reg.Index}
+		if n.UnderlayMTU > 0 {
+			nc.VPCMTU = n.UnderlayMTU - netdrv.VXLANOverhead
+		}
+		if err := a.cfg.Driver.Overlay.SetNode(nc); err != nil {
+			return fmt.Errorf("node %s: overlay: %w", n.Name, err)
+		}
+	}
+	a.node.reg, a.node.def = &reg, def
+	a.log.Info("node registered", "node", reg.Name, "index", reg.Index, "underlay", reg.UnderlayAddr, "overlay", reg.OverlayAddr)
+	return nil
+}
+
+// reconcileNode is a node agent's round. The lease is made sure of first,
+// so the fencing rule uses the ID the node's liveness record will carry:
+// after a lost lease, the ENIs placed under the old one are removed in
+// this round's apply, and only then (in report) is node/<name> written.
+func (a *Agent) reconcileNode(ctx context.Context, st *store.State) {
+	if a.node.reg == nil {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := a.register(rctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("node registration", "err", err)
+			}
+			return
+		}
+	}
+	if !a.ready.Load() {
+		a.prune(ctx)
+	}
+	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	fresh, err := a.lease.Ensure(lctx)
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		a.log.Warn("node lease", "err", err) // static stability: serve with the lease we had
+	}
+	if fresh {
+		a.node.fresh = true
+		a.log.Info("node lease granted: stepping down from ENIs placed under the old one", "lease", a.lease.ID())
+	}
+	d := computeScope(nodeScope(st, a.cfg.Zone, a.cfg.Node.Name, a.node.def, a.lease.ID()), st)
+	errs := a.apply(d)
+	a.applyOverlay(st, d)
+	a.finish(ctx, st, d, errs)
+}
+
+// applyOverlay gives every VPC copy of the node its VXLAN device and
+// exactly the forwarding entries overlay.Compute derives (only when they
+// changed), and announces ENIs that arrived.
+func (a *Agent) applyOverlay(st *store.State, d *desired) {
+	if a.node.reg == nil || !a.node.reg.UnderlayAddr.IsValid() {
+		return
+	}
+	ov := a.cfg.Driver.Overlay
+	copies := overlay.Compute(st, a.cfg.Node.Name, a.node.def)
+	for vpcID, c := range copies {
+		if _, held := a.vpcs[vpcID]; !held {
+			continue // not made (yet): the next round
+		}
+		if a.node.overlays[vpcID] != c.VNI {
+			if err := ov.EnsureOverlay(vpcID, c.VNI); err != nil {
+				a.log.Error("ensure overlay", "vpcId", vpcID, "vni", c.VNI, "err", err)
+				continue
+			}
+			a.node.overlays[vpcID] = c.VNI
+			delete(a.node.entries, vpcID)
+		}
+		sig := store.MustJSON(c.Entries)
+		if a.node.entries[vpcID] == sig {
+			continue
+		}
+		if err := ov.SetOverlayEntries(vpcID, c.Entries); err != nil {
+			a.log.Error("overlay entries", "vpcId", vpcID, "err", err)
+			continue
+		}
+		a.node.entries[vpcID] = sig
+	}
+	for vpcID := range a.node.overlays {
+		if _, ok := copies[vpcID]; ok {
+			continue
+		}
+		if _, held := a.vpcs[vpcID]; held {
+			continue // still held (e.g. its VNI is gone): leave the device
+		}
+		delete(a.node.overlays, vpcID) // the VPC copy went (or is kept until deleted)
+		delete(a.node.entries, vpcID)
+	}
+	for k := range d.enis {
+		if !a.announced[k] && a.enis[k] {
+			if err := ov.AnnounceENI(k.VpcID, k.VSwitchID, k.IP); err != nil {
+				a.log.Warn("announce ENI", "ip", k.IP, "err", err)
+				continue
+			}
+			a.announced[k] = true
+		}
+	}
+	for k := range a.announced {
+		if !a.enis[k] {
+			delete(a.announced, k)
+		}
+	}
+}
+
+// nodeLiveness is the node's liveness record, written under its lease
+// once per lease, after the first apply under it.
+func (a *Agent) nodeLiveness() (string, any) {
+	host, _ := os.Hostname()
+	mtu := 1500
+	if nc, ok := a.cfg.Driver.Overlay.NodeConfig(); ok {
+		mtu = nc.VPCMTU
+	}
+	return a.cfg.Store.NodeKey(a.cfg.Node.Name), model.NodeStatus{Name: a.cfg.Node.Name, LeaseID: a.lease.ID(),
+		Version: version(), Hostname: host, Started: a.node.started, Synced: true, Network: a.cfg.Driver.Name, VPCMTU: mtu}
+}
+
+// stampReport adds the node and the placement epoch (the eniplace key's
+// mod revision, read once per placement value) to a report.
+func (a *Agent) stampReport(ctx context.Context, st *store.State, rep *model.ZoneReport) {
+	if a.cfg.Node == nil {
+		return
+	}
+	rep.Node = a.cfg.Node.Name
+	id := rep.EndpointID + "/" + rep.ZoneID
+	p := st.Placement(rep.EndpointID, rep.ZoneID)
+	if pe, ok := a.node.epochs[id]; ok && pe.p == p {
+		rep.Epoch = pe.epoch
+		return
+	}
+	cur, rev, err := store.Get[model.ENIPlacement](ctx, a.cfg.Store, a.cfg.Store.ENIPlacementKey(rep.EndpointID, rep.ZoneID))
+	if err != nil || cur.Node != a.cfg.Node.Name || cur.NodeLease != a.lease.ID() {
+		return // moved meanwhile (or unreadable): no epoch, the next round fixes it
+	}
+	a.node.epochs[id] = placementEpoch{p: p, epoch: rev}
+	rep.Epoch = rev
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+func newNodeState() nodeState {
+	return nodeState{started: time.Now().UTC().Format(time.RFC3339), overlays: map[string]int{},
+		entries: map[string]string{}, epochs: map[string]placementEpoch{}}
+}
