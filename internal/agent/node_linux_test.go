@@ -1,0 +1,240 @@
+//go:build linux
+
+package agent_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+
+	"github.com/privlink/privlink/internal/agent"
+	"github.com/privlink/privlink/internal/api"
+	"github.com/privlink/privlink/internal/lab"
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/netdrv"
+	"github.com/privlink/privlink/internal/proxy"
+	"github.com/privlink/privlink/internal/store"
+	"github.com/privlink/privlink/internal/testenv"
+)
+
+const labZone = "cn-hangzhou-h"
+
+// labNode is a simulated machine of internal/lab with a node agent run
+// in this process: its own netns driver (prefix of the node), its VXLAN
+// sockets in the node namespace, its underlay address on the lab bridge.
+type labNode struct {
+	*lab.Node
+	drv netdrv.Driver
+	a   *agent.Agent
+}
+
+// startLabNodes starts an API server with no agent of its own (embedded
+// etcd on loopback), a lab of n nodes of one zone, and a node agent for
+// each; it returns when every node is ready (node/<name> written).
+func startLabNodes(t *testing.T, n int) (*testenv.Env, []*labNode) {
+	t.Helper()
+	e := testenv.Start(t, testenv.Options{AgentZones: []string{}})
+	l := lab.New(t, lab.Config{Nodes: n, Zones: []string{labZone}})
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("PRIVLINK_TEST_LOG") != "" {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	ctx, cancel := context.WithCancel(bg)
+	var nodes []*labNode
+	t.Cleanup(func() {
+		cancel()
+		for _, ln := range nodes {
+			<-ln.a.Done()
+			if err := ln.drv.Topology.Cleanup(); err != nil {
+				t.Errorf("cleanup %s: %v", ln.Name, err)
+			}
+		}
+	})
+	for _, node := range l.Nodes {
+		drv, err := netdrv.New("netns", node.NetnsPrefix, log.With("node", node.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := agent.New(agent.Config{Zone: labZone, Store: e.Store, Cache: e.Cache, Driver: drv, Metrics: proxy.NewMetrics(nil),
+			Logger: log.With("node", node.Name), Node: &agent.NodeConfig{Name: node.Name, UnderlayAddr: node.Underlay,
+				Namespace: "/run/netns/" + node.Namespace}})
+		nodes = append(nodes, &labNode{Node: node, drv: drv, a: a})
+		go func() { _ = a.Run(ctx) }()
+	}
+	for _, ln := range nodes {
+		testenv.Eventually(t, ln.Name+" ready", func() error {
+			if st := e.Cache.State(); st.Nodes[ln.Name] == nil {
+				return fmt.Errorf("no node/%s", ln.Name)
+			}
+			return nil
+		})
+	}
+	return e, nodes
+}
+
+// serveName answers each line with "<name> <line>" from inside a host.
+func (n *labNode) serveName(t *testing.T, hostID string, port uint16, name string) {
+	t.Helper()
+	var ln net.Listener
+	testenv.Eventually(t, "listen in "+hostID, func() (err error) {
+		ln, err = n.drv.Sockets.ListenHost(hostID, netip.AddrPortFrom(netip.IPv4Unspecified(), port))
+		return err
+	})
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					line, err := r.ReadString('\n')
+					if err != nil {
+						return
+					}
+					if _, err := io.WriteString(c, name+" "+line); err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+}
+
+// hello sends one line from a host on n to addr and returns the answer.
+func (n *labNode) hello(hostID, addr string) (string, error) {
+	ctx, cancel := context.WithTimeout(bg, 2*time.Second)
+	defer cancel()
+	c, err := n.drv.Sockets.DialHost(ctx, hostID, netip.MustParseAddrPort(addr))
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c, "hi\n"); err != nil {
+		return "", err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	return strings.TrimSpace(line), err
+}
+
+// hasENI reports whether the node holds ip on a bridge.
+func (n *labNode) hasENI(t *testing.T, ip netip.Addr) bool {
+	t.Helper()
+	inv, err := n.drv.Topology.Inventory()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range inv.ENIs {
+		if e.IP == ip {
+			return true
+		}
+	}
+	return false
+}
+
+// neighMAC is the permanent neighbour entry for ip on the VXLAN device of
+// n's copy of vpcID ("" when there is none).
+func (n *labNode) neighMAC(t *testing.T, vpcID string, ip netip.Addr) string {
+	t.Helper()
+	h, err := netns.GetFromPath("/run/netns/" + n.NetnsPrefix + "-" + vpcID)
+	if err != nil {
+		return ""
+	}
+	defer h.Close()
+	nl, err := netlink.NewHandleAt(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+	link, err := nl.LinkByName(netdrv.VXLANName(vpcID))
+	if err != nil {
+		return ""
+	}
+	neighs, err := nl.NeighList(link.Attrs().Index, unix.AF_INET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ne := range neighs {
+		if ne.IP.Equal(ip.AsSlice()) && ne.State&netlink.NUD_PERMANENT != 0 {
+			return ne.HardwareAddr.String()
+		}
+	}
+	return ""
+}
+
+func vtep(n *labNode) string { return netdrv.VTEPMAC(n.Underlay).String() }
+
+// place writes an ENI placement by hand (the placement controller's job,
+// slice S5): the endpoint zone's ENI on node under its current lease.
+func place(t *testing.T, e *testenv.Env, epID string, node *labNode) {
+	t.Helper()
+	ns := e.Cache.State().Nodes[node.Name]
+	if ns == nil {
+		t.Fatalf("node %s is not ready", node.Name)
+	}
+	p := model.ENIPlacement{Node: node.Name, NodeLease: ns.LeaseID, Since: time.Now().UTC().Format(time.RFC3339)}
+	if err := e.Store.PutRaw(bg, e.Store.ENIPlacementKey(epID, labZone), store.MustJSON(p)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestNodesHostsAcrossNodes: two nodes, a host of one VPC on each, TCP
+// between them through the overlay the node agents built; a VPC with the
+// same CIDR on the same nodes stays apart.
+func TestNodesHostsAcrossNodes(t *testing.T) {
+	e, nodes := startLabNodes(t, 2)
+	n1, n2 := nodes[0], nodes[1]
+	c, _ := e.Account(t, "tenant")
+	var hosts [2][2]model.Host // [vpc][node]
+	for v := range 2 {
+		vpc, err := c.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: "192.168.0.0/16"})
+		must(t, err)
+		vsw, err := c.CreateVSwitch(bg, api.CreateVSwitchRequest{VpcID: vpc.VpcID, ZoneID: labZone, CidrBlock: "192.168.0.0/24"})
+		must(t, err)
+		for i, n := range nodes {
+			h, err := c.CreateHost(bg, api.CreateHostRequest{VSwitchID: vsw.VSwitchID, NodeName: n.Name, IP: fmt.Sprintf("192.168.0.%d", 11+i+10*v)})
+			must(t, err)
+			if h.NodeName != n.Name {
+				t.Fatalf("host placed on %q, want %s", h.NodeName, n.Name)
+			}
+			hosts[v][i] = h
+		}
+	}
+	for v := range 2 {
+		n2.serveName(t, hosts[v][1].HostID, 7001, fmt.Sprintf("vpc%d-n2", v))
+		n1.serveName(t, hosts[v][0].HostID, 7001, fmt.Sprintf("vpc%d-n1", v))
+	}
+	for v := range 2 {
+		testenv.Eventually(t, fmt.Sprintf("vpc%d: n1 -> n2", v), func() error {
+			got, err := n1.hello(hosts[v][0].HostID, hosts[v][1].IP.String()+":7001")
+			if err == nil && got != fmt.Sprintf("vpc%d-n2 hi", v) {
+				err = fmt.Errorf("answer %q", got)
+			}
+			return err
+		})
+		got, err := n2.hello(hosts[v][1].HostID, hosts[v][0].IP.String()+":7001")
+		if want := fmt.Sprintf("vpc%d-n1 hi", v); err != nil || got != want {
+			t.Errorf("vpc%d: n2 -> n1: %q, %v; want %q", v, got, err, want)
+		}
+	}
+	// VPC 0's host on n1 reaching VPC 1's address on n2 (.22): isolation.
+	if got, err := n1.hello(hosts[0][0].HostID, hosts[1][1].IP.String()+":7001"); err == nil {
+		t.Errorf("VPC 0 reached VPC 1's host on n2: %q", got)
+	}
+}
