@@ -177,12 +177,12 @@ func (a *Agent) report(ctx context.Context, state *store.State, d *desired, errs
 		}
 		a.stampReport(cctx, state, &rep)
 		want[epID] = rep
-		if !sameReport(a.reported[epID], rep) {
+		if !sameReport(a.reported[epID], rep) || a.overwritten(state, rep) {
 			writes[st.ReportKey(a.cfg.Zone, epID)] = rep
 		}
 	}
 	for epID := range a.reported {
-		if _, ok := want[epID]; !ok {
+		if _, ok := want[epID]; !ok && a.ownReport(state, epID) {
 			writes[st.ReportKey(a.cfg.Zone, epID)] = nil
 		}
 	}

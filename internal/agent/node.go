@@ -231,3 +231,28 @@ func newNodeState() nodeState {
 	return nodeState{started: time.Now().UTC().Format(time.RFC3339), overlays: map[string]int{},
 		entries: map[string]string{}, epochs: map[string]placementEpoch{}}
 }
+
+// A zone's report key is shared by the nodes of the zone: the ENI's
+// previous owner must not delete its successor's report, and a report
+// overwritten by a node that had not yet seen the move is written again.
+
+// ownReport reports whether the report of an endpoint zone no longer
+// served here is still this node's (always, for a zone agent).
+func (a *Agent) ownReport(st *store.State, epID string) bool {
+	if a.cfg.Node == nil {
+		return true
+	}
+	rep := st.Report(a.cfg.Zone, epID)
+	return rep == nil || rep.Node == a.cfg.Node.Name
+}
+
+// overwritten reports whether the store holds another node's report, or
+// none, where this node wrote want (node mode; a cache that has not yet
+// seen the write costs one more write of the same report).
+func (a *Agent) overwritten(st *store.State, want model.ZoneReport) bool {
+	if a.cfg.Node == nil {
+		return false
+	}
+	rep := st.Report(a.cfg.Zone, want.EndpointID)
+	return rep == nil || rep.Node != a.cfg.Node.Name
+}

@@ -238,3 +238,156 @@ func TestNodesHostsAcrossNodes(t *testing.T) {
 		t.Errorf("VPC 0 reached VPC 1's host on n2: %q", got)
 	}
 }
+
+// endpointAcross builds a provider VPC with a backend host on backend
+// (answering "backend <line>" on 6001) and a consumer VPC with a client
+// host on clientNode and an endpoint of zone labZone; no placement yet.
+func endpointAcross(t *testing.T, e *testenv.Env, clientNode, backend *labNode) (ep model.Endpoint, consumerVPC, clientHost string) {
+	t.Helper()
+	prov, _ := e.Account(t, "provider")
+	cons, consID := e.Account(t, "consumer")
+	pv, err := prov.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: "10.0.0.0/16"})
+	must(t, err)
+	pvsw, err := prov.CreateVSwitch(bg, api.CreateVSwitchRequest{VpcID: pv.VpcID, ZoneID: labZone, CidrBlock: "10.0.1.0/24"})
+	must(t, err)
+	bh, err := prov.CreateHost(bg, api.CreateHostRequest{VSwitchID: pvsw.VSwitchID, NodeName: backend.Name})
+	must(t, err)
+	backend.serveName(t, bh.HostID, 6001, "backend")
+	svc, err := prov.CreateService(bg, api.CreateServiceRequest{VpcID: pv.VpcID, Ports: []int{6001},
+		Resources: []api.BackendSpec{{ZoneID: labZone, IP: bh.IP.String()}}, AutoAcceptEnabled: true, AllowedAccounts: []string{consID}})
+	must(t, err)
+	cv, err := cons.CreateVPC(bg, api.CreateVPCRequest{CidrBlock: "10.0.0.0/16"}) // the provider's CIDR too
+	must(t, err)
+	cvsw, err := cons.CreateVSwitch(bg, api.CreateVSwitchRequest{VpcID: cv.VpcID, ZoneID: labZone, CidrBlock: "10.0.1.0/24"})
+	must(t, err)
+	ch, err := cons.CreateHost(bg, api.CreateHostRequest{VSwitchID: cvsw.VSwitchID, NodeName: clientNode.Name})
+	must(t, err)
+	sg, err := cons.CreateSecurityGroup(bg, api.CreateSecurityGroupRequest{VpcID: cv.VpcID,
+		Rules: []model.SecurityGroupRule{{PortRange: "6001/6001", SourceCidr: "10.0.0.0/16"}}})
+	must(t, err)
+	ep, err = cons.CreateEndpoint(bg, api.CreateEndpointRequest{ServiceID: svc.ServiceID, VpcID: cv.VpcID,
+		SecurityGroupIDs: []string{sg.SecurityGroupID}, Zones: []api.EndpointZoneRequest{{ZoneID: labZone, VSwitchID: cvsw.VSwitchID}}})
+	must(t, err)
+	return ep, cv.VpcID, ch.HostID
+}
+
+// helloThrough waits until the client host reaches the backend through
+// the ENI.
+func helloThrough(t *testing.T, client *labNode, hostID string, eni netip.Addr, what string) {
+	t.Helper()
+	testenv.Eventually(t, what, func() error {
+		got, err := client.hello(hostID, eni.String()+":6001")
+		if err == nil && got != "backend hi" {
+			err = fmt.Errorf("answer %q", got)
+		}
+		return err
+	})
+}
+
+// TestNodesENIPlacement: an endpoint across three nodes (client host on
+// n1, ENI on n2, backend on n3) carries TCP; writing the placement by hand
+// moves the ENI (exactly one node holds its address, the others' VXLAN
+// neighbour entries follow) and traffic follows; the serving node's report
+// carries its name and the placement epoch.
+func TestNodesENIPlacement(t *testing.T) {
+	e, nodes := startLabNodes(t, 3)
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	ep, cvpc, client := endpointAcross(t, e, n1, n3)
+	eni := ep.Zones[0].IP
+	for _, step := range []struct {
+		to     *labNode
+		others []*labNode // nodes holding the consumer VPC that route the ENI to the owner
+	}{
+		{n2, []*labNode{n1}},
+		{n3, []*labNode{n1}},
+		{n1, nil},
+	} {
+		place(t, e, ep.EndpointID, step.to)
+		helloThrough(t, n1, client, eni, "client on n1 -> ENI on "+step.to.Name+" -> backend on n3")
+		testenv.Eventually(t, "ENI only on "+step.to.Name, func() error {
+			for _, n := range nodes {
+				if has := n.hasENI(t, eni); has != (n == step.to) {
+					return fmt.Errorf("%s holds the ENI: %v", n.Name, has)
+				}
+			}
+			for _, n := range step.others {
+				if mac := n.neighMAC(t, cvpc, eni); mac != vtep(step.to) {
+					return fmt.Errorf("%s resolves the ENI to %q, want %s's VTEP %s", n.Name, mac, step.to.Name, vtep(step.to))
+				}
+			}
+			if mac := step.to.neighMAC(t, cvpc, eni); mac != "" {
+				return fmt.Errorf("the owner %s has a remote entry for its own ENI: %s", step.to.Name, mac)
+			}
+			return nil
+		})
+		testenv.Eventually(t, "report of "+step.to.Name, func() error {
+			_, rev, err := store.Get[model.ENIPlacement](bg, e.Store, e.Store.ENIPlacementKey(ep.EndpointID, labZone))
+			if err != nil {
+				return err
+			}
+			rep := e.Cache.State().Report(labZone, ep.EndpointID)
+			if rep == nil || rep.Node != step.to.Name || rep.Epoch != rev || !rep.Ready {
+				return fmt.Errorf("report %+v, want node %s epoch %d ready", rep, step.to.Name, rev)
+			}
+			return nil
+		})
+	}
+}
+
+// TestNodeLeaseLostStepsDown: a node whose lease is revoked (as when the
+// control plane expired it) removes the ENIs placed under the old lease
+// before its liveness record reappears under the new one, and serves them
+// again only once the placement names the new lease.
+func TestNodeLeaseLostStepsDown(t *testing.T) {
+	e, nodes := startLabNodes(t, 2)
+	n1, n2 := nodes[0], nodes[1]
+	ep, cvpc, client := endpointAcross(t, e, n1, n1)
+	eni := ep.Zones[0].IP
+	place(t, e, ep.EndpointID, n2)
+	helloThrough(t, n1, client, eni, "ENI on n2")
+	// A netlink handle in n2's copy of the consumer VPC: the check at the
+	// moment n2 is ready again must be quicker than an agent round.
+	h, err := netns.GetFromPath("/run/netns/" + n2.NetnsPrefix + "-" + cvpc)
+	must(t, err)
+	defer h.Close()
+	nl, err := netlink.NewHandleAt(h)
+	must(t, err)
+	defer nl.Close()
+	holds := func() bool {
+		addrs, err := nl.AddrList(nil, unix.AF_INET)
+		must(t, err)
+		for _, a := range addrs {
+			if a.IP.Equal(eni.AsSlice()) {
+				return true
+			}
+		}
+		return false
+	}
+	if !holds() {
+		t.Fatal("n2 does not hold the ENI it serves")
+	}
+	old := e.Cache.State().Nodes[n2.Name].LeaseID
+	must(t, e.Store.RevokeLease(bg, old))
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		if ns := e.Cache.State().Nodes[n2.Name]; ns != nil && ns.LeaseID != old {
+			if holds() {
+				t.Fatal("n2 is ready again under a new lease while still holding the ENI placed under the old one")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("n2 did not come back under a new lease")
+		}
+		time.Sleep(100 * time.Microsecond)
+	}
+	time.Sleep(500 * time.Millisecond) // a few rounds: it must stay down
+	if n2.hasENI(t, eni) {
+		t.Fatal("n2 serves the ENI under the old lease")
+	}
+	if got, err := n1.hello(client, eni.String()+":6001"); err == nil {
+		t.Errorf("the ENI answered while no node may serve it: %q", got)
+	}
+	place(t, e, ep.EndpointID, n2) // the controller's re-confirmation, with the new lease
+	helloThrough(t, n1, client, eni, "ENI back on n2")
+}
