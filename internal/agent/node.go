@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime/debug"
+	"slices"
 	"time"
 
 	"github.com/privlink/privlink/internal/agent/overlay"
@@ -44,6 +45,7 @@ type nodeState struct {
 	overlays map[string]int            // VPC copies with an overlay device -> VNI
 	entries  map[string]string         // VPC -> the entries last applied (as JSON)
 	epochs   map[string]placementEpoch // endpoint zone "<ep>/<zone>" -> its placement's epoch
+	peers    string                    // the underlay peers last allowed (SetUnderlayPeers), as text
 }
 
 type placementEpoch struct {
@@ -138,6 +140,14 @@ func (a *Agent) applyOverlay(st *store.State, d *desired) {
 		return
 	}
 	ov := a.cfg.Driver.Overlay
+	if peers := underlayPeers(st, a.cfg.Node.Name); fmt.Sprint(peers) != a.node.peers {
+		// VXLAN is accepted only from registered nodes (design §3.5).
+		if err := ov.SetUnderlayPeers(peers); err != nil {
+			a.log.Error("underlay peers", "err", err)
+		} else {
+			a.node.peers = fmt.Sprint(peers)
+		}
+	}
 	copies := overlay.Compute(st, a.cfg.Node.Name, a.node.def)
 	for vpcID, c := range copies {
 		if _, held := a.vpcs[vpcID]; !held {
@@ -255,4 +265,17 @@ func (a *Agent) overwritten(st *store.State, want model.ZoneReport) bool {
 	}
 	rep := st.Report(a.cfg.Zone, want.EndpointID)
 	return rep == nil || rep.Node != a.cfg.Node.Name
+}
+
+// underlayPeers are the underlay addresses of every other registered node,
+// sorted.
+func underlayPeers(st *store.State, self string) []netip.Addr {
+	peers := []netip.Addr{}
+	for name, reg := range st.NodeRegs {
+		if name != self && reg.UnderlayAddr.IsValid() {
+			peers = append(peers, reg.UnderlayAddr)
+		}
+	}
+	slices.SortFunc(peers, func(a, b netip.Addr) int { return a.Compare(b) })
+	return peers
 }

@@ -4,6 +4,7 @@ package agent_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -232,6 +233,34 @@ func TestNodesHostsAcrossNodes(t *testing.T) {
 		if want := fmt.Sprintf("vpc%d-n1 hi", v); err != nil || got != want {
 			t.Errorf("vpc%d: n2 -> n1: %q, %v; want %q", v, got, err, want)
 		}
+	}
+	// 64 KiB echoed across nodes: full-size frames fit the VPC MTU
+	// (underlay 1550 - 50 bytes of VXLAN = 1500 inside).
+	var ln net.Listener
+	testenv.Eventually(t, "echo listener", func() (err error) {
+		ln, err = n2.drv.Sockets.ListenHost(hosts[0][1].HostID, netip.MustParseAddrPort("0.0.0.0:7002"))
+		return err
+	})
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			io.Copy(c, c)
+		}
+	}()
+	conn, err := n1.drv.Sockets.DialHost(bg, hosts[0][0].HostID, netip.AddrPortFrom(hosts[0][1].IP, 7002))
+	must(t, err)
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	payload := make([]byte, 64<<10)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	go conn.Write(payload)
+	back := make([]byte, len(payload))
+	if _, err := io.ReadFull(conn, back); err != nil || !bytes.Equal(back, payload) {
+		t.Fatalf("64 KiB across nodes: %v (intact: %v)", err, bytes.Equal(back, payload))
 	}
 	// VPC 0's host on n1 reaching VPC 1's address on n2 (.22): isolation.
 	if got, err := n1.hello(hosts[0][0].HostID, hosts[1][1].IP.String()+":7001"); err == nil {
