@@ -127,6 +127,9 @@ func (a *Agent) reconcileNode(ctx context.Context, st *store.State) {
 		a.log.Info("node lease granted: stepping down from ENIs placed under the old one", "lease", a.lease.ID())
 	}
 	d := computeScope(nodeScope(st, a.cfg.Zone, a.cfg.Node.Name, a.node.def, a.lease.ID()), st)
+	if !a.ready.Load() {
+		a.stepDown(d)
+	}
 	errs := a.apply(d)
 	a.applyOverlay(st, d)
 	a.finish(ctx, st, d, errs)
@@ -278,4 +281,28 @@ func underlayPeers(st *store.State, self string) []netip.Addr {
 	}
 	slices.SortFunc(peers, func(a, b netip.Addr) int { return a.Compare(b) })
 	return peers
+}
+
+// stepDown removes, at the first round, every ENI address on the machine
+// this node does not serve now: one left by a previous run of the agent
+// whose placement moved, or was made under a lease that is gone (§4.3).
+// Apply only removes what this run made, so without this a restarted node
+// would keep answering for an ENI another node serves.
+func (a *Agent) stepDown(d *desired) {
+	drv := a.cfg.Driver.Topology
+	inv, err := drv.Inventory()
+	if err != nil {
+		a.log.Warn("inventory for stepping down", "err", err)
+		return
+	}
+	for _, e := range inv.ENIs {
+		if d.enis[eniKey{VpcID: e.VpcID, VSwitchID: e.VSwitchID, IP: e.IP}] {
+			continue
+		}
+		if err := drv.RemoveENI(e.VpcID, e.VSwitchID, e.IP); err != nil {
+			a.log.Warn("step down from ENI", "ip", e.IP, "err", err)
+			continue
+		}
+		a.log.Info("stepped down from ENI not placed here under this lease", "ip", e.IP, "vpcId", e.VpcID)
+	}
 }

@@ -37,8 +37,32 @@ const labZone = "cn-hangzhou-h"
 // sockets in the node namespace, its underlay address on the lab bridge.
 type labNode struct {
 	*lab.Node
-	drv netdrv.Driver
-	a   *agent.Agent
+	drv    netdrv.Driver
+	a      *agent.Agent
+	cancel context.CancelFunc
+	e      *testenv.Env
+	log    *slog.Logger
+}
+
+// start runs the node's agent with a new driver (as a new process would).
+func (n *labNode) start(t *testing.T) {
+	t.Helper()
+	drv, err := netdrv.New("netns", n.NetnsPrefix, n.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.drv = drv
+	n.a = agent.New(agent.Config{Zone: labZone, Store: n.e.Store, Cache: n.e.Cache, Driver: drv, Metrics: proxy.NewMetrics(nil),
+		Logger: n.log, Node: &agent.NodeConfig{Name: n.Name, UnderlayAddr: n.Underlay, Namespace: "/run/netns/" + n.Namespace}})
+	ctx, cancel := context.WithCancel(bg)
+	n.cancel = cancel
+	go func() { _ = n.a.Run(ctx) }()
+}
+
+// stop ends the node's agent (its lease is revoked, the kernel state stays).
+func (n *labNode) stop() {
+	n.cancel()
+	<-n.a.Done()
 }
 
 // startLabNodes starts an API server with no agent of its own (embedded
@@ -52,27 +76,21 @@ func startLabNodes(t *testing.T, n int) (*testenv.Env, []*labNode) {
 	if os.Getenv("PRIVLINK_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	ctx, cancel := context.WithCancel(bg)
 	var nodes []*labNode
 	t.Cleanup(func() {
-		cancel()
 		for _, ln := range nodes {
-			<-ln.a.Done()
+			ln.stop()
+		}
+		for _, ln := range nodes {
 			if err := ln.drv.Topology.Cleanup(); err != nil {
 				t.Errorf("cleanup %s: %v", ln.Name, err)
 			}
 		}
 	})
 	for _, node := range l.Nodes {
-		drv, err := netdrv.New("netns", node.NetnsPrefix, log.With("node", node.Name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		a := agent.New(agent.Config{Zone: labZone, Store: e.Store, Cache: e.Cache, Driver: drv, Metrics: proxy.NewMetrics(nil),
-			Logger: log.With("node", node.Name), Node: &agent.NodeConfig{Name: node.Name, UnderlayAddr: node.Underlay,
-				Namespace: "/run/netns/" + node.Namespace}})
-		nodes = append(nodes, &labNode{Node: node, drv: drv, a: a})
-		go func() { _ = a.Run(ctx) }()
+		ln := &labNode{Node: node, e: e, log: log.With("node", node.Name)}
+		ln.start(t)
+		nodes = append(nodes, ln)
 	}
 	for _, ln := range nodes {
 		testenv.Eventually(t, ln.Name+" ready", func() error {
@@ -418,5 +436,35 @@ func TestNodeLeaseLostStepsDown(t *testing.T) {
 		t.Errorf("the ENI answered while no node may serve it: %q", got)
 	}
 	place(t, e, ep.EndpointID, n2) // the controller's re-confirmation, with the new lease
+	helloThrough(t, n1, client, eni, "ENI back on n2")
+}
+
+// TestNodeRestartStepsDown: a node agent restarted (a new process, a new
+// lease) finds the ENI address its previous run left on the bridge and
+// removes it before it is ready, and serves it again once the placement
+// names the new lease.
+func TestNodeRestartStepsDown(t *testing.T) {
+	e, nodes := startLabNodes(t, 2)
+	n1, n2 := nodes[0], nodes[1]
+	ep, _, client := endpointAcross(t, e, n1, n1)
+	eni := ep.Zones[0].IP
+	place(t, e, ep.EndpointID, n2)
+	helloThrough(t, n1, client, eni, "ENI on n2")
+	old := e.Cache.State().Nodes[n2.Name].LeaseID
+	n2.stop()
+	if !n2.hasENI(t, eni) {
+		t.Fatal("the stopped agent removed the ENI: the kernel state should outlive the process")
+	}
+	n2.start(t)
+	testenv.Eventually(t, "n2 ready under a new lease", func() error {
+		if ns := e.Cache.State().Nodes[n2.Name]; ns == nil || ns.LeaseID == old {
+			return fmt.Errorf("node/%s: %+v", n2.Name, ns)
+		}
+		return nil
+	})
+	if n2.hasENI(t, eni) {
+		t.Fatal("the restarted node keeps the ENI placed under its previous lease")
+	}
+	place(t, e, ep.EndpointID, n2)
 	helloThrough(t, n1, client, eni, "ENI back on n2")
 }
