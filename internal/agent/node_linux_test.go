@@ -349,8 +349,10 @@ func TestNodesENIPlacement(t *testing.T) {
 		{n3, []*labNode{n1}},
 		{n1, nil},
 	} {
+		start := time.Now()
 		place(t, e, ep.EndpointID, step.to)
 		helloThrough(t, n1, client, eni, "client on n1 -> ENI on "+step.to.Name+" -> backend on n3")
+		t.Logf("placement on %s written -> first answer through the ENI: %v", step.to.Name, time.Since(start).Round(time.Millisecond))
 		testenv.Eventually(t, "ENI only on "+step.to.Name, func() error {
 			for _, n := range nodes {
 				if has := n.hasENI(t, eni); has != (n == step.to) {
