@@ -367,6 +367,12 @@ func TestNodesENIPlacement(t *testing.T) {
 			if mac := step.to.neighMAC(t, cvpc, eni); mac != "" {
 				return fmt.Errorf("the owner %s has a remote entry for its own ENI: %s", step.to.Name, mac)
 			}
+			// The client host resolves the ENI to its own node's anycast
+			// gateway MAC wherever the ENI lives: a move changes nothing in it.
+			gw := netdrv.GatewayMAC(e.Cache.State().VPCs[cvpc].VNI).String()
+			if mac := hostNeighMAC(t, n1.NetnsPrefix+"-"+client, eni); mac != gw {
+				return fmt.Errorf("the client host resolves the ENI to %q, want the gateway MAC %s", mac, gw)
+			}
 			return nil
 		})
 		testenv.Eventually(t, "report of "+step.to.Name, func() error {
@@ -469,4 +475,30 @@ func TestNodeRestartStepsDown(t *testing.T) {
 	}
 	place(t, e, ep.EndpointID, n2)
 	helloThrough(t, n1, client, eni, "ENI back on n2")
+}
+
+// hostNeighMAC is the MAC a host namespace's neighbour table holds for ip
+// ("" when none or not resolved).
+func hostNeighMAC(t *testing.T, ns string, ip netip.Addr) string {
+	t.Helper()
+	h, err := netns.GetFromPath("/run/netns/" + ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	nl, err := netlink.NewHandleAt(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+	neighs, err := nl.NeighList(0, unix.AF_INET)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ne := range neighs {
+		if ne.IP.Equal(ip.AsSlice()) && ne.State&(netlink.NUD_REACHABLE|netlink.NUD_STALE|netlink.NUD_DELAY|netlink.NUD_PROBE|netlink.NUD_PERMANENT) != 0 {
+			return ne.HardwareAddr.String()
+		}
+	}
+	return ""
 }
