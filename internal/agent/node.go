@@ -124,7 +124,7 @@ func (a *Agent) reconcileNode(ctx context.Context, st *store.State) {
 	}
 	if fresh {
 		a.node.fresh = true
-		a.log.Info("node lease granted: stepping down from ENIs placed under the old one", "lease", a.lease.ID())
+		a.log.Info("node lease granted: ENIs placed under an earlier lease are not served until placed under this one", "lease", a.lease.ID())
 	}
 	d := computeScope(nodeScope(st, a.cfg.Zone, a.cfg.Node.Name, a.node.def, a.lease.ID()), st)
 	if !a.ready.Load() {
