@@ -422,6 +422,7 @@ func TestNodeLeaseLostStepsDown(t *testing.T) {
 		t.Fatal("n2 does not hold the ENI it serves")
 	}
 	old := e.Cache.State().Nodes[n2.Name].LeaseID
+	revoked := time.Now()
 	must(t, e.Store.RevokeLease(bg, old))
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -429,6 +430,7 @@ func TestNodeLeaseLostStepsDown(t *testing.T) {
 			if holds() {
 				t.Fatal("n2 is ready again under a new lease while still holding the ENI placed under the old one")
 			}
+			t.Logf("lease revoked -> n2 stepped down and Ready again: %v", time.Since(revoked).Round(time.Millisecond))
 			break
 		}
 		if time.Now().After(deadline) {
