@@ -36,6 +36,8 @@ type Config struct {
 	// TrafficEvery is how often traffic reports are written (default
 	// DefaultTrafficEvery); samples are taken at every reconcile.
 	TrafficEvery time.Duration
+	// Node makes the agent a node agent (node.go); nil is a zone agent.
+	Node *NodeConfig
 }
 
 // Agent serves one zone.
@@ -62,6 +64,9 @@ type Agent struct {
 	lease *store.Lease // liveness and reports; lost with the agent
 
 	traffic trafficState // touched only by the run goroutine
+
+	node      nodeState       // node mode only (node.go)
+	announced map[eniKey]bool // ENIs announced with a gratuitous ARP (node mode)
 }
 
 type running struct {
@@ -84,7 +89,8 @@ func New(cfg Config) *Agent {
 	return &Agent{cfg: cfg, log: cfg.Logger.With("zone", cfg.Zone), done: make(chan struct{}),
 		vpcs: map[string]string{}, kept: map[string]int64{}, vswitches: map[string]vswitch{}, hosts: map[string]netdrv.Host{},
 		enis: map[eniKey]bool{}, listeners: map[listenerKey]*running{}, reported: map[string]model.ZoneReport{},
-		health: map[string]*proxy.Health{}, lease: cfg.Store.NewLease(cfg.LeaseTTL)}
+		health: map[string]*proxy.Health{}, lease: cfg.Store.NewLease(cfg.LeaseTTL),
+		node: newNodeState(), announced: map[eniKey]bool{}}
 }
 
 // Ready reports whether the agent completed its first full sync and apply.
@@ -104,16 +110,24 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 func (a *Agent) reconcile(ctx context.Context, st *store.State) {
+	if a.cfg.Node != nil {
+		a.reconcileNode(ctx, st)
+		return
+	}
 	if !a.ready.Load() {
 		a.prune(ctx)
 	}
 	d := compute(a.cfg.Zone, st)
-	errs := a.apply(d)
+	a.finish(ctx, st, d, a.apply(d))
+}
+
+// finish marks the first sync and writes the reports of a round.
+func (a *Agent) finish(ctx context.Context, st *store.State, d *desired, errs map[string]error) {
 	if !a.ready.Load() {
 		a.ready.Store(true)
 		a.log.Info("zone agent synced", "rev", st.Rev, "listeners", len(a.listeners), "enis", len(a.enis))
 	}
-	if err := a.report(ctx, d, errs); err != nil {
+	if err := a.report(ctx, st, d, errs); err != nil {
 		if ctx.Err() == nil {
 			a.log.Warn("report status", "err", err)
 		}
@@ -127,7 +141,7 @@ func (a *Agent) reconcile(ctx context.Context, st *store.State) {
 // report keeps the agent key and one report per served endpoint zone under
 // the agent's lease; a lost lease (etcd unreachable, agent stopped) makes
 // them expire, which withdraws the zone.
-func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) error {
+func (a *Agent) report(ctx context.Context, state *store.State, d *desired, errs map[string]error) error {
 	st := a.cfg.Store
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
@@ -135,13 +149,24 @@ func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) e
 	if err != nil {
 		return err
 	}
+	if fresh && a.cfg.Node != nil {
+		// Lost between this round's apply and now: the next round applies
+		// under the new lease before the node says it is ready (§4.3).
+		a.node.fresh = true
+		return nil
+	}
 	writes := map[string]any{}
-	if fresh {
+	if fresh || a.node.fresh {
 		a.reported = map[string]model.ZoneReport{}
 		a.traffic.written = nil // gone with the old lease: write again now
 		host, _ := os.Hostname()
-		writes[st.AgentKey(a.cfg.Zone)] = model.AgentInfo{ZoneID: a.cfg.Zone, Hostname: host,
-			Started: time.Now().UTC().Format(time.RFC3339), Synced: true, Network: a.cfg.Driver.Name}
+		if a.cfg.Node != nil {
+			k, v := a.nodeLiveness() // after this round's apply under the lease (§4.3)
+			writes[k] = v
+		} else {
+			writes[st.AgentKey(a.cfg.Zone)] = model.AgentInfo{ZoneID: a.cfg.Zone, Hostname: host,
+				Started: time.Now().UTC().Format(time.RFC3339), Synced: true, Network: a.cfg.Driver.Name}
+		}
 	}
 	want := map[string]model.ZoneReport{}
 	for epID := range d.zones {
@@ -150,19 +175,21 @@ func (a *Agent) report(ctx context.Context, d *desired, errs map[string]error) e
 		if err := errs[epID]; err != nil {
 			rep.Ready, rep.Error = false, err.Error()
 		}
+		a.stampReport(cctx, state, &rep)
 		want[epID] = rep
-		if !sameReport(a.reported[epID], rep) {
+		if !sameReport(a.reported[epID], rep) || a.overwritten(state, rep) {
 			writes[st.ReportKey(a.cfg.Zone, epID)] = rep
 		}
 	}
 	for epID := range a.reported {
-		if _, ok := want[epID]; !ok {
+		if _, ok := want[epID]; !ok && a.ownReport(state, epID) {
 			writes[st.ReportKey(a.cfg.Zone, epID)] = nil
 		}
 	}
 	if err := a.lease.Write(cctx, writes); err != nil {
 		return err
 	}
+	a.node.fresh = false
 	a.reported = want
 	return nil
 }
@@ -190,7 +217,7 @@ func (a *Agent) backendHealth(d *desired, epID string) (bool, map[string]bool) {
 
 func sameReport(a, b model.ZoneReport) bool {
 	return a.EndpointID == b.EndpointID && a.ZoneID == b.ZoneID && a.Ready == b.Ready && a.Healthy == b.Healthy &&
-		a.Error == b.Error && maps.Equal(a.Backends, b.Backends)
+		a.Error == b.Error && maps.Equal(a.Backends, b.Backends) && a.Node == b.Node && a.Epoch == b.Epoch
 }
 
 func (a *Agent) healthFor(vpcID string) *proxy.Health {

@@ -51,8 +51,29 @@ type listenerSpec struct {
 	version string // changes when cfg changes
 }
 
+// scope says what of the region is this agent's: a zone (zone mode), or
+// what the store places on a node (node mode, node.go).
+type scope struct {
+	zone string
+	// vswitches: every vSwitch of the zone is made (zone mode); in node
+	// mode only those of the node's hosts and ENIs.
+	vswitches bool
+	host      func(*model.Host) bool
+	eni       func(*model.Endpoint, model.EndpointZone) bool
+}
+
+// zoneScope is a zone agent's: everything of the zone.
+func zoneScope(zone string) scope {
+	return scope{zone: zone, vswitches: true,
+		host: func(h *model.Host) bool { return h.ZoneID == zone },
+		eni:  func(_ *model.Endpoint, z model.EndpointZone) bool { return z.ZoneID == zone }}
+}
+
 // compute derives the desired state of zone from a store snapshot.
-func compute(zone string, s *store.State) *desired {
+func compute(zone string, s *store.State) *desired { return computeScope(zoneScope(zone), s) }
+
+func computeScope(sc scope, s *store.State) *desired {
+	zone := sc.zone
 	d := &desired{vpcs: map[string]string{}, vswitches: map[string]vswitch{}, hosts: map[string]netdrv.Host{},
 		enis: map[eniKey]bool{}, listeners: map[listenerKey]listenerSpec{}, ports: map[string][]uint16{}, zones: map[string]eniKey{}}
 	addVPC := func(id string) bool {
@@ -62,14 +83,25 @@ func compute(zone string, s *store.State) *desired {
 		}
 		return ok
 	}
+	addVSwitch := func(id string) bool {
+		vsw := s.VSwitches[id]
+		if vsw == nil || !addVPC(vsw.VpcID) {
+			return false
+		}
+		d.vswitches[id] = vswitch{VpcID: vsw.VpcID, CIDR: vsw.CidrBlock, Gateway: vsw.Gateway}
+		return true
+	}
 	for id, vsw := range s.VSwitches {
-		if vsw.ZoneID == zone && addVPC(vsw.VpcID) {
-			d.vswitches[id] = vswitch{VpcID: vsw.VpcID, CIDR: vsw.CidrBlock, Gateway: vsw.Gateway}
+		if sc.vswitches && vsw.ZoneID == zone {
+			addVSwitch(id)
 		}
 	}
 	for id, h := range s.Hosts {
+		if !sc.host(h) || !sc.vswitches && !addVSwitch(h.VSwitchID) {
+			continue
+		}
 		vsw, ok := d.vswitches[h.VSwitchID]
-		if !ok || h.ZoneID != zone {
+		if !ok {
 			continue
 		}
 		d.hosts[id] = netdrv.Host{ID: id, VpcID: h.VpcID, VSwitchID: h.VSwitchID, IP: h.IP, Prefix: vsw.CIDR, Gateway: vsw.Gateway}
@@ -77,7 +109,7 @@ func compute(zone string, s *store.State) *desired {
 	for _, ep := range s.Endpoints {
 		svc := s.Services[ep.ServiceID]
 		for _, z := range ep.Zones {
-			if z.ZoneID != zone {
+			if !sc.eni(ep, z) || !sc.vswitches && !addVSwitch(z.VSwitchID) {
 				continue
 			}
 			if _, ok := d.vswitches[z.VSwitchID]; !ok {

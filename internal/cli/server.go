@@ -47,6 +47,14 @@ func dataPlaneFlags(f *pflag.FlagSet, cfg *server.Config) {
 	f.IntVar(&cfg.EndpointNewConnsPerSec, "endpoint-new-connections-per-second", 0, "new connections per second per endpoint for services that set none (0 = unlimited)")
 }
 
+// nodeFlags make the data plane one node of a region across machines.
+func nodeFlags(f *pflag.FlagSet, cfg *server.Config) {
+	f.StringVar(&cfg.Node, "node", "", "this machine's node name in a region across machines (default with --underlay-addr: the hostname; none: a single machine, as before)")
+	f.StringVar(&cfg.UnderlayAddr, "underlay-addr", "", "this node's IPv4 address on the network between nodes (VXLAN to the other nodes)")
+	f.IntVar(&cfg.UnderlayMTU, "underlay-mtu", 0, "MTU of the network between nodes (default: the MTU of the link holding --underlay-addr); VPC links get 50 bytes less")
+	f.DurationVar(&cfg.NodeLeaseTTL, "node-lease-ttl", 0, "how long a lost node still counts as Ready (default 3s)")
+}
+
 // etcdPasswordFromEnv fills the etcd password from the environment, so
 // that it need not show on the command line.
 func etcdPasswordFromEnv(cfg *server.Config) {
@@ -69,6 +77,7 @@ func etcdMemberFlags(f *pflag.FlagSet, m *store.Member) {
 func serverCmd() *cobra.Command {
 	var cfg server.Config
 	var agentZones []string
+	var nodeZone string
 	var noAgents, cleanup bool
 	var logLevel string
 	cmd := &cobra.Command{
@@ -78,9 +87,14 @@ func serverCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.Logger = newLogger(logLevel)
 			etcdPasswordFromEnv(&cfg)
-			if noAgents {
+			switch {
+			case nodeZone != "" && (noAgents || len(agentZones) > 0):
+				return errors.New("--zone is the zone of this machine's node: it replaces --agent-zones and --no-agents")
+			case nodeZone != "":
+				cfg.AgentZones = []string{nodeZone}
+			case noAgents:
 				cfg.AgentZones = []string{}
-			} else if len(agentZones) > 0 {
+			case len(agentZones) > 0:
 				cfg.AgentZones = agentZones
 			}
 			cfg.Console = ConsoleHandler
@@ -128,6 +142,8 @@ func serverCmd() *cobra.Command {
 	f.StringSliceVar(&cfg.Zones, "zones", server.DefaultZones(), "zone IDs of the region")
 	f.StringSliceVar(&agentZones, "agent-zones", nil, "zones whose agents run in this process (default: all)")
 	f.BoolVar(&noAgents, "no-agents", false, "run no zone agent in this process")
+	f.StringVar(&nodeZone, "zone", "", "zone of this machine's node (with --node or --underlay-addr)")
+	nodeFlags(f, &cfg)
 	f.StringVar(&cfg.Network, "network", "", "data-plane driver: netns (root) or loopback (default: netns as root, else loopback)")
 	f.StringVar(&cfg.NetnsPrefix, "netns-prefix", server.DefaultNetnsPrefix, "prefix of namespace names")
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "external etcd cluster (default: embedded)")
@@ -151,7 +167,7 @@ func agentCmd() *cobra.Command {
 	var zone, logLevel string
 	cmd := &cobra.Command{
 		Use:   "agent",
-		Short: "Run one zone agent against an etcd cluster (same machine as the zone's namespaces)",
+		Short: "Run one zone agent, or with --node one node of a region across machines, against an etcd cluster",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if zone == "" || len(cfg.EtcdEndpoints) == 0 {
@@ -172,7 +188,8 @@ func agentCmd() *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&zone, "zone", "", "zone ID this agent serves")
+	f.StringVar(&zone, "zone", "", "zone ID this agent serves (with --node: the node's zone)")
+	nodeFlags(f, &cfg)
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd cluster URLs")
 	etcdClientFlags(f, &cfg)
 	dataPlaneFlags(f, &cfg)

@@ -6,9 +6,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"os"
 	"slices"
 	"time"
 
+	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/notify"
 	"github.com/privlink/privlink/internal/store"
 )
@@ -83,6 +86,19 @@ type Config struct {
 	// EndpointFDShare is the fraction of the descriptor budget one
 	// endpoint may hold (0 = proxy.DefaultEndpointShare).
 	EndpointFDShare float64
+	// Node makes this process's data plane one node of a region across
+	// machines (docs/design/multinode.md): one node agent for the single
+	// zone of AgentZones instead of zone agents. "" with UnderlayAddr set
+	// is the hostname; "" without it is a region without nodes, as before.
+	Node string
+	// UnderlayAddr is the node's IPv4 address on the network between
+	// nodes ("" = a node without overlay, the region's only node).
+	UnderlayAddr string
+	// UnderlayMTU overrides the underlay link's MTU (0: read it); VPC
+	// links get it less the 50 bytes of VXLAN.
+	UnderlayMTU int
+	// NodeLeaseTTL is how long a lost node stays Ready (0: 3 s).
+	NodeLeaseTTL time.Duration
 }
 
 // etcdCredentials are the store client's credentials for EtcdEndpoints.
@@ -152,6 +168,9 @@ func (c *Config) defaults() error {
 	if err := c.checkListeners(); err != nil {
 		return err
 	}
+	if err := c.checkNode(); err != nil {
+		return err
+	}
 	for _, z := range c.AgentZones {
 		if !slices.Contains(c.Zones, z) {
 			return fmt.Errorf("agent zone %q is not one of --zones %v", z, c.Zones)
@@ -201,4 +220,50 @@ func loopback(listen string) bool {
 func clusterMember(m store.Member) bool {
 	return m.Name != "" && m.Name != store.DefaultMemberName || m.InitialCluster != "" || m.ClusterState == "existing" ||
 		m.Token != "" || m.AdvertiseClientURL != "" || m.AdvertisePeerURL != ""
+}
+
+// checkNode fills the node name (the hostname when only --underlay-addr
+// is given) and checks the node flags.
+func (c *Config) checkNode() error {
+	if c.Node == "" && c.UnderlayAddr != "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return fmt.Errorf("node name from the hostname: %w (give --node)", err)
+		}
+		c.Node = h
+	}
+	if c.Node == "" {
+		if c.UnderlayMTU != 0 || c.NodeLeaseTTL != 0 {
+			return errors.New("--underlay-mtu and --node-lease-ttl go with --node or --underlay-addr")
+		}
+		return nil
+	}
+	switch {
+	case !model.ValidNodeName(c.Node):
+		return fmt.Errorf("--node %q: 1-63 letters, digits, '.', '_' or '-'", c.Node)
+	case len(c.AgentZones) != 1:
+		return fmt.Errorf("node %s serves one zone: give it with --zone (agent zones %v)", c.Node, c.AgentZones)
+	case c.UnderlayMTU != 0 && (c.UnderlayMTU < 1280+50 || c.UnderlayMTU > 65535):
+		return fmt.Errorf("--underlay-mtu %d: give 1330 to 65535", c.UnderlayMTU)
+	case c.NodeLeaseTTL < 0 || c.NodeLeaseTTL > 0 && c.NodeLeaseTTL < time.Second:
+		return fmt.Errorf("--node-lease-ttl %v: at least 1s", c.NodeLeaseTTL)
+	}
+	if c.UnderlayAddr != "" {
+		if _, err := c.underlay(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// underlay parses UnderlayAddr (the zero Addr when empty).
+func (c *Config) underlay() (netip.Addr, error) {
+	if c.UnderlayAddr == "" {
+		return netip.Addr{}, nil
+	}
+	a, err := netip.ParseAddr(c.UnderlayAddr)
+	if err != nil || !a.Is4() || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() {
+		return netip.Addr{}, fmt.Errorf("--underlay-addr %q: want this machine's IPv4 unicast address on the network between nodes", c.UnderlayAddr)
+	}
+	return a, nil
 }

@@ -1,9 +1,11 @@
 package server
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/privlink/privlink/internal/store"
 )
@@ -58,6 +60,23 @@ func TestConfigDefaults(t *testing.T) {
 			return c.EtcdMember.Token == "privlink-eu-x"
 		}, ""},
 		{"single member keeps etcd's token", Config{DataDir: "/d"}, func(c Config) bool { return c.EtcdMember.Token == "" }, ""},
+		{"no node by default", Config{DataDir: "/d"}, func(c Config) bool { return c.Node == "" }, ""},
+		{"node of one zone", Config{DataDir: "/d", Node: "n1", AgentZones: []string{DefaultZones()[0]}, UnderlayAddr: "10.0.0.1"}, func(c Config) bool {
+			a, err := c.underlay()
+			return c.Node == "n1" && err == nil && a.String() == "10.0.0.1"
+		}, ""},
+		{"node name defaults to the hostname", Config{DataDir: "/d", AgentZones: []string{DefaultZones()[0]}, UnderlayAddr: "10.0.0.1"}, func(c Config) bool {
+			h, _ := os.Hostname()
+			return c.Node == h
+		}, ""},
+		{"node without underlay", Config{DataDir: "/d", Node: "n1", AgentZones: []string{DefaultZones()[0]}}, func(c Config) bool { return c.UnderlayAddr == "" }, ""},
+		{"node needs one zone", Config{DataDir: "/d", Node: "n1"}, nil, "serves one zone"},
+		{"bad node name", Config{DataDir: "/d", Node: "n/1", AgentZones: []string{DefaultZones()[0]}}, nil, `--node "n/1"`},
+		{"underlay not IPv4", Config{DataDir: "/d", Node: "n1", AgentZones: []string{DefaultZones()[0]}, UnderlayAddr: "fd00::1"}, nil, "--underlay-addr"},
+		{"underlay loopback", Config{DataDir: "/d", Node: "n1", AgentZones: []string{DefaultZones()[0]}, UnderlayAddr: "127.0.0.1"}, nil, "--underlay-addr"},
+		{"underlay MTU too small", Config{DataDir: "/d", Node: "n1", AgentZones: []string{DefaultZones()[0]}, UnderlayMTU: 1000}, nil, "--underlay-mtu 1000"},
+		{"node flags without a node", Config{DataDir: "/d", UnderlayMTU: 1550}, nil, "go with --node"},
+		{"node lease under a second", Config{DataDir: "/d", Node: "n1", AgentZones: []string{DefaultZones()[0]}, NodeLeaseTTL: 100 * time.Millisecond}, nil, "--node-lease-ttl"},
 		{"member flags' defaults with external etcd", Config{EtcdEndpoints: []string{"https://e"}, EtcdMember: store.Member{Name: store.DefaultMemberName, ClusterState: "new"}},
 			func(c Config) bool { return true }, ""},
 		{"cluster member and external etcd", Config{EtcdEndpoints: []string{"https://e"}, EtcdMember: store.Member{Name: "m2"}}, nil, "external cluster instead"},

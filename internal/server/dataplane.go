@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -23,17 +24,20 @@ func (s *Server) startDataPlane(ctx context.Context, reg *prometheus.Registry, n
 	if len(s.cfg.AgentZones) > 0 {
 		budget = s.proxyBudget(reg)
 	}
+	node, err := s.nodeConfig(ctx)
+	if err != nil {
+		return err
+	}
 	for _, z := range s.cfg.AgentZones {
 		a := agent.New(agent.Config{Zone: z, Store: s.Store, Cache: s.Cache, Driver: s.Driver, Metrics: metrics, Logger: s.log,
 			Budget: budget, MaxConnsPerEndpoint: s.cfg.EndpointMaxConns, NewConnsPerSecond: s.cfg.EndpointNewConnsPerSec,
-			TrafficEvery: s.cfg.TrafficReportEvery})
+			TrafficEvery: s.cfg.TrafficReportEvery, Node: node, LeaseTTL: s.cfg.NodeLeaseTTL})
 		s.Agents[z] = a
 		s.goRun(func() { _ = a.Run(ctx) })
 	}
 	if len(s.cfg.AgentZones) == 0 {
 		return nil
 	}
-	var err error
 	s.DNS, err = dns.New(dns.Config{Zone: naming.Zone(), Upstreams: s.cfg.DNSUpstreams, Registerer: reg, Logger: s.log})
 	if err != nil {
 		return err
@@ -76,4 +80,27 @@ func (s *Server) agentReady() float64 {
 		}
 	}
 	return float64(n)
+}
+
+// nodeConfig is the node agent's configuration (nil: zone agents, a
+// region without nodes). A server's node is the default node: hosts from
+// before nodes existed live on it.
+func (s *Server) nodeConfig(ctx context.Context) (*agent.NodeConfig, error) {
+	if s.cfg.Node == "" {
+		return nil, nil
+	}
+	addr, err := s.cfg.underlay()
+	if err != nil {
+		return nil, err
+	}
+	if !s.cfg.AgentOnly {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		def, err := s.Store.EnsureDefaultNode(dctx, s.cfg.Node)
+		cancel()
+		if err != nil {
+			return nil, err
+		}
+		s.log.Info("node", "name", s.cfg.Node, "zone", s.cfg.AgentZones[0], "underlay", addr, "defaultNode", def)
+	}
+	return &agent.NodeConfig{Name: s.cfg.Node, UnderlayAddr: addr, UnderlayMTU: s.cfg.UnderlayMTU}, nil
 }

@@ -1,0 +1,121 @@
+package overlay
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/netdrv"
+	"github.com/privlink/privlink/internal/store"
+)
+
+var ap = netip.MustParseAddr
+
+func reg(name, underlay string, idx int) *model.NodeReg {
+	r := &model.NodeReg{Name: name, ZoneID: "h", Index: idx, OverlayAddr: model.OverlayAddr(idx)}
+	if underlay != "" {
+		r.UnderlayAddr = ap(underlay)
+	}
+	return r
+}
+
+// world: VPC A (VNI 4096) with hosts on n1 and n2, VPC B (VNI 4097, the
+// same CIDR) with a host on n3, VPC P (provider, VNI 4098) with a backend
+// on n3; endpoint e in A (zone h, ENI .50) of a service in P, placed on
+// placeNode.
+func world(placeNode string) *store.State {
+	st := &store.State{
+		VPCs: map[string]*model.VPC{"vpc-a": {VpcID: "vpc-a", VNI: 4096}, "vpc-b": {VpcID: "vpc-b", VNI: 4097},
+			"vpc-p": {VpcID: "vpc-p", VNI: 4098}, "vpc-old": {VpcID: "vpc-old"}},
+		Hosts: map[string]*model.Host{
+			"i-1": {HostID: "i-1", VpcID: "vpc-a", IP: ap("192.168.0.11"), NodeName: "n1"},
+			"i-2": {HostID: "i-2", VpcID: "vpc-a", IP: ap("192.168.0.12"), NodeName: "n2"},
+			"i-3": {HostID: "i-3", VpcID: "vpc-b", IP: ap("192.168.0.12"), NodeName: "n3"},
+			"i-4": {HostID: "i-4", VpcID: "vpc-p", IP: ap("10.0.1.5"), NodeName: "n3"},
+			"i-5": {HostID: "i-5", VpcID: "vpc-old", IP: ap("10.9.0.5")}, // before nodes: the default node's
+		},
+		Services:  map[string]*model.EndpointService{"svc": {ServiceID: "svc", VpcID: "vpc-p"}},
+		Endpoints: map[string]*model.Endpoint{"ep": {EndpointID: "ep", VpcID: "vpc-a", ServiceID: "svc", Zones: []model.EndpointZone{{ZoneID: "h", IP: ap("192.168.0.50")}}}},
+		NodeRegs: map[string]*model.NodeReg{"n1": reg("n1", "10.255.0.1", 1), "n2": reg("n2", "10.255.0.2", 2),
+			"n3": reg("n3", "10.255.0.3", 3), "solo": reg("solo", "", 4)},
+		Placements: map[string]*model.ENIPlacement{},
+	}
+	if placeNode != "" {
+		st.Placements["ep/h"] = &model.ENIPlacement{Node: placeNode, NodeLease: 7}
+	}
+	return st
+}
+
+func peer(u string) netdrv.Peer { return netdrv.Peer{MAC: netdrv.VTEPMAC(ap(u)), Underlay: ap(u)} }
+
+func TestCompute(t *testing.T) {
+	m := func(u string) string { return netdrv.VTEPMAC(ap(u)).String() }
+	for _, tc := range []struct {
+		name, self, place string
+		want              map[string]map[string]string // vpc -> remote addr -> peer MAC
+		peers             map[string][]netdrv.Peer
+	}{
+		{name: "no placement: hosts only", self: "n1",
+			want:  map[string]map[string]string{"vpc-a": {"192.168.0.12": m("10.255.0.2"), "169.254.0.2": m("10.255.0.2")}},
+			peers: map[string][]netdrv.Peer{"vpc-a": {peer("10.255.0.2")}}},
+		{name: "ENI on n2: n1 routes it to n2", self: "n1", place: "n2",
+			want:  map[string]map[string]string{"vpc-a": {"192.168.0.12": m("10.255.0.2"), "192.168.0.50": m("10.255.0.2"), "169.254.0.2": m("10.255.0.2")}},
+			peers: map[string][]netdrv.Peer{"vpc-a": {peer("10.255.0.2")}}},
+		{name: "ENI on n2: n2 holds the provider copy, reaches the backend on n3", self: "n2", place: "n2",
+			want: map[string]map[string]string{"vpc-a": {"192.168.0.11": m("10.255.0.1"), "169.254.0.1": m("10.255.0.1")},
+				"vpc-p": {"10.0.1.5": m("10.255.0.3"), "169.254.0.3": m("10.255.0.3")}},
+			peers: map[string][]netdrv.Peer{"vpc-a": {peer("10.255.0.1")}, "vpc-p": {peer("10.255.0.3")}}},
+		{name: "n3: VPC B alone (no peer), provider copy routes n2's overlay address", self: "n3", place: "n2",
+			want:  map[string]map[string]string{"vpc-b": {}, "vpc-p": {"169.254.0.2": m("10.255.0.2")}},
+			peers: map[string][]netdrv.Peer{"vpc-b": nil, "vpc-p": {peer("10.255.0.2")}}},
+		{name: "ENI moved to n1: n1 serves it, no remote entry for it", self: "n1", place: "n1",
+			want: map[string]map[string]string{"vpc-a": {"192.168.0.12": m("10.255.0.2"), "169.254.0.2": m("10.255.0.2")},
+				"vpc-p": {"10.0.1.5": m("10.255.0.3"), "169.254.0.3": m("10.255.0.3")}},
+			peers: map[string][]netdrv.Peer{"vpc-a": {peer("10.255.0.2")}, "vpc-p": {peer("10.255.0.3")}}},
+		{name: "a node without underlay gets no overlay", self: "solo", place: "solo", want: map[string]map[string]string{}},
+		{name: "unregistered node gets nothing", self: "nx", want: map[string]map[string]string{}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Compute(world(tc.place), tc.self, "solo")
+			have := map[string]map[string]string{}
+			for vpc, c := range got {
+				if c.VNI != map[string]int{"vpc-a": 4096, "vpc-b": 4097, "vpc-p": 4098}[vpc] {
+					t.Errorf("%s: VNI %d", vpc, c.VNI)
+				}
+				have[vpc] = map[string]string{}
+				for a, mac := range c.Entries.Remote {
+					have[vpc][a.String()] = mac.String()
+				}
+				if !reflect.DeepEqual(c.Entries.Peers, tc.peers[vpc]) {
+					t.Errorf("%s: peers %v, want %v", vpc, c.Entries.Peers, tc.peers[vpc])
+				}
+			}
+			if !reflect.DeepEqual(have, tc.want) {
+				t.Errorf("remote entries\n got %v\nwant %v", have, tc.want)
+			}
+		})
+	}
+}
+
+// TestComputeIsolation: two VPCs with the same address never share an
+// entry, and a VPC without a VNI (from before nodes) joins no overlay.
+func TestComputeIsolation(t *testing.T) {
+	st := world("")
+	st.Hosts["i-6"] = &model.Host{HostID: "i-6", VpcID: "vpc-b", IP: ap("192.168.0.11"), NodeName: "n1"}
+	st.Hosts["i-7"] = &model.Host{HostID: "i-7", VpcID: "vpc-old", IP: ap("10.9.0.6"), NodeName: "n1"}
+	got := Compute(st, "n1", "solo")
+	if _, ok := got["vpc-old"]; ok {
+		t.Error("a VPC without VNI got an overlay")
+	}
+	a, b := got["vpc-a"].Entries.Remote, got["vpc-b"].Entries.Remote
+	if mac := a[ap("192.168.0.12")]; mac.String() != netdrv.VTEPMAC(ap("10.255.0.2")).String() {
+		t.Errorf("VPC A's .12 -> %v, want n2", mac)
+	}
+	if mac := b[ap("192.168.0.12")]; mac.String() != netdrv.VTEPMAC(ap("10.255.0.3")).String() {
+		t.Errorf("VPC B's .12 -> %v, want n3", mac)
+	}
+	if _, ok := b[ap("169.254.0.2")]; ok {
+		t.Error("VPC B routes to n2, which holds nothing of it")
+	}
+}
