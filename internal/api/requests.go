@@ -140,6 +140,8 @@ type UpdateServiceRequest struct {
 	IdleTimeout         *int      `json:"idleTimeoutSeconds,omitempty"`
 	MaxConnsPerEndpoint *int      `json:"maxConnectionsPerEndpoint,omitempty"`
 	NewConnsPerSecond   *int      `json:"newConnectionsPerSecond,omitempty"`
+	// UDPIdleTimeout: seconds a UDP flow lives without datagrams (0: 60).
+	UDPIdleTimeout *int `json:"udpIdleTimeoutSeconds,omitempty"`
 }
 
 // ZoneResourceRequest pins one zone of a connection to one resource.

@@ -276,6 +276,9 @@ func (a *API) updateService(r *http.Request, req api.UpdateServiceRequest) (any,
 	if t := req.IdleTimeout; t != nil && (*t < 1 || *t > 86400) {
 		return nil, model.Invalid("IdleTimeoutSeconds", "idleTimeoutSeconds must be 1 to 86400")
 	}
+	if t := req.UDPIdleTimeout; t != nil && (*t < 0 || *t > 86400) {
+		return nil, model.Invalid("UdpIdleTimeoutSeconds", "udpIdleTimeoutSeconds must be 1 to 86400 (0: 60)")
+	}
 	if tlvs := req.ProxyProtocolTLVs; tlvs != nil {
 		if err := model.ValidateProxyTLVs("ProxyProtocolTlvs", *tlvs); err != nil {
 			return nil, err
@@ -297,6 +300,7 @@ func (a *API) updateService(r *http.Request, req api.UpdateServiceRequest) (any,
 		}
 		setIf(&s.ConnectBandwidth, req.ConnectBandwidth)
 		setIf(&s.IdleTimeout, req.IdleTimeout)
+		setIf(&s.UDPIdleTimeout, req.UDPIdleTimeout)
 		setIf(&s.MaxConnsPerEndpoint, req.MaxConnsPerEndpoint)
 		setIf(&s.NewConnsPerSecond, req.NewConnsPerSecond)
 		return nil

@@ -166,12 +166,9 @@ func (l *UDPListener) forward(src netip.AddrPort, p []byte, hdr []byte) []byte {
 	l.mu.Unlock()
 	payload := len(p)
 	if f == nil {
-		var first []byte
-		if f, first = l.open(src, p, hdr); f == nil {
+		if f, p, hdr = l.open(src, p, hdr); f == nil {
 			return hdr
 		}
-		hdr = first[:0]
-		p = first
 	}
 	st := f.st
 	if !st.ep.in.allow(nanos(now), len(p)) {
@@ -193,13 +190,13 @@ func (l *UDPListener) forward(src netip.AddrPort, p []byte, hdr []byte) []byte {
 
 // open admits a new flow from src (security group, limits), picks a
 // backend and starts its reply goroutine. It returns the flow and the
-// first datagram to send (p, behind a PROXY header if configured), or
-// nil when the datagram is dropped.
-func (l *UDPListener) open(src netip.AddrPort, p, hdr []byte) (*udpFlow, []byte) {
+// first datagram to send (p, behind a PROXY header if configured, built
+// in hdr's array), or nil when the datagram is dropped; and hdr to reuse.
+func (l *UDPListener) open(src netip.AddrPort, p, hdr []byte) (*udpFlow, []byte, []byte) {
 	st := l.st.Load()
 	if !st.allow(src, l.laddr.Port()) {
 		st.met.sgDrop()
-		return nil, nil
+		return nil, nil, hdr
 	}
 	maxFlows := st.cfg.MaxConns
 	if maxFlows <= 0 {
@@ -207,11 +204,11 @@ func (l *UDPListener) open(src netip.AddrPort, p, hdr []byte) (*udpFlow, []byte)
 	}
 	if l.Flows() >= maxFlows {
 		st.udp.drop(udpDropFlowLimit)
-		return nil, nil
+		return nil, nil, hdr
 	}
 	if v := l.budget.admit(st.ep, time.Now()); v != admitted {
 		st.met.reject(v)
-		return nil, nil
+		return nil, nil, hdr
 	}
 	var cands [MaxDialAttempts]netip.AddrPort
 	n := st.candidates(l.health, l.rr.Add(1)-1, &cands)
@@ -231,7 +228,7 @@ func (l *UDPListener) open(src netip.AddrPort, p, hdr []byte) (*udpFlow, []byte)
 	if conn == nil {
 		l.budget.done(st.ep)
 		st.udp.drop(udpDropNoBackend)
-		return nil, nil
+		return nil, nil, hdr
 	}
 	f := &udpFlow{src: src, backend: backend, conn: conn, st: st}
 	f.last.Store(nanos(time.Now()))
@@ -240,7 +237,7 @@ func (l *UDPListener) open(src netip.AddrPort, p, hdr []byte) (*udpFlow, []byte)
 		l.mu.Unlock()
 		conn.Close()
 		l.budget.done(st.ep)
-		return nil, nil
+		return nil, nil, hdr
 	}
 	l.flows[src] = f
 	l.wg.Add(1)
@@ -248,10 +245,10 @@ func (l *UDPListener) open(src netip.AddrPort, p, hdr []byte) (*udpFlow, []byte)
 	st.met.connOpened()
 	go l.replies(f)
 	if st.cfg.ProxyProtocol {
-		hdr = appendProxyHeaderDgram(hdr, src, l.laddr, st.tlvs)
-		return f, append(hdr, p...)
+		first := append(appendProxyHeaderDgram(hdr[:0], src, l.laddr, st.tlvs), p...)
+		return f, first, first[:0]
 	}
-	return f, p
+	return f, p, hdr
 }
 
 // replies copies backend datagrams of f back to its consumer until the
@@ -332,9 +329,10 @@ func (l *UDPListener) sweep() {
 			return
 		case <-time.After(every):
 		}
-		now := nanos(time.Now())
+		// The current idle timeout applies to every flow, old ones too.
+		now, idle := nanos(time.Now()), l.st.Load().idle
 		for _, f := range l.snapshot() {
-			if time.Duration(now-f.last.Load()) >= f.st.idle {
+			if time.Duration(now-f.last.Load()) >= idle {
 				l.closeFlow(f, "idle")
 			}
 		}

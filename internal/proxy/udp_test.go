@@ -384,3 +384,33 @@ func TestUDPProbe(t *testing.T) {
 		})
 	}
 }
+
+// TestUDPProxyProtocolTurnedOn: flows opened without PROXY protocol, then
+// new flows once Update turns it on, get the header in front of their
+// own payload intact (the header is built apart from the receive buffer).
+func TestUDPProxyProtocolTurnedOn(t *testing.T) {
+	checkGoroutines(t)
+	be := startUDPEcho(t, "a")
+	cfg := udpCfg(be.addr)
+	l := startUDPListener(t, cfg, nil, nil)
+	if r := ask(t, udpClient(t, l.Addr()), "plain", 2*time.Second); r != "a:plain" {
+		t.Fatalf("got %q", r)
+	}
+	cfg.ProxyProtocol = true
+	l.Update(cfg)
+	for _, p := range []string{"one", "two"} {
+		if r := ask(t, udpClient(t, l.Addr()), p, 2*time.Second); !strings.HasSuffix(r, p) {
+			t.Fatalf("got %q", r)
+		}
+	}
+	got := be.received()
+	for i, p := range []string{"one", "two"} {
+		br := bufio.NewReader(bytes.NewReader(got[1+i]))
+		if _, err := proxyproto.Read(br); err != nil {
+			t.Fatal(err)
+		}
+		if rest, _ := br.Peek(br.Buffered()); string(rest) != p {
+			t.Fatalf("payload after header %q, want %q", rest, p)
+		}
+	}
+}
