@@ -255,39 +255,43 @@ func (l *UDPListener) open(src netip.AddrPort, p, hdr []byte) (*udpFlow, []byte,
 // flow closes.
 func (l *UDPListener) replies(f *udpFlow) {
 	defer l.wg.Done()
-	buf := make([]byte, maxDatagram)
 	for {
-		n, err := f.conn.Read(buf)
+		bp, n, err := recvDatagram(f.conn)
 		if err != nil {
 			if isRefused(err) && !f.gone.Load() {
 				l.backendRefused(f)
-				continue // the flow is closed now; the next Read fails
+				continue // the flow is closed now; the next read fails
 			}
 			if f.gone.Load() {
 				return
 			}
-			// Other transient errors: keep the flow.
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				continue
-			}
 			l.closeFlow(f, "backend socket error")
 			return
 		}
-		st := f.st
-		now := time.Now()
-		if !st.ep.out.allow(nanos(now), n) {
-			st.udp.drop(udpDropBandwidth)
-			continue
-		}
-		f.last.Store(nanos(now))
-		if _, err := l.pc.WriteToUDPAddrPort(buf[:n], f.src); err != nil {
-			st.udp.drop(udpDropSendError)
-			continue
-		}
-		st.udp.datagram(false)
-		st.met.addBytes(false, int64(n))
+		l.reply(f, (*bp)[:n])
+		datagramBufs.Put(bp)
 	}
 }
+
+// reply sends one backend datagram of f to its consumer.
+func (l *UDPListener) reply(f *udpFlow, p []byte) {
+	st := f.st
+	now := time.Now()
+	if !st.ep.out.allow(nanos(now), len(p)) {
+		st.udp.drop(udpDropBandwidth)
+		return
+	}
+	f.last.Store(nanos(now))
+	if _, err := l.pc.WriteToUDPAddrPort(p, f.src); err != nil {
+		st.udp.drop(udpDropSendError)
+		return
+	}
+	st.udp.datagram(false)
+	st.met.addBytes(false, int64(len(p)))
+}
+
+// datagramBufs holds receive buffers of maxDatagram bytes.
+var datagramBufs = sync.Pool{New: func() any { b := make([]byte, maxDatagram); return &b }}
 
 // backendRefused handles ICMP port unreachable from f's backend: the
 // backend is marked down and the flow closed, so the consumer's next
