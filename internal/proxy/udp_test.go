@@ -414,3 +414,32 @@ func TestUDPProxyProtocolTurnedOn(t *testing.T) {
 		}
 	}
 }
+
+// TestUDPBandwidthCap: datagrams beyond the endpoint's cap (each direction) are dropped
+// (not delayed) and counted.
+func TestUDPBandwidthCap(t *testing.T) {
+	checkGoroutines(t)
+	be := startUDPEcho(t, "a")
+	cfg := udpCfg(be.addr)
+	cfg.BandwidthMbps = 1 // 125 kB/s, burst one copy buffer
+	m := NewMetrics(prometheus.NewRegistry())
+	l := startUDPListener(t, cfg, nil, m)
+	c := udpClient(t, l.Addr())
+	p := make([]byte, 1400)
+	const sent = 200 // 280 kB in about 0.2 s: over the burst and the rate
+	for range sent {
+		if _, err := c.Write(p); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Millisecond) // paced, so the kernel drops none
+	}
+	eventually(t, 3*time.Second, "datagrams accounted", func() bool {
+		in, _, drops := m.UDPCounts("ep-udp", "z1")
+		return in+drops["bandwidth"] >= sent
+	})
+	in, _, drops := m.UDPCounts("ep-udp", "z1")
+	t.Logf("%d forwarded, %d dropped by the cap (either direction)", in, drops["bandwidth"])
+	if drops["bandwidth"] == 0 || in == 0 || in > 100 {
+		t.Fatalf("%d forwarded and %d dropped, want some of each, at most ~one burst forwarded", in, drops["bandwidth"])
+	}
+}
