@@ -66,6 +66,8 @@ func nginxConfig(listen, server, dir string, workers int, nofile uint64) string 
 	for _, p := range benchPorts {
 		fmt.Fprintf(&b, "    server {\n        listen %s:%d;\n        proxy_pass %s:%d;\n    }\n", listen, p, server, p)
 	}
+	// UDP (the udp rows): sessions per client address, kept on one worker.
+	fmt.Fprintf(&b, "    server {\n        listen %s:%d udp reuseport;\n        proxy_pass %s:%d;\n        proxy_timeout 30s;\n    }\n", listen, portEcho, server, portEcho)
 	b.WriteString("}\n")
 	return b.String()
 }

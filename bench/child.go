@@ -111,6 +111,11 @@ func serveMain(args []string) error {
 		lns = append(lns, l)
 		go acceptLoop(l, s.h)
 	}
+	stopUDP, err := serveUDPEcho(*echo)
+	if err != nil {
+		return err
+	}
+	defer stopUDP()
 	fmt.Println("READY")
 	select {
 	case <-exitOnStdinEOF():

@@ -163,6 +163,7 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 		c.Runs, c.Duration, c.IdleConns, c.CPEndpoints, c.CPExisting))
 	h.runDataPlane(ctx)
 	h.runDNS(ctx)
+	h.runUDP(ctx)
 	h.runOverload(ctx)
 	h.runSoak(ctx)
 	h.runControlPlane(ctx)

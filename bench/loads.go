@@ -24,7 +24,7 @@ import (
 
 func loadMain(args []string) error {
 	fs := flag.NewFlagSet("load", flag.ContinueOnError)
-	mode := fs.String("mode", "", "bulk | short | pingpong | idle | dns | paced | flood | soak")
+	mode := fs.String("mode", "", "bulk | short | pingpong | idle | dns | paced | flood | soak | udp")
 	target := fs.String("target", "", "ip:port")
 	conc := fs.Int("conc", 1, "streams or concurrent connections/workers")
 	dir := fs.String("dir", "up", "bulk direction: up (client->server) or down")
@@ -37,6 +37,8 @@ func loadMain(args []string) error {
 	hold := fs.Int("hold", 0, "flood: connections to open and hold")
 	syns := fs.Int("syns", 0, "flood: raw SYNs to send")
 	synRate := fs.Int("syn-rate", 10000, "flood: SYNs per second")
+	size := fs.Int("size", msgSize, "udp: datagram size")
+	window := fs.Int("window", 1, "udp: datagrams in flight per socket")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -63,6 +65,8 @@ func loadMain(args []string) error {
 		res, err = loadFlood(floodConfig{target: *target, src: *src, churn: *conc, hold: *hold, syns: *syns, synRate: *synRate, dur: *dur})
 	case "soak":
 		res, err = loadSoak(*target, *count, *period, *dur)
+	case "udp":
+		res, err = loadUDP(*target, *conc, *size, *window, *dur)
 	default:
 		err = fmt.Errorf("unknown mode %q", *mode)
 	}

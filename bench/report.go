@@ -72,6 +72,7 @@ func rows(cfg Config) []rowDef {
 		{"restart-ready", fmt.Sprintf("restart with %d endpoints → /readyz", cfg.CPExisting), "s", false, onlyPL, "cp-restart"},
 		{"restart-traffic", "restart → existing endpoint carries traffic", "s", false, onlyPL, "cp-restart"},
 	}
+	out = append(out, udpRows(cfg)...)
 	if cfg.optIn("overload") {
 		d := fmt.Sprintf("victim endpoint (connect, 64 B rt, close every 10 ms, %v)", cfg.OverloadDur)
 		g := fmt.Sprintf("victim API (GET its endpoint every 20 ms, %v)", cfg.OverloadDur)

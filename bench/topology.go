@@ -74,7 +74,7 @@ func buildTopology(ctx context.Context, admin *client.Client, prefix string) (*t
 	t := &topology{prefix: prefix, Scenario: scenario.New(b, scenario.Plan{
 		Provider: scenario.NetworkSpec{Name: "bench-provider", CIDR: providerCIDR, VSwitches: scenario.PerZone([]string{zoneH}, 1),
 			Hosts: []scenario.HostSpec{{Name: "server"}}},
-		Service: scenario.ServiceSpec{Description: "bench data plane", Ports: []int{portEcho, portSink, portSource}, AutoAccept: true},
+		Service: scenario.ServiceSpec{Description: "bench data plane", Ports: []int{portEcho, portSink, portSource}, UDPPorts: []int{portEcho}, AutoAccept: true},
 		Consumer: scenario.NetworkSpec{Name: "bench-consumer", CIDR: consumerCIDR, VSwitches: scenario.PerZone([]string{zoneH, zoneI}, 1),
 			SecurityGroup: securityGroup(1, 65535), Hosts: []scenario.HostSpec{{Name: "client"}}},
 		Endpoint: &scenario.EndpointSpec{VSwitches: []int{0}}, // zone h only
@@ -102,7 +102,9 @@ func buildTopology(ctx context.Context, admin *client.Client, prefix string) (*t
 
 // securityGroup accepts TCP ports from..to from the consumer CIDR.
 func securityGroup(from, to int) *scenario.SecurityGroupSpec {
-	return &scenario.SecurityGroupSpec{Name: "bench", Rules: []model.SecurityGroupRule{scenario.AcceptTCP(from, to, consumerCIDR)}}
+	udp := scenario.AcceptTCP(from, to, consumerCIDR)
+	udp.Protocol = "udp"
+	return &scenario.SecurityGroupSpec{Name: "bench", Rules: []model.SecurityGroupRule{scenario.AcceptTCP(from, to, consumerCIDR), udp}}
 }
 
 // waitActive polls an endpoint (every 20ms) until it is Active with every

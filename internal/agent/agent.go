@@ -55,6 +55,7 @@ type Agent struct {
 	hosts     map[string]netdrv.Host
 	enis      map[eniKey]bool
 	listeners map[listenerKey]*running
+	udp       udpState // UDP ports (udp.go)
 	reported  map[string]model.ZoneReport
 	served    map[string]eniKey // endpoint zones served at the last apply
 
@@ -238,6 +239,7 @@ func (a *Agent) shutdown() {
 	for k, r := range a.listeners {
 		a.stopListener(k, r)
 	}
+	a.stopUDP()
 	a.healthMu.Lock()
 	for _, h := range a.health {
 		h.Close()

@@ -54,6 +54,7 @@ func (a *Agent) apply(d *desired) map[string]error {
 			errs[k.EndpointID] = err
 		}
 	}
+	a.applyUDP(d.udp, errs)
 	a.trackBackends(d)
 	for epID := range a.served {
 		if _, ok := d.zones[epID]; !ok {

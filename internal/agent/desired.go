@@ -19,6 +19,7 @@ type desired struct {
 	hosts     map[string]netdrv.Host
 	enis      map[eniKey]bool
 	listeners map[listenerKey]listenerSpec
+	udp       map[listenerKey]listenerSpec // UDP ports (udp.go)
 	// ports lists each endpoint's listener ports (its keys in listeners).
 	ports map[string][]uint16
 	// zones lists the endpoint zones served here (for reports).
@@ -137,6 +138,7 @@ func computeScope(sc scope, s *store.State) *desired {
 			}
 		}
 	}
+	d.udp = computeUDP(zone, s, d)
 	return d
 }
 

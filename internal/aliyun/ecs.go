@@ -75,8 +75,8 @@ func rule(get func(string) string) (api.SecurityGroupRule, error) {
 	if r.Protocol == "" {
 		return r, model.Errorf(http.StatusBadRequest, "MissingParameter", "the parameter IpProtocol is required")
 	}
-	if r.Protocol != "tcp" && r.Protocol != "all" {
-		return r, model.Errorf(http.StatusBadRequest, "OperationUnsupported", "IpProtocol %s is not supported: endpoints carry TCP (use TCP or ALL)", get("IpProtocol"))
+	if r.Protocol != "tcp" && r.Protocol != "udp" && r.Protocol != "all" {
+		return r, model.Errorf(http.StatusBadRequest, "OperationUnsupported", "IpProtocol %s is not supported: endpoints carry TCP and UDP (use TCP, UDP or ALL)", get("IpProtocol"))
 	}
 	if r.Protocol == "all" && r.PortRange == "-1/-1" {
 		r.PortRange = "1/65535"

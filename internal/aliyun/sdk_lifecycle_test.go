@@ -137,7 +137,18 @@ func TestSDKLifecycle(t *testing.T) {
 	udp := ecs.CreateAuthorizeSecurityGroupRequest()
 	udp.SecurityGroupId, udp.IpProtocol, udp.PortRange, udp.SourceCidrIp = sgr.SecurityGroupId, "UDP", "53/53", "10.0.0.0/8"
 	_, err = bob.ECS.AuthorizeSecurityGroup(udp)
-	wantCode(t, "AuthorizeSecurityGroup UDP", err, "OperationUnsupported", 400)
+	must(t, "AuthorizeSecurityGroup UDP", err)
+	if n := rules(); n != 2 {
+		t.Fatalf("%d rules after a UDP rule, want 2", n)
+	}
+	icmp := ecs.CreateAuthorizeSecurityGroupRequest()
+	icmp.SecurityGroupId, icmp.IpProtocol, icmp.PortRange, icmp.SourceCidrIp = sgr.SecurityGroupId, "ICMP", "-1/-1", "10.0.0.0/8"
+	_, err = bob.ECS.AuthorizeSecurityGroup(icmp)
+	wantCode(t, "AuthorizeSecurityGroup ICMP", err, "OperationUnsupported", 400)
+	rvu := ecs.CreateRevokeSecurityGroupRequest()
+	rvu.SecurityGroupId, rvu.Permissions = sgr.SecurityGroupId, &[]ecs.RevokeSecurityGroupPermissions{{IpProtocol: "UDP", PortRange: "53/53", SourceCidrIp: "10.0.0.0/8", Policy: "accept", Priority: "1"}}
+	_, err = bob.ECS.RevokeSecurityGroup(rvu)
+	must(t, "RevokeSecurityGroup UDP", err)
 	if n := rules(); n != 1 {
 		t.Fatalf("%d rules, want 1", n)
 	}

@@ -74,10 +74,19 @@ const MaxEndpointConnLimit = 1000000
 
 // CreateServiceRequest publishes an endpoint service.
 type CreateServiceRequest struct {
-	Description string        `json:"serviceDescription,omitempty"`
-	VpcID       string        `json:"vpcId,omitempty"`
-	Ports       []int         `json:"ports"`
-	Resources   []BackendSpec `json:"resources"`
+	Description string `json:"serviceDescription,omitempty"`
+	VpcID       string `json:"vpcId,omitempty"`
+	Ports       []int  `json:"ports"`
+	// UDPPorts are UDP listener ports (Alibaba's listener protocol udp);
+	// a service may mix them with Ports (TCP), also on the same number.
+	// UDPIdleTimeout: seconds a UDP flow lives without datagrams (0 =
+	// 60). UDPHealthCheckReq/Exp: optional UDP probe payload and the text
+	// the reply must contain (1 to 500 characters each).
+	UDPPorts          []int         `json:"udpPorts,omitempty"`
+	UDPIdleTimeout    int           `json:"udpIdleTimeoutSeconds,omitempty"`
+	UDPHealthCheckReq string        `json:"udpHealthCheckReq,omitempty"`
+	UDPHealthCheckExp string        `json:"udpHealthCheckExp,omitempty"`
+	Resources         []BackendSpec `json:"resources"`
 	// LoadBalancerIDs are load balancers of the VPC to attach instead of
 	// Resources: the service takes their ports, zones and backends.
 	LoadBalancerIDs     []string `json:"loadBalancerIds,omitempty"`
@@ -131,6 +140,8 @@ type UpdateServiceRequest struct {
 	IdleTimeout         *int      `json:"idleTimeoutSeconds,omitempty"`
 	MaxConnsPerEndpoint *int      `json:"maxConnectionsPerEndpoint,omitempty"`
 	NewConnsPerSecond   *int      `json:"newConnectionsPerSecond,omitempty"`
+	// UDPIdleTimeout: seconds a UDP flow lives without datagrams (0: 60).
+	UDPIdleTimeout *int `json:"udpIdleTimeoutSeconds,omitempty"`
 }
 
 // ZoneResourceRequest pins one zone of a connection to one resource.

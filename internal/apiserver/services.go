@@ -35,6 +35,9 @@ func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServ
 	}
 	var backends []model.Backend
 	if len(req.LoadBalancerIDs) > 0 {
+		if len(req.UDPPorts) > 0 {
+			return nil, model.Invalid("UdpPorts", "load balancers carry TCP only: give udpPorts with resources, not loadBalancerIds")
+		}
 		if len(req.Resources) > 0 || len(req.Ports) > 0 {
 			return nil, model.Invalid("LoadBalancerIds", "give either ports and resources or load balancers, not both")
 		}
@@ -44,7 +47,7 @@ func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServ
 		}
 		req.VpcID, req.Ports, backends = lbs.VpcID, lbs.Ports, lbs.Backends
 	} else {
-		if err := checkPorts(req.Ports); err != nil {
+		if err := checkServicePorts(req.Ports, req.UDPPorts); err != nil {
 			return nil, err
 		}
 		var vpc *model.VPC
@@ -60,9 +63,12 @@ func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServ
 			}
 		}
 		var err error
-		if backends, err = a.checkBackends("Resources", req.Ports, req.Resources, vpc, vsws); err != nil {
+		if backends, err = a.checkBackends("Resources", portNumbers(req.Ports, req.UDPPorts), req.Resources, vpc, vsws); err != nil {
 			return nil, err
 		}
+	}
+	if err := checkUDPOptions(req); err != nil {
+		return nil, err
 	}
 	if req.VpcID == "" && !callerOf(r).Admin {
 		return nil, model.Errorf(http.StatusForbidden, "Forbidden.HostNetworkBackend",
@@ -184,7 +190,8 @@ func (a *API) createService(r *http.Request, req api.CreateServiceRequest) (any,
 		id := model.NewID(model.PrefixService)
 		s := model.EndpointService{ServiceID: id, AccountID: callerOf(r).AccountID, Name: a.naming.ServiceName(id),
 			Description: req.Description, ServiceDomain: a.naming.ServiceDomain(id), RegionID: a.naming.Region, VpcID: req.VpcID,
-			Ports: req.Ports, Resources: backends, AutoAcceptEnabled: req.AutoAcceptEnabled,
+			Ports: req.Ports, UDPPorts: req.UDPPorts, UDPIdleTimeout: req.UDPIdleTimeout,
+			UDPHealthCheckReq: req.UDPHealthCheckReq, UDPHealthCheckExp: req.UDPHealthCheckExp, Resources: backends, AutoAcceptEnabled: req.AutoAcceptEnabled,
 			ZoneAffinityEnabled: req.ZoneAffinityEnabled, ProxyProtocol: req.ProxyProtocol, ProxyProtocolTLVs: proxyTLVs(req.ProxyProtocolTLVs),
 			ConnectBandwidth: req.ConnectBandwidth, IdleTimeout: req.IdleTimeout,
 			MaxConnsPerEndpoint: req.MaxConnsPerEndpoint, NewConnsPerSecond: req.NewConnsPerSecond,
@@ -269,6 +276,9 @@ func (a *API) updateService(r *http.Request, req api.UpdateServiceRequest) (any,
 	if t := req.IdleTimeout; t != nil && (*t < 1 || *t > 86400) {
 		return nil, model.Invalid("IdleTimeoutSeconds", "idleTimeoutSeconds must be 1 to 86400")
 	}
+	if t := req.UDPIdleTimeout; t != nil && (*t < 0 || *t > 86400) {
+		return nil, model.Invalid("UdpIdleTimeoutSeconds", "udpIdleTimeoutSeconds must be 1 to 86400 (0: 60)")
+	}
 	if tlvs := req.ProxyProtocolTLVs; tlvs != nil {
 		if err := model.ValidateProxyTLVs("ProxyProtocolTlvs", *tlvs); err != nil {
 			return nil, err
@@ -290,6 +300,7 @@ func (a *API) updateService(r *http.Request, req api.UpdateServiceRequest) (any,
 		}
 		setIf(&s.ConnectBandwidth, req.ConnectBandwidth)
 		setIf(&s.IdleTimeout, req.IdleTimeout)
+		setIf(&s.UDPIdleTimeout, req.UDPIdleTimeout)
 		setIf(&s.MaxConnsPerEndpoint, req.MaxConnsPerEndpoint)
 		setIf(&s.NewConnsPerSecond, req.NewConnsPerSecond)
 		return nil

@@ -70,7 +70,7 @@ func TestValidation(t *testing.T) {
 		{"sg bad rule port", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "0/70000", SourceCidr: "0.0.0.0/0"}}}, "InvalidParameter.PortRange"},
 		{"sg bad policy", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "1/2", SourceCidr: "0.0.0.0/0", Policy: "maybe"}}}, "InvalidParameter.Policy"},
 		{"sg bad source", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{PortRange: "1/2", SourceCidr: "nope"}}}, "InvalidParameter.SourceCidrIp"},
-		{"sg udp", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{Protocol: "udp", PortRange: "1/2", SourceCidr: "0.0.0.0/0"}}}, "InvalidParameter.IpProtocol"},
+		{"sg sctp", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{Protocol: "sctp", PortRange: "1/2", SourceCidr: "0.0.0.0/0"}}}, "InvalidParameter.IpProtocol"},
 		{"host ip outside", "/v1/hosts", api.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: "192.168.2.50"}, "InvalidParameter.PrivateIpAddress"},
 		{"host ip gateway", "/v1/hosts", api.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: vsw0.Gateway.String()}, "InvalidParameter.PrivateIpAddress"},
 		{"host ip broadcast", "/v1/hosts", api.CreateHostRequest{VSwitchID: vsw0.VSwitchID, IP: "192.168.1.255"}, "InvalidParameter.PrivateIpAddress"},
@@ -120,6 +120,20 @@ func TestValidation(t *testing.T) {
 		{"authorize too many rules", authorize, api.RulesRequest{Rules: manyRules}, "InvalidParameter.Rules"},
 		{"svc port twice", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.Ports = []int{1, 2, 1} }), "InvalidParameter.Ports"},
 		{"svc too many ports", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.Ports = []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11} }), "InvalidParameter.Ports"},
+		{"svc udp port 0", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.UDPPorts = []int{0} }), "InvalidParameter.UdpPorts"},
+		{"svc udp port big", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.UDPPorts = []int{65536} }), "InvalidParameter.UdpPorts"},
+		{"svc udp port twice", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.UDPPorts = []int{53, 53} }), "InvalidParameter.UdpPorts"},
+		{"svc too many tcp+udp ports", "/v1/services", svcOK(func(r *api.CreateServiceRequest) {
+			r.Ports, r.UDPPorts = []int{1, 2, 3, 4, 5, 6}, []int{1, 2, 3, 4, 5}
+		}), "InvalidParameter.UdpPorts"},
+		{"svc udp idle timeout", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.UDPPorts, r.UDPIdleTimeout = []int{53}, 86401 }), "InvalidParameter.UdpIdleTimeoutSeconds"},
+		{"svc udp options without udp", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.UDPIdleTimeout = 30 }), "InvalidParameter.UdpPorts"},
+		{"svc udp probe without expect", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.UDPPorts, r.UDPHealthCheckReq = []int{53}, "ping" }), "InvalidParameter.UdpHealthCheckExp"},
+		{"svc udp probe too long", "/v1/services", svcOK(func(r *api.CreateServiceRequest) {
+			r.UDPPorts, r.UDPHealthCheckReq, r.UDPHealthCheckExp = []int{53}, strings.Repeat("p", 501), "x"
+		}), "InvalidParameter.UdpHealthCheckReq"},
+		{"svc udp with load balancer", "/v1/services", api.CreateServiceRequest{VpcID: vpc, UDPPorts: []int{53}, LoadBalancerIDs: []string{"lb-aaaaaaaaaaaaaaaaaaaa"}}, "InvalidParameter.UdpPorts"},
+		{"sg unknown protocol", "/v1/security-groups", api.CreateSecurityGroupRequest{VpcID: vpc, Rules: []model.SecurityGroupRule{{Protocol: "icmp", PortRange: "1/2", SourceCidr: "0.0.0.0/0"}}}, "InvalidParameter.IpProtocol"},
 		{"svc backend twice", "/v1/services", svcOK(func(r *api.CreateServiceRequest) { r.Resources = append(r.Resources, r.Resources[0]) }), "InvalidParameter.Resources"},
 		{"svc account twice", "/v1/services", svcOK(func(r *api.CreateServiceRequest) {
 			r.AllowedAccounts = []string{"1000000000000001", "1000000000000001"}

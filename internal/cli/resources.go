@@ -16,7 +16,7 @@ var (
 	vswCols  = []col{{"VSWITCH ID", "vSwitchId"}, {"VPC ID", "vpcId"}, {"ZONE", "zoneId"}, {"CIDR", "cidrBlock"}, {"GATEWAY", "gatewayIp"}, {"NAME", "vSwitchName"}}
 	sgCols   = []col{{"SECURITY GROUP ID", "securityGroupId"}, {"VPC ID", "vpcId"}, {"NAME", "securityGroupName"}, {"RULES (proto port source policy prio)", "rules"}}
 	hostCols = []col{{"HOST ID", "hostId"}, {"NAME", "hostName"}, {"VPC ID", "vpcId"}, {"VSWITCH ID", "vSwitchId"}, {"ZONE", "zoneId"}, {"IP", "privateIpAddress"}, {"NODE", "nodeName"}}
-	svcCols  = []col{{"SERVICE ID", "serviceId"}, {"SERVICE NAME", "serviceName"}, {"SERVICE DOMAIN", "serviceDomain"}, {"REGION", "regionId"}, {"ZONES", "zoneIds"}, {"PORTS", "ports"}, {"AUTO ACCEPT", "autoAcceptEnabled"}, {"STATUS", "serviceStatus"}}
+	svcCols  = []col{{"SERVICE ID", "serviceId"}, {"SERVICE NAME", "serviceName"}, {"SERVICE DOMAIN", "serviceDomain"}, {"REGION", "regionId"}, {"ZONES", "zoneIds"}, {"PORTS", "ports"}, {"UDP PORTS", "udpPorts"}, {"AUTO ACCEPT", "autoAcceptEnabled"}, {"STATUS", "serviceStatus"}}
 	epCols   = []col{{"ENDPOINT ID", "endpointId"}, {"SERVICE NAME", "serviceName"}, {"VPC ID", "vpcId"}, {"ENDPOINT DOMAIN", "endpointDomain"}, {"STATUS", "endpointStatus"}, {"CONNECTION", "connectionStatus"}, {"ZONES", "zones.zoneId"}, {"IPS", "zones.ip"}, {"ZONE DOMAINS", "zones.zoneDomain"}, {"ZONE STATUS", "zones.zoneStatus"}}
 	connCols = []col{{"ENDPOINT ID", "endpointId"}, {"OWNER", "endpointOwnerId"}, {"VPC ID", "endpointVpcId"}, {"CONNECTION", "connectionStatus"}, {"ZONES", "zones.zoneId"}, {"IPS", "zones.ip"}, {"BANDWIDTH", "bandwidth"}}
 	acctCols = []col{{"ACCOUNT ID", "accountId"}, {"NAME", "name"}, {"CREATED", "createTime"}}
@@ -172,7 +172,7 @@ func sgCmd(g *globals) *cobra.Command {
 				return change(c, ctx, args[0], api.RulesRequest{Rules: []model.SecurityGroupRule{rule}})
 			})
 		}}
-		c.Flags().StringVar(&rule.Protocol, "protocol", "tcp", "tcp or all")
+		c.Flags().StringVar(&rule.Protocol, "protocol", "tcp", "tcp, udp or all")
 		c.Flags().StringVar(&rule.PortRange, "port", "", "port or range: 6001 or 6001-6010")
 		c.Flags().StringVar(&rule.SourceCidr, "source", "", "source CIDR, e.g. 172.16.0.0/16")
 		c.Flags().StringVar(&rule.Policy, "policy", "accept", "accept or drop")

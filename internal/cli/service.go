@@ -16,11 +16,13 @@ import (
 func serviceCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "service", Short: "Manage endpoint services (provider side)"}
 	var req api.CreateServiceRequest
-	var ports []int
-	var backends, allow []string
+	var ports, backends, allow []string
 	var tlvs string
 	create := &cobra.Command{Use: "create", Short: "Publish an endpoint service", Args: cobra.NoArgs, RunE: func(cmd *cobra.Command, _ []string) error {
-		req.Ports = ports
+		var err error
+		if req.Ports, req.UDPPorts, err = parseServicePorts(ports); err != nil {
+			return err
+		}
 		req.AllowedAccounts = allow
 		req.Resources = nil
 		for _, b := range backends {
@@ -38,7 +40,10 @@ func serviceCmd(g *globals) *cobra.Command {
 	f := create.Flags()
 	f.StringVar(&req.Description, "name", "", "description shown to consumers")
 	f.StringVar(&req.VpcID, "vpc", "", "provider VPC where the backends live (default: the host network)")
-	f.IntSliceVar(&ports, "port", nil, "listener port (repeatable)")
+	f.StringSliceVar(&ports, "port", nil, "listener port PORT[/tcp|/udp] (repeatable; default tcp; e.g. --port 53/udp --port 53/tcp)")
+	f.IntVar(&req.UDPIdleTimeout, "udp-idle-timeout", 0, "seconds a UDP flow lives without datagrams (0: 60)")
+	f.StringVar(&req.UDPHealthCheckReq, "udp-health-check-req", "", "UDP health probe payload (with --udp-health-check-exp; default: down only on ICMP port unreachable)")
+	f.StringVar(&req.UDPHealthCheckExp, "udp-health-check-exp", "", "text the reply to the UDP health probe must contain")
 	f.StringArrayVar(&backends, "backend", nil, "backend ZONE=IP:PORT (repeatable; PORT may be omitted to use the listener port)")
 	f.StringSliceVar(&req.LoadBalancerIDs, "load-balancer", nil, "load balancer IDs to attach instead of --port and --backend (the service takes their ports, zones and backends)")
 	f.BoolVar(&req.AutoAcceptEnabled, "auto-accept", false, "accept connections without manual approval")

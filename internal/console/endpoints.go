@@ -247,6 +247,10 @@ func (c *Console) createEndpoint(ctx context.Context, cl *client.Client, f *form
 			sreq.Rules = append(sreq.Rules, model.SecurityGroupRule{Protocol: "tcp", PortRange: strconv.Itoa(p) + "/" + strconv.Itoa(p),
 				SourceCidr: vpc.CidrBlock.String(), Policy: "accept", Priority: 1})
 		}
+		for _, p := range svc.UDPPorts {
+			sreq.Rules = append(sreq.Rules, model.SecurityGroupRule{Protocol: "udp", PortRange: strconv.Itoa(p) + "/" + strconv.Itoa(p),
+				SourceCidr: vpc.CidrBlock.String(), Policy: "accept", Priority: 1})
+		}
 		g, err := cl.CreateSecurityGroup(ctx, sreq)
 		if err != nil {
 			f.fail("securityGroup", "The security group could not be created: "+errText(err))

@@ -61,11 +61,14 @@ func TestParseBackends(t *testing.T) {
 			t.Errorf("parseBackends(%q) accepted", bad)
 		}
 	}
-	if p, err := parsePorts("6001, 6002"); err != nil || !reflect.DeepEqual(p, []int{6001, 6002}) {
-		t.Errorf("parsePorts: %v %v", p, err)
+	if p, u, err := parsePorts("6001, 6002"); err != nil || !reflect.DeepEqual(p, []int{6001, 6002}) || u != nil {
+		t.Errorf("parsePorts: %v %v %v", p, u, err)
 	}
-	for _, bad := range []string{"", "0", "65536", "x"} {
-		if _, err := parsePorts(bad); err == nil {
+	if p, u, err := parsePorts("53/udp, 53/tcp 5353/UDP"); err != nil || !reflect.DeepEqual(p, []int{53}) || !reflect.DeepEqual(u, []int{53, 5353}) {
+		t.Errorf("parsePorts with protocols: %v %v %v", p, u, err)
+	}
+	for _, bad := range []string{"", "0", "65536", "x", "53/sctp", "/udp"} {
+		if _, _, err := parsePorts(bad); err == nil {
 			t.Errorf("parsePorts(%q) accepted", bad)
 		}
 	}

@@ -226,6 +226,25 @@ func TestHTTP(t *testing.T) {
 		}
 	})
 
+	t.Run("UDP ports in the service form", func(t *testing.T) {
+		p := newHTTP(t, w.base)
+		p.mustLogin(w.provider.Token())
+		p.get("/console/services/new")
+		port := strconv.Itoa(testenv.FreePort(t))
+		resp, _ := p.post("/console/services", url.Values{"csrf": {p.csrf}, "port": {port + "/udp, " + port},
+			"backends": {w.zones[0] + "=127.0.0.1"}})
+		if resp.StatusCode != http.StatusSeeOther {
+			t.Fatalf("HTTP %d, want 303 to the new service", resp.StatusCode)
+		}
+		if _, body := p.get(resp.Header.Get("Location")); !strings.Contains(body, port+" "+port+"/udp") {
+			t.Errorf("the service page does not show %s and %s/udp", port, port)
+		}
+		resp, body := p.post("/console/services", url.Values{"csrf": {p.csrf}, "port": {port + "/sctp"}, "backends": {w.zones[0] + "=127.0.0.1"}})
+		if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "tcp or udp") {
+			t.Errorf("port/sctp: HTTP %d, want 400 naming tcp or udp", resp.StatusCode)
+		}
+	})
+
 	t.Run("failed endpoint form leaves nothing behind", func(t *testing.T) {
 		svc := w.service(t, "cleanup", true)
 		vpcA, _ := w.consumerNet(t, "10.40.0.0/16")

@@ -57,6 +57,7 @@ func (c *Console) renderServiceForm(w http.ResponseWriter, r *http.Request, s *s
 var serviceFields = fieldMap{
 	"ServiceDescription":               "description",
 	"Ports":                            "port",
+	"UdpPorts":                         "port",
 	"Resources":                        "backends",
 	"QuotaExceeded.BackendsPerService": "backends",
 	"InvalidZoneId.NotFound":           "backends",
@@ -67,20 +68,28 @@ var serviceFields = fieldMap{
 	"NewConnectionsPerSecond":          "newConnectionsPerSecond",
 }
 
-// parsePorts reads "6001" or "6001, 6002".
-func parsePorts(s string) ([]int, error) {
-	var out []int
+// parsePorts reads "6001", "6001, 6002" or "53/udp, 53/tcp" into TCP and
+// UDP ports.
+func parsePorts(s string) (tcp, udp []int, err error) {
 	for _, p := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' }) {
-		n, err := strconv.Atoi(p)
+		num, proto, _ := strings.Cut(p, "/")
+		n, err := strconv.Atoi(num)
 		if err != nil || n < 1 || n > 65535 {
-			return nil, fmt.Errorf("%q is not a port number (1-65535)", p)
+			return nil, nil, fmt.Errorf("%q is not a port number (1-65535, optionally /tcp or /udp)", p)
 		}
-		out = append(out, n)
+		switch strings.ToLower(proto) {
+		case "", "tcp":
+			tcp = append(tcp, n)
+		case "udp":
+			udp = append(udp, n)
+		default:
+			return nil, nil, fmt.Errorf("%q: the protocol must be tcp or udp", p)
+		}
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("enter the port consumers connect to, e.g. 6001")
+	if len(tcp)+len(udp) == 0 {
+		return nil, nil, fmt.Errorf("enter the port consumers connect to, e.g. 6001 or 53/udp")
 	}
-	return out, nil
+	return tcp, udp, nil
 }
 
 // parseBackends reads one ZONE=IP:PORT (or ZONE=IP) per line.
@@ -132,7 +141,7 @@ func (c *Console) serviceCreate(w http.ResponseWriter, r *http.Request, s *sessi
 		ClientToken:         f.Get("clientToken"),
 	}
 	var err error
-	if req.Ports, err = parsePorts(f.Get("port")); err != nil {
+	if req.Ports, req.UDPPorts, err = parsePorts(f.Get("port")); err != nil {
 		f.fail("port", err.Error())
 	}
 	if req.Resources, err = parseBackends(f.Raw("backends")); err != nil {

@@ -66,6 +66,12 @@ func (s *EndpointService) Validate() error {
 	for _, p := range s.Ports {
 		errs = append(errs, port("ports", p, false))
 	}
+	for _, p := range s.UDPPorts {
+		errs = append(errs, port("udpPorts", p, false))
+	}
+	if s.UDPIdleTimeout < 0 {
+		errs = append(errs, errors.New("udpIdleTimeoutSeconds must not be negative"))
+	}
 	for _, b := range s.Resources {
 		errs = append(errs, addr4("backend ip", b.IP), nonEmpty("backend zoneId", b.ZoneID), port("backend port", b.Port, true))
 	}

@@ -13,8 +13,8 @@ func NormalizeRule(r SecurityGroupRule) (SecurityGroupRule, error) {
 	if r.Protocol == "" {
 		r.Protocol = "tcp"
 	}
-	if r.Protocol != "tcp" && r.Protocol != "all" {
-		return r, Invalid("IpProtocol", "protocol %q must be tcp or all (endpoints carry TCP only)", r.Protocol)
+	if r.Protocol != "tcp" && r.Protocol != "udp" && r.Protocol != "all" {
+		return r, Invalid("IpProtocol", "protocol %q must be tcp, udp or all", r.Protocol)
 	}
 	if r.Protocol == "all" && r.PortRange == "" {
 		r.PortRange = "1/65535"
@@ -63,6 +63,8 @@ type compiledRule struct {
 	lo, hi uint16
 	accept bool
 	prio   int
+	udp    bool // a udp rule (Allows skips it)
+	tcp    bool // a tcp rule (AllowsUDP skips it)
 }
 
 // CompileRules merges the rules of the given groups: lower priority number
@@ -76,7 +78,8 @@ func CompileRules(groups ...SecurityGroup) RuleSet {
 			if err != nil || err2 != nil {
 				continue
 			}
-			rs = append(rs, compiledRule{src: p, lo: uint16(lo), hi: uint16(hi), accept: r.Policy == "accept", prio: r.Priority})
+			rs = append(rs, compiledRule{src: p, lo: uint16(lo), hi: uint16(hi), accept: r.Policy == "accept", prio: r.Priority,
+				udp: r.Protocol == "udp", tcp: r.Protocol == "tcp" || r.Protocol == ""})
 		}
 	}
 	sort.SliceStable(rs, func(i, j int) bool {
@@ -93,7 +96,19 @@ func CompileRules(groups ...SecurityGroup) RuleSet {
 func (rs RuleSet) Allows(src netip.Addr, port uint16) bool {
 	src = src.Unmap()
 	for _, r := range rs {
-		if port >= r.lo && port <= r.hi && r.src.Contains(src) {
+		if !r.udp && port >= r.lo && port <= r.hi && r.src.Contains(src) {
+			return r.accept
+		}
+	}
+	return false
+}
+
+// AllowsUDP reports whether a UDP flow from src to port is accepted: as
+// Allows, over the udp and all rules.
+func (rs RuleSet) AllowsUDP(src netip.Addr, port uint16) bool {
+	src = src.Unmap()
+	for _, r := range rs {
+		if !r.tcp && port >= r.lo && port <= r.hi && r.src.Contains(src) {
 			return r.accept
 		}
 	}

@@ -115,14 +115,25 @@ type Backend struct {
 
 // EndpointService is what a provider publishes.
 type EndpointService struct {
-	ServiceID           string    `json:"serviceId"`
-	AccountID           string    `json:"accountId"`
-	Name                string    `json:"serviceName"`
-	Description         string    `json:"serviceDescription"`
-	ServiceDomain       string    `json:"serviceDomain"`
-	RegionID            string    `json:"regionId"`
-	VpcID               string    `json:"vpcId,omitempty"`
-	Ports               []int     `json:"ports"`
+	ServiceID     string `json:"serviceId"`
+	AccountID     string `json:"accountId"`
+	Name          string `json:"serviceName"`
+	Description   string `json:"serviceDescription"`
+	ServiceDomain string `json:"serviceDomain"`
+	RegionID      string `json:"regionId"`
+	VpcID         string `json:"vpcId,omitempty"`
+	Ports         []int  `json:"ports"`
+	// UDPPorts are the service's UDP listener ports (Alibaba's listener
+	// protocol "udp"; Ports are TCP). A port number may be in both.
+	// UDPIdleTimeout is how long a UDP flow lives without datagrams
+	// (seconds; 0 = 60). UDPHealthCheckReq and UDPHealthCheckExp are the
+	// optional probe payload and the text its reply must contain (Alibaba
+	// NLB's HealthCheckReq/HealthCheckExp); without them a UDP backend is
+	// down only when it answers ICMP port unreachable.
+	UDPPorts            []int     `json:"udpPorts,omitempty"`
+	UDPIdleTimeout      int       `json:"udpIdleTimeoutSeconds,omitempty"`
+	UDPHealthCheckReq   string    `json:"udpHealthCheckReq,omitempty"`
+	UDPHealthCheckExp   string    `json:"udpHealthCheckExp,omitempty"`
 	Resources           []Backend `json:"resources"`
 	Zones               []string  `json:"zoneIds"`
 	AutoAcceptEnabled   bool      `json:"autoAcceptEnabled"`

@@ -69,6 +69,7 @@ type state struct {
 	capped             bool      // BandwidthMbps > 0
 	tlvs               []byte    // encoded PROXY v2 TLVs; valid if cfg.ProxyProtocol
 	met                *listenerMetrics
+	udp                *udpMetrics // UDPListener only
 }
 
 // compile builds the hot-path state for cfg. prev (may be nil) is the state

@@ -26,6 +26,7 @@ type Metrics struct {
 	sgDrops      *prometheus.CounterVec
 	dialFailures *prometheus.CounterVec
 	rejected     *prometheus.CounterVec
+	udp          udpMetricVecs
 }
 
 // NewMetrics creates the proxy collectors and registers them with reg (which
@@ -70,6 +71,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.dialFailures = register(reg, m.dialFailures)
 		m.rejected = register(reg, m.rejected)
 	}
+	m.udp = newUDPMetricVecs(reg)
 	return m
 }
 
@@ -117,6 +119,7 @@ func (m *Metrics) Forget(endpointID, zoneID string) {
 	}
 	m.bytes.DeleteLabelValues(endpointID, zoneID, "in")
 	m.bytes.DeleteLabelValues(endpointID, zoneID, "out")
+	m.udp.forget(endpointID, zoneID)
 }
 
 func (m *Metrics) forListener(endpointID, zoneID string) *listenerMetrics {

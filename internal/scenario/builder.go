@@ -96,7 +96,7 @@ func (b *Builder) Publish(ctx context.Context, provider Network, spec ServiceSpe
 		}
 	}
 	svc, err := b.Provider.CreateService(ctx, api.CreateServiceRequest{
-		Description: spec.Description, VpcID: provider.VPC.VpcID, Ports: spec.Ports, Resources: backends,
+		Description: spec.Description, VpcID: provider.VPC.VpcID, Ports: spec.Ports, UDPPorts: spec.UDPPorts, Resources: backends,
 		AutoAcceptEnabled: spec.AutoAccept, ZoneAffinityEnabled: spec.ZoneAffinity, ProxyProtocol: spec.ProxyProtocol,
 		ProxyProtocolTLVs: spec.ProxyTLVs, AllowedAccounts: []string{b.ConsumerID},
 	})

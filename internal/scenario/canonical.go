@@ -12,6 +12,7 @@ type Options struct {
 	ProxyProtocol bool
 	NoSGRule      bool // the security group has no rule (drops everything)
 	NoEndpoint    bool
+	UDPPorts      []int // UDP ports of the service, accepted from the consumer's CIDR by the security group
 }
 
 // Canonical is the plan of the canonical scenario: the provider's VPC with
@@ -34,12 +35,20 @@ func Canonical(o Options) Plan {
 	sg := &SecurityGroupSpec{Name: "sg-db"}
 	if !o.NoSGRule {
 		sg.Rules = append(sg.Rules, AcceptTCP(o.Port, o.Port, o.ConsumerCIDR))
+		for _, p := range o.UDPPorts {
+			r := AcceptTCP(p, p, o.ConsumerCIDR)
+			r.Protocol = "udp"
+			sg.Rules = append(sg.Rules, r)
+		}
 	}
 	p := Plan{
 		Provider: NetworkSpec{Name: "provider-vpc", CIDR: o.CIDR, VSwitches: vsws, Hosts: HostPerVSwitch("db-", vsws)},
-		Service: ServiceSpec{Description: "sample database", Ports: []int{o.Port}, BackendPort: o.Port,
+		Service: ServiceSpec{Description: "sample database", Ports: []int{o.Port}, UDPPorts: o.UDPPorts, BackendPort: o.Port,
 			AutoAccept: o.AutoAccept, ZoneAffinity: o.ZoneAffinity, ProxyProtocol: o.ProxyProtocol},
 		Consumer: NetworkSpec{Name: "consumer-vpc", CIDR: o.ConsumerCIDR, VSwitches: PerZone(o.Zones, 1), SecurityGroup: sg, Hosts: []HostSpec{{Name: "app"}}},
+	}
+	if len(o.UDPPorts) > 0 {
+		p.Service.BackendPort = 0 // several ports: each maps to the same port of the backend
 	}
 	if !o.NoEndpoint {
 		p.Endpoint = &EndpointSpec{}

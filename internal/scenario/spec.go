@@ -41,6 +41,7 @@ type SecurityGroupSpec struct {
 type ServiceSpec struct {
 	Description string
 	Ports       []int // listener ports
+	UDPPorts    []int // UDP listener ports
 	// Backends default to one per host of the provider network, in the
 	// host's zone, on BackendPort (0: the listener's port).
 	Backends    []api.BackendSpec
