@@ -72,3 +72,38 @@ func TestRandomULA56(t *testing.T) {
 		t.Fatalf("gateway %s of %s", gw, s)
 	}
 }
+
+// TestIPv6RecordValidation: records read from the store with bad IPv6
+// fields are refused (the store then skips them); good ones and IPv4-only
+// ones pass.
+func TestIPv6RecordValidation(t *testing.T) {
+	v4 := netip.MustParsePrefix("10.0.0.0/24")
+	sub := netip.MustParsePrefix("fd12:3456:789a:1::/64")
+	vpcID := NewID(PrefixVPC)
+	vsw := func(p netip.Prefix, gw netip.Addr) *VSwitch {
+		return &VSwitch{VSwitchID: NewID(PrefixVSwitch), AccountID: "1000000000000000", VpcID: vpcID, ZoneID: "z", CidrBlock: v4, Gateway: Gateway(v4),
+			Ipv6CidrBlock: p, Ipv6Gateway: gw}
+	}
+	vpc := func(p netip.Prefix) *VPC {
+		return &VPC{VpcID: vpcID, AccountID: "1000000000000000", CidrBlock: netip.MustParsePrefix("10.0.0.0/16"), Ipv6CidrBlock: p}
+	}
+	for _, tc := range []struct {
+		name string
+		rec  interface{ Validate() error }
+		ok   bool
+	}{
+		{"ipv4-only vpc", vpc(netip.Prefix{}), true},
+		{"dual-stack vpc", vpc(netip.MustParsePrefix("fd12:3456:789a::/56")), true},
+		{"vpc /64", vpc(sub), false},
+		{"vpc ipv4 as ipv6", vpc(netip.MustParsePrefix("10.0.0.0/8")), false},
+		{"ipv4-only vswitch", vsw(netip.Prefix{}, netip.Addr{}), true},
+		{"dual-stack vswitch", vsw(sub, IPv6Gateway(sub)), true},
+		{"vswitch without v6 gateway", vsw(sub, netip.Addr{}), false},
+		{"vswitch gateway not ::1", vsw(sub, IPv6Gateway(sub).Next()), false},
+		{"vswitch /56", vsw(netip.MustParsePrefix("fd12:3456:789a::/56"), netip.MustParseAddr("fd12:3456:789a::1")), false},
+	} {
+		if err := tc.rec.Validate(); (err == nil) != tc.ok {
+			t.Errorf("%s: %v, want ok=%v", tc.name, err, tc.ok)
+		}
+	}
+}
