@@ -13,8 +13,9 @@ import (
 // Ipv6CidrBlock (a ULA /56) makes a dual-stack VPC, CreateVSwitch
 // Ipv6CidrBlock N takes its /64 number N; DescribeVpcAttribute,
 // DescribeVpcs and DescribeVSwitchAttributes show Ipv6CidrBlock and
-// EnabledIpv6 (strictly decoded); bad IPv6 input gets its code; Ipv6Isp
-// is refused.
+// EnabledIpv6 (strictly decoded); ModifyVpcAttribute EnableIPv6 gives an
+// IPv4-only VPC its /56 once (other changes are refused); bad IPv6 input
+// gets its code; Ipv6Isp is refused.
 func TestSDKIPv6(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{Network: "loopback"})
 	zone := e.Config().Zones[0]
@@ -75,6 +76,29 @@ func TestSDKIPv6(t *testing.T) {
 	if s := dsr; s.Ipv6CidrBlock != "" || s.EnabledIpv6 {
 		t.Fatalf("IPv4-only vSwitch: %q %v", s.Ipv6CidrBlock, s.EnabledIpv6)
 	}
+
+	// ModifyVpcAttribute EnableIPv6 on an IPv4-only VPC, once.
+	pv := vpc.CreateCreateVpcRequest()
+	pv.CidrBlock = "10.10.0.0/16"
+	pvr, err := c.VPC.CreateVpc(pv)
+	must(t, "CreateVpc IPv4 only", err)
+	mod := vpc.CreateModifyVpcAttributeRequest()
+	mod.VpcId, mod.EnableIPv6, mod.Ipv6CidrBlock = pvr.VpcId, requests.NewBoolean(true), "fd00:abcd:ef01::/56"
+	mr, err := c.VPC.ModifyVpcAttribute(mod)
+	must(t, "ModifyVpcAttribute EnableIPv6", err)
+	strict[vpc.ModifyVpcAttributeResponse](t, "ModifyVpcAttribute", mr)
+	da.VpcId = pvr.VpcId
+	dar, err = c.VPC.DescribeVpcAttribute(da)
+	must(t, "DescribeVpcAttribute", err)
+	if dar.Ipv6CidrBlock != "fd00:abcd:ef01::/56" || !dar.EnabledIpv6 {
+		t.Fatalf("after ModifyVpcAttribute: %q %v", dar.Ipv6CidrBlock, dar.EnabledIpv6)
+	}
+	_, err = c.VPC.ModifyVpcAttribute(mod)
+	wantCode(t, "ModifyVpcAttribute twice", err, "InvalidVpc.Ipv6AlreadyEnabled", 409)
+	rename := vpc.CreateModifyVpcAttributeRequest()
+	rename.VpcId, rename.VpcName = pvr.VpcId, "renamed"
+	_, err = c.VPC.ModifyVpcAttribute(rename)
+	wantCode(t, "ModifyVpcAttribute VpcName", err, "OperationUnsupported", 400)
 
 	bad := vpc.CreateCreateVpcRequest()
 	bad.CidrBlock, bad.Ipv6CidrBlock = "10.9.0.0/16", "2001:db8::/56"

@@ -19,6 +19,7 @@ func vpcActions() map[string]action {
 		"DeleteVpc":                 deleteVpc,
 		"DescribeVpcs":              describeVpcs,
 		"DescribeVpcAttribute":      describeVpcAttribute,
+		"ModifyVpcAttribute":        modifyVpcAttribute,
 		"CreateVSwitch":             createVSwitch,
 		"DeleteVSwitch":             deleteBy("VSwitchId", (*client.Client).GetVSwitch, (*client.Client).DeleteVSwitch),
 		"DescribeVSwitches":         describeVSwitches,
