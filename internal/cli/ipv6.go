@@ -9,6 +9,25 @@ import (
 	"github.com/privlink/privlink/internal/client"
 )
 
+// hostColsIPv6 are the host columns with the host's IPv6 address.
+var hostColsIPv6 = insertCol(hostCols, "NODE", col{"IPV6", "ipv6Address"})
+
+// insertCol is cols with c inserted before the column headed before (at
+// the end if there is none).
+func insertCol(cols []col, before string, c col) []col {
+	out := make([]col, 0, len(cols)+1)
+	for _, x := range cols {
+		if x.head == before {
+			out = append(out, c)
+		}
+		out = append(out, x)
+	}
+	if len(out) == len(cols) {
+		out = append(out, c)
+	}
+	return out
+}
+
 // enableIPv6Cmd is `vpc enable-ipv6 VPC [--ipv6-cidr P]` (AllocateVpcIpv6Cidr).
 func enableIPv6Cmd(g *globals) *cobra.Command {
 	var req api.AllocateVpcIpv6CidrRequest
