@@ -106,6 +106,11 @@ func computeScope(sc scope, s *store.State) *desired {
 			continue
 		}
 		d.hosts[id] = netdrv.Host{ID: id, VpcID: h.VpcID, VSwitchID: h.VSwitchID, IP: h.IP, Prefix: vsw.CIDR, Gateway: vsw.Gateway}
+		if sw := s.VSwitches[h.VSwitchID]; h.Ipv6Address.IsValid() && sw != nil && sw.Ipv6CidrBlock.Contains(h.Ipv6Address) { // dual-stack (issue 16)
+			hd := d.hosts[id]
+			hd.IP6, hd.Prefix6 = h.Ipv6Address, sw.Ipv6CidrBlock
+			d.hosts[id] = hd
+		}
 	}
 	for _, ep := range s.Endpoints {
 		svc := s.Services[ep.ServiceID]

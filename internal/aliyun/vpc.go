@@ -2,6 +2,7 @@ package aliyun
 
 import (
 	"net/http"
+	"net/netip"
 	"strings"
 
 	"github.com/privlink/privlink/internal/api"
@@ -18,6 +19,7 @@ func vpcActions() map[string]action {
 		"DeleteVpc":                 deleteVpc,
 		"DescribeVpcs":              describeVpcs,
 		"DescribeVpcAttribute":      describeVpcAttribute,
+		"ModifyVpcAttribute":        modifyVpcAttribute,
 		"CreateVSwitch":             createVSwitch,
 		"DeleteVSwitch":             deleteBy("VSwitchId", (*client.Client).GetVSwitch, (*client.Client).DeleteVSwitch),
 		"DescribeVSwitches":         describeVSwitches,
@@ -54,6 +56,8 @@ type vpcView struct {
 	Description    string         `json:"Description"`
 	VSwitchIds     vSwitchIDs     `json:"VSwitchIds"`
 	RouterTableIds routerTableIDs `json:"RouterTableIds"`
+	Ipv6CidrBlock  string         `json:"Ipv6CidrBlock"`
+	EnabledIpv6    bool           `json:"EnabledIpv6"`
 }
 
 func (c *call) vpcView(v api.VPC, vsws []api.VSwitch) vpcView {
@@ -65,7 +69,8 @@ func (c *call) vpcView(v api.VPC, vsws []api.VSwitch) vpcView {
 	}
 	return vpcView{VpcId: v.VpcID, VpcName: v.Name, Description: v.Description, CidrBlock: v.CidrBlock.String(), Status: v.Status, CreationTime: v.CreateTime,
 		RegionId: c.h.cfg.Region, OwnerId: ownerID(v.AccountID), VRouterId: vRouterID(v.VpcID),
-		VSwitchIds: vSwitchIDs{ids}, RouterTableIds: routerTableIDs{[]string{routeTableID(v.VpcID)}}}
+		VSwitchIds: vSwitchIDs{ids}, RouterTableIds: routerTableIDs{[]string{routeTableID(v.VpcID)}},
+		Ipv6CidrBlock: prefixOrEmpty(v.Ipv6CidrBlock), EnabledIpv6: v.Ipv6CidrBlock.IsValid()}
 }
 
 type createVpcResponse struct {
@@ -76,13 +81,12 @@ type createVpcResponse struct {
 	ResourceGroupId string `json:"ResourceGroupId"`
 }
 
-// unstorable rejects what VPC and vSwitch creates cannot store yet: IPv6.
+// unstorable rejects the IPv6 parameters VPC and vSwitch creates cannot
+// store: an ISP (privlink's IPv6 is unique local, ULA) and a vSwitch
+// /64 from a secondary VPC IPv6 block (a VPC has one).
 func unstorable(p params) error {
-	if err := p.unsupported("EnableIpv6", "IPv6 is not supported yet", "false"); err != nil {
-		return err
-	}
-	for _, k := range []string{"Ipv6CidrBlock", "Ipv6Isp", "VpcIpv6CidrBlock"} {
-		if err := p.unsupported(k, "IPv6 is not supported yet"); err != nil {
+	for _, k := range []string{"Ipv6Isp", "VpcIpv6CidrBlock"} {
+		if err := p.unsupported(k, "privlink's IPv6 is one unique local (ULA) /56 per VPC"); err != nil {
 			return err
 		}
 	}
@@ -101,8 +105,12 @@ func createVpc(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
+	v6, err := c.p.boolean("EnableIpv6")
+	if err != nil {
+		return nil, err
+	}
 	req := api.CreateVPCRequest{Name: c.p.str("VpcName"), Description: c.p.str("Description"), CidrBlock: cidr, ClientToken: c.p.str("ClientToken"), DryRun: dry,
-		Tags: tagsOf(c.p), ResourceGroupID: c.p.str("ResourceGroupId")}
+		Tags: tagsOf(c.p), ResourceGroupID: c.p.str("ResourceGroupId"), EnableIpv6: v6, Ipv6CidrBlock: c.p.str("Ipv6CidrBlock")}
 	if err := req.Validate(); err != nil { // before the JSON hop (see createVpcEndpoint)
 		return nil, err
 	}
@@ -176,6 +184,9 @@ type vpcAttributes struct {
 	VRouterId    string     `json:"VRouterId"`
 	Description  string     `json:"Description"`
 	VSwitchIds   vSwitchIDs `json:"VSwitchIds"`
+	// Ipv6CidrBlock is the VPC's ULA /56 ("" for IPv4 only).
+	Ipv6CidrBlock string `json:"Ipv6CidrBlock"`
+	EnabledIpv6   bool   `json:"EnabledIpv6"`
 }
 
 type describeVpcAttributeResponse struct {
@@ -198,7 +209,8 @@ func describeVpcAttribute(c *call) (response, error) {
 	}
 	w := c.vpcView(v, vsws)
 	return &describeVpcAttributeResponse{vpcAttributes: vpcAttributes{VpcId: w.VpcId, VpcName: w.VpcName, CidrBlock: w.CidrBlock, Status: w.Status,
-		CreationTime: w.CreationTime, RegionId: w.RegionId, OwnerId: w.OwnerId, VRouterId: w.VRouterId, VSwitchIds: w.VSwitchIds, Description: w.Description}}, nil
+		CreationTime: w.CreationTime, RegionId: w.RegionId, OwnerId: w.OwnerId, VRouterId: w.VRouterId, VSwitchIds: w.VSwitchIds, Description: w.Description,
+		Ipv6CidrBlock: w.Ipv6CidrBlock, EnabledIpv6: w.EnabledIpv6}}, nil
 }
 
 type createVSwitchResponse struct {
@@ -226,6 +238,13 @@ func createVSwitch(c *call) (response, error) {
 	}
 	req.Name, req.ClientToken = c.p.str("VSwitchName"), c.p.str("ClientToken")
 	req.Tags = tagsOf(c.p)
+	if c.p.str("Ipv6CidrBlock") != "" { // the /64's index in the VPC's /56
+		index, err := c.p.integer("Ipv6CidrBlock", 0, 0, model.MaxVSwitchIPv6Index)
+		if err != nil {
+			return nil, err
+		}
+		req.Ipv6CidrBlock = &index
+	}
 	v, err := c.c.CreateVSwitch(c.ctx, req)
 	if err != nil {
 		return nil, err
@@ -252,6 +271,16 @@ type vSwitchView struct {
 	Description             string        `json:"Description"`
 	AvailableIpAddressCount int64         `json:"AvailableIpAddressCount"`
 	RouteTable              routeTableRef `json:"RouteTable"`
+	Ipv6CidrBlock           string        `json:"Ipv6CidrBlock"`
+	EnabledIpv6             bool          `json:"EnabledIpv6"`
+}
+
+// prefixOrEmpty is p as text, "" for the zero prefix (IPv4 only).
+func prefixOrEmpty(p netip.Prefix) string {
+	if !p.IsValid() {
+		return ""
+	}
+	return p.String()
 }
 
 func vSwitchViewOf(v api.VSwitch) vSwitchView {
@@ -260,7 +289,8 @@ func vSwitchViewOf(v api.VSwitch) vSwitchView {
 	avail := int64(1)<<(32-v.CidrBlock.Bits()) - 3
 	return vSwitchView{VSwitchId: v.VSwitchID, VpcId: v.VpcID, Status: v.Status, CidrBlock: v.CidrBlock.String(), ZoneId: v.ZoneID,
 		VSwitchName: v.Name, CreationTime: v.CreateTime, OwnerId: ownerID(v.AccountID), AvailableIpAddressCount: max(avail, 0),
-		RouteTable: routeTableRef{RouteTableId: routeTableID(v.VpcID), RouteTableType: "System"}}
+		RouteTable:    routeTableRef{RouteTableId: routeTableID(v.VpcID), RouteTableType: "System"},
+		Ipv6CidrBlock: prefixOrEmpty(v.Ipv6CidrBlock), EnabledIpv6: v.Ipv6CidrBlock.IsValid()}
 }
 
 type describeVSwitchesResponse struct {

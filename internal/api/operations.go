@@ -38,6 +38,7 @@ const (
 	OpListVPCs            = "ListVpcs"
 	OpGetVPC              = "GetVpc"
 	OpDeleteVPC           = "DeleteVpc"
+	OpAllocateVPCIPv6     = "AllocateVpcIpv6Cidr"
 	OpCreateVSwitch       = "CreateVSwitch"
 	OpListVSwitches       = "ListVSwitches"
 	OpGetVSwitch          = "GetVSwitch"
@@ -153,6 +154,7 @@ var Operations = []Operation{
 	{OpListVPCs, "GET", "/v1/vpcs", "List your VPCs (filters: tag, resourceGroupId)", nil, List[VPC]{}, false, []string{FilterTag, FilterResourceGroupID}, listErrs},
 	{OpGetVPC, "GET", "/v1/vpcs/{id}", "Get a VPC", nil, VPC{}, false, nil, getErrs},
 	{OpDeleteVPC, "DELETE", "/v1/vpcs/{id}", "Delete an empty VPC", nil, VPC{}, false, nil, deleteErrs},
+	{OpAllocateVPCIPv6, "POST", "/v1/vpcs/{id}/ipv6-cidr", "Give an IPv4-only VPC an IPv6 /56 (yours inside fc00::/7, or a random ULA one); its vSwitches then may take /64s", AllocateVpcIpv6CidrRequest{}, VPC{}, false, nil, bodyErrs},
 
 	{OpCreateVSwitch, "POST", "/v1/vswitches", "Create a vSwitch in a VPC and zone", CreateVSwitchRequest{}, VSwitch{}, false, nil, bodyErrs},
 	{OpListVSwitches, "GET", "/v1/vswitches", "List your vSwitches (filters: vpcId, tag, resourceGroupId)", nil, List[VSwitch]{}, false, []string{FilterVpcID, FilterTag, FilterResourceGroupID}, listErrs},

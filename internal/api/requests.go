@@ -14,23 +14,39 @@ type CreateVPCRequest struct {
 	Name        string `json:"vpcName"`
 	Description string `json:"description,omitempty"`
 	CidrBlock   string `json:"cidrBlock"`
-	NetnsPath   string `json:"netnsPath,omitempty"`
-	ClientToken string `json:"clientToken,omitempty"`
-	DryRun      bool   `json:"dryRun,omitempty"`
+	// EnableIpv6 gives the VPC an IPv6 /56 the control plane chooses (a
+	// random ULA prefix unique in the region); Ipv6CidrBlock gives it the
+	// caller's own /56 inside fc00::/7 instead (implies EnableIpv6).
+	EnableIpv6    bool   `json:"enableIpv6,omitempty"`
+	Ipv6CidrBlock string `json:"ipv6CidrBlock,omitempty"`
+	NetnsPath     string `json:"netnsPath,omitempty"`
+	ClientToken   string `json:"clientToken,omitempty"`
+	DryRun        bool   `json:"dryRun,omitempty"`
 
 	// Tags and ResourceGroupID label the new resource (at most 20 tags).
 	Tags            []Tag  `json:"tags,omitempty"`
 	ResourceGroupID string `json:"resourceGroupId,omitempty"`
 }
 
+// AllocateVpcIpv6CidrRequest gives an IPv4-only VPC an IPv6 /56: the
+// caller's (inside fc00::/7) or, empty, one the control plane chooses.
+type AllocateVpcIpv6CidrRequest struct {
+	Ipv6CidrBlock string `json:"ipv6CidrBlock,omitempty"`
+}
+
 // CreateVSwitchRequest creates a vSwitch.
 type CreateVSwitchRequest struct {
-	VpcID       string `json:"vpcId"`
-	ZoneID      string `json:"zoneId"`
-	CidrBlock   string `json:"cidrBlock"`
-	Name        string `json:"vSwitchName"`
-	ClientToken string `json:"clientToken,omitempty"`
-	DryRun      bool   `json:"dryRun,omitempty"`
+	VpcID     string `json:"vpcId"`
+	ZoneID    string `json:"zoneId"`
+	CidrBlock string `json:"cidrBlock"`
+	// Ipv6CidrBlock is the index (0-255) of the vSwitch's /64 in its VPC's
+	// IPv6 /56, as Alibaba's CreateVSwitch; EnableIpv6 alone takes the
+	// lowest free one. Neither: the vSwitch is IPv4 only.
+	Ipv6CidrBlock *int   `json:"ipv6CidrBlock,omitempty"`
+	EnableIpv6    bool   `json:"enableIpv6,omitempty"`
+	Name          string `json:"vSwitchName"`
+	ClientToken   string `json:"clientToken,omitempty"`
+	DryRun        bool   `json:"dryRun,omitempty"`
 
 	// Tags and ResourceGroupID label the new resource (at most 20 tags).
 	Tags            []Tag  `json:"tags,omitempty"`
@@ -60,7 +76,10 @@ type RulesRequest struct {
 type CreateHostRequest struct {
 	VSwitchID string `json:"vSwitchId"`
 	IP        string `json:"privateIpAddress,omitempty"`
-	Name      string `json:"hostName,omitempty"`
+	// Ipv6Address chooses the host's IPv6 address in a dual-stack
+	// vSwitch (default: the lowest free one).
+	Ipv6Address string `json:"ipv6Address,omitempty"`
+	Name        string `json:"hostName,omitempty"`
 	// NodeName places the host on that node; by default the
 	// least loaded ready node of the vSwitch's zone.
 	NodeName    string `json:"nodeName,omitempty"`

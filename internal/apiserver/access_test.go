@@ -75,6 +75,7 @@ func TestCrossAccountMatrix(t *testing.T) {
 		"zones":            map[string]any{"zoneId": s.ConsumerVSwitches[0].ZoneID, "vSwitchId": s.ConsumerVSwitches[0].VSwitchID},
 		"load-balancers":   map[string]any{"loadBalancerId": lb.LoadBalancerID},
 		"resource":         map[string]any{"resourceId": ""}, // a zone's pinned resource
+		"ipv6-cidr":        map[string]any{},                 // AllocateVpcIpv6Cidr: privlink chooses
 	}
 	before := storeDump(t, e)
 	for _, rt := range e.API.Routes() {

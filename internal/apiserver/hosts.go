@@ -18,6 +18,10 @@ func (a *API) createHost(r *http.Request, req api.CreateHostRequest) (any, error
 		}
 		want = ip
 	}
+	want6, err := model.ParseHostIPv6(req.Ipv6Address)
+	if err != nil {
+		return nil, err
+	}
 	build := func(t *store.Txn) (string, any, error) {
 		vsw, _, err := getOwned[model.VSwitch](a, r, store.KindVSwitch, req.VSwitchID)
 		if err != nil {
@@ -41,6 +45,9 @@ func (a *API) createHost(r *http.Request, req api.CreateHostRequest) (any, error
 		h := model.Host{HostID: model.NewID(model.PrefixHost), AccountID: vsw.AccountID, Name: req.Name, VpcID: vsw.VpcID,
 			VSwitchID: vsw.VSwitchID, ZoneID: vsw.ZoneID, IP: ip, NodeName: node, Status: "Running", CreateTime: now()}
 		a.claim(t, vsw.VSwitchID, ip, h.HostID)
+		if h.Ipv6Address, err = a.takeHostIPv6(r.Context(), t, vsw, want6, h.HostID); err != nil {
+			return "", nil, err
+		}
 		if node != "" {
 			t.Index(a.st.HostNodeKey(node, h.HostID))
 		}
@@ -52,6 +59,9 @@ func (a *API) createHost(r *http.Request, req api.CreateHostRequest) (any, error
 // deleteHost releases the host's address and its node's index entry with it.
 func (a *API) deleteHost(_ *http.Request, h *model.Host, t *store.Txn) error {
 	t.Delete(a.st.IPAMKey(h.VSwitchID, h.IP))
+	if h.Ipv6Address.IsValid() {
+		t.Delete(a.st.IPAMKey(h.VSwitchID, h.Ipv6Address))
+	}
 	if h.NodeName != "" {
 		t.Delete(a.st.HostNodeKey(h.NodeName, h.HostID))
 	}

@@ -14,6 +14,9 @@ type allocator struct {
 	prefix netip.Prefix
 	used   map[netip.Addr]bool
 	next   netip.Addr
+	// reserved tells the addresses never handed out (model.Reserved, or
+	// model.ReservedIPv6 for a vSwitch's /64).
+	reserved func(netip.Prefix, netip.Addr) bool
 }
 
 func (a *API) newAllocator(ctx context.Context, vsw model.VSwitch) (*allocator, error) {
@@ -21,7 +24,7 @@ func (a *API) newAllocator(ctx context.Context, vsw model.VSwitch) (*allocator, 
 	if err != nil {
 		return nil, err
 	}
-	al := &allocator{prefix: vsw.CidrBlock, used: map[netip.Addr]bool{}, next: vsw.CidrBlock.Addr()}
+	al := &allocator{prefix: vsw.CidrBlock, used: map[netip.Addr]bool{}, next: vsw.CidrBlock.Addr(), reserved: model.Reserved}
 	for _, k := range used {
 		if ip, err := netip.ParseAddr(k); err == nil {
 			al.used[ip] = true
@@ -36,7 +39,7 @@ func (al *allocator) take(field string, ip netip.Addr) (netip.Addr, error) {
 		if !al.prefix.Contains(ip) {
 			return ip, model.Invalid(field, "IP %s is not inside the vSwitch CIDR %s", ip, al.prefix)
 		}
-		if model.Reserved(al.prefix, ip) {
+		if al.reserved(al.prefix, ip) {
 			return ip, model.Invalid(field, "IP %s is reserved (network, gateway or broadcast address of %s)", ip, al.prefix)
 		}
 		if al.used[ip] {
@@ -46,7 +49,7 @@ func (al *allocator) take(field string, ip netip.Addr) (netip.Addr, error) {
 		return ip, nil
 	}
 	for cand := al.next; al.prefix.Contains(cand); cand = cand.Next() {
-		if model.Reserved(al.prefix, cand) || al.used[cand] {
+		if al.reserved(al.prefix, cand) || al.used[cand] {
 			continue
 		}
 		al.used[cand] = true

@@ -18,6 +18,10 @@ func (a *API) createVPC(r *http.Request, req api.CreateVPCRequest) (any, error) 
 	if err != nil {
 		return nil, err
 	}
+	v6, autoV6, err := vpcIPv6Request(req.EnableIpv6, req.Ipv6CidrBlock)
+	if err != nil {
+		return nil, err
+	}
 	if req.NetnsPath != "" && !callerOf(r).Admin {
 		return nil, model.Errorf(http.StatusForbidden, "Forbidden.AdoptNamespace", "only the admin may adopt an existing network namespace (netnsPath)")
 	}
@@ -28,6 +32,9 @@ func (a *API) createVPC(r *http.Request, req api.CreateVPCRequest) (any, error) 
 		v := model.VPC{VpcID: model.NewID(model.PrefixVPC), AccountID: callerOf(r).AccountID, Name: req.Name, Description: req.Description,
 			CidrBlock: cidr, NetnsPath: req.NetnsPath, Status: model.StatusAvailable, CreateTime: now(), Tagging: tagging}
 		if v.VNI, err = a.st.AllocVNI(r.Context(), t, v.VpcID); err != nil {
+			return "", nil, err
+		}
+		if err := a.setVPCIPv6(r.Context(), t, &v, v6, autoV6); err != nil {
 			return "", nil, err
 		}
 		return v.VpcID, v, nil
@@ -41,6 +48,9 @@ func (a *API) deleteVPC(r *http.Request, v *model.VPC, t *store.Txn) error {
 	id := v.VpcID
 	if v.VNI != 0 {
 		t.Delete(a.st.VNIKey(v.VNI))
+	}
+	if v.Ipv6CidrBlock.IsValid() {
+		t.Delete(a.st.IPv6CIDRKey(v.Ipv6CidrBlock, id))
 	}
 	st, err := a.st.ReadState(r.Context(), store.KindVSwitch, store.KindSG, store.KindService)
 	if err != nil {
@@ -104,6 +114,9 @@ func (a *API) createVSwitch(r *http.Request, req api.CreateVSwitchRequest) (any,
 		v := model.VSwitch{VSwitchID: model.NewID(model.PrefixVSwitch), AccountID: vpc.AccountID, VpcID: vpc.VpcID,
 			ZoneID: req.ZoneID, Name: req.Name, CidrBlock: cidr, Gateway: model.Gateway(cidr),
 			Status: model.StatusAvailable, CreateTime: now(), Tagging: tagging}
+		if err := setVSwitchIPv6(&v, vpc, sibs, req); err != nil {
+			return "", nil, err
+		}
 		return v.VSwitchID, v, nil
 	})
 	return createThenGet[model.VSwitch](a, r, store.KindVSwitch, req.ClientToken, req.DryRun, req, build)

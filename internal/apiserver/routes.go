@@ -35,6 +35,8 @@ func (a *API) handlers() map[string]handlerFunc {
 		api.OpGetVPC:    getOf[model.VPC](a, store.KindVPC),
 		api.OpDeleteVPC: deleteOf(a, store.KindVPC, a.deleteVPC),
 
+		api.OpAllocateVPCIPv6: body(a.allocateVPCIPv6),
+
 		api.OpCreateVSwitch: body(a.createVSwitch),
 		api.OpListVSwitches: listInVPC[model.VSwitch](a, store.KindVSwitch),
 		api.OpGetVSwitch:    getOf[model.VSwitch](a, store.KindVSwitch),

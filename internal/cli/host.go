@@ -15,7 +15,8 @@ import (
 func hostCmd(g *globals) *cobra.Command {
 	cmd := &cobra.Command{Use: "host", Short: "Manage ECS-like hosts (namespaces on a vSwitch)"}
 	var req api.CreateHostRequest
-	create := createCmd(g, "Create a host", hostCols, (*client.Client).CreateHost, &req, &req.ClientToken, &req.DryRun)
+	create := createCmd(g, "Create a host", hostColsIPv6, (*client.Client).CreateHost, &req, &req.ClientToken, &req.DryRun)
+	create.Flags().StringVar(&req.Ipv6Address, "ipv6-address", "", "IPv6 address in a dual-stack vSwitch's /64 (default: the lowest free one)")
 	create.Flags().StringVar(&req.VSwitchID, "vswitch", "", "vSwitch ID")
 	create.Flags().StringVar(&req.IP, "ip", "", "private IP (default: next free)")
 	create.Flags().StringVar(&req.Name, "name", "", "name")
@@ -55,6 +56,6 @@ func hostCmd(g *globals) *cobra.Command {
 		},
 	}
 	cmd.AddCommand(create, exe)
-	crud(g, cmd, hostCols, (*client.Client).ListHosts, (*client.Client).GetHost, (*client.Client).DeleteHost, api.FilterVpcID)
+	crud(g, cmd, hostColsIPv6, (*client.Client).ListHosts, (*client.Client).GetHost, (*client.Client).DeleteHost, api.FilterVpcID)
 	return cmd
 }

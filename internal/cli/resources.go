@@ -12,8 +12,8 @@ import (
 )
 
 var (
-	vpcCols  = []col{{"VPC ID", "vpcId"}, {"NAME", "vpcName"}, {"CIDR", "cidrBlock"}, {"STATUS", "status"}}
-	vswCols  = []col{{"VSWITCH ID", "vSwitchId"}, {"VPC ID", "vpcId"}, {"ZONE", "zoneId"}, {"CIDR", "cidrBlock"}, {"GATEWAY", "gatewayIp"}, {"NAME", "vSwitchName"}}
+	vpcCols  = []col{{"VPC ID", "vpcId"}, {"NAME", "vpcName"}, {"CIDR", "cidrBlock"}, {"IPV6 CIDR", "ipv6CidrBlock"}, {"STATUS", "status"}}
+	vswCols  = []col{{"VSWITCH ID", "vSwitchId"}, {"VPC ID", "vpcId"}, {"ZONE", "zoneId"}, {"CIDR", "cidrBlock"}, {"GATEWAY", "gatewayIp"}, {"IPV6 CIDR", "ipv6CidrBlock"}, {"NAME", "vSwitchName"}}
 	sgCols   = []col{{"SECURITY GROUP ID", "securityGroupId"}, {"VPC ID", "vpcId"}, {"NAME", "securityGroupName"}, {"RULES (proto port source policy prio)", "rules"}}
 	hostCols = []col{{"HOST ID", "hostId"}, {"NAME", "hostName"}, {"VPC ID", "vpcId"}, {"VSWITCH ID", "vSwitchId"}, {"ZONE", "zoneId"}, {"IP", "privateIpAddress"}, {"NODE", "nodeName"}}
 	svcCols  = []col{{"SERVICE ID", "serviceId"}, {"SERVICE NAME", "serviceName"}, {"SERVICE DOMAIN", "serviceDomain"}, {"REGION", "regionId"}, {"ZONES", "zoneIds"}, {"PORTS", "ports"}, {"UDP PORTS", "udpPorts"}, {"AUTO ACCEPT", "autoAcceptEnabled"}, {"STATUS", "serviceStatus"}}
@@ -130,8 +130,10 @@ func vpcCmd(g *globals) *cobra.Command {
 	create.Flags().StringVar(&req.Description, "description", "", "description (at most 256 bytes)")
 	create.Flags().StringVar(&req.CidrBlock, "cidr", "", "CIDR block, e.g. 172.16.0.0/16")
 	create.Flags().StringVar(&req.NetnsPath, "adopt-netns", "", "adopt an existing network namespace (path, e.g. /proc/PID/ns/net; admin only)")
+	create.Flags().BoolVar(&req.EnableIpv6, "ipv6", false, "dual-stack: an IPv6 /56 chosen by privlink (a random ULA prefix unique in the region)")
+	create.Flags().StringVar(&req.Ipv6CidrBlock, "ipv6-cidr", "", "dual-stack with your own IPv6 /56 inside fc00::/7, e.g. fd12:3456:789a::/56")
 	taggingFlags(create, &req.Tags, &req.ResourceGroupID)
-	cmd.AddCommand(create)
+	cmd.AddCommand(create, enableIPv6Cmd(g))
 	crud(g, cmd, vpcCols, unfiltered((*client.Client).ListVPCs), (*client.Client).GetVPC, (*client.Client).DeleteVPC)
 	return cmd
 }
@@ -148,6 +150,7 @@ func vswitchCmd(g *globals) *cobra.Command {
 	create.Flags().StringVar(&req.VpcID, "vpc", "", "VPC ID")
 	create.Flags().StringVar(&req.ZoneID, "zone", "", "zone ID")
 	create.Flags().StringVar(&req.CidrBlock, "cidr", "", "CIDR inside the VPC's")
+	ipv6VSwitchFlags(create, &req)
 	create.Flags().StringVar(&req.Name, "name", "", "name")
 	taggingFlags(create, &req.Tags, &req.ResourceGroupID)
 	cmd.AddCommand(create)

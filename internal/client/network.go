@@ -52,6 +52,12 @@ func (c *Client) DeleteVPC(ctx context.Context, id string) (api.VPC, error) {
 	return call[api.VPC](ctx, c, api.OpDeleteVPC, nil, nil, id)
 }
 
+// AllocateVpcIpv6Cidr gives an IPv4-only VPC an IPv6 /56 (req's, or
+// empty: a random ULA one).
+func (c *Client) AllocateVpcIpv6Cidr(ctx context.Context, id string, req api.AllocateVpcIpv6CidrRequest) (api.VPC, error) {
+	return call[api.VPC](ctx, c, api.OpAllocateVPCIPv6, nil, req, id)
+}
+
 // CreateVSwitch creates a vSwitch in a VPC and zone.
 func (c *Client) CreateVSwitch(ctx context.Context, req api.CreateVSwitchRequest) (api.VSwitch, error) {
 	return call[api.VSwitch](ctx, c, api.OpCreateVSwitch, nil, req)

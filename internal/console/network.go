@@ -29,7 +29,8 @@ func (c *Console) renderVPCs(w http.ResponseWriter, r *http.Request, s *session,
 
 func (c *Console) vpcCreate(w http.ResponseWriter, r *http.Request, s *session) {
 	f := newForm(r.PostForm)
-	req := api.CreateVPCRequest{Name: f.Get("name"), CidrBlock: f.Get("cidr"), ClientToken: f.Get("clientToken")}
+	req := api.CreateVPCRequest{Name: f.Get("name"), CidrBlock: f.Get("cidr"), ClientToken: f.Get("clientToken"),
+		EnableIpv6: f.Checked("enableIpv6"), Ipv6CidrBlock: f.Get("ipv6Cidr")}
 	if req.CidrBlock == "" {
 		f.fail("cidr", "enter the VPC's IPv4 CIDR block, e.g. 192.168.0.0/16")
 	}
@@ -38,7 +39,7 @@ func (c *Console) vpcCreate(w http.ResponseWriter, r *http.Request, s *session) 
 			c.redirect(w, r, s, "/console/vpcs/"+esc(v.VpcID), "VPC "+v.VpcID+" created. Add a vSwitch in each zone you want to use.", false)
 			return
 		} else {
-			f.apiFail(err, fieldMap{"VpcName": "name", "CidrBlock": "cidr"})
+			f.apiFail(err, ipv6Fields(fieldMap{"VpcName": "name", "CidrBlock": "cidr"}, "ipv6Cidr"))
 		}
 	}
 	c.renderVPCs(w, r, s, http.StatusBadRequest, f)
@@ -89,13 +90,14 @@ func (c *Console) vswitchCreate(w http.ResponseWriter, r *http.Request, s *sessi
 	if req.CidrBlock == "" {
 		f.fail("cidr", "enter a CIDR block inside the VPC's, e.g. 192.168.1.0/24")
 	}
+	vswitchIPv6Form(f, &req)
 	if f.ok() {
 		if v, err := c.api(s).CreateVSwitch(r.Context(), req); err == nil {
 			c.redirect(w, r, s, "/console/vpcs/"+esc(vpc)+"#vswitches", "vSwitch "+v.VSwitchID+" created in "+v.ZoneID+".", false)
 			return
 		} else {
-			f.apiFail(err, fieldMap{"VSwitchName": "name", "CidrBlock": "cidr", "ZoneId": "zoneId", "InvalidZoneId.NotFound": "zoneId",
-				"QuotaExceeded.VSwitch": "cidr"})
+			f.apiFail(err, ipv6Fields(fieldMap{"VSwitchName": "name", "CidrBlock": "cidr", "ZoneId": "zoneId", "InvalidZoneId.NotFound": "zoneId",
+				"QuotaExceeded.VSwitch": "cidr"}, "ipv6Index"))
 		}
 	}
 	c.renderVPC(w, r, s, http.StatusBadRequest, f)

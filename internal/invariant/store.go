@@ -87,6 +87,9 @@ func (s *Snapshot) Check() []string {
 	}
 	for id, h := range st.Hosts {
 		hold(h.VSwitchID, h.IP, id)
+		if h.Ipv6Address.IsValid() {
+			hold(h.VSwitchID, h.Ipv6Address, id)
+		}
 	}
 	for _, ep := range st.Endpoints {
 		for _, z := range ep.Zones {

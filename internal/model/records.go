@@ -23,6 +23,9 @@ func (v *VPC) Validate() error {
 	if err == nil && v.VNI != 0 && !ValidVNI(v.VNI) {
 		err = fmt.Errorf("vni %d is out of 1..%d", v.VNI, MaxVNI)
 	}
+	if err == nil {
+		err = validIPv6("ipv6CidrBlock", v.Ipv6CidrBlock, VPCIPv6Bits)
+	}
 	return err
 }
 
@@ -32,6 +35,12 @@ func (v *VSwitch) Validate() error {
 		nonEmpty("zoneId", v.ZoneID), prefix4("cidrBlock", v.CidrBlock))
 	if err == nil && (!v.CidrBlock.Contains(v.Gateway) || v.Gateway == v.CidrBlock.Addr()) {
 		err = fmt.Errorf("gatewayIp %s is not a host address of %s", v.Gateway, v.CidrBlock)
+	}
+	if err == nil {
+		err = validIPv6("ipv6CidrBlock", v.Ipv6CidrBlock, VSwitchIPv6Bits)
+	}
+	if err == nil && v.Ipv6CidrBlock.IsValid() != v.Ipv6Gateway.IsValid() || v.Ipv6Gateway.IsValid() && v.Ipv6Gateway != IPv6Gateway(v.Ipv6CidrBlock) {
+		err = errors.Join(err, fmt.Errorf("ipv6GatewayIp %v is not the ::1 of %v", v.Ipv6Gateway, v.Ipv6CidrBlock))
 	}
 	return err
 }
@@ -53,6 +62,9 @@ func (h *Host) Validate() error {
 		id(PrefixVSwitch, h.VSwitchID), nonEmpty("zoneId", h.ZoneID), addr4("privateIpAddress", h.IP))
 	if err == nil && h.NodeName != "" {
 		err = nodeName(h.NodeName)
+	}
+	if err == nil && h.Ipv6Address.IsValid() && (!h.Ipv6Address.Is6() || h.Ipv6Address.Is4In6()) {
+		err = fmt.Errorf("ipv6Address %v is not an IPv6 address", h.Ipv6Address)
 	}
 	return err
 }

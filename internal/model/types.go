@@ -45,24 +45,30 @@ type VPC struct {
 	NetnsPath   string       `json:"netnsPath,omitempty"`
 	// VNI is the VXLAN network identifier joining the VPC's copies on
 	// several nodes, unique in the region; 0 on records from before nodes.
-	VNI         int    `json:"vni,omitempty"`
-	Status      string `json:"status"`
-	CreateTime  string `json:"createTime"`
-	ClientToken string `json:"-"`
+	VNI int `json:"vni,omitempty"`
+	// Ipv6CidrBlock is the VPC's IPv6 /56 (a ULA prefix); zero: IPv4 only.
+	Ipv6CidrBlock netip.Prefix `json:"ipv6CidrBlock,omitzero"`
+	Status        string       `json:"status"`
+	CreateTime    string       `json:"createTime"`
+	ClientToken   string       `json:"-"`
 	Tagging
 }
 
 // VSwitch is a subnet of a VPC in one zone: a bridge in the VPC namespace.
 type VSwitch struct {
-	VSwitchID  string       `json:"vSwitchId"`
-	AccountID  string       `json:"accountId"`
-	VpcID      string       `json:"vpcId"`
-	ZoneID     string       `json:"zoneId"`
-	Name       string       `json:"vSwitchName"`
-	CidrBlock  netip.Prefix `json:"cidrBlock"`
-	Gateway    netip.Addr   `json:"gatewayIp"`
-	Status     string       `json:"status"`
-	CreateTime string       `json:"createTime"`
+	VSwitchID string       `json:"vSwitchId"`
+	AccountID string       `json:"accountId"`
+	VpcID     string       `json:"vpcId"`
+	ZoneID    string       `json:"zoneId"`
+	Name      string       `json:"vSwitchName"`
+	CidrBlock netip.Prefix `json:"cidrBlock"`
+	Gateway   netip.Addr   `json:"gatewayIp"`
+	// Ipv6CidrBlock is the vSwitch's /64 of its VPC's /56 and Ipv6Gateway
+	// its ::1; zero: IPv4 only.
+	Ipv6CidrBlock netip.Prefix `json:"ipv6CidrBlock,omitzero"`
+	Ipv6Gateway   netip.Addr   `json:"ipv6GatewayIp,omitzero"`
+	Status        string       `json:"status"`
+	CreateTime    string       `json:"createTime"`
 	Tagging
 }
 
@@ -95,7 +101,10 @@ type Host struct {
 	VSwitchID string     `json:"vSwitchId"`
 	ZoneID    string     `json:"zoneId"`
 	IP        netip.Addr `json:"privateIpAddress"`
-	Netns     string     `json:"netns,omitempty"`
+	// Ipv6Address is the host's address in its vSwitch's /64; zero on
+	// an IPv4-only vSwitch.
+	Ipv6Address netip.Addr `json:"ipv6Address,omitzero"`
+	Netns       string     `json:"netns,omitempty"`
 	// NodeName is the node the host lives on; empty on records from
 	// before nodes (they belong to the node in meta/defaultnode).
 	NodeName   string `json:"nodeName,omitempty"`

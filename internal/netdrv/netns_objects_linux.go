@@ -294,6 +294,9 @@ func (d *NetnsDriver) EnsureHost(h Host) error {
 	if err := checkHost(h); err != nil {
 		return err
 	}
+	if err := checkHostIPv6(h); err != nil {
+		return err
+	}
 	h.IP, h.Gateway = h.IP.Unmap(), h.Gateway.Unmap()
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
@@ -329,8 +332,14 @@ func (d *NetnsDriver) EnsureHost(h Host) error {
 		return err
 	}
 	defer hnl.Close()
+	if err := d.hostIPv6Defaults(hs, h); err != nil {
+		return fmt.Errorf("netdrv: host %s: ipv6: %w", h.ID, err)
+	}
 	if err := d.plumbHost(v, br, hnl, hs, h, old); err != nil {
 		return fmt.Errorf("netdrv: host %s: %w", h.ID, err)
+	}
+	if err := d.hostIPv6(v, br, hnl, hs, h, old); err != nil {
+		return fmt.Errorf("netdrv: host %s: ipv6: %w", h.ID, err)
 	}
 	d.mu.Lock()
 	hs.h = h

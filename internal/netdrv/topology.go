@@ -30,6 +30,10 @@ type Host struct {
 	IP                   netip.Addr
 	Prefix               netip.Prefix // vSwitch CIDR
 	Gateway              netip.Addr
+	// IP6 and Prefix6 (the vSwitch's /64) make the host dual-stack; its
+	// IPv6 gateway is the /64's ::1 (ipv6_linux.go). Zero: IPv4 only.
+	IP6     netip.Addr
+	Prefix6 netip.Prefix
 }
 
 // Inventory is what one driver prefix has on this machine.

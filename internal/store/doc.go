@@ -29,7 +29,8 @@
 //   - nodes (nodes.go; docs/design/multinode.md §2): RegisterNode (a
 //     node's permanent registration and index), DeleteNode, MarkNodeNotReady,
 //     AllocVNI (a VPC's VNI from the meta/vninext counter, race-free
-//     between API servers), EnsureDefaultNode; State holds Nodes (ready
+//     between API servers), AllocIPv6CIDR (a VPC's random ULA /56,
+//     unique in the region, ipv6.go), EnsureDefaultNode; State holds Nodes (ready
 //     nodes), NodeRegs and Placements (ENI placements);
 //   - the embedded etcd's backend quota (Config.QuotaBytes) and its NOSPACE
 //     alarm: NoSpace recognizes the refusal, privlink_store_nospace shows
