@@ -127,6 +127,9 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 				ZoneDomain: a.naming.ZoneDomain(ep.EndpointID, z.ZoneID, svc.ServiceID), ZoneStatus: model.ZoneCreating})
 			a.claim(t, vsw.VSwitchID, ip, eni)
 		}
+		if ep.SnatIP, err = a.claimSNAT(r, t, ep.EndpointID); err != nil {
+			return "", nil, err
+		}
 		return ep.EndpointID, ep, nil
 	}
 	if req.DryRun {
@@ -182,6 +185,9 @@ func (a *API) deleteEndpoint(_ *http.Request, ep *model.Endpoint, t *store.Txn) 
 	t.Delete(a.st.ServiceEndpointKey(ep.ServiceID, ep.EndpointID)).Delete(a.st.VPCEndpointKey(ep.VpcID, ep.EndpointID))
 	for _, z := range ep.Zones {
 		t.Delete(a.st.IPAMKey(z.VSwitchID, z.IP))
+	}
+	if ep.SnatIP.IsValid() {
+		t.Delete(a.st.IPAMKey(model.SNATPoolKey, ep.SnatIP))
 	}
 	ep.EndpointStatus, ep.ConnectionStatus = model.StatusDeleting, model.ConnDeleting
 	return nil

@@ -65,6 +65,9 @@ var serviceFields = fieldMap{
 	"ConnectBandwidth":                 "bandwidth",
 	"MaxConnectionsPerEndpoint":        "maxConnections",
 	"NewConnectionsPerSecond":          "newConnectionsPerSecond",
+	"Forwarding":                       "forwarding",
+	"Forwarding.NoVpc":                 "forwarding",
+	"Forwarding.NeedsProxy":            "forwarding",
 }
 
 // parsePorts reads "6001" or "6001, 6002".
@@ -128,6 +131,7 @@ func (c *Console) serviceCreate(w http.ResponseWriter, r *http.Request, s *sessi
 		ZoneAffinityEnabled: f.Checked("zoneAffinity"),
 		ProxyProtocol:       f.Checked("proxyProtocol"),
 		ProxyProtocolTLVs:   proxyTLVs(f.Get("proxyTlvs")),
+		Forwarding:          f.Get("forwarding"),
 		AllowedAccounts:     splitList(f.Get("allowedAccounts")),
 		ClientToken:         f.Get("clientToken"),
 	}

@@ -92,6 +92,9 @@ func (s *Snapshot) Check() []string {
 		for _, z := range ep.Zones {
 			hold(z.VSwitchID, z.IP, z.EniID)
 		}
+		if ep.SnatIP.IsValid() {
+			hold(model.SNATPoolKey, ep.SnatIP, ep.EndpointID)
+		}
 	}
 	for k, owner := range s.IPAM {
 		if holders[k] != owner {

@@ -76,6 +76,9 @@ func (s *EndpointService) Validate() error {
 		errs = append(errs, id(PrefixLB, l))
 	}
 	errs = append(errs, ValidateProxyTLVs("proxyProtocolTlvs", s.ProxyProtocolTLVs))
+	if !ValidForwarding(s.Forwarding) {
+		errs = append(errs, fmt.Errorf("forwarding %q must be proxy, nat or auto", s.Forwarding))
+	}
 	if s.ConnectBandwidth < 0 || s.IdleTimeout < 0 || s.MaxConnsPerEndpoint < 0 || s.NewConnsPerSecond < 0 {
 		errs = append(errs, errors.New("connectBandwidth, idleTimeoutSeconds, maxConnectionsPerEndpoint and newConnectionsPerSecond must not be negative"))
 	}
@@ -87,6 +90,9 @@ func (e *Endpoint) Validate() error {
 	errs := []error{id(PrefixEndpoint, e.EndpointID), account(e.AccountID), id(PrefixService, e.ServiceID), id(PrefixVPC, e.VpcID)}
 	if e.ConnectionBandwidth < 0 {
 		errs = append(errs, errors.New("connectionBandwidth must not be negative"))
+	}
+	if e.SnatIP.IsValid() && !SNATPool.Contains(e.SnatIP) {
+		errs = append(errs, fmt.Errorf("snatIp %s is not in %s", e.SnatIP, SNATPool))
 	}
 	for _, sg := range e.SecurityGroupIDs {
 		errs = append(errs, id(PrefixSG, sg))

@@ -149,6 +149,9 @@ type EndpointService struct {
 	// any is, Ports, Zones and Resources are theirs (set at attach and
 	// detach); none means the backends were given directly.
 	LoadBalancerIDs []string `json:"loadBalancerIds,omitempty"`
+	// Forwarding is proxy, nat or auto (forwarding.go); "" on records
+	// from before the choice existed means proxy.
+	Forwarding string `json:"forwarding,omitempty"`
 }
 
 // EndpointZone is an endpoint's presence in one zone: an ENI on a vSwitch.
@@ -216,6 +219,11 @@ type Endpoint struct {
 	// connection (Mbps each direction, shared by its connections like the
 	// service's connectBandwidth, which applies when it is 0).
 	ConnectionBandwidth int `json:"connectionBandwidth,omitempty"`
+	// SnatIP is the source address the provider sees for this endpoint's
+	// connections under kernel NAT forwarding: allocated from SNATPool by
+	// the control plane when the endpoint is created, the same on every
+	// agent and across restarts (invalid on records from before it).
+	SnatIP netip.Addr `json:"snatIp,omitzero"`
 	Tagging
 }
 
