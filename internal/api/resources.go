@@ -83,9 +83,6 @@ type Connection struct {
 	// Bandwidth is the provider's cap for this connection in Mbps (0: the
 	// service's connectBandwidth applies).
 	Bandwidth int `json:"bandwidth"`
-	// SnatIP is the source address this endpoint's connections come from
-	// under nat forwarding (what the provider's backends see).
-	SnatIP string `json:"snatIp,omitempty"`
 }
 
 // MaxAccessKeysPerAccount is Alibaba's limit of AccessKeys per RAM user.

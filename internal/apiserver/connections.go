@@ -130,12 +130,8 @@ func (a *API) setConnection(r *http.Request, to string) (any, error) {
 
 // connection is the provider's view of an endpoint.
 func connection(ep model.Endpoint) api.Connection {
-	c := api.Connection{EndpointID: ep.EndpointID, EndpointOwnerID: ep.AccountID, ServiceID: ep.ServiceID, VpcID: ep.VpcID,
+	return api.Connection{EndpointID: ep.EndpointID, EndpointOwnerID: ep.AccountID, ServiceID: ep.ServiceID, VpcID: ep.VpcID,
 		ConnectionStatus: ep.ConnectionStatus, Zones: ep.Zones, CreateTime: ep.CreateTime, Bandwidth: ep.ConnectionBandwidth}
-	if ep.SnatIP.IsValid() {
-		c.SnatIP = ep.SnatIP.String()
-	}
-	return c
 }
 
 // zoneConnection disables or enables one zone of a connection (provider).

@@ -1,6 +1,8 @@
 package apiserver_test
 
 import (
+	"maps"
+	"net/netip"
 	"testing"
 
 	"github.com/privlink/privlink/internal/api"
@@ -65,8 +67,8 @@ func TestForwardingField(t *testing.T) {
 	}
 }
 
-// TestSNATAllocation: every endpoint gets its own SNAT address from the
-// pool when created, the provider sees it in the connections API, and
+// TestSNATAllocation: every endpoint zone gets its own SNAT address from
+// the pool when created, the provider sees it in the connections API, and
 // deleting the endpoint frees it (store invariants hold throughout).
 func TestSNATAllocation(t *testing.T) {
 	e := startLoopback(t)
@@ -78,24 +80,30 @@ func TestSNATAllocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := s.Endpoint
+	all := map[netip.Addr]string{}
 	for _, ep := range []model.Endpoint{first, second} {
-		if !model.SNATPool.Contains(ep.SnatIP) {
-			t.Fatalf("endpoint %s: SNAT %v not in %v", ep.EndpointID, ep.SnatIP, model.SNATPool)
+		for _, z := range ep.Zones {
+			if !model.SNATPool.Contains(z.SnatIP) {
+				t.Fatalf("endpoint %s zone %s: SNAT %v not in %v", ep.EndpointID, z.ZoneID, z.SnatIP, model.SNATPool)
+			}
+			if o, dup := all[z.SnatIP]; dup {
+				t.Fatalf("SNAT %v given to %s and %s", z.SnatIP, o, z.EniID)
+			}
+			all[z.SnatIP] = z.EniID
 		}
-	}
-	if first.SnatIP == second.SnatIP {
-		t.Fatalf("two endpoints share SNAT %v", first.SnatIP)
 	}
 	conns, err := s.Provider.ListConnections(bg, s.Service.ServiceID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	seen := map[string]string{}
+	seen := map[netip.Addr]string{}
 	for _, c := range conns {
-		seen[c.EndpointID] = c.SnatIP
+		for _, z := range c.Zones {
+			seen[z.SnatIP] = z.EniID
+		}
 	}
-	if seen[first.EndpointID] != first.SnatIP.String() || seen[second.EndpointID] != second.SnatIP.String() {
-		t.Errorf("connections show SNAT %v, want %s=%v %s=%v", seen, first.EndpointID, first.SnatIP, second.EndpointID, second.SnatIP)
+	if !maps.Equal(seen, all) {
+		t.Errorf("connections show SNAT %v, want %v", seen, all)
 	}
 	storeInvariants(t, e)
 	if _, err := s.Consumer.DeleteEndpoint(bg, first.EndpointID); err != nil {
@@ -105,7 +113,7 @@ func TestSNATAllocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(keys) != 1 || keys[0] != second.SnatIP.String() {
-		t.Errorf("SNAT allocations after deleting %s: %v, want only %v", first.EndpointID, keys, second.SnatIP)
+	if len(keys) != 1 || keys[0] != second.Zones[0].SnatIP.String() {
+		t.Errorf("SNAT allocations after deleting %s: %v, want only %v", first.EndpointID, keys, second.Zones[0].SnatIP)
 	}
 }

@@ -62,18 +62,19 @@ func (a *API) claim(t *store.Txn, vswID string, ip netip.Addr, owner string) {
 	t.Claim(a.st.IPAMKey(vswID, ip), owner).Exists(a.st.ResourceKey(store.KindVSwitch, vswID))
 }
 
-// claimSNAT allocates the endpoint's kernel NAT source address (the lowest
-// free one of model.SNATPool) and claims it in t: stable for the
-// endpoint's life, whatever its service's forwarding mode.
-func (a *API) claimSNAT(r *http.Request, t *store.Txn, epID string) (netip.Addr, error) {
-	al, err := a.newAllocator(r.Context(), model.VSwitch{VSwitchID: model.SNATPoolKey, CidrBlock: model.SNATPool})
-	if err != nil {
-		return netip.Addr{}, err
-	}
+// snatAllocator hands out kernel NAT source addresses (model.SNATPool).
+func (a *API) snatAllocator(r *http.Request) (*allocator, error) {
+	return a.newAllocator(r.Context(), model.VSwitch{VSwitchID: model.SNATPoolKey, CidrBlock: model.SNATPool})
+}
+
+// claimSNAT takes an endpoint zone's kernel NAT source address (the lowest
+// free one) and claims it in t for the zone's ENI: stable for the zone's
+// life, whatever its service's forwarding mode.
+func (a *API) claimSNAT(al *allocator, t *store.Txn, eniID string) (netip.Addr, error) {
 	ip, err := al.take("SnatIp", netip.Addr{})
 	if err != nil {
 		return ip, model.Errorf(http.StatusConflict, "QuotaExceeded.SnatIpAddress", "no free SNAT address left in %s", model.SNATPool)
 	}
-	t.Claim(a.st.IPAMKey(model.SNATPoolKey, ip), epID)
+	t.Claim(a.st.IPAMKey(model.SNATPoolKey, ip), eniID)
 	return ip, nil
 }

@@ -18,7 +18,7 @@ var (
 	hostCols = []col{{"HOST ID", "hostId"}, {"NAME", "hostName"}, {"VPC ID", "vpcId"}, {"VSWITCH ID", "vSwitchId"}, {"ZONE", "zoneId"}, {"IP", "privateIpAddress"}, {"NODE", "nodeName"}}
 	svcCols  = []col{{"SERVICE ID", "serviceId"}, {"SERVICE NAME", "serviceName"}, {"SERVICE DOMAIN", "serviceDomain"}, {"REGION", "regionId"}, {"ZONES", "zoneIds"}, {"PORTS", "ports"}, {"AUTO ACCEPT", "autoAcceptEnabled"}, {"FORWARDING", "forwarding"}, {"STATUS", "serviceStatus"}}
 	epCols   = []col{{"ENDPOINT ID", "endpointId"}, {"SERVICE NAME", "serviceName"}, {"VPC ID", "vpcId"}, {"ENDPOINT DOMAIN", "endpointDomain"}, {"STATUS", "endpointStatus"}, {"CONNECTION", "connectionStatus"}, {"ZONES", "zones.zoneId"}, {"IPS", "zones.ip"}, {"ZONE DOMAINS", "zones.zoneDomain"}, {"ZONE STATUS", "zones.zoneStatus"}}
-	connCols = []col{{"ENDPOINT ID", "endpointId"}, {"OWNER", "endpointOwnerId"}, {"VPC ID", "endpointVpcId"}, {"CONNECTION", "connectionStatus"}, {"ZONES", "zones.zoneId"}, {"IPS", "zones.ip"}, {"BANDWIDTH", "bandwidth"}, {"SNAT IP", "snatIp"}}
+	connCols = []col{{"ENDPOINT ID", "endpointId"}, {"OWNER", "endpointOwnerId"}, {"VPC ID", "endpointVpcId"}, {"CONNECTION", "connectionStatus"}, {"ZONES", "zones.zoneId"}, {"IPS", "zones.ip"}, {"BANDWIDTH", "bandwidth"}, {"SNAT IPS", "zones.snatIp"}}
 	acctCols = []col{{"ACCOUNT ID", "accountId"}, {"NAME", "name"}, {"CREATED", "createTime"}}
 )
 

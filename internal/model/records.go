@@ -91,14 +91,15 @@ func (e *Endpoint) Validate() error {
 	if e.ConnectionBandwidth < 0 {
 		errs = append(errs, errors.New("connectionBandwidth must not be negative"))
 	}
-	if e.SnatIP.IsValid() && !SNATPool.Contains(e.SnatIP) {
-		errs = append(errs, fmt.Errorf("snatIp %s is not in %s", e.SnatIP, SNATPool))
-	}
+
 	for _, sg := range e.SecurityGroupIDs {
 		errs = append(errs, id(PrefixSG, sg))
 	}
 	for _, z := range e.Zones {
 		errs = append(errs, nonEmpty("zoneId", z.ZoneID), id(PrefixVSwitch, z.VSwitchID), addr4("zone ip", z.IP))
+		if z.SnatIP.IsValid() && !SNATPool.Contains(z.SnatIP) {
+			errs = append(errs, fmt.Errorf("zone snatIp %s is not in %s", z.SnatIP, SNATPool))
+		}
 	}
 	return errors.Join(errs...)
 }

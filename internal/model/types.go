@@ -174,6 +174,12 @@ type EndpointZone struct {
 	// still has (none left: the pin is void and all serve).
 	ResourceID       string    `json:"resourceId,omitempty"`
 	ResourceBackends []Backend `json:"resourceBackends,omitempty"`
+	// SnatIP is the source address the provider sees for this endpoint
+	// zone's connections under kernel NAT forwarding: allocated from
+	// SNATPool by the control plane with the zone, the same on every agent
+	// and across restarts (invalid on records from before it). One per
+	// zone: the provider's router tells the zones' flows apart by it.
+	SnatIP netip.Addr `json:"snatIp,omitzero"`
 }
 
 // Pinned returns the backends of all (a service's resources) that z's
@@ -219,11 +225,6 @@ type Endpoint struct {
 	// connection (Mbps each direction, shared by its connections like the
 	// service's connectBandwidth, which applies when it is 0).
 	ConnectionBandwidth int `json:"connectionBandwidth,omitempty"`
-	// SnatIP is the source address the provider sees for this endpoint's
-	// connections under kernel NAT forwarding: allocated from SNATPool by
-	// the control plane when the endpoint is created, the same on every
-	// agent and across restarts (invalid on records from before it).
-	SnatIP netip.Addr `json:"snatIp,omitzero"`
 	Tagging
 }
 
