@@ -158,3 +158,97 @@ func TestNATIsolation(t *testing.T) {
 	_ = strings.TrimSpace
 	_ = fmt.Sprint
 }
+
+// TestNATBackendFailover: with zone affinity, new connections through a
+// zone's ENI go to that zone's backend; when it stops answering its health
+// check, new connections go to the other zone's backend.
+func TestNATBackendFailover(t *testing.T) {
+	e := testenv.Start(t, testenv.Options{})
+	s, _ := natScenario(t, e, testenv.ScenarioOptions{AutoAccept: true, ZoneAffinity: true, Port: 6002, NoEndpoint: true})
+	// natScenario's backends listen on 6001; these on the service port.
+	var lnH net.Listener
+	for _, h := range s.ProviderHosts {
+		if h.ZoneID == "cn-hangzhou-h" {
+			testenv.Eventually(t, "listen in "+h.HostID, func() (err error) {
+				lnH, err = e.Driver.Sockets.ListenHost(h.HostID, mustAP("0.0.0.0:6002"))
+				return err
+			})
+			t.Cleanup(func() { lnH.Close() })
+			go func() {
+				for {
+					c, err := lnH.Accept()
+					if err != nil {
+						return
+					}
+					go func() {
+						defer c.Close()
+						r := bufio.NewReader(c)
+						for {
+							if _, err := r.ReadString('\n'); err != nil {
+								return
+							}
+							c.Write([]byte("db-h\n"))
+						}
+					}()
+				}
+			}()
+		} else {
+			serveHello(t, e, h.HostID, 6002, "db-"+h.ZoneID)
+		}
+	}
+	var zones []api.EndpointZoneRequest
+	for _, v := range s.ConsumerVSwitches {
+		zones = append(zones, api.EndpointZoneRequest{ZoneID: v.ZoneID, VSwitchID: v.VSwitchID})
+	}
+	created, err := s.Consumer.CreateEndpoint(bg, api.CreateEndpointRequest{ServiceName: s.Service.Name, VpcID: s.ConsumerVPC.VpcID,
+		SecurityGroupIDs: []string{s.SG.SecurityGroupID}, Zones: zones})
+	must(t, err)
+	s.Endpoint = created
+	ep := s.WaitEndpoint(t, testenv.Active)
+	addr := ep.Zones[0].IP.String() + ":6002"
+	testenv.Eventually(t, "zone h backend via zone h", func() error {
+		got, err := hello(t, e, s.ConsumerHost.HostID, addr)
+		if err == nil && got != "db-h" {
+			err = fmt.Errorf("answer %q, want db-h", got)
+		}
+		return err
+	})
+	lnH.Close()
+	start := time.Now()
+	testenv.Eventually(t, "failover to zone i", func() error {
+		got, err := hello(t, e, s.ConsumerHost.HostID, addr)
+		if err == nil && !strings.HasPrefix(got, "db-cn-hangzhou-i") {
+			err = fmt.Errorf("answer %q, want db-cn-hangzhou-i", got)
+		}
+		return err
+	})
+	t.Logf("new connections failed over in %s", time.Since(start))
+}
+
+// TestNATAgentRestart: a zone agent that stops withdraws its flows (new
+// connections through its ENI are refused, like a stopped proxy); started
+// again it serves again, with the same SNAT source.
+func TestNATAgentRestart(t *testing.T) {
+	e := testenv.Start(t, testenv.Options{AgentZones: []string{"cn-hangzhou-h"}})
+	stopI := startAgent(t, e, "cn-hangzhou-i")
+	s, ep := natScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
+	zi := ep.Zones[1]
+	addr := zi.IP.String() + ":6001"
+	want := func() error {
+		got, err := hello(t, e, s.ConsumerHost.HostID, addr)
+		if err == nil && !strings.HasSuffix(got, " "+zi.SnatIP.String()) {
+			err = fmt.Errorf("answer %q, want the source %v", got, zi.SnatIP)
+		}
+		return err
+	}
+	testenv.Eventually(t, "zone i serves", want)
+	stopI()
+	refused(t, e, s.ConsumerHost.HostID, addr, "zone i agent stopped")
+	if _, err := hello(t, e, s.ConsumerHost.HostID, ep.Zones[0].IP.String()+":6001"); err != nil {
+		t.Errorf("zone h stopped serving with zone i's agent: %v", err)
+	}
+	start := time.Now()
+	startAgent(t, e, "cn-hangzhou-i")
+	testenv.Eventually(t, "zone i serves again", want)
+	t.Logf("zone i served again %s after its agent started", time.Since(start))
+}
