@@ -7,6 +7,8 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"net/netip"
+	"os"
+	"runtime"
 	"strings"
 	"sync"
 
@@ -186,6 +188,16 @@ func (h *natHub) open(k pairKey, fs map[string]natFlow, log *slog.Logger) (*natP
 	if err != nil {
 		return nil, err
 	}
+	// A reset the kernel sends for a cut connection leaves through the
+	// vSwitch bridge; with br_netfilter calling the IP hooks for bridged
+	// frames it is lost (the client of a connection a security group
+	// change cut got no reset: TestNATSecurityGroups). The VPC routers
+	// filter routed traffic only.
+	for _, path := range []string{any.cPath, any.pPath} {
+		if err := bridgeNFOff(path); err != nil {
+			log.Warn("turn off bridge netfilter in a VPC router", "netns", path, "err", err)
+		}
+	}
 	np := &natPair{id: id, slot: slot, p: p, flows: map[string]natFlow{}, routes: map[netip.Addr]bool{}, last: map[string]knat.Stats{}}
 	h.slots[slot] = k
 	h.pairs[k] = np
@@ -317,4 +329,30 @@ func (h *natHub) sweep(paths []string, keep map[string]bool, log *slog.Logger) {
 			log.Info("swept kernel NAT leftovers", "netns", path, "pairs", removed)
 		}
 	}
+}
+
+// bridgeNFOff sets net.bridge.bridge-nf-call-iptables to 0 in the
+// namespace at path (nothing to do when br_netfilter is not loaded).
+func bridgeNFOff(path string) error {
+	ns, err := netns.GetFromPath(path)
+	if err != nil {
+		return err
+	}
+	defer ns.Close()
+	done := make(chan error, 1)
+	go func() {
+		// The thread ends with the goroutine: never handed back in the
+		// wrong namespace.
+		runtime.LockOSThread()
+		if err := netns.Set(ns); err != nil {
+			done <- err
+			return
+		}
+		err := os.WriteFile("/proc/sys/net/bridge/bridge-nf-call-iptables", []byte("0"), 0o644)
+		if errors.Is(err, os.ErrNotExist) {
+			err = nil
+		}
+		done <- err
+	}()
+	return <-done
 }
