@@ -5,12 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
+	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/privlink/privlink/internal/api"
+	"github.com/privlink/privlink/internal/knat"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/scenario"
 	"github.com/privlink/privlink/internal/testenv"
@@ -254,4 +257,43 @@ func TestNATAgentRestart(t *testing.T) {
 	startAgent(t, e, "cn-hangzhou-i")
 	testenv.Eventually(t, "zone i serves again", want)
 	t.Logf("zone i served again %s after its agent started", time.Since(start))
+}
+
+// TestNATSweepAtStart: a kernel NAT pair a previous process left between
+// two VPC routers (its table and veth) is removed when an agent serving
+// those VPCs starts, since no nat endpoint of the store needs it.
+func TestNATSweepAtStart(t *testing.T) {
+	e := testenv.Start(t, testenv.Options{AgentZones: []string{"cn-hangzhou-h"}})
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
+	cNS, pNS := e.Prefix+"-"+s.ConsumerVPC.VpcID, e.Prefix+"-"+s.ProviderVPC.VpcID
+	testenv.Eventually(t, "VPC routers made", func() error {
+		for _, ns := range []string{cNS, pNS} {
+			if !nsExists(ns) {
+				return fmt.Errorf("no namespace %s", ns)
+			}
+		}
+		return nil
+	})
+	left, err := knat.Open(knat.Config{ID: "leftover1", ConsumerNS: "/run/netns/" + cNS, ProviderNS: "/run/netns/" + pNS,
+		Link: netip.MustParsePrefix("100.127.127.248/30"), SNAT: model.SNATPool})
+	must(t, err)
+	_ = left // abandoned, as by a crashed process
+	has := func() bool {
+		out, _ := exec.Command("ip", "-n", cNS, "-o", "link").CombinedOutput()
+		return strings.Contains(string(out), knat.LinkName("leftover1"))
+	}
+	if !has() {
+		t.Fatal("the leftover veth was not made")
+	}
+	startAgent(t, e, "cn-hangzhou-i")
+	testenv.Eventually(t, "leftover swept", func() error {
+		if has() {
+			return fmt.Errorf("veth %s still in %s", knat.LinkName("leftover1"), cNS)
+		}
+		out, _ := exec.Command("ip", "netns", "exec", pNS, "nft", "list", "tables").CombinedOutput()
+		if strings.Contains(string(out), knat.TableName("leftover1")) {
+			return fmt.Errorf("table still in the provider router: %s", out)
+		}
+		return nil
+	})
 }
