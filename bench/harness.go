@@ -237,6 +237,7 @@ func (h *harness) setup(ctx context.Context) error {
 	h.paths = []dpPath{
 		{pathDirect, t.server.IP.String(), nil},
 		{pathPrivlink, t.eni, h.srv.pids},
+		{pathNAT, t.natENI, nil}, // no process in the path: the kernel's softirq work is charged to client and server
 		{pathHAProxy, haproxyAddr, hap.pids},
 		{pathNginx, nginxAddr, ngx.pids},
 	}

@@ -18,10 +18,13 @@ const (
 	pathPrivlink = "privlink"
 	pathHAProxy  = "haproxy"
 	pathNginx    = "nginx"
+	// pathNAT is privlink's kernel NAT forwarding (a service with
+	// forwarding nat on the same backends, its own endpoint in zone h).
+	pathNAT = "privlink-nat"
 )
 
 var (
-	allPaths   = []string{pathDirect, pathPrivlink, pathHAProxy, pathNginx}
+	allPaths   = []string{pathDirect, pathPrivlink, pathNAT, pathHAProxy, pathNginx}
 	proxyPaths = []string{pathPrivlink, pathHAProxy, pathNginx}
 	onlyPL     = []string{pathPrivlink}
 )
@@ -234,8 +237,8 @@ func (r *Report) Write(w io.Writer) {
 	b.WriteString("\nEach cell: median (min..max) over the runs. Ratios are privlink ÷ baseline of the medians; ")
 	b.WriteString("for Gbit/s, conn/s, rt/s and qps higher is better, for µs, ms, s, CPU and memory lower is better. ")
 	b.WriteString("\"vs proxies\" says whether privlink beats both HAProxy and nginx (+x% = better by x%).\n\n")
-	b.WriteString("| workload | unit | direct | privlink | haproxy | nginx | pl/direct | pl/haproxy | pl/nginx | vs proxies |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| workload | unit | direct | privlink | privlink-nat | haproxy | nginx | pl/direct | pl/haproxy | pl/nginx | nat/direct | vs proxies |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, d := range rows(r.cfg) {
 		if !r.rowSelected(d) {
 			continue
@@ -262,6 +265,11 @@ func (r *Report) Write(w io.Writer) {
 			} else {
 				ratios = append(ratios, "—")
 			}
+		}
+		if nat, base := med[pathNAT], med[pathDirect]; nat != 0 && base != 0 {
+			ratios = append(ratios, fmt.Sprintf("%.2f×", nat/base))
+		} else {
+			ratios = append(ratios, "—")
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", d.title, d.unit, strings.Join(cells, " | "), strings.Join(ratios, " | "), verdict(d, med))
 	}

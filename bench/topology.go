@@ -52,6 +52,7 @@ type topology struct {
 	cpSvc          model.EndpointService
 	server, client model.Host // zone h
 	eni            string     // the endpoint's IP in zone h
+	natENI         string     // the nat service's endpoint IP in zone h (pathNAT)
 	vethC, vethP   string     // the direct path's veth ends
 }
 
@@ -89,6 +90,21 @@ func buildTopology(ctx context.Context, admin *client.Client, prefix string) (*t
 	if t.Endpoint, err = waitActive(ctx, t.Consumer, t.Endpoint.EndpointID, 60*time.Second); err != nil {
 		return nil, err
 	}
+	// The same backends forwarded by kernel NAT: its own service and
+	// endpoint (zone h), so both paths run in the same topology and run.
+	natSvc, err := t.Publish(ctx, t.ProviderNet, scenario.ServiceSpec{Description: "bench data plane, nat", Ports: []int{portEcho, portSink, portSource},
+		AutoAccept: true, Forwarding: model.ForwardNAT})
+	if err != nil {
+		return nil, err
+	}
+	natEp, err := t.Connect(ctx, t.ConsumerNet, natSvc, scenario.EndpointSpec{VSwitches: []int{0}})
+	if err != nil {
+		return nil, err
+	}
+	if natEp, err = waitActive(ctx, t.Consumer, natEp.EndpointID, 60*time.Second); err != nil {
+		return nil, err
+	}
+	t.natENI = natEp.Zones[0].IP.String()
 	t.server, t.client, t.eni = t.ProviderNet.Hosts[0], t.ConsumerNet.Hosts[0], t.Endpoint.Zones[0].IP.String()
 	for _, h := range []model.Host{t.server, t.client} {
 		if err := waitNetns(ctx, t.ns(h.HostID), 30*time.Second); err != nil {

@@ -236,6 +236,7 @@ func (a *Agent) healthFor(vpcID string) *proxy.Health {
 }
 
 func (a *Agent) shutdown() {
+	a.stopNAT()
 	for k, r := range a.listeners {
 		a.stopListener(k, r)
 	}

@@ -36,16 +36,19 @@ func (a *Agent) apply(d *desired) map[string]error {
 			errs[epID] = fmt.Errorf("ENI %s not placed on %s", k.IP, k.VSwitchID)
 		}
 	}
+	// Endpoints of nat services are forwarded by the kernel (nat.go); the
+	// proxy serves the rest.
+	proxied := a.applyNAT(d, errs)
 	// Listeners: stop removed or changed ones first, then start new ones.
 	for k, r := range a.listeners {
-		if sp, ok := d.listeners[k]; !ok || sp.addr != r.spec.addr {
+		if sp, ok := proxied[k]; !ok || sp.addr != r.spec.addr {
 			a.stopListener(k, r)
 		} else if sp.version != r.spec.version {
 			r.l.Update(a.proxyConfig(sp))
 			r.spec = sp
 		}
 	}
-	for k, sp := range d.listeners {
+	for k, sp := range proxied {
 		if _, ok := a.listeners[k]; ok {
 			continue
 		}

@@ -121,8 +121,12 @@ type CreateServiceRequest struct {
 	MaxConnsPerEndpoint int      `json:"maxConnectionsPerEndpoint,omitempty"` // concurrent connections per endpoint; 0 = server default
 	NewConnsPerSecond   int      `json:"newConnectionsPerSecond,omitempty"`   // new connections per second per endpoint; 0 = server default
 	AllowedAccounts     []string `json:"allowedAccounts,omitempty"`
-	ClientToken         string   `json:"clientToken,omitempty"`
-	DryRun              bool     `json:"dryRun,omitempty"`
+	// Forwarding is proxy (default), nat (kernel NAT; not with the PROXY
+	// protocol or per-endpoint connection limits) or auto (nat unless the
+	// service needs the proxy). See docs/forwarding.md.
+	Forwarding  string `json:"forwarding,omitempty"`
+	ClientToken string `json:"clientToken,omitempty"`
+	DryRun      bool   `json:"dryRun,omitempty"`
 
 	// Tags and ResourceGroupID label the new resource (at most 20 tags).
 	Tags            []Tag  `json:"tags,omitempty"`
@@ -161,6 +165,8 @@ type UpdateServiceRequest struct {
 	NewConnsPerSecond   *int      `json:"newConnectionsPerSecond,omitempty"`
 	// UDPIdleTimeout: seconds a UDP flow lives without datagrams (0: 60).
 	UDPIdleTimeout *int `json:"udpIdleTimeoutSeconds,omitempty"`
+	// Forwarding: proxy, nat or auto.
+	Forwarding *string `json:"forwarding,omitempty"`
 }
 
 // ZoneResourceRequest pins one zone of a connection to one resource.

@@ -63,9 +63,17 @@ func (a *API) addEndpointZone(r *http.Request, req api.EndpointZoneRequest) (any
 		}
 		eni := model.NewID(model.PrefixENI)
 		a.claim(t, vsw.VSwitchID, ip, eni)
+		snats, err := a.snatAllocator(r)
+		if err != nil {
+			return err
+		}
+		snat, err := a.claimSNAT(snats, t, eni)
+		if err != nil {
+			return err
+		}
 		t.Unchanged(a.st.ResourceKey(store.KindService, svc.ServiceID), srev)
 		ep.Zones = append(slices.Clone(ep.Zones), model.EndpointZone{ZoneID: req.ZoneID, VSwitchID: vsw.VSwitchID, IP: ip, EniID: eni,
-			ZoneDomain: a.naming.ZoneDomain(ep.EndpointID, req.ZoneID, svc.ServiceID), ZoneStatus: model.ZoneCreating})
+			ZoneDomain: a.naming.ZoneDomain(ep.EndpointID, req.ZoneID, svc.ServiceID), ZoneStatus: model.ZoneCreating, SnatIP: snat})
 		return nil
 	})
 }
@@ -82,6 +90,9 @@ func (a *API) removeEndpointZone(r *http.Request) (any, error) {
 		}
 		z := ep.Zones[i]
 		t.Delete(a.st.IPAMKey(z.VSwitchID, z.IP))
+		if z.SnatIP.IsValid() {
+			t.Delete(a.st.IPAMKey(model.SNATPoolKey, z.SnatIP))
+		}
 		ep.Zones = slices.Delete(slices.Clone(ep.Zones), i, i+1)
 		return nil
 	})

@@ -85,6 +85,7 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 			Index(a.st.ServiceEndpointKey(svc.ServiceID, ep.EndpointID)).
 			Index(a.st.VPCEndpointKey(vpc.VpcID, ep.EndpointID))
 		allocs := map[string]*allocator{}
+		var snats *allocator
 		for i, z := range req.Zones {
 			if err := a.checkZone("Zones.ZoneId", z.ZoneID); err != nil {
 				return "", nil, err
@@ -123,8 +124,17 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 				return "", nil, err
 			}
 			eni := model.NewID(model.PrefixENI)
+			if snats == nil {
+				if snats, err = a.snatAllocator(r); err != nil {
+					return "", nil, err
+				}
+			}
+			snat, err := a.claimSNAT(snats, t, eni)
+			if err != nil {
+				return "", nil, err
+			}
 			ep.Zones = append(ep.Zones, model.EndpointZone{ZoneID: z.ZoneID, VSwitchID: vsw.VSwitchID, IP: ip, EniID: eni,
-				ZoneDomain: a.naming.ZoneDomain(ep.EndpointID, z.ZoneID, svc.ServiceID), ZoneStatus: model.ZoneCreating})
+				ZoneDomain: a.naming.ZoneDomain(ep.EndpointID, z.ZoneID, svc.ServiceID), ZoneStatus: model.ZoneCreating, SnatIP: snat})
 			a.claim(t, vsw.VSwitchID, ip, eni)
 		}
 		return ep.EndpointID, ep, nil
@@ -182,6 +192,9 @@ func (a *API) deleteEndpoint(_ *http.Request, ep *model.Endpoint, t *store.Txn) 
 	t.Delete(a.st.ServiceEndpointKey(ep.ServiceID, ep.EndpointID)).Delete(a.st.VPCEndpointKey(ep.VpcID, ep.EndpointID))
 	for _, z := range ep.Zones {
 		t.Delete(a.st.IPAMKey(z.VSwitchID, z.IP))
+		if z.SnatIP.IsValid() {
+			t.Delete(a.st.IPAMKey(model.SNATPoolKey, z.SnatIP))
+		}
 	}
 	ep.EndpointStatus, ep.ConnectionStatus = model.StatusDeleting, model.ConnDeleting
 	return nil

@@ -33,6 +33,9 @@ func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServ
 	if req.IdleTimeout < 1 || req.IdleTimeout > 86400 {
 		return nil, model.Invalid("IdleTimeoutSeconds", "idleTimeoutSeconds must be 1 to 86400")
 	}
+	if !model.ValidForwarding(req.Forwarding) {
+		return nil, model.Invalid("Forwarding", "forwarding %q must be proxy, nat or auto", req.Forwarding)
+	}
 	var backends []model.Backend
 	if len(req.LoadBalancerIDs) > 0 {
 		if len(req.UDPPorts) > 0 {
@@ -73,6 +76,10 @@ func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServ
 	if req.VpcID == "" && !callerOf(r).Admin {
 		return nil, model.Errorf(http.StatusForbidden, "Forbidden.HostNetworkBackend",
 			"only the admin may publish backends on the host network; give the service's vpcId and put the backends in its vSwitches")
+	}
+	if err := checkForwarding(&model.EndpointService{Forwarding: req.Forwarding, VpcID: req.VpcID, ProxyProtocol: req.ProxyProtocol,
+		MaxConnsPerEndpoint: req.MaxConnsPerEndpoint, NewConnsPerSecond: req.NewConnsPerSecond}); err != nil {
+		return nil, err
 	}
 	if len(req.AllowedAccounts) > api.MaxAllowedAccounts {
 		return nil, allowListFull()
@@ -196,7 +203,7 @@ func (a *API) createService(r *http.Request, req api.CreateServiceRequest) (any,
 			ConnectBandwidth: req.ConnectBandwidth, IdleTimeout: req.IdleTimeout,
 			MaxConnsPerEndpoint: req.MaxConnsPerEndpoint, NewConnsPerSecond: req.NewConnsPerSecond,
 			AllowedAccounts: append([]string{}, req.AllowedAccounts...), Status: model.StatusActive, CreateTime: now(),
-			LoadBalancerIDs: req.LoadBalancerIDs}
+			LoadBalancerIDs: req.LoadBalancerIDs, Forwarding: forwarding(req.Forwarding)}
 		for _, b := range backends {
 			if !slices.Contains(s.Zones, b.ZoneID) {
 				s.Zones = append(s.Zones, b.ZoneID)
@@ -303,7 +310,12 @@ func (a *API) updateService(r *http.Request, req api.UpdateServiceRequest) (any,
 		setIf(&s.UDPIdleTimeout, req.UDPIdleTimeout)
 		setIf(&s.MaxConnsPerEndpoint, req.MaxConnsPerEndpoint)
 		setIf(&s.NewConnsPerSecond, req.NewConnsPerSecond)
-		return nil
+		if req.Forwarding != nil {
+			s.Forwarding = forwarding(*req.Forwarding)
+		}
+		// Checked on the result: a change to the PROXY protocol or the
+		// limits may conflict with a nat service's mode too.
+		return checkForwarding(s)
 	})
 }
 
@@ -398,4 +410,31 @@ func (a *API) noUnreadEndpoints(r *http.Request, svcID string, marked map[string
 func endpointBlocks(svcID, what string) error {
 	return model.Errorf(http.StatusBadRequest, "DependencyViolation.EndpointExists",
 		"endpoint service %s still has endpoint %s; reject it (or have the consumer delete it) first", svcID, what)
+}
+
+// forwarding is the stored form of a forwarding mode ("" = proxy).
+func forwarding(given string) string {
+	if given == "" {
+		return model.ForwardProxy
+	}
+	return given
+}
+
+// checkForwarding checks a service's forwarding mode against what it
+// uses: nat cannot give what only the proxy does (model.NATNeedsProxy),
+// nor serve a service on the host network.
+func checkForwarding(s *model.EndpointService) error {
+	if !model.ValidForwarding(s.Forwarding) {
+		return model.Invalid("Forwarding", "forwarding %q must be proxy, nat or auto", s.Forwarding)
+	}
+	if s.Forwarding != model.ForwardNAT {
+		return nil
+	}
+	if s.VpcID == "" {
+		return model.Errorf(http.StatusBadRequest, "InvalidParameter.Forwarding.NoVpc", "forwarding nat needs a service in a VPC (this one serves from the host network): use proxy or auto")
+	}
+	if why := model.NATNeedsProxy(s); why != "" {
+		return model.Errorf(http.StatusBadRequest, "InvalidParameter.Forwarding.NeedsProxy", "forwarding nat cannot serve %s (only the proxy can): use proxy or auto, or turn them off", why)
+	}
+	return nil
 }

@@ -16,9 +16,9 @@ var (
 	vswCols  = []col{{"VSWITCH ID", "vSwitchId"}, {"VPC ID", "vpcId"}, {"ZONE", "zoneId"}, {"CIDR", "cidrBlock"}, {"GATEWAY", "gatewayIp"}, {"IPV6 CIDR", "ipv6CidrBlock"}, {"NAME", "vSwitchName"}}
 	sgCols   = []col{{"SECURITY GROUP ID", "securityGroupId"}, {"VPC ID", "vpcId"}, {"NAME", "securityGroupName"}, {"RULES (proto port source policy prio)", "rules"}}
 	hostCols = []col{{"HOST ID", "hostId"}, {"NAME", "hostName"}, {"VPC ID", "vpcId"}, {"VSWITCH ID", "vSwitchId"}, {"ZONE", "zoneId"}, {"IP", "privateIpAddress"}, {"NODE", "nodeName"}}
-	svcCols  = []col{{"SERVICE ID", "serviceId"}, {"SERVICE NAME", "serviceName"}, {"SERVICE DOMAIN", "serviceDomain"}, {"REGION", "regionId"}, {"ZONES", "zoneIds"}, {"PORTS", "ports"}, {"UDP PORTS", "udpPorts"}, {"AUTO ACCEPT", "autoAcceptEnabled"}, {"STATUS", "serviceStatus"}}
+	svcCols  = []col{{"SERVICE ID", "serviceId"}, {"SERVICE NAME", "serviceName"}, {"SERVICE DOMAIN", "serviceDomain"}, {"REGION", "regionId"}, {"ZONES", "zoneIds"}, {"PORTS", "ports"}, {"UDP PORTS", "udpPorts"}, {"AUTO ACCEPT", "autoAcceptEnabled"}, {"FORWARDING", "forwarding"}, {"STATUS", "serviceStatus"}}
 	epCols   = []col{{"ENDPOINT ID", "endpointId"}, {"SERVICE NAME", "serviceName"}, {"VPC ID", "vpcId"}, {"ENDPOINT DOMAIN", "endpointDomain"}, {"STATUS", "endpointStatus"}, {"CONNECTION", "connectionStatus"}, {"ZONES", "zones.zoneId"}, {"IPS", "zones.ip"}, {"ZONE DOMAINS", "zones.zoneDomain"}, {"ZONE STATUS", "zones.zoneStatus"}}
-	connCols = []col{{"ENDPOINT ID", "endpointId"}, {"OWNER", "endpointOwnerId"}, {"VPC ID", "endpointVpcId"}, {"CONNECTION", "connectionStatus"}, {"ZONES", "zones.zoneId"}, {"IPS", "zones.ip"}, {"BANDWIDTH", "bandwidth"}}
+	connCols = []col{{"ENDPOINT ID", "endpointId"}, {"OWNER", "endpointOwnerId"}, {"VPC ID", "endpointVpcId"}, {"CONNECTION", "connectionStatus"}, {"ZONES", "zones.zoneId"}, {"IPS", "zones.ip"}, {"BANDWIDTH", "bandwidth"}, {"SNAT IPS", "zones.snatIp"}}
 	acctCols = []col{{"ACCOUNT ID", "accountId"}, {"NAME", "name"}, {"CREATED", "createTime"}}
 )
 

@@ -54,6 +54,7 @@ func serviceCmd(g *globals) *cobra.Command {
 	f.IntVar(&req.IdleTimeout, "idle-timeout", 900, "idle timeout in seconds")
 	f.IntVar(&req.MaxConnsPerEndpoint, "max-connections", 0, maxConnsHelp)
 	f.IntVar(&req.NewConnsPerSecond, "new-connections-per-second", 0, connRateHelp)
+	f.StringVar(&req.Forwarding, "forwarding", "proxy", forwardingHelp)
 	taggingFlags(create, &req.Tags, &req.ResourceGroupID)
 	f.StringSliceVar(&allow, "allow", nil, "account IDs to allow-list")
 	commonCreateFlags(create, &req.ClientToken, &req.DryRun)
@@ -111,8 +112,8 @@ func serviceCmd(g *globals) *cobra.Command {
 	updConn.Flags().StringVar(&ep, "endpoint", "", "endpoint ID")
 	updConn.Flags().IntVar(&connBW, "bandwidth", 0, "Mbps each direction for this endpoint, shared by its connections (0: the service's)")
 	var upd struct {
-		autoAccept, affinity, pp, tlvs string
-		bw, maxConns, connRate         int
+		autoAccept, affinity, pp, tlvs, fwd string
+		bw, maxConns, connRate              int
 	}
 	update := &cobra.Command{Use: "update SVC", Short: "Change attributes", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
 		var r api.UpdateServiceRequest
@@ -139,6 +140,9 @@ func serviceCmd(g *globals) *cobra.Command {
 		if cmd.Flags().Changed("new-connections-per-second") {
 			r.NewConnsPerSecond = &upd.connRate
 		}
+		if cmd.Flags().Changed("forwarding") {
+			r.Forwarding = &upd.fwd
+		}
 		return g.run(cmd, svcCols, func(ctx context.Context, c *client.Client) (any, error) { return c.UpdateService(ctx, args[0], r) })
 	}}
 	update.Flags().StringVar(&upd.autoAccept, "auto-accept", "", "true or false")
@@ -148,6 +152,7 @@ func serviceCmd(g *globals) *cobra.Command {
 	update.Flags().IntVar(&upd.bw, "bandwidth", 0, bandwidthHelp)
 	update.Flags().IntVar(&upd.maxConns, "max-connections", 0, maxConnsHelp)
 	update.Flags().IntVar(&upd.connRate, "new-connections-per-second", 0, connRateHelp)
+	update.Flags().StringVar(&upd.fwd, "forwarding", "", forwardingHelp)
 	cmd.AddCommand(create, search, allowCmd, disallow, conns, decide("accept", (*client.Client).AcceptConnection), decide("reject", (*client.Client).RejectConnection), updConn, zoneConn("disable", true), zoneConn("enable", false), update)
 	crud(g, cmd, svcCols, unfiltered((*client.Client).ListServices), (*client.Client).GetService, (*client.Client).DeleteService)
 	return cmd
@@ -168,9 +173,10 @@ func tlvList(s string) []string {
 
 // Help of the per-endpoint limits, shared by create and update.
 const (
-	bandwidthHelp = "bandwidth cap per endpoint in Mbps, each direction, shared by all its connections (0 = none)"
-	maxConnsHelp  = "concurrent connections per endpoint, all its ports (0 = the server's default); excess is reset"
-	connRateHelp  = "new connections per second per endpoint, burst one second's worth (0 = the server's default); excess is reset"
+	bandwidthHelp  = "bandwidth cap per endpoint in Mbps, each direction, shared by all its connections (0 = none)"
+	maxConnsHelp   = "concurrent connections per endpoint, all its ports (0 = the server's default); excess is reset"
+	connRateHelp   = "new connections per second per endpoint, burst one second's worth (0 = the server's default); excess is reset"
+	forwardingHelp = "proxy (terminating proxy), nat (kernel NAT; not with --proxy-protocol or the connection limits) or auto (nat unless the service needs the proxy)"
 )
 
 func optBool(s string) (*bool, error) {

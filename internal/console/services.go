@@ -66,6 +66,9 @@ var serviceFields = fieldMap{
 	"ConnectBandwidth":                 "bandwidth",
 	"MaxConnectionsPerEndpoint":        "maxConnections",
 	"NewConnectionsPerSecond":          "newConnectionsPerSecond",
+	"Forwarding":                       "forwarding",
+	"Forwarding.NoVpc":                 "forwarding",
+	"Forwarding.NeedsProxy":            "forwarding",
 }
 
 // parsePorts reads "6001", "6001, 6002" or "53/udp, 53/tcp" into TCP and
@@ -137,6 +140,7 @@ func (c *Console) serviceCreate(w http.ResponseWriter, r *http.Request, s *sessi
 		ZoneAffinityEnabled: f.Checked("zoneAffinity"),
 		ProxyProtocol:       f.Checked("proxyProtocol"),
 		ProxyProtocolTLVs:   proxyTLVs(f.Get("proxyTlvs")),
+		Forwarding:          f.Get("forwarding"),
 		AllowedAccounts:     splitList(f.Get("allowedAccounts")),
 		ClientToken:         f.Get("clientToken"),
 	}

@@ -6,6 +6,7 @@
 // (cutting live connections on revocation). No userspace process sits in the
 // data path. See README.md for the rules and what is tested.
 //
-// It is not yet wired into the agent: a Pair is driven by its owner through
-// Open, Apply, Stats and Close.
+// The zone agent (internal/agent, nat.go) drives a Pair per (consumer VPC,
+// provider VPC) for services with forwarding nat, through Open, Apply,
+// Stats, Close and Sweep (docs/forwarding.md).
 package knat

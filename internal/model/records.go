@@ -94,6 +94,9 @@ func (s *EndpointService) Validate() error {
 		errs = append(errs, id(PrefixLB, l))
 	}
 	errs = append(errs, ValidateProxyTLVs("proxyProtocolTlvs", s.ProxyProtocolTLVs))
+	if !ValidForwarding(s.Forwarding) {
+		errs = append(errs, fmt.Errorf("forwarding %q must be proxy, nat or auto", s.Forwarding))
+	}
 	if s.ConnectBandwidth < 0 || s.IdleTimeout < 0 || s.MaxConnsPerEndpoint < 0 || s.NewConnsPerSecond < 0 {
 		errs = append(errs, errors.New("connectBandwidth, idleTimeoutSeconds, maxConnectionsPerEndpoint and newConnectionsPerSecond must not be negative"))
 	}
@@ -106,11 +109,15 @@ func (e *Endpoint) Validate() error {
 	if e.ConnectionBandwidth < 0 {
 		errs = append(errs, errors.New("connectionBandwidth must not be negative"))
 	}
+
 	for _, sg := range e.SecurityGroupIDs {
 		errs = append(errs, id(PrefixSG, sg))
 	}
 	for _, z := range e.Zones {
 		errs = append(errs, nonEmpty("zoneId", z.ZoneID), id(PrefixVSwitch, z.VSwitchID), addr4("zone ip", z.IP))
+		if z.SnatIP.IsValid() && !SNATPool.Contains(z.SnatIP) {
+			errs = append(errs, fmt.Errorf("zone snatIp %s is not in %s", z.SnatIP, SNATPool))
+		}
 	}
 	return errors.Join(errs...)
 }

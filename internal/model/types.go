@@ -169,6 +169,9 @@ type EndpointService struct {
 	// any is, Ports, Zones and Resources are theirs (set at attach and
 	// detach); none means the backends were given directly.
 	LoadBalancerIDs []string `json:"loadBalancerIds,omitempty"`
+	// Forwarding is proxy, nat or auto (forwarding.go); "" on records
+	// from before the choice existed means proxy.
+	Forwarding string `json:"forwarding,omitempty"`
 }
 
 // EndpointZone is an endpoint's presence in one zone: an ENI on a vSwitch.
@@ -191,6 +194,12 @@ type EndpointZone struct {
 	// still has (none left: the pin is void and all serve).
 	ResourceID       string    `json:"resourceId,omitempty"`
 	ResourceBackends []Backend `json:"resourceBackends,omitempty"`
+	// SnatIP is the source address the provider sees for this endpoint
+	// zone's connections under kernel NAT forwarding: allocated from
+	// SNATPool by the control plane with the zone, the same on every agent
+	// and across restarts (invalid on records from before it). One per
+	// zone: the provider's router tells the zones' flows apart by it.
+	SnatIP netip.Addr `json:"snatIp,omitzero"`
 }
 
 // Pinned returns the backends of all (a service's resources) that z's

@@ -98,7 +98,7 @@ func (b *Builder) Publish(ctx context.Context, provider Network, spec ServiceSpe
 	svc, err := b.Provider.CreateService(ctx, api.CreateServiceRequest{
 		Description: spec.Description, VpcID: provider.VPC.VpcID, Ports: spec.Ports, UDPPorts: spec.UDPPorts, Resources: backends,
 		AutoAcceptEnabled: spec.AutoAccept, ZoneAffinityEnabled: spec.ZoneAffinity, ProxyProtocol: spec.ProxyProtocol,
-		ProxyProtocolTLVs: spec.ProxyTLVs, AllowedAccounts: []string{b.ConsumerID},
+		ProxyProtocolTLVs: spec.ProxyTLVs, AllowedAccounts: []string{b.ConsumerID}, Forwarding: spec.Forwarding,
 	})
 	if err != nil {
 		return svc, fmt.Errorf("publish service %q: %w", spec.Description, err)

@@ -12,7 +12,8 @@ type Options struct {
 	ProxyProtocol bool
 	NoSGRule      bool // the security group has no rule (drops everything)
 	NoEndpoint    bool
-	UDPPorts      []int // UDP ports of the service, accepted from the consumer's CIDR by the security group
+	UDPPorts      []int  // UDP ports of the service, accepted from the consumer's CIDR by the security group
+	Forwarding    string // the service's forwarding mode: proxy (""), nat or auto
 }
 
 // Canonical is the plan of the canonical scenario: the provider's VPC with
@@ -44,7 +45,7 @@ func Canonical(o Options) Plan {
 	p := Plan{
 		Provider: NetworkSpec{Name: "provider-vpc", CIDR: o.CIDR, VSwitches: vsws, Hosts: HostPerVSwitch("db-", vsws)},
 		Service: ServiceSpec{Description: "sample database", Ports: []int{o.Port}, UDPPorts: o.UDPPorts, BackendPort: o.Port,
-			AutoAccept: o.AutoAccept, ZoneAffinity: o.ZoneAffinity, ProxyProtocol: o.ProxyProtocol},
+			AutoAccept: o.AutoAccept, ZoneAffinity: o.ZoneAffinity, ProxyProtocol: o.ProxyProtocol, Forwarding: o.Forwarding},
 		Consumer: NetworkSpec{Name: "consumer-vpc", CIDR: o.ConsumerCIDR, VSwitches: PerZone(o.Zones, 1), SecurityGroup: sg, Hosts: []HostSpec{{Name: "app"}}},
 	}
 	if len(o.UDPPorts) > 0 {

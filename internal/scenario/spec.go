@@ -49,6 +49,7 @@ type ServiceSpec struct {
 
 	AutoAccept, ZoneAffinity, ProxyProtocol bool
 	ProxyTLVs                               []string // nil: the default
+	Forwarding                              string   // proxy (""), nat or auto
 }
 
 // EndpointSpec describes an interface endpoint in a consumer network.

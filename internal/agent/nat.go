@@ -1,0 +1,162 @@
+package agent
+
+import (
+	"hash/fnv"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/privlink/privlink/internal/knat"
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/store"
+)
+
+// Kernel NAT forwarding (docs/forwarding.md). The endpoints of services
+// whose effective forwarding is nat get no proxy listener: each of their
+// listener specs (the same desired state the proxy uses: ENI:port,
+// backends, security groups, bandwidth, only while Connected) becomes a
+// knat.Flow in the pair of (consumer VPC, provider VPC), held by the
+// process's natHub. Endpoint zones without an SNAT address (records from before
+// it existed) and drivers without router namespaces (loopback) stay on the
+// proxy.
+
+// nsNamer is the netns driver's view of a VPC's router namespace.
+type nsNamer interface{ VPCNamespace(vpcID string) string }
+
+// applyNAT programs this zone's kernel NAT flows and returns the
+// listeners left for the proxy. On the agent's first round it first sweeps
+// the VPC namespaces of pairs that no endpoint of the store needs any more.
+func (a *Agent) applyNAT(d *desired, errs map[string]error) map[listenerKey]listenerSpec {
+	namer, ok := a.cfg.Driver.Topology.(nsNamer)
+	if !ok {
+		return d.listeners
+	}
+	st := a.cfg.Cache.State()
+	if !a.ready.Load() {
+		a.sweepNAT(d, st, namer)
+	}
+	rest := make(map[listenerKey]listenerSpec, len(d.listeners))
+	flows := map[string]natFlow{}
+	for k, sp := range d.listeners {
+		ep := st.Endpoints[k.EndpointID]
+		var svc *model.EndpointService
+		if ep != nil {
+			svc = st.Services[ep.ServiceID]
+		}
+		if ep == nil || svc == nil || !zoneSNAT(ep, sp.eni).IsValid() || sp.svcVPC == "" || model.EffectiveForwarding(svc) != model.ForwardNAT {
+			rest[k] = sp
+			continue
+		}
+		f := natFlow{pair: pairKey{Consumer: sp.eni.VpcID, Provider: sp.svcVPC},
+			cPath: nsPath(namer.VPCNamespace(sp.eni.VpcID)), pPath: nsPath(namer.VPCNamespace(sp.svcVPC)),
+			endpoint: k.EndpointID, zone: a.cfg.Zone, flow: a.natFlow(k, sp, ep, st)}
+		flows[f.flow.ID] = f
+	}
+	for ep, err := range defaultHub.set(a, flows, a.log) {
+		errs[ep] = err
+	}
+	for ep, delta := range defaultHub.stats(a) {
+		a.cfg.Metrics.AddNAT(ep, a.cfg.Zone, delta)
+	}
+	return rest
+}
+
+// zoneSNAT is the SNAT source of ep's zone whose ENI is eni.
+func zoneSNAT(ep *model.Endpoint, eni eniKey) netip.Addr {
+	for _, z := range ep.Zones {
+		if z.VSwitchID == eni.VSwitchID && z.IP == eni.IP {
+			return z.SnatIP
+		}
+	}
+	return netip.Addr{}
+}
+
+// stopNAT withdraws this agent's flows (at shutdown): their connections
+// are cut like the proxy's, and pairs left without flows are closed.
+func (a *Agent) stopNAT() {
+	defaultHub.set(a, nil, a.log)
+}
+
+// natFlow is the kernel form of one listener spec.
+func (a *Agent) natFlow(k listenerKey, sp listenerSpec, ep *model.Endpoint, st *store.State) knat.Flow {
+	f := knat.Flow{ID: flowID(k, a.cfg.Zone), ENI: sp.addr, SNAT: zoneSNAT(ep, sp.eni)}
+	if mbps := sp.cfg.BandwidthMbps; mbps > 0 {
+		f.RateBytes = uint64(mbps) * 1_000_000 / 8
+	}
+	h := a.healthFor(sp.svcVPC)
+	local := false
+	for _, b := range sp.cfg.Backends {
+		ok := h.Healthy(b.Addr)
+		f.Backends = append(f.Backends, knat.Backend{Addr: b.Addr, Zone: b.ZoneID, Healthy: ok})
+		local = local || (ok && b.ZoneID == a.cfg.Zone)
+	}
+	// Zone affinity as the proxy does it: the zone's healthy backends
+	// while there is one, else every healthy one.
+	if sp.cfg.ZoneAffinity && local {
+		for i := range f.Backends {
+			f.Backends[i].Healthy = f.Backends[i].Healthy && f.Backends[i].Zone == a.cfg.Zone
+		}
+	}
+	for _, id := range ep.SecurityGroupIDs {
+		g := st.SGs[id]
+		if g == nil {
+			continue
+		}
+		for _, r := range g.Rules {
+			src, err := netip.ParsePrefix(r.SourceCidr)
+			lo, hi, err2 := model.ParsePortRange(r.PortRange)
+			if err != nil || err2 != nil || !src.Addr().Is4() {
+				continue
+			}
+			f.SG = append(f.SG, knat.SGRule{Source: src, PortLo: uint16(lo), PortHi: uint16(hi),
+				Accept: strings.EqualFold(r.Policy, "accept"), Priority: min(max(r.Priority, 1), 100)})
+		}
+	}
+	if len(f.SG) == 0 {
+		// No rule allows anything (the proxy's RuleSet drops all); knat
+		// reads an empty SG as "no security group".
+		f.SG = []knat.SGRule{{Source: netip.MustParsePrefix("0.0.0.0/0"), PortLo: 1, PortHi: 65535, Priority: 100}}
+	}
+	return f
+}
+
+// flowID names an endpoint zone port's flow: endpoint:port:zone, the zone
+// hashed when that is longer than knat allows.
+func flowID(k listenerKey, zone string) string {
+	id := k.EndpointID + ":" + strconv.Itoa(int(k.Port)) + ":" + zone
+	if len(id) <= 48 {
+		return id
+	}
+	h := fnv.New32a()
+	h.Write([]byte(zone))
+	return k.EndpointID + ":" + strconv.Itoa(int(k.Port)) + ":" + strconv.FormatUint(uint64(h.Sum32()), 36)
+}
+
+// nsPath is the file of a namespace the netns driver names or adopted.
+func nsPath(name string) string {
+	if strings.HasPrefix(name, "/") {
+		return name
+	}
+	return "/run/netns/" + name
+}
+
+// sweepNAT removes the kernel NAT pairs a previous process left in this
+// zone's VPC namespaces that no nat endpoint of the store needs.
+func (a *Agent) sweepNAT(d *desired, st *store.State, namer nsNamer) {
+	keep := map[string]bool{}
+	for _, ep := range st.Endpoints {
+		svc := st.Services[ep.ServiceID]
+		if svc != nil && svc.VpcID != "" && model.EffectiveForwarding(svc) == model.ForwardNAT {
+			keep[pairID(pairKey{Consumer: ep.VpcID, Provider: svc.VpcID})] = true
+		}
+	}
+	paths := make([]string, 0, len(d.vpcs))
+	for id, adopted := range d.vpcs {
+		if adopted != "" {
+			paths = append(paths, adopted)
+		} else if a.cfg.Driver.Topology != nil {
+			paths = append(paths, nsPath(namer.VPCNamespace(id)))
+		}
+	}
+	defaultHub.sweep(paths, keep, a.log)
+}
