@@ -81,7 +81,8 @@ func (a *API) snatAllocator(_ *http.Request) (*allocator, error) {
 	off := 1 + rand.Uint32N(size-2-api.MaxZonesPerEndpoint) // leave room for one endpoint's zones
 	v := base + off
 	start := netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
-	return &allocator{prefix: model.SNATPool, used: map[netip.Addr]bool{}, next: start}, nil
+	return &allocator{prefix: model.SNATPool, used: map[netip.Addr]bool{}, next: start,
+		reserved: func(netip.Prefix, netip.Addr) bool { return false }}, nil
 }
 
 // claimSNAT takes an endpoint zone's kernel NAT source address (the lowest
