@@ -237,6 +237,11 @@ type ZoneReport struct {
 	Error      string `json:"error,omitempty"`
 	// Backends maps each backend "ip:port" to its health as checked from this zone.
 	Backends map[string]bool `json:"backends,omitempty"`
+	// Node and Epoch say which node wrote the report and for which
+	// placement epoch (ENIPlacement.Epoch); both are empty for a zone
+	// without placement (a zone agent, not a node). See PlacedZone.
+	Node  string `json:"node,omitempty"`
+	Epoch int64  `json:"epoch,omitempty"`
 }
 
 // AgentInfo is a zone agent's liveness record (under its lease).

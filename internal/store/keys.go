@@ -44,6 +44,7 @@ const (
 	KindVNI      = "vni"      // vni/<vni> -> vpc ID (the key's existence is the allocation); meta/vninext: next VNI to try
 	KindHostNode = "hostnode" // hostnode/<node>/<hostId> -> "" (index: a node's hosts, its load); meta/defaultnode: the node of hosts without nodeName
 	KindENIPlace = "eniplace" // eniplace/<endpointId>/<zoneId> -> model.ENIPlacement (mod revision = placement epoch)
+	KindElection = "election" // election/<name>/<lease> -> campaigner ID (etcd concurrency.Election: the placement controller's leader)
 )
 
 // key builds prefix + kind + "/" + parts joined by "/".
