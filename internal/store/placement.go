@@ -142,10 +142,12 @@ func (s *Store) Campaign(ctx context.Context, name, id string, ttl time.Duration
 // Lost is closed when the leadership's session ends.
 func (l *Leader) Lost() <-chan struct{} { return l.sess.Done() }
 
-// Resign gives the leadership up (best effort) and ends the session.
+// Resign gives the leadership up and ends the session, best effort and
+// within about a second (with etcd unreachable the lease simply expires).
 func (l *Leader) Resign() {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = l.el.Resign(ctx)
-	l.sess.Close()
+	l.sess.Orphan()
+	_, _ = l.sess.Client().Revoke(ctx, l.sess.Lease())
 }
