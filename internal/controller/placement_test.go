@@ -166,14 +166,24 @@ func TestPlacementSpread(t *testing.T) {
 		}
 	}
 
-	// Deleting an endpoint removes its placements.
-	_, err := r.s.Consumer.DeleteEndpoint(bg, r.eps[0])
+	// Removing a zone from an endpoint removes that zone's placement;
+	// deleting an endpoint removes all of its placements.
+	_, err := r.s.Consumer.RemoveEndpointZone(bg, r.eps[1], r.i)
 	must(t, err)
-	testenv.Eventually(t, "placements of the deleted endpoint removed", func() error {
-		for id := range r.placements(t) {
+	_, err = r.s.Consumer.DeleteEndpoint(bg, r.eps[0])
+	must(t, err)
+	testenv.Eventually(t, "placements of the removed zone and the deleted endpoint removed", func() error {
+		ps := r.placements(t)
+		for id := range ps {
 			if ep, _, _ := store.SplitPlacementID(id); ep == r.eps[0] {
 				return fmt.Errorf("%s still placed", id)
 			}
+		}
+		if ps[r.eps[1]+"/"+r.i] != nil {
+			return fmt.Errorf("removed zone %s of %s still placed", r.i, r.eps[1])
+		}
+		if ps[r.eps[1]+"/"+r.h] == nil {
+			return fmt.Errorf("the remaining zone of %s lost its placement", r.eps[1])
 		}
 		return nil
 	})
@@ -410,11 +420,14 @@ func TestStaleEpochReport(t *testing.T) {
 	}
 }
 
-// TestVNIBackfill: a VPC without a VNI (made before VNIs existed) keeps
-// none while the region has no node, and gets a fresh, unique one once a
-// node with an underlay address registers.
+// TestVNIBackfill: a region without nodes (a single machine) gets no
+// placement and no VNI backfill: a VPC without a VNI (made before VNIs
+// existed) keeps none. Once a node with an underlay address registers in
+// zone h, the VPC gets a fresh, unique VNI and the endpoint's zone h is
+// placed, while zone i, with no node, stays unplaced (the zone-agent rule).
 func TestVNIBackfill(t *testing.T) {
 	r := newRegion(t)
+	r.addEndpoints(t, 1)
 	old := r.s.ConsumerVPC.VpcID
 	var vni int
 	_, err := store.Update(bg, r.e.Store, r.e.Store.ResourceKey(store.KindVPC, old), func(v *model.VPC, tx *store.Txn) error {
@@ -435,6 +448,9 @@ func TestVNIBackfill(t *testing.T) {
 	if got := getVNI(old); got != 0 {
 		t.Fatalf("VNI %d backfilled in a region without nodes", got)
 	}
+	if ps := r.placements(t); len(ps) != 0 {
+		t.Fatalf("placements in a region without nodes: %v", ps)
+	}
 	testenv.StartTestNode(t, r.e, "n1", r.h, testenv.TestNodeOptions{})
 	testenv.Eventually(t, "VNI backfilled", func() error {
 		if getVNI(old) == 0 {
@@ -445,6 +461,15 @@ func TestVNIBackfill(t *testing.T) {
 	got := getVNI(old)
 	if got == vni || got == getVNI(r.s.ProviderVPC.VpcID) {
 		t.Errorf("backfilled VNI %d reuses a VNI (old %d, provider's %d)", got, vni, getVNI(r.s.ProviderVPC.VpcID))
+	}
+	testenv.Eventually(t, "zone h placed", func() error {
+		if p := r.placements(t)[r.eps[0]+"/"+r.h]; p == nil || p.Node != "n1" {
+			return fmt.Errorf("placement %+v", p)
+		}
+		return nil
+	})
+	if ps := r.placements(t); len(ps) != 1 {
+		t.Errorf("placements %v, want zone h's only", ps)
 	}
 	keys, err := r.e.Store.Keys(bg, r.e.Store.KindPrefix(store.KindVNI))
 	must(t, err)
