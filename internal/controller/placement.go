@@ -19,11 +19,12 @@ import (
 // created before VNIs existed their VNI. One server runs it at a time
 // (leader election); every write is a compare-and-swap anyway.
 //
-// Only zones with a registered node that has an underlay address are
-// placed ("node zones"). A region without such nodes (today's
-// single-machine installs, including a server's own node registered
-// without --underlay-addr) gets no placement and no VNI backfill, and its
-// zones' status still comes from their zone agents.
+// Only zones with a registered node are placed ("node zones"). A region
+// without registered nodes (today's single-machine installs, started
+// without --node) gets no placement, no VNI backfill and no readiness
+// stamps, and its zones' status still comes from their zone agents. A node
+// registered without an underlay address (the server's own node on one
+// machine) is placed on like any other: it is then the region's only node.
 type Placement struct {
 	st    *store.Store
 	cache *store.Cache
@@ -87,16 +88,14 @@ func (c *Placement) Run(ctx context.Context) {
 // nodeView is what one round knows about the nodes.
 type nodeView struct {
 	s     *store.State
-	zones map[string]bool // node zones: a registered node with an underlay address
+	zones map[string]bool // node zones: a registered node
 	load  map[string]int  // placements per node
 }
 
 func newNodeView(s *store.State) *nodeView {
 	v := &nodeView{s: s, zones: map[string]bool{}, load: map[string]int{}}
 	for _, reg := range s.NodeRegs {
-		if reg.UnderlayAddr.IsValid() {
-			v.zones[reg.ZoneID] = true
-		}
+		v.zones[reg.ZoneID] = true
 	}
 	for _, p := range s.Placements {
 		if p.Node != "" {
@@ -109,7 +108,7 @@ func newNodeView(s *store.State) *nodeView {
 // ready reports whether node is a ready node of zone.
 func (v *nodeView) ready(node, zone string) bool {
 	reg := v.s.NodeRegs[node]
-	return reg != nil && reg.UnderlayAddr.IsValid() && reg.ZoneID == zone && v.s.Nodes[node] != nil
+	return reg != nil && reg.ZoneID == zone && v.s.Nodes[node] != nil
 }
 
 // pick returns the least loaded ready node of zone other than not (ties
@@ -159,7 +158,7 @@ func (c *Placement) reconcile(ctx context.Context, s *store.State) {
 func (c *Placement) stampNodes(ctx context.Context, v *nodeView) {
 	for name, reg := range v.s.NodeRegs {
 		ready := v.s.Nodes[name] != nil
-		if ready == (reg.NotReadySince == "") || !reg.UnderlayAddr.IsValid() {
+		if ready == (reg.NotReadySince == "") {
 			continue
 		}
 		wctx, cancel := context.WithTimeout(ctx, writeTimeout)

@@ -189,6 +189,30 @@ func TestPlacementSpread(t *testing.T) {
 	})
 }
 
+// TestPlacementOnNodeWithoutUnderlay: a region whose one node has no
+// underlay address (a `privlink server --node` on one machine) has its
+// node's zone placed on it, like any node; the other zone, without node,
+// is not placed.
+func TestPlacementOnNodeWithoutUnderlay(t *testing.T) {
+	r := newRegion(t)
+	testenv.StartTestNode(t, r.e, "solo", r.h, testenv.TestNodeOptions{NoUnderlay: true})
+	r.addEndpoints(t, 2)
+	testenv.Eventually(t, "placed on the node", func() error {
+		for _, ep := range r.eps {
+			if p := r.placements(t)[ep+"/"+r.h]; p == nil || p.Node != "solo" {
+				return fmt.Errorf("%s: placement %+v", ep, p)
+			}
+			if got := r.zoneStatus(t, ep, r.h); got != model.ZoneConnected {
+				return fmt.Errorf("%s: zone h %s", ep, got)
+			}
+		}
+		return nil
+	})
+	if got := len(r.placements(t)); got != len(r.eps) {
+		t.Errorf("%d placements, want zone h's %d", got, len(r.eps))
+	}
+}
+
 // TestPlacementMovesOnLeaseLoss: a node that stops keeping its lease
 // alive (a dead process) loses its placements to the other ready nodes of
 // its zone within TTL + 1 s, is stamped NotReady, and does not get them
@@ -213,9 +237,10 @@ func TestPlacementMovesOnLeaseLoss(t *testing.T) {
 	r.allConnected(t)
 	before := r.placements(t)
 
-	// n1 dies: its lease expires within the TTL, its two ENIs move.
-	killed := time.Now()
+	// n1 dies (its client closes: no keepalive from then on): its lease
+	// expires within the TTL, its two ENIs move.
 	nodes["n1"].Kill()
+	killed := time.Now()
 	deadline := killed.Add(ttl + time.Second)
 	for {
 		if r.byNode(t, r.h)["n1"] == 0 {

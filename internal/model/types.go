@@ -237,9 +237,9 @@ type ZoneReport struct {
 	Error      string `json:"error,omitempty"`
 	// Backends maps each backend "ip:port" to its health as checked from this zone.
 	Backends map[string]bool `json:"backends,omitempty"`
-	// Node and Epoch say which node wrote the report and for which
-	// placement epoch (ENIPlacement.Epoch); both are empty for a zone
-	// without placement (a zone agent, not a node). See PlacedZone.
+	// Node and Epoch say which node wrote the report and under which
+	// placement (the eniplace key's mod revision); empty from zone agents
+	// (a region without nodes).
 	Node  string `json:"node,omitempty"`
 	Epoch int64  `json:"epoch,omitempty"`
 }

@@ -107,8 +107,8 @@ func TestZoneWithoutReadyNodeLeavesDNS(t *testing.T) {
 	}
 
 	// Zone h's only node dies: the zone leaves the answer.
-	killed := time.Now()
 	n1.Kill()
+	killed := time.Now()
 	testenv.Eventually(t, "zone h out of the answer", answers([]string{ipOf[i]}))
 	t.Logf("zone h left the DNS answer %s after its only node died (lease TTL 2s)", time.Since(killed).Round(time.Millisecond))
 	if got, rcode := lookupA(t, addr, domainOf[h]); len(got) != 0 {

@@ -37,6 +37,9 @@ type TestNodeOptions struct {
 	// Underlay is the node's underlay address (default 10.255.0.<n>, any
 	// valid IPv4: nothing is sent to it).
 	Underlay netip.Addr
+	// NoUnderlay registers the node without underlay address (the
+	// server's own node on one machine: the region's only node).
+	NoUnderlay bool
 	// TTL of the node's lease (default 3 s, the agent's default).
 	TTL time.Duration
 	// Silent: the node is ready but writes no report.
@@ -47,7 +50,7 @@ type TestNodeOptions struct {
 // end stops it.
 func StartTestNode(t testing.TB, e *Env, name, zone string, o TestNodeOptions) *TestNode {
 	t.Helper()
-	if !o.Underlay.IsValid() {
+	if !o.Underlay.IsValid() && !o.NoUnderlay {
 		i := nodeAddrs.Add(1)
 		o.Underlay = netip.AddrFrom4([4]byte{10, 255, byte(i >> 8), byte(i)})
 	}
