@@ -132,11 +132,31 @@ func (s *Store) Campaign(ctx context.Context, name, id string, ttl time.Duration
 		return nil, fmt.Errorf("election %s: session: %w", name, err)
 	}
 	el := concurrency.NewElection(sess, s.key(KindElection, name))
-	if err := el.Campaign(ctx, id); err != nil {
-		sess.Close()
+	// Election.Campaign, when ctx ends, resigns with the client's context
+	// and so never returns while etcd is unreachable: wait for it here
+	// only until ctx ends (it returns once the client is closed).
+	done := make(chan error, 1)
+	go func() { done <- el.Campaign(ctx, id) }()
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	if err != nil {
+		endSession(sess)
 		return nil, fmt.Errorf("election %s: campaign: %w", name, err)
 	}
 	return &Leader{sess: sess, el: el}, nil
+}
+
+// endSession revokes a session's lease within about a second (its keys,
+// the campaign key among them, go with it); with etcd unreachable the
+// lease expires on its own.
+func endSession(sess *concurrency.Session) {
+	sess.Orphan()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_, _ = sess.Client().Revoke(ctx, sess.Lease())
 }
 
 // Lost is closed when the leadership's session ends.
@@ -148,6 +168,5 @@ func (l *Leader) Resign() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	_ = l.el.Resign(ctx)
-	l.sess.Orphan()
-	_, _ = l.sess.Client().Revoke(ctx, l.sess.Lease())
+	endSession(l.sess)
 }

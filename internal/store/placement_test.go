@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -100,5 +101,42 @@ func TestCampaignFailover(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no new leader 10 s after the leader died")
+	}
+}
+
+// TestCampaignEndsWhenEtcdIsGone: a campaign waiting behind a leader
+// returns once its context ends even with etcd unreachable (etcd's
+// Election.Campaign alone would not: a server stopping then would hang).
+func TestCampaignEndsWhenEtcdIsGone(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, Config{DataDir: t.TempDir(), ClientURL: freeURL(t), PeerURL: freeURL(t), Logger: slog.Default()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	open := func() *Store {
+		c, err := Open(ctx, Config{Endpoints: s.Endpoints(), Credentials: s.Credentials(), Logger: s.log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(c.Close)
+		return c
+	}
+	leader, waiter := open(), open()
+	if _, err := leader.Campaign(ctx, "t", "leader", 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { _, err := waiter.Campaign(cctx, "t", "waiter", 2*time.Second); done <- err }()
+	time.Sleep(500 * time.Millisecond) // campaigning behind the leader
+	s.Close()                          // the embedded etcd stops
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("campaign won with etcd gone")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("campaign still running 10 s after its context ended with etcd gone")
 	}
 }
