@@ -13,7 +13,7 @@ import (
 type liveStatus struct{ *store.State }
 
 func (a *API) liveStatus(r *http.Request, kinds ...string) (liveStatus, error) {
-	st, err := a.st.ReadState(r.Context(), append(kinds, store.KindReport, store.KindAgent)...)
+	st, err := a.st.ReadState(r.Context(), append(kinds, store.KindReport, store.KindAgent, store.KindNode, store.KindENIPlace)...)
 	return liveStatus{st}, err
 }
 
@@ -40,7 +40,7 @@ func (ls liveStatus) backendHealth(s *model.EndpointService) {
 		addr := netip.AddrPortFrom(b.IP, uint16(port)).String()
 		b.Health = "Unknown"
 		for _, rep := range ls.Reports {
-			if ls.Agents[rep.ZoneID] == nil || ls.Endpoints[rep.EndpointID] == nil || ls.Endpoints[rep.EndpointID].ServiceID != s.ServiceID {
+			if !ls.ReportLive(rep) || ls.Endpoints[rep.EndpointID] == nil || ls.Endpoints[rep.EndpointID].ServiceID != s.ServiceID {
 				continue
 			}
 			if ok, checked := rep.Backends[addr]; checked {

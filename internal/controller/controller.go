@@ -5,6 +5,9 @@
 // batches left when it stopped between them: an endpoint whose account its
 // service no longer admits is disconnected, one whose service is gone turns
 // ServiceDeleted. Writes are compare-and-swap, so several servers may run it.
+// The placement controller (placement.go) places endpoint zones' ENIs on
+// the nodes of a region of several machines; one server runs it at a time.
+// See README.md.
 package controller
 
 import (

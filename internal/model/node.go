@@ -63,6 +63,9 @@ type ENIPlacement struct {
 	NodeLease int64  `json:"nodeLease"`
 	Since     string `json:"since"`
 	Moves     int    `json:"moves"`
+	// Epoch is the key's mod revision, filled in by the store when it
+	// reads the record (never stored in the value).
+	Epoch int64 `json:"-"`
 }
 
 // ValidNodeName reports whether s may name a node: 1 to 63 letters,

@@ -49,3 +49,19 @@ func Carries(ep *Endpoint, svc *EndpointService) bool {
 // ZoneReady reports whether a zone status means the ENI is in place (the
 // zone serves, or would once the connection is accepted).
 func ZoneReady(status string) bool { return status == ZoneConnected || status == ZoneDisconnected }
+
+// PlacedZone decides, for an endpoint zone with an ENI placement, what
+// ZoneStatus needs: the zone is alive only while its placement names a
+// node that is ready (node is its liveness record, nil when it has none)
+// under the lease the placement was made or re-confirmed for, and the
+// report counts only if that node wrote it for the placement's current
+// epoch. A report from an earlier owner or an earlier epoch (a late write,
+// a node that came back) is treated as no report, so it never makes the
+// zone ready.
+func PlacedZone(p *ENIPlacement, node *NodeStatus, rep *ZoneReport) (alive bool, current *ZoneReport) {
+	alive = p.Node != "" && node != nil && node.LeaseID == p.NodeLease
+	if rep != nil && alive && rep.Node == p.Node && rep.Epoch == p.Epoch {
+		current = rep
+	}
+	return alive, current
+}

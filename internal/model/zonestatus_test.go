@@ -31,3 +31,37 @@ func TestZoneStatus(t *testing.T) {
 		})
 	}
 }
+
+// TestPlacedZone: a placed zone is alive only on its node under the
+// placement's lease, and only that node's report for the current epoch
+// counts (the fencing and stale-epoch rules of docs/design/multinode.md §4.3).
+func TestPlacedZone(t *testing.T) {
+	p := &ENIPlacement{Node: "n1", NodeLease: 7, Epoch: 40}
+	up := &NodeStatus{Name: "n1", LeaseID: 7}
+	cur := &ZoneReport{Ready: true, Node: "n1", Epoch: 40}
+	ep := &Endpoint{EndpointStatus: StatusActive, ConnectionStatus: ConnConnected, Zones: []EndpointZone{{ZoneID: "z-h"}}}
+	for _, tc := range []struct {
+		name string
+		p    *ENIPlacement
+		node *NodeStatus
+		rep  *ZoneReport
+		want string
+	}{
+		{"serving", p, up, cur, ZoneConnected},
+		{"no report yet", p, up, nil, ZoneCreating},
+		{"stale epoch", p, up, &ZoneReport{Ready: true, Node: "n1", Epoch: 39}, ZoneCreating},
+		{"report by the previous owner", p, up, &ZoneReport{Ready: true, Node: "n0", Epoch: 40}, ZoneCreating},
+		{"report without node (a zone agent's)", p, up, &ZoneReport{Ready: true}, ZoneCreating},
+		{"node not ready", p, nil, cur, ZoneUnavailable},
+		{"node back under a new lease, not re-confirmed", p, &NodeStatus{Name: "n1", LeaseID: 8}, cur, ZoneUnavailable},
+		{"no ready node in the zone", &ENIPlacement{Epoch: 40}, nil, nil, ZoneUnavailable},
+		{"agent error", p, up, &ZoneReport{Ready: true, Node: "n1", Epoch: 40, Error: "x"}, ZoneUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			alive, rep := PlacedZone(tc.p, tc.node, tc.rep)
+			if got := ZoneStatus(ep, "z-h", alive, rep); got != tc.want {
+				t.Errorf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}

@@ -1,7 +1,8 @@
 // Package resolver owns the per-VPC private DNS service: it turns the
 // control-plane state into DNS snapshots (endpoint domain, zonal domains,
 // service name and service domain per consumer VPC, only for zones that a
-// live agent serves and that have a healthy backend) and serves each VPC's
+// live agent, or in a region of nodes the zone's ready placement node,
+// serves and that have a healthy backend) and serves each VPC's
 // view at the VPC resolver address inside that VPC's namespace. It never
 // creates a namespace: it waits for the zone agent that does.
 package resolver

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -101,6 +102,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.goRun(func() { s.Cache.Run(runCtx) })
 	if !cfg.AgentOnly {
 		s.goRun(func() { controller.NewStatus(s.Store, s.Cache, log).Run(runCtx) })
+		s.goRun(func() { controller.NewPlacement(s.Store, s.Cache, log, electionID()).Run(runCtx) })
 		// Events start at the first server's start: fix the cursor before
 		// the API answers, so no change made through it goes unrecorded.
 		if _, err := s.Store.EventsCursor(ctx); err != nil {
@@ -277,4 +279,10 @@ func (s *Server) stop() {
 	if s.Store != nil {
 		s.Store.Close()
 	}
+}
+
+// electionID names this server in the placement controller's election.
+func electionID() string {
+	h, _ := os.Hostname()
+	return fmt.Sprintf("%s/%d", h, os.Getpid())
 }

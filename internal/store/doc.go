@@ -32,6 +32,12 @@
 //     between API servers), AllocIPv6CIDR (a VPC's random ULA /56,
 //     unique in the region, ipv6.go), EnsureDefaultNode; State holds Nodes (ready
 //     nodes), NodeRegs and Placements (ENI placements);
+//   - the placement controller's writes (placement.go): PutPlacement and
+//     DeletePlacement (compare-and-swap on the placement epoch, the key's
+//     mod revision, which the State carries as ENIPlacement.Epoch),
+//     MarkNodeReady, BackfillVNI, Campaign (etcd concurrency.Election);
+//     State.ZoneStatus and ReportLive judge a placed zone by its node
+//     (model.PlacedZone);
 //   - the embedded etcd's backend quota (Config.QuotaBytes) and its NOSPACE
 //     alarm: NoSpace recognizes the refusal, privlink_store_nospace shows
 //     it (space.go).

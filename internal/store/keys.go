@@ -45,6 +45,7 @@ const (
 	KindHostNode = "hostnode" // hostnode/<node>/<hostId> -> "" (index: a node's hosts, its load); meta/defaultnode: the node of hosts without nodeName
 	KindENIPlace = "eniplace" // eniplace/<endpointId>/<zoneId> -> model.ENIPlacement (mod revision = placement epoch)
 	KindIPv6CIDR = "ip6cidr"  // ip6cidr/<address of a VPC's /56>/<vpcId> -> "" (index: whose /56 it is; an auto-chosen one is unique)
+	KindElection = "election" // election/<name>/<lease> -> campaigner ID (etcd concurrency.Election: the placement controller's leader)
 )
 
 // key builds prefix + kind + "/" + parts joined by "/".

@@ -163,6 +163,12 @@ func (s *State) Report(zoneID, endpointID string) *model.ZoneReport {
 // ZoneStatus is an endpoint zone's status as the live reports say (see
 // model.ZoneStatus): the one decision the API, the status controller and
 // the resolver share.
+//
+// A zone with an ENI placement (a region of nodes, see placement.go) is
+// alive while its placement's node is, under the placement's lease, and
+// only that node's report for the placement's epoch counts
+// (model.PlacedZone); a zone without one is alive while its zone agent is.
 func (s *State) ZoneStatus(ep *model.Endpoint, zoneID string) string {
-	return model.ZoneStatus(ep, zoneID, s.Agents[zoneID] != nil, s.Report(zoneID, ep.EndpointID))
+	alive, rep := s.zoneLiveness(zoneID, ep.EndpointID)
+	return model.ZoneStatus(ep, zoneID, alive, rep)
 }

@@ -189,20 +189,25 @@ func (s *Store) readState(ctx context.Context, prev *State, only ...string) (*St
 // applyKV applies one key (value nil: deleted) to next and reports it
 // when it is bad.
 func (s *Store) applyKV(next, prev *State, key string, rev int64, value *[]byte) {
-	if err := next.apply(prev, strings.TrimPrefix(key, s.prefix), value); err != nil {
+	rel := strings.TrimPrefix(key, s.prefix)
+	if err := next.apply(prev, rel, value); err != nil {
 		s.bad.report(s.prefix, key, rev, err)
 		return
 	}
+	next.stampEpoch(rel, rev)
 	s.bad.good(key)
 }
 
 // ReadZoneStatus reads, in one request, what the zone status of one
 // endpoint depends on: the zone agents' liveness records and their reports
-// on this endpoint (State.ZoneStatus works on the result).
+// on this endpoint, the nodes' liveness records and the endpoint's ENI
+// placements (State.ZoneStatus works on the result).
 func (s *Store) ReadZoneStatus(ctx context.Context, ep *model.Endpoint) (*State, error) {
-	ops := []clientv3.Op{clientv3.OpGet(s.KindPrefix(KindAgent), clientv3.WithPrefix())}
+	ops := []clientv3.Op{clientv3.OpGet(s.KindPrefix(KindAgent), clientv3.WithPrefix()),
+		clientv3.OpGet(s.KindPrefix(KindNode), clientv3.WithPrefix())}
 	for _, z := range ep.Zones {
-		ops = append(ops, clientv3.OpGet(s.ReportKey(z.ZoneID, ep.EndpointID)))
+		ops = append(ops, clientv3.OpGet(s.ReportKey(z.ZoneID, ep.EndpointID)),
+			clientv3.OpGet(s.ENIPlacementKey(ep.EndpointID, z.ZoneID)))
 	}
 	resp, err := s.cli.Txn(ctx).Then(ops...).Commit()
 	if err != nil {
