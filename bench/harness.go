@@ -230,6 +230,10 @@ func (h *harness) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	hapT, ngxT, err := h.startTuned(ctx)
+	if err != nil {
+		return err
+	}
 	if h.probe, err = h.interactive(h.ns(t.client.HostID), "probe"); err != nil {
 		return err
 	}
@@ -238,6 +242,8 @@ func (h *harness) setup(ctx context.Context) error {
 		{pathPrivlink, t.eni, h.srv.pids},
 		{pathHAProxy, haproxyAddr, hap.pids},
 		{pathNginx, nginxAddr, ngx.pids},
+		{pathHAProxyTuned, haproxyTunedAddr, hapT.pids},
+		{pathNginxTuned, nginxTunedAddr, ngxT.pids},
 	}
 	for _, p := range h.paths {
 		if _, err := h.probeEcho(p.target, 20*time.Second); err != nil {
