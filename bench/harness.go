@@ -204,6 +204,9 @@ func (h *harness) setup(ctx context.Context) error {
 	if err := t.tuneNamespaces(ctx); err != nil {
 		return err
 	}
+	if err := t.backendFastOpen(ctx); err != nil {
+		return err
+	}
 	undo, err := t.addDirect(ctx)
 	h.onUndo("direct veth and baseline addresses", undo)
 	if err != nil {

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // The tuned baselines: the strongest configurations of HAProxy and nginx
@@ -44,7 +48,8 @@ func haproxyPipes(nofile uint64) (maxconn, maxpipes uint64) {
 	return min(100000, (nofile-200-2*maxpipes)/2), maxpipes
 }
 
-// haproxyTunedConfig: splice-auto, bind in the consumer VPC namespace cns,
+// haproxyTunedConfig: splice-auto, TCP Fast Open to the servers (tfo, as
+// privlink does; see backendFastOpen), bind in the consumer VPC namespace cns,
 // servers dialled from the provider VPC namespace pns.
 func haproxyTunedConfig(listen, server, cns, pns string, threads int, nofile uint64) string {
 	maxconn, maxpipes := haproxyPipes(nofile)
@@ -52,7 +57,7 @@ func haproxyTunedConfig(listen, server, cns, pns string, threads int, nofile uin
 	fmt.Fprintf(&b, "global\n    nbthread %d\n    maxconn %d\n    maxpipes %d\n\n", threads, maxconn, maxpipes)
 	b.WriteString("defaults\n    mode tcp\n    option splice-auto\n    timeout connect 5s\n    timeout client 10m\n    timeout server 10m\n\n")
 	for _, p := range benchPorts {
-		fmt.Fprintf(&b, "listen bench%d\n    bind %s:%d namespace %s\n    server s1 %s:%d namespace %s\n\n", p, listen, p, cns, server, p, pns)
+		fmt.Fprintf(&b, "listen bench%d\n    bind %s:%d namespace %s\n    server s1 %s:%d namespace %s tfo\n\n", p, listen, p, cns, server, p, pns)
 	}
 	return b.String()
 }
@@ -159,4 +164,29 @@ func (h *harness) startTuned(ctx context.Context) (hap, ngx *baseline, err error
 		h.onUndo("nginx tuned", ngx.stop)
 	}
 	return hap, ngx, err
+}
+
+// backendFastOpen lets the server host's servers accept TCP Fast Open
+// (net.ipv4.tcp_fastopen=3 in its namespace; the servers set TCP_FASTOPEN
+// on their listeners, see fastOpenListen): a backend that allows it, so
+// that privlink and the tuned HAProxy can put their first bytes in the
+// SYN. The load generator does not use Fast Open, so the direct path and
+// the baselines that do not (nginx) are unaffected.
+func (t *topology) backendFastOpen(ctx context.Context) error {
+	return run(ctx, "ip", "netns", "exec", t.ns(t.server.HostID), "sysctl", "-q", "-w", "net.ipv4.tcp_fastopen=3")
+}
+
+// fastOpenListen listens on addr (IPv4) with TCP_FASTOPEN (a queue of 256
+// pending Fast Open requests).
+func fastOpenListen(addr string) (net.Listener, error) {
+	lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN, 256)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}}
+	return lc.Listen(context.Background(), "tcp4", addr)
 }
