@@ -162,6 +162,7 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 	rep.header = append(rep.header, fmt.Sprintf("settings: runs %d, duration %v per timed run, %d idle conns, %d endpoints per control-plane round, %d existing for the loaded round and restarts",
 		c.Runs, c.Duration, c.IdleConns, c.CPEndpoints, c.CPExisting))
 	h.runDataPlane(ctx)
+	h.noteFastOpen(ctx)
 	h.runDNS(ctx)
 	h.runOverload(ctx)
 	h.runSoak(ctx)

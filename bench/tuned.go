@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -189,4 +191,36 @@ func fastOpenListen(addr string) (net.Listener, error) {
 		return serr
 	}}
 	return lc.Listen(context.Background(), "tcp4", addr)
+}
+
+// noteFastOpen adds a note with the server host's Fast Open counters
+// (TcpExt of /proc/net/netstat in its namespace): how many connections
+// arrived with data in the SYN, over the whole run and all paths.
+func (h *harness) noteFastOpen(ctx context.Context) {
+	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", h.ns(h.t.server.HostID), "cat", "/proc/net/netstat").Output()
+	if err != nil {
+		h.rep.addError("read the server host's TcpExt counters", err)
+		return
+	}
+	c := tcpExt(string(out))
+	h.rep.note("TCP Fast Open at the servers over the run (all paths): %d connections with data in the SYN accepted (TCPFastOpenPassive), %d cookie requests answered (TCPFastOpenCookieReqd)",
+		c["TCPFastOpenPassive"], c["TCPFastOpenCookieReqd"])
+}
+
+// tcpExt parses the TcpExt lines of /proc/net/netstat.
+func tcpExt(netstat string) map[string]int64 {
+	lines := strings.Split(netstat, "\n")
+	out := map[string]int64{}
+	for i := 0; i+1 < len(lines); i++ {
+		if !strings.HasPrefix(lines[i], "TcpExt:") || !strings.HasPrefix(lines[i+1], "TcpExt:") {
+			continue
+		}
+		names, vals := strings.Fields(lines[i])[1:], strings.Fields(lines[i+1])[1:]
+		for j := range min(len(names), len(vals)) {
+			v, _ := strconv.ParseInt(vals[j], 10, 64)
+			out[names[j]] = v
+		}
+		break
+	}
+	return out
 }
