@@ -16,7 +16,10 @@ import (
 // The flow reads its consumer socket once before registering it (flow.
 // prepare): with data there, the read replaces the one the first epoll
 // event would have triggered; without, it costs one read(2) that returns
-// EAGAIN (a server-speaks-first protocol). The connect is then
+// EAGAIN (a server-speaks-first protocol, or a client slower than the
+// accept), so a Listener reads first only while at least one such read in
+// four finds data (firstBytes, learnt over its last ~1,000 connections;
+// one connection in 32 keeps probing). The connect is then
 // sendmsg(MSG_FASTOPEN) instead of connect(2), which has connect's
 // semantics for a non-blocking socket (EINPROGRESS, then EPOLLOUT or
 // EPOLLERR), so dial timeouts and the retry on another backend work

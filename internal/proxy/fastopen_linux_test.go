@@ -68,7 +68,7 @@ type fastOpenNS struct {
 	reqs chan func()
 }
 
-func newFastOpenNS(t *testing.T) *fastOpenNS {
+func newFastOpenNS(t testing.TB) *fastOpenNS {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: creates a network namespace (run the suite as root, as CI does)")
@@ -128,9 +128,9 @@ func (ns *fastOpenNS) socket(a netip.AddrPort) (fd int, to netip.AddrPort, err e
 	return
 }
 
-// listen serves a PROXY-protocol echo on 127.0.0.1 in the namespace with
-// TCP_FASTOPEN on the listening socket.
-func (ns *fastOpenNS) listen(t *testing.T) netip.AddrPort {
+// listen serves an echo (behind a PROXY header if pp) on 127.0.0.1 in the
+// namespace with TCP_FASTOPEN on the listening socket.
+func (ns *fastOpenNS) listen(t testing.TB, pp bool) netip.AddrPort {
 	t.Helper()
 	var (
 		ln  net.Listener
@@ -164,7 +164,10 @@ func (ns *fastOpenNS) listen(t *testing.T) netip.AddrPort {
 			go func() {
 				defer s.wg.Done()
 				defer c.Close()
-				echo(proxyproto.NewConn(c, proxyproto.SetReadHeaderTimeout(5*time.Second)))
+				if pp {
+					c = proxyproto.NewConn(c, proxyproto.SetReadHeaderTimeout(5*time.Second))
+				}
+				echo(c)
 			}()
 		}
 	}()
@@ -173,7 +176,7 @@ func (ns *fastOpenNS) listen(t *testing.T) netip.AddrPort {
 }
 
 // tcpExt reads a TcpExt counter of the namespace.
-func (ns *fastOpenNS) tcpExt(t *testing.T, name string) int64 {
+func (ns *fastOpenNS) tcpExt(t testing.TB, name string) int64 {
 	t.Helper()
 	out, err := exec.Command("ip", "netns", "exec", ns.name, "cat", "/proc/net/netstat").Output()
 	if err != nil {
@@ -210,7 +213,7 @@ func TestFastOpenHeaderInSYN(t *testing.T) {
 	}
 	checkGoroutines(t)
 	ns := newFastOpenNS(t)
-	good := ns.listen(t)
+	good := ns.listen(t, true)
 	port := freeLoopbackPort(t)
 	for port == int(good.Port()) {
 		port = freeLoopbackPort(t)
@@ -244,7 +247,7 @@ func TestFastOpenHeaderInSYN(t *testing.T) {
 
 // freeLoopbackPort returns a port nothing listens on (in the root
 // namespace; the test namespace has no listeners but the test's own).
-func freeLoopbackPort(t *testing.T) int {
+func freeLoopbackPort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
@@ -268,4 +271,65 @@ func echoOnce(addr, msg string) (string, error) {
 	b := make([]byte, len(msg))
 	_, err = io.ReadFull(c, b)
 	return string(b), err
+}
+
+// BenchmarkFastOpen: one connection at a time (connect, 64 B request, 64 B
+// echo, close) through the engine to a Fast Open backend in a namespace,
+// with Fast Open off and on; -count N alternates them. synData/op is the
+// share of connections whose first bytes reached the backend in the SYN.
+//
+//	go test -run '^$' -bench FastOpen -count 5 ./internal/proxy/
+func BenchmarkFastOpen(b *testing.B) {
+	if listenerOpts == nil {
+		b.Skip("Fast Open is part of the event-loop engine")
+	}
+	ns := newFastOpenNS(b)
+	backend := ns.listen(b, false)
+	was := fastOpen
+	b.Cleanup(func() { fastOpen = was })
+	for _, on := range []bool{false, true} {
+		b.Run(fmt.Sprintf("fastopen=%v", on), func(b *testing.B) {
+			fastOpen = on
+			_, addr := startProxy(b, Config{EndpointID: "ep-bench-tfo", ZoneID: "a",
+				Backends: []Backend{{ZoneID: "a", Addr: backend}}}, nil, nil, WithSockets(ns.socket))
+			msg := strings.Repeat("x", 64)
+			before := ns.tcpExt(b, "TCPFastOpenPassive")
+			b.ResetTimer()
+			start := time.Now()
+			for range b.N {
+				if got, err := echoOnce(addr, msg); err != nil || got != msg {
+					b.Fatalf("got %q, %v", got, err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "conns/s")
+			b.ReportMetric(float64(ns.tcpExt(b, "TCPFastOpenPassive")-before)/float64(b.N), "synData/op")
+		})
+	}
+}
+
+// TestFirstBytesLearns: a Listener stops reading before the dial when that
+// read keeps finding nothing (a server-speaks-first protocol: one EAGAIN
+// read per connection otherwise), still probes now and then, and starts
+// again when the traffic turns client-first.
+func TestFirstBytesLearns(t *testing.T) {
+	var fb firstBytes
+	count := func(n int, hit bool) (reads int) {
+		for range n {
+			if fb.want() {
+				reads++
+				fb.record(hit)
+			}
+		}
+		return reads
+	}
+	if got := count(firstBytesLearn, false); got != firstBytesLearn {
+		t.Fatalf("while learning: %d reads of %d connections, want all", got, firstBytesLearn)
+	}
+	if got := count(3200, false); got > 3200/firstBytesProbe+1 || got == 0 {
+		t.Errorf("server-first traffic: %d reads of 3200 connections, want about %d (probes only)", got, 3200/firstBytesProbe)
+	}
+	count(20000, true) // client-first again: the probes find data
+	if got := count(1000, true); got != 1000 {
+		t.Errorf("client-first traffic after the switch: %d reads of 1000 connections, want all", got)
+	}
 }

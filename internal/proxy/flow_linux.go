@@ -62,9 +62,10 @@ func (f *flow) halves() [2]*half { return [2]*half{&f.in, &f.out} }
 func (h *half) pending() int { return h.n - h.off + h.inPipe }
 
 // prepare runs before the consumer socket is registered: it picks backend
-// candidates, writes the PROXY header and reads the consumer's first bytes
-// if they are already there (see firstBytes). It returns an error if the
-// consumer socket failed.
+// candidates, writes the PROXY header and, while that tends to find data
+// on this Listener (firstBytes), reads the consumer's first bytes so that
+// they can go in the backend's SYN (fastopen_linux.go). It returns an
+// error if the consumer socket failed.
 func (f *flow) prepare(lp *loop) error {
 	st := f.st
 	f.ncand = st.candidates(f.l.health, f.l.rr.Add(1)-1, &f.cands)
@@ -76,11 +77,14 @@ func (f *flow) prepare(lp *loop) error {
 		f.in.buf = lp.getBuf()
 		f.in.n = len(appendProxyHeader((*f.in.buf)[:0], f.src, f.dst, st.tlvs))
 	}
-	if !fastOpen || f.in.lim != nil {
+	if !fastOpen || f.in.lim != nil || !f.l.firstBytes.want() {
 		return nil
 	}
 	f.cr = true
-	return f.fill(lp, &f.in, f.cfd, &f.cr, false)
+	n := f.in.n
+	err := f.fill(lp, &f.in, f.cfd, &f.cr, false)
+	f.l.firstBytes.record(f.in.n > n)
+	return err
 }
 
 // dial connects to the next untried candidate; when none is left the flow
