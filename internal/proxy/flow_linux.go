@@ -28,7 +28,7 @@ type flow struct {
 	tried      int
 	backend    netip.AddrPort // being dialed or connected
 	connecting bool
-	inSYN      int // bytes of f.in handed to the kernel with the SYN (fastopen.go)
+	inSYN      int // bytes of f.in handed to the kernel with the SYN (fastopen_linux.go)
 	dialAt     time.Time
 
 	in, out        half // consumer->backend, backend->consumer
