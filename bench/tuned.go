@@ -42,11 +42,13 @@ const (
 // haproxyPipes returns maxconn and maxpipes for the tuned HAProxy within
 // nofile descriptors: each connection holds two sockets, each pipe two
 // descriptors. HAProxy reserves maxconn/4 pipes unless told otherwise and
-// then refuses to start under the descriptor limit; a fixed pool covers
-// every flow the timed loads splice at once (at most 32 connections), and
-// flows beyond it fall back to buffer copies.
+// then refuses to start under the descriptor limit; a fixed pool of 256
+// covers every flow the timed loads splice at once (at most 32 connections,
+// two directions each), flows beyond it fall back to buffer copies, and
+// maxconn stays above the idle workload's connections ((nofile-1024)/2,
+// see newHarness).
 func haproxyPipes(nofile uint64) (maxconn, maxpipes uint64) {
-	maxpipes = min(1000, max(64, (nofile-200)/20))
+	maxpipes = min(256, max(16, (nofile-200)/40))
 	return min(100000, (nofile-200-2*maxpipes)/2), maxpipes
 }
 
