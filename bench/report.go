@@ -347,7 +347,7 @@ func verdict(d rowDef, med map[string]float64, against []string) string {
 		}
 		if base == 0 {
 			switch {
-			case pl == 0:
+			case math.Abs(pl) < 1e-9: // a difference of CPU readings: 0 up to rounding
 				tie = append(tie, p+" 0 vs 0")
 			case !d.higher:
 				lose = append(lose, fmt.Sprintf("%s 0 vs %s", p, num(pl)))
