@@ -142,7 +142,7 @@ func (b *baseline) stop() error {
 		return nil
 	}
 	workers := []int{}
-	if b.name == pathNginx {
+	if b.name == pathNginx || b.name == pathNginxTuned {
 		workers = childrenOf(b.p.pid())
 	}
 	err := b.p.stop(syscall.SIGTERM, 15*time.Second)

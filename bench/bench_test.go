@@ -97,3 +97,20 @@ func quickRun(t *testing.T, command string, args ...string) {
 		t.Errorf("left behind: %v", left)
 	}
 }
+
+// TestHAProxyTunedFits: the tuned HAProxy's maxconn covers the idle
+// workload's connections at every descriptor limit the harness may run
+// with, and its sockets and pipes fit under the limit (HAProxy refuses to
+// start otherwise, or queues connections beyond maxconn).
+func TestHAProxyTunedFits(t *testing.T) {
+	for _, nofile := range []uint64{4096, 20000, 65536, 1 << 20} {
+		maxconn, maxpipes := haproxyPipes(nofile)
+		idle := (nofile - 1024) / fdsPerProxiedConn
+		if maxconn < min(idle, 100000) {
+			t.Errorf("nofile %d: maxconn %d below the %d idle connections", nofile, maxconn, idle)
+		}
+		if need := 2*maxconn + 2*maxpipes; need > nofile {
+			t.Errorf("nofile %d: %d descriptors needed", nofile, need)
+		}
+	}
+}

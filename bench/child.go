@@ -104,7 +104,7 @@ func serveMain(args []string) error {
 		port int
 		h    func(net.Conn)
 	}{{*echo, serveEcho}, {*sink, serveSink}, {*source, serveSource}} {
-		l, err := net.Listen("tcp4", fmt.Sprintf("0.0.0.0:%d", s.port))
+		l, err := fastOpenListen(fmt.Sprintf("0.0.0.0:%d", s.port))
 		if err != nil {
 			return err
 		}

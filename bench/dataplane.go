@@ -117,7 +117,9 @@ func (h *harness) runDataPlane(ctx context.Context) {
 				if ctx.Err() != nil {
 					return
 				}
+				endProfile := h.startProfile(ctx, w.name, p.name, run, h.cfg.Duration)
 				res, cpu, sp, err := h.measure(ctx, p, h.cfg.Duration, w.args...)
+				endProfile()
 				what := fmt.Sprintf("%s via %s (run %d)", w.name, p.name, run)
 				if err != nil {
 					h.rep.addError(what, err)

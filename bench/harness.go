@@ -162,6 +162,7 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 	rep.header = append(rep.header, fmt.Sprintf("settings: runs %d, duration %v per timed run, %d idle conns, %d endpoints per control-plane round, %d existing for the loaded round and restarts",
 		c.Runs, c.Duration, c.IdleConns, c.CPEndpoints, c.CPExisting))
 	h.runDataPlane(ctx)
+	h.noteFastOpen(ctx)
 	h.runDNS(ctx)
 	h.runUDP(ctx)
 	h.runOverload(ctx)
@@ -205,6 +206,9 @@ func (h *harness) setup(ctx context.Context) error {
 	if err := t.tuneNamespaces(ctx); err != nil {
 		return err
 	}
+	if err := t.backendFastOpen(ctx); err != nil {
+		return err
+	}
 	undo, err := t.addDirect(ctx)
 	h.onUndo("direct veth and baseline addresses", undo)
 	if err != nil {
@@ -231,6 +235,10 @@ func (h *harness) setup(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	hapT, ngxT, err := h.startTuned(ctx)
+	if err != nil {
+		return err
+	}
 	if h.probe, err = h.interactive(h.ns(t.client.HostID), "probe"); err != nil {
 		return err
 	}
@@ -240,6 +248,8 @@ func (h *harness) setup(ctx context.Context) error {
 		{pathNAT, t.natENI, nil}, // no process in the path: the kernel's softirq work is charged to client and server
 		{pathHAProxy, haproxyAddr, hap.pids},
 		{pathNginx, nginxAddr, ngx.pids},
+		{pathHAProxyTuned, haproxyTunedAddr, hapT.pids},
+		{pathNginxTuned, nginxTunedAddr, ngxT.pids},
 	}
 	for _, p := range h.paths {
 		if _, err := h.probeEcho(p.target, 20*time.Second); err != nil {

@@ -129,6 +129,9 @@ func (s *plServer) start(cleanup bool) error {
 	if cleanup {
 		args = append(args, "--cleanup")
 	}
+	if profileDir() != "" {
+		args = append(args, "--debug-pprof") // see profile.go
+	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	p, err := startProc("privlink server", cmd)

@@ -16,17 +16,25 @@ import (
 const (
 	pathDirect   = "direct"
 	pathPrivlink = "privlink"
-	pathHAProxy  = "haproxy"
-	pathNginx    = "nginx"
+	pathHAProxy  = "haproxy-default"
+	pathNginx    = "nginx-default"
 	// pathNAT is privlink's kernel NAT forwarding (a service with
 	// forwarding nat on the same backends, its own endpoint in zone h).
 	pathNAT = "privlink-nat"
+
+	pathHAProxyTuned = "haproxy-tuned" // see tuned.go
+	pathNginxTuned   = "nginx-tuned"
 )
 
 var (
-	allPaths   = []string{pathDirect, pathPrivlink, pathNAT, pathHAProxy, pathNginx}
-	proxyPaths = []string{pathPrivlink, pathHAProxy, pathNginx}
+	allPaths   = []string{pathDirect, pathPrivlink, pathNAT, pathHAProxy, pathNginx, pathHAProxyTuned, pathNginxTuned}
+	proxyPaths = []string{pathPrivlink, pathHAProxy, pathNginx, pathHAProxyTuned, pathNginxTuned}
 	onlyPL     = []string{pathPrivlink}
+
+	// defaultProxies and tunedProxies are the baselines each verdict
+	// column compares privlink with.
+	defaultProxies = []string{pathHAProxy, pathNginx}
+	tunedProxies   = []string{pathHAProxyTuned, pathNginxTuned}
 )
 
 // rowDef is one line of the table.
@@ -236,15 +244,15 @@ func (r *Report) Write(w io.Writer) {
 	}
 	b.WriteString("\nEach cell: median (min..max) over the runs. Ratios are privlink ÷ baseline of the medians; ")
 	b.WriteString("for Gbit/s, conn/s, rt/s and qps higher is better, for µs, ms, s, CPU and memory lower is better. ")
-	b.WriteString("\"vs proxies\" says whether privlink beats both HAProxy and nginx (+x% = better by x%).\n\n")
-	b.WriteString("| workload | unit | direct | privlink | privlink-nat | haproxy | nginx | pl/direct | pl/haproxy | pl/nginx | nat/direct | vs proxies |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\"vs tuned\" and \"vs default\" say whether privlink beats both HAProxy and nginx in their tuned and in their default configurations (+x% = better by x%); nat/direct is the kernel NAT path against the direct path.\n\n")
+	b.WriteString("| workload | unit | " + strings.Join(allPaths, " | ") + " | pl/direct | pl/haproxy-tuned | pl/nginx-tuned | nat/direct | vs tuned | vs default |\n")
+	b.WriteString("|---|---|" + strings.Repeat("---|", len(allPaths)+6) + "\n")
 	for _, d := range rows(r.cfg) {
 		if !r.rowSelected(d) {
 			continue
 		}
 		med := map[string]float64{}
-		cells := make([]string, 0, 4)
+		cells := make([]string, 0, len(allPaths))
 		for _, p := range allPaths {
 			st, ok := summarize(r.samples[d.id][p])
 			switch {
@@ -259,7 +267,7 @@ func (r *Report) Write(w io.Writer) {
 		}
 		ratios := make([]string, 0, 3)
 		pl, hasPL := med[pathPrivlink]
-		for _, p := range []string{pathDirect, pathHAProxy, pathNginx} {
+		for _, p := range []string{pathDirect, pathHAProxyTuned, pathNginxTuned} {
 			if base, ok := med[p]; ok && hasPL && base != 0 {
 				ratios = append(ratios, fmt.Sprintf("%.2f×", pl/base))
 			} else {
@@ -271,7 +279,7 @@ func (r *Report) Write(w io.Writer) {
 		} else {
 			ratios = append(ratios, "—")
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", d.title, d.unit, strings.Join(cells, " | "), strings.Join(ratios, " | "), verdict(d, med))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", d.title, d.unit, strings.Join(cells, " | "), strings.Join(ratios, " | "), verdict(d, med, tunedProxies), verdict(d, med, defaultProxies))
 	}
 	if len(r.splits) > 0 {
 		b.WriteString("\nCPU split of the last run (cores busy on average; machine = all CPUs from /proc/stat, ")
@@ -333,22 +341,22 @@ func (r *Report) rowSelected(d rowDef) bool {
 	return false
 }
 
-// verdict compares privlink with both proxies. Differences under 0.5%
-// (printed as ±0%) are ties.
-func verdict(d rowDef, med map[string]float64) string {
+// verdict compares privlink with the baselines in against. Differences
+// under 0.5% (printed as ±0%) are ties.
+func verdict(d rowDef, med map[string]float64, against []string) string {
 	pl, ok := med[pathPrivlink]
 	if !ok {
 		return "—"
 	}
 	var lose, win, tie []string
-	for _, p := range []string{pathHAProxy, pathNginx} {
+	for _, p := range against {
 		base, ok := med[p]
 		if !ok {
 			continue
 		}
 		if base == 0 {
 			switch {
-			case pl == 0:
+			case math.Abs(pl) < 1e-9: // a difference of CPU readings: 0 up to rounding
 				tie = append(tie, p+" 0 vs 0")
 			case !d.higher:
 				lose = append(lose, fmt.Sprintf("%s 0 vs %s", p, num(pl)))

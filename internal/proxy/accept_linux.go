@@ -107,9 +107,14 @@ func (lp *loop) admit(l *Listener, fd int, src netip.AddrPort) {
 		return
 	}
 	f := &flow{l: l, st: st, cfd: fd, bfd: -1, src: src, dst: dst, lastActive: lp.now}
-	if err := lp.register(fd, f, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET); err != nil {
+	err := f.prepare(lp)
+	if err == nil {
+		err = lp.register(fd, f, unix.EPOLLIN|unix.EPOLLOUT|unix.EPOLLRDHUP|unix.EPOLLET)
+	}
+	if err != nil {
 		lp.load.Add(-1)
 		l.budget.done(st.ep)
+		f.release(lp, &f.in)
 		unix.Close(fd)
 		l.warn("cannot watch consumer connection", "src", src, "err", err)
 		return
@@ -119,7 +124,7 @@ func (lp *loop) admit(l *Listener, fd int, src netip.AddrPort) {
 	l.active.Add(1)
 	st.met.connOpened()
 	lp.sweepBy(lp.now.Add(sweepInterval(st.idle)))
-	f.start(lp)
+	f.dial(lp)
 }
 
 // resetFD closes a socket so that the peer sees a reset, not an orderly

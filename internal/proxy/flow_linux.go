@@ -28,6 +28,7 @@ type flow struct {
 	tried      int
 	backend    netip.AddrPort // being dialed or connected
 	connecting bool
+	inSYN      int // bytes of f.in handed to the kernel with the SYN (fastopen_linux.go)
 	dialAt     time.Time
 
 	in, out        half // consumer->backend, backend->consumer
@@ -60,8 +61,12 @@ func (f *flow) halves() [2]*half { return [2]*half{&f.in, &f.out} }
 
 func (h *half) pending() int { return h.n - h.off + h.inPipe }
 
-// start picks backend candidates, prepares the PROXY header and dials.
-func (f *flow) start(lp *loop) {
+// prepare runs before the consumer socket is registered: it picks backend
+// candidates, writes the PROXY header and, while that tends to find data
+// on this Listener (firstBytes), reads the consumer's first bytes so that
+// they can go in the backend's SYN (fastopen_linux.go). It returns an
+// error if the consumer socket failed.
+func (f *flow) prepare(lp *loop) error {
 	st := f.st
 	f.ncand = st.candidates(f.l.health, f.l.rr.Add(1)-1, &f.cands)
 	if st.capped {
@@ -72,7 +77,14 @@ func (f *flow) start(lp *loop) {
 		f.in.buf = lp.getBuf()
 		f.in.n = len(appendProxyHeader((*f.in.buf)[:0], f.src, f.dst, st.tlvs))
 	}
-	f.dial(lp)
+	if !fastOpen || f.in.lim != nil || !f.l.firstBytes.want() {
+		return nil
+	}
+	f.cr = true
+	n := f.in.n
+	err := f.fill(lp, &f.in, f.cfd, &f.cr, false)
+	f.l.firstBytes.record(f.in.n > n)
+	return err
 }
 
 // dial connects to the next untried candidate; when none is left the flow
@@ -111,7 +123,7 @@ func (f *flow) connect(a netip.AddrPort) (int, error) {
 		return -1, err
 	}
 	if err = setBackendSockopts(fd); err == nil {
-		err = unix.Connect(fd, addrPortSockaddr(to))
+		err = f.connectFast(fd, addrPortSockaddr(to))
 	}
 	if err != nil && err != unix.EINPROGRESS {
 		unix.Close(fd)
@@ -140,7 +152,7 @@ func (f *flow) dialFailed(a netip.AddrPort, err error) {
 // redial abandons the backend being connected and tries the next one.
 func (f *flow) redial(lp *loop, err error) {
 	lp.closeFD(f.bfd)
-	f.bfd, f.connecting = -1, false
+	f.bfd, f.connecting, f.inSYN = -1, false, 0
 	f.br, f.bw, f.bhup = false, false, false
 	f.dialFailed(f.backend, err)
 	f.dial(lp)
@@ -163,6 +175,7 @@ func (f *flow) event(lp *loop, fd int, ev uint32) {
 				return
 			}
 			f.connecting = false
+			f.synSent()
 		}
 		f.br, f.bw, f.bhup = f.br || readable, f.bw || writable, f.bhup || hup
 	}

@@ -36,6 +36,7 @@ type Listener struct {
 	// socket, so only backend sockets need checking.
 	lnKeepAlive bool
 	warnNext    atomic.Int64 // unix nanos before which warnings are suppressed
+	firstBytes  firstBytes   // engine: does reading before the dial pay off (fastopen_linux.go)
 
 	ctx    context.Context // cancelled by Close: aborts dials and rate waits
 	cancel context.CancelFunc
