@@ -110,6 +110,7 @@ func parseFlags(args []string) (Config, error) {
 		for _, w := range workloadNames() {
 			fmt.Println(w)
 		}
+		fmt.Println(workloadNodes) // opt-in, like overload and soak
 		os.Exit(0)
 	}
 	if only != "" {

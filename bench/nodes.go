@@ -353,6 +353,9 @@ func buildNodesTopology(ctx context.Context, admin *client.Client, clientNode, b
 		if err != nil {
 			return hst, fmt.Errorf("create host %s on %s: %w", name, node, err)
 		}
+		if hst.NodeName != node {
+			return hst, fmt.Errorf("host %s placed on %q, not %s", name, hst.NodeName, node)
+		}
 		return hst, nil
 	}
 	t := &nodesTopology{consVPC: cn.VPC.VpcID, provVPC: pn.VPC.VpcID}
