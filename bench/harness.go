@@ -150,6 +150,12 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 	if h.cfg.soakCapNote != "" {
 		rep.note("%s", h.cfg.soakCapNote)
 	}
+	if h.cfg.optIn(workloadNodes) {
+		h.runNodesOnce(ctx)
+		if h.cfg.nodesOnly() {
+			return rep, ctx.Err()
+		}
+	}
 	if err := h.setup(ctx); err != nil {
 		rep.addError("setup", err)
 		if d, _ := time.ParseDuration(os.Getenv("PLBENCH_PAUSE_ON_ERROR")); d > 0 {

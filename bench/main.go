@@ -9,6 +9,7 @@
 //	go run ./bench --quick         # about 20 seconds, tiny counts
 //	go run ./bench --only overload # a flooding tenant vs. a victim's latency (opt-in)
 //	go run ./bench --only soak     # 10,000 connections for 10 minutes (opt-in)
+//	go run ./bench --only nodes    # across three lab nodes (opt-in, nodes.go), about 4 minutes
 //
 // It builds the topology through privlink's API (privlink server runs as a
 // subprocess so that its CPU time and memory can be read from /proc), runs
@@ -110,6 +111,7 @@ func parseFlags(args []string) (Config, error) {
 		for _, w := range workloadNames() {
 			fmt.Println(w)
 		}
+		fmt.Println(workloadNodes) // opt-in, like overload and soak
 		os.Exit(0)
 	}
 	if only != "" {

@@ -84,6 +84,7 @@ func rows(cfg Config) []rowDef {
 		{"restart-traffic", "restart → existing endpoint carries traffic", "s", false, onlyPL, "cp-restart"},
 	}
 	out = append(out, udpRows(cfg)...)
+	out = append(out, nodeRows(cfg)...)
 	if cfg.optIn("overload") {
 		d := fmt.Sprintf("victim endpoint (connect, 64 B rt, close every 10 ms, %v)", cfg.OverloadDur)
 		g := fmt.Sprintf("victim API (GET its endpoint every 20 ms, %v)", cfg.OverloadDur)
@@ -242,13 +243,23 @@ func (r *Report) Write(w io.Writer) {
 	for _, h := range r.header {
 		fmt.Fprintf(&b, "- %s\n", h)
 	}
+	if !r.cfg.nodesOnly() {
+		r.writeMain(&b)
+	}
+	r.writeNodes(&b)
+	r.writeTail(&b)
+	_, _ = w.Write(b.Bytes())
+}
+
+// writeMain renders the single-node table.
+func (r *Report) writeMain(b *bytes.Buffer) {
 	b.WriteString("\nEach cell: median (min..max) over the runs. Ratios are privlink ÷ baseline of the medians; ")
 	b.WriteString("for Gbit/s, conn/s, rt/s and qps higher is better, for µs, ms, s, CPU and memory lower is better. ")
 	b.WriteString("\"vs tuned\" and \"vs default\" say whether privlink beats both HAProxy and nginx in their tuned and in their default configurations (+x% = better by x%); nat/direct is the kernel NAT path against the direct path.\n\n")
 	b.WriteString("| workload | unit | " + strings.Join(allPaths, " | ") + " | pl/direct | pl/haproxy-tuned | pl/nginx-tuned | nat/direct | vs tuned | vs default |\n")
 	b.WriteString("|---|---|" + strings.Repeat("---|", len(allPaths)+6) + "\n")
 	for _, d := range rows(r.cfg) {
-		if !r.rowSelected(d) {
+		if !r.rowSelected(d) || d.workload == workloadNodes {
 			continue
 		}
 		med := map[string]float64{}
@@ -279,7 +290,7 @@ func (r *Report) Write(w io.Writer) {
 		} else {
 			ratios = append(ratios, "—")
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", d.title, d.unit, strings.Join(cells, " | "), strings.Join(ratios, " | "), verdict(d, med, tunedProxies), verdict(d, med, defaultProxies))
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s |\n", d.title, d.unit, strings.Join(cells, " | "), strings.Join(ratios, " | "), verdict(d, med, tunedProxies), verdict(d, med, defaultProxies))
 	}
 	if len(r.splits) > 0 {
 		b.WriteString("\nCPU split of the last run (cores busy on average; machine = all CPUs from /proc/stat, ")
@@ -295,25 +306,28 @@ func (r *Report) Write(w io.Writer) {
 				if s.proxyOK {
 					px = fmt.Sprintf("%.2f", s.proxy)
 				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %.2f | %.2f | %.2f |\n", wl, p, px, s.client, s.server, s.machine)
+				fmt.Fprintf(b, "| %s | %s | %s | %.2f | %.2f | %.2f |\n", wl, p, px, s.client, s.server, s.machine)
 			}
 		}
 	}
+}
+
+// writeTail renders the notes and the errors.
+func (r *Report) writeTail(b *bytes.Buffer) {
 	if len(r.notes) > 0 {
 		b.WriteString("\nNotes:\n\n")
 		for _, n := range r.notes {
-			fmt.Fprintf(&b, "- %s\n", n)
+			fmt.Fprintf(b, "- %s\n", n)
 		}
 	}
 	if len(r.errors) > 0 {
 		b.WriteString("\nERRORS:\n\n")
 		for _, e := range r.errors {
-			fmt.Fprintf(&b, "- %s\n", e)
+			fmt.Fprintf(b, "- %s\n", e)
 		}
 	} else {
 		b.WriteString("\nNo errors.\n")
 	}
-	_, _ = w.Write(b.Bytes())
 }
 
 // WriteFile writes the markdown report to path.
