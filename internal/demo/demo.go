@@ -50,6 +50,10 @@ type Summary struct {
 	SameZone       [][]string        `json:"sameZoneResults"`
 	ConsoleURL     string            `json:"consoleUrl,omitempty"`
 	MySQLCommand   string            `json:"mysqlCommand"`
+	// Lab and Nodes: the multi-node demo's lab prefix and where each
+	// piece lives (RunNodes).
+	Lab   string    `json:"lab,omitempty"`
+	Nodes []NodeRow `json:"nodes,omitempty"`
 }
 
 const (
