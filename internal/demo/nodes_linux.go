@@ -122,8 +122,12 @@ func (r *nodesRun) start(ctx context.Context) error {
 	if err := r.waitNodesReady(sctx); err != nil {
 		return err
 	}
-	r.say("  privlink server (etcd member, API on :%d, node agent) on n1..n3, privlink agent on n4..n%d; all Ready in %s",
-		lab.APIPort, r.o.Nodes, time.Since(t0).Round(time.Millisecond))
+	agents := "n4"
+	if r.o.Nodes > 4 {
+		agents = fmt.Sprintf("n4..n%d", r.o.Nodes)
+	}
+	r.say("  privlink server (etcd member, API on :%d, node agent) on n1..n3, privlink agent on %s; all Ready in %s",
+		lab.APIPort, agents, time.Since(t0).Round(time.Millisecond))
 	return nil
 }
 

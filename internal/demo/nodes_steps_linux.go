@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/privlink/privlink/internal/lab"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/scenario"
 )
@@ -40,7 +41,9 @@ func (r *nodesRun) provider(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("start privlink-sampledb in %s: %w", h.HostID, err)
 		}
-		_ = p
+		if err := r.waitListening(ctx, h, p); err != nil {
+			return err
+		}
 		r.say("  instance %s on node %s: privlink-sampledb on %s:%d in %s (vendor VPC %s)", h.Name, h.NodeName, h.IP, dbPort, h.ZoneID, vpc.VpcID)
 	}
 	r.stepf("vendor: publish the instance as an endpoint service (port %d, zone affinity, PROXY protocol, manual approval)", dbPort)
@@ -67,6 +70,25 @@ func (r *nodesRun) waitHost(ctx context.Context, h model.Host) error {
 			return fmt.Errorf("host %s: node %s's agent did not make namespace %s: %v", h.HostID, h.NodeName, r.hostNS(h), err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitListening waits until privlink-sampledb listens in host h: its
+// namespace's /proc/net/tcp has a LISTEN socket on the port.
+func (r *nodesRun) waitListening(ctx context.Context, h model.Host, p *lab.Proc) error {
+	port := fmt.Sprintf(":%04X ", dbPort)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, _ := r.inHost(ctx, h, "cat", "/proc/net/tcp", "/proc/net/tcp6").Output()
+		for _, l := range strings.Split(string(out), "\n") {
+			if f := strings.Fields(l); len(f) > 3 && strings.HasSuffix(f[1]+" ", port) && f[3] == "0A" {
+				return nil
+			}
+		}
+		if !p.Running() || time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("privlink-sampledb does not listen on %s:%d in host %s: %s", h.IP, dbPort, h.HostID, p.Output())
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -164,6 +186,18 @@ func (r *nodesRun) waitDNS(ctx context.Context) error {
 func (r *nodesRun) mysql(ctx context.Context, host, q string) ([][]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	var err error
+	for try := 1; ; try++ {
+		var rows [][]string
+		if rows, err = r.mysqlOnce(ctx, host, q); err == nil || try == 3 || ctx.Err() != nil {
+			return rows, err
+		}
+		r.say("  (try %d: %v; again in 1s)", try, err)
+		time.Sleep(time.Second)
+	}
+}
+
+func (r *nodesRun) mysqlOnce(ctx context.Context, host, q string) ([][]string, error) {
 	cmd := r.inHost(ctx, r.host, "mysql", "--no-defaults", "-h", host, "-P", strconv.Itoa(dbPort), "-u", dbUser, "-p"+dbPassword,
 		"--skip-ssl", "--connect-timeout=10", "-B", "demo", "-e", q)
 	var out, errOut bytes.Buffer
