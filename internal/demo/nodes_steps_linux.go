@@ -222,7 +222,7 @@ func (r *nodesRun) table(rows [][]string) {
 func (r *nodesRun) printKeep() {
 	n := r.lab.Node(r.host.NodeName)
 	r.say("\n== Everything is still running (--keep). Try it by hand in another terminal:")
-	r.say("  nsenter --net=/run/netns/%s %s node list --server %s --token %s --ca-file %s",
+	r.say("  nsenter --net=/run/netns/%s %s node list --server %s --token %s --cacert %s",
 		r.lab.Nodes[len(r.lab.Nodes)-1].Namespace, r.o.Bin, r.region.APIURL(0), r.region.Token, r.region.CAFile)
 	r.say("  ip netns exec %s mysql -h %s -P %d -u %s -p%s --skip-ssl    # on the ECS host (node %s)",
 		r.hostNS(r.host), r.sum.EndpointDomain, dbPort, dbUser, dbPassword, n.Name)
