@@ -4,19 +4,13 @@ package demo
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
-	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
-	"google.golang.org/grpc"
 
 	"github.com/privlink/privlink/internal/lab"
 	"github.com/privlink/privlink/internal/model"
@@ -68,58 +62,33 @@ func (r *nodesRun) where(ctx context.Context) error {
 	return tw.Flush()
 }
 
-// placements reads eniplace/<endpoint>/ from etcd with a client certificate
-// of the region, its connections made in the last node (no route to the
-// underlay exists outside the lab): zone -> node.
+// placements reads eniplace/<endpoint>/ with a client certificate of the
+// region, its connections made in the last node (no route to the underlay
+// exists outside the lab): zone -> node.
 func (r *nodesRun) placements(ctx context.Context) (map[string]string, error) {
 	from := r.lab.Nodes[len(r.lab.Nodes)-1]
-	tc, err := clientTLS(r.region.PKI[from.Name])
-	if err != nil {
-		return nil, err
-	}
-	cli, err := clientv3.New(clientv3.Config{
-		Endpoints:   lab.EtcdEndpoints(r.lab.Nodes[:len(r.region.Servers)]...),
-		DialTimeout: 5 * time.Second, TLS: tc,
-		DialOptions: []grpc.DialOption{grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-			return from.DialContext(ctx, "tcp", addr)
-		})},
+	dir := r.region.PKI[from.Name]
+	gctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	st, err := store.Open(gctx, store.Config{
+		Endpoints: lab.EtcdEndpoints(r.lab.Nodes[:len(r.region.Servers)]...),
+		Credentials: store.Credentials{CACert: filepath.Join(dir, "ca.crt"),
+			Cert: filepath.Join(dir, "client.crt"), Key: filepath.Join(dir, "client.key")},
+		Dialer: func(ctx context.Context, addr string) (net.Conn, error) { return from.DialContext(ctx, "tcp", addr) },
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
-		return nil, fmt.Errorf("etcd client: %w", err)
+		return nil, fmt.Errorf("demo: read placements: %w", err)
 	}
-	defer cli.Close()
-	gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	prefix := "/privlink/" + store.KindENIPlace + "/" + r.sum.EndpointID + "/"
-	resp, err := cli.Get(gctx, prefix, clientv3.WithPrefix())
+	defer st.Close()
+	prefix := st.ENIPlacementKey(r.sum.EndpointID, "")
+	recs, _, err := store.ListRecords[model.ENIPlacement](gctx, st, prefix)
 	if err != nil {
-		return nil, fmt.Errorf("read placements: %w", err)
+		return nil, fmt.Errorf("demo: read placements: %w", err)
 	}
 	out := map[string]string{}
-	for _, kv := range resp.Kvs {
-		var p model.ENIPlacement
-		if err := json.Unmarshal(kv.Value, &p); err != nil {
-			return nil, fmt.Errorf("placement %s: %w", kv.Key, err)
-		}
-		out[strings.TrimPrefix(string(kv.Key), prefix)] = p.Node
+	for _, rec := range recs {
+		out[strings.TrimPrefix(rec.Key, prefix)] = rec.Value.Node
 	}
 	return out, nil
-}
-
-// clientTLS is the etcd client configuration of a pki directory (ca.crt,
-// client.crt, client.key), as `privlink pki issue` writes it.
-func clientTLS(dir string) (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "client.crt"), filepath.Join(dir, "client.key"))
-	if err != nil {
-		return nil, fmt.Errorf("client certificate: %w", err)
-	}
-	ca, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
-	if err != nil {
-		return nil, err
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(ca) {
-		return nil, fmt.Errorf("no certificate in %s/ca.crt", dir)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
