@@ -165,3 +165,12 @@ func checkNothingLeft(t *testing.T, prefix string) {
 		}
 	}
 }
+
+// TestDemoNodesRefused: fewer than 4 machines is refused with a message
+// naming the flag, before anything is made.
+func TestDemoNodesRefused(t *testing.T) {
+	out, err := exec.Command(filepath.Join(binDir, "privlink"), "demo", "--nodes", "2").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "--nodes 2") || !strings.Contains(string(out), "at least 4") {
+		t.Fatalf("demo --nodes 2: %v\n%s", err, out)
+	}
+}
