@@ -63,6 +63,9 @@ func RunNodes(ctx context.Context, o NodesOptions) (sum *Summary, err error) {
 	if _, err := sampleDBNextTo(o.Bin); err != nil {
 		return nil, err
 	}
+	if _, err := exec.LookPath("mysql"); err != nil {
+		return nil, errors.New("demo: --nodes runs the mysql client on the customer's host: install mariadb-client (scripts/demo.sh does)")
+	}
 	r := &nodesRun{o: o}
 	defer func() {
 		if r.lab != nil {
