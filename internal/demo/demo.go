@@ -3,6 +3,9 @@
 // endpoint service, a customer creates an interface endpoint across two
 // zones in its own VPC and connects by the endpoint domain name. It narrates
 // each step in the scenario's words and cleans up everything it created.
+// RunNodes plays it on a lab of several simulated machines (internal/lab):
+// the vendor's instances, the customer's host and the endpoint's IPs on
+// different nodes, with a table of where each piece lives.
 package demo
 
 import (
@@ -50,6 +53,10 @@ type Summary struct {
 	SameZone       [][]string        `json:"sameZoneResults"`
 	ConsoleURL     string            `json:"consoleUrl,omitempty"`
 	MySQLCommand   string            `json:"mysqlCommand"`
+	// Lab and Nodes: the multi-node demo's lab prefix and where each
+	// piece lives (RunNodes).
+	Lab   string    `json:"lab,omitempty"`
+	Nodes []NodeRow `json:"nodes,omitempty"`
 }
 
 const (

@@ -97,8 +97,12 @@ func leftovers() []string {
 			}
 		}
 	}
-	if b, err := exec.Command("pgrep", "-f", "privlink-sampledb").Output(); err == nil && len(b) > 0 {
-		out = append(out, "privlink-sampledb processes: "+strings.TrimSpace(string(b)))
+	// Only this test's binaries: other packages' tests run sampledb too.
+	procs, _ := filepath.Glob("/proc/[0-9]*/exe")
+	for _, p := range procs {
+		if exe, err := os.Readlink(p); err == nil && exe == filepath.Join(binDir, "privlink-sampledb") {
+			out = append(out, "privlink-sampledb process "+filepath.Base(filepath.Dir(p)))
+		}
 	}
 	return out
 }

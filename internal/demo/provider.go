@@ -54,8 +54,13 @@ func (r *run) provider(ctx context.Context) error {
 // plan is the canonical scenario in the guide's words. Without isolation
 // (loopback) the customer's VPC avoids the vendor's addresses.
 func (r *run) plan() scenario.Plan {
-	o := scenario.Options{Zones: r.srv.Config().Zones, Port: dbPort, ZoneAffinity: true, ProxyProtocol: true}
-	if r.srv.Driver.Name == "loopback" {
+	return demoPlan(r.srv.Config().Zones, r.srv.Driver.Name == "loopback")
+}
+
+// demoPlan is the canonical scenario in the guide's words, on zones.
+func demoPlan(zones []string, loopback bool) scenario.Plan {
+	o := scenario.Options{Zones: zones, Port: dbPort, ZoneAffinity: true, ProxyProtocol: true}
+	if loopback {
 		o.ConsumerCIDR = "172.16.0.0/16"
 	}
 	p := scenario.Canonical(o)

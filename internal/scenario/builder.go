@@ -76,7 +76,7 @@ func (b *Builder) Network(ctx context.Context, side Side, spec NetworkSpec) (Net
 		if hs.VSwitch < 0 || hs.VSwitch >= len(n.VSwitches) {
 			return n, fmt.Errorf("%s host %s: no vSwitch #%d", side, hs.Name, hs.VSwitch)
 		}
-		h, err := c.CreateHost(ctx, api.CreateHostRequest{VSwitchID: n.VSwitches[hs.VSwitch].VSwitchID, Name: hs.Name})
+		h, err := c.CreateHost(ctx, api.CreateHostRequest{VSwitchID: n.VSwitches[hs.VSwitch].VSwitchID, Name: hs.Name, NodeName: hs.Node})
 		if err != nil {
 			return n, fmt.Errorf("create %s host %s: %w", side, hs.Name, err)
 		}

@@ -23,10 +23,12 @@ type VSwitchSpec struct {
 	Subnet int
 }
 
-// HostSpec is one host, on the network's VSwitch-th vSwitch.
+// HostSpec is one host, on the network's VSwitch-th vSwitch; Node places
+// it on that node of a region of several machines (empty: the API picks).
 type HostSpec struct {
 	Name    string
 	VSwitch int
+	Node    string
 }
 
 // SecurityGroupSpec is a security group with its inbound rules (none: every

@@ -57,7 +57,7 @@ func TestCanonical(t *testing.T) {
 			if tc.rules > 0 && p.Consumer.SecurityGroup.Rules[0].SourceCidr != tc.consumerCIDR {
 				t.Errorf("rule %+v does not admit the consumer's CIDR", p.Consumer.SecurityGroup.Rules[0])
 			}
-			wantHosts := []HostSpec{{"db-z-a", 0}, {"db-z-b", 1}}
+			wantHosts := []HostSpec{{Name: "db-z-a", VSwitch: 0}, {Name: "db-z-b", VSwitch: 1}}
 			if !slices.Equal(p.Provider.Hosts, wantHosts) || !slices.Equal(p.Consumer.VSwitches, PerZone(zones, 1)) {
 				t.Errorf("provider hosts %v, consumer vSwitches %v", p.Provider.Hosts, p.Consumer.VSwitches)
 			}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
 )
 
 // readyWait bounds the wait for the embedded etcd to be ready (for a
@@ -45,6 +47,10 @@ type Config struct {
 	// Prefix of every key, default "/privlink/".
 	Prefix string
 	Logger *slog.Logger
+	// Dialer, when set, makes the client's connections to the endpoints
+	// (the multi-node demo reads the store from inside a lab node). Not
+	// in JSON: testenv passes a Config to re-executed members that way.
+	Dialer func(ctx context.Context, addr string) (net.Conn, error) `json:"-"`
 }
 
 // Store is a handle on the etcd keyspace.
@@ -95,7 +101,12 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	var dialOpts []grpc.DialOption
+	if cfg.Dialer != nil {
+		dialOpts = append(dialOpts, grpc.WithContextDialer(cfg.Dialer))
+	}
 	cli, err := clientv3.New(clientv3.Config{
+		DialOptions: dialOpts,
 		Endpoints:   endpoints,
 		DialTimeout: 5 * time.Second,
 		// A member that went silent (frozen, cut off: no reset) is
