@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -104,7 +105,11 @@ func serverCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "privlink server ready at %s (network %s); admin token in %s/admin.token\n", s.URL(), s.Driver.Name, cfg.DataDir)
+			tokenAt := fmt.Sprintf("admin token in %s/admin.token", cfg.DataDir)
+			if _, err := os.Stat(filepath.Join(cfg.DataDir, "admin.token")); err != nil {
+				tokenAt = "the admin token is on the member that bootstrapped the region (its <data-dir>/admin.token)"
+			}
+			fmt.Fprintf(os.Stderr, "privlink server ready at %s (network %s); %s\n", s.URL(), s.Driver.Name, tokenAt)
 			printTLS(s)
 			if u := s.MetricsURL(); u != "" {
 				fmt.Fprintf(os.Stderr, "management listener (/metrics, /healthz, /readyz; plain HTTP, no auth) at %s\n", u)
