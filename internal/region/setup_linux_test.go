@@ -78,7 +78,8 @@ type env struct {
 	t      *testing.T
 	lab    *lab.Lab
 	region *lab.Region
-	admin  *client.Client // from n5, to n1's API
+	admin  *client.Client   // from n5, to n1's API
+	apis   []*client.Client // from n5, to each member's API
 
 	h1, h2, i *lab.Node // zone h's nodes n4, n6; zone i's node n5
 
@@ -112,9 +113,14 @@ func startRegion(t *testing.T) *env {
 	}
 	e := &env{t: t, lab: l, region: r, h1: l.Nodes[3], i: l.Nodes[4], h2: l.Nodes[5],
 		zoneDomain: map[string]string{}, zoneIP: map[string]netip.Addr{}}
-	if e.admin, err = r.Admin(e.i, 0); err != nil {
-		t.Fatal(err)
+	for i := range r.Servers {
+		c, err := r.Admin(e.i, i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.apis = append(e.apis, c)
 	}
+	e.admin = e.apis[0]
 	e.waitReady(ctx, l.Nodes...)
 	drv, err := netdrv.New("netns", e.i.NetnsPrefix, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
@@ -254,8 +260,14 @@ func inNamedNS(name string, fn func() error) error {
 // waitReady waits until every node in nodes is Ready in node list.
 func (e *env) waitReady(ctx context.Context, nodes ...*lab.Node) {
 	e.t.Helper()
+	e.waitReadyVia(ctx, e.admin, nodes...)
+}
+
+// waitReadyVia is waitReady asking the API c.
+func (e *env) waitReadyVia(ctx context.Context, c *client.Client, nodes ...*lab.Node) {
+	e.t.Helper()
 	eventually(e.t, 60*time.Second, "nodes Ready", func() error {
-		list, err := e.admin.ListNodes(ctx)
+		list, err := c.ListNodes(ctx)
 		if err != nil {
 			return err
 		}
