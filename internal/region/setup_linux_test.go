@@ -32,8 +32,12 @@ import (
 // The region of every fault test: n1..n3 run privlink server (etcd member,
 // API) in a control-plane zone that holds nothing of the endpoint, so
 // killing members never kills a data-plane node; n4 and n6 are the nodes of
-// zone h (the ENI of zone h is on one of them), n5 the node of zone i
-// (the customer's app host, the vendor's database host and zone i's ENI).
+// zone h that the ENI of zone h moves between, n5 the node of zone i
+// (the customer's app host, the vendor's zone i database host and zone i's
+// ENI), n7 a third node of zone h holding the vendor's zone h database
+// host. Placement takes the least loaded ready node, ties by name, so the
+// ENI goes to n4 or n6 before n7 as long as both are Ready, which the
+// tests wait for before each fault.
 const (
 	zoneCP = "cn-hangzhou-k"
 	zoneH  = "cn-hangzhou-h"
@@ -82,6 +86,7 @@ type env struct {
 	apis   []*client.Client // from n5, to each member's API
 
 	h1, h2, i *lab.Node // zone h's nodes n4, n6; zone i's node n5
+	hb        *lab.Node // n7, zone h, the vendor's zone h database host
 
 	consumerVPC string
 	app, db     model.Host // on n5 (db: zone i's database host)
@@ -94,7 +99,7 @@ type env struct {
 }
 
 // dataNodes are the nodes that run the data plane of the scenario.
-func (e *env) dataNodes() []*lab.Node { return []*lab.Node{e.h1, e.i, e.h2} }
+func (e *env) dataNodes() []*lab.Node { return []*lab.Node{e.h1, e.i, e.h2, e.hb} }
 
 // startRegion starts the lab region, builds the scenario through the API
 // and starts the vendor's database and echo server; it returns once both
@@ -102,16 +107,16 @@ func (e *env) dataNodes() []*lab.Node { return []*lab.Node{e.h1, e.i, e.h2} }
 func startRegion(t *testing.T) *env {
 	t.Helper()
 	if testing.Short() {
-		t.Skip("runs a region of six lab nodes with the privlink binary")
+		t.Skip("runs a region of seven lab nodes with the privlink binary")
 	}
-	l := lab.New(t, lab.Config{Nodes: 6, Zones: []string{zoneCP, zoneCP, zoneCP, zoneH, zoneI, zoneH}})
+	l := lab.New(t, lab.Config{Nodes: 7, Zones: []string{zoneCP, zoneCP, zoneCP, zoneH, zoneI, zoneH, zoneH}})
 	ctx, cancel := context.WithTimeout(bg, 2*time.Minute)
 	defer cancel()
 	r, err := l.StartRegion(ctx, lab.RegionConfig{Bin: privlinkBin(t), ServerArgs: []string{"--zones", zoneH + "," + zoneI + "," + zoneCP}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, lab: l, region: r, h1: l.Nodes[3], i: l.Nodes[4], h2: l.Nodes[5],
+	e := &env{t: t, lab: l, region: r, h1: l.Nodes[3], i: l.Nodes[4], h2: l.Nodes[5], hb: l.Nodes[6],
 		zoneDomain: map[string]string{}, zoneIP: map[string]netip.Addr{}}
 	for i := range r.Servers {
 		c, err := r.Admin(e.i, i)
@@ -131,9 +136,9 @@ func startRegion(t *testing.T) *env {
 	return e
 }
 
-// build creates the vendor's VPC (a database host in zone i on n5), its
-// service on ports 3306 and 7000, the customer's VPC (app host in zone i on
-// n5) and an endpoint in zones h and i.
+// build creates the vendor's VPC (a database host in zone h on n7 and one
+// in zone i on n5), its service on ports 3306 and 7000, the customer's VPC
+// (app host in zone i on n5) and an endpoint in zones h and i.
 func (e *env) build(ctx context.Context) {
 	t := e.t
 	b, err := scenario.NewBuilder(ctx, e.admin, "vendor", "customer")
@@ -150,10 +155,9 @@ func (e *env) build(ctx context.Context) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The vendor's database hosts: zone i's on n5 (never killed), zone h's
-	// on n4 (its data path is the kernel's, so a kill -9 of n4's agent
-	// leaves it reachable; the ENI faults are what the tests measure).
-	dbH, err := b.Provider.CreateHost(ctx, api.CreateHostRequest{VSwitchID: prov.VSwitches[0].VSwitchID, Name: "db-h", NodeName: e.h1.Name})
+	// The vendor's database hosts: zone i's on n5, zone h's on n7; the
+	// faults hit n4 and n6 only.
+	dbH, err := b.Provider.CreateHost(ctx, api.CreateHostRequest{VSwitchID: prov.VSwitches[0].VSwitchID, Name: "db-h", NodeName: e.hb.Name})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +169,7 @@ func (e *env) build(ctx context.Context) {
 	}
 	prov.Hosts = []model.Host{dbH, e.db}
 	e.consumerVPC = cons.VPC.VpcID
-	e.startBackends(e.h1.NetnsPrefix + "-" + dbH.HostID)
+	e.startBackends(e.hb.NetnsPrefix + "-" + dbH.HostID)
 	e.startBackends(e.i.NetnsPrefix + "-" + e.db.HostID)
 	svc, err := b.Publish(ctx, prov, scenario.ServiceSpec{Description: "faults", Ports: []int{dbPort, echoPort}, AutoAccept: true})
 	if err != nil {
