@@ -72,7 +72,7 @@ func TestKillENINode(t *testing.T) {
 	time.Sleep(time.Second)
 	ls.stop()
 	for _, l := range ls.all() {
-		t.Log(l)
+		t.Logf("FIGURE over %d kills: %s", kills, l)
 	}
 	for _, l := range []*loop{ls.mysqlI, ls.echoI} {
 		if _, failed, err := l.between(time.Time{}, time.Now()); failed > 0 {
