@@ -57,6 +57,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binary privlinkBin built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // privlinkBin builds cmd/privlink once per test binary.
 func privlinkBin(t *testing.T) string {
 	t.Helper()
