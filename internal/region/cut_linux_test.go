@@ -19,7 +19,7 @@ import (
 func TestCutENINode(t *testing.T) {
 	e := startRegion(t)
 	ip := e.zoneIP[zoneH]
-	old, err := e.holder(ip)
+	old, err := e.faultTarget(ip)
 	if err != nil {
 		t.Fatal(err)
 	}

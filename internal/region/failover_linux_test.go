@@ -34,7 +34,7 @@ func TestKillENINode(t *testing.T) {
 	time.Sleep(2 * time.Second) // the loads run before the first fault
 	var failovers []time.Duration
 	for k := range kills {
-		old, err := e.holder(ip)
+		old, err := e.faultTarget(ip)
 		if err != nil {
 			t.Fatal(err)
 		}

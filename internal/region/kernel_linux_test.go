@@ -125,3 +125,16 @@ func names(ns []*lab.Node) []string {
 	}
 	return out
 }
+
+// faultTarget is the node holding zone h's ENI, which a fault may hit: n4
+// or n6, never n7 (the vendor's zone h database host lives there).
+func (e *env) faultTarget(ip netip.Addr) (*lab.Node, error) {
+	h, err := e.holder(ip)
+	if err != nil {
+		return nil, err
+	}
+	if h == e.hb {
+		return nil, fmt.Errorf("zone h's ENI %s is on %s, the database node (placement chose it over %s and %s)", ip, h.Name, e.h1.Name, e.h2.Name)
+	}
+	return h, nil
+}
