@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/privlink/privlink/internal/agent"
 	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/knat"
@@ -228,4 +229,51 @@ func TestNATAcrossNodes(t *testing.T) {
 	must(t, err)
 	cutWithin(t, "connection rejected (ENI on n1)", c, r, start)
 	refusedOn("rejected")
+}
+
+// TestNATNodeSweepAtStart: a node restarting sweeps the kernel NAT pair a
+// previous process left between its VPC copies for an ENI now placed on
+// another node (without the node rule the store's nat endpoint kept it for
+// ever). Client host and backend on n2, ENI on n1: n2's copies route the
+// ENI to n1 and the SNAT address back to n1.
+func TestNATNodeSweepAtStart(t *testing.T) {
+	e, nodes := startLabNodes(t, 2)
+	n1, n2 := nodes[0], nodes[1]
+	x := buildNATAcross(t, e, n2, n2)
+	addr := netip.AddrPortFrom(x.ep.Zones[0].IP, 6001).String()
+	want := "backend " + x.snat.String()
+	through := func(what string) {
+		t.Helper()
+		testenv.Eventually(t, what, func() error {
+			got, err := n2.hello(x.client, addr)
+			if err == nil && got != want {
+				err = fmt.Errorf("answer %q, want %q", got, want)
+			}
+			return err
+		})
+	}
+	place(t, e, x.ep.EndpointID, n1)
+	through("client on n2 -> ENI on n1 (nat) -> backend on n2")
+	testenv.Eventually(t, "n1 alone holds the pair", func() error {
+		if n2.hasPair(t, x.cvpc) || !n1.hasPair(t, x.cvpc) {
+			return fmt.Errorf("n1: %v, n2: %v", n1.hasPair(t, x.cvpc), n2.hasPair(t, x.cvpc))
+		}
+		return nil
+	})
+	n2.stop()
+	left, err := knat.Open(knat.Config{ID: agent.PairID(x.cvpc, x.pvpc), ConsumerNS: "/run/netns/" + n2.NetnsPrefix + "-" + x.cvpc,
+		ProviderNS: "/run/netns/" + n2.NetnsPrefix + "-" + x.pvpc, Link: netip.MustParsePrefix("100.127.127.248/30"), SNAT: model.SNATPool})
+	must(t, err)
+	_ = left // abandoned, as by a crashed process
+	if !n2.hasPair(t, x.cvpc) || !n2.hasPair(t, x.pvpc) {
+		t.Fatal("the leftover pair was not made")
+	}
+	n2.start(t)
+	testenv.Eventually(t, "the leftover swept from n2", func() error {
+		if n2.hasPair(t, x.cvpc) || n2.hasPair(t, x.pvpc) {
+			return fmt.Errorf("n2 still holds a kernel NAT link")
+		}
+		return nil
+	})
+	through("after n2's restart")
 }
