@@ -277,3 +277,78 @@ func TestNATNodeSweepAtStart(t *testing.T) {
 	})
 	through("after n2's restart")
 }
+
+// snatRoute is the main-table route of n's provider copy for a /32.
+func (n *labNode) snatRoute(t *testing.T, vpcID string, a netip.Addr) string {
+	t.Helper()
+	out, _ := exec.Command("ip", "-n", n.NetnsPrefix+"-"+vpcID, "-o", "route", "show", a.String()+"/32").CombinedOutput()
+	return strings.TrimSpace(string(out))
+}
+
+// TestNATAcrossNodesSharedPair: two endpoints of the same consumer VPC
+// and service share n2's pair; moving one to n1 and back keeps the other
+// serving through n2 all along, and n2's provider copy routes the moved
+// zone's SNAT address over the overlay while it is away and over the
+// pair's link again when it is back (the /32 of a source that left a pair
+// that stays is removed, so it is made again on its return).
+func TestNATAcrossNodesSharedPair(t *testing.T) {
+	e, nodes := startLabNodes(t, 3)
+	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
+	x := buildNATAcross(t, e, n1, n3)
+	b, err := x.cons.CreateEndpoint(bg, api.CreateEndpointRequest{ServiceID: x.svcID, VpcID: x.cvpc,
+		SecurityGroupIDs: []string{x.sgID}, Zones: []api.EndpointZoneRequest{{ZoneID: labZone, VSwitchID: x.ep.Zones[0].VSwitchID}}})
+	must(t, err)
+	var bSNAT netip.Addr
+	testenv.Eventually(t, "the second endpoint's SNAT address", func() error {
+		if cur := e.Cache.State().Endpoints[b.EndpointID]; cur != nil && len(cur.Zones) > 0 && cur.Zones[0].SnatIP.IsValid() {
+			bSNAT = cur.Zones[0].SnatIP
+			return nil
+		}
+		return fmt.Errorf("no SNAT address yet")
+	})
+	through := func(eni, snat netip.Addr, what string) {
+		t.Helper()
+		testenv.Eventually(t, what, func() error {
+			got, err := n1.hello(x.client, netip.AddrPortFrom(eni, 6001).String())
+			if want := "backend " + snat.String(); err == nil && got != want {
+				err = fmt.Errorf("answer %q, want %q", got, want)
+			}
+			return err
+		})
+	}
+	routeVia := func(dev string) func() error {
+		return func() error {
+			if r := n2.snatRoute(t, x.pvpc, x.snat); !strings.Contains(r, "dev "+dev) {
+				return fmt.Errorf("n2's provider copy routes %v: %q, want dev %s", x.snat, r, dev)
+			}
+			return nil
+		}
+	}
+	place(t, e, x.ep.EndpointID, n2)
+	place(t, e, b.EndpointID, n2)
+	through(x.ep.Zones[0].IP, x.snat, "endpoint A through n2")
+	through(b.Zones[0].IP, bSNAT, "endpoint B through n2")
+	testenv.Eventually(t, "A's source over n2's pair", routeVia(knat.LinkName("")))
+
+	place(t, e, x.ep.EndpointID, n1)
+	testenv.Eventually(t, "n1 opened its pair", func() error {
+		if !n1.hasPair(t, x.cvpc) {
+			return fmt.Errorf("n1 has no kernel NAT link")
+		}
+		return nil
+	})
+	through(x.ep.Zones[0].IP, x.snat, "endpoint A through n1")
+	testenv.Eventually(t, "A's source over the overlay on n2", routeVia("vx"))
+	through(b.Zones[0].IP, bSNAT, "endpoint B still through n2")
+
+	place(t, e, x.ep.EndpointID, n2)
+	testenv.Eventually(t, "n1 closed its pair", func() error {
+		if n1.hasPair(t, x.cvpc) {
+			return fmt.Errorf("n1 still holds a kernel NAT link")
+		}
+		return nil
+	})
+	testenv.Eventually(t, "A's source over n2's pair again", routeVia(knat.LinkName("")))
+	through(x.ep.Zones[0].IP, x.snat, "endpoint A back through n2")
+	through(b.Zones[0].IP, bSNAT, "endpoint B through n2")
+}
