@@ -47,9 +47,9 @@ func (a *Agent) applyNAT(d *desired, errs map[string]error) map[listenerKey]list
 			rest[k] = sp
 			continue
 		}
-		f := natFlow{pair: pairKey{Consumer: sp.eni.VpcID, Provider: sp.svcVPC},
-			cPath: nsPath(namer.VPCNamespace(sp.eni.VpcID)), pPath: nsPath(namer.VPCNamespace(sp.svcVPC)),
-			endpoint: k.EndpointID, zone: a.cfg.Zone, flow: a.natFlow(k, sp, ep, st)}
+		cPath, pPath := nsPath(namer.VPCNamespace(sp.eni.VpcID)), nsPath(namer.VPCNamespace(sp.svcVPC))
+		f := natFlow{pair: pairKey{Consumer: sp.eni.VpcID, Provider: sp.svcVPC, CPath: cPath, PPath: pPath},
+			cPath: cPath, pPath: pPath, endpoint: k.EndpointID, zone: a.cfg.Zone, flow: a.natFlow(k, sp, ep, st)}
 		flows[f.flow.ID] = f
 	}
 	for ep, err := range defaultHub.set(a, flows, a.log) {
@@ -145,6 +145,12 @@ func nsPath(name string) string {
 func (a *Agent) sweepNAT(d *desired, st *store.State, namer nsNamer) {
 	keep := map[string]bool{}
 	for _, ep := range st.Endpoints {
+		if _, served := d.zones[ep.EndpointID]; a.cfg.Node != nil && !served {
+			// A node keeps only the pairs of the ENIs it serves now: a
+			// pair left for an ENI placed elsewhere since would stay for
+			// ever (no flow of this process names it).
+			continue
+		}
 		svc := st.Services[ep.ServiceID]
 		if svc != nil && svc.VpcID != "" && model.EffectiveForwarding(svc) == model.ForwardNAT {
 			keep[pairID(pairKey{Consumer: ep.VpcID, Provider: svc.VpcID})] = true

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"maps"
 	"net/netip"
 	"os"
 	"runtime"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/privlink/privlink/internal/knat"
 	"github.com/privlink/privlink/internal/model"
@@ -36,7 +38,13 @@ type natHub struct {
 // defaultHub serves every agent of the process.
 var defaultHub = &natHub{pairs: map[pairKey]*natPair{}, shares: map[*Agent]map[string]natFlow{}, swept: map[string]bool{}, slots: map[int]pairKey{}}
 
-type pairKey struct{ Consumer, Provider string } // VPC IDs
+// pairKey is a pair of one machine: its two VPC IDs and the files of the
+// two router namespaces (a node's VPC copies; the node agents of a lab
+// share one process, each with its own copies).
+type pairKey struct {
+	Consumer, Provider string // VPC IDs
+	CPath, PPath       string // router namespace files
+}
 
 // natFlow is one endpoint zone port forwarded by kernel NAT.
 type natFlow struct {
@@ -220,12 +228,20 @@ func (np *natPair) apply(fs map[string]natFlow) error {
 	}
 	np.flows = fs
 	var missing []netip.Addr
+	want := map[netip.Addr]bool{}
 	for _, f := range fs {
+		want[f.flow.SNAT] = true
 		if !np.routes[f.flow.SNAT] {
 			missing = append(missing, f.flow.SNAT)
 		}
 	}
-	if len(missing) == 0 {
+	var gone []netip.Addr
+	for a := range np.routes {
+		if !want[a] {
+			gone = append(gone, a)
+		}
+	}
+	if len(missing) == 0 && len(gone) == 0 {
 		return nil
 	}
 	ns, err := netns.GetFromPath(pPath)
@@ -243,6 +259,18 @@ func (np *natPair) apply(fs map[string]natFlow) error {
 		return fmt.Errorf("find %s: %w", knat.LinkName(np.id), err)
 	}
 	gw := slotPrefix(np.slot).Addr().Next()
+	// A source whose endpoint zone left the pair (its ENI moved to another
+	// node, or the endpoint went) loses its route here, so the overlay's
+	// route to the node now serving it takes over (docs/forwarding.md,
+	// "Across nodes").
+	for _, a := range gone {
+		dst, _ := netlink.ParseIPNet(netip.PrefixFrom(a, 32).String())
+		err := nh.RouteDel(&netlink.Route{LinkIndex: l.Attrs().Index, Dst: dst, Gw: gw.AsSlice()})
+		if err != nil && !errors.Is(err, unix.ESRCH) {
+			return fmt.Errorf("delete route %v via %v: %w", a, gw, err)
+		}
+		delete(np.routes, a)
+	}
 	for _, a := range missing {
 		dst, _ := netlink.ParseIPNet(netip.PrefixFrom(a, 32).String())
 		if err := nh.RouteReplace(&netlink.Route{LinkIndex: l.Attrs().Index, Dst: dst, Gw: gw.AsSlice()}); err != nil {
@@ -312,14 +340,17 @@ func delta(now, prev uint64) uint64 {
 func (h *natHub) sweep(paths []string, keep map[string]bool, log *slog.Logger) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	for _, np := range h.pairs {
-		keep[np.id] = true
-	}
 	for _, path := range paths {
 		if h.swept[path] {
 			continue
 		}
-		removed, err := knat.Sweep(path, keep)
+		mine := maps.Clone(keep)
+		for k, np := range h.pairs {
+			if k.CPath == path || k.PPath == path {
+				mine[np.id] = true
+			}
+		}
+		removed, err := knat.Sweep(path, mine)
 		if err != nil {
 			log.Warn("sweep kernel NAT leftovers", "netns", path, "err", err)
 			continue

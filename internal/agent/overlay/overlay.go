@@ -28,7 +28,11 @@ type Holdings map[string]map[string][]netip.Addr
 // Hold derives who holds what from the snapshot: a node holds a VPC when
 // it has a host in it, serves an ENI in it (by placement), or serves an
 // ENI of an endpoint whose service's backends are in it (the provider copy
-// its proxy dials from). defaultNode owns hosts without nodeName.
+// its proxy dials from). defaultNode owns hosts without nodeName. The SNAT
+// address of an endpoint zone of a kernel NAT service counts as an address
+// of the provider VPC on the node serving the zone's ENI: the backends'
+// nodes route their replies to it over the overlay (docs/forwarding.md,
+// "Across nodes").
 func Hold(st *store.State, defaultNode string) Holdings {
 	h := Holdings{}
 	add := func(vpc, node string, a netip.Addr) {
@@ -56,6 +60,9 @@ func Hold(st *store.State, defaultNode string) Holdings {
 			add(ep.VpcID, p.Node, z.IP)
 			if svc := st.Services[ep.ServiceID]; svc != nil {
 				add(svc.VpcID, p.Node, netip.Addr{})
+				if z.SnatIP.Is4() && model.EffectiveForwarding(svc) == model.ForwardNAT {
+					add(svc.VpcID, p.Node, z.SnatIP)
+				}
 			}
 		}
 	}

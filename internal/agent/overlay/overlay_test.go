@@ -119,3 +119,40 @@ func TestComputeIsolation(t *testing.T) {
 		t.Error("VPC B routes to n2, which holds nothing of it")
 	}
 }
+
+// TestComputeNATSnat: the SNAT address of a kernel NAT endpoint zone is an
+// address of the provider VPC on the node serving the zone's ENI: the
+// backend's node routes it there, the serving node has no remote entry for
+// it (its knat pair routes it), and a proxy service's SNAT is not routed.
+func TestComputeNATSnat(t *testing.T) {
+	snat := ap("100.127.128.9")
+	n2, n1 := netdrv.VTEPMAC(ap("10.255.0.2")).String(), netdrv.VTEPMAC(ap("10.255.0.1")).String()
+	for _, tc := range []struct {
+		name, forwarding, place, self string
+		provHost                      string // a node with a host of vpc-p besides n3
+		want                          string // MAC the SNAT address routes to in vpc-p; "" = no entry
+	}{
+		{name: "nat, ENI on n2: the backend's node routes it to n2", forwarding: model.ForwardNAT, place: "n2", self: "n3", want: n2},
+		{name: "nat, ENI moved to n1: routed to n1", forwarding: model.ForwardNAT, place: "n1", self: "n3", want: n1},
+		{name: "nat, the serving node: no entry", forwarding: model.ForwardNAT, place: "n2", self: "n2"},
+		{name: "nat, the old node (still holding the provider VPC) routes it to the new one", forwarding: model.ForwardNAT, place: "n1", self: "n2", provHost: "n2", want: n1},
+		{name: "auto without proxy features is nat", forwarding: model.ForwardAuto, place: "n2", self: "n3", want: n2},
+		{name: "proxy: not routed", forwarding: model.ForwardProxy, place: "n2", self: "n3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			st := world(tc.place)
+			st.Services["svc"].Forwarding = tc.forwarding
+			st.Endpoints["ep"].Zones[0].SnatIP = snat
+			if tc.provHost != "" {
+				st.Hosts["i-9"] = &model.Host{HostID: "i-9", VpcID: "vpc-p", IP: ap("10.0.1.9"), NodeName: tc.provHost}
+			}
+			got := ""
+			if mac, ok := Compute(st, tc.self, "solo")["vpc-p"].Entries.Remote[snat]; ok {
+				got = mac.String()
+			}
+			if got != tc.want {
+				t.Errorf("SNAT %v in vpc-p on %s -> %q, want %q", snat, tc.self, got, tc.want)
+			}
+		})
+	}
+}

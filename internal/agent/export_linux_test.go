@@ -1,0 +1,9 @@
+//go:build linux
+
+package agent
+
+// PairID is the ID of the kernel NAT pair of (consumer VPC, provider VPC)
+// on a machine (knat.Config.ID), for tests that leave one behind by hand.
+func PairID(consumerVPC, providerVPC string) string {
+	return pairID(pairKey{Consumer: consumerVPC, Provider: providerVPC})
+}
