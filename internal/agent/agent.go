@@ -201,7 +201,7 @@ func (a *Agent) backendHealth(d *desired, epID string) (bool, map[string]bool) {
 	any, seen := false, false
 	var m map[string]bool
 	for _, port := range d.ports[epID] {
-		sp := d.listeners[listenerKey{epID, port}]
+		sp := d.listeners[listenerKey{EndpointID: epID, Port: port}]
 		seen = true
 		h := a.healthFor(sp.svcVPC)
 		for _, b := range sp.cfg.Backends {

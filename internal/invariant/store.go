@@ -94,6 +94,9 @@ func (s *Snapshot) Check() []string {
 	for _, ep := range st.Endpoints {
 		for _, z := range ep.Zones {
 			hold(z.VSwitchID, z.IP, z.EniID)
+			if z.Ipv6Address.IsValid() {
+				hold(z.VSwitchID, z.Ipv6Address, z.EniID)
+			}
 		}
 	}
 	for k, owner := range s.IPAM {

@@ -111,6 +111,9 @@ func (e *Endpoint) Validate() error {
 	}
 	for _, z := range e.Zones {
 		errs = append(errs, nonEmpty("zoneId", z.ZoneID), id(PrefixVSwitch, z.VSwitchID), addr4("zone ip", z.IP))
+		if a := z.Ipv6Address; a.IsValid() && (!a.Is6() || a.Is4In6() || a.Zone() != "") {
+			errs = append(errs, fmt.Errorf("zone ipv6Address %v is not an IPv6 address", a))
+		}
 	}
 	return errors.Join(errs...)
 }

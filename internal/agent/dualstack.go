@@ -1,0 +1,58 @@
+package agent
+
+import (
+	"fmt"
+
+	"github.com/privlink/privlink/internal/model"
+)
+
+// Dual-stack endpoints (docs/architecture.md, IPv6 endpoints): a zone of a
+// dual-stack service with an IPv6 ENI gets that ENI placed next to the
+// IPv4 one and the same TCP and UDP listeners on it (same backends,
+// security groups, limits and PROXY TLVs; the PROXY header then carries
+// IPv6 addresses). Only the netns driver places IPv6 ENIs: the loopback
+// driver is IPv4 only, so apply drops them there (dropIPv6).
+
+// addIPv6 adds z's IPv6 ENI and TCP listeners to d when z serves IPv6;
+// computeUDP adds its UDP listeners from d.zones6.
+func (d *desired) addIPv6(zone string, ep *model.Endpoint, svc *model.EndpointService, z model.EndpointZone, rules model.RuleSet, groups []model.SecurityGroup) {
+	if !z.ServesIPv6(svc) {
+		return
+	}
+	k6 := eniKey{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.Ipv6Address}
+	d.enis[k6] = true
+	d.zones6[ep.EndpointID] = k6
+	for _, port := range svc.Ports {
+		sp := spec(zone, ep, svc, z, k6, port, rules, groups)
+		d.listeners[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port), V6: true}] = sp
+	}
+}
+
+// dropIPv6 removes IPv6 ENIs and listeners from d (drivers without IPv6).
+func (d *desired) dropIPv6() {
+	for k := range d.enis {
+		if k.IP.Is6() {
+			delete(d.enis, k)
+		}
+	}
+	for k := range d.listeners {
+		if k.V6 {
+			delete(d.listeners, k)
+		}
+	}
+	for k := range d.udp {
+		if k.V6 {
+			delete(d.udp, k)
+		}
+	}
+	clear(d.zones6)
+}
+
+// ipv6Placed records an error for each zone whose IPv6 ENI is not placed.
+func (a *Agent) ipv6Placed(d *desired, errs map[string]error) {
+	for epID, k := range d.zones6 {
+		if !a.enis[k] && errs[epID] == nil {
+			errs[epID] = fmt.Errorf("IPv6 ENI %s not placed on %s", k.IP, k.VSwitchID)
+		}
+	}
+}
