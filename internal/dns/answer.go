@@ -33,7 +33,7 @@ type view struct {
 	// names6 are the IPv6 addresses (AAAA) of names; a name with only
 	// IPv6 addresses is in names too, with none.
 	names6 map[string][]netip.Addr
-	ents  map[string]struct{}     // empty non-terminals: ancestors of names, below the apex
+	ents   map[string]struct{} // empty non-terminals: ancestors of names, below the apex
 }
 
 type compileStats struct {
