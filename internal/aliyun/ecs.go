@@ -220,8 +220,8 @@ type permissionView struct {
 	// Ipv6SourceCidrIp holds an IPv6 rule's source (SourceCidrIp is then "").
 	Ipv6SourceCidrIp string `json:"Ipv6SourceCidrIp,omitempty"`
 	Policy           string `json:"Policy"`
-	Priority     string `json:"Priority"`
-	NicType      string `json:"NicType"`
+	Priority         string `json:"Priority"`
+	NicType          string `json:"NicType"`
 }
 
 type describeSecurityGroupAttributeResponse struct {
