@@ -58,6 +58,7 @@ type Agent struct {
 	udp       udpState // UDP ports (udp.go)
 	reported  map[string]model.ZoneReport
 	served    map[string]eniKey // endpoint zones served at the last apply
+	eniInfo   map[string]string // endpoint -> ENI addresses last put in the metrics (dualstack.go)
 
 	healthMu sync.Mutex
 	health   map[string]*proxy.Health // per provider VPC ("" = host network)

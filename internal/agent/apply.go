@@ -40,6 +40,7 @@ func (a *Agent) apply(d *desired) map[string]error {
 		}
 	}
 	a.ipv6Placed(d, errs)
+	a.recordENIs(d)
 	// Listeners: stop removed or changed ones first, then start new ones.
 	for k, r := range a.listeners {
 		if sp, ok := d.listeners[k]; !ok || sp.addr != r.spec.addr {

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/privlink/privlink/internal/model"
 )
@@ -53,6 +54,34 @@ func (a *Agent) ipv6Placed(d *desired, errs map[string]error) {
 	for epID, k := range d.zones6 {
 		if !a.enis[k] && errs[epID] == nil {
 			errs[epID] = fmt.Errorf("IPv6 ENI %s not placed on %s", k.IP, k.VSwitchID)
+		}
+	}
+}
+
+// recordENIs puts the ENI addresses of each placed endpoint zone into the
+// metrics (privlink_endpoint_eni_info), when they changed; apply's
+// Metrics.Forget drops those of zones no longer served.
+func (a *Agent) recordENIs(d *desired) {
+	if a.eniInfo == nil {
+		a.eniInfo = map[string]string{}
+	}
+	for epID, k := range d.zones {
+		var addrs []netip.Addr
+		if a.enis[k] {
+			addrs = append(addrs, k.IP)
+		}
+		if k6, ok := d.zones6[epID]; ok && a.enis[k6] {
+			addrs = append(addrs, k6.IP)
+		}
+		key := fmt.Sprint(addrs)
+		if a.eniInfo[epID] != key {
+			a.cfg.Metrics.SetENIs(epID, a.cfg.Zone, addrs)
+			a.eniInfo[epID] = key
+		}
+	}
+	for epID := range a.eniInfo {
+		if _, ok := d.zones[epID]; !ok {
+			delete(a.eniInfo, epID)
 		}
 	}
 }

@@ -76,6 +76,20 @@ func TestDualStackEndpoint(t *testing.T) {
 				}
 			})
 
+			t.Run("metrics show both addresses", func(t *testing.T) {
+				for _, z := range ep.Zones {
+					for fam, a := range map[string]netip.Addr{"ipv4": z.IP, "ipv6": z.Ipv6Address} {
+						want := fmt.Sprintf(`privlink_endpoint_eni_info{address="%s",endpoint_id="%s",family="%s",zone_id="%s"} 1`, a, ep.EndpointID, fam, z.ZoneID)
+						testenv.Eventually(t, "metric "+want, func() error {
+							if !strings.Contains(scrape(t, e), want) {
+								return fmt.Errorf("no %s", want)
+							}
+							return nil
+						})
+					}
+				}
+			})
+
 			t.Run("mysql over IPv6", func(t *testing.T) {
 				var info connInfo
 				testenv.Eventually(t, "go-sql-driver over tcp6", func() (err error) {
