@@ -164,6 +164,7 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 	h.runDataPlane(ctx)
 	h.runDNS(ctx)
 	h.runUDP(ctx)
+	h.runIPv6(ctx)
 	h.runOverload(ctx)
 	h.runSoak(ctx)
 	h.runControlPlane(ctx)
@@ -197,7 +198,7 @@ func (h *harness) setup(ctx context.Context) error {
 	if err := h.srv.startReady(ctx, false); err != nil {
 		return err
 	}
-	t, err := buildTopology(ctx, h.srv.admin(), h.prefix)
+	t, err := buildTopology(ctx, h.srv.admin(), h.prefix, h.cfg.optIn("ipv6"))
 	if err != nil {
 		return err
 	}

@@ -73,6 +73,7 @@ func rows(cfg Config) []rowDef {
 		{"restart-traffic", "restart → existing endpoint carries traffic", "s", false, onlyPL, "cp-restart"},
 	}
 	out = append(out, udpRows(cfg)...)
+	out = append(out, ipv6Rows(cfg)...)
 	if cfg.optIn("overload") {
 		d := fmt.Sprintf("victim endpoint (connect, 64 B rt, close every 10 ms, %v)", cfg.OverloadDur)
 		g := fmt.Sprintf("victim API (GET its endpoint every 20 ms, %v)", cfg.OverloadDur)
