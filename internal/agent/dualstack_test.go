@@ -1,6 +1,8 @@
 package agent_test
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -17,10 +19,12 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+	proxyproto "github.com/pires/go-proxyproto"
 
 	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/netdrv"
+	"github.com/privlink/privlink/internal/sampledb"
 	"github.com/privlink/privlink/internal/scenario"
 	"github.com/privlink/privlink/internal/testenv"
 )
@@ -42,9 +46,10 @@ func TestDualStackEndpoint(t *testing.T) {
 	}{{"ipv4 backends", false}, {"ipv6 backends", true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := testenv.Start(t, testenv.Options{})
-			s := buildDualStack(t, e, scenario.Options{AutoAccept: true, ProxyProtocol: true, IPv6Backends: tc.ipv6Backends})
+			s := buildDualStack(t, e, scenario.Options{AutoAccept: true, ProxyProtocol: true, IPv6Backends: tc.ipv6Backends, UDPPorts: []int{7}})
 			for _, h := range s.ProviderHosts {
 				startSampleDB(t, e, h.HostID)
+				serveEcho6(t, e, h.HostID)
 			}
 			ep := s.WaitEndpoint(t, testenv.Active)
 			var v6 []string
@@ -88,6 +93,25 @@ func TestDualStackEndpoint(t *testing.T) {
 						})
 					}
 				}
+			})
+
+			t.Run("udp over IPv6 with PROXY v2", func(t *testing.T) {
+				pc, err := e.Driver.Sockets.ListenPacketHost(host.HostID, mustAP("[::]:0"))
+				must(t, err)
+				defer pc.Close()
+				c := pc.(*net.UDPConn)
+				to := netip.AddrPortFrom(ep.Zones[0].Ipv6Address, 7)
+				want := fmt.Sprintf("proxy %s %s", host.Ipv6Address, ep.EndpointID)
+				testenv.Eventually(t, "a UDP datagram over the IPv6 ENI", func() error {
+					got, err := udpAsk(c, to, "v6 hello")
+					if err != nil {
+						return err
+					}
+					if got != want {
+						return fmt.Errorf("the backend saw %q, want %q (PROXY v2 DGRAM over IPv6 on the first datagram)", got, want)
+					}
+					return nil
+				})
 			})
 
 			t.Run("mysql over IPv6", func(t *testing.T) {
@@ -273,6 +297,41 @@ func greeting(e *testenv.Env, hostID, target string) error {
 	b := make([]byte, 4)
 	_, err = c.Read(b)
 	return err
+}
+
+// serveEcho6 echoes UDP on port 7 of a host, IPv4 and IPv6 (two sockets:
+// Go makes a wildcard udp6 socket IPv6-only), tagging each reply "proxy
+// <source> <endpoint ID>" when the datagram starts with a PROXY v2 header
+// (read by go-proxyproto), "plain" otherwise.
+func serveEcho6(t *testing.T, e *testenv.Env, hostID string) {
+	t.Helper()
+	for _, addr := range []string{"0.0.0.0:7", "[::]:7"} {
+		pc, err := e.Driver.Sockets.ListenPacketHost(hostID, mustAP(addr))
+		must(t, err)
+		done := make(chan struct{})
+		t.Cleanup(func() { pc.Close(); <-done })
+		go func() {
+			defer close(done)
+			buf := make([]byte, 65535)
+			for {
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					if errors.Is(err, net.ErrClosed) {
+						return
+					}
+					continue
+				}
+				p, tag := buf[:n], "plain"
+				if hdr, err := proxyproto.Read(bufio.NewReader(bytes.NewReader(p))); err == nil {
+					tlvs, _ := hdr.TLVs()
+					_, epID, _ := sampledb.ParseAlibabaTLVs(tlvs)
+					raw, _ := hdr.Format()
+					tag, p = fmt.Sprintf("proxy %s %s", hdr.SourceAddr.(*net.UDPAddr).IP, epID), p[len(raw):]
+				}
+				_, _ = pc.WriteTo(append([]byte(tag+"|"), p...), from)
+			}
+		}()
+	}
 }
 
 // TestMain removes the sample database binary built for the tests.

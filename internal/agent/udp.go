@@ -184,10 +184,12 @@ func connectUDP(c *net.UDPConn, to netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
+	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(to.Port()), Addr: to.Addr().As16()} // IPv6 backends (dualstack.go)
+	if a := to.Addr().Unmap(); a.Is4() {
+		sa = &unix.SockaddrInet4{Port: int(to.Port()), Addr: a.As4()}
+	}
 	var cerr error
-	err = rc.Control(func(fd uintptr) {
-		cerr = unix.Connect(int(fd), &unix.SockaddrInet4{Port: int(to.Port()), Addr: to.Addr().As4()})
-	})
+	err = rc.Control(func(fd uintptr) { cerr = unix.Connect(int(fd), sa) })
 	return errors.Join(err, cerr)
 }
 
