@@ -128,6 +128,7 @@ func computeScope(sc scope, s *store.State) *desired {
 			k := eniKey{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.IP}
 			d.enis[k] = true
 			d.zones[ep.EndpointID] = k
+			d.addIPv6ENI(ep, svc, z)
 			if !model.Carries(ep, svc) || z.ConnectionDisabled {
 				continue
 			}

@@ -14,18 +14,25 @@ import (
 // IPv6 addresses). Only the netns driver places IPv6 ENIs: the loopback
 // driver is IPv4 only, so apply drops them there (dropIPv6).
 
-// addIPv6 adds z's IPv6 ENI and TCP listeners to d when z serves IPv6;
+// addIPv6ENI places z's IPv6 ENI when z serves IPv6, like its IPv4 one
+// (whether or not the connection carries traffic).
+func (d *desired) addIPv6ENI(ep *model.Endpoint, svc *model.EndpointService, z model.EndpointZone) {
+	if z.ServesIPv6(svc) {
+		k6 := eniKey{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.Ipv6Address}
+		d.enis[k6] = true
+		d.zones6[ep.EndpointID] = k6
+	}
+}
+
+// addIPv6 adds the TCP listeners of z's IPv6 ENI to d (a carried zone);
 // computeUDP adds its UDP listeners from d.zones6.
 func (d *desired) addIPv6(zone string, ep *model.Endpoint, svc *model.EndpointService, z model.EndpointZone, rules model.RuleSet, groups []model.SecurityGroup) {
-	if !z.ServesIPv6(svc) {
+	k6, ok := d.zones6[ep.EndpointID]
+	if !ok {
 		return
 	}
-	k6 := eniKey{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.Ipv6Address}
-	d.enis[k6] = true
-	d.zones6[ep.EndpointID] = k6
 	for _, port := range svc.Ports {
-		sp := spec(zone, ep, svc, z, k6, port, rules, groups)
-		d.listeners[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port), V6: true}] = sp
+		d.listeners[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port), V6: true}] = spec(zone, ep, svc, z, k6, port, rules, groups)
 	}
 }
 
