@@ -171,6 +171,7 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 	h.noteFastOpen(ctx)
 	h.runDNS(ctx)
 	h.runUDP(ctx)
+	h.runIPv6(ctx)
 	h.runOverload(ctx)
 	h.runSoak(ctx)
 	h.runControlPlane(ctx)
@@ -204,7 +205,7 @@ func (h *harness) setup(ctx context.Context) error {
 	if err := h.srv.startReady(ctx, false); err != nil {
 		return err
 	}
-	t, err := buildTopology(ctx, h.srv.admin(), h.prefix)
+	t, err := buildTopology(ctx, h.srv.admin(), h.prefix, h.cfg.optIn("ipv6"))
 	if err != nil {
 		return err
 	}

@@ -118,7 +118,7 @@ func loadBulk(target string, n int, down bool, dur time.Duration) (loadResult, e
 		}
 	}()
 	for range n {
-		c, err := dialer.Dial("tcp4", addr)
+		c, err := dialer.Dial("tcp", addr)
 		if err != nil {
 			return loadResult{}, err
 		}
@@ -165,7 +165,7 @@ func loadShort(target string, conc int, dur time.Duration) (loadResult, error) {
 		var ops int64
 		req, resp := make([]byte, msgSize), make([]byte, msgSize)
 		for t0 := time.Now(); t0.Before(deadline); t0 = time.Now() {
-			c, err := dialer.Dial("tcp4", addr)
+			c, err := dialer.Dial("tcp", addr)
 			if err != nil {
 				errs.add(err)
 				time.Sleep(time.Millisecond)
@@ -200,7 +200,7 @@ func loadPingPong(target string, conc int, dur time.Duration) (loadResult, error
 		}
 	}()
 	for i := range conns {
-		c, err := dialer.Dial("tcp4", addr)
+		c, err := dialer.Dial("tcp", addr)
 		if err != nil {
 			return loadResult{}, err
 		}
@@ -277,7 +277,7 @@ func loadIdle(target string, count int) (loadResult, error) {
 			defer wg.Done()
 			buf := make([]byte, msgSize)
 			for i := next.Add(1) - 1; i < int64(count); i = next.Add(1) - 1 {
-				c, err := dialer.Dial("tcp4", addr)
+				c, err := dialer.Dial("tcp", addr)
 				if err != nil {
 					errs.add(err)
 					continue

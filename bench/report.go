@@ -85,6 +85,7 @@ func rows(cfg Config) []rowDef {
 	}
 	out = append(out, udpRows(cfg)...)
 	out = append(out, nodeRows(cfg)...)
+	out = append(out, ipv6Rows(cfg)...)
 	if cfg.optIn("overload") {
 		d := fmt.Sprintf("victim endpoint (connect, 64 B rt, close every 10 ms, %v)", cfg.OverloadDur)
 		g := fmt.Sprintf("victim API (GET its endpoint every 20 ms, %v)", cfg.OverloadDur)

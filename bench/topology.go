@@ -61,7 +61,9 @@ func (t *topology) ns(id string) string { return t.prefix + "-" + id }
 // buildTopology creates both accounts, the provider VPC with the server
 // host, the services, the consumer VPC with the client host and the
 // data-plane endpoint, and waits until the endpoint is Active.
-func buildTopology(ctx context.Context, admin *client.Client, prefix string) (*topology, error) {
+// dualStack (the ipv6 rows) makes both VPCs dual-stack and the service
+// dualstack, so the endpoint also has an IPv6 ENI (ipv6.go).
+func buildTopology(ctx context.Context, admin *client.Client, prefix string, dualStack bool) (*topology, error) {
 	b, err := scenario.NewBuilder(ctx, admin, "bench-provider", "bench-consumer")
 	if err != nil {
 		return nil, err
@@ -80,6 +82,14 @@ func buildTopology(ctx context.Context, admin *client.Client, prefix string) (*t
 			SecurityGroup: securityGroup(1, 65535), Hosts: []scenario.HostSpec{{Name: "client"}}},
 		Endpoint: &scenario.EndpointSpec{VSwitches: []int{0}}, // zone h only
 	})}
+	if dualStack {
+		t.Plan.Provider.IPv6, t.Plan.Consumer.IPv6, t.Plan.Service.AddressIPVersion = true, true, model.AddressDualStack
+		sg := t.Plan.Consumer.SecurityGroup
+		for _, r := range sg.Rules {
+			r.SourceCidr = "fc00::/7" // the consumer VPC's /56 is drawn at creation
+			sg.Rules = append(sg.Rules, r)
+		}
+	}
 	if err := t.Build(ctx); err != nil {
 		return nil, err
 	}

@@ -58,6 +58,7 @@ type Agent struct {
 	udp       udpState // UDP ports (udp.go)
 	reported  map[string]model.ZoneReport
 	served    map[string]eniKey // endpoint zones served at the last apply
+	eniInfo   map[string]string // endpoint -> ENI addresses last put in the metrics (dualstack.go)
 
 	healthMu sync.Mutex
 	health   map[string]*proxy.Health // per provider VPC ("" = host network)
@@ -201,7 +202,7 @@ func (a *Agent) backendHealth(d *desired, epID string) (bool, map[string]bool) {
 	any, seen := false, false
 	var m map[string]bool
 	for _, port := range d.ports[epID] {
-		sp := d.listeners[listenerKey{epID, port}]
+		sp := d.listeners[listenerKey{EndpointID: epID, Port: port}]
 		seen = true
 		h := a.healthFor(sp.svcVPC)
 		for _, b := range sp.cfg.Backends {

@@ -18,6 +18,9 @@ type netConn = net.Conn
 // It returns errors per endpoint so reports can say what failed.
 func (a *Agent) apply(d *desired) map[string]error {
 	errs := map[string]error{}
+	if a.cfg.Driver.Name != netdrv.Netns {
+		d.dropIPv6() // dualstack.go
+	}
 	drv := a.cfg.Driver.Topology
 	// Creation order: VPCs, vSwitches, hosts, ENIs, listeners.
 	ensure(a.log, "vpc", a.vpcs, d.vpcs, func(id, path string) error {
@@ -36,6 +39,8 @@ func (a *Agent) apply(d *desired) map[string]error {
 			errs[epID] = fmt.Errorf("ENI %s not placed on %s", k.IP, k.VSwitchID)
 		}
 	}
+	a.ipv6Placed(d, errs)
+	a.recordENIs(d)
 	// Endpoints of nat services are forwarded by the kernel (nat.go); the
 	// proxy serves the rest.
 	proxied := a.applyNAT(d, errs)

@@ -24,6 +24,8 @@ type desired struct {
 	ports map[string][]uint16
 	// zones lists the endpoint zones served here (for reports).
 	zones map[string]eniKey // endpointID -> eni
+	// zones6 lists the IPv6 ENIs of those zones that serve IPv6 (dualstack.go).
+	zones6 map[string]eniKey
 }
 
 // vswitch is what the driver needs of a vSwitch.
@@ -41,6 +43,7 @@ type eniKey struct {
 type listenerKey struct {
 	EndpointID string
 	Port       uint16
+	V6         bool // on the zone's IPv6 ENI (dualstack.go)
 }
 
 type listenerSpec struct {
@@ -76,7 +79,8 @@ func compute(zone string, s *store.State) *desired { return computeScope(zoneSco
 func computeScope(sc scope, s *store.State) *desired {
 	zone := sc.zone
 	d := &desired{vpcs: map[string]string{}, vswitches: map[string]vswitch{}, hosts: map[string]netdrv.Host{},
-		enis: map[eniKey]bool{}, listeners: map[listenerKey]listenerSpec{}, ports: map[string][]uint16{}, zones: map[string]eniKey{}}
+		enis: map[eniKey]bool{}, listeners: map[listenerKey]listenerSpec{}, ports: map[string][]uint16{}, zones: map[string]eniKey{},
+		zones6: map[string]eniKey{}}
 	addVPC := func(id string) bool {
 		v, ok := s.VPCs[id]
 		if ok {
@@ -124,6 +128,7 @@ func computeScope(sc scope, s *store.State) *desired {
 			k := eniKey{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.IP}
 			d.enis[k] = true
 			d.zones[ep.EndpointID] = k
+			d.addIPv6ENI(ep, svc, z)
 			if !model.Carries(ep, svc) || z.ConnectionDisabled {
 				continue
 			}
@@ -138,9 +143,10 @@ func computeScope(sc scope, s *store.State) *desired {
 			}
 			rules := model.CompileRules(groups...)
 			for _, port := range svc.Ports {
-				d.listeners[listenerKey{ep.EndpointID, uint16(port)}] = spec(zone, ep, svc, z, k, port, rules, groups)
+				d.listeners[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port)}] = spec(zone, ep, svc, z, k, port, rules, groups)
 				d.ports[ep.EndpointID] = append(d.ports[ep.EndpointID], uint16(port))
 			}
+			d.addIPv6(zone, ep, svc, z, rules, groups)
 		}
 	}
 	d.udp = computeUDP(zone, s, d)

@@ -33,7 +33,7 @@ func TestComputeServesOnlyAdmitted(t *testing.T) {
 				Endpoints: map[string]*model.Endpoint{"ep-1": ep},
 			}
 			d := compute(zone, s)
-			if _, ok := d.listeners[listenerKey{"ep-1", 80}]; ok != tc.serves {
+			if _, ok := d.listeners[listenerKey{EndpointID: "ep-1", Port: 80}]; ok != tc.serves {
 				t.Errorf("listener: %v, want %v", ok, tc.serves)
 			}
 			if !d.enis[eniKey{VpcID: "vpc-c", VSwitchID: "vsw-c", IP: ip}] {
@@ -69,7 +69,7 @@ func TestComputeBandwidth(t *testing.T) {
 				Endpoints: map[string]*model.Endpoint{"ep-1": {EndpointID: "ep-1", AccountID: acct, ServiceID: "svc-1", VpcID: "vpc-c",
 					ConnectionStatus: model.ConnConnected, ConnectionBandwidth: tc.override, Zones: []model.EndpointZone{{ZoneID: zone, VSwitchID: "vsw-c", IP: ip}}}},
 			}
-			l, ok := compute(zone, s).listeners[listenerKey{"ep-1", 80}]
+			l, ok := compute(zone, s).listeners[listenerKey{EndpointID: "ep-1", Port: 80}]
 			if !ok {
 				t.Fatal("no listener")
 			}
@@ -106,7 +106,7 @@ func TestComputeZoneDisabled(t *testing.T) {
 		serves    bool
 	}{{"z-h", "vsw-h", false}, {"z-i", "vsw-i", true}} {
 		d := compute(tc.zone, s)
-		if _, ok := d.listeners[listenerKey{"ep-1", 80}]; ok != tc.serves {
+		if _, ok := d.listeners[listenerKey{EndpointID: "ep-1", Port: 80}]; ok != tc.serves {
 			t.Errorf("zone %s: listener %v, want %v", tc.zone, ok, tc.serves)
 		}
 		if !d.enis[eniKey{VpcID: "vpc-c", VSwitchID: tc.vsw, IP: ips[i]}] {
@@ -147,7 +147,7 @@ func TestComputePinnedResource(t *testing.T) {
 					ConnectionStatus: model.ConnConnected, Zones: []model.EndpointZone{{ZoneID: zone, VSwitchID: "vsw-c", IP: ip,
 						ResourceID: tc.rid, ResourceBackends: tc.pinned}}}},
 			}
-			l, ok := compute(zone, s).listeners[listenerKey{"ep-1", 80}]
+			l, ok := compute(zone, s).listeners[listenerKey{EndpointID: "ep-1", Port: 80}]
 			if !ok {
 				t.Fatal("no listener")
 			}

@@ -56,7 +56,7 @@ func TestFencing(t *testing.T) {
 				if d.enis[eni] != tc.serves {
 					t.Errorf("ENI served: %v, want %v", d.enis[eni], tc.serves)
 				}
-				if _, ok := d.listeners[listenerKey{"ep-1", 80}]; ok != tc.serves {
+				if _, ok := d.listeners[listenerKey{EndpointID: "ep-1", Port: 80}]; ok != tc.serves {
 					t.Errorf("listener: %v, want %v", ok, tc.serves)
 				}
 				if _, ok := d.vpcs["vpc-p"]; ok != tc.serves {

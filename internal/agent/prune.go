@@ -33,6 +33,9 @@ func (a *Agent) prune(ctx context.Context) {
 	for _, ep := range st.Endpoints {
 		for _, z := range ep.Zones {
 			used[netdrv.ENIRef{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.IP}] = true
+			if z.Ipv6Address.IsValid() {
+				used[netdrv.ENIRef{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.Ipv6Address}] = true
+			}
 		}
 	}
 	for _, e := range have.ENIs {

@@ -109,7 +109,7 @@ func (a *Agent) reportTraffic(ctx context.Context, d *desired, now time.Time) er
 func (a *Agent) backendChecks(d *desired, epID string) []model.BackendCheck {
 	seen := map[netip.AddrPort]string{} // backend -> provider VPC
 	for _, port := range d.ports[epID] {
-		sp := d.listeners[listenerKey{epID, port}]
+		sp := d.listeners[listenerKey{EndpointID: epID, Port: port}]
 		for _, b := range sp.cfg.Backends {
 			seen[b.Addr] = sp.svcVPC
 		}

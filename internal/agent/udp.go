@@ -60,11 +60,17 @@ func computeUDP(zone string, s *store.State, d *desired) map[listenerKey]listene
 				}
 			}
 			rules := model.CompileRules(groups...)
+			k6, v6 := d.zones6[ep.EndpointID]
 			for _, port := range svc.UDPPorts {
 				sp := spec(zone, ep, svc, z, k, port, rules, groups)
 				sp.cfg.IdleTimeout = time.Duration(svc.UDPIdleTimeout) * time.Second // 0: proxy.DefaultUDPIdleTimeout
 				sp.version += "/udp"
-				out[listenerKey{ep.EndpointID, uint16(port)}] = sp
+				out[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port)}] = sp
+				if v6 { // the zone's IPv6 ENI (dualstack.go)
+					sp6 := sp
+					sp6.eni, sp6.addr = k6, netip.AddrPortFrom(k6.IP, uint16(port))
+					out[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port), V6: true}] = sp6
+				}
 			}
 		}
 	}
@@ -150,10 +156,11 @@ func (a *Agent) udpDialer(vpc string) proxy.UDPDialFunc {
 	drv := a.cfg.Driver.Sockets
 	return func(addr netip.AddrPort) (*net.UDPConn, error) {
 		to := netip.AddrPortFrom(drv.MapAddr(vpc, addr.Addr()).Unmap(), addr.Port())
-		if !to.Addr().Is4() {
-			return nil, fmt.Errorf("udp backend %s: only IPv4 for now", addr)
+		any := netip.IPv4Unspecified()
+		if to.Addr().Is6() {
+			any = netip.IPv6Unspecified()
 		}
-		pc, err := drv.ListenPacket(vpc, netip.AddrPortFrom(netip.IPv4Unspecified(), 0))
+		pc, err := drv.ListenPacket(vpc, netip.AddrPortFrom(any, 0))
 		if err != nil {
 			return nil, err
 		}
@@ -177,10 +184,12 @@ func connectUDP(c *net.UDPConn, to netip.AddrPort) error {
 	if err != nil {
 		return err
 	}
+	var sa unix.Sockaddr = &unix.SockaddrInet6{Port: int(to.Port()), Addr: to.Addr().As16()} // IPv6 backends (dualstack.go)
+	if a := to.Addr().Unmap(); a.Is4() {
+		sa = &unix.SockaddrInet4{Port: int(to.Port()), Addr: a.As4()}
+	}
 	var cerr error
-	err = rc.Control(func(fd uintptr) {
-		cerr = unix.Connect(int(fd), &unix.SockaddrInet4{Port: int(to.Port()), Addr: to.Addr().As4()})
-	})
+	err = rc.Control(func(fd uintptr) { cerr = unix.Connect(int(fd), sa) })
 	return errors.Join(err, cerr)
 }
 

@@ -58,20 +58,24 @@ func createSecurityGroup(c *call) (response, error) {
 }
 
 // ruleFields are the rule parameters privlink cannot express.
-var ruleFields = []string{"DestCidrIp", "Ipv6DestCidrIp", "Ipv6SourceCidrIp", "SourceGroupId", "SourceGroupOwnerAccount", "SourceGroupOwnerId", "SourcePrefixListId", "SourcePortRange"}
+var ruleFields = []string{"DestCidrIp", "Ipv6DestCidrIp", "SourceGroupId", "SourceGroupOwnerAccount", "SourceGroupOwnerId", "SourcePrefixListId", "SourcePortRange"}
 
 // rule turns one rule's parameters (top level, or Permissions.N with
 // lower-cased names) into a privlink rule.
 func rule(get func(string) string) (api.SecurityGroupRule, error) {
 	for _, f := range ruleFields {
 		if v := get(f); v != "" {
-			return api.SecurityGroupRule{}, model.Errorf(http.StatusBadRequest, "OperationUnsupported", "%s is not supported by privlink security groups: rules match an IPv4 source CIDR and a destination port range", f)
+			return api.SecurityGroupRule{}, model.Errorf(http.StatusBadRequest, "OperationUnsupported", "%s is not supported by privlink security groups: rules match a source CIDR (SourceCidrIp or Ipv6SourceCidrIp) and a destination port range", f)
 		}
 	}
 	if nic := get("NicType"); nic != "" && !strings.EqualFold(nic, "intranet") {
 		return api.SecurityGroupRule{}, model.Errorf(http.StatusBadRequest, "OperationUnsupported", "NicType %s is not supported: privlink rules apply to the intranet", nic)
 	}
-	r := api.SecurityGroupRule{Protocol: strings.ToLower(get("IpProtocol")), PortRange: get("PortRange"), SourceCidr: get("SourceCidrIp"), Policy: strings.ToLower(get("Policy"))}
+	src, err := ruleSource(get)
+	if err != nil {
+		return api.SecurityGroupRule{}, err
+	}
+	r := api.SecurityGroupRule{Protocol: strings.ToLower(get("IpProtocol")), PortRange: get("PortRange"), SourceCidr: src, Policy: strings.ToLower(get("Policy"))}
 	if r.Protocol == "" {
 		return r, model.Errorf(http.StatusBadRequest, "MissingParameter", "the parameter IpProtocol is required")
 	}
@@ -213,9 +217,11 @@ type permissionView struct {
 	IpProtocol   string `json:"IpProtocol"`
 	PortRange    string `json:"PortRange"`
 	SourceCidrIp string `json:"SourceCidrIp"`
-	Policy       string `json:"Policy"`
-	Priority     string `json:"Priority"`
-	NicType      string `json:"NicType"`
+	// Ipv6SourceCidrIp holds an IPv6 rule's source (SourceCidrIp is then "").
+	Ipv6SourceCidrIp string `json:"Ipv6SourceCidrIp,omitempty"`
+	Policy           string `json:"Policy"`
+	Priority         string `json:"Priority"`
+	NicType          string `json:"NicType"`
 }
 
 type describeSecurityGroupAttributeResponse struct {
@@ -248,7 +254,7 @@ func describeSecurityGroupAttribute(c *call) (response, error) {
 	out.Permissions.Permission = []permissionView{}
 	for _, r := range g.Rules {
 		out.Permissions.Permission = append(out.Permissions.Permission, permissionView{Direction: "ingress", IpProtocol: strings.ToUpper(r.Protocol),
-			PortRange: r.PortRange, SourceCidrIp: r.SourceCidr, Policy: policyName(r.Policy), Priority: strconv.Itoa(r.Priority), NicType: "intranet"})
+			PortRange: r.PortRange, SourceCidrIp: v4Source(r.SourceCidr), Ipv6SourceCidrIp: v6Source(r.SourceCidr), Policy: policyName(r.Policy), Priority: strconv.Itoa(r.Priority), NicType: "intranet"})
 	}
 	return out, nil
 }

@@ -52,7 +52,7 @@ func privateLinkActions() map[string]action {
 		"UntagResources":                                   untagResources(plTagTypes),
 		"ListTagResources":                                 listTagResources(plTagTypes, false),
 		"ChangeResourceGroup":                              changeResourceGroup,
-		"NotifyResourceAddressFamily":                      unsupported("IPv6 is not supported yet"),
+		"NotifyResourceAddressFamily":                      notifyResourceAddressFamily,
 	}
 }
 

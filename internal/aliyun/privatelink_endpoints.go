@@ -23,13 +23,15 @@ type zoneView struct {
 	ServiceStatus string `json:"ServiceStatus"`
 	// ResourceId is the service resource the provider pinned the zone to.
 	ResourceId string `json:"ResourceId"`
+	// ZoneIpv6Address is the zone's IPv6 ENI address ("" for none).
+	ZoneIpv6Address string `json:"ZoneIpv6Address"`
 }
 
 func zoneViews(region string, zs []api.EndpointZone) []zoneView {
 	out := []zoneView{}
 	for _, z := range zs {
 		out = append(out, zoneView{ZoneId: z.ZoneID, VSwitchId: z.VSwitchID, EniId: z.EniID, EniIp: z.IP.String(), ZoneDomain: z.ZoneDomain,
-			ZoneStatus: z.ZoneStatus, RegionId: region, ResourceId: z.ResourceID})
+			ZoneStatus: z.ZoneStatus, RegionId: region, ResourceId: z.ResourceID, ZoneIpv6Address: addrOrEmpty(z.Ipv6Address)})
 	}
 	return out
 }
@@ -259,11 +261,11 @@ func createVpcEndpoint(c *call) (response, error) {
 	if req.ServiceID == "" && req.ServiceName == "" {
 		return nil, model.Errorf(http.StatusBadRequest, "MissingParameter", "ServiceId or ServiceName is required")
 	}
-	for i, z := range c.p.structs("Zone") {
-		if z["ipv6address"] != "" {
-			return nil, model.Errorf(http.StatusBadRequest, "OperationUnsupported", "Zone.%d.Ipv6Address: IPv6 is not supported yet", i+1)
-		}
-		req.Zones = append(req.Zones, api.EndpointZoneRequest{ZoneID: z["zoneid"], VSwitchID: z["vswitchid"], IP: z["ip"]})
+	for _, z := range c.p.structs("Zone") {
+		req.Zones = append(req.Zones, api.EndpointZoneRequest{ZoneID: z["zoneid"], VSwitchID: z["vswitchid"], IP: z["ip"], Ipv6Address: z["ipv6address"]})
+	}
+	if err := c.endpointIPVersion(); err != nil {
+		return nil, err
 	}
 	if req.DryRun, err = c.p.boolean("DryRun"); err != nil {
 		return nil, err
@@ -477,9 +479,6 @@ func endpointZoneChange(add bool) action {
 		if err != nil {
 			return nil, err
 		}
-		if err := c.p.unsupported("Ipv6Address", "IPv6 is not supported yet"); err != nil {
-			return nil, err
-		}
 		var vsw string
 		if add {
 			if vsw, err = c.p.required("VSwitchId"); err != nil {
@@ -494,7 +493,7 @@ func endpointZoneChange(add bool) action {
 			if ip == "" {
 				ip = c.p.str("Ip")
 			}
-			_, err = c.c.AddEndpointZone(c.ctx, ep, api.EndpointZoneRequest{ZoneID: zone, VSwitchID: vsw, IP: ip})
+			_, err = c.c.AddEndpointZone(c.ctx, ep, api.EndpointZoneRequest{ZoneID: zone, VSwitchID: vsw, IP: ip, Ipv6Address: c.p.str("Ipv6Address")})
 		} else {
 			_, err = c.c.RemoveEndpointZone(c.ctx, ep, zone)
 		}

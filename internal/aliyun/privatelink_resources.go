@@ -78,8 +78,8 @@ func (c *call) serviceResources() (vpcID string, ports []int, backends []api.Bac
 	seenPort := map[int]bool{}
 	for i, r := range res {
 		ap, perr := netip.ParseAddrPort(r["resourceid"])
-		if perr != nil || !ap.Addr().Is4() || ap.Port() == 0 {
-			return "", nil, nil, nil, model.Invalid("ResourceId", "Resource.%d.ResourceId %q must be IPv4:PORT", i+1, r["resourceid"])
+		if perr != nil || ap.Addr().Zone() != "" || ap.Addr().Is4In6() || ap.Port() == 0 {
+			return "", nil, nil, nil, model.Invalid("ResourceId", "Resource.%d.ResourceId %q must be IPv4:PORT or [IPV6]:PORT", i+1, r["resourceid"])
 		}
 		zone := r["zoneid"]
 		if zone == "" {
@@ -87,7 +87,7 @@ func (c *call) serviceResources() (vpcID string, ports []int, backends []api.Bac
 		}
 		in := ""
 		for _, v := range vsws {
-			if v.ZoneID == zone && v.CidrBlock.Contains(ap.Addr()) {
+			if v.ZoneID == zone && (v.CidrBlock.Contains(ap.Addr()) || v.Ipv6CidrBlock.Contains(ap.Addr())) {
 				in = v.VpcID
 			}
 		}

@@ -42,7 +42,8 @@ func serviceViewOf(s api.EndpointService) serviceView {
 	return serviceView{ServiceId: s.ServiceID, ServiceName: s.Name, ServiceDomain: s.ServiceDomain, ServiceDescription: s.Description,
 		ServiceStatus: s.Status, ServiceBusinessStatus: "Normal", ServiceType: "Interface", ServiceResourceType: serviceResourceType(s),
 		AutoAcceptEnabled: s.AutoAcceptEnabled, ZoneAffinityEnabled: s.ZoneAffinityEnabled, ConnectBandwidth: s.ConnectBandwidth,
-		MaxBandwidth: 10240, MinBandwidth: 0, Payer: "Endpoint", RegionId: s.RegionID, CreateTime: s.CreateTime, Zones: zones}
+		MaxBandwidth: 10240, MinBandwidth: 0, Payer: "Endpoint", RegionId: s.RegionID, CreateTime: s.CreateTime, Zones: zones,
+		ServiceSupportIPv6: s.DualStack()}
 }
 
 // listedService is the SDK's privatelink.Service as the lists answer it:
@@ -85,10 +86,12 @@ type createServiceResponse struct {
 }
 
 func createVpcEndpointService(c *call) (response, error) {
-	for _, k := range []string{"ServiceSupportIPv6", "PrivateServiceDomainEnabled"} {
-		if err := c.p.unsupported(k, "not supported yet", "false"); err != nil {
-			return nil, err
-		}
+	if err := c.p.unsupported("PrivateServiceDomainEnabled", "not supported yet", "false"); err != nil {
+		return nil, err
+	}
+	version, err := c.addressIPVersion()
+	if err != nil {
+		return nil, err
 	}
 	if err := c.p.unsupported("ServiceResourceType", "privlink's service resources are load balancers (nlb) and backends", ResourceTypeNLB, ResourceTypeBackend); err != nil {
 		return nil, err
@@ -113,14 +116,14 @@ func createVpcEndpointService(c *call) (response, error) {
 		return nil, err
 	}
 	s, err := c.c.CreateService(c.ctx, api.CreateServiceRequest{Description: c.p.str("ServiceDescription"), VpcID: vpc, Ports: ports, Resources: backends, LoadBalancerIDs: lbs,
-		AutoAcceptEnabled: auto, ZoneAffinityEnabled: affinity, ClientToken: c.p.str("ClientToken"), DryRun: dry,
+		AutoAcceptEnabled: auto, ZoneAffinityEnabled: affinity, ClientToken: c.p.str("ClientToken"), DryRun: dry, AddressIPVersion: deref(version),
 		Tags: tagsOf(c.p), ResourceGroupID: c.p.str("ResourceGroupId")})
 	if err != nil {
 		return nil, err
 	}
 	return &createServiceResponse{ServiceId: s.ServiceID, ServiceName: s.Name, ServiceDomain: s.ServiceDomain, ServiceDescription: s.Description,
 		ServiceStatus: s.Status, ServiceBusinessStatus: "Normal", AutoAcceptEnabled: s.AutoAcceptEnabled, ZoneAffinityEnabled: s.ZoneAffinityEnabled,
-		CreateTime: s.CreateTime, ResourceGroupId: s.ResourceGroupID}, nil
+		ServiceSupportIPv6: s.DualStack(), CreateTime: s.CreateTime, ResourceGroupId: s.ResourceGroupID}, nil
 }
 
 type getServiceResponse struct {
@@ -215,12 +218,13 @@ func updateVpcEndpointServiceAttribute(c *call) (response, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, k := range []string{"ServiceSupportIPv6", "PrivateServiceDomainEnabled"} {
-		if err := c.p.unsupported(k, "not supported yet", "false"); err != nil {
-			return nil, err
-		}
+	if err := c.p.unsupported("PrivateServiceDomainEnabled", "not supported yet", "false"); err != nil {
+		return nil, err
 	}
 	var req api.UpdateServiceRequest
+	if req.AddressIPVersion, err = c.addressIPVersion(); err != nil {
+		return nil, err
+	}
 	if req.AutoAcceptEnabled, err = c.p.optBool("AutoAcceptEnabled"); err != nil {
 		return nil, err
 	}

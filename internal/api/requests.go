@@ -106,6 +106,10 @@ type CreateServiceRequest struct {
 	UDPHealthCheckReq string        `json:"udpHealthCheckReq,omitempty"`
 	UDPHealthCheckExp string        `json:"udpHealthCheckExp,omitempty"`
 	Resources         []BackendSpec `json:"resources"`
+	// AddressIPVersion is ipv4 (default) or dualstack: endpoints in
+	// dual-stack vSwitches then also get an IPv6 ENI and AAAA records
+	// (Alibaba's AddressIpVersion IPv4 | DualStack, any case).
+	AddressIPVersion string `json:"addressIpVersion,omitempty"`
 	// LoadBalancerIDs are load balancers of the VPC to attach instead of
 	// Resources: the service takes their ports, zones and backends.
 	LoadBalancerIDs     []string `json:"loadBalancerIds,omitempty"`
@@ -167,6 +171,10 @@ type UpdateServiceRequest struct {
 	UDPIdleTimeout *int `json:"udpIdleTimeoutSeconds,omitempty"`
 	// Forwarding: proxy, nat or auto.
 	Forwarding *string `json:"forwarding,omitempty"`
+	// AddressIPVersion switches the service between ipv4 and dualstack:
+	// zones given an IPv6 ENI while it was dual-stack serve IPv6 again when
+	// it is; new endpoints' zones get one only while it is.
+	AddressIPVersion *string `json:"addressIpVersion,omitempty"`
 }
 
 // ZoneResourceRequest pins one zone of a connection to one resource.
@@ -193,6 +201,9 @@ type EndpointZoneRequest struct {
 	ZoneID    string `json:"zoneId"`
 	VSwitchID string `json:"vSwitchId"`
 	IP        string `json:"ip,omitempty"`
+	// Ipv6Address asks for this IPv6 ENI address (in the vSwitch's /64)
+	// for a dual-stack service; "" = the lowest free one.
+	Ipv6Address string `json:"ipv6Address,omitempty"`
 }
 
 // CreateEndpointRequest creates an interface endpoint.

@@ -71,8 +71,12 @@ func (a *API) addEndpointZone(r *http.Request, req api.EndpointZoneRequest) (any
 		if err != nil {
 			return err
 		}
+		ip6, err := a.takeENIIPv6(r.Context(), t, &svc, vsw, req.Ipv6Address, eni)
+		if err != nil {
+			return err
+		}
 		t.Unchanged(a.st.ResourceKey(store.KindService, svc.ServiceID), srev)
-		ep.Zones = append(slices.Clone(ep.Zones), model.EndpointZone{ZoneID: req.ZoneID, VSwitchID: vsw.VSwitchID, IP: ip, EniID: eni,
+		ep.Zones = append(slices.Clone(ep.Zones), model.EndpointZone{ZoneID: req.ZoneID, VSwitchID: vsw.VSwitchID, IP: ip, Ipv6Address: ip6, EniID: eni,
 			ZoneDomain: a.naming.ZoneDomain(ep.EndpointID, req.ZoneID, svc.ServiceID), ZoneStatus: model.ZoneCreating, SnatIP: snat})
 		return nil
 	})
@@ -88,11 +92,7 @@ func (a *API) removeEndpointZone(r *http.Request) (any, error) {
 		if len(ep.Zones) == 1 {
 			return model.Errorf(http.StatusBadRequest, "OperationDenied.LastZone", "zone %s is the endpoint's only zone; add another first, or delete the endpoint", zone)
 		}
-		z := ep.Zones[i]
-		t.Delete(a.st.IPAMKey(z.VSwitchID, z.IP))
-		if z.SnatIP.IsValid() {
-			t.Delete(a.st.IPAMKey(model.SNATPoolKey, z.SnatIP))
-		}
+		a.releaseZoneIPs(t, ep.Zones[i])
 		ep.Zones = slices.Delete(slices.Clone(ep.Zones), i, i+1)
 		return nil
 	})

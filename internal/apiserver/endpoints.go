@@ -133,7 +133,11 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 			if err != nil {
 				return "", nil, err
 			}
-			ep.Zones = append(ep.Zones, model.EndpointZone{ZoneID: z.ZoneID, VSwitchID: vsw.VSwitchID, IP: ip, EniID: eni,
+			ip6, err := a.takeENIIPv6(r.Context(), t, &svc, vsw, z.Ipv6Address, eni)
+			if err != nil {
+				return "", nil, err
+			}
+			ep.Zones = append(ep.Zones, model.EndpointZone{ZoneID: z.ZoneID, VSwitchID: vsw.VSwitchID, IP: ip, Ipv6Address: ip6, EniID: eni,
 				ZoneDomain: a.naming.ZoneDomain(ep.EndpointID, z.ZoneID, svc.ServiceID), ZoneStatus: model.ZoneCreating, SnatIP: snat})
 			a.claim(t, vsw.VSwitchID, ip, eni)
 		}
@@ -191,10 +195,7 @@ func (a *API) listEndpoints(r *http.Request) (any, error) {
 func (a *API) deleteEndpoint(_ *http.Request, ep *model.Endpoint, t *store.Txn) error {
 	t.Delete(a.st.ServiceEndpointKey(ep.ServiceID, ep.EndpointID)).Delete(a.st.VPCEndpointKey(ep.VpcID, ep.EndpointID))
 	for _, z := range ep.Zones {
-		t.Delete(a.st.IPAMKey(z.VSwitchID, z.IP))
-		if z.SnatIP.IsValid() {
-			t.Delete(a.st.IPAMKey(model.SNATPoolKey, z.SnatIP))
-		}
+		a.releaseZoneIPs(t, z)
 	}
 	ep.EndpointStatus, ep.ConnectionStatus = model.StatusDeleting, model.ConnDeleting
 	return nil

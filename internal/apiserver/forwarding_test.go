@@ -37,6 +37,7 @@ func TestForwardingField(t *testing.T) {
 		{"nat with PROXY protocol", func(r *api.CreateServiceRequest) { r.Forwarding = "nat"; r.ProxyProtocol = true }, "InvalidParameter.Forwarding.NeedsProxy"},
 		{"nat with connection limit", func(r *api.CreateServiceRequest) { r.Forwarding = "nat"; r.MaxConnsPerEndpoint = 10 }, "InvalidParameter.Forwarding.NeedsProxy"},
 		{"nat with connection rate", func(r *api.CreateServiceRequest) { r.Forwarding = "nat"; r.NewConnsPerSecond = 10 }, "InvalidParameter.Forwarding.NeedsProxy"},
+		{"nat with dualstack", func(r *api.CreateServiceRequest) { r.Forwarding = "nat"; r.AddressIPVersion = "dualstack" }, "InvalidParameter.Forwarding.NeedsProxy"},
 	} {
 		_, err := p.CreateService(bg, req(c.mut))
 		wantCode(t, err, c.code)

@@ -36,6 +36,10 @@ func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServ
 	if !model.ValidForwarding(req.Forwarding) {
 		return nil, model.Invalid("Forwarding", "forwarding %q must be proxy, nat or auto", req.Forwarding)
 	}
+	var err error
+	if req.AddressIPVersion, err = model.ParseAddressIPVersion(req.AddressIPVersion); err != nil {
+		return nil, err
+	}
 	var backends []model.Backend
 	if len(req.LoadBalancerIDs) > 0 {
 		if len(req.UDPPorts) > 0 {
@@ -78,7 +82,7 @@ func (a *API) validateService(r *http.Request, t *store.Txn, req *api.CreateServ
 			"only the admin may publish backends on the host network; give the service's vpcId and put the backends in its vSwitches")
 	}
 	if err := checkForwarding(&model.EndpointService{Forwarding: req.Forwarding, VpcID: req.VpcID, ProxyProtocol: req.ProxyProtocol,
-		MaxConnsPerEndpoint: req.MaxConnsPerEndpoint, NewConnsPerSecond: req.NewConnsPerSecond}); err != nil {
+		MaxConnsPerEndpoint: req.MaxConnsPerEndpoint, NewConnsPerSecond: req.NewConnsPerSecond, AddressIPVersion: req.AddressIPVersion}); err != nil {
 		return nil, err
 	}
 	if len(req.AllowedAccounts) > api.MaxAllowedAccounts {
@@ -123,7 +127,7 @@ func (a *API) vpcVSwitches(r *http.Request, vpcID string) ([]model.VSwitch, erro
 
 // checkBackends validates backends (of a service or a load balancer,
 // named field in errors) for the listener ports: at least one, at most
-// MaxBackendsPerService, each an IPv4 address of a vSwitch of vpc in its
+// MaxBackendsPerService, each an IPv4 or IPv6 address of a vSwitch of vpc in its
 // zone (any address when vpc is nil: the admin's host network), none twice.
 func (a *API) checkBackends(field string, ports []int, specs []api.BackendSpec, vpc *model.VPC, vsws []model.VSwitch) ([]model.Backend, error) {
 	if len(specs) == 0 {
@@ -138,12 +142,16 @@ func (a *API) checkBackends(field string, ports []int, specs []api.BackendSpec, 
 		if err := a.checkZone(field+".ZoneId", b.ZoneID); err != nil {
 			return nil, err
 		}
-		ip, err := netip.ParseAddr(b.IP)
-		if err != nil || !ip.Is4() {
-			return nil, model.Invalid(field+".Ip", "backend %d: %q is not an IPv4 address", i+1, b.IP)
+		ip, ok := backendIP(b.IP)
+		if !ok {
+			return nil, model.Invalid(field+".Ip", "backend %d: %q is not an IPv4 or IPv6 address", i+1, b.IP)
+		}
+		inVSwitch := backendInVSwitch
+		if ip.Is6() {
+			inVSwitch = backendInVSwitch6
 		}
 		if vpc != nil {
-			if err := backendInVSwitch(field, vpc, vsws, b.ZoneID, ip); err != nil {
+			if err := inVSwitch(field, vpc, vsws, b.ZoneID, ip); err != nil {
 				return nil, err
 			}
 		}
@@ -198,7 +206,7 @@ func (a *API) createService(r *http.Request, req api.CreateServiceRequest) (any,
 		s := model.EndpointService{ServiceID: id, AccountID: callerOf(r).AccountID, Name: a.naming.ServiceName(id),
 			Description: req.Description, ServiceDomain: a.naming.ServiceDomain(id), RegionID: a.naming.Region, VpcID: req.VpcID,
 			Ports: req.Ports, UDPPorts: req.UDPPorts, UDPIdleTimeout: req.UDPIdleTimeout,
-			UDPHealthCheckReq: req.UDPHealthCheckReq, UDPHealthCheckExp: req.UDPHealthCheckExp, Resources: backends, AutoAcceptEnabled: req.AutoAcceptEnabled,
+			UDPHealthCheckReq: req.UDPHealthCheckReq, UDPHealthCheckExp: req.UDPHealthCheckExp, Resources: backends, AddressIPVersion: req.AddressIPVersion, AutoAcceptEnabled: req.AutoAcceptEnabled,
 			ZoneAffinityEnabled: req.ZoneAffinityEnabled, ProxyProtocol: req.ProxyProtocol, ProxyProtocolTLVs: proxyTLVs(req.ProxyProtocolTLVs),
 			ConnectBandwidth: req.ConnectBandwidth, IdleTimeout: req.IdleTimeout,
 			MaxConnsPerEndpoint: req.MaxConnsPerEndpoint, NewConnsPerSecond: req.NewConnsPerSecond,
@@ -297,6 +305,13 @@ func (a *API) updateService(r *http.Request, req api.UpdateServiceRequest) (any,
 	if d := req.Description; d != nil && len(*d) > api.MaxDescription {
 		return nil, model.Invalid("ServiceDescription", "description must be at most 256 characters")
 	}
+	if v := req.AddressIPVersion; v != nil {
+		p, err := model.ParseAddressIPVersion(*v)
+		if err != nil {
+			return nil, err
+		}
+		req.AddressIPVersion = &p
+	}
 	return update(a, r, store.KindService, id, func(s *model.EndpointService, _ *store.Txn) error {
 		setIf(&s.Description, req.Description)
 		setIf(&s.AutoAcceptEnabled, req.AutoAcceptEnabled)
@@ -310,6 +325,7 @@ func (a *API) updateService(r *http.Request, req api.UpdateServiceRequest) (any,
 		setIf(&s.UDPIdleTimeout, req.UDPIdleTimeout)
 		setIf(&s.MaxConnsPerEndpoint, req.MaxConnsPerEndpoint)
 		setIf(&s.NewConnsPerSecond, req.NewConnsPerSecond)
+		setIf(&s.AddressIPVersion, req.AddressIPVersion)
 		if req.Forwarding != nil {
 			s.Forwarding = forwarding(*req.Forwarding)
 		}

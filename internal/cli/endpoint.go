@@ -48,7 +48,7 @@ func endpointCmd(g *globals) *cobra.Command {
 	f.StringVar(&service, "service", "", "service name or ID")
 	f.StringVar(&req.VpcID, "vpc", "", "VPC ID")
 	f.StringSliceVar(&req.SecurityGroupIDs, "security-group", nil, "security group ID (repeatable)")
-	f.StringArrayVar(&zones, "zone", nil, "ZONE=VSWITCH[:IP] (repeatable; one per zone; none: Active with no address until add-zone)")
+	f.StringArrayVar(&zones, "zone", nil, "ZONE=VSWITCH[:IP][,ipv6=IPV6] (repeatable; one per zone; none: Active with no address until add-zone; ipv6= asks for the IPv6 ENI address of a dualstack service)")
 	taggingFlags(create, &req.Tags, &req.ResourceGroupID)
 	f.StringVar(&req.Name, "name", "", "name")
 	f.StringVar(&req.Description, "description", "", "description (at most 256 bytes)")
@@ -59,7 +59,7 @@ func endpointCmd(g *globals) *cobra.Command {
 	crud(g, cmd, epCols, (*client.Client).ListEndpoints, (*client.Client).GetEndpoint, (*client.Client).DeleteEndpoint, api.FilterVpcID, api.FilterServiceID)
 	cmd.AddCommand(endpointSGCmd(g, "attach-security-group", "Attach a security group of the endpoint's VPC (new connections)", (*client.Client).AttachSecurityGroup),
 		endpointSGCmd(g, "detach-security-group", "Detach a security group (another must stay)", (*client.Client).DetachSecurityGroup),
-		&cobra.Command{Use: "add-zone ENDPOINT_ID ZONE=VSWITCH[:IP]", Short: "Add a zone: an ENI on a vSwitch of the endpoint's VPC there", Args: cobra.ExactArgs(2),
+		&cobra.Command{Use: "add-zone ENDPOINT_ID ZONE=VSWITCH[:IP][,ipv6=IPV6]", Short: "Add a zone: an ENI on a vSwitch of the endpoint's VPC there", Args: cobra.ExactArgs(2),
 			RunE: func(cmd *cobra.Command, args []string) error {
 				return g.run(cmd, epCols, func(ctx context.Context, c *client.Client) (any, error) {
 					z, err := parseZone(args[1])
@@ -108,12 +108,13 @@ func waitActive(ctx context.Context, c *client.Client, id string, timeout time.D
 	return ep, err
 }
 
-// parseZone parses ZONE=VSWITCH[:IP].
+// parseZone parses ZONE=VSWITCH[:IP][,ipv6=IPV6].
 func parseZone(s string) (api.EndpointZoneRequest, error) {
 	zone, rest, ok := strings.Cut(s, "=")
 	if !ok || zone == "" || rest == "" {
-		return api.EndpointZoneRequest{}, fmt.Errorf("--zone %q must look like ZONE=VSWITCH[:IP]", s)
+		return api.EndpointZoneRequest{}, fmt.Errorf("--zone %q must look like ZONE=VSWITCH[:IP][,ipv6=IPV6]", s)
 	}
+	rest, ip6 := cutZoneIPv6(rest)
 	vsw, ip, _ := strings.Cut(rest, ":")
-	return api.EndpointZoneRequest{ZoneID: zone, VSwitchID: vsw, IP: ip}, nil
+	return api.EndpointZoneRequest{ZoneID: zone, VSwitchID: vsw, IP: ip, Ipv6Address: ip6}, nil
 }

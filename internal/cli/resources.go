@@ -177,7 +177,7 @@ func sgCmd(g *globals) *cobra.Command {
 		}}
 		c.Flags().StringVar(&rule.Protocol, "protocol", "tcp", "tcp, udp or all")
 		c.Flags().StringVar(&rule.PortRange, "port", "", "port or range: 6001 or 6001-6010")
-		c.Flags().StringVar(&rule.SourceCidr, "source", "", "source CIDR, e.g. 172.16.0.0/16")
+		c.Flags().StringVar(&rule.SourceCidr, "source", "", "source CIDR, IPv4 or IPv6, e.g. 172.16.0.0/16 or fd00::/8 (0.0.0.0/0 matches IPv4 sources only, ::/0 IPv6 ones)")
 		c.Flags().StringVar(&rule.Policy, "policy", "accept", "accept or drop")
 		c.Flags().IntVar(&rule.Priority, "priority", 1, "1 (first) to 100")
 		return c

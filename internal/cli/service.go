@@ -50,6 +50,7 @@ func serviceCmd(g *globals) *cobra.Command {
 	f.BoolVar(&req.ZoneAffinityEnabled, "zone-affinity", false, "prefer backends in the endpoint's zone")
 	f.BoolVar(&req.ProxyProtocol, "proxy-protocol", false, "send PROXY protocol v2 with Alibaba's TLV 0xE1")
 	f.StringVar(&tlvs, "proxy-protocol-tlvs", "", tlvHelp)
+	ipVersionCreateFlag(create, &req)
 	f.IntVar(&req.ConnectBandwidth, "bandwidth", 0, bandwidthHelp)
 	f.IntVar(&req.IdleTimeout, "idle-timeout", 900, "idle timeout in seconds")
 	f.IntVar(&req.MaxConnsPerEndpoint, "max-connections", 0, maxConnsHelp)
@@ -115,6 +116,7 @@ func serviceCmd(g *globals) *cobra.Command {
 		autoAccept, affinity, pp, tlvs, fwd string
 		bw, maxConns, connRate              int
 	}
+	var setIPVersion func(*cobra.Command, *api.UpdateServiceRequest)
 	update := &cobra.Command{Use: "update SVC", Short: "Change attributes", Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
 		var r api.UpdateServiceRequest
 		var err error
@@ -143,6 +145,7 @@ func serviceCmd(g *globals) *cobra.Command {
 		if cmd.Flags().Changed("forwarding") {
 			r.Forwarding = &upd.fwd
 		}
+		setIPVersion(cmd, &r)
 		return g.run(cmd, svcCols, func(ctx context.Context, c *client.Client) (any, error) { return c.UpdateService(ctx, args[0], r) })
 	}}
 	update.Flags().StringVar(&upd.autoAccept, "auto-accept", "", "true or false")
@@ -153,6 +156,7 @@ func serviceCmd(g *globals) *cobra.Command {
 	update.Flags().IntVar(&upd.maxConns, "max-connections", 0, maxConnsHelp)
 	update.Flags().IntVar(&upd.connRate, "new-connections-per-second", 0, connRateHelp)
 	update.Flags().StringVar(&upd.fwd, "forwarding", "", forwardingHelp)
+	setIPVersion = ipVersionUpdateFlag(update)
 	cmd.AddCommand(create, search, allowCmd, disallow, conns, decide("accept", (*client.Client).AcceptConnection), decide("reject", (*client.Client).RejectConnection), updConn, zoneConn("disable", true), zoneConn("enable", false), update)
 	crud(g, cmd, svcCols, unfiltered((*client.Client).ListServices), (*client.Client).GetService, (*client.Client).DeleteService)
 	return cmd

@@ -32,3 +32,11 @@ func vswitchIPv6Form(f *form, req *api.CreateVSwitchRequest) {
 		req.Ipv6CidrBlock = &n
 	}
 }
+
+// addressIPVersionForm reads the service form's dual-stack box.
+func addressIPVersionForm(f *form) string {
+	if f.Checked("dualStack") {
+		return model.AddressDualStack
+	}
+	return ""
+}

@@ -56,6 +56,7 @@ func (c *Console) renderServiceForm(w http.ResponseWriter, r *http.Request, s *s
 
 var serviceFields = fieldMap{
 	"ServiceDescription":               "description",
+	"AddressIpVersion":                 "dualStack",
 	"Ports":                            "port",
 	"UdpPorts":                         "port",
 	"Resources":                        "backends",
@@ -141,6 +142,7 @@ func (c *Console) serviceCreate(w http.ResponseWriter, r *http.Request, s *sessi
 		ProxyProtocol:       f.Checked("proxyProtocol"),
 		ProxyProtocolTLVs:   proxyTLVs(f.Get("proxyTlvs")),
 		Forwarding:          f.Get("forwarding"),
+		AddressIPVersion:    addressIPVersionForm(f),
 		AllowedAccounts:     splitList(f.Get("allowedAccounts")),
 		ClientToken:         f.Get("clientToken"),
 	}

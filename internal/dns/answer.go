@@ -30,7 +30,10 @@ type compiledSnapshot struct {
 // view is one VPC's records.
 type view struct {
 	names map[string][]netip.Addr // lower-case FQDN -> IPv4 addresses (deduplicated)
-	ents  map[string]struct{}     // empty non-terminals: ancestors of names, below the apex
+	// names6 are the IPv6 addresses (AAAA) of names; a name with only
+	// IPv6 addresses is in names too, with none.
+	names6 map[string][]netip.Addr
+	ents   map[string]struct{} // empty non-terminals: ancestors of names, below the apex
 }
 
 type compileStats struct {
@@ -48,7 +51,8 @@ func serialFromRevision(rev int64) uint32 {
 }
 
 // compile turns snap into lookup tables: names are normalised (lower case,
-// trailing dot), non-IPv4 addresses are dropped (names outside the zone are
+// trailing dot), IPv4 addresses answer A and IPv6 ones AAAA, invalid and
+// zoned ones are dropped (names outside the zone are
 // kept: a VPC view may publish a service name such as
 // com.privlink.cn-hangzhou.epsrv-x, answered for that exact name only),
 // and empty non-terminals are precomputed so that lookups are O(1).
@@ -61,24 +65,31 @@ func compile(zone string, snap *Snapshot) (*compiledSnapshot, compileStats) {
 		views:    make(map[string]*view, len(snap.Views)),
 	}
 	for vpcID, names := range snap.Views {
-		v := &view{names: make(map[string][]netip.Addr, len(names)), ents: make(map[string]struct{})}
+		v := &view{names: make(map[string][]netip.Addr, len(names)), names6: map[string][]netip.Addr{}, ents: make(map[string]struct{})}
 		for name, addrs := range names {
 			n := strings.ToLower(mdns.Fqdn(name))
 			if _, ok := mdns.IsDomainName(n); !ok {
 				st.skippedNames++
 				continue
 			}
-			a := v.names[n] // two spellings of one name are merged
+			a, a6 := v.names[n], v.names6[n] // two spellings of one name are merged
 			for _, ip := range addrs {
 				ip = ip.Unmap()
-				if !ip.Is4() {
+				switch {
+				case ip.Is4():
+					a = append(a, ip)
+				case ip.Is6() && ip.Zone() == "":
+					a6 = append(a6, ip)
+				default:
 					st.skippedAddrs++
-					continue
 				}
-				a = append(a, ip)
 			}
 			slices.SortFunc(a, netip.Addr.Compare)
 			v.names[n] = slices.Compact(a)
+			if len(a6) > 0 {
+				slices.SortFunc(a6, netip.Addr.Compare)
+				v.names6[n] = slices.Compact(a6)
+			}
 		}
 		for n := range v.names {
 			if !inZone(n, zone) {
@@ -309,12 +320,13 @@ func (s *Server) authoritative(resp *mdns.Msg, snap *compiledSnapshot, vpcID str
 	resp.Authoritative = true
 	owner := q.Name // answer with the spelling the client used
 	var (
-		addrs  []netip.Addr
-		exists bool
-		isENT  bool
+		addrs, addrs6 []netip.Addr
+		exists        bool
+		isENT         bool
 	)
 	if v := snap.views[vpcID]; v != nil {
 		addrs, exists = v.names[name]
+		addrs6 = v.names6[name]
 		if !exists {
 			_, isENT = v.ents[name]
 		}
@@ -330,12 +342,18 @@ func (s *Server) authoritative(resp *mdns.Msg, snap *compiledSnapshot, vpcID str
 		case mdns.TypeANY:
 			resp.Answer = append(resp.Answer, s.soa(owner, snap.serial), s.ns(owner))
 			resp.Answer = s.appendA(resp.Answer, owner, addrs)
+			resp.Answer = s.appendAAAA(resp.Answer, owner, addrs6)
 		case mdns.TypeA:
 			resp.Answer = s.appendA(resp.Answer, owner, addrs)
+		case mdns.TypeAAAA:
+			resp.Answer = s.appendAAAA(resp.Answer, owner, addrs6)
 		}
 	case exists:
 		if q.Qtype == mdns.TypeA || q.Qtype == mdns.TypeANY {
 			resp.Answer = s.appendA(resp.Answer, owner, addrs)
+		}
+		if q.Qtype == mdns.TypeAAAA || q.Qtype == mdns.TypeANY {
+			resp.Answer = s.appendAAAA(resp.Answer, owner, addrs6)
 		}
 	case isENT || name == s.nsName:
 		// The name exists (has descendants, or is our NS) but holds no
@@ -363,6 +381,23 @@ func (s *Server) appendA(rrs []mdns.RR, owner string, addrs []netip.Addr) []mdns
 		rrs = append(rrs, &mdns.A{
 			Hdr: mdns.RR_Header{Name: owner, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: s.ttl},
 			A:   net.IP(ip[:]),
+		})
+	}
+	return rrs
+}
+
+// appendAAAA appends one AAAA record per IPv6 address, rotated like appendA.
+func (s *Server) appendAAAA(rrs []mdns.RR, owner string, addrs []netip.Addr) []mdns.RR {
+	n := len(addrs)
+	if n == 0 {
+		return rrs
+	}
+	start := int(s.rotate.Add(1) % uint32(n))
+	for i := range n {
+		ip := addrs[(start+i)%n].As16()
+		rrs = append(rrs, &mdns.AAAA{
+			Hdr:  mdns.RR_Header{Name: owner, Rrtype: mdns.TypeAAAA, Class: mdns.ClassINET, Ttl: s.ttl},
+			AAAA: net.IP(ip[:]),
 		})
 	}
 	return rrs

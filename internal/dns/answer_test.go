@@ -581,8 +581,8 @@ func TestHandlerTransportDetection(t *testing.T) {
 func TestCompile(t *testing.T) {
 	snap := &Snapshot{Revision: 1, Views: map[string]map[string][]netip.Addr{
 		vpcA: {
-			"EP-1.cn-hangzhou.privatelink.internal":  {ip1, netip.MustParseAddr("::ffff:10.0.0.2"), netip.MustParseAddr("fd00::1"), ip1},
-			"ep-1.cn-hangzhou.privatelink.internal.": {netip.MustParseAddr("10.0.0.3")},
+			"EP-1.cn-hangzhou.privatelink.internal":  {ip1, netip.MustParseAddr("::ffff:10.0.0.2"), netip.MustParseAddr("fd00::1"), netip.MustParseAddr("fe80::1%eth0"), ip1},
+			"ep-1.cn-hangzhou.privatelink.internal.": {netip.MustParseAddr("10.0.0.3"), netip.MustParseAddr("fd00::1")},
 			"outside.example.":                       {ip1},
 			"bad..name.":                             {ip1},
 			"a.b.c.d." + testZone:                    {ip1},
@@ -593,6 +593,9 @@ func TestCompile(t *testing.T) {
 	v := c.views[vpcA]
 	if got := v.names[ep1]; len(got) != 3 {
 		t.Errorf("merged/deduplicated/unmapped addrs = %v", got)
+	}
+	if got := v.names6[ep1]; len(got) != 1 || got[0] != netip.MustParseAddr("fd00::1") {
+		t.Errorf("IPv6 addrs (AAAA) = %v, want [fd00::1] (merged, deduplicated, zoned one dropped)", got)
 	}
 	if st.skippedNames != 1 || st.skippedAddrs != 1 {
 		t.Errorf("stats %+v", st)

@@ -65,6 +65,9 @@ func WantOf(st *store.State, zones []string) Want {
 			if svc == nil {
 				continue
 			}
+			if z.ServesIPv6(svc) {
+				w.ENIs[netdrv.ENIRef{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.Ipv6Address}] = true
+			}
 			carried := ep.ConnectionStatus == model.ConnConnected && admits(svc, ep.AccountID)
 			if svc.VpcID != "" && own(svc.VpcID) && carried {
 				w.VPCs[svc.VpcID] = true

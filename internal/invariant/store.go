@@ -97,6 +97,9 @@ func (s *Snapshot) Check() []string {
 			if z.SnatIP.IsValid() {
 				hold(model.SNATPoolKey, z.SnatIP, z.EniID)
 			}
+			if z.Ipv6Address.IsValid() {
+				hold(z.VSwitchID, z.Ipv6Address, z.EniID)
+			}
 		}
 	}
 	for k, owner := range s.IPAM {

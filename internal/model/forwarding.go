@@ -41,7 +41,8 @@ func ValidForwarding(s string) bool {
 // comma-separated ("" = none): the PROXY protocol header (the kernel does
 // not write into the stream), and the per-endpoint connection limits
 // maxConnectionsPerEndpoint and newConnectionsPerSecond (counted by the
-// proxy). A service with any of them cannot use nat and auto picks proxy.
+// proxy), and a dualstack address family (the kernel NAT pair is IPv4
+// only). A service with any of them cannot use nat and auto picks proxy.
 // The proxy's other extra, trying another backend when a connect fails,
 // is not a setting: under nat a failed backend is left out by the next
 // health check (2 s) instead. idleTimeoutSeconds does not apply under nat
@@ -56,6 +57,9 @@ func NATNeedsProxy(s *EndpointService) string {
 	}
 	if s.NewConnsPerSecond > 0 {
 		why = append(why, "newConnectionsPerSecond")
+	}
+	if s.DualStack() { // the kernel NAT pair is IPv4 only
+		why = append(why, "addressIpVersion=dualstack")
 	}
 	return strings.Join(why, ",")
 }

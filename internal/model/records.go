@@ -85,7 +85,10 @@ func (s *EndpointService) Validate() error {
 		errs = append(errs, errors.New("udpIdleTimeoutSeconds must not be negative"))
 	}
 	for _, b := range s.Resources {
-		errs = append(errs, addr4("backend ip", b.IP), nonEmpty("backend zoneId", b.ZoneID), port("backend port", b.Port, true))
+		errs = append(errs, addrAny("backend ip", b.IP), nonEmpty("backend zoneId", b.ZoneID), port("backend port", b.Port, true))
+	}
+	if v := s.AddressIPVersion; v != "" && v != AddressIPv4 && v != AddressDualStack {
+		errs = append(errs, fmt.Errorf("addressIpVersion %q is not ipv4 or dualstack", v))
 	}
 	for _, a := range s.AllowedAccounts {
 		errs = append(errs, account(a))
@@ -117,6 +120,9 @@ func (e *Endpoint) Validate() error {
 		errs = append(errs, nonEmpty("zoneId", z.ZoneID), id(PrefixVSwitch, z.VSwitchID), addr4("zone ip", z.IP))
 		if z.SnatIP.IsValid() && !SNATPool.Contains(z.SnatIP) {
 			errs = append(errs, fmt.Errorf("zone snatIp %s is not in %s", z.SnatIP, SNATPool))
+		}
+		if a := z.Ipv6Address; a.IsValid() && (!a.Is6() || a.Is4In6() || a.Zone() != "") {
+			errs = append(errs, fmt.Errorf("zone ipv6Address %v is not an IPv6 address", a))
 		}
 	}
 	return errors.Join(errs...)
@@ -156,6 +162,14 @@ func addr4(field string, a netip.Addr) error {
 		return fmt.Errorf("%s %v is not an IPv4 address", field, a)
 	}
 	return nil
+}
+
+// addrAny accepts an IPv4 or an IPv6 address (not mapped, no zone).
+func addrAny(field string, a netip.Addr) error {
+	if a.Is4() || a.Is6() && !a.Is4In6() && a.Zone() == "" {
+		return nil
+	}
+	return fmt.Errorf("%s %v is not an IPv4 or IPv6 address", field, a)
 }
 
 func prefix4(field string, p netip.Prefix) error {

@@ -30,13 +30,13 @@ func NormalizeRule(r SecurityGroupRule) (SecurityGroupRule, error) {
 	p, err := netip.ParsePrefix(r.SourceCidr)
 	if err != nil {
 		a, aerr := netip.ParseAddr(r.SourceCidr)
-		if aerr != nil || !a.Is4() {
-			return r, Invalid("SourceCidrIp", "source %q is not an IPv4 CIDR", r.SourceCidr)
+		if aerr != nil {
+			return r, Invalid("SourceCidrIp", "source %q is not an IPv4 or IPv6 CIDR", r.SourceCidr)
 		}
-		p = netip.PrefixFrom(a, 32)
+		p = netip.PrefixFrom(a, a.BitLen())
 	}
-	if !p.Addr().Is4() {
-		return r, Invalid("SourceCidrIp", "source %q is not an IPv4 CIDR (endpoints are IPv4)", r.SourceCidr)
+	if p.Addr().Zone() != "" || p.Addr().Is4In6() {
+		return r, Invalid("SourceCidrIp", "source %q: give IPv4 prefixes as a.b.c.d/n and IPv6 ones without zone", r.SourceCidr)
 	}
 	r.SourceCidr = p.Masked().String()
 	r.Policy = strings.ToLower(r.Policy)

@@ -74,8 +74,10 @@ type VSwitch struct {
 
 // SecurityGroupRule is one inbound rule.
 type SecurityGroupRule struct {
-	Protocol   string `json:"ipProtocol"` // tcp | all
-	PortRange  string `json:"portRange"`  // "6001/6001" or "1/65535"
+	Protocol  string `json:"ipProtocol"` // tcp | udp | all
+	PortRange string `json:"portRange"`  // "6001/6001" or "1/65535"
+	// SourceCidr is an IPv4 or IPv6 prefix: 0.0.0.0/0 matches IPv4
+	// sources only, ::/0 IPv6 ones.
 	SourceCidr string `json:"sourceCidrIp"`
 	Policy     string `json:"policy"`   // accept | drop
 	Priority   int    `json:"priority"` // 1 (highest) .. 100
@@ -139,15 +141,19 @@ type EndpointService struct {
 	// optional probe payload and the text its reply must contain (Alibaba
 	// NLB's HealthCheckReq/HealthCheckExp); without them a UDP backend is
 	// down only when it answers ICMP port unreachable.
-	UDPPorts            []int     `json:"udpPorts,omitempty"`
-	UDPIdleTimeout      int       `json:"udpIdleTimeoutSeconds,omitempty"`
-	UDPHealthCheckReq   string    `json:"udpHealthCheckReq,omitempty"`
-	UDPHealthCheckExp   string    `json:"udpHealthCheckExp,omitempty"`
-	Resources           []Backend `json:"resources"`
-	Zones               []string  `json:"zoneIds"`
-	AutoAcceptEnabled   bool      `json:"autoAcceptEnabled"`
-	ZoneAffinityEnabled bool      `json:"zoneAffinityEnabled"`
-	ProxyProtocol       bool      `json:"proxyProtocolEnabled"`
+	UDPPorts          []int     `json:"udpPorts,omitempty"`
+	UDPIdleTimeout    int       `json:"udpIdleTimeoutSeconds,omitempty"`
+	UDPHealthCheckReq string    `json:"udpHealthCheckReq,omitempty"`
+	UDPHealthCheckExp string    `json:"udpHealthCheckExp,omitempty"`
+	Resources         []Backend `json:"resources"`
+	// AddressIPVersion is the service's address families: AddressIPv4
+	// or AddressDualStack (endpoints also get IPv6 ENIs); "" on records
+	// from before the choice means ipv4. Use DualStack/IPVersion.
+	AddressIPVersion    string   `json:"addressIpVersion,omitempty"`
+	Zones               []string `json:"zoneIds"`
+	AutoAcceptEnabled   bool     `json:"autoAcceptEnabled"`
+	ZoneAffinityEnabled bool     `json:"zoneAffinityEnabled"`
+	ProxyProtocol       bool     `json:"proxyProtocolEnabled"`
 	// ProxyProtocolTLVs are the TLVs sent with the PROXY header
 	// (TLV* names); nil on records from before the choice existed means
 	// DefaultProxyTLVs, empty means none. Use ProxyTLVs().
@@ -176,12 +182,17 @@ type EndpointService struct {
 
 // EndpointZone is an endpoint's presence in one zone: an ENI on a vSwitch.
 type EndpointZone struct {
-	ZoneID     string     `json:"zoneId"`
-	VSwitchID  string     `json:"vSwitchId"`
-	IP         netip.Addr `json:"ip"`
-	EniID      string     `json:"eniId"`
-	ZoneDomain string     `json:"zoneDomain"`
-	ZoneStatus string     `json:"zoneStatus"`
+	ZoneID    string     `json:"zoneId"`
+	VSwitchID string     `json:"vSwitchId"`
+	IP        netip.Addr `json:"ip"`
+	// Ipv6Address is the zone's IPv6 ENI address in the vSwitch's /64:
+	// given at creation when the service is dual-stack and the vSwitch
+	// has a /64; zero otherwise. It serves only while the service is
+	// dual-stack (ServesIPv6).
+	Ipv6Address netip.Addr `json:"ipv6Address,omitzero"`
+	EniID       string     `json:"eniId"`
+	ZoneDomain  string     `json:"zoneDomain"`
+	ZoneStatus  string     `json:"zoneStatus"`
 	// ConnectionDisabled: the provider has disabled this zone's
 	// connection (Alibaba's DisableVpcEndpointZoneConnection): the zone
 	// carries no traffic and leaves DNS while the other zones serve.

@@ -61,12 +61,12 @@ func (d *NetnsDriver) Inventory() (Inventory, error) {
 				continue
 			}
 			inv.VSwitches = append(inv.VSwitches, VSwitchRef{VpcID: vpcID, VSwitchID: vswID})
-			addrs, err := v.nl.AddrList(l, netlink.FAMILY_V4)
+			addrs, err := v.nl.AddrList(l, netlink.FAMILY_ALL)
 			if err != nil {
 				return inv, fmt.Errorf("netdrv: vpc %s: list addresses: %w", vpcID, err)
 			}
 			for _, a := range addrs {
-				if ones, _ := a.Mask.Size(); ones == 32 {
+				if ones, bits := a.Mask.Size(); ones == bits && !addrOf(a).IsLinkLocalUnicast() { // ENI /32s and /128s
 					inv.ENIs = append(inv.ENIs, ENIRef{VpcID: vpcID, VSwitchID: vswID, IP: addrOf(a)})
 				}
 			}

@@ -223,3 +223,37 @@ func (d *NetnsDriver) seedNeighbours(v *nsVPC, br netlink.Link, hnl *netlink.Han
 	}
 	return nil
 }
+
+// addENI6 puts an IPv6 ENI on a vSwitch bridge (opMu held): ip/128
+// without DAD (a tentative address would refuse the listener's bind), in
+// the /64 whose gateway (::1) the bridge carries; IPv6 forwarding and the
+// gateway are made here when no dual-stack host did it yet.
+func (d *NetnsDriver) addENI6(vpcID, vswID string, ip netip.Addr) error {
+	v, br, addrs, err := d.eniTargetFamily(vpcID, vswID, ip)
+	if err != nil {
+		return err
+	}
+	if br == nil {
+		return fmt.Errorf("%w: vswitch %s in vpc %s", ErrNotFound, vswID, vpcID)
+	}
+	cidr6 := netip.PrefixFrom(ip, 64).Masked()
+	if ip.IsLinkLocalUnicast() || ip.Is4In6() || ip == cidr6.Addr() || ip == IPv6Gateway(cidr6) {
+		return fmt.Errorf("netdrv: IPv6 ENI %s is not a host address of a /64", ip)
+	}
+	for _, a := range addrs { // the bridge's /64 must be ip's, when it has one
+		if ones, _ := a.Mask.Size(); ones == 64 && !addrOf(a).IsLinkLocalUnicast() && !cidr6.Contains(addrOf(a)) {
+			return fmt.Errorf("netdrv: IPv6 ENI %s is not in vSwitch %s's /64 (%s/64)", ip, vswID, addrOf(a))
+		}
+	}
+	if err := d.vswitchIPv6(v, br, cidr6); err != nil {
+		return err
+	}
+	if findAddr(addrs, ip, 128) != nil {
+		return nil
+	}
+	if err := v.nl.AddrAdd(br, &netlink.Addr{IPNet: ipNet(ip, 128), Flags: unix.IFA_F_NODAD}); err != nil && !errors.Is(err, unix.EEXIST) {
+		return fmt.Errorf("netdrv: vpc %s: add IPv6 ENI %s: %w", vpcID, ip, err)
+	}
+	d.log.Info("added ENI", "vpc", vpcID, "vswitch", vswID, "ip", ip)
+	return nil
+}

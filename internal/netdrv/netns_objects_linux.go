@@ -166,10 +166,14 @@ func (d *NetnsDriver) DeleteVSwitch(vpcID, vswID string) error {
 
 // ----------------------------------------------------------------- ENIs
 
-// AddENI implements Topology: ip/32 on the vSwitch bridge.
+// AddENI implements Topology: ip/32 on the vSwitch bridge, or for an
+// IPv6 ENI ip/128 (ipv6_linux.go, addENI6).
 func (d *NetnsDriver) AddENI(vpcID, vswID string, ip netip.Addr) error {
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
+	if ip = ip.Unmap(); ip.Is6() {
+		return d.addENI6(vpcID, vswID, ip)
+	}
 	v, br, addrs, err := d.eniTarget(vpcID, vswID)
 	if err != nil {
 		return err
@@ -202,14 +206,15 @@ func (d *NetnsDriver) AddENI(vpcID, vswID string, ip netip.Addr) error {
 func (d *NetnsDriver) RemoveENI(vpcID, vswID string, ip netip.Addr) error {
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
-	v, br, addrs, err := d.eniTarget(vpcID, vswID)
+	ip = ip.Unmap()
+	v, br, addrs, err := d.eniTargetFamily(vpcID, vswID, ip)
 	if errors.Is(err, ErrNotFound) || (err == nil && br == nil) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	a := findAddr(addrs, ip.Unmap(), 32)
+	a := findAddr(addrs, ip, ip.BitLen())
 	if a == nil {
 		return nil
 	}
@@ -221,6 +226,11 @@ func (d *NetnsDriver) RemoveENI(vpcID, vswID string, ip netip.Addr) error {
 }
 
 func (d *NetnsDriver) eniTarget(vpcID, vswID string) (*nsVPC, netlink.Link, []netlink.Addr, error) {
+	return d.eniTargetFamily(vpcID, vswID, netip.IPv4Unspecified())
+}
+
+// eniTargetFamily is eniTarget listing the bridge's addresses of ip's family.
+func (d *NetnsDriver) eniTargetFamily(vpcID, vswID string, ip netip.Addr) (*nsVPC, netlink.Link, []netlink.Addr, error) {
 	if err := checkID("vswitch", vswID); err != nil {
 		return nil, nil, nil, err
 	}
@@ -232,7 +242,11 @@ func (d *NetnsDriver) eniTarget(vpcID, vswID string) (*nsVPC, netlink.Link, []ne
 	if err != nil || br == nil {
 		return v, nil, nil, err
 	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, netlink.FAMILY_V4) })
+	family := netlink.FAMILY_V4
+	if ip.Is6() {
+		family = netlink.FAMILY_V6
+	}
+	addrs, err := retryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, family) })
 	return v, br, addrs, err
 }
 

@@ -27,6 +27,7 @@ type Metrics struct {
 	dialFailures *prometheus.CounterVec
 	rejected     *prometheus.CounterVec
 	udp          udpMetricVecs
+	eniInfo      *prometheus.GaugeVec // eni_metrics.go
 }
 
 // NewMetrics creates the proxy collectors and registers them with reg (which
@@ -72,6 +73,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.rejected = register(reg, m.rejected)
 	}
 	m.udp = newUDPMetricVecs(reg)
+	m.eniInfo = newENIInfo(reg)
 	return m
 }
 
@@ -120,6 +122,7 @@ func (m *Metrics) Forget(endpointID, zoneID string) {
 	m.bytes.DeleteLabelValues(endpointID, zoneID, "in")
 	m.bytes.DeleteLabelValues(endpointID, zoneID, "out")
 	m.udp.forget(endpointID, zoneID)
+	m.forgetENIs(endpointID, zoneID)
 }
 
 func (m *Metrics) forListener(endpointID, zoneID string) *listenerMetrics {

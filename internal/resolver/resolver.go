@@ -140,11 +140,18 @@ func Build(st *store.State, mapAddr func(vpcID string, ip netip.Addr) netip.Addr
 				continue
 			}
 			ip := mapAddr(ep.VpcID, z.IP)
-			ready = append(ready, ip)
-			if st.Report(z.ZoneID, ep.EndpointID).Healthy {
-				healthy = append(healthy, ip)
+			ips := []netip.Addr{ip}
+			// A dual-stack zone's IPv6 ENI answers AAAA; only where VPC
+			// addresses are reached as they are (netns: the loopback
+			// driver maps and places IPv4 only).
+			if z.ServesIPv6(svc) && ip == z.IP {
+				ips = append(ips, z.Ipv6Address)
 			}
-			view[fqdn(z.ZoneDomain)] = []netip.Addr{ip}
+			ready = append(ready, ips...)
+			if st.Report(z.ZoneID, ep.EndpointID).Healthy {
+				healthy = append(healthy, ips...)
+			}
+			view[fqdn(z.ZoneDomain)] = ips
 		}
 		all := healthy
 		if len(all) == 0 {

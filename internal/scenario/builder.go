@@ -50,7 +50,7 @@ func (b *Builder) Network(ctx context.Context, side Side, spec NetworkSpec) (Net
 	}
 	var n Network
 	var err error
-	if n.VPC, err = c.CreateVPC(ctx, api.CreateVPCRequest{Name: spec.Name, CidrBlock: spec.CIDR}); err != nil {
+	if n.VPC, err = c.CreateVPC(ctx, api.CreateVPCRequest{Name: spec.Name, CidrBlock: spec.CIDR, EnableIpv6: spec.IPv6}); err != nil {
 		return n, fmt.Errorf("create %s VPC %s: %w", side, spec.Name, err)
 	}
 	b.report(side, KindVPC, n.VPC.VpcID, n.VPC)
@@ -59,7 +59,11 @@ func (b *Builder) Network(ctx context.Context, side Side, spec NetworkSpec) (Net
 		if err != nil {
 			return n, fmt.Errorf("%s VPC %s: %w", side, spec.Name, err)
 		}
-		vsw, err := c.CreateVSwitch(ctx, api.CreateVSwitchRequest{VpcID: n.VPC.VpcID, ZoneID: vs.ZoneID, CidrBlock: cidr})
+		req := api.CreateVSwitchRequest{VpcID: n.VPC.VpcID, ZoneID: vs.ZoneID, CidrBlock: cidr}
+		if spec.IPv6 {
+			req.Ipv6CidrBlock = &vs.Subnet
+		}
+		vsw, err := c.CreateVSwitch(ctx, req)
 		if err != nil {
 			return n, fmt.Errorf("create %s vSwitch %s in %s: %w", side, cidr, vs.ZoneID, err)
 		}
@@ -92,13 +96,18 @@ func (b *Builder) Publish(ctx context.Context, provider Network, spec ServiceSpe
 	backends := spec.Backends
 	if backends == nil {
 		for _, h := range provider.Hosts {
-			backends = append(backends, api.BackendSpec{ZoneID: h.ZoneID, IP: h.IP.String(), Port: spec.BackendPort})
+			ip := h.IP
+			if spec.IPv6Backends {
+				ip = h.Ipv6Address
+			}
+			backends = append(backends, api.BackendSpec{ZoneID: h.ZoneID, IP: ip.String(), Port: spec.BackendPort})
 		}
 	}
 	svc, err := b.Provider.CreateService(ctx, api.CreateServiceRequest{
 		Description: spec.Description, VpcID: provider.VPC.VpcID, Ports: spec.Ports, UDPPorts: spec.UDPPorts, Resources: backends,
 		AutoAcceptEnabled: spec.AutoAccept, ZoneAffinityEnabled: spec.ZoneAffinity, ProxyProtocol: spec.ProxyProtocol,
 		ProxyProtocolTLVs: spec.ProxyTLVs, AllowedAccounts: []string{b.ConsumerID}, Forwarding: spec.Forwarding,
+		AddressIPVersion: spec.AddressIPVersion,
 	})
 	if err != nil {
 		return svc, fmt.Errorf("publish service %q: %w", spec.Description, err)

@@ -14,6 +14,11 @@ type Options struct {
 	NoEndpoint    bool
 	UDPPorts      []int  // UDP ports of the service, accepted from the consumer's CIDR by the security group
 	Forwarding    string // the service's forwarding mode: proxy (""), nat or auto
+	// DualStack makes both VPCs dual-stack and the service dualstack; the
+	// security group also accepts the ports from the consumer VPC's IPv6
+	// /56. IPv6Backends: the backends are the provider hosts' IPv6
+	// addresses (needs DualStack).
+	DualStack, IPv6Backends bool
 }
 
 // Canonical is the plan of the canonical scenario: the provider's VPC with
@@ -47,6 +52,16 @@ func Canonical(o Options) Plan {
 		Service: ServiceSpec{Description: "sample database", Ports: []int{o.Port}, UDPPorts: o.UDPPorts, BackendPort: o.Port,
 			AutoAccept: o.AutoAccept, ZoneAffinity: o.ZoneAffinity, ProxyProtocol: o.ProxyProtocol, Forwarding: o.Forwarding},
 		Consumer: NetworkSpec{Name: "consumer-vpc", CIDR: o.ConsumerCIDR, VSwitches: PerZone(o.Zones, 1), SecurityGroup: sg, Hosts: []HostSpec{{Name: "app"}}},
+	}
+	if o.DualStack {
+		p.Provider.IPv6, p.Consumer.IPv6 = true, true
+		p.Service.AddressIPVersion, p.Service.IPv6Backends = "dualstack", o.IPv6Backends
+		if !o.NoSGRule {
+			for _, r := range sg.Rules {
+				r.SourceCidr = "fc00::/7" // the consumer VPC's /56 is chosen at creation: every ULA
+				sg.Rules = append(sg.Rules, r)
+			}
+		}
 	}
 	if len(o.UDPPorts) > 0 {
 		p.Service.BackendPort = 0 // several ports: each maps to the same port of the backend

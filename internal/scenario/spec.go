@@ -14,6 +14,9 @@ type NetworkSpec struct {
 	VSwitches     []VSwitchSpec
 	SecurityGroup *SecurityGroupSpec // nil: none
 	Hosts         []HostSpec
+	// IPv6 makes the network dual-stack: the VPC gets a /56 and each
+	// vSwitch its /64 number Subnet, so each host an IPv6 address too.
+	IPv6 bool
 }
 
 // VSwitchSpec is one vSwitch: its zone and which /24 of the VPC's CIDR it
@@ -52,6 +55,10 @@ type ServiceSpec struct {
 	AutoAccept, ZoneAffinity, ProxyProtocol bool
 	ProxyTLVs                               []string // nil: the default
 	Forwarding                              string   // proxy (""), nat or auto
+	// AddressIPVersion is ipv4 ("") or dualstack; IPv6Backends makes the
+	// default backends the hosts' IPv6 addresses.
+	AddressIPVersion string
+	IPv6Backends     bool
 }
 
 // EndpointSpec describes an interface endpoint in a consumer network.
