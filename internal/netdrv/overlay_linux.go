@@ -360,6 +360,9 @@ func (d *NetnsDriver) bridgeOverlay(v *nsVPC, br netlink.Link) error {
 		if err := v.nl.LinkSetHardwareAddr(br, mac); err != nil {
 			return fmt.Errorf("netdrv: vpc %s: MAC of %s: %w", v.id, name, err)
 		}
+		if err := d.announceIPv6Gateway(v, br, mac); err != nil {
+			d.log.Warn("announce the IPv6 gateway's new MAC", "vpc", v.id, "bridge", name, "err", err)
+		}
 	}
 	if mtu := d.node.cfg.VPCMTU; br.Attrs().MTU != mtu {
 		if err := v.nl.LinkSetMTU(br, mtu); err != nil {
@@ -441,6 +444,9 @@ func (d *NetnsDriver) DeleteOverlay(vpcID string) error {
 		if mac := bridgeMAC(vswID); !bytes.Equal(l.Attrs().HardwareAddr, mac) {
 			if err := v.nl.LinkSetHardwareAddr(l, mac); err != nil {
 				return fmt.Errorf("netdrv: vpc %s: MAC of %s: %w", vpcID, l.Attrs().Name, err)
+			}
+			if err := d.announceIPv6Gateway(v, l, mac); err != nil {
+				d.log.Warn("announce the IPv6 gateway's new MAC", "vpc", vpcID, "bridge", l.Attrs().Name, "err", err)
 			}
 		}
 		if _, err := sysctl(d.origin, v.ns, "net.ipv4.conf."+l.Attrs().Name+".proxy_arp", "0"); err != nil {
