@@ -1,0 +1,158 @@
+//go:build linux
+
+package netdrv
+
+import (
+	"fmt"
+	"net/netip"
+	"testing"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
+)
+
+// TestOverlayIPv6Toggle: dual-stack hosts plugged before their VPC copies
+// join the overlay (as the node agent does it) talk IPv6 across nodes
+// once the entries carry IPv6 (a full-size 1452-byte echo with DF);
+// entries without IPv6 remove every IPv6 object from the copy (overlay
+// address, NDP entries, /128 routes, proxy NDP) and IPv6 stops while IPv4
+// goes on; IPv6 entries again bring it back.
+func TestOverlayIPv6Toggle(t *testing.T) {
+	needRoot(t)
+	l := newOvLab(t, 2, 1550)
+	n1, n2 := l.nodes[0], l.nodes[1]
+	v := &ovVPC{id: newID("vpc"), vni: 4300, holders: l.nodes, placed: map[netip.Addr]*ovNode{}}
+	vsw := newID("vsw")
+	sub := netip.MustParsePrefix("fd00:aaaa:bbbb::/64")
+	h1, h2 := newID("i"), newID("i")
+	a1, a2 := netip.MustParseAddr("fd00:aaaa:bbbb::11"), netip.MustParseAddr("fd00:aaaa:bbbb::12")
+	for i, nd := range l.nodes {
+		id, ip4, ip6 := []string{h1, h2}[i], ip(fmt.Sprintf("192.168.0.%d", 11+i)), []netip.Addr{a1, a2}[i]
+		ok(t, nd.d.EnsureVPC(v.id))
+		ok(t, nd.d.EnsureVSwitch(v.id, vsw, ovCIDR, ovGW))
+		ok(t, nd.d.EnsureHost(Host{ID: id, VpcID: v.id, VSwitchID: vsw, IP: ip4, Prefix: ovCIDR, Gateway: ovGW, IP6: ip6, Prefix6: sub}))
+		ok(t, nd.d.EnsureOverlay(v.id, v.vni))
+		v.placed[ip4] = nd
+	}
+	six := map[netip.Addr]*ovNode{a1: n1, a2: n2}
+	entries := func(self *ovNode, ipv6 bool) Entries {
+		e := v.entries(self)
+		if !ipv6 {
+			return e
+		}
+		e.IPv6 = true
+		for a, n := range six {
+			if n != self {
+				e.Remote[a] = VTEPMAC(n.underlay)
+			}
+		}
+		for _, n := range l.nodes {
+			if n != self {
+				e.Remote[OverlayAddr6(n.index)] = VTEPMAC(n.underlay)
+			}
+		}
+		return e
+	}
+	set := func(ipv6 bool) {
+		t.Helper()
+		for _, n := range l.nodes {
+			ok(t, n.d.SetOverlayEntries(v.id, entries(n, ipv6)))
+		}
+	}
+	state := func(n *ovNode) []string {
+		t.Helper()
+		n.d.opMu.Lock()
+		defer n.d.opMu.Unlock()
+		cp, err := n.d.loadVPC(v.id)
+		ok(t, err)
+		vx, err := cp.nl.LinkByName(VXLANName(v.id))
+		ok(t, err)
+		var out []string
+		addrs, err := cp.nl.AddrList(vx, netlink.FAMILY_V6)
+		ok(t, err)
+		for _, a := range addrs {
+			if !a.IP.IsLinkLocalUnicast() {
+				out = append(out, "address "+a.IPNet.String())
+			}
+		}
+		neighs, err := cp.nl.NeighList(vx.Attrs().Index, netlink.FAMILY_V6)
+		ok(t, err)
+		for _, ne := range neighs {
+			if ne.State&netlink.NUD_PERMANENT != 0 {
+				out = append(out, "neighbour "+ne.IP.String()+" "+ne.HardwareAddr.String())
+			}
+		}
+		routes, err := cp.nl.RouteList(vx, netlink.FAMILY_V6)
+		ok(t, err)
+		for _, r := range routes {
+			if r.Dst != nil && r.Protocol != unix.RTPROT_KERNEL {
+				out = append(out, "route "+r.Dst.String())
+			}
+		}
+		proxies, err := cp.nl.NeighProxyList(0, netlink.FAMILY_V6)
+		ok(t, err)
+		for _, p := range proxies {
+			link, _ := cp.nl.LinkByIndex(p.LinkIndex)
+			out = append(out, fmt.Sprintf("proxy %s on %s", p.IP, link.Attrs().Name))
+		}
+		return out
+	}
+
+	set(true)
+	if err := ping6(n1.d, h1, a2, 1452); err != nil {
+		t.Fatalf("IPv6 n1 -> n2, 1452 bytes with DF: %v", err)
+	}
+	if err := ping6(n2.d, h2, a1, 1452); err != nil {
+		t.Fatalf("IPv6 n2 -> n1, 1452 bytes with DF: %v", err)
+	}
+	br := BridgeName(vsw)
+	want := []string{"address 100::1/128", "neighbour fd00:aaaa:bbbb::12 " + VTEPMAC(n2.underlay).String(),
+		"neighbour 100::2 " + VTEPMAC(n2.underlay).String(), "route fd00:aaaa:bbbb::12/128", "route 100::2/128",
+		"proxy fd00:aaaa:bbbb::12 on " + br}
+	if got := state(n1); !sameSet(got, want) {
+		t.Errorf("n1's IPv6 overlay state\n got %v\nwant %v", got, want)
+	}
+
+	set(false)
+	for _, n := range l.nodes {
+		if got := state(n); len(got) != 0 {
+			t.Errorf("%s: IPv6 state left after IPv4-only entries: %v", n.name, got)
+		}
+	}
+	if err := ping6(n1.d, h1, a2, 56); err == nil {
+		t.Error("IPv6 crosses nodes with IPv4-only entries")
+	}
+	if err := ping(l.origin, hostNS(t, n1.d, h1), ip("192.168.0.12"), 84); err != nil {
+		t.Errorf("IPv4 n1 -> n2 with IPv4-only entries: %v", err)
+	}
+
+	set(true)
+	if err := ping6(n1.d, h1, a2, 56); err != nil {
+		t.Errorf("IPv6 n1 -> n2 after IPv6 entries again: %v", err)
+	}
+	// A rejected set (IPv6 in an IPv4-only copy's entries) changes nothing.
+	bad := entries(n1, true)
+	bad.IPv6 = false
+	if err := n1.d.SetOverlayEntries(v.id, bad); err == nil {
+		t.Error("IPv6 remote addresses accepted for an IPv4-only copy")
+	}
+	if got := state(n1); !sameSet(got, want) {
+		t.Errorf("n1's IPv6 state after a rejected set: %v", got)
+	}
+}
+
+func sameSet(a, b []string) bool {
+	m := map[string]int{}
+	for _, s := range a {
+		m[s]++
+	}
+	for _, s := range b {
+		m[s]--
+	}
+	for _, c := range m {
+		if c != 0 {
+			return false
+		}
+	}
+	return len(a) == len(b)
+}
