@@ -5,6 +5,7 @@ package netdrv
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -130,6 +131,29 @@ func TestOverlayIPv6Toggle(t *testing.T) {
 	if err := ping6(n1.d, h1, a2, 56); err != nil {
 		t.Errorf("IPv6 n1 -> n2 after IPv6 entries again: %v", err)
 	}
+	// A vSwitch whose /64 gets its gateway on n1 only after the entries
+	// were set (its first dual-stack host there comes later) answers for
+	// its remote addresses from then on.
+	vsw2, h3 := newID("vsw"), newID("i")
+	sub2, a3 := netip.MustParsePrefix("fd00:aaaa:bbbb:1::/64"), netip.MustParseAddr("fd00:aaaa:bbbb:1::13")
+	cidr2, gw2 := netip.MustParsePrefix("192.168.1.0/24"), ip("192.168.1.1")
+	for _, nd := range l.nodes {
+		ok(t, nd.d.EnsureVSwitch(v.id, vsw2, cidr2, gw2))
+	}
+	ok(t, n2.d.EnsureHost(Host{ID: h3, VpcID: v.id, VSwitchID: vsw2, IP: ip("192.168.1.13"), Prefix: cidr2, Gateway: gw2, IP6: a3, Prefix6: sub2}))
+	v.placed[ip("192.168.1.13")] = n2
+	six[a3] = n2
+	set(true)
+	proxy3 := "proxy " + a3.String() + " on " + BridgeName(vsw2)
+	if got := state(n1); slices.Contains(got, proxy3) {
+		t.Fatalf("n1 proxies %s on a bridge without its /64: %v", a3, got)
+	}
+	ok(t, n1.d.EnsureVSwitchIPv6(v.id, vsw2, sub2))
+	if got := state(n1); !slices.Contains(got, proxy3) {
+		t.Errorf("n1 does not proxy %s after its vSwitch got the /64: %v", a3, got)
+	}
+	want = append(want, "neighbour "+a3.String()+" "+VTEPMAC(n2.underlay).String(), "route "+a3.String()+"/128", proxy3)
+
 	// A rejected set (IPv6 in an IPv4-only copy's entries) changes nothing.
 	bad := entries(n1, true)
 	bad.IPv6 = false
