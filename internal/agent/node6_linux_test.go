@@ -45,6 +45,7 @@ func TestNodesIPv6AcrossNodes(t *testing.T) {
 	var vpcs [3]string
 	var hosts [3][2]model.Host // [vpc][node]; VPC 2 is IPv4-only
 	zero := 0
+	start := time.Now()
 	for v := range 3 {
 		req := api.CreateVPCRequest{CidrBlock: "192.168.0.0/16"}
 		vreq := api.CreateVSwitchRequest{ZoneID: labZone, CidrBlock: "192.168.0.0/24"}
@@ -88,6 +89,9 @@ func TestNodesIPv6AcrossNodes(t *testing.T) {
 			}
 			return err
 		})
+		if v == 0 {
+			t.Logf("VPCs and hosts created -> first answer over IPv6 across nodes: %v", time.Since(start).Round(time.Millisecond))
+		}
 		got, err := n2.hello(hosts[v][1].HostID, addr(v, 0))
 		if want := fmt.Sprintf("vpc%d-%s hi", v, n1.Name); err != nil || got != want {
 			t.Errorf("vpc%d over IPv6: n2 -> n1 (the same address in both VPCs): %q, %v; want %q", v, got, err, want)
