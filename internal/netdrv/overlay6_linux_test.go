@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -106,6 +107,11 @@ func TestOverlayIPv6Toggle(t *testing.T) {
 	if err := ping6(n2.d, h2, a1, 1452); err != nil {
 		t.Fatalf("IPv6 n2 -> n1, 1452 bytes with DF: %v", err)
 	}
+	// Applying the same entries again touches no route (a route deleted
+	// and re-added would drop packets meanwhile).
+	if got := routeChanges(t, n1, v.id, func() { ok(t, n1.d.SetOverlayEntries(v.id, entries(n1, true))) }); len(got) != 0 {
+		t.Errorf("re-applying the same entries changed routes: %v", got)
+	}
 	br := BridgeName(vsw)
 	want := []string{"address 100::1/128", "neighbour fd00:aaaa:bbbb::12 " + VTEPMAC(n2.underlay).String(),
 		"neighbour 100::2 " + VTEPMAC(n2.underlay).String(), "route fd00:aaaa:bbbb::12/128", "route 100::2/128",
@@ -179,4 +185,44 @@ func sameSet(a, b []string) bool {
 		}
 	}
 	return len(a) == len(b)
+}
+
+// routeChanges runs f and returns the route changes (RTM_NEWROUTE and
+// RTM_DELROUTE) seen meanwhile in n's copy of vpcID.
+func routeChanges(t *testing.T, n *ovNode, vpcID string, f func()) []string {
+	t.Helper()
+	h, err := openNS(namedPath(n.d.nsName(vpcID)))
+	ok(t, err)
+	defer h.Close()
+	ch := make(chan netlink.RouteUpdate, 256)
+	done := make(chan struct{})
+	ok(t, netlink.RouteSubscribeWithOptions(ch, done, netlink.RouteSubscribeOptions{Namespace: &h}))
+	f()
+	// A marker route after f: once its update arrives, every earlier one has.
+	cp, err := netlink.NewHandleAt(h)
+	ok(t, err)
+	defer cp.Close()
+	lo, err := cp.LinkByName("lo")
+	ok(t, err)
+	marker := &netlink.Route{LinkIndex: lo.Attrs().Index, Dst: ipNet(netip.MustParseAddr("192.0.2.99"), 32), Scope: netlink.SCOPE_LINK}
+	ok(t, cp.RouteAdd(marker))
+	defer cp.RouteDel(marker) //nolint:errcheck
+	var out []string
+	timeout := time.After(3 * time.Second)
+	for {
+		select {
+		case u := <-ch:
+			if u.Dst != nil && u.Dst.IP.Equal(marker.Dst.IP) {
+				close(done)
+				return out
+			}
+			if u.Table == unix.RT_TABLE_MAIN {
+				out = append(out, fmt.Sprintf("%d %v", u.Type, u.Dst))
+			}
+		case <-timeout:
+			close(done)
+			t.Fatal("no route update for the marker route")
+			return nil
+		}
+	}
 }

@@ -533,7 +533,8 @@ func (d *NetnsDriver) SetOverlayEntries(vpcID string, e Entries) error {
 			dst = dst.Unmap()
 			ones, _ = r.Dst.Mask.Size()
 		}
-		if _, ok := wantNeigh[dst]; ok && ones == dst.BitLen() && r.Scope == netlink.SCOPE_LINK && r.Gw == nil {
+		// IPv6 routes have no scope (the kernel reports universe).
+		if _, ok := wantNeigh[dst]; ok && ones == dst.BitLen() && (r.Scope == netlink.SCOPE_LINK || dst.Is6()) && r.Gw == nil {
 			haveRoute[dst] = true
 			continue
 		}
