@@ -33,8 +33,9 @@ type Overlay interface {
 	DeleteOverlay(vpcID string) error
 	// SetOverlayEntries makes the VPC copy's forwarding entries exactly e
 	// (dump, diff, apply): an FDB entry per peer node and, per remote
-	// address, a permanent neighbour entry and a /32 route on the VXLAN
-	// device.
+	// address, a permanent neighbour entry and a /32 (IPv6: /128) route on
+	// the VXLAN device; with e.IPv6 also the node's IPv6 overlay address
+	// and proxy NDP for the remote IPv6 addresses.
 	SetOverlayEntries(vpcID string, e Entries) error
 	// AnnounceENI sends a gratuitous ARP for an ENI address held on the
 	// vSwitch's bridge (after the ENI moved to this node).
