@@ -419,9 +419,14 @@ func TestNodeLeaseLostStepsDown(t *testing.T) {
 		}
 		return false
 	}
-	if !holds() {
-		t.Fatal("n2 does not hold the ENI it serves")
-	}
+	// The hello may have been answered through the zone's first placement
+	// (the controller's, before ours reached n2): wait for n2 to hold it.
+	testenv.Eventually(t, "n2 holds the ENI it serves", func() error {
+		if !holds() {
+			return errors.New("n2 does not hold the ENI")
+		}
+		return nil
+	})
 	old := e.Cache.State().Nodes[n2.Name].LeaseID
 	revoked := time.Now()
 	must(t, e.Store.RevokeLease(bg, old))

@@ -125,6 +125,11 @@ func (d *NetnsDriver) vswitchIPv6(v *nsVPC, br netlink.Link, cidr6 netip.Prefix)
 		}
 		d.log.Info("vSwitch IPv6 gateway", "vpc", v.id, "bridge", name, "gateway", gw)
 	}
+	if len(v.remote6) > 0 { // an overlay copy: proxy NDP for the /64's remote addresses
+		if _, err := d.proxyNDP(v); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 

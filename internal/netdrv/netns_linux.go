@@ -55,8 +55,9 @@ type nsVPC struct {
 	adopted     bool
 	ns          netns.NsHandle
 	nl          *netlink.Handle
-	prevForward string // adopted only: ip_forward before we set it ("" = untouched)
-	vni         int    // VNI of the copy's VXLAN device, 0 = no overlay; guarded by opMu
+	prevForward string       // adopted only: ip_forward before we set it ("" = untouched)
+	vni         int          // VNI of the copy's VXLAN device, 0 = no overlay; guarded by opMu
+	remote6     []netip.Addr // IPv6 remote addresses last set (proxy NDP, overlay6_linux.go); guarded by opMu
 	spare       spareSockets
 }
 

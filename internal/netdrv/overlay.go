@@ -33,8 +33,9 @@ type Overlay interface {
 	DeleteOverlay(vpcID string) error
 	// SetOverlayEntries makes the VPC copy's forwarding entries exactly e
 	// (dump, diff, apply): an FDB entry per peer node and, per remote
-	// address, a permanent neighbour entry and a /32 route on the VXLAN
-	// device.
+	// address, a permanent neighbour entry and a /32 (IPv6: /128) route on
+	// the VXLAN device; with e.IPv6 also the node's IPv6 overlay address
+	// and proxy NDP for the remote IPv6 addresses.
 	SetOverlayEntries(vpcID string, e Entries) error
 	// AnnounceENI sends a gratuitous ARP for an ENI address held on the
 	// vSwitch's bridge (after the ENI moved to this node).
@@ -73,8 +74,14 @@ type Entries struct {
 	Peers []Peer
 	// Remote maps each address of the VPC placed on another node (hosts,
 	// ENIs, the other nodes' overlay addresses) to that node's VTEP MAC,
-	// which must be the MAC of one of Peers.
+	// which must be the MAC of one of Peers. IPv6 addresses (a /128 route,
+	// an NDP neighbour entry and a proxy NDP entry each) only with IPv6.
 	Remote map[netip.Addr]net.HardwareAddr
+	// IPv6 marks the copy of a dual-stack VPC: the VXLAN device also
+	// carries the node's IPv6 overlay address (OverlayAddr6) and the
+	// router answers neighbour solicitations for the remote IPv6
+	// addresses (proxy NDP, the IPv6 form of the bridges' proxy ARP).
+	IPv6 bool `json:",omitempty"`
 }
 
 // Peer is another node holding a copy of the VPC.
@@ -101,6 +108,12 @@ const (
 // of the resolver at 169.254.169.253.
 var OverlayPrefix = netip.MustParsePrefix("169.254.0.0/17")
 
+// OverlayPrefix6 holds the nodes' IPv6 overlay addresses (OverlayAddr6):
+// the discard-only prefix 100::/64 (RFC 6666). No VPC can hold it (VPC
+// /56s lie in fc00::/7) and a packet that leaked out of a VPC namespace
+// would be dropped anywhere, as 169.254/16 is never routed.
+var OverlayPrefix6 = netip.MustParsePrefix("100::/64")
+
 // ErrNoOverlay is returned by the overlay methods of a driver that has no
 // overlay (loopback) or whose node is not configured.
 var ErrNoOverlay = errors.New("netdrv: no overlay")
@@ -125,6 +138,20 @@ func OverlayAddr(index int) netip.Addr {
 		return netip.Addr{}
 	}
 	return netip.AddrFrom4([4]byte{169, 254, byte(index >> 8), byte(index)})
+}
+
+// OverlayAddr6 is the node's IPv6 address inside every dual-stack VPC
+// copy it holds: 100::<index> (the source of what the router itself sends
+// over the overlay, e.g. the proxy's dials to IPv6 backends on other
+// nodes, whose replies must come back to this node and not to the
+// anycast gateway ::1). Invalid for an index outside 1..32767.
+func OverlayAddr6(index int) netip.Addr {
+	if index < 1 || index > MaxNodeIndex {
+		return netip.Addr{}
+	}
+	a := OverlayPrefix6.Addr().As16()
+	a[14], a[15] = byte(index>>8), byte(index)
+	return netip.AddrFrom16(a)
 }
 
 // VXLANName is the name of a VPC copy's VXLAN device.
@@ -153,10 +180,12 @@ func checkNode(n Node) error {
 	return nil
 }
 
-// checkEntries validates forwarding entries: IPv4 unicast addresses,
-// 6-byte unicast MACs, every remote MAC one of a peer's, no duplicate
-// peers.
-func checkEntries(e Entries, self netip.Addr) error {
+// checkEntries validates forwarding entries: IPv4 unicast peers, IPv4
+// (and, with e.IPv6, IPv6 global or unique-local) unicast remote
+// addresses other than the node's own overlay addresses, 6-byte unicast
+// MACs, every remote MAC one of a peer's, no duplicate peers.
+func checkEntries(e Entries, index int) error {
+	self, self6 := OverlayAddr(index), OverlayAddr6(index)
 	macs := map[string]bool{}
 	for _, p := range e.Peers {
 		u := p.Underlay.Unmap()
@@ -173,10 +202,17 @@ func checkEntries(e Entries, self netip.Addr) error {
 	}
 	for a, mac := range e.Remote {
 		a = a.Unmap()
-		if !a.Is4() || a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() {
+		switch {
+		case a.Is6() && !e.IPv6:
+			return fmt.Errorf("netdrv: remote address %v: IPv6 in the entries of an IPv4-only VPC copy", a)
+		case a.Is6() && (a.IsUnspecified() || a.IsMulticast() || a.IsLoopback() || a.IsLinkLocalUnicast() || a.Zone() != ""):
+			return fmt.Errorf("netdrv: remote address %v: want an IPv6 global or unique-local unicast address", a)
+		case a.Is4() && (a.IsUnspecified() || a.IsMulticast() || a.IsLoopback()):
 			return fmt.Errorf("netdrv: remote address %v: want an IPv4 unicast address", a)
+		case !a.IsValid():
+			return fmt.Errorf("netdrv: remote address %v: want a unicast address", a)
 		}
-		if a == self {
+		if a == self || a == self6 {
 			return fmt.Errorf("netdrv: remote address %v is this node's own overlay address", a)
 		}
 		if !macs[mac.String()] {

@@ -351,13 +351,17 @@ func (d *NetnsDriver) setOverlayAddr(v *nsVPC, vx netlink.Link, a netip.Addr) er
 
 // bridgeOverlay gives a vSwitch bridge of an overlay VPC copy the anycast
 // gateway MAC, the VPC MTU, proxy ARP (it answers for addresses on other
-// nodes) and no proxy delay (default up to 0.8 s per proxied reply).
+// nodes) and no proxy delay for ARP and NDP (default up to 0.8 s per
+// proxied reply).
 // Caller holds opMu; v.vni != 0 and d.node != nil.
 func (d *NetnsDriver) bridgeOverlay(v *nsVPC, br netlink.Link) error {
 	name := br.Attrs().Name
 	if mac := GatewayMAC(v.vni); !bytes.Equal(br.Attrs().HardwareAddr, mac) {
 		if err := v.nl.LinkSetHardwareAddr(br, mac); err != nil {
 			return fmt.Errorf("netdrv: vpc %s: MAC of %s: %w", v.id, name, err)
+		}
+		if err := d.announceIPv6Gateway(v, br, mac); err != nil {
+			d.log.Warn("announce the IPv6 gateway's new MAC", "vpc", v.id, "bridge", name, "err", err)
 		}
 	}
 	if mtu := d.node.cfg.VPCMTU; br.Attrs().MTU != mtu {
@@ -368,6 +372,7 @@ func (d *NetnsDriver) bridgeOverlay(v *nsVPC, br netlink.Link) error {
 	for key, val := range map[string]string{
 		"net.ipv4.conf." + name + ".proxy_arp":    "1",
 		"net.ipv4.neigh." + name + ".proxy_delay": "0",
+		"net.ipv6.neigh." + name + ".proxy_delay": "0", // proxy NDP (overlay6_linux.go)
 	} {
 		if _, err := sysctl(d.origin, v.ns, key, val); err != nil {
 			return fmt.Errorf("netdrv: vpc %s: %s: %w", v.id, key, err)
@@ -423,6 +428,10 @@ func (d *NetnsDriver) DeleteOverlay(vpcID string) error {
 		d.log.Info("deleted VXLAN device", "vpc", vpcID, "vni", vx.VxlanId)
 	}
 	v.vni = 0
+	v.remote6 = nil
+	if _, err := d.proxyNDP(v); err != nil {
+		return err
+	}
 	links, err := retryDump(v.nl.LinkList)
 	if err != nil {
 		return err
@@ -436,6 +445,9 @@ func (d *NetnsDriver) DeleteOverlay(vpcID string) error {
 			if err := v.nl.LinkSetHardwareAddr(l, mac); err != nil {
 				return fmt.Errorf("netdrv: vpc %s: MAC of %s: %w", vpcID, l.Attrs().Name, err)
 			}
+			if err := d.announceIPv6Gateway(v, l, mac); err != nil {
+				d.log.Warn("announce the IPv6 gateway's new MAC", "vpc", vpcID, "bridge", l.Attrs().Name, "err", err)
+			}
 		}
 		if _, err := sysctl(d.origin, v.ns, "net.ipv4.conf."+l.Attrs().Name+".proxy_arp", "0"); err != nil {
 			return err
@@ -445,9 +457,10 @@ func (d *NetnsDriver) DeleteOverlay(vpcID string) error {
 }
 
 // SetOverlayEntries implements Overlay. Everything permanent on the VXLAN
-// device is ours: FDB entries (AF_BRIDGE), neighbour entries (AF_INET) and
-// main-table routes not wanted are deleted; kernel-made (non-permanent)
-// neighbour entries are left alone. Added in the order FDB, neighbour,
+// device is ours: FDB entries (AF_BRIDGE), neighbour entries (AF_INET,
+// AF_INET6) and main-table routes not wanted are deleted; kernel-made
+// (non-permanent) neighbour entries and the kernel's fe80::/64 route are
+// left alone. The IPv6 side (overlay6_linux.go) follows. Added in the order FDB, neighbour,
 // route and deleted in the reverse order, so a route never points at an
 // unresolved neighbour and a neighbour never at an unknown node.
 func (d *NetnsDriver) SetOverlayEntries(vpcID string, e Entries) error {
@@ -459,7 +472,7 @@ func (d *NetnsDriver) SetOverlayEntries(vpcID string, e Entries) error {
 	if d.node == nil {
 		return fmt.Errorf("%w: the node is not configured (SetNode)", ErrNoOverlay)
 	}
-	if err := checkEntries(e, OverlayAddr(d.node.cfg.Index)); err != nil {
+	if err := checkEntries(e, d.node.cfg.Index); err != nil {
 		return err
 	}
 	v, err := d.loadVPC(vpcID)
@@ -487,16 +500,27 @@ func (d *NetnsDriver) SetOverlayEntries(vpcID string, e Entries) error {
 	if err != nil {
 		return fmt.Errorf("netdrv: vpc %s: list FDB: %w", vpcID, err)
 	}
-	neighs, err := retryDump(func() ([]netlink.Neigh, error) { return v.nl.NeighList(idx, unix.AF_INET) })
-	if err != nil {
-		return fmt.Errorf("netdrv: vpc %s: list neighbours: %w", vpcID, err)
-	}
-	routes, err := retryDump(func() ([]netlink.Route, error) {
-		return v.nl.RouteListFiltered(netlink.FAMILY_V4, &netlink.Route{LinkIndex: idx, Table: unix.RT_TABLE_MAIN},
-			netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
-	})
-	if err != nil {
-		return fmt.Errorf("netdrv: vpc %s: list routes: %w", vpcID, err)
+	var neighs []netlink.Neigh
+	var routes []netlink.Route
+	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
+		ns, err := retryDump(func() ([]netlink.Neigh, error) { return v.nl.NeighList(idx, fam) })
+		if err != nil {
+			return fmt.Errorf("netdrv: vpc %s: list neighbours: %w", vpcID, err)
+		}
+		rs, err := retryDump(func() ([]netlink.Route, error) {
+			return v.nl.RouteListFiltered(fam, &netlink.Route{LinkIndex: idx, Table: unix.RT_TABLE_MAIN},
+				netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
+		})
+		if err != nil {
+			return fmt.Errorf("netdrv: vpc %s: list routes: %w", vpcID, err)
+		}
+		neighs = append(neighs, ns...)
+		for _, r := range rs {
+			if r.Family == netlink.FAMILY_V6 && r.Protocol == unix.RTPROT_KERNEL {
+				continue // the kernel's fe80::/64 of the device's link-local address
+			}
+			routes = append(routes, r)
+		}
 	}
 
 	// Deletions: routes, neighbours, FDB.
@@ -509,7 +533,8 @@ func (d *NetnsDriver) SetOverlayEntries(vpcID string, e Entries) error {
 			dst = dst.Unmap()
 			ones, _ = r.Dst.Mask.Size()
 		}
-		if _, ok := wantNeigh[dst]; ok && ones == 32 && r.Scope == netlink.SCOPE_LINK && r.Gw == nil {
+		// IPv6 routes have no scope (the kernel reports universe).
+		if _, ok := wantNeigh[dst]; ok && ones == dst.BitLen() && (r.Scope == netlink.SCOPE_LINK || dst.Is6()) && r.Gw == nil {
 			haveRoute[dst] = true
 			continue
 		}
@@ -528,7 +553,7 @@ func (d *NetnsDriver) SetOverlayEntries(vpcID string, e Entries) error {
 			haveNeigh[a] = true
 			continue
 		}
-		if err := v.nl.NeighDel(&netlink.Neigh{LinkIndex: idx, Family: unix.AF_INET, IP: n.IP}); err != nil && !errors.Is(err, unix.ENOENT) {
+		if err := v.nl.NeighDel(&netlink.Neigh{LinkIndex: idx, Family: n.Family, IP: n.IP}); err != nil && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("netdrv: vpc %s: delete neighbour %v: %w", vpcID, a, err)
 		}
 	}
@@ -560,21 +585,29 @@ func (d *NetnsDriver) SetOverlayEntries(vpcID string, e Entries) error {
 	}
 	for a, mac := range e.Remote {
 		a = a.Unmap()
-		a4 := a.As4()
+		fam := netlink.FAMILY_V4
+		if a.Is6() {
+			fam = netlink.FAMILY_V6
+		}
 		if !haveNeigh[a] {
-			if err := v.nl.NeighSet(&netlink.Neigh{LinkIndex: idx, Family: unix.AF_INET, Type: unix.RTN_UNICAST,
-				State: netlink.NUD_PERMANENT, IP: net.IP(a4[:]), HardwareAddr: mac}); err != nil {
+			if err := v.nl.NeighSet(&netlink.Neigh{LinkIndex: idx, Family: fam, Type: unix.RTN_UNICAST,
+				State: netlink.NUD_PERMANENT, IP: net.IP(a.AsSlice()), HardwareAddr: mac}); err != nil {
 				return fmt.Errorf("netdrv: vpc %s: neighbour %v -> %s: %w", vpcID, a, mac, err)
 			}
 			added++
 		}
 		if !haveRoute[a] {
-			if err := v.nl.RouteReplace(&netlink.Route{LinkIndex: idx, Dst: ipNet(a, 32), Scope: netlink.SCOPE_LINK}); err != nil {
-				return fmt.Errorf("netdrv: vpc %s: route %v/32: %w", vpcID, a, err)
+			if err := v.nl.RouteReplace(&netlink.Route{LinkIndex: idx, Dst: ipNet(a, a.BitLen()), Scope: netlink.SCOPE_LINK}); err != nil {
+				return fmt.Errorf("netdrv: vpc %s: route %v/%d: %w", vpcID, a, a.BitLen(), err)
 			}
 			added++
 		}
 	}
+	n6, err := d.overlayIPv6(v, vx, e)
+	if err != nil {
+		return err
+	}
+	added += n6
 	if added > 0 {
 		d.log.Debug("overlay entries applied", "vpc", vpcID, "peers", len(e.Peers), "remote", len(e.Remote), "changed", added)
 	}

@@ -19,6 +19,10 @@ func TestOverlayNames(t *testing.T) {
 		{OverlayAddr(MaxNodeIndex).String(), "169.254.127.255"},
 		{OverlayAddr(0).String(), "invalid IP"},
 		{OverlayAddr(MaxNodeIndex + 1).String(), "invalid IP"},
+		{OverlayAddr6(1).String(), "100::1"},
+		{OverlayAddr6(258).String(), "100::102"},
+		{OverlayAddr6(MaxNodeIndex).String(), "100::7fff"},
+		{OverlayAddr6(0).String(), "invalid IP"},
 		{VXLANName("vpc-abcdefghijklmnopqrst"), "vx-mnopqrst"},
 	} {
 		if c.got != c.want {
@@ -29,11 +33,14 @@ func TestOverlayNames(t *testing.T) {
 		if a := OverlayAddr(i); !OverlayPrefix.Contains(a) || a == ResolverIP {
 			t.Fatalf("OverlayAddr(%d) = %s outside %s", i, a, OverlayPrefix)
 		}
+		if a := OverlayAddr6(i); !OverlayPrefix6.Contains(a) || netip.MustParsePrefix("fc00::/7").Contains(a) {
+			t.Fatalf("OverlayAddr6(%d) = %s outside %s or inside the VPCs' fc00::/7", i, a, OverlayPrefix6)
+		}
 	}
 }
 
 func TestOverlayEntryValidation(t *testing.T) {
-	self := OverlayAddr(1)
+	self, self6 := OverlayAddr(1), OverlayAddr6(1)
 	u2 := netip.MustParseAddr("10.0.0.2")
 	peer := Peer{MAC: VTEPMAC(u2), Underlay: u2}
 	remote := func(a string, mac net.HardwareAddr) map[netip.Addr]net.HardwareAddr {
@@ -49,14 +56,20 @@ func TestOverlayEntryValidation(t *testing.T) {
 		{"remote of an unknown node", Entries{Peers: []Peer{peer}, Remote: remote("192.168.0.12", VTEPMAC(netip.MustParseAddr("10.0.0.3")))}, "no peer's MAC"},
 		{"remote without peers", Entries{Remote: remote("192.168.0.12", peer.MAC)}, "no peer's MAC"},
 		{"own overlay address", Entries{Peers: []Peer{peer}, Remote: remote(self.String(), peer.MAC)}, "own overlay address"},
-		{"IPv6 remote", Entries{Peers: []Peer{peer}, Remote: remote("fd00::1", peer.MAC)}, "want an IPv4"},
+		{"IPv6 remote of an IPv4-only copy", Entries{Peers: []Peer{peer}, Remote: remote("fd00::1", peer.MAC)}, "IPv4-only"},
+		{"IPv6 remote", Entries{IPv6: true, Peers: []Peer{peer}, Remote: remote("fd00::1", peer.MAC)}, ""},
+		{"IPv6 overlay address of a peer", Entries{IPv6: true, Peers: []Peer{peer}, Remote: remote(OverlayAddr6(2).String(), peer.MAC)}, ""},
+		{"own IPv6 overlay address", Entries{IPv6: true, Peers: []Peer{peer}, Remote: remote(self6.String(), peer.MAC)}, "own overlay address"},
+		{"IPv6 link-local remote", Entries{IPv6: true, Peers: []Peer{peer}, Remote: remote("fe80::1", peer.MAC)}, "global or unique-local"},
+		{"IPv6 multicast remote", Entries{IPv6: true, Peers: []Peer{peer}, Remote: remote("ff02::1", peer.MAC)}, "global or unique-local"},
+		{"IPv6 remote of an unknown node", Entries{IPv6: true, Peers: []Peer{peer}, Remote: remote("fd00::1", VTEPMAC(netip.MustParseAddr("10.0.0.3")))}, "no peer's MAC"},
 		{"IPv6 peer", Entries{Peers: []Peer{{MAC: peer.MAC, Underlay: netip.MustParseAddr("fd00::2")}}}, "want an IPv4"},
 		{"multicast peer", Entries{Peers: []Peer{{MAC: peer.MAC, Underlay: netip.MustParseAddr("239.1.1.1")}}}, "want an IPv4"},
 		{"short MAC", Entries{Peers: []Peer{{MAC: net.HardwareAddr{2, 0, 1}, Underlay: u2}}}, "6-byte unicast"},
 		{"multicast MAC", Entries{Peers: []Peer{{MAC: net.HardwareAddr{1, 0, 0, 0, 0, 1}, Underlay: u2}}}, "6-byte unicast"},
 		{"peer twice", Entries{Peers: []Peer{peer, peer}}, "listed twice"},
 	} {
-		err := checkEntries(c.e, self)
+		err := checkEntries(c.e, 1)
 		if (c.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), c.want)) {
 			t.Errorf("%s: %v, want %q", c.name, err, c.want)
 		}

@@ -1,7 +1,8 @@
 // Package overlay computes, from a store snapshot, the VXLAN forwarding
 // entries of one node's VPC copies (docs/design/multinode.md §3.2): which
 // other nodes hold each VPC (one FDB entry each) and which addresses of the
-// VPC live on them (a neighbour entry and a /32 route each). It is pure: the
+// VPC live on them (a neighbour entry and a /32 or /128 route each; IPv6
+// only for a dual-stack VPC). It is pure: the
 // node agent applies its result with netdrv's Overlay role.
 package overlay
 
@@ -22,7 +23,8 @@ type Copy struct {
 }
 
 // Holdings is, per VPC, each node holding a copy and the VPC's addresses
-// placed on that node (hosts, ENIs; not the overlay addresses).
+// placed on that node (hosts' IPv4 and IPv6 addresses, ENIs; not the
+// overlay addresses).
 type Holdings map[string]map[string][]netip.Addr
 
 // Hold derives who holds what from the snapshot: a node holds a VPC when
@@ -50,6 +52,9 @@ func Hold(st *store.State, defaultNode string) Holdings {
 	}
 	for _, host := range st.Hosts {
 		add(host.VpcID, store.HostNode(host, defaultNode), host.IP)
+		if host.Ipv6Address.IsValid() {
+			add(host.VpcID, store.HostNode(host, defaultNode), host.Ipv6Address)
+		}
 	}
 	for _, ep := range st.Endpoints {
 		for _, z := range ep.Zones {
@@ -58,6 +63,9 @@ func Hold(st *store.State, defaultNode string) Holdings {
 				continue
 			}
 			add(ep.VpcID, p.Node, z.IP)
+			if z.Ipv6Address.IsValid() { // a dual-stack zone's IPv6 ENI lives with the IPv4 one
+				add(ep.VpcID, p.Node, z.Ipv6Address)
+			}
 			if svc := st.Services[ep.ServiceID]; svc != nil {
 				add(svc.VpcID, p.Node, netip.Addr{})
 				if z.SnatIP.Is4() && model.EffectiveForwarding(svc) == model.ForwardNAT {
@@ -73,6 +81,9 @@ func Hold(st *store.State, defaultNode string) Holdings {
 // VPC self holds that has a VNI, with an FDB entry per other node holding
 // it (registered with an underlay address) and a remote entry for each of
 // the VPC's addresses on those nodes and for their overlay addresses. A
+// dual-stack VPC's copy has IPv6 set and also carries the hosts' IPv6
+// addresses and the other nodes' IPv6 overlay addresses; an IPv4-only
+// VPC's carries no IPv6 address (even one a record holds by mistake). A
 // node registered without an underlay address gets nothing (single-node
 // behaviour). An address claimed by several other nodes (a record race)
 // goes to the first by name.
@@ -96,7 +107,7 @@ func Compute(st *store.State, self, defaultNode string) map[string]Copy {
 			names = append(names, n)
 		}
 		slices.Sort(names)
-		e := netdrv.Entries{Remote: map[netip.Addr]net.HardwareAddr{}}
+		e := netdrv.Entries{Remote: map[netip.Addr]net.HardwareAddr{}, IPv6: vpc.Ipv6CidrBlock.IsValid()}
 		for _, n := range names {
 			reg := st.NodeRegs[n]
 			if n == self || reg == nil || !reg.UnderlayAddr.IsValid() || reg.UnderlayAddr == me.UnderlayAddr {
@@ -107,7 +118,13 @@ func Compute(st *store.State, self, defaultNode string) map[string]Copy {
 			if reg.OverlayAddr.IsValid() && reg.OverlayAddr != me.OverlayAddr {
 				e.Remote[reg.OverlayAddr] = mac
 			}
+			if a6 := netdrv.OverlayAddr6(reg.Index); e.IPv6 && a6.IsValid() && reg.Index != me.Index {
+				e.Remote[a6] = mac
+			}
 			for _, a := range nodes[n] {
+				if a.Is6() && !e.IPv6 {
+					continue
+				}
 				if _, taken := e.Remote[a]; !taken && !local[a] {
 					e.Remote[a] = mac
 				}

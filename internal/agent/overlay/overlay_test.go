@@ -156,3 +156,67 @@ func TestComputeNATSnat(t *testing.T) {
 		})
 	}
 }
+
+// TestComputeIPv6: a dual-stack VPC's copy carries its hosts' IPv6
+// addresses and the peers' IPv6 overlay addresses (IPv6 set); a second
+// VPC with the same /56 routes its own addresses to its own nodes; an
+// IPv4-only VPC carries no IPv6 address, even one a record holds.
+func TestComputeIPv6(t *testing.T) {
+	p56 := netip.MustParsePrefix("fd12:3456:789a::/56")
+	dual := func() *store.State {
+		st := world("n2")
+		st.VPCs["vpc-a"].Ipv6CidrBlock = p56
+		st.VPCs["vpc-b"].Ipv6CidrBlock = p56
+		st.Hosts["i-1"].Ipv6Address = ap("fd12:3456:789a::11")
+		st.Endpoints["ep"].Zones[0].Ipv6Address = ap("fd12:3456:789a::50") // the zone's IPv6 ENI, placed on n2 with the IPv4 one
+		st.Hosts["i-2"].Ipv6Address = ap("fd12:3456:789a::12")
+		st.Hosts["i-3"].Ipv6Address = ap("fd12:3456:789a::12")                               // VPC B on n3, the same address
+		st.Hosts["i-4"].Ipv6Address = ap("fd12:3456:789a::5")                                // VPC P is IPv4-only: a stray record
+		st.Hosts["i-6"] = &model.Host{HostID: "i-6", VpcID: "vpc-b", IP: ap("192.168.0.11"), // VPC B on n1
+			Ipv6Address: ap("fd12:3456:789a::11"), NodeName: "n1"}
+		return st
+	}
+	m := func(u string) string { return netdrv.VTEPMAC(ap(u)).String() }
+	for _, tc := range []struct {
+		name, self string
+		want       map[string]map[string]string // vpc -> remote addr -> peer MAC
+		ipv6       map[string]bool
+	}{
+		{name: "n1: VPC A to n2, VPC B to n3", self: "n1",
+			want: map[string]map[string]string{
+				"vpc-a": {"192.168.0.12": m("10.255.0.2"), "192.168.0.50": m("10.255.0.2"), "169.254.0.2": m("10.255.0.2"),
+					"fd12:3456:789a::12": m("10.255.0.2"), "fd12:3456:789a::50": m("10.255.0.2"), "100::2": m("10.255.0.2")},
+				"vpc-b": {"192.168.0.12": m("10.255.0.3"), "169.254.0.3": m("10.255.0.3"),
+					"fd12:3456:789a::12": m("10.255.0.3"), "100::3": m("10.255.0.3")}},
+			ipv6: map[string]bool{"vpc-a": true, "vpc-b": true}},
+		{name: "n3: VPC B to n1; IPv4-only provider copy without IPv6", self: "n3",
+			want: map[string]map[string]string{
+				"vpc-b": {"192.168.0.11": m("10.255.0.1"), "169.254.0.1": m("10.255.0.1"),
+					"fd12:3456:789a::11": m("10.255.0.1"), "100::1": m("10.255.0.1")},
+				"vpc-p": {"169.254.0.2": m("10.255.0.2")}},
+			ipv6: map[string]bool{"vpc-b": true, "vpc-p": false}},
+		{name: "n2: provider copy routes the backend's IPv4 only", self: "n2",
+			want: map[string]map[string]string{
+				"vpc-a": {"192.168.0.11": m("10.255.0.1"), "169.254.0.1": m("10.255.0.1"),
+					"fd12:3456:789a::11": m("10.255.0.1"), "100::1": m("10.255.0.1")},
+				"vpc-p": {"10.0.1.5": m("10.255.0.3"), "169.254.0.3": m("10.255.0.3")}},
+			ipv6: map[string]bool{"vpc-a": true, "vpc-p": false}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Compute(dual(), tc.self, "solo")
+			have := map[string]map[string]string{}
+			for vpc, c := range got {
+				have[vpc] = map[string]string{}
+				for a, mac := range c.Entries.Remote {
+					have[vpc][a.String()] = mac.String()
+				}
+				if c.Entries.IPv6 != tc.ipv6[vpc] {
+					t.Errorf("%s: IPv6 %v, want %v", vpc, c.Entries.IPv6, tc.ipv6[vpc])
+				}
+			}
+			if !reflect.DeepEqual(have, tc.want) {
+				t.Errorf("remote entries\n got %v\nwant %v", have, tc.want)
+			}
+		})
+	}
+}
