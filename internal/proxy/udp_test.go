@@ -164,8 +164,12 @@ func TestUDPEchoLossReorder(t *testing.T) {
 	if loss > total/100 {
 		t.Errorf("%d of %d datagrams lost on loopback", loss, total)
 	}
-	// The reply counter moves just after the send: give it a moment.
-	eventually(t, time.Second, "reply counted", func() bool { _, out, _ := m.UDPCounts("ep-udp", "z1"); return out >= int64(got) })
+	// The counters move just after each send (the echo can be back
+	// before its request is counted): give them a moment.
+	eventually(t, time.Second, "datagrams counted", func() bool {
+		in, out, _ := m.UDPCounts("ep-udp", "z1")
+		return in >= int64(total) && out >= int64(got) && m.Read("ep-udp", "z1").BytesIn >= 64*int64(total)
+	})
 	in, out, drops := m.UDPCounts("ep-udp", "z1")
 	if in != int64(total) || out != int64(got) {
 		t.Errorf("datagram metrics in=%d out=%d, want %d and %d (drops %v)", in, out, total, got, drops)
