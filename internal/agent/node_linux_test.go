@@ -324,7 +324,7 @@ func endpointAcross(t *testing.T, e *testenv.Env, clientNode, backend *labNode) 
 func helloThrough(t *testing.T, client *labNode, hostID string, eni netip.Addr, what string) {
 	t.Helper()
 	testenv.Eventually(t, what, func() error {
-		got, err := client.hello(hostID, eni.String()+":6001")
+		got, err := client.hello(hostID, netip.AddrPortFrom(eni, 6001).String())
 		if err == nil && got != "backend hi" {
 			err = fmt.Errorf("answer %q", got)
 		}

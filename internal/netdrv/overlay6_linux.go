@@ -163,6 +163,21 @@ func (d *NetnsDriver) announceIPv6Gateway(v *nsVPC, br netlink.Link, mac net.Har
 	if len(gws) == 0 {
 		return nil
 	}
+	return d.sendNA(v, br, mac, gws, naRouter|naOverride)
+}
+
+// Flags of a neighbour advertisement (RFC 4861 4.4).
+const (
+	naRouter   = 0x80
+	naOverride = 0x20
+)
+
+// sendNA sends, out of the bridge br of v, one unsolicited neighbour
+// advertisement per target (flags, to all nodes, target link-layer
+// address mac) from a raw ICMPv6 socket made in the VPC namespace (opMu
+// held). Receivers with an entry for a target take mac (with override);
+// those without one ignore it.
+func (d *NetnsDriver) sendNA(v *nsVPC, br netlink.Link, mac net.HardwareAddr, targets []netip.Addr, flags byte) error {
 	return inNS(d.origin, v.ns, func() error {
 		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6)
 		if err != nil {
@@ -176,18 +191,18 @@ func (d *NetnsDriver) announceIPv6Gateway(v *nsVPC, br netlink.Link, mac net.Har
 			return err
 		}
 		allNodes := netip.MustParseAddr("ff02::1").As16()
-		for _, gw := range gws {
-			// Type 136, code 0, checksum (the kernel's), flags R|O, target,
+		for _, target := range targets {
+			// Type 136, code 0, checksum (the kernel's), flags, target,
 			// option 2 (target link-layer address, 8 bytes).
 			p := make([]byte, 32)
-			p[0], p[4] = 136, 0x80|0x20
-			t := gw.As16()
+			p[0], p[4] = 136, flags
+			t := target.As16()
 			copy(p[8:], t[:])
 			p[24], p[25] = 2, 1
 			copy(p[26:], mac)
 			sa := &unix.SockaddrInet6{Addr: allNodes, ZoneId: uint32(br.Attrs().Index)}
 			if err := unix.Sendto(fd, p, 0, sa); err != nil {
-				return fmt.Errorf("neighbour advertisement for %s on %s: %w", gw, br.Attrs().Name, err)
+				return fmt.Errorf("neighbour advertisement for %s on %s: %w", target, br.Attrs().Name, err)
 			}
 		}
 		return nil

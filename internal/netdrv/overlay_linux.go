@@ -614,22 +614,34 @@ func (d *NetnsDriver) SetOverlayEntries(vpcID string, e Entries) error {
 	return nil
 }
 
-// AnnounceENI implements Overlay: one gratuitous ARP request (sender =
-// target = ip, from the bridge's MAC, to broadcast) out of the vSwitch's
-// bridge, sent from an AF_PACKET socket made in the VPC namespace. Linux
-// does not announce an address added over netlink.
+// AnnounceENI implements Overlay: for an IPv4 ENI one gratuitous ARP
+// request (sender = target = ip, from the bridge's MAC, to broadcast) out
+// of the vSwitch's bridge, sent from an AF_PACKET socket made in the VPC
+// namespace; for an IPv6 ENI one unsolicited neighbour advertisement
+// (override flag, to all nodes; announceENI6). Linux does not announce an
+// address added over netlink (an IPv6 ENI is added without DAD).
 func (d *NetnsDriver) AnnounceENI(vpcID, vswID string, ip netip.Addr) error {
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
-	v, br, addrs, err := d.eniTarget(vpcID, vswID)
+	ip = ip.Unmap()
+	v, br, addrs, err := d.eniTargetFamily(vpcID, vswID, ip)
 	if err != nil {
 		return err
 	}
 	if br == nil {
 		return fmt.Errorf("%w: vswitch %s in vpc %s", ErrNotFound, vswID, vpcID)
 	}
-	ip = ip.Unmap()
-	if !ip.Is4() || findAddr(addrs, ip, 32) == nil {
+	if ip.Is6() {
+		if findAddr(addrs, ip, 128) == nil {
+			return fmt.Errorf("netdrv: vpc %s: ENI %s is not held on vSwitch %s", vpcID, ip, vswID)
+		}
+		if err := d.sendNA(v, br, br.Attrs().HardwareAddr, []netip.Addr{ip}, naOverride); err != nil {
+			return fmt.Errorf("netdrv: vpc %s: unsolicited neighbour advertisement for %s: %w", vpcID, ip, err)
+		}
+		d.log.Info("announced ENI", "vpc", vpcID, "vswitch", vswID, "ip", ip)
+		return nil
+	}
+	if findAddr(addrs, ip, 32) == nil {
 		return fmt.Errorf("netdrv: vpc %s: ENI %s is not held on vSwitch %s", vpcID, ip, vswID)
 	}
 	pkt := garpPacket(br.Attrs().HardwareAddr, ip)
