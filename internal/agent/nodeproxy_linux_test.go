@@ -10,12 +10,16 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 
 	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
@@ -280,10 +284,10 @@ func TestNodesRevocation(t *testing.T) {
 }
 
 // TestNodesBandwidthCap: the provider caps the endpoint at 8 Mbps; two
-// parallel 512 KiB downloads from the backend on n3 through the ENI on n2
-// together stay under twice the cap (the tolerance of the single-node
-// TestBandwidthSharedPerEndpoint); without the cap they run above it (so
-// the check can fail).
+// parallel 512 KiB transfers (downloads from the backend on n3, then
+// uploads to it) through the ENI on n2 together stay under twice the cap
+// (the tolerance of the single-node TestBandwidthSharedPerEndpoint);
+// without the cap they run above it (so the check can fail).
 func TestNodesBandwidthCap(t *testing.T) {
 	const (
 		mbps = 8
@@ -291,16 +295,25 @@ func TestNodesBandwidthCap(t *testing.T) {
 	)
 	e, nodes := startLabNodes(t, 3)
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
-	x := crossSetup(t, e, n1, n3, crossOpts{ports: []int{6002}}, func(hostID string) {
-		n3.serve(t, hostID, 6002, nil, func(c net.Conn) {
+	x := crossSetup(t, e, n1, n3, crossOpts{ports: []int{6002, 6003}}, func(hostID string) {
+		n3.serve(t, hostID, 6002, nil, func(c net.Conn) { // "out": the backend sends size bytes
 			c.SetDeadline(time.Now().Add(30 * time.Second))
 			c.Write(make([]byte, size))
 		})
+		n3.serve(t, hostID, 6003, nil, func(c net.Conn) { // "in": the backend counts what it got
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			n, _ := io.Copy(io.Discard, c)
+			fmt.Fprintf(c, "%d\n", n)
+		})
 	})
-	addr := netip.AddrPortFrom(x.ep.Zones[0].IP, 6002)
 	place(t, e, x.ep.EndpointID, n2)
-	// download runs two parallel downloads and returns their joint rate.
-	download := func() (float64, error) {
+	// transfer moves size bytes on each of two parallel connections and
+	// returns their joint rate in Mbps.
+	transfer := func(dir string) (float64, error) {
+		port := uint16(6002)
+		if dir == "in" {
+			port = 6003
+		}
 		start := time.Now()
 		var wg sync.WaitGroup
 		errs := make(chan error, 2)
@@ -308,15 +321,27 @@ func TestNodesBandwidthCap(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				c, err := n1.dial(x.client.HostID, addr)
+				c, err := n1.dial(x.client.HostID, netip.AddrPortFrom(x.ep.Zones[0].IP, port))
 				if err != nil {
 					errs <- err
 					return
 				}
 				defer c.Close()
 				c.SetDeadline(time.Now().Add(20 * time.Second))
-				if n, err := io.Copy(io.Discard, c); err != nil || n != size {
-					errs <- fmt.Errorf("read %d of %d bytes: %v", n, size, err)
+				if dir == "out" {
+					if n, err := io.Copy(io.Discard, c); err != nil || n != size {
+						errs <- fmt.Errorf("read %d of %d bytes: %v", n, size, err)
+					}
+					return
+				}
+				if _, err := c.Write(make([]byte, size)); err != nil {
+					errs <- err
+					return
+				}
+				c.(interface{ CloseWrite() error }).CloseWrite()
+				line, err := bufio.NewReader(c).ReadString('\n')
+				if got := strings.TrimSpace(line); got != fmt.Sprint(size) {
+					errs <- fmt.Errorf("backend got %q bytes (%v), want %d", got, err, size)
 				}
 			}()
 		}
@@ -327,32 +352,36 @@ func TestNodesBandwidthCap(t *testing.T) {
 		}
 		return float64(2*size) / time.Since(start).Seconds() * 8 / 1e6, nil
 	}
-	var free float64
-	testenv.Eventually(t, "uncapped downloads across nodes", func() (err error) {
-		free, err = download()
-		return err
-	})
-	t.Logf("two %d KiB downloads n3 -> ENI on n2 -> n1, no cap: %.1f Mbps together", size>>10, free)
-	if free < 2*mbps {
-		t.Fatalf("uncapped path moves only %.1f Mbps: a %d Mbps cap cannot be told apart", free, mbps)
+	for _, dir := range []string{"out", "in"} {
+		var free float64
+		testenv.Eventually(t, "uncapped transfers across nodes", func() (err error) {
+			free, err = transfer(dir)
+			return err
+		})
+		t.Logf("%s: two %d KiB transfers n1 <-> ENI on n2 <-> n3, no cap: %.1f Mbps together", dir, size>>10, free)
+		if free < 2*mbps {
+			t.Fatalf("%s: the uncapped path moves only %.1f Mbps: a %d Mbps cap cannot be told apart", dir, free, mbps)
+		}
 	}
 	_, err := x.prov.UpdateConnection(bg, x.svc.ServiceID, x.ep.EndpointID, api.UpdateConnectionRequest{Bandwidth: ptr(mbps)})
 	must(t, err)
 	// The cap reaches n2's listener: the first transfer under 2x the cap.
-	var capped float64
-	testenv.Eventually(t, "the cap applies on n2", func() (err error) {
-		if capped, err = download(); err == nil && capped >= 2*mbps {
+	testenv.Eventually(t, "the cap applies on n2", func() error {
+		capped, err := transfer("out")
+		if err == nil && capped >= 2*mbps {
 			err = fmt.Errorf("%.1f Mbps", capped)
 		}
 		return err
 	})
-	// And holds on the next one.
-	capped, err = download()
-	must(t, err)
-	if capped >= 2*mbps {
-		t.Fatalf("two downloads through one endpoint capped at %d Mbps moved %.2f Mbps together across nodes", mbps, capped)
+	// And holds each way.
+	for _, dir := range []string{"out", "in"} {
+		capped, err := transfer(dir)
+		must(t, err)
+		if capped >= 2*mbps {
+			t.Fatalf("%s: two transfers through one endpoint capped at %d Mbps moved %.2f Mbps together across nodes", dir, mbps, capped)
+		}
+		t.Logf("%s: two %d KiB transfers n1 <-> ENI on n2 <-> n3, capped at %d Mbps: %.2f Mbps together", dir, size>>10, mbps, capped)
 	}
-	t.Logf("two %d KiB downloads n3 -> ENI on n2 -> n1, capped at %d Mbps: %.2f Mbps together", size>>10, mbps, capped)
 }
 
 // placeZone writes the placement of an endpoint's ENI of zone on node.
@@ -463,4 +492,87 @@ func TestNodesZoneAffinity(t *testing.T) {
 		}
 		return err
 	})
+}
+
+// TestNodesENIArrivesReady: when the ENI moves from n2 to a node that
+// holds no copy of the provider VPC yet (n1, the client's node, or n4,
+// whichever the placement controller did not try first), every
+// connection that node accepts reaches the backend on n3: no connection
+// is accepted and then reset for want of a route to the backend.
+func TestNodesENIArrivesReady(t *testing.T) {
+	e, nodes := startLabNodes(t, 4)
+	n1, n2, n3, n4 := nodes[0], nodes[1], nodes[2], nodes[3]
+	x := crossSetup(t, e, n1, n3, crossOpts{ports: []int{6001}}, func(hostID string) { n3.serveName(t, hostID, 6001, "backend") })
+	eni := x.ep.Zones[0].IP
+	addr := netip.AddrPortFrom(eni, 6001)
+	place(t, e, x.ep.EndpointID, n2)
+	helloThrough(t, n1, x.client.HostID, eni, "ENI on n2")
+	var to *labNode
+	for _, n := range []*labNode{n1, n4} {
+		if _, err := os.Stat("/run/netns/" + n.NetnsPrefix + "-" + x.svc.VpcID); errors.Is(err, os.ErrNotExist) {
+			to = n
+			break
+		}
+	}
+	if to == nil {
+		t.Fatal("n1 and n4 both hold a copy of the provider VPC: no node to move the ENI to that must build one")
+	}
+	// holds reports whether n's copy of the consumer VPC has the ENI.
+	holds := func(n *labNode) bool {
+		h, err := netns.GetFromPath("/run/netns/" + n.NetnsPrefix + "-" + x.consumerVPC)
+		if err != nil {
+			return false
+		}
+		defer h.Close()
+		nl, err := netlink.NewHandleAt(h)
+		if err != nil {
+			return false
+		}
+		defer nl.Close()
+		addrs, err := nl.AddrList(nil, unix.AF_INET)
+		if err != nil {
+			return false
+		}
+		for _, a := range addrs {
+			if a.IP.Equal(eni.AsSlice()) {
+				return true
+			}
+		}
+		return false
+	}
+	place(t, e, x.ep.EndpointID, to)
+	var ok, refused int
+	var failures []string
+	deadline := time.Now().Add(10 * time.Second)
+	for ok < 20 && time.Now().Before(deadline) {
+		if !holds(to) || holds(n2) {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		c, err := n1.dial(x.client.HostID, addr)
+		if err != nil {
+			refused++ // before the listener or the client node's entries follow, as on one node
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		c.SetDeadline(time.Now().Add(3 * time.Second))
+		_, err = io.WriteString(c, "hi\n")
+		var line string
+		if err == nil {
+			line, err = bufio.NewReader(c).ReadString('\n')
+		}
+		c.Close()
+		if got := strings.TrimSpace(line); got != "backend hi" {
+			failures = append(failures, fmt.Sprintf("%q (%v)", got, err))
+			continue
+		}
+		ok++
+	}
+	t.Logf("ENI moved n2 -> %s: %d connections answered, %d not accepted, %d accepted and lost", to.Name, ok, refused, len(failures))
+	if len(failures) > 0 {
+		t.Errorf("%d connections accepted by %s after it took the ENI got no answer from the backend: %v", len(failures), to.Name, failures[:min(len(failures), 5)])
+	}
+	if ok < 20 {
+		t.Fatalf("only %d connections through the ENI on %s within 10 s", ok, to.Name)
+	}
 }
