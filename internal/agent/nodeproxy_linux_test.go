@@ -94,6 +94,22 @@ func crossSetup(t *testing.T, e *testenv.Env, clientNode, backend *labNode, o cr
 	return x
 }
 
+// placeOnly places the endpoint's ENI on owner and waits until no other
+// node holds it: a connection opened earlier could land on the node the
+// placement controller chose first and be cut by the move.
+func placeOnly(t *testing.T, e *testenv.Env, epID string, eni netip.Addr, owner *labNode, nodes []*labNode) {
+	t.Helper()
+	place(t, e, epID, owner)
+	testenv.Eventually(t, "ENI only on "+owner.Name, func() error {
+		for _, n := range nodes {
+			if has := n.hasENI(t, eni); has != (n == owner) {
+				return fmt.Errorf("%s holds the ENI: %v", n.Name, has)
+			}
+		}
+		return nil
+	})
+}
+
 // serve runs handle for each connection accepted on port inside a host of
 // n; wrap (may be nil) wraps the listener.
 func (n *labNode) serve(t *testing.T, hostID string, port uint16, wrap func(net.Listener) net.Listener, handle func(net.Conn)) {
@@ -191,7 +207,7 @@ func TestNodesProxyProtocol(t *testing.T) {
 		})
 	})
 	eni := x.ep.Zones[0].IP
-	place(t, e, x.ep.EndpointID, n2)
+	placeOnly(t, e, x.ep.EndpointID, eni, n2, nodes)
 	want := fmt.Sprintf("v2 src=%s dst=%s:6001 vpc=%s ep=%s svc=", x.client.IP, eni, x.consumerVPC, x.ep.EndpointID)
 	testenv.Eventually(t, "the backend on n3 reads the PROXY header sent by n2", func() error {
 		c, err := n1.dial(x.client.HostID, netip.AddrPortFrom(eni, 6001))
@@ -230,7 +246,7 @@ func TestNodesSecurityGroups(t *testing.T) {
 	must(t, err)
 	eni := x.ep.Zones[0].IP
 	addr := netip.AddrPortFrom(eni, 6001)
-	place(t, e, x.ep.EndpointID, n2)
+	placeOnly(t, e, x.ep.EndpointID, eni, n2, nodes)
 	mine := n1.openLive(t, x.client.HostID, addr)
 	theirs := n3.openLive(t, other.HostID, addr)
 
@@ -272,7 +288,7 @@ func TestNodesRevocation(t *testing.T) {
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
 	x := crossSetup(t, e, n1, n3, crossOpts{ports: []int{6001}}, func(hostID string) { n3.serveName(t, hostID, 6001, "backend") })
 	addr := netip.AddrPortFrom(x.ep.Zones[0].IP, 6001)
-	place(t, e, x.ep.EndpointID, n2)
+	placeOnly(t, e, x.ep.EndpointID, x.ep.Zones[0].IP, n2, nodes)
 	l := n1.openLive(t, x.client.HostID, addr)
 	start := time.Now()
 	_, err := x.prov.RejectConnection(bg, x.svc.ServiceID, x.ep.EndpointID)
@@ -306,7 +322,7 @@ func TestNodesBandwidthCap(t *testing.T) {
 			fmt.Fprintf(c, "%d\n", n)
 		})
 	})
-	place(t, e, x.ep.EndpointID, n2)
+	placeOnly(t, e, x.ep.EndpointID, x.ep.Zones[0].IP, n2, nodes)
 	// transfer moves size bytes on each of two parallel connections and
 	// returns their joint rate in Mbps.
 	transfer := func(dir string) (float64, error) {
@@ -472,8 +488,10 @@ func TestNodesZoneAffinity(t *testing.T) {
 	} {
 		placeZone(t, e, ep.EndpointID, step.zone, step.node)
 		testenv.Eventually(t, "ENI of "+step.zone+" on "+step.node.Name, func() error {
-			if !step.node.hasENI(t, eni[step.zone]) {
-				return fmt.Errorf("%s does not hold the ENI", step.node.Name)
+			for _, n := range nodes {
+				if has := n.hasENI(t, eni[step.zone]); has != (n == step.node) {
+					return fmt.Errorf("%s holds the ENI: %v", n.Name, has)
+				}
 			}
 			got, err := answers(eni[step.zone], 10)
 			if err == nil && (len(got) != 1 || got[step.want] != 10) {
@@ -505,7 +523,7 @@ func TestNodesENIArrivesReady(t *testing.T) {
 	x := crossSetup(t, e, n1, n3, crossOpts{ports: []int{6001}}, func(hostID string) { n3.serveName(t, hostID, 6001, "backend") })
 	eni := x.ep.Zones[0].IP
 	addr := netip.AddrPortFrom(eni, 6001)
-	place(t, e, x.ep.EndpointID, n2)
+	placeOnly(t, e, x.ep.EndpointID, eni, n2, nodes)
 	helloThrough(t, n1, x.client.HostID, eni, "ENI on n2")
 	var to *labNode
 	for _, n := range []*labNode{n1, n4} {
