@@ -23,12 +23,7 @@ func (a *Agent) apply(d *desired) map[string]error {
 	}
 	drv := a.cfg.Driver.Topology
 	// Creation order: VPCs, vSwitches, hosts, ENIs, listeners.
-	ensure(a.log, "vpc", a.vpcs, d.vpcs, func(id, path string) error {
-		if path != "" {
-			return drv.AdoptVPC(id, path)
-		}
-		return drv.EnsureVPC(id)
-	})
+	a.ensureVPCs(d)
 	ensure(a.log, "vswitch", a.vswitches, d.vswitches, func(id string, v vswitch) error {
 		return drv.EnsureVSwitch(v.VpcID, id, v.CIDR, v.Gateway)
 	})
@@ -101,6 +96,18 @@ func (a *Agent) apply(d *desired) map[string]error {
 		}
 	}
 	return errs
+}
+
+// ensureVPCs makes the VPC namespaces of d (a node agent calls it before
+// apply, to give them their overlay before any ENI answers).
+func (a *Agent) ensureVPCs(d *desired) {
+	drv := a.cfg.Driver.Topology
+	ensure(a.log, "vpc", a.vpcs, d.vpcs, func(id, path string) error {
+		if path != "" {
+			return drv.AdoptVPC(id, path)
+		}
+		return drv.EnsureVPC(id)
+	})
 }
 
 func hasKey[K comparable, V any](m map[K]V, k K) bool { _, ok := m[k]; return ok }

@@ -130,6 +130,13 @@ func (a *Agent) reconcileNode(ctx context.Context, st *store.State) {
 	if !a.ready.Load() {
 		a.stepDown(d)
 	}
+	// VPC copies and their overlays come before ENIs and listeners: an ENI
+	// answering before its node's copy of the provider VPC reaches the
+	// backends on other nodes would accept connections and reset them
+	// (TestNodesENIArrivesReady). The second pass announces the ENIs this
+	// round added.
+	a.ensureVPCs(d)
+	a.applyOverlay(st, d)
 	errs := a.apply(d)
 	a.applyOverlay(st, d)
 	a.finish(ctx, st, d, errs)

@@ -53,7 +53,7 @@ func (n *labNode) start(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.drv = drv
-	n.a = agent.New(agent.Config{Zone: labZone, Store: n.e.Store, Cache: n.e.Cache, Driver: drv, Metrics: proxy.NewMetrics(nil),
+	n.a = agent.New(agent.Config{Zone: n.Zone, Store: n.e.Store, Cache: n.e.Cache, Driver: drv, Metrics: proxy.NewMetrics(nil),
 		Logger: n.log, Node: &agent.NodeConfig{Name: n.Name, UnderlayAddr: n.Underlay, Namespace: "/run/netns/" + n.Namespace}})
 	ctx, cancel := context.WithCancel(bg)
 	n.cancel = cancel
@@ -71,8 +71,14 @@ func (n *labNode) stop() {
 // each; it returns when every node is ready (node/<name> written).
 func startLabNodes(t *testing.T, n int) (*testenv.Env, []*labNode) {
 	t.Helper()
+	return startLabZones(t, n, labZone)
+}
+
+// startLabZones is startLabNodes with node i in zones[(i-1) % len(zones)].
+func startLabZones(t *testing.T, n int, zones ...string) (*testenv.Env, []*labNode) {
+	t.Helper()
 	e := testenv.Start(t, testenv.Options{AgentZones: []string{}})
-	l := lab.New(t, lab.Config{Nodes: n, Zones: []string{labZone}})
+	l := lab.New(t, lab.Config{Nodes: n, Zones: zones})
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if os.Getenv("PRIVLINK_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
