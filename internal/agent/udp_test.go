@@ -131,8 +131,8 @@ func TestUDPService(t *testing.T) {
 		// Traffic keeps a flow alive: same socket across 2 s of datagrams.
 		a, err := udpAsk(c2, to, "x")
 		must(t, err)
-		for range 8 {
-			time.Sleep(250 * time.Millisecond)
+		for range 20 { // a datagram every 100 ms (plus its round trip, long on a loaded machine) against the 1 s timeout
+			time.Sleep(100 * time.Millisecond)
 			b, err := udpAsk(c2, to, "x")
 			must(t, err)
 			if b != a {
