@@ -94,8 +94,21 @@ func (h *harness) scale(ctx context.Context) error {
 		label string
 		count int
 	}{{"n10", n / 10}, {"n", n}} {
-		if err := h.scaleFill(ctx, svc, nets, perVPC, stage.count); err != nil {
+		// With $PLBENCH_CPUPROFILE: a CPU profile of the first 20 s of the
+		// last stage's creates and a heap profile after each stage.
+		done := func() {}
+		if stage.label == "n" {
+			done = h.startProfile(ctx, "scale-fill", pathPrivlink, 1, 20*time.Second)
+		}
+		err := h.scaleFill(ctx, svc, nets, perVPC, stage.count)
+		done()
+		if err != nil {
 			return err
+		}
+		if dir := profileDir(); dir != "" {
+			if err := fetchPprof(ctx, h.srv.metrics, "heap?gc=1", filepath.Join(dir, "privlink-scale-heap-"+stage.label+".pprof")); err != nil {
+				h.rep.addError("heap profile", err)
+			}
 		}
 		h.scaleMem(ctx, stage.label, stage.count)
 	}
@@ -211,19 +224,19 @@ func (h *harness) scaleFill(ctx context.Context, svc model.EndpointService, nets
 // later") and retried, reported as a note.
 var scaleRetries atomic.Int64
 
-// connectRetry creates an endpoint on vSwitch vs, retrying (up to 5 times,
-// 1 s apart) what the API answers with 503 ControlPlaneUnavailable, as
-// its message asks. Such a create may have been stored anyway: the VPC's
+// connectRetry creates an endpoint on vSwitch vs, retrying (up to 30
+// times, 2 s apart) what the API answers with 503 ControlPlaneUnavailable,
+// as its message asks. Such a create may have been stored anyway: the VPC's
 // quota leaves room for that.
 func (h *harness) connectRetry(ctx context.Context, v scenario.Network, svc model.EndpointService, vs int) (model.Endpoint, error) {
 	for try := 0; ; try++ {
 		ep, err := h.t.Connect(ctx, v, svc, scenario.EndpointSpec{VSwitches: []int{vs}})
 		var ae *api.Error
-		if err == nil || try == 5 || !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
+		if err == nil || try == 30 || !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
 			return ep, err
 		}
 		scaleRetries.Add(1)
-		time.Sleep(time.Second)
+		time.Sleep(2 * time.Second)
 	}
 }
 
