@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -252,6 +254,7 @@ func (h *harness) scaleMem(ctx context.Context, label string, count int) {
 	rssMiB, heap := float64(rss)/(1<<20), h.heapMiB()
 	h.rep.add("scale-rss-"+label, pathPrivlink, rssMiB)
 	h.rep.add("scale-heap-"+label, pathPrivlink, heap)
+	h.rep.add("scale-goroutines-"+label, pathPrivlink, h.metricValue("go_goroutines"))
 	if count > 0 {
 		base := h.rep.Values("scale-rss-0", pathPrivlink)
 		baseHeap := h.rep.Values("scale-heap-0", pathPrivlink)
@@ -447,6 +450,7 @@ func scaleRows(cfg Config) []rowDef {
 		out = append(out,
 			row("scale-rss-"+c.label, fmt.Sprintf("server RSS, %d endpoints", c.count), "MiB"),
 			row("scale-heap-"+c.label, fmt.Sprintf("server Go heap in use, %d endpoints", c.count), "MiB"),
+			row("scale-goroutines-"+c.label, fmt.Sprintf("server goroutines, %d endpoints", c.count), "goroutines"),
 			row("scale-nft-"+c.label, fmt.Sprintf("nft ruleset lines over all namespaces, %d endpoints", c.count), "lines"),
 			row("scale-ct-"+c.label, fmt.Sprintf("conntrack entries over all namespaces, %d endpoints", c.count), "entries"))
 		if c.count > 0 {
@@ -469,4 +473,27 @@ func scaleRows(cfg Config) []rowDef {
 		row("scale-restart-ready", fmt.Sprintf("restart with %d endpoints → /readyz", n), "s"),
 		row("scale-restart-all", fmt.Sprintf("restart with %d endpoints → every endpoint carried a round trip", n), "s"),
 	)
+}
+
+// metricValue reads an unlabelled metric of the server's /metrics; NaN
+// (no cell) if it cannot.
+func (h *harness) metricValue(name string) float64 {
+	hc := &http.Client{Timeout: 2 * time.Second}
+	resp, err := hc.Get(h.metricsURL())
+	if err != nil {
+		return math.NaN()
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return math.NaN()
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+				return f
+			}
+		}
+	}
+	return math.NaN()
 }
