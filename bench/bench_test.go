@@ -52,6 +52,12 @@ func TestScaleQuick(t *testing.T) {
 	quickRun(t, "go test ./bench -run TestScaleQuick", "--quick", "--only", "scale")
 }
 
+// TestScaleQuickNAT is TestScaleQuick with the service forwarded by
+// kernel NAT (300 flows in one pair per consumer VPC).
+func TestScaleQuickNAT(t *testing.T) {
+	quickRun(t, "go test ./bench -run TestScaleQuickNAT", "--quick", "--only", "scale", "--scale-mode", "nat")
+}
+
 // quickRun runs the benchmark with args and checks every row of the
 // selection has its values, no error was recorded (a failed request or
 // round trip is one) and nothing is left behind.
