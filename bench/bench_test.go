@@ -43,6 +43,21 @@ func TestSoakQuick(t *testing.T) {
 	quickRun(t, "go test ./bench -run TestSoakQuick", "--quick", "--only", "soak")
 }
 
+// TestScaleQuick creates 300 endpoints of one proxy service and measures
+// memory, create → first traffic, DNS over the view's names, the list and
+// a restart until every endpoint serves again: every endpoint must carry
+// a round trip after the fill and after the restart, and no query or
+// request may fail. Figures are reported, never asserted.
+func TestScaleQuick(t *testing.T) {
+	quickRun(t, "go test ./bench -run TestScaleQuick", "--quick", "--only", "scale")
+}
+
+// TestScaleQuickNAT is TestScaleQuick with the service forwarded by
+// kernel NAT (300 flows in one pair per consumer VPC).
+func TestScaleQuickNAT(t *testing.T) {
+	quickRun(t, "go test ./bench -run TestScaleQuickNAT", "--quick", "--only", "scale", "--scale-mode", "nat")
+}
+
 // quickRun runs the benchmark with args and checks every row of the
 // selection has its values, no error was recorded (a failed request or
 // round trip is one) and nothing is left behind.

@@ -174,6 +174,7 @@ func (h *harness) run(ctx context.Context) (*Report, error) {
 	h.runIPv6(ctx)
 	h.runOverload(ctx)
 	h.runSoak(ctx)
+	h.runScale(ctx)
 	h.runControlPlane(ctx)
 	if err := ctx.Err(); err != nil {
 		rep.addError("interrupted", err)
@@ -294,7 +295,7 @@ func (h *harness) probeEcho(target string, timeout time.Duration) (time.Duration
 
 func probeCall(c *interactive, mode, target string, timeout time.Duration) (time.Duration, error) {
 	addr := withPort(target, portEcho)
-	if mode == "connect" {
+	if mode == "connect" || mode == "echoall" {
 		addr = target
 	}
 	reply, err := c.call(fmt.Sprintf("%s %s %d", mode, addr, timeout.Milliseconds()), timeout+10*time.Second)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -324,12 +325,26 @@ func loadIdle(target string, count int) (loadResult, error) {
 }
 
 // loadDNS runs conc workers, each on its own UDP socket, querying name (A)
-// back to back for dur.
+// back to back for dur. A name "@FILE" is every name in FILE (one a
+// line), each worker going round them from its own offset.
 func loadDNS(server, name string, conc int, dur time.Duration) (loadResult, error) {
 	if name == "" {
 		return loadResult{}, errors.New("dns: --name is required")
 	}
+	names := []string{name}
+	if file, ok := strings.CutPrefix(name, "@"); ok {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return loadResult{}, fmt.Errorf("dns: names: %w", err)
+		}
+		names = strings.Fields(string(b))
+		if len(names) == 0 {
+			return loadResult{}, fmt.Errorf("dns: no names in %s", file)
+		}
+	}
+	var worker atomic.Int64
 	return workers(conc, dur, func(lat *[]int64, errs *errCounter, deadline time.Time) int64 {
+		next := int(worker.Add(1)) * len(names) / max(conc, 1)
 		var ops int64
 		var co *dns.Conn
 		defer func() {
@@ -338,8 +353,9 @@ func loadDNS(server, name string, conc int, dur time.Duration) (loadResult, erro
 			}
 		}()
 		m := new(dns.Msg)
-		m.SetQuestion(dns.Fqdn(name), dns.TypeA)
 		for t0 := time.Now(); t0.Before(deadline); t0 = time.Now() {
+			m.SetQuestion(dns.Fqdn(names[next%len(names)]), dns.TypeA)
+			next++
 			if co == nil {
 				var err error
 				if co, err = dns.Dial("udp", server); err != nil {

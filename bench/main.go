@@ -10,6 +10,7 @@
 //	go run ./bench --only overload # a flooding tenant vs. a victim's latency (opt-in)
 //	go run ./bench --only soak     # 10,000 connections for 10 minutes (opt-in)
 //	go run ./bench --only nodes    # across three lab nodes (opt-in, nodes.go), about 4 minutes
+//	go run ./bench --only scale    # 10,000 endpoints on one node (opt-in, see scale.go)
 //
 // It builds the topology through privlink's API (privlink server runs as a
 // subprocess so that its CPU time and memory can be read from /proc), runs
@@ -39,21 +40,23 @@ import (
 
 // Config is one benchmark invocation.
 type Config struct {
-	Quick       bool
-	Runs        int
-	Duration    time.Duration
-	Only        *regexp.Regexp // nil: every workload
-	Out         string         // markdown copy of the report
-	Privlink    string         // prebuilt privlink binary; "" = go build
-	IdleConns   int            // idle-connection memory workload
-	CPEndpoints int            // endpoints measured per control-plane round
-	CPExisting  int            // endpoints present for the "loaded" round
-	OverloadDur time.Duration  // each victim measurement of the overload workload
-	SoakConns   int            // connections held by the soak
-	SoakDur     time.Duration  // how long the soak runs
-	SoakPeriod  time.Duration  // time between one soak connection's round trips
-	Command     string         // printed at the top of the report
-	Verbose     bool
+	Quick          bool
+	Runs           int
+	Duration       time.Duration
+	Only           *regexp.Regexp // nil: every workload
+	Out            string         // markdown copy of the report
+	Privlink       string         // prebuilt privlink binary; "" = go build
+	IdleConns      int            // idle-connection memory workload
+	CPEndpoints    int            // endpoints measured per control-plane round
+	CPExisting     int            // endpoints present for the "loaded" round
+	OverloadDur    time.Duration  // each victim measurement of the overload workload
+	SoakConns      int            // connections held by the soak
+	SoakDur        time.Duration  // how long the soak runs
+	SoakPeriod     time.Duration  // time between one soak connection's round trips
+	ScaleEndpoints int            // endpoints of the scale workload
+	ScaleMode      string         // forwarding of the scale workload's service: proxy | nat
+	Command        string         // printed at the top of the report
+	Verbose        bool
 
 	idleCapNote string // set when IdleConns was lowered to fit RLIMIT_NOFILE
 	soakCapNote string // set when SoakConns was lowered to fit RLIMIT_NOFILE
@@ -102,6 +105,8 @@ func parseFlags(args []string) (Config, error) {
 	fs.IntVar(&cfg.SoakConns, "soak-conns", 0, "connections held by the soak (default 10000, --quick 1000; capped by RLIMIT_NOFILE)")
 	fs.DurationVar(&cfg.SoakDur, "soak-duration", 0, "soak duration (default 10m, --quick 20s)")
 	fs.DurationVar(&cfg.SoakPeriod, "soak-period", 0, "time between one soak connection's round trips (default 10s, --quick 2s)")
+	fs.IntVar(&cfg.ScaleEndpoints, "scale-endpoints", 0, "endpoints of the scale workload (default 10000, --quick 300)")
+	fs.StringVar(&cfg.ScaleMode, "scale-mode", "proxy", "forwarding of the scale workload's service: proxy | nat")
 	fs.BoolVar(&cfg.Verbose, "v", false, "debug logging (children's stderr too)")
 	list := fs.Bool("list", false, "list workload names and exit")
 	if err := fs.Parse(args); err != nil {
@@ -140,6 +145,7 @@ func (c *Config) defaults() {
 	def(&c.CPEndpoints, 50, 5)
 	def(&c.CPExisting, 1000, 60)
 	def(&c.SoakConns, 10000, 1000)
+	def(&c.ScaleEndpoints, 10000, 300)
 	defDur := func(v *time.Duration, full, quick time.Duration) {
 		if *v == 0 {
 			*v = full
@@ -178,6 +184,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--soak-conns %d: want 1..50000", c.SoakConns)
 	case c.SoakDur < 5*time.Second || c.SoakDur > 30*time.Minute:
 		return fmt.Errorf("--soak-duration %v: want 5s..30m", c.SoakDur)
+	case c.ScaleEndpoints < 10 || c.ScaleEndpoints > 20000:
+		return fmt.Errorf("--scale-endpoints %d: want 10..20000", c.ScaleEndpoints)
+	case c.ScaleMode != "proxy" && c.ScaleMode != "nat":
+		return fmt.Errorf("--scale-mode %q: want proxy or nat", c.ScaleMode)
 	case c.SoakPeriod < 100*time.Millisecond || c.SoakPeriod > time.Minute:
 		return fmt.Errorf("--soak-period %v: want 100ms..1m", c.SoakPeriod)
 	}

@@ -14,7 +14,8 @@ import (
 	"time"
 )
 
-// probeMain answers requests "echo|connect ADDR TIMEOUT_MS" on stdin with
+// probeMain answers requests "echo|connect ADDR TIMEOUT_MS" (or "echoall
+// FILE TIMEOUT_MS", see probeAll) on stdin with
 // "ok MICROS" or "err MESSAGE": the time until the first connection to
 // ADDR succeeded (echo: and carried a 64 B round trip). It starts a new
 // attempt every 5 ms (at most 64 in flight, 250 ms connect timeout each),
@@ -48,7 +49,14 @@ func probeMain(args []string) error {
 				continue
 			}
 			ms, _ := strconv.Atoi(f[2])
-			d, err := probe(f[0] == "echo", f[1], time.Duration(ms)*time.Millisecond)
+			timeout := time.Duration(ms) * time.Millisecond
+			var d time.Duration
+			var err error
+			if f[0] == "echoall" {
+				d, err = probeAll(f[1], timeout)
+			} else {
+				d, err = probe(f[0] == "echo", f[1], timeout)
+			}
 			if err != nil {
 				fmt.Println("err", strings.ReplaceAll(err.Error(), "\n", " "))
 				continue
@@ -113,4 +121,37 @@ func probe(echo bool, addr string, timeout time.Duration) (time.Duration, error)
 		case <-tick.C:
 		}
 	}
+}
+
+// probeAll probes every ADDR:PORT listed in file (one a line), 16 at a
+// time, each as probe(echo) does, and returns the time until the last one
+// carried its round trip; the first that does not within timeout fails
+// the whole.
+func probeAll(file string, timeout time.Duration) (time.Duration, error) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return 0, err
+	}
+	addrs := strings.Fields(string(b))
+	start := time.Now()
+	var next atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for range min(16, len(addrs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(addrs) && firstErr.Load() == nil; i = int(next.Add(1) - 1) {
+				left := timeout - time.Since(start)
+				if _, err := probe(true, addrs[i], max(left, time.Millisecond)); err != nil {
+					firstErr.CompareAndSwap(nil, err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err, _ := firstErr.Load().(error); err != nil {
+		return 0, fmt.Errorf("%d addresses: %w", len(addrs), err)
+	}
+	return time.Since(start), nil
 }

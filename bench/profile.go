@@ -44,7 +44,12 @@ func (h *harness) startProfile(ctx context.Context, workload, path string, run i
 func fetchProfile(ctx context.Context, metrics string, secs int, file string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+30*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", metrics, secs), nil)
+	return fetchPprof(ctx, metrics, fmt.Sprintf("profile?seconds=%d", secs), file)
+}
+
+// fetchPprof writes the server's /debug/pprof/WHAT to file.
+func fetchPprof(ctx context.Context, metrics, what, file string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/debug/pprof/%s", metrics, what), nil)
 	if err != nil {
 		return err
 	}

@@ -119,13 +119,16 @@ func rows(cfg Config) []rowDef {
 			rowDef{"soak-heap-slope", "soak: privlink Go heap in use slope (least squares)", "MiB/min", false, onlyPL, "soak"},
 		)
 	}
+	if cfg.optIn("scale") {
+		out = append(out, scaleRows(cfg)...)
+	}
 	return out
 }
 
 // workloadNames lists the --only names in run order.
 func workloadNames() []string {
 	return []string{"bulk-1-up", "bulk-1-down", "bulk-8-up", "bulk-8-down", "short-c1", "short-c32",
-		"pingpong-c1", "pingpong-c32", "idle-conns", "dns", "overload", "soak", "cp-create", "cp-restart"}
+		"pingpong-c1", "pingpong-c32", "idle-conns", "dns", "overload", "soak", "scale", "cp-create", "cp-restart"}
 }
 
 // cpuSplit is where the CPU went during one workload run on one path.

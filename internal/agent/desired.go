@@ -1,9 +1,11 @@
 package agent
 
 import (
+	"crypto/sha256"
 	"net/netip"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/privlink/privlink/internal/model"
@@ -78,6 +80,7 @@ func compute(zone string, s *store.State) *desired { return computeScope(zoneSco
 
 func computeScope(sc scope, s *store.State) *desired {
 	zone := sc.zone
+	memo := newVersionMemo()
 	d := &desired{vpcs: map[string]string{}, vswitches: map[string]vswitch{}, hosts: map[string]netdrv.Host{},
 		enis: map[eniKey]bool{}, listeners: map[listenerKey]listenerSpec{}, ports: map[string][]uint16{}, zones: map[string]eniKey{},
 		zones6: map[string]eniKey{}}
@@ -143,10 +146,10 @@ func computeScope(sc scope, s *store.State) *desired {
 			}
 			rules := model.CompileRules(groups...)
 			for _, port := range svc.Ports {
-				d.listeners[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port)}] = spec(zone, ep, svc, z, k, port, rules, groups)
+				d.listeners[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port)}] = spec(memo, zone, ep, svc, z, k, port, rules, groups)
 				d.ports[ep.EndpointID] = append(d.ports[ep.EndpointID], uint16(port))
 			}
-			d.addIPv6(zone, ep, svc, z, rules, groups)
+			d.addIPv6(memo, zone, ep, svc, z, rules, groups)
 		}
 	}
 	d.udp = computeUDP(zone, s, d)
@@ -155,7 +158,7 @@ func computeScope(sc scope, s *store.State) *desired {
 
 // spec is the listener of ep's zone z on port; a zone pinned to one of the
 // service's resources dials only that resource's backends.
-func spec(zone string, ep *model.Endpoint, svc *model.EndpointService, z model.EndpointZone, k eniKey, port int, rules model.RuleSet, groups []model.SecurityGroup) listenerSpec {
+func spec(m *versionMemo, zone string, ep *model.Endpoint, svc *model.EndpointService, z model.EndpointZone, k eniKey, port int, rules model.RuleSet, groups []model.SecurityGroup) listenerSpec {
 	var backends []proxy.Backend
 	pinned := z.Pinned(svc.Resources)
 	for _, b := range pinned {
@@ -172,13 +175,7 @@ func spec(zone string, ep *model.Endpoint, svc *model.EndpointService, z model.E
 		MaxConns: svc.MaxConnsPerEndpoint, NewConnsPerSec: svc.NewConnsPerSecond,
 	}
 	// version identifies everything that shapes cfg, so unchanged listeners are left alone.
-	version := store.MustJSON(struct {
-		S  *model.EndpointService
-		G  []model.SecurityGroup
-		Ep []string
-		B  int
-		P  []model.Backend
-	}{svc, groups, slices.Clone(ep.SecurityGroupIDs), ep.ConnectionBandwidth, pinned}) + strconv.Itoa(port)
+	version := m.version(ep, svc, groups, pinned, port)
 	return listenerSpec{eni: k, addr: netip.AddrPortFrom(k.IP, uint16(port)), svcVPC: svc.VpcID, cfg: cfg, rules: rules, version: version}
 }
 
@@ -186,4 +183,43 @@ func spec(zone string, ep *model.Endpoint, svc *model.EndpointService, z model.E
 func tlvSet(names []string) proxy.TLVSet {
 	return proxy.TLVSet{VpcID: slices.Contains(names, model.TLVVpcID), EndpointID: slices.Contains(names, model.TLVEndpointID),
 		ServiceID: slices.Contains(names, model.TLVServiceID)}
+}
+
+// versionMemo makes listener spec versions for one snapshot: the JSON of
+// a service and of a list of security groups is made once per snapshot,
+// not once per listener (with thousands of endpoints of one service that
+// marshalling was 6% of the server's CPU while endpoints were being
+// created; docs/benchmarks.md, scale), and a version is a 32-byte hash
+// of it all rather than the JSON itself (kilobytes per listener).
+type versionMemo struct {
+	svcs   map[*model.EndpointService][]byte
+	groups map[string][]byte // by the endpoint's group IDs, joined
+}
+
+func newVersionMemo() *versionMemo {
+	return &versionMemo{svcs: map[*model.EndpointService][]byte{}, groups: map[string][]byte{}}
+}
+
+func (m *versionMemo) version(ep *model.Endpoint, svc *model.EndpointService, groups []model.SecurityGroup, pinned []model.Backend, port int) string {
+	sj, ok := m.svcs[svc]
+	if !ok {
+		sj = []byte(store.MustJSON(svc))
+		m.svcs[svc] = sj
+	}
+	gk := strings.Join(ep.SecurityGroupIDs, ",")
+	gj, ok := m.groups[gk]
+	if !ok {
+		gj = []byte(store.MustJSON(groups))
+		m.groups[gk] = gj
+	}
+	h := sha256.New()
+	for _, b := range [][]byte{sj, gj, []byte(store.MustJSON(struct {
+		Ep []string
+		B  int
+		P  []model.Backend
+	}{ep.SecurityGroupIDs, ep.ConnectionBandwidth, pinned})), []byte(strconv.Itoa(port))} {
+		h.Write(b)
+		h.Write([]byte{0})
+	}
+	return string(h.Sum(nil))
 }

@@ -165,3 +165,40 @@ func TestComputePinnedResource(t *testing.T) {
 		})
 	}
 }
+
+// A listener's version changes with what shapes its config, whether that
+// is the service, a security group's rules or the endpoint's groups, and
+// stays the same when nothing did, also across snapshots (the agent swaps
+// a listener's config only when its version changed).
+func TestListenerVersion(t *testing.T) {
+	svc := &model.EndpointService{ServiceID: "epsrv-1", VpcID: "vpc-p", Ports: []int{80}}
+	sg := model.SecurityGroup{SecurityGroupID: "sg-1", Rules: []model.SecurityGroupRule{{SourceCidr: "10.0.0.0/8", PortRange: "80/80"}}}
+	ep := &model.Endpoint{EndpointID: "ep-1", ServiceID: svc.ServiceID, SecurityGroupIDs: []string{"sg-1"}}
+	v := func(svc *model.EndpointService, ep *model.Endpoint, groups ...model.SecurityGroup) string {
+		return newVersionMemo().version(ep, svc, groups, nil, 80)
+	}
+	base := v(svc, ep, sg)
+	if again := v(&model.EndpointService{ServiceID: "epsrv-1", VpcID: "vpc-p", Ports: []int{80}}, ep, sg); again != base {
+		t.Error("the same service and groups in a new snapshot gave another version")
+	}
+	svc2 := *svc
+	svc2.ProxyProtocol = true
+	sg2 := sg
+	sg2.Rules = []model.SecurityGroupRule{{SourceCidr: "10.1.0.0/16", PortRange: "80/80"}}
+	ep2 := *ep
+	ep2.SecurityGroupIDs = []string{"sg-1", "sg-2"}
+	for name, got := range map[string]string{
+		"service changed": v(&svc2, ep, sg),
+		"rule changed":    v(svc, ep, sg2),
+		"groups changed":  v(svc, &ep2, sg),
+	} {
+		if got == base {
+			t.Errorf("%s: the version stayed the same", name)
+		}
+	}
+	// One memo (one snapshot): endpoints with different groups get their own.
+	m := newVersionMemo()
+	if m.version(ep, svc, []model.SecurityGroup{sg}, nil, 80) == m.version(&ep2, svc, []model.SecurityGroup{sg, sg2}, nil, 80) {
+		t.Error("one memo gave two group lists the same version")
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
@@ -61,7 +62,18 @@ type natPair struct {
 	flows  map[string]natFlow // as last applied
 	routes map[netip.Addr]bool
 	last   map[string]knat.Stats // counters at the last stats read
+	snap   map[string]knat.Stats // the pair's last reading (natStatsEvery)
+	snapAt time.Time
 }
+
+// natStatsEvery bounds how often a pair's counters and conntrack table
+// are read: agents reconcile after every change, and each read dumps
+// every counter object and the whole conntrack table of the consumer
+// VPC (with many endpoints being created that was a third of the
+// process's CPU; docs/benchmarks.md, scale). Between reads the last
+// reading is used again, so the metrics lag by at most this much and no
+// count is lost (deltas are taken against the last reading used).
+const natStatsEvery = time.Second
 
 // linkBase is where the pairs' /30 links come from: the lower half of
 // knat.Reserved (model.SNATPool is the upper half).
@@ -298,10 +310,14 @@ func (h *natHub) stats(owner *Agent) map[string]proxy.NATDelta {
 		if !mine {
 			continue
 		}
-		st, err := np.p.Stats()
-		if err != nil {
-			continue
+		if np.snap == nil || time.Since(np.snapAt) >= natStatsEvery {
+			st, err := np.p.Stats()
+			if err != nil {
+				continue
+			}
+			np.snap, np.snapAt = st, time.Now()
 		}
+		st := np.snap
 		for id, s := range st {
 			f, ok := share[id]
 			if !ok {

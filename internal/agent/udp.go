@@ -40,6 +40,7 @@ type udpHealthKey struct{ vpc, req, exp string }
 // zones compute placed in d.
 func computeUDP(zone string, s *store.State, d *desired) map[listenerKey]listenerSpec {
 	out := map[listenerKey]listenerSpec{}
+	memo := newVersionMemo()
 	for _, ep := range s.Endpoints {
 		svc := s.Services[ep.ServiceID]
 		if svc == nil || len(svc.UDPPorts) == 0 || !model.Carries(ep, svc) {
@@ -62,7 +63,7 @@ func computeUDP(zone string, s *store.State, d *desired) map[listenerKey]listene
 			rules := model.CompileRules(groups...)
 			k6, v6 := d.zones6[ep.EndpointID]
 			for _, port := range svc.UDPPorts {
-				sp := spec(zone, ep, svc, z, k, port, rules, groups)
+				sp := spec(memo, zone, ep, svc, z, k, port, rules, groups)
 				sp.cfg.IdleTimeout = time.Duration(svc.UDPIdleTimeout) * time.Second // 0: proxy.DefaultUDPIdleTimeout
 				sp.version += "/udp"
 				out[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port)}] = sp

@@ -24,23 +24,29 @@ func (p *point) add(d point) {
 	}
 }
 
-// window is a fixed ring of intervals of step seconds; slot i holds the
-// interval whose index (unix seconds / step) is idx[i].
+// window is a fixed ring of n intervals of step seconds; slot i holds the
+// interval whose index (unix seconds / step) is idx[i]. The ring is
+// allocated at the first interval with something in it: most endpoints of
+// a large node carry no traffic, and two rings are 13 KiB.
 type window struct {
 	step int64
-	idx  []int64
+	n    int
+	idx  []int64 // nil until the first non-zero point
 	pts  []point
 }
 
-func newWindow(step int64, n int) window {
-	w := window{step: step, idx: make([]int64, n), pts: make([]point, n)}
-	for i := range w.idx {
-		w.idx[i] = -1
-	}
-	return w
-}
+func newWindow(step int64, n int) window { return window{step: step, n: n} }
 
 func (w *window) add(t time.Time, d point) {
+	if w.idx == nil {
+		if d == (point{}) {
+			return
+		}
+		w.idx, w.pts = make([]int64, w.n), make([]point, w.n)
+		for i := range w.idx {
+			w.idx[i] = -1
+		}
+	}
 	k := t.Unix() / w.step
 	s := int(k % int64(len(w.idx)))
 	if w.idx[s] != k {
@@ -51,7 +57,7 @@ func (w *window) add(t time.Time, d point) {
 
 // series returns the window's intervals ending with the one holding now.
 func (w *window) series(now time.Time) model.TrafficSeries {
-	n := int64(len(w.idx))
+	n := int64(w.n)
 	last := now.Unix() / w.step
 	first := last - n + 1
 	s := model.TrafficSeries{Start: time.Unix(first*w.step, 0).UTC().Format(time.RFC3339), StepSeconds: int(w.step)}

@@ -83,3 +83,32 @@ func TestWindowSumsAndAligns(t *testing.T) {
 		t.Errorf("a series of another step counted: %d", got)
 	}
 }
+
+// An endpoint that carries nothing holds no window (most endpoints of a
+// node with 10,000 carry nothing): its series are still full length and
+// zero, and its first traffic starts the windows with the right values.
+func TestIdleRingHoldsNoWindow(t *testing.T) {
+	r := NewRing()
+	t0 := time.Unix(1_800_000_000, 0)
+	for i := range 100 {
+		r.Add(t0.Add(time.Duration(i)*time.Second), Sample{})
+	}
+	if r.hour.idx != nil || r.day.idx != nil {
+		t.Fatal("an idle ring allocated its windows")
+	}
+	hour, day := r.Series(t0.Add(100 * time.Second))
+	if len(hour.NewConnections) != model.TrafficHourPoints || len(day.NewConnections) != model.TrafficDayPoints {
+		t.Fatalf("series lengths %d, %d", len(hour.NewConnections), len(day.NewConnections))
+	}
+	for _, v := range append(hour.NewConnections, day.NewConnections...) {
+		if v != 0 {
+			t.Fatalf("idle ring has traffic: %v", hour.NewConnections)
+		}
+	}
+	now := t0.Add(200 * time.Second)
+	r.Add(now, Sample{Conns: 5, Active: 2})
+	hour, _ = r.Series(now)
+	if last := len(hour.NewConnections) - 1; hour.NewConnections[last] != 5 || hour.ActiveConnections[last] != 2 {
+		t.Fatalf("first traffic: conns %d active %d, want 5, 2", hour.NewConnections[last], hour.ActiveConnections[last])
+	}
+}
