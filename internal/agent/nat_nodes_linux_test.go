@@ -73,34 +73,9 @@ func buildNATAcross(t *testing.T, e *testenv.Env, clientNode, backend *labNode) 
 
 // serveSource answers each line with "backend <the connection's source>".
 func (n *labNode) serveSource(t *testing.T, hostID string, port uint16) {
-	t.Helper()
-	var ln net.Listener
-	testenv.Eventually(t, "listen in "+hostID, func() (err error) {
-		ln, err = n.drv.Sockets.ListenHost(hostID, netip.AddrPortFrom(netip.IPv4Unspecified(), port))
-		return err
+	n.serveLines(t, hostID, netip.AddrPortFrom(netip.IPv4Unspecified(), port), func(c net.Conn, _ string) string {
+		return "backend " + c.RemoteAddr().(*net.TCPAddr).IP.String() + "\n"
 	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				src := c.RemoteAddr().(*net.TCPAddr).IP.String()
-				r := bufio.NewReader(c)
-				for {
-					if _, err := r.ReadString('\n'); err != nil {
-						return
-					}
-					if _, err := io.WriteString(c, "backend "+src+"\n"); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
 }
 
 // openLiveOn opens a connection from a host on n to addr that answers.

@@ -3,7 +3,6 @@
 package agent_test
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -191,34 +190,7 @@ func TestNodesIPv6AcrossNodes(t *testing.T) {
 // listening on [::] (the IPv4-only VPC's hosts are served by serveName,
 // on 0.0.0.0).
 func (n *labNode) serveName6(t *testing.T, hostID string, port uint16, name string) {
-	t.Helper()
-	var ln net.Listener
-	testenv.Eventually(t, "listen in "+hostID, func() (err error) {
-		ln, err = n.drv.Sockets.ListenHost(hostID, netip.AddrPortFrom(netip.IPv6Unspecified(), port))
-		return err
-	})
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				r := bufio.NewReader(c)
-				for {
-					line, err := r.ReadString('\n')
-					if err != nil {
-						return
-					}
-					if _, err := io.WriteString(c, name+" "+line); err != nil {
-						return
-					}
-				}
-			}()
-		}
-	}()
+	n.serveLines(t, hostID, netip.AddrPortFrom(netip.IPv6Unspecified(), port), func(_ net.Conn, line string) string { return name + " " + line })
 }
 
 // socketIn makes a socket inside the named namespace (/run/netns/<ns>).

@@ -112,10 +112,16 @@ func startLabZones(t *testing.T, n int, zones ...string) (*testenv.Env, []*labNo
 
 // serveName answers each line with "<name> <line>" from inside a host.
 func (n *labNode) serveName(t *testing.T, hostID string, port uint16, name string) {
+	n.serveLines(t, hostID, netip.AddrPortFrom(netip.IPv4Unspecified(), port), func(_ net.Conn, line string) string { return name + " " + line })
+}
+
+// serveLines answers each line a connection to addr in a host sends with
+// reply(conn, line), until the test ends.
+func (n *labNode) serveLines(t *testing.T, hostID string, addr netip.AddrPort, reply func(c net.Conn, line string) string) {
 	t.Helper()
 	var ln net.Listener
 	testenv.Eventually(t, "listen in "+hostID, func() (err error) {
-		ln, err = n.drv.Sockets.ListenHost(hostID, netip.AddrPortFrom(netip.IPv4Unspecified(), port))
+		ln, err = n.drv.Sockets.ListenHost(hostID, addr)
 		return err
 	})
 	t.Cleanup(func() { ln.Close() })
@@ -133,7 +139,7 @@ func (n *labNode) serveName(t *testing.T, hostID string, port uint16, name strin
 					if err != nil {
 						return
 					}
-					if _, err := io.WriteString(c, name+" "+line); err != nil {
+					if _, err := io.WriteString(c, reply(c, line)); err != nil {
 						return
 					}
 				}
