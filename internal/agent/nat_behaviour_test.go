@@ -248,9 +248,14 @@ func TestNATAgentRestart(t *testing.T) {
 		return err
 	}
 	testenv.Eventually(t, "zone i serves", want)
+	hAddr := ep.Zones[0].IP.String() + ":6001"
+	testenv.Eventually(t, "zone h serves", func() error { // its agent may apply later than zone i's
+		_, err := hello(t, e, s.ConsumerHost.HostID, hAddr)
+		return err
+	})
 	stopI()
 	refused(t, e, s.ConsumerHost.HostID, addr, "zone i agent stopped")
-	if _, err := hello(t, e, s.ConsumerHost.HostID, ep.Zones[0].IP.String()+":6001"); err != nil {
+	if _, err := hello(t, e, s.ConsumerHost.HostID, hAddr); err != nil {
 		t.Errorf("zone h stopped serving with zone i's agent: %v", err)
 	}
 	start := time.Now()

@@ -411,7 +411,7 @@ func TestNodeLeaseLostStepsDown(t *testing.T) {
 	n1, n2 := nodes[0], nodes[1]
 	ep, cvpc, client := endpointAcross(t, e, n1, n1)
 	eni := ep.Zones[0].IP
-	place(t, e, ep.EndpointID, n2)
+	placeOnly(t, e, ep.EndpointID, eni, n2, nodes)
 	helloThrough(t, n1, client, eni, "ENI on n2")
 	// A netlink handle in n2's copy of the consumer VPC: the check at the
 	// moment n2 is ready again must be quicker than an agent round.
@@ -493,7 +493,7 @@ func TestNodeRestartStepsDown(t *testing.T) {
 	n1, n2 := nodes[0], nodes[1]
 	ep, _, client := endpointAcross(t, e, n1, n1)
 	eni := ep.Zones[0].IP
-	place(t, e, ep.EndpointID, n2)
+	placeOnly(t, e, ep.EndpointID, eni, n2, nodes)
 	helloThrough(t, n1, client, eni, "ENI on n2")
 	old := e.Cache.State().Nodes[n2.Name].LeaseID
 	n2.stop()

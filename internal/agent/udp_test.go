@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -109,35 +110,36 @@ func TestUDPService(t *testing.T) {
 		_, err := s.Provider.UpdateService(bg, s.Service.ServiceID, api.UpdateServiceRequest{UDPIdleTimeout: &one})
 		must(t, err)
 		c2 := udpFrom(t, e, consumer)
-		// The agent applies the change to new flows; wait for a flow
-		// that sees it, then for its backend-side socket to be replaced.
-		var first string
+		// The agent applies the change to every flow; wait until a flow
+		// left idle for 2.5 s is gone: the next datagram opens a new one
+		// (counted in privlink_proxy_connections_total; the backend-side
+		// port cannot tell, the kernel may hand the new socket the same).
+		flows := func() float64 { return flowsTotal(t, e, s.Endpoint.EndpointID) }
 		testenv.Eventually(t, "a flow with the 1 s idle timeout", func() error {
-			a, err := udpAsk(c2, to, "x")
-			if err != nil {
+			if _, err := udpAsk(c2, to, "x"); err != nil {
 				return err
 			}
-			time.Sleep(1500 * time.Millisecond)
-			b, err := udpAsk(c2, to, "x")
-			if err != nil {
+			before := flows()
+			time.Sleep(2500 * time.Millisecond) // 1 s idle + a 250 ms sweep, with room for a slow sweep on a loaded machine
+			if _, err := udpAsk(c2, to, "x"); err != nil {
 				return err
 			}
-			if a == b {
-				return fmt.Errorf("same backend socket %q after 1.5 s idle", a)
+			if after := flows(); after <= before {
+				return fmt.Errorf("no new flow after 2.5 s idle (flows %v then %v)", before, after)
 			}
-			first = a
 			return nil
 		})
-		// Traffic keeps a flow alive: same socket across 2 s of datagrams.
-		a, err := udpAsk(c2, to, "x")
+		// Traffic keeps a flow alive: no new flow across 2 s of datagrams.
+		_, err = udpAsk(c2, to, "x")
 		must(t, err)
+		before := flows()
 		for range 20 { // a datagram every 100 ms (plus its round trip, long on a loaded machine) against the 1 s timeout
 			time.Sleep(100 * time.Millisecond)
-			b, err := udpAsk(c2, to, "x")
+			_, err := udpAsk(c2, to, "x")
 			must(t, err)
-			if b != a {
-				t.Fatalf("busy flow replaced: %q then %q (first %q)", a, b, first)
-			}
+		}
+		if after := flows(); after != before {
+			t.Fatalf("busy flow replaced: flows %v then %v", before, after)
 		}
 	})
 
@@ -339,4 +341,19 @@ func udpAsk(c *net.UDPConn, to netip.AddrPort, p string) (string, error) {
 		// a late reply to an earlier question: read on
 		other = string(tag)
 	}
+}
+
+// flowsTotal sums privlink_proxy_connections_total (TCP connections and UDP
+// flows opened) over the endpoint's series.
+func flowsTotal(t *testing.T, e *testenv.Env, epID string) float64 {
+	t.Helper()
+	var sum float64
+	for _, line := range strings.Split(scrape(t, e), "\n") {
+		if strings.HasPrefix(line, "privlink_proxy_connections_total{") && strings.Contains(line, `endpoint_id="`+epID+`"`) {
+			if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+				sum += v
+			}
+		}
+	}
+	return sum
 }

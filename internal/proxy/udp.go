@@ -63,6 +63,7 @@ type UDPListener struct {
 	released bool
 	wg       sync.WaitGroup // Serve's sweeper and the flows' reply goroutines
 	stop     chan struct{}
+	retime   chan struct{} // Update wakes the sweeper: a new idle timeout applies at once
 }
 
 // udpFlow is one consumer address's flow to one backend.
@@ -92,8 +93,9 @@ func NewUDPListener(pc *net.UDPConn, cfg Config, dial UDPDialFunc, health *Healt
 		budget: tmp.budget,
 		log: log.With("component", "proxy-udp", "listen", laddr.String(),
 			"endpoint_id", cfg.EndpointID, "zone_id", cfg.ZoneID),
-		flows: map[netip.AddrPort]*udpFlow{},
-		stop:  make(chan struct{}),
+		flows:  map[netip.AddrPort]*udpFlow{},
+		stop:   make(chan struct{}),
+		retime: make(chan struct{}, 1),
 	}
 	if l.budget == nil {
 		l.budget = DefaultBudget()
@@ -331,6 +333,7 @@ func (l *UDPListener) sweep() {
 		select {
 		case <-l.stop:
 			return
+		case <-l.retime:
 		case <-time.After(every):
 		}
 		// The current idle timeout applies to every flow, old ones too.
@@ -364,6 +367,10 @@ func (l *UDPListener) Update(cfg Config) {
 	prev := l.st.Load()
 	st := compileUDP(cfg, l.metrics, prev, l.budget, l.log)
 	l.st.Store(st)
+	select { // a shorter idle timeout must not wait out the old sweep interval
+	case l.retime <- struct{}{}:
+	default:
+	}
 	if st.ep != prev.ep {
 		l.budget.release(prev.ep)
 	}
