@@ -73,23 +73,36 @@ func (a *API) listNotifications(r *http.Request) (any, error) {
 	return paginate(r, out, func(n model.Notification) string { return n.NotificationID })
 }
 
-// deleteNotification removes one of the caller's subscriptions.
+// deleteNotification removes one of the caller's subscriptions. A
+// delivery updating the record's status meanwhile makes it re-read and
+// try again (store.Retry), as the other deletes do.
 func (a *API) deleteNotification(r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	key := a.st.ResourceKey(store.KindNotif, id)
-	n, rev, err := store.Get[model.Notification](r.Context(), a.st, key)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && n.AccountID != callerOf(r).AccountID) {
-		return nil, model.NotFound("Notification", id)
+	var n model.Notification
+	err := store.Retry(r.Context(), func() error {
+		cur, rev, err := store.Get[model.Notification](r.Context(), a.st, key)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && cur.AccountID != callerOf(r).AccountID) {
+			return model.NotFound("Notification", id)
+		}
+		if err != nil {
+			return err
+		}
+		ok, err := a.st.NewTxn().Unchanged(key, rev).Delete(key).Commit(r.Context())
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return store.ErrConflict
+		}
+		n = cur
+		return nil
+	})
+	if errors.Is(err, store.ErrConflict) {
+		return nil, model.Errorf(http.StatusConflict, "Conflict.Notification", "notification %s kept changing (deliveries); retry", id)
 	}
 	if err != nil {
 		return nil, err
-	}
-	ok, err := a.st.NewTxn().Unchanged(key, rev).Delete(key).Commit(r.Context())
-	if err != nil {
-		return nil, err
-	}
-	if !ok {
-		return nil, model.Errorf(http.StatusConflict, "Conflict.Notification", "notification %s changed meanwhile (a delivery); retry", id)
 	}
 	n.Secret = ""
 	return n, nil
