@@ -217,6 +217,7 @@ func (h *Health) round() {
 	if len(addrs) == 0 {
 		return
 	}
+	started := time.Now()
 	results := make(map[netip.AddrPort]bool, len(addrs))
 	checks := make(map[netip.AddrPort]Check, len(addrs))
 	var (
@@ -241,6 +242,12 @@ func (h *Health) round() {
 	}
 	h.mu.Lock()
 	for a, c := range checks {
+		if prev, ok := h.checks[a]; ok && prev.Passive && prev.Time.After(started) {
+			// A connection failed after this probe began: its news is
+			// newer than the probe's, which must not mark it healthy again.
+			delete(results, a)
+			continue
+		}
 		if _, tracked := h.targets[a]; tracked {
 			h.checks[a] = c
 		}
