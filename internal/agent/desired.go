@@ -152,7 +152,7 @@ func computeScope(sc scope, s *store.State) *desired {
 			d.addIPv6(memo, zone, ep, svc, z, rules, groups)
 		}
 	}
-	d.udp = computeUDP(zone, s, d)
+	d.udp = computeUDP(memo, zone, s, d)
 	return d
 }
 

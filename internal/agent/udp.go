@@ -37,10 +37,10 @@ type udpRunning struct {
 type udpHealthKey struct{ vpc, req, exp string }
 
 // computeUDP derives the UDP listeners of zone from s, for the endpoint
-// zones compute placed in d.
-func computeUDP(zone string, s *store.State, d *desired) map[listenerKey]listenerSpec {
+// zones compute placed in d; memo is compute's, so each service's and
+// group list's JSON is made once per snapshot for TCP and UDP together.
+func computeUDP(memo *versionMemo, zone string, s *store.State, d *desired) map[listenerKey]listenerSpec {
 	out := map[listenerKey]listenerSpec{}
-	memo := newVersionMemo()
 	for _, ep := range s.Endpoints {
 		svc := s.Services[ep.ServiceID]
 		if svc == nil || len(svc.UDPPorts) == 0 || !model.Carries(ep, svc) {
