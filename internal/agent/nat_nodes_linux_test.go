@@ -78,24 +78,12 @@ func (n *labNode) serveSource(t *testing.T, hostID string, port uint16) {
 	})
 }
 
-// openLiveOn opens a connection from a host on n to addr that answers.
+// openLive opens a connection from a host on n to addr that answers
+// (liveConn, with the NAT tests' string address).
 func (n *labNode) openLive(t *testing.T, hostID, addr string) (net.Conn, *bufio.Reader) {
 	t.Helper()
-	var c net.Conn
-	var r *bufio.Reader
-	testenv.Eventually(t, "live connection to "+addr, func() error {
-		var err error
-		if c, err = n.drv.Sockets.DialHost(bg, hostID, netip.MustParseAddrPort(addr)); err != nil {
-			return err
-		}
-		r = bufio.NewReader(c)
-		if err = ping(c, r); err != nil {
-			c.Close()
-		}
-		return err
-	})
-	t.Cleanup(func() { c.Close() })
-	return c, r
+	l := n.liveConn(t, hostID, netip.MustParseAddrPort(addr))
+	return l.c, l.r
 }
 
 // hasPair reports whether n's copy of vpcID holds a kernel NAT link.
