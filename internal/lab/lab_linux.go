@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -142,7 +143,7 @@ func Start(cfg Config) (*Lab, error) {
 
 func (l *Lab) build(cfg Config) error {
 	var err error
-	if l.origin, err = currentNS(); err != nil {
+	if l.origin, err = nsfs.Current(); err != nil {
 		return err
 	}
 	if err := writeOwner(l.Prefix); err != nil {
@@ -202,14 +203,14 @@ func (l *Lab) build(cfg Config) error {
 		}
 	}
 	for _, n := range l.Nodes {
-		if err := waitOperUp(n.nl, underlayName, linkUpTimeout); err != nil {
+		if err := nsfs.WaitOperUp(n.nl, underlayName, linkUpTimeout); err != nil {
 			return fmt.Errorf("%s: %w", n.Name, err)
 		}
-		if err := waitOperUp(l.nl, n.Name, linkUpTimeout); err != nil {
+		if err := nsfs.WaitOperUp(l.nl, n.Name, linkUpTimeout); err != nil {
 			return err
 		}
 	}
-	return waitOperUp(l.nl, bridgeName, linkUpTimeout)
+	return nsfs.WaitOperUp(l.nl, bridgeName, linkUpTimeout)
 }
 
 // createNS makes a named namespace with lo up and a netlink handle in it.
@@ -265,10 +266,10 @@ func (l *Lab) Heal(n *Node) error {
 		err = l.nl.LinkSetUp(lk)
 	}
 	if err == nil {
-		err = waitOperUp(l.nl, n.Name, linkUpTimeout)
+		err = nsfs.WaitOperUp(l.nl, n.Name, linkUpTimeout)
 	}
 	if err == nil {
-		err = waitOperUp(n.nl, underlayName, linkUpTimeout)
+		err = nsfs.WaitOperUp(n.nl, underlayName, linkUpTimeout)
 	}
 	if err != nil {
 		return fmt.Errorf("lab: heal %s: %w", n.Name, err)
@@ -336,12 +337,12 @@ func sweep(prefix string) error {
 	slices.SortStableFunc(names, func(a, b string) int { return sweepRank(prefix, a) - sweepRank(prefix, b) })
 	for _, p := range names {
 		name := filepath.Base(p)
-		if !strings.HasPrefix(p, netnsRunDir+"/") {
+		if !strings.HasPrefix(p, nsfs.RunDir+"/") {
 			// /etc/netns entries; claim files, whose holders (the lab's
 			// processes) are dead by now.
 			errs = append(errs, os.RemoveAll(p))
 		} else {
-			errs = append(errs, teardownNamed(name))
+			errs = append(errs, nsfs.Teardown(name))
 		}
 	}
 	if left := Leftovers(prefix); len(left) > 0 {
@@ -373,7 +374,7 @@ const claimDir = "/run/privlink"
 // prefix claim files the lab's privlink processes left in /run/privlink.
 func Leftovers(prefix string) []string {
 	var out []string
-	for _, dir := range []string{netnsRunDir, netnsEtcDir, claimDir} {
+	for _, dir := range []string{nsfs.RunDir, nsfs.EtcDir, claimDir} {
 		want := prefix
 		if dir == claimDir {
 			want = "netns-" + prefix

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/vishvananda/netlink"
 )
 
@@ -78,7 +79,7 @@ func helper(kind, arg string) int {
 			return 2
 		}
 		ns.Close()
-		if err := os.MkdirAll(filepath.Join(netnsEtcDir, arg), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(nsfs.EtcDir, arg), 0o755); err != nil {
 			fmt.Println(err)
 			return 2
 		}
@@ -152,7 +153,7 @@ func TestNodesReachEachOther(t *testing.T) {
 		if got == self {
 			t.Errorf("%s runs in the test's network namespace", c.n.Name)
 		}
-		if want := nsInode(t, namedPath(c.n.Namespace)); got != want {
+		if want := nsInode(t, nsfs.Path(c.n.Namespace)); got != want {
 			t.Errorf("%s: process netns inode %d, node namespace %d", c.n.Name, got, want)
 		}
 	}
@@ -203,7 +204,7 @@ func TestNodesReachEachOther(t *testing.T) {
 	if e1.PID() == old {
 		t.Error("restart kept the PID")
 	}
-	if got, want := nsInode(t, fmt.Sprintf("/proc/%d/ns/net", e1.PID())), nsInode(t, namedPath(n1.Namespace)); got != want {
+	if got, want := nsInode(t, fmt.Sprintf("/proc/%d/ns/net", e1.PID())), nsInode(t, nsfs.Path(n1.Namespace)); got != want {
 		t.Errorf("restarted process in netns %d, want %d", got, want)
 	}
 	if !probe(t, n2, echoAddr(n1)) {
@@ -262,7 +263,7 @@ func TestCloseLeavesNothing(t *testing.T) {
 	mk := startHelper(t, n1, "mkns", vpcNS)
 	echo := startHelper(t, n2, "echo", echoAddr(n2))
 	// Made inside the node, visible outside it: a real namespace mount.
-	h, err := openNS(namedPath(vpcNS))
+	h, err := nsfs.Open(nsfs.Path(vpcNS))
 	if err != nil {
 		t.Fatalf("namespace made on a node is not visible to the test: %v", err)
 	}
@@ -416,7 +417,7 @@ func TestNodeAccessors(t *testing.T) {
 	if err != nil || len(addrs) != 1 || addrs[0].IPNet.String() != "10.255.0.3/24" {
 		t.Fatalf("n3 underlay addresses: %v %v", addrs, err)
 	}
-	if got := nsInode(t, fmt.Sprintf("/proc/self/fd/%d", int(n3.NS()))); got != nsInode(t, namedPath(n3.Namespace)) {
+	if got := nsInode(t, fmt.Sprintf("/proc/self/fd/%d", int(n3.NS()))); got != nsInode(t, nsfs.Path(n3.Namespace)) {
 		t.Error("NS() is not the node namespace")
 	}
 	if l.Node("n2") != l.Nodes[1] || l.Node("n9") != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/privlink/privlink/internal/server"
 )
 
@@ -99,17 +100,17 @@ func TestPrivlinkNodes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		hosts = append(hosts, namedPath(n.NetnsPrefix+"-"+h.HostID))
+		hosts = append(hosts, nsfs.Path(n.NetnsPrefix+"-"+h.HostID))
 		ips = append(ips, h.IP.String())
 	}
 	var ln net.Listener
 	eventually(t, "n2's agent makes its host", func() error {
-		h, err := openNS(hosts[1])
+		h, err := nsfs.Open(hosts[1])
 		if err != nil {
 			return err
 		}
 		defer h.Close()
-		return inNS(l.origin, h, func() (err error) {
+		return nsfs.In(l.origin, h, func() (err error) {
 			ln, err = net.Listen("tcp", ":7001")
 			return err
 		})
@@ -129,12 +130,12 @@ func TestPrivlinkNodes(t *testing.T) {
 		}
 	}()
 	eventually(t, "host on n1 -> host on n2 over the overlay", func() error {
-		h, err := openNS(hosts[0])
+		h, err := nsfs.Open(hosts[0])
 		if err != nil {
 			return err
 		}
 		defer h.Close()
-		return inNS(l.origin, h, func() error {
+		return nsfs.In(l.origin, h, func() error {
 			c, err := net.DialTimeout("tcp", ips[1]+":7001", 2*time.Second)
 			if err != nil {
 				return err

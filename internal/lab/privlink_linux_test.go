@@ -15,6 +15,7 @@ import (
 
 	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/client"
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/privlink/privlink/internal/server"
 )
 
@@ -101,18 +102,18 @@ func TestPrivlinkAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hostNS := namedPath(n2.NetnsPrefix + "-" + host.HostID)
+	hostNS := nsfs.Path(n2.NetnsPrefix + "-" + host.HostID)
 	eventually(t, "n2's agent creates the host's namespace", func() error {
 		if !agent.Running() {
 			t.Fatalf("agent exited: %s", agent.Output())
 		}
-		h, err := openNS(hostNS)
+		h, err := nsfs.Open(hostNS)
 		if err == nil {
 			h.Close()
 		}
 		return err
 	})
-	if _, err := os.Stat(namedPath(n1.NetnsPrefix + "-" + host.HostID)); err == nil {
+	if _, err := os.Stat(nsfs.Path(n1.NetnsPrefix + "-" + host.HostID)); err == nil {
 		t.Error("n1 (zone h) built a host of zone i")
 	}
 	if len(Leftovers(n2.NetnsPrefix+"-")) < 2 { // the VPC copy and the host

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/vishvananda/netlink"
 )
 
@@ -47,7 +48,7 @@ func TestNetnsCrashLeftovers(t *testing.T) {
 	}
 	plainFile := func(t *testing.T, name string) {
 		t.Helper()
-		if err := os.WriteFile(namedPath(name), nil, 0o444); err != nil {
+		if err := os.WriteFile(nsfs.Path(name), nil, 0o444); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -96,7 +97,7 @@ func TestNetnsCrashLeftovers(t *testing.T) {
 						t.Fatalf("DeleteVPC(%s): %v", id, err)
 					}
 				}
-				if _, err := os.Stat(namedPath(d.nsName(vpc))); !os.IsNotExist(err) {
+				if _, err := os.Stat(nsfs.Path(d.nsName(vpc))); !os.IsNotExist(err) {
 					t.Errorf("leftover file still there: %v", err)
 				}
 			}
@@ -128,7 +129,7 @@ func TestNetnsCrashLeftovers(t *testing.T) {
 		{"veth pair created, not yet marked or enslaved", func(t *testing.T, d *NetnsDriver) func(*testing.T, *NetnsDriver) {
 			vpc, vsw := vpcOf(t, d)
 			h := Host{ID: newID("i"), VpcID: vpc, VSwitchID: vsw, IP: ip10, Prefix: cidr0, Gateway: gw0}
-			hns, err := createNamed(d.origin, d.nsName(h.ID))
+			hns, err := nsfs.Create(d.origin, d.nsName(h.ID))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -147,7 +148,7 @@ func TestNetnsCrashLeftovers(t *testing.T) {
 		}},
 		{"host's /etc/netns dir without its namespace is pruned", func(t *testing.T, d *NetnsDriver) func(*testing.T, *NetnsDriver) {
 			host := newID("i")
-			dir := filepath.Join(netnsEtcDir, d.nsName(host))
+			dir := filepath.Join(nsfs.EtcDir, d.nsName(host))
 			if err := os.MkdirAll(dir, 0o755); err != nil {
 				t.Fatal(err)
 			}

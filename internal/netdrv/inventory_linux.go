@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/vishvananda/netlink"
 )
 
@@ -14,9 +15,9 @@ import (
 // Adopted namespaces are not listed.
 func (d *NetnsDriver) Inventory() (Inventory, error) {
 	var inv Inventory
-	ents, err := os.ReadDir(netnsRunDir)
+	ents, err := os.ReadDir(nsfs.RunDir)
 	if err != nil && !os.IsNotExist(err) {
-		return inv, fmt.Errorf("netdrv: list %s: %w", netnsRunDir, err)
+		return inv, fmt.Errorf("netdrv: list %s: %w", nsfs.RunDir, err)
 	}
 	for _, e := range ents {
 		id, ok := strings.CutPrefix(e.Name(), d.prefix+"-")
@@ -33,9 +34,9 @@ func (d *NetnsDriver) Inventory() (Inventory, error) {
 	}
 	// A host's /etc/netns dir without its namespace (a crash between
 	// deleting one and the other) is listed too, so it gets pruned.
-	etc, err := os.ReadDir(netnsEtcDir)
+	etc, err := os.ReadDir(nsfs.EtcDir)
 	if err != nil && !os.IsNotExist(err) {
-		return inv, fmt.Errorf("netdrv: list %s: %w", netnsEtcDir, err)
+		return inv, fmt.Errorf("netdrv: list %s: %w", nsfs.EtcDir, err)
 	}
 	for _, e := range etc {
 		id, ok := strings.CutPrefix(e.Name(), d.prefix+"-")

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -32,10 +33,10 @@ import (
 // first connect took one SYN retransmission, 1 s, and none after it).
 func (d *NetnsDriver) settleLinkLocal(nl *netlink.Handle, ns netns.NsHandle, link netlink.Link) error {
 	name := link.Attrs().Name
-	if _, err := sysctl(d.origin, ns, "net.ipv6.conf."+name+".accept_dad", "0"); err != nil {
+	if _, err := nsfs.Sysctl(d.origin, ns, "net.ipv6.conf."+name+".accept_dad", "0"); err != nil {
 		return fmt.Errorf("accept_dad on %s: %w", name, err)
 	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return nl.AddrList(link, netlink.FAMILY_V6) })
+	addrs, err := nsfs.RetryDump(func() ([]netlink.Addr, error) { return nl.AddrList(link, netlink.FAMILY_V6) })
 	if err != nil {
 		return err
 	}
@@ -61,7 +62,7 @@ func (d *NetnsDriver) hostIPv6Defaults(hs *nsHost, h Host) error {
 	if !h.IP6.IsValid() {
 		return nil
 	}
-	_, err := sysctl(d.origin, hs.ns, "net.ipv6.conf.default.accept_dad", "0")
+	_, err := nsfs.Sysctl(d.origin, hs.ns, "net.ipv6.conf.default.accept_dad", "0")
 	return err
 }
 
@@ -99,7 +100,7 @@ func (d *NetnsDriver) EnsureVSwitchIPv6(vpcID, vswID string, cidr6 netip.Prefix)
 
 // vswitchIPv6 is EnsureVSwitchIPv6 with opMu held.
 func (d *NetnsDriver) vswitchIPv6(v *nsVPC, br netlink.Link, cidr6 netip.Prefix) error {
-	if _, err := sysctl(d.origin, v.ns, "net.ipv6.conf.all.forwarding", "1"); err != nil {
+	if _, err := nsfs.Sysctl(d.origin, v.ns, "net.ipv6.conf.all.forwarding", "1"); err != nil {
 		return fmt.Errorf("netdrv: vpc %s: ipv6 forwarding: %w", v.id, err)
 	}
 	name := br.Attrs().Name
@@ -107,7 +108,7 @@ func (d *NetnsDriver) vswitchIPv6(v *nsVPC, br netlink.Link, cidr6 netip.Prefix)
 		return fmt.Errorf("netdrv: vpc %s: %w", v.id, err)
 	}
 	gw := IPv6Gateway(cidr6)
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, netlink.FAMILY_V6) })
+	addrs, err := nsfs.RetryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, netlink.FAMILY_V6) })
 	if err != nil {
 		return err
 	}
@@ -148,14 +149,14 @@ func (d *NetnsDriver) hostIPv6(v *nsVPC, br netlink.Link, hnl *netlink.Handle, h
 		if err := d.vswitchIPv6(v, br, h.Prefix6); err != nil {
 			return err
 		}
-		if _, err := sysctl(d.origin, hs.ns, "net.ipv6.conf.eth0.accept_ra", "0"); err != nil {
+		if _, err := nsfs.Sysctl(d.origin, hs.ns, "net.ipv6.conf.eth0.accept_ra", "0"); err != nil {
 			return fmt.Errorf("accept_ra on eth0: %w", err)
 		}
 		if err := d.settleLinkLocal(hnl, hs.ns, eth); err != nil {
 			return err
 		}
 	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return hnl.AddrList(eth, netlink.FAMILY_V6) })
+	addrs, err := nsfs.RetryDump(func() ([]netlink.Addr, error) { return hnl.AddrList(eth, netlink.FAMILY_V6) })
 	if err != nil {
 		return err
 	}

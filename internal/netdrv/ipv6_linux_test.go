@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv6"
@@ -254,10 +255,10 @@ func TestNetnsIPv6DualStack(t *testing.T) {
 			}
 		}
 	}
-	if fw, err := sysctl(d.origin, d.vpcs[vpcC].ns, "net.ipv6.conf.all.forwarding", ""); err != nil || fw != "0" {
+	if fw, err := nsfs.Sysctl(d.origin, d.vpcs[vpcC].ns, "net.ipv6.conf.all.forwarding", ""); err != nil || fw != "0" {
 		t.Errorf("IPv4-only VPC forwards IPv6: %q %v", fw, err)
 	}
-	if fw, err := sysctl(d.origin, d.vpcs[tp.vpcA].ns, "net.ipv6.conf.all.forwarding", ""); err != nil || fw != "1" {
+	if fw, err := nsfs.Sysctl(d.origin, d.vpcs[tp.vpcA].ns, "net.ipv6.conf.all.forwarding", ""); err != nil || fw != "1" {
 		t.Errorf("dual-stack VPC does not forward IPv6: %q %v", fw, err)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/vishvananda/netns"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv6"
@@ -24,7 +25,7 @@ import (
 // waits for the links' carrier for IPv4.
 func (d *NetnsDriver) probeIPv6Gateway(ns netns.NsHandle, gw netip.Addr, limit time.Duration) error {
 	var fd int
-	if err := inNS(d.origin, ns, func() (err error) {
+	if err := nsfs.In(d.origin, ns, func() (err error) {
 		fd, err = unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6)
 		return err
 	}); err != nil {

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -97,7 +98,7 @@ func newNetns(prefix string, log *slog.Logger) (*NetnsDriver, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netdrv: no network namespace support: %w", err)
 	}
-	if err := ensureRunDir(); err != nil {
+	if err := nsfs.EnsureRunDir(); err != nil {
 		origin.Close()
 		return nil, fmt.Errorf("netdrv: %w", err)
 	}
@@ -186,7 +187,7 @@ func (d *NetnsDriver) loadVPC(vpcID string) (*nsVPC, error) {
 	if !h.IsOpen() {
 		return nil, fmt.Errorf("%w: vpc %s", ErrNotFound, vpcID)
 	}
-	v, err = d.addVPC(vpcID, namedPath(name), h, false)
+	v, err = d.addVPC(vpcID, nsfs.Path(name), h, false)
 	if err != nil {
 		return nil, err
 	}
@@ -228,12 +229,12 @@ func (d *NetnsDriver) EnsureVPC(vpcID string) error {
 	v, err := d.loadVPC(vpcID)
 	if errors.Is(err, ErrNotFound) {
 		name := d.nsName(vpcID)
-		h, cerr := createNamed(d.origin, name)
+		h, cerr := nsfs.Create(d.origin, name)
 		if cerr != nil {
 			return fmt.Errorf("netdrv: create VPC namespace %s: %w", name, cerr)
 		}
-		if v, err = d.addVPC(vpcID, namedPath(name), h, false); err != nil {
-			deleteNamed(name) //nolint:errcheck
+		if v, err = d.addVPC(vpcID, nsfs.Path(name), h, false); err != nil {
+			nsfs.Delete(name) //nolint:errcheck
 			return err
 		}
 		d.log.Info("created VPC namespace", "vpc", vpcID, "netns", name)
@@ -251,7 +252,7 @@ func (d *NetnsDriver) AdoptVPC(vpcID, nsPath string) error {
 	}
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
-	h, err := openNS(nsPath)
+	h, err := nsfs.Open(nsPath)
 	if err != nil {
 		return fmt.Errorf("netdrv: adopt %s: %w", nsPath, err)
 	}
@@ -297,7 +298,7 @@ func (d *NetnsDriver) configureVPC(v *nsVPC) error {
 	if err := v.nl.LinkSetUp(lo); err != nil {
 		return fmt.Errorf("netdrv: vpc %s: lo up: %w", v.id, err)
 	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(lo, netlink.FAMILY_V4) })
+	addrs, err := nsfs.RetryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(lo, netlink.FAMILY_V4) })
 	if err != nil {
 		return fmt.Errorf("netdrv: vpc %s: list lo addresses: %w", v.id, err)
 	}
@@ -307,7 +308,7 @@ func (d *NetnsDriver) configureVPC(v *nsVPC) error {
 			return fmt.Errorf("netdrv: vpc %s: add resolver address: %w", v.id, err)
 		}
 	}
-	prev, err := sysctl(d.origin, v.ns, "net.ipv4.ip_forward", "1")
+	prev, err := nsfs.Sysctl(d.origin, v.ns, "net.ipv4.ip_forward", "1")
 	if err != nil {
 		return fmt.Errorf("netdrv: vpc %s: ip_forward: %w", v.id, err)
 	}
@@ -343,19 +344,19 @@ func (d *NetnsDriver) deleteVPC(vpcID string) error {
 	errs = append(errs, d.removeOwnLinks(v))
 	if v.adopted {
 		if lo, err := v.nl.LinkByName("lo"); err == nil {
-			addrs, _ := retryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(lo, netlink.FAMILY_V4) })
+			addrs, _ := nsfs.RetryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(lo, netlink.FAMILY_V4) })
 			if a := findAddr(addrs, ResolverIP, 32); a != nil && a.Label == resolverLabel {
 				errs = append(errs, v.nl.AddrDel(lo, a))
 			}
 		}
 		if v.prevForward != "" {
-			_, err := sysctl(d.origin, v.ns, "net.ipv4.ip_forward", v.prevForward)
+			_, err := nsfs.Sysctl(d.origin, v.ns, "net.ipv4.ip_forward", v.prevForward)
 			errs = append(errs, err)
 		}
 	}
 	d.dropVPC(v)
 	if !v.adopted {
-		errs = append(errs, deleteNamed(d.nsName(vpcID)))
+		errs = append(errs, nsfs.Delete(d.nsName(vpcID)))
 	}
 	d.log.Info("deleted VPC", "vpc", vpcID, "adopted", v.adopted)
 	return errors.Join(errs...)
@@ -364,14 +365,14 @@ func (d *NetnsDriver) deleteVPC(vpcID string) error {
 // removeOwnLinks deletes every link carrying our alias mark (bridges and
 // host veth ends).
 func (d *NetnsDriver) removeOwnLinks(v *nsVPC) error {
-	links, err := retryDump(v.nl.LinkList)
+	links, err := nsfs.RetryDump(v.nl.LinkList)
 	if err != nil {
 		return err
 	}
 	var errs []error
 	for _, l := range links {
 		if strings.HasPrefix(l.Attrs().Alias, aliasMark) {
-			if err := v.nl.LinkDel(l); err != nil && !isNotFound(err) {
+			if err := v.nl.LinkDel(l); err != nil && !nsfs.IsLinkNotFound(err) {
 				errs = append(errs, err)
 			}
 		}
@@ -401,17 +402,17 @@ func (d *NetnsDriver) Cleanup() error {
 		errs = append(errs, d.deleteVPC(id))
 	}
 	errs = append(errs, d.removeUnderlayFilter())
-	names, err := listNamed()
+	names, err := nsfs.List()
 	errs = append(errs, err)
 	for _, n := range names {
 		if d.ours(n) {
-			errs = append(errs, teardownNamed(n))
+			errs = append(errs, nsfs.Teardown(n))
 		}
 	}
-	if ents, err := os.ReadDir(netnsEtcDir); err == nil {
+	if ents, err := os.ReadDir(nsfs.EtcDir); err == nil {
 		for _, e := range ents {
 			if d.ours(e.Name()) {
-				errs = append(errs, os.RemoveAll(filepath.Join(netnsEtcDir, e.Name())))
+				errs = append(errs, os.RemoveAll(filepath.Join(nsfs.EtcDir, e.Name())))
 			}
 		}
 	} else if !errors.Is(err, os.ErrNotExist) {
@@ -423,9 +424,9 @@ func (d *NetnsDriver) Cleanup() error {
 	return nil
 }
 
-// openNamed is openNamed that logs a repaired leftover.
+// openNamed is nsfs.OpenNamed that logs a repaired leftover.
 func (d *NetnsDriver) openNamed(name string) (netns.NsHandle, error) {
-	h, repaired, err := openNamed(name)
+	h, repaired, err := nsfs.OpenNamed(name)
 	if repaired {
 		d.log.Warn("removed an unmounted namespace file left by a crash", "netns", name)
 	}

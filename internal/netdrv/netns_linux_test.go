@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 )
@@ -60,7 +61,7 @@ func newTestNetns(t testing.TB) *NetnsDriver {
 // leftovers lists /run/netns and /etc/netns entries starting with prefix.
 func leftovers(prefix string) []string {
 	var left []string
-	for _, dir := range []string{netnsRunDir, netnsEtcDir} {
+	for _, dir := range []string{nsfs.RunDir, nsfs.EtcDir} {
 		ents, _ := os.ReadDir(dir)
 		for _, e := range ents {
 			if strings.HasPrefix(e.Name(), prefix) {
@@ -454,7 +455,7 @@ func TestNetnsIdempotentAndCleanup(t *testing.T) {
 			t.Errorf("%s still listed:\n%s", gone, list)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(netnsEtcDir, d.HostNamespace(tp.hostB.ID))); !os.IsNotExist(err) {
+	if _, err := os.Stat(filepath.Join(nsfs.EtcDir, d.HostNamespace(tp.hostB.ID))); !os.IsNotExist(err) {
 		t.Errorf("/etc/netns dir of deleted host: %v", err)
 	}
 	if !strings.Contains(list, tp.vpcA) {
@@ -493,7 +494,7 @@ func TestNetnsAdoptVPC(t *testing.T) {
 	name := d.Prefix() + "adopted" // not "<prefix>-<id>": Cleanup must not touch it
 	run(t, "ip", "netns", "add", name)
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", name).Run() })
-	path := filepath.Join(netnsRunDir, name)
+	path := filepath.Join(nsfs.RunDir, name)
 	fwdBefore := strings.TrimSpace(run(t, "ip", "netns", "exec", name, "cat", "/proc/sys/net/ipv4/ip_forward"))
 
 	vpc, vsw := newID("vpc"), newID("vsw")

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -26,7 +27,7 @@ func hostAlias(hostID string) string { return aliasMark + "host " + hostID }
 // bridge returns the vSwitch's bridge; (nil, nil) if absent.
 func (d *NetnsDriver) bridge(v *nsVPC, vswID string) (netlink.Link, error) {
 	l, err := v.nl.LinkByName(BridgeName(vswID))
-	if isNotFound(err) {
+	if nsfs.IsLinkNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -36,7 +37,7 @@ func (d *NetnsDriver) bridge(v *nsVPC, vswID string) (netlink.Link, error) {
 		// Created but not yet marked when a crash came: in a namespace of
 		// ours every link is ours. Remove it; EnsureVSwitch makes it anew.
 		d.log.Warn("removing a half-made vSwitch bridge left by a crash", "vpc", v.id, "vswitch", vswID, "bridge", l.Attrs().Name)
-		if err := v.nl.LinkDel(l); err != nil && !isNotFound(err) {
+		if err := v.nl.LinkDel(l); err != nil && !nsfs.IsLinkNotFound(err) {
 			return nil, err
 		}
 		return nil, nil
@@ -88,7 +89,7 @@ func (d *NetnsDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, gw n
 			return fmt.Errorf("netdrv: vpc %s: MAC of %s: %w", vpcID, name, err)
 		}
 	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, netlink.FAMILY_V4) })
+	addrs, err := nsfs.RetryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, netlink.FAMILY_V4) })
 	if err != nil {
 		return err
 	}
@@ -148,16 +149,16 @@ func (d *NetnsDriver) DeleteVSwitch(vpcID, vswID string) error {
 		return errors.Join(append(errs, err)...)
 	}
 	// Host veth ends enslaved to the bridge (hosts unknown to this process).
-	links, err := retryDump(v.nl.LinkList)
+	links, err := nsfs.RetryDump(v.nl.LinkList)
 	errs = append(errs, err)
 	for _, l := range links {
 		if l.Attrs().MasterIndex == br.Attrs().Index && strings.HasPrefix(l.Attrs().Alias, aliasMark) {
-			if err := v.nl.LinkDel(l); err != nil && !isNotFound(err) {
+			if err := v.nl.LinkDel(l); err != nil && !nsfs.IsLinkNotFound(err) {
 				errs = append(errs, err)
 			}
 		}
 	}
-	if err := v.nl.LinkDel(br); err != nil && !isNotFound(err) {
+	if err := v.nl.LinkDel(br); err != nil && !nsfs.IsLinkNotFound(err) {
 		errs = append(errs, err)
 	}
 	d.log.Info("deleted vSwitch", "vpc", vpcID, "vswitch", vswID)
@@ -246,7 +247,7 @@ func (d *NetnsDriver) eniTargetFamily(vpcID, vswID string, ip netip.Addr) (*nsVP
 	if ip.Is6() {
 		family = netlink.FAMILY_V6
 	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, family) })
+	addrs, err := nsfs.RetryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, family) })
 	return v, br, addrs, err
 }
 
@@ -328,7 +329,7 @@ func (d *NetnsDriver) EnsureHost(h Host) error {
 	name := d.nsName(h.ID)
 	hs, err := d.loadHost(h.ID)
 	if errors.Is(err, ErrNotFound) {
-		ns, cerr := createNamed(d.origin, name)
+		ns, cerr := nsfs.Create(d.origin, name)
 		if cerr != nil {
 			return fmt.Errorf("netdrv: create host namespace %s: %w", name, cerr)
 		}
@@ -368,7 +369,7 @@ func (d *NetnsDriver) EnsureHost(h Host) error {
 		nl   *netlink.Handle
 		name string
 	}{{hnl, "eth0"}, {v.nl, hostVethName(h.ID)}, {v.nl, br.Attrs().Name}} {
-		if err := waitOperUp(w.nl, w.name, 3*time.Second); err != nil {
+		if err := nsfs.WaitOperUp(w.nl, w.name, 3*time.Second); err != nil {
 			d.log.Warn("host link not up yet", "host", h.ID, "err", err)
 		}
 	}
@@ -378,11 +379,11 @@ func (d *NetnsDriver) EnsureHost(h Host) error {
 func (d *NetnsDriver) plumbHost(v *nsVPC, br netlink.Link, hnl *netlink.Handle, hs *nsHost, h, old Host) error {
 	vname := hostVethName(h.ID)
 	vl, err := v.nl.LinkByName(vname)
-	if err != nil && !isNotFound(err) {
+	if err != nil && !nsfs.IsLinkNotFound(err) {
 		return err
 	}
 	eth, err := hnl.LinkByName("eth0")
-	if err != nil && !isNotFound(err) {
+	if err != nil && !nsfs.IsLinkNotFound(err) {
 		return err
 	}
 	if vl != nil && vl.Attrs().Alias != hostAlias(h.ID) {
@@ -399,12 +400,12 @@ func (d *NetnsDriver) plumbHost(v *nsVPC, br netlink.Link, hnl *netlink.Handle, 
 	if !reuse {
 		// (Re)create the pair. Deleting either end deletes the peer too.
 		if eth != nil {
-			if err := hnl.LinkDel(eth); err != nil && !isNotFound(err) {
+			if err := hnl.LinkDel(eth); err != nil && !nsfs.IsLinkNotFound(err) {
 				return err
 			}
 		}
 		if vl != nil {
-			if err := v.nl.LinkDel(vl); err != nil && !isNotFound(err) {
+			if err := v.nl.LinkDel(vl); err != nil && !nsfs.IsLinkNotFound(err) {
 				return err
 			}
 		}
@@ -459,7 +460,7 @@ func (d *NetnsDriver) plumbHost(v *nsVPC, br netlink.Link, hnl *netlink.Handle, 
 	} else if err := hnl.LinkSetUp(lo); err != nil {
 		return err
 	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return hnl.AddrList(eth, netlink.FAMILY_V4) })
+	addrs, err := nsfs.RetryDump(func() ([]netlink.Addr, error) { return hnl.AddrList(eth, netlink.FAMILY_V4) })
 	if err != nil {
 		return err
 	}
@@ -483,7 +484,7 @@ func (d *NetnsDriver) plumbHost(v *nsVPC, br netlink.Link, hnl *netlink.Handle, 
 }
 
 func writeResolvConf(nsName string) error {
-	dir := filepath.Join(netnsEtcDir, nsName)
+	dir := filepath.Join(nsfs.EtcDir, nsName)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -515,41 +516,10 @@ func (d *NetnsDriver) deleteHost(hostID string) error {
 	if hs != nil {
 		hs.ns.Close()
 	}
-	errs = append(errs, teardownNamed(name))
-	errs = append(errs, os.RemoveAll(filepath.Join(netnsEtcDir, name)))
+	errs = append(errs, nsfs.Teardown(name))
+	errs = append(errs, os.RemoveAll(filepath.Join(nsfs.EtcDir, name)))
 	if hs != nil {
 		d.log.Info("deleted host", "host", hostID)
 	}
-	return errors.Join(errs...)
-}
-
-// teardownNamed deletes the links in a named namespace (so veth peers in
-// other namespaces vanish now, not when the kernel gets round to destroying
-// the namespace, or never if a socket still pins it) and then the name.
-func teardownNamed(name string) error {
-	ns, _, err := openNamed(name)
-	if err != nil {
-		return errors.Join(err, deleteNamed(name))
-	}
-	if !ns.IsOpen() {
-		return nil
-	}
-	var errs []error
-	if nlh, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE); err != nil {
-		errs = append(errs, err)
-	} else {
-		links, err := retryDump(nlh.LinkList)
-		errs = append(errs, err)
-		for _, l := range links {
-			if l.Attrs().Name != "lo" {
-				if err := nlh.LinkDel(l); err != nil && !isNotFound(err) {
-					errs = append(errs, err)
-				}
-			}
-		}
-		nlh.Close()
-	}
-	ns.Close()
-	errs = append(errs, deleteNamed(name))
 	return errors.Join(errs...)
 }

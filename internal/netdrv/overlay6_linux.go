@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strings"
 
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -45,12 +46,12 @@ func (d *NetnsDriver) overlayIPv6(v *nsVPC, vx netlink.Link, e Entries) (int, er
 			"net.ipv6.conf.all.proxy_ndp":                      "1",
 			"net.ipv6.conf." + vx.Attrs().Name + ".accept_dad": "0",
 		} {
-			if _, err := sysctl(d.origin, v.ns, key, val); err != nil {
+			if _, err := nsfs.Sysctl(d.origin, v.ns, key, val); err != nil {
 				return 0, fmt.Errorf("netdrv: vpc %s: %s: %w", v.id, key, err)
 			}
 		}
 	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(vx, netlink.FAMILY_V6) })
+	addrs, err := nsfs.RetryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(vx, netlink.FAMILY_V6) })
 	if err != nil {
 		return 0, fmt.Errorf("netdrv: vpc %s: addresses of %s: %w", v.id, vx.Attrs().Name, err)
 	}
@@ -83,7 +84,7 @@ func (d *NetnsDriver) overlayIPv6(v *nsVPC, vx netlink.Link, e Entries) (int, er
 // Called after the entries change and after a bridge gets its IPv6
 // gateway (vswitchIPv6), so a vSwitch made IPv6 later answers too.
 func (d *NetnsDriver) proxyNDP(v *nsVPC) (int, error) {
-	links, err := retryDump(v.nl.LinkList)
+	links, err := nsfs.RetryDump(v.nl.LinkList)
 	if err != nil {
 		return 0, err
 	}
@@ -95,7 +96,7 @@ func (d *NetnsDriver) proxyNDP(v *nsVPC) (int, error) {
 		if len(v.remote6) == 0 {
 			continue
 		}
-		addrs, err := retryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(l, netlink.FAMILY_V6) })
+		addrs, err := nsfs.RetryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(l, netlink.FAMILY_V6) })
 		if err != nil {
 			return 0, err
 		}
@@ -111,7 +112,7 @@ func (d *NetnsDriver) proxyNDP(v *nsVPC) (int, error) {
 			}
 		}
 	}
-	have, err := retryDump(func() ([]netlink.Neigh, error) { return v.nl.NeighProxyList(0, netlink.FAMILY_V6) })
+	have, err := nsfs.RetryDump(func() ([]netlink.Neigh, error) { return v.nl.NeighProxyList(0, netlink.FAMILY_V6) })
 	if err != nil {
 		return 0, fmt.Errorf("netdrv: vpc %s: list proxy NDP entries: %w", v.id, err)
 	}
@@ -150,7 +151,7 @@ func (d *NetnsDriver) proxyNDP(v *nsVPC) (int, error) {
 // otherwise keep the old MAC until NUD gives up on it: measured, about 8 s
 // without IPv6 to anything off-link. IPv4 hosts are not seeded.
 func (d *NetnsDriver) announceIPv6Gateway(v *nsVPC, br netlink.Link, mac net.HardwareAddr) error {
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, netlink.FAMILY_V6) })
+	addrs, err := nsfs.RetryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, netlink.FAMILY_V6) })
 	if err != nil {
 		return err
 	}
@@ -178,7 +179,7 @@ const (
 // held). Receivers with an entry for a target take mac (with override);
 // those without one ignore it.
 func (d *NetnsDriver) sendNA(v *nsVPC, br netlink.Link, mac net.HardwareAddr, targets []netip.Addr, flags byte) error {
-	return inNS(d.origin, v.ns, func() error {
+	return nsfs.In(d.origin, v.ns, func() error {
 		fd, err := unix.Socket(unix.AF_INET6, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMPV6)
 		if err != nil {
 			return err

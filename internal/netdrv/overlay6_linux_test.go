@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
 )
@@ -191,7 +192,7 @@ func sameSet(a, b []string) bool {
 // RTM_DELROUTE) seen meanwhile in n's copy of vpcID.
 func routeChanges(t *testing.T, n *ovNode, vpcID string, f func()) []string {
 	t.Helper()
-	h, err := openNS(namedPath(n.d.nsName(vpcID)))
+	h, err := nsfs.Open(nsfs.Path(n.d.nsName(vpcID)))
 	ok(t, err)
 	defer h.Close()
 	ch := make(chan netlink.RouteUpdate, 256)

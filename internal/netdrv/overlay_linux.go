@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -50,7 +51,7 @@ func (d *NetnsDriver) SetNode(n Node) error {
 		}
 		ns = netns.NsHandle(fd)
 	} else {
-		h, err := openNS(n.Namespace)
+		h, err := nsfs.Open(n.Namespace)
 		if err != nil {
 			return fmt.Errorf("netdrv: node namespace %s: %w", n.Namespace, err)
 		}
@@ -104,7 +105,7 @@ func newNodeState(ns netns.NsHandle, n Node) (*nodeState, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netdrv: netlink in the node namespace: %w", err)
 	}
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return nl.AddrList(nil, netlink.FAMILY_V4) })
+	addrs, err := nsfs.RetryDump(func() ([]netlink.Addr, error) { return nl.AddrList(nil, netlink.FAMILY_V4) })
 	if err != nil {
 		nl.Close()
 		return nil, fmt.Errorf("netdrv: node addresses: %w", err)
@@ -153,7 +154,7 @@ func (d *NetnsDriver) NodeConfig() (Node, bool) {
 // vxlan returns the VPC copy's VXLAN device; (nil, nil) if absent.
 func (d *NetnsDriver) vxlan(v *nsVPC) (*netlink.Vxlan, error) {
 	l, err := v.nl.LinkByName(VXLANName(v.id))
-	if isNotFound(err) {
+	if nsfs.IsLinkNotFound(err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -164,7 +165,7 @@ func (d *NetnsDriver) vxlan(v *nsVPC) (*netlink.Vxlan, error) {
 		// Created but not yet marked when a crash came: in a namespace of
 		// ours every link is ours. Remove it; EnsureOverlay makes it anew.
 		d.log.Warn("removing a half-made VXLAN device left by a crash", "vpc", v.id, "device", l.Attrs().Name)
-		if err := v.nl.LinkDel(l); err != nil && !isNotFound(err) {
+		if err := v.nl.LinkDel(l); err != nil && !nsfs.IsLinkNotFound(err) {
 			return nil, err
 		}
 		return nil, nil
@@ -220,7 +221,7 @@ func (d *NetnsDriver) EnsureOverlay(vpcID string, vni int) error {
 		name := VXLANName(vpcID)
 		tmp := vxlanTempName(vpcID)
 		if l, err := v.nl.LinkByName(tmp); err == nil { // left by a crash mid-replacement
-			if err := v.nl.LinkDel(l); err != nil && !isNotFound(err) {
+			if err := v.nl.LinkDel(l); err != nil && !nsfs.IsLinkNotFound(err) {
 				return fmt.Errorf("netdrv: vpc %s: delete leftover %s: %w", vpcID, tmp, err)
 			}
 		}
@@ -229,7 +230,7 @@ func (d *NetnsDriver) EnsureOverlay(vpcID string, vni int) error {
 			// restart): the kernel allows a VNI once per node namespace,
 			// so the old device must go first.
 			d.log.Info("replacing VXLAN device", "vpc", vpcID, "vni", vni)
-			if err := v.nl.LinkDel(vx); err != nil && !isNotFound(err) {
+			if err := v.nl.LinkDel(vx); err != nil && !nsfs.IsLinkNotFound(err) {
 				return fmt.Errorf("netdrv: vpc %s: delete VXLAN device: %w", vpcID, err)
 			}
 			vx = nil
@@ -243,7 +244,7 @@ func (d *NetnsDriver) EnsureOverlay(vpcID string, vni int) error {
 		}
 		if vx != nil {
 			d.log.Info("replacing VXLAN device", "vpc", vpcID, "oldVni", vx.VxlanId, "vni", vni)
-			if err := v.nl.LinkDel(vx); err != nil && !isNotFound(err) {
+			if err := v.nl.LinkDel(vx); err != nil && !nsfs.IsLinkNotFound(err) {
 				v.nl.LinkDel(created) //nolint:errcheck
 				return fmt.Errorf("netdrv: vpc %s: delete VXLAN device: %w", vpcID, err)
 			}
@@ -272,7 +273,7 @@ func (d *NetnsDriver) EnsureOverlay(vpcID string, vni int) error {
 		return err
 	}
 	v.vni = vni
-	links, err := retryDump(v.nl.LinkList)
+	links, err := nsfs.RetryDump(v.nl.LinkList)
 	if err != nil {
 		return err
 	}
@@ -294,7 +295,7 @@ func (d *NetnsDriver) EnsureOverlay(vpcID string, vni int) error {
 			return err
 		}
 	}
-	return waitOperUp(v.nl, vx.Name, 3*time.Second)
+	return nsfs.WaitOperUp(v.nl, vx.Name, 3*time.Second)
 }
 
 // createVXLAN creates a VPC copy's VXLAN device (not yet marked) named
@@ -330,7 +331,7 @@ func vxlanTempName(vpcID string) string { return "vn" + VXLANName(vpcID)[2:] }
 
 // setOverlayAddr makes a/32 the only address on the VXLAN device.
 func (d *NetnsDriver) setOverlayAddr(v *nsVPC, vx netlink.Link, a netip.Addr) error {
-	addrs, err := retryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(vx, netlink.FAMILY_V4) })
+	addrs, err := nsfs.RetryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(vx, netlink.FAMILY_V4) })
 	if err != nil {
 		return err
 	}
@@ -374,7 +375,7 @@ func (d *NetnsDriver) bridgeOverlay(v *nsVPC, br netlink.Link) error {
 		"net.ipv4.neigh." + name + ".proxy_delay": "0",
 		"net.ipv6.neigh." + name + ".proxy_delay": "0", // proxy NDP (overlay6_linux.go)
 	} {
-		if _, err := sysctl(d.origin, v.ns, key, val); err != nil {
+		if _, err := nsfs.Sysctl(d.origin, v.ns, key, val); err != nil {
 			return fmt.Errorf("netdrv: vpc %s: %s: %w", v.id, key, err)
 		}
 	}
@@ -422,7 +423,7 @@ func (d *NetnsDriver) DeleteOverlay(vpcID string) error {
 		return err
 	}
 	if vx != nil {
-		if err := v.nl.LinkDel(vx); err != nil && !isNotFound(err) {
+		if err := v.nl.LinkDel(vx); err != nil && !nsfs.IsLinkNotFound(err) {
 			return fmt.Errorf("netdrv: vpc %s: delete VXLAN device: %w", vpcID, err)
 		}
 		d.log.Info("deleted VXLAN device", "vpc", vpcID, "vni", vx.VxlanId)
@@ -432,7 +433,7 @@ func (d *NetnsDriver) DeleteOverlay(vpcID string) error {
 	if _, err := d.proxyNDP(v); err != nil {
 		return err
 	}
-	links, err := retryDump(v.nl.LinkList)
+	links, err := nsfs.RetryDump(v.nl.LinkList)
 	if err != nil {
 		return err
 	}
@@ -449,7 +450,7 @@ func (d *NetnsDriver) DeleteOverlay(vpcID string) error {
 				d.log.Warn("announce the IPv6 gateway's new MAC", "vpc", vpcID, "bridge", l.Attrs().Name, "err", err)
 			}
 		}
-		if _, err := sysctl(d.origin, v.ns, "net.ipv4.conf."+l.Attrs().Name+".proxy_arp", "0"); err != nil {
+		if _, err := nsfs.Sysctl(d.origin, v.ns, "net.ipv4.conf."+l.Attrs().Name+".proxy_arp", "0"); err != nil {
 			return err
 		}
 	}
@@ -496,18 +497,18 @@ func (d *NetnsDriver) SetOverlayEntries(vpcID string, e Entries) error {
 		wantNeigh[a.Unmap()] = mac.String()
 	}
 
-	fdb, err := retryDump(func() ([]netlink.Neigh, error) { return v.nl.NeighList(idx, unix.AF_BRIDGE) })
+	fdb, err := nsfs.RetryDump(func() ([]netlink.Neigh, error) { return v.nl.NeighList(idx, unix.AF_BRIDGE) })
 	if err != nil {
 		return fmt.Errorf("netdrv: vpc %s: list FDB: %w", vpcID, err)
 	}
 	var neighs []netlink.Neigh
 	var routes []netlink.Route
 	for _, fam := range []int{netlink.FAMILY_V4, netlink.FAMILY_V6} {
-		ns, err := retryDump(func() ([]netlink.Neigh, error) { return v.nl.NeighList(idx, fam) })
+		ns, err := nsfs.RetryDump(func() ([]netlink.Neigh, error) { return v.nl.NeighList(idx, fam) })
 		if err != nil {
 			return fmt.Errorf("netdrv: vpc %s: list neighbours: %w", vpcID, err)
 		}
-		rs, err := retryDump(func() ([]netlink.Route, error) {
+		rs, err := nsfs.RetryDump(func() ([]netlink.Route, error) {
 			return v.nl.RouteListFiltered(fam, &netlink.Route{LinkIndex: idx, Table: unix.RT_TABLE_MAIN},
 				netlink.RT_FILTER_OIF|netlink.RT_FILTER_TABLE)
 		})
@@ -645,7 +646,7 @@ func (d *NetnsDriver) AnnounceENI(vpcID, vswID string, ip netip.Addr) error {
 		return fmt.Errorf("netdrv: vpc %s: ENI %s is not held on vSwitch %s", vpcID, ip, vswID)
 	}
 	pkt := garpPacket(br.Attrs().HardwareAddr, ip)
-	err = inNS(d.origin, v.ns, func() error {
+	err = nsfs.In(d.origin, v.ns, func() error {
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, int(htons(unix.ETH_P_ARP)))
 		if err != nil {
 			return err
@@ -677,25 +678,3 @@ func garpPacket(mac net.HardwareAddr, ip netip.Addr) []byte {
 }
 
 func htons(v uint16) uint16 { return v<<8 | v>>8 }
-
-// waitOperUp waits until a link is operationally up (or UNKNOWN with
-// IFF_UP, as devices without carrier reporting are). Until the kernel's
-// linkwatch has run (batched, up to 1 s after carrier-on) a new veth or
-// bridge still has the noop qdisc and drops what is sent to it.
-func waitOperUp(nl *netlink.Handle, name string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	for {
-		l, err := nl.LinkByName(name)
-		if err != nil {
-			return err
-		}
-		st := l.Attrs().OperState
-		if st == netlink.OperUp || (st == netlink.OperUnknown && l.Attrs().Flags&net.FlagUp != 0) {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("netdrv: %s not operationally up after %v (%v)", name, timeout, st)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/nftables"
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -321,7 +322,7 @@ func bytesEq(a, b net.HardwareAddr) bool { return a.String() == b.String() }
 
 func vpcNS(t *testing.T, d *NetnsDriver, vpcID string) netns.NsHandle {
 	t.Helper()
-	h, err := openNS(namedPath(d.nsName(vpcID)))
+	h, err := nsfs.Open(nsfs.Path(d.nsName(vpcID)))
 	ok(t, err)
 	t.Cleanup(func() { h.Close() })
 	return h

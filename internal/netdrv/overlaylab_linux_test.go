@@ -12,10 +12,12 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/privlink/privlink/internal/nsfs"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -25,8 +27,9 @@ import (
 // namespace with bridge ul0, node namespaces with veth "ul"
 // (10.255.0.<i>/24) plugged into it, and on each node a netns driver
 // (its own prefix, so two nodes' copies of one VPC do not clash) configured
-// with SetNode. Names start with "plovl-"; leftovers of a killed run are
-// swept at the next start.
+// with SetNode. Names start with "plovl-<pid>-"; leftovers of a killed
+// run (its pid gone) are swept at the next start, and a run in another
+// process (a concurrent `go test`) is left alone.
 
 const ovLabMark = "plovl-"
 
@@ -66,16 +69,16 @@ func newOvLab(t *testing.T, n, mtu int) *ovLab {
 	runtime.UnlockOSThread()
 	ok(t, err)
 	t.Cleanup(func() { origin.Close() })
-	ok(t, ensureRunDir())
-	if names, _ := listNamed(); len(names) > 0 {
+	ok(t, nsfs.EnsureRunDir())
+	if names, _ := nsfs.List(); len(names) > 0 {
 		for _, name := range names {
-			if strings.HasPrefix(name, ovLabMark) {
+			if ovLabLeftover(name) {
 				t.Logf("removing leftover namespace %s", name)
-				teardownNamed(name) //nolint:errcheck
+				nsfs.Teardown(name) //nolint:errcheck
 			}
 		}
 	}
-	l := &ovLab{t: t, origin: origin, prefix: ovLabMark + randB32(6)}
+	l := &ovLab{t: t, origin: origin, prefix: fmt.Sprintf("%s%d-%s", ovLabMark, os.Getpid(), randB32(4))}
 	_, l.labNL = l.netns("lab")
 	ok(t, l.labNL.LinkAdd(&netlink.Bridge{LinkAttrs: netlink.LinkAttrs{Name: "ul0", MTU: mtu}}))
 	ul0, err := l.labNL.LinkByName("ul0")
@@ -84,7 +87,7 @@ func newOvLab(t *testing.T, n, mtu int) *ovLab {
 	for i := 1; i <= n; i++ {
 		nd := &ovNode{name: fmt.Sprintf("n%d", i), index: i, underlay: netip.AddrFrom4([4]byte{10, 255, 0, byte(i)})}
 		nd.ns, nd.nl = l.netns(nd.name)
-		nd.nsPath = namedPath(l.prefix + "-" + nd.name)
+		nd.nsPath = nsfs.Path(l.prefix + "-" + nd.name)
 		ok(t, l.labNL.LinkAdd(&netlink.Veth{
 			LinkAttrs: netlink.LinkAttrs{Name: nd.name, MTU: mtu, MasterIndex: ul0.Attrs().Index},
 			PeerName:  "ul", PeerNamespace: netlink.NsFd(int(nd.ns)),
@@ -97,11 +100,25 @@ func newOvLab(t *testing.T, n, mtu int) *ovLab {
 		ok(t, nd.nl.LinkSetMTU(ul, mtu))
 		ok(t, nd.nl.AddrAdd(ul, &netlink.Addr{IPNet: ipNet(nd.underlay, 24)}))
 		ok(t, nd.nl.LinkSetUp(ul))
-		ok(t, waitOperUp(nd.nl, "ul", 3*time.Second))
+		ok(t, nsfs.WaitOperUp(nd.nl, "ul", 3*time.Second))
 		nd.d = l.driver(nd)
 		l.nodes = append(l.nodes, nd)
 	}
 	return l
+}
+
+// ovLabLeftover: name is an overlay lab namespace whose process is gone.
+func ovLabLeftover(name string) bool {
+	rest, ok := strings.CutPrefix(name, ovLabMark)
+	if !ok {
+		return false
+	}
+	pid, _, _ := strings.Cut(rest, "-")
+	if n, err := strconv.Atoi(pid); err == nil && n != os.Getpid() {
+		_, err := os.Stat(fmt.Sprintf("/proc/%d", n))
+		return errors.Is(err, os.ErrNotExist)
+	}
+	return false
 }
 
 // driver makes a configured netns driver for node nd; t.Cleanup removes
@@ -127,11 +144,11 @@ func (l *ovLab) driverAs(nd *ovNode, suffix string) *NetnsDriver {
 func (l *ovLab) netns(name string) (netns.NsHandle, *netlink.Handle) {
 	l.t.Helper()
 	full := l.prefix + "-" + name
-	ns, err := createNamed(l.origin, full)
+	ns, err := nsfs.Create(l.origin, full)
 	ok(l.t, err)
 	l.t.Cleanup(func() {
 		ns.Close()
-		if err := teardownNamed(full); err != nil {
+		if err := nsfs.Teardown(full); err != nil {
 			l.t.Errorf("teardown %s: %v", full, err)
 		}
 	})
@@ -284,7 +301,7 @@ func echo(dial dialFunc, addr netip.AddrPort, n int) error {
 // hostNS opens a host's namespace.
 func hostNS(t *testing.T, d *NetnsDriver, hostID string) netns.NsHandle {
 	t.Helper()
-	h, err := openNS(namedPath(d.nsName(hostID)))
+	h, err := nsfs.Open(nsfs.Path(d.nsName(hostID)))
 	ok(t, err)
 	t.Cleanup(func() { h.Close() })
 	return h
@@ -293,7 +310,7 @@ func hostNS(t *testing.T, d *NetnsDriver, hostID string) netns.NsHandle {
 // ping sends one ICMP echo of size bytes (IP packet) with DF set from
 // inside ns and waits for the reply (raw socket: no ping binary needed).
 func ping(origin, ns netns.NsHandle, dst netip.Addr, size int) error {
-	return inNS(origin, ns, func() error {
+	return nsfs.In(origin, ns, func() error {
 		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP)
 		if err != nil {
 			return err
@@ -385,6 +402,6 @@ func (l *ovLab) heal(nd *ovNode) {
 	lk, err := l.labNL.LinkByName(nd.name)
 	ok(l.t, err)
 	ok(l.t, l.labNL.LinkSetUp(lk))
-	ok(l.t, waitOperUp(l.labNL, nd.name, 3*time.Second))
-	ok(l.t, waitOperUp(nd.nl, "ul", 3*time.Second))
+	ok(l.t, nsfs.WaitOperUp(l.labNL, nd.name, 3*time.Second))
+	ok(l.t, nsfs.WaitOperUp(nd.nl, "ul", 3*time.Second))
 }
