@@ -266,3 +266,21 @@ func unsupported(why string) action {
 		return nil, model.Errorf(http.StatusBadRequest, "OperationUnsupported", "%s", why)
 	}
 }
+
+// endpoint reads the endpoint the required EndpointId names.
+func (c *call) endpoint() (api.Endpoint, error) {
+	id, err := c.p.required("EndpointId")
+	if err != nil {
+		return api.Endpoint{}, err
+	}
+	return c.c.GetEndpoint(c.ctx, id)
+}
+
+// service reads the service the required ServiceId names.
+func (c *call) service() (api.EndpointService, error) {
+	id, err := c.p.required("ServiceId")
+	if err != nil {
+		return api.EndpointService{}, err
+	}
+	return c.c.GetService(c.ctx, id)
+}

@@ -57,15 +57,11 @@ type listConnectionsResponse struct {
 }
 
 func listVpcEndpointConnections(c *call) (response, error) {
-	id, err := c.p.required("ServiceId")
+	s, err := c.service()
 	if err != nil {
 		return nil, err
 	}
-	s, err := c.c.GetService(c.ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	all, err := c.c.ListConnections(c.ctx, id)
+	all, err := c.c.ListConnections(c.ctx, s.ServiceID)
 	if err != nil {
 		return nil, err
 	}
@@ -296,11 +292,7 @@ type getEndpointResponse struct {
 }
 
 func getVpcEndpointAttribute(c *call) (response, error) {
-	id, err := c.p.required("EndpointId")
-	if err != nil {
-		return nil, err
-	}
-	e, err := c.c.GetEndpoint(c.ctx, id)
+	e, err := c.endpoint()
 	if err != nil {
 		return nil, err
 	}
@@ -362,11 +354,7 @@ type listZonesResponse struct {
 }
 
 func listVpcEndpointZones(c *call) (response, error) {
-	id, err := c.p.required("EndpointId")
-	if err != nil {
-		return nil, err
-	}
-	e, err := c.c.GetEndpoint(c.ctx, id)
+	e, err := c.endpoint()
 	if err != nil {
 		return nil, err
 	}
@@ -392,11 +380,7 @@ type listEndpointSGsResponse struct {
 }
 
 func listVpcEndpointSecurityGroups(c *call) (response, error) {
-	id, err := c.p.required("EndpointId")
-	if err != nil {
-		return nil, err
-	}
-	e, err := c.c.GetEndpoint(c.ctx, id)
+	e, err := c.endpoint()
 	if err != nil {
 		return nil, err
 	}

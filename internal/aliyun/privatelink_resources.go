@@ -295,11 +295,7 @@ type listResourcesResponse struct {
 // resource per zone (StatusInfo: Healthy if a backend there is, else
 // Unhealthy or Unknown), or its backends (ResourceId IP:PORT).
 func listVpcEndpointServiceResources(c *call) (response, error) {
-	id, err := c.p.required("ServiceId")
-	if err != nil {
-		return nil, err
-	}
-	s, err := c.c.GetService(c.ctx, id)
+	s, err := c.service()
 	if err != nil {
 		return nil, err
 	}

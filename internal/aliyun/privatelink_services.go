@@ -134,11 +134,7 @@ type getServiceResponse struct {
 }
 
 func getVpcEndpointServiceAttribute(c *call) (response, error) {
-	id, err := c.p.required("ServiceId")
-	if err != nil {
-		return nil, err
-	}
-	s, err := c.c.GetService(c.ctx, id)
+	s, err := c.service()
 	if err != nil {
 		return nil, err
 	}
@@ -337,11 +333,7 @@ type listUsersResponse struct {
 }
 
 func listVpcEndpointServiceUsers(c *call) (response, error) {
-	id, err := c.p.required("ServiceId")
-	if err != nil {
-		return nil, err
-	}
-	s, err := c.c.GetService(c.ctx, id)
+	s, err := c.service()
 	if err != nil {
 		return nil, err
 	}
