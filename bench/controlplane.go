@@ -200,7 +200,10 @@ func (h *harness) fill(ctx context.Context) error {
 			go func() {
 				defer wg.Done()
 				for i := int(next.Add(1) - 1); i < need && ctx.Err() == nil; i = int(next.Add(1) - 1) {
-					if _, err := h.createEndpoint(ctx, vpcs[i/maxEndpointsPerVPC]); err != nil {
+					// Filling may meet 503 ControlPlaneUnavailable on a loaded
+					// machine; it is retried as its message asks (the timed
+					// creates are not: there a 503 is a result).
+					if _, err := h.connectRetry(ctx, vpcs[i/maxEndpointsPerVPC], h.t.cpSvc, 0); err != nil {
 						once.Do(func() { firstErr = err })
 						return
 					}
@@ -210,6 +213,9 @@ func (h *harness) fill(ctx context.Context) error {
 		wg.Wait()
 		if firstErr != nil {
 			return firstErr
+		}
+		if r := scaleRetries.Swap(0); r > 0 {
+			h.rep.note("control plane: %d creates of the existing endpoints were answered 503 ControlPlaneUnavailable and retried", r)
 		}
 	}
 	want := max(h.cfg.CPExisting, len(all))
