@@ -124,10 +124,11 @@ func (c *Cache) watchFrom(ctx context.Context, rev int64) error {
 		if len(resp.Events) == 0 {
 			continue
 		}
-		if !touchesWatched(c.s.prefix, resp.Events) {
+		touched := touchedKinds(c.s.prefix, resp.Events)
+		if len(touched) == 0 {
 			continue // ipam, idem, token keys: nothing a State holds
 		}
-		next := c.state.Load().clone()
+		next := c.state.Load().cloneKinds(touched)
 		for _, ev := range resp.Events {
 			var value *[]byte
 			if ev.Type != clientv3.EventTypeDelete {
@@ -142,14 +143,19 @@ func (c *Cache) watchFrom(ctx context.Context, rev int64) error {
 	return errors.New("watch channel closed")
 }
 
-func touchesWatched(prefix string, evs []*clientv3.Event) bool {
+// touchedKinds are the kinds of State records that evs change.
+func touchedKinds(prefix string, evs []*clientv3.Event) map[string]bool {
+	var touched map[string]bool
 	for _, ev := range evs {
 		kind, _, _ := relKind(strings.TrimPrefix(string(ev.Kv.Key), prefix))
 		if kinds[kind] != nil {
-			return true
+			if touched == nil {
+				touched = map[string]bool{}
+			}
+			touched[kind] = true
 		}
 	}
-	return false
+	return touched
 }
 
 // ReadState reads a State at one revision: the given kinds, or every kind
