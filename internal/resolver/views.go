@@ -1,0 +1,243 @@
+package resolver
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/privlink/privlink/internal/dns"
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/store"
+)
+
+// Views derives the DNS views incrementally: it remembers, per endpoint,
+// the names and addresses it contributed and the records of the State
+// it read to derive them (its endpoint, its service, per zone the zone's
+// report, placement, and the zone agent or the placement's node). On a
+// new State it re-derives only the endpoints one of whose records
+// changed (store.Changes, by identity) and patches the names whose
+// address set changed. A name several endpoints publish (the service
+// name, the service domain) holds the union of their addresses, kept as
+// a count per address. The result always equals Build of the same State
+// (TestViewsMatchBuild).
+type Views struct {
+	mapAddr func(vpcID string, ip netip.Addr) netip.Addr
+	last    *store.State
+	eps     map[string]*contribution
+	// byRecord lists, per record (store.RecordKey), the endpoints whose
+	// contribution read it.
+	byRecord map[string]map[string]struct{}
+	// names is, per VPC and name, how many contributions hold each address.
+	names map[string]map[string]map[netip.Addr]int
+}
+
+// contribution is what one endpoint publishes and what it was derived from.
+type contribution struct {
+	vpc     string
+	names   []named
+	records []string
+}
+
+type named struct {
+	name  string
+	addrs []netip.Addr
+}
+
+// depKinds are the kinds of records a contribution is derived from.
+var depKinds = []string{store.KindEndpoint, store.KindService, store.KindReport, store.KindAgent, store.KindNode, store.KindENIPlace}
+
+// NewViews returns empty views; mapAddr is as for Build.
+func NewViews(mapAddr func(vpcID string, ip netip.Addr) netip.Addr) *Views {
+	return &Views{mapAddr: mapAddr, eps: map[string]*contribution{}, byRecord: map[string]map[string]struct{}{},
+		names: map[string]map[string]map[netip.Addr]int{}}
+}
+
+// Update brings the views to st and returns what changed: per VPC, the
+// new addresses of every name whose address set changed (none: the name
+// is gone), as dns.Server.PatchView takes them. The first call derives
+// every endpoint.
+func (v *Views) Update(st *store.State) map[string]map[string][]netip.Addr {
+	affected := map[string]struct{}{}
+	if v.last == nil {
+		for id := range st.Endpoints {
+			affected[id] = struct{}{}
+		}
+	} else {
+		for _, rec := range store.Changes(v.last, st, depKinds...) {
+			if id, ok := strings.CutPrefix(rec, store.KindEndpoint+"/"); ok {
+				affected[id] = struct{}{}
+			}
+			for id := range v.byRecord[rec] {
+				affected[id] = struct{}{}
+			}
+		}
+	}
+	dirty := map[string]map[string]struct{}{}
+	for id := range affected {
+		old := v.eps[id]
+		var next *contribution
+		if ep := st.Endpoints[id]; ep != nil {
+			next = derive(st, ep, v.mapAddr)
+		}
+		// Add the new addresses before removing the old ones, so that an
+		// address held before and after marks nothing dirty.
+		if next != nil {
+			v.count(next, 1, dirty)
+		}
+		if old != nil {
+			v.count(old, -1, dirty)
+			v.index(id, old, false)
+		}
+		if next != nil {
+			v.index(id, next, true)
+			v.eps[id] = next
+		} else {
+			delete(v.eps, id)
+		}
+	}
+	v.last = st
+	out := make(map[string]map[string][]netip.Addr, len(dirty))
+	for vpc, names := range dirty {
+		patch := make(map[string][]netip.Addr, len(names))
+		for name := range names {
+			patch[name] = addrsOf(v.names[vpc][name])
+		}
+		out[vpc] = patch
+	}
+	return out
+}
+
+// Snapshot is the full views (every VPC with a name), as Build returns them.
+func (v *Views) Snapshot(rev int64) *dns.Snapshot {
+	snap := &dns.Snapshot{Revision: rev, Views: make(map[string]map[string][]netip.Addr, len(v.names))}
+	for vpc, names := range v.names {
+		view := make(map[string][]netip.Addr, len(names))
+		for name, set := range names {
+			view[name] = addrsOf(set)
+		}
+		snap.Views[vpc] = view
+	}
+	return snap
+}
+
+func addrsOf(set map[netip.Addr]int) []netip.Addr {
+	if len(set) == 0 {
+		return nil
+	}
+	out := make([]netip.Addr, 0, len(set))
+	for a := range set {
+		out = append(out, a)
+	}
+	return out
+}
+
+// count adds (delta 1) or removes (-1) a contribution's addresses and
+// marks dirty the names whose address set changes.
+func (v *Views) count(c *contribution, delta int, dirty map[string]map[string]struct{}) {
+	if len(c.names) == 0 {
+		return
+	}
+	view := v.names[c.vpc]
+	if view == nil {
+		view = map[string]map[netip.Addr]int{}
+		v.names[c.vpc] = view
+	}
+	mark := func(name string) {
+		d := dirty[c.vpc]
+		if d == nil {
+			d = map[string]struct{}{}
+			dirty[c.vpc] = d
+		}
+		d[name] = struct{}{}
+	}
+	for _, n := range c.names {
+		set := view[n.name]
+		if set == nil {
+			set = map[netip.Addr]int{}
+			view[n.name] = set
+		}
+		for _, a := range n.addrs {
+			k := set[a] + delta
+			switch {
+			case k > 0:
+				set[a] = k
+				if k == 1 && delta > 0 {
+					mark(n.name)
+				}
+			default:
+				delete(set, a)
+				mark(n.name)
+			}
+		}
+		if len(set) == 0 {
+			delete(view, n.name)
+		}
+	}
+	if len(view) == 0 {
+		delete(v.names, c.vpc)
+	}
+}
+
+// index adds or removes the endpoint under each record it read.
+func (v *Views) index(id string, c *contribution, add bool) {
+	for _, rec := range c.records {
+		ids := v.byRecord[rec]
+		if add {
+			if ids == nil {
+				ids = map[string]struct{}{}
+				v.byRecord[rec] = ids
+			}
+			ids[id] = struct{}{}
+			continue
+		}
+		delete(ids, id)
+		if len(ids) == 0 {
+			delete(v.byRecord, rec)
+		}
+	}
+}
+
+// derive is one endpoint's part of Build: the names it publishes in its
+// VPC and the records it read to decide them.
+func derive(st *store.State, ep *model.Endpoint, mapAddr func(string, netip.Addr) netip.Addr) *contribution {
+	c := &contribution{vpc: ep.VpcID, records: make([]string, 0, 2+3*len(ep.Zones))}
+	c.records = append(c.records, store.RecordKey(store.KindEndpoint, ep.EndpointID), store.RecordKey(store.KindService, ep.ServiceID))
+	for _, z := range ep.Zones {
+		c.records = append(c.records, store.ReportRecord(z.ZoneID, ep.EndpointID), store.PlacementRecord(ep.EndpointID, z.ZoneID))
+		if p := st.Placement(ep.EndpointID, z.ZoneID); p != nil {
+			c.records = append(c.records, store.RecordKey(store.KindNode, p.Node))
+		} else {
+			c.records = append(c.records, store.RecordKey(store.KindAgent, z.ZoneID))
+		}
+	}
+	svc := st.Services[ep.ServiceID]
+	if !model.Carries(ep, svc) {
+		return c
+	}
+	// As Build: ready zones are published; among them only healthy ones
+	// unless none is healthy.
+	var ready, healthy []netip.Addr
+	for _, z := range ep.Zones {
+		if st.ZoneStatus(ep, z.ZoneID) != model.ZoneConnected {
+			continue
+		}
+		ip := mapAddr(ep.VpcID, z.IP)
+		ips := []netip.Addr{ip}
+		if z.ServesIPv6(svc) && ip == z.IP {
+			ips = append(ips, z.Ipv6Address)
+		}
+		ready = append(ready, ips...)
+		if st.Report(z.ZoneID, ep.EndpointID).Healthy {
+			healthy = append(healthy, ips...)
+		}
+		c.names = append(c.names, named{fqdn(z.ZoneDomain), ips})
+	}
+	all := healthy
+	if len(all) == 0 {
+		all = ready
+	}
+	if len(all) == 0 {
+		return c
+	}
+	c.names = append(c.names, named{fqdn(ep.EndpointDomain), all}, named{fqdn(svc.Name), all}, named{fqdn(svc.ServiceDomain), all})
+	return c
+}

@@ -1,0 +1,79 @@
+package resolver
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"testing"
+
+	"github.com/privlink/privlink/internal/dns"
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/store"
+)
+
+// scaleState is the bench's scale layout in one VPC: n endpoints of one
+// service, one zone each, all connected and healthy.
+func scaleState(n int) *store.State {
+	st := &store.State{Rev: 1,
+		Services:  map[string]*model.EndpointService{"epsrv-0": {ServiceID: "epsrv-0", AccountID: "acct-c", Name: "com.privlink.cn-hangzhou.epsrv-0", ServiceDomain: "epsrv-0." + testDomain}},
+		Endpoints: map[string]*model.Endpoint{}, Reports: map[string]*model.ZoneReport{},
+		Agents: map[string]*model.AgentInfo{"zh": {ZoneID: "zh"}},
+	}
+	for i := range n {
+		id := fmt.Sprintf("ep-%05d", i)
+		st.Endpoints[id] = &model.Endpoint{EndpointID: id, AccountID: "acct-c", ServiceID: "epsrv-0", VpcID: "vpc-1",
+			EndpointDomain: id + ".epsrv-0." + testDomain, EndpointStatus: model.StatusActive, ConnectionStatus: model.ConnConnected,
+			Zones: []model.EndpointZone{{ZoneID: "zh", IP: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), ZoneDomain: id + "-zh.epsrv-0." + testDomain}}}
+		st.Reports["zh/"+id] = &model.ZoneReport{EndpointID: id, ZoneID: "zh", Ready: true, Healthy: true}
+	}
+	return st
+}
+
+// BenchmarkOneChange is what the resolver spends on one change (one
+// endpoint's report rewritten with its health flipped) with n endpoints
+// in one VPC: "build" derives every view and installs them (the resolver
+// before), "incremental" updates the views and patches the DNS server.
+//
+//	go test -run '^$' -bench BenchmarkOneChange ./internal/resolver/
+func BenchmarkOneChange(b *testing.B) {
+	id := func(_ string, ip netip.Addr) netip.Addr { return ip }
+	for _, n := range []int{1000, 3000, 10000} {
+		st := scaleState(n)
+		flip := func(st *store.State, i int) *store.State {
+			next := *st
+			next.Rev++
+			next.Reports = maps.Clone(st.Reports)
+			key := fmt.Sprintf("zh/ep-%05d", i%n)
+			r := *next.Reports[key]
+			r.Healthy = !r.Healthy
+			next.Reports[key] = &r
+			return &next
+		}
+		srv, err := dns.New(dns.Config{Zone: testDomain})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("build/%d", n), func(b *testing.B) {
+			cur, i := st, 0
+			for b.Loop() {
+				cur = flip(cur, i)
+				i++
+				srv.SetSnapshot(Build(cur, id))
+			}
+		})
+		b.Run(fmt.Sprintf("incremental/%d", n), func(b *testing.B) {
+			v := NewViews(id)
+			v.Update(st)
+			srv.SetSnapshot(v.Snapshot(st.Rev))
+			cur, i := st, 0
+			for b.Loop() {
+				cur = flip(cur, i)
+				i++
+				for vpc, names := range v.Update(cur) {
+					srv.PatchView(cur.Rev, vpc, names)
+				}
+			}
+		})
+		srv.Close()
+	}
+}
