@@ -112,9 +112,12 @@ func splitAddrs(a, a6, addrs []netip.Addr, st *compileStats) ([]netip.Addr, []ne
 	return a, a6
 }
 
-// sortedSet sorts and deduplicates a.
+// sortedSet sorts (unless sorted already, as the resolver gives them)
+// and deduplicates a.
 func sortedSet(a []netip.Addr) []netip.Addr {
-	slices.SortFunc(a, netip.Addr.Compare)
+	if !slices.IsSortedFunc(a, netip.Addr.Compare) {
+		slices.SortFunc(a, netip.Addr.Compare)
+	}
 	return slices.Compact(a)
 }
 
@@ -174,7 +177,7 @@ func compilePatch(names map[string][]netip.Addr) ([]patch, compileStats) {
 		}
 		p := patch{name: n, del: len(addrs) == 0}
 		if !p.del {
-			a, a6 := splitAddrs(nil, nil, addrs, &st)
+			a, a6 := splitAddrs(make([]netip.Addr, 0, len(addrs)), nil, addrs, &st)
 			p.a, p.a6 = sortedSet(a), sortedSet(a6)
 		}
 		out = append(out, p)

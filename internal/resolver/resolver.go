@@ -85,7 +85,7 @@ func (r *Resolver) Run(ctx context.Context) {
 // returns the views to use next time.
 func (r *Resolver) publish(views *Views, st *store.State) *Views {
 	if views == nil {
-		views = NewViews(r.cfg.Sockets.MapAddr)
+		views = NewViews(r.cfg.Sockets.MapAddr).WithChanges(r.cfg.Cache.ChangesSince)
 		views.Update(st)
 		r.cfg.DNS.SetSnapshot(views.Snapshot(st.Rev))
 		return views

@@ -2,6 +2,7 @@ package resolver
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/privlink/privlink/internal/dns"
@@ -21,13 +22,33 @@ import (
 // (TestViewsMatchBuild).
 type Views struct {
 	mapAddr func(vpcID string, ip netip.Addr) netip.Addr
+	changes func(from, to *store.State, only ...string) []string
 	last    *store.State
 	eps     map[string]*contribution
 	// byRecord lists, per record (store.RecordKey), the endpoints whose
 	// contribution read it.
 	byRecord map[string]map[string]struct{}
-	// names is, per VPC and name, how many contributions hold each address.
-	names map[string]map[string]map[netip.Addr]int
+	// names is, per VPC and name, the union of the contributions.
+	names map[string]map[string]*union
+}
+
+// union is a name's addresses: how many contributions hold each, and the
+// same addresses sorted (kept in order as addresses come and go, so that
+// a name with 10,000 addresses is not sorted again on every change).
+type union struct {
+	count  map[netip.Addr]int
+	sorted []netip.Addr
+}
+
+func (u *union) add(a netip.Addr) {
+	i, _ := slices.BinarySearchFunc(u.sorted, a, netip.Addr.Compare)
+	u.sorted = slices.Insert(u.sorted, i, a)
+}
+
+func (u *union) remove(a netip.Addr) {
+	if i, ok := slices.BinarySearchFunc(u.sorted, a, netip.Addr.Compare); ok {
+		u.sorted = slices.Delete(u.sorted, i, i+1)
+	}
 }
 
 // contribution is what one endpoint publishes and what it was derived from.
@@ -47,8 +68,16 @@ var depKinds = []string{store.KindEndpoint, store.KindService, store.KindReport,
 
 // NewViews returns empty views; mapAddr is as for Build.
 func NewViews(mapAddr func(vpcID string, ip netip.Addr) netip.Addr) *Views {
-	return &Views{mapAddr: mapAddr, eps: map[string]*contribution{}, byRecord: map[string]map[string]struct{}{},
-		names: map[string]map[string]map[netip.Addr]int{}}
+	return &Views{mapAddr: mapAddr, changes: store.Changes, eps: map[string]*contribution{}, byRecord: map[string]map[string]struct{}{},
+		names: map[string]map[string]*union{}}
+}
+
+// WithChanges makes v learn what changed between two States with f
+// (Cache.ChangesSince: from the cache's log, in proportion to the
+// changes) instead of store.Changes (a pass over the maps that changed).
+func (v *Views) WithChanges(f func(from, to *store.State, only ...string) []string) *Views {
+	v.changes = f
+	return v
 }
 
 // Update brings the views to st and returns what changed: per VPC, the
@@ -62,7 +91,7 @@ func (v *Views) Update(st *store.State) map[string]map[string][]netip.Addr {
 			affected[id] = struct{}{}
 		}
 	} else {
-		for _, rec := range store.Changes(v.last, st, depKinds...) {
+		for _, rec := range v.changes(v.last, st, depKinds...) {
 			if id, ok := strings.CutPrefix(rec, store.KindEndpoint+"/"); ok {
 				affected[id] = struct{}{}
 			}
@@ -111,23 +140,20 @@ func (v *Views) Snapshot(rev int64) *dns.Snapshot {
 	snap := &dns.Snapshot{Revision: rev, Views: make(map[string]map[string][]netip.Addr, len(v.names))}
 	for vpc, names := range v.names {
 		view := make(map[string][]netip.Addr, len(names))
-		for name, set := range names {
-			view[name] = addrsOf(set)
+		for name, u := range names {
+			view[name] = addrsOf(u)
 		}
 		snap.Views[vpc] = view
 	}
 	return snap
 }
 
-func addrsOf(set map[netip.Addr]int) []netip.Addr {
-	if len(set) == 0 {
+// addrsOf is a copy of a name's sorted addresses (nil: no name).
+func addrsOf(u *union) []netip.Addr {
+	if u == nil || len(u.sorted) == 0 {
 		return nil
 	}
-	out := make([]netip.Addr, 0, len(set))
-	for a := range set {
-		out = append(out, a)
-	}
-	return out
+	return slices.Clone(u.sorted)
 }
 
 // count adds (delta 1) or removes (-1) a contribution's addresses and
@@ -138,7 +164,7 @@ func (v *Views) count(c *contribution, delta int, dirty map[string]map[string]st
 	}
 	view := v.names[c.vpc]
 	if view == nil {
-		view = map[string]map[netip.Addr]int{}
+		view = map[string]*union{}
 		v.names[c.vpc] = view
 	}
 	mark := func(name string) {
@@ -150,25 +176,27 @@ func (v *Views) count(c *contribution, delta int, dirty map[string]map[string]st
 		d[name] = struct{}{}
 	}
 	for _, n := range c.names {
-		set := view[n.name]
-		if set == nil {
-			set = map[netip.Addr]int{}
-			view[n.name] = set
+		u := view[n.name]
+		if u == nil {
+			u = &union{count: map[netip.Addr]int{}}
+			view[n.name] = u
 		}
 		for _, a := range n.addrs {
-			k := set[a] + delta
+			k := u.count[a] + delta
 			switch {
 			case k > 0:
-				set[a] = k
+				u.count[a] = k
 				if k == 1 && delta > 0 {
+					u.add(a)
 					mark(n.name)
 				}
 			default:
-				delete(set, a)
+				delete(u.count, a)
+				u.remove(a)
 				mark(n.name)
 			}
 		}
-		if len(set) == 0 {
+		if len(u.count) == 0 {
 			delete(view, n.name)
 		}
 	}

@@ -29,24 +29,32 @@ func scaleState(n int) *store.State {
 	return st
 }
 
-// BenchmarkOneChange is what the resolver spends on one change (one
-// endpoint's report rewritten with its health flipped) with n endpoints
-// in one VPC: "build" derives every view and installs them (the resolver
-// before), "incremental" updates the views and patches the DNS server.
+// BenchmarkOneChange is what the resolver spends on one change with n
+// endpoints in one VPC: one endpoint's report deleted (its zone no
+// longer ready: its names go, and its address leaves the service names)
+// or written back. "build" derives every view and installs them (the
+// resolver before), "incremental" updates the views (finding the changed
+// records by comparing the maps, store.Changes) and patches the DNS
+// server, "incremental+log" is that with the changed records given, as
+// the cache's change log (Cache.ChangesSince) gives them.
 //
 //	go test -run '^$' -bench BenchmarkOneChange ./internal/resolver/
 func BenchmarkOneChange(b *testing.B) {
 	id := func(_ string, ip netip.Addr) netip.Addr { return ip }
 	for _, n := range []int{1000, 3000, 10000} {
 		st := scaleState(n)
+		var changed []string
 		flip := func(st *store.State, i int) *store.State {
 			next := *st
 			next.Rev++
 			next.Reports = maps.Clone(st.Reports)
-			key := fmt.Sprintf("zh/ep-%05d", i%n)
-			r := *next.Reports[key]
-			r.Healthy = !r.Healthy
-			next.Reports[key] = &r
+			epID := fmt.Sprintf("ep-%05d", (i/2)%n)
+			if r := next.Reports["zh/"+epID]; r != nil {
+				delete(next.Reports, "zh/"+epID)
+			} else {
+				next.Reports["zh/"+epID] = &model.ZoneReport{EndpointID: epID, ZoneID: "zh", Ready: true, Healthy: true}
+			}
+			changed = []string{store.ReportRecord("zh", epID)}
 			return &next
 		}
 		srv, err := dns.New(dns.Config{Zone: testDomain})
@@ -61,19 +69,32 @@ func BenchmarkOneChange(b *testing.B) {
 				srv.SetSnapshot(Build(cur, id))
 			}
 		})
-		b.Run(fmt.Sprintf("incremental/%d", n), func(b *testing.B) {
-			v := NewViews(id)
-			v.Update(st)
-			srv.SetSnapshot(v.Snapshot(st.Rev))
-			cur, i := st, 0
-			for b.Loop() {
-				cur = flip(cur, i)
-				i++
-				for vpc, names := range v.Update(cur) {
-					srv.PatchView(cur.Rev, vpc, names)
-				}
+		for _, log := range []bool{false, true} {
+			name := "incremental"
+			if log {
+				name += "+log"
 			}
-		})
+			b.Run(fmt.Sprintf("%s/%d", name, n), func(b *testing.B) {
+				v := NewViews(id)
+				if log {
+					v.WithChanges(func(_, _ *store.State, _ ...string) []string { return changed })
+				}
+				v.Update(st)
+				srv.SetSnapshot(v.Snapshot(st.Rev))
+				cur, i := st, 0
+				for b.Loop() {
+					cur = flip(cur, i)
+					i++
+					patches := v.Update(cur)
+					if len(patches["vpc-1"]) != 4 {
+						b.Fatalf("patched %d names, want 4", len(patches["vpc-1"]))
+					}
+					for vpc, names := range patches {
+						srv.PatchView(cur.Rev, vpc, names)
+					}
+				}
+			})
+		}
 		srv.Close()
 	}
 }

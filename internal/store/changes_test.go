@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"testing"
@@ -77,6 +78,9 @@ func TestCacheSharesUntouchedKinds(t *testing.T) {
 	if got := Changes(s1, s2); !slices.Equal(got, []string{"vpc/" + b}) {
 		t.Fatalf("Changes after a put = %v", got)
 	}
+	if got := c.ChangesSince(s1, s2); !slices.Equal(got, []string{"vpc/" + b}) || s1.list == nil || s1.list != s2.list {
+		t.Fatalf("ChangesSince after a put = %v (from the log: %v)", got, s1.list != nil && s1.list == s2.list)
+	}
 	if !sameMap(s1.Endpoints, s2.Endpoints) || !sameMap(s1.Reports, s2.Reports) || sameMap(s1.VPCs, s2.VPCs) {
 		t.Fatal("a put of a VPC copied other kinds' maps, or shared the VPCs map")
 	}
@@ -105,5 +109,47 @@ func TestCacheSharesUntouchedKinds(t *testing.T) {
 	}
 	if got := Changes(s3, s4); !slices.Equal(got, []string{"vpc/" + b}) {
 		t.Fatalf("Changes after a delete = %v", got)
+	}
+	// Over several responses the log names every record changed (the bad
+	// value too: it names records written, whatever their value), and
+	// agrees with Changes on the others.
+	got := c.ChangesSince(s1, s4)
+	slices.Sort(got)
+	if want := []string{"vpc/" + a, "vpc/" + b, "vpc/" + b}; !slices.Equal(got, want) {
+		t.Fatalf("ChangesSince over three responses = %v, want %v", got, want)
+	}
+	if got := c.ChangesSince(s1, s4, KindEndpoint); len(got) != 0 {
+		t.Fatalf("ChangesSince of endpoints = %v", got)
+	}
+	// States of different lists (a relist) or not from a cache: Changes.
+	fresh, err := s.ReadState(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.ChangesSince(s2, fresh, KindVPC); len(got) != 2 {
+		t.Fatalf("ChangesSince across a relist = %v, want both VPC records (a is bad with no last good value in a fresh read, b is gone)", got)
+	}
+}
+
+// TestChangeLogBounded: the log keeps the last responses only; asked for
+// changes it no longer holds, it says so (the caller compares maps).
+func TestChangeLogBounded(t *testing.T) {
+	l := newChangeLog()
+	seq := uint64(0)
+	for i := range changeLogSize + 10 {
+		seq = l.add(seq, []string{fmt.Sprintf("ep/ep-%d", i)})
+	}
+	if _, ok := l.since(0, seq); ok {
+		t.Fatal("the log answered for responses it dropped")
+	}
+	got, ok := l.since(seq-2, seq)
+	if !ok || !slices.Equal(got, []string{fmt.Sprintf("ep/ep-%d", changeLogSize+8), fmt.Sprintf("ep/ep-%d", changeLogSize+9)}) {
+		t.Fatalf("since(last two) = %v %v", got, ok)
+	}
+	if got, ok := l.since(seq, seq); !ok || len(got) != 0 {
+		t.Fatalf("since(same) = %v %v", got, ok)
+	}
+	if l.first+uint64(len(l.recs)) != seq+1 || len(l.recs) > changeLogSize {
+		t.Fatalf("log holds %d entries from %d, last seq %d", len(l.recs), l.first, seq)
 	}
 }

@@ -101,6 +101,7 @@ func (c *Cache) listWatch(ctx context.Context) error {
 		return err
 	}
 	rev := st.Rev
+	st.list = newChangeLog()
 	c.state.Store(st)
 	c.syncOne.Do(func() { close(c.synced) })
 	c.notify()
@@ -129,14 +130,19 @@ func (c *Cache) watchFrom(ctx context.Context, rev int64) error {
 			continue // ipam, idem, token keys: nothing a State holds
 		}
 		next := c.state.Load().cloneKinds(touched)
+		recs := make([]string, 0, len(resp.Events))
 		for _, ev := range resp.Events {
 			var value *[]byte
 			if ev.Type != clientv3.EventTypeDelete {
 				value = &ev.Kv.Value
 			}
 			c.s.applyKV(next, next, string(ev.Kv.Key), ev.Kv.ModRevision, value)
+			if kind, id, _ := relKind(strings.TrimPrefix(string(ev.Kv.Key), c.s.prefix)); kinds[kind] != nil {
+				recs = append(recs, RecordKey(kind, id))
+			}
 		}
 		next.Rev = resp.Header.Revision
+		next.seq = next.list.add(next.seq, recs)
 		c.state.Store(next)
 		c.notify()
 	}
