@@ -25,8 +25,8 @@ type Views struct {
 	changes func(from, to *store.State, only ...string) []string
 	last    *store.State
 	eps     map[string]*contribution
-	// byRecord lists, per record (store.RecordKey), the endpoints whose
-	// contribution read it.
+	// byRecord lists, per shared record (store.RecordKey: a service, a
+	// zone agent, a node), the endpoints whose contribution read it.
 	byRecord map[string]map[string]struct{}
 	// names is, per VPC and name, the union of the contributions.
 	names map[string]map[string]*union
@@ -92,8 +92,9 @@ func (v *Views) Update(st *store.State) map[string]map[string][]netip.Addr {
 		}
 	} else {
 		for _, rec := range v.changes(v.last, st, depKinds...) {
-			if id, ok := strings.CutPrefix(rec, store.KindEndpoint+"/"); ok {
+			if id := ownerOf(rec); id != "" {
 				affected[id] = struct{}{}
+				continue
 			}
 			for id := range v.byRecord[rec] {
 				affected[id] = struct{}{}
@@ -224,13 +225,31 @@ func (v *Views) index(id string, c *contribution, add bool) {
 	}
 }
 
+// ownerOf is the endpoint a record belongs to when only that endpoint
+// reads it (its own record, its zones' reports and placements: not
+// indexed, which saves an index entry per record), else "".
+func ownerOf(rec string) string {
+	kind, key, _ := strings.Cut(rec, "/")
+	switch kind {
+	case store.KindEndpoint:
+		return key
+	case store.KindReport: // <zoneId>/<endpointId>
+		_, ep, _ := strings.Cut(key, "/")
+		return ep
+	case store.KindENIPlace: // <endpointId>/<zoneId>
+		ep, _, _ := strings.Cut(key, "/")
+		return ep
+	}
+	return ""
+}
+
 // derive is one endpoint's part of Build: the names it publishes in its
 // VPC and the records it read to decide them.
 func derive(st *store.State, ep *model.Endpoint, mapAddr func(string, netip.Addr) netip.Addr) *contribution {
-	c := &contribution{vpc: ep.VpcID, records: make([]string, 0, 2+3*len(ep.Zones))}
-	c.records = append(c.records, store.RecordKey(store.KindEndpoint, ep.EndpointID), store.RecordKey(store.KindService, ep.ServiceID))
+	// Records only this endpoint reads (ownerOf) are not listed.
+	c := &contribution{vpc: ep.VpcID, records: make([]string, 0, 1+len(ep.Zones))}
+	c.records = append(c.records, store.RecordKey(store.KindService, ep.ServiceID))
 	for _, z := range ep.Zones {
-		c.records = append(c.records, store.ReportRecord(z.ZoneID, ep.EndpointID), store.PlacementRecord(ep.EndpointID, z.ZoneID))
 		if p := st.Placement(ep.EndpointID, z.ZoneID); p != nil {
 			c.records = append(c.records, store.RecordKey(store.KindNode, p.Node))
 		} else {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"runtime"
 	"testing"
 
 	"github.com/privlink/privlink/internal/dns"
@@ -96,5 +97,25 @@ func BenchmarkOneChange(b *testing.B) {
 			})
 		}
 		srv.Close()
+	}
+}
+
+// BenchmarkViewsMemory reports what Views holds per endpoint (live heap
+// after GC) for 10,000 endpoints of one service in one VPC.
+//
+//	go test -run '^$' -bench BenchmarkViewsMemory -benchtime 1x ./internal/resolver/
+func BenchmarkViewsMemory(b *testing.B) {
+	const n = 10000
+	st := scaleState(n)
+	for b.Loop() {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		v := NewViews(func(_ string, ip netip.Addr) netip.Addr { return ip })
+		v.Update(st)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "B/endpoint")
+		runtime.KeepAlive(v)
 	}
 }
