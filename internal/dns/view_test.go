@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	mdns "github.com/miekg/dns"
 )
@@ -151,5 +152,72 @@ func TestHugeNameAnswer(t *testing.T) {
 		if len(first) < 2 {
 			t.Errorf("%s: three answers started with the same address %v", tc.netw, first)
 		}
+	}
+}
+
+// TestPatchViewWhileServing: queries over UDP run while one view is
+// patched over and over (names added and removed, the shared name's
+// addresses growing); every answer is a whole state of its name (run
+// with -race: the views' locking).
+func TestPatchViewWhileServing(t *testing.T) {
+	s := newServer(t, Config{}, testSnapshot(1))
+	addr := serveVPC(t, s, vpcA)
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			c := &mdns.Client{Net: "udp", Timeout: 2 * time.Second}
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				m := new(mdns.Msg)
+				m.SetQuestion("shared."+testZone, mdns.TypeA)
+				m.SetEdns0(4096, false) // 150 records fit: answers are whole
+				r, _, err := c.Exchange(m, addr)
+				if err != nil {
+					errs <- err
+					return
+				}
+				// The shared name holds addresses 10.5.0.1..n for some n:
+				// any answer is exactly such a set, never a mix.
+				var got []int
+				for _, rr := range r.Answer {
+					got = append(got, int(rr.(*mdns.A).A.To4()[3]))
+				}
+				slices.Sort(got)
+				for i, o := range got {
+					if o != i+1 || r.Truncated {
+						errs <- fmt.Errorf("answer %v (TC %v) is not a whole state", got, r.Truncated)
+						return
+					}
+				}
+			}
+		}()
+	}
+	var shared []netip.Addr
+	for i := 1; i <= 150; i++ {
+		shared = append(shared, netip.AddrFrom4([4]byte{10, 5, 0, byte(i)}))
+		s.PatchView(int64(i+1), vpcA, map[string][]netip.Addr{
+			"shared." + testZone:                   slices.Clone(shared),
+			fmt.Sprintf("n%d.x.%s", i, testZone):   {shared[i-1]},
+			fmt.Sprintf("n%d.x.%s", i-1, testZone): nil,
+		})
+		time.Sleep(time.Millisecond)
+	}
+	close(done)
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := answerKey(s, vpcA, "x."+testZone, mdns.TypeA); !strings.HasPrefix(got, "NOERROR") {
+		t.Errorf("x.<zone> (parent of the last name) answers %s, want NODATA", got)
+	}
+	if got := answerKey(s, vpcA, "n149.x."+testZone, mdns.TypeA); !strings.HasPrefix(got, "NXDOMAIN") {
+		t.Errorf("a removed name answers %s", got)
 	}
 }
