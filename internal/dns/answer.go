@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,99 +17,6 @@ const (
 	soaRetry   = 600
 	soaExpire  = 86400
 )
-
-// compiledSnapshot is the query-time form of a Snapshot.
-type compiledSnapshot struct {
-	revision int64
-	serial   uint32
-	loaded   time.Time
-	views    map[string]*view
-}
-
-// view is one VPC's records.
-type view struct {
-	names map[string][]netip.Addr // lower-case FQDN -> IPv4 addresses (deduplicated)
-	// names6 are the IPv6 addresses (AAAA) of names; a name with only
-	// IPv6 addresses is in names too, with none.
-	names6 map[string][]netip.Addr
-	ents   map[string]struct{} // empty non-terminals: ancestors of names, below the apex
-}
-
-type compileStats struct {
-	names, skippedNames, skippedAddrs int
-}
-
-// serialFromRevision maps a store revision to an SOA serial. Revisions only
-// grow, so keeping the low 32 bits keeps serials increasing in RFC 1982
-// serial-number arithmetic even after the revision passes 2^32.
-func serialFromRevision(rev int64) uint32 {
-	if rev < 0 {
-		return 0
-	}
-	return uint32(rev)
-}
-
-// compile turns snap into lookup tables: names are normalised (lower case,
-// trailing dot), IPv4 addresses answer A and IPv6 ones AAAA, invalid and
-// zoned ones are dropped (names outside the zone are
-// kept: a VPC view may publish a service name such as
-// com.privlink.cn-hangzhou.epsrv-x, answered for that exact name only),
-// and empty non-terminals are precomputed so that lookups are O(1).
-func compile(zone string, snap *Snapshot) (*compiledSnapshot, compileStats) {
-	var st compileStats
-	c := &compiledSnapshot{
-		revision: snap.Revision,
-		serial:   serialFromRevision(snap.Revision),
-		loaded:   time.Now(),
-		views:    make(map[string]*view, len(snap.Views)),
-	}
-	for vpcID, names := range snap.Views {
-		v := &view{names: make(map[string][]netip.Addr, len(names)), names6: map[string][]netip.Addr{}, ents: make(map[string]struct{})}
-		for name, addrs := range names {
-			n := strings.ToLower(mdns.Fqdn(name))
-			if _, ok := mdns.IsDomainName(n); !ok {
-				st.skippedNames++
-				continue
-			}
-			a, a6 := v.names[n], v.names6[n] // two spellings of one name are merged
-			for _, ip := range addrs {
-				ip = ip.Unmap()
-				switch {
-				case ip.Is4():
-					a = append(a, ip)
-				case ip.Is6() && ip.Zone() == "":
-					a6 = append(a6, ip)
-				default:
-					st.skippedAddrs++
-				}
-			}
-			slices.SortFunc(a, netip.Addr.Compare)
-			v.names[n] = slices.Compact(a)
-			if len(a6) > 0 {
-				slices.SortFunc(a6, netip.Addr.Compare)
-				v.names6[n] = slices.Compact(a6)
-			}
-		}
-		for n := range v.names {
-			if !inZone(n, zone) {
-				continue // extra names (service names) answer exact matches only
-			}
-			idx := mdns.Split(n)
-			for _, i := range idx[1:] {
-				anc := n[i:]
-				if len(anc) <= len(zone) {
-					break
-				}
-				if _, ok := v.names[anc]; !ok {
-					v.ents[anc] = struct{}{}
-				}
-			}
-		}
-		st.names += len(v.names)
-		c.views[vpcID] = v
-	}
-	return c, st
-}
 
 // inZone reports whether the lower-case FQDN name is zone or below it.
 func inZone(name, zone string) bool {
@@ -164,16 +70,16 @@ func (h *handler) ServeDNS(w mdns.ResponseWriter, req *mdns.Msg) {
 		start = time.Now()
 	}
 
-	resp := s.respond(h.vpc, req)
+	packet := h.isPacket(w)
+	limit := mdns.MaxMsgSize
+	if packet {
+		limit = s.udpSize(req)
+	}
+	resp := s.respondWithin(h.vpc, req, limit)
 	if resp == nil {
 		return // not a query: stay silent
 	}
-	packet := h.isPacket(w)
-	if packet {
-		resp.Truncate(s.udpSize(req))
-	} else {
-		resp.Truncate(mdns.MaxMsgSize)
-	}
+	resp.Truncate(limit)
 	err := w.WriteMsg(resp)
 
 	var qtype uint16
@@ -238,6 +144,14 @@ func (s *Server) udpSize(req *mdns.Msg) int {
 // respond builds the response to req, or returns nil when req must not be
 // answered (it is a response itself).
 func (s *Server) respond(vpcID string, req *mdns.Msg) *mdns.Msg {
+	return s.respondWithin(vpcID, req, mdns.MaxMsgSize)
+}
+
+// respondWithin is respond for a response that will be cut to limit
+// bytes: it builds no more address records than could fit (plus one, so
+// that the cut still sets TC), so a name with thousands of addresses
+// costs what fits, not what it holds.
+func (s *Server) respondWithin(vpcID string, req *mdns.Msg, limit int) *mdns.Msg {
 	if req == nil || req.Response {
 		return nil
 	}
@@ -260,7 +174,7 @@ func (s *Server) respond(vpcID string, req *mdns.Msg) *mdns.Msg {
 	case opt != nil && opt.Version() != 0:
 		resp.Rcode = mdns.RcodeBadVers
 	default:
-		resp = s.resolve(vpcID, req, resp)
+		resp = s.resolve(vpcID, req, resp, limit)
 	}
 
 	if opt != nil {
@@ -288,7 +202,7 @@ func requestOPT(req *mdns.Msg) (*mdns.OPT, int) {
 // resolve answers a well-formed single-question query. resp is the prepared
 // reply; the returned message (resp or a relayed upstream answer) carries no
 // OPT record.
-func (s *Server) resolve(vpcID string, req, resp *mdns.Msg) *mdns.Msg {
+func (s *Server) resolve(vpcID string, req, resp *mdns.Msg, limit int) *mdns.Msg {
 	snap := s.snap.Load()
 	if snap == nil {
 		resp.Rcode = mdns.RcodeServerFailure
@@ -305,7 +219,7 @@ func (s *Server) resolve(vpcID string, req, resp *mdns.Msg) *mdns.Msg {
 	}
 	name := strings.ToLower(mdns.Fqdn(q.Name))
 	if inZone(name, s.zone) || snap.has(vpcID, name) {
-		s.authoritative(resp, snap, vpcID, q, name)
+		s.authoritative(resp, snap, vpcID, q, name, limit)
 		return resp
 	}
 	if s.fwd == nil {
@@ -316,7 +230,8 @@ func (s *Server) resolve(vpcID string, req, resp *mdns.Msg) *mdns.Msg {
 }
 
 // authoritative fills resp for the in-zone name (lower-cased qname).
-func (s *Server) authoritative(resp *mdns.Msg, snap *compiledSnapshot, vpcID string, q mdns.Question, name string) {
+func (s *Server) authoritative(resp *mdns.Msg, snap *compiledSnapshot, vpcID string, q mdns.Question, name string, limit int) {
+	maxRRs := limit/minAddrRRSize + 1
 	resp.Authoritative = true
 	owner := q.Name // answer with the spelling the client used
 	var (
@@ -325,11 +240,7 @@ func (s *Server) authoritative(resp *mdns.Msg, snap *compiledSnapshot, vpcID str
 		isENT         bool
 	)
 	if v := snap.views[vpcID]; v != nil {
-		addrs, exists = v.names[name]
-		addrs6 = v.names6[name]
-		if !exists {
-			_, isENT = v.ents[name]
-		}
+		addrs, addrs6, exists, isENT = v.lookup(name)
 	}
 
 	switch {
@@ -341,19 +252,19 @@ func (s *Server) authoritative(resp *mdns.Msg, snap *compiledSnapshot, vpcID str
 			resp.Answer = append(resp.Answer, s.ns(owner))
 		case mdns.TypeANY:
 			resp.Answer = append(resp.Answer, s.soa(owner, snap.serial), s.ns(owner))
-			resp.Answer = s.appendA(resp.Answer, owner, addrs)
-			resp.Answer = s.appendAAAA(resp.Answer, owner, addrs6)
+			resp.Answer = s.appendA(resp.Answer, owner, addrs, maxRRs)
+			resp.Answer = s.appendAAAA(resp.Answer, owner, addrs6, maxRRs)
 		case mdns.TypeA:
-			resp.Answer = s.appendA(resp.Answer, owner, addrs)
+			resp.Answer = s.appendA(resp.Answer, owner, addrs, maxRRs)
 		case mdns.TypeAAAA:
-			resp.Answer = s.appendAAAA(resp.Answer, owner, addrs6)
+			resp.Answer = s.appendAAAA(resp.Answer, owner, addrs6, maxRRs)
 		}
 	case exists:
 		if q.Qtype == mdns.TypeA || q.Qtype == mdns.TypeANY {
-			resp.Answer = s.appendA(resp.Answer, owner, addrs)
+			resp.Answer = s.appendA(resp.Answer, owner, addrs, maxRRs)
 		}
 		if q.Qtype == mdns.TypeAAAA || q.Qtype == mdns.TypeANY {
-			resp.Answer = s.appendAAAA(resp.Answer, owner, addrs6)
+			resp.Answer = s.appendAAAA(resp.Answer, owner, addrs6, maxRRs)
 		}
 	case isENT || name == s.nsName:
 		// The name exists (has descendants, or is our NS) but holds no
@@ -368,15 +279,22 @@ func (s *Server) authoritative(resp *mdns.Msg, snap *compiledSnapshot, vpcID str
 	}
 }
 
-// appendA appends one A record per address, rotated round-robin so that
-// clients which take the first address spread over the endpoints.
-func (s *Server) appendA(rrs []mdns.RR, owner string, addrs []netip.Addr) []mdns.RR {
+// minAddrRRSize is the smallest an A or AAAA record is on the wire: a
+// compressed owner (2), type, class, TTL, length (10) and 4 bytes of
+// address. A response with more than limit/minAddrRRSize of them does
+// not fit in limit bytes.
+const minAddrRRSize = 16
+
+// appendA appends one A record per address, at most maxRRs, rotated
+// round-robin so that clients which take the first address spread over
+// the endpoints (and, when not all fit, see different ones).
+func (s *Server) appendA(rrs []mdns.RR, owner string, addrs []netip.Addr, maxRRs int) []mdns.RR {
 	n := len(addrs)
 	if n == 0 {
 		return rrs
 	}
 	start := int(s.rotate.Add(1) % uint32(n))
-	for i := range n {
+	for i := range min(n, maxRRs) {
 		ip := addrs[(start+i)%n].As4()
 		rrs = append(rrs, &mdns.A{
 			Hdr: mdns.RR_Header{Name: owner, Rrtype: mdns.TypeA, Class: mdns.ClassINET, Ttl: s.ttl},
@@ -386,14 +304,15 @@ func (s *Server) appendA(rrs []mdns.RR, owner string, addrs []netip.Addr) []mdns
 	return rrs
 }
 
-// appendAAAA appends one AAAA record per IPv6 address, rotated like appendA.
-func (s *Server) appendAAAA(rrs []mdns.RR, owner string, addrs []netip.Addr) []mdns.RR {
+// appendAAAA appends one AAAA record per IPv6 address, at most maxRRs,
+// rotated like appendA.
+func (s *Server) appendAAAA(rrs []mdns.RR, owner string, addrs []netip.Addr, maxRRs int) []mdns.RR {
 	n := len(addrs)
 	if n == 0 {
 		return rrs
 	}
 	start := int(s.rotate.Add(1) % uint32(n))
-	for i := range n {
+	for i := range min(n, maxRRs) {
 		ip := addrs[(start+i)%n].As16()
 		rrs = append(rrs, &mdns.AAAA{
 			Hdr:  mdns.RR_Header{Name: owner, Rrtype: mdns.TypeAAAA, Class: mdns.ClassINET, Ttl: s.ttl},
@@ -429,6 +348,8 @@ func (c *compiledSnapshot) has(vpcID, name string) bool {
 	if v == nil {
 		return false
 	}
+	v.mu.RLock()
 	_, ok := v.names[name]
+	v.mu.RUnlock()
 	return ok
 }

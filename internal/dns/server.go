@@ -3,9 +3,11 @@
 // A Server is authoritative for exactly one zone (for example
 // "cn-hangzhou.privatelink.internal.") and serves one view per VPC: a client
 // talking to the sockets registered for a VPC with Serve sees only the
-// endpoint names of that VPC. Records come from an immutable, in-memory
-// Snapshot which the caller builds from the control-plane store and swaps in
-// atomically with SetSnapshot; queries never touch the store.
+// endpoint names of that VPC. Records come from an in-memory Snapshot which
+// the caller builds from the control-plane store and swaps in atomically
+// with SetSnapshot, then keeps current name by name with PatchView (a
+// patch costs the names it changes, not the view); queries never touch
+// the store.
 //
 // Names outside the zone are forwarded to the configured upstream resolvers,
 // or refused when there are none. In-zone names are never forwarded.
@@ -81,7 +83,9 @@ type Server struct {
 	created    time.Time
 	fwd        *forwarder // nil without upstreams
 
-	snap   atomic.Pointer[compiledSnapshot]
+	snap atomic.Pointer[compiledSnapshot]
+	// wmu serialises the writers of snap (SetSnapshot, PatchView).
+	wmu    sync.Mutex
 	rotate atomic.Uint32 // round-robin offset for A answers
 
 	// noRecover disables the panic safety net in ServeDNS (fuzz tests want
@@ -161,7 +165,9 @@ func (s *Server) SetSnapshot(snap *Snapshot) {
 		return
 	}
 	c, stats := compile(s.zone, snap)
+	s.wmu.Lock()
 	s.snap.Store(c)
+	s.wmu.Unlock()
 	s.metrics.revision.Set(float64(snap.Revision))
 	if stats.skippedNames > 0 || stats.skippedAddrs > 0 {
 		s.log.Warn("snapshot contains unusable records",
@@ -170,6 +176,56 @@ func (s *Server) SetSnapshot(snap *Snapshot) {
 			"skipped_addrs", stats.skippedAddrs)
 	}
 	s.log.Debug("snapshot installed", "revision", snap.Revision, "views", len(c.views), "names", stats.names)
+}
+
+// PatchView sets the records of some names in one VPC's view: each name
+// gets exactly the given addresses, and a name given none is removed
+// (names are normalised as in SetSnapshot; give each name once). Every
+// other name and view stays as it was and is not copied: the cost is the
+// patched names (plus, when the VPC had no view yet, the table of views).
+// A query sees each name either before or after the patch. revision
+// becomes the snapshot's (the SOA serial). Before any SetSnapshot,
+// PatchView starts from an empty snapshot and marks the server ready.
+func (s *Server) PatchView(revision int64, vpcID string, names map[string][]netip.Addr) {
+	ps, stats := compilePatch(names)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	c := s.snap.Load()
+	if c == nil {
+		c = &compiledSnapshot{views: map[string]*view{}}
+	}
+	v := c.views[vpcID]
+	if v == nil && len(ps) > 0 {
+		v = newView(len(ps))
+		c = c.withView(vpcID, v)
+	}
+	if v != nil {
+		v.apply(s.zone, ps)
+	}
+	s.setRevision(c, revision)
+	if stats.skippedNames > 0 || stats.skippedAddrs > 0 {
+		s.log.Warn("view patch contains unusable records", "vpc", vpcID, "revision", revision,
+			"skipped_names", stats.skippedNames, "skipped_addrs", stats.skippedAddrs)
+	}
+}
+
+// SetRevision records that the records served are current as of revision
+// (the SOA serial) without changing any. Before any SetSnapshot or
+// PatchView it does nothing.
+func (s *Server) SetRevision(revision int64) {
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	if c := s.snap.Load(); c != nil {
+		s.setRevision(c, revision)
+	}
+}
+
+// setRevision installs a copy of c (sharing its views) at revision.
+func (s *Server) setRevision(c *compiledSnapshot, revision int64) {
+	n := *c
+	n.revision, n.serial, n.loaded = revision, serialFromRevision(revision), time.Now()
+	s.snap.Store(&n)
+	s.metrics.revision.Set(float64(revision))
 }
 
 // Ready reports whether a snapshot has been installed. Until then every

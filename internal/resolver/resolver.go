@@ -1,10 +1,16 @@
 // Package resolver owns the per-VPC private DNS service: it turns the
-// control-plane state into DNS snapshots (endpoint domain, zonal domains,
+// control-plane state into DNS views (endpoint domain, zonal domains,
 // service name and service domain per consumer VPC, only for zones that a
 // live agent, or in a region of nodes the zone's ready placement node,
 // serves and that have a healthy backend) and serves each VPC's
 // view at the VPC resolver address inside that VPC's namespace. It never
 // creates a namespace: it waits for the zone agent that does.
+//
+// The views are derived incrementally (Views, views.go): after a change
+// only the endpoints whose records changed are derived again, and only
+// the names whose addresses changed are patched into the DNS server.
+// Build is the one-pass derivation the incremental one must equal
+// (TestViewsMatchBuild).
 package resolver
 
 import (
@@ -48,7 +54,8 @@ func New(cfg Config) *Resolver {
 // Done is closed after Run returned and every socket is closed.
 func (r *Resolver) Done() <-chan struct{} { return r.done }
 
-// Run rebuilds the snapshot after every change until ctx ends.
+// Run keeps the DNS views current until ctx ends: after every change it
+// patches the names whose addresses changed (Views).
 func (r *Resolver) Run(ctx context.Context) {
 	defer close(r.done)
 	defer func() {
@@ -57,15 +64,37 @@ func (r *Resolver) Run(ctx context.Context) {
 		}
 	}()
 	// The tick retries VPCs whose namespace does not exist yet; the
-	// snapshot is rebuilt only when the state changed.
-	var last *store.State
+	// views are updated only when the state changed.
+	var (
+		last  *store.State
+		views *Views
+	)
 	r.cfg.Cache.Loop(ctx, "resolver", time.Second, func(st *store.State) {
 		if st != last {
-			r.cfg.DNS.SetSnapshot(Build(st, r.cfg.Sockets.MapAddr))
+			v := views
+			views = nil // until this update finished: a panic starts afresh
+			views = r.publish(v, st)
 			last = st
 		}
 		r.serve(st)
 	})
+}
+
+// publish brings the DNS server to st: a first derivation (views nil)
+// installs every view; later ones patch the names that changed. It
+// returns the views to use next time.
+func (r *Resolver) publish(views *Views, st *store.State) *Views {
+	if views == nil {
+		views = NewViews(r.cfg.Sockets.MapAddr).WithChanges(r.cfg.Cache.ChangesSince)
+		views.Update(st)
+		r.cfg.DNS.SetSnapshot(views.Snapshot(st.Rev))
+		return views
+	}
+	for vpc, names := range views.Update(st) {
+		r.cfg.DNS.PatchView(st.Rev, vpc, names)
+	}
+	r.cfg.DNS.SetRevision(st.Rev)
+	return views
 }
 
 // serve opens the resolver sockets in every VPC with a vSwitch in our zones
@@ -114,7 +143,8 @@ func (r *Resolver) serve(st *store.State) {
 	}
 }
 
-// Build derives the DNS views from a state snapshot. A zone's address is
+// Build derives the DNS views from a state snapshot in one pass: the
+// reference that Views, which the resolver runs, must always equal. A zone's address is
 // published only while its agent is alive, reports it ready with a healthy
 // backend (all ready zones when none is healthy), and the connection is
 // accepted. mapAddr turns a VPC address into the address clients reach it

@@ -26,6 +26,11 @@
 //     (records.go);
 //   - the list+watch Cache of a State that controllers, agents and the
 //     resolver build on, and Cache.Loop, their panic-safe reconcile loop;
+//     a watch response copies only the maps of the kinds it changes and
+//     shares the others with the previous State (cloneKinds); Changes
+//     and Cache.ChangesSince (a bounded log of each response's records)
+//     tell a consumer which records changed between two States
+//     (changes.go, changelog.go);
 //   - nodes (nodes.go; docs/design/multinode.md §2): RegisterNode (a
 //     node's permanent registration and index), DeleteNode, MarkNodeNotReady,
 //     AllocVNI (a VPC's VNI from the meta/vninext counter, race-free

@@ -53,7 +53,11 @@ func (s *Store) FollowStates(ctx context.Context, from int64, f func(prev, next 
 		// A response may hold several revisions; f sees each one.
 		for i := 0; i < len(resp.Events); {
 			rev := resp.Events[i].Kv.ModRevision
-			next := prev.clone()
+			j := i
+			for j < len(resp.Events) && resp.Events[j].Kv.ModRevision == rev {
+				j++
+			}
+			next := prev.cloneKinds(touchedKinds(s.prefix, resp.Events[i:j]))
 			touched := false
 			for ; i < len(resp.Events) && resp.Events[i].Kv.ModRevision == rev; i++ {
 				ev := resp.Events[i]

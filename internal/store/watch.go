@@ -101,6 +101,7 @@ func (c *Cache) listWatch(ctx context.Context) error {
 		return err
 	}
 	rev := st.Rev
+	st.list = newChangeLog()
 	c.state.Store(st)
 	c.syncOne.Do(func() { close(c.synced) })
 	c.notify()
@@ -124,32 +125,43 @@ func (c *Cache) watchFrom(ctx context.Context, rev int64) error {
 		if len(resp.Events) == 0 {
 			continue
 		}
-		if !touchesWatched(c.s.prefix, resp.Events) {
+		touched := touchedKinds(c.s.prefix, resp.Events)
+		if len(touched) == 0 {
 			continue // ipam, idem, token keys: nothing a State holds
 		}
-		next := c.state.Load().clone()
+		next := c.state.Load().cloneKinds(touched)
+		recs := make([]string, 0, len(resp.Events))
 		for _, ev := range resp.Events {
 			var value *[]byte
 			if ev.Type != clientv3.EventTypeDelete {
 				value = &ev.Kv.Value
 			}
 			c.s.applyKV(next, next, string(ev.Kv.Key), ev.Kv.ModRevision, value)
+			if kind, id, _ := relKind(strings.TrimPrefix(string(ev.Kv.Key), c.s.prefix)); kinds[kind] != nil {
+				recs = append(recs, RecordKey(kind, id))
+			}
 		}
 		next.Rev = resp.Header.Revision
+		next.seq = next.list.add(next.seq, recs)
 		c.state.Store(next)
 		c.notify()
 	}
 	return errors.New("watch channel closed")
 }
 
-func touchesWatched(prefix string, evs []*clientv3.Event) bool {
+// touchedKinds are the kinds of State records that evs change.
+func touchedKinds(prefix string, evs []*clientv3.Event) map[string]bool {
+	var touched map[string]bool
 	for _, ev := range evs {
 		kind, _, _ := relKind(strings.TrimPrefix(string(ev.Kv.Key), prefix))
 		if kinds[kind] != nil {
-			return true
+			if touched == nil {
+				touched = map[string]bool{}
+			}
+			touched[kind] = true
 		}
 	}
-	return false
+	return touched
 }
 
 // ReadState reads a State at one revision: the given kinds, or every kind
