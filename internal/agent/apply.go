@@ -28,6 +28,15 @@ func (a *Agent) apply(d *desired) map[string]error {
 		return drv.EnsureVSwitch(v.VpcID, id, v.CIDR, v.Gateway)
 	})
 	ensure(a.log, "host", a.hosts, d.hosts, func(_ string, h netdrv.Host) error { return drv.EnsureHost(h) })
+	// ENIs the start-up inventory found in place (prune) are not added
+	// again: with thousands of endpoints, asking the driver for each (a
+	// dump of its bridge's addresses each) was a large part of a restart.
+	for k := range a.found {
+		if d.enis[k] {
+			a.enis[k] = true
+		}
+	}
+	a.found = nil
 	ensure(a.log, "eni", a.enis, d.enis, func(k eniKey, _ bool) error { return drv.AddENI(k.VpcID, k.VSwitchID, k.IP) })
 	for epID, k := range d.zones {
 		if !a.enis[k] {

@@ -26,13 +26,13 @@ func (d *desired) addIPv6ENI(ep *model.Endpoint, svc *model.EndpointService, z m
 
 // addIPv6 adds the TCP listeners of z's IPv6 ENI to d (a carried zone);
 // computeUDP adds its UDP listeners from d.zones6.
-func (d *desired) addIPv6(memo *versionMemo, zone string, ep *model.Endpoint, svc *model.EndpointService, z model.EndpointZone, rules model.RuleSet, groups []model.SecurityGroup) {
-	k6, ok := d.zones6[ep.EndpointID]
+func (d *desired) addIPv6(memo *specMemo, e *epMemo, zone string, z model.EndpointZone) {
+	k6, ok := d.zones6[e.ep.EndpointID]
 	if !ok {
 		return
 	}
-	for _, port := range svc.Ports {
-		d.listeners[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port), V6: true}] = spec(memo, zone, ep, svc, z, k6, port, rules, groups)
+	for _, port := range e.svc.Ports {
+		d.listeners[listenerKey{EndpointID: e.ep.EndpointID, Port: uint16(port), V6: true}] = e.spec(memo, zone, z, k6, port)
 	}
 }
 
