@@ -66,6 +66,8 @@ type natPair struct {
 	routes map[netip.Addr]bool   // SNAT sources routed over the link
 	stale  map[netip.Addr]bool   // sources whose route may not match srcs
 	last   map[string]knat.Stats // counters at the last stats read
+	told   map[string]bool       // flows whose endpoint's figures were handed out
+	seen   map[*Agent]time.Time  // the reading each owner folded in last
 	snap   map[string]knat.Stats // the pair's last reading (natStatsEvery)
 	snapAt time.Time
 }
@@ -240,7 +242,8 @@ func (h *natHub) open(k pairKey, any natFlow, log *slog.Logger) (*natPair, error
 		}
 	}
 	np := &natPair{id: id, key: k, slot: slot, p: p, flows: map[string]natFlow{}, srcs: map[netip.Addr]int{},
-		routes: map[netip.Addr]bool{}, stale: map[netip.Addr]bool{}, last: map[string]knat.Stats{}}
+		routes: map[netip.Addr]bool{}, stale: map[netip.Addr]bool{}, last: map[string]knat.Stats{},
+		told: map[string]bool{}, seen: map[*Agent]time.Time{}}
 	if n := p.Adopted(); n > 0 {
 		np.adopt(log)
 	}
@@ -433,12 +436,17 @@ func (np *natPair) syncRoutes() error {
 	return nil
 }
 
-// stats returns, by endpoint, what owner's flows did since the last call.
+// stats returns, by endpoint, what owner's flows did since the last call:
+// only endpoints whose figures moved (or seen for the first time, so that
+// their series exist), and nothing for a pair whose reading owner already
+// folded in (between readings there is nothing new; calling the metrics
+// for every endpoint at every round was O(endpoints) per change).
 func (h *natHub) stats(owner *Agent) map[string]proxy.NATDelta {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	share := h.shares[owner]
 	out := map[string]proxy.NATDelta{}
+	changed := map[string]bool{}
 	for _, np := range h.pairs {
 		mine := false
 		for _, f := range np.flows {
@@ -450,20 +458,24 @@ func (h *natHub) stats(owner *Agent) map[string]proxy.NATDelta {
 		if !mine {
 			continue
 		}
-		if np.snap == nil || time.Since(np.snapAt) >= natStatsEvery {
+		if np.snap == nil || time.Since(np.snapAt) >= np.statsEvery() {
 			st, err := np.p.Stats()
 			if err != nil {
 				continue
 			}
 			np.snap, np.snapAt = st, time.Now()
 		}
+		if np.seen[owner].Equal(np.snapAt) {
+			continue
+		}
+		np.seen[owner] = np.snapAt
 		st := np.snap
 		for id, s := range st {
 			f, ok := share[id]
 			if !ok {
 				continue
 			}
-			prev := np.last[id]
+			prev, had := np.last[id]
 			np.last[id] = s
 			d := out[f.endpoint]
 			d.BytesIn += delta(s.BytesOut, prev.BytesOut)
@@ -472,14 +484,32 @@ func (h *natHub) stats(owner *Agent) map[string]proxy.NATDelta {
 			d.Rejects += delta(s.Rejects, prev.Rejects)
 			d.Active += s.Active
 			out[f.endpoint] = d
+			if !had || s != prev || !np.told[id] {
+				changed[f.endpoint] = true
+			}
+			np.told[id] = true
 		}
 		for id := range np.last {
 			if _, ok := st[id]; !ok {
 				delete(np.last, id)
+				delete(np.told, id)
 			}
 		}
 	}
+	for ep := range out {
+		if !changed[ep] {
+			delete(out, ep)
+		}
+	}
 	return out
+}
+
+// statsEvery is how often the pair's counters and conntrack table are
+// read: natStatsEvery, and one more second per 2,000 flows (a reading
+// dumps 4 counters per flow: with 10,000 flows, once a second would be a
+// steady share of a core for metrics that change at most once a second).
+func (np *natPair) statsEvery() time.Duration {
+	return max(natStatsEvery, time.Duration(len(np.flows)/2000)*time.Second)
 }
 
 // delta is a counter's growth; a counter that went back was re-created
