@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 
 	"github.com/google/nftables"
@@ -45,16 +46,26 @@ func (p *Pair) marker() string {
 // fingerprint identifies what a flow programs (the pair's zone, which
 // shapes the backend choice, is in the marker).
 func (f Flow) fingerprint() string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s|%v|%v|%d|", f.ID, f.ENI, f.SNAT, f.RateBytes)
-	for _, b := range f.Backends {
-		fmt.Fprintf(h, "%v,%s,%t;", b.Addr, b.Zone, b.Healthy)
+	b := make([]byte, 0, 128)
+	b = append(append(b, f.ID...), 0)
+	b, _ = f.ENI.AppendBinary(b)
+	b, _ = f.SNAT.AppendBinary(b)
+	b = binary.BigEndian.AppendUint64(b, f.RateBytes)
+	for _, be := range f.Backends {
+		b, _ = be.Addr.AppendBinary(b)
+		b = append(append(b, be.Zone...), 0)
+		b = strconv.AppendBool(b, be.Healthy)
 	}
-	h.Write([]byte{'|'})
+	b = append(b, '|')
 	for _, r := range f.SG {
-		fmt.Fprintf(h, "%v,%d,%d,%t,%d;", r.Source, r.PortLo, r.PortHi, r.Accept, r.Priority)
+		b, _ = r.Source.AppendBinary(b)
+		b = binary.BigEndian.AppendUint16(b, r.PortLo)
+		b = binary.BigEndian.AppendUint16(b, r.PortHi)
+		b = strconv.AppendBool(b, r.Accept)
+		b = binary.BigEndian.AppendUint64(b, uint64(r.Priority))
 	}
-	return hex.EncodeToString(h.Sum(nil)[:8])
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
 func elemComment(f Flow) string { return f.ID + " " + f.fingerprint() }
