@@ -65,8 +65,8 @@ type Agent struct {
 	listeners map[listenerKey]*running
 	udp       udpState // UDP ports (udp.go)
 	reported  map[string]model.ZoneReport
-	served    map[string]eniKey // endpoint zones served at the last apply
-	eniInfo   map[string]string // endpoint -> ENI addresses last put in the metrics (dualstack.go)
+	served    map[string]eniKey        // endpoint zones served at the last apply
+	eniInfo   map[string][2]netip.Addr // endpoint -> ENI addresses last put in the metrics (dualstack.go)
 
 	healthMu sync.Mutex
 	health   map[string]*proxy.Health // per provider VPC ("" = host network)
