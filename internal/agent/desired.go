@@ -3,6 +3,7 @@ package agent
 import (
 	"crypto/sha256"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -207,6 +208,13 @@ type specMemo struct {
 	svcs      map[*model.EndpointService][]byte
 	groups    map[string][]byte  // by the endpoint's group IDs, joined
 	prev, cur map[string]*epMemo // by endpoint ID: the last round's, this round's
+	// sgs is each security group's record as the specs know it: a record
+	// rewritten unchanged (creating an endpoint rewrites its groups to
+	// serialize with them) keeps the pointer it replaces, so the specs of
+	// every endpoint of the group stay valid. Checked once per group and
+	// round (sgSeen).
+	sgs    map[string]*model.SecurityGroup
+	sgSeen map[string]bool
 }
 
 // epMemo is what an endpoint's specs derive from, and the specs made.
@@ -234,6 +242,29 @@ func newSpecMemo() *specMemo {
 func (m *specMemo) begin() {
 	m.prev, m.cur = m.cur, make(map[string]*epMemo, len(m.cur))
 	m.svcs, m.groups = map[*model.EndpointService][]byte{}, map[string][]byte{}
+	if m.sgs == nil {
+		m.sgs = map[string]*model.SecurityGroup{}
+	}
+	m.sgSeen = map[string]bool{}
+}
+
+// group is the security group id of snapshot s as the specs know it: the
+// record the memo holds when s has the same content under another pointer.
+func (m *specMemo) group(s *store.State, id string) *model.SecurityGroup {
+	g := s.SGs[id]
+	if m.sgSeen[id] {
+		return m.sgs[id]
+	}
+	m.sgSeen[id] = true
+	if old := m.sgs[id]; old != nil && g != nil && old != g && reflect.DeepEqual(old, g) {
+		return old
+	}
+	if g == nil {
+		delete(m.sgs, id)
+	} else {
+		m.sgs[id] = g
+	}
+	return g
 }
 
 // endpoint returns ep's memo in snapshot s: the last round's when ep, svc
@@ -242,13 +273,13 @@ func (m *specMemo) endpoint(s *store.State, ep *model.Endpoint, svc *model.Endpo
 	if e := m.cur[ep.EndpointID]; e != nil && e.ep == ep && e.svc == svc {
 		return e
 	}
-	if e := m.prev[ep.EndpointID]; e != nil && e.ep == ep && e.svc == svc && e.sameGroups(s) {
+	if e := m.prev[ep.EndpointID]; e != nil && e.ep == ep && e.svc == svc && e.sameGroups(m, s) {
 		m.cur[ep.EndpointID] = e
 		return e
 	}
 	e := &epMemo{ep: ep, svc: svc, specs: map[specKey]listenerSpec{}}
 	for _, id := range ep.SecurityGroupIDs {
-		g := s.SGs[id]
+		g := m.group(s, id)
 		e.sgs = append(e.sgs, g)
 		if g != nil {
 			e.groups = append(e.groups, *g)
@@ -259,9 +290,9 @@ func (m *specMemo) endpoint(s *store.State, ep *model.Endpoint, svc *model.Endpo
 	return e
 }
 
-func (e *epMemo) sameGroups(s *store.State) bool {
+func (e *epMemo) sameGroups(m *specMemo, s *store.State) bool {
 	for i, id := range e.ep.SecurityGroupIDs {
-		if s.SGs[id] != e.sgs[i] {
+		if m.group(s, id) != e.sgs[i] {
 			return false
 		}
 	}

@@ -16,7 +16,8 @@ import (
 // equal a fresh one: a stale spec (an old security group's rules, an old
 // service's ports or backends) would leave a listener or kernel flow as it
 // was. It also checks that an unchanged endpoint's spec is reused (the
-// point of the memo) and that a changed one is not.
+// point of the memo), also when its security group's record was rewritten
+// with the same content, and that a changed one is not.
 func TestComputeMemo(t *testing.T) {
 	const zone, acct = "z-h", "2000000000000002"
 	svc := &model.EndpointService{ServiceID: "svc-1", AccountID: acct, VpcID: "vpc-p", Ports: []int{80}, UDPPorts: []int{53},
@@ -63,6 +64,13 @@ func TestComputeMemo(t *testing.T) {
 		n.Endpoints, n.SGs, n.Services = cloneMap(s.Endpoints), cloneMap(s.SGs), cloneMap(s.Services)
 		m(&n)
 		s = &n
+	}
+	// Creating an endpoint rewrites its security groups unchanged (a new
+	// record, the same content): the other endpoints' specs stay.
+	clone(func(n *store.State) { g := *sg; n.SGs["sg-1"] = &g })
+	round("a security group rewritten unchanged")
+	if memo.cur["ep-0"] != e0 {
+		t.Error("a security group rewritten unchanged made every endpoint's specs again")
 	}
 	steps := []struct {
 		name   string
