@@ -267,6 +267,7 @@ func (np *natPair) adopt(log *slog.Logger) {
 	}
 	if st, err := np.p.Stats(); err == nil {
 		np.last = st
+		np.snap, np.snapAt = st, time.Now() // the round's stats use this reading
 	}
 	routed, err := np.routed()
 	if err != nil {
