@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -199,17 +200,16 @@ func sameFlow(a, b knat.Flow) bool {
 	if a.ID != b.ID || a.ENI != b.ENI || a.SNAT != b.SNAT || a.RateBytes != b.RateBytes || len(a.Backends) != len(b.Backends) || len(a.SG) != len(b.SG) {
 		return false
 	}
-	for i := range a.Backends {
-		if a.Backends[i] != b.Backends[i] {
-			return false
-		}
+	// A flow the agent reused from its last round (natFlowMemo) shares its
+	// slices: equal without looking at every rule.
+	return sameElems(a.Backends, b.Backends) && sameElems(a.SG, b.SG)
+}
+
+func sameElems[T comparable](a, b []T) bool {
+	if len(a) == len(b) && len(a) > 0 && &a[0] == &b[0] {
+		return true
 	}
-	for i := range a.SG {
-		if a.SG[i] != b.SG[i] {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(a, b)
 }
 
 // open opens (or takes over) the pair of k on a free link slot.
