@@ -38,6 +38,13 @@ type Config struct {
 	TrafficEvery time.Duration
 	// Node makes the agent a node agent (node.go); nil is a zone agent.
 	Node *NodeConfig
+	// KeepKernelNAT leaves the kernel NAT flows in place at shutdown
+	// instead of withdrawing them: nat endpoints keep serving while the
+	// process restarts, and the next process adopts the flows without
+	// reprogramming them (nathub.go, knat adoption). The server sets it;
+	// an agent stopped on its own (false) withdraws its flows like the
+	// proxy closes its listeners.
+	KeepKernelNAT bool
 }
 
 // Agent serves one zone.
@@ -54,18 +61,21 @@ type Agent struct {
 	vswitches map[string]vswitch
 	hosts     map[string]netdrv.Host
 	enis      map[eniKey]bool
+	found     map[eniKey]bool // ENIs the start-up inventory found in place (prune.go), taken by the first apply
 	listeners map[listenerKey]*running
 	udp       udpState // UDP ports (udp.go)
 	reported  map[string]model.ZoneReport
-	served    map[string]eniKey // endpoint zones served at the last apply
-	eniInfo   map[string]string // endpoint -> ENI addresses last put in the metrics (dualstack.go)
+	served    map[string]eniKey        // endpoint zones served at the last apply
+	eniInfo   map[string][2]netip.Addr // endpoint -> ENI addresses last put in the metrics (dualstack.go)
 
 	healthMu sync.Mutex
 	health   map[string]*proxy.Health // per provider VPC ("" = host network)
 
 	lease *store.Lease // liveness and reports; lost with the agent
 
-	traffic trafficState // touched only by the run goroutine
+	traffic  trafficState             // touched only by the run goroutine
+	specs    *specMemo                // listener specs of the last round (desired.go); run goroutine only
+	natFlows map[listenerKey]*natMemo // kernel flows of the last round (nat.go); run goroutine only
 
 	node      nodeState       // node mode only (node.go)
 	announced map[eniKey]bool // ENIs announced with a gratuitous ARP (node mode)
@@ -92,7 +102,7 @@ func New(cfg Config) *Agent {
 		vpcs: map[string]string{}, kept: map[string]int64{}, vswitches: map[string]vswitch{}, hosts: map[string]netdrv.Host{},
 		enis: map[eniKey]bool{}, listeners: map[listenerKey]*running{}, reported: map[string]model.ZoneReport{},
 		health: map[string]*proxy.Health{}, lease: cfg.Store.NewLease(cfg.LeaseTTL),
-		node: newNodeState(), announced: map[eniKey]bool{}}
+		node: newNodeState(), announced: map[eniKey]bool{}, specs: newSpecMemo()}
 }
 
 // Ready reports whether the agent completed its first full sync and apply.
@@ -119,7 +129,7 @@ func (a *Agent) reconcile(ctx context.Context, st *store.State) {
 	if !a.ready.Load() {
 		a.prune(ctx)
 	}
-	d := compute(a.cfg.Zone, st)
+	d := computeScope(zoneScope(a.cfg.Zone), st, a.specs)
 	a.finish(ctx, st, d, a.apply(d))
 }
 

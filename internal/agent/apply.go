@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"sync"
+	"sync/atomic"
 
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/proxy"
@@ -28,6 +30,15 @@ func (a *Agent) apply(d *desired) map[string]error {
 		return drv.EnsureVSwitch(v.VpcID, id, v.CIDR, v.Gateway)
 	})
 	ensure(a.log, "host", a.hosts, d.hosts, func(_ string, h netdrv.Host) error { return drv.EnsureHost(h) })
+	// ENIs the start-up inventory found in place (prune) are not added
+	// again: with thousands of endpoints, asking the driver for each (a
+	// dump of its bridge's addresses each) was a large part of a restart.
+	for k := range a.found {
+		if d.enis[k] {
+			a.enis[k] = true
+		}
+	}
+	a.found = nil
 	ensure(a.log, "eni", a.enis, d.enis, func(k eniKey, _ bool) error { return drv.AddENI(k.VpcID, k.VSwitchID, k.IP) })
 	for epID, k := range d.zones {
 		if !a.enis[k] {
@@ -48,15 +59,13 @@ func (a *Agent) apply(d *desired) map[string]error {
 			r.spec = sp
 		}
 	}
-	for k, sp := range proxied {
-		if _, ok := a.listeners[k]; ok {
-			continue
-		}
-		if err := a.startListener(k, sp); err != nil {
-			a.log.Error("start listener", "endpointId", k.EndpointID, "addr", sp.addr, "err", err)
-			errs[k.EndpointID] = err
+	var start []listenerKey
+	for k := range proxied {
+		if _, ok := a.listeners[k]; !ok {
+			start = append(start, k)
 		}
 	}
+	a.startListeners(start, proxied, errs)
 	a.applyUDP(d.udp, errs)
 	a.trackBackends(d)
 	for epID := range a.served {
@@ -158,10 +167,66 @@ func (a *Agent) proxyConfig(sp listenerSpec) proxy.Config {
 	return cfg
 }
 
-func (a *Agent) startListener(k listenerKey, sp listenerSpec) error {
+// startWorkers bounds how many listeners startListeners opens at once.
+const startWorkers = 4
+
+// startListeners opens the listeners of keys, startWorkers at a time (a
+// listener's socket is made in its VPC's namespace on a locked thread,
+// then its proxy config is compiled and its engine started: after a
+// restart with thousands of proxy endpoints, one after the other was
+// ~0.2 ms each; docs/benchmarks.md, scale). Failures are logged and
+// recorded in errs by endpoint.
+func (a *Agent) startListeners(keys []listenerKey, specs map[listenerKey]listenerSpec, errs map[string]error) {
+	type result struct {
+		r   *running
+		err error
+	}
+	results := make([]result, len(keys))
+	open := func(i int) {
+		r, err := a.openListener(keys[i], specs[keys[i]])
+		results[i] = result{r, err}
+	}
+	if len(keys) == 1 {
+		open(0) // the common case of a change: no goroutine
+	} else {
+		var next atomic.Int64
+		var wg sync.WaitGroup
+		for range min(startWorkers, len(keys)) {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := int(next.Add(1) - 1); i < len(keys); i = int(next.Add(1) - 1) {
+					open(i)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	up := 0
+	for i, res := range results {
+		k := keys[i]
+		if res.err != nil {
+			a.log.Error("start listener", "endpointId", k.EndpointID, "addr", specs[k].addr, "err", res.err)
+			errs[k.EndpointID] = res.err
+			continue
+		}
+		a.listeners[k] = res.r
+		up++
+	}
+	switch {
+	case up == 1:
+		a.log.Info("listener up", "endpointId", keys[0].EndpointID, "addr", specs[keys[0]].addr, "vpcId", specs[keys[0]].eni.VpcID)
+	case up > 1:
+		a.log.Info("listeners up", "count", up)
+	}
+}
+
+// openListener opens and serves the listener of k (safe to call from
+// several goroutines: it touches no agent state but the health checkers').
+func (a *Agent) openListener(k listenerKey, sp listenerSpec) (*running, error) {
 	ln, err := a.cfg.Driver.Sockets.Listen(sp.eni.VpcID, sp.addr)
 	if err != nil {
-		return fmt.Errorf("listen on %s in %s: %w", sp.addr, sp.eni.VpcID, err)
+		return nil, fmt.Errorf("listen on %s in %s: %w", sp.addr, sp.eni.VpcID, err)
 	}
 	drv, vpc := a.cfg.Driver.Sockets, sp.svcVPC
 	dial := func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) { return drv.Dial(ctx, vpc, addr) }
@@ -174,9 +239,7 @@ func (a *Agent) startListener(k listenerKey, sp listenerSpec) error {
 			a.log.Warn("listener stopped", "addr", sp.addr, "err", err)
 		}
 	}()
-	a.listeners[k] = r
-	a.log.Info("listener up", "endpointId", k.EndpointID, "addr", sp.addr, "vpcId", sp.eni.VpcID)
-	return nil
+	return r, nil
 }
 
 func (a *Agent) stopListener(k listenerKey, r *running) {

@@ -3,6 +3,7 @@ package agent
 import (
 	"crypto/sha256"
 	"net/netip"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -76,11 +77,16 @@ func zoneScope(zone string) scope {
 }
 
 // compute derives the desired state of zone from a store snapshot.
-func compute(zone string, s *store.State) *desired { return computeScope(zoneScope(zone), s) }
+func compute(zone string, s *store.State) *desired {
+	return computeScope(zoneScope(zone), s, newSpecMemo())
+}
 
-func computeScope(sc scope, s *store.State) *desired {
+// computeScope derives the desired state of sc from a store snapshot;
+// memo carries the listener specs of the previous call (the agent's
+// rounds), a fresh one computes everything.
+func computeScope(sc scope, s *store.State, memo *specMemo) *desired {
 	zone := sc.zone
-	memo := newVersionMemo()
+	memo.begin()
 	d := &desired{vpcs: map[string]string{}, vswitches: map[string]vswitch{}, hosts: map[string]netdrv.Host{},
 		enis: map[eniKey]bool{}, listeners: map[listenerKey]listenerSpec{}, ports: map[string][]uint16{}, zones: map[string]eniKey{},
 		zones6: map[string]eniKey{}}
@@ -138,27 +144,27 @@ func computeScope(sc scope, s *store.State) *desired {
 			if svc.VpcID != "" && !addVPC(svc.VpcID) {
 				continue
 			}
-			var groups []model.SecurityGroup
-			for _, id := range ep.SecurityGroupIDs {
-				if g := s.SGs[id]; g != nil {
-					groups = append(groups, *g)
-				}
-			}
-			rules := model.CompileRules(groups...)
+			e := memo.endpoint(s, ep, svc)
 			for _, port := range svc.Ports {
-				d.listeners[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port)}] = spec(memo, zone, ep, svc, z, k, port, rules, groups)
+				d.listeners[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port)}] = e.spec(memo, zone, z, k, port)
 				d.ports[ep.EndpointID] = append(d.ports[ep.EndpointID], uint16(port))
 			}
-			d.addIPv6(memo, zone, ep, svc, z, rules, groups)
+			d.addIPv6(memo, e, zone, z)
 		}
 	}
 	d.udp = computeUDP(memo, zone, s, d)
 	return d
 }
 
-// spec is the listener of ep's zone z on port; a zone pinned to one of the
-// service's resources dials only that resource's backends.
-func spec(m *versionMemo, zone string, ep *model.Endpoint, svc *model.EndpointService, z model.EndpointZone, k eniKey, port int, rules model.RuleSet, groups []model.SecurityGroup) listenerSpec {
+// spec is the listener of e's endpoint's zone z on port (ENI k); a zone
+// pinned to one of the service's resources dials only that resource's
+// backends. The result is memoized in e.
+func (e *epMemo) spec(m *specMemo, zone string, z model.EndpointZone, k eniKey, port int) listenerSpec {
+	sk := specKey{eni: k, port: port}
+	if sp, ok := e.specs[sk]; ok {
+		return sp
+	}
+	ep, svc := e.ep, e.svc
 	var backends []proxy.Backend
 	pinned := z.Pinned(svc.Resources)
 	for _, b := range pinned {
@@ -175,8 +181,10 @@ func spec(m *versionMemo, zone string, ep *model.Endpoint, svc *model.EndpointSe
 		MaxConns: svc.MaxConnsPerEndpoint, NewConnsPerSec: svc.NewConnsPerSecond,
 	}
 	// version identifies everything that shapes cfg, so unchanged listeners are left alone.
-	version := m.version(ep, svc, groups, pinned, port)
-	return listenerSpec{eni: k, addr: netip.AddrPortFrom(k.IP, uint16(port)), svcVPC: svc.VpcID, cfg: cfg, rules: rules, version: version}
+	version := m.version(ep, svc, e.groups, pinned, port)
+	sp := listenerSpec{eni: k, addr: netip.AddrPortFrom(k.IP, uint16(port)), svcVPC: svc.VpcID, cfg: cfg, rules: e.rules, version: version}
+	e.specs[sk] = sp
+	return sp
 }
 
 // tlvSet maps a service's TLV names to the proxy's set.
@@ -185,22 +193,113 @@ func tlvSet(names []string) proxy.TLVSet {
 		ServiceID: slices.Contains(names, model.TLVServiceID)}
 }
 
-// versionMemo makes listener spec versions for one snapshot: the JSON of
-// a service and of a list of security groups is made once per snapshot,
-// not once per listener (with thousands of endpoints of one service that
-// marshalling was 6% of the server's CPU while endpoints were being
-// created; docs/benchmarks.md, scale), and a version is a 32-byte hash
-// of it all rather than the JSON itself (kilobytes per listener).
-type versionMemo struct {
-	svcs   map[*model.EndpointService][]byte
-	groups map[string][]byte // by the endpoint's group IDs, joined
+// specMemo makes listener specs and carries them from one round to the
+// next. Across rounds, an endpoint's specs are reused as long as the
+// records they derive from are the same: store records are immutable
+// values, so the same pointers (the endpoint, its service, each of its
+// security groups) mean the same specs, and a round after one endpoint
+// changed computes that endpoint's specs only (with 5,000 endpoints the
+// whole recompute per change was 9% of the server's CPU while endpoints
+// were being created; docs/benchmarks.md, scale). Within a round, the JSON
+// of a service and of a list of security groups is made once, not once
+// per listener, and a version is a 32-byte hash of it all rather than the
+// JSON itself (kilobytes per listener).
+type specMemo struct {
+	svcs      map[*model.EndpointService][]byte
+	groups    map[string][]byte  // by the endpoint's group IDs, joined
+	prev, cur map[string]*epMemo // by endpoint ID: the last round's, this round's
+	// sgs is each security group's record as the specs know it: a record
+	// rewritten unchanged (creating an endpoint rewrites its groups to
+	// serialize with them) keeps the pointer it replaces, so the specs of
+	// every endpoint of the group stay valid. Checked once per group and
+	// round (sgSeen).
+	sgs    map[string]*model.SecurityGroup
+	sgSeen map[string]bool
 }
 
-func newVersionMemo() *versionMemo {
-	return &versionMemo{svcs: map[*model.EndpointService][]byte{}, groups: map[string][]byte{}}
+// epMemo is what an endpoint's specs derive from, and the specs made.
+type epMemo struct {
+	ep     *model.Endpoint
+	svc    *model.EndpointService
+	sgs    []*model.SecurityGroup // by ep.SecurityGroupIDs (nil: missing)
+	groups []model.SecurityGroup  // the groups found
+	rules  model.RuleSet
+	specs  map[specKey]listenerSpec
 }
 
-func (m *versionMemo) version(ep *model.Endpoint, svc *model.EndpointService, groups []model.SecurityGroup, pinned []model.Backend, port int) string {
+type specKey struct {
+	eni  eniKey
+	port int
+}
+
+func newSpecMemo() *specMemo {
+	m := &specMemo{cur: map[string]*epMemo{}}
+	m.begin()
+	return m
+}
+
+// begin starts a round: what the last round used may be reused.
+func (m *specMemo) begin() {
+	m.prev, m.cur = m.cur, make(map[string]*epMemo, len(m.cur))
+	m.svcs, m.groups = map[*model.EndpointService][]byte{}, map[string][]byte{}
+	if m.sgs == nil {
+		m.sgs = map[string]*model.SecurityGroup{}
+	}
+	m.sgSeen = map[string]bool{}
+}
+
+// group is the security group id of snapshot s as the specs know it: the
+// record the memo holds when s has the same content under another pointer.
+func (m *specMemo) group(s *store.State, id string) *model.SecurityGroup {
+	g := s.SGs[id]
+	if m.sgSeen[id] {
+		return m.sgs[id]
+	}
+	m.sgSeen[id] = true
+	if old := m.sgs[id]; old != nil && g != nil && old != g && reflect.DeepEqual(old, g) {
+		return old
+	}
+	if g == nil {
+		delete(m.sgs, id)
+	} else {
+		m.sgs[id] = g
+	}
+	return g
+}
+
+// endpoint returns ep's memo in snapshot s: the last round's when ep, svc
+// and its security groups are the records it was made from.
+func (m *specMemo) endpoint(s *store.State, ep *model.Endpoint, svc *model.EndpointService) *epMemo {
+	if e := m.cur[ep.EndpointID]; e != nil && e.ep == ep && e.svc == svc {
+		return e
+	}
+	if e := m.prev[ep.EndpointID]; e != nil && e.ep == ep && e.svc == svc && e.sameGroups(m, s) {
+		m.cur[ep.EndpointID] = e
+		return e
+	}
+	e := &epMemo{ep: ep, svc: svc, specs: map[specKey]listenerSpec{}}
+	for _, id := range ep.SecurityGroupIDs {
+		g := m.group(s, id)
+		e.sgs = append(e.sgs, g)
+		if g != nil {
+			e.groups = append(e.groups, *g)
+		}
+	}
+	e.rules = model.CompileRules(e.groups...)
+	m.cur[ep.EndpointID] = e
+	return e
+}
+
+func (e *epMemo) sameGroups(m *specMemo, s *store.State) bool {
+	for i, id := range e.ep.SecurityGroupIDs {
+		if m.group(s, id) != e.sgs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func (m *specMemo) version(ep *model.Endpoint, svc *model.EndpointService, groups []model.SecurityGroup, pinned []model.Backend, port int) string {
 	sj, ok := m.svcs[svc]
 	if !ok {
 		sj = []byte(store.MustJSON(svc))

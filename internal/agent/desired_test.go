@@ -175,7 +175,7 @@ func TestListenerVersion(t *testing.T) {
 	sg := model.SecurityGroup{SecurityGroupID: "sg-1", Rules: []model.SecurityGroupRule{{SourceCidr: "10.0.0.0/8", PortRange: "80/80"}}}
 	ep := &model.Endpoint{EndpointID: "ep-1", ServiceID: svc.ServiceID, SecurityGroupIDs: []string{"sg-1"}}
 	v := func(svc *model.EndpointService, ep *model.Endpoint, groups ...model.SecurityGroup) string {
-		return newVersionMemo().version(ep, svc, groups, nil, 80)
+		return newSpecMemo().version(ep, svc, groups, nil, 80)
 	}
 	base := v(svc, ep, sg)
 	if again := v(&model.EndpointService{ServiceID: "epsrv-1", VpcID: "vpc-p", Ports: []int{80}}, ep, sg); again != base {
@@ -197,7 +197,7 @@ func TestListenerVersion(t *testing.T) {
 		}
 	}
 	// One memo (one snapshot): endpoints with different groups get their own.
-	m := newVersionMemo()
+	m := newSpecMemo()
 	if m.version(ep, svc, []model.SecurityGroup{sg}, nil, 80) == m.version(&ep2, svc, []model.SecurityGroup{sg, sg2}, nil, 80) {
 		t.Error("one memo gave two group lists the same version")
 	}

@@ -26,13 +26,13 @@ func (d *desired) addIPv6ENI(ep *model.Endpoint, svc *model.EndpointService, z m
 
 // addIPv6 adds the TCP listeners of z's IPv6 ENI to d (a carried zone);
 // computeUDP adds its UDP listeners from d.zones6.
-func (d *desired) addIPv6(memo *versionMemo, zone string, ep *model.Endpoint, svc *model.EndpointService, z model.EndpointZone, rules model.RuleSet, groups []model.SecurityGroup) {
-	k6, ok := d.zones6[ep.EndpointID]
+func (d *desired) addIPv6(memo *specMemo, e *epMemo, zone string, z model.EndpointZone) {
+	k6, ok := d.zones6[e.ep.EndpointID]
 	if !ok {
 		return
 	}
-	for _, port := range svc.Ports {
-		d.listeners[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port), V6: true}] = spec(memo, zone, ep, svc, z, k6, port, rules, groups)
+	for _, port := range e.svc.Ports {
+		d.listeners[listenerKey{EndpointID: e.ep.EndpointID, Port: uint16(port), V6: true}] = e.spec(memo, zone, z, k6, port)
 	}
 }
 
@@ -70,18 +70,23 @@ func (a *Agent) ipv6Placed(d *desired, errs map[string]error) {
 // Metrics.Forget drops those of zones no longer served.
 func (a *Agent) recordENIs(d *desired) {
 	if a.eniInfo == nil {
-		a.eniInfo = map[string]string{}
+		a.eniInfo = map[string][2]netip.Addr{}
 	}
 	for epID, k := range d.zones {
-		var addrs []netip.Addr
+		var key [2]netip.Addr // compared as is: no formatting per endpoint and round
 		if a.enis[k] {
-			addrs = append(addrs, k.IP)
+			key[0] = k.IP
 		}
 		if k6, ok := d.zones6[epID]; ok && a.enis[k6] {
-			addrs = append(addrs, k6.IP)
+			key[1] = k6.IP
 		}
-		key := fmt.Sprint(addrs)
-		if a.eniInfo[epID] != key {
+		if old, ok := a.eniInfo[epID]; !ok || old != key {
+			var addrs []netip.Addr
+			for _, ip := range key {
+				if ip.IsValid() {
+					addrs = append(addrs, ip)
+				}
+			}
 			a.cfg.Metrics.SetENIs(epID, a.cfg.Zone, addrs)
 			a.eniInfo[epID] = key
 		}

@@ -49,8 +49,13 @@ func (a *Agent) applyNAT(d *desired, errs map[string]error) map[listenerKey]list
 		}
 		cPath, pPath := nsPath(namer.VPCNamespace(sp.eni.VpcID)), nsPath(namer.VPCNamespace(sp.svcVPC))
 		f := natFlow{pair: pairKey{Consumer: sp.eni.VpcID, Provider: sp.svcVPC, CPath: cPath, PPath: pPath},
-			cPath: cPath, pPath: pPath, endpoint: k.EndpointID, zone: a.cfg.Zone, flow: a.natFlow(k, sp, ep, st)}
+			cPath: cPath, pPath: pPath, endpoint: k.EndpointID, zone: a.cfg.Zone, flow: a.natFlowMemo(k, sp, ep, st)}
 		flows[f.flow.ID] = f
+	}
+	for k := range a.natFlows {
+		if _, ok := d.listeners[k]; !ok {
+			delete(a.natFlows, k)
+		}
 	}
 	for ep, err := range defaultHub.set(a, flows, a.log) {
 		errs[ep] = err
@@ -72,9 +77,84 @@ func zoneSNAT(ep *model.Endpoint, eni eniKey) netip.Addr {
 }
 
 // stopNAT withdraws this agent's flows (at shutdown): their connections
-// are cut like the proxy's, and pairs left without flows are closed.
+// are cut like the proxy's, and pairs left without flows are closed. With
+// Config.KeepKernelNAT they stay in the kernel and keep forwarding, for
+// the next process to adopt.
 func (a *Agent) stopNAT() {
+	if a.cfg.KeepKernelNAT {
+		defaultHub.release(a, a.log)
+		return
+	}
 	defaultHub.set(a, nil, a.log)
+}
+
+// ownsPair reports whether k links namespaces of this agent's driver (the
+// node agents of a lab share a process, each with its own VPC copies).
+func (a *Agent) ownsPair(k pairKey) bool {
+	namer, ok := a.cfg.Driver.Topology.(nsNamer)
+	return ok && nsPath(namer.VPCNamespace(k.Consumer)) == k.CPath
+}
+
+// zoneFlow reports whether a flow ID is one of this agent's zone
+// (flowID): an orphan flow (adopted from a previous process) of its zone
+// that it does not want is removed.
+func (a *Agent) zoneFlow(id string) bool {
+	h := fnv.New32a()
+	h.Write([]byte(a.cfg.Zone))
+	return strings.HasSuffix(id, ":"+a.cfg.Zone) || strings.HasSuffix(id, ":"+strconv.FormatUint(uint64(h.Sum32()), 36))
+}
+
+// natMemo is a listener's kernel flow as made last round: remade only
+// when the spec's version, its ENI or SNAT source changed; the backends'
+// health is checked every round.
+type natMemo struct {
+	version string
+	addr    netip.AddrPort
+	snat    netip.Addr
+	flow    knat.Flow
+}
+
+// natFlowMemo is natFlow, reusing the last round's flow of k when its
+// spec is the same and its backends' health did not change (parsing every
+// flow's security group rules every round was O(endpoints) per change).
+func (a *Agent) natFlowMemo(k listenerKey, sp listenerSpec, ep *model.Endpoint, st *store.State) knat.Flow {
+	if a.natFlows == nil {
+		a.natFlows = map[listenerKey]*natMemo{}
+	}
+	snat := zoneSNAT(ep, sp.eni)
+	m := a.natFlows[k]
+	if m == nil || m.version != sp.version || m.addr != sp.addr || m.snat != snat {
+		m = &natMemo{version: sp.version, addr: sp.addr, snat: snat, flow: a.natFlow(k, sp, ep, st)}
+		a.natFlows[k] = m
+		return m.flow
+	}
+	healthy := a.backendsHealthy(sp)
+	for i, b := range m.flow.Backends {
+		if b.Healthy != healthy[i] {
+			m.flow = a.natFlow(k, sp, ep, st)
+			break
+		}
+	}
+	return m.flow
+}
+
+// backendsHealthy is the Healthy of each backend of sp's kernel flow: as
+// checked from here, with zone affinity the zone's healthy backends only
+// while there is one.
+func (a *Agent) backendsHealthy(sp listenerSpec) []bool {
+	h := a.healthFor(sp.svcVPC)
+	out := make([]bool, len(sp.cfg.Backends))
+	local := false
+	for i, b := range sp.cfg.Backends {
+		out[i] = h.Healthy(b.Addr)
+		local = local || (out[i] && b.ZoneID == a.cfg.Zone)
+	}
+	if sp.cfg.ZoneAffinity && local {
+		for i, b := range sp.cfg.Backends {
+			out[i] = out[i] && b.ZoneID == a.cfg.Zone
+		}
+	}
+	return out
 }
 
 // natFlow is the kernel form of one listener spec.
@@ -83,19 +163,11 @@ func (a *Agent) natFlow(k listenerKey, sp listenerSpec, ep *model.Endpoint, st *
 	if mbps := sp.cfg.BandwidthMbps; mbps > 0 {
 		f.RateBytes = uint64(mbps) * 1_000_000 / 8
 	}
-	h := a.healthFor(sp.svcVPC)
-	local := false
-	for _, b := range sp.cfg.Backends {
-		ok := h.Healthy(b.Addr)
-		f.Backends = append(f.Backends, knat.Backend{Addr: b.Addr, Zone: b.ZoneID, Healthy: ok})
-		local = local || (ok && b.ZoneID == a.cfg.Zone)
-	}
 	// Zone affinity as the proxy does it: the zone's healthy backends
 	// while there is one, else every healthy one.
-	if sp.cfg.ZoneAffinity && local {
-		for i := range f.Backends {
-			f.Backends[i].Healthy = f.Backends[i].Healthy && f.Backends[i].Zone == a.cfg.Zone
-		}
+	healthy := a.backendsHealthy(sp)
+	for i, b := range sp.cfg.Backends {
+		f.Backends = append(f.Backends, knat.Backend{Addr: b.Addr, Zone: b.ZoneID, Healthy: healthy[i]})
 	}
 	for _, id := range ep.SecurityGroupIDs {
 		g := st.SGs[id]

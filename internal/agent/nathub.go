@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -49,6 +50,7 @@ type pairKey struct {
 
 // natFlow is one endpoint zone port forwarded by kernel NAT.
 type natFlow struct {
+	owner          *Agent // whose share it is (set by natHub.set)
 	pair           pairKey
 	cPath, pPath   string // router namespace paths
 	endpoint, zone string
@@ -57,11 +59,16 @@ type natFlow struct {
 
 type natPair struct {
 	id     string
+	key    pairKey
 	slot   int
 	p      *knat.Pair
-	flows  map[string]natFlow // as last applied
-	routes map[netip.Addr]bool
+	flows  map[string]natFlow    // as last applied
+	srcs   map[netip.Addr]int    // flows per SNAT source
+	routes map[netip.Addr]bool   // SNAT sources routed over the link
+	stale  map[netip.Addr]bool   // sources whose route may not match srcs
 	last   map[string]knat.Stats // counters at the last stats read
+	told   map[string]bool       // flows whose endpoint's figures were handed out
+	seen   map[*Agent]time.Time  // the reading each owner folded in last
 	snap   map[string]knat.Stats // the pair's last reading (natStatsEvery)
 	snapAt time.Time
 }
@@ -96,7 +103,12 @@ func slotPrefix(slot int) netip.Prefix {
 }
 
 // set replaces owner's share of the flows and brings every pair to the
-// union of the shares. It returns errors by endpoint ID.
+// union of the shares. Each pair changes only the flows that differ from
+// what it has applied (knat.Pair.Change): a round after one endpoint
+// changed programs that endpoint's flows only, whatever the number of
+// flows (with 5,000 nat endpoints, handing every pair its whole set each
+// round was 10% of the server's CPU while endpoints were being created;
+// docs/benchmarks.md, scale). It returns errors by endpoint ID.
 func (h *natHub) set(owner *Agent, flows map[string]natFlow, log *slog.Logger) map[string]error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -105,43 +117,73 @@ func (h *natHub) set(owner *Agent, flows map[string]natFlow, log *slog.Logger) m
 	} else {
 		h.shares[owner] = flows
 	}
-	want := map[pairKey]map[string]natFlow{}
-	for _, share := range h.shares {
-		for id, f := range share {
-			if want[f.pair] == nil {
-				want[f.pair] = map[string]natFlow{}
-			}
-			want[f.pair][id] = f
-		}
+	type change struct {
+		set    []natFlow
+		remove []string
 	}
-	errs := map[string]error{}
-	fail := func(fs map[string]natFlow, err error) {
-		for _, f := range fs {
-			errs[f.endpoint] = err
+	changes := map[pairKey]*change{}
+	at := func(k pairKey) *change {
+		c := changes[k]
+		if c == nil {
+			c = &change{}
+			changes[k] = c
 		}
+		return c
 	}
-	for k, fs := range want {
-		np := h.pairs[k]
-		if np == nil {
-			var err error
-			if np, err = h.open(k, fs, log); err != nil {
-				log.Error("open kernel NAT pair", "consumerVpc", k.Consumer, "providerVpc", k.Provider, "err", err)
-				fail(fs, err)
+	wanted := map[pairKey]bool{}
+	for id, f := range flows {
+		wanted[f.pair] = true
+		if np := h.pairs[f.pair]; np != nil {
+			if cur, ok := np.flows[id]; ok && cur.owner == owner && sameFlow(cur.flow, f.flow) {
 				continue
 			}
 		}
-		if sameFlows(np.flows, fs) {
-			continue
-		}
-		if err := np.apply(fs); err != nil {
-			log.Error("apply kernel NAT flows", "pair", np.id, "flows", len(fs), "err", err)
-			fail(fs, err)
-			continue
-		}
-		log.Info("kernel NAT flows applied", "pair", np.id, "consumerVpc", k.Consumer, "providerVpc", k.Provider, "flows", len(fs))
+		f.owner = owner
+		at(f.pair).set = append(at(f.pair).set, f)
 	}
 	for k, np := range h.pairs {
-		if _, ok := want[k]; ok {
+		for id, f := range np.flows {
+			if f.owner != owner && (f.owner != nil || !owner.zoneFlow(id) || !owner.ownsPair(k)) {
+				continue
+			}
+			if nf, ok := flows[id]; !ok || nf.pair != k {
+				at(k).remove = append(at(k).remove, id)
+			}
+		}
+	}
+	errs := map[string]error{}
+	for k, c := range changes {
+		np := h.pairs[k]
+		if np == nil {
+			if len(c.set) == 0 {
+				continue
+			}
+			var err error
+			if np, err = h.open(k, c.set[0], log); err != nil {
+				log.Error("open kernel NAT pair", "consumerVpc", k.Consumer, "providerVpc", k.Provider, "err", err)
+				for _, f := range c.set {
+					errs[f.endpoint] = err
+				}
+				continue
+			}
+		}
+		if err := np.change(c.set, c.remove); err != nil {
+			log.Error("apply kernel NAT flows", "pair", np.id, "set", len(c.set), "remove", len(c.remove), "err", err)
+			for _, f := range c.set {
+				errs[f.endpoint] = err
+			}
+			continue
+		}
+		log.Info("kernel NAT flows applied", "pair", np.id, "consumerVpc", k.Consumer, "providerVpc", k.Provider,
+			"set", len(c.set), "removed", len(c.remove), "flows", len(np.flows))
+	}
+	for k, np := range h.pairs {
+		if len(np.stale) > 0 && changes[k] == nil {
+			if err := np.syncRoutes(); err != nil {
+				log.Warn("route kernel NAT sources", "pair", np.id, "err", err)
+			}
+		}
+		if len(np.flows) > 0 || wanted[k] {
 			continue
 		}
 		if err := np.p.Close(); err != nil {
@@ -154,43 +196,24 @@ func (h *natHub) set(owner *Agent, flows map[string]natFlow, log *slog.Logger) m
 	return errs
 }
 
-func sameFlows(a, b map[string]natFlow) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for id, f := range a {
-		g, ok := b[id]
-		if !ok || !sameFlow(f.flow, g.flow) {
-			return false
-		}
-	}
-	return true
-}
-
 func sameFlow(a, b knat.Flow) bool {
 	if a.ID != b.ID || a.ENI != b.ENI || a.SNAT != b.SNAT || a.RateBytes != b.RateBytes || len(a.Backends) != len(b.Backends) || len(a.SG) != len(b.SG) {
 		return false
 	}
-	for i := range a.Backends {
-		if a.Backends[i] != b.Backends[i] {
-			return false
-		}
+	// A flow the agent reused from its last round (natFlowMemo) shares its
+	// slices: equal without looking at every rule.
+	return sameElems(a.Backends, b.Backends) && sameElems(a.SG, b.SG)
+}
+
+func sameElems[T comparable](a, b []T) bool {
+	if len(a) == len(b) && len(a) > 0 && &a[0] == &b[0] {
+		return true
 	}
-	for i := range a.SG {
-		if a.SG[i] != b.SG[i] {
-			return false
-		}
-	}
-	return true
+	return slices.Equal(a, b)
 }
 
 // open opens (or takes over) the pair of k on a free link slot.
-func (h *natHub) open(k pairKey, fs map[string]natFlow, log *slog.Logger) (*natPair, error) {
-	var any natFlow
-	for _, f := range fs {
-		any = f
-		break
-	}
+func (h *natHub) open(k pairKey, any natFlow, log *slog.Logger) (*natPair, error) {
 	id := pairID(k)
 	hs := fnv.New32a()
 	hs.Write([]byte(id))
@@ -218,45 +241,164 @@ func (h *natHub) open(k pairKey, fs map[string]natFlow, log *slog.Logger) (*natP
 			log.Warn("turn off bridge netfilter in a VPC router", "netns", path, "err", err)
 		}
 	}
-	np := &natPair{id: id, slot: slot, p: p, flows: map[string]natFlow{}, routes: map[netip.Addr]bool{}, last: map[string]knat.Stats{}}
+	np := &natPair{id: id, key: k, slot: slot, p: p, flows: map[string]natFlow{}, srcs: map[netip.Addr]int{},
+		routes: map[netip.Addr]bool{}, stale: map[netip.Addr]bool{}, last: map[string]knat.Stats{},
+		told: map[string]bool{}, seen: map[*Agent]time.Time{}}
+	if n := p.Adopted(); n > 0 {
+		np.adopt(log)
+	}
 	h.slots[slot] = k
 	h.pairs[k] = np
 	log.Info("kernel NAT pair open", "pair", id, "consumerVpc", k.Consumer, "providerVpc", k.Provider, "link", slotPrefix(slot))
 	return np, nil
 }
 
-// apply programs fs and routes their SNAT sources back over the link in
-// the provider's router (one /32 each: several pairs share a provider
-// router, each with its own consumers' sources).
-func (np *natPair) apply(fs map[string]natFlow) error {
-	flows := make([]knat.Flow, 0, len(fs))
-	var pPath string
-	for _, f := range fs {
-		flows = append(flows, f.flow)
-		pPath = f.pPath
+// adopt takes in the flows a previous process left in the pair (knat
+// adoption) as orphans: each agent claims its own in its next round (same
+// fingerprint: nothing is reprogrammed) and removes those of its zone it
+// no longer wants. What their counters hold was counted by that process;
+// the SNAT sources routed over the link stay routed.
+func (np *natPair) adopt(log *slog.Logger) {
+	for _, f := range np.p.Flows() {
+		ep, _, _ := strings.Cut(f.ID, ":")
+		np.flows[f.ID] = natFlow{pair: np.key, cPath: np.key.CPath, pPath: np.key.PPath, endpoint: ep, flow: f}
+		np.srcs[f.SNAT]++
+		np.stale[f.SNAT] = true
 	}
-	if err := np.p.Apply(flows); err != nil {
-		return err
+	if st, err := np.p.Stats(); err == nil {
+		np.last = st
+		np.snap, np.snapAt = st, time.Now() // the round's stats use this reading
 	}
-	np.flows = fs
-	var missing []netip.Addr
-	want := map[netip.Addr]bool{}
-	for _, f := range fs {
-		want[f.flow.SNAT] = true
-		if !np.routes[f.flow.SNAT] {
-			missing = append(missing, f.flow.SNAT)
+	routed, err := np.routed()
+	if err != nil {
+		log.Warn("read kernel NAT source routes", "pair", np.id, "err", err)
+	}
+	for a := range routed {
+		np.routes[a] = true
+	}
+	log.Info("kernel NAT pair adopted", "pair", np.id, "flows", len(np.flows), "routed", len(routed))
+}
+
+// routed lists the SNAT sources routed over the pair's link in the
+// provider router (one route dump).
+func (np *natPair) routed() (map[netip.Addr]bool, error) {
+	ns, err := netns.GetFromPath(np.key.PPath)
+	if err != nil {
+		return nil, err
+	}
+	defer ns.Close()
+	nh, err := netlink.NewHandleAt(ns)
+	if err != nil {
+		return nil, err
+	}
+	defer nh.Close()
+	l, err := nh.LinkByName(knat.LinkName(np.id))
+	if err != nil {
+		return nil, err
+	}
+	rs, err := nh.RouteList(l, netlink.FAMILY_V4)
+	if err != nil {
+		return nil, err
+	}
+	gw := slotPrefix(np.slot).Addr().Next()
+	out := map[netip.Addr]bool{}
+	for _, r := range rs {
+		if r.Dst == nil || r.Gw == nil {
+			continue
+		}
+		ones, _ := r.Dst.Mask.Size()
+		a, ok := netip.AddrFromSlice(r.Dst.IP)
+		g, ok2 := netip.AddrFromSlice(r.Gw)
+		if ok && ok2 && ones == 32 && g.Unmap() == gw {
+			out[a.Unmap()] = true
 		}
 	}
-	var gone []netip.Addr
-	for a := range np.routes {
-		if !want[a] {
+	return out, nil
+}
+
+// release lets go of owner's flows at its shutdown without withdrawing
+// them: they stay in the kernel and keep forwarding, as orphans the next
+// agent of the zone claims (Config.KeepKernelNAT). A pair left with
+// orphans only is released (knat.Pair.Release: nothing in the kernel is
+// touched) for the next process to adopt.
+func (h *natHub) release(owner *Agent, log *slog.Logger) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.shares, owner)
+	for k, np := range h.pairs {
+		owned := false
+		for id, f := range np.flows {
+			if f.owner == owner {
+				f.owner = nil
+				np.flows[id] = f
+			}
+			owned = owned || f.owner != nil
+		}
+		if owned {
+			continue
+		}
+		np.p.Release()
+		delete(h.slots, np.slot)
+		delete(h.pairs, k)
+		log.Info("kernel NAT pair left in place", "pair", np.id, "consumerVpc", k.Consumer, "providerVpc", k.Provider, "flows", len(np.flows))
+	}
+}
+
+// change programs a change of the pair's flows (set: added or replaced;
+// remove: by ID) and keeps each SNAT source in use routed back over the
+// link in the provider's router (one /32 each: several pairs share a
+// provider router, each with its own consumers' sources).
+func (np *natPair) change(set []natFlow, remove []string) error {
+	fs := make([]knat.Flow, len(set))
+	for i, f := range set {
+		fs[i] = f.flow
+	}
+	if err := np.p.Change(fs, remove); err != nil {
+		return err
+	}
+	for _, id := range remove {
+		if f, ok := np.flows[id]; ok {
+			np.unref(f.flow.SNAT)
+			delete(np.flows, id)
+		}
+	}
+	for _, f := range set {
+		if old, ok := np.flows[f.flow.ID]; ok {
+			np.unref(old.flow.SNAT)
+		}
+		np.flows[f.flow.ID] = f
+		np.srcs[f.flow.SNAT]++
+		np.stale[f.flow.SNAT] = true
+	}
+	return np.syncRoutes()
+}
+
+func (np *natPair) unref(a netip.Addr) {
+	if np.srcs[a]--; np.srcs[a] <= 0 {
+		delete(np.srcs, a)
+	}
+	np.stale[a] = true
+}
+
+// syncRoutes adds the routes of sources in use and deletes those of
+// sources no longer used, for the sources whose flows changed (a failed
+// route is retried at the next change).
+func (np *natPair) syncRoutes() error {
+	var missing, gone []netip.Addr
+	for a := range np.stale {
+		switch want := np.srcs[a] > 0; {
+		case want && !np.routes[a]:
+			missing = append(missing, a)
+		case !want && np.routes[a]:
 			gone = append(gone, a)
+		default:
+			delete(np.stale, a)
 		}
 	}
 	if len(missing) == 0 && len(gone) == 0 {
 		return nil
 	}
-	ns, err := netns.GetFromPath(pPath)
+	ns, err := netns.GetFromPath(np.key.PPath)
 	if err != nil {
 		return fmt.Errorf("open provider namespace: %w", err)
 	}
@@ -282,6 +424,7 @@ func (np *natPair) apply(fs map[string]natFlow) error {
 			return fmt.Errorf("delete route %v via %v: %w", a, gw, err)
 		}
 		delete(np.routes, a)
+		delete(np.stale, a)
 	}
 	for _, a := range missing {
 		dst, _ := netlink.ParseIPNet(netip.PrefixFrom(a, 32).String())
@@ -289,20 +432,26 @@ func (np *natPair) apply(fs map[string]natFlow) error {
 			return fmt.Errorf("route %v via %v: %w", a, gw, err)
 		}
 		np.routes[a] = true
+		delete(np.stale, a)
 	}
 	return nil
 }
 
-// stats returns, by endpoint, what owner's flows did since the last call.
+// stats returns, by endpoint, what owner's flows did since the last call:
+// only endpoints whose figures moved (or seen for the first time, so that
+// their series exist), and nothing for a pair whose reading owner already
+// folded in (between readings there is nothing new; calling the metrics
+// for every endpoint at every round was O(endpoints) per change).
 func (h *natHub) stats(owner *Agent) map[string]proxy.NATDelta {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	share := h.shares[owner]
 	out := map[string]proxy.NATDelta{}
+	changed := map[string]bool{}
 	for _, np := range h.pairs {
 		mine := false
-		for id := range np.flows {
-			if _, ok := share[id]; ok {
+		for _, f := range np.flows {
+			if f.owner == owner {
 				mine = true
 				break
 			}
@@ -310,20 +459,24 @@ func (h *natHub) stats(owner *Agent) map[string]proxy.NATDelta {
 		if !mine {
 			continue
 		}
-		if np.snap == nil || time.Since(np.snapAt) >= natStatsEvery {
+		if np.snap == nil || time.Since(np.snapAt) >= np.statsEvery() {
 			st, err := np.p.Stats()
 			if err != nil {
 				continue
 			}
 			np.snap, np.snapAt = st, time.Now()
 		}
+		if np.seen[owner].Equal(np.snapAt) {
+			continue
+		}
+		np.seen[owner] = np.snapAt
 		st := np.snap
 		for id, s := range st {
 			f, ok := share[id]
 			if !ok {
 				continue
 			}
-			prev := np.last[id]
+			prev, had := np.last[id]
 			np.last[id] = s
 			d := out[f.endpoint]
 			d.BytesIn += delta(s.BytesOut, prev.BytesOut)
@@ -332,14 +485,32 @@ func (h *natHub) stats(owner *Agent) map[string]proxy.NATDelta {
 			d.Rejects += delta(s.Rejects, prev.Rejects)
 			d.Active += s.Active
 			out[f.endpoint] = d
+			if !had || s != prev || !np.told[id] {
+				changed[f.endpoint] = true
+			}
+			np.told[id] = true
 		}
 		for id := range np.last {
 			if _, ok := st[id]; !ok {
 				delete(np.last, id)
+				delete(np.told, id)
 			}
 		}
 	}
+	for ep := range out {
+		if !changed[ep] {
+			delete(out, ep)
+		}
+	}
 	return out
+}
+
+// statsEvery is how often the pair's counters and conntrack table are
+// read: natStatsEvery, and one more second per 2,000 flows (a reading
+// dumps 4 counters per flow: with 10,000 flows, once a second would be a
+// steady share of a core for metrics that change at most once a second).
+func (np *natPair) statsEvery() time.Duration {
+	return max(natStatsEvery, time.Duration(len(np.flows)/2000)*time.Second)
 }
 
 // delta is a counter's growth; a counter that went back was re-created

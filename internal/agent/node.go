@@ -126,7 +126,7 @@ func (a *Agent) reconcileNode(ctx context.Context, st *store.State) {
 		a.node.fresh = true
 		a.log.Info("node lease granted: ENIs placed under an earlier lease are not served until placed under this one", "lease", a.lease.ID())
 	}
-	d := computeScope(nodeScope(st, a.cfg.Zone, a.cfg.Node.Name, a.node.def, a.lease.ID()), st)
+	d := computeScope(nodeScope(st, a.cfg.Zone, a.cfg.Node.Name, a.node.def, a.lease.ID()), st, a.specs)
 	if !a.ready.Load() {
 		a.stepDown(d)
 	}

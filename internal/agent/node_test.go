@@ -52,7 +52,7 @@ func TestFencing(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, def := range []string{self, "n2"} {
-				d := computeScope(nodeScope(state(tc.place), zone, self, def, tc.lease), state(tc.place))
+				d := computeScope(nodeScope(state(tc.place), zone, self, def, tc.lease), state(tc.place), newSpecMemo())
 				if d.enis[eni] != tc.serves {
 					t.Errorf("ENI served: %v, want %v", d.enis[eni], tc.serves)
 				}

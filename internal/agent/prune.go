@@ -38,9 +38,12 @@ func (a *Agent) prune(ctx context.Context) {
 			}
 		}
 	}
+	a.found = map[eniKey]bool{}
 	for _, e := range have.ENIs {
 		if !used[e] && !st.BadKind(store.KindEndpoint) {
 			a.logPrune("eni", e.IP.String(), drv.RemoveENI(e.VpcID, e.VSwitchID, e.IP))
+		} else {
+			a.found[eniKey(e)] = true
 		}
 	}
 	for _, id := range have.Hosts {

@@ -39,7 +39,7 @@ type udpHealthKey struct{ vpc, req, exp string }
 // computeUDP derives the UDP listeners of zone from s, for the endpoint
 // zones compute placed in d; memo is compute's, so each service's and
 // group list's JSON is made once per snapshot for TCP and UDP together.
-func computeUDP(memo *versionMemo, zone string, s *store.State, d *desired) map[listenerKey]listenerSpec {
+func computeUDP(memo *specMemo, zone string, s *store.State, d *desired) map[listenerKey]listenerSpec {
 	out := map[listenerKey]listenerSpec{}
 	for _, ep := range s.Endpoints {
 		svc := s.Services[ep.ServiceID]
@@ -54,16 +54,10 @@ func computeUDP(memo *versionMemo, zone string, s *store.State, d *desired) map[
 			if z.ZoneID != zone || z.ConnectionDisabled || !d.enis[k] {
 				continue
 			}
-			var groups []model.SecurityGroup
-			for _, id := range ep.SecurityGroupIDs {
-				if g := s.SGs[id]; g != nil {
-					groups = append(groups, *g)
-				}
-			}
-			rules := model.CompileRules(groups...)
+			e := memo.endpoint(s, ep, svc)
 			k6, v6 := d.zones6[ep.EndpointID]
 			for _, port := range svc.UDPPorts {
-				sp := spec(memo, zone, ep, svc, z, k, port, rules, groups)
+				sp := e.spec(memo, zone, z, k, port)
 				sp.cfg.IdleTimeout = time.Duration(svc.UDPIdleTimeout) * time.Second // 0: proxy.DefaultUDPIdleTimeout
 				sp.version += "/udp"
 				out[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port)}] = sp

@@ -6,7 +6,6 @@ import (
 	"hash/fnv"
 	"maps"
 	"net/netip"
-	"reflect"
 	"slices"
 	"strings"
 
@@ -35,6 +34,98 @@ func (p *Pair) Apply(desired []Flow) error {
 	if !p.cNS.IsOpen() {
 		return invalid("IncorrectPairStatus.Closed", "pair %s is closed", p.cfg.ID)
 	}
+	return p.applyLocked(desired)
+}
+
+// Change sets the given flows (added, or replacing the flow of the same
+// ID) and removes the flows of the given IDs (unknown IDs are ignored),
+// leaving every other flow as it is: the same as Apply of the resulting
+// set, with work proportional to the change rather than to the set
+// (validation included: the given flows are checked against the
+// programmed ones through indexes). An invalid change changes nothing.
+func (p *Pair) Change(set []Flow, remove []string) error {
+	for _, f := range set {
+		if err := f.validate(p.cfg.SNAT); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.cNS.IsOpen() {
+		return invalid("IncorrectPairStatus.Closed", "pair %s is closed", p.cfg.ID)
+	}
+	if err := p.checkChange(set, remove); err != nil {
+		return err
+	}
+	if p.dirty {
+		// A failed batch: rebuild everything, the change included.
+		want := maps.Clone(p.flows)
+		for _, id := range remove {
+			delete(want, id)
+		}
+		for _, f := range set {
+			want[f.ID] = f
+		}
+		return p.applyLocked(slices.Collect(maps.Values(want)))
+	}
+	var removed, added, changed []Flow
+	for _, id := range remove {
+		if f, ok := p.flows[id]; ok {
+			removed = append(removed, f)
+		}
+	}
+	for _, f := range set {
+		if old, ok := p.flows[f.ID]; !ok {
+			added = append(added, f)
+		} else if !p.same(old, f) {
+			changed = append(changed, f)
+		} else {
+			p.confirm(f)
+		}
+	}
+	return p.commit(removed, added, changed)
+}
+
+// checkChange validates a change against the programmed flows: no ID
+// given twice, and no ENI or (SNAT, port) of a set flow held by another
+// flow that stays.
+func (p *Pair) checkChange(set []Flow, remove []string) error {
+	gone := make(map[string]bool, len(remove))
+	for _, id := range remove {
+		gone[id] = true
+	}
+	ids := make(map[string]bool, len(set))
+	enis := make(map[netip.AddrPort]string, len(set))
+	snats := make(map[snatKey]string, len(set))
+	for _, f := range set {
+		if ids[f.ID] || gone[f.ID] {
+			return invalid("InvalidFlowId.Duplicate", "flow id %s given twice", f.ID)
+		}
+		ids[f.ID] = true
+		if o, ok := enis[f.ENI]; ok {
+			return invalid("InvalidENI.Duplicate", "flows %s and %s share ENI %v", o, f.ID, f.ENI)
+		}
+		enis[f.ENI] = f.ID
+		k := snatKey{f.SNAT, f.ENI.Port()}
+		if o, ok := snats[k]; ok {
+			return invalid("InvalidSNAT.Duplicate", "flows %s and %s share SNAT %v and port %d", o, f.ID, f.SNAT, f.ENI.Port())
+		}
+		snats[k] = f.ID
+	}
+	stays := func(o, id string) bool { return o != id && !gone[o] && !ids[o] }
+	for _, f := range set {
+		if o, ok := p.byENI[f.ENI]; ok && stays(o, f.ID) {
+			return invalid("InvalidENI.Duplicate", "flows %s and %s share ENI %v", o, f.ID, f.ENI)
+		}
+		if o, ok := p.bySNAT[snatKey{f.SNAT, f.ENI.Port()}]; ok && stays(o, f.ID) {
+			return invalid("InvalidSNAT.Duplicate", "flows %s and %s share SNAT %v and port %d", o, f.ID, f.SNAT, f.ENI.Port())
+		}
+	}
+	return nil
+}
+
+// applyLocked brings the pair to desired (validated); p.mu is held.
+func (p *Pair) applyLocked(desired []Flow) error {
 	if p.dirty {
 		old := p.flows
 		if err := p.reset(); err != nil {
@@ -50,7 +141,7 @@ func (p *Pair) Apply(desired []Flow) error {
 			p.cutFlows(cuts) //nolint:errcheck // best effort after a rebuild
 		}()
 	}
-	want := map[string]Flow{}
+	want := make(map[string]Flow, len(desired))
 	for _, f := range desired {
 		want[f.ID] = f
 	}
@@ -60,8 +151,10 @@ func (p *Pair) Apply(desired []Flow) error {
 		switch {
 		case !ok:
 			removed = append(removed, f)
-		case !reflect.DeepEqual(w, f):
+		case !p.same(f, w):
 			changed = append(changed, w)
+		default:
+			p.confirm(w)
 		}
 	}
 	for id, f := range want {
@@ -69,10 +162,16 @@ func (p *Pair) Apply(desired []Flow) error {
 			added = append(added, f)
 		}
 	}
-	slices.SortFunc(added, func(a, b Flow) int { return strings.Compare(a.ID, b.ID) })
+	return p.commit(removed, added, changed)
+}
+
+// commit programs a diff and records it: the flows as applied, their
+// indexes and marks, then cuts the connections the diff ends.
+func (p *Pair) commit(removed, added, changed []Flow) error {
 	if len(removed)+len(added)+len(changed) == 0 {
 		return nil
 	}
+	slices.SortFunc(added, func(a, b Flow) int { return strings.Compare(a.ID, b.ID) })
 	if err := p.program(removed, added, changed); err != nil {
 		p.dirty = true
 		return err
@@ -85,20 +184,67 @@ func (p *Pair) Apply(desired []Flow) error {
 		old := p.flows[f.ID]
 		if old.ENI != f.ENI || old.SNAT != f.SNAT {
 			cuts = append(cuts, cut{old, nil})
-		} else if !reflect.DeepEqual(old.SG, f.SG) {
+		} else if !slices.Equal(old.SG, f.SG) {
 			cuts = append(cuts, cut{f, f.allowsAddr})
 		}
 	}
 	err := p.cutFlows(cuts)
-	p.flows = want
 	for _, f := range removed {
+		p.forget(f)
 		delete(p.markUsed, p.marks[f.ID])
 		delete(p.marks, f.ID)
+		delete(p.fps, f.ID)
+	}
+	for _, f := range changed {
+		p.forget(p.flows[f.ID])
+		p.record(f)
+		delete(p.fps, f.ID)
+	}
+	for _, f := range added {
+		p.record(f)
 	}
 	if err != nil {
 		return fmt.Errorf("cut connections: %w", err)
 	}
 	return nil
+}
+
+// snatKey is what must be unique per SNAT source: (address, ENI port).
+type snatKey struct {
+	a netip.Addr
+	p uint16
+}
+
+// record and forget keep p.flows and its indexes.
+func (p *Pair) record(f Flow) {
+	p.flows[f.ID] = f
+	p.byENI[f.ENI] = f.ID
+	p.bySNAT[snatKey{f.SNAT, f.ENI.Port()}] = f.ID
+}
+
+func (p *Pair) forget(f Flow) {
+	delete(p.flows, f.ID)
+	if p.byENI[f.ENI] == f.ID {
+		delete(p.byENI, f.ENI)
+	}
+	if k := (snatKey{f.SNAT, f.ENI.Port()}); p.bySNAT[k] == f.ID {
+		delete(p.bySNAT, k)
+	}
+}
+
+// confirm replaces an adopted flow (ID, ENI and SNAT known) by the desired
+// flow whose fingerprint it has: it is now known whole.
+func (p *Pair) confirm(f Flow) {
+	if _, ok := p.fps[f.ID]; ok {
+		p.flows[f.ID] = f
+		delete(p.fps, f.ID)
+	}
+}
+
+// equal reports whether two flows program the same rules.
+func (f Flow) equal(g Flow) bool {
+	return f.ID == g.ID && f.ENI == g.ENI && f.SNAT == g.SNAT && f.RateBytes == g.RateBytes &&
+		slices.Equal(f.Backends, g.Backends) && slices.Equal(f.SG, g.SG)
 }
 
 func (f Flow) allowsAddr(src []byte) bool {

@@ -191,12 +191,19 @@ func listenTicker(t *testing.T, ns, addr string) <-chan error {
 	return ch
 }
 
-// An owner restart (a new Pair opened on the same ID, the same flows
-// applied) keeps the veth and the established connections; until the
-// flows are applied again new connections are not forwarded.
-func TestRestartKeepsConnections(t *testing.T) {
+// TestRestartAdoptsFlows: a new Pair on the same ID and link (the old one
+// gone without Close, as after a crash or a restart of its owner) adopts
+// the flows both tables hold: they forward at once, applying the same
+// flows (in another order) reprograms none of them (same rule handles),
+// the established connection keeps echoing and is counted on its own
+// flow; a flow whose backends changed meanwhile is reprogrammed, one no
+// longer wanted is removed (its connection reset). A pair opened with
+// another zone (another marker) does not adopt: its tables are rebuilt
+// empty and nothing forwards until the flows are applied.
+func TestRestartAdoptsFlows(t *testing.T) {
 	w := newWorld(t, "a")
 	listen(t, w.pH, "10.0.0.10:8080", "svc")
+	listen(t, w.pH, "10.0.0.11:8080", "svc2")
 	flows := []Flow{flow("ep1", 80, be("10.0.0.10:8080", "a", true))}
 	for i := 0; i < 20; i++ { // more flows, so that marks and maps are not trivially equal
 		f := flow(fmt.Sprintf("x%02d", i), uint16(2000+i), be("10.0.0.10:8080", "a", true))
@@ -210,27 +217,49 @@ func TestRestartKeepsConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	old := w.pair
-	p2, err := Open(old.cfg)
+	cx, _, err := hello(t, w.cH, "10.0.0.100:2019")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The old incarnation is gone without Close (as after a crash).
-	old.cNS.Close()
-	old.cNS = netns.None()
-	old.pNS.Close()
-	old.pNS = netns.None()
-	w.pair = p2
-	t.Cleanup(func() { p2.Close() })
-	if c2, _, err := hello(t, w.cH, "10.0.0.100:80"); err == nil {
-		c2.Close()
-		t.Fatal("forwarded before the flows were applied again")
+	defer cx.Close()
+	ids := []string{"ep1"}
+	for i := 0; i < 20; i++ {
+		ids = append(ids, fmt.Sprintf("x%02d", i))
 	}
-	// Same flows, given in another order.
+	before := handles2(t, w.pair, ids...)
+	reopen := func(cfg Config) *Pair {
+		t.Helper()
+		old := w.pair
+		p2, err := Open(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The old incarnation is gone without Close.
+		old.cNS.Close()
+		old.cNS = netns.None()
+		old.pNS.Close()
+		old.pNS = netns.None()
+		w.pair = p2
+		t.Cleanup(func() { p2.Close() })
+		return p2
+	}
+	p2 := reopen(w.pair.cfg)
+	if n := p2.Adopted(); n != len(flows) {
+		t.Fatalf("adopted %d flows, want %d", n, len(flows))
+	}
+	c2, _, err := hello(t, w.cH, "10.0.0.100:80")
+	if err != nil {
+		t.Fatalf("an adopted flow does not forward before the owner applies: %v", err)
+	}
+	c2.Close()
+	// Same flows, given in another order: nothing reprogrammed.
 	rev := slices.Clone(flows)
 	slices.Reverse(rev)
 	if err := p2.Apply(rev); err != nil {
 		t.Fatal(err)
+	}
+	if after := handles2(t, p2, ids...); !slices.Equal(before, after) {
+		t.Fatalf("applying the adopted flows reprogrammed them: %v -> %v", before, after)
 	}
 	msg := strings.Repeat("s", 5000)
 	if err := echo(c, msg); err != nil {
@@ -244,9 +273,39 @@ func TestRestartKeepsConnections(t *testing.T) {
 	if st["ep1"].BytesOut < uint64(len(msg)) || st["ep1"].BytesIn < uint64(len(msg)) {
 		t.Fatalf("surviving connection not counted on its flow: %+v", st["ep1"])
 	}
-	c3, _, err := hello(t, w.cH, "10.0.0.100:80")
-	if err != nil {
-		t.Fatalf("new connection after the restart: %v", err)
+	// Another incarnation; meanwhile ep1's backend moved and x19 went.
+	p3 := reopen(p2.cfg)
+	moved := flow("ep1", 80, be("10.0.0.11:8080", "a", true))
+	if err := p3.Apply(append([]Flow{moved}, flows[1:20]...)); err != nil {
+		t.Fatal(err)
 	}
-	c3.Close()
+	resetWithin(t, cx, time.Second)
+	c7, got, err := hello(t, w.cH, "10.0.0.100:80")
+	if err != nil || !strings.HasPrefix(got, "svc2 ") {
+		t.Fatalf("changed adopted flow: %q %v, want svc2", got, err)
+	}
+	c7.Close()
+	if c4, _, err := hello(t, w.cH, "10.0.0.100:2019"); err == nil {
+		c4.Close()
+		t.Fatal("a flow no longer wanted still forwards after adoption")
+	}
+	// Another zone: another marker, no adoption.
+	cfg := p3.cfg
+	cfg.Zone = "b"
+	p4 := reopen(cfg)
+	if n := p4.Adopted(); n != 0 {
+		t.Fatalf("adopted %d flows of another zone's tables", n)
+	}
+	if c5, _, err := hello(t, w.cH, "10.0.0.100:2000"); err == nil {
+		c5.Close()
+		t.Fatal("forwarded before the flows were applied to rebuilt tables")
+	}
+	if err := p4.Apply(flows); err != nil {
+		t.Fatal(err)
+	}
+	c6, _, err := hello(t, w.cH, "10.0.0.100:2000")
+	if err != nil {
+		t.Fatalf("new connection after the rebuild: %v", err)
+	}
+	c6.Close()
 }

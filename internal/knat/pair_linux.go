@@ -48,10 +48,14 @@ type Pair struct {
 	cTab, pTab   *nftables.Table
 
 	mu       sync.Mutex
-	flows    map[string]Flow   // as last applied
-	dirty    bool              // a failed apply: rebuild both tables next time
-	marks    map[string]uint32 // conntrack mark per flow (consumer side)
+	flows    map[string]Flow           // as last applied
+	byENI    map[netip.AddrPort]string // flow ID by ENI
+	bySNAT   map[snatKey]string        // flow ID by (SNAT, ENI port)
+	dirty    bool                      // a failed apply: rebuild both tables next time
+	marks    map[string]uint32         // conntrack mark per flow (consumer side)
 	markUsed map[uint32]bool
+	fps      map[string]string // flows adopted and not yet confirmed: their fingerprints (adopt_linux.go)
+	adopted  int               // flows adopted by Open
 }
 
 var pairIDRE = regexp.MustCompile(`^[a-z0-9]{1,10}$`)
@@ -122,7 +126,8 @@ func (p *Pair) setup() error {
 		return fmt.Errorf("netlink in provider namespace: %w", err)
 	}
 	defer ph.Close()
-	if !p.adoptable(ch, ph) {
+	kept := p.adoptable(ch, ph)
+	if !kept {
 		if err := p.createLink(ch, ph); err != nil {
 			return err
 		}
@@ -143,6 +148,11 @@ func (p *Pair) setup() error {
 			return os.WriteFile("/proc/sys/net/ipv4/ip_forward", []byte("1"), 0o644)
 		}); err != nil {
 			return fmt.Errorf("enable forwarding: %w", err)
+		}
+	}
+	if kept {
+		if ok, err := p.adopt(); err != nil || ok {
+			return err
 		}
 	}
 	return p.reset()
@@ -170,8 +180,11 @@ func (p *Pair) reset() error {
 		}
 	}
 	p.flows = map[string]Flow{}
+	p.byENI = map[netip.AddrPort]string{}
+	p.bySNAT = map[snatKey]string{}
 	p.marks = map[string]uint32{}
 	p.markUsed = map[uint32]bool{}
+	p.fps = map[string]string{}
 	p.dirty = false
 	return nil
 }
@@ -255,9 +268,24 @@ func (p *Pair) Close() error {
 		cuts = append(cuts, cut{f, nil})
 	}
 	errs = append(errs, p.cutFlows(cuts))
-	p.flows = map[string]Flow{}
+	p.flows, p.byENI, p.bySNAT = map[string]Flow{}, map[netip.AddrPort]string{}, map[snatKey]string{}
 	errs = append(errs, p.teardown())
 	return errors.Join(errs...)
+}
+
+// Release lets go of the pair without touching the kernel: its tables, veth
+// and the connections of its flows stay and keep forwarding, for a later
+// Open on the same ID and link to adopt (an owner that restarts). The Pair
+// is closed for this process.
+func (p *Pair) Release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, ns := range []*netns.NsHandle{&p.cNS, &p.pNS} {
+		if ns.IsOpen() {
+			ns.Close()
+			*ns = netns.None()
+		}
+	}
 }
 
 func (p *Pair) teardown() error {

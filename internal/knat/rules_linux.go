@@ -96,6 +96,7 @@ func (p *Pair) consumerBase(c *nftables.Conn, t *nftables.Table) {
 	l := p.ifName
 	drop := verdict(expr.VerdictDrop)
 	eps, snat, fwd := markMap(t), snatMap(t), fwdMap(t)
+	p.addMarker(c, t)
 	for _, m := range []*nftables.Set{eps, snat, fwd} {
 		c.AddSet(m, nil) //nolint:errcheck // only fails for anonymous sets
 	}
@@ -133,6 +134,7 @@ func (p *Pair) providerBase(c *nftables.Conn, t *nftables.Table) {
 	drop := verdict(expr.VerdictDrop)
 	acc := verdict(expr.VerdictAccept)
 	eps := epMap(t)
+	p.addMarker(c, t)
 	c.AddSet(eps, nil) //nolint:errcheck // only fails for anonymous sets
 	rule(c, t, ch[chainPre], nil, cat(iif(l), tcp(), daddr(p.pLink), loadSaddrDport(), vmapLookup(eps)))
 	// from the link: only connections our DNAT rewrote to a backend.
@@ -166,7 +168,8 @@ func (p *Pair) setConsumerFlow(c *nftables.Conn, t *nftables.Table, f Flow, mark
 	// The DNAT marks the connection with the flow's mark; SNAT and the
 	// forward dispatch look the mark up.
 	p.fillConsumerFlow(c, t, f)
-	if err := c.SetAddElements(markMap(t), []nftables.SetElement{{Key: apKey(f.ENI.Addr(), f.ENI.Port()), Val: markKey(mark)}}); err != nil {
+	// The comment lets a later incarnation adopt the flow (adopt_linux.go).
+	if err := c.SetAddElements(markMap(t), []nftables.SetElement{{Key: apKey(f.ENI.Addr(), f.ENI.Port()), Val: markKey(mark), Comment: elemComment(f)}}); err != nil {
 		return err
 	}
 	if err := c.SetAddElements(snatMap(t), []nftables.SetElement{{Key: markKey(mark), Val: ip4(f.SNAT)}}); err != nil {
@@ -251,7 +254,9 @@ func (p *Pair) setProviderFlow(c *nftables.Conn, t *nftables.Table, f Flow) erro
 		}
 		rule(c, t, chainRef(t, provChain(f.ID)), nil, pick)
 	}
-	return c.SetAddElements(epMap(t), []nftables.SetElement{verdictElem(apKey(f.SNAT, f.ENI.Port()), expr.VerdictGoto, provChain(f.ID))})
+	e := verdictElem(apKey(f.SNAT, f.ENI.Port()), expr.VerdictGoto, provChain(f.ID))
+	e.Comment = elemComment(f)
+	return c.SetAddElements(epMap(t), []nftables.SetElement{e})
 }
 
 func (p *Pair) unsetProviderFlow(c *nftables.Conn, t *nftables.Table, f Flow) error {

@@ -25,7 +25,8 @@ func manyFlows(n int, backend string) []Flow {
 }
 
 // With many flows applied, adding one more is a small batch and it serves
-// at once; changing the ENI port of a flow moves it and cuts its old
+// at once (through Apply and through Change); an owner restart adopts the
+// flows; changing the ENI port of a flow moves it and cuts its old
 // connections.
 func TestManyFlowsAndENIChange(t *testing.T) {
 	w := newWorld(t, "a")
@@ -68,6 +69,17 @@ func TestManyFlowsAndENIChange(t *testing.T) {
 	}
 	defer c.Close()
 	t.Logf("one flow added to %d: applied in %v, first reply after %v", n, applied, time.Since(start))
+	// The same through Change: the work of one flow, not of the set.
+	start = time.Now()
+	if err := p2.Change([]Flow{flow("ep2", 81, be("10.0.0.10:8080", "a", true))}, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("one flow added to %d by Change in %v", n+1, time.Since(start))
+	c3, _, err := hello(t, w.cH, "10.0.0.100:81")
+	if err != nil {
+		t.Fatalf("flow added by Change among %d: %v", n+1, err)
+	}
+	c3.Close()
 	// Move the flow to port 82.
 	moved := one
 	moved.ENI = netip.AddrPortFrom(eni, 82)

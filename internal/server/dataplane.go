@@ -31,7 +31,10 @@ func (s *Server) startDataPlane(ctx context.Context, reg *prometheus.Registry, n
 	for _, z := range s.cfg.AgentZones {
 		a := agent.New(agent.Config{Zone: z, Store: s.Store, Cache: s.Cache, Driver: s.Driver, Metrics: metrics, Logger: s.log,
 			Budget: budget, MaxConnsPerEndpoint: s.cfg.EndpointMaxConns, NewConnsPerSecond: s.cfg.EndpointNewConnsPerSec,
-			TrafficEvery: s.cfg.TrafficReportEvery, Node: node, LeaseTTL: s.cfg.NodeLeaseTTL})
+			TrafficEvery: s.cfg.TrafficReportEvery, Node: node, LeaseTTL: s.cfg.NodeLeaseTTL,
+			// A process that stops leaves its kernel NAT flows serving; the
+			// next one adopts them (docs/forwarding.md).
+			KeepKernelNAT: true})
 		s.Agents[z] = a
 		s.goRun(func() { _ = a.Run(ctx) })
 	}
