@@ -61,26 +61,26 @@ func (a *API) disallowAccount(r *http.Request) (any, error) {
 	return svc, nil
 }
 
+// listConnections lists one page of a service's endpoints through the
+// service's endpoint index (O(page)), with the page's live status.
 func (a *API) listConnections(r *http.Request) (any, error) {
 	id := r.PathValue("id")
 	if _, _, err := getOwned[model.EndpointService](a, r, store.KindService, id); err != nil {
 		return nil, err
 	}
-	eps, err := store.List[model.Endpoint](r.Context(), a.st, a.st.KindPrefix(store.KindEndpoint))
+	page, err := indexPage[model.Endpoint](a, r, a.st.ServiceEndpointsPrefix(id), store.KindEndpoint)
 	if err != nil {
 		return nil, err
 	}
-	ls, err := a.liveStatus(r)
+	st, err := a.st.ReadZoneStatuses(r.Context(), page.Items)
 	if err != nil {
 		return nil, err
 	}
-	var out []api.Connection
-	for _, ep := range eps {
-		if ep.ServiceID == id {
-			out = append(out, connection(ls.view(ep)))
-		}
+	out := api.List[api.Connection]{Items: make([]api.Connection, 0, len(page.Items)), NextToken: page.NextToken, TotalCount: page.TotalCount}
+	for _, ep := range page.Items {
+		out.Items = append(out.Items, connection(liveStatus{st}.view(ep)))
 	}
-	return paginate(r, out, func(c api.Connection) string { return c.EndpointID })
+	return out, nil
 }
 
 func (a *API) acceptConnection(r *http.Request) (any, error) {

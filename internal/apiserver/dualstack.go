@@ -52,6 +52,7 @@ func (a *API) takeENIIPv6(ctx context.Context, t *store.Txn, svc *model.Endpoint
 // releaseZoneIPs deletes the claims of z's ENI addresses in t.
 func (a *API) releaseZoneIPs(t *store.Txn, z model.EndpointZone) {
 	t.Delete(a.st.IPAMKey(z.VSwitchID, z.IP))
+	a.hints.release(z.VSwitchID, z.IP)
 	if z.Ipv6Address.IsValid() {
 		t.Delete(a.st.IPAMKey(z.VSwitchID, z.Ipv6Address))
 	}

@@ -169,26 +169,76 @@ func (a *API) getEndpointView(r *http.Request, id string) (any, error) {
 	return liveStatus{st}.view(ep), nil
 }
 
+// listEndpoints lists the caller's endpoints, one page: unfiltered through
+// the account's index, by VPC through the VPC's endpoint index (O(page)
+// each), by service through the intersection of the service's and the
+// account's indexes (keys only); the live status is read for the page's
+// endpoints only. Tag filters read every endpoint of the account.
 func (a *API) listEndpoints(r *http.Request) (any, error) {
 	q := r.URL.Query()
-	vpc, svc := q.Get("vpcId"), q.Get("serviceId")
-	items, err := listOwned(a, r, store.KindEndpoint, func(e model.Endpoint) bool {
-		return (vpc == "" || e.VpcID == vpc) && (svc == "" || e.ServiceID == svc)
-	})
-	if err == nil {
-		items, err = filterTags(r, items)
-	}
+	vpc, svc := q.Get(api.FilterVpcID), q.Get(api.FilterServiceID)
+	tags, err := tagFilter(r)
 	if err != nil {
 		return nil, err
 	}
-	st, err := a.liveStatus(r)
+	acct := callerOf(r).AccountID
+	if vpc != "" {
+		// The VPC's endpoint index holds its owner's endpoints only
+		// (endpoints are created in the caller's own VPC).
+		if _, _, err := getOwned[model.VPC](a, r, store.KindVPC, vpc); err != nil {
+			if me, ok := err.(*model.Error); !ok || me.Status != http.StatusNotFound {
+				return nil, err
+			}
+			if _, err := parsePage(r); err != nil {
+				return nil, err
+			}
+			return api.List[model.Endpoint]{Items: []model.Endpoint{}}, nil
+		}
+	}
+	var page api.List[model.Endpoint]
+	switch {
+	case tags != nil:
+		items, err := listOwned(a, r, store.KindEndpoint, func(e model.Endpoint) bool {
+			return (vpc == "" || e.VpcID == vpc) && (svc == "" || e.ServiceID == svc)
+		})
+		if err == nil {
+			items, err = filterTags(r, items)
+		}
+		if err == nil {
+			page, err = paginate(r, items, func(v model.Endpoint) string { return v.EndpointID })
+		}
+		if err != nil {
+			return nil, err
+		}
+	case svc != "":
+		idx := []string{a.st.ServiceEndpointsPrefix(svc), a.st.OwnedPrefix(acct, store.KindEndpoint)}
+		if vpc != "" {
+			idx = append(idx, a.st.VPCEndpointsPrefix(vpc))
+		}
+		ids, err := a.indexIntersection(r, idx...)
+		if err == nil {
+			page, err = idsPage[model.Endpoint](a, r, ids, store.KindEndpoint)
+		}
+		if err != nil {
+			return nil, err
+		}
+	case vpc != "":
+		if page, err = indexPage[model.Endpoint](a, r, a.st.VPCEndpointsPrefix(vpc), store.KindEndpoint); err != nil {
+			return nil, err
+		}
+	default:
+		if page, err = indexPage[model.Endpoint](a, r, a.st.OwnedPrefix(acct, store.KindEndpoint), store.KindEndpoint); err != nil {
+			return nil, err
+		}
+	}
+	st, err := a.st.ReadZoneStatuses(r.Context(), page.Items) // the page's reports only
 	if err != nil {
 		return nil, err
 	}
-	for i := range items {
-		items[i] = st.view(items[i])
+	for i := range page.Items {
+		page.Items[i] = liveStatus{st}.view(page.Items[i])
 	}
-	return paginate(r, items, func(v model.Endpoint) string { return v.EndpointID })
+	return page, nil
 }
 
 // deleteEndpoint releases the endpoint's index keys and addresses with it.

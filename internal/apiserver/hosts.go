@@ -59,6 +59,7 @@ func (a *API) createHost(r *http.Request, req api.CreateHostRequest) (any, error
 // deleteHost releases the host's address and its node's index entry with it.
 func (a *API) deleteHost(_ *http.Request, h *model.Host, t *store.Txn) error {
 	t.Delete(a.st.IPAMKey(h.VSwitchID, h.IP))
+	a.hints.release(h.VSwitchID, h.IP)
 	if h.Ipv6Address.IsValid() {
 		t.Delete(a.st.IPAMKey(h.VSwitchID, h.Ipv6Address))
 	}

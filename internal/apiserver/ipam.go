@@ -5,13 +5,18 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/netip"
+	"strconv"
+	"sync"
 
 	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
 )
 
-// allocator hands out addresses of one vSwitch within one request.
+// allocator hands out addresses of one vSwitch within one request. It
+// reads the vSwitch's allocations lazily: an IPv4 address's /24 block
+// (the keys ipam/<vSwitch>/a.b.c.) when it first looks at an address of
+// it, and for IPv6 every allocation of the vSwitch once.
 type allocator struct {
 	prefix netip.Prefix
 	used   map[netip.Addr]bool
@@ -19,19 +24,44 @@ type allocator struct {
 	// reserved tells the addresses never handed out (model.Reserved, or
 	// model.ReservedIPv6 for a vSwitch's /64).
 	reserved func(netip.Prefix, netip.Addr) bool
+	// load reads the allocations around an address into used (nil: used
+	// is complete); taken is told each address the scan hands out.
+	load  func(netip.Addr) error
+	taken func(netip.Addr)
 }
 
+// newAllocator is the allocator of a vSwitch's addresses: the lowest free
+// one from the vSwitch's low-water mark (ipamHints), reading only the /24
+// blocks it looks at, so a create costs O(one block) however many
+// addresses the vSwitch holds.
 func (a *API) newAllocator(ctx context.Context, vsw model.VSwitch) (*allocator, error) {
-	used, err := a.st.Keys(ctx, a.st.IPAMPrefix(vsw.VSwitchID))
-	if err != nil {
-		return nil, err
-	}
 	al := &allocator{prefix: vsw.CidrBlock, used: map[netip.Addr]bool{}, next: vsw.CidrBlock.Addr(), reserved: model.Reserved}
-	for _, k := range used {
-		if ip, err := netip.ParseAddr(k); err == nil {
-			al.used[ip] = true
-		}
+	if h := a.hints.low(vsw.VSwitchID); h.IsValid() && vsw.CidrBlock.Contains(h) {
+		al.next = h
 	}
+	loaded := map[string]bool{}
+	al.load = func(ip netip.Addr) error {
+		block := "" // IPv6: the whole vSwitch
+		if ip.Is4() {
+			b := ip.As4()
+			block = strconv.Itoa(int(b[0])) + "." + strconv.Itoa(int(b[1])) + "." + strconv.Itoa(int(b[2])) + "."
+		}
+		if loaded[block] {
+			return nil
+		}
+		keys, err := a.st.Keys(ctx, a.st.IPAMPrefix(vsw.VSwitchID)+block)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			if ip, err := netip.ParseAddr(k); err == nil {
+				al.used[ip] = true
+			}
+		}
+		loaded[block] = true
+		return nil
+	}
+	al.taken = func(ip netip.Addr) { a.hints.raise(vsw.VSwitchID, ip) }
 	return al, nil
 }
 
@@ -44,6 +74,9 @@ func (al *allocator) take(field string, ip netip.Addr) (netip.Addr, error) {
 		if al.reserved(al.prefix, ip) {
 			return ip, model.Invalid(field, "IP %s is reserved (network, gateway or broadcast address of %s)", ip, al.prefix)
 		}
+		if err := al.loadAround(ip); err != nil {
+			return ip, err
+		}
 		if al.used[ip] {
 			return ip, model.Errorf(http.StatusConflict, "InvalidIpAddress.AlreadyUsed", "IP %s is already in use in %s", ip, al.prefix)
 		}
@@ -51,14 +84,79 @@ func (al *allocator) take(field string, ip netip.Addr) (netip.Addr, error) {
 		return ip, nil
 	}
 	for cand := al.next; al.prefix.Contains(cand); cand = cand.Next() {
+		if err := al.loadAround(cand); err != nil {
+			return ip, err
+		}
 		if al.reserved(al.prefix, cand) || al.used[cand] {
 			continue
 		}
 		al.used[cand] = true
 		al.next = cand.Next()
+		if al.taken != nil {
+			al.taken(cand)
+		}
 		return cand, nil
 	}
 	return ip, model.Errorf(http.StatusConflict, "QuotaExceeded.PrivateIpAddress", "vSwitch CIDR %s has no free address left", al.prefix)
+}
+
+func (al *allocator) loadAround(ip netip.Addr) error {
+	if al.load == nil {
+		return nil
+	}
+	return al.load(ip)
+}
+
+// ipamHints keeps, per vSwitch, the low-water mark of its IPv4
+// allocations as this server saw them: every address below it was taken
+// when last read. A scan for the lowest free address starts there
+// instead of reading every allocation of the vSwitch; a release through
+// this server lowers it. It is a hint only: the claim in the create's
+// transaction is what makes an address unique, and an address another
+// API server released below the mark is handed out again once this
+// server restarts (the lowest free address is then as this server knows).
+type ipamHints struct {
+	mu    sync.Mutex
+	marks map[string]netip.Addr
+}
+
+// low returns the mark of a vSwitch (invalid: none).
+func (h *ipamHints) low(vswID string) netip.Addr {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.marks[vswID]
+}
+
+// raise moves the mark of a vSwitch up to ip (an address the scan found
+// free after every one below it was taken).
+func (h *ipamHints) raise(vswID string, ip netip.Addr) {
+	if !ip.Is4() {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.marks == nil {
+		h.marks = map[string]netip.Addr{}
+	}
+	if cur, ok := h.marks[vswID]; !ok || cur.Less(ip) {
+		h.marks[vswID] = ip
+	}
+}
+
+// release lowers the mark of a vSwitch to ip, an address being freed.
+func (h *ipamHints) release(vswID string, ip netip.Addr) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if cur, ok := h.marks[vswID]; ok && ip.Is4() && ip.Less(cur) {
+		h.marks[vswID] = ip
+	}
+}
+
+// forget drops the mark of a deleted vSwitch.
+func (h *ipamHints) forget(vswID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.marks, vswID)
 }
 
 // claim allocates ip to owner in t, if the address is still free and the

@@ -132,6 +132,7 @@ func (a *API) deleteVSwitch(r *http.Request, v *model.VSwitch, t *store.Txn) err
 		return dependency(store.KindVSwitch, v.VSwitchID, "hosts or endpoint ENIs")
 	}
 	t.NoneUnder(a.st.IPAMPrefix(v.VSwitchID))
+	a.hints.forget(v.VSwitchID)
 	return nil
 }
 

@@ -1,11 +1,9 @@
 package apiserver
 
 import (
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"sort"
-	"strconv"
 
 	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/model"
@@ -68,25 +66,32 @@ func getOf[T owned](a *API, kind string) handlerFunc {
 	}
 }
 
-// listOf is the list handler of a kind: one page of the caller's resources.
+// listOf is the list handler of a kind: one page of the caller's resources
+// (unfiltered: read through the account's index, O(page)).
 func listOf[T owned](a *API, kind string) handlerFunc {
-	return func(r *http.Request) (any, error) {
-		items, err := listOwned[T](a, r, kind, nil)
-		if err == nil {
-			items, err = filterTags(r, items)
-		}
-		if err != nil {
-			return nil, err
-		}
-		return paginate(r, items, T.ID)
-	}
+	return listInVPCIf[T](a, kind, nil)
 }
 
 // listInVPC is listOf with the vpcId filter.
 func listInVPC[T inVPC](a *API, kind string) handlerFunc {
+	return listInVPCIf[T](a, kind, func(v T) string { return v.VPC() })
+}
+
+// listInVPCIf is listOf, with the vpcId filter when vpcOf is given.
+func listInVPCIf[T owned](a *API, kind string, vpcOf func(T) string) handlerFunc {
 	return func(r *http.Request) (any, error) {
-		vpc := r.URL.Query().Get(api.FilterVpcID)
-		items, err := listOwned(a, r, kind, func(v T) bool { return vpc == "" || v.VPC() == vpc })
+		vpc := ""
+		if vpcOf != nil {
+			vpc = r.URL.Query().Get(api.FilterVpcID)
+		}
+		tags, err := tagFilter(r)
+		if err != nil {
+			return nil, err
+		}
+		if vpc == "" && tags == nil {
+			return indexPage[T](a, r, a.st.OwnedPrefix(callerOf(r).AccountID, kind), kind)
+		}
+		items, err := listOwned(a, r, kind, func(v T) bool { return vpc == "" || vpcOf(v) == vpc })
 		if err == nil {
 			items, err = filterTags(r, items)
 		}
@@ -149,29 +154,19 @@ func deleteOf[T owned](a *API, kind string, plan func(r *http.Request, v *T, t *
 
 // paginate sorts by key and applies maxResults (1-100, default 50) and nextToken.
 func paginate[T any](r *http.Request, items []T, key func(T) string) (api.List[T], error) {
-	q := r.URL.Query()
-	max := 50
-	if s := q.Get("maxResults"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 100 {
-			return api.List[T]{}, model.Invalid("MaxResults", "maxResults must be an integer between 1 and 100")
-		}
-		max = n
+	p, err := parsePage(r)
+	if err != nil {
+		return api.List[T]{}, err
 	}
 	sort.Slice(items, func(i, j int) bool { return key(items[i]) < key(items[j]) })
 	start := 0
-	if tok := q.Get("nextToken"); tok != "" {
-		b, err := base64.RawURLEncoding.DecodeString(tok)
-		if err != nil {
-			return api.List[T]{}, model.Invalid("NextToken", "nextToken is not one this API returned")
-		}
-		after := string(b)
-		start = sort.Search(len(items), func(i int) bool { return key(items[i]) > after })
+	if p.after != "" {
+		start = sort.Search(len(items), func(i int) bool { return key(items[i]) > p.after })
 	}
 	out := api.List[T]{Items: items[start:], TotalCount: len(items)}
-	if len(out.Items) > max {
-		out.Items = out.Items[:max]
-		out.NextToken = base64.RawURLEncoding.EncodeToString([]byte(key(out.Items[max-1])))
+	if len(out.Items) > p.max {
+		out.Items = out.Items[:p.max]
+		out.NextToken = pageToken(key(out.Items[p.max-1]))
 	}
 	if out.Items == nil {
 		out.Items = []T{}

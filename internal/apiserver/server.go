@@ -57,6 +57,7 @@ type API struct {
 	adminRotate          sync.Mutex // orders the admin's rotations with their file writes
 	webhooks             *notify.AllowList
 	streams              streams // open event streams per account
+	hints                ipamHints
 }
 
 // New builds the API handler.

@@ -33,6 +33,11 @@ type QuotaItem struct {
 // QuotaItems are the limits of a Quota, with Alibaba's defaults where it
 // has one (VPCs per region 10, vSwitches per VPC 150, security groups
 // 100, rules per security group 200, services 20, endpoints per VPC 50).
+// The maximum of endpointsPerVpc is 20,000 so that a VPC can hold the
+// 10,000 endpoints one node is sized for (docs/benchmarks.md) with room:
+// its quota counts index keys, its addresses come from its vSwitches'
+// allocations, and its lists page through indexes, none O(endpoints) per
+// request.
 var QuotaItems = []QuotaItem{
 	{"vpcs", "QuotaExceeded.Vpc", "account", "VPCs", 10, 1000, func(q *Quota) *int { return &q.Vpcs }},
 	{"vSwitchesPerVpc", "QuotaExceeded.VSwitch", "vpc", "vSwitches", 150, 1000, func(q *Quota) *int { return &q.VSwitchesPerVpc }},
@@ -40,7 +45,7 @@ var QuotaItems = []QuotaItem{
 	{"securityGroups", "QuotaExceeded.SecurityGroup", "account", "security groups", 100, 1000, func(q *Quota) *int { return &q.SecurityGroups }},
 	{"rulesPerSecurityGroup", "QuotaExceeded.SecurityGroupRule", "securityGroup", "rules", 200, 1000, func(q *Quota) *int { return &q.RulesPerSecurityGroup }},
 	{"services", "QuotaExceeded.Service", "account", "endpoint services", 20, 1000, func(q *Quota) *int { return &q.Services }},
-	{"endpointsPerVpc", "QuotaExceeded.Endpoint", "vpc", "endpoints", 50, 1000, func(q *Quota) *int { return &q.EndpointsPerVpc }},
+	{"endpointsPerVpc", "QuotaExceeded.Endpoint", "vpc", "endpoints", 50, 20000, func(q *Quota) *int { return &q.EndpointsPerVpc }},
 }
 
 // DefaultQuota is the quota of an account the admin did not set one for.
