@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
@@ -37,7 +38,11 @@ func Diff(prev, next *store.State) []model.Event {
 		return prev.Services[id]
 	}
 
+	eps := touchedEndpoints(prev, next)
 	for id, ep := range next.Endpoints {
+		if eps != nil && !eps[id] {
+			continue
+		}
 		svc := service(ep.ServiceID)
 		old := prev.Endpoints[id]
 		if old == nil {
@@ -72,6 +77,9 @@ func Diff(prev, next *store.State) []model.Event {
 		})
 	}
 	for id, ep := range prev.Endpoints {
+		if eps != nil && !eps[id] {
+			continue
+		}
 		if next.Endpoints[id] == nil && !next.Bad(store.KindEndpoint, id) {
 			add(model.EventEndpointDeleted, service(ep.ServiceID), ep, model.Event{Message: "endpoint deleted"})
 		}
@@ -103,6 +111,34 @@ func Diff(prev, next *store.State) []model.Event {
 	}
 	sort.SliceStable(out, func(i, j int) bool { return sortKey(out[i]) < sortKey(out[j]) })
 	return out
+}
+
+// touchedEndpoints names the endpoints whose events can differ between
+// prev and next: those whose record, zone reports or placements changed
+// (store.Changes, by identity: a State shares every untouched record with
+// the one it was made from). nil means every endpoint: a service, zone
+// agent or node changed, which the status of many endpoints reads. Without
+// it a change cost a pass over every endpoint, once per revision (22% of
+// the server's CPU while 10,000 endpoints were created).
+func touchedEndpoints(prev, next *store.State) map[string]bool {
+	eps := map[string]bool{}
+	for _, rel := range store.Changes(prev, next, store.KindEndpoint, store.KindReport, store.KindENIPlace,
+		store.KindService, store.KindAgent, store.KindNode) {
+		kind, id, _ := strings.Cut(rel, "/")
+		switch kind {
+		case store.KindEndpoint:
+			eps[id] = true
+		case store.KindReport: // <zoneId>/<endpointId>
+			_, ep, _ := strings.Cut(id, "/")
+			eps[ep] = true
+		case store.KindENIPlace: // <endpointId>/<zoneId>
+			ep, _, _ := strings.Cut(id, "/")
+			eps[ep] = true
+		default:
+			return nil
+		}
+	}
+	return eps
 }
 
 func sortKey(e model.Event) string {
