@@ -129,7 +129,7 @@ func (h *harness) scale(ctx context.Context) error {
 	}
 	h.rep.add("scale-fill", pathPrivlink, time.Since(tFill).Seconds())
 	if r := scaleRetries.Load(); r > 0 {
-		h.rep.note("scale: %d endpoint creates were answered 503 ControlPlaneUnavailable and retried", r)
+		h.rep.note("scale: %d endpoint creates were answered 503 ControlPlaneUnavailable or 409 Conflict.Concurrent and retried", r)
 	}
 	if err := h.scaleServeAll(nets, 10*time.Minute); err != nil {
 		return fmt.Errorf("after the fill: %w", err)
@@ -238,18 +238,21 @@ func (h *harness) scaleFill(ctx context.Context, svc model.EndpointService, nets
 }
 
 // scaleRetries counts creates answered 503 ControlPlaneUnavailable ("retry
-// later") and retried, reported as a note.
+// later") or 409 Conflict.Concurrent and retried, reported as a note.
 var scaleRetries atomic.Int64
 
 // connectRetry creates an endpoint on vSwitch vs, retrying (up to 30
-// times, 2 s apart) what the API answers with 503 ControlPlaneUnavailable,
-// as its message asks. Such a create may have been stored anyway: the VPC's
+// times, 2 s apart) what the API answers with 503 ControlPlaneUnavailable
+// or 409 Conflict.Concurrent, as their messages ask. Such a create may have been stored anyway: the VPC's
 // quota leaves room for that.
 func (h *harness) connectRetry(ctx context.Context, v scenario.Network, svc model.EndpointService, vs int) (model.Endpoint, error) {
 	for try := 0; ; try++ {
 		ep, err := h.t.Connect(ctx, v, svc, scenario.EndpointSpec{VSwitches: []int{vs}})
 		var ae *api.Error
-		if err == nil || try == 30 || !errors.As(err, &ae) || ae.Status != http.StatusServiceUnavailable {
+		// 503 ControlPlaneUnavailable and 409 Conflict.Concurrent (creates
+		// racing on the one VPC's quota and address keys) both ask for a retry.
+		if err == nil || try == 30 || !errors.As(err, &ae) ||
+			(ae.Status != http.StatusServiceUnavailable && ae.Code != "Conflict.Concurrent") {
 			return ep, err
 		}
 		scaleRetries.Add(1)

@@ -146,7 +146,9 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 	if req.DryRun {
 		return dryRun(a, r, store.KindEndpoint, build)
 	}
+	unlock := a.vpcLocks.lock(req.VpcID)
 	id, _, err := a.create(r, store.KindEndpoint, req.ClientToken, req, build)
+	unlock()
 	if err != nil {
 		return nil, err
 	}

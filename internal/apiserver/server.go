@@ -55,6 +55,7 @@ type API struct {
 	timeout              time.Duration
 	adminTokenFile       string
 	adminRotate          sync.Mutex // orders the admin's rotations with their file writes
+	vpcLocks             stripedLock // orders this server's endpoint creates per VPC (vpclock.go)
 	webhooks             *notify.AllowList
 	streams              streams // open event streams per account
 	hints                ipamHints

@@ -102,6 +102,7 @@ func (s *Store) Create(ctx context.Context, kind string, idem Idem, build func(t
 		if ok {
 			return id, true, nil
 		}
+		s.conflicts.WithLabelValues("create").Inc()
 	}
 	return "", false, ErrConflict
 }
@@ -129,6 +130,7 @@ func Update[T any](ctx context.Context, s *Store, key string, mutate func(v *T, 
 		if ok {
 			return v, nil
 		}
+		s.conflicts.WithLabelValues("update").Inc()
 	}
 	return zero, ErrConflict
 }

@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Records are decoded and validated once, here, at the edge of the store:
@@ -72,10 +73,10 @@ func (b *badRecords) good(key string) {
 }
 
 // Metrics are the store's Prometheus collectors: bad records by kind,
-// panics of reconcile loops (Cache.Loop) by loop, and whether etcd refuses
-// writes for NOSPACE.
+// panics of reconcile loops (Cache.Loop) by loop, whether etcd refuses
+// writes for NOSPACE, and commits that lost a race by operation.
 func (s *Store) Metrics() []prometheus.Collector {
-	return []prometheus.Collector{s.bad.counter, s.panics, s.nospace}
+	return []prometheus.Collector{s.bad.counter, s.panics, s.nospace, s.conflicts}
 }
 
 func newPanicCounter() *prometheus.CounterVec {
@@ -83,6 +84,22 @@ func newPanicCounter() *prometheus.CounterVec {
 		Name: "privlink_reconcile_panics_total",
 		Help: "Reconcile iterations that panicked (recovered; the loop carried on), by loop.",
 	}, []string{"loop"})
+}
+
+func newConflictCounter() *prometheus.CounterVec {
+	return prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "privlink_store_conflicts_total",
+		Help: "Optimistic commits (create, update) that lost a race with another change to the same records and were retried, by operation.",
+	}, []string{"op"})
+}
+
+// Conflicts is how many commits of op ("create", "update") lost a race.
+func (s *Store) Conflicts(op string) float64 {
+	var m dto.Metric
+	if err := s.conflicts.WithLabelValues(op).Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
 }
 
 // errBadRecord wraps why a record was rejected.

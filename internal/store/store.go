@@ -62,6 +62,8 @@ type Store struct {
 	log    *slog.Logger
 	bad    *badRecords
 	panics *prometheus.CounterVec
+	// conflicts counts optimistic commits that lost a race (protocol.go).
+	conflicts *prometheus.CounterVec
 	// nospace is 1 while etcd refuses writes for NOSPACE (space.go).
 	nospace prometheus.Gauge
 }
@@ -74,7 +76,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Store{prefix: cfg.Prefix, log: cfg.Logger, bad: newBadRecords(cfg.Logger), panics: newPanicCounter(), nospace: newSpaceGauge()}
+	s := &Store{prefix: cfg.Prefix, log: cfg.Logger, bad: newBadRecords(cfg.Logger), panics: newPanicCounter(), nospace: newSpaceGauge(), conflicts: newConflictCounter()}
 	endpoints := cfg.Endpoints
 	s.creds = cfg.Credentials
 	if len(endpoints) == 0 {
