@@ -124,16 +124,49 @@ func (s *Store) SkipEvents(ctx context.Context, rev int64) error {
 // ok is false when another server already did.
 func (s *Store) CommitEvents(ctx context.Context, rev int64, evs []model.Event) (ok bool, err error) {
 	k := s.EventsCursorKey()
-	ops := []clientv3.Op{clientv3.OpPut(k, padRev(rev))}
-	for _, e := range evs {
-		ops = append(ops, clientv3.OpPut(s.EventKey(e.EventID), MustJSON(e)))
+	notDone := clientv3.Compare(clientv3.Value(k), "<", padRev(rev))
+	cursor := clientv3.OpPut(k, padRev(rev))
+	if len(evs) < eventsPerTxn {
+		ops := []clientv3.Op{cursor}
+		for _, e := range evs {
+			ops = append(ops, clientv3.OpPut(s.EventKey(e.EventID), MustJSON(e)))
+		}
+		resp, err := s.cli.Txn(ctx).If(notDone).Then(ops...).Commit()
+		if err != nil {
+			return false, fmt.Errorf("commit events of revision %d: %w", rev, err)
+		}
+		return resp.Succeeded, nil
 	}
-	resp, err := s.cli.Txn(ctx).If(clientv3.Compare(clientv3.Value(k), "<", padRev(rev))).Then(ops...).Commit()
+	// More events than etcd takes operations in one transaction
+	// (--max-txn-ops, 128 by default; a zone agent leaving with 10,000
+	// endpoints makes 10,000 at one revision): the events go in chunks,
+	// each created only if none of its keys exists (another server that
+	// follows the same revisions makes the same events and chunks, so a
+	// chunk it wrote first is skipped whole), then the cursor.
+	for len(evs) > 0 {
+		n := min(len(evs), eventsPerTxn)
+		cmps := []clientv3.Cmp{notDone}
+		var ops []clientv3.Op
+		for _, e := range evs[:n] {
+			key := s.EventKey(e.EventID)
+			cmps = append(cmps, clientv3.Compare(clientv3.CreateRevision(key), "=", 0))
+			ops = append(ops, clientv3.OpPut(key, MustJSON(e)))
+		}
+		if _, err := s.cli.Txn(ctx).If(cmps...).Then(ops...).Commit(); err != nil {
+			return false, fmt.Errorf("commit events of revision %d: %w", rev, err)
+		}
+		evs = evs[n:]
+	}
+	resp, err := s.cli.Txn(ctx).If(notDone).Then(cursor).Commit()
 	if err != nil {
-		return false, fmt.Errorf("commit events of revision %d: %w", rev, err)
+		return false, fmt.Errorf("commit events cursor at revision %d: %w", rev, err)
 	}
 	return resp.Succeeded, nil
 }
+
+// eventsPerTxn is how many events CommitEvents writes in one etcd
+// transaction, under etcd's default --max-txn-ops of 128.
+const eventsPerTxn = 100
 
 // PutEvent writes one event outside the controller's revision sequence
 // (e.g. a notification disabled), create-if-absent.
