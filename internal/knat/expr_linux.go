@@ -82,8 +82,12 @@ const ipsDstNAT = 1 << 5 // IPS_DST_NAT
 
 func ctDNATed() exprs { return ctBits(expr.CtKeySTATUS, ipsDstNAT) }
 
-// markBase is or-ed into the conntrack marks of the pair's connections.
-const markBase = 0x7e000000
+// markBase is or-ed into the conntrack marks of the pair's connections;
+// markMask covers it (markOf keeps a flow's own bits below).
+const (
+	markBase = 0x7e000000
+	markMask = 0xff000000
+)
 
 func ctReply() exprs {
 	return exprs{&expr.Ct{Register: 1, Key: expr.CtKeyDIRECTION}, cmpEq(1, []byte{1})}
