@@ -153,8 +153,7 @@ func (r *Resolver) serve(st *store.State) {
 func Build(st *store.State, mapAddr func(vpcID string, ip netip.Addr) netip.Addr) *dns.Snapshot {
 	snap := &dns.Snapshot{Revision: st.Rev, Views: map[string]map[string][]netip.Addr{}}
 	for _, ep := range st.Endpoints {
-		svc := st.Services[ep.ServiceID]
-		if !model.Carries(ep, svc) {
+		if !model.Carries(ep, st.Services[ep.ServiceID]) {
 			continue
 		}
 		view := snap.Views[ep.VpcID]
@@ -162,37 +161,10 @@ func Build(st *store.State, mapAddr func(vpcID string, ip netip.Addr) netip.Addr
 			view = map[string][]netip.Addr{}
 			snap.Views[ep.VpcID] = view
 		}
-		// Ready zones are published; among them only healthy ones unless
-		// none is healthy (fail open, so DNS never empties on a bad check).
-		var ready, healthy []netip.Addr
-		for _, z := range ep.Zones {
-			if st.ZoneStatus(ep, z.ZoneID) != model.ZoneConnected {
-				continue
-			}
-			ip := mapAddr(ep.VpcID, z.IP)
-			ips := []netip.Addr{ip}
-			// A dual-stack zone's IPv6 ENI answers AAAA; only where VPC
-			// addresses are reached as they are (netns: the loopback
-			// driver maps and places IPv4 only).
-			if z.ServesIPv6(svc) && ip == z.IP {
-				ips = append(ips, z.Ipv6Address)
-			}
-			ready = append(ready, ips...)
-			if st.Report(z.ZoneID, ep.EndpointID).Healthy {
-				healthy = append(healthy, ips...)
-			}
-			view[fqdn(z.ZoneDomain)] = ips
-		}
-		all := healthy
-		if len(all) == 0 {
-			all = ready
-		}
-		if len(all) == 0 {
-			continue
-		}
-		view[fqdn(ep.EndpointDomain)] = all
-		for _, name := range []string{svc.Name, svc.ServiceDomain} {
-			view[fqdn(name)] = append(view[fqdn(name)], all...)
+		// The endpoint's and its zones' names are its own; the service's
+		// name and domain collect the addresses of all its endpoints here.
+		for _, n := range derive(st, ep, mapAddr).names {
+			view[n.name] = append(view[n.name], n.addrs...)
 		}
 	}
 	return snap
