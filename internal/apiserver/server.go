@@ -54,7 +54,7 @@ type API struct {
 	network, netnsPrefix string
 	timeout              time.Duration
 	adminTokenFile       string
-	adminRotate          sync.Mutex // orders the admin's rotations with their file writes
+	adminRotate          sync.Mutex  // orders the admin's rotations with their file writes
 	vpcLocks             stripedLock // orders this server's endpoint creates per VPC (vpclock.go)
 	webhooks             *notify.AllowList
 	streams              streams // open event streams per account
