@@ -256,28 +256,41 @@ func (h *harness) restart(ctx context.Context, last bool) error {
 		return fmt.Errorf("stop: %w", err)
 	}
 	stopped := time.Since(t0)
-	t1 := time.Now()
-	if err := h.srv.start(last); err != nil {
+	ready, traffic, err := h.startTimed(ctx, last, 3*time.Minute, func() error {
+		_, err := h.probeEcho(h.t.eni, 3*time.Minute)
 		return err
-	}
-	readyCh := make(chan error, 1)
-	var ready time.Duration
-	go func() {
-		err := h.srv.waitReady(ctx, 3*time.Minute)
-		ready = time.Since(t1)
-		readyCh <- err
-	}()
-	_, perr := h.probeEcho(h.t.eni, 3*time.Minute)
-	traffic := time.Since(t1)
-	if err := <-readyCh; err != nil {
+	})
+	if err != nil {
 		return err
-	}
-	if perr != nil {
-		return fmt.Errorf("existing endpoint after restart: %w", perr)
 	}
 	h.rep.add("restart-ready", pathPrivlink, ready.Seconds())
 	h.rep.add("restart-traffic", pathPrivlink, traffic.Seconds())
 	slog.Info("measured", "workload", "cp-restart", "stop", stopped.Round(time.Millisecond),
 		"ready", ready.Round(time.Millisecond), "traffic", traffic.Round(time.Millisecond))
 	return nil
+}
+
+// startTimed starts the stopped server again (last: with --cleanup) and
+// times, from the new process's start, /readyz and until serve returns
+// nil (its error reads "after restart: ..."); both wait at most limit.
+func (h *harness) startTimed(ctx context.Context, last bool, limit time.Duration, serve func() error) (ready, served time.Duration, err error) {
+	t1 := time.Now()
+	if err := h.srv.start(last); err != nil {
+		return 0, 0, err
+	}
+	readyCh := make(chan error, 1)
+	go func() {
+		err := h.srv.waitReady(ctx, limit)
+		ready = time.Since(t1)
+		readyCh <- err
+	}()
+	serr := serve()
+	served = time.Since(t1)
+	if err := <-readyCh; err != nil {
+		return ready, served, err
+	}
+	if serr != nil {
+		return ready, served, fmt.Errorf("after restart: %w", serr)
+	}
+	return ready, served, nil
 }

@@ -431,24 +431,9 @@ func (h *harness) scaleRestart(ctx context.Context, nets []*scaleNet) error {
 	if err := h.srv.stop(); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
-	t1 := time.Now()
-	if err := h.srv.start(false); err != nil {
+	ready, all, err := h.startTimed(ctx, false, 5*time.Minute, func() error { return h.scaleServeAll(nets, 5*time.Minute) })
+	if err != nil {
 		return err
-	}
-	readyCh := make(chan error, 1)
-	var ready time.Duration
-	go func() {
-		err := h.srv.waitReady(ctx, 5*time.Minute)
-		ready = time.Since(t1)
-		readyCh <- err
-	}()
-	serr := h.scaleServeAll(nets, 5*time.Minute)
-	all := time.Since(t1)
-	if err := <-readyCh; err != nil {
-		return err
-	}
-	if serr != nil {
-		return fmt.Errorf("endpoints after restart: %w", serr)
 	}
 	h.rep.add("scale-restart-ready", pathPrivlink, ready.Seconds())
 	h.rep.add("scale-restart-all", pathPrivlink, all.Seconds())

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"sort"
-	"strings"
 
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
@@ -122,21 +121,13 @@ func Diff(prev, next *store.State) []model.Event {
 // the server's CPU while 10,000 endpoints were created).
 func touchedEndpoints(prev, next *store.State) map[string]bool {
 	eps := map[string]bool{}
-	for _, rel := range store.Changes(prev, next, store.KindEndpoint, store.KindReport, store.KindENIPlace,
+	for _, rec := range store.Changes(prev, next, store.KindEndpoint, store.KindReport, store.KindENIPlace,
 		store.KindService, store.KindAgent, store.KindNode) {
-		kind, id, _ := strings.Cut(rel, "/")
-		switch kind {
-		case store.KindEndpoint:
-			eps[id] = true
-		case store.KindReport: // <zoneId>/<endpointId>
-			_, ep, _ := strings.Cut(id, "/")
-			eps[ep] = true
-		case store.KindENIPlace: // <endpointId>/<zoneId>
-			ep, _, _ := strings.Cut(id, "/")
-			eps[ep] = true
-		default:
+		ep := store.EndpointOf(rec)
+		if ep == "" { // a service, zone agent or node
 			return nil
 		}
+		eps[ep] = true
 	}
 	return eps
 }

@@ -3,7 +3,6 @@ package resolver
 import (
 	"net/netip"
 	"slices"
-	"strings"
 
 	"github.com/privlink/privlink/internal/dns"
 	"github.com/privlink/privlink/internal/model"
@@ -92,7 +91,7 @@ func (v *Views) Update(st *store.State) map[string]map[string][]netip.Addr {
 		}
 	} else {
 		for _, rec := range v.changes(v.last, st, depKinds...) {
-			if id := ownerOf(rec); id != "" {
+			if id := store.EndpointOf(rec); id != "" {
 				affected[id] = struct{}{}
 				continue
 			}
@@ -225,28 +224,10 @@ func (v *Views) index(id string, c *contribution, add bool) {
 	}
 }
 
-// ownerOf is the endpoint a record belongs to when only that endpoint
-// reads it (its own record, its zones' reports and placements: not
-// indexed, which saves an index entry per record), else "".
-func ownerOf(rec string) string {
-	kind, key, _ := strings.Cut(rec, "/")
-	switch kind {
-	case store.KindEndpoint:
-		return key
-	case store.KindReport: // <zoneId>/<endpointId>
-		_, ep, _ := strings.Cut(key, "/")
-		return ep
-	case store.KindENIPlace: // <endpointId>/<zoneId>
-		ep, _, _ := strings.Cut(key, "/")
-		return ep
-	}
-	return ""
-}
-
 // derive is one endpoint's part of Build: the names it publishes in its
 // VPC and the records it read to decide them.
 func derive(st *store.State, ep *model.Endpoint, mapAddr func(string, netip.Addr) netip.Addr) *contribution {
-	// Records only this endpoint reads (ownerOf) are not listed.
+	// Records only this endpoint reads (store.EndpointOf) are not listed.
 	c := &contribution{vpc: ep.VpcID, records: make([]string, 0, 1+len(ep.Zones))}
 	c.records = append(c.records, store.RecordKey(store.KindService, ep.ServiceID))
 	for _, z := range ep.Zones {

@@ -1,6 +1,9 @@
 package store
 
-import "reflect"
+import (
+	"reflect"
+	"strings"
+)
 
 // Changes lists the records that differ between two States: added,
 // removed or replaced, each as "<kind>/<key>" with the key of the State's
@@ -55,6 +58,24 @@ func Changes(from, to *State, only ...string) []string {
 
 // RecordKey is the name Changes gives to the record of kind under key.
 func RecordKey(kind, key string) string { return kind + "/" + key }
+
+// EndpointOf is the endpoint a record named by RecordKey belongs to: the
+// endpoint itself, one of its zone reports or ENI placements; "" for any
+// other record (one that several endpoints may read).
+func EndpointOf(rec string) string {
+	kind, key, _ := strings.Cut(rec, "/")
+	switch kind {
+	case KindEndpoint:
+		return key
+	case KindReport: // <zoneId>/<endpointId>
+		_, ep, _ := strings.Cut(key, "/")
+		return ep
+	case KindENIPlace: // <endpointId>/<zoneId>
+		ep, _, _ := strings.Cut(key, "/")
+		return ep
+	}
+	return ""
+}
 
 func diffMap[V any](out []string, kind string, a, b map[string]*V) []string {
 	if sameMap(a, b) {
