@@ -63,11 +63,7 @@ func (a *API) addEndpointZone(r *http.Request, req api.EndpointZoneRequest) (any
 		}
 		eni := model.NewID(model.PrefixENI)
 		a.claim(t, vsw.VSwitchID, ip, eni)
-		snats, err := a.snatAllocator(r)
-		if err != nil {
-			return err
-		}
-		snat, err := a.claimSNAT(snats, t, eni)
+		snat, err := a.claimSNAT(a.snatAllocator(r), t, eni)
 		if err != nil {
 			return err
 		}

@@ -125,9 +125,7 @@ func (a *API) createEndpoint(r *http.Request, req api.CreateEndpointRequest) (an
 			}
 			eni := model.NewID(model.PrefixENI)
 			if snats == nil {
-				if snats, err = a.snatAllocator(r); err != nil {
-					return "", nil, err
-				}
+				snats = a.snatAllocator(r)
 			}
 			snat, err := a.claimSNAT(snats, t, eni)
 			if err != nil {
