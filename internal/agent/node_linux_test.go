@@ -79,7 +79,9 @@ func startLabZones(t *testing.T, n int, zones ...string) (*testenv.Env, []*labNo
 	t.Helper()
 	e := testenv.Start(t, testenv.Options{AgentZones: []string{}})
 	l := lab.New(t, lab.Config{Nodes: n, Zones: zones})
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logs := &failLog{}
+	logs.dumpOnFailure(t)
+	log := slog.New(slog.NewTextHandler(logs, nil))
 	if os.Getenv("PRIVLINK_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}

@@ -155,18 +155,21 @@ type live struct {
 func (n *labNode) liveConn(t *testing.T, hostID string, addr netip.AddrPort) live {
 	t.Helper()
 	var l live
-	testenv.Eventually(t, "live connection from "+hostID, func() error {
-		c, err := n.dial(hostID, addr)
-		if err != nil {
-			return err
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		var c net.Conn
+		if c, err = n.dial(hostID, addr); err != nil {
+			continue
 		}
 		l = live{c, bufio.NewReader(c)}
-		if err = ping(l.c, l.r); err != nil {
-			c.Close()
+		if err = ping(l.c, l.r); err == nil {
+			t.Cleanup(func() { l.c.Close() })
+			return l
 		}
-		return err
-	})
-	t.Cleanup(func() { l.c.Close() })
+		c.Close()
+	}
+	n.dumpNetns(t)
+	t.Fatalf("live connection from %s to %s: %v", hostID, addr, err)
 	return l
 }
 
