@@ -41,10 +41,11 @@ func natScenario(t *testing.T, e *testenv.Env, o testenv.ScenarioOptions) (*test
 	if o.Forwarding == "" {
 		o.Forwarding = model.ForwardNAT
 	}
-	s := testenv.BuildScenario(t, e, o)
-	for _, h := range s.ProviderHosts {
-		serveSource(t, e, h.HostID, 6001, "db-"+h.ZoneID)
-	}
+	s := testenv.BuildScenarioServing(t, e, o, func(s *testenv.Scenario) {
+		for _, h := range s.ProviderHosts {
+			serveSource(t, e, h.HostID, 6001, "db-"+h.ZoneID)
+		}
+	})
 	if o.NoEndpoint {
 		return s, model.Endpoint{}
 	}

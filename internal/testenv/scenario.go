@@ -34,6 +34,17 @@ type ScenarioOptions = scenario.Options
 // "provider" and "consumer"; the endpoint is created but not waited for.
 func BuildScenario(t testing.TB, e *Env, o ScenarioOptions) *Scenario {
 	t.Helper()
+	return BuildScenarioServing(t, e, o, nil)
+}
+
+// BuildScenarioServing is BuildScenario with serve (if not nil) called
+// once the provider's hosts and the service exist and before the
+// endpoint is created: the zone agents check a service's backends once an
+// endpoint needs them, so their first checks find the backends listening
+// instead of marking them down until the next check (a kernel NAT flow
+// with no healthy backend refuses connections).
+func BuildScenarioServing(t testing.TB, e *Env, o ScenarioOptions, serve func(*Scenario)) *Scenario {
+	t.Helper()
 	if o.Zones == nil {
 		o.Zones = e.Config().Zones
 	}
@@ -41,13 +52,24 @@ func BuildScenario(t testing.TB, e *Env, o ScenarioOptions) *Scenario {
 	b, err := scenario.NewBuilder(ctx, e.Admin, "provider", "consumer")
 	must(t, err)
 	s := scenario.New(b, scenario.Canonical(o))
-	must(t, s.Build(ctx))
-	return &Scenario{
-		Provider: b.Provider, Consumer: b.Consumer, ProviderID: b.ProviderID, ConsumerID: b.ConsumerID,
-		ProviderVPC: s.ProviderNet.VPC, ProviderHosts: s.ProviderNet.Hosts, Service: s.Service,
-		ConsumerVPC: s.ConsumerNet.VPC, ConsumerVSwitches: s.ConsumerNet.VSwitches, SG: s.ConsumerNet.SG,
-		ConsumerHost: s.ConsumerNet.Hosts[0], Endpoint: s.Endpoint,
+	for _, phase := range []func(context.Context) error{s.CreateProvider, s.CreateService, s.CreateConsumer} {
+		must(t, phase(ctx))
 	}
+	view := func() *Scenario {
+		return &Scenario{
+			Provider: b.Provider, Consumer: b.Consumer, ProviderID: b.ProviderID, ConsumerID: b.ConsumerID,
+			ProviderVPC: s.ProviderNet.VPC, ProviderHosts: s.ProviderNet.Hosts, Service: s.Service,
+			ConsumerVPC: s.ConsumerNet.VPC, ConsumerVSwitches: s.ConsumerNet.VSwitches, SG: s.ConsumerNet.SG,
+			ConsumerHost: s.ConsumerNet.Hosts[0], Endpoint: s.Endpoint,
+		}
+	}
+	if serve != nil {
+		serve(view())
+	}
+	if s.Plan.Endpoint != nil {
+		must(t, s.CreateEndpoint(ctx))
+	}
+	return view()
 }
 
 // WaitEndpoint polls until cond holds for the consumer's view of the endpoint.
