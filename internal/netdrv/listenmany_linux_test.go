@@ -78,7 +78,9 @@ func TestNetnsListenMany(t *testing.T) {
 		}
 	}
 	// 7002 on .70 is open in A only.
-	if got, err := readTag(func(ctx context.Context) (net.Conn, error) { return d.DialHost(ctx, tp.hostB.ID, ap("192.168.0.70:7002")) }); err == nil {
+	if got, err := readTag(func(ctx context.Context) (net.Conn, error) {
+		return d.DialHost(ctx, tp.hostB.ID, ap("192.168.0.70:7002"))
+	}); err == nil {
 		t.Errorf("A's listener on .70:7002 answered in B: %q", got)
 	}
 }
