@@ -203,7 +203,7 @@ func (a *Agent) startListeners(keys []listenerKey, specs map[listenerKey]listene
 				results[i].err = fmt.Errorf("listen on %s in %s: %w", addrs[j], vpc, lerrs[j])
 				continue
 			}
-			results[i].r = a.serveListener(specs[keys[i]], lns[j])
+			results[i].r, results[i].err = a.serveListener(specs[keys[i]], lns[j])
 		}
 	}
 	if len(batches) == 1 {
@@ -265,21 +265,30 @@ func batchByVPC(keys []listenerKey, specs map[listenerKey]listenerSpec, size int
 }
 
 // serveListener hands ln to a proxy Listener configured by sp and serves
-// it (safe to call from several goroutines: it touches no agent state but
-// the health checkers').
-func (a *Agent) serveListener(sp listenerSpec, ln net.Listener) *running {
+// it: on the proxy's event-loop engine (no goroutine of its own), or else
+// on a goroutine running Serve. Safe to call from several goroutines: it
+// touches no agent state but the health checkers'.
+func (a *Agent) serveListener(sp listenerSpec, ln net.Listener) (*running, error) {
 	drv, vpc := a.cfg.Driver.Sockets, sp.svcVPC
 	dial := func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) { return drv.Dial(ctx, vpc, addr) }
 	sockets := func(addr netip.AddrPort) (int, netip.AddrPort, error) { return drv.Socket(vpc, addr) }
 	l := proxy.NewListener(ln, a.proxyConfig(sp), dial, a.healthFor(vpc), a.cfg.Metrics, proxy.WithSockets(sockets), proxy.WithBudget(a.cfg.Budget))
 	r := &running{spec: sp, l: l, done: make(chan struct{})}
+	if ok, err := l.Start(); ok {
+		close(r.done)
+		if err != nil {
+			_ = l.Close()
+			return nil, fmt.Errorf("serve %s: %w", sp.addr, err)
+		}
+		return r, nil
+	}
 	go func() {
 		defer close(r.done)
 		if err := l.Serve(); err != nil {
 			a.log.Warn("listener stopped", "addr", sp.addr, "err", err)
 		}
 	}()
-	return r
+	return r, nil
 }
 
 func (a *Agent) stopListener(k listenerKey, r *running) {
