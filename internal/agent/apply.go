@@ -177,10 +177,10 @@ var listenBatch = 256
 // startListeners opens the listeners of keys. They are grouped by
 // consumer VPC and cut into batches of at most listenBatch; each batch's
 // sockets are opened by one locked thread that enters the VPC's namespace
-// once (netdrv ListenMany), then each is handed to the proxy engine.
+// once (netdrv ListenMany), then the batch is handed to the proxy engine (proxy.StartMany).
 // startWorkers batches run at once, so the VPCs (and the batches of one
 // large VPC) proceed in parallel, bounded. After a restart with thousands
-// of proxy endpoints this is most of the first round (docs/benchmarks.md,
+// of proxy endpoints this is a large part of the first round (docs/benchmarks.md,
 // "Proxy restart (session 7)"). Failures are per listener: logged and
 // recorded in errs by endpoint.
 func (a *Agent) startListeners(keys []listenerKey, specs map[listenerKey]listenerSpec, errs map[string]error) {
@@ -198,12 +198,20 @@ func (a *Agent) startListeners(keys []listenerKey, specs map[listenerKey]listene
 		}
 		vpc := specs[keys[b[0]]].eni.VpcID
 		lns, lerrs := a.cfg.Driver.Sockets.ListenMany(vpc, addrs)
+		var ls []*proxy.Listener
+		var at []int // ls[j] is keys[at[j]]'s
 		for j, i := range b {
 			if lerrs[j] != nil {
 				results[i].err = fmt.Errorf("listen on %s in %s: %w", addrs[j], vpc, lerrs[j])
 				continue
 			}
-			results[i].r, results[i].err = a.serveListener(specs[keys[i]], lns[j])
+			ls = append(ls, a.newProxyListener(specs[keys[i]], lns[j]))
+			at = append(at, i)
+		}
+		started, serrs := proxy.StartMany(ls)
+		for j, l := range ls {
+			i := at[j]
+			results[i].r, results[i].err = a.serve(specs[keys[i]], l, started[j], serrs[j])
 		}
 	}
 	if len(batches) == 1 {
@@ -264,17 +272,23 @@ func batchByVPC(keys []listenerKey, specs map[listenerKey]listenerSpec, size int
 	return out
 }
 
-// serveListener hands ln to a proxy Listener configured by sp and serves
-// it: on the proxy's event-loop engine (no goroutine of its own), or else
-// on a goroutine running Serve. Safe to call from several goroutines: it
-// touches no agent state but the health checkers'.
-func (a *Agent) serveListener(sp listenerSpec, ln net.Listener) (*running, error) {
+// newProxyListener makes the proxy Listener of sp on ln. Safe to call
+// from several goroutines: it touches no agent state but the health
+// checkers'.
+func (a *Agent) newProxyListener(sp listenerSpec, ln net.Listener) *proxy.Listener {
 	drv, vpc := a.cfg.Driver.Sockets, sp.svcVPC
 	dial := func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) { return drv.Dial(ctx, vpc, addr) }
 	sockets := func(addr netip.AddrPort) (int, netip.AddrPort, error) { return drv.Socket(vpc, addr) }
-	l := proxy.NewListener(ln, a.proxyConfig(sp), dial, a.healthFor(vpc), a.cfg.Metrics, proxy.WithSockets(sockets), proxy.WithBudget(a.cfg.Budget))
+	return proxy.NewListener(ln, a.proxyConfig(sp), dial, a.healthFor(vpc), a.cfg.Metrics, proxy.WithSockets(sockets), proxy.WithBudget(a.cfg.Budget))
+}
+
+// serve finishes starting l after proxy.StartMany (started, err): on the
+// proxy's event-loop engine it serves with no goroutine of its own;
+// otherwise a goroutine runs Serve. A Listener the engine refused is
+// closed and its error returned.
+func (a *Agent) serve(sp listenerSpec, l *proxy.Listener, started bool, err error) (*running, error) {
 	r := &running{spec: sp, l: l, done: make(chan struct{})}
-	if ok, err := l.Start(); ok {
+	if started || err != nil {
 		close(r.done)
 		if err != nil {
 			_ = l.Close()

@@ -85,3 +85,80 @@ func TestStart(t *testing.T) {
 		})
 	}
 }
+
+// TestStartMany: StartMany registers 64 listeners with the engine at once;
+// a closed one and one already started fail alone, every other proxies
+// round trips with no goroutine added and stops on Close; Listeners
+// without the engine are left for Serve (started false, no error).
+func TestStartMany(t *testing.T) {
+	checkGoroutines(t)
+	srv := startServer(t, false, echo)
+	cfg := modeConfig(func(*Config) {}, srv.addr())
+	const n = 64
+	ls := make([]*Listener, n)
+	addrs := make([]string, n)
+	for i := range ls {
+		lc := ListenConfig()
+		ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addrs[i] = ln.Addr().String()
+		var opts []Option
+		if i != 7 { // 7 runs on goroutines
+			opts = []Option{WithSockets(Socket)}
+		}
+		ls[i] = NewListener(ln, cfg, directDial, nil, nil, opts...)
+	}
+	const closed, early = 3, 5
+	ls[closed].Close()
+	if ok, err := ls[early].Start(); !ok || err != nil {
+		t.Fatalf("Start: %v, %v", ok, err)
+	}
+	if _, err := sharedEngine(); err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	started, errs := StartMany(ls)
+	if now := runtime.NumGoroutine(); now > before {
+		t.Errorf("%d goroutines after StartMany, %d before", now, before)
+	}
+	served := make(chan error, 1)
+	for i := range ls {
+		switch {
+		case i == closed || i == early:
+			if errs[i] == nil {
+				t.Errorf("listener %d: StartMany succeeded", i)
+			}
+		case i == 7:
+			if started[i] || errs[i] != nil {
+				t.Errorf("listener 7 (no engine): %v, %v", started[i], errs[i])
+			}
+			go func() { served <- ls[7].Serve() }()
+		case !started[i] || errs[i] != nil:
+			t.Errorf("listener %d: %v, %v", i, started[i], errs[i])
+		}
+	}
+	for i, a := range addrs {
+		if i == closed {
+			continue
+		}
+		c := dial(t, a)
+		if got := roundTrip(t, c, "hello"); got != "hello" {
+			t.Errorf("%s: %q", a, got)
+		}
+		c.Close()
+	}
+	for i, l := range ls {
+		if err := l.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if c, err := net.DialTimeout("tcp", addrs[i], time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s accepts after Close", addrs[i])
+		}
+	}
+	if err := <-served; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+}
