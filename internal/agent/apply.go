@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/proxy"
@@ -167,36 +168,63 @@ func (a *Agent) proxyConfig(sp listenerSpec) proxy.Config {
 	return cfg
 }
 
-// startWorkers bounds how many listeners startListeners opens at once.
+// startWorkers bounds how many batches startListeners opens at once.
 const startWorkers = 4
 
-// startListeners opens the listeners of keys, startWorkers at a time (a
-// listener's socket is made in its VPC's namespace on a locked thread,
-// then its proxy config is compiled and its engine started: after a
-// restart with thousands of proxy endpoints, one after the other was
-// ~0.2 ms each; docs/benchmarks.md, scale). Failures are logged and
+// listenBatch is the most listeners one batch opens (a variable for tests).
+var listenBatch = 256
+
+// startListeners opens the listeners of keys. They are grouped by
+// consumer VPC and cut into batches of at most listenBatch; each batch's
+// sockets are opened by one locked thread that enters the VPC's namespace
+// once (netdrv ListenMany), then the batch is handed to the proxy engine (proxy.StartMany).
+// startWorkers batches run at once, so the VPCs (and the batches of one
+// large VPC) proceed in parallel, bounded. After a restart with thousands
+// of proxy endpoints this is a large part of the first round (docs/benchmarks.md,
+// "Proxy restart (session 7)"). Failures are per listener: logged and
 // recorded in errs by endpoint.
 func (a *Agent) startListeners(keys []listenerKey, specs map[listenerKey]listenerSpec, errs map[string]error) {
 	type result struct {
 		r   *running
 		err error
 	}
+	t0 := time.Now()
 	results := make([]result, len(keys))
-	open := func(i int) {
-		r, err := a.openListener(keys[i], specs[keys[i]])
-		results[i] = result{r, err}
+	batches := batchByVPC(keys, specs, listenBatch)
+	open := func(b []int) {
+		addrs := make([]netip.AddrPort, len(b))
+		for j, i := range b {
+			addrs[j] = specs[keys[i]].addr
+		}
+		vpc := specs[keys[b[0]]].eni.VpcID
+		lns, lerrs := a.cfg.Driver.Sockets.ListenMany(vpc, addrs)
+		var ls []*proxy.Listener
+		var at []int // ls[j] is keys[at[j]]'s
+		for j, i := range b {
+			if lerrs[j] != nil {
+				results[i].err = fmt.Errorf("listen on %s in %s: %w", addrs[j], vpc, lerrs[j])
+				continue
+			}
+			ls = append(ls, a.newProxyListener(specs[keys[i]], lns[j]))
+			at = append(at, i)
+		}
+		started, serrs := proxy.StartMany(ls)
+		for j, l := range ls {
+			i := at[j]
+			results[i].r, results[i].err = a.serve(specs[keys[i]], l, started[j], serrs[j])
+		}
 	}
-	if len(keys) == 1 {
-		open(0) // the common case of a change: no goroutine
+	if len(batches) == 1 {
+		open(batches[0]) // the common case of a change: no goroutine
 	} else {
 		var next atomic.Int64
 		var wg sync.WaitGroup
-		for range min(startWorkers, len(keys)) {
+		for range min(startWorkers, len(batches)) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				for i := int(next.Add(1) - 1); i < len(keys); i = int(next.Add(1) - 1) {
-					open(i)
+				for i := int(next.Add(1) - 1); i < len(batches); i = int(next.Add(1) - 1) {
+					open(batches[i])
 				}
 			}()
 		}
@@ -217,22 +245,57 @@ func (a *Agent) startListeners(keys []listenerKey, specs map[listenerKey]listene
 	case up == 1:
 		a.log.Info("listener up", "endpointId", keys[0].EndpointID, "addr", specs[keys[0]].addr, "vpcId", specs[keys[0]].eni.VpcID)
 	case up > 1:
-		a.log.Info("listeners up", "count", up)
+		a.log.Info("listeners up", "count", up, "batches", len(batches), "seconds", time.Since(t0).Seconds())
 	}
 }
 
-// openListener opens and serves the listener of k (safe to call from
-// several goroutines: it touches no agent state but the health checkers').
-func (a *Agent) openListener(k listenerKey, sp listenerSpec) (*running, error) {
-	ln, err := a.cfg.Driver.Sockets.Listen(sp.eni.VpcID, sp.addr)
-	if err != nil {
-		return nil, fmt.Errorf("listen on %s in %s: %w", sp.addr, sp.eni.VpcID, err)
+// batchByVPC groups the indexes of keys by their listener's consumer VPC
+// and cuts each group into batches of at most size.
+func batchByVPC(keys []listenerKey, specs map[listenerKey]listenerSpec, size int) [][]int {
+	per := map[string][]int{}
+	var order []string
+	for i, k := range keys {
+		v := specs[k].eni.VpcID
+		if _, ok := per[v]; !ok {
+			order = append(order, v)
+		}
+		per[v] = append(per[v], i)
 	}
+	var out [][]int
+	for _, v := range order {
+		for g := per[v]; len(g) > 0; {
+			n := min(size, len(g))
+			out = append(out, g[:n:n])
+			g = g[n:]
+		}
+	}
+	return out
+}
+
+// newProxyListener makes the proxy Listener of sp on ln. Safe to call
+// from several goroutines: it touches no agent state but the health
+// checkers'.
+func (a *Agent) newProxyListener(sp listenerSpec, ln net.Listener) *proxy.Listener {
 	drv, vpc := a.cfg.Driver.Sockets, sp.svcVPC
 	dial := func(ctx context.Context, addr netip.AddrPort) (net.Conn, error) { return drv.Dial(ctx, vpc, addr) }
 	sockets := func(addr netip.AddrPort) (int, netip.AddrPort, error) { return drv.Socket(vpc, addr) }
-	l := proxy.NewListener(ln, a.proxyConfig(sp), dial, a.healthFor(vpc), a.cfg.Metrics, proxy.WithSockets(sockets), proxy.WithBudget(a.cfg.Budget))
+	return proxy.NewListener(ln, a.proxyConfig(sp), dial, a.healthFor(vpc), a.cfg.Metrics, proxy.WithSockets(sockets), proxy.WithBudget(a.cfg.Budget))
+}
+
+// serve finishes starting l after proxy.StartMany (started, err): on the
+// proxy's event-loop engine it serves with no goroutine of its own;
+// otherwise a goroutine runs Serve. A Listener the engine refused is
+// closed and its error returned.
+func (a *Agent) serve(sp listenerSpec, l *proxy.Listener, started bool, err error) (*running, error) {
 	r := &running{spec: sp, l: l, done: make(chan struct{})}
+	if started || err != nil {
+		close(r.done)
+		if err != nil {
+			_ = l.Close()
+			return nil, fmt.Errorf("serve %s: %w", sp.addr, err)
+		}
+		return r, nil
+	}
 	go func() {
 		defer close(r.done)
 		if err := l.Serve(); err != nil {

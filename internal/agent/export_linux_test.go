@@ -7,3 +7,11 @@ package agent
 func PairID(consumerVPC, providerVPC string) string {
 	return pairID(pairKey{Consumer: consumerVPC, Provider: providerVPC})
 }
+
+// SetListenBatch makes startListeners cut batches of at most n listeners
+// for the rest of the test (default listenBatch).
+func SetListenBatch(t interface{ Cleanup(func()) }, n int) {
+	prev := listenBatch
+	listenBatch = n
+	t.Cleanup(func() { listenBatch = prev })
+}

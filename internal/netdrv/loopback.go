@@ -268,6 +268,16 @@ func (l *LoopbackDriver) Listen(vpcID string, addr netip.AddrPort) (net.Listener
 	return listenTCP(l.mapAP(vpcID, addr))
 }
 
+// ListenMany implements Sockets: Listen for each address (nothing to
+// enter on loopback).
+func (l *LoopbackDriver) ListenMany(vpcID string, addrs []netip.AddrPort) ([]net.Listener, []error) {
+	lns, errs := make([]net.Listener, len(addrs)), make([]error, len(addrs))
+	for i, a := range addrs {
+		lns[i], errs[i] = l.Listen(vpcID, a)
+	}
+	return lns, errs
+}
+
 // ListenPacket implements Sockets on the mapped address.
 func (l *LoopbackDriver) ListenPacket(vpcID string, addr netip.AddrPort) (net.PacketConn, error) {
 	return listenUDP(l.mapAP(vpcID, addr))

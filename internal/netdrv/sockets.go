@@ -19,6 +19,12 @@ type Sockets interface {
 	// (vpcID "" = the machine's network).
 	Listen(vpcID string, addr netip.AddrPort) (net.Listener, error)
 	ListenPacket(vpcID string, addr netip.AddrPort) (net.PacketConn, error)
+	// ListenMany is Listen for many addresses of one VPC at once: the
+	// netns driver enters the namespace once for the whole batch (one
+	// setns pair instead of one per listener). lns[i] and errs[i] belong
+	// to addrs[i]; exactly one of them is set. One address failing (in
+	// use, not on the VPC) fails only its own entry.
+	ListenMany(vpcID string, addrs []netip.AddrPort) (lns []net.Listener, errs []error)
 	// ListenShared and ListenPacketShared are Listen and ListenPacket for
 	// resolver sockets: several processes on one machine (the server's
 	// resolver and standalone agents) may bind the same address

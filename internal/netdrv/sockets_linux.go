@@ -120,6 +120,36 @@ func (d *NetnsDriver) Listen(vpcID string, addr netip.AddrPort) (ln net.Listener
 	return closeOnErr(ln, err)
 }
 
+// ListenMany implements Sockets: one locked thread enters the VPC's
+// namespace once and opens every listener of the batch (the same socket
+// options as Listen), so a restart with thousands of listeners in one VPC
+// pays one setns pair per batch instead of one per listener. A namespace
+// that cannot be entered fails every entry with the same error.
+func (d *NetnsDriver) ListenMany(vpcID string, addrs []netip.AddrPort) ([]net.Listener, []error) {
+	lns, errs := make([]net.Listener, len(addrs)), make([]error, len(addrs))
+	open := func() error {
+		for i, a := range addrs {
+			lns[i], errs[i] = listenTCP(a)
+		}
+		return nil
+	}
+	if vpcID == "" {
+		_ = open()
+		return lns, errs
+	}
+	if err := d.runInVPC(vpcID, open); err != nil {
+		// Not entered, or the thread could not come back: whatever was
+		// opened is closed (it may sit in a namespace we cannot vouch for).
+		for i, ln := range lns {
+			if ln != nil {
+				_ = ln.Close()
+			}
+			lns[i], errs[i] = nil, err
+		}
+	}
+	return lns, errs
+}
+
 // ListenPacket implements Sockets.
 func (d *NetnsDriver) ListenPacket(vpcID string, addr netip.AddrPort) (pc net.PacketConn, err error) {
 	if vpcID == "" {

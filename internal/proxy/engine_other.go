@@ -24,3 +24,12 @@ func sharedEngine() (*engine, error) { return nil, errors.ErrUnsupported }
 // BudgetFromRlimit: off Linux the descriptor limit is not read; the Budget
 // is 65536 descriptors less reserve.
 func BudgetFromRlimit(reserve int) (*Budget, error) { return NewBudget(65536 - reserve), nil }
+
+// StartMany is Start for each Listener (off Linux none runs on an engine).
+func StartMany(ls []*Listener) ([]bool, []error) {
+	started, errs := make([]bool, len(ls)), make([]error, len(ls))
+	for i, l := range ls {
+		started[i], errs[i] = l.Start()
+	}
+	return started, errs
+}

@@ -27,17 +27,33 @@ func Socket(addr netip.AddrPort) (int, netip.AddrPort, error) {
 // engine works on a duplicate of the socket and ln is closed, so that Go's
 // poller no longer watches it. Called with l.mu held.
 func (l *Listener) startEngine() (bool, error) {
+	e, fd, ok, err := l.engineSocket()
+	if !ok || err != nil {
+		return ok, err
+	}
+	if err := e.attach(l, fd); err != nil {
+		unix.Close(fd)
+		return true, err
+	}
+	l.eng, l.lfd = e, fd
+	return true, nil
+}
+
+// engineSocket is startEngine up to the engine's registration: it returns
+// the engine and the socket for it (ln closed), or ok false when l does
+// not run on the engine. Called with l.mu held.
+func (l *Listener) engineSocket() (e *engine, fd int, ok bool, err error) {
 	tl, ok := l.ln.(*net.TCPListener)
 	if !ok || l.sockets == nil {
-		return false, nil
+		return nil, -1, false, nil
 	}
-	e, err := sharedEngine()
+	e, err = sharedEngine()
 	if err != nil {
-		return true, err
+		return nil, -1, true, err
 	}
 	rc, err := tl.SyscallConn()
 	if err != nil {
-		return true, fmt.Errorf("proxy: listener socket: %w", err)
+		return nil, -1, true, fmt.Errorf("proxy: listener socket: %w", err)
 	}
 	fd, derr := -1, error(nil)
 	if err := rc.Control(func(s uintptr) {
@@ -51,15 +67,86 @@ func (l *Listener) startEngine() (bool, error) {
 		if fd >= 0 {
 			unix.Close(fd)
 		}
-		return true, fmt.Errorf("proxy: listener socket: %w", errors.Join(err, derr))
+		return nil, -1, true, fmt.Errorf("proxy: listener socket: %w", errors.Join(err, derr))
 	}
 	_ = tl.Close()
-	if err := e.attach(l, fd); err != nil {
-		unix.Close(fd)
-		return true, err
+	return e, fd, true, nil
+}
+
+// StartMany is Start for many Listeners: the engine registers all their
+// sockets in one task per loop, where Start costs a round trip to every
+// loop per Listener (after a restart with thousands of listeners, mostly
+// waiting for the loops to be scheduled). started[i] and errs[i] are
+// Start's for ls[i]; one Listener failing does not fail the others.
+func StartMany(ls []*Listener) (started []bool, errs []error) {
+	started, errs = make([]bool, len(ls)), make([]error, len(ls))
+	type pending struct {
+		i  int
+		l  *Listener
+		fd int
 	}
-	l.eng, l.lfd = e, fd
-	return true, nil
+	var todo []pending
+	var e *engine
+	for i, l := range ls {
+		l.mu.Lock()
+		if l.closed || l.serving {
+			l.mu.Unlock()
+			errs[i] = errors.New("proxy: Start after Serve, Start or Close")
+			continue
+		}
+		le, fd, ok, err := l.engineSocket()
+		if !ok && err == nil {
+			l.mu.Unlock() // needs Serve
+			continue
+		}
+		started[i], l.serving = true, true
+		if err != nil {
+			l.mu.Unlock()
+			errs[i] = err
+			continue
+		}
+		e = le                                 // the one shared engine
+		todo = append(todo, pending{i, l, fd}) // l.mu held until registered
+	}
+	if len(todo) == 0 {
+		return started, errs
+	}
+	failed := make([][]error, len(e.loops)) // by loop, by pending
+	_ = e.onEveryLoop(func(lp *loop) error {
+		var fe []error
+		for j, p := range todo {
+			if err := lp.register(p.fd, &acceptor{l: p.l, fd: p.fd}, unix.EPOLLIN|unix.EPOLLEXCLUSIVE); err != nil {
+				if fe == nil {
+					fe = make([]error, len(todo))
+				}
+				fe[j] = err
+			}
+		}
+		for k, l := range e.loops {
+			if l == lp {
+				failed[k] = fe
+			}
+		}
+		return nil
+	})
+	for j, p := range todo {
+		var err error
+		for _, fe := range failed {
+			if fe != nil && fe[j] != nil {
+				err = fe[j]
+			}
+		}
+		if err != nil {
+			e.detach(p.l, p.fd)
+			unix.Close(p.fd)
+			errs[p.i] = fmt.Errorf("proxy: register listener: %w", err)
+		} else {
+			p.l.eng, p.l.lfd = e, p.fd
+			p.l.log.Info("proxy listener serving", "engine", "epoll")
+		}
+		p.l.mu.Unlock()
+	}
+	return started, errs
 }
 
 // stop detaches l from the engine (closing its flows) and closes the

@@ -28,6 +28,7 @@ type Metrics struct {
 	rejected     *prometheus.CounterVec
 	udp          udpMetricVecs
 	eniInfo      *prometheus.GaugeVec // eni_metrics.go
+	enis         eniSet               // the eniInfo series set, by endpoint zone
 }
 
 // NewMetrics creates the proxy collectors and registers them with reg (which
