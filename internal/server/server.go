@@ -56,6 +56,8 @@ type Server struct {
 	stopOnce sync.Once
 	log      *slog.Logger
 	claim    *netdrv.PrefixClaim // the netns prefix, held for the process's life
+	startup  *startupTrace       // Start's phases (until ready)
+	agentsAt time.Time           // when the agents were started
 }
 
 // Start brings every component up and returns when the process is ready:
@@ -65,19 +67,24 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	log := cfg.Logger
-	s := &Server{cfg: cfg, log: log, Agents: map[string]*agent.Agent{}}
+	trace, err := beginStartup(log, cfg.StartupCPUProfile)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, Agents: map[string]*agent.Agent{}, startup: trace}
 	ok := false
 	defer func() {
+		trace.done(ok)
 		if !ok {
 			s.Stop()
 		}
 	}()
-	var err error
 	s.Store, err = store.Open(ctx, store.Config{Endpoints: cfg.EtcdEndpoints, DataDir: cfg.DataDir,
 		ClientURL: cfg.EtcdClientURL, PeerURL: cfg.EtcdPeerURL, Member: cfg.EtcdMember, Credentials: cfg.etcdCredentials(), QuotaBytes: cfg.EtcdQuotaBytes, Logger: log})
 	if err != nil {
 		return nil, err
 	}
+	trace.phase("store")
 	if err := s.claimPrefix(ctx); err != nil {
 		return nil, err
 	}
@@ -92,6 +99,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		if err := s.startAPI(ctx, naming); err != nil {
 			return nil, err
 		}
+		trace.phase("api")
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -100,6 +108,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.cancel = cancel
 	s.Cache = store.NewCache(s.Store, log)
 	s.goRun(func() { s.Cache.Run(runCtx) })
+	s.goRun(func() {
+		begin := time.Now()
+		select {
+		case <-s.Cache.Synced():
+			trace.span("stateRead", begin)
+		case <-runCtx.Done():
+		}
+	})
 	if !cfg.AgentOnly {
 		s.goRun(func() { controller.NewStatus(s.Store, s.Cache, log).Run(runCtx) })
 		s.goRun(func() { controller.NewPlacement(s.Store, s.Cache, log, electionID()).Run(runCtx) })
@@ -112,13 +128,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		wh := cfg.Webhook
 		wh.Store, wh.Logger, wh.Allow = s.Store, log, s.webhooks
 		s.goRun(func() { notify.New(wh).Run(runCtx) })
+		trace.phase("controllers")
 	}
+	s.agentsAt = time.Now()
 	if err := s.startDataPlane(runCtx, reg, naming); err != nil {
 		return nil, err
 	}
+	trace.phase("agentsStarted")
 	if err := s.serveHTTP(reg); err != nil {
 		return nil, err
 	}
+	trace.phase("listeners")
 	if err := s.waitReady(ctx); err != nil {
 		return nil, err
 	}
@@ -183,7 +203,9 @@ func (s *Server) startAPI(ctx context.Context, naming model.Naming) error {
 // waitReady polls Ready until it holds, ctx ends or readyTimeout passes.
 func (s *Server) waitReady(ctx context.Context) error {
 	deadline := time.Now().Add(readyTimeout)
+	first := map[string]bool{} // agents whose first round is logged
 	for !s.Ready() {
+		s.logFirstRounds(first)
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not ready in %s (store sync or agents)", readyTimeout)
 		}
@@ -198,7 +220,20 @@ func (s *Server) waitReady(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	s.logFirstRounds(first)
+	s.startup.phase("ready")
 	return nil
+}
+
+// logFirstRounds logs the first round of each agent that is ready now
+// and not yet in logged.
+func (s *Server) logFirstRounds(logged map[string]bool) {
+	for z, a := range s.Agents {
+		if !logged[z] && a.Ready() {
+			logged[z] = true
+			s.startup.span("agentFirstRound."+z, s.agentsAt)
+		}
+	}
 }
 
 func (s *Server) goRun(f func()) {
