@@ -108,11 +108,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	s.cancel = cancel
 	s.Cache = store.NewCache(s.Store, log)
 	s.goRun(func() { s.Cache.Run(runCtx) })
+	stateRead := make(chan struct{}) // closed once the state read is logged
 	s.goRun(func() {
 		begin := time.Now()
 		select {
 		case <-s.Cache.Synced():
 			trace.span("stateRead", begin)
+			close(stateRead)
 		case <-runCtx.Done():
 		}
 	})
@@ -139,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	trace.phase("listeners")
-	if err := s.waitReady(ctx); err != nil {
+	if err := s.waitReady(ctx, stateRead); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -190,10 +192,12 @@ func (s *Server) startAPI(ctx context.Context, naming model.Naming) error {
 			s.log.Info("admin account created", "tokenFile", s.cfg.DataDir+"/admin.token")
 		}
 	}
-	if n, err := apiserver.IndexOwned(ctx, s.Store); err != nil {
+	// The pass reads every resource; once one has completed, a marker
+	// record says so and later starts skip it (apiserver.EnsureOwnedIndex).
+	if n, ran, err := apiserver.EnsureOwnedIndex(ctx, s.Store); err != nil {
 		return fmt.Errorf("index resources by account: %w", err)
-	} else if n > 0 {
-		s.log.Info("indexed resources by account for the quotas", "records", n)
+	} else if ran {
+		s.log.Info("indexed resources by account for the quotas", "added", n)
 	}
 	s.API = apiserver.New(apiserver.Config{Store: s.Store, Naming: naming, Zones: s.cfg.Zones, Logger: s.log,
 		Network: s.Driver.Name, NetnsPrefix: s.cfg.NetnsPrefix, AdminTokenFile: tokenFile, Webhooks: s.webhooks})
@@ -201,7 +205,7 @@ func (s *Server) startAPI(ctx context.Context, naming model.Naming) error {
 }
 
 // waitReady polls Ready until it holds, ctx ends or readyTimeout passes.
-func (s *Server) waitReady(ctx context.Context) error {
+func (s *Server) waitReady(ctx context.Context, stateRead <-chan struct{}) error {
 	deadline := time.Now().Add(readyTimeout)
 	first := map[string]bool{} // agents whose first round is logged
 	for !s.Ready() {
@@ -220,6 +224,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	<-stateRead // Ready holds: the cache is synced, the span is logged or about to be
 	s.logFirstRounds(first)
 	s.startup.phase("ready")
 	return nil
