@@ -85,25 +85,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	trace.phase("store")
-	if err := s.claimPrefix(ctx); err != nil {
-		return nil, err
-	}
-	if s.Driver, err = netdrv.New(cfg.Network, cfg.NetnsPrefix, log); err != nil {
-		return nil, err
-	}
-	if s.webhooks, err = notify.ParseAllowList(cfg.WebhookAllow); err != nil {
-		return nil, err
-	}
-	naming := model.Naming{Region: cfg.Region, ServicePrefix: cfg.ServicePrefix, DNSSuffix: cfg.DNSSuffix}
-	if !cfg.AgentOnly {
-		if err := s.startAPI(ctx, naming); err != nil {
-			return nil, err
-		}
-		trace.phase("api")
-	}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	reg.MustRegister(s.Store.Metrics()...)
+	// The state read (the cache's first list) runs from here, alongside
+	// the index pass and the rest of the start; the agents and the
+	// controllers wait for it.
 	runCtx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	s.Cache = store.NewCache(s.Store, log)
@@ -118,6 +102,26 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		case <-runCtx.Done():
 		}
 	})
+	if err := s.claimPrefix(ctx); err != nil {
+		return nil, err
+	}
+	if s.Driver, err = netdrv.New(cfg.Network, cfg.NetnsPrefix, log); err != nil {
+		return nil, err
+	}
+	if s.webhooks, err = notify.ParseAllowList(cfg.WebhookAllow); err != nil {
+		return nil, err
+	}
+	trace.phase("driver")
+	naming := model.Naming{Region: cfg.Region, ServicePrefix: cfg.ServicePrefix, DNSSuffix: cfg.DNSSuffix}
+	if !cfg.AgentOnly {
+		if err := s.startAPI(ctx, naming); err != nil {
+			return nil, err
+		}
+		trace.phase("api")
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(s.Store.Metrics()...)
 	if !cfg.AgentOnly {
 		s.goRun(func() { controller.NewStatus(s.Store, s.Cache, log).Run(runCtx) })
 		s.goRun(func() { controller.NewPlacement(s.Store, s.Cache, log, electionID()).Run(runCtx) })

@@ -70,13 +70,13 @@ func TestStartupPhasesAndProfile(t *testing.T) {
 	if len(sums) != 1 {
 		t.Fatalf("%d start-up summary lines, want 1", len(sums))
 	}
-	for _, phase := range []string{"total", "store", "api", "controllers", "agentsStarted", "listeners", "stateRead", "agentFirstRound.cn-hangzhou-h", "ready"} {
+	for _, phase := range []string{"total", "store", "driver", "api", "controllers", "agentsStarted", "listeners", "stateRead", "agentFirstRound.cn-hangzhou-h", "ready"} {
 		if _, ok := sums[0][phase]; !ok {
 			t.Errorf("start-up summary lacks %q: %v", phase, sums[0])
 		}
 	}
-	if n := len(first.records(t, "start-up phase")); n < 8 {
-		t.Errorf("%d start-up phase lines, want one per phase (8)", n)
+	if n := len(first.records(t, "start-up phase")); n < 9 {
+		t.Errorf("%d start-up phase lines, want one per phase (9)", n)
 	}
 	if len(first.records(t, "indexed resources by account for the quotas")) != 1 {
 		t.Error("first start on a new store did not run the account index pass")
