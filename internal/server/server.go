@@ -219,12 +219,11 @@ func (s *Server) waitReady(ctx context.Context, stateRead <-chan struct{}) error
 		}
 		select {
 		case <-ctx.Done():
-			if s.Ready() {
-				// /readyz may have said so already and the caller reacted
-				// (a stop): the process is ready, let it stop normally.
-				return nil
+			if !s.Ready() {
+				return ctx.Err()
 			}
-			return ctx.Err()
+			// /readyz may have said so already and the caller reacted
+			// (a stop): the process is ready, let it stop normally.
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
