@@ -199,7 +199,11 @@ func (h *harness) setup(ctx context.Context) error {
 	if err := os.Mkdir(dataDir, 0o700); err != nil {
 		return err
 	}
-	h.srv = &plServer{bin: bin, dataDir: dataDir, logDir: h.tmp, prefix: h.prefix,
+	logDir := h.tmp
+	if d := profileDir(); d != "" {
+		logDir = d // the server's logs (start-up phases) stay beside its profiles
+	}
+	h.srv = &plServer{bin: bin, dataDir: dataDir, logDir: logDir, prefix: h.prefix,
 		proxyFDs: max(h.cfg.IdleConns, h.cfg.SoakConns)*fdsPerProxiedConn + 256}
 	h.onUndo("privlink server and its namespaces", func() error { return h.srv.finish(context.Background()) })
 	slog.Info("starting privlink server", "prefix", h.prefix)

@@ -129,8 +129,9 @@ func (s *plServer) start(cleanup bool) error {
 	if cleanup {
 		args = append(args, "--cleanup")
 	}
-	if profileDir() != "" {
-		args = append(args, "--debug-pprof") // see profile.go
+	if dir := profileDir(); dir != "" {
+		args = append(args, "--debug-pprof", // see profile.go
+			"--startup-cpuprofile", filepath.Join(dir, fmt.Sprintf("privlink-startup-%d.pprof", s.starts)))
 	}
 	cmd := exec.Command(s.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf

@@ -3,6 +3,7 @@ package apiserver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/privlink/privlink/internal/api"
@@ -217,15 +218,20 @@ func (a *API) quotaView(r *http.Request, id string, q model.Quota) (api.AccountQ
 
 // IndexOwned adds the account index key of every resource that lacks one
 // (a store written before the quotas existed), each guarded by the
-// resource still existing, and says how many it added. Every API server
-// runs it at start; with nothing missing it only reads.
+// resource still existing, and says how many it added. With nothing
+// missing it only reads. Once every kind is done it writes the index
+// marker (see EnsureOwnedIndex); a pass that fails or stops part-way
+// leaves the marker as it was.
 func IndexOwned(ctx context.Context, st *store.Store) (int, error) {
 	have, err := st.KeySet(ctx, st.KindPrefix(store.KindOwned))
 	if err != nil {
 		return 0, err
 	}
 	n := 0
-	for _, kind := range []string{store.KindVPC, store.KindVSwitch, store.KindSG, store.KindHost, store.KindService, store.KindEndpoint} {
+	for _, kind := range ownedKinds {
+		if err := indexPassHook(kind); err != nil {
+			return n, err
+		}
 		owners, err := ownersOf(ctx, st, kind)
 		if err != nil {
 			return n, err
@@ -243,6 +249,9 @@ func IndexOwned(ctx context.Context, st *store.Store) (int, error) {
 				n++
 			}
 		}
+	}
+	if err := st.SetMeta(ctx, ownedIndexMeta, ownedIndexVersion); err != nil {
+		return n, fmt.Errorf("account index marker: %w", err)
 	}
 	return n, nil
 }

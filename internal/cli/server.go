@@ -99,6 +99,9 @@ func serverCmd() *cobra.Command {
 				cfg.AgentZones = agentZones
 			}
 			cfg.Console = ConsoleHandler
+			if cfg.StartupCPUProfile == "" {
+				cfg.StartupCPUProfile = os.Getenv(server.StartupCPUProfileEnv)
+			}
 			ctx, stop := signalContext()
 			defer stop()
 			s, err := server.Start(ctx, cfg)
@@ -163,6 +166,7 @@ func serverCmd() *cobra.Command {
 	f.StringSliceVar(&cfg.DNSUpstreams, "dns-upstream", nil, "resolvers for names outside the PrivateLink zone (default: REFUSED)")
 	f.BoolVar(&cleanup, "cleanup", false, "delete this instance's namespaces on exit")
 	f.BoolVar(&cfg.Pprof, "debug-pprof", false, "serve Go's profiler at /debug/pprof/ on --metrics-listen")
+	f.StringVar(&cfg.StartupCPUProfile, "startup-cpuprofile", "", "write a CPU profile of the start-up (until ready) to this file (default: $"+server.StartupCPUProfileEnv+")")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	return cmd
 }

@@ -73,6 +73,9 @@ type Config struct {
 	// Pprof mounts Go's profiler at /debug/pprof/ on MetricsListen (off
 	// by default).
 	Pprof bool
+	// StartupCPUProfile, when set, is a file that Start writes a CPU
+	// profile of the start-up to, from Start until ready (or failed).
+	StartupCPUProfile string
 	// ProxyFDs is the data plane's descriptor budget; 0 = RLIMIT_NOFILE
 	// (raised to its hard limit) less proxy.DefaultReserveFDs and the
 	// engine's idle pipes.

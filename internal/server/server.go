@@ -56,6 +56,8 @@ type Server struct {
 	stopOnce sync.Once
 	log      *slog.Logger
 	claim    *netdrv.PrefixClaim // the netns prefix, held for the process's life
+	startup  *startupTrace       // Start's phases (until ready)
+	agentsAt time.Time           // when the agents were started
 }
 
 // Start brings every component up and returns when the process is ready:
@@ -65,19 +67,41 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	log := cfg.Logger
-	s := &Server{cfg: cfg, log: log, Agents: map[string]*agent.Agent{}}
+	trace, err := beginStartup(log, cfg.StartupCPUProfile)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: log, Agents: map[string]*agent.Agent{}, startup: trace}
 	ok := false
 	defer func() {
+		trace.done(ok)
 		if !ok {
 			s.Stop()
 		}
 	}()
-	var err error
 	s.Store, err = store.Open(ctx, store.Config{Endpoints: cfg.EtcdEndpoints, DataDir: cfg.DataDir,
 		ClientURL: cfg.EtcdClientURL, PeerURL: cfg.EtcdPeerURL, Member: cfg.EtcdMember, Credentials: cfg.etcdCredentials(), QuotaBytes: cfg.EtcdQuotaBytes, Logger: log})
 	if err != nil {
 		return nil, err
 	}
+	trace.phase("store")
+	// The state read (the cache's first list) runs from here, alongside
+	// the index pass and the rest of the start; the agents and the
+	// controllers wait for it.
+	runCtx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	s.Cache = store.NewCache(s.Store, log)
+	s.goRun(func() { s.Cache.Run(runCtx) })
+	stateRead := make(chan struct{}) // closed once the state read is logged
+	s.goRun(func() {
+		begin := time.Now()
+		select {
+		case <-s.Cache.Synced():
+			trace.span("stateRead", begin)
+			close(stateRead)
+		case <-runCtx.Done():
+		}
+	})
 	if err := s.claimPrefix(ctx); err != nil {
 		return nil, err
 	}
@@ -87,19 +111,17 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if s.webhooks, err = notify.ParseAllowList(cfg.WebhookAllow); err != nil {
 		return nil, err
 	}
+	trace.phase("driver")
 	naming := model.Naming{Region: cfg.Region, ServicePrefix: cfg.ServicePrefix, DNSSuffix: cfg.DNSSuffix}
 	if !cfg.AgentOnly {
 		if err := s.startAPI(ctx, naming); err != nil {
 			return nil, err
 		}
+		trace.phase("api")
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(s.Store.Metrics()...)
-	runCtx, cancel := context.WithCancel(context.Background())
-	s.cancel = cancel
-	s.Cache = store.NewCache(s.Store, log)
-	s.goRun(func() { s.Cache.Run(runCtx) })
 	if !cfg.AgentOnly {
 		s.goRun(func() { controller.NewStatus(s.Store, s.Cache, log).Run(runCtx) })
 		s.goRun(func() { controller.NewPlacement(s.Store, s.Cache, log, electionID()).Run(runCtx) })
@@ -112,14 +134,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		wh := cfg.Webhook
 		wh.Store, wh.Logger, wh.Allow = s.Store, log, s.webhooks
 		s.goRun(func() { notify.New(wh).Run(runCtx) })
+		trace.phase("controllers")
 	}
+	s.agentsAt = time.Now()
 	if err := s.startDataPlane(runCtx, reg, naming); err != nil {
 		return nil, err
 	}
+	trace.phase("agentsStarted")
 	if err := s.serveHTTP(reg); err != nil {
 		return nil, err
 	}
-	if err := s.waitReady(ctx); err != nil {
+	trace.phase("listeners")
+	if err := s.waitReady(ctx, stateRead); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -170,10 +196,12 @@ func (s *Server) startAPI(ctx context.Context, naming model.Naming) error {
 			s.log.Info("admin account created", "tokenFile", s.cfg.DataDir+"/admin.token")
 		}
 	}
-	if n, err := apiserver.IndexOwned(ctx, s.Store); err != nil {
+	// The pass reads every resource; once one has completed, a marker
+	// record says so and later starts skip it (apiserver.EnsureOwnedIndex).
+	if n, ran, err := apiserver.EnsureOwnedIndex(ctx, s.Store); err != nil {
 		return fmt.Errorf("index resources by account: %w", err)
-	} else if n > 0 {
-		s.log.Info("indexed resources by account for the quotas", "records", n)
+	} else if ran {
+		s.log.Info("indexed resources by account for the quotas", "added", n)
 	}
 	s.API = apiserver.New(apiserver.Config{Store: s.Store, Naming: naming, Zones: s.cfg.Zones, Logger: s.log,
 		Network: s.Driver.Name, NetnsPrefix: s.cfg.NetnsPrefix, AdminTokenFile: tokenFile, Webhooks: s.webhooks})
@@ -181,24 +209,39 @@ func (s *Server) startAPI(ctx context.Context, naming model.Naming) error {
 }
 
 // waitReady polls Ready until it holds, ctx ends or readyTimeout passes.
-func (s *Server) waitReady(ctx context.Context) error {
+func (s *Server) waitReady(ctx context.Context, stateRead <-chan struct{}) error {
 	deadline := time.Now().Add(readyTimeout)
+	first := map[string]bool{} // agents whose first round is logged
 	for !s.Ready() {
+		s.logFirstRounds(first)
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not ready in %s (store sync or agents)", readyTimeout)
 		}
 		select {
 		case <-ctx.Done():
-			if s.Ready() {
-				// /readyz may have said so already and the caller reacted
-				// (a stop): the process is ready, let it stop normally.
-				return nil
+			if !s.Ready() {
+				return ctx.Err()
 			}
-			return ctx.Err()
+			// /readyz may have said so already and the caller reacted
+			// (a stop): the process is ready, let it stop normally.
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	<-stateRead // Ready holds: the cache is synced, the span is logged or about to be
+	s.logFirstRounds(first)
+	s.startup.phase("ready")
 	return nil
+}
+
+// logFirstRounds logs the first round of each agent that is ready now
+// and not yet in logged.
+func (s *Server) logFirstRounds(logged map[string]bool) {
+	for z, a := range s.Agents {
+		if !logged[z] && a.Ready() {
+			logged[z] = true
+			s.startup.span("agentFirstRound."+z, s.agentsAt)
+		}
+	}
 }
 
 func (s *Server) goRun(f func()) {

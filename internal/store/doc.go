@@ -25,7 +25,9 @@
 //     is skipped, logged once, counted, and never taken for a deletion
 //     (records.go);
 //   - the list+watch Cache of a State that controllers, agents and the
-//     resolver build on, and Cache.Loop, their panic-safe reconcile loop;
+//     resolver build on (its first read fetches every kind at once at one
+//     revision, each decoded by its own goroutine), and Cache.Loop, their
+//     panic-safe reconcile loop;
 //     a watch response copies only the maps of the kinds it changes and
 //     shares the others with the previous State (cloneKinds); Changes
 //     and Cache.ChangesSince (a bounded log of each response's records)
@@ -45,5 +47,7 @@
 //     (model.PlacedZone);
 //   - the embedded etcd's backend quota (Config.QuotaBytes) and its NOSPACE
 //     alarm: NoSpace recognizes the refusal, privlink_store_nospace shows
-//     it (space.go).
+//     it (space.go); it keeps WALFilesKept WAL files (a start reads them
+//     all) and logs what it read at start; Meta and SetMeta read and write
+//     meta/<name> records (meta.go).
 package store

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -180,20 +181,51 @@ func (c *Cache) Reread(ctx context.Context) (*State, error) {
 // from prev.
 func (s *Store) readState(ctx context.Context, prev *State, only ...string) (*State, error) {
 	st := newState()
+	var want []string
 	for kind := range kinds {
-		if len(only) > 0 && !slices.Contains(only, kind) {
-			continue
+		if len(only) == 0 || slices.Contains(only, kind) {
+			want = append(want, kind)
 		}
-		r, err := s.cli.Get(ctx, s.KindPrefix(kind), clientv3.WithPrefix(), clientv3.WithRev(st.Rev))
+	}
+	if len(want) == 0 {
+		return st, nil
+	}
+	// The first kind's read fixes the revision; the others read at it all
+	// at once, each decoded by its own goroutine straight into its kind's
+	// map (no other goroutine touches it) with its own set of bad keys,
+	// merged at the end. At start the agents wait for this read: at 10,000
+	// endpoints decoding the endpoints, reports and placements one kind
+	// after another kept one core busy and left the other idle.
+	bads := make([]map[string]bool, len(want))
+	errs := make([]error, len(want))
+	read := func(i int) {
+		r, err := s.cli.Get(ctx, s.KindPrefix(want[i]), clientv3.WithPrefix(), clientv3.WithRev(st.Rev))
 		if err != nil {
-			return nil, fmt.Errorf("list %s: %w", kind, err)
+			errs[i] = fmt.Errorf("list %s: %w", want[i], err)
+			return
 		}
-		if st.Rev == 0 {
+		if st.Rev == 0 { // the first read, alone
 			st.Rev = r.Header.Revision
 		}
+		view := *st // shares every map with st but bad
+		view.bad = map[string]bool{}
 		for _, kv := range r.Kvs {
-			s.applyKV(st, prev, string(kv.Key), kv.ModRevision, &kv.Value)
+			s.applyKV(&view, prev, string(kv.Key), kv.ModRevision, &kv.Value)
 		}
+		bads[i] = view.bad
+	}
+	read(0)
+	var wg sync.WaitGroup
+	for i := 1; i < len(want) && errs[0] == nil; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); read(i) }()
+	}
+	wg.Wait()
+	for i := range want {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		maps.Copy(st.bad, bads[i])
 	}
 	return st, nil
 }
