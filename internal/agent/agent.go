@@ -76,6 +76,7 @@ type Agent struct {
 	traffic  trafficState             // touched only by the run goroutine
 	inc      *incremental             // the desired state, patched round after round (incremental.go); run goroutine only
 	natFlows map[listenerKey]*natMemo // kernel flows of the last round (nat.go); run goroutine only
+	natDelta *natDelta                // what applyNAT's rounds after a full one patch (nat_delta.go); run goroutine only
 
 	node      nodeState       // node mode only (node.go)
 	announced map[eniKey]bool // ENIs announced with a gratuitous ARP (node mode)

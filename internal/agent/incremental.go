@@ -76,9 +76,11 @@ func (c *incremental) compute(sc scope, key string, s *store.State) *desired {
 		c.rebuild(sc, s)
 		c.fulls++
 		c.lastFull = time.Since(t0)
+		c.d.changed = nil
 	} else {
 		c.patch(sc, s, eps)
 		c.patches++
+		c.d.changed = eps
 	}
 	c.prev, c.key = s, key
 	return c.d
@@ -91,7 +93,7 @@ func (c *incremental) changed(key string, s *store.State) (map[string]bool, bool
 		return nil, true
 	}
 	if c.prev == s {
-		return nil, false
+		return map[string]bool{}, false
 	}
 	eps := map[string]bool{}
 	for _, rec := range c.changes(c.prev, s, changedKinds...) {

@@ -257,12 +257,22 @@ func TestIncrementalMatchesFull(t *testing.T) {
 			zoneInc, nodeInc := newIncremental(nil), newIncremental(nil)
 			lease := int64(1)
 			s := w.s
+			var last *desired
 			check := func(i int, what string) {
 				t.Helper()
 				got := zoneInc.compute(zoneScope(incZone), "zone/"+incZone, s)
-				if diff := diffDesired(got, computeScope(zoneScope(incZone), s, newSpecMemo())); diff != "" {
+				want := computeScope(zoneScope(incZone), s, newSpecMemo())
+				if diff := diffDesired(got, want); diff != "" {
 					t.Fatalf("step %d (%s), zone agent: incremental differs from full: %s", i, what, diff)
 				}
+				// applyNAT redoes only the endpoints named changed: every
+				// other endpoint's part must be as last round.
+				if got.changed != nil && last != nil {
+					if ep := unchangedDiffers(last, want, got.changed); ep != "" {
+						t.Fatalf("step %d (%s): endpoint %s changed but is not named changed (%v)", i, what, ep, got.changed)
+					}
+				}
+				last = want
 				got = nodeInc.compute(nodeScope(s, incZone, "n1", "n1", lease), nodeScopeKey(incZone, "n1", "n1", lease), s)
 				if diff := diffDesired(got, computeScope(nodeScope(s, incZone, "n1", "n1", lease), s, newSpecMemo())); diff != "" {
 					t.Fatalf("step %d (%s), node agent: incremental differs from full: %s", i, what, diff)
@@ -298,6 +308,42 @@ func diffDesired(got, want *desired) string {
 		{"ports", got.ports, want.ports}, {"zones", got.zones, want.zones}, {"zones6", got.zones6, want.zones6}} {
 		if !reflect.DeepEqual(f.a, f.b) {
 			return fmt.Sprintf("%s:\n got  %v\n want %v", f.name, f.a, f.b)
+		}
+	}
+	return ""
+}
+
+// unchangedDiffers names an endpoint outside changed whose listeners, UDP
+// listeners, ENI zones or ports differ between prev and cur ("" if none).
+func unchangedDiffers(prev, cur *desired, changed map[string]bool) string {
+	eps := map[string]bool{}
+	for _, d := range []*desired{prev, cur} {
+		for k := range d.listeners {
+			eps[k.EndpointID] = true
+		}
+		for k := range d.udp {
+			eps[k.EndpointID] = true
+		}
+		for id := range d.zones {
+			eps[id] = true
+		}
+	}
+	of := func(d *desired, id string) []any {
+		var out []any
+		for _, m := range []map[listenerKey]listenerSpec{d.listeners, d.udp} {
+			sub := map[listenerKey]listenerSpec{}
+			for k, v := range m {
+				if k.EndpointID == id {
+					sub[k] = v
+				}
+			}
+			out = append(out, sub)
+		}
+		return append(out, d.zones[id], d.zones6[id], d.ports[id])
+	}
+	for id := range eps {
+		if !changed[id] && !reflect.DeepEqual(of(prev, id), of(cur, id)) {
+			return id
 		}
 	}
 	return ""
