@@ -3,6 +3,7 @@ package agent
 import (
 	"net/netip"
 	"reflect"
+	"strings"
 	"time"
 
 	"github.com/privlink/privlink/internal/model"
@@ -42,9 +43,8 @@ type incremental struct {
 	enis map[eniKey]int
 	eps  map[string]*epPart
 
-	// fulls and patches count the rounds of each kind (tests, logs).
+	// fulls and patches count the rounds of each kind (tests).
 	fulls, patches int
-	lastFull       time.Duration
 }
 
 // epPart is what one endpoint put in the desired state.
@@ -72,10 +72,8 @@ func newIncremental(changes func(from, to *store.State, only ...string) []string
 func (c *incremental) compute(sc scope, key string, s *store.State) *desired {
 	eps, full := c.changed(key, s)
 	if full {
-		t0 := time.Now()
 		c.rebuild(sc, s)
 		c.fulls++
-		c.lastFull = time.Since(t0)
 		c.d.changed = nil
 	} else {
 		c.patch(sc, s, eps)
@@ -112,7 +110,7 @@ func (c *incremental) changed(key string, s *store.State) (map[string]bool, bool
 // store.Changes names it) is the same in from and to for compute: its
 // pointer changed, but not what compute reads of it.
 func sameShared(from, to *store.State, rec string) bool {
-	kind, id, _ := cutKind(rec)
+	kind, id, _ := strings.Cut(rec, "/")
 	switch kind {
 	case store.KindVPC:
 		a, b := from.VPCs[id], to.VPCs[id]
@@ -129,15 +127,6 @@ func sameShared(from, to *store.State, rec string) bool {
 		return reflect.DeepEqual(from.SGs[id], to.SGs[id])
 	}
 	return false
-}
-
-func cutKind(rec string) (kind, id string, ok bool) {
-	for i := 0; i < len(rec); i++ {
-		if rec[i] == '/' {
-			return rec[:i], rec[i+1:], true
-		}
-	}
-	return rec, "", false
 }
 
 // rebuild makes the desired state anew: the scope's vSwitches and hosts,
