@@ -74,8 +74,9 @@ type Agent struct {
 	lease *store.Lease // liveness and reports; lost with the agent
 
 	traffic  trafficState             // touched only by the run goroutine
-	specs    *specMemo                // listener specs of the last round (desired.go); run goroutine only
+	inc      *incremental             // the desired state, patched round after round (incremental.go); run goroutine only
 	natFlows map[listenerKey]*natMemo // kernel flows of the last round (nat.go); run goroutine only
+	natDelta *natDelta                // what applyNAT's rounds after a full one patch (nat_delta.go); run goroutine only
 
 	node      nodeState       // node mode only (node.go)
 	announced map[eniKey]bool // ENIs announced with a gratuitous ARP (node mode)
@@ -102,7 +103,7 @@ func New(cfg Config) *Agent {
 		vpcs: map[string]string{}, kept: map[string]int64{}, vswitches: map[string]vswitch{}, hosts: map[string]netdrv.Host{},
 		enis: map[eniKey]bool{}, listeners: map[listenerKey]*running{}, reported: map[string]model.ZoneReport{},
 		health: map[string]*proxy.Health{}, lease: cfg.Store.NewLease(cfg.LeaseTTL),
-		node: newNodeState(), announced: map[eniKey]bool{}, specs: newSpecMemo()}
+		node: newNodeState(), announced: map[eniKey]bool{}, inc: newIncremental(changesOf(cfg.Cache))}
 }
 
 // Ready reports whether the agent completed its first full sync and apply.
@@ -129,7 +130,7 @@ func (a *Agent) reconcile(ctx context.Context, st *store.State) {
 	if !a.ready.Load() {
 		a.prune(ctx)
 	}
-	d := computeScope(zoneScope(a.cfg.Zone), st, a.specs)
+	d := a.inc.compute(zoneScope(a.cfg.Zone), "zone/"+a.cfg.Zone, st)
 	a.finish(ctx, st, d, a.apply(d))
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"sync"
@@ -74,7 +75,7 @@ func (a *Agent) apply(d *desired) map[string]error {
 			a.cfg.Metrics.Forget(epID, a.cfg.Zone)
 		}
 	}
-	a.served = d.zones
+	a.served = maps.Clone(d.zones) // d's maps are the incremental compute's, changed by the next round
 	// Removal order: ENIs, hosts, vSwitches, VPCs.
 	drop(a.log, "eni", a.enis, d.enis, func(k eniKey, _ bool) error { return drv.RemoveENI(k.VpcID, k.VSwitchID, k.IP) })
 	drop(a.log, "host", a.hosts, d.hosts, func(id string, _ netdrv.Host) error { return drv.DeleteHost(id) })

@@ -29,6 +29,10 @@ type desired struct {
 	zones map[string]eniKey // endpointID -> eni
 	// zones6 lists the IPv6 ENIs of those zones that serve IPv6 (dualstack.go).
 	zones6 map[string]eniKey
+	// changed names the endpoints whose part the incremental compute
+	// redid this round (incremental.go): the rest is as last round. nil:
+	// everything may have changed (computeScope, a rebuild).
+	changed map[string]bool
 }
 
 // vswitch is what the driver needs of a vSwitch.

@@ -147,7 +147,9 @@ func cloneMap[V any](m map[string]*V) map[string]*V {
 
 // BenchmarkComputeRound: one agent round's compute with 10,000 endpoints
 // of one service, after one endpoint changed: fresh (every spec made
-// again, as before specMemo) and memoized (the agent's rounds).
+// again, as before specMemo), memoized (computeScope with the memo) and
+// incremental (the agent's rounds since incremental.go: the changed
+// endpoint only).
 //
 //	go test ./internal/agent -run XXX -bench ComputeRound -benchtime 20x
 func BenchmarkComputeRound(b *testing.B) {
@@ -188,6 +190,18 @@ func BenchmarkComputeRound(b *testing.B) {
 		for i := 0; b.Loop(); i++ {
 			change(i)
 			computeScope(zoneScope(zone), s, memo)
+		}
+	})
+	b.Run("incremental", func(b *testing.B) {
+		// s is changed in place: the change is named, as the cache's log does.
+		inc := newIncremental(func(_, _ *store.State, _ ...string) []string {
+			return []string{store.RecordKey(store.KindEndpoint, "ep-00001")}
+		})
+		inc.compute(zoneScope(zone), "zone/"+zone, s)
+		for i := 0; b.Loop(); i++ {
+			change(i)
+			next := *s // a new State, as the cache makes one per change
+			inc.compute(zoneScope(zone), "zone/"+zone, &next)
 		}
 	})
 }

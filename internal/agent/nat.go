@@ -35,21 +35,17 @@ func (a *Agent) applyNAT(d *desired, errs map[string]error) map[listenerKey]list
 	if !a.ready.Load() {
 		a.sweepNAT(d, st, namer)
 	}
+	if d.changed != nil && a.natDelta != nil {
+		return a.applyNATDelta(d, st, namer, errs) // nat_delta.go
+	}
 	rest := make(map[listenerKey]listenerSpec, len(d.listeners))
 	flows := map[string]natFlow{}
 	for k, sp := range d.listeners {
-		ep := st.Endpoints[k.EndpointID]
-		var svc *model.EndpointService
-		if ep != nil {
-			svc = st.Services[ep.ServiceID]
-		}
-		if ep == nil || svc == nil || !zoneSNAT(ep, sp.eni).IsValid() || sp.svcVPC == "" || model.EffectiveForwarding(svc) != model.ForwardNAT {
+		f, ok := a.natFlowOf(k, sp, st, namer)
+		if !ok {
 			rest[k] = sp
 			continue
 		}
-		cPath, pPath := nsPath(namer.VPCNamespace(sp.eni.VpcID)), nsPath(namer.VPCNamespace(sp.svcVPC))
-		f := natFlow{pair: pairKey{Consumer: sp.eni.VpcID, Provider: sp.svcVPC, CPath: cPath, PPath: pPath},
-			cPath: cPath, pPath: pPath, endpoint: k.EndpointID, zone: a.cfg.Zone, flow: a.natFlowMemo(k, sp, ep, st)}
 		flows[f.flow.ID] = f
 	}
 	for k := range a.natFlows {
@@ -57,13 +53,37 @@ func (a *Agent) applyNAT(d *desired, errs map[string]error) map[listenerKey]list
 			delete(a.natFlows, k)
 		}
 	}
-	for ep, err := range defaultHub.set(a, flows, a.log) {
+	setErrs := defaultHub.set(a, flows, a.log)
+	for ep, err := range setErrs {
 		errs[ep] = err
 	}
+	a.natDelta = newNATDelta(a, d, rest, flows, setErrs)
+	a.natStats()
+	return rest
+}
+
+// natStats hands the metrics what the agent's flows did since last time.
+func (a *Agent) natStats() {
 	for ep, delta := range defaultHub.stats(a) {
 		a.cfg.Metrics.AddNAT(ep, a.cfg.Zone, delta)
 	}
-	return rest
+}
+
+// natFlowOf is the kernel flow of listener k (spec sp) in snapshot st;
+// false when it stays on the proxy: its service's forwarding is not nat,
+// it has no SNAT source or no provider VPC.
+func (a *Agent) natFlowOf(k listenerKey, sp listenerSpec, st *store.State, namer nsNamer) (natFlow, bool) {
+	ep := st.Endpoints[k.EndpointID]
+	var svc *model.EndpointService
+	if ep != nil {
+		svc = st.Services[ep.ServiceID]
+	}
+	if ep == nil || svc == nil || !zoneSNAT(ep, sp.eni).IsValid() || sp.svcVPC == "" || model.EffectiveForwarding(svc) != model.ForwardNAT {
+		return natFlow{}, false
+	}
+	cPath, pPath := nsPath(namer.VPCNamespace(sp.eni.VpcID)), nsPath(namer.VPCNamespace(sp.svcVPC))
+	return natFlow{pair: pairKey{Consumer: sp.eni.VpcID, Provider: sp.svcVPC, CPath: cPath, PPath: pPath},
+		cPath: cPath, pPath: pPath, endpoint: k.EndpointID, zone: a.cfg.Zone, flow: a.natFlowMemo(k, sp, ep, st)}, true
 }
 
 // zoneSNAT is the SNAT source of ep's zone whose ENI is eni.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/privlink/privlink/internal/agent/overlay"
@@ -71,6 +72,12 @@ func nodeScope(st *store.State, zone, self, def string, lease int64) scope {
 		}}
 }
 
+// nodeScopeKey identifies a nodeScope for the incremental compute: the
+// same key, the same scope functions.
+func nodeScopeKey(zone, self, def string, lease int64) string {
+	return "node/" + zone + "/" + self + "/" + def + "/" + strconv.FormatInt(lease, 10)
+}
+
 // register writes the node's registration (once per process) and
 // configures the driver's overlay from it.
 func (a *Agent) register(ctx context.Context) error {
@@ -126,7 +133,8 @@ func (a *Agent) reconcileNode(ctx context.Context, st *store.State) {
 		a.node.fresh = true
 		a.log.Info("node lease granted: ENIs placed under an earlier lease are not served until placed under this one", "lease", a.lease.ID())
 	}
-	d := computeScope(nodeScope(st, a.cfg.Zone, a.cfg.Node.Name, a.node.def, a.lease.ID()), st, a.specs)
+	lease := a.lease.ID()
+	d := a.inc.compute(nodeScope(st, a.cfg.Zone, a.cfg.Node.Name, a.node.def, lease), nodeScopeKey(a.cfg.Zone, a.cfg.Node.Name, a.node.def, lease), st)
 	if !a.ready.Load() {
 		a.stepDown(d)
 	}

@@ -59,7 +59,13 @@ type nsVPC struct {
 	prevForward string       // adopted only: ip_forward before we set it ("" = untouched)
 	vni         int          // VNI of the copy's VXLAN device, 0 = no overlay; guarded by opMu
 	remote6     []netip.Addr // IPv6 remote addresses last set (proxy NDP, overlay6_linux.go); guarded by opMu
-	spare       spareSockets
+	// gateways is each vSwitch bridge's gateway address with its CIDR's
+	// length, as EnsureVSwitch set it or AddENI read it once (eniGateway);
+	// guarded by opMu, dropped by DeleteVSwitch. AddENI checks an ENI
+	// against it instead of listing the bridge's addresses (O(ENIs) per
+	// add).
+	gateways map[string]netip.Prefix
+	spare    spareSockets
 }
 
 type nsHost struct {

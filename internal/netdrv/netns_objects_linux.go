@@ -105,6 +105,7 @@ func (d *NetnsDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, gw n
 			return fmt.Errorf("netdrv: vpc %s: gateway %s on %s: %w", vpcID, gw, name, err)
 		}
 	}
+	v.setGateway(vswID, netip.PrefixFrom(gw, cidr.Bits()))
 	if v.vni != 0 && d.node != nil {
 		if err := d.bridgeOverlay(v, br); err != nil {
 			return err
@@ -144,6 +145,7 @@ func (d *NetnsDriver) DeleteVSwitch(vpcID, vswID string) error {
 	} else if err != nil {
 		return errors.Join(append(errs, err)...)
 	}
+	delete(v.gateways, vswID)
 	br, err := d.bridge(v, vswID)
 	if err != nil || br == nil {
 		return errors.Join(append(errs, err)...)
@@ -168,58 +170,104 @@ func (d *NetnsDriver) DeleteVSwitch(vpcID, vswID string) error {
 // ----------------------------------------------------------------- ENIs
 
 // AddENI implements Topology: ip/32 on the vSwitch bridge, or for an
-// IPv6 ENI ip/128 (ipv6_linux.go, addENI6).
+// IPv6 ENI ip/128 (ipv6_linux.go, addENI6). The ENI must be a host
+// address of the vSwitch's CIDR other than its gateway; it is checked
+// against the bridge's gateway prefix known to the driver (eniGateway),
+// and the address is added without listing the bridge's others (an ENI
+// already there is EEXIST, accepted): O(1) per add, whatever the ENIs.
 func (d *NetnsDriver) AddENI(vpcID, vswID string, ip netip.Addr) error {
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
 	if ip = ip.Unmap(); ip.Is6() {
 		return d.addENI6(vpcID, vswID, ip)
 	}
-	v, br, addrs, err := d.eniTarget(vpcID, vswID)
+	if err := checkID("vswitch", vswID); err != nil {
+		return err
+	}
+	v, err := d.loadVPC(vpcID)
+	if err != nil {
+		return err
+	}
+	br, err := d.bridge(v, vswID)
 	if err != nil {
 		return err
 	}
 	if br == nil {
+		delete(v.gateways, vswID)
 		return fmt.Errorf("%w: vswitch %s in vpc %s", ErrNotFound, vswID, vpcID)
 	}
-	ip = ip.Unmap()
-	var inCIDR bool
-	for _, a := range addrs {
-		if ones, _ := a.Mask.Size(); ones != 32 {
-			p := netip.PrefixFrom(addrOf(a), ones)
-			inCIDR = inCIDR || (p.Contains(ip) && ip != addrOf(a) && ip != p.Masked().Addr())
-		}
+	gw, err := d.eniGateway(v, br, vswID)
+	if err != nil {
+		return err
 	}
-	if !ip.Is4() || !inCIDR {
+	if !ip.Is4() || !gw.IsValid() || !gw.Contains(ip) || ip == gw.Addr() || ip == gw.Masked().Addr() {
 		return fmt.Errorf("netdrv: ENI %s is not a free host address of vSwitch %s", ip, vswID)
 	}
-	if findAddr(addrs, ip, 32) != nil {
+	switch err := v.nl.AddrAdd(br, &netlink.Addr{IPNet: ipNet(ip, 32)}); {
+	case errors.Is(err, unix.EEXIST):
 		return nil
-	}
-	if err := v.nl.AddrAdd(br, &netlink.Addr{IPNet: ipNet(ip, 32)}); err != nil && !errors.Is(err, unix.EEXIST) {
+	case err != nil:
 		return fmt.Errorf("netdrv: vpc %s: add ENI %s: %w", vpcID, ip, err)
 	}
 	d.log.Info("added ENI", "vpc", vpcID, "vswitch", vswID, "ip", ip)
 	return nil
 }
 
-// RemoveENI implements Topology.
+// eniGateway is the gateway prefix of vswID's bridge br (opMu held): the
+// one EnsureVSwitch set, else read once from the bridge (a vSwitch made by
+// a previous process) and kept. Invalid when the bridge carries none.
+func (d *NetnsDriver) eniGateway(v *nsVPC, br netlink.Link, vswID string) (netip.Prefix, error) {
+	if p, ok := v.gateways[vswID]; ok {
+		return p, nil
+	}
+	addrs, err := nsfs.RetryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, netlink.FAMILY_V4) })
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	for _, a := range addrs {
+		if ones, _ := a.Mask.Size(); ones != 32 {
+			p := netip.PrefixFrom(addrOf(a), ones)
+			v.setGateway(vswID, p)
+			return p, nil
+		}
+	}
+	return netip.Prefix{}, nil
+}
+
+// setGateway records vswID's gateway prefix (opMu held).
+func (v *nsVPC) setGateway(vswID string, p netip.Prefix) {
+	if v.gateways == nil {
+		v.gateways = map[string]netip.Prefix{}
+	}
+	v.gateways[vswID] = p
+}
+
+// RemoveENI implements Topology: the ENI's address is deleted from the
+// bridge without listing the others (absent: nothing to do).
 func (d *NetnsDriver) RemoveENI(vpcID, vswID string, ip netip.Addr) error {
 	d.opMu.Lock()
 	defer d.opMu.Unlock()
 	ip = ip.Unmap()
-	v, br, addrs, err := d.eniTargetFamily(vpcID, vswID, ip)
-	if errors.Is(err, ErrNotFound) || (err == nil && br == nil) {
+	if err := checkID("vswitch", vswID); err != nil {
+		return err
+	}
+	v, err := d.loadVPC(vpcID)
+	if errors.Is(err, ErrNotFound) {
 		return nil
 	}
 	if err != nil {
 		return err
 	}
-	a := findAddr(addrs, ip, ip.BitLen())
-	if a == nil {
-		return nil
+	br, err := d.bridge(v, vswID)
+	if err != nil || br == nil {
+		return err
 	}
-	if err := v.nl.AddrDel(br, a); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
+	// The kernel matches the prefix length too: a /32 (/128) delete never
+	// takes the bridge's gateway address.
+	if err := v.nl.AddrDel(br, &netlink.Addr{IPNet: ipNet(ip, ip.BitLen())}); err != nil {
+		if errors.Is(err, unix.EADDRNOTAVAIL) {
+			return nil
+		}
 		return fmt.Errorf("netdrv: vpc %s: remove ENI %s: %w", vpcID, ip, err)
 	}
 	d.log.Info("removed ENI", "vpc", vpcID, "vswitch", vswID, "ip", ip)
