@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 case "${1:-test}" in
 demo) pkgs=(iproute2 mariadb-client bind9-dnsutils) ;;
-*) pkgs=(iproute2 mariadb-client bind9-dnsutils chromium haproxy nginx libnginx-mod-stream iperf3 procps prometheus etcd-server) ;;
+*) pkgs=(iproute2 nftables mariadb-client bind9-dnsutils chromium haproxy nginx libnginx-mod-stream iperf3 procps prometheus etcd-server) ;;
 esac
 
 missing=()

@@ -11,9 +11,17 @@ import (
 
 	"github.com/privlink/privlink/internal/api"
 	"github.com/privlink/privlink/internal/testenv"
+	"golang.org/x/sys/unix"
 )
 
 func nsExists(name string) bool { _, err := os.Stat("/run/netns/" + name); return err == nil }
+
+// nsMounted: the namespace's file is there and a namespace is mounted on it
+// (the agent creates the file first, then bind-mounts the namespace).
+func nsMounted(name string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs("/run/netns/"+name, &st) == nil && st.Type == unix.NSFS_MAGIC
+}
 
 // TestResourcesMakeNamespaces: creating VPCs, vSwitches and hosts through the
 // API creates their namespaces and bridges; deleting them removes them. An

@@ -273,8 +273,8 @@ func TestNATSweepAtStart(t *testing.T) {
 	cNS, pNS := e.Prefix+"-"+s.ConsumerVPC.VpcID, e.Prefix+"-"+s.ProviderVPC.VpcID
 	testenv.Eventually(t, "VPC routers made", func() error {
 		for _, ns := range []string{cNS, pNS} {
-			if !nsExists(ns) {
-				return fmt.Errorf("no namespace %s", ns)
+			if !nsMounted(ns) {
+				return fmt.Errorf("no namespace mounted at %s", ns)
 			}
 		}
 		return nil

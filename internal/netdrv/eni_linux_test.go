@@ -5,6 +5,7 @@ package netdrv
 import (
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -94,5 +95,52 @@ func TestNetnsENIGatewayKnown(t *testing.T) {
 	out := addrs()
 	if strings.Contains(out, "192.168.0.70/") || !strings.Contains(out, "192.168.0.1/24") || !strings.Contains(out, "192.168.0.60/32") {
 		t.Errorf("after RemoveENI: want 192.168.0.70 gone, the gateway and 192.168.0.60 kept:\n%s", out)
+	}
+}
+
+// TestNetnsEnsureVSwitchesAfterRestart: a new process ensures a VPC's
+// vSwitches from one dump of the namespace's addresses (bridgeNets): each
+// bridge still ends with exactly its gateway (a stale gateway of another
+// CIDR left on one is dropped), its ENIs stay, and a vSwitch ensured a
+// second time (read on its own) changes nothing.
+func TestNetnsEnsureVSwitchesAfterRestart(t *testing.T) {
+	d := newTestNetns(t)
+	tp := buildTopo(t, d)
+	for _, e := range []struct{ vsw, ip string }{{tp.vswA, "192.168.0.50"}, {tp.vswA2, "192.168.1.50"}} {
+		if err := d.AddENI(tp.vpcA, e.vsw, netip.MustParseAddr(e.ip)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ns := d.VPCNamespace(tp.vpcA)
+	run(t, "ip", "-n", ns, "addr", "add", "10.77.0.1/24", "dev", BridgeName(tp.vswA2)) // a stale gateway
+	addrs := func(vsw string) string {
+		var out []string
+		for _, f := range strings.Fields(run(t, "ip", "-n", ns, "-4", "-o", "addr", "show", "dev", BridgeName(vsw))) {
+			if strings.Contains(f, "/") {
+				out = append(out, f)
+			}
+		}
+		slices.Sort(out)
+		return strings.Join(out, " ")
+	}
+	want := map[string]string{tp.vswA: "192.168.0.1/24 192.168.0.50/32", tp.vswA2: "192.168.1.1/24 192.168.1.50/32"}
+	d2, err := newNetns(d.prefix, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	for round := range 2 {
+		for _, v := range []struct {
+			vsw  string
+			cidr netip.Prefix
+			gw   netip.Addr
+		}{{tp.vswA, cidr0, gw0}, {tp.vswA2, cidr1, gw1}} {
+			if err := d2.EnsureVSwitch(tp.vpcA, v.vsw, v.cidr, v.gw); err != nil {
+				t.Fatalf("round %d: EnsureVSwitch %s: %v", round, v.vsw, err)
+			}
+			if got := addrs(v.vsw); got != want[v.vsw] {
+				t.Errorf("round %d: bridge of %s holds %q, want %q", round, v.vsw, got, want[v.vsw])
+			}
+		}
 	}
 }

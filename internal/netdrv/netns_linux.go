@@ -65,7 +65,11 @@ type nsVPC struct {
 	// against it instead of listing the bridge's addresses (O(ENIs) per
 	// add).
 	gateways map[string]netip.Prefix
-	spare    spareSockets
+	// bridgeAddrs holds, by link index, the IPv4 addresses other than /32s
+	// (ENIs) of the bridges as one dump of the namespace found them
+	// (bridgeNets); each entry is used once. Guarded by opMu.
+	bridgeAddrs map[int][]netlink.Addr
+	spare       spareSockets
 }
 
 type nsHost struct {

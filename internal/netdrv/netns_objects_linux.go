@@ -89,7 +89,7 @@ func (d *NetnsDriver) EnsureVSwitch(vpcID, vswID string, cidr netip.Prefix, gw n
 			return fmt.Errorf("netdrv: vpc %s: MAC of %s: %w", vpcID, name, err)
 		}
 	}
-	addrs, err := nsfs.RetryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(br, netlink.FAMILY_V4) })
+	addrs, err := v.bridgeNets(br)
 	if err != nil {
 		return err
 	}
@@ -232,6 +232,47 @@ func (d *NetnsDriver) eniGateway(v *nsVPC, br netlink.Link, vswID string) (netip
 		}
 	}
 	return netip.Prefix{}, nil
+}
+
+// bridgeNets returns the IPv4 addresses of bridge br other than /32s
+// (opMu held). A netlink address dump returns every address of the
+// namespace whatever the link asked for, and a VPC router holds one /32
+// per ENI: at 10,000 ENIs, the agent's first round after a restart spent
+// 0.36 s of CPU on its 50 vSwitches' dumps. So the first call of a VPC
+// dumps once and keeps every bridge's non-/32 addresses, and each later
+// call takes its bridge's entry (once: a bridge ensured again, or made
+// after the dump, is read on its own).
+func (v *nsVPC) bridgeNets(br netlink.Link) ([]netlink.Addr, error) {
+	idx := br.Attrs().Index
+	if as, ok := v.bridgeAddrs[idx]; ok {
+		delete(v.bridgeAddrs, idx)
+		return as, nil
+	}
+	first := v.bridgeAddrs == nil
+	var link netlink.Link = br
+	if first {
+		link = nil
+	}
+	all, err := nsfs.RetryDump(func() ([]netlink.Addr, error) { return v.nl.AddrList(link, netlink.FAMILY_V4) })
+	if err != nil {
+		return nil, err
+	}
+	var mine []netlink.Addr
+	if first {
+		v.bridgeAddrs = map[int][]netlink.Addr{}
+	}
+	for _, a := range all {
+		if ones, _ := a.Mask.Size(); ones == 32 {
+			continue
+		}
+		switch {
+		case a.LinkIndex == idx:
+			mine = append(mine, a)
+		case first:
+			v.bridgeAddrs[a.LinkIndex] = append(v.bridgeAddrs[a.LinkIndex], a)
+		}
+	}
+	return mine, nil
 }
 
 // setGateway records vswID's gateway prefix (opMu held).
