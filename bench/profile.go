@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -41,10 +42,17 @@ func (h *harness) startProfile(ctx context.Context, workload, path string, run i
 	}
 }
 
+// fetchProfile takes a CPU profile of secs; it waits up to 2 s for one
+// still running (the start-up profile ends just after /readyz says ready).
 func fetchProfile(ctx context.Context, metrics string, secs int, file string) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(secs)*time.Second+30*time.Second)
 	defer cancel()
-	return fetchPprof(ctx, metrics, fmt.Sprintf("profile?seconds=%d", secs), file)
+	for wait := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		err := fetchPprof(ctx, metrics, fmt.Sprintf("profile?seconds=%d", secs), file)
+		if err == nil || !strings.Contains(err.Error(), "already in use") || time.Now().After(wait) {
+			return err
+		}
+	}
 }
 
 // fetchPprof writes the server's /debug/pprof/WHAT to file.

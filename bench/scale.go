@@ -142,8 +142,15 @@ func (h *harness) scale(ctx context.Context) error {
 	if err := h.scaleCreate(ctx, svc, nets[0]); err != nil {
 		h.rep.addError("scale create → first traffic", err)
 	}
+	// The sweep alone on the running system: what every "carried a round
+	// trip" figure contains on top of the system's own work.
+	tSweep := time.Now()
+	if err := h.scaleServeAll(nets, 10*time.Minute); err != nil {
+		return fmt.Errorf("steady sweep: %w", err)
+	}
+	h.rep.add("scale-sweep", pathPrivlink, time.Since(tSweep).Seconds())
 	for run := 1; run <= h.cfg.Runs && ctx.Err() == nil; run++ {
-		if err := h.scaleRestart(ctx, nets); err != nil {
+		if err := h.scaleRestart(ctx, run, nets); err != nil {
 			return fmt.Errorf("restart %d: %w", run, err)
 		}
 	}
@@ -426,12 +433,24 @@ func (h *harness) scaleCreate(ctx context.Context, svc model.EndpointService, sn
 
 // scaleRestart stops the server and starts it again on the same data dir;
 // it times /readyz and until every endpoint of every VPC has carried a
-// round trip, from the new process's start.
-func (h *harness) scaleRestart(ctx context.Context, nets []*scaleNet) error {
+// round trip, from the new process's start. With $PLBENCH_CPUPROFILE the
+// server is profiled for 6 s from /readyz on (the sweep's window).
+func (h *harness) scaleRestart(ctx context.Context, run int, nets []*scaleNet) error {
 	if err := h.srv.stop(); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
-	ready, all, err := h.startTimed(ctx, false, 5*time.Minute, func() error { return h.scaleServeAll(nets, 5*time.Minute) })
+	profiled := make(chan func(), 1)
+	ready, all, err := h.startTimed(ctx, false, 5*time.Minute, func() error {
+		go func() {
+			done := func() {}
+			if h.srv.waitReady(ctx, 5*time.Minute) == nil {
+				done = h.startProfile(ctx, "scale-restart", pathPrivlink, run, 6*time.Second)
+			}
+			profiled <- done
+		}()
+		return h.scaleServeAll(nets, 5*time.Minute)
+	})
+	(<-profiled)()
 	if err != nil {
 		return err
 	}
@@ -473,6 +492,7 @@ func scaleRows(cfg Config) []rowDef {
 		row("scale-create-p50", fmt.Sprintf("endpoint create → first traffic, %d existing, p50 of %d", n, cfg.CPEndpoints), "ms"),
 		row("scale-create-p99", fmt.Sprintf("endpoint create → first traffic, %d existing, p99", n), "ms"),
 		row("scale-create-api", fmt.Sprintf("POST /v1/endpoints latency, %d existing, p50", n), "ms"),
+		row("scale-sweep", fmt.Sprintf("a round trip through every endpoint, running system (the sweep the restart row contains), %d endpoints", n), "s"),
 		row("scale-restart-ready", fmt.Sprintf("restart with %d endpoints → /readyz", n), "s"),
 		row("scale-restart-all", fmt.Sprintf("restart with %d endpoints → every endpoint carried a round trip", n), "s"),
 	)

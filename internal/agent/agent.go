@@ -171,7 +171,7 @@ func (a *Agent) report(ctx context.Context, state *store.State, d *desired, errs
 	writes := map[string]any{}
 	if fresh || a.node.fresh {
 		a.reported = map[string]model.ZoneReport{}
-		a.traffic.written = nil // gone with the old lease: write again now
+		a.traffic.leaseRenewed(time.Now())
 		host, _ := os.Hostname()
 		if a.cfg.Node != nil {
 			k, v := a.nodeLiveness() // after this round's apply under the lease (§4.3)

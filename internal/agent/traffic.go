@@ -5,6 +5,7 @@ import (
 	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/privlink/privlink/internal/model"
@@ -19,18 +20,34 @@ const DefaultTrafficEvery = time.Minute
 // serves, and what it last wrote.
 type trafficState struct {
 	rings     map[string]*traffic.Ring
+	latest    map[string]traffic.Sample // the last reading of each one's counters
 	lastWrite time.Time
-	// written: the endpoint zones with a traffic key, and whether the last
-	// one written was idle (all zero, every backend as in idleHealth);
-	// nil after a fresh lease.
-	written    map[string]bool
-	idleHealth map[string]string
+	// written: per endpoint zone, what a reader of its traffic key sees
+	// (the counters and backend health last written, or skipped as
+	// showing nothing new); empty after a fresh lease.
+	written map[string]shown
 	// lastSample: when the counters were last read into the rings. The
 	// agent reconciles after every change; reading every endpoint's
 	// counters each time cost 6% of the server's CPU while 1,000
 	// endpoints were being created (docs/benchmarks.md, scale), and the
 	// rings' finest interval is a minute.
 	lastSample time.Time
+}
+
+// leaseRenewed: every traffic key went with the old lease, so a reader
+// sees none. The next write is a period from now, like any other: after a
+// restart the first round serves every endpoint zone and its status
+// reports go out at once; their traffic reports (hour and day series,
+// ~2 KB each, 10,000 at 10,000 endpoints) would compete with the
+// listeners coming up for no news (the history was in the old process).
+func (ts *trafficState) leaseRenewed(now time.Time) {
+	ts.written, ts.lastWrite = map[string]shown{}, now
+}
+
+// shown is what an endpoint zone's traffic report showed when written.
+type shown struct {
+	counts traffic.Sample
+	health string // healthKey of its backend checks
 }
 
 // trafficSampleEvery is the most often the counters are read into the
@@ -48,7 +65,7 @@ func (a *Agent) reportTraffic(ctx context.Context, d *desired, now time.Time) er
 	ts := &a.traffic
 	if ts.rings == nil {
 		ts.rings = map[string]*traffic.Ring{}
-		ts.idleHealth = map[string]string{}
+		ts.latest = map[string]traffic.Sample{}
 	}
 	sample := now.Sub(ts.lastSample) >= min(trafficSampleEvery, a.cfg.TrafficEvery)
 	if sample {
@@ -66,12 +83,15 @@ func (a *Agent) reportTraffic(ctx context.Context, d *desired, now time.Time) er
 		if len(d.ports[epID]) > 0 { // has listeners: its series exist (Read of others would make them)
 			c = a.cfg.Metrics.Read(epID, a.cfg.Zone)
 		}
-		r.Add(now, traffic.Sample{Active: c.Active, Conns: c.Conns, BytesIn: c.BytesIn, BytesOut: c.BytesOut,
-			RejectedSG: c.SGDrops, RejectedLimit: c.Limited, RejRevoke: c.Revoked})
+		sm := traffic.Sample{Active: c.Active, Conns: c.Conns, BytesIn: c.BytesIn, BytesOut: c.BytesOut,
+			RejectedSG: c.SGDrops, RejectedLimit: c.Limited, RejRevoke: c.Revoked}
+		r.Add(now, sm)
+		ts.latest[epID] = sm
 	}
 	for epID := range ts.rings {
 		if _, ok := d.zones[epID]; !ok {
 			delete(ts.rings, epID)
+			delete(ts.latest, epID)
 		}
 	}
 	st := a.cfg.Store
@@ -97,28 +117,45 @@ func (a *Agent) reportTraffic(ctx context.Context, d *desired, now time.Time) er
 		}
 		return nil
 	}
-	written := map[string]bool{}
-	health := map[string]string{}
+	written := map[string]shown{}
 	for epID, r := range ts.rings {
 		rep := model.TrafficReport{EndpointID: epID, ZoneID: a.cfg.Zone, UpdateTime: now.UTC().Format(time.RFC3339)}
 		rep.Hour, rep.Day = r.Series(now)
 		rep.Backends = a.backendChecks(d, epID)
 		idle := traffic.Total(rep.Day.ActiveConnections) == 0 && traffic.Total(rep.Day.NewConnections) == 0 &&
 			traffic.Total(rep.Day.RejectedSecurityGroup)+traffic.Total(rep.Day.RejectedLimit)+traffic.Total(rep.Day.RejectedRevoked) == 0
-		health[epID] = healthKey(rep.Backends)
-		written[epID] = idle
-		if wasIdle, ok := ts.written[epID]; ok && wasIdle && idle && ts.idleHealth[epID] == health[epID] {
-			continue
+		cur := shown{counts: ts.latest[epID], health: healthKey(rep.Backends)}
+		prev, had := ts.written[epID]
+		written[epID] = cur
+		if worthWriting(idle, had, prev, cur) {
+			writes[st.TrafficKey(a.cfg.Zone, epID)] = rep
 		}
-		writes[st.TrafficKey(a.cfg.Zone, epID)] = rep
 	}
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
 	if err := a.lease.Write(cctx, writes); err != nil {
 		return err
 	}
-	ts.written, ts.idleHealth, ts.lastWrite = written, health, now
+	ts.written, ts.lastWrite = written, now
 	return nil
+}
+
+// worthWriting tells whether an endpoint zone's traffic report would show
+// a reader anything new; readers align the series by time, so a report
+// left as it was reads as zeros from its update time on.
+//   - One was written (had): when its counters moved since, connections are
+//     open (the active gauge's new intervals are not zero), or a backend's
+//     health changed. 10,000 endpoints that each carried one connection in
+//     the day were each rewritten every minute before (hour and day
+//     series, ~2 KB each, into etcd and every watcher).
+//   - None was written (a new endpoint zone, or every one after a fresh
+//     lease): unless the day is idle (what a missing report reads as) and
+//     no backend has been checked yet.
+func worthWriting(idle, had bool, prev, cur shown) bool {
+	if had {
+		return cur != prev || cur.counts.Active != 0
+	}
+	return !idle || strings.ContainsAny(cur.health, "+-")
 }
 
 // backendChecks is the last check of each backend of an endpoint zone
