@@ -3,7 +3,7 @@ package events
 import (
 	"fmt"
 	"slices"
-	"sort"
+	"strings"
 
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/store"
@@ -38,10 +38,22 @@ func Diff(prev, next *store.State) []model.Event {
 	}
 
 	eps := touchedEndpoints(prev, next)
-	for id, ep := range next.Endpoints {
-		if eps != nil && !eps[id] {
-			continue
+	// each visits the endpoints of m that may have events: the touched
+	// ones, or all (a pass over 10,000 per change otherwise).
+	each := func(m map[string]*model.Endpoint, f func(id string, ep *model.Endpoint)) {
+		if eps == nil {
+			for id, ep := range m {
+				f(id, ep)
+			}
+			return
 		}
+		for id := range eps {
+			if ep := m[id]; ep != nil {
+				f(id, ep)
+			}
+		}
+	}
+	each(next.Endpoints, func(id string, ep *model.Endpoint) {
 		svc := service(ep.ServiceID)
 		old := prev.Endpoints[id]
 		if old == nil {
@@ -74,15 +86,12 @@ func Diff(prev, next *store.State) []model.Event {
 			add(typ, svc, nil, model.Event{EndpointID: id, ZoneID: zone, Backend: backend,
 				Message: "backend " + backend + " as checked from " + zone})
 		})
-	}
-	for id, ep := range prev.Endpoints {
-		if eps != nil && !eps[id] {
-			continue
-		}
+	})
+	each(prev.Endpoints, func(id string, ep *model.Endpoint) {
 		if next.Endpoints[id] == nil && !next.Bad(store.KindEndpoint, id) {
 			add(model.EventEndpointDeleted, service(ep.ServiceID), ep, model.Event{Message: "endpoint deleted"})
 		}
-	}
+	})
 	for id, svc := range prev.Services {
 		if next.Services[id] != nil || next.Bad(store.KindService, id) {
 			continue
@@ -108,8 +117,25 @@ func Diff(prev, next *store.State) []model.Event {
 				Message: h.Code + ": " + h.Message})
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return sortKey(out[i]) < sortKey(out[j]) })
-	return out
+	return sorted(out)
+}
+
+// sorted orders events by sortKey, each key made once (a restart's
+// diff holds an event per endpoint zone: 10,000 and more).
+func sorted(evs []model.Event) []model.Event {
+	type keyed struct {
+		k string
+		e model.Event
+	}
+	ks := make([]keyed, len(evs))
+	for i, e := range evs {
+		ks[i] = keyed{sortKey(e), e}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int { return strings.Compare(a.k, b.k) })
+	for i := range ks {
+		evs[i] = ks[i].e
+	}
+	return evs
 }
 
 // touchedEndpoints names the endpoints whose events can differ between

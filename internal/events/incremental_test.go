@@ -57,3 +57,34 @@ func TestDiffIncrementalMatchesFull(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkDiffOneOf10000: one endpoint's report changes among 10,000
+// endpoints (what each of a restart's 10,000 report writes is to the
+// events controller), and the full pass when a service changed.
+func BenchmarkDiffOneOf10000(b *testing.B) {
+	prev := state(true, nil, true, nil)
+	prev.Placements = map[string]*model.ENIPlacement{}
+	prev.Endpoints, prev.Reports = map[string]*model.Endpoint{}, map[string]*model.ZoneReport{}
+	for i := range 10000 {
+		e := *ep(model.StatusActive, model.ConnConnected)
+		e.EndpointID = fmt.Sprintf("ep-%d", i)
+		prev.Endpoints[e.EndpointID] = &e
+	}
+	next := &store.State{Services: prev.Services, Agents: prev.Agents, Notifications: prev.Notifications,
+		Endpoints: prev.Endpoints, Reports: maps.Clone(prev.Reports), Placements: prev.Placements}
+	next.Reports["z/ep-7"] = &model.ZoneReport{EndpointID: "ep-7", ZoneID: "z", Ready: true, Backends: map[string]bool{"10.0.0.1:80": true}}
+	b.Run("touched", func(b *testing.B) {
+		for range b.N {
+			events.Diff(prev, next)
+		}
+	})
+	full := *next
+	full.Services = maps.Clone(next.Services)
+	s := *full.Services["epsrv-1"]
+	full.Services["epsrv-1"] = &s
+	b.Run("all", func(b *testing.B) {
+		for range b.N {
+			events.Diff(prev, &full)
+		}
+	})
+}
