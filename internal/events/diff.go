@@ -37,7 +37,7 @@ func Diff(prev, next *store.State) []model.Event {
 		return prev.Services[id]
 	}
 
-	eps := touchedEndpoints(prev, next)
+	eps := store.TouchedEndpoints(prev, next)
 	// each visits the endpoints of m that may have events: the touched
 	// ones, or all (a pass over 10,000 per change otherwise).
 	each := func(m map[string]*model.Endpoint, f func(id string, ep *model.Endpoint)) {
@@ -136,26 +136,6 @@ func sorted(evs []model.Event) []model.Event {
 		evs[i] = ks[i].e
 	}
 	return evs
-}
-
-// touchedEndpoints names the endpoints whose events can differ between
-// prev and next: those whose record, zone reports or placements changed
-// (store.Changes, by identity: a State shares every untouched record with
-// the one it was made from). nil means every endpoint: a service, zone
-// agent or node changed, which the status of many endpoints reads. Without
-// it a change cost a pass over every endpoint, once per revision (22% of
-// the server's CPU while 10,000 endpoints were created).
-func touchedEndpoints(prev, next *store.State) map[string]bool {
-	eps := map[string]bool{}
-	for _, rec := range store.Changes(prev, next, store.KindEndpoint, store.KindReport, store.KindENIPlace,
-		store.KindService, store.KindAgent, store.KindNode) {
-		ep := store.EndpointOf(rec)
-		if ep == "" { // a service, zone agent or node
-			return nil
-		}
-		eps[ep] = true
-	}
-	return eps
 }
 
 func sortKey(e model.Event) string {

@@ -56,6 +56,25 @@ func Changes(from, to *State, only ...string) []string {
 	return out
 }
 
+// TouchedEndpoints names the endpoints whose derived state (status, zone
+// statuses, events) can differ between from and to: those whose record,
+// zone reports or ENI placements changed. nil means every endpoint: a
+// service, zone agent or node changed, which many endpoints read. Without
+// it a reconciler makes a pass over every endpoint once per revision (the
+// events controller: 22% of the server's CPU while 10,000 endpoints were
+// created).
+func TouchedEndpoints(from, to *State) map[string]bool {
+	eps := map[string]bool{}
+	for _, rec := range Changes(from, to, KindEndpoint, KindReport, KindENIPlace, KindService, KindAgent, KindNode) {
+		ep := EndpointOf(rec)
+		if ep == "" { // a service, zone agent or node
+			return nil
+		}
+		eps[ep] = true
+	}
+	return eps
+}
+
 // RecordKey is the name Changes gives to the record of kind under key.
 func RecordKey(kind, key string) string { return kind + "/" + key }
 
