@@ -65,7 +65,6 @@ type Agent struct {
 	listeners map[listenerKey]*running
 	udp       udpState // UDP ports (udp.go)
 	reported  map[string]model.ZoneReport
-	healthOf  map[string]healthMemo    // backendHealth's results by endpoint zone; run goroutine only
 	served    map[string]eniKey        // endpoint zones served at the last apply
 	eniInfo   map[string][2]netip.Addr // endpoint -> ENI addresses last put in the metrics (dualstack.go)
 
@@ -182,11 +181,10 @@ func (a *Agent) report(ctx context.Context, state *store.State, d *desired, errs
 				Started: time.Now().UTC().Format(time.RFC3339), Synced: true, Network: a.cfg.Driver.Name}
 		}
 	}
-	want := make(map[string]model.ZoneReport, len(d.zones))
-	snaps := map[string]proxy.HealthSnapshot{} // per provider VPC, for this round
+	want := map[string]model.ZoneReport{}
 	for epID := range d.zones {
 		rep := model.ZoneReport{EndpointID: epID, ZoneID: a.cfg.Zone, Ready: true}
-		rep.Healthy, rep.Backends = a.backendHealth(d, epID, snaps)
+		rep.Healthy, rep.Backends = a.backendHealth(d, epID)
 		if err := errs[epID]; err != nil {
 			rep.Ready, rep.Error = false, err.Error()
 		}
@@ -194,13 +192,6 @@ func (a *Agent) report(ctx context.Context, state *store.State, d *desired, errs
 		want[epID] = rep
 		if !sameReport(a.reported[epID], rep) || a.overwritten(state, rep) {
 			writes[st.ReportKey(a.cfg.Zone, epID)] = rep
-		}
-	}
-	if len(a.healthOf) > len(want) {
-		for epID := range a.healthOf {
-			if _, ok := want[epID]; !ok {
-				delete(a.healthOf, epID)
-			}
 		}
 	}
 	for epID := range a.reported {
@@ -218,69 +209,23 @@ func (a *Agent) report(ctx context.Context, state *store.State, d *desired, errs
 
 // backendHealth reports each backend of an endpoint zone as checked from
 // here, and whether at least one is healthy (true when it has no listener).
-// The result is kept per endpoint zone until its listeners' specs or its
-// provider VPC's health change: every round reports every endpoint zone,
-// and deriving each one's afresh was 8% of the server's CPU while 10,000
-// endpoints were created.
-func (a *Agent) backendHealth(d *desired, epID string, snaps map[string]proxy.HealthSnapshot) (bool, map[string]bool) {
-	ports := d.ports[epID]
-	if len(ports) == 0 {
-		delete(a.healthOf, epID)
-		return true, nil
-	}
-	snapOf := func(vpc string) proxy.HealthSnapshot {
-		s, ok := snaps[vpc]
-		if !ok {
-			s = a.healthFor(vpc).Snapshot()
-			snaps[vpc] = s
-		}
-		return s
-	}
-	// The memo's key: every port's spec version, and the health of the
-	// provider VPC when all ports dial into the same one (else no memo).
-	first := d.listeners[listenerKey{EndpointID: epID, Port: ports[0]}]
-	ver, oneVPC := first.version, true
-	for _, port := range ports[1:] {
+func (a *Agent) backendHealth(d *desired, epID string) (bool, map[string]bool) {
+	any, seen := false, false
+	var m map[string]bool
+	for _, port := range d.ports[epID] {
 		sp := d.listeners[listenerKey{EndpointID: epID, Port: port}]
-		ver += "\x00" + sp.version
-		oneVPC = oneVPC && sp.svcVPC == first.svcVPC
-	}
-	snap := snapOf(first.svcVPC)
-	if m, ok := a.healthOf[epID]; ok && oneVPC && m.version == ver && m.snap == snap {
-		return m.healthy, m.backends
-	}
-	any := false
-	var backends map[string]bool
-	for _, port := range ports {
-		sp := d.listeners[listenerKey{EndpointID: epID, Port: port}]
-		s := snapOf(sp.svcVPC)
+		seen = true
+		h := a.healthFor(sp.svcVPC)
 		for _, b := range sp.cfg.Backends {
-			if backends == nil {
-				backends = map[string]bool{}
+			ok := h.Healthy(b.Addr)
+			if m == nil {
+				m = map[string]bool{}
 			}
-			ok := s.Healthy(b.Addr)
-			backends[b.Addr.String()] = ok
+			m[b.Addr.String()] = ok
 			any = any || ok
 		}
 	}
-	if !oneVPC {
-		delete(a.healthOf, epID)
-		return any, backends
-	}
-	if a.healthOf == nil {
-		a.healthOf = map[string]healthMemo{}
-	}
-	a.healthOf[epID] = healthMemo{version: ver, snap: snap, healthy: any, backends: backends}
-	return any, backends
-}
-
-// healthMemo is what backendHealth derived for an endpoint zone from its
-// listeners' specs (version) and its provider VPC's health (snap).
-type healthMemo struct {
-	version  string
-	snap     proxy.HealthSnapshot
-	healthy  bool
-	backends map[string]bool // shared by the reports made from it: read only
+	return any || !seen, m
 }
 
 func sameReport(a, b model.ZoneReport) bool {

@@ -103,30 +103,6 @@ func (h *Health) Track(addrs []netip.AddrPort) {
 	}
 }
 
-// HealthSnapshot is the health of every backend at one moment. Snapshots
-// compare equal exactly when no backend's health changed between them
-// (the set of down backends is replaced on every change), so a caller can
-// keep what it derived from one until the next differs.
-type HealthSnapshot struct{ down *map[netip.AddrPort]struct{} }
-
-// Snapshot returns the current health; a nil *Health's reports every
-// backend healthy.
-func (h *Health) Snapshot() HealthSnapshot {
-	if h == nil {
-		return HealthSnapshot{}
-	}
-	return HealthSnapshot{h.down.Load()}
-}
-
-// Healthy reports whether a was believed reachable at the snapshot.
-func (s HealthSnapshot) Healthy(a netip.AddrPort) bool {
-	if s.down == nil {
-		return true
-	}
-	_, down := (*s.down)[a]
-	return !down
-}
-
 // Healthy reports whether a is believed reachable. Unknown and never-checked
 // addresses are healthy.
 func (h *Health) Healthy(a netip.AddrPort) bool {

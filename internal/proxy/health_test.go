@@ -122,29 +122,3 @@ func TestHealthLastCheck(t *testing.T) {
 		t.Error("nil Health has a check")
 	}
 }
-
-// TestHealthSnapshot: snapshots are equal while no backend's health
-// changes, differ once one does, and keep answering as of when taken.
-func TestHealthSnapshot(t *testing.T) {
-	var nilHealth *Health
-	if s := nilHealth.Snapshot(); !s.Healthy(netip.MustParseAddrPort("192.0.2.1:9")) {
-		t.Fatal("a nil Health's snapshot reports unhealthy")
-	}
-	srv := startServer(t, false, func(net.Conn) {})
-	h := NewHealth(directDial, time.Hour, time.Second)
-	defer h.Close()
-	h.Track([]netip.AddrPort{srv.addr()})
-	eventually(t, 2*time.Second, "first check", func() bool { _, ok := h.LastCheck(srv.addr()); return ok })
-	s1, s2 := h.Snapshot(), h.Snapshot()
-	if s1 != s2 || !s1.Healthy(srv.addr()) {
-		t.Fatalf("two snapshots with nothing changed: equal %v, healthy %v", s1 == s2, s1.Healthy(srv.addr()))
-	}
-	h.markDown(srv.addr())
-	s3 := h.Snapshot()
-	if s3 == s1 || s3.Healthy(srv.addr()) {
-		t.Fatalf("after a backend went down: equal to before %v, healthy %v", s3 == s1, s3.Healthy(srv.addr()))
-	}
-	if !s1.Healthy(srv.addr()) {
-		t.Fatal("an earlier snapshot changed")
-	}
-}
