@@ -249,8 +249,11 @@ func (a *Agent) healthFor(vpcID string) *proxy.Health {
 
 func (a *Agent) shutdown() {
 	a.stopNAT()
-	for k, r := range a.listeners {
-		a.stopListener(k, r)
+	if n := len(a.listeners); n > 0 {
+		for k, r := range a.listeners {
+			a.closeListener(k, r)
+		}
+		a.log.Info("listeners down", "count", n)
 	}
 	a.stopUDP()
 	a.healthMu.Lock()

@@ -307,12 +307,16 @@ func (a *Agent) serve(sp listenerSpec, l *proxy.Listener, started bool, err erro
 }
 
 func (a *Agent) stopListener(k listenerKey, r *running) {
+	a.closeListener(k, r)
+	a.log.Info("listener down", "endpointId", k.EndpointID, "addr", r.spec.addr)
+}
+
+func (a *Agent) closeListener(k listenerKey, r *running) {
 	if err := r.l.Close(); err != nil {
 		a.log.Warn("close listener", "addr", r.spec.addr, "err", err)
 	}
 	<-r.done
 	delete(a.listeners, k)
-	a.log.Info("listener down", "endpointId", k.EndpointID, "addr", r.spec.addr)
 }
 
 // trackBackends points each provider VPC's health checker at its backends.

@@ -387,7 +387,11 @@ func (l *Listener) Close() error {
 		l.budget.release(l.st.Load().ep)
 	}
 	l.updateMu.Unlock()
-	l.log.Info("proxy listener closed", "closed_conns", closedConns)
+	lvl := slog.LevelDebug // the caller logs the listener going down
+	if closedConns > 0 {
+		lvl = slog.LevelInfo
+	}
+	l.log.Log(context.Background(), lvl, "proxy listener closed", "closed_conns", closedConns)
 	if err != nil && !errors.Is(err, net.ErrClosed) {
 		return fmt.Errorf("proxy: close listener %s: %w", l.ln.Addr(), err)
 	}

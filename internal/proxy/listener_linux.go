@@ -142,7 +142,7 @@ func StartMany(ls []*Listener) (started []bool, errs []error) {
 			errs[p.i] = fmt.Errorf("proxy: register listener: %w", err)
 		} else {
 			p.l.eng, p.l.lfd = e, p.fd
-			p.l.log.Info("proxy listener serving", "engine", "epoll")
+			p.l.log.Debug("proxy listener serving", "engine", "epoll") // a batch: the caller logs a summary
 		}
 		p.l.mu.Unlock()
 	}
