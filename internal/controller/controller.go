@@ -48,12 +48,13 @@ func (c *Status) Run(ctx context.Context) {
 }
 
 func (c *Status) reconcile(ctx context.Context, s *store.State) {
-	// Only the endpoints a change touched, except every Resync (what a
-	// transient store error left is retried then) and when a service,
-	// agent or node changed: a pass over 10,000 endpoints per revision was
-	// most of this controller's CPU after a restart (10,000 reports).
+	// Only the endpoints a change touched, except on the Resync tick (the
+	// same State again) or Resync after the last full pass, so what a
+	// transient store error left is retried, and when a service, agent or
+	// node changed: a pass over 10,000 endpoints per revision was most of
+	// this controller's CPU after a restart (10,000 reports).
 	var touched map[string]bool
-	if c.prev != nil && time.Since(c.lastFull) < Resync {
+	if c.prev != nil && s != c.prev && time.Since(c.lastFull) < Resync {
 		touched = store.TouchedEndpoints(c.prev, s)
 	}
 	if touched == nil {
