@@ -3,36 +3,25 @@
 package agent_test
 
 import (
-	"bytes"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/privlink/privlink/internal/testenv"
 )
 
 // failLog keeps the node agents' logs in memory and prints them only when
 // the test fails: a rare failure under load (TestNodesRevocation once in
 // CI) then says what each agent did, without drowning passing runs.
-type failLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *failLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
+type failLog struct{ testenv.LogBuffer }
 
 // dumpOnFailure registers the printing of the logs when t has failed.
 func (l *failLog) dumpOnFailure(t *testing.T) {
 	t.Cleanup(func() {
 		if t.Failed() {
-			l.mu.Lock()
-			defer l.mu.Unlock()
-			t.Logf("node agents' logs:\n%s", l.buf.String())
+			t.Logf("node agents' logs:\n%s", l.String())
 		}
 	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"strings"
 	"sync"
@@ -12,9 +11,7 @@ import (
 
 	"github.com/privlink/privlink/internal/agent"
 	"github.com/privlink/privlink/internal/api"
-	"github.com/privlink/privlink/internal/proxy"
 	"github.com/privlink/privlink/internal/scenario"
-	"github.com/privlink/privlink/internal/store"
 	"github.com/privlink/privlink/internal/testenv"
 )
 
@@ -110,7 +107,7 @@ func TestListenerBatchesAcrossVPCs(t *testing.T) {
 			}
 		}
 	}
-	stop := startZoneAgent(t, e, zone) // makes the hosts of the zone too
+	stop := startSyncedAgent(t, e, zone) // makes the hosts of the zone too
 	up("")
 	serveHello(t, e, s.ProviderNet.Hosts[0].HostID, 6001, "backend")
 	check("")
@@ -121,7 +118,7 @@ func TestListenerBatchesAcrossVPCs(t *testing.T) {
 	squat, err := e.Driver.Sockets.Listen(sides[0].net.VPC.VpcID, mustAP(taken+":6001"))
 	must(t, err)
 	defer squat.Close()
-	startZoneAgent(t, e, zone)
+	startSyncedAgent(t, e, zone)
 	up(taken)
 	check(taken)
 	testenv.Eventually(t, "the taken listener's error reported", func() error {
@@ -134,32 +131,4 @@ func TestListenerBatchesAcrossVPCs(t *testing.T) {
 	})
 	squat.Close()
 	check("")
-}
-
-// startZoneAgent starts a zone agent and waits for its first round; stop
-// stops it as a process exit would (listeners closed).
-func startZoneAgent(t *testing.T, e *testenv.Env, zone string) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(bg)
-	cache := store.NewCache(e.Store, slog.Default())
-	go cache.Run(ctx)
-	a := agent.New(agent.Config{Zone: zone, Store: e.Store, Cache: cache, Driver: e.Driver, Metrics: proxy.NewMetrics(nil),
-		Logger: slog.Default()})
-	go a.Run(ctx)
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-a.Done()
-		}
-	}
-	t.Cleanup(stop)
-	testenv.Eventually(t, zone+" agent synced", func() error {
-		if !a.Ready() {
-			return errors.New("not ready")
-		}
-		return nil
-	})
-	return stop
 }

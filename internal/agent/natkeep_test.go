@@ -1,9 +1,6 @@
 package agent_test
 
 import (
-	"context"
-	"errors"
-	"log/slog"
 	"os/exec"
 	"strings"
 	"testing"
@@ -11,39 +8,12 @@ import (
 
 	"github.com/privlink/privlink/internal/agent"
 	"github.com/privlink/privlink/internal/knat"
-	"github.com/privlink/privlink/internal/proxy"
-	"github.com/privlink/privlink/internal/store"
 	"github.com/privlink/privlink/internal/testenv"
 )
 
-// startKeepAgent starts a zone agent that leaves its kernel NAT flows in
-// place at shutdown (as the server's agents do) and waits for its first
-// round; stop stops it as a process exit would.
-func startKeepAgent(t *testing.T, e *testenv.Env, zone string) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(bg)
-	cache := store.NewCache(e.Store, slog.Default())
-	go cache.Run(ctx)
-	a := agent.New(agent.Config{Zone: zone, Store: e.Store, Cache: cache, Driver: e.Driver, Metrics: proxy.NewMetrics(nil),
-		Logger: slog.Default(), KeepKernelNAT: true})
-	go a.Run(ctx)
-	stopped := false
-	stop = func() {
-		if !stopped {
-			stopped = true
-			cancel()
-			<-a.Done()
-		}
-	}
-	t.Cleanup(stop)
-	testenv.Eventually(t, zone+" agent synced", func() error {
-		if !a.Ready() {
-			return errors.New("not ready")
-		}
-		return nil
-	})
-	return stop
-}
+// keepNAT makes an agent leave its kernel NAT flows in place at shutdown
+// (as the server's agents do).
+func keepNAT(c *agent.Config) { c.KeepKernelNAT = true }
 
 // TestNATRestartKeepsFlows: an agent with KeepKernelNAT that stops (a
 // process restart) leaves its kernel NAT flows forwarding: a live
@@ -53,7 +23,7 @@ func startKeepAgent(t *testing.T, e *testenv.Env, zone string) (stop func()) {
 // rejection then cuts the live connection within 1 s.
 func TestNATRestartKeepsFlows(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{AgentZones: []string{"cn-hangzhou-h"}})
-	stopI := startKeepAgent(t, e, "cn-hangzhou-i")
+	stopI := startSyncedAgent(t, e, "cn-hangzhou-i", keepNAT)
 	s, ep := natScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
 	host := s.ConsumerHost.HostID
 	addr := ep.Zones[1].IP.String() + ":6001"
@@ -98,7 +68,7 @@ func TestNATRestartKeepsFlows(t *testing.T) {
 		t.Fatalf("answer %q", got)
 	}
 	start := time.Now()
-	startKeepAgent(t, e, "cn-hangzhou-i")
+	startSyncedAgent(t, e, "cn-hangzhou-i", keepNAT)
 	t.Logf("zone i's agent synced %v after its start", time.Since(start))
 	if after := handles(); after != before {
 		t.Errorf("the restarted agent reprogrammed the flows it adopted:\nbefore\n%s\nafter\n%s", before, after)

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os/exec"
@@ -20,14 +21,38 @@ import (
 
 // startAgent runs a zone agent outside the server, as `privlink agent` does.
 func startAgent(t *testing.T, e *testenv.Env, zone string) (stop func()) {
+	_, stop = runAgent(t, e, zone)
+	return stop
+}
+
+// startSyncedAgent starts a zone agent (opts adjust its config) and waits
+// for its first round; stop stops it as a process exit would (listeners
+// closed).
+func startSyncedAgent(t *testing.T, e *testenv.Env, zone string, opts ...func(*agent.Config)) (stop func()) {
+	t.Helper()
+	a, stop := runAgent(t, e, zone, opts...)
+	testenv.Eventually(t, zone+" agent synced", func() error {
+		if !a.Ready() {
+			return errors.New("not ready")
+		}
+		return nil
+	})
+	return stop
+}
+
+func runAgent(t *testing.T, e *testenv.Env, zone string, opts ...func(*agent.Config)) (*agent.Agent, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(bg)
 	cache := store.NewCache(e.Store, slog.Default())
 	go cache.Run(ctx)
-	a := agent.New(agent.Config{Zone: zone, Store: e.Store, Cache: cache, Driver: e.Driver, Metrics: proxy.NewMetrics(nil), Logger: slog.Default()})
+	cfg := agent.Config{Zone: zone, Store: e.Store, Cache: cache, Driver: e.Driver, Metrics: proxy.NewMetrics(nil), Logger: slog.Default()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	a := agent.New(cfg)
 	go a.Run(ctx)
 	stopped := false
-	stop = func() {
+	stop := func() {
 		if !stopped {
 			stopped = true
 			cancel()
@@ -35,7 +60,7 @@ func startAgent(t *testing.T, e *testenv.Env, zone string) (stop func()) {
 		}
 	}
 	t.Cleanup(stop)
-	return stop
+	return a, stop
 }
 
 // TestZoneFailover: stopping one zone's agent leaves the other zone serving;

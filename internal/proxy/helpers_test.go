@@ -219,3 +219,39 @@ func exchange(addr, msg string) (werr, rerr error) {
 	_, rerr = io.ReadFull(c, make([]byte, len(msg)))
 	return werr, rerr
 }
+
+// listenLocal is a loopback listener with the proxy's socket options.
+func listenLocal(t testing.TB) net.Listener {
+	t.Helper()
+	lc := ListenConfig()
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+// roundTripsThenClose checks that each listener but skip (-1: none)
+// carries a round trip at its address, then that Close stops each.
+func roundTripsThenClose(t *testing.T, ls []*Listener, addrs []string, skip int) {
+	t.Helper()
+	for i, a := range addrs {
+		if i == skip {
+			continue
+		}
+		c := dial(t, a)
+		if got := roundTrip(t, c, "hello"); got != "hello" {
+			t.Errorf("%s: %q", a, got)
+		}
+		c.Close()
+	}
+	for i, l := range ls {
+		if err := l.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if c, err := net.DialTimeout("tcp", addrs[i], time.Second); err == nil {
+			c.Close()
+			t.Errorf("%s accepts after Close", addrs[i])
+		}
+	}
+}

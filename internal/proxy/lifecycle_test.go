@@ -1,7 +1,6 @@
 package proxy
 
 import (
-	"context"
 	"net"
 	"net/netip"
 	"sync"
@@ -10,14 +9,6 @@ import (
 )
 
 func TestLifecycle(t *testing.T) {
-	listen := func(t *testing.T) net.Listener {
-		lc := ListenConfig()
-		ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ln
-	}
 	for _, tc := range []struct {
 		name string
 		run  func(t *testing.T, l *Listener)
@@ -66,7 +57,7 @@ func TestLifecycle(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkGoroutines(t)
-			l := NewListener(listen(t), Config{}, directDial, nil, nil, listenerOpts...)
+			l := NewListener(listenLocal(t), Config{}, directDial, nil, nil, listenerOpts...)
 			tc.run(t, l)
 			l.Close()
 		})

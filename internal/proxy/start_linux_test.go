@@ -3,11 +3,8 @@
 package proxy
 
 import (
-	"context"
-	"net"
 	"runtime"
 	"testing"
-	"time"
 )
 
 // TestStart: on the engine, Start serves without a goroutine per Listener
@@ -18,15 +15,6 @@ func TestStart(t *testing.T) {
 	checkGoroutines(t)
 	srv := startServer(t, false, echo)
 	cfg := modeConfig(func(*Config) {}, srv.addr())
-	listen := func() net.Listener {
-		t.Helper()
-		lc := ListenConfig()
-		ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		return ln
-	}
 	for _, tc := range []struct {
 		name   string
 		opts   []Option
@@ -39,7 +27,7 @@ func TestStart(t *testing.T) {
 			addrs := make([]string, n)
 			served := make(chan error, n)
 			for i := range ls {
-				ln := listen()
+				ln := listenLocal(t)
 				addrs[i] = ln.Addr().String()
 				ls[i] = NewListener(ln, cfg, directDial, nil, nil, tc.opts...)
 				ok, err := ls[i].Start()
@@ -59,22 +47,7 @@ func TestStart(t *testing.T) {
 					t.Error("Serve after Start succeeded")
 				}
 			}
-			for _, a := range addrs {
-				c := dial(t, a)
-				if got := roundTrip(t, c, "hello"); got != "hello" {
-					t.Errorf("%s: %q", a, got)
-				}
-				c.Close()
-			}
-			for i, l := range ls {
-				if err := l.Close(); err != nil {
-					t.Errorf("Close: %v", err)
-				}
-				if c, err := net.DialTimeout("tcp", addrs[i], time.Second); err == nil {
-					c.Close()
-					t.Errorf("%s accepts after Close", addrs[i])
-				}
-			}
+			roundTripsThenClose(t, ls, addrs, -1)
 			if !tc.engine {
 				for range n {
 					if err := <-served; err != nil {
@@ -98,11 +71,7 @@ func TestStartMany(t *testing.T) {
 	ls := make([]*Listener, n)
 	addrs := make([]string, n)
 	for i := range ls {
-		lc := ListenConfig()
-		ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		ln := listenLocal(t)
 		addrs[i] = ln.Addr().String()
 		var opts []Option
 		if i != 7 { // 7 runs on goroutines
@@ -139,25 +108,7 @@ func TestStartMany(t *testing.T) {
 			t.Errorf("listener %d: %v, %v", i, started[i], errs[i])
 		}
 	}
-	for i, a := range addrs {
-		if i == closed {
-			continue
-		}
-		c := dial(t, a)
-		if got := roundTrip(t, c, "hello"); got != "hello" {
-			t.Errorf("%s: %q", a, got)
-		}
-		c.Close()
-	}
-	for i, l := range ls {
-		if err := l.Close(); err != nil {
-			t.Errorf("Close: %v", err)
-		}
-		if c, err := net.DialTimeout("tcp", addrs[i], time.Second); err == nil {
-			c.Close()
-			t.Errorf("%s accepts after Close", addrs[i])
-		}
-	}
+	roundTripsThenClose(t, ls, addrs, closed)
 	if err := <-served; err != nil {
 		t.Errorf("Serve: %v", err)
 	}

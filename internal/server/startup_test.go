@@ -1,13 +1,11 @@
 package server_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/privlink/privlink/internal/server"
@@ -15,23 +13,12 @@ import (
 )
 
 // syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
+type syncBuffer struct{ testenv.LogBuffer }
 
 // records are the JSON log records with message msg.
 func (s *syncBuffer) records(t *testing.T, msg string) []map[string]any {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var out []map[string]any
-	for _, line := range strings.Split(s.b.String(), "\n") {
+	for _, line := range strings.Split(s.String(), "\n") {
 		var r map[string]any
 		if line == "" || json.Unmarshal([]byte(line), &r) != nil {
 			continue
