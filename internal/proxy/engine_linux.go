@@ -101,14 +101,31 @@ func (e *engine) onEveryLoop(fn func(lp *loop) error) error {
 
 // attach starts accepting on the listening socket fd for l.
 func (e *engine) attach(l *Listener, fd int) error {
-	err := e.onEveryLoop(func(lp *loop) error {
-		return lp.register(fd, &acceptor{l: l, fd: fd}, unix.EPOLLIN|unix.EPOLLEXCLUSIVE)
+	return e.attachMany([]*Listener{l}, []int{fd})[0]
+}
+
+// attachMany starts accepting on each listening socket fds[i] for ls[i]
+// in one task per loop (not one per socket); errs[i] is ls[i]'s, whose
+// socket is detached again.
+func (e *engine) attachMany(ls []*Listener, fds []int) []error {
+	errs := make([]error, len(ls))
+	var mu sync.Mutex // the loops run the task at once
+	_ = e.onEveryLoop(func(lp *loop) error {
+		for i, fd := range fds {
+			if err := lp.register(fd, &acceptor{l: ls[i], fd: fd}, unix.EPOLLIN|unix.EPOLLEXCLUSIVE); err != nil {
+				mu.Lock()
+				errs[i] = fmt.Errorf("proxy: register listener: %w", err)
+				mu.Unlock()
+			}
+		}
+		return nil
 	})
-	if err != nil {
-		e.detach(l, fd)
-		return fmt.Errorf("proxy: register listener: %w", err)
+	for i, err := range errs {
+		if err != nil {
+			e.detach(ls[i], fds[i])
+		}
 	}
-	return nil
+	return errs
 }
 
 // detach stops accepting on fd and closes every flow of l; it returns the

@@ -25,11 +25,14 @@ func sharedEngine() (*engine, error) { return nil, errors.ErrUnsupported }
 // is 65536 descriptors less reserve.
 func BudgetFromRlimit(reserve int) (*Budget, error) { return NewBudget(65536 - reserve), nil }
 
-// StartMany is Start for each Listener (off Linux none runs on an engine).
+// StartMany: off Linux no Listener runs on an engine, so none starts;
+// each needs Serve (errs[i]: one that may not be started at all).
 func StartMany(ls []*Listener) ([]bool, []error) {
 	started, errs := make([]bool, len(ls)), make([]error, len(ls))
 	for i, l := range ls {
-		started[i], errs[i] = l.Start()
+		l.mu.Lock()
+		errs[i] = l.startable()
+		l.mu.Unlock()
 	}
 	return started, errs
 }

@@ -117,21 +117,20 @@ func NewListener(ln net.Listener, cfg Config, dial DialFunc, health *Health, m *
 // caller's. With thousands of listeners this saves a parked goroutine
 // each. An error (with true) means the engine refused the socket: Close l.
 func (l *Listener) Start() (bool, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	started, errs := StartMany([]*Listener{l})
+	if started[0] && errs[0] == nil {
+		l.log.Info("proxy listener serving", "engine", "epoll")
+	}
+	return started[0], errs[0]
+}
+
+// startable is nil if l may be started (neither served, started nor
+// closed). Called with l.mu held.
+func (l *Listener) startable() error {
 	if l.closed || l.serving {
-		return false, errors.New("proxy: Start after Serve, Start or Close")
+		return errors.New("proxy: Start after Serve, Start or Close")
 	}
-	ok, err := l.startEngine()
-	if !ok && err == nil {
-		return false, nil
-	}
-	l.serving = true
-	if err != nil {
-		return true, err
-	}
-	l.log.Info("proxy listener serving", "engine", "epoll")
-	return true, nil
+	return nil
 }
 
 // Serve accepts connections until Close is called, then returns nil. It

@@ -74,24 +74,19 @@ func (l *Listener) engineSocket() (e *engine, fd int, ok bool, err error) {
 }
 
 // StartMany is Start for many Listeners: the engine registers all their
-// sockets in one task per loop, where Start costs a round trip to every
-// loop per Listener (after a restart with thousands of listeners, mostly
-// waiting for the loops to be scheduled). started[i] and errs[i] are
-// Start's for ls[i]; one Listener failing does not fail the others.
+// sockets in one task per loop, where one by one costs a round trip to
+// every loop per Listener (after a restart with thousands of listeners,
+// mostly waiting for the loops to be scheduled). started[i] and errs[i]
+// are Start's for ls[i]; one Listener failing does not fail the others.
 func StartMany(ls []*Listener) (started []bool, errs []error) {
 	started, errs = make([]bool, len(ls)), make([]error, len(ls))
-	type pending struct {
-		i  int
-		l  *Listener
-		fd int
-	}
-	var todo []pending
 	var e *engine
+	var todo []*Listener // each with l.mu held until registered
+	var fds, at []int    // todo[j]'s socket, and its index in ls
 	for i, l := range ls {
 		l.mu.Lock()
-		if l.closed || l.serving {
+		if errs[i] = l.startable(); errs[i] != nil {
 			l.mu.Unlock()
-			errs[i] = errors.New("proxy: Start after Serve, Start or Close")
 			continue
 		}
 		le, fd, ok, err := l.engineSocket()
@@ -105,46 +100,21 @@ func StartMany(ls []*Listener) (started []bool, errs []error) {
 			errs[i] = err
 			continue
 		}
-		e = le                                 // the one shared engine
-		todo = append(todo, pending{i, l, fd}) // l.mu held until registered
+		e = le // the one shared engine
+		todo, fds, at = append(todo, l), append(fds, fd), append(at, i)
 	}
 	if len(todo) == 0 {
 		return started, errs
 	}
-	failed := make([][]error, len(e.loops)) // by loop, by pending
-	_ = e.onEveryLoop(func(lp *loop) error {
-		var fe []error
-		for j, p := range todo {
-			if err := lp.register(p.fd, &acceptor{l: p.l, fd: p.fd}, unix.EPOLLIN|unix.EPOLLEXCLUSIVE); err != nil {
-				if fe == nil {
-					fe = make([]error, len(todo))
-				}
-				fe[j] = err
-			}
-		}
-		for k, l := range e.loops {
-			if l == lp {
-				failed[k] = fe
-			}
-		}
-		return nil
-	})
-	for j, p := range todo {
-		var err error
-		for _, fe := range failed {
-			if fe != nil && fe[j] != nil {
-				err = fe[j]
-			}
-		}
+	for j, err := range e.attachMany(todo, fds) {
+		l := todo[j]
 		if err != nil {
-			e.detach(p.l, p.fd)
-			unix.Close(p.fd)
-			errs[p.i] = fmt.Errorf("proxy: register listener: %w", err)
+			unix.Close(fds[j])
+			errs[at[j]] = err
 		} else {
-			p.l.eng, p.l.lfd = e, p.fd
-			p.l.log.Debug("proxy listener serving", "engine", "epoll") // a batch: the caller logs a summary
+			l.eng, l.lfd = e, fds[j]
 		}
-		p.l.mu.Unlock()
+		l.mu.Unlock()
 	}
 	return started, errs
 }
