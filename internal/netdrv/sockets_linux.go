@@ -111,13 +111,10 @@ func (d *NetnsDriver) hostGetter(hostID string) (func() (netns.NsHandle, error),
 	}, nil
 }
 
-// Listen implements Sockets.
-func (d *NetnsDriver) Listen(vpcID string, addr netip.AddrPort) (ln net.Listener, err error) {
-	if vpcID == "" {
-		return listenTCP(addr)
-	}
-	err = d.runInVPC(vpcID, func() (e error) { ln, e = listenTCP(addr); return })
-	return closeOnErr(ln, err)
+// Listen implements Sockets: ListenMany of one.
+func (d *NetnsDriver) Listen(vpcID string, addr netip.AddrPort) (net.Listener, error) {
+	lns, errs := d.ListenMany(vpcID, []netip.AddrPort{addr})
+	return lns[0], errs[0]
 }
 
 // ListenMany implements Sockets: one locked thread enters the VPC's
