@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/proxy"
 	"github.com/privlink/privlink/internal/store"
 )
@@ -35,42 +34,6 @@ type udpRunning struct {
 
 // udpHealthKey is one UDP health checker: a provider VPC and a probe.
 type udpHealthKey struct{ vpc, req, exp string }
-
-// computeUDP derives the UDP listeners of zone from s, for the endpoint
-// zones compute placed in d; memo is compute's, so each service's and
-// group list's JSON is made once per snapshot for TCP and UDP together.
-func computeUDP(memo *specMemo, zone string, s *store.State, d *desired) map[listenerKey]listenerSpec {
-	out := map[listenerKey]listenerSpec{}
-	for _, ep := range s.Endpoints {
-		svc := s.Services[ep.ServiceID]
-		if svc == nil || len(svc.UDPPorts) == 0 || !model.Carries(ep, svc) {
-			continue
-		}
-		if _, ok := d.vpcs[svc.VpcID]; svc.VpcID != "" && !ok {
-			continue
-		}
-		for _, z := range ep.Zones {
-			k := eniKey{VpcID: ep.VpcID, VSwitchID: z.VSwitchID, IP: z.IP}
-			if z.ZoneID != zone || z.ConnectionDisabled || !d.enis[k] {
-				continue
-			}
-			e := memo.endpoint(s, ep, svc)
-			k6, v6 := d.zones6[ep.EndpointID]
-			for _, port := range svc.UDPPorts {
-				sp := e.spec(memo, zone, z, k, port)
-				sp.cfg.IdleTimeout = time.Duration(svc.UDPIdleTimeout) * time.Second // 0: proxy.DefaultUDPIdleTimeout
-				sp.version += "/udp"
-				out[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port)}] = sp
-				if v6 { // the zone's IPv6 ENI (dualstack.go)
-					sp6 := sp
-					sp6.eni, sp6.addr = k6, netip.AddrPortFrom(k6.IP, uint16(port))
-					out[listenerKey{EndpointID: ep.EndpointID, Port: uint16(port), V6: true}] = sp6
-				}
-			}
-		}
-	}
-	return out
-}
 
 // applyUDP starts, updates and stops UDP listeners to match want; errors
 // are recorded per endpoint in errs.
