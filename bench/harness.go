@@ -201,6 +201,9 @@ func (h *harness) setup(ctx context.Context) error {
 	}
 	logDir := h.tmp
 	if d := profileDir(); d != "" {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("profile dir: %w", err)
+		}
 		logDir = d // the server's logs (start-up phases) stay beside its profiles
 	}
 	h.srv = &plServer{bin: bin, dataDir: dataDir, logDir: logDir, prefix: h.prefix,

@@ -179,6 +179,72 @@ func TestCounters(t *testing.T) {
 	}
 }
 
+// The conntrack table is read only while it can hold an established
+// connection of the pair: an idle pair, or one whose connections have all
+// closed (their TIME_WAIT entries stay for minutes), is not dumped, and
+// its active count stays right through open, close and reopen.
+func TestStatsReadConntrackOnlyWhenOpen(t *testing.T) {
+	w := newWorld(t, "a")
+	listen(t, w.pH, "10.0.0.10:8080", "svc")
+	if err := w.pair.Apply([]Flow{flow("ep1", 80, be("10.0.0.10:8080", "a", true))}); err != nil {
+		t.Fatal(err)
+	}
+	read := func() (Stats, int64) {
+		t.Helper()
+		all, err := w.pair.Stats()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return all["ep1"], w.pair.ctDumps.Load()
+	}
+	// waitActive reads until the flow shows want live connections.
+	waitActive := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			if st, _ := read(); st.Active == want {
+				return
+			} else if time.Now().After(deadline) {
+				t.Fatalf("active %d, want %d: %+v", st.Active, want, st)
+			}
+		}
+	}
+	if _, d := read(); d != 1 {
+		t.Fatalf("first reading made %d conntrack dumps, want 1", d)
+	}
+	if _, d := read(); d != 1 {
+		t.Fatalf("idle pair: %d dumps after the second reading, want still 1", d)
+	}
+	c, _, err := hello(t, w.cH, "10.0.0.100:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitActive(1)
+	_, before := read()
+	if st, d := read(); d != before+1 || st.Active != 1 {
+		t.Fatalf("an open connection must be read every time: dumps %d → %d, %+v", before, d, st)
+	}
+	c.Close()
+	waitActive(0)
+	if n := ctCount(t, w.pair, netip.MustParseAddr("10.0.0.100"), 80); n == 0 {
+		t.Fatal("the closed connection left no conntrack entry: nothing to skip")
+	}
+	_, before = read()
+	for range 3 {
+		if st, d := read(); d != before || st.Active != 0 || st.NewConns != 1 {
+			t.Fatalf("closed connections only: dumps %d → %d (want none), %+v", before, d, st)
+		}
+	}
+	c2, _, err := hello(t, w.cH, "10.0.0.100:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	waitActive(1)
+	if st, d := read(); d == before || st.NewConns != 2 {
+		t.Fatalf("a new connection must be read: dumps %d → %d, %+v", before, d, st)
+	}
+}
+
 // Close leaves nothing behind: no table, no veth, no conntrack entry.
 func TestCloseLeavesNothing(t *testing.T) {
 	w := newWorld(t, "a")

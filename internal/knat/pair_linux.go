@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mnl "github.com/mdlayher/netlink"
@@ -56,6 +57,10 @@ type Pair struct {
 	markUsed map[uint32]bool
 	fps      map[string]string // flows adopted and not yet confirmed: their fingerprints (adopt_linux.go)
 	adopted  int               // flows adopted by Open
+
+	statsMu sync.Mutex   // one Stats at a time
+	seen    ctSeen       // the last conntrack reading (Stats)
+	ctDumps atomic.Int64 // conntrack readings made (tests)
 }
 
 var pairIDRE = regexp.MustCompile(`^[a-z0-9]{1,10}$`)

@@ -20,13 +20,38 @@ type Stats struct {
 	Active               int    // conntrack entries in ESTABLISHED
 }
 
+// ctSeen is what the pair's last conntrack reading found: each flow's
+// new-connection count as read just before it, and whether any of the
+// pair's TCP entries was in a state that is or can become ESTABLISHED.
+type ctSeen struct {
+	read bool
+	news map[string]uint64
+	open bool
+}
+
+// TCP conntrack states that are or can become ESTABLISHED (the kernel's
+// enum tcp_conntrack: SYN_SENT, SYN_RECV, ESTABLISHED, SYN_SENT2). The
+// others (FIN_WAIT .. CLOSE) only lead to the entry's end; a new SYN on a
+// TIME_WAIT entry makes a new connection, which the "n" counter counts.
+func ctOpen(state uint8) bool { return state <= 3 || state == 9 }
+
 // Stats reads every applied flow's figures, by flow ID.
 //
 // The pair's lock is held only to copy the flows and open the two netlink
 // sockets in the consumer router; the kernel reads (every counter object,
 // the whole conntrack table: about a second at 10,000 flows on 2 busy
 // cores) run without it, so they never hold up an Apply or Change.
+//
+// The conntrack table is read only when it can hold an established
+// connection of the pair: the last reading found one open (ctOpen), or a
+// flow's new-connection counter moved since. A conntrack dump walks every
+// entry of every namespace (the kernel filters by mark only as it goes),
+// so an idle pair no longer costs in proportion to the machine's other
+// connections, nor to its own TIME_WAIT entries (2 minutes of them after
+// a burst of short connections).
 func (p *Pair) Stats() (map[string]Stats, error) {
+	p.statsMu.Lock()
+	defer p.statsMu.Unlock()
 	p.mu.Lock()
 	byENI := make(map[netip.AddrPort]string, len(p.flows))
 	for id, f := range p.flows {
@@ -76,6 +101,10 @@ func (p *Pair) Stats() (map[string]Stats, error) {
 		}
 		out[id] = s
 	}
+	if !p.seen.open && p.seen.read && !newMoved(out, p.seen.news) {
+		return out, nil // nothing established, and nothing new since
+	}
+	p.ctDumps.Add(1)
 	// Only the pair's connections (their marks carry markBase; markOf):
 	// the kernel skips the rest of the router's table, which under other
 	// traffic through the VPC router (TIME_WAIT entries of every routed
@@ -84,16 +113,38 @@ func (p *Pair) Stats() (map[string]Stats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dump conntrack: %w", err)
 	}
+	seen := ctSeen{read: true, news: make(map[string]uint64, len(out))}
+	for id, s := range out {
+		seen.news[id] = s.NewConns
+	}
 	for _, e := range flows {
 		o := e.TupleOrig
-		if o.Proto.Protocol != unix.IPPROTO_TCP || e.ProtoInfo.TCP == nil || e.ProtoInfo.TCP.State != 3 {
+		if o.Proto.Protocol != unix.IPPROTO_TCP || e.ProtoInfo.TCP == nil {
 			continue
 		}
-		if id, ok := byENI[netip.AddrPortFrom(o.IP.DestinationAddress, o.Proto.DestinationPort)]; ok {
+		id, ok := byENI[netip.AddrPortFrom(o.IP.DestinationAddress, o.Proto.DestinationPort)]
+		if !ok || !ctOpen(e.ProtoInfo.TCP.State) {
+			continue
+		}
+		seen.open = true
+		if e.ProtoInfo.TCP.State == 3 {
 			s := out[id]
 			s.Active++
 			out[id] = s
 		}
 	}
+	p.seen = seen
 	return out, nil
+}
+
+// newMoved reports whether a flow's new-connection count differs from
+// the one read before the last conntrack reading (or the flow is new and
+// has counted one).
+func newMoved(now map[string]Stats, before map[string]uint64) bool {
+	for id, s := range now {
+		if s.NewConns != before[id] {
+			return true
+		}
+	}
+	return false
 }
