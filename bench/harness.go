@@ -208,10 +208,24 @@ func (h *harness) setup(ctx context.Context) error {
 	}
 	h.srv = &plServer{bin: bin, dataDir: dataDir, logDir: logDir, prefix: h.prefix,
 		proxyFDs: max(h.cfg.IdleConns, h.cfg.SoakConns)*fdsPerProxiedConn + 256}
+	if h.cfg.ScaleAgent {
+		h.srv.agentZones = []string{zoneI}
+		h.srv.agent = &plAgent{srv: h.srv, zone: zoneH}
+	}
 	h.onUndo("privlink server and its namespaces", func() error { return h.srv.finish(context.Background()) })
 	slog.Info("starting privlink server", "prefix", h.prefix)
 	if err := h.srv.startReady(ctx, false); err != nil {
 		return err
+	}
+	if a := h.srv.agent; a != nil {
+		// Stopped before the server's cleanup instance removes the namespaces.
+		h.onUndo("privlink agent of zone "+a.zone, a.stop)
+		if err := a.start(); err != nil {
+			return err
+		}
+		if err := a.waitReady(ctx, 120*time.Second); err != nil {
+			return err
+		}
 	}
 	t, err := buildTopology(ctx, h.srv.admin(), h.prefix, h.cfg.optIn("ipv6"))
 	if err != nil {

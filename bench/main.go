@@ -55,6 +55,7 @@ type Config struct {
 	SoakPeriod     time.Duration  // time between one soak connection's round trips
 	ScaleEndpoints int            // endpoints of the scale workload
 	ScaleMode      string         // forwarding of the scale workload's service: proxy | nat
+	ScaleAgent     bool           // zone h's agent as its own process, restarted alone by the scale workload
 	Command        string         // printed at the top of the report
 	Verbose        bool
 
@@ -107,6 +108,7 @@ func parseFlags(args []string) (Config, error) {
 	fs.DurationVar(&cfg.SoakPeriod, "soak-period", 0, "time between one soak connection's round trips (default 10s, --quick 2s)")
 	fs.IntVar(&cfg.ScaleEndpoints, "scale-endpoints", 0, "endpoints of the scale workload (default 10000, --quick 300)")
 	fs.StringVar(&cfg.ScaleMode, "scale-mode", "proxy", "forwarding of the scale workload's service: proxy | nat")
+	fs.BoolVar(&cfg.ScaleAgent, "scale-agent-process", false, "run zone h's agent as its own `privlink agent` process; the scale workload restarts it alone instead of the server")
 	fs.BoolVar(&cfg.Verbose, "v", false, "debug logging (children's stderr too)")
 	list := fs.Bool("list", false, "list workload names and exit")
 	if err := fs.Parse(args); err != nil {

@@ -76,8 +76,10 @@ type plServer struct {
 	bin, dataDir, logDir, prefix          string
 	listen, metrics, etcdClient, etcdPeer string
 	p                                     *proc
-	cleanupFlag                           bool // this instance runs with --cleanup
-	proxyFDs                              int  // the data plane's descriptor budget (--proxy-fds)
+	cleanupFlag                           bool     // this instance runs with --cleanup
+	proxyFDs                              int      // the data plane's descriptor budget (--proxy-fds)
+	agentZones                            []string // --agent-zones (nil: all)
+	agent                                 *plAgent // a zone's agent in its own process (--scale-agent-process)
 	starts                                int
 	token                                 string
 }
@@ -128,6 +130,9 @@ func (s *plServer) start(cleanup bool) error {
 		"--proxy-fds", strconv.Itoa(s.proxyFDs), "--endpoint-fd-share", "1"}
 	if cleanup {
 		args = append(args, "--cleanup")
+	}
+	if s.agentZones != nil {
+		args = append(args, "--agent-zones", strings.Join(s.agentZones, ","))
 	}
 	if dir := profileDir(); dir != "" {
 		args = append(args, "--debug-pprof", // see profile.go
@@ -214,11 +219,17 @@ func (s *plServer) stop() error {
 
 func (s *plServer) running() bool { return s.p != nil && !s.p.exited() }
 
+// pids are the server's and, with --scale-agent-process, its zone
+// agent's: the proxy's CPU and memory are theirs together.
 func (s *plServer) pids() []int {
-	if !s.running() {
-		return nil
+	var out []int
+	if s.running() {
+		out = append(out, s.p.pid())
 	}
-	return []int{s.p.pid()}
+	if s.agent != nil && s.agent.running() {
+		out = append(out, s.agent.p.pid())
+	}
+	return out
 }
 
 func (s *plServer) url() string { return "http://" + s.listen }

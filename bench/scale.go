@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -86,6 +84,10 @@ func (h *harness) scale(ctx context.Context) error {
 	h.rep.note("scale layout: %d endpoints (mode %s) of one service; the first consumer VPC holds %d of them on %d /24 vSwitches (zone h), "+
 		"%d consumer VPCs in all, plus %d in the first VPC for create → first traffic; the first VPC's DNS view holds %d names",
 		n, mode, perVPC, nVS, nVPC, h.cfg.CPEndpoints, 2*perVPC)
+	if h.srv.agent != nil {
+		h.rep.note("scale: zone h's agent (all %d endpoints) runs as its own `privlink agent` process (--scale-agent-process): "+
+			"RSS, heap and goroutines are the server's and the agent's together, and the restart rows restart the agent alone", n)
+	}
 	it, _ := model.QuotaItemNamed("endpointsPerVpc")
 	epq, vsq, many := min(perVPC+scaleRoom(h.cfg, perVPC), it.Max), nVS+2, 1000
 	if _, err := h.srv.admin().SetQuota(ctx, h.t.ConsumerID, api.SetQuotaRequest{EndpointsPerVpc: &epq, VSwitchesPerVpc: &vsq, Vpcs: &many}); err != nil {
@@ -435,7 +437,11 @@ func (h *harness) scaleCreate(ctx context.Context, svc model.EndpointService, sn
 // it times /readyz and until every endpoint of every VPC has carried a
 // round trip, from the new process's start. With $PLBENCH_CPUPROFILE the
 // server is profiled for 6 s from /readyz on (the sweep's window).
+// With --scale-agent-process it restarts zone h's agent alone instead.
 func (h *harness) scaleRestart(ctx context.Context, run int, nets []*scaleNet) error {
+	if a := h.srv.agent; a != nil {
+		return h.scaleAgentRestart(ctx, a, nets)
+	}
 	if err := h.srv.stop(); err != nil {
 		return fmt.Errorf("stop: %w", err)
 	}
@@ -460,6 +466,38 @@ func (h *harness) scaleRestart(ctx context.Context, run int, nets []*scaleNet) e
 	return nil
 }
 
+// scaleAgentRestart stops zone h's agent (its lease is revoked: the zone
+// is withdrawn) and starts it again; it times the new process's /readyz
+// and until every endpoint has carried a round trip through it.
+func (h *harness) scaleAgentRestart(ctx context.Context, a *plAgent, nets []*scaleNet) error {
+	if err := a.stop(); err != nil {
+		return fmt.Errorf("stop agent: %w", err)
+	}
+	t0 := time.Now()
+	if err := a.start(); err != nil {
+		return err
+	}
+	var ready time.Duration
+	readyCh := make(chan error, 1)
+	go func() {
+		err := a.waitReady(ctx, 5*time.Minute)
+		ready = time.Since(t0)
+		readyCh <- err
+	}()
+	serr := h.scaleServeAll(nets, 5*time.Minute)
+	all := time.Since(t0)
+	if err := <-readyCh; err != nil {
+		return err
+	}
+	if serr != nil {
+		return fmt.Errorf("after the agent's restart: %w", serr)
+	}
+	h.rep.add("scale-agent-restart-ready", pathPrivlink, ready.Seconds())
+	h.rep.add("scale-agent-restart-all", pathPrivlink, all.Seconds())
+	slog.Info("measured", "workload", "scale-agent-restart", "ready", ready.Round(time.Millisecond), "allServe", all.Round(time.Millisecond))
+	return nil
+}
+
 func scaleRows(cfg Config) []rowDef {
 	n := cfg.ScaleEndpoints
 	s := fmt.Sprintf("scale (%s): ", cfg.ScaleMode)
@@ -481,7 +519,17 @@ func scaleRows(cfg Config) []rowDef {
 				row("scale-heap-per-"+c.label, fmt.Sprintf("server Go heap per endpoint (delta from 0), %d endpoints", c.count), "KiB"))
 		}
 	}
-	return append(out,
+	restart := []rowDef{
+		row("scale-restart-ready", fmt.Sprintf("restart with %d endpoints → /readyz", n), "s"),
+		row("scale-restart-all", fmt.Sprintf("restart with %d endpoints → every endpoint carried a round trip", n), "s"),
+	}
+	if cfg.ScaleAgent {
+		restart = []rowDef{
+			row("scale-agent-restart-ready", fmt.Sprintf("zone agent process restart with %d endpoints → its /readyz", n), "s"),
+			row("scale-agent-restart-all", fmt.Sprintf("zone agent process restart with %d endpoints → every endpoint carried a round trip", n), "s"),
+		}
+	}
+	out = append(out,
 		row("scale-fill", fmt.Sprintf("create %d endpoints (8 in flight) until all Active", n), "s"),
 		row("scale-fill-serve", fmt.Sprintf("create %d endpoints until every one carried a round trip", n), "s"),
 		row("scale-list", fmt.Sprintf("GET /v1/endpoints, all %d+ (every page), p50 of 5", n), "ms"),
@@ -493,30 +541,6 @@ func scaleRows(cfg Config) []rowDef {
 		row("scale-create-p99", fmt.Sprintf("endpoint create → first traffic, %d existing, p99", n), "ms"),
 		row("scale-create-api", fmt.Sprintf("POST /v1/endpoints latency, %d existing, p50", n), "ms"),
 		row("scale-sweep", fmt.Sprintf("a round trip through every endpoint, running system (the sweep the restart row contains), %d endpoints", n), "s"),
-		row("scale-restart-ready", fmt.Sprintf("restart with %d endpoints → /readyz", n), "s"),
-		row("scale-restart-all", fmt.Sprintf("restart with %d endpoints → every endpoint carried a round trip", n), "s"),
 	)
-}
-
-// metricValue reads an unlabelled metric of the server's /metrics; NaN
-// (no cell) if it cannot.
-func (h *harness) metricValue(name string) float64 {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	resp, err := hc.Get(h.metricsURL())
-	if err != nil {
-		return math.NaN()
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return math.NaN()
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, name+" "); ok {
-			if f, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
-				return f
-			}
-		}
-	}
-	return math.NaN()
+	return append(out, restart...)
 }

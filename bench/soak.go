@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -169,45 +169,50 @@ func maxOf(s []memSample, v func(memSample) float64) float64 {
 	return m
 }
 
-// heapMiB reads the server's Go heap in use from /metrics; -1 if it cannot.
+// heapMiB reads the server's Go heap in use from /metrics (with
+// --scale-agent-process, the server's and its agent's); -1 if it cannot.
 func (h *harness) heapMiB() float64 {
-	hc := &http.Client{Timeout: 2 * time.Second}
-	resp, err := hc.Get(h.metricsURL())
-	if err != nil {
+	v := h.metricValue("go_memstats_heap_inuse_bytes")
+	if math.IsNaN(v) {
 		return -1
+	}
+	return v / (1 << 20)
+}
+
+// metricValue reads an unlabelled metric of the server's /metrics, summed
+// with its zone agent's under --scale-agent-process; NaN (no cell) if it
+// cannot.
+func (h *harness) metricValue(name string) float64 {
+	urls := []string{"http://" + h.srv.metrics + "/metrics"}
+	if a := h.srv.agent; a != nil && a.running() {
+		urls = append(urls, "http://"+a.metrics+"/metrics")
+	}
+	hc := &http.Client{Timeout: 2 * time.Second}
+	sum := 0.0
+	for _, u := range urls {
+		v, err := readMetric(hc, u, name)
+		if err != nil {
+			return math.NaN()
+		}
+		sum += v
+	}
+	return sum
+}
+
+func readMetric(hc *http.Client, url, name string) (float64, error) {
+	resp, err := hc.Get(url)
+	if err != nil {
+		return 0, err
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
-		return -1
+		return 0, err
 	}
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "go_memstats_heap_inuse_bytes "); ok {
-			f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-			if err == nil {
-				return f / (1 << 20)
-			}
+		if v, ok := strings.CutPrefix(l, name+" "); ok {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
 		}
 	}
-	return -1
-}
-
-// metricsURL is the server's /metrics: on its --metrics-listen address
-// when its command line has one (the management listener), else on the
-// API's.
-func (h *harness) metricsURL() string {
-	if pids := h.srv.pids(); len(pids) == 1 {
-		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pids[0])); err == nil {
-			args := strings.Split(string(b), "\x00")
-			for i, a := range args {
-				if v, ok := strings.CutPrefix(a, "--metrics-listen="); ok {
-					return "http://" + v + "/metrics"
-				}
-				if a == "--metrics-listen" && i+1 < len(args) {
-					return "http://" + args[i+1] + "/metrics"
-				}
-			}
-		}
-	}
-	return h.srv.url() + "/metrics"
+	return 0, fmt.Errorf("%s: no %s", url, name)
 }
