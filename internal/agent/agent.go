@@ -241,7 +241,7 @@ func (a *Agent) healthFor(vpcID string) *proxy.Health {
 		drv := a.cfg.Driver.Sockets
 		h = proxy.NewHealth(func(ctx context.Context, addr netip.AddrPort) (netConn, error) {
 			return drv.Dial(ctx, vpcID, addr)
-		}, 2*time.Second, time.Second)
+		}, 2*time.Second, time.Second, a.log)
 		a.health[vpcID] = h
 	}
 	return h

@@ -93,7 +93,7 @@ func (a *Agent) udpHealth(hk udpHealthKey) *proxy.Health {
 		if hk.exp != "" {
 			req, exp = []byte(hk.req), []byte(hk.exp)
 		}
-		h = proxy.NewHealth(proxy.UDPProbe(a.udpDialer(hk.vpc), req, exp), 2*time.Second, time.Second)
+		h = proxy.NewHealth(proxy.UDPProbe(a.udpDialer(hk.vpc), req, exp), 2*time.Second, time.Second, a.log)
 		a.udp.health[hk] = h
 	}
 	return h

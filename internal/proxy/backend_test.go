@@ -14,7 +14,7 @@ func TestZoneAffinity(t *testing.T) {
 	}
 	srvA := startServer(t, false, named("a"))
 	srvB := startServer(t, false, named("b"))
-	h := NewHealth(directDial, 20*time.Millisecond, 500*time.Millisecond)
+	h := NewHealth(directDial, 20*time.Millisecond, 500*time.Millisecond, nil)
 	t.Cleanup(h.Close)
 	h.Track([]netip.AddrPort{srvA.addr(), srvB.addr()})
 
@@ -100,7 +100,7 @@ func TestCandidates(t *testing.T) {
 		{"all down: panic mode", true, []netip.AddrPort{a1, a2, b1, b2}, 0, []netip.AddrPort{a1, a2, b1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			h := NewHealth(directDial, time.Hour, time.Second)
+			h := NewHealth(directDial, time.Hour, time.Second, nil)
 			defer h.Close()
 			h.Track([]netip.AddrPort{a1, a2, b1, b2})
 			for _, d := range tc.down {

@@ -42,20 +42,24 @@ type Health struct {
 }
 
 // NewHealth starts a health checker probing every interval; each probe is a
-// TCP connect through dial bounded by timeout. Call Close to stop it.
-func NewHealth(dial DialFunc, interval, timeout time.Duration) *Health {
+// TCP connect through dial bounded by timeout; health changes are logged to
+// log (nil: slog's default). Call Close to stop it.
+func NewHealth(dial DialFunc, interval, timeout time.Duration, log *slog.Logger) *Health {
 	if interval <= 0 {
 		interval = 5 * time.Second
 	}
 	if timeout <= 0 {
 		timeout = min(interval, 2*time.Second)
 	}
+	if log == nil {
+		log = slog.Default()
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Health{
 		dial:     dial,
 		interval: interval,
 		timeout:  timeout,
-		log:      slog.Default().With("component", "proxy-health"),
+		log:      log.With("component", "proxy-health"),
 		targets:  map[netip.AddrPort]struct{}{},
 		checks:   map[netip.AddrPort]Check{},
 		kick:     make(chan struct{}, 1),

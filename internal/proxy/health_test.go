@@ -24,7 +24,7 @@ func TestHealth(t *testing.T) {
 	}
 
 	// A long interval: only the prompt first check can mark deadAddr down.
-	h := NewHealth(directDial, time.Hour, time.Second)
+	h := NewHealth(directDial, time.Hour, time.Second, nil)
 	defer h.Close()
 	if !h.Healthy(unknown) {
 		t.Fatal("unknown address not healthy")
@@ -66,7 +66,7 @@ func TestHealthRecovers(t *testing.T) {
 		return c1, nil
 	}
 	a := netip.MustParseAddrPort("10.1.2.3:443")
-	h := NewHealth(fake, 10*time.Millisecond, 100*time.Millisecond)
+	h := NewHealth(fake, 10*time.Millisecond, 100*time.Millisecond, nil)
 	h.Track([]netip.AddrPort{a})
 	eventually(t, 2*time.Second, "down", func() bool { return !h.Healthy(a) })
 	up.Store(true)
@@ -89,7 +89,7 @@ func TestHealthLastCheck(t *testing.T) {
 	deadAddr := dead.addr()
 	dead.stop()
 
-	h := NewHealth(directDial, time.Hour, time.Second)
+	h := NewHealth(directDial, time.Hour, time.Second, nil)
 	defer h.Close()
 	if _, ok := h.LastCheck(srv.addr()); ok {
 		t.Fatal("untracked address has a check")

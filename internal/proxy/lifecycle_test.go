@@ -70,7 +70,7 @@ func TestConcurrentUpdateAndClose(t *testing.T) {
 	checkGoroutines(t)
 	srv := startServer(t, false, echo)
 	srv2 := startServer(t, false, echo)
-	h := NewHealth(directDial, 10*time.Millisecond, time.Second)
+	h := NewHealth(directDial, 10*time.Millisecond, time.Second, nil)
 	defer h.Close()
 	h.Track([]netip.AddrPort{srv.addr(), srv2.addr()})
 	cfgs := []Config{

@@ -224,7 +224,7 @@ func TestUDPSecurityGroupPerFlow(t *testing.T) {
 func TestUDPFailover(t *testing.T) {
 	checkGoroutines(t)
 	a, b := startUDPEcho(t, "a"), startUDPEcho(t, "b")
-	h := NewHealth(UDPProbe(DialUDP, nil, nil), time.Hour, time.Second)
+	h := NewHealth(UDPProbe(DialUDP, nil, nil), time.Hour, time.Second, nil)
 	t.Cleanup(h.Close)
 	cfg := udpCfg(a.addr)
 	cfg.ZoneAffinity = true
