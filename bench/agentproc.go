@@ -45,6 +45,10 @@ func (a *plAgent) start() error {
 		"--metrics-listen", a.metrics, "--etcd-endpoints", a.srv.etcdClient,
 		"--etcd-cacert", filepath.Join(pki, "ca.crt"), "--etcd-cert", filepath.Join(pki, "client.crt"), "--etcd-key", filepath.Join(pki, "client.key"),
 		"--proxy-fds", strconv.Itoa(a.srv.proxyFDs), "--endpoint-fd-share", "1"}
+	if dir := profileDir(); dir != "" {
+		args = append(args, "--debug-pprof",
+			"--startup-cpuprofile", filepath.Join(dir, fmt.Sprintf("privlink-agent-startup-%d.pprof", a.starts)))
+	}
 	cmd := exec.Command(a.srv.bin, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	p, err := startProc("privlink agent", cmd)

@@ -29,10 +29,15 @@ func (h *harness) startProfile(ctx context.Context, workload, path string, run i
 	if dir == "" || path != pathPrivlink {
 		return func() {}
 	}
+	return h.profileOf(ctx, h.srv.metrics, filepath.Join(dir, fmt.Sprintf("privlink-%s-run%d.pprof", workload, run)), dur)
+}
+
+// profileOf takes a CPU profile of about dur from the privlink process
+// whose management listener is metrics into file.
+func (h *harness) profileOf(ctx context.Context, metrics, file string, dur time.Duration) func() {
 	secs := max(1, int(dur.Round(time.Second)/time.Second))
-	file := filepath.Join(dir, fmt.Sprintf("privlink-%s-run%d.pprof", workload, run))
 	done := make(chan error, 1)
-	go func() { done <- fetchProfile(ctx, h.srv.metrics, secs, file) }()
+	go func() { done <- fetchProfile(ctx, metrics, secs, file) }()
 	return func() {
 		if err := <-done; err != nil {
 			h.rep.addError("cpu profile "+file, err)

@@ -478,15 +478,27 @@ func (h *harness) scaleAgentRestart(ctx context.Context, a *plAgent, nets []*sca
 		return err
 	}
 	var ready time.Duration
+	var profiled []func()
 	readyCh := make(chan error, 1)
 	go func() {
 		err := a.waitReady(ctx, 5*time.Minute)
 		ready = time.Since(t0)
+		if dir := profileDir(); err == nil && dir != "" {
+			// Both processes over the sweep's window after the agent's /readyz.
+			for _, p := range []struct{ name, metrics string }{{"agent", a.metrics}, {"server", h.srv.metrics}} {
+				file := filepath.Join(dir, fmt.Sprintf("privlink-%s-agent-restart-%d.pprof", p.name, a.starts))
+				profiled = append(profiled, h.profileOf(ctx, p.metrics, file, 6*time.Second))
+			}
+		}
 		readyCh <- err
 	}()
 	serr := h.scaleServeAll(nets, 5*time.Minute)
 	all := time.Since(t0)
-	if err := <-readyCh; err != nil {
+	err := <-readyCh
+	for _, done := range profiled {
+		done()
+	}
+	if err != nil {
 		return err
 	}
 	if serr != nil {

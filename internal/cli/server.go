@@ -205,6 +205,8 @@ func agentCmd() *cobra.Command {
 	f.StringVar(&cfg.Network, "network", netdrv.Netns, "netns or loopback")
 	f.StringVar(&cfg.NetnsPrefix, "netns-prefix", server.DefaultNetnsPrefix, "prefix of namespace names (same as the server's)")
 	f.StringVar(&cfg.MetricsListen, "metrics-listen", "", "management listener: /metrics, /healthz, /readyz (default: none)")
+	f.BoolVar(&cfg.Pprof, "debug-pprof", false, "serve Go's profiler at /debug/pprof/ on --metrics-listen")
+	f.StringVar(&cfg.StartupCPUProfile, "startup-cpuprofile", "", "write a CPU profile of the start-up (until ready) to this file (default: $"+server.StartupCPUProfileEnv+")")
 	f.StringVar(&cfg.Region, "region", server.DefaultRegion, "region ID (same as the server's)")
 	f.StringVar(&cfg.DNSSuffix, "dns-suffix", server.DefaultDNSSuffix, "PrivateLink DNS suffix (same as the server's)")
 	f.StringSliceVar(&cfg.DNSUpstreams, "dns-upstream", nil, "resolvers for names outside the PrivateLink zone (default: REFUSED)")
