@@ -57,6 +57,12 @@ func (l *changeLog) since(from, to uint64) ([]string, bool) {
 // result may name a record more than once, or one written again with
 // the same value.
 func (c *Cache) ChangesSince(from, to *State, only ...string) []string {
+	return changesSince(from, to, only...)
+}
+
+// changesSince is ChangesSince for any two States, from the log the
+// cache or FollowStates keeps with them when they share one.
+func changesSince(from, to *State, only ...string) []string {
 	if from.list != nil && from.list == to.list {
 		if recs, ok := from.list.since(from.seq, to.seq); ok {
 			if len(only) == 0 {

@@ -155,3 +155,58 @@ func TestChangeLogBounded(t *testing.T) {
 		t.Fatalf("log holds %d entries from %d, last seq %d", len(l.recs), l.first, seq)
 	}
 }
+
+// TestFollowStatesLog: the States FollowStates hands out share a change
+// log, so what changed between any two of them (TouchedEndpoints, the
+// events controller's diff) is read from it, not from a pass over every
+// record of the kinds touched.
+func TestFollowStatesLog(t *testing.T) {
+	s := openTest(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	putVPC(t, s, "follow-0")
+	r, err := s.cli.Get(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var states []*State
+	done := make(chan error, 1)
+	go func() {
+		done <- s.FollowStates(ctx, r.Header.Revision, func(prev, next *State) error {
+			if len(states) == 0 {
+				states = append(states, prev)
+			}
+			states = append(states, next)
+			if len(states) == 4 {
+				cancel()
+			}
+			return nil
+		})
+	}()
+	for _, name := range []string{"follow-1", "follow-2", "follow-3"} {
+		putVPC(t, s, name)
+	}
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("FollowStates did not see three writes")
+	}
+	if len(states) != 4 {
+		t.Fatalf("%d States", len(states))
+	}
+	for i, st := range states {
+		if st.list == nil || st.list != states[0].list {
+			t.Fatalf("State %d does not share the first one's log", i)
+		}
+	}
+	got := changesSince(states[0], states[3])
+	slices.Sort(got)
+	want := []string{"vpc/" + vpcID("follow-1"), "vpc/" + vpcID("follow-2"), "vpc/" + vpcID("follow-3")}
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Fatalf("changes over three revisions = %v, want %v", got, want)
+	}
+	if eps := TouchedEndpoints(states[2], states[3]); eps == nil || len(eps) != 0 {
+		t.Fatalf("a VPC write touched endpoints %v", eps)
+	}
+}

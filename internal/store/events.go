@@ -40,6 +40,7 @@ func (s *Store) FollowStates(ctx context.Context, from int64, f func(prev, next 
 		}
 	}
 	prev.Rev = from
+	prev.list = newChangeLog() // what each revision changed (TouchedEndpoints)
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer cancel()
 	wch := s.cli.Watch(wctx, s.prefix, clientv3.WithPrefix(), clientv3.WithRev(from+1))
@@ -58,7 +59,7 @@ func (s *Store) FollowStates(ctx context.Context, from int64, f func(prev, next 
 				j++
 			}
 			next := prev.cloneKinds(touchedKinds(s.prefix, resp.Events[i:j]))
-			touched := false
+			var recs []string
 			for ; i < len(resp.Events) && resp.Events[i].Kv.ModRevision == rev; i++ {
 				ev := resp.Events[i]
 				var value *[]byte
@@ -66,16 +67,18 @@ func (s *Store) FollowStates(ctx context.Context, from int64, f func(prev, next 
 					value = &ev.Kv.Value
 				}
 				rel := strings.TrimPrefix(string(ev.Kv.Key), s.prefix)
-				if k, _, _ := relKind(rel); kinds[k] == nil {
+				k, id, _ := relKind(rel)
+				if kinds[k] == nil {
 					continue
 				}
-				touched = true
+				recs = append(recs, RecordKey(k, id))
 				s.applyKV(next, next, string(ev.Kv.Key), rev, value)
 			}
-			if !touched {
+			if recs == nil {
 				continue
 			}
 			next.Rev = rev
+			next.seq = next.list.add(next.seq, recs)
 			if err := f(prev, next); err != nil {
 				return err
 			}

@@ -36,9 +36,10 @@ type State struct {
 	// bad holds the keys (relative to the prefix, "vpc/<id>") whose current
 	// value is bad; the maps hold their last good value, if any.
 	bad map[string]bool
-	// list and seq place the State in its Cache's change log: the list it
-	// descends from (nil outside a Cache) and how many watch responses
-	// after that list it is (see Cache.ChangesSince).
+	// list and seq place the State in its Cache's change log (or the one
+	// FollowStates keeps): the list it descends from (nil otherwise) and
+	// how many watch responses after that list it is (see
+	// Cache.ChangesSince).
 	list *changeLog
 	seq  uint64
 }
