@@ -58,6 +58,13 @@ func TestScaleQuickNAT(t *testing.T) {
 	quickRun(t, "go test ./bench -run TestScaleQuickNAT", "--quick", "--only", "scale", "--scale-mode", "nat")
 }
 
+// TestScaleQuickAgentProcess is TestScaleQuick with zone h's agent in a
+// process of its own, restarted alone (--scale-agent-process): the
+// restart rows are the agent's, its memory and goroutines are counted.
+func TestScaleQuickAgentProcess(t *testing.T) {
+	quickRun(t, "go test ./bench -run TestScaleQuickAgentProcess", "--quick", "--only", "scale", "--scale-agent-process")
+}
+
 // quickRun runs the benchmark with args and checks every row of the
 // selection has its values, no error was recorded (a failed request or
 // round trip is one) and nothing is left behind.

@@ -326,6 +326,9 @@ func probeCall(c *interactive, mode, target string, timeout time.Duration) (time
 	if v, ok := strings.CutPrefix(reply, "ok "); ok {
 		var us int64
 		_, err := fmt.Sscan(v, &us)
+		if _, spread, ok := strings.Cut(strings.TrimSpace(v), " "); ok {
+			slog.Info("probe", "mode", mode, "took", time.Duration(us)*time.Microsecond, "served", spread)
+		}
 		return time.Duration(us) * time.Microsecond, err
 	}
 	return 0, errors.New(strings.TrimPrefix(reply, "err "))

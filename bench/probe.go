@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,8 +53,12 @@ func probeMain(args []string) error {
 			timeout := time.Duration(ms) * time.Millisecond
 			var d time.Duration
 			var err error
+			extra := ""
 			if f[0] == "echoall" {
-				d, err = probeAll(f[1], timeout)
+				var firsts []time.Duration
+				if d, firsts, err = probeAll(f[1], timeout); err == nil {
+					extra = " " + spread(firsts)
+				}
 			} else {
 				d, err = probe(f[0] == "echo", f[1], timeout)
 			}
@@ -61,7 +66,7 @@ func probeMain(args []string) error {
 				fmt.Println("err", strings.ReplaceAll(err.Error(), "\n", " "))
 				continue
 			}
-			fmt.Println("ok", d.Microseconds())
+			fmt.Println("ok", d.Microseconds(), extra)
 		}
 	}
 }
@@ -127,12 +132,13 @@ func probe(echo bool, addr string, timeout time.Duration) (time.Duration, error)
 // time, each as probe(echo) does, and returns the time until the last one
 // carried its round trip; the first that does not within timeout fails
 // the whole.
-func probeAll(file string, timeout time.Duration) (time.Duration, error) {
+func probeAll(file string, timeout time.Duration) (time.Duration, []time.Duration, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	addrs := strings.Fields(string(b))
+	firsts := make([]time.Duration, len(addrs)) // when each address first carried a round trip
 	start := time.Now()
 	var next atomic.Int64
 	var firstErr atomic.Value
@@ -146,12 +152,27 @@ func probeAll(file string, timeout time.Duration) (time.Duration, error) {
 				if _, err := probe(true, addrs[i], max(left, time.Millisecond)); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 				}
+				firsts[i] = time.Since(start)
 			}
 		}()
 	}
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
-		return 0, fmt.Errorf("%d addresses: %w", len(addrs), err)
+		return 0, nil, fmt.Errorf("%d addresses: %w", len(addrs), err)
 	}
-	return time.Since(start), nil
+	return time.Since(start), firsts, nil
+}
+
+// spread names when the addresses of a sweep had served: the times by
+// which 10%, 50%, 90% and 99% of them had (the last one is the sweep's).
+func spread(firsts []time.Duration) string {
+	s := slices.Clone(firsts)
+	slices.Sort(s)
+	var b strings.Builder
+	for _, q := range []float64{0.1, 0.5, 0.9, 0.99} {
+		if len(s) > 0 {
+			fmt.Fprintf(&b, "p%g=%.2fs ", q*100, s[int(q*float64(len(s)-1))].Seconds())
+		}
+	}
+	return strings.TrimSpace(b.String())
 }
