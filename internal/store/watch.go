@@ -112,96 +112,42 @@ func (c *Cache) listWatch(ctx context.Context) error {
 
 // watchFrom applies every change after rev until the watch breaks; a
 // compacted rev fails with "watch compacted" and the caller relists.
-// Responses already waiting when one arrives join the same State: a burst
-// of writes (10,000 zone reports after an agent's restart, in ~100
-// transactions) costs one copy of the maps it touches instead of one per
-// response. Consumers only ever read the latest State, and the change log
-// names every record of the responses joined.
 func (c *Cache) watchFrom(ctx context.Context, rev int64) error {
 	wctx, wcancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	defer wcancel()
-	return c.follow(c.s.cli.Watch(wctx, c.s.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify()))
-}
-
-// follow applies the responses of wch until it breaks.
-func (c *Cache) follow(wch clientv3.WatchChan) error {
+	wch := c.s.cli.Watch(wctx, c.s.prefix, clientv3.WithPrefix(), clientv3.WithRev(rev+1), clientv3.WithProgressNotify())
 	for resp := range wch {
-		var b batch
-		err := b.add(c, resp)
-		for err == nil {
-			more, ok, waiting := recvNow(wch)
-			if !waiting {
-				break
+		if err := resp.Err(); err != nil {
+			if errors.Is(err, rpctypes.ErrCompacted) {
+				return errors.New("watch compacted")
 			}
-			if !ok {
-				err = errors.New("watch channel closed")
-				break
-			}
-			err = b.add(c, more)
-		}
-		if b.next != nil {
-			b.next.seq = b.next.list.add(b.next.seq, b.recs)
-			c.state.Store(b.next)
-			c.notify()
-		}
-		if err != nil {
 			return err
 		}
-	}
-	return errors.New("watch channel closed")
-}
-
-// recvNow receives from ch if a value (or its close) is waiting.
-func recvNow(ch clientv3.WatchChan) (resp clientv3.WatchResponse, ok, waiting bool) {
-	select {
-	case resp, ok = <-ch:
-		return resp, ok, true
-	default:
-		return resp, false, false
-	}
-}
-
-// batch is the State being made from one or more watch responses.
-type batch struct {
-	next  *State
-	owned map[string]bool // kinds whose maps next has copied
-	recs  []string
-}
-
-// add applies one watch response to the batch.
-func (b *batch) add(c *Cache, resp clientv3.WatchResponse) error {
-	if err := resp.Err(); err != nil {
-		if errors.Is(err, rpctypes.ErrCompacted) {
-			return errors.New("watch compacted")
+		if len(resp.Events) == 0 {
+			continue
 		}
-		return err
-	}
-	touched := touchedKinds(c.s.prefix, resp.Events)
-	if len(touched) == 0 {
-		return nil // ipam, idem, token keys: nothing a State holds
-	}
-	if b.next == nil {
-		b.next, b.owned = c.state.Load().cloneKinds(touched), touched
-	} else {
-		for kind := range touched {
-			if !b.owned[kind] {
-				b.next.own(kind)
-				b.owned[kind] = true
+		touched := touchedKinds(c.s.prefix, resp.Events)
+		if len(touched) == 0 {
+			continue // ipam, idem, token keys: nothing a State holds
+		}
+		next := c.state.Load().cloneKinds(touched)
+		recs := make([]string, 0, len(resp.Events))
+		for _, ev := range resp.Events {
+			var value *[]byte
+			if ev.Type != clientv3.EventTypeDelete {
+				value = &ev.Kv.Value
+			}
+			c.s.applyKV(next, next, string(ev.Kv.Key), ev.Kv.ModRevision, value)
+			if kind, id, _ := relKind(strings.TrimPrefix(string(ev.Kv.Key), c.s.prefix)); kinds[kind] != nil {
+				recs = append(recs, RecordKey(kind, id))
 			}
 		}
+		next.Rev = resp.Header.Revision
+		next.seq = next.list.add(next.seq, recs)
+		c.state.Store(next)
+		c.notify()
 	}
-	for _, ev := range resp.Events {
-		var value *[]byte
-		if ev.Type != clientv3.EventTypeDelete {
-			value = &ev.Kv.Value
-		}
-		c.s.applyKV(b.next, b.next, string(ev.Kv.Key), ev.Kv.ModRevision, value)
-		if kind, id, _ := relKind(strings.TrimPrefix(string(ev.Kv.Key), c.s.prefix)); kinds[kind] != nil {
-			b.recs = append(b.recs, RecordKey(kind, id))
-		}
-	}
-	b.next.Rev = resp.Header.Revision
-	return nil
+	return errors.New("watch channel closed")
 }
 
 // touchedKinds are the kinds of State records that evs change.

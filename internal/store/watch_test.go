@@ -6,12 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/privlink/privlink/internal/model"
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 func freeURL(t *testing.T) string {
@@ -102,60 +100,5 @@ func waitState(t *testing.T, c *Cache, ch <-chan struct{}, ok func(*State) bool)
 		case <-deadline:
 			t.Fatalf("cache never converged: %d VPCs at rev %d", len(c.State().VPCs), c.State().Rev)
 		}
-	}
-}
-
-// TestCacheJoinsWaitingResponses: watch responses already waiting when
-// the cache takes one are applied onto one State (one copy of the maps
-// they touch, one notification), which holds every record of all of
-// them, and the change log names them all; a response arriving later
-// makes a State of its own.
-func TestCacheJoinsWaitingResponses(t *testing.T) {
-	s := openTest(t)
-	c := NewCache(s, slog.Default())
-	st, err := s.ReadState(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	st.list = newChangeLog()
-	c.state.Store(st)
-	put := func(name string) clientv3.WatchResponse {
-		putVPC(t, s, name)
-		r, err := s.cli.Get(context.Background(), s.ResourceKey(KindVPC, vpcID(name)))
-		if err != nil || len(r.Kvs) != 1 {
-			t.Fatalf("read back %s: %v", name, err)
-		}
-		return clientv3.WatchResponse{Header: r.Header, Events: []*clientv3.Event{{Type: clientv3.EventTypePut, Kv: r.Kvs[0]}}}
-	}
-	wch := make(chan clientv3.WatchResponse, 4)
-	for _, name := range []string{"join-1", "join-2", "join-3"} {
-		wch <- put(name)
-	}
-	ch := c.Subscribe()
-	done := make(chan error, 1)
-	go func() { done <- c.follow(wch) }()
-	<-ch
-	s1 := c.State()
-	if s1.seq != 1 || len(s1.VPCs) != 3 {
-		t.Fatalf("three waiting responses made State %d with %d VPCs, want one State with all 3", s1.seq, len(s1.VPCs))
-	}
-	got := c.ChangesSince(st, s1)
-	slices.Sort(got)
-	want := []string{"vpc/" + vpcID("join-1"), "vpc/" + vpcID("join-2"), "vpc/" + vpcID("join-3")}
-	slices.Sort(want)
-	if !slices.Equal(got, want) {
-		t.Fatalf("logged changes %v, want %v", got, want)
-	}
-	if len(st.VPCs) != 0 {
-		t.Fatal("the joined responses changed the State they were made from")
-	}
-	wch <- put("join-4")
-	<-ch
-	if s2 := c.State(); s2.seq != 2 || len(s2.VPCs) != 4 || s1.VPCs[vpcID("join-4")] != nil {
-		t.Fatalf("a later response: State %d with %d VPCs (the earlier State holds it: %v)", s2.seq, len(s2.VPCs), s1.VPCs[vpcID("join-4")] != nil)
-	}
-	close(wch)
-	if err := <-done; err == nil {
-		t.Fatal("follow returned no error when the watch closed")
 	}
 }
