@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,7 +34,7 @@ func (a *plAgent) start() error {
 		a.metrics = fmt.Sprintf("127.0.0.1:%d", port)
 	}
 	a.starts++
-	logPath := filepath.Join(a.srv.logDir, fmt.Sprintf("privlink-agent-%d.log", a.starts))
+	logPath := a.logPath()
 	logf, err := os.Create(logPath)
 	if err != nil {
 		return fmt.Errorf("agent log: %w", err)
@@ -64,28 +63,14 @@ func (a *plAgent) start() error {
 
 // waitReady polls the agent's /readyz (its first round applied).
 func (a *plAgent) waitReady(ctx context.Context, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	hc := &http.Client{Timeout: time.Second}
-	for {
-		if a.p.exited() {
-			b, _ := os.ReadFile(filepath.Join(a.srv.logDir, fmt.Sprintf("privlink-agent-%d.log", a.starts)))
-			return fmt.Errorf("privlink agent exited (%v): %s", a.p.err, lastLines(string(b), 8))
-		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.metrics+"/readyz", nil)
-		if resp, err := hc.Do(req); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("privlink agent (zone %s) not ready after %v", a.zone, timeout)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	return waitReadyz(ctx, a.p, "http://"+a.metrics+"/readyz", timeout, func() string {
+		b, _ := os.ReadFile(a.logPath())
+		return lastLines(string(b), 8)
+	})
+}
+
+func (a *plAgent) logPath() string {
+	return filepath.Join(a.srv.logDir, fmt.Sprintf("privlink-agent-%d.log", a.starts))
 }
 
 func (a *plAgent) stop() error {

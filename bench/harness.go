@@ -327,7 +327,7 @@ func probeCall(c *interactive, mode, target string, timeout time.Duration) (time
 		var us int64
 		_, err := fmt.Sscan(v, &us)
 		if _, spread, ok := strings.Cut(strings.TrimSpace(v), " "); ok {
-			slog.Info("probe", "mode", mode, "took", time.Duration(us)*time.Microsecond, "served", spread)
+			slog.Info("probe", "mode", mode, "took", time.Duration(us)*time.Microsecond, "served", strings.TrimSpace(spread))
 		}
 		return time.Duration(us) * time.Microsecond, err
 	}

@@ -158,13 +158,19 @@ func (s *plServer) logTail() string {
 
 // waitReady polls /readyz until it answers 200.
 func (s *plServer) waitReady(ctx context.Context, timeout time.Duration) error {
+	return waitReadyz(ctx, s.p, "http://"+s.listen+"/readyz", timeout, s.logTail)
+}
+
+// waitReadyz polls url until it answers 200; p exiting or the timeout
+// fails it with the last lines of p's log.
+func waitReadyz(ctx context.Context, p *proc, url string, timeout time.Duration, logTail func() string) error {
 	deadline := time.Now().Add(timeout)
 	hc := &http.Client{Timeout: time.Second}
 	for {
-		if s.p.exited() {
-			return fmt.Errorf("privlink server exited (%v): %s", s.p.err, s.logTail())
+		if p.exited() {
+			return fmt.Errorf("%s exited (%v): %s", p.name, p.err, logTail())
 		}
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.listen+"/readyz", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 		if resp, err := hc.Do(req); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -175,7 +181,7 @@ func (s *plServer) waitReady(ctx context.Context, timeout time.Duration) error {
 			return ctx.Err()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("privlink server not ready after %v: %s", timeout, s.logTail())
+			return fmt.Errorf("%s not ready after %v: %s", p.name, timeout, logTail())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

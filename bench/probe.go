@@ -57,7 +57,7 @@ func probeMain(args []string) error {
 			if f[0] == "echoall" {
 				var firsts []time.Duration
 				if d, firsts, err = probeAll(f[1], timeout); err == nil {
-					extra = " " + spread(firsts)
+					extra = spread(firsts)
 				}
 			} else {
 				d, err = probe(f[0] == "echo", f[1], timeout)
