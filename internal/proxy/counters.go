@@ -30,11 +30,11 @@ func (m *Metrics) Read(endpointID, zoneID string) Counters {
 		Conns:    value(lm.total),
 		BytesIn:  value(lm.bytesIn),
 		BytesOut: value(lm.bytesOut),
-		SGDrops:  value(lm.sgDrops),
-		Revoked:  value(lm.rejected[revokedSG]),
+		SGDrops:  lm.sgDrops.value(),
+		Revoked:  lm.rejected[revokedSG].value(),
 	}
 	for _, v := range []verdict{refusedConnLimit, refusedRateLimit, refusedFDBudget} {
-		c.Limited += value(lm.rejected[v])
+		c.Limited += lm.rejected[v].value()
 	}
 	return c
 }

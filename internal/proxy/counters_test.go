@@ -87,3 +87,68 @@ func BenchmarkReadMany(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkForListenerMany makes the series of 10,000 endpoint zones, as
+// an agent's first round after a restart does for its listeners.
+func BenchmarkForListenerMany(b *testing.B) {
+	ids := make([]string, 10000)
+	for i := range ids {
+		ids[i] = "ep-" + strconv.Itoa(i)
+	}
+	for b.Loop() {
+		m := NewMetrics(prometheus.NewRegistry())
+		for _, id := range ids {
+			m.forListener(id, "z1")
+		}
+	}
+}
+
+// TestLazySeries: an endpoint zone's drop, dial-failure and rejection
+// series are made at their first count, read as 0 until then, and a
+// late count on a listener Forget dropped makes no series again.
+func TestLazySeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := NewMetrics(reg)
+	lm := m.forListener("ep-a", "z1")
+	families := func() map[string]int {
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]int{}
+		for _, mf := range mfs {
+			out[mf.GetName()] = len(mf.GetMetric())
+		}
+		return out
+	}
+	got := families()
+	if got["privlink_proxy_connections_total"] != 1 || got["privlink_proxy_bytes_total"] != 2 || got["privlink_proxy_connections_active"] != 1 {
+		t.Fatalf("a served endpoint zone's connection and byte series: %v", got)
+	}
+	for _, name := range []string{"privlink_proxy_sg_drops_total", "privlink_proxy_backend_dial_failures_total", "privlink_proxy_rejected_total"} {
+		if got[name] != 0 {
+			t.Fatalf("%s made before its first count: %v", name, got)
+		}
+	}
+	if c := m.Read("ep-a", "z1"); c != (Counters{}) {
+		t.Fatalf("read before any count: %+v", c)
+	}
+	lm.sgDrop()
+	lm.sgDrop()
+	lm.reject(refusedConnLimit)
+	lm.dialFailure()
+	m.AddNAT("ep-a", "z1", NATDelta{Rejects: 3})
+	if c := m.Read("ep-a", "z1"); c.SGDrops != 5 || c.Limited != 1 {
+		t.Fatalf("read after counts: %+v", c)
+	}
+	got = families()
+	if got["privlink_proxy_sg_drops_total"] != 1 || got["privlink_proxy_backend_dial_failures_total"] != 1 || got["privlink_proxy_rejected_total"] != 1 {
+		t.Fatalf("series after the first counts: %v", got)
+	}
+	m.Forget("ep-a", "z1")
+	lm.reject(revokedSG) // a late event of the closed listener
+	lm.sgDrop()
+	if n := seriesCount(t, reg); n != 0 {
+		t.Fatalf("%d series after Forget and late counts, want 0: %v", n, families())
+	}
+}

@@ -23,6 +23,8 @@ func (m *Metrics) AddNAT(endpointID, zoneID string, d NATDelta) {
 	lm.addBytes(true, int64(d.BytesIn))
 	lm.addBytes(false, int64(d.BytesOut))
 	lm.total.Add(float64(d.NewConns))
-	lm.sgDrops.Add(float64(d.Rejects))
+	if d.Rejects > 0 {
+		lm.sgDrops.add(lm, float64(d.Rejects))
+	}
 	lm.active.Set(float64(d.Active))
 }
