@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +16,7 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/privlink/privlink/internal/sampledb"
+	"github.com/privlink/privlink/internal/testenv"
 )
 
 func TestParseFlags(t *testing.T) {
@@ -84,10 +83,10 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	ln.Close()
 
 	ctx, cancel := context.WithCancel(t.Context())
-	var logs bytes.Buffer
+	var logs testenv.LogBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"--listen", addr, "--database", "shop", "--user", "acct1:admin:accountadmin=secret"}, &lockedWriter{w: &logs})
+		done <- run(ctx, []string{"--listen", addr, "--database", "shop", "--user", "acct1:admin:accountadmin=secret"}, &logs)
 	}()
 
 	cfg := mysql.NewConfig()
@@ -127,16 +126,4 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	if !strings.Contains(logs.String(), "sampledb listening") {
 		t.Errorf("no startup log line in:\n%s", logs.String())
 	}
-}
-
-// lockedWriter serialises writes from the server's loggers.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
