@@ -256,10 +256,10 @@ func (h *harness) restart(ctx context.Context, last bool) error {
 		return fmt.Errorf("stop: %w", err)
 	}
 	stopped := time.Since(t0)
-	ready, traffic, err := h.startTimed(ctx, last, 3*time.Minute, func() error {
+	ready, traffic, err := h.startTimed(ctx, func() error { return h.srv.start(last) }, h.srv.waitReady, 3*time.Minute, func() error {
 		_, err := h.probeEcho(h.t.eni, 3*time.Minute)
 		return err
-	})
+	}, nil)
 	if err != nil {
 		return err
 	}
@@ -270,23 +270,32 @@ func (h *harness) restart(ctx context.Context, last bool) error {
 	return nil
 }
 
-// startTimed starts the stopped server again (last: with --cleanup) and
-// times, from the new process's start, /readyz and until serve returns
-// nil (its error reads "after restart: ..."); both wait at most limit.
-func (h *harness) startTimed(ctx context.Context, last bool, limit time.Duration, serve func() error) (ready, served time.Duration, err error) {
+// startTimed starts a stopped privlink process (start) and times, from
+// then, its /readyz (waitReady) and until serve returns nil (its error
+// reads "after restart: ..."); both wait at most limit. onReady, if not
+// nil, runs as soon as the process is ready and returns what to wait for
+// before startTimed returns (a profile being taken).
+func (h *harness) startTimed(ctx context.Context, start func() error, waitReady func(context.Context, time.Duration) error,
+	limit time.Duration, serve func() error, onReady func() func()) (ready, served time.Duration, err error) {
 	t1 := time.Now()
-	if err := h.srv.start(last); err != nil {
+	if err := start(); err != nil {
 		return 0, 0, err
 	}
+	done := func() {}
 	readyCh := make(chan error, 1)
 	go func() {
-		err := h.srv.waitReady(ctx, limit)
+		err := waitReady(ctx, limit)
 		ready = time.Since(t1)
+		if err == nil && onReady != nil {
+			done = onReady()
+		}
 		readyCh <- err
 	}()
 	serr := serve()
 	served = time.Since(t1)
-	if err := <-readyCh; err != nil {
+	err = <-readyCh
+	done()
+	if err != nil {
 		return ready, served, err
 	}
 	if serr != nil {

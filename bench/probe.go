@@ -66,7 +66,10 @@ func probeMain(args []string) error {
 				fmt.Println("err", strings.ReplaceAll(err.Error(), "\n", " "))
 				continue
 			}
-			fmt.Println("ok", d.Microseconds(), extra)
+			if extra != "" {
+				extra = " " + extra
+			}
+			fmt.Printf("ok %d%s\n", d.Microseconds(), extra)
 		}
 	}
 }

@@ -433,80 +433,47 @@ func (h *harness) scaleCreate(ctx context.Context, svc model.EndpointService, sn
 	return nil
 }
 
-// scaleRestart stops the server and starts it again on the same data dir;
-// it times /readyz and until every endpoint of every VPC has carried a
-// round trip, from the new process's start. With $PLBENCH_CPUPROFILE the
-// server is profiled for 6 s from /readyz on (the sweep's window).
-// With --scale-agent-process it restarts zone h's agent alone instead.
+// scaleRestart stops the server and starts it again on the same data dir
+// (with --scale-agent-process: zone h's agent alone, whose lease is
+// revoked, so its zone is withdrawn); it times /readyz and until every
+// endpoint of every VPC has carried a round trip, from the new process's
+// start. With $PLBENCH_CPUPROFILE the restarted process (the agent and
+// the server, for an agent) is profiled for 6 s from /readyz on (the
+// sweep's window).
 func (h *harness) scaleRestart(ctx context.Context, run int, nets []*scaleNet) error {
+	workload := "scale-restart"
+	stop, start, waitReady := h.srv.stop, func() error { return h.srv.start(false) }, h.srv.waitReady
+	profile := func() func() { return h.startProfile(ctx, workload, pathPrivlink, run, 6*time.Second) }
 	if a := h.srv.agent; a != nil {
-		return h.scaleAgentRestart(ctx, a, nets)
-	}
-	if err := h.srv.stop(); err != nil {
-		return fmt.Errorf("stop: %w", err)
-	}
-	profiled := make(chan func(), 1)
-	ready, all, err := h.startTimed(ctx, false, 5*time.Minute, func() error {
-		go func() {
-			done := func() {}
-			if h.srv.waitReady(ctx, 5*time.Minute) == nil {
-				done = h.startProfile(ctx, "scale-restart", pathPrivlink, run, 6*time.Second)
+		workload = "scale-agent-restart"
+		stop, start, waitReady = a.stop, a.start, a.waitReady
+		profile = func() func() {
+			dir := profileDir()
+			if dir == "" {
+				return func() {}
 			}
-			profiled <- done
-		}()
-		return h.scaleServeAll(nets, 5*time.Minute)
-	})
-	(<-profiled)()
-	if err != nil {
-		return err
-	}
-	h.rep.add("scale-restart-ready", pathPrivlink, ready.Seconds())
-	h.rep.add("scale-restart-all", pathPrivlink, all.Seconds())
-	slog.Info("measured", "workload", "scale-restart", "ready", ready.Round(time.Millisecond), "allServe", all.Round(time.Millisecond))
-	return nil
-}
-
-// scaleAgentRestart stops zone h's agent (its lease is revoked: the zone
-// is withdrawn) and starts it again; it times the new process's /readyz
-// and until every endpoint has carried a round trip through it.
-func (h *harness) scaleAgentRestart(ctx context.Context, a *plAgent, nets []*scaleNet) error {
-	if err := a.stop(); err != nil {
-		return fmt.Errorf("stop agent: %w", err)
-	}
-	t0 := time.Now()
-	if err := a.start(); err != nil {
-		return err
-	}
-	var ready time.Duration
-	var profiled []func()
-	readyCh := make(chan error, 1)
-	go func() {
-		err := a.waitReady(ctx, 5*time.Minute)
-		ready = time.Since(t0)
-		if dir := profileDir(); err == nil && dir != "" {
-			// Both processes over the sweep's window after the agent's /readyz.
+			var dones []func()
 			for _, p := range []struct{ name, metrics string }{{"agent", a.metrics}, {"server", h.srv.metrics}} {
 				file := filepath.Join(dir, fmt.Sprintf("privlink-%s-agent-restart-%d.pprof", p.name, a.starts))
-				profiled = append(profiled, h.profileOf(ctx, p.metrics, file, 6*time.Second))
+				dones = append(dones, h.profileOf(ctx, p.metrics, file, 6*time.Second))
+			}
+			return func() {
+				for _, done := range dones {
+					done()
+				}
 			}
 		}
-		readyCh <- err
-	}()
-	serr := h.scaleServeAll(nets, 5*time.Minute)
-	all := time.Since(t0)
-	err := <-readyCh
-	for _, done := range profiled {
-		done()
 	}
+	if err := stop(); err != nil {
+		return fmt.Errorf("stop: %w", err)
+	}
+	ready, all, err := h.startTimed(ctx, start, waitReady, 5*time.Minute, func() error { return h.scaleServeAll(nets, 5*time.Minute) }, profile)
 	if err != nil {
 		return err
 	}
-	if serr != nil {
-		return fmt.Errorf("after the agent's restart: %w", serr)
-	}
-	h.rep.add("scale-agent-restart-ready", pathPrivlink, ready.Seconds())
-	h.rep.add("scale-agent-restart-all", pathPrivlink, all.Seconds())
-	slog.Info("measured", "workload", "scale-agent-restart", "ready", ready.Round(time.Millisecond), "allServe", all.Round(time.Millisecond))
+	h.rep.add(workload+"-ready", pathPrivlink, ready.Seconds())
+	h.rep.add(workload+"-all", pathPrivlink, all.Seconds())
+	slog.Info("measured", "workload", workload, "ready", ready.Round(time.Millisecond), "allServe", all.Round(time.Millisecond))
 	return nil
 }
 
