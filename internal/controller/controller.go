@@ -57,11 +57,9 @@ func (c *Status) reconcile(ctx context.Context, s *store.State) {
 	if c.prev != nil && s != c.prev && time.Since(c.lastFull) < Resync {
 		touched = store.TouchedEndpoints(c.prev, s)
 	}
-	if touched == nil {
-		c.lastFull = time.Now()
-	}
 	c.prev = s
 	if touched == nil {
+		c.lastFull = time.Now()
 		for _, ep := range s.Endpoints {
 			c.reconcileEndpoint(ctx, s, ep)
 		}
