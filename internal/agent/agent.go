@@ -45,6 +45,15 @@ type Config struct {
 	// an agent stopped on its own (false) withdraws its flows like the
 	// proxy closes its listeners.
 	KeepKernelNAT bool
+	// AdoptLease is the lease of a predecessor that handed over (package
+	// handoff; 0: none): it is resumed instead of a new one granted, so
+	// the predecessor's reports stay and only those that differ are
+	// written again.
+	AdoptLease int64
+	// DrainTimeout is how long the agent, after handing over, lets its
+	// open connections run before it closes them (default
+	// DefaultDrainTimeout).
+	DrainTimeout time.Duration
 }
 
 // Agent serves one zone.
@@ -78,6 +87,10 @@ type Agent struct {
 	natFlows map[listenerKey]*natMemo // kernel flows of the last round (nat.go); run goroutine only
 	natDelta *natDelta                // what applyNAT's rounds after a full one patch (nat_delta.go); run goroutine only
 
+	roundMu  sync.Mutex  // held by a round, and by a handoff from Freeze to Resume or Release (handoff.go)
+	released atomic.Bool // handed over: no round runs again
+	adopting bool        // AdoptLease: the first report adopts the predecessor's; run goroutine only
+
 	node      nodeState       // node mode only (node.go)
 	announced map[eniKey]bool // ENIs announced with a gratuitous ARP (node mode)
 }
@@ -96,14 +109,22 @@ func New(cfg Config) *Agent {
 	if cfg.TrafficEvery <= 0 {
 		cfg.TrafficEvery = DefaultTrafficEvery
 	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = proxy.NewMetrics(nil) // unregistered: the traffic reports still need the counters
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger.With("zone", cfg.Zone), done: make(chan struct{}),
+	a := &Agent{cfg: cfg, log: cfg.Logger.With("zone", cfg.Zone), done: make(chan struct{}),
 		vpcs: map[string]string{}, kept: map[string]int64{}, vswitches: map[string]vswitch{}, hosts: map[string]netdrv.Host{},
 		enis: map[eniKey]bool{}, listeners: map[listenerKey]*running{}, reported: map[string]model.ZoneReport{},
 		health: map[string]*proxy.Health{}, lease: cfg.Store.NewLease(cfg.LeaseTTL),
 		node: newNodeState(), announced: map[eniKey]bool{}, inc: newIncremental(changesOf(cfg.Cache))}
+	if cfg.AdoptLease != 0 {
+		a.lease.Adopt(cfg.AdoptLease)
+		a.adopting = true
+	}
+	return a
 }
 
 // Ready reports whether the agent completed its first full sync and apply.
@@ -123,6 +144,11 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 func (a *Agent) reconcile(ctx context.Context, st *store.State) {
+	a.roundMu.Lock()
+	defer a.roundMu.Unlock()
+	if a.released.Load() {
+		return
+	}
 	if a.cfg.Node != nil {
 		a.reconcileNode(ctx, st)
 		return
@@ -169,8 +195,15 @@ func (a *Agent) report(ctx context.Context, state *store.State, d *desired, errs
 		return nil
 	}
 	writes := map[string]any{}
-	if fresh || a.node.fresh {
-		a.reported = map[string]model.ZoneReport{}
+	adopted := a.adopting && !fresh
+	if adopted {
+		a.adoptReports(state)
+	}
+	a.adopting = false
+	if fresh || a.node.fresh || adopted {
+		if !adopted {
+			a.reported = map[string]model.ZoneReport{}
+		}
 		a.traffic.leaseRenewed(time.Now())
 		host, _ := os.Hostname()
 		if a.cfg.Node != nil {
@@ -248,6 +281,9 @@ func (a *Agent) healthFor(vpcID string) *proxy.Health {
 }
 
 func (a *Agent) shutdown() {
+	if a.released.Load() {
+		a.drain()
+	}
 	a.stopNAT()
 	if n := len(a.listeners); n > 0 {
 		for k, r := range a.listeners {

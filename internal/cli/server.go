@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/privlink/privlink/internal/agent"
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/proxy"
 	"github.com/privlink/privlink/internal/server"
@@ -191,13 +192,19 @@ func agentCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			<-ctx.Done()
+			select {
+			case <-ctx.Done():
+			case <-s.HandedOver():
+				cfg.Logger.Info("handed over to the successor; draining", "drainTimeout", s.Config().DrainTimeout)
+			}
 			s.Stop()
 			return nil
 		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&zone, "zone", "", "zone ID this agent serves (with --node: the node's zone)")
+	f.StringVar(&cfg.HandoffSocket, "handoff-socket", "", "Unix socket path for restarts without refusing a connection: an agent started with the path of a running one takes over its sockets and lease, which then drains and exits (zone agents only)")
+	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", agent.DefaultDrainTimeout, "after handing over, how long open connections may run before they are closed")
 	nodeFlags(f, &cfg)
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd cluster URLs")
 	etcdClientFlags(f, &cfg)

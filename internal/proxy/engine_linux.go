@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -133,11 +134,7 @@ func (e *engine) attachMany(ls []*Listener, fds []int) []error {
 func (e *engine) detach(l *Listener, fd int) int {
 	var closed atomic.Int64
 	_ = e.onEveryLoop(func(lp *loop) error {
-		if s := lp.slot(fd); s != nil {
-			if a, ok := s.h.(*acceptor); ok && a.l == l {
-				lp.unregister(fd)
-			}
-		}
+		lp.unaccept(l, fd)
 		for i := 0; i < len(lp.flows); {
 			if f := lp.flows[i]; f.l == l {
 				f.close(lp, nil) // swaps the last flow into i
@@ -149,6 +146,24 @@ func (e *engine) detach(l *Listener, fd int) int {
 		return nil
 	})
 	return int(closed.Load())
+}
+
+// unaccept stops accepting on fd in every loop; l's flows go on.
+func (e *engine) unaccept(l *Listener, fd int) {
+	_ = e.onEveryLoop(func(lp *loop) error {
+		lp.unaccept(l, fd)
+		return nil
+	})
+}
+
+// unaccept removes l's registration of fd from the loop, stalled or not.
+func (lp *loop) unaccept(l *Listener, fd int) {
+	if s := lp.slot(fd); s != nil {
+		if a, ok := s.h.(*acceptor); ok && a.l == l {
+			lp.unregister(fd)
+		}
+	}
+	lp.stalled = slices.DeleteFunc(lp.stalled, func(a *acceptor) bool { return a.l == l })
 }
 
 const (

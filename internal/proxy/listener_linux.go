@@ -120,11 +120,46 @@ func StartMany(ls []*Listener) (started []bool, errs []error) {
 }
 
 // stop detaches l from the engine (closing its flows) and closes the
-// engine's copy of the listening socket; it returns the flows closed.
+// engine's copy of the listening socket (unless StopAccepting did); it
+// returns the flows closed.
 func (e *engine) stop(l *Listener) (int, error) {
 	n := e.detach(l, l.lfd)
+	if l.lfd < 0 {
+		return n, nil
+	}
 	if err := unix.Close(l.lfd); err != nil {
 		return n, fmt.Errorf("proxy: close listener %s: %w", l.laddr, err)
 	}
 	return n, nil
+}
+
+// FD is the listening socket the engine accepts on (-1: not on the
+// engine, or no longer accepting), for a handoff to a successor process.
+// It stays l's: the caller must not close it.
+func (l *Listener) FD() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.eng == nil || l.closed {
+		return -1
+	}
+	return l.lfd
+}
+
+// StopAccepting stops taking connections from the listening socket and
+// closes l's copy of it, keeping the open connections (Close still ends
+// them). Other holders of the socket, a successor after a handoff, go on
+// accepting, including the connections already waiting in its queue.
+func (l *Listener) StopAccepting() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.eng == nil || l.closed || l.lfd < 0 {
+		return nil
+	}
+	l.eng.unaccept(l, l.lfd)
+	err := unix.Close(l.lfd)
+	l.lfd = -1
+	if err != nil {
+		return fmt.Errorf("proxy: close listener %s: %w", l.laddr, err)
+	}
+	return nil
 }

@@ -426,3 +426,17 @@ func (l *UDPListener) isClosed() bool {
 func isRefused(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.EHOSTUNREACH)
 }
+
+// FD is the listening socket's descriptor (-1 once closed), for a handoff
+// to a successor process. It stays l's: the caller must not close it.
+func (l *UDPListener) FD() int {
+	rc, err := l.pc.SyscallConn()
+	if err != nil {
+		return -1
+	}
+	fd := -1
+	if rc.Control(func(s uintptr) { fd = int(s) }) != nil {
+		return -1
+	}
+	return fd
+}

@@ -29,6 +29,15 @@ type Config struct {
 	// MetricsListen is the management listener: /metrics, /healthz,
 	// /readyz and, with Pprof, /debug/pprof/; plain HTTP, no auth; "" = none.
 	MetricsListen string
+	// HandoffSocket (standalone zone agent only) is a Unix socket path: an
+	// agent started with the path of a running one takes over from it
+	// (its listening sockets, management listener and lease) without its
+	// endpoints ever refusing a connection, then serves the path for its
+	// own successor (package handoff).
+	HandoffSocket string
+	// DrainTimeout is how long an agent that handed over lets its open
+	// connections run (0: agent.DefaultDrainTimeout).
+	DrainTimeout time.Duration
 	// The API's TLS: a certificate chain and key (PEM files), or
 	// TLSSelfSigned: one issued once into DataDir/pki/api.crt|api.key. With
 	// neither, Listen must be a loopback address unless InsecureHTTP (a
@@ -167,6 +176,9 @@ func (c *Config) defaults() error {
 		return errors.New("--etcd-name, --etcd-initial-cluster* and --etcd-advertise-* make the embedded etcd a cluster member; --etcd-endpoints uses an external cluster instead")
 	case len(c.EtcdEndpoints) == 0 && c.etcdCredentials() != store.Credentials{}:
 		return errors.New("--etcd-cacert, --etcd-cert, --etcd-key, --etcd-user and --etcd-password go with --etcd-endpoints (the embedded etcd's files are in --data-dir)")
+	}
+	if c.HandoffSocket != "" && (!c.AgentOnly || len(c.AgentZones) != 1 || c.Node != "") {
+		return errors.New("--handoff-socket is for a standalone zone agent (privlink agent --zone, without --node)")
 	}
 	if err := c.checkListeners(); err != nil {
 		return err

@@ -33,7 +33,13 @@ func (s *Server) serveHTTP(reg *prometheus.Registry) error {
 	}
 	if s.cfg.MetricsListen != "" {
 		var err error
-		if s.mgmtLn, err = net.Listen("tcp", s.cfg.MetricsListen); err != nil {
+		if s.mgmtLn, err = s.handedListener(mgmtKey(s.cfg.MetricsListen)); err != nil {
+			return fmt.Errorf("management listener handed over: %w", err)
+		}
+		if s.mgmtLn == nil {
+			s.mgmtLn, err = net.Listen("tcp", s.cfg.MetricsListen)
+		}
+		if err != nil {
 			return fmt.Errorf("management listener --metrics-listen %s (give another address): %w", s.cfg.MetricsListen, err)
 		}
 		s.mgmt = s.httpServer(s.mgmtMux(reg))

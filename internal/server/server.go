@@ -26,6 +26,7 @@ import (
 	"github.com/privlink/privlink/internal/controller"
 	"github.com/privlink/privlink/internal/dns"
 	"github.com/privlink/privlink/internal/events"
+	"github.com/privlink/privlink/internal/handoff"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/notify"
@@ -58,6 +59,11 @@ type Server struct {
 	claim    *netdrv.PrefixClaim // the netns prefix, held for the process's life
 	startup  *startupTrace       // Start's phases (until ready)
 	agentsAt time.Time           // when the agents were started
+
+	// handoff (handoff.go)
+	taken   *handoff.Taken   // from the predecessor, until ready
+	handed  *handoff.Sockets // the predecessor's sockets, as the driver's
+	handoff *handoff.Server  // for the successor, once ready
 }
 
 // Start brings every component up and returns when the process is ready:
@@ -76,6 +82,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	defer func() {
 		trace.done(ok)
 		if !ok {
+			s.abortTakeOver()
 			s.Stop()
 		}
 	}()
@@ -136,6 +143,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		s.goRun(func() { notify.New(wh).Run(runCtx) })
 		trace.phase("controllers")
 	}
+	if err := s.takeOver(); err != nil {
+		return nil, err
+	}
 	s.agentsAt = time.Now()
 	if err := s.startDataPlane(runCtx, reg, naming); err != nil {
 		return nil, err
@@ -146,6 +156,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	trace.phase("listeners")
 	if err := s.waitReady(ctx, stateRead); err != nil {
+		return nil, err
+	}
+	if err := s.serveHandoff(); err != nil {
 		return nil, err
 	}
 	ok = true
@@ -305,6 +318,9 @@ func (s *Server) StopAndCleanup() error {
 }
 
 func (s *Server) stop() {
+	if s.handoff != nil {
+		s.handoff.Close() // a handoff in progress is abandoned: the agent resumes, then stops
+	}
 	for _, srv := range []*http.Server{s.http, s.mgmt} {
 		if srv != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)

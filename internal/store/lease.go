@@ -134,6 +134,21 @@ func (l *Lease) Write(ctx context.Context, kv map[string]any) error {
 	return nil
 }
 
+// Adopt makes id, a lease a predecessor process held (package handoff),
+// this Lease's: the next Ensure resumes it if etcd still has it, keys
+// intact, and grants a new one (fresh) if not.
+func (l *Lease) Adopt(id int64) {
+	l.halt()
+	l.id = clientv3.LeaseID(id)
+}
+
+// Abandon stops the keepalive and forgets the lease without revoking it:
+// a successor process keeps it alive from now on (package handoff).
+func (l *Lease) Abandon() {
+	l.halt()
+	l.id = 0
+}
+
 // Drop stops the keepalive and revokes the lease (best effort), removing
 // every key written under it: the writer is going away on purpose.
 func (l *Lease) Drop() {

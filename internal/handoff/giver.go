@@ -1,0 +1,146 @@
+package handoff
+
+import (
+	"errors"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+)
+
+// Giver is the running agent's side of a handoff.
+type Giver interface {
+	// Freeze stops applying changes (serving goes on) and returns what to
+	// hand over. The descriptors stay the giver's: the kernel gives the
+	// taker its own.
+	Freeze() (Offer, error)
+	// Resume undoes Freeze: the taker went away before it was ready.
+	Resume()
+	// Release is called once the taker serves: stop accepting on the
+	// handed sockets (without closing them for the taker), keep the lease
+	// alive no longer but do not revoke it, and let open connections end.
+	Release()
+}
+
+// ReadyTimeout is how long a giver waits, frozen, for its taker's first
+// round before it resumes.
+var ReadyTimeout = 2 * time.Minute
+
+// Server answers takers on a Unix socket path for one Giver.
+type Server struct {
+	ln       *net.UnixListener
+	g        Giver
+	log      *slog.Logger
+	released chan struct{}
+	done     chan struct{}
+
+	mu  sync.Mutex
+	cur *net.UnixConn // the handoff in progress
+}
+
+// Serve listens on path (a stale socket file there is replaced: Take was
+// tried on it first) and gives to the first taker that asks.
+func Serve(path string, g Giver, log *slog.Logger) (*Server, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	ln, err := net.ListenUnix(network, &net.UnixAddr{Name: path, Net: network})
+	if err != nil {
+		return nil, err
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &Server{ln: ln, g: g, log: log, released: make(chan struct{}), done: make(chan struct{})}
+	go s.loop()
+	return s, nil
+}
+
+// Released is closed once a taker has taken over.
+func (s *Server) Released() <-chan struct{} { return s.released }
+
+// Close stops answering (a handoff in progress is abandoned: the giver
+// resumes) and removes the socket file.
+func (s *Server) Close() {
+	s.ln.Close()
+	s.mu.Lock()
+	if s.cur != nil {
+		s.cur.Close()
+	}
+	s.mu.Unlock()
+	<-s.done
+}
+
+func (s *Server) loop() {
+	defer close(s.done)
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.cur = c
+		s.mu.Unlock()
+		ok := s.give(c)
+		s.mu.Lock()
+		s.cur = nil
+		s.mu.Unlock()
+		c.Close()
+		if ok {
+			close(s.released)
+			return
+		}
+	}
+}
+
+// give runs one handoff; true when the taker took over.
+func (s *Server) give(c *net.UnixConn) bool {
+	if err := readWord(c, msgTake, time.Now().Add(5*time.Second)); err != nil {
+		s.log.Warn("handoff: no request from the peer", "err", err)
+		return false
+	}
+	t0 := time.Now()
+	offer, err := s.g.Freeze()
+	if err != nil {
+		_ = send(c, header{Error: err.Error()}, nil)
+		s.log.Warn("handoff: cannot give", "err", err)
+		return false
+	}
+	if err := sendOffer(c, offer); err != nil {
+		s.g.Resume()
+		s.log.Warn("handoff: sending the sockets failed, serving on", "err", err)
+		return false
+	}
+	s.log.Info("handoff: sockets and lease given, serving until the successor is ready", "sockets", len(offer.Sockets), "lease", offer.Lease)
+	if err := readWord(c, msgReady, time.Now().Add(ReadyTimeout)); err != nil {
+		s.g.Resume()
+		s.log.Warn("handoff: the successor went away before it was ready, serving on", "err", err)
+		return false
+	}
+	s.g.Release()
+	s.ln.Close() // the successor serves the path next
+	if err := sendWord(c, msgDone); err != nil {
+		s.log.Warn("handoff: telling the successor", "err", err)
+	}
+	s.log.Info("handoff: released to the successor", "seconds", time.Since(t0).Seconds())
+	return true
+}
+
+func sendOffer(c *net.UnixConn, o Offer) error {
+	_ = c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	defer c.SetWriteDeadline(time.Time{})
+	for i := 0; i < len(o.Sockets); i += perBatch {
+		b := o.Sockets[i:min(i+perBatch, len(o.Sockets))]
+		h := header{Keys: make([]string, len(b))}
+		fds := make([]int, len(b))
+		for j, s := range b {
+			h.Keys[j], fds[j] = s.Key, s.FD
+		}
+		if err := send(c, h, fds); err != nil {
+			return err
+		}
+	}
+	return send(c, header{Lease: o.Lease, Count: len(o.Sockets), Last: true}, nil)
+}

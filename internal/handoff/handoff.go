@@ -1,0 +1,144 @@
+// Package handoff lets a restarting zone agent take over from the running
+// one without a moment in which its endpoints refuse a connection (an
+// upgrade, or any planned restart). Over a Unix socket the running agent,
+// the giver, passes its listening sockets (SCM_RIGHTS) and its lease to
+// its successor, the taker. The giver stops applying changes while it
+// gives and keeps serving; once the taker has applied its first round on
+// the same sockets and lease, the giver releases: it stops accepting
+// (connections waiting in the shared sockets' queues go to the taker),
+// lets its open connections finish and exits without revoking the lease,
+// so no report is withdrawn and rewritten. If the taker goes away before
+// it says it is ready, the giver resumes as if nothing had happened.
+//
+// The protocol is a few SOCK_SEQPACKET messages: the taker sends "take";
+// the giver answers with batches {"keys":[...]} carrying the descriptors
+// in order, then {"lease":ID,"count":N} (or {"error":...}); the taker
+// sends "ready"; the giver releases and answers "released", after which
+// the taker may serve the socket path itself for the next restart.
+package handoff
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Socket is one listening socket handed over: Key names it (see Key), FD
+// is its descriptor.
+type Socket struct {
+	Key string
+	FD  int
+}
+
+// Offer is what a giver hands over.
+type Offer struct {
+	Lease   int64
+	Sockets []Socket
+}
+
+// Key names a listening socket: its protocol ("tcp", "udp"), the VPC it
+// is in ("" for the machine's network) and its address.
+func Key(proto, vpcID string, addr netip.AddrPort) string {
+	return proto + " " + vpcID + " " + netip.AddrPortFrom(addr.Addr().Unmap(), addr.Port()).String()
+}
+
+const (
+	network  = "unixpacket"
+	perBatch = 200     // descriptors per message (the kernel's limit is 253)
+	maxMsg   = 1 << 16 // bytes per message
+	msgTake  = "take"
+	msgReady = "ready"
+	msgDone  = "released"
+)
+
+// header is the giver's message: a batch of keys (with as many
+// descriptors), the closing summary, or an error.
+type header struct {
+	Keys  []string `json:"keys,omitempty"`
+	Lease int64    `json:"lease,omitempty"`
+	Count int      `json:"count,omitempty"`
+	Last  bool     `json:"last,omitempty"`
+	Error string   `json:"error,omitempty"`
+}
+
+func send(c *net.UnixConn, h header, fds []int) error {
+	b, err := json.Marshal(h)
+	if err != nil {
+		return err
+	}
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	_, _, err = c.WriteMsgUnix(b, oob, nil)
+	return err
+}
+
+// recv reads one giver message and the descriptors it carries (owned by
+// the caller, even with an error).
+func recv(c *net.UnixConn) (header, []int, error) {
+	b, oob := make([]byte, maxMsg), make([]byte, unix.CmsgSpace(perBatch*4))
+	n, oobn, flags, _, err := c.ReadMsgUnix(b, oob)
+	if err != nil {
+		return header{}, nil, err
+	}
+	var fds []int
+	if oobn > 0 {
+		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+		if err != nil {
+			return header{}, nil, fmt.Errorf("handoff: control message: %w", err)
+		}
+		for _, m := range msgs {
+			got, err := unix.ParseUnixRights(&m)
+			if err != nil {
+				return header{}, fds, fmt.Errorf("handoff: descriptors: %w", err)
+			}
+			fds = append(fds, got...)
+		}
+	}
+	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
+		return header{}, fds, errors.New("handoff: message truncated")
+	}
+	var h header
+	if err := json.Unmarshal(b[:n], &h); err != nil {
+		return header{}, fds, fmt.Errorf("handoff: bad message: %w", err)
+	}
+	if h.Error != "" {
+		return h, fds, fmt.Errorf("handoff: giver: %s", h.Error)
+	}
+	if len(h.Keys) != len(fds) {
+		return h, fds, fmt.Errorf("handoff: %d keys with %d descriptors", len(h.Keys), len(fds))
+	}
+	return h, fds, nil
+}
+
+// word sends or expects one of the short protocol words.
+func sendWord(c *net.UnixConn, w string) error {
+	_, err := c.Write([]byte(w))
+	return err
+}
+
+func readWord(c *net.UnixConn, want string, deadline time.Time) error {
+	_ = c.SetReadDeadline(deadline)
+	defer c.SetReadDeadline(time.Time{})
+	b := make([]byte, 64)
+	n, err := c.Read(b)
+	if err != nil {
+		return err
+	}
+	if string(b[:n]) != want {
+		return fmt.Errorf("handoff: got %q, want %q", b[:n], want)
+	}
+	return nil
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		_ = unix.Close(fd)
+	}
+}

@@ -1,0 +1,108 @@
+package handoff
+
+import (
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+
+	"github.com/privlink/privlink/internal/netdrv"
+)
+
+// Sockets is the taker's netdrv.Sockets: where a handed-over socket has
+// the key of a listener asked for, it is used instead of binding anew
+// (the giver still listens on the same address until it releases).
+type Sockets struct {
+	netdrv.Sockets
+	mu  sync.Mutex
+	fds map[string]int
+}
+
+// NewSockets wraps s with the handed-over sockets (it owns their
+// descriptors from now on).
+func NewSockets(s netdrv.Sockets, given []Socket) *Sockets {
+	m := make(map[string]int, len(given))
+	for _, g := range given {
+		if old, ok := m[g.Key]; ok {
+			closeAll([]int{old})
+		}
+		m[g.Key] = g.FD
+	}
+	return &Sockets{Sockets: s, fds: m}
+}
+
+func (s *Sockets) take(key string) (int, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fd, ok := s.fds[key]
+	delete(s.fds, key)
+	return fd, ok
+}
+
+// Listen implements netdrv.Sockets.
+func (s *Sockets) Listen(vpcID string, addr netip.AddrPort) (net.Listener, error) {
+	lns, errs := s.ListenMany(vpcID, []netip.AddrPort{addr})
+	return lns[0], errs[0]
+}
+
+// ListenMany implements netdrv.Sockets: the handed-over sockets of the
+// batch, and the others bound by the wrapped driver.
+func (s *Sockets) ListenMany(vpcID string, addrs []netip.AddrPort) ([]net.Listener, []error) {
+	lns, errs := make([]net.Listener, len(addrs)), make([]error, len(addrs))
+	var rest []netip.AddrPort
+	var at []int
+	for i, a := range addrs {
+		fd, ok := s.take(Key("tcp", vpcID, a))
+		if !ok {
+			rest, at = append(rest, a), append(at, i)
+			continue
+		}
+		f := os.NewFile(uintptr(fd), Key("tcp", vpcID, a))
+		lns[i], errs[i] = net.FileListener(f)
+		f.Close()
+	}
+	if len(rest) > 0 {
+		rl, re := s.Sockets.ListenMany(vpcID, rest)
+		for j, i := range at {
+			lns[i], errs[i] = rl[j], re[j]
+		}
+	}
+	return lns, errs
+}
+
+// Listener returns the handed-over TCP listener of key, if there is one
+// (nil, nil if not): sockets outside the driver, like the management
+// listener.
+func (s *Sockets) Listener(key string) (net.Listener, error) {
+	fd, ok := s.take(key)
+	if !ok {
+		return nil, nil
+	}
+	f := os.NewFile(uintptr(fd), key)
+	defer f.Close()
+	return net.FileListener(f)
+}
+
+// ListenPacket implements netdrv.Sockets.
+func (s *Sockets) ListenPacket(vpcID string, addr netip.AddrPort) (net.PacketConn, error) {
+	fd, ok := s.take(Key("udp", vpcID, addr))
+	if !ok {
+		return s.Sockets.ListenPacket(vpcID, addr)
+	}
+	f := os.NewFile(uintptr(fd), Key("udp", vpcID, addr))
+	defer f.Close()
+	return net.FilePacketConn(f)
+}
+
+// CloseUnused closes the handed-over sockets nothing asked for (endpoints
+// gone during the handoff) and returns how many.
+func (s *Sockets) CloseUnused() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := len(s.fds)
+	for k, fd := range s.fds {
+		closeAll([]int{fd})
+		delete(s.fds, k)
+	}
+	return n
+}

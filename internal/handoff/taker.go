@@ -1,0 +1,87 @@
+package handoff
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"syscall"
+	"time"
+)
+
+// Taken is a taker's handoff in progress: the offer is its own (the
+// descriptors too) until Ready or Abort.
+type Taken struct {
+	Offer
+	c *net.UnixConn
+}
+
+// Take asks the agent serving path for its sockets and lease. With nobody
+// there (no socket file, or a stale one) it returns nil, nil: start as
+// usual.
+func Take(path string, timeout time.Duration) (*Taken, error) {
+	c, err := net.DialUnix(network, nil, &net.UnixAddr{Name: path, Net: network})
+	if errors.Is(err, os.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("handoff: reach the running agent at %s: %w", path, err)
+	}
+	t := &Taken{c: c}
+	if err := t.receive(timeout); err != nil {
+		closeAll(socketFDs(t.Sockets))
+		c.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+func (t *Taken) receive(timeout time.Duration) error {
+	_ = t.c.SetDeadline(time.Now().Add(timeout))
+	defer t.c.SetDeadline(time.Time{})
+	if err := sendWord(t.c, msgTake); err != nil {
+		return fmt.Errorf("handoff: ask: %w", err)
+	}
+	for {
+		h, fds, err := recv(t.c)
+		if err != nil {
+			closeAll(fds)
+			return err
+		}
+		for i, k := range h.Keys {
+			t.Sockets = append(t.Sockets, Socket{Key: k, FD: fds[i]})
+		}
+		if h.Last {
+			if h.Count != len(t.Sockets) {
+				return fmt.Errorf("handoff: %d sockets announced, %d received", h.Count, len(t.Sockets))
+			}
+			t.Lease = h.Lease
+			return nil
+		}
+	}
+}
+
+// Ready tells the giver that the taker serves; it returns once the giver
+// has stopped accepting and given up the socket path.
+func (t *Taken) Ready(timeout time.Duration) error {
+	defer t.c.Close()
+	if err := sendWord(t.c, msgReady); err != nil {
+		return fmt.Errorf("handoff: tell the giver: %w", err)
+	}
+	if err := readWord(t.c, msgDone, time.Now().Add(timeout)); err != nil {
+		return fmt.Errorf("handoff: the giver's release: %w", err)
+	}
+	return nil
+}
+
+// Abort gives up: the giver resumes serving. The descriptors stay the
+// caller's to close.
+func (t *Taken) Abort() { t.c.Close() }
+
+func socketFDs(ss []Socket) []int {
+	fds := make([]int, len(ss))
+	for i, s := range ss {
+		fds[i] = s.FD
+	}
+	return fds
+}

@@ -1,0 +1,134 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/privlink/privlink/internal/handoff"
+)
+
+// The handoff of a standalone zone agent (Config.HandoffSocket, package
+// handoff): a starting agent takes the running one's sockets and lease
+// (takeOver), and once ready tells it so and serves the path for its own
+// successor (serveHandoff).
+
+// takeOver asks the agent serving HandoffSocket, if any, for its sockets
+// and lease; the sockets replace binding anew wherever their keys match.
+func (s *Server) takeOver() error {
+	if s.cfg.HandoffSocket == "" {
+		return nil
+	}
+	t, err := handoff.Take(s.cfg.HandoffSocket, time.Minute)
+	if err != nil || t == nil {
+		return err
+	}
+	s.taken = t
+	s.handed = handoff.NewSockets(s.Driver.Sockets, t.Sockets)
+	s.Driver.Sockets = s.handed
+	s.log.Info("handoff: taking over from the running agent", "sockets", len(t.Sockets), "lease", t.Lease)
+	return nil
+}
+
+// adoptLease is the predecessor's lease (0: none).
+func (s *Server) adoptLease() int64 {
+	if s.taken == nil {
+		return 0
+	}
+	return s.taken.Lease
+}
+
+// handedListener is the handed-over TCP listener of key (nil: none).
+func (s *Server) handedListener(key string) (net.Listener, error) {
+	if s.handed == nil {
+		return nil, nil
+	}
+	return s.handed.Listener(key)
+}
+
+func mgmtKey(addr string) string { return "mgmt " + addr }
+
+// serveHandoff runs once the process is ready: it releases the
+// predecessor, if any, and answers a successor on HandoffSocket.
+func (s *Server) serveHandoff() error {
+	if s.cfg.HandoffSocket == "" {
+		return nil
+	}
+	if s.taken != nil {
+		unused := s.handed.CloseUnused()
+		err := s.taken.Ready(30 * time.Second)
+		s.taken = nil
+		if err != nil {
+			// It may still accept beside us until it exits: harmless.
+			s.log.Warn("handoff: the predecessor did not confirm its release", "err", err)
+		} else {
+			s.log.Info("handoff: took over", "unusedSockets", unused)
+		}
+	}
+	srv, err := handoff.Serve(s.cfg.HandoffSocket, giver{s}, s.log)
+	if err != nil {
+		return fmt.Errorf("handoff socket %s: %w", s.cfg.HandoffSocket, err)
+	}
+	s.handoff = srv
+	return nil
+}
+
+// abortTakeOver lets the predecessor serve on when this start failed.
+func (s *Server) abortTakeOver() {
+	if s.taken != nil {
+		s.taken.Abort()
+		s.handed.CloseUnused()
+		s.taken = nil
+	}
+}
+
+// HandedOver is closed once a successor has taken over (never without
+// HandoffSocket): the caller stops the process, which then drains.
+func (s *Server) HandedOver() <-chan struct{} {
+	if s.handoff == nil {
+		return nil
+	}
+	return s.handoff.Released()
+}
+
+// giver is the process's side of a handoff: the zone agent's, plus the
+// management listener.
+type giver struct{ s *Server }
+
+func (g giver) agent() handoff.Giver {
+	for _, a := range g.s.Agents {
+		return a // a handoff process has exactly one (Config checks)
+	}
+	return nil
+}
+
+func (g giver) Freeze() (handoff.Offer, error) {
+	a := g.agent()
+	if a == nil {
+		return handoff.Offer{}, errors.New("no zone agent")
+	}
+	o, err := a.Freeze()
+	if err != nil {
+		return o, err
+	}
+	if tl, ok := g.s.mgmtLn.(*net.TCPListener); ok {
+		if rc, err := tl.SyscallConn(); err == nil {
+			_ = rc.Control(func(fd uintptr) {
+				o.Sockets = append(o.Sockets, handoff.Socket{Key: mgmtKey(g.s.cfg.MetricsListen), FD: int(fd)})
+			})
+		}
+	}
+	return o, nil
+}
+
+func (g giver) Resume() { g.agent().Resume() }
+
+// Release stops the agent accepting and the management server (the
+// successor serves /metrics and /readyz on the same socket now).
+func (g giver) Release() {
+	g.agent().Release()
+	if g.s.mgmt != nil {
+		_ = g.s.mgmt.Close()
+	}
+}
