@@ -1,0 +1,216 @@
+package main_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/privlink/privlink/internal/handoff"
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/store"
+	"github.com/privlink/privlink/internal/testenv"
+)
+
+// TestAgentHandoff restarts zone i's `privlink agent` by starting its
+// successor with the same --handoff-socket while clients keep opening
+// connections: not one connection is refused or reset, a connection open
+// across the handoff keeps working until the old process's drain ends, the
+// endpoint's report is not rewritten (same lease, same revision), and the
+// successor serves the zone and /metrics on the same address. A taker
+// that goes away before it is ready leaves the running agent serving.
+func TestAgentHandoff(t *testing.T) {
+	testenv.NeedRoot(t)
+	e := testenv.Start(t, testenv.Options{AgentZones: []string{"cn-hangzhou-h"}})
+	dir := t.TempDir()
+	sock, metricsAddr := filepath.Join(dir, "agent-i.sock"), fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	newAgent := func(name string) *proc {
+		return &proc{t: t, name: name, logFile: filepath.Join(dir, name+".log"), readyz: "http://" + metricsAddr + "/readyz",
+			args: append([]string{"agent", "--zone", "cn-hangzhou-i", "--netns-prefix", e.Prefix, "--metrics-listen", metricsAddr,
+				"--handoff-socket", sock, "--drain-timeout", "3s", "--log-level", "info"}, e.EtcdFlags()...)}
+	}
+	old := newAgent("agent-old")
+	old.start()
+	t.Cleanup(old.kill)
+	old.waitReady()
+
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
+	for _, h := range s.ProviderHosts {
+		e.Serve(t, h.HostID, 6001, func(c net.Conn) { io.Copy(c, c) })
+	}
+	ep := s.WaitEndpoint(t, func(ep model.Endpoint) bool {
+		return ep.EndpointStatus == model.StatusActive && ep.Zones[1].ZoneStatus == model.ZoneConnected
+	})
+	zoneI := netip.MustParseAddrPort(ep.Zones[1].IP.String() + ":6001")
+	dial := func() (net.Conn, *bufio.Reader, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		c, err := e.Driver.Sockets.DialHost(ctx, s.ConsumerHost.HostID, zoneI)
+		if err != nil {
+			return nil, nil, err
+		}
+		return c, bufio.NewReader(c), nil
+	}
+	ping := func(c net.Conn, r *bufio.Reader) error {
+		c.SetDeadline(time.Now().Add(2 * time.Second))
+		fmt.Fprintln(c, "ping")
+		line, err := r.ReadString('\n')
+		if err == nil && line != "ping\n" {
+			err = fmt.Errorf("echo %q", line)
+		}
+		return err
+	}
+	echo := func() error {
+		c, r, err := dial()
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return ping(c, r)
+	}
+	testenv.Eventually(t, "zone i through the agent", echo)
+
+	ctx := context.Background()
+	reportKey := e.Store.ReportKey("cn-hangzhou-i", ep.EndpointID)
+	var rep0 model.ZoneReport
+	var rev0 int64
+	testenv.Eventually(t, "zone i's report healthy", func() (err error) {
+		if rep0, rev0, err = store.Get[model.ZoneReport](ctx, e.Store, reportKey); err == nil && !rep0.Healthy {
+			err = fmt.Errorf("report %+v", rep0)
+		}
+		return err
+	})
+	lease0, _ := e.Store.LeaseOf(ctx, reportKey)
+
+	// A taker that goes away before it is ready: the agent serves on.
+	tk, err := handoff.Take(sock, 10*time.Second)
+	if err != nil || tk == nil {
+		t.Fatalf("take: %v %v", tk, err)
+	}
+	if len(tk.Sockets) < 2 || tk.Lease != lease0 {
+		t.Errorf("offer: %d sockets, lease %x; want the listener and /metrics, lease %x", len(tk.Sockets), tk.Lease, lease0)
+	}
+	for _, so := range tk.Sockets {
+		syscall.Close(so.FD)
+	}
+	tk.Abort()
+	if err := echo(); err != nil {
+		t.Fatalf("after an aborted handoff: %v", err)
+	}
+
+	// Connections opened all through the handoff.
+	held, heldR, err := dial()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	var ok, failed atomic.Int64
+	var firstErr atomic.Value
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if err := echo(); err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err)
+				} else {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	time.Sleep(300 * time.Millisecond)
+
+	next := newAgent("agent-new")
+	t0 := time.Now()
+	next.start()
+	t.Cleanup(next.kill)
+	select {
+	case <-old.exited:
+		t.Fatalf("the old agent exited before its successor was ready:\n%s", old.tail())
+	case <-time.After(100 * time.Millisecond):
+	}
+	// /readyz answers from the old process until it releases: wait for
+	// the successor's word instead.
+	for !strings.Contains(next.tail(), "handoff: took over") {
+		select {
+		case <-next.exited:
+			t.Fatalf("the successor exited:\n%s", next.tail())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Since(t0) > 45*time.Second {
+			t.Fatalf("no takeover in 45s:\n%s", next.tail())
+		}
+	}
+	released := time.Since(t0)
+	next.waitReady()
+	if err := ping(held, heldR); err != nil {
+		t.Errorf("a connection open across the handoff broke at once: %v", err)
+	}
+	select {
+	case <-old.exited:
+	case <-time.After(15 * time.Second):
+		t.Fatalf("the old agent did not exit after handing over:\n%s", old.tail())
+	}
+	old.cmd = nil
+	drained := time.Since(t0)
+	time.Sleep(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	t.Logf("successor ready in %s, old exited after %s; %d connections ok, %d failed", released, drained, ok.Load(), failed.Load())
+	if failed.Load() > 0 {
+		t.Errorf("%d connections failed during the handoff (first: %v)\nold:\n%s\nnew:\n%s", failed.Load(), firstErr.Load(), old.tail(), next.tail())
+	}
+	if ok.Load() < 20 {
+		t.Errorf("only %d connections during the handoff", ok.Load())
+	}
+	if ping(held, heldR) == nil {
+		t.Error("the old agent's connection outlived its drain timeout")
+	}
+	if !strings.Contains(old.tail(), "handoff: released to the successor") {
+		t.Errorf("old agent's log lacks the release:\n%s", old.tail())
+	}
+
+	// The successor serves: same report (lease, revision), its own /metrics.
+	if err := echo(); err != nil {
+		t.Fatalf("after the handoff: %v", err)
+	}
+	rep1, rev1, err := store.Get[model.ZoneReport](ctx, e.Store, reportKey)
+	lease1, _ := e.Store.LeaseOf(ctx, reportKey)
+	if err != nil || rev1 != rev0 || lease1 != lease0 {
+		t.Errorf("report rewritten: revision %d → %d, lease %x → %x (%v)\n%+v\n%+v", rev0, rev1, lease0, lease1, err, rep0, rep1)
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), `privlink_proxy_connections_total{endpoint_id="`+ep.EndpointID) {
+		t.Errorf("the successor's /metrics has not counted the endpoint's connections")
+	}
+
+	// A plain stop still withdraws the zone.
+	next.stop()
+	if echo() == nil {
+		t.Error("zone i still serves after its agent stopped")
+	}
+}
