@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -43,7 +44,8 @@ func (a *plAgent) start() error {
 	args := []string{"agent", "--zone", a.zone, "--network", "netns", "--netns-prefix", a.srv.prefix,
 		"--metrics-listen", a.metrics, "--etcd-endpoints", a.srv.etcdClient,
 		"--etcd-cacert", filepath.Join(pki, "ca.crt"), "--etcd-cert", filepath.Join(pki, "client.crt"), "--etcd-key", filepath.Join(pki, "client.key"),
-		"--proxy-fds", strconv.Itoa(a.srv.proxyFDs), "--endpoint-fd-share", "1"}
+		"--proxy-fds", strconv.Itoa(a.srv.proxyFDs), "--endpoint-fd-share", "1",
+		"--handoff-socket", a.handoffSocket(), "--drain-timeout", "10s"}
 	if dir := profileDir(); dir != "" {
 		args = append(args, "--debug-pprof",
 			"--startup-cpuprofile", filepath.Join(dir, fmt.Sprintf("privlink-agent-startup-%d.pprof", a.starts)))
@@ -81,3 +83,31 @@ func (a *plAgent) stop() error {
 }
 
 func (a *plAgent) running() bool { return a.p != nil && !a.p.exited() }
+
+func (a *plAgent) handoffSocket() string {
+	return filepath.Join(a.srv.dataDir, "agent-"+a.zone+".sock")
+}
+
+// waitTookOver waits until the agent, started beside a running one with
+// the same --handoff-socket, has taken over: its first round is applied
+// on the handed sockets and the predecessor stopped accepting. (/readyz
+// cannot tell: the predecessor answers it on the same address until then.)
+func (a *plAgent) waitTookOver(ctx context.Context, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		b, _ := os.ReadFile(a.logPath())
+		switch {
+		case strings.Contains(string(b), "handoff: took over"):
+			return nil
+		case a.p.exited():
+			return fmt.Errorf("privlink agent exited during the handoff: %s", lastLines(string(b), 8))
+		case time.Now().After(deadline):
+			return fmt.Errorf("no handoff in %s: %s", timeout, lastLines(string(b), 8))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}

@@ -315,21 +315,29 @@ func (h *harness) probeEcho(target string, timeout time.Duration) (time.Duration
 }
 
 func probeCall(c *interactive, mode, target string, timeout time.Duration) (time.Duration, error) {
+	d, _, err := probeCallExtra(c, mode, target, timeout)
+	return d, err
+}
+
+// probeCallExtra is probeCall that also returns what follows the time in
+// the reply (echoall: when the addresses had served, and refusals).
+func probeCallExtra(c *interactive, mode, target string, timeout time.Duration) (time.Duration, string, error) {
 	addr := withPort(target, portEcho)
 	if mode == "connect" || mode == "echoall" {
 		addr = target
 	}
 	reply, err := c.call(fmt.Sprintf("%s %s %d", mode, addr, timeout.Milliseconds()), timeout+10*time.Second)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if v, ok := strings.CutPrefix(reply, "ok "); ok {
 		var us int64
 		_, err := fmt.Sscan(v, &us)
-		if _, spread, ok := strings.Cut(v, " "); ok {
-			slog.Info("probe", "mode", mode, "took", time.Duration(us)*time.Microsecond, "served", spread)
+		_, extra, ok := strings.Cut(v, " ")
+		if ok {
+			slog.Info("probe", "mode", mode, "took", time.Duration(us)*time.Microsecond, "served", extra)
 		}
-		return time.Duration(us) * time.Microsecond, err
+		return time.Duration(us) * time.Microsecond, extra, err
 	}
-	return 0, errors.New(strings.TrimPrefix(reply, "err "))
+	return 0, "", errors.New(strings.TrimPrefix(reply, "err "))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -56,8 +58,9 @@ func probeMain(args []string) error {
 			extra := ""
 			if f[0] == "echoall" {
 				var firsts []time.Duration
+				refusals.Store(0)
 				if d, firsts, err = probeAll(f[1], timeout); err == nil {
-					extra = spread(firsts)
+					extra = fmt.Sprintf("%s refused=%d", spread(firsts), refusals.Load())
 				}
 			} else {
 				d, err = probe(f[0] == "echo", f[1], timeout)
@@ -71,6 +74,16 @@ func probeMain(args []string) error {
 			}
 			fmt.Printf("ok %d%s\n", d.Microseconds(), extra)
 		}
+	}
+}
+
+// refusals counts the attempts a client would have seen refused or reset
+// (not the ones timed out or cancelled because another attempt won).
+var refusals atomic.Int64
+
+func countRefusal(err error) {
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		refusals.Add(1)
 	}
 }
 
@@ -89,6 +102,7 @@ func probe(echo bool, addr string, timeout time.Duration) (time.Duration, error)
 		defer acancel()
 		c, err := dialer.DialContext(actx, "tcp4", addr)
 		if err != nil {
+			countRefusal(err)
 			lastErr.Store(err.Error())
 			return
 		}
@@ -100,6 +114,7 @@ func probe(echo bool, addr string, timeout time.Duration) (time.Duration, error)
 				_, err = io.ReadFull(c, buf)
 			}
 			if err != nil {
+				countRefusal(err)
 				lastErr.Store(err.Error())
 				return
 			}

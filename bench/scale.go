@@ -152,6 +152,11 @@ func (h *harness) scale(ctx context.Context) error {
 	}
 	h.rep.add("scale-sweep", pathPrivlink, time.Since(tSweep).Seconds())
 	for run := 1; run <= h.cfg.Runs && ctx.Err() == nil; run++ {
+		if h.srv.agent != nil {
+			if err := h.scaleHandoff(ctx, nets); err != nil {
+				return fmt.Errorf("handoff %d: %w", run, err)
+			}
+		}
 		if err := h.scaleRestart(ctx, run, nets); err != nil {
 			return fmt.Errorf("restart %d: %w", run, err)
 		}
@@ -323,7 +328,15 @@ func (h *harness) kernelObjects(ctx context.Context) (nftLines, conntrack int) {
 // scaleServeAll probes every endpoint of every VPC (the VPCs in
 // parallel) and returns when all carried a round trip.
 func (h *harness) scaleServeAll(nets []*scaleNet, timeout time.Duration) error {
+	_, err := h.scaleSweep(nets, timeout)
+	return err
+}
+
+// scaleSweep is scaleServeAll that also returns the attempts refused or
+// reset on the way (a probe retries them until the endpoint serves).
+func (h *harness) scaleSweep(nets []*scaleNet, timeout time.Duration) (int, error) {
 	errs := make(chan error, len(nets))
+	var refused atomic.Int64
 	for i, sn := range nets {
 		go func() {
 			file := filepath.Join(h.tmp, fmt.Sprintf("scale-enis-%d", i))
@@ -335,7 +348,11 @@ func (h *harness) scaleServeAll(nets []*scaleNet, timeout time.Duration) error {
 				errs <- err
 				return
 			}
-			_, err := probeCall(sn.probe, "echoall", file, timeout)
+			_, extra, err := probeCallExtra(sn.probe, "echoall", file, timeout)
+			if _, n, ok := strings.Cut(extra, "refused="); ok {
+				v, _ := strconv.Atoi(n)
+				refused.Add(int64(v))
+			}
 			errs <- err
 		}()
 	}
@@ -345,7 +362,7 @@ func (h *harness) scaleServeAll(nets []*scaleNet, timeout time.Duration) error {
 			first = err
 		}
 	}
-	return first
+	return int(refused.Load()), first
 }
 
 // scaleList times GET /v1/endpoints listing every endpoint (all pages).
@@ -477,6 +494,55 @@ func (h *harness) scaleRestart(ctx context.Context, run int, nets []*scaleNet) e
 	return nil
 }
 
+// scaleHandoff restarts zone h's agent the planned way: its successor
+// starts beside it with the same --handoff-socket and takes over its
+// sockets and lease. From the successor's start it times the takeover
+// and a sweep begun at once until every endpoint carried a round trip,
+// counting the attempts refused or reset (a client would have seen
+// them); then, the predecessor gone, a sweep served by the successor.
+func (h *harness) scaleHandoff(ctx context.Context, nets []*scaleNet) error {
+	a := h.srv.agent
+	old := a.p
+	t0 := time.Now()
+	if err := a.start(); err != nil {
+		return err
+	}
+	var took time.Duration
+	tookCh := make(chan error, 1)
+	go func() {
+		err := a.waitTookOver(ctx, 5*time.Minute)
+		took = time.Since(t0)
+		tookCh <- err
+	}()
+	refused, err := h.scaleSweep(nets, 5*time.Minute)
+	all := time.Since(t0)
+	if terr := <-tookCh; terr != nil {
+		return terr
+	}
+	if err != nil {
+		return fmt.Errorf("sweep during the handoff: %w", err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); !old.exited(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			return errors.New("the predecessor did not exit after the handoff")
+		}
+	}
+	gone := time.Since(t0)
+	t1 := time.Now()
+	refusedAfter, err := h.scaleSweep(nets, 5*time.Minute)
+	if err != nil {
+		return fmt.Errorf("sweep after the handoff: %w", err)
+	}
+	after := time.Since(t1)
+	h.rep.add("scale-agent-handoff-took", pathPrivlink, took.Seconds())
+	h.rep.add("scale-agent-handoff-all", pathPrivlink, all.Seconds())
+	h.rep.add("scale-agent-handoff-refused", pathPrivlink, float64(refused+refusedAfter))
+	h.rep.add("scale-agent-handoff-after", pathPrivlink, after.Seconds())
+	slog.Info("measured", "workload", "scale-agent-handoff", "tookOver", took.Round(time.Millisecond), "allServed", all.Round(time.Millisecond),
+		"predecessorGone", gone.Round(time.Millisecond), "refused", refused, "sweepAfter", after.Round(time.Millisecond), "refusedAfter", refusedAfter)
+	return nil
+}
+
 func scaleRows(cfg Config) []rowDef {
 	n := cfg.ScaleEndpoints
 	s := fmt.Sprintf("scale (%s): ", cfg.ScaleMode)
@@ -506,6 +572,10 @@ func scaleRows(cfg Config) []rowDef {
 		restart = []rowDef{
 			row("scale-agent-restart-ready", fmt.Sprintf("zone agent process restart with %d endpoints → its /readyz", n), "s"),
 			row("scale-agent-restart-all", fmt.Sprintf("zone agent process restart with %d endpoints → every endpoint carried a round trip", n), "s"),
+			row("scale-agent-handoff-took", fmt.Sprintf("zone agent handoff (--handoff-socket) with %d endpoints → the successor took over", n), "s"),
+			row("scale-agent-handoff-all", fmt.Sprintf("zone agent handoff with %d endpoints → every endpoint carried a round trip (sweep from the successor's start)", n), "s"),
+			row("scale-agent-handoff-refused", "zone agent handoff: connection attempts refused or reset (during and after)", "attempts"),
+			row("scale-agent-handoff-after", fmt.Sprintf("zone agent handoff: a round trip through every endpoint, successor alone, %d endpoints", n), "s"),
 		}
 	}
 	out = append(out,
