@@ -107,6 +107,31 @@ func TestAgentHandoff(t *testing.T) {
 	if err := echo(); err != nil {
 		t.Fatalf("after an aborted handoff: %v", err)
 	}
+	// A successor that fails after taking the sockets and lease (its
+	// management address is taken): the agent serves on, its lease intact.
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	failing := newAgent("agent-failing")
+	failing.args = append(failing.args, "--metrics-listen", busy.Addr().String())
+	failing.start()
+	select {
+	case <-failing.exited:
+	case <-time.After(45 * time.Second):
+		t.Fatalf("the failing successor did not exit:\n%s", failing.tail())
+	}
+	if !strings.Contains(failing.tail(), "handoff: taking over") {
+		t.Fatalf("the failing successor did not take over first:\n%s", failing.tail())
+	}
+	time.Sleep(4 * time.Second) // past the lease TTL
+	if err := echo(); err != nil {
+		t.Fatalf("after a failed successor: %v", err)
+	}
+	if l, err := e.Store.LeaseOf(ctx, reportKey); err != nil || l != lease0 {
+		t.Fatalf("after a failed successor the report's lease is %x (%v), want %x", l, err, lease0)
+	}
 
 	// Connections opened all through the handoff.
 	held, heldR, err := dial()

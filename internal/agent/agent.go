@@ -88,7 +88,8 @@ type Agent struct {
 	natDelta *natDelta                // what applyNAT's rounds after a full one patch (nat_delta.go); run goroutine only
 
 	roundMu  sync.Mutex  // held by a round, and by a handoff from Freeze to Resume or Release (handoff.go)
-	released atomic.Bool // handed over: no round runs again
+	released  atomic.Bool // handed over: no round runs again
+	keepLease atomic.Bool // shutdown abandons the lease instead of revoking it (KeepLease)
 	adopting bool        // AdoptLease: the first report adopts the predecessor's; run goroutine only
 
 	node      nodeState       // node mode only (node.go)
@@ -297,6 +298,9 @@ func (a *Agent) shutdown() {
 		h.Close()
 	}
 	a.healthMu.Unlock()
+	if a.keepLease.Load() {
+		a.lease.Abandon()
+	}
 	a.lease.Drop()
 	a.ready.Store(false)
 }

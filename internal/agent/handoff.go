@@ -62,6 +62,11 @@ func (a *Agent) Release() {
 	a.lease.Abandon()
 }
 
+// KeepLease makes shutdown give up the lease without revoking it: a
+// process that took over from a predecessor and then failed to start
+// leaves the predecessor's lease, and its zone, alone.
+func (a *Agent) KeepLease() { a.keepLease.Store(true) }
+
 // drain waits, after a Release, until the open connections have ended or
 // DrainTimeout has passed; shutdown then closes what is left.
 func (a *Agent) drain() {

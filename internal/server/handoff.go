@@ -74,9 +74,13 @@ func (s *Server) serveHandoff() error {
 	return nil
 }
 
-// abortTakeOver lets the predecessor serve on when this start failed.
+// abortTakeOver lets the predecessor serve on when this start failed:
+// its lease is not revoked by our agent's shutdown.
 func (s *Server) abortTakeOver() {
 	if s.taken != nil {
+		for _, a := range s.Agents {
+			a.KeepLease()
+		}
 		s.taken.Abort()
 		s.handed.CloseUnused()
 		s.taken = nil
