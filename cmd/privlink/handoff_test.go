@@ -27,7 +27,8 @@ import (
 // connections: not one connection is refused or reset, a connection open
 // across the handoff keeps working until the old process's drain ends, the
 // endpoint's report is not rewritten (same lease, same revision), and the
-// successor serves the zone and /metrics on the same address. A taker
+// successor serves the zone (TCP and UDP ports) and /metrics on the same
+// address. A taker
 // that goes away before it is ready leaves the running agent serving.
 func TestAgentHandoff(t *testing.T) {
 	testenv.NeedRoot(t)
@@ -44,9 +45,24 @@ func TestAgentHandoff(t *testing.T) {
 	t.Cleanup(old.kill)
 	old.waitReady()
 
-	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true, UDPPorts: []int{7}})
 	for _, h := range s.ProviderHosts {
 		e.Serve(t, h.HostID, 6001, func(c net.Conn) { io.Copy(c, c) })
+		pc, err := e.Driver.Sockets.ListenPacketHost(h.HostID, netip.MustParseAddrPort("0.0.0.0:7"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { pc.Close() })
+		go func() {
+			buf := make([]byte, 2048)
+			for {
+				n, from, err := pc.ReadFrom(buf)
+				if err != nil {
+					return
+				}
+				pc.WriteTo(buf[:n], from)
+			}
+		}()
 	}
 	ep := s.WaitEndpoint(t, func(ep model.Endpoint) bool {
 		return ep.EndpointStatus == model.StatusActive && ep.Zones[1].ZoneStatus == model.ZoneConnected
@@ -79,6 +95,24 @@ func TestAgentHandoff(t *testing.T) {
 		return ping(c, r)
 	}
 	testenv.Eventually(t, "zone i through the agent", echo)
+	udpEcho := func() error {
+		pc, err := e.Driver.Sockets.ListenPacketHost(s.ConsumerHost.HostID, netip.MustParseAddrPort("0.0.0.0:0"))
+		if err != nil {
+			return err
+		}
+		defer pc.Close()
+		if _, err := pc.WriteTo([]byte("u-ping"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(zoneI.Addr(), 7))); err != nil {
+			return err
+		}
+		pc.SetReadDeadline(time.Now().Add(time.Second))
+		buf := make([]byte, 64)
+		n, _, err := pc.ReadFrom(buf)
+		if err == nil && string(buf[:n]) != "u-ping" {
+			err = fmt.Errorf("udp echo %q", buf[:n])
+		}
+		return err
+	}
+	testenv.Eventually(t, "zone i's UDP port through the agent", udpEcho)
 
 	ctx := context.Background()
 	reportKey := e.Store.ReportKey("cn-hangzhou-i", ep.EndpointID)
@@ -214,9 +248,13 @@ func TestAgentHandoff(t *testing.T) {
 		t.Errorf("old agent's log lacks the release:\n%s", old.tail())
 	}
 
-	// The successor serves: same report (lease, revision), its own /metrics.
+	// The successor serves (TCP and UDP): same report (lease, revision),
+	// its own /metrics.
 	if err := echo(); err != nil {
 		t.Fatalf("after the handoff: %v", err)
+	}
+	if err := udpEcho(); err != nil {
+		t.Errorf("UDP after the handoff: %v", err)
 	}
 	rep1, rev1, err := store.Get[model.ZoneReport](ctx, e.Store, reportKey)
 	lease1, _ := e.Store.LeaseOf(ctx, reportKey)
