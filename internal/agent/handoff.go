@@ -24,9 +24,6 @@ func (a *Agent) Freeze() (handoff.Offer, error) {
 	case !a.ready.Load():
 		a.roundMu.Unlock()
 		return handoff.Offer{}, errors.New("not synced yet")
-	case a.cfg.Node != nil:
-		a.roundMu.Unlock()
-		return handoff.Offer{}, errors.New("a node agent does not hand over (zone agents only)")
 	}
 	o := handoff.Offer{Lease: a.lease.ID()}
 	for _, r := range a.listeners {

@@ -203,7 +203,7 @@ func agentCmd() *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&zone, "zone", "", "zone ID this agent serves (with --node: the node's zone)")
-	f.StringVar(&cfg.HandoffSocket, "handoff-socket", "", "Unix socket path for restarts without refusing a connection: an agent started with the path of a running one takes over its sockets and lease, which then drains and exits (zone agents only)")
+	f.StringVar(&cfg.HandoffSocket, "handoff-socket", "", "Unix socket path for restarts without refusing a connection: an agent started with the path of a running one takes over its sockets and lease, which then drains and exits")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", agent.DefaultDrainTimeout, "after handing over, how long open connections may run before they are closed")
 	nodeFlags(f, &cfg)
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd cluster URLs")

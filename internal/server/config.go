@@ -29,7 +29,7 @@ type Config struct {
 	// MetricsListen is the management listener: /metrics, /healthz,
 	// /readyz and, with Pprof, /debug/pprof/; plain HTTP, no auth; "" = none.
 	MetricsListen string
-	// HandoffSocket (standalone zone agent only) is a Unix socket path: an
+	// HandoffSocket (standalone agent only, zone or node) is a Unix socket path: an
 	// agent started with the path of a running one takes over from it
 	// (its listening sockets, management listener and lease) without its
 	// endpoints ever refusing a connection, then serves the path for its
@@ -177,8 +177,8 @@ func (c *Config) defaults() error {
 	case len(c.EtcdEndpoints) == 0 && c.etcdCredentials() != store.Credentials{}:
 		return errors.New("--etcd-cacert, --etcd-cert, --etcd-key, --etcd-user and --etcd-password go with --etcd-endpoints (the embedded etcd's files are in --data-dir)")
 	}
-	if c.HandoffSocket != "" && (!c.AgentOnly || len(c.AgentZones) != 1 || c.Node != "") {
-		return errors.New("--handoff-socket is for a standalone zone agent (privlink agent --zone, without --node)")
+	if c.HandoffSocket != "" && (!c.AgentOnly || len(c.AgentZones) != 1) {
+		return errors.New("--handoff-socket is for a standalone agent (privlink agent --zone, with or without --node)")
 	}
 	if err := c.checkListeners(); err != nil {
 		return err

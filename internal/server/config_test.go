@@ -81,6 +81,9 @@ func TestConfigDefaults(t *testing.T) {
 			func(c Config) bool { return true }, ""},
 		{"cluster member and external etcd", Config{EtcdEndpoints: []string{"https://e"}, EtcdMember: store.Member{Name: "m2"}}, nil, "external cluster instead"},
 		{"agent needs a zone", Config{AgentOnly: true, EtcdEndpoints: []string{"http://e"}}, nil, "its zone"},
+		{"handoff socket of an agent", Config{AgentOnly: true, AgentZones: []string{DefaultZones()[0]}, EtcdEndpoints: []string{"http://e"}, HandoffSocket: "/run/a.sock"},
+			func(c Config) bool { return c.HandoffSocket == "/run/a.sock" }, ""},
+		{"handoff socket of a server", Config{DataDir: "/d", HandoffSocket: "/run/a.sock"}, nil, "--handoff-socket is for a standalone agent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := tc.cfg
