@@ -87,10 +87,10 @@ type Agent struct {
 	natFlows map[listenerKey]*natMemo // kernel flows of the last round (nat.go); run goroutine only
 	natDelta *natDelta                // what applyNAT's rounds after a full one patch (nat_delta.go); run goroutine only
 
-	roundMu  sync.Mutex  // held by a round, and by a handoff from Freeze to Resume or Release (handoff.go)
+	roundMu   sync.Mutex  // held by a round, and by a handoff from Freeze to Resume or Release (handoff.go)
 	released  atomic.Bool // handed over: no round runs again
 	keepLease atomic.Bool // shutdown abandons the lease instead of revoking it (KeepLease)
-	adopting bool        // AdoptLease: the first report adopts the predecessor's; run goroutine only
+	adopting  bool        // AdoptLease: the first report adopts the predecessor's; run goroutine only
 
 	node      nodeState       // node mode only (node.go)
 	announced map[eniKey]bool // ENIs announced with a gratuitous ARP (node mode)
