@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/privlink/privlink/internal/dns"
@@ -43,6 +44,7 @@ type Config struct {
 type Resolver struct {
 	cfg     Config
 	serving map[string]bool
+	settled atomic.Bool // the last serve left no VPC waiting
 	done    chan struct{}
 }
 
@@ -97,6 +99,11 @@ func (r *Resolver) publish(views *Views, st *store.State) *Views {
 	return views
 }
 
+// Settled reports whether the resolver serves every VPC it should (as of
+// its last pass): a successor taking over waits for it (package handoff),
+// so DNS never goes quiet in a VPC when its predecessor stops.
+func (r *Resolver) Settled() bool { return r.settled.Load() }
+
 // serve opens the resolver sockets in every VPC with a vSwitch in our zones
 // whose namespace the agent has created; the others wait for the next call.
 func (r *Resolver) serve(st *store.State) {
@@ -108,6 +115,13 @@ func (r *Resolver) serve(st *store.State) {
 			}
 		}
 	}
+	defer func() {
+		settled := true
+		for vpc := range want {
+			settled = settled && (r.serving[vpc] || st.VPCs[vpc] == nil)
+		}
+		r.settled.Store(settled)
+	}()
 	for vpc := range want {
 		if r.serving[vpc] || st.VPCs[vpc] == nil {
 			continue

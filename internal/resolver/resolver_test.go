@@ -3,6 +3,7 @@ package resolver_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -156,7 +157,8 @@ func TestPrivateDNS(t *testing.T) {
 
 // TestWaitsForTheAgentsNamespace checks that the resolver creates no VPC: it
 // serves a VPC of its zones only once the VPC exists in the driver (the
-// agent's job, played here by the test), retrying on its ticker until then.
+// agent's job, played here by the test), retrying on its ticker until then;
+// Settled (what a handoff's successor waits for) says when it serves all.
 func TestWaitsForTheAgentsNamespace(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{Network: netdrv.Loopback, AgentZones: []string{}})
 	c, _ := e.Account(t, "consumer")
@@ -189,8 +191,17 @@ func TestWaitsForTheAgentsNamespace(t *testing.T) {
 	if drv.Sockets.HasVPC(vpc.VpcID) {
 		t.Fatal("the resolver created the VPC")
 	}
+	if r.Settled() {
+		t.Error("Settled while a VPC of its zones waits")
+	}
 	must(t, drv.Topology.EnsureVPC(vpc.VpcID))
 	testenv.Eventually(t, "resolver serving once the VPC exists", serving)
+	testenv.Eventually(t, "Settled once serving", func() error {
+		if !r.Settled() {
+			return errors.New("not settled")
+		}
+		return nil
+	})
 }
 
 // TestEndpointWithoutZones: an endpoint created with no zone is Active at

@@ -56,6 +56,10 @@ func (s *Server) serveHandoff() error {
 		return nil
 	}
 	if s.taken != nil {
+		// DNS too: the predecessor's resolver stops with it.
+		for deadline := time.Now().Add(5 * time.Second); s.resolver != nil && !s.resolver.Settled() && time.Now().Before(deadline); {
+			time.Sleep(20 * time.Millisecond)
+		}
 		unused := s.handed.CloseUnused()
 		err := s.taken.Ready(30 * time.Second)
 		s.taken = nil

@@ -30,6 +30,7 @@ import (
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/notify"
+	"github.com/privlink/privlink/internal/resolver"
 	"github.com/privlink/privlink/internal/store"
 )
 
@@ -45,6 +46,7 @@ type Server struct {
 	Driver   netdrv.Driver
 	Agents   map[string]*agent.Agent
 	DNS      *dns.Server // nil without agents
+	resolver *resolver.Resolver
 	webhooks *notify.AllowList
 
 	http     *http.Server // the tenants' port
