@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/privlink/privlink/internal/handoff"
+	"github.com/privlink/privlink/internal/proxy"
 	"github.com/privlink/privlink/internal/store"
 )
 
@@ -50,10 +51,12 @@ func (a *Agent) Resume() { a.roundMu.Unlock() }
 func (a *Agent) Release() {
 	defer a.roundMu.Unlock()
 	a.released.Store(true)
+	ls := make([]*proxy.Listener, 0, len(a.listeners))
 	for _, r := range a.listeners {
-		if err := r.l.StopAccepting(); err != nil {
-			a.log.Warn("handoff: stop accepting", "addr", r.spec.addr, "err", err)
-		}
+		ls = append(ls, r.l)
+	}
+	if err := proxy.StopAcceptingMany(ls); err != nil {
+		a.log.Warn("handoff: stop accepting", "err", err)
 	}
 	a.stopUDP()
 	a.lease.Abandon()

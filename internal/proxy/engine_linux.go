@@ -148,14 +148,6 @@ func (e *engine) detach(l *Listener, fd int) int {
 	return int(closed.Load())
 }
 
-// unaccept stops accepting on fd in every loop; l's flows go on.
-func (e *engine) unaccept(l *Listener, fd int) {
-	_ = e.onEveryLoop(func(lp *loop) error {
-		lp.unaccept(l, fd)
-		return nil
-	})
-}
-
 // unaccept removes l's registration of fd from the loop, stalled or not.
 func (lp *loop) unaccept(l *Listener, fd int) {
 	if s := lp.slot(fd); s != nil {

@@ -3,8 +3,18 @@
 package proxy
 
 import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
 	"runtime"
+	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // TestStart: on the engine, Start serves without a goroutine per Listener
@@ -112,4 +122,113 @@ func TestStartMany(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Errorf("Serve: %v", err)
 	}
+}
+
+// TestStopAccepting: after StopAcceptingMany (a handoff) a connection open
+// through each Listener keeps proxying, and new connections to its address
+// are accepted by whoever else holds the socket (the successor, here a
+// duplicate of FD taken before), not by the Listener; Close then ends the
+// open connections.
+func TestStopAccepting(t *testing.T) {
+	checkGoroutines(t)
+	srv := startServer(t, false, echo)
+	var logs lockedLog
+	cfg := modeConfig(func(c *Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) }, srv.addr())
+	const n = 32
+	ls := make([]*Listener, n)
+	succ := make([]net.Listener, n)
+	open := make([]net.Conn, n)
+	for i := range ls {
+		ln := listenLocal(t)
+		ls[i] = NewListener(ln, cfg, directDial, nil, nil, WithSockets(Socket))
+		if ok, err := ls[i].Start(); !ok || err != nil {
+			t.Fatalf("Start: %v %v", ok, err)
+		}
+		fd, err := unix.FcntlInt(uintptr(ls[i].FD()), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := os.NewFile(uintptr(fd), "successor")
+		succ[i], err = net.FileListener(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer succ[i].Close()
+		if open[i], err = net.Dial("tcp", ln.Addr().String()); err != nil {
+			t.Fatal(err)
+		}
+		defer open[i].Close()
+		if err := echoOn(open[i], "before"); err != nil {
+			t.Fatalf("listener %d before: %v", i, err)
+		}
+	}
+	if err := StopAcceptingMany(ls); err != nil {
+		t.Fatal(err)
+	}
+	for i, l := range ls {
+		if l.FD() != -1 {
+			t.Errorf("listener %d still has its socket", i)
+		}
+		if err := echoOn(open[i], "after"); err != nil {
+			t.Errorf("listener %d: open connection after StopAccepting: %v", i, err)
+		}
+		c, err := net.Dial("tcp", succ[i].Addr().String())
+		if err != nil {
+			t.Fatalf("dial after StopAccepting: %v", err)
+		}
+		succ[i].(*net.TCPListener).SetDeadline(time.Now().Add(2 * time.Second))
+		ac, err := succ[i].Accept()
+		if err != nil {
+			t.Errorf("listener %d: the successor did not get the new connection: %v", i, err)
+		} else {
+			ac.Close()
+		}
+		c.Close()
+	}
+	if strings.Contains(logs.String(), "accept failed") {
+		t.Errorf("the engine still watched a socket it stopped accepting on:\n%s", logs.String())
+	}
+	for i, l := range ls {
+		if err := l.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+		if err := echoOn(open[i], "closed"); err == nil {
+			t.Errorf("listener %d: connection still proxied after Close", i)
+		}
+	}
+}
+
+// echoOn writes s and reads it back through c.
+func echoOn(c net.Conn, s string) error {
+	c.SetDeadline(time.Now().Add(2 * time.Second))
+	if _, err := io.WriteString(c, s); err != nil {
+		return err
+	}
+	buf := make([]byte, len(s))
+	if _, err := io.ReadFull(c, buf); err != nil {
+		return err
+	}
+	if string(buf) != s {
+		return fmt.Errorf("echo %q", buf)
+	}
+	return nil
+}
+
+// lockedLog is a log destination safe for the engine's loops.
+type lockedLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
