@@ -58,9 +58,10 @@ func probeMain(args []string) error {
 			extra := ""
 			if f[0] == "echoall" {
 				var firsts []time.Duration
+				var maxWait time.Duration
 				refusals.Store(0)
-				if d, firsts, err = probeAll(f[1], timeout); err == nil {
-					extra = fmt.Sprintf("%s refused=%d", spread(firsts), refusals.Load())
+				if d, firsts, maxWait, err = probeAll(f[1], timeout); err == nil {
+					extra = fmt.Sprintf("%s refused=%d maxwait=%dus", spread(firsts), refusals.Load(), maxWait.Microseconds())
 				}
 			} else {
 				d, err = probe(f[0] == "echo", f[1], timeout)
@@ -148,17 +149,18 @@ func probe(echo bool, addr string, timeout time.Duration) (time.Duration, error)
 
 // probeAll probes every ADDR:PORT listed in file (one a line), 16 at a
 // time, each as probe(echo) does, and returns the time until the last one
-// carried its round trip; the first that does not within timeout fails
+// carried its round trip, when each had, and the longest any one took
+// from its first attempt; the first that does not within timeout fails
 // the whole.
-func probeAll(file string, timeout time.Duration) (time.Duration, []time.Duration, error) {
+func probeAll(file string, timeout time.Duration) (time.Duration, []time.Duration, time.Duration, error) {
 	b, err := os.ReadFile(file)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
 	}
 	addrs := strings.Fields(string(b))
 	firsts := make([]time.Duration, len(addrs)) // when each address first carried a round trip
 	start := time.Now()
-	var next atomic.Int64
+	var next, maxWait atomic.Int64
 	var firstErr atomic.Value
 	var wg sync.WaitGroup
 	for range min(16, len(addrs)) {
@@ -167,8 +169,11 @@ func probeAll(file string, timeout time.Duration) (time.Duration, []time.Duratio
 			defer wg.Done()
 			for i := int(next.Add(1) - 1); i < len(addrs) && firstErr.Load() == nil; i = int(next.Add(1) - 1) {
 				left := timeout - time.Since(start)
-				if _, err := probe(true, addrs[i], max(left, time.Millisecond)); err != nil {
+				d, err := probe(true, addrs[i], max(left, time.Millisecond))
+				if err != nil {
 					firstErr.CompareAndSwap(nil, err)
+				}
+				for w := maxWait.Load(); int64(d) > w && !maxWait.CompareAndSwap(w, int64(d)); w = maxWait.Load() {
 				}
 				firsts[i] = time.Since(start)
 			}
@@ -176,9 +181,9 @@ func probeAll(file string, timeout time.Duration) (time.Duration, []time.Duratio
 	}
 	wg.Wait()
 	if err, _ := firstErr.Load().(error); err != nil {
-		return 0, nil, fmt.Errorf("%d addresses: %w", len(addrs), err)
+		return 0, nil, 0, fmt.Errorf("%d addresses: %w", len(addrs), err)
 	}
-	return time.Since(start), firsts, nil
+	return time.Since(start), firsts, time.Duration(maxWait.Load()), nil
 }
 
 // spread names when the addresses of a sweep had served: the times by

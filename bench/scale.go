@@ -332,11 +332,20 @@ func (h *harness) scaleServeAll(nets []*scaleNet, timeout time.Duration) error {
 	return err
 }
 
-// scaleSweep is scaleServeAll that also returns the attempts refused or
-// reset on the way (a probe retries them until the endpoint serves).
-func (h *harness) scaleSweep(nets []*scaleNet, timeout time.Duration) (int, error) {
+// sweepStats are what a client would have noticed during a sweep: the
+// attempts refused or reset (a probe retries them until the endpoint
+// serves), and the longest any endpoint took to carry its round trip from
+// its first attempt.
+type sweepStats struct {
+	refused int
+	maxWait time.Duration
+}
+
+// scaleSweep is scaleServeAll that also returns its sweepStats.
+func (h *harness) scaleSweep(nets []*scaleNet, timeout time.Duration) (sweepStats, error) {
 	errs := make(chan error, len(nets))
-	var refused atomic.Int64
+	var mu sync.Mutex
+	var st sweepStats
 	for i, sn := range nets {
 		go func() {
 			file := filepath.Join(h.tmp, fmt.Sprintf("scale-enis-%d", i))
@@ -349,10 +358,15 @@ func (h *harness) scaleSweep(nets []*scaleNet, timeout time.Duration) (int, erro
 				return
 			}
 			_, extra, err := probeCallExtra(sn.probe, "echoall", file, timeout)
-			if _, n, ok := strings.Cut(extra, "refused="); ok {
-				v, _ := strconv.Atoi(n)
-				refused.Add(int64(v))
+			var refused int
+			var waitUS int64
+			if _, tail, ok := strings.Cut(extra, "refused="); ok {
+				fmt.Sscanf(tail, "%d maxwait=%dus", &refused, &waitUS)
 			}
+			mu.Lock()
+			st.refused += refused
+			st.maxWait = max(st.maxWait, time.Duration(waitUS)*time.Microsecond)
+			mu.Unlock()
 			errs <- err
 		}()
 	}
@@ -362,7 +376,7 @@ func (h *harness) scaleSweep(nets []*scaleNet, timeout time.Duration) (int, erro
 			first = err
 		}
 	}
-	return int(refused.Load()), first
+	return st, first
 }
 
 // scaleList times GET /v1/endpoints listing every endpoint (all pages).
@@ -514,7 +528,7 @@ func (h *harness) scaleHandoff(ctx context.Context, nets []*scaleNet) error {
 		took = time.Since(t0)
 		tookCh <- err
 	}()
-	refused, err := h.scaleSweep(nets, 5*time.Minute)
+	during, err := h.scaleSweep(nets, 5*time.Minute)
 	all := time.Since(t0)
 	if terr := <-tookCh; terr != nil {
 		return terr
@@ -529,17 +543,19 @@ func (h *harness) scaleHandoff(ctx context.Context, nets []*scaleNet) error {
 	}
 	gone := time.Since(t0)
 	t1 := time.Now()
-	refusedAfter, err := h.scaleSweep(nets, 5*time.Minute)
+	afterStats, err := h.scaleSweep(nets, 5*time.Minute)
 	if err != nil {
 		return fmt.Errorf("sweep after the handoff: %w", err)
 	}
 	after := time.Since(t1)
 	h.rep.add("scale-agent-handoff-took", pathPrivlink, took.Seconds())
 	h.rep.add("scale-agent-handoff-all", pathPrivlink, all.Seconds())
-	h.rep.add("scale-agent-handoff-refused", pathPrivlink, float64(refused+refusedAfter))
+	h.rep.add("scale-agent-handoff-refused", pathPrivlink, float64(during.refused+afterStats.refused))
+	h.rep.add("scale-agent-handoff-maxwait", pathPrivlink, ms(during.maxWait))
 	h.rep.add("scale-agent-handoff-after", pathPrivlink, after.Seconds())
 	slog.Info("measured", "workload", "scale-agent-handoff", "tookOver", took.Round(time.Millisecond), "allServed", all.Round(time.Millisecond),
-		"predecessorGone", gone.Round(time.Millisecond), "refused", refused, "sweepAfter", after.Round(time.Millisecond), "refusedAfter", refusedAfter)
+		"predecessorGone", gone.Round(time.Millisecond), "refused", during.refused, "maxWait", during.maxWait.Round(time.Millisecond),
+		"sweepAfter", after.Round(time.Millisecond), "refusedAfter", afterStats.refused)
 	return nil
 }
 
@@ -575,6 +591,7 @@ func scaleRows(cfg Config) []rowDef {
 			row("scale-agent-handoff-took", fmt.Sprintf("zone agent handoff (--handoff-socket) with %d endpoints → the successor took over", n), "s"),
 			row("scale-agent-handoff-all", fmt.Sprintf("zone agent handoff with %d endpoints → every endpoint carried a round trip (sweep from the successor's start)", n), "s"),
 			row("scale-agent-handoff-refused", "zone agent handoff: connection attempts refused or reset (during and after)", "attempts"),
+			row("scale-agent-handoff-maxwait", "zone agent handoff: longest any endpoint took to carry its round trip (from its first attempt) during the handoff", "ms"),
 			row("scale-agent-handoff-after", fmt.Sprintf("zone agent handoff: a round trip through every endpoint, successor alone, %d endpoints", n), "s"),
 		}
 	}
