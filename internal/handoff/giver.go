@@ -2,11 +2,14 @@ package handoff
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"sync"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Giver is the running agent's side of a handoff.
@@ -40,8 +43,14 @@ type Server struct {
 }
 
 // Serve listens on path (a stale socket file there is replaced: Take was
-// tried on it first) and gives to the first taker that asks.
+// tried on it first; anything else there is an error) and gives to the
+// first taker that asks and runs as the same user (the socket is 0600 and
+// the peer's credentials are checked: another user's process must never
+// get the listening sockets).
 func Serve(path string, g Giver, log *slog.Logger) (*Server, error) {
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket == 0 {
+		return nil, fmt.Errorf("%s exists and is not a socket", path)
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
@@ -97,6 +106,10 @@ func (s *Server) loop() {
 
 // give runs one handoff; true when the taker took over.
 func (s *Server) give(c *net.UnixConn) bool {
+	if err := sameUser(c); err != nil {
+		s.log.Warn("handoff: refused", "err", err)
+		return false
+	}
 	if err := readWord(c, msgTake, time.Now().Add(5*time.Second)); err != nil {
 		s.log.Warn("handoff: no request from the peer", "err", err)
 		return false
@@ -143,4 +156,24 @@ func sendOffer(c *net.UnixConn, o Offer) error {
 		}
 	}
 	return send(c, header{Lease: o.Lease, Count: len(o.Sockets), Last: true}, nil)
+}
+
+// sameUser checks that the peer runs as this process's user.
+func sameUser(c *net.UnixConn) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	if err := rc.Control(func(fd uintptr) { cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED) }); err != nil {
+		return err
+	}
+	if cerr != nil {
+		return fmt.Errorf("peer credentials: %w", cerr)
+	}
+	if int(cred.Uid) != os.Getuid() {
+		return fmt.Errorf("peer pid %d runs as uid %d, not %d", cred.Pid, cred.Uid, os.Getuid())
+	}
+	return nil
 }

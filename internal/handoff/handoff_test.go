@@ -2,12 +2,15 @@ package handoff
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +22,7 @@ type giverOf struct {
 	lns               []*net.TCPListener
 	lease             int64
 	freezeErr         error
+	frozen            atomic.Int64
 	resumed, released chan struct{}
 }
 
@@ -36,6 +40,7 @@ func newGiver(t *testing.T, n int) *giverOf {
 }
 
 func (g *giverOf) Freeze() (Offer, error) {
+	g.frozen.Add(1)
 	if g.freezeErr != nil {
 		return Offer{}, g.freezeErr
 	}
@@ -174,5 +179,91 @@ func TestNoGiver(t *testing.T) {
 	_, path := serve(t, g)
 	if _, err := Take(path, time.Second); err == nil || !strings.Contains(err.Error(), "not synced yet") {
 		t.Errorf("refusal: %v", err)
+	}
+}
+
+// TestServeRefusesAFile: Serve never removes what is not a socket.
+func TestServeRefusesAFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "agent.sock")
+	if err := os.WriteFile(path, []byte("keep"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Serve(path, newGiver(t, 1), slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "not a socket") {
+		t.Errorf("Serve over a file: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "keep" {
+		t.Error("the file was replaced")
+	}
+}
+
+// TestOtherUserRefused: a process of another user that reaches the socket
+// (made world-writable here, as a loose umask or a race at creation
+// would) gets nothing: the giver checks the peer's credentials before it
+// freezes.
+func TestOtherUserRefused(t *testing.T) {
+	if os.Getenv(helperEnv) != "" {
+		t.Skip("helper")
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: runs a taker as another user")
+	}
+	dir, err := os.MkdirTemp("", "handoff-uid-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	must(t, os.Chmod(dir, 0o755))
+	bin := filepath.Join(dir, "handoff.test")
+	self, err := os.ReadFile(os.Args[0])
+	must(t, err)
+	must(t, os.WriteFile(bin, self, 0o755))
+	g := newGiver(t, 1)
+	path := filepath.Join(dir, "agent.sock")
+	s, err := Serve(path, g, slog.New(slog.DiscardHandler))
+	must(t, err)
+	defer s.Close()
+	must(t, os.Chmod(path, 0o666))
+
+	cmd := exec.Command(bin, "-test.run=^TestTakerHelper$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+path)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "TAKE FAILED") {
+		t.Errorf("another user's take did not fail:\n%s", out)
+	}
+	if n := g.frozen.Load(); n != 0 {
+		t.Errorf("the giver froze %d times for another user", n)
+	}
+	tk, err := Take(path, 5*time.Second) // the same user still can
+	if err != nil || tk == nil {
+		t.Fatalf("take as the same user afterwards: %v", err)
+	}
+	closeAll(socketFDs(tk.Sockets))
+	tk.Abort()
+}
+
+const helperEnv = "HANDOFF_TAKER_HELPER"
+
+// TestTakerHelper is TestOtherUserRefused's taker, run as another user.
+func TestTakerHelper(t *testing.T) {
+	path := os.Getenv(helperEnv)
+	if path == "" {
+		t.Skip("run by TestOtherUserRefused")
+	}
+	tk, err := Take(path, 5*time.Second)
+	if err != nil || tk == nil {
+		fmt.Println("TAKE FAILED:", err)
+		return
+	}
+	fmt.Println("TOOK", len(tk.Sockets), "sockets")
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }
