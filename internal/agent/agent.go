@@ -197,14 +197,13 @@ func (a *Agent) report(ctx context.Context, state *store.State, d *desired, errs
 	}
 	writes := map[string]any{}
 	adopted := a.adopting && !fresh
+	a.adopting = false
 	if adopted {
 		a.adoptReports(state)
+	} else if fresh || a.node.fresh {
+		a.reported = map[string]model.ZoneReport{}
 	}
-	a.adopting = false
 	if fresh || a.node.fresh || adopted {
-		if !adopted {
-			a.reported = map[string]model.ZoneReport{}
-		}
 		a.traffic.leaseRenewed(time.Now())
 		host, _ := os.Hostname()
 		if a.cfg.Node != nil {

@@ -26,9 +26,10 @@ type Giver interface {
 	Release()
 }
 
-// ReadyTimeout is how long a giver waits, frozen, for its taker's first
-// round before it resumes.
-var ReadyTimeout = 2 * time.Minute
+// ReadyTimeout is how long a giver waits, frozen (applying no change),
+// for its taker's first round before it resumes and tells the taker so
+// (longer than a start may take: internal/server's 30 s readiness limit).
+var ReadyTimeout = 45 * time.Second
 
 // Server answers takers on a Unix socket path for one Giver.
 type Server struct {
@@ -38,8 +39,9 @@ type Server struct {
 	released chan struct{}
 	done     chan struct{}
 
-	mu  sync.Mutex
-	cur *net.UnixConn // the handoff in progress
+	mu      sync.Mutex
+	cur     *net.UnixConn // the handoff in progress
+	closing bool
 }
 
 // Serve listens on path (a stale socket file there is replaced: Take was
@@ -73,12 +75,13 @@ func (s *Server) Released() <-chan struct{} { return s.released }
 // Close stops answering (a handoff in progress is abandoned: the giver
 // resumes) and removes the socket file.
 func (s *Server) Close() {
-	s.ln.Close()
 	s.mu.Lock()
+	s.closing = true
 	if s.cur != nil {
 		s.cur.Close()
 	}
 	s.mu.Unlock()
+	s.ln.Close()
 	<-s.done
 }
 
@@ -91,7 +94,12 @@ func (s *Server) loop() {
 		}
 		s.mu.Lock()
 		s.cur = c
+		closing := s.closing
 		s.mu.Unlock()
+		if closing {
+			c.Close()
+			return
+		}
 		ok := s.give(c)
 		s.mu.Lock()
 		s.cur = nil
@@ -111,7 +119,8 @@ func (s *Server) give(c *net.UnixConn) bool {
 		return false
 	}
 	if err := readWord(c, msgTake, time.Now().Add(5*time.Second)); err != nil {
-		s.log.Warn("handoff: no request from the peer", "err", err)
+		_ = send(c, header{Error: fmt.Sprintf("expected %q (protocol %d): %v", msgTake, version, err)}, nil)
+		s.log.Warn("handoff: no request of this protocol from the peer", "err", err)
 		return false
 	}
 	t0 := time.Now()
@@ -128,8 +137,19 @@ func (s *Server) give(c *net.UnixConn) bool {
 	}
 	s.log.Info("handoff: sockets and lease given, serving until the successor is ready", "sockets", len(offer.Sockets), "lease", offer.Lease)
 	if err := readWord(c, msgReady, time.Now().Add(ReadyTimeout)); err != nil {
+		s.mu.Lock()
+		closing := s.closing
+		s.mu.Unlock()
+		if closing {
+			// Stopped mid-handoff: the successor, if it lives, keeps the
+			// lease; ours must not be revoked under it.
+			s.g.Release()
+			s.log.Warn("handoff: stopped before the successor was ready; leaving it the lease", "err", err)
+			return false
+		}
 		s.g.Resume()
-		s.log.Warn("handoff: the successor went away before it was ready, serving on", "err", err)
+		_ = sendWord(c, msgResumed) // a successor still starting must give up
+		s.log.Warn("handoff: the successor was not ready in time or went away, serving on", "err", err, "readyTimeout", ReadyTimeout)
 		return false
 	}
 	s.g.Release()

@@ -8,13 +8,18 @@
 // (connections waiting in the shared sockets' queues go to the taker),
 // lets its open connections finish and exits without revoking the lease,
 // so no report is withdrawn and rewritten. If the taker goes away before
-// it says it is ready, the giver resumes as if nothing had happened.
+// it says it is ready (or is not ready within ReadyTimeout), the giver
+// resumes; a giver stopped mid-handoff leaves the lease to the taker.
 //
-// The protocol is a few SOCK_SEQPACKET messages: the taker sends "take";
+// The protocol is a few SOCK_SEQPACKET messages: the taker sends "take 1"
+// (its version; a giver of another version answers with an error);
 // the giver answers with batches {"keys":[...]} carrying the descriptors
 // in order, then {"lease":ID,"count":N} (or {"error":...}); the taker
 // sends "ready"; the giver releases and answers "released", after which
-// the taker may serve the socket path itself for the next restart.
+// the taker may serve the socket path itself for the next restart. A
+// giver that waited ReadyTimeout for "ready" resumes and sends "resumed"
+// (ErrResumed: the taker must give up). Both sides check that the peer
+// runs as their own user.
 package handoff
 
 import (
@@ -49,12 +54,19 @@ func Key(proto, vpcID string, addr netip.AddrPort) string {
 
 const (
 	network  = "unixpacket"
+	version  = 1       // of the protocol: a giver serves takers of its own version only
 	perBatch = 200     // descriptors per message (the kernel's limit is 253)
 	maxMsg   = 1 << 16 // bytes per message
-	msgTake  = "take"
-	msgReady = "ready"
-	msgDone  = "released"
+
+	msgTake    = "take 1" // "take <version>"
+	msgReady   = "ready"
+	msgDone    = "released"
+	msgResumed = "resumed" // the giver gave up waiting and serves on
 )
+
+// ErrResumed is Ready's error when the giver gave up waiting for the
+// taker and serves on: the taker must not serve (abort its start).
+var ErrResumed = errors.New("handoff: the running agent gave up waiting and serves on")
 
 // header is the giver's message: a batch of keys (with as many
 // descriptors), the closing summary, or an error.
@@ -130,6 +142,9 @@ func readWord(c *net.UnixConn, want string, deadline time.Time) error {
 	n, err := c.Read(b)
 	if err != nil {
 		return err
+	}
+	if string(b[:n]) == msgResumed && want == msgDone {
+		return ErrResumed
 	}
 	if string(b[:n]) != want {
 		return fmt.Errorf("handoff: got %q, want %q", b[:n], want)

@@ -128,9 +128,10 @@ func TestHandOver(t *testing.T) {
 	next.Close()
 }
 
-// TestTakerGoesAway: a taker that goes away before it is ready (or a
-// giver closed meanwhile) makes the giver resume, not release, and the
-// giver answers the next taker.
+// TestTakerGoesAway: a taker that goes away before it is ready makes the
+// giver resume, not release, and the giver answers the next taker; a
+// giver stopped (Close) while its taker starts releases instead, so that
+// its lease is left to the taker, not revoked under it.
 func TestTakerGoesAway(t *testing.T) {
 	g := newGiver(t, 3)
 	s, path := serve(t, g)
@@ -152,9 +153,52 @@ func TestTakerGoesAway(t *testing.T) {
 	}
 	closeAll(socketFDs(tk.Sockets))
 	s.Close() // the giver stops mid-handoff
-	wait(t, g.resumed, "Resume after Close")
-	if err := tk.Ready(time.Second); err == nil {
-		t.Error("Ready succeeded against a closed giver")
+	wait(t, g.released, "Release after Close mid-handoff")
+	if err := tk.Ready(time.Second); err == nil || errors.Is(err, ErrResumed) {
+		t.Errorf("Ready against a giver that stopped: %v", err)
+	}
+}
+
+// TestReadyTimeout: a taker not ready within ReadyTimeout is told the
+// giver serves on (ErrResumed), and the giver has resumed.
+func TestReadyTimeout(t *testing.T) {
+	defer func(d time.Duration) { ReadyTimeout = d }(ReadyTimeout)
+	ReadyTimeout = 200 * time.Millisecond
+	g := newGiver(t, 2)
+	_, path := serve(t, g)
+	tk, err := Take(path, 5*time.Second)
+	if err != nil || tk == nil {
+		t.Fatalf("Take: %v, %v", tk, err)
+	}
+	closeAll(socketFDs(tk.Sockets))
+	wait(t, g.resumed, "Resume after ReadyTimeout")
+	if err := tk.Ready(time.Second); !errors.Is(err, ErrResumed) {
+		t.Errorf("Ready after the giver resumed: %v, want ErrResumed", err)
+	}
+	select {
+	case <-g.released:
+		t.Error("released to a taker that was too late")
+	default:
+	}
+}
+
+// TestOtherVersionRefused: a taker of another protocol version gets an
+// error naming the giver's, and nothing is frozen.
+func TestOtherVersionRefused(t *testing.T) {
+	g := newGiver(t, 1)
+	_, path := serve(t, g)
+	c, err := net.DialUnix(network, nil, &net.UnixAddr{Name: path, Net: network})
+	must(t, err)
+	defer c.Close()
+	must(t, sendWord(c, "take 2"))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, fds, err := recv(c)
+	closeAll(fds)
+	if err == nil || !strings.Contains(err.Error(), "protocol 1") {
+		t.Errorf("another version: %v", err)
+	}
+	if n := g.frozen.Load(); n != 0 {
+		t.Errorf("froze %d times for another version", n)
 	}
 }
 

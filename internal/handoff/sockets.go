@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/privlink/privlink/internal/netdrv"
 )
 
@@ -24,7 +26,7 @@ func NewSockets(s netdrv.Sockets, given []Socket) *Sockets {
 	m := make(map[string]int, len(given))
 	for _, g := range given {
 		if old, ok := m[g.Key]; ok {
-			closeAll([]int{old})
+			_ = unix.Close(old)
 		}
 		m[g.Key] = g.FD
 	}
@@ -57,9 +59,7 @@ func (s *Sockets) ListenMany(vpcID string, addrs []netip.AddrPort) ([]net.Listen
 			rest, at = append(rest, a), append(at, i)
 			continue
 		}
-		f := os.NewFile(uintptr(fd), Key("tcp", vpcID, a))
-		lns[i], errs[i] = net.FileListener(f)
-		f.Close()
+		lns[i], errs[i] = fromFD(fd, net.FileListener)
 	}
 	if len(rest) > 0 {
 		rl, re := s.Sockets.ListenMany(vpcID, rest)
@@ -78,9 +78,7 @@ func (s *Sockets) Listener(key string) (net.Listener, error) {
 	if !ok {
 		return nil, nil
 	}
-	f := os.NewFile(uintptr(fd), key)
-	defer f.Close()
-	return net.FileListener(f)
+	return fromFD(fd, net.FileListener)
 }
 
 // ListenPacket implements netdrv.Sockets.
@@ -89,9 +87,14 @@ func (s *Sockets) ListenPacket(vpcID string, addr netip.AddrPort) (net.PacketCon
 	if !ok {
 		return s.Sockets.ListenPacket(vpcID, addr)
 	}
-	f := os.NewFile(uintptr(fd), Key("udp", vpcID, addr))
+	return fromFD(fd, net.FilePacketConn)
+}
+
+// fromFD makes a Go socket of fd (a duplicate) and closes fd.
+func fromFD[T any](fd int, mk func(*os.File) (T, error)) (T, error) {
+	f := os.NewFile(uintptr(fd), "handed-over socket")
 	defer f.Close()
-	return net.FilePacketConn(f)
+	return mk(f)
 }
 
 // CloseUnused closes the handed-over sockets nothing asked for (endpoints
@@ -101,7 +104,7 @@ func (s *Sockets) CloseUnused() int {
 	defer s.mu.Unlock()
 	n := len(s.fds)
 	for k, fd := range s.fds {
-		closeAll([]int{fd})
+		_ = unix.Close(fd)
 		delete(s.fds, k)
 	}
 	return n

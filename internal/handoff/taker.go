@@ -27,6 +27,10 @@ func Take(path string, timeout time.Duration) (*Taken, error) {
 	if err != nil {
 		return nil, fmt.Errorf("handoff: reach the running agent at %s: %w", path, err)
 	}
+	if err := sameUser(c); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("handoff: the agent at %s: %w", path, err)
+	}
 	t := &Taken{c: c}
 	if err := t.receive(timeout); err != nil {
 		closeAll(socketFDs(t.Sockets))
@@ -62,13 +66,19 @@ func (t *Taken) receive(timeout time.Duration) error {
 }
 
 // Ready tells the giver that the taker serves; it returns once the giver
-// has stopped accepting and given up the socket path.
+// has stopped accepting and given up the socket path. ErrResumed: the
+// giver gave up waiting and serves on, so the taker must not.
 func (t *Taken) Ready(timeout time.Duration) error {
 	defer t.c.Close()
-	if err := sendWord(t.c, msgReady); err != nil {
-		return fmt.Errorf("handoff: tell the giver: %w", err)
-	}
-	if err := readWord(t.c, msgDone, time.Now().Add(timeout)); err != nil {
+	werr := sendWord(t.c, msgReady)
+	// Read even when the write failed: a giver that resumed said so
+	// before it closed.
+	switch err := readWord(t.c, msgDone, time.Now().Add(timeout)); {
+	case errors.Is(err, ErrResumed):
+		return err
+	case werr != nil:
+		return fmt.Errorf("handoff: tell the giver: %w", werr)
+	case err != nil:
 		return fmt.Errorf("handoff: the giver's release: %w", err)
 	}
 	return nil

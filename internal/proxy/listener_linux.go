@@ -120,7 +120,7 @@ func StartMany(ls []*Listener) (started []bool, errs []error) {
 }
 
 // stop detaches l from the engine (closing its flows) and closes the
-// engine's copy of the listening socket (unless StopAccepting did); it
+// engine's copy of the listening socket (unless StopAcceptingMany did); it
 // returns the flows closed.
 func (e *engine) stop(l *Listener) (int, error) {
 	n := e.detach(l, l.lfd)
@@ -142,19 +142,16 @@ func (l *Listener) FD() int {
 	if l.eng == nil || l.closed {
 		return -1
 	}
-	return l.lfd
+	return l.lfd // -1 after StopAcceptingMany
 }
 
-// StopAccepting stops taking connections from the listening socket and
-// closes l's copy of it, keeping the open connections (Close still ends
-// them). Other holders of the socket, a successor after a handoff, go on
-// accepting, including the connections already waiting in its queue.
-func (l *Listener) StopAccepting() error { return StopAcceptingMany([]*Listener{l}) }
-
-// StopAcceptingMany is StopAccepting for many Listeners: the engine drops
-// all their sockets in one task per loop (one by one costs a round trip to
-// every loop per Listener: seconds at 10,000 after a handoff). It returns
-// the errors closing the sockets, joined.
+// StopAcceptingMany stops the Listeners taking connections from their
+// listening sockets and closes their copies, keeping the open connections
+// (Close still ends them). Other holders of a socket, a successor after a
+// handoff, go on accepting, including the connections already waiting in
+// its queue. The engine drops all the sockets in one task per loop (one by
+// one costs a round trip to every loop per Listener: seconds at 10,000).
+// It returns the errors closing the sockets, joined.
 func StopAcceptingMany(ls []*Listener) error {
 	var e *engine
 	var todo []*Listener // each with l.mu held until its socket is closed

@@ -171,11 +171,11 @@ func TestStopAccepting(t *testing.T) {
 			t.Errorf("listener %d still has its socket", i)
 		}
 		if err := echoOn(open[i], "after"); err != nil {
-			t.Errorf("listener %d: open connection after StopAccepting: %v", i, err)
+			t.Errorf("listener %d: open connection after StopAcceptingMany: %v", i, err)
 		}
 		c, err := net.Dial("tcp", succ[i].Addr().String())
 		if err != nil {
-			t.Fatalf("dial after StopAccepting: %v", err)
+			t.Fatalf("dial after StopAcceptingMany: %v", err)
 		}
 		succ[i].(*net.TCPListener).SetDeadline(time.Now().Add(2 * time.Second))
 		ac, err := succ[i].Accept()

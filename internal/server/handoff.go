@@ -6,6 +6,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/privlink/privlink/internal/agent"
 	"github.com/privlink/privlink/internal/handoff"
 )
 
@@ -55,13 +56,17 @@ func (s *Server) serveHandoff() error {
 	if s.cfg.HandoffSocket == "" {
 		return nil
 	}
-	if s.taken != nil {
+	tookOver := s.taken != nil
+	if tookOver {
 		// DNS too: the predecessor's resolver stops with it.
 		for deadline := time.Now().Add(5 * time.Second); s.resolver != nil && !s.resolver.Settled() && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond)
 		}
 		unused := s.handed.CloseUnused()
 		err := s.taken.Ready(30 * time.Second)
+		if errors.Is(err, handoff.ErrResumed) {
+			return err // the predecessor serves on: so must not we (Start aborts the takeover)
+		}
 		s.taken = nil
 		if err != nil {
 			// It may still accept beside us until it exits: harmless.
@@ -70,11 +75,20 @@ func (s *Server) serveHandoff() error {
 			s.log.Info("handoff: took over", "unusedSockets", unused)
 		}
 	}
-	srv, err := handoff.Serve(s.cfg.HandoffSocket, giver{s}, s.log)
-	if err != nil {
+	var g giver
+	for _, a := range s.Agents {
+		g = giver{s: s, a: a} // a handoff process has exactly one (Config checks)
+	}
+	srv, err := handoff.Serve(s.cfg.HandoffSocket, g, s.log)
+	switch {
+	case err == nil:
+		s.handoff = srv
+	case tookOver:
+		// Failing now would leave nobody serving: the predecessor is gone.
+		s.log.Error("handoff: cannot serve the socket for a successor: the next restart will be cold", "path", s.cfg.HandoffSocket, "err", err)
+	default:
 		return fmt.Errorf("handoff socket %s: %w", s.cfg.HandoffSocket, err)
 	}
-	s.handoff = srv
 	return nil
 }
 
@@ -100,23 +114,18 @@ func (s *Server) HandedOver() <-chan struct{} {
 	return s.handoff.Released()
 }
 
-// giver is the process's side of a handoff: the zone agent's, plus the
+// giver is the process's side of a handoff: the agent's, plus the
 // management listener.
-type giver struct{ s *Server }
-
-func (g giver) agent() handoff.Giver {
-	for _, a := range g.s.Agents {
-		return a // a handoff process has exactly one (Config checks)
-	}
-	return nil
+type giver struct {
+	s *Server
+	a *agent.Agent
 }
 
 func (g giver) Freeze() (handoff.Offer, error) {
-	a := g.agent()
-	if a == nil {
-		return handoff.Offer{}, errors.New("no zone agent")
+	if g.a == nil {
+		return handoff.Offer{}, errors.New("no agent")
 	}
-	o, err := a.Freeze()
+	o, err := g.a.Freeze()
 	if err != nil {
 		return o, err
 	}
@@ -130,12 +139,12 @@ func (g giver) Freeze() (handoff.Offer, error) {
 	return o, nil
 }
 
-func (g giver) Resume() { g.agent().Resume() }
+func (g giver) Resume() { g.a.Resume() }
 
 // Release stops the agent accepting and the management server (the
 // successor serves /metrics and /readyz on the same socket now).
 func (g giver) Release() {
-	g.agent().Release()
+	g.a.Release()
 	if g.s.mgmt != nil {
 		_ = g.s.mgmt.Close()
 	}
