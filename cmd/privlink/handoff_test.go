@@ -10,8 +10,6 @@ import (
 	"net/netip"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -173,29 +171,7 @@ func TestAgentHandoff(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer held.Close()
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := echo(); err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				} else {
-					ok.Add(1)
-				}
-			}
-		}()
-	}
+	load := testenv.StartHammer(4, echo)
 	time.Sleep(300 * time.Millisecond)
 
 	next := newAgent("agent-new")
@@ -232,14 +208,13 @@ func TestAgentHandoff(t *testing.T) {
 	old.cmd = nil
 	drained := time.Since(t0)
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	t.Logf("successor ready in %s, old exited after %s; %d connections ok, %d failed", released, drained, ok.Load(), failed.Load())
-	if failed.Load() > 0 {
-		t.Errorf("%d connections failed during the handoff (first: %v)\nold:\n%s\nnew:\n%s", failed.Load(), firstErr.Load(), old.tail(), next.tail())
+	firstErr := load.Stop()
+	t.Logf("successor ready in %s, old exited after %s; %d connections ok, %d failed", released, drained, load.OK.Load(), load.Failed.Load())
+	if firstErr != nil {
+		t.Errorf("%d connections failed during the handoff (first: %v)\nold:\n%s\nnew:\n%s", load.Failed.Load(), firstErr, old.tail(), next.tail())
 	}
-	if ok.Load() < 20 {
-		t.Errorf("only %d connections during the handoff", ok.Load())
+	if load.OK.Load() < 20 {
+		t.Errorf("only %d connections during the handoff", load.OK.Load())
 	}
 	if ping(held, heldR) == nil {
 		t.Error("the old agent's connection outlived its drain timeout")

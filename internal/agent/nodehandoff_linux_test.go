@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,33 +49,13 @@ func TestNodeHandoff(t *testing.T) {
 	must(t, err)
 	defer srv.Close()
 
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for range 2 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				got, err := n1.hello(client, netip.AddrPortFrom(eni, 6001).String())
-				if err == nil && got != "backend hi" {
-					err = fmt.Errorf("answer %q", got)
-				}
-				if err != nil {
-					failed.Add(1)
-					firstErr.CompareAndSwap(nil, err)
-				} else {
-					ok.Add(1)
-				}
-			}
-		}()
-	}
+	load := testenv.StartHammer(2, func() error {
+		got, err := n1.hello(client, netip.AddrPortFrom(eni, 6001).String())
+		if err == nil && got != "backend hi" {
+			err = fmt.Errorf("answer %q", got)
+		}
+		return err
+	})
 	time.Sleep(200 * time.Millisecond)
 
 	tk, err := handoff.Take(path, 10*time.Second)
@@ -110,14 +88,13 @@ func TestNodeHandoff(t *testing.T) {
 	n2.stop() // the predecessor drains and stops
 	n2.drv, n2.a, n2.cancel = drv, next, cancel
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
-	t.Logf("%d round trips, %d failed", ok.Load(), failed.Load())
-	if failed.Load() > 0 {
-		t.Errorf("%d round trips failed across the handoff (first: %v)", failed.Load(), firstErr.Load())
+	firstErr := load.Stop()
+	t.Logf("%d round trips, %d failed", load.OK.Load(), load.Failed.Load())
+	if firstErr != nil {
+		t.Errorf("%d round trips failed across the handoff (first: %v)", load.Failed.Load(), firstErr)
 	}
-	if ok.Load() < 10 {
-		t.Errorf("only %d round trips across the handoff", ok.Load())
+	if load.OK.Load() < 10 {
+		t.Errorf("only %d round trips across the handoff", load.OK.Load())
 	}
 	helloThrough(t, n1, client, eni, "ENI on n2 after the handoff")
 	if !n2.hasENI(t, eni) {
