@@ -72,8 +72,10 @@ func Serve(path string, g Giver, log *slog.Logger) (*Server, error) {
 // Released is closed once a taker has taken over.
 func (s *Server) Released() <-chan struct{} { return s.released }
 
-// Close stops answering (a handoff in progress is abandoned: the giver
-// resumes) and removes the socket file.
+// Close stops answering and removes the socket file. A handoff in
+// progress ends: before the offer is sent, the giver resumes; after it,
+// the giver releases (its process is stopping, and a taker that lives on
+// holds the lease now: it must not be revoked under it).
 func (s *Server) Close() {
 	s.mu.Lock()
 	s.closing = true
