@@ -165,6 +165,23 @@ func TestAgentHandoff(t *testing.T) {
 		t.Fatalf("after a failed successor the report's lease is %x (%v), want %x", l, err, lease0)
 	}
 
+	metricsHas := func(what string) error {
+		resp, err := http.Get("http://" + metricsAddr + "/metrics")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(body), what) {
+			return fmt.Errorf("/metrics lacks %s", what)
+		}
+		return nil
+	}
+	// Both aborted takeovers are counted by the agent that served on.
+	testenv.Eventually(t, "the agent counts its resumed handoffs", func() error {
+		return metricsHas(`privlink_agent_handoffs_total{result="resumed"} 2`)
+	})
+
 	// Connections opened all through the handoff.
 	held, heldR, err := dial()
 	if err != nil {
@@ -236,14 +253,10 @@ func TestAgentHandoff(t *testing.T) {
 	if err != nil || rev1 != rev0 || lease1 != lease0 {
 		t.Errorf("report rewritten: revision %d → %d, lease %x → %x (%v)\n%+v\n%+v", rev0, rev1, lease0, lease1, err, rep0, rep1)
 	}
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), `privlink_proxy_connections_total{endpoint_id="`+ep.EndpointID) {
-		t.Errorf("the successor's /metrics has not counted the endpoint's connections")
+	for _, m := range []string{`privlink_proxy_connections_total{endpoint_id="` + ep.EndpointID, `privlink_agent_handoffs_total{result="took_over"} 1`} {
+		if err := metricsHas(m); err != nil {
+			t.Errorf("the successor's %v", err)
+		}
 	}
 
 	// A plain stop still withdraws the zone.

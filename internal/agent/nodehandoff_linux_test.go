@@ -45,7 +45,7 @@ func TestNodeHandoff(t *testing.T) {
 	lease0 := e.Cache.State().Nodes[n2.Name].LeaseID
 
 	path := filepath.Join(t.TempDir(), "n2.sock")
-	srv, err := handoff.Serve(path, n2.a, n2.log)
+	srv, err := handoff.Serve(path, n2.a, n2.log, nil)
 	must(t, err)
 	defer srv.Close()
 

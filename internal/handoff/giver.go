@@ -36,6 +36,7 @@ type Server struct {
 	ln       *net.UnixListener
 	g        Giver
 	log      *slog.Logger
+	outcome  func(Outcome)
 	released chan struct{}
 	done     chan struct{}
 
@@ -49,7 +50,9 @@ type Server struct {
 // first taker that asks and runs as the same user (the socket is 0600 and
 // the peer's credentials are checked: another user's process must never
 // get the listening sockets).
-func Serve(path string, g Giver, log *slog.Logger) (*Server, error) {
+//
+// outcome (may be nil) is told how each handoff ended, for metrics.
+func Serve(path string, g Giver, log *slog.Logger, outcome func(Outcome)) (*Server, error) {
 	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSocket == 0 {
 		return nil, fmt.Errorf("%s exists and is not a socket", path)
 	}
@@ -64,7 +67,10 @@ func Serve(path string, g Giver, log *slog.Logger) (*Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	s := &Server{ln: ln, g: g, log: log, released: make(chan struct{}), done: make(chan struct{})}
+	if outcome == nil {
+		outcome = func(Outcome) {}
+	}
+	s := &Server{ln: ln, g: g, log: log, outcome: outcome, released: make(chan struct{}), done: make(chan struct{})}
 	go s.loop()
 	return s, nil
 }
@@ -114,28 +120,44 @@ func (s *Server) loop() {
 	}
 }
 
+// Outcome is how a handoff ended on the giver's side.
+type Outcome string
+
+const (
+	Released Outcome = "released" // the taker serves
+	Resumed  Outcome = "resumed"  // the taker went away or was not ready in time: the giver serves on
+	Refused  Outcome = "refused"  // another user, another protocol version, or the giver could not give
+	Stopped  Outcome = "stopped"  // the giver stopped mid-handoff and left the lease to the taker
+)
+
 // give runs one handoff; true when the taker took over.
 func (s *Server) give(c *net.UnixConn) bool {
+	o := s.handOver(c)
+	s.outcome(o)
+	return o == Released
+}
+
+func (s *Server) handOver(c *net.UnixConn) Outcome {
 	if err := sameUser(c); err != nil {
 		s.log.Warn("handoff: refused", "err", err)
-		return false
+		return Refused
 	}
 	if err := readWord(c, msgTake, time.Now().Add(5*time.Second)); err != nil {
 		_ = send(c, header{Error: fmt.Sprintf("expected %q (protocol %d): %v", msgTake, version, err)}, nil)
 		s.log.Warn("handoff: no request of this protocol from the peer", "err", err)
-		return false
+		return Refused
 	}
 	t0 := time.Now()
 	offer, err := s.g.Freeze()
 	if err != nil {
 		_ = send(c, header{Error: err.Error()}, nil)
 		s.log.Warn("handoff: cannot give", "err", err)
-		return false
+		return Refused
 	}
 	if err := sendOffer(c, offer); err != nil {
 		s.g.Resume()
 		s.log.Warn("handoff: sending the sockets failed, serving on", "err", err)
-		return false
+		return Resumed
 	}
 	s.log.Info("handoff: sockets and lease given, serving until the successor is ready", "sockets", len(offer.Sockets), "lease", offer.Lease)
 	if err := readWord(c, msgReady, time.Now().Add(ReadyTimeout)); err != nil {
@@ -147,12 +169,12 @@ func (s *Server) give(c *net.UnixConn) bool {
 			// lease; ours must not be revoked under it.
 			s.g.Release()
 			s.log.Warn("handoff: stopped before the successor was ready; leaving it the lease", "err", err)
-			return false
+			return Stopped
 		}
 		s.g.Resume()
 		_ = sendWord(c, msgResumed) // a successor still starting must give up
 		s.log.Warn("handoff: the successor was not ready in time or went away, serving on", "err", err, "readyTimeout", ReadyTimeout)
-		return false
+		return Resumed
 	}
 	s.g.Release()
 	s.ln.Close() // the successor serves the path next
@@ -160,7 +182,7 @@ func (s *Server) give(c *net.UnixConn) bool {
 		s.log.Warn("handoff: telling the successor", "err", err)
 	}
 	s.log.Info("handoff: released to the successor", "seconds", time.Since(t0).Seconds())
-	return true
+	return Released
 }
 
 func sendOffer(c *net.UnixConn, o Offer) error {

@@ -9,7 +9,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -23,6 +25,8 @@ type giverOf struct {
 	lease             int64
 	freezeErr         error
 	frozen            atomic.Int64
+	mu                sync.Mutex
+	outcomes          []Outcome
 	resumed, released chan struct{}
 }
 
@@ -53,12 +57,33 @@ func (g *giverOf) Freeze() (Offer, error) {
 	}
 	return o, nil
 }
+func (g *giverOf) record(o Outcome) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.outcomes = append(g.outcomes, o)
+}
+
+// ended waits until the handoffs' outcomes are want.
+func (g *giverOf) ended(t *testing.T, want ...Outcome) {
+	t.Helper()
+	var got []Outcome
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		g.mu.Lock()
+		got = slices.Clone(g.outcomes)
+		g.mu.Unlock()
+		if slices.Equal(got, want) {
+			return
+		}
+	}
+	t.Errorf("outcomes %v, want %v", got, want)
+}
+
 func (g *giverOf) Resume()  { g.resumed <- struct{}{} }
 func (g *giverOf) Release() { g.released <- struct{}{} }
 
 func serve(t *testing.T, g Giver) (*Server, string) {
 	path := filepath.Join(t.TempDir(), "agent.sock")
-	s, err := Serve(path, g, slog.New(slog.DiscardHandler))
+	s, err := Serve(path, g, slog.New(slog.DiscardHandler), g.(*giverOf).record)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +146,8 @@ func TestHandOver(t *testing.T) {
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("the path is still there after the release: %v", err)
 	}
-	next, err := Serve(path, g, slog.New(slog.DiscardHandler))
+	g.ended(t, Released)
+	next, err := Serve(path, g, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatalf("the taker cannot serve the path: %v", err)
 	}
@@ -157,6 +183,7 @@ func TestTakerGoesAway(t *testing.T) {
 	if err := tk.Ready(time.Second); err == nil || errors.Is(err, ErrResumed) {
 		t.Errorf("Ready against a giver that stopped: %v", err)
 	}
+	g.ended(t, Resumed, Stopped)
 }
 
 // TestReadyTimeout: a taker not ready within ReadyTimeout is told the
@@ -180,6 +207,7 @@ func TestReadyTimeout(t *testing.T) {
 		t.Error("released to a taker that was too late")
 	default:
 	}
+	g.ended(t, Resumed)
 }
 
 // TestOtherVersionRefused: a taker of another protocol version gets an
@@ -200,6 +228,7 @@ func TestOtherVersionRefused(t *testing.T) {
 	if n := g.frozen.Load(); n != 0 {
 		t.Errorf("froze %d times for another version", n)
 	}
+	g.ended(t, Refused)
 }
 
 // TestNoGiver: no socket file, or a stale one, is "start as usual"; a
@@ -232,7 +261,7 @@ func TestServeRefusesAFile(t *testing.T) {
 	if err := os.WriteFile(path, []byte("keep"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Serve(path, newGiver(t, 1), slog.New(slog.DiscardHandler)); err == nil || !strings.Contains(err.Error(), "not a socket") {
+	if _, err := Serve(path, newGiver(t, 1), slog.New(slog.DiscardHandler), nil); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Errorf("Serve over a file: %v", err)
 	}
 	if b, _ := os.ReadFile(path); string(b) != "keep" {
@@ -263,7 +292,7 @@ func TestOtherUserRefused(t *testing.T) {
 	must(t, os.WriteFile(bin, self, 0o755))
 	g := newGiver(t, 1)
 	path := filepath.Join(dir, "agent.sock")
-	s, err := Serve(path, g, slog.New(slog.DiscardHandler))
+	s, err := Serve(path, g, slog.New(slog.DiscardHandler), g.record)
 	must(t, err)
 	defer s.Close()
 	must(t, os.Chmod(path, 0o666))
@@ -287,6 +316,7 @@ func TestOtherUserRefused(t *testing.T) {
 	}
 	closeAll(socketFDs(tk.Sockets))
 	tk.Abort()
+	g.ended(t, Refused, Resumed)
 }
 
 const helperEnv = "HANDOFF_TAKER_HELPER"

@@ -6,6 +6,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/privlink/privlink/internal/agent"
 	"github.com/privlink/privlink/internal/handoff"
 )
@@ -52,10 +54,11 @@ func mgmtKey(addr string) string { return "mgmt " + addr }
 
 // serveHandoff runs once the process is ready: it releases the
 // predecessor, if any, and answers a successor on HandoffSocket.
-func (s *Server) serveHandoff() error {
+func (s *Server) serveHandoff(reg prometheus.Registerer) error {
 	if s.cfg.HandoffSocket == "" {
 		return nil
 	}
+	results := handoffMetrics(reg)
 	tookOver := s.taken != nil
 	if tookOver {
 		// DNS too: the predecessor's resolver stops with it.
@@ -74,12 +77,13 @@ func (s *Server) serveHandoff() error {
 		} else {
 			s.log.Info("handoff: took over", "unusedSockets", unused)
 		}
+		results.WithLabelValues("took_over").Inc()
 	}
 	var g giver
 	for _, a := range s.Agents {
 		g = giver{s: s, a: a} // a handoff process has exactly one (Config checks)
 	}
-	srv, err := handoff.Serve(s.cfg.HandoffSocket, g, s.log)
+	srv, err := handoff.Serve(s.cfg.HandoffSocket, g, s.log, func(o handoff.Outcome) { results.WithLabelValues(string(o)).Inc() })
 	switch {
 	case err == nil:
 		s.handoff = srv

@@ -9,3 +9,18 @@ func RegisterAgentMetrics(reg prometheus.Registerer, ready func() float64) {
 		Help: "Number of zone agents in this process that completed their first sync and apply.",
 	}, ready))
 }
+
+// handoffMetrics counts the agent handoffs of this process by how they
+// ended: as the giver (released, resumed, refused, stopped) or the taker
+// (took_over). Every result is exported from the start, at 0.
+func handoffMetrics(reg prometheus.Registerer) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "privlink_agent_handoffs_total",
+		Help: "Agent handoffs (--handoff-socket) of this process by result: took_over (this process took over from its predecessor), and as the running agent released, resumed (the successor went away or was late), refused (another user or protocol version, or not synced), stopped (stopped mid-handoff).",
+	}, []string{"result"})
+	for _, r := range []string{"took_over", "released", "resumed", "refused", "stopped"} {
+		c.WithLabelValues(r)
+	}
+	reg.MustRegister(c)
+	return c
+}

@@ -160,7 +160,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.waitReady(ctx, stateRead); err != nil {
 		return nil, err
 	}
-	if err := s.serveHandoff(); err != nil {
+	if err := s.serveHandoff(reg); err != nil {
 		return nil, err
 	}
 	ok = true
