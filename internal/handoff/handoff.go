@@ -1,4 +1,4 @@
-// Package handoff lets a restarting zone agent take over from the running
+// Package handoff lets a restarting agent (zone or node) take over from the running
 // one without a moment in which its endpoints refuse a connection (an
 // upgrade, or any planned restart). Over a Unix socket the running agent,
 // the giver, passes its listening sockets (SCM_RIGHTS) and its lease to

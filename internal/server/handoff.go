@@ -12,7 +12,7 @@ import (
 	"github.com/privlink/privlink/internal/handoff"
 )
 
-// The handoff of a standalone zone agent (Config.HandoffSocket, package
+// The handoff of a standalone agent (zone or node) (Config.HandoffSocket, package
 // handoff): a starting agent takes the running one's sockets and lease
 // (takeOver), and once ready tells it so and serves the path for its own
 // successor (serveHandoff).
