@@ -1,6 +1,6 @@
-// Package handoff lets a restarting agent (zone or node) take over from the running
-// one without a moment in which its endpoints refuse a connection (an
-// upgrade, or any planned restart). Over a Unix socket the running agent,
+// Package handoff lets a restarting agent (zone or node) take over from
+// the running one without a moment in which its endpoints refuse a
+// connection (an upgrade, or any planned restart). Over a Unix socket the running agent,
 // the giver, passes its listening sockets (SCM_RIGHTS) and its lease to
 // its successor, the taker. The giver stops applying changes while it
 // gives and keeps serving; once the taker has applied its first round on
