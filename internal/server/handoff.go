@@ -68,11 +68,11 @@ func (s *Server) serveHandoff(reg prometheus.Registerer) error {
 		unused := s.handed.CloseUnused()
 		err := s.taken.Ready(30 * time.Second)
 		if errors.Is(err, handoff.ErrResumed) {
-			return err // the predecessor serves on: so must not we (Start aborts the takeover)
+			return err // the predecessor serves on, so we must not (Start aborts the takeover)
 		}
 		s.taken = nil
 		if err != nil {
-			// It may still accept beside us until it exits: harmless.
+			// It died or was stopped mid-handoff (it then leaves us the lease): we serve.
 			s.log.Warn("handoff: the predecessor did not confirm its release", "err", err)
 		} else {
 			s.log.Info("handoff: took over", "unusedSockets", unused)
