@@ -333,6 +333,19 @@ func endpointAcross(t *testing.T, e *testenv.Env, clientNode, backend *labNode) 
 	return ep, cv.VpcID, ch.HostID
 }
 
+// endpointOnSecondNode starts two lab nodes, builds endpointAcross with
+// the client host and the backend on n1, and places the ENI on n2 only;
+// it returns once the client reaches the backend through it.
+func endpointOnSecondNode(t *testing.T) (e *testenv.Env, nodes []*labNode, ep model.Endpoint, consumerVPC, clientHost string) {
+	t.Helper()
+	e, nodes = startLabNodes(t, 2)
+	n1, n2 := nodes[0], nodes[1]
+	ep, consumerVPC, clientHost = endpointAcross(t, e, n1, n1)
+	placeOnly(t, e, ep.EndpointID, ep.Zones[0].IP, n2, nodes)
+	helloThrough(t, n1, clientHost, ep.Zones[0].IP, "ENI on n2")
+	return e, nodes, ep, consumerVPC, clientHost
+}
+
 // helloThrough waits until the client host reaches the backend through
 // the ENI.
 func helloThrough(t *testing.T, client *labNode, hostID string, eni netip.Addr, what string) {
@@ -409,12 +422,8 @@ func TestNodesENIPlacement(t *testing.T) {
 // before its liveness record reappears under the new one, and serves them
 // again only once the placement names the new lease.
 func TestNodeLeaseLostStepsDown(t *testing.T) {
-	e, nodes := startLabNodes(t, 2)
-	n1, n2 := nodes[0], nodes[1]
-	ep, cvpc, client := endpointAcross(t, e, n1, n1)
-	eni := ep.Zones[0].IP
-	placeOnly(t, e, ep.EndpointID, eni, n2, nodes)
-	helloThrough(t, n1, client, eni, "ENI on n2")
+	e, nodes, ep, cvpc, client := endpointOnSecondNode(t)
+	n1, n2, eni := nodes[0], nodes[1], ep.Zones[0].IP
 	// A netlink handle in n2's copy of the consumer VPC: the check at the
 	// moment n2 is ready again must be quicker than an agent round.
 	h, err := netns.GetFromPath("/run/netns/" + n2.NetnsPrefix + "-" + cvpc)
@@ -491,12 +500,8 @@ func TestNodeLeaseLostStepsDown(t *testing.T) {
 // removes it before it is ready, and serves it again once the placement
 // names the new lease.
 func TestNodeRestartStepsDown(t *testing.T) {
-	e, nodes := startLabNodes(t, 2)
-	n1, n2 := nodes[0], nodes[1]
-	ep, _, client := endpointAcross(t, e, n1, n1)
-	eni := ep.Zones[0].IP
-	placeOnly(t, e, ep.EndpointID, eni, n2, nodes)
-	helloThrough(t, n1, client, eni, "ENI on n2")
+	e, nodes, ep, _, client := endpointOnSecondNode(t)
+	n1, n2, eni := nodes[0], nodes[1], ep.Zones[0].IP
 	old := e.Cache.State().Nodes[n2.Name].LeaseID
 	n2.stop()
 	if !n2.hasENI(t, eni) {

@@ -26,12 +26,8 @@ import (
 // the placement's fencing still names it) and the endpoint's report is
 // not rewritten.
 func TestNodeHandoff(t *testing.T) {
-	e, nodes := startLabNodes(t, 2)
-	n1, n2 := nodes[0], nodes[1]
-	ep, _, client := endpointAcross(t, e, n1, n1)
-	eni := ep.Zones[0].IP
-	placeOnly(t, e, ep.EndpointID, eni, n2, nodes)
-	helloThrough(t, n1, client, eni, "ENI on n2")
+	e, nodes, ep, _, client := endpointOnSecondNode(t)
+	n1, n2, eni := nodes[0], nodes[1], ep.Zones[0].IP
 	reportKey := e.Store.ReportKey(labZone, ep.EndpointID)
 	var rev0 int64
 	testenv.Eventually(t, "n2's report healthy", func() error {
