@@ -1,12 +1,9 @@
 package main_test
 
 import (
-	"bufio"
-	"context"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"os/exec"
 	"strings"
@@ -34,7 +31,6 @@ func TestStandaloneAgent(t *testing.T) {
 	t.Cleanup(func() { agent.Process.Kill(); agent.Wait() })
 
 	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
-	hs := e.Driver.Sockets
 	for _, h := range s.ProviderHosts {
 		e.Serve(t, h.HostID, 6001, func(c net.Conn) { io.Copy(c, c) })
 	}
@@ -42,33 +38,13 @@ func TestStandaloneAgent(t *testing.T) {
 		return ep.EndpointStatus == model.StatusActive && ep.Zones[1].ZoneStatus == model.ZoneConnected
 	})
 	zoneI := netip.MustParseAddrPort(ep.Zones[1].IP.String() + ":6001")
-	echo := func() error {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		c, err := hs.DialHost(ctx, s.ConsumerHost.HostID, zoneI)
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(2 * time.Second))
-		fmt.Fprintln(c, "ping")
-		line, err := bufio.NewReader(c).ReadString('\n')
-		if err == nil && line != "ping\n" {
-			err = fmt.Errorf("echo %q", line)
-		}
-		return err
-	}
+	echo := func() error { return pingOnce(e, s.ConsumerHost.HostID, zoneI) }
 	testenv.Eventually(t, "zone i through the standalone agent", echo)
 
 	// Metrics of the agent process name the endpoint.
-	resp, err := http.Get("http://" + metricsAddr + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	body := metrics(t, metricsAddr)
 	for _, m := range []string{`privlink_proxy_connections_total{endpoint_id="` + ep.EndpointID, "privlink_proxy_bytes_total", "privlink_agent_synced 1"} {
-		if !strings.Contains(string(body), m) {
+		if !strings.Contains(body, m) {
 			t.Errorf("agent /metrics lacks %s", m)
 		}
 	}

@@ -1,12 +1,10 @@
 package main_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -66,32 +64,7 @@ func TestAgentHandoff(t *testing.T) {
 		return ep.EndpointStatus == model.StatusActive && ep.Zones[1].ZoneStatus == model.ZoneConnected
 	})
 	zoneI := netip.MustParseAddrPort(ep.Zones[1].IP.String() + ":6001")
-	dial := func() (net.Conn, *bufio.Reader, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		c, err := e.Driver.Sockets.DialHost(ctx, s.ConsumerHost.HostID, zoneI)
-		if err != nil {
-			return nil, nil, err
-		}
-		return c, bufio.NewReader(c), nil
-	}
-	ping := func(c net.Conn, r *bufio.Reader) error {
-		c.SetDeadline(time.Now().Add(2 * time.Second))
-		fmt.Fprintln(c, "ping")
-		line, err := r.ReadString('\n')
-		if err == nil && line != "ping\n" {
-			err = fmt.Errorf("echo %q", line)
-		}
-		return err
-	}
-	echo := func() error {
-		c, r, err := dial()
-		if err != nil {
-			return err
-		}
-		defer c.Close()
-		return ping(c, r)
-	}
+	echo := func() error { return pingOnce(e, s.ConsumerHost.HostID, zoneI) }
 	testenv.Eventually(t, "zone i through the agent", echo)
 	udpEcho := func() error {
 		pc, err := e.Driver.Sockets.ListenPacketHost(s.ConsumerHost.HostID, netip.MustParseAddrPort("0.0.0.0:0"))
@@ -166,13 +139,7 @@ func TestAgentHandoff(t *testing.T) {
 	}
 
 	metricsHas := func(what string) error {
-		resp, err := http.Get("http://" + metricsAddr + "/metrics")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if !strings.Contains(string(body), what) {
+		if !strings.Contains(metrics(t, metricsAddr), what) {
 			return fmt.Errorf("/metrics lacks %s", what)
 		}
 		return nil
@@ -183,7 +150,7 @@ func TestAgentHandoff(t *testing.T) {
 	})
 
 	// Connections opened all through the handoff.
-	held, heldR, err := dial()
+	held, err := dialPing(e, s.ConsumerHost.HostID, zoneI)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +181,7 @@ func TestAgentHandoff(t *testing.T) {
 	}
 	released := time.Since(t0)
 	next.waitReady()
-	if err := ping(held, heldR); err != nil {
+	if err := held.ping(); err != nil {
 		t.Errorf("a connection open across the handoff broke at once: %v", err)
 	}
 	select {
@@ -233,7 +200,7 @@ func TestAgentHandoff(t *testing.T) {
 	if load.OK.Load() < 20 {
 		t.Errorf("only %d connections during the handoff", load.OK.Load())
 	}
-	if ping(held, heldR) == nil {
+	if held.ping() == nil {
 		t.Error("the old agent's connection outlived its drain timeout")
 	}
 	if !strings.Contains(old.tail(), "handoff: released to the successor") {
