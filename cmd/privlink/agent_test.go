@@ -23,7 +23,9 @@ func TestStandaloneAgent(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{AgentZones: []string{"cn-hangzhou-h"}})
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	agent := exec.Command(binary, append([]string{"agent", "--zone", "cn-hangzhou-i", "--netns-prefix", e.Prefix,
-		"--metrics-listen", metricsAddr, "--log-level", "warn"}, e.EtcdFlags()...)...)
+		"--metrics-listen", metricsAddr, "--log-level", "debug"}, e.EtcdFlags()...)...)
+	var agentLog testenv.LogBuffer
+	agent.Stderr = &agentLog
 	agent.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := agent.Start(); err != nil {
 		t.Fatal(err)
@@ -64,13 +66,13 @@ func TestStandaloneAgent(t *testing.T) {
 		var out []byte
 		var err error
 		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-			out, err = exec.Command("ip", "netns", "exec", e.Prefix+"-"+s.ConsumerHost.HostID, "dig", "+short", "+time=1", ep.EndpointDomain).CombinedOutput()
+			out, err = exec.Command("ip", "netns", "exec", e.Prefix+"-"+s.ConsumerHost.HostID, "dig", "+noall", "+comments", "+answer", "+time=1", ep.EndpointDomain).CombinedOutput()
 			if err == nil && strings.Contains(string(out), ep.Zones[1].IP.String()) || time.Now().After(deadline) {
 				break
 			}
 		}
 		if err != nil || !strings.Contains(string(out), ep.Zones[1].IP.String()) {
-			t.Errorf("agent's resolver with etcd gone: %v %s", err, out)
+			t.Errorf("agent's resolver with etcd gone: %v %s\nagent's log:\n%s", err, out, agentLog.String())
 		}
 	}
 	// Stopping the agent closes its listeners.
