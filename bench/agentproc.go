@@ -23,6 +23,7 @@ type plAgent struct {
 	metrics string
 	p       *proc
 	starts  int
+	keeper  bool // under a socket keeper (--socket-keeper) instead of --handoff-socket
 }
 
 // start launches the agent; it does not wait for readiness.
@@ -44,8 +45,12 @@ func (a *plAgent) start() error {
 	args := []string{"agent", "--zone", a.zone, "--network", "netns", "--netns-prefix", a.srv.prefix,
 		"--metrics-listen", a.metrics, "--etcd-endpoints", a.srv.etcdClient,
 		"--etcd-cacert", filepath.Join(pki, "ca.crt"), "--etcd-cert", filepath.Join(pki, "client.crt"), "--etcd-key", filepath.Join(pki, "client.key"),
-		"--proxy-fds", strconv.Itoa(a.srv.proxyFDs), "--endpoint-fd-share", "1",
-		"--handoff-socket", a.handoffSocket(), "--drain-timeout", "10s"}
+		"--proxy-fds", strconv.Itoa(a.srv.proxyFDs), "--endpoint-fd-share", "1"}
+	if a.keeper {
+		args = append(args, "--socket-keeper")
+	} else {
+		args = append(args, "--handoff-socket", a.handoffSocket(), "--drain-timeout", "10s")
+	}
 	if dir := profileDir(); dir != "" {
 		args = append(args, "--debug-pprof",
 			"--startup-cpuprofile", filepath.Join(dir, fmt.Sprintf("privlink-agent-startup-%d.pprof", a.starts)))
@@ -93,16 +98,21 @@ func (a *plAgent) handoffSocket() string {
 // on the handed sockets and the predecessor stopped accepting. (/readyz
 // cannot tell: the predecessor answers it on the same address until then.)
 func (a *plAgent) waitTookOver(ctx context.Context, timeout time.Duration) error {
+	return a.waitLog(ctx, "handoff: took over", 1, timeout)
+}
+
+// waitLog waits until the agent's log holds what n times.
+func (a *plAgent) waitLog(ctx context.Context, what string, n int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for {
 		b, _ := os.ReadFile(a.logPath())
 		switch {
-		case strings.Contains(string(b), "handoff: took over"):
+		case strings.Count(string(b), what) >= n:
 			return nil
 		case a.p.exited():
-			return fmt.Errorf("privlink agent exited during the handoff: %s", lastLines(string(b), 8))
+			return fmt.Errorf("privlink agent exited: %s", lastLines(string(b), 8))
 		case time.Now().After(deadline):
-			return fmt.Errorf("no handoff in %s: %s", timeout, lastLines(string(b), 8))
+			return fmt.Errorf("no %q in %s: %s", what, timeout, lastLines(string(b), 8))
 		}
 		select {
 		case <-ctx.Done():
@@ -110,4 +120,22 @@ func (a *plAgent) waitTookOver(ctx context.Context, timeout time.Duration) error
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// worker is the pid of the agent under the socket keeper a.p.
+func (a *plAgent) worker() (int, error) {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", a.p.pid()))
+	var pids []int
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, w := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(w); err == nil {
+				pids = append(pids, n)
+			}
+		}
+	}
+	if len(pids) != 1 {
+		return 0, fmt.Errorf("the socket keeper %d has children %v, want one agent", a.p.pid(), pids)
+	}
+	return pids[0], nil
 }

@@ -65,6 +65,12 @@ func TestScaleQuickAgentProcess(t *testing.T) {
 	quickRun(t, "go test ./bench -run TestScaleQuickAgentProcess", "--quick", "--only", "scale", "--scale-agent-process")
 }
 
+// TestScaleQuickAgentKeeper is TestScaleQuickAgentProcess with the agent
+// under a socket keeper (--scale-agent-keeper), killed (-9) each run.
+func TestScaleQuickAgentKeeper(t *testing.T) {
+	quickRun(t, "go test ./bench -run TestScaleQuickAgentKeeper", "--quick", "--only", "scale", "--scale-agent-process", "--scale-agent-keeper")
+}
+
 // quickRun runs the benchmark with args and checks every row of the
 // selection has its values, no error was recorded (a failed request or
 // round trip is one) and nothing is left behind.

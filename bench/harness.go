@@ -210,7 +210,7 @@ func (h *harness) setup(ctx context.Context) error {
 		proxyFDs: max(h.cfg.IdleConns, h.cfg.SoakConns)*fdsPerProxiedConn + 256}
 	if h.cfg.ScaleAgent {
 		h.srv.agentZones = []string{zoneI}
-		h.srv.agent = &plAgent{srv: h.srv, zone: zoneH}
+		h.srv.agent = &plAgent{srv: h.srv, zone: zoneH, keeper: h.cfg.ScaleKeeper}
 	}
 	h.onUndo("privlink server and its namespaces", func() error { return h.srv.finish(context.Background()) })
 	slog.Info("starting privlink server", "prefix", h.prefix)

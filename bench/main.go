@@ -26,6 +26,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -56,6 +57,7 @@ type Config struct {
 	ScaleEndpoints int            // endpoints of the scale workload
 	ScaleMode      string         // forwarding of the scale workload's service: proxy | nat
 	ScaleAgent     bool           // zone h's agent as its own process, restarted alone by the scale workload
+	ScaleKeeper    bool           // that agent under a socket keeper, killed (-9) instead of handed over
 	Command        string         // printed at the top of the report
 	Verbose        bool
 
@@ -109,10 +111,14 @@ func parseFlags(args []string) (Config, error) {
 	fs.IntVar(&cfg.ScaleEndpoints, "scale-endpoints", 0, "endpoints of the scale workload (default 10000, --quick 300)")
 	fs.StringVar(&cfg.ScaleMode, "scale-mode", "proxy", "forwarding of the scale workload's service: proxy | nat")
 	fs.BoolVar(&cfg.ScaleAgent, "scale-agent-process", false, "run zone h's agent as its own `privlink agent` process; the scale workload restarts it alone instead of the server")
+	fs.BoolVar(&cfg.ScaleKeeper, "scale-agent-keeper", false, "with --scale-agent-process: run the agent under a socket keeper (--socket-keeper) and kill it (-9) where it would be handed over")
 	fs.BoolVar(&cfg.Verbose, "v", false, "debug logging (children's stderr too)")
 	list := fs.Bool("list", false, "list workload names and exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if cfg.ScaleKeeper && !cfg.ScaleAgent {
+		return cfg, errors.New("--scale-agent-keeper goes with --scale-agent-process")
 	}
 	if *list {
 		for _, w := range workloadNames() {

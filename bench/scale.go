@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/privlink/privlink/internal/api"
@@ -152,7 +153,12 @@ func (h *harness) scale(ctx context.Context) error {
 	}
 	h.rep.add("scale-sweep", pathPrivlink, time.Since(tSweep).Seconds())
 	for run := 1; run <= h.cfg.Runs && ctx.Err() == nil; run++ {
-		if h.srv.agent != nil {
+		switch a := h.srv.agent; {
+		case a != nil && a.keeper:
+			if err := h.scaleCrash(ctx, nets); err != nil {
+				return fmt.Errorf("crash %d: %w", run, err)
+			}
+		case a != nil:
 			if err := h.scaleHandoff(ctx, nets); err != nil {
 				return fmt.Errorf("handoff %d: %w", run, err)
 			}
@@ -559,6 +565,46 @@ func (h *harness) scaleHandoff(ctx context.Context, nets []*scaleNet) error {
 	return nil
 }
 
+// scaleCrash kills zone h's agent (-9) under its socket keeper
+// (--scale-agent-keeper): from the kill it times the next agent's
+// takeover and a sweep begun at once until every endpoint carried a round
+// trip, counting the attempts refused or reset and the longest any
+// endpoint made its client wait.
+func (h *harness) scaleCrash(ctx context.Context, nets []*scaleNet) error {
+	a := h.srv.agent
+	const tookOver = "socket keeper: took over from a worker that died"
+	pid, err := a.worker()
+	if err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		return err
+	}
+	var took time.Duration
+	tookCh := make(chan error, 1)
+	go func() {
+		err := a.waitLog(ctx, tookOver, 1, 5*time.Minute) // one crash per start (log) of the keeper
+		took = time.Since(t0)
+		tookCh <- err
+	}()
+	during, err := h.scaleSweep(nets, 5*time.Minute)
+	all := time.Since(t0)
+	if terr := <-tookCh; terr != nil {
+		return terr
+	}
+	if err != nil {
+		return fmt.Errorf("sweep after the kill: %w", err)
+	}
+	h.rep.add("scale-agent-crash-took", pathPrivlink, took.Seconds())
+	h.rep.add("scale-agent-crash-all", pathPrivlink, all.Seconds())
+	h.rep.add("scale-agent-crash-refused", pathPrivlink, float64(during.refused))
+	h.rep.add("scale-agent-crash-maxwait", pathPrivlink, ms(during.maxWait))
+	slog.Info("measured", "workload", "scale-agent-crash", "tookOver", took.Round(time.Millisecond), "allServed", all.Round(time.Millisecond),
+		"refused", during.refused, "maxWait", during.maxWait.Round(time.Millisecond))
+	return nil
+}
+
 func scaleRows(cfg Config) []rowDef {
 	n := cfg.ScaleEndpoints
 	s := fmt.Sprintf("scale (%s): ", cfg.ScaleMode)
@@ -588,11 +634,20 @@ func scaleRows(cfg Config) []rowDef {
 		restart = []rowDef{
 			row("scale-agent-restart-ready", fmt.Sprintf("zone agent process restart with %d endpoints → its /readyz", n), "s"),
 			row("scale-agent-restart-all", fmt.Sprintf("zone agent process restart with %d endpoints → every endpoint carried a round trip", n), "s"),
-			row("scale-agent-handoff-took", fmt.Sprintf("zone agent handoff (--handoff-socket) with %d endpoints → the successor took over", n), "s"),
-			row("scale-agent-handoff-all", fmt.Sprintf("zone agent handoff with %d endpoints → every endpoint carried a round trip (sweep from the successor's start)", n), "s"),
-			row("scale-agent-handoff-refused", "zone agent handoff: connection attempts refused or reset (during and after)", "attempts"),
-			row("scale-agent-handoff-maxwait", "zone agent handoff: longest any endpoint took to carry its round trip (from its first attempt) during the handoff", "ms"),
-			row("scale-agent-handoff-after", fmt.Sprintf("zone agent handoff: a round trip through every endpoint, successor alone, %d endpoints", n), "s"),
+		}
+		if cfg.ScaleKeeper {
+			restart = append(restart,
+				row("scale-agent-crash-took", fmt.Sprintf("zone agent under a socket keeper killed (-9) with %d endpoints → the next agent took over", n), "s"),
+				row("scale-agent-crash-all", fmt.Sprintf("zone agent killed under its keeper, %d endpoints → every endpoint carried a round trip (sweep from the kill)", n), "s"),
+				row("scale-agent-crash-refused", "zone agent killed under its keeper: connection attempts refused or reset", "attempts"),
+				row("scale-agent-crash-maxwait", "zone agent killed under its keeper: longest any endpoint took to carry its round trip (from its first attempt)", "ms"))
+		} else {
+			restart = append(restart,
+				row("scale-agent-handoff-took", fmt.Sprintf("zone agent handoff (--handoff-socket) with %d endpoints → the successor took over", n), "s"),
+				row("scale-agent-handoff-all", fmt.Sprintf("zone agent handoff with %d endpoints → every endpoint carried a round trip (sweep from the successor's start)", n), "s"),
+				row("scale-agent-handoff-refused", "zone agent handoff: connection attempts refused or reset (during and after)", "attempts"),
+				row("scale-agent-handoff-maxwait", "zone agent handoff: longest any endpoint took to carry its round trip (from its first attempt) during the handoff", "ms"),
+				row("scale-agent-handoff-after", fmt.Sprintf("zone agent handoff: a round trip through every endpoint, successor alone, %d endpoints", n), "s"))
 		}
 	}
 	out = append(out,

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/privlink/privlink/internal/handoff"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/proxy"
@@ -54,6 +55,10 @@ type Config struct {
 	// open connections run before it closes them (default
 	// DefaultDrainTimeout).
 	DrainTimeout time.Duration
+	// Keeper, if set, is the socket keeper this process runs under
+	// (package keeper): every listening socket opened or closed, and each
+	// new lease, is reported to it (keeper.go).
+	Keeper handoff.Keeper
 }
 
 // Agent serves one zone.
@@ -91,6 +96,8 @@ type Agent struct {
 	released  atomic.Bool // handed over: no round runs again
 	keepLease atomic.Bool // shutdown abandons the lease instead of revoking it (KeepLease)
 	adopting  bool        // AdoptLease: the first report adopts the predecessor's; run goroutine only
+	leaseNew  bool        // resumeLease found the adopted lease gone and was granted one; run goroutine only
+	keptLease int64       // the lease last reported to Config.Keeper; run goroutine only
 
 	node      nodeState       // node mode only (node.go)
 	announced map[eniKey]bool // ENIs announced with a gratuitous ARP (node mode)
@@ -140,6 +147,7 @@ func (a *Agent) Done() <-chan struct{} { return a.done }
 func (a *Agent) Run(ctx context.Context) error {
 	defer close(a.done)
 	defer a.shutdown()
+	a.resumeLease(ctx)
 	a.cfg.Cache.Loop(ctx, "agent "+a.cfg.Zone, 2*time.Second, func(st *store.State) { a.reconcile(ctx, st) })
 	return nil
 }
@@ -185,7 +193,7 @@ func (a *Agent) report(ctx context.Context, state *store.State, d *desired, errs
 	st := a.cfg.Store
 	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	fresh, err := a.lease.Ensure(cctx)
+	fresh, err := a.ensureLease(cctx)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/privlink/privlink/internal/handoff"
+
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/proxy"
 	"github.com/privlink/privlink/internal/store"
@@ -232,6 +234,7 @@ func (a *Agent) startListeners(keys []listenerKey, specs map[listenerKey]listene
 		wg.Wait()
 	}
 	up := 0
+	var kept []handoff.Socket
 	for i, res := range results {
 		k := keys[i]
 		if res.err != nil {
@@ -241,7 +244,11 @@ func (a *Agent) startListeners(keys []listenerKey, specs map[listenerKey]listene
 		}
 		a.listeners[k] = res.r
 		up++
+		if a.cfg.Keeper != nil {
+			kept = append(kept, handoff.Socket{Key: socketKey("tcp", res.r.spec), FD: res.r.l.FD()})
+		}
 	}
+	a.keep(kept)
 	switch {
 	case up == 1:
 		a.log.Info("listener up", "endpointId", keys[0].EndpointID, "addr", specs[keys[0]].addr, "vpcId", specs[keys[0]].eni.VpcID)
@@ -317,6 +324,7 @@ func (a *Agent) closeListener(k listenerKey, r *running) {
 	}
 	<-r.done
 	delete(a.listeners, k)
+	a.drop("tcp", r.spec)
 }
 
 // trackBackends points each provider VPC's health checker at its backends.

@@ -29,12 +29,12 @@ func (a *Agent) Freeze() (handoff.Offer, error) {
 	o := handoff.Offer{Lease: a.lease.ID()}
 	for _, r := range a.listeners {
 		if fd := r.l.FD(); fd >= 0 {
-			o.Sockets = append(o.Sockets, handoff.Socket{Key: handoff.Key("tcp", r.spec.eni.VpcID, r.spec.addr), FD: fd})
+			o.Sockets = append(o.Sockets, handoff.Socket{Key: socketKey("tcp", r.spec), FD: fd})
 		}
 	}
 	for _, r := range a.udp.listeners {
 		if fd := r.l.FD(); fd >= 0 {
-			o.Sockets = append(o.Sockets, handoff.Socket{Key: handoff.Key("udp", r.spec.eni.VpcID, r.spec.addr), FD: fd})
+			o.Sockets = append(o.Sockets, handoff.Socket{Key: socketKey("udp", r.spec), FD: fd})
 		}
 	}
 	return o, nil

@@ -124,7 +124,7 @@ func (a *Agent) reconcileNode(ctx context.Context, st *store.State) {
 		a.prune(ctx)
 	}
 	lctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	fresh, err := a.lease.Ensure(lctx)
+	fresh, err := a.ensureLease(lctx)
 	cancel()
 	if err != nil && ctx.Err() == nil {
 		a.log.Warn("node lease", "err", err) // static stability: serve with the lease we had

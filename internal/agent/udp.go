@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/privlink/privlink/internal/handoff"
+
 	"golang.org/x/sys/unix"
 
 	"github.com/privlink/privlink/internal/proxy"
@@ -170,6 +172,7 @@ func (a *Agent) startUDPListener(k listenerKey, sp listenerSpec, hk udpHealthKey
 		}
 	}()
 	a.udp.listeners[k] = r
+	a.keep([]handoff.Socket{{Key: socketKey("udp", sp), FD: l.FD()}})
 	a.log.Info("udp listener up", "endpointId", k.EndpointID, "addr", sp.addr, "vpcId", sp.eni.VpcID)
 	return nil
 }
@@ -180,6 +183,7 @@ func (a *Agent) stopUDPListener(k listenerKey, r *udpRunning) {
 	}
 	<-r.done
 	delete(a.udp.listeners, k)
+	a.drop("udp", r.spec)
 	a.log.Info("udp listener down", "endpointId", k.EndpointID, "addr", r.spec.addr)
 }
 

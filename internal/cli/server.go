@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/privlink/privlink/internal/agent"
+	"github.com/privlink/privlink/internal/keeper"
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/proxy"
 	"github.com/privlink/privlink/internal/server"
@@ -175,6 +178,8 @@ func serverCmd() *cobra.Command {
 func agentCmd() *cobra.Command {
 	cfg := server.Config{AgentOnly: true}
 	var zone, logLevel string
+	var socketKeeper bool
+	var keeperGrace time.Duration
 	cmd := &cobra.Command{
 		Use:   "agent",
 		Short: "Run one zone agent, or with --node one node of a region across machines, against an etcd cluster",
@@ -188,6 +193,19 @@ func agentCmd() *cobra.Command {
 			cfg.Logger = newLogger(logLevel).With("component", "agent")
 			ctx, stop := signalContext()
 			defer stop()
+			if socketKeeper {
+				if cfg.HandoffSocket != "" {
+					return errors.New("--socket-keeper and --handoff-socket do not go together: the keeper restarts its agent itself")
+				}
+				k, err := keeperConn()
+				if err != nil {
+					return err
+				}
+				if k == nil { // this process is the keeper
+					return runKeeper(ctx, keeperGrace, newLogger(logLevel).With("component", "keeper"))
+				}
+				cfg.Keeper = k
+			}
 			s, err := server.Start(ctx, cfg)
 			if err != nil {
 				return err
@@ -205,6 +223,8 @@ func agentCmd() *cobra.Command {
 	f.StringVar(&zone, "zone", "", "zone ID this agent serves (with --node: the node's zone)")
 	f.StringVar(&cfg.HandoffSocket, "handoff-socket", "", "Unix socket path for restarts without refusing a connection: an agent started with the path of a running one takes over its sockets and lease, which then drains and exits")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", agent.DefaultDrainTimeout, "after handing over, how long open connections may run before they are closed")
+	f.BoolVar(&socketKeeper, "socket-keeper", false, "run the agent under a small parent process that holds its listening sockets and lease: if the agent dies (crash, OOM kill), another takes them over and clients wait instead of being refused")
+	f.DurationVar(&keeperGrace, "keeper-grace", keeper.DefaultGrace, "with --socket-keeper: how long the held sockets wait for a new agent after a crash before they are closed")
 	nodeFlags(f, &cfg)
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd cluster URLs")
 	etcdClientFlags(f, &cfg)
@@ -233,4 +253,33 @@ func printTLS(s *server.Server) {
 	default:
 		fmt.Fprintf(os.Stderr, "API over TLS with %s (SHA-256 fingerprint %s)\n", t.CertFile, t.Fingerprint)
 	}
+}
+
+// keeperConn is the connection to this process's socket keeper (nil: this
+// process is the keeper).
+func keeperConn() (*os.File, error) {
+	v := os.Getenv(keeper.EnvFD)
+	if v == "" {
+		return nil, nil
+	}
+	os.Unsetenv(keeper.EnvFD)
+	fd, err := strconv.Atoi(v)
+	if err != nil || fd < 3 {
+		return nil, fmt.Errorf("$%s=%q: not a descriptor", keeper.EnvFD, v)
+	}
+	return os.NewFile(uintptr(fd), "socket keeper"), nil
+}
+
+// runKeeper runs this process as the socket keeper of an agent started
+// with the same arguments (package keeper).
+func runKeeper(ctx context.Context, grace time.Duration, log *slog.Logger) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("socket keeper: %w", err)
+	}
+	return keeper.Run(ctx, keeper.Config{Grace: grace, Logger: log, Command: func() *exec.Cmd {
+		cmd := exec.Command(exe, os.Args[1:]...)
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		return cmd
+	}})
 }

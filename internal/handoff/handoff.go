@@ -76,6 +76,7 @@ type header struct {
 	Count int      `json:"count,omitempty"`
 	Last  bool     `json:"last,omitempty"`
 	Error string   `json:"error,omitempty"`
+	Drop  []string `json:"drop,omitempty"` // a worker to its keeper: these sockets are closed
 }
 
 func send(c *net.UnixConn, h header, fds []int) error {
@@ -94,30 +95,45 @@ func send(c *net.UnixConn, h header, fds []int) error {
 // recv reads one giver message and the descriptors it carries (owned by
 // the caller, even with an error).
 func recv(c *net.UnixConn) (header, []int, error) {
+	b, fds, err := recvRaw(c)
+	if err != nil {
+		return header{}, fds, err
+	}
+	return decode(b, fds)
+}
+
+// recvRaw reads one message and the descriptors it carries (owned by the
+// caller, even with an error).
+func recvRaw(c *net.UnixConn) ([]byte, []int, error) {
 	b, oob := make([]byte, maxMsg), make([]byte, unix.CmsgSpace(perBatch*4))
 	n, oobn, flags, _, err := c.ReadMsgUnix(b, oob)
 	if err != nil {
-		return header{}, nil, err
+		return nil, nil, err
 	}
 	var fds []int
 	if oobn > 0 {
 		msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
 		if err != nil {
-			return header{}, nil, fmt.Errorf("handoff: control message: %w", err)
+			return nil, nil, fmt.Errorf("handoff: control message: %w", err)
 		}
 		for _, m := range msgs {
 			got, err := unix.ParseUnixRights(&m)
 			if err != nil {
-				return header{}, fds, fmt.Errorf("handoff: descriptors: %w", err)
+				return nil, fds, fmt.Errorf("handoff: descriptors: %w", err)
 			}
 			fds = append(fds, got...)
 		}
 	}
 	if flags&(unix.MSG_TRUNC|unix.MSG_CTRUNC) != 0 {
-		return header{}, fds, errors.New("handoff: message truncated")
+		return nil, fds, errors.New("handoff: message truncated")
 	}
+	return b[:n], fds, nil
+}
+
+// decode parses a header message that carried fds.
+func decode(b []byte, fds []int) (header, []int, error) {
 	var h header
-	if err := json.Unmarshal(b[:n], &h); err != nil {
+	if err := json.Unmarshal(b, &h); err != nil {
 		return header{}, fds, fmt.Errorf("handoff: bad message: %w", err)
 	}
 	if h.Error != "" {

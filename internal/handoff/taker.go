@@ -3,8 +3,11 @@ package handoff
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -14,6 +17,13 @@ import (
 type Taken struct {
 	Offer
 	c *net.UnixConn
+
+	// From a socket keeper (TakeFrom): the connection stays open after
+	// Ready and carries the worker's Keep, Drop and Lease reports.
+	keeper bool
+	log    *slog.Logger
+	wmu    sync.Mutex  // one message at a time
+	broken atomic.Bool // a report failed: the keeper is gone or stuck
 }
 
 // Take asks the agent serving path for its sockets and lease. With nobody
@@ -69,8 +79,12 @@ func (t *Taken) receive(timeout time.Duration) error {
 // has stopped accepting and given up the socket path. ErrResumed: the
 // giver gave up waiting and serves on, so the taker must not.
 func (t *Taken) Ready(timeout time.Duration) error {
-	defer t.c.Close()
+	if !t.keeper {
+		defer t.c.Close()
+	}
+	t.wmu.Lock()
 	werr := sendWord(t.c, msgReady)
+	t.wmu.Unlock()
 	// Read even when the write failed: a giver that resumed said so
 	// before it closed.
 	switch err := readWord(t.c, msgDone, time.Now().Add(timeout)); {

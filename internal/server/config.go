@@ -35,6 +35,11 @@ type Config struct {
 	// endpoints ever refusing a connection, then serves the path for its
 	// own successor (package handoff).
 	HandoffSocket string
+	// Keeper (standalone agent only) is the connection to the socket keeper
+	// this process runs under (package keeper; the keeper sets it through
+	// its environment): the agent takes over what its predecessor kept and
+	// reports its sockets and lease to the keeper as they change.
+	Keeper *os.File
 	// DrainTimeout is how long an agent that handed over lets its open
 	// connections run (0: agent.DefaultDrainTimeout).
 	DrainTimeout time.Duration
@@ -179,6 +184,9 @@ func (c *Config) defaults() error {
 	}
 	if c.HandoffSocket != "" && (!c.AgentOnly || len(c.AgentZones) != 1) {
 		return errors.New("--handoff-socket is for a standalone agent (privlink agent --zone, with or without --node)")
+	}
+	if c.Keeper != nil && (!c.AgentOnly || len(c.AgentZones) != 1 || c.HandoffSocket != "") {
+		return errors.New("a socket keeper runs one standalone agent (privlink agent --socket-keeper), without --handoff-socket")
 	}
 	if err := c.checkListeners(); err != nil {
 		return err

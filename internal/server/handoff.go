@@ -20,18 +20,70 @@ import (
 // takeOver asks the agent serving HandoffSocket, if any, for its sockets
 // and lease; the sockets replace binding anew wherever their keys match.
 func (s *Server) takeOver() error {
-	if s.cfg.HandoffSocket == "" {
-		return nil
+	var t *handoff.Taken
+	var err error
+	switch {
+	case s.cfg.Keeper != nil:
+		t, err = s.takeFromKeeper()
+	case s.cfg.HandoffSocket != "":
+		t, err = handoff.Take(s.cfg.HandoffSocket, time.Minute)
 	}
-	t, err := handoff.Take(s.cfg.HandoffSocket, time.Minute)
 	if err != nil || t == nil {
 		return err
 	}
 	s.taken = t
 	s.handed = handoff.NewSockets(s.Driver.Sockets, t.Sockets)
 	s.Driver.Sockets = s.handed
-	s.log.Info("handoff: taking over from the running agent", "sockets", len(t.Sockets), "lease", t.Lease)
+	switch {
+	case s.keeper == nil:
+		s.log.Info("handoff: taking over from the running agent", "sockets", len(t.Sockets), "lease", fmt.Sprintf("%x", t.Lease))
+	case len(t.Sockets) > 0 || t.Lease != 0:
+		s.log.Info("socket keeper: taking over what the previous agent kept", "sockets", len(t.Sockets), "lease", fmt.Sprintf("%x", t.Lease))
+	}
 	return nil
+}
+
+// takeFromKeeper takes what the socket keeper holds (nothing at its
+// first start) and makes the keeper the agent's Keeper.
+func (s *Server) takeFromKeeper() (*handoff.Taken, error) {
+	fc, err := net.FileConn(s.cfg.Keeper)
+	s.cfg.Keeper.Close()
+	if err != nil {
+		return nil, fmt.Errorf("socket keeper connection: %w", err)
+	}
+	c, ok := fc.(*net.UnixConn)
+	if !ok {
+		fc.Close()
+		return nil, errors.New("socket keeper connection: not a Unix socket")
+	}
+	t, err := handoff.TakeFrom(c, time.Minute, s.log)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	s.keeper = t
+	return t, nil
+}
+
+// keepMgmt reports the management listener to the socket keeper, if any.
+func (s *Server) keepMgmt() {
+	if s.keeper == nil {
+		return
+	}
+	if fd := listenerFD(s.mgmtLn); fd >= 0 {
+		s.keeper.Keep([]handoff.Socket{{Key: mgmtKey(s.cfg.MetricsListen), FD: fd}})
+	}
+}
+
+// listenerFD is ln's descriptor (-1: not a TCP listener); it stays ln's.
+func listenerFD(ln net.Listener) int {
+	fd := -1
+	if tl, ok := ln.(*net.TCPListener); ok {
+		if rc, err := tl.SyscallConn(); err == nil {
+			_ = rc.Control(func(f uintptr) { fd = int(f) })
+		}
+	}
+	return fd
 }
 
 // adoptLease is the predecessor's lease (0: none).
@@ -55,11 +107,13 @@ func mgmtKey(addr string) string { return "mgmt " + addr }
 // serveHandoff runs once the process is ready: it releases the
 // predecessor, if any, and answers a successor on HandoffSocket.
 func (s *Server) serveHandoff(reg prometheus.Registerer) error {
-	if s.cfg.HandoffSocket == "" {
+	if s.cfg.HandoffSocket == "" && s.keeper == nil {
 		return nil
 	}
 	results := handoffMetrics(reg)
 	tookOver := s.taken != nil
+	// From a keeper: a predecessor crashed when the keeper held anything.
+	fromKeeper := s.keeper != nil && (len(s.taken.Sockets) > 0 || s.taken.Lease != 0)
 	if tookOver {
 		// DNS too: the predecessor's resolver stops with it.
 		for deadline := time.Now().Add(5 * time.Second); s.resolver != nil && !s.resolver.Settled() && time.Now().Before(deadline); {
@@ -71,13 +125,24 @@ func (s *Server) serveHandoff(reg prometheus.Registerer) error {
 			return err // the predecessor serves on, so we must not (Start aborts the takeover)
 		}
 		s.taken = nil
-		if err != nil {
+		switch {
+		case err != nil:
 			// It died or was stopped mid-handoff (it then leaves us the lease): we serve.
 			s.log.Warn("handoff: the predecessor did not confirm its release", "err", err)
-		} else {
+		case fromKeeper:
+			s.log.Warn("socket keeper: took over from a worker that died", "unusedSockets", unused)
+		case s.keeper == nil:
 			s.log.Info("handoff: took over", "unusedSockets", unused)
 		}
-		results.WithLabelValues("took_over").Inc()
+		switch {
+		case fromKeeper:
+			results.WithLabelValues("from_keeper").Inc()
+		case s.keeper == nil:
+			results.WithLabelValues("took_over").Inc()
+		}
+	}
+	if s.cfg.HandoffSocket == "" {
+		return nil
 	}
 	var g giver
 	for _, a := range s.Agents {
@@ -133,12 +198,8 @@ func (g giver) Freeze() (handoff.Offer, error) {
 	if err != nil {
 		return o, err
 	}
-	if tl, ok := g.s.mgmtLn.(*net.TCPListener); ok {
-		if rc, err := tl.SyscallConn(); err == nil {
-			_ = rc.Control(func(fd uintptr) {
-				o.Sockets = append(o.Sockets, handoff.Socket{Key: mgmtKey(g.s.cfg.MetricsListen), FD: int(fd)})
-			})
-		}
+	if fd := listenerFD(g.s.mgmtLn); fd >= 0 {
+		o.Sockets = append(o.Sockets, handoff.Socket{Key: mgmtKey(g.s.cfg.MetricsListen), FD: fd})
 	}
 	return o, nil
 }

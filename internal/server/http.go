@@ -42,6 +42,7 @@ func (s *Server) serveHTTP(reg *prometheus.Registry) error {
 		if err != nil {
 			return fmt.Errorf("management listener --metrics-listen %s (give another address): %w", s.cfg.MetricsListen, err)
 		}
+		s.keepMgmt()
 		s.mgmt = s.httpServer(s.mgmtMux(reg))
 		s.goServe(s.mgmt, s.mgmtLn, false)
 	}

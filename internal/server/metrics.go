@@ -16,9 +16,9 @@ func RegisterAgentMetrics(reg prometheus.Registerer, ready func() float64) {
 func handoffMetrics(reg prometheus.Registerer) *prometheus.CounterVec {
 	c := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "privlink_agent_handoffs_total",
-		Help: "Agent handoffs (--handoff-socket) of this process by result: took_over (this process took over from its predecessor), and as the running agent released, resumed (the successor went away or was late), refused (another user or protocol version, or not synced), stopped (stopped mid-handoff).",
+		Help: "Agent handoffs (--handoff-socket) of this process by result: took_over (this process took over from its predecessor), and as the running agent released, resumed (the successor went away or was late), refused (another user or protocol version, or not synced), stopped (stopped mid-handoff); under a socket keeper (--socket-keeper), from_keeper: this process took over the sockets and lease of a worker that died.",
 	}, []string{"result"})
-	for _, r := range []string{"took_over", "released", "resumed", "refused", "stopped"} {
+	for _, r := range []string{"took_over", "released", "resumed", "refused", "stopped", "from_keeper"} {
 		c.WithLabelValues(r)
 	}
 	reg.MustRegister(c)

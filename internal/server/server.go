@@ -65,6 +65,7 @@ type Server struct {
 	// handoff (handoff.go)
 	taken   *handoff.Taken   // from the predecessor, until ready
 	handed  *handoff.Sockets // the predecessor's sockets, as the driver's
+	keeper  handoff.Keeper   // the socket keeper's connection (Config.Keeper)
 	handoff *handoff.Server  // for the successor, once ready
 }
 

@@ -1,0 +1,210 @@
+package main_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"io"
+
+	"github.com/privlink/privlink/internal/model"
+	"github.com/privlink/privlink/internal/store"
+	"github.com/privlink/privlink/internal/testenv"
+)
+
+// TestAgentKeeper runs zone i's agent under a socket keeper
+// (--socket-keeper) and kills the agent (-9) while clients keep opening
+// connections: no connection is refused, every one begun after the death
+// is served (it waits in the listen queue the keeper holds until the
+// keeper's next agent accepts it), the zone is not withdrawn (same lease,
+// the report not rewritten), and a stop of the keeper stops its agent
+// and closes the endpoint's port.
+func TestAgentKeeper(t *testing.T) {
+	testenv.NeedRoot(t)
+	e := testenv.Start(t, testenv.Options{AgentZones: []string{"cn-hangzhou-h"}})
+	dir := t.TempDir()
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	k := &proc{t: t, name: "keeper", logFile: filepath.Join(dir, "keeper.log"), readyz: "http://" + metricsAddr + "/readyz",
+		args: append([]string{"agent", "--zone", "cn-hangzhou-i", "--netns-prefix", e.Prefix, "--metrics-listen", metricsAddr,
+			"--socket-keeper", "--log-level", "info"}, e.EtcdFlags()...)}
+	k.start()
+	t.Cleanup(k.stop)
+	k.waitReady()
+
+	s := testenv.BuildScenario(t, e, testenv.ScenarioOptions{AutoAccept: true})
+	for _, h := range s.ProviderHosts {
+		e.Serve(t, h.HostID, 6001, func(c net.Conn) { io.Copy(c, c) })
+	}
+	ep := s.WaitEndpoint(t, func(ep model.Endpoint) bool {
+		return ep.EndpointStatus == model.StatusActive && ep.Zones[1].ZoneStatus == model.ZoneConnected
+	})
+	zoneI := netip.MustParseAddrPort(ep.Zones[1].IP.String() + ":6001")
+	echo := func() error { return pingOnce(e, s.ConsumerHost.HostID, zoneI) }
+	testenv.Eventually(t, "zone i through the agent under its keeper", echo)
+	ctx := context.Background()
+	reportKey := e.Store.ReportKey("cn-hangzhou-i", ep.EndpointID)
+	var rev0 int64
+	testenv.Eventually(t, "zone i's report: every backend healthy", func() error {
+		rep, rev, err := store.Get[model.ZoneReport](ctx, e.Store, reportKey)
+		if err != nil {
+			return err
+		}
+		if len(rep.Backends) != len(s.ProviderHosts) || slices.Contains(slices.Collect(maps.Values(rep.Backends)), false) {
+			return fmt.Errorf("report %+v", rep)
+		}
+		rev0 = rev
+		return nil
+	})
+	lease0, _ := e.Store.LeaseOf(ctx, reportKey)
+	worker := onlyChild(t, k.cmd.Process.Pid)
+
+	// Clients that wait up to 10 s for their round trip, as a real one
+	// with a connect and read timeout would.
+	type attempt struct {
+		begun time.Time
+		err   error
+	}
+	var mu sync.Mutex
+	var attempts []attempt
+	load := testenv.StartHammer(4, func() error {
+		a := attempt{begun: time.Now()}
+		c, err := dialPing(e, s.ConsumerHost.HostID, zoneI)
+		if err == nil {
+			err = c.pingWithin(10 * time.Second)
+			c.Close()
+		}
+		a.err = err
+		mu.Lock()
+		attempts = append(attempts, a)
+		mu.Unlock()
+		return err
+	})
+	time.Sleep(300 * time.Millisecond)
+	if err := syscall.Kill(worker, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	dead := waitGone(t, worker)
+	var next int
+	testenv.Eventually(t, "the keeper's next agent", func() error {
+		pids := children(k.cmd.Process.Pid)
+		if len(pids) != 1 || pids[0] == worker {
+			return fmt.Errorf("keeper's children %v", pids)
+		}
+		next = pids[0]
+		return nil
+	})
+	k.waitReady()
+	time.Sleep(500 * time.Millisecond)
+	load.Stop()
+
+	var before, after, refused int
+	var firstAfter error
+	for _, a := range attempts {
+		if a.err != nil && errors.Is(a.err, syscall.ECONNREFUSED) {
+			refused++
+		}
+		if a.begun.After(dead) {
+			after++
+			if a.err != nil && firstAfter == nil {
+				firstAfter = a.err
+			}
+		} else if a.err != nil {
+			before++ // open in the killed process: reset with it
+		}
+	}
+	t.Logf("agent %d killed, %d took over; %d attempts, %d begun after the death, %d failed before it", worker, next, len(attempts), after, before)
+	if refused > 0 || firstAfter != nil {
+		t.Errorf("%d attempts refused; first failure of one begun after the death: %v\n%s", refused, firstAfter, k.tail())
+	}
+	if after < 4 {
+		t.Errorf("only %d attempts begun after the death", after)
+	}
+	for _, l := range strings.Split(k.tail(), "\n") {
+		if strings.Contains(l, "keeper") || strings.Contains(l, "lease") {
+			t.Log(l)
+		}
+	}
+	if !strings.Contains(k.tail(), "socket keeper: took over from a worker that died") {
+		t.Errorf("the next agent did not take over:\n%s", k.tail())
+	}
+	_, rev1, err := store.Get[model.ZoneReport](ctx, e.Store, reportKey)
+	lease1, _ := e.Store.LeaseOf(ctx, reportKey)
+	if err != nil || rev1 != rev0 || lease1 != lease0 {
+		t.Errorf("the zone's report was rewritten: revision %d → %d, lease %x → %x (%v)", rev0, rev1, lease0, lease1, err)
+	}
+	if m := metrics(t, metricsAddr); !strings.Contains(m, `privlink_agent_handoffs_total{result="from_keeper"} 1`) {
+		t.Error("the next agent's /metrics does not count its takeover from the keeper")
+	}
+
+	// A stop of the keeper stops its agent: the port is closed.
+	k.stop()
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", next)); err == nil {
+		t.Errorf("the agent %d outlived its keeper", next)
+	}
+	if echo() == nil {
+		t.Error("zone i still serves after its keeper stopped")
+	}
+}
+
+// pingWithin is ping with a longer deadline.
+func (c *pingConn) pingWithin(d time.Duration) error {
+	c.SetDeadline(time.Now().Add(d))
+	fmt.Fprintln(c, "ping")
+	line, err := c.r.ReadString('\n')
+	if err == nil && line != "ping\n" {
+		err = fmt.Errorf("echo %q", line)
+	}
+	return err
+}
+
+// children are pid's child processes.
+func children(pid int) []int {
+	var out []int
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	for _, f := range tasks {
+		b, _ := os.ReadFile(f)
+		for _, w := range strings.Fields(string(b)) {
+			if n, err := strconv.Atoi(w); err == nil {
+				out = append(out, n)
+			}
+		}
+	}
+	return out
+}
+
+func onlyChild(t *testing.T, pid int) int {
+	t.Helper()
+	c := children(pid)
+	if len(c) != 1 {
+		t.Fatalf("process %d has children %v, want one agent", pid, c)
+	}
+	return c[0]
+}
+
+// waitGone waits until pid has died (a zombie or reaped) and returns when.
+func waitGone(t *testing.T, pid int) time.Time {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return time.Now()
+		}
+		if _, rest, ok := strings.Cut(string(b), ") "); ok && strings.HasPrefix(rest, "Z") {
+			return time.Now()
+		}
+	}
+	t.Fatalf("process %d still alive", pid)
+	return time.Time{}
+}
