@@ -46,10 +46,9 @@ func (a *plAgent) start() error {
 		"--metrics-listen", a.metrics, "--etcd-endpoints", a.srv.etcdClient,
 		"--etcd-cacert", filepath.Join(pki, "ca.crt"), "--etcd-cert", filepath.Join(pki, "client.crt"), "--etcd-key", filepath.Join(pki, "client.key"),
 		"--proxy-fds", strconv.Itoa(a.srv.proxyFDs), "--endpoint-fd-share", "1"}
+	args = append(args, "--handoff-socket", a.handoffSocket(), "--drain-timeout", "10s")
 	if a.keeper {
 		args = append(args, "--socket-keeper")
-	} else {
-		args = append(args, "--handoff-socket", a.handoffSocket(), "--drain-timeout", "10s")
 	}
 	if dir := profileDir(); dir != "" {
 		args = append(args, "--debug-pprof",
@@ -120,6 +119,16 @@ func (a *plAgent) waitLog(ctx context.Context, what string, n int, timeout time.
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// processGone reports whether pid has exited (a zombie or reaped).
+func processGone(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return strings.HasPrefix(rest, "Z")
 }
 
 // worker is the pid of the agent under the socket keeper a.p.

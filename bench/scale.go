@@ -153,14 +153,14 @@ func (h *harness) scale(ctx context.Context) error {
 	}
 	h.rep.add("scale-sweep", pathPrivlink, time.Since(tSweep).Seconds())
 	for run := 1; run <= h.cfg.Runs && ctx.Err() == nil; run++ {
-		switch a := h.srv.agent; {
-		case a != nil && a.keeper:
-			if err := h.scaleCrash(ctx, nets); err != nil {
-				return fmt.Errorf("crash %d: %w", run, err)
-			}
-		case a != nil:
+		if a := h.srv.agent; a != nil {
 			if err := h.scaleHandoff(ctx, nets); err != nil {
 				return fmt.Errorf("handoff %d: %w", run, err)
+			}
+			if a.keeper {
+				if err := h.scaleCrash(ctx, nets); err != nil {
+					return fmt.Errorf("crash %d: %w", run, err)
+				}
 			}
 		}
 		if err := h.scaleRestart(ctx, run, nets); err != nil {
@@ -520,11 +520,23 @@ func (h *harness) scaleRestart(ctx context.Context, run int, nets []*scaleNet) e
 // and a sweep begun at once until every endpoint carried a round trip,
 // counting the attempts refused or reset (a client would have seen
 // them); then, the predecessor gone, a sweep served by the successor.
+//
+// Under a socket keeper (--scale-agent-keeper) the handoff is a reload:
+// SIGHUP to the keeper, which starts the successor itself.
 func (h *harness) scaleHandoff(ctx context.Context, nets []*scaleNet) error {
 	a := h.srv.agent
-	old := a.p
+	oldExited := a.p.exited
 	t0 := time.Now()
-	if err := a.start(); err != nil {
+	if a.keeper {
+		pid, err := a.worker()
+		if err != nil {
+			return err
+		}
+		oldExited = func() bool { return processGone(pid) }
+		if err := syscall.Kill(a.p.pid(), syscall.SIGHUP); err != nil {
+			return err
+		}
+	} else if err := a.start(); err != nil {
 		return err
 	}
 	var took time.Duration
@@ -542,7 +554,7 @@ func (h *harness) scaleHandoff(ctx context.Context, nets []*scaleNet) error {
 	if err != nil {
 		return fmt.Errorf("sweep during the handoff: %w", err)
 	}
-	for deadline := time.Now().Add(30 * time.Second); !old.exited(); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(30 * time.Second); !oldExited(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
 			return errors.New("the predecessor did not exit after the handoff")
 		}
@@ -634,6 +646,11 @@ func scaleRows(cfg Config) []rowDef {
 		restart = []rowDef{
 			row("scale-agent-restart-ready", fmt.Sprintf("zone agent process restart with %d endpoints → its /readyz", n), "s"),
 			row("scale-agent-restart-all", fmt.Sprintf("zone agent process restart with %d endpoints → every endpoint carried a round trip", n), "s"),
+			row("scale-agent-handoff-took", fmt.Sprintf("zone agent handoff (--handoff-socket; under a keeper: SIGHUP) with %d endpoints → the successor took over", n), "s"),
+			row("scale-agent-handoff-all", fmt.Sprintf("zone agent handoff with %d endpoints → every endpoint carried a round trip (sweep from the successor's start)", n), "s"),
+			row("scale-agent-handoff-refused", "zone agent handoff: connection attempts refused or reset (during and after)", "attempts"),
+			row("scale-agent-handoff-maxwait", "zone agent handoff: longest any endpoint took to carry its round trip (from its first attempt) during the handoff", "ms"),
+			row("scale-agent-handoff-after", fmt.Sprintf("zone agent handoff: a round trip through every endpoint, successor alone, %d endpoints", n), "s"),
 		}
 		if cfg.ScaleKeeper {
 			restart = append(restart,
@@ -641,13 +658,6 @@ func scaleRows(cfg Config) []rowDef {
 				row("scale-agent-crash-all", fmt.Sprintf("zone agent killed under its keeper, %d endpoints → every endpoint carried a round trip (sweep from the kill)", n), "s"),
 				row("scale-agent-crash-refused", "zone agent killed under its keeper: connection attempts refused or reset", "attempts"),
 				row("scale-agent-crash-maxwait", "zone agent killed under its keeper: longest any endpoint took to carry its round trip (from its first attempt)", "ms"))
-		} else {
-			restart = append(restart,
-				row("scale-agent-handoff-took", fmt.Sprintf("zone agent handoff (--handoff-socket) with %d endpoints → the successor took over", n), "s"),
-				row("scale-agent-handoff-all", fmt.Sprintf("zone agent handoff with %d endpoints → every endpoint carried a round trip (sweep from the successor's start)", n), "s"),
-				row("scale-agent-handoff-refused", "zone agent handoff: connection attempts refused or reset (during and after)", "attempts"),
-				row("scale-agent-handoff-maxwait", "zone agent handoff: longest any endpoint took to carry its round trip (from its first attempt) during the handoff", "ms"),
-				row("scale-agent-handoff-after", fmt.Sprintf("zone agent handoff: a round trip through every endpoint, successor alone, %d endpoints", n), "s"))
 		}
 	}
 	out = append(out,

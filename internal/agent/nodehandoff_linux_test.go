@@ -76,7 +76,7 @@ func TestNodeHandoff(t *testing.T) {
 		}
 		return nil
 	})
-	if n := socks.CloseUnused(); n != 0 {
+	if n := len(socks.CloseUnused()); n != 0 {
 		t.Errorf("%d handed sockets unused", n)
 	}
 	must(t, tk.Ready(10*time.Second))

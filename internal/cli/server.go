@@ -194,15 +194,12 @@ func agentCmd() *cobra.Command {
 			ctx, stop := signalContext()
 			defer stop()
 			if socketKeeper {
-				if cfg.HandoffSocket != "" {
-					return errors.New("--socket-keeper and --handoff-socket do not go together: the keeper restarts its agent itself")
-				}
 				k, err := keeperConn()
 				if err != nil {
 					return err
 				}
 				if k == nil { // this process is the keeper
-					return runKeeper(ctx, keeperGrace, newLogger(logLevel).With("component", "keeper"))
+					return runKeeper(ctx, keeperGrace, cfg.HandoffSocket != "", newLogger(logLevel).With("component", "keeper"))
 				}
 				cfg.Keeper = k
 			}
@@ -223,7 +220,7 @@ func agentCmd() *cobra.Command {
 	f.StringVar(&zone, "zone", "", "zone ID this agent serves (with --node: the node's zone)")
 	f.StringVar(&cfg.HandoffSocket, "handoff-socket", "", "Unix socket path for restarts without refusing a connection: an agent started with the path of a running one takes over its sockets and lease, which then drains and exits")
 	f.DurationVar(&cfg.DrainTimeout, "drain-timeout", agent.DefaultDrainTimeout, "after handing over, how long open connections may run before they are closed")
-	f.BoolVar(&socketKeeper, "socket-keeper", false, "run the agent under a small parent process that holds its listening sockets and lease: if the agent dies (crash, OOM kill), another takes them over and clients wait instead of being refused")
+	f.BoolVar(&socketKeeper, "socket-keeper", false, "run the agent under a small parent process that holds its listening sockets and lease: if the agent dies (crash, OOM kill), another takes them over and clients wait instead of being refused; with --handoff-socket, SIGHUP to it replaces the agent by handoff (an upgrade)")
 	f.DurationVar(&keeperGrace, "keeper-grace", keeper.DefaultGrace, "with --socket-keeper: how long the held sockets wait for a new agent after a crash before they are closed")
 	nodeFlags(f, &cfg)
 	f.StringSliceVar(&cfg.EtcdEndpoints, "etcd-endpoints", nil, "etcd cluster URLs")
@@ -271,13 +268,38 @@ func keeperConn() (*os.File, error) {
 }
 
 // runKeeper runs this process as the socket keeper of an agent started
-// with the same arguments (package keeper).
-func runKeeper(ctx context.Context, grace time.Duration, log *slog.Logger) error {
+// with the same arguments (package keeper). SIGHUP reloads: a new agent
+// (the binary now at this path) takes over from the running one by
+// handoff, which needs --handoff-socket.
+func runKeeper(ctx context.Context, grace time.Duration, canReload bool, log *slog.Logger) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("socket keeper: %w", err)
 	}
-	return keeper.Run(ctx, keeper.Config{Grace: grace, Logger: log, Command: func() *exec.Cmd {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	reload, done := make(chan struct{}), make(chan struct{})
+	defer close(done)
+	go func() {
+		for {
+			select {
+			case <-hup:
+			case <-done:
+				return
+			}
+			if !canReload {
+				log.Warn("socket keeper: SIGHUP ignored: a reload needs --handoff-socket")
+				continue
+			}
+			select {
+			case reload <- struct{}{}:
+			case <-done:
+				return
+			}
+		}
+	}()
+	return keeper.Run(ctx, keeper.Config{Grace: grace, Logger: log, Reload: reload, Command: func() *exec.Cmd {
 		cmd := exec.Command(exe, os.Args[1:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 		return cmd

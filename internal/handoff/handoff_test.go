@@ -135,7 +135,7 @@ func TestHandOver(t *testing.T) {
 		c.Close()
 		taken.Close()
 	}
-	if n := socks.CloseUnused(); n != 448 {
+	if n := len(socks.CloseUnused()); n != 448 {
 		t.Errorf("CloseUnused closed %d, want 448", n)
 	}
 	if err := tk.Ready(5 * time.Second); err != nil {

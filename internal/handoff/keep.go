@@ -89,10 +89,21 @@ func (t *Taken) report(h header, fds []int) {
 }
 
 // Held is a socket keeper's side: the sockets and lease its workers kept.
+// Every worker's sockets are held, but only the current worker's drops
+// and lease count: during a reload the worker being replaced closes
+// sockets its successor serves on.
 type Held struct {
 	mu    sync.Mutex
 	fds   map[string]int
 	lease int64
+	cur   int // the current worker's id
+}
+
+// SetCurrent makes worker id the current one.
+func (h *Held) SetCurrent(id int) {
+	h.mu.Lock()
+	h.cur = id
+	h.mu.Unlock()
 }
 
 // NewHeld returns an empty store.
@@ -123,10 +134,10 @@ func (h *Held) Close() {
 	}
 }
 
-// Serve serves one worker on c until it goes away (the error says how):
+// Serve serves worker id on c until it goes away (the error says how):
 // it offers what is held once the worker asks, answers its "ready"
 // (calling ready), and holds what the worker then reports.
-func (h *Held) Serve(c *net.UnixConn, ready func()) error {
+func (h *Held) Serve(c *net.UnixConn, id int, ready func()) error {
 	if err := readWord(c, msgTake, time.Now().Add(time.Minute)); err != nil {
 		_ = send(c, header{Error: fmt.Sprintf("expected %q (protocol %d): %v", msgTake, version, err)}, nil)
 		return fmt.Errorf("no request of this protocol from the worker: %w", err)
@@ -159,13 +170,13 @@ func (h *Held) Serve(c *net.UnixConn, ready func()) error {
 			closeAll(fds)
 			return err
 		}
-		h.apply(m, fds)
+		h.apply(id, m, fds)
 	}
 }
 
 // apply holds (replacing any held under the same key), drops and
-// records what one report says.
-func (h *Held) apply(m header, fds []int) {
+// records what one report of worker id says.
+func (h *Held) apply(id int, m header, fds []int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i, k := range m.Keys {
@@ -173,6 +184,9 @@ func (h *Held) apply(m header, fds []int) {
 			_ = unix.Close(old)
 		}
 		h.fds[k] = fds[i]
+	}
+	if id != h.cur {
+		return // replaced: its drops and lease are its successor's business
 	}
 	for _, k := range m.Drop {
 		if fd, ok := h.fds[k]; ok {

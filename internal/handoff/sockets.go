@@ -98,14 +98,15 @@ func fromFD[T any](fd int, mk func(*os.File) (T, error)) (T, error) {
 }
 
 // CloseUnused closes the handed-over sockets nothing asked for (endpoints
-// gone during the handoff) and returns how many.
-func (s *Sockets) CloseUnused() int {
+// gone during the handoff) and returns their keys.
+func (s *Sockets) CloseUnused() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := len(s.fds)
+	keys := make([]string, 0, len(s.fds))
 	for k, fd := range s.fds {
 		_ = unix.Close(fd)
 		delete(s.fds, k)
+		keys = append(keys, k)
 	}
-	return n
+	return keys
 }

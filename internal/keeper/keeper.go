@@ -15,6 +15,14 @@
 // does. If no new worker is ready within Grace after a crash, the keeper
 // closes what it holds: clients are refused again, as without a keeper,
 // rather than left waiting for a worker that does not come.
+//
+// A reload (Config.Reload: SIGHUP to `privlink agent --socket-keeper
+// --handoff-socket PATH`; an upgrade, since each worker runs the binary
+// now at the keeper's path) starts a new worker beside the running one:
+// it takes over from it by handoff (package handoff) as well as from the
+// keeper, and the old one drains and exits; its last reports (the
+// sockets it closes on the way out) no longer count. A new worker that
+// exits before it is ready leaves the old one current, serving on.
 package keeper
 
 import (
@@ -48,7 +56,11 @@ type Config struct {
 	Command func() *exec.Cmd
 	// Grace is how long held sockets wait for a new worker's readiness
 	// after a crash before they are closed (default DefaultGrace).
-	Grace  time.Duration
+	Grace time.Duration
+	// Reload (nil: none) asks for a planned replacement of the worker: a
+	// new one is started beside it, takes over from it by handoff (the
+	// workers' --handoff-socket), and the old one drains and exits.
+	Reload <-chan struct{}
 	Logger *slog.Logger
 }
 
@@ -64,58 +76,180 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Grace <= 0 {
 		cfg.Grace = DefaultGrace
 	}
-	held := handoff.NewHeld()
-	defer held.Close()
-	var (
-		everReady bool
-		graceC    <-chan time.Time
-		backoff   time.Duration
-	)
-	for n := 1; ; n++ {
-		w, err := start(cfg, held, n)
-		if err != nil {
-			return err
+	k := &keeper{cfg: cfg, held: handoff.NewHeld()}
+	defer k.held.Close()
+	return k.run(ctx)
+}
+
+type keeper struct {
+	cfg  Config
+	held *handoff.Held
+	n    int // workers started
+
+	cur       *worker // nil while a restart waits
+	old       *worker // the worker a reload replaces, until it exits
+	everReady bool
+	graceC    <-chan time.Time
+	restartC  <-chan time.Time
+	backoff   time.Duration
+}
+
+func (k *keeper) run(ctx context.Context) error {
+	if err := k.startCurrent(); err != nil {
+		return err
+	}
+	for {
+		var curReady <-chan struct{}
+		var curExited, oldExited <-chan error
+		if k.cur != nil {
+			curExited = k.cur.exited
+			if !k.cur.isReady {
+				curReady = k.cur.ready
+			}
 		}
-		started := time.Now()
-		exit, stopped := w.wait(ctx, cfg, held, &everReady, &graceC)
-		if stopped {
-			return exit
-		}
-		switch {
-		case exit == nil:
-			return nil // it stopped on its own
-		case !everReady:
-			return fmt.Errorf("socket keeper: not restarted, it was never ready: %w", exit)
-		}
-		// A crash: hold on, and start another.
-		if time.Since(started) > time.Minute {
-			backoff = 0
-		}
-		cfg.Logger.Error("socket keeper: the agent died; starting another, which takes over its sockets and lease",
-			"worker", n, "pid", w.pid, "exit", exit, "sockets", held.Len(), "lease", fmt.Sprintf("%x", held.Lease()), "after", backoff)
-		if graceC == nil {
-			graceC = time.After(cfg.Grace)
+		if k.old != nil {
+			oldExited = k.old.exited
 		}
 		select {
 		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
+			return k.stop()
+		case <-k.cfg.Reload:
+			k.reload()
+		case <-curReady:
+			k.cur.isReady, k.everReady, k.graceC = true, true, nil
+			k.cfg.Logger.Info("socket keeper: agent ready", "pid", k.cur.pid, "replacing", k.old.pidOrZero())
+		case <-k.graceC:
+			k.graceC = nil
+			k.cfg.Logger.Error("socket keeper: no agent ready within the grace period: closing the held sockets (clients are refused until one is)",
+				"grace", k.cfg.Grace, "sockets", k.held.Len())
+			k.held.Close()
+		case err := <-oldExited:
+			k.old.finish()
+			k.cfg.Logger.Info("socket keeper: the replaced agent exited", "pid", k.old.pid, "exit", exitOf(err))
+			k.old = nil
+		case err := <-curExited:
+			if done, err := k.curExited(exitOf(err)); done {
+				return err
+			}
+		case <-k.restartC:
+			k.restartC = nil
+			if err := k.startCurrent(); err != nil {
+				return err
+			}
 		}
-		backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+	}
+}
+
+// curExited handles the current worker's exit; done: the keeper ends
+// with err.
+func (k *keeper) curExited(exit error) (done bool, err error) {
+	w := k.cur
+	w.finish()
+	k.cur = nil
+	switch {
+	case k.old != nil && !w.isReady:
+		// A reload that failed: its predecessor resumed (handoff).
+		k.cfg.Logger.Error("socket keeper: the new agent exited before it was ready; the previous one serves on", "pid", w.pid, "exit", exit)
+		k.cur, k.old = k.old, nil
+		k.held.SetCurrent(k.cur.id)
+		return false, nil
+	case exit == nil:
+		k.stopOld()
+		return true, nil // it stopped on its own
+	case !k.everReady:
+		k.stopOld()
+		return true, fmt.Errorf("socket keeper: not restarted, it was never ready: %w", exit)
+	}
+	// A crash: hold on, and start another.
+	if time.Since(w.started) > time.Minute {
+		k.backoff = 0
+	}
+	k.cfg.Logger.Error("socket keeper: the agent died; starting another, which takes over its sockets and lease",
+		"worker", w.id, "pid", w.pid, "exit", exit, "sockets", k.held.Len(), "lease", fmt.Sprintf("%x", k.held.Lease()), "after", k.backoff)
+	if k.graceC == nil {
+		k.graceC = time.After(k.cfg.Grace)
+	}
+	k.restartC = time.After(k.backoff)
+	k.backoff = min(max(2*k.backoff, 100*time.Millisecond), 5*time.Second)
+	return false, nil
+}
+
+// reload starts a worker beside the current, ready one; it takes over by
+// handoff and the current one becomes old (it drains and exits).
+func (k *keeper) reload() {
+	if k.cur == nil || !k.cur.isReady || k.old != nil {
+		k.cfg.Logger.Warn("socket keeper: reload ignored: the agent is not ready or a reload is in progress")
+		return
+	}
+	w, err := k.start()
+	if err != nil {
+		k.cfg.Logger.Error("socket keeper: reload", "err", err)
+		return
+	}
+	k.cfg.Logger.Info("socket keeper: reload: a new agent takes over from the running one", "pid", w.pid, "replacing", k.cur.pid)
+	k.old, k.cur = k.cur, w
+	k.held.SetCurrent(w.id)
+}
+
+func (k *keeper) startCurrent() error {
+	w, err := k.start()
+	if err != nil {
+		return err
+	}
+	k.cur = w
+	k.held.SetCurrent(w.id)
+	return nil
+}
+
+// stop passes a stop to the workers and waits for them; the result is
+// the current worker's exit.
+func (k *keeper) stop() error {
+	k.stopOld()
+	if k.cur == nil {
+		return nil
+	}
+	_ = k.cur.cmd.Process.Signal(syscall.SIGTERM)
+	exit := exitOf(<-k.cur.exited)
+	k.cur.finish()
+	return exit
+}
+
+func (k *keeper) stopOld() {
+	if k.old != nil {
+		_ = k.old.cmd.Process.Signal(syscall.SIGTERM)
+		<-k.old.exited
+		k.old.finish()
+		k.old = nil
 	}
 }
 
 type worker struct {
-	cmd    *exec.Cmd
-	pid    int
-	c      *net.UnixConn
-	ready  chan struct{}
-	served chan error
-	exited chan error
+	id      int
+	cmd     *exec.Cmd
+	pid     int
+	started time.Time
+	c       *net.UnixConn
+	ready   chan struct{}
+	isReady bool
+	served  chan error
+	exited  chan error
 }
 
-// start starts worker n with a new connection to the keeper, served by held.
-func start(cfg Config, held *handoff.Held, n int) (*worker, error) {
+func (w *worker) pidOrZero() int {
+	if w == nil {
+		return 0
+	}
+	return w.pid
+}
+
+// finish closes the connection of an exited worker.
+func (w *worker) finish() {
+	w.c.Close()
+	<-w.served
+}
+
+// start starts the next worker with a new connection to the keeper.
+func (k *keeper) start() (*worker, error) {
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("socket keeper: socketpair: %w", err)
@@ -127,7 +261,7 @@ func start(cfg Config, held *handoff.Held, n int) (*worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("socket keeper: %w", err)
 	}
-	cmd := cfg.Command()
+	cmd := k.cfg.Command()
 	cmd.ExtraFiles = []*os.File{theirs} // descriptor 3
 	cmd.Env = append(cmd.Environ(), EnvFD+"=3")
 	// The keeper gone, the worker stops as on a stop (its sockets would
@@ -137,43 +271,14 @@ func start(cfg Config, held *handoff.Held, n int) (*worker, error) {
 		fc.Close()
 		return nil, fmt.Errorf("socket keeper: start the agent: %w", err)
 	}
-	w := &worker{cmd: cmd, pid: cmd.Process.Pid, c: fc.(*net.UnixConn), ready: make(chan struct{}),
-		served: make(chan error, 1), exited: make(chan error, 1)}
-	cfg.Logger.Info("socket keeper: agent started", "worker", n, "pid", w.pid, "heldSockets", held.Len())
+	k.n++
+	w := &worker{id: k.n, cmd: cmd, pid: cmd.Process.Pid, started: time.Now(), c: fc.(*net.UnixConn),
+		ready: make(chan struct{}), served: make(chan error, 1), exited: make(chan error, 1)}
+	k.cfg.Logger.Info("socket keeper: agent started", "worker", w.id, "pid", w.pid, "heldSockets", k.held.Len())
 	var once sync.Once
-	go func() { w.served <- held.Serve(w.c, func() { once.Do(func() { close(w.ready) }) }) }()
+	go func() { w.served <- k.held.Serve(w.c, w.id, func() { once.Do(func() { close(w.ready) }) }) }()
 	go func() { w.exited <- cmd.Wait() }()
 	return w, nil
-}
-
-// wait runs until the worker exits, returning how (an *ExitError, or
-// nil for status 0) and whether the keeper was stopped (ctx).
-func (w *worker) wait(ctx context.Context, cfg Config, held *handoff.Held, everReady *bool, graceC *<-chan time.Time) (error, bool) {
-	ready := w.ready
-	stopping := false
-	for {
-		select {
-		case <-ctx.Done():
-			if !stopping {
-				stopping = true
-				_ = w.cmd.Process.Signal(syscall.SIGTERM)
-			}
-			ctx = context.Background() // wait for the exit below
-		case <-ready:
-			ready = nil
-			*everReady, *graceC = true, nil
-			cfg.Logger.Info("socket keeper: agent ready", "pid", w.pid)
-		case <-*graceC:
-			*graceC = nil
-			cfg.Logger.Error("socket keeper: no agent ready within the grace period: closing the held sockets (clients are refused until one is)",
-				"grace", cfg.Grace, "sockets", held.Len())
-			held.Close()
-		case err := <-w.exited:
-			w.c.Close()
-			<-w.served
-			return exitOf(err), stopping
-		}
-	}
 }
 
 func exitOf(err error) error {

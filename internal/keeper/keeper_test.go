@@ -100,6 +100,7 @@ func fdOf(ln net.Listener) int {
 // keeperRun is a keeper run by a test.
 type keeperRun struct {
 	addr   string
+	reload chan struct{}
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // Run's, once done is closed
@@ -113,14 +114,14 @@ func run(t *testing.T, grace time.Duration, modes ...string) *keeperRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &keeperRun{addr: ln.Addr().String(), done: make(chan struct{})}
+	k := &keeperRun{addr: ln.Addr().String(), done: make(chan struct{}), reload: make(chan struct{})}
 	ln.Close()
 	n := 0
 	ctx, cancel := context.WithCancel(context.Background())
 	k.cancel = cancel
 	go func() {
 		defer close(k.done)
-		k.err = Run(ctx, Config{Grace: grace, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Command: func() *exec.Cmd {
+		k.err = Run(ctx, Config{Grace: grace, Reload: k.reload, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Command: func() *exec.Cmd {
 			mode := modes[min(n, len(modes)-1)]
 			n++
 			cmd := exec.Command(os.Args[0], "-test.run", "^$")
@@ -199,6 +200,23 @@ func TestCrashedWorkerReplaced(t *testing.T) {
 	}
 	if _, _, err := ask(addr); !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("after the stop: %v, want refused", err)
+	}
+}
+
+// A reload whose new worker exits before it is ready leaves the running
+// one current: it serves on, and when it dies later the keeper bridges
+// that crash as any other.
+func TestFailedReload(t *testing.T) {
+	k := run(t, time.Minute, "serve", "fail", "serve")
+	pid1, _ := waitServing(t, k.addr)
+	k.reload <- struct{}{}
+	time.Sleep(300 * time.Millisecond) // the new worker has failed by now
+	if pid, _, err := ask(k.addr); err != nil || pid != pid1 {
+		t.Fatalf("after a failed reload: served by %d (%v), want %d", pid, err, pid1)
+	}
+	syscall.Kill(pid1, syscall.SIGKILL)
+	if pid, lease, err := ask(k.addr); err != nil || pid == pid1 || lease != 42 {
+		t.Fatalf("after the crash: pid %d (was %d), lease %d, %v", pid, pid1, lease, err)
 	}
 }
 

@@ -185,8 +185,8 @@ func (c *Config) defaults() error {
 	if c.HandoffSocket != "" && (!c.AgentOnly || len(c.AgentZones) != 1) {
 		return errors.New("--handoff-socket is for a standalone agent (privlink agent --zone, with or without --node)")
 	}
-	if c.Keeper != nil && (!c.AgentOnly || len(c.AgentZones) != 1 || c.HandoffSocket != "") {
-		return errors.New("a socket keeper runs one standalone agent (privlink agent --socket-keeper), without --handoff-socket")
+	if c.Keeper != nil && (!c.AgentOnly || len(c.AgentZones) != 1) {
+		return errors.New("a socket keeper runs one standalone agent (privlink agent --socket-keeper)")
 	}
 	if err := c.checkListeners(); err != nil {
 		return err

@@ -34,7 +34,7 @@ func (s *Server) startDataPlane(ctx context.Context, reg *prometheus.Registry, n
 			TrafficEvery: s.cfg.TrafficReportEvery, Node: node, LeaseTTL: s.cfg.NodeLeaseTTL,
 			// A process that stops leaves its kernel NAT flows serving; the
 			// next one adopts them (docs/forwarding.md).
-			KeepKernelNAT: true, AdoptLease: s.adoptLease(), DrainTimeout: s.cfg.DrainTimeout, Keeper: s.keeper})
+			KeepKernelNAT: true, AdoptLease: s.adoptLease(), DrainTimeout: s.cfg.DrainTimeout, Keeper: s.agentKeeper()})
 		s.Agents[z] = a
 		s.goRun(func() { _ = a.Run(ctx) })
 	}

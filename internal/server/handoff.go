@@ -10,41 +10,59 @@ import (
 
 	"github.com/privlink/privlink/internal/agent"
 	"github.com/privlink/privlink/internal/handoff"
+	"golang.org/x/sys/unix"
 )
 
 // The handoff of a standalone agent (zone or node) (Config.HandoffSocket, package
 // handoff): a starting agent takes the running one's sockets and lease
 // (takeOver), and once ready tells it so and serves the path for its own
-// successor (serveHandoff).
+// successor (serveHandoff). Under a socket keeper (Config.Keeper, package
+// keeper) it also takes what the keeper holds: after a crash that is
+// all there is; in a reload the running agent hands over as well.
 
-// takeOver asks the agent serving HandoffSocket, if any, for its sockets
-// and lease; the sockets replace binding anew wherever their keys match.
+// takeOver takes the sockets and lease of the keeper, if any, and of the
+// agent serving HandoffSocket, if any (its own override the keeper's
+// copies of the same sockets); the sockets replace binding anew wherever
+// their keys match.
 func (s *Server) takeOver() error {
-	var t *handoff.Taken
-	var err error
-	switch {
-	case s.cfg.Keeper != nil:
-		t, err = s.takeFromKeeper()
-	case s.cfg.HandoffSocket != "":
-		t, err = handoff.Take(s.cfg.HandoffSocket, time.Minute)
+	var given []handoff.Socket
+	if s.cfg.Keeper != nil {
+		k, err := s.takeFromKeeper()
+		if err != nil {
+			return err
+		}
+		s.keeper, given, s.adopted = k, k.Sockets, k.Lease
 	}
-	if err != nil || t == nil {
-		return err
+	if s.cfg.HandoffSocket != "" {
+		t, err := handoff.Take(s.cfg.HandoffSocket, time.Minute)
+		if err != nil {
+			closeSockets(given)
+			return err
+		}
+		if t != nil {
+			s.taken, given, s.adopted = t, append(given, t.Sockets...), t.Lease
+			s.log.Info("handoff: taking over from the running agent", "sockets", len(t.Sockets), "lease", fmt.Sprintf("%x", t.Lease))
+		}
 	}
-	s.taken = t
-	s.handed = handoff.NewSockets(s.Driver.Sockets, t.Sockets)
-	s.Driver.Sockets = s.handed
-	switch {
-	case s.keeper == nil:
-		s.log.Info("handoff: taking over from the running agent", "sockets", len(t.Sockets), "lease", fmt.Sprintf("%x", t.Lease))
-	case len(t.Sockets) > 0 || t.Lease != 0:
-		s.log.Info("socket keeper: taking over what the previous agent kept", "sockets", len(t.Sockets), "lease", fmt.Sprintf("%x", t.Lease))
+	if s.keeper != nil && s.taken == nil && (len(given) > 0 || s.adopted != 0) {
+		s.afterCrash = true
+		s.log.Info("socket keeper: taking over what the previous agent kept", "sockets", len(given), "lease", fmt.Sprintf("%x", s.adopted))
+	}
+	if s.keeper != nil || s.taken != nil {
+		s.handed = handoff.NewSockets(s.Driver.Sockets, given)
+		s.Driver.Sockets = s.handed
 	}
 	return nil
 }
 
+func closeSockets(ss []handoff.Socket) {
+	for _, so := range ss {
+		_ = unix.Close(so.FD)
+	}
+}
+
 // takeFromKeeper takes what the socket keeper holds (nothing at its
-// first start) and makes the keeper the agent's Keeper.
+// first start); the connection then carries the agent's reports.
 func (s *Server) takeFromKeeper() (*handoff.Taken, error) {
 	fc, err := net.FileConn(s.cfg.Keeper)
 	s.cfg.Keeper.Close()
@@ -61,8 +79,15 @@ func (s *Server) takeFromKeeper() (*handoff.Taken, error) {
 		c.Close()
 		return nil, err
 	}
-	s.keeper = t
 	return t, nil
+}
+
+// agentKeeper is the agents' Config.Keeper (a nil interface without one).
+func (s *Server) agentKeeper() handoff.Keeper {
+	if s.keeper == nil {
+		return nil
+	}
+	return s.keeper
 }
 
 // keepMgmt reports the management listener to the socket keeper, if any.
@@ -87,12 +112,7 @@ func listenerFD(ln net.Listener) int {
 }
 
 // adoptLease is the predecessor's lease (0: none).
-func (s *Server) adoptLease() int64 {
-	if s.taken == nil {
-		return 0
-	}
-	return s.taken.Lease
-}
+func (s *Server) adoptLease() int64 { return s.adopted }
 
 // handedListener is the handed-over TCP listener of key (nil: none).
 func (s *Server) handedListener(key string) (net.Listener, error) {
@@ -105,40 +125,50 @@ func (s *Server) handedListener(key string) (net.Listener, error) {
 func mgmtKey(addr string) string { return "mgmt " + addr }
 
 // serveHandoff runs once the process is ready: it releases the
-// predecessor, if any, and answers a successor on HandoffSocket.
+// predecessor, if any, tells the keeper, if any, and answers a successor
+// on HandoffSocket.
 func (s *Server) serveHandoff(reg prometheus.Registerer) error {
 	if s.cfg.HandoffSocket == "" && s.keeper == nil {
 		return nil
 	}
 	results := handoffMetrics(reg)
 	tookOver := s.taken != nil
-	// From a keeper: a predecessor crashed when the keeper held anything.
-	fromKeeper := s.keeper != nil && (len(s.taken.Sockets) > 0 || s.taken.Lease != 0)
-	if tookOver {
+	if s.handed != nil {
 		// DNS too: the predecessor's resolver stops with it.
-		for deadline := time.Now().Add(5 * time.Second); s.resolver != nil && !s.resolver.Settled() && time.Now().Before(deadline); {
+		for deadline := time.Now().Add(5 * time.Second); tookOver && s.resolver != nil && !s.resolver.Settled() && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond)
 		}
 		unused := s.handed.CloseUnused()
+		if s.keeper != nil {
+			// Endpoints gone meanwhile: the keeper must not hold their
+			// ports open (clients would wait instead of being refused).
+			s.keeper.Drop(unused)
+		}
+		if tookOver || s.afterCrash {
+			s.log.Info("taken over: sockets nothing asked for closed", "unused", len(unused))
+		}
+	}
+	if tookOver {
 		err := s.taken.Ready(30 * time.Second)
 		if errors.Is(err, handoff.ErrResumed) {
 			return err // the predecessor serves on, so we must not (Start aborts the takeover)
 		}
 		s.taken = nil
-		switch {
-		case err != nil:
+		if err != nil {
 			// It died or was stopped mid-handoff (it then leaves us the lease): we serve.
 			s.log.Warn("handoff: the predecessor did not confirm its release", "err", err)
-		case fromKeeper:
-			s.log.Warn("socket keeper: took over from a worker that died", "unusedSockets", unused)
-		case s.keeper == nil:
-			s.log.Info("handoff: took over", "unusedSockets", unused)
+		} else {
+			s.log.Info("handoff: took over")
 		}
-		switch {
-		case fromKeeper:
+		results.WithLabelValues("took_over").Inc()
+	}
+	if s.keeper != nil {
+		if err := s.keeper.Ready(10 * time.Second); err != nil {
+			s.log.Error("socket keeper: telling it we are ready; a crash of this process will not be bridged", "err", err)
+		}
+		if s.afterCrash {
+			s.log.Warn("socket keeper: took over from a worker that died")
 			results.WithLabelValues("from_keeper").Inc()
-		case s.keeper == nil:
-			results.WithLabelValues("took_over").Inc()
 		}
 	}
 	if s.cfg.HandoffSocket == "" {
@@ -164,14 +194,17 @@ func (s *Server) serveHandoff(reg prometheus.Registerer) error {
 // abortTakeOver lets the predecessor serve on when this start failed:
 // its lease is not revoked by our agent's shutdown.
 func (s *Server) abortTakeOver() {
+	if s.adopted == 0 && s.taken == nil {
+		return
+	}
+	for _, a := range s.Agents {
+		a.KeepLease()
+	}
 	if s.taken != nil {
-		for _, a := range s.Agents {
-			a.KeepLease()
-		}
 		s.taken.Abort()
-		s.handed.CloseUnused()
 		s.taken = nil
 	}
+	s.handed.CloseUnused()
 }
 
 // HandedOver is closed once a successor has taken over (never without

@@ -63,10 +63,12 @@ type Server struct {
 	agentsAt time.Time           // when the agents were started
 
 	// handoff (handoff.go)
-	taken   *handoff.Taken   // from the predecessor, until ready
-	handed  *handoff.Sockets // the predecessor's sockets, as the driver's
-	keeper  handoff.Keeper   // the socket keeper's connection (Config.Keeper)
-	handoff *handoff.Server  // for the successor, once ready
+	taken      *handoff.Taken   // from the predecessor, until ready
+	handed     *handoff.Sockets // the predecessor's sockets, as the driver's
+	keeper     *handoff.Taken   // from the socket keeper (Config.Keeper), then its reports
+	adopted    int64            // the lease taken over (0: none)
+	afterCrash bool             // the keeper held what a dead predecessor kept
+	handoff    *handoff.Server  // for the successor, once ready
 }
 
 // Start brings every component up and returns when the process is ready:

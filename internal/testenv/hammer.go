@@ -10,7 +10,7 @@ import (
 // the calls that succeeded and failed and keeps the first error.
 type Hammer struct {
 	OK, Failed atomic.Int64
-	first      atomic.Value
+	first      atomic.Pointer[error]
 	stop       chan struct{}
 	wg         sync.WaitGroup
 }
@@ -30,7 +30,7 @@ func StartHammer(n int, try func() error) *Hammer {
 				}
 				if err := try(); err != nil {
 					h.Failed.Add(1)
-					h.first.CompareAndSwap(nil, err)
+					h.first.CompareAndSwap(nil, &err)
 				} else {
 					h.OK.Add(1)
 				}
@@ -45,6 +45,8 @@ func StartHammer(n int, try func() error) *Hammer {
 func (h *Hammer) Stop() error {
 	close(h.stop)
 	h.wg.Wait()
-	err, _ := h.first.Load().(error)
-	return err
+	if err := h.first.Load(); err != nil {
+		return *err
+	}
+	return nil
 }
