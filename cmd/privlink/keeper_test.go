@@ -177,9 +177,12 @@ func TestAgentKeeper(t *testing.T) {
 	}
 
 	waitGone(t, prev) // drained (2 s), exited
-	if n := sockets(k.cmd.Process.Pid); n != 3 {
-		t.Errorf("the keeper has %d sockets open, want 3 (the endpoint's and the management listener, its agent's connection)", n)
-	}
+	testenv.Eventually(t, "the keeper holds the endpoint's and the management listener, and its connection to the agent", func() error {
+		if n := sockets(k.cmd.Process.Pid); n != 3 {
+			return fmt.Errorf("the keeper has %d sockets open, want 3", n)
+		}
+		return nil
+	})
 	// An endpoint deleted while no agent runs (the keeper paused so that
 	// it starts none, past the lease's TTL): the next agent is granted a
 	// new lease and does not serve the endpoint, and the keeper does not

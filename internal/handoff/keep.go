@@ -33,9 +33,12 @@ type Keeper interface {
 // connection the keeper started this process with: it offers what the
 // previous worker kept (nothing at the first start). The connection stays
 // open after Ready, and the Taken is then the Keeper the agent reports to.
-func TakeFrom(c *net.UnixConn, timeout time.Duration, log *slog.Logger) (*Taken, error) {
+// With discard the offered sockets are closed as they come (a reload:
+// the running agent hands over the same sockets, and holding both sets
+// at once would need twice the descriptors).
+func TakeFrom(c *net.UnixConn, timeout time.Duration, log *slog.Logger, discard bool) (*Taken, error) {
 	t := &Taken{c: c, keeper: true, log: log}
-	if err := t.receive(timeout); err != nil {
+	if err := t.receive(timeout, discard); err != nil {
 		closeAll(socketFDs(t.Sockets))
 		return nil, fmt.Errorf("socket keeper: %w", err)
 	}

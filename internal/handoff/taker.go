@@ -42,7 +42,7 @@ func Take(path string, timeout time.Duration) (*Taken, error) {
 		return nil, fmt.Errorf("handoff: the agent at %s: %w", path, err)
 	}
 	t := &Taken{c: c}
-	if err := t.receive(timeout); err != nil {
+	if err := t.receive(timeout, false); err != nil {
 		closeAll(socketFDs(t.Sockets))
 		c.Close()
 		return nil, err
@@ -50,12 +50,15 @@ func Take(path string, timeout time.Duration) (*Taken, error) {
 	return t, nil
 }
 
-func (t *Taken) receive(timeout time.Duration) error {
+// receive reads the offer; with discard the descriptors are closed as
+// they come (only their count is checked).
+func (t *Taken) receive(timeout time.Duration, discard bool) error {
 	_ = t.c.SetDeadline(time.Now().Add(timeout))
 	defer t.c.SetDeadline(time.Time{})
 	if err := sendWord(t.c, msgTake); err != nil {
 		return fmt.Errorf("handoff: ask: %w", err)
 	}
+	n := 0 // discarded
 	for {
 		h, fds, err := recv(t.c)
 		if err != nil {
@@ -65,9 +68,14 @@ func (t *Taken) receive(timeout time.Duration) error {
 		for i, k := range h.Keys {
 			t.Sockets = append(t.Sockets, Socket{Key: k, FD: fds[i]})
 		}
+		if discard {
+			closeAll(fds)
+			n += len(fds)
+			t.Sockets = t.Sockets[:0]
+		}
 		if h.Last {
-			if h.Count != len(t.Sockets) {
-				return fmt.Errorf("handoff: %d sockets announced, %d received", h.Count, len(t.Sockets))
+			if h.Count != n+len(t.Sockets) {
+				return fmt.Errorf("handoff: %d sockets announced, %d received", h.Count, n+len(t.Sockets))
 			}
 			t.Lease = h.Lease
 			return nil

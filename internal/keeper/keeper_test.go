@@ -46,7 +46,7 @@ func workerMain(mode, addr string) int {
 		return 10
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	t, err := handoff.TakeFrom(fc.(*net.UnixConn), 5*time.Second, log)
+	t, err := handoff.TakeFrom(fc.(*net.UnixConn), 5*time.Second, log, false)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 11

@@ -26,22 +26,31 @@ import (
 // their keys match.
 func (s *Server) takeOver() error {
 	var given []handoff.Socket
-	if s.cfg.Keeper != nil {
-		k, err := s.takeFromKeeper()
-		if err != nil {
-			return err
-		}
-		s.keeper, given, s.adopted = k, k.Sockets, k.Lease
-	}
 	if s.cfg.HandoffSocket != "" {
 		t, err := handoff.Take(s.cfg.HandoffSocket, time.Minute)
 		if err != nil {
-			closeSockets(given)
 			return err
 		}
 		if t != nil {
-			s.taken, given, s.adopted = t, append(given, t.Sockets...), t.Lease
+			s.taken, given, s.adopted = t, t.Sockets, t.Lease
 			s.log.Info("handoff: taking over from the running agent", "sockets", len(t.Sockets), "lease", fmt.Sprintf("%x", t.Lease))
+		}
+	}
+	if s.cfg.Keeper != nil {
+		// In a reload the running agent handed over the same sockets and
+		// the current lease: the keeper's copies are not needed.
+		k, err := s.takeFromKeeper(s.taken != nil)
+		if err != nil {
+			if s.taken != nil {
+				s.taken.Abort()
+				s.taken = nil
+			}
+			closeSockets(given)
+			return err
+		}
+		s.keeper = k
+		if s.taken == nil {
+			given, s.adopted = k.Sockets, k.Lease
 		}
 	}
 	if s.keeper != nil && s.taken == nil && (len(given) > 0 || s.adopted != 0) {
@@ -62,8 +71,9 @@ func closeSockets(ss []handoff.Socket) {
 }
 
 // takeFromKeeper takes what the socket keeper holds (nothing at its
-// first start); the connection then carries the agent's reports.
-func (s *Server) takeFromKeeper() (*handoff.Taken, error) {
+// first start; discard: only the lease); the connection then carries the
+// agent's reports.
+func (s *Server) takeFromKeeper(discard bool) (*handoff.Taken, error) {
 	fc, err := net.FileConn(s.cfg.Keeper)
 	s.cfg.Keeper.Close()
 	if err != nil {
@@ -74,7 +84,7 @@ func (s *Server) takeFromKeeper() (*handoff.Taken, error) {
 		fc.Close()
 		return nil, errors.New("socket keeper connection: not a Unix socket")
 	}
-	t, err := handoff.TakeFrom(c, time.Minute, s.log)
+	t, err := handoff.TakeFrom(c, time.Minute, s.log, discard)
 	if err != nil {
 		c.Close()
 		return nil, err
@@ -144,8 +154,8 @@ func (s *Server) serveHandoff(reg prometheus.Registerer) error {
 			// ports open (clients would wait instead of being refused).
 			s.keeper.Drop(unused)
 		}
-		if tookOver || s.afterCrash {
-			s.log.Info("taken over: sockets nothing asked for closed", "unused", len(unused))
+		if len(unused) > 0 {
+			s.log.Info("taken over: sockets nothing asked for closed (endpoints gone meanwhile)", "count", len(unused))
 		}
 	}
 	if tookOver {
@@ -204,7 +214,9 @@ func (s *Server) abortTakeOver() {
 		s.taken.Abort()
 		s.taken = nil
 	}
-	s.handed.CloseUnused()
+	if s.handed != nil {
+		s.handed.CloseUnused()
+	}
 }
 
 // HandedOver is closed once a successor has taken over (never without
