@@ -92,14 +92,6 @@ func (a *plAgent) handoffSocket() string {
 	return filepath.Join(a.srv.dataDir, "agent-"+a.zone+".sock")
 }
 
-// waitTookOver waits until the agent, started beside a running one with
-// the same --handoff-socket, has taken over: its first round is applied
-// on the handed sockets and the predecessor stopped accepting. (/readyz
-// cannot tell: the predecessor answers it on the same address until then.)
-func (a *plAgent) waitTookOver(ctx context.Context, timeout time.Duration) error {
-	return a.waitLog(ctx, "handoff: took over", 1, timeout)
-}
-
 // waitLog waits until the agent's log holds what n times.
 func (a *plAgent) waitLog(ctx context.Context, what string, n int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)

@@ -539,20 +539,9 @@ func (h *harness) scaleHandoff(ctx context.Context, nets []*scaleNet) error {
 	} else if err := a.start(); err != nil {
 		return err
 	}
-	var took time.Duration
-	tookCh := make(chan error, 1)
-	go func() {
-		err := a.waitTookOver(ctx, 5*time.Minute)
-		took = time.Since(t0)
-		tookCh <- err
-	}()
-	during, err := h.scaleSweep(nets, 5*time.Minute)
-	all := time.Since(t0)
-	if terr := <-tookCh; terr != nil {
-		return terr
-	}
+	took, all, during, err := h.sweepTakeover(ctx, t0, nets, "handoff: took over")
 	if err != nil {
-		return fmt.Errorf("sweep during the handoff: %w", err)
+		return fmt.Errorf("during the handoff: %w", err)
 	}
 	for deadline := time.Now().Add(30 * time.Second); !oldExited(); time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -577,15 +566,36 @@ func (h *harness) scaleHandoff(ctx context.Context, nets []*scaleNet) error {
 	return nil
 }
 
+// sweepTakeover sweeps every endpoint from t0 while it waits for the
+// agent's log to say took (once in the current log: one per start of the
+// process, or of its keeper); it returns when that was said and when the
+// sweep ended (both from t0), and the sweep's stats.
+func (h *harness) sweepTakeover(ctx context.Context, t0 time.Time, nets []*scaleNet, took string) (time.Duration, time.Duration, sweepStats, error) {
+	var at time.Duration
+	tookCh := make(chan error, 1)
+	go func() {
+		err := h.srv.agent.waitLog(ctx, took, 1, 5*time.Minute)
+		at = time.Since(t0)
+		tookCh <- err
+	}()
+	st, err := h.scaleSweep(nets, 5*time.Minute)
+	all := time.Since(t0)
+	if terr := <-tookCh; terr != nil {
+		return 0, 0, st, terr
+	}
+	if err != nil {
+		return 0, 0, st, fmt.Errorf("sweep: %w", err)
+	}
+	return at, all, st, nil
+}
+
 // scaleCrash kills zone h's agent (-9) under its socket keeper
 // (--scale-agent-keeper): from the kill it times the next agent's
 // takeover and a sweep begun at once until every endpoint carried a round
 // trip, counting the attempts refused or reset and the longest any
 // endpoint made its client wait.
 func (h *harness) scaleCrash(ctx context.Context, nets []*scaleNet) error {
-	a := h.srv.agent
-	const tookOver = "socket keeper: took over from a worker that died"
-	pid, err := a.worker()
+	pid, err := h.srv.agent.worker()
 	if err != nil {
 		return err
 	}
@@ -593,20 +603,9 @@ func (h *harness) scaleCrash(ctx context.Context, nets []*scaleNet) error {
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		return err
 	}
-	var took time.Duration
-	tookCh := make(chan error, 1)
-	go func() {
-		err := a.waitLog(ctx, tookOver, 1, 5*time.Minute) // one crash per start (log) of the keeper
-		took = time.Since(t0)
-		tookCh <- err
-	}()
-	during, err := h.scaleSweep(nets, 5*time.Minute)
-	all := time.Since(t0)
-	if terr := <-tookCh; terr != nil {
-		return terr
-	}
+	took, all, during, err := h.sweepTakeover(ctx, t0, nets, "socket keeper: took over from a worker that died")
 	if err != nil {
-		return fmt.Errorf("sweep after the kill: %w", err)
+		return fmt.Errorf("after the kill: %w", err)
 	}
 	h.rep.add("scale-agent-crash-took", pathPrivlink, took.Seconds())
 	h.rep.add("scale-agent-crash-all", pathPrivlink, all.Seconds())

@@ -97,16 +97,17 @@ func TestAgentKeeper(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead := waitGone(t, worker)
-	var next int
-	testenv.Eventually(t, "the keeper's next agent", func() error {
-		pids := children(k.cmd.Process.Pid)
-		if len(pids) != 1 || pids[0] == worker {
-			return fmt.Errorf("keeper's children %v", pids)
-		}
-		next = pids[0]
-		return nil
-	})
+	next := nextChild(t, k.cmd.Process.Pid, worker)
 	k.waitReady()
+	// The next agent serves on the very sockets the keeper held: the
+	// endpoint's and the management listener, and the resolver's UDP and
+	// TCP sockets in each VPC with a vSwitch in the zone (all but the
+	// keeper's end of its connection).
+	held, used := socketInodes(k.cmd.Process.Pid), socketInodes(next)
+	n0 := len(held)
+	if n := n0 - len(slices.DeleteFunc(slices.Clone(held), func(i string) bool { return slices.Contains(used, i) })); n0 < 5 || n != n0-1 {
+		t.Errorf("the keeper holds %d sockets, %d of them used by the next agent; want at least 5, all but one", n0, n)
+	}
 	time.Sleep(500 * time.Millisecond)
 	load.Stop()
 
@@ -156,14 +157,7 @@ func TestAgentKeeper(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	prev := next
 	syscall.Kill(k.cmd.Process.Pid, syscall.SIGHUP)
-	testenv.Eventually(t, "the reloaded agent", func() error {
-		pids := children(k.cmd.Process.Pid)
-		if len(pids) != 1 || pids[0] == prev {
-			return fmt.Errorf("keeper's children %v (the replaced agent drains, then exits)", pids)
-		}
-		next = pids[0]
-		return nil
-	})
+	next = nextChild(t, k.cmd.Process.Pid, prev) // the replaced one drained and exited
 	if err := load.Stop(); err != nil {
 		t.Errorf("%d of %d connections failed across the reload (first: %v)\n%s", load.Failed.Load(), load.OK.Load()+load.Failed.Load(), err, k.tail())
 	}
@@ -177,9 +171,9 @@ func TestAgentKeeper(t *testing.T) {
 	}
 
 	waitGone(t, prev) // drained (2 s), exited
-	testenv.Eventually(t, "the keeper holds the endpoint's and the management listener, and its connection to the agent", func() error {
-		if n := sockets(k.cmd.Process.Pid); n != 3 {
-			return fmt.Errorf("the keeper has %d sockets open, want 3", n)
+	testenv.Eventually(t, "the keeper holds the endpoint's listener, the management listener, the resolver's sockets and its connection to the agent", func() error {
+		if n := len(socketInodes(k.cmd.Process.Pid)); n != n0 {
+			return fmt.Errorf("the keeper has %d sockets open, want %d", n, n0)
 		}
 		return nil
 	})
@@ -196,20 +190,12 @@ func TestAgentKeeper(t *testing.T) {
 	time.Sleep(4 * time.Second)
 	syscall.Kill(k.cmd.Process.Pid, syscall.SIGCONT)
 	prev = next
-	testenv.Eventually(t, "the keeper's third agent", func() error {
-		pids := children(k.cmd.Process.Pid)
-		if len(pids) != 1 || pids[0] == prev {
-			return fmt.Errorf("keeper's children %v", pids)
-		}
-		next = pids[0]
-		return nil
-	})
+	next = nextChild(t, k.cmd.Process.Pid, prev)
 	k.waitReady()
-	// The keeper holds the management listener and its connection to
-	// the agent, no longer the endpoint's listener.
+	// The keeper holds all it held but the endpoint's listener.
 	testenv.Eventually(t, "the keeper let go of the deleted endpoint's listener", func() error {
-		if n := sockets(k.cmd.Process.Pid); n != 2 {
-			return fmt.Errorf("the keeper has %d sockets open, want 2", n)
+		if n := len(socketInodes(k.cmd.Process.Pid)); n != n0-1 {
+			return fmt.Errorf("the keeper has %d sockets open, want %d", n, n0-1)
 		}
 		return nil
 	})
@@ -222,17 +208,6 @@ func TestAgentKeeper(t *testing.T) {
 	if _, err := os.Stat(fmt.Sprintf("/proc/%d", next)); err == nil {
 		t.Errorf("the agent %d outlived its keeper", next)
 	}
-}
-
-// pingWithin is ping with a longer deadline.
-func (c *pingConn) pingWithin(d time.Duration) error {
-	c.SetDeadline(time.Now().Add(d))
-	fmt.Fprintln(c, "ping")
-	line, err := c.r.ReadString('\n')
-	if err == nil && line != "ping\n" {
-		err = fmt.Errorf("echo %q", line)
-	}
-	return err
 }
 
 // children are pid's child processes.
@@ -250,16 +225,31 @@ func children(pid int) []int {
 	return out
 }
 
-// sockets counts the sockets pid has open.
-func sockets(pid int) int {
+// nextChild waits until keeper's one child is another than prev.
+func nextChild(t *testing.T, keeper, prev int) int {
+	t.Helper()
+	var next int
+	testenv.Eventually(t, "the keeper's next agent", func() error {
+		pids := children(keeper)
+		if len(pids) != 1 || pids[0] == prev {
+			return fmt.Errorf("keeper's children %v", pids)
+		}
+		next = pids[0]
+		return nil
+	})
+	return next
+}
+
+// socketInodes are the sockets pid has open ("socket:[inode]").
+func socketInodes(pid int) []string {
 	fds, _ := filepath.Glob(fmt.Sprintf("/proc/%d/fd/*", pid))
-	n := 0
+	var out []string
 	for _, fd := range fds {
 		if l, err := os.Readlink(fd); err == nil && strings.HasPrefix(l, "socket:") {
-			n++
+			out = append(out, l)
 		}
 	}
-	return n
+	return out
 }
 
 func onlyChild(t *testing.T, pid int) int {

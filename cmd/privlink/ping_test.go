@@ -29,8 +29,11 @@ func dialPing(e *testenv.Env, hostID string, to netip.AddrPort) (*pingConn, erro
 }
 
 // ping is one round trip on the connection.
-func (c *pingConn) ping() error {
-	c.SetDeadline(time.Now().Add(2 * time.Second))
+func (c *pingConn) ping() error { return c.pingWithin(2 * time.Second) }
+
+// pingWithin is one round trip on the connection within d.
+func (c *pingConn) pingWithin(d time.Duration) error {
+	c.SetDeadline(time.Now().Add(d))
 	fmt.Fprintln(c, "ping")
 	line, err := c.r.ReadString('\n')
 	if err == nil && line != "ping\n" {

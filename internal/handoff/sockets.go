@@ -70,6 +70,26 @@ func (s *Sockets) ListenMany(vpcID string, addrs []netip.AddrPort) ([]net.Listen
 	return lns, errs
 }
 
+// ListenShared implements netdrv.Sockets: a resolver socket held by a
+// socket keeper (key proto "tcp-shared") or bound anew.
+func (s *Sockets) ListenShared(vpcID string, addr netip.AddrPort) (net.Listener, error) {
+	fd, ok := s.take(Key("tcp-shared", vpcID, addr))
+	if !ok {
+		return s.Sockets.ListenShared(vpcID, addr)
+	}
+	return fromFD(fd, net.FileListener)
+}
+
+// ListenPacketShared implements netdrv.Sockets like ListenShared
+// ("udp-shared").
+func (s *Sockets) ListenPacketShared(vpcID string, addr netip.AddrPort) (net.PacketConn, error) {
+	fd, ok := s.take(Key("udp-shared", vpcID, addr))
+	if !ok {
+		return s.Sockets.ListenPacketShared(vpcID, addr)
+	}
+	return fromFD(fd, net.FilePacketConn)
+}
+
 // Listener returns the handed-over TCP listener of key, if there is one
 // (nil, nil if not): sockets outside the driver, like the management
 // listener.

@@ -15,6 +15,10 @@ package resolver
 
 import (
 	"context"
+	"net"
+	"syscall"
+
+	"github.com/privlink/privlink/internal/handoff"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -38,19 +42,24 @@ type Config struct {
 	// namespaces, in this process or, for a named namespace, in another
 	// process on this machine with the same driver prefix.
 	Zones []string
+	// Keeper, if set, is told of each resolver socket opened or closed
+	// (a socket keeper holds them across a crash of this process, so DNS
+	// queries wait instead of going unanswered; package keeper).
+	Keeper handoff.Keeper
 }
 
 // Resolver keeps DNS snapshots current and sockets open per VPC.
 type Resolver struct {
 	cfg     Config
 	serving map[string]bool
-	settled atomic.Bool // the last serve left no VPC waiting
+	kept    map[string]netip.AddrPort // VPC → resolver address, as reported to Config.Keeper
+	settled atomic.Bool               // the last serve left no VPC waiting
 	done    chan struct{}
 }
 
 // New returns a resolver; Run starts it.
 func New(cfg Config) *Resolver {
-	return &Resolver{cfg: cfg, serving: map[string]bool{}, done: make(chan struct{})}
+	return &Resolver{cfg: cfg, serving: map[string]bool{}, kept: map[string]netip.AddrPort{}, done: make(chan struct{})}
 }
 
 // Done is closed after Run returned and every socket is closed.
@@ -63,6 +72,7 @@ func (r *Resolver) Run(ctx context.Context) {
 	defer func() {
 		for vpc := range r.serving {
 			_ = r.cfg.DNS.Stop(vpc)
+			r.drop(vpc)
 		}
 	}()
 	// The tick retries VPCs whose namespace does not exist yet; the
@@ -146,6 +156,7 @@ func (r *Resolver) serve(st *store.State) {
 			r.cfg.Logger.Warn("dns: serve", "vpcId", vpc, "err", err)
 			continue
 		}
+		r.keep(vpc, addr, pc, ln)
 		r.serving[vpc] = true
 		r.cfg.Logger.Info("dns serving", "vpcId", vpc, "addr", addr)
 	}
@@ -153,8 +164,46 @@ func (r *Resolver) serve(st *store.State) {
 		if !want[vpc] {
 			_ = r.cfg.DNS.Stop(vpc)
 			delete(r.serving, vpc)
+			r.drop(vpc)
 		}
 	}
+}
+
+// keep reports a VPC's resolver sockets to the keeper, if any.
+func (r *Resolver) keep(vpc string, addr netip.AddrPort, pc net.PacketConn, ln net.Listener) {
+	if r.cfg.Keeper == nil {
+		return
+	}
+	var socks []handoff.Socket
+	for _, s := range []struct {
+		proto string
+		c     any
+	}{{"udp-shared", pc}, {"tcp-shared", ln}} {
+		if fd := sockFD(s.c); fd >= 0 {
+			socks = append(socks, handoff.Socket{Key: handoff.Key(s.proto, vpc, addr), FD: fd})
+		}
+	}
+	r.cfg.Keeper.Keep(socks)
+	r.kept[vpc] = addr
+}
+
+// drop reports a VPC's resolver sockets closed to the keeper, if any.
+func (r *Resolver) drop(vpc string) {
+	if addr, ok := r.kept[vpc]; ok {
+		r.cfg.Keeper.Drop([]string{handoff.Key("udp-shared", vpc, addr), handoff.Key("tcp-shared", vpc, addr)})
+		delete(r.kept, vpc)
+	}
+}
+
+// sockFD is the descriptor of a socket (-1 if c is none); it stays c's.
+func sockFD(c any) int {
+	fd := -1
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			_ = rc.Control(func(f uintptr) { fd = int(f) })
+		}
+	}
+	return fd
 }
 
 // Build derives the DNS views from a state snapshot in one pass: the

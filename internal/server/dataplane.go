@@ -45,7 +45,7 @@ func (s *Server) startDataPlane(ctx context.Context, reg *prometheus.Registry, n
 	if err != nil {
 		return err
 	}
-	r := resolver.New(resolver.Config{Cache: s.Cache, Sockets: s.Driver.Sockets, DNS: s.DNS, Logger: s.log, Zones: s.cfg.AgentZones})
+	r := resolver.New(resolver.Config{Cache: s.Cache, Sockets: s.Driver.Sockets, DNS: s.DNS, Logger: s.log, Zones: s.cfg.AgentZones, Keeper: s.agentKeeper()})
 	s.resolver = r
 	s.goRun(func() { r.Run(ctx) })
 	return nil

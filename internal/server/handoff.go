@@ -145,7 +145,8 @@ func (s *Server) serveHandoff(reg prometheus.Registerer) error {
 	tookOver := s.taken != nil
 	if s.handed != nil {
 		// DNS too: the predecessor's resolver stops with it.
-		for deadline := time.Now().Add(5 * time.Second); tookOver && s.resolver != nil && !s.resolver.Settled() && time.Now().Before(deadline); {
+		// Its held resolver sockets too, before the unused are closed.
+		for deadline := time.Now().Add(5 * time.Second); (tookOver || s.afterCrash) && s.resolver != nil && !s.resolver.Settled() && time.Now().Before(deadline); {
 			time.Sleep(20 * time.Millisecond)
 		}
 		unused := s.handed.CloseUnused()
