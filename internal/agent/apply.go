@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/privlink/privlink/internal/handoff"
-
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/proxy"
 	"github.com/privlink/privlink/internal/store"

@@ -7,10 +7,9 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/privlink/privlink/internal/handoff"
-
 	"golang.org/x/sys/unix"
 
+	"github.com/privlink/privlink/internal/handoff"
 	"github.com/privlink/privlink/internal/proxy"
 	"github.com/privlink/privlink/internal/store"
 )

@@ -15,17 +15,16 @@ package resolver
 
 import (
 	"context"
-	"net"
-	"syscall"
-
-	"github.com/privlink/privlink/internal/handoff"
 	"log/slog"
+	"net"
 	"net/netip"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/privlink/privlink/internal/dns"
+	"github.com/privlink/privlink/internal/handoff"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/netdrv"
 	"github.com/privlink/privlink/internal/store"

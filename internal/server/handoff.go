@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/privlink/privlink/internal/agent"
 	"github.com/privlink/privlink/internal/handoff"
-	"golang.org/x/sys/unix"
 )
 
 // The handoff of a standalone agent (zone or node) (Config.HandoffSocket, package
