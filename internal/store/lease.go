@@ -100,9 +100,12 @@ func (l *Lease) halt() {
 }
 
 // Write puts (value != nil, as JSON) and deletes (value == nil) keys under
-// the lease, in transactions of at most 100 operations. A timeout halts
-// the keepalive (the next Ensure checks the lease); an unknown lease
-// forgets it (the next Ensure grants a new one).
+// the lease, in transactions of at most 100 operations. An unknown lease
+// is forgotten (the next Ensure grants a new one). A timeout leaves the
+// keepalive running: it ends on its own if etcd is gone (the next Ensure
+// then checks the lease), and halting it on a slow write would let the
+// lease, and every key under it, expire while etcd still runs (seen with
+// an etcd member shutting down: a zone withdrawn by a live agent).
 func (l *Lease) Write(ctx context.Context, kv map[string]any) error {
 	if l.id == 0 {
 		return errors.New("write under lease: no lease (call Ensure)")
@@ -120,12 +123,9 @@ func (l *Lease) Write(ctx context.Context, kv map[string]any) error {
 		_, err := l.s.cli.Txn(ctx).Then(ops[:n]...).Commit()
 		l.s.wrote(err)
 		if err != nil {
-			switch {
-			case errors.Is(err, rpctypes.ErrLeaseNotFound):
+			if errors.Is(err, rpctypes.ErrLeaseNotFound) {
 				l.halt()
 				l.id = 0
-			case Unavailable(err):
-				l.halt()
 			}
 			return fmt.Errorf("write under lease: %w", err)
 		}
