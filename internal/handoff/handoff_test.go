@@ -50,10 +50,7 @@ func (g *giverOf) Freeze() (Offer, error) {
 	}
 	o := Offer{Lease: g.lease}
 	for _, ln := range g.lns {
-		rc, _ := ln.SyscallConn()
-		_ = rc.Control(func(fd uintptr) {
-			o.Sockets = append(o.Sockets, Socket{Key: Key("tcp", "vpc-a", netip.MustParseAddrPort(ln.Addr().String())), FD: int(fd)})
-		})
+		o.Sockets = append(o.Sockets, Socket{Key: Key("tcp", "vpc-a", netip.MustParseAddrPort(ln.Addr().String())), FD: FD(ln)})
 	}
 	return o, nil
 }
@@ -165,7 +162,7 @@ func TestTakerGoesAway(t *testing.T) {
 	if err != nil || tk == nil {
 		t.Fatalf("Take: %v, %v", tk, err)
 	}
-	closeAll(socketFDs(tk.Sockets))
+	CloseSockets(tk.Sockets)
 	tk.Abort()
 	wait(t, g.resumed, "Resume after the taker went away")
 	select {
@@ -177,7 +174,7 @@ func TestTakerGoesAway(t *testing.T) {
 	if err != nil || tk == nil || len(tk.Sockets) != 3 {
 		t.Fatalf("second Take: %v, %v", tk, err)
 	}
-	closeAll(socketFDs(tk.Sockets))
+	CloseSockets(tk.Sockets)
 	s.Close() // the giver stops mid-handoff
 	wait(t, g.released, "Release after Close mid-handoff")
 	if err := tk.Ready(time.Second); err == nil || errors.Is(err, ErrResumed) {
@@ -197,7 +194,7 @@ func TestReadyTimeout(t *testing.T) {
 	if err != nil || tk == nil {
 		t.Fatalf("Take: %v, %v", tk, err)
 	}
-	closeAll(socketFDs(tk.Sockets))
+	CloseSockets(tk.Sockets)
 	wait(t, g.resumed, "Resume after ReadyTimeout")
 	if err := tk.Ready(time.Second); !errors.Is(err, ErrResumed) {
 		t.Errorf("Ready after the giver resumed: %v, want ErrResumed", err)
@@ -314,7 +311,7 @@ func TestOtherUserRefused(t *testing.T) {
 	if err != nil || tk == nil {
 		t.Fatalf("take as the same user afterwards: %v", err)
 	}
-	closeAll(socketFDs(tk.Sockets))
+	CloseSockets(tk.Sockets)
 	tk.Abort()
 	g.ended(t, Refused, Resumed)
 }

@@ -39,7 +39,7 @@ type Keeper interface {
 func TakeFrom(c *net.UnixConn, timeout time.Duration, log *slog.Logger, discard bool) (*Taken, error) {
 	t := &Taken{c: c, keeper: true, log: log}
 	if err := t.receive(timeout, discard); err != nil {
-		closeAll(socketFDs(t.Sockets))
+		CloseSockets(t.Sockets)
 		return nil, fmt.Errorf("socket keeper: %w", err)
 	}
 	return t, nil

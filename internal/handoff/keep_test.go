@@ -80,7 +80,7 @@ func TestHeld(t *testing.T) {
 		}
 	}
 	w3, _, _ := worker(t, h, 3, false)
-	defer closeAll(socketFDs(w3.Sockets))
+	defer CloseSockets(w3.Sockets)
 	if len(w3.Sockets) != 449 {
 		t.Fatalf("after the current worker's drop: %d sockets offered, want 449", len(w3.Sockets))
 	}

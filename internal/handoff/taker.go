@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Taken is a taker's handoff in progress: the offer is its own (the
@@ -43,7 +45,7 @@ func Take(path string, timeout time.Duration) (*Taken, error) {
 	}
 	t := &Taken{c: c}
 	if err := t.receive(timeout, false); err != nil {
-		closeAll(socketFDs(t.Sockets))
+		CloseSockets(t.Sockets)
 		c.Close()
 		return nil, err
 	}
@@ -110,10 +112,21 @@ func (t *Taken) Ready(timeout time.Duration) error {
 // caller's to close.
 func (t *Taken) Abort() { t.c.Close() }
 
-func socketFDs(ss []Socket) []int {
-	fds := make([]int, len(ss))
-	for i, s := range ss {
-		fds[i] = s.FD
+// CloseSockets closes the descriptors of ss (sockets taken and not used).
+func CloseSockets(ss []Socket) {
+	for _, so := range ss {
+		_ = unix.Close(so.FD)
 	}
-	return fds
+}
+
+// FD is the descriptor of a socket (a syscall.Conn: a listener, a packet
+// conn), for an offer or a keeper; -1 if c is none. It stays c's.
+func FD(c any) int {
+	fd := -1
+	if sc, ok := c.(syscall.Conn); ok {
+		if rc, err := sc.SyscallConn(); err == nil {
+			_ = rc.Control(func(f uintptr) { fd = int(f) })
+		}
+	}
+	return fd
 }

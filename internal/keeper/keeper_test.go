@@ -64,7 +64,7 @@ func workerMain(mode, addr string) int {
 	if lease == 0 {
 		lease = 42
 	}
-	t.Keep([]handoff.Socket{{Key: key, FD: fdOf(ln)}})
+	t.Keep([]handoff.Socket{{Key: key, FD: handoff.FD(ln)}})
 	t.SetLease(lease)
 	if err := t.Ready(5 * time.Second); err != nil {
 		return 13
@@ -88,13 +88,6 @@ func workerMain(mode, addr string) int {
 		fmt.Fprintf(c, "%d %d\n", os.Getpid(), lease)
 		c.Close()
 	}
-}
-
-func fdOf(ln net.Listener) int {
-	rc, _ := ln.(*net.TCPListener).SyscallConn()
-	fd := -1
-	_ = rc.Control(func(f uintptr) { fd = int(f) })
-	return fd
 }
 
 // keeperRun is a keeper run by a test.

@@ -20,7 +20,6 @@ import (
 	"net/netip"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/privlink/privlink/internal/dns"
@@ -178,7 +177,7 @@ func (r *Resolver) keep(vpc string, addr netip.AddrPort, pc net.PacketConn, ln n
 		proto string
 		c     any
 	}{{"udp-shared", pc}, {"tcp-shared", ln}} {
-		if fd := sockFD(s.c); fd >= 0 {
+		if fd := handoff.FD(s.c); fd >= 0 {
 			socks = append(socks, handoff.Socket{Key: handoff.Key(s.proto, vpc, addr), FD: fd})
 		}
 	}
@@ -192,17 +191,6 @@ func (r *Resolver) drop(vpc string) {
 		r.cfg.Keeper.Drop([]string{handoff.Key("udp-shared", vpc, addr), handoff.Key("tcp-shared", vpc, addr)})
 		delete(r.kept, vpc)
 	}
-}
-
-// sockFD is the descriptor of a socket (-1 if c is none); it stays c's.
-func sockFD(c any) int {
-	fd := -1
-	if sc, ok := c.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			_ = rc.Control(func(f uintptr) { fd = int(f) })
-		}
-	}
-	return fd
 }
 
 // Build derives the DNS views from a state snapshot in one pass: the

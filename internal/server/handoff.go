@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/sys/unix"
 
 	"github.com/privlink/privlink/internal/agent"
 	"github.com/privlink/privlink/internal/handoff"
@@ -45,7 +44,7 @@ func (s *Server) takeOver() error {
 				s.taken.Abort()
 				s.taken = nil
 			}
-			closeSockets(given)
+			handoff.CloseSockets(given)
 			return err
 		}
 		s.keeper = k
@@ -62,12 +61,6 @@ func (s *Server) takeOver() error {
 		s.Driver.Sockets = s.handed
 	}
 	return nil
-}
-
-func closeSockets(ss []handoff.Socket) {
-	for _, so := range ss {
-		_ = unix.Close(so.FD)
-	}
 }
 
 // takeFromKeeper takes what the socket keeper holds (nothing at its
@@ -105,20 +98,9 @@ func (s *Server) keepMgmt() {
 	if s.keeper == nil {
 		return
 	}
-	if fd := listenerFD(s.mgmtLn); fd >= 0 {
+	if fd := handoff.FD(s.mgmtLn); fd >= 0 {
 		s.keeper.Keep([]handoff.Socket{{Key: mgmtKey(s.cfg.MetricsListen), FD: fd}})
 	}
-}
-
-// listenerFD is ln's descriptor (-1: not a TCP listener); it stays ln's.
-func listenerFD(ln net.Listener) int {
-	fd := -1
-	if tl, ok := ln.(*net.TCPListener); ok {
-		if rc, err := tl.SyscallConn(); err == nil {
-			_ = rc.Control(func(f uintptr) { fd = int(f) })
-		}
-	}
-	return fd
 }
 
 // adoptLease is the predecessor's lease (0: none).
@@ -244,7 +226,7 @@ func (g giver) Freeze() (handoff.Offer, error) {
 	if err != nil {
 		return o, err
 	}
-	if fd := listenerFD(g.s.mgmtLn); fd >= 0 {
+	if fd := handoff.FD(g.s.mgmtLn); fd >= 0 {
 		o.Sockets = append(o.Sockets, handoff.Socket{Key: mgmtKey(g.s.cfg.MetricsListen), FD: fd})
 	}
 	return o, nil
