@@ -188,16 +188,8 @@ func (s *Server) handOver(c *net.UnixConn) Outcome {
 func sendOffer(c *net.UnixConn, o Offer) error {
 	_ = c.SetWriteDeadline(time.Now().Add(30 * time.Second))
 	defer c.SetWriteDeadline(time.Time{})
-	for i := 0; i < len(o.Sockets); i += perBatch {
-		b := o.Sockets[i:min(i+perBatch, len(o.Sockets))]
-		h := header{Keys: make([]string, len(b))}
-		fds := make([]int, len(b))
-		for j, s := range b {
-			h.Keys[j], fds[j] = s.Key, s.FD
-		}
-		if err := send(c, h, fds); err != nil {
-			return err
-		}
+	if err := inBatches(o.Sockets, func(h header, fds []int) error { return send(c, h, fds) }); err != nil {
+		return err
 	}
 	return send(c, header{Lease: o.Lease, Count: len(o.Sockets), Last: true}, nil)
 }

@@ -92,6 +92,23 @@ func send(c *net.UnixConn, h header, fds []int) error {
 	return err
 }
 
+// inBatches calls f with each batch of at most perBatch sockets: their
+// keys in a header and their descriptors; it stops at f's first error.
+func inBatches(ss []Socket, f func(header, []int) error) error {
+	for i := 0; i < len(ss); i += perBatch {
+		b := ss[i:min(i+perBatch, len(ss))]
+		h := header{Keys: make([]string, len(b))}
+		fds := make([]int, len(b))
+		for j, s := range b {
+			h.Keys[j], fds[j] = s.Key, s.FD
+		}
+		if err := f(h, fds); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // recv reads one giver message and the descriptors it carries (owned by
 // the caller, even with an error).
 func recv(c *net.UnixConn) (header, []int, error) {

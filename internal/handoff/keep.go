@@ -54,15 +54,7 @@ const dropsPerMsg = 500
 
 // Keep implements Keeper.
 func (t *Taken) Keep(socks []Socket) {
-	for i := 0; i < len(socks); i += perBatch {
-		b := socks[i:min(i+perBatch, len(socks))]
-		h := header{Keys: make([]string, len(b))}
-		fds := make([]int, len(b))
-		for j, s := range b {
-			h.Keys[j], fds[j] = s.Key, s.FD
-		}
-		t.report(h, fds)
-	}
+	_ = inBatches(socks, func(h header, fds []int) error { t.report(h, fds); return nil })
 }
 
 // Drop implements Keeper.

@@ -73,41 +73,34 @@ func (s *Sockets) ListenMany(vpcID string, addrs []netip.AddrPort) ([]net.Listen
 // ListenShared implements netdrv.Sockets: a resolver socket held by a
 // socket keeper (key proto "tcp-shared") or bound anew.
 func (s *Sockets) ListenShared(vpcID string, addr netip.AddrPort) (net.Listener, error) {
-	fd, ok := s.take(Key("tcp-shared", vpcID, addr))
-	if !ok {
-		return s.Sockets.ListenShared(vpcID, addr)
-	}
-	return fromFD(fd, net.FileListener)
+	return handed(s, Key("tcp-shared", vpcID, addr), net.FileListener, func() (net.Listener, error) { return s.Sockets.ListenShared(vpcID, addr) })
 }
 
 // ListenPacketShared implements netdrv.Sockets like ListenShared
 // ("udp-shared").
 func (s *Sockets) ListenPacketShared(vpcID string, addr netip.AddrPort) (net.PacketConn, error) {
-	fd, ok := s.take(Key("udp-shared", vpcID, addr))
-	if !ok {
-		return s.Sockets.ListenPacketShared(vpcID, addr)
-	}
-	return fromFD(fd, net.FilePacketConn)
+	return handed(s, Key("udp-shared", vpcID, addr), net.FilePacketConn, func() (net.PacketConn, error) { return s.Sockets.ListenPacketShared(vpcID, addr) })
 }
 
 // Listener returns the handed-over TCP listener of key, if there is one
 // (nil, nil if not): sockets outside the driver, like the management
 // listener.
 func (s *Sockets) Listener(key string) (net.Listener, error) {
-	fd, ok := s.take(key)
-	if !ok {
-		return nil, nil
-	}
-	return fromFD(fd, net.FileListener)
+	return handed(s, key, net.FileListener, func() (net.Listener, error) { return nil, nil })
 }
 
 // ListenPacket implements netdrv.Sockets.
 func (s *Sockets) ListenPacket(vpcID string, addr netip.AddrPort) (net.PacketConn, error) {
-	fd, ok := s.take(Key("udp", vpcID, addr))
+	return handed(s, Key("udp", vpcID, addr), net.FilePacketConn, func() (net.PacketConn, error) { return s.Sockets.ListenPacket(vpcID, addr) })
+}
+
+// handed is the handed-over socket of key made by mk, or else bind's.
+func handed[T any](s *Sockets, key string, mk func(*os.File) (T, error), bind func() (T, error)) (T, error) {
+	fd, ok := s.take(key)
 	if !ok {
-		return s.Sockets.ListenPacket(vpcID, addr)
+		return bind()
 	}
-	return fromFD(fd, net.FilePacketConn)
+	return fromFD(fd, mk)
 }
 
 // fromFD makes a Go socket of fd (a duplicate) and closes fd.
