@@ -279,27 +279,11 @@ func runKeeper(ctx context.Context, grace time.Duration, canReload bool, log *sl
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	reload, done := make(chan struct{}), make(chan struct{})
-	defer close(done)
-	go func() {
-		for {
-			select {
-			case <-hup:
-			case <-done:
-				return
-			}
-			if !canReload {
-				log.Warn("socket keeper: SIGHUP ignored: a reload needs --handoff-socket")
-				continue
-			}
-			select {
-			case reload <- struct{}{}:
-			case <-done:
-				return
-			}
-		}
-	}()
-	return keeper.Run(ctx, keeper.Config{Grace: grace, Logger: log, Reload: reload, Command: func() *exec.Cmd {
+	noReload := ""
+	if !canReload {
+		noReload = "a reload needs --handoff-socket"
+	}
+	return keeper.Run(ctx, keeper.Config{Grace: grace, Logger: log, Reload: hup, NoReload: noReload, Command: func() *exec.Cmd {
 		cmd := exec.Command(exe, os.Args[1:]...)
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 		return cmd

@@ -57,11 +57,15 @@ type Config struct {
 	// Grace is how long held sockets wait for a new worker's readiness
 	// after a crash before they are closed (default DefaultGrace).
 	Grace time.Duration
-	// Reload (nil: none) asks for a planned replacement of the worker: a
-	// new one is started beside it, takes over from it by handoff (the
-	// workers' --handoff-socket), and the old one drains and exits.
-	Reload <-chan struct{}
-	Logger *slog.Logger
+	// Reload (nil: none) asks for a planned replacement of the worker
+	// (the value is not looked at: a signal, SIGHUP): a new one is started
+	// beside it, takes over from it by handoff (the workers'
+	// --handoff-socket), and the old one drains and exits.
+	Reload <-chan os.Signal
+	// NoReload, if set, says why a reload cannot be done (it is then
+	// logged and ignored).
+	NoReload string
+	Logger   *slog.Logger
 }
 
 // ExitError is a worker's exit status other than 0 (128+N: killed by
@@ -177,6 +181,10 @@ func (k *keeper) curExited(exit error) (done bool, err error) {
 // reload starts a worker beside the current, ready one; it takes over by
 // handoff and the current one becomes old (it drains and exits).
 func (k *keeper) reload() {
+	if k.cfg.NoReload != "" {
+		k.cfg.Logger.Warn("socket keeper: reload ignored: " + k.cfg.NoReload)
+		return
+	}
 	if k.cur == nil || !k.cur.isReady || k.old != nil {
 		k.cfg.Logger.Warn("socket keeper: reload ignored: the agent is not ready or a reload is in progress")
 		return

@@ -93,7 +93,7 @@ func workerMain(mode, addr string) int {
 // keeperRun is a keeper run by a test.
 type keeperRun struct {
 	addr   string
-	reload chan struct{}
+	reload chan os.Signal
 	cancel context.CancelFunc
 	done   chan struct{}
 	err    error // Run's, once done is closed
@@ -107,7 +107,7 @@ func run(t *testing.T, grace time.Duration, modes ...string) *keeperRun {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k := &keeperRun{addr: ln.Addr().String(), done: make(chan struct{}), reload: make(chan struct{})}
+	k := &keeperRun{addr: ln.Addr().String(), done: make(chan struct{}), reload: make(chan os.Signal)}
 	ln.Close()
 	n := 0
 	ctx, cancel := context.WithCancel(context.Background())
@@ -202,7 +202,7 @@ func TestCrashedWorkerReplaced(t *testing.T) {
 func TestFailedReload(t *testing.T) {
 	k := run(t, time.Minute, "serve", "fail", "serve")
 	pid1, _ := waitServing(t, k.addr)
-	k.reload <- struct{}{}
+	k.reload <- syscall.SIGHUP
 	time.Sleep(300 * time.Millisecond) // the new worker has failed by now
 	if pid, _, err := ask(k.addr); err != nil || pid != pid1 {
 		t.Fatalf("after a failed reload: served by %d (%v), want %d", pid, err, pid1)
