@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/netip"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,7 +14,6 @@ import (
 
 	"github.com/privlink/privlink/internal/handoff"
 	"github.com/privlink/privlink/internal/model"
-	"github.com/privlink/privlink/internal/store"
 	"github.com/privlink/privlink/internal/testenv"
 )
 
@@ -34,9 +31,7 @@ func TestAgentHandoff(t *testing.T) {
 	dir := t.TempDir()
 	sock, metricsAddr := filepath.Join(dir, "agent-i.sock"), fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	newAgent := func(name string) *proc {
-		return &proc{t: t, name: name, logFile: filepath.Join(dir, name+".log"), readyz: "http://" + metricsAddr + "/readyz",
-			args: append([]string{"agent", "--zone", "cn-hangzhou-i", "--netns-prefix", e.Prefix, "--metrics-listen", metricsAddr,
-				"--handoff-socket", sock, "--drain-timeout", "3s", "--log-level", "info"}, e.EtcdFlags()...)}
+		return zoneIAgent(t, e, dir, name, metricsAddr, "--handoff-socket", sock, "--drain-timeout", "3s")
 	}
 	old := newAgent("agent-old")
 	old.start()
@@ -87,30 +82,15 @@ func TestAgentHandoff(t *testing.T) {
 	}
 	testenv.Eventually(t, "zone i's UDP port through the agent", udpEcho)
 
-	ctx := context.Background()
-	reportKey := e.Store.ReportKey("cn-hangzhou-i", ep.EndpointID)
-	var rep0 model.ZoneReport
-	var rev0 int64
-	// Settled: every backend checked healthy (a check still to pass would
-	// rewrite the report during the handoff, whoever runs it).
-	testenv.Eventually(t, "zone i's report: every backend healthy", func() (err error) {
-		if rep0, rev0, err = store.Get[model.ZoneReport](ctx, e.Store, reportKey); err != nil {
-			return err
-		}
-		if len(rep0.Backends) != len(s.ProviderHosts) || slices.Contains(slices.Collect(maps.Values(rep0.Backends)), false) {
-			return fmt.Errorf("report %+v", rep0)
-		}
-		return nil
-	})
-	lease0, _ := e.Store.LeaseOf(ctx, reportKey)
+	rep0 := settledReport(t, e, s, ep)
 
 	// A taker that goes away before it is ready: the agent serves on.
 	tk, err := handoff.Take(sock, 10*time.Second)
 	if err != nil || tk == nil {
 		t.Fatalf("take: %v %v", tk, err)
 	}
-	if len(tk.Sockets) < 2 || tk.Lease != lease0 {
-		t.Errorf("offer: %d sockets, lease %x; want the listener and /metrics, lease %x", len(tk.Sockets), tk.Lease, lease0)
+	if len(tk.Sockets) < 2 || tk.Lease != rep0.lease {
+		t.Errorf("offer: %d sockets, lease %x; want the listener and /metrics, lease %x", len(tk.Sockets), tk.Lease, rep0.lease)
 	}
 	for _, so := range tk.Sockets {
 		syscall.Close(so.FD)
@@ -141,8 +121,8 @@ func TestAgentHandoff(t *testing.T) {
 	if err := echo(); err != nil {
 		t.Fatalf("after a failed successor: %v", err)
 	}
-	if l, err := e.Store.LeaseOf(ctx, reportKey); err != nil || l != lease0 {
-		t.Fatalf("after a failed successor the report's lease is %x (%v), want %x", l, err, lease0)
+	if l, err := e.Store.LeaseOf(context.Background(), rep0.key); err != nil || l != rep0.lease {
+		t.Fatalf("after a failed successor the report's lease is %x (%v), want %x", l, err, rep0.lease)
 	}
 
 	metricsHas := func(what string) error {
@@ -222,11 +202,7 @@ func TestAgentHandoff(t *testing.T) {
 	if err := udpEcho(); err != nil {
 		t.Errorf("UDP after the handoff: %v", err)
 	}
-	rep1, rev1, err := store.Get[model.ZoneReport](ctx, e.Store, reportKey)
-	lease1, _ := e.Store.LeaseOf(ctx, reportKey)
-	if err != nil || rev1 != rev0 || lease1 != lease0 {
-		t.Errorf("report rewritten: revision %d → %d, lease %x → %x (%v)\n%+v\n%+v", rev0, rev1, lease0, lease1, err, rep0, rep1)
-	}
+	rep0.unchanged(t, e, "the handoff")
 	for _, m := range []string{`privlink_proxy_connections_total{endpoint_id="` + ep.EndpointID, `privlink_agent_handoffs_total{result="took_over"} 1`} {
 		if err := metricsHas(m); err != nil {
 			t.Errorf("the successor's %v", err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -19,7 +18,6 @@ import (
 	"time"
 
 	"github.com/privlink/privlink/internal/model"
-	"github.com/privlink/privlink/internal/store"
 	"github.com/privlink/privlink/internal/testenv"
 )
 
@@ -36,9 +34,7 @@ func TestAgentKeeper(t *testing.T) {
 	e := testenv.Start(t, testenv.Options{AgentZones: []string{"cn-hangzhou-h"}})
 	dir := t.TempDir()
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-	k := &proc{t: t, name: "keeper", logFile: filepath.Join(dir, "keeper.log"), readyz: "http://" + metricsAddr + "/readyz",
-		args: append([]string{"agent", "--zone", "cn-hangzhou-i", "--netns-prefix", e.Prefix, "--metrics-listen", metricsAddr,
-			"--socket-keeper", "--handoff-socket", filepath.Join(dir, "agent.sock"), "--drain-timeout", "2s", "--log-level", "info"}, e.EtcdFlags()...)}
+	k := zoneIAgent(t, e, dir, "keeper", metricsAddr, "--socket-keeper", "--handoff-socket", filepath.Join(dir, "agent.sock"), "--drain-timeout", "2s")
 	k.start()
 	t.Cleanup(k.stop)
 	k.waitReady()
@@ -54,20 +50,7 @@ func TestAgentKeeper(t *testing.T) {
 	echo := func() error { return pingOnce(e, s.ConsumerHost.HostID, zoneI) }
 	testenv.Eventually(t, "zone i through the agent under its keeper", echo)
 	ctx := context.Background()
-	reportKey := e.Store.ReportKey("cn-hangzhou-i", ep.EndpointID)
-	var rev0 int64
-	testenv.Eventually(t, "zone i's report: every backend healthy", func() error {
-		rep, rev, err := store.Get[model.ZoneReport](ctx, e.Store, reportKey)
-		if err != nil {
-			return err
-		}
-		if len(rep.Backends) != len(s.ProviderHosts) || slices.Contains(slices.Collect(maps.Values(rep.Backends)), false) {
-			return fmt.Errorf("report %+v", rep)
-		}
-		rev0 = rev
-		return nil
-	})
-	lease0, _ := e.Store.LeaseOf(ctx, reportKey)
+	rep0 := settledReport(t, e, s, ep)
 	// What the keeper holds once the agent has settled: the endpoint's and
 	// the management listener, the resolver's UDP and TCP sockets in each
 	// VPC with a vSwitch in the zone, and its connection to the agent.
@@ -157,11 +140,7 @@ func TestAgentKeeper(t *testing.T) {
 	if !strings.Contains(k.tail(), "socket keeper: took over from a worker that died") {
 		t.Errorf("the next agent did not take over:\n%s", k.tail())
 	}
-	_, rev1, err := store.Get[model.ZoneReport](ctx, e.Store, reportKey)
-	lease1, _ := e.Store.LeaseOf(ctx, reportKey)
-	if err != nil || rev1 != rev0 || lease1 != lease0 {
-		t.Errorf("the zone's report was rewritten: revision %d → %d, lease %x → %x (%v)", rev0, rev1, lease0, lease1, err)
-	}
+	rep0.unchanged(t, e, "the crash")
 	if m := metrics(t, metricsAddr); !strings.Contains(m, `privlink_agent_handoffs_total{result="from_keeper"} 1`) {
 		t.Error("the next agent's /metrics does not count its takeover from the keeper")
 	}
@@ -180,11 +159,7 @@ func TestAgentKeeper(t *testing.T) {
 	if !strings.Contains(k.tail(), "handoff: took over") {
 		t.Errorf("the reloaded agent did not take over by handoff:\n%s", k.tail())
 	}
-	_, rev2, err := store.Get[model.ZoneReport](ctx, e.Store, reportKey)
-	lease2, _ := e.Store.LeaseOf(ctx, reportKey)
-	if err != nil || rev2 != rev0 || lease2 != lease0 {
-		t.Errorf("the reload rewrote the zone's report: revision %d → %d, lease %x → %x (%v)", rev0, rev2, lease0, lease2, err)
-	}
+	rep0.unchanged(t, e, "the reload")
 
 	waitGone(t, prev) // drained (2 s), exited
 	testenv.Eventually(t, "the keeper holds the endpoint's listener, the management listener, the resolver's sockets and its connection to the agent", func() error {

@@ -51,6 +51,14 @@ func (p *proc) start() {
 	go func() { cmd.Wait(); f.Close(); close(p.exited) }()
 }
 
+// zoneIAgent is `privlink agent` for zone i against e's etcd, with its
+// management listener on metricsAddr, its log in dir/name.log and flags.
+func zoneIAgent(t testing.TB, e *testenv.Env, dir, name, metricsAddr string, flags ...string) *proc {
+	args := append([]string{"agent", "--zone", "cn-hangzhou-i", "--netns-prefix", e.Prefix, "--metrics-listen", metricsAddr, "--log-level", "info"}, flags...)
+	return &proc{t: t, name: name, logFile: filepath.Join(dir, name+".log"), readyz: "http://" + metricsAddr + "/readyz",
+		args: append(args, e.EtcdFlags()...)}
+}
+
 // waitReady polls /readyz until it answers "ready"; the process exiting
 // first fails the test with its log.
 func (p *proc) waitReady() {
