@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -104,7 +105,9 @@ func (h *harness) measure(ctx context.Context, p dpPath, dur time.Duration, args
 }
 
 // runDataPlane runs the selected timed workloads on every path, run after
-// run, then the idle-connection workload.
+// run, then the idle-connection workload. The paths' order rotates by one
+// each run, so that no path always follows the same one (the one before
+// leaves TIME_WAIT sockets, conntrack entries and warm or cold caches).
 func (h *harness) runDataPlane(ctx context.Context) {
 	wls := dpWorkloads()
 	for run := 1; run <= h.cfg.Runs; run++ {
@@ -113,7 +116,7 @@ func (h *harness) runDataPlane(ctx context.Context) {
 			if !h.cfg.selected(w.name) {
 				continue
 			}
-			for _, p := range h.paths {
+			for _, p := range rotated(h.paths, run-1) {
 				if ctx.Err() != nil {
 					return
 				}
@@ -148,6 +151,15 @@ func (h *harness) runDataPlane(ctx context.Context) {
 			h.runIdle(ctx, run)
 		}
 	}
+}
+
+// rotated returns paths rotated left by k.
+func rotated(paths []dpPath, k int) []dpPath {
+	if len(paths) == 0 {
+		return nil
+	}
+	k %= len(paths)
+	return append(slices.Clone(paths[k:]), paths[:k]...)
 }
 
 // runIdle opens cfg.IdleConns connections through each proxy, holds them,

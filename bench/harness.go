@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -285,6 +286,7 @@ func (h *harness) setup(ctx context.Context) error {
 			return fmt.Errorf("path %s does not carry traffic: %w", p.name, err)
 		}
 	}
+	h.paths = slices.DeleteFunc(h.paths, func(p dpPath) bool { return !h.cfg.pathSelected(p.name) })
 	slog.Info("all paths carry traffic", "direct", t.server.IP, "privlink", t.eni, "haproxy", haproxyAddr, "nginx", nginxAddr)
 	d := 2 * time.Second
 	if h.cfg.Quick {

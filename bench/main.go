@@ -45,6 +45,7 @@ type Config struct {
 	Runs           int
 	Duration       time.Duration
 	Only           *regexp.Regexp // nil: every workload
+	Paths          *regexp.Regexp // nil: every path
 	Out            string         // markdown copy of the report
 	Privlink       string         // prebuilt privlink binary; "" = go build
 	IdleConns      int            // idle-connection memory workload
@@ -94,11 +95,12 @@ func main() {
 func parseFlags(args []string) (Config, error) {
 	fs := flag.NewFlagSet("plbench", flag.ContinueOnError)
 	var cfg Config
-	var only string
+	var only, paths string
 	fs.BoolVar(&cfg.Quick, "quick", false, "tiny durations and counts (about 20 seconds; used by the test suite)")
 	fs.IntVar(&cfg.Runs, "runs", 0, "repetitions of each workload (default 3, --quick 1)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "duration of each timed workload run (default 3s, --quick 300ms)")
 	fs.StringVar(&only, "only", "", "run only workloads whose name matches this regexp (see --list)")
+	fs.StringVar(&paths, "paths", "", "measure only the paths whose name matches this regexp (direct, privlink, privlink-nat, haproxy-default, nginx-default, haproxy-tuned, nginx-tuned)")
 	fs.StringVar(&cfg.Out, "out", "", "also write the report as markdown to this file")
 	fs.StringVar(&cfg.Privlink, "privlink", "", "use this privlink binary instead of building ./cmd/privlink")
 	fs.IntVar(&cfg.IdleConns, "idle-conns", 0, "connections held by the idle-memory workload (default 10000, --quick 300)")
@@ -133,6 +135,13 @@ func parseFlags(args []string) (Config, error) {
 			return cfg, fmt.Errorf("--only: %w", err)
 		}
 		cfg.Only = re
+	}
+	if paths != "" {
+		re, err := regexp.Compile(paths)
+		if err != nil {
+			return cfg, fmt.Errorf("--paths: %w", err)
+		}
+		cfg.Paths = re
 	}
 	cfg.Command = "go run ./bench " + strings.Join(args, " ")
 	cfg.defaults()
@@ -204,6 +213,9 @@ func (c *Config) validate() error {
 
 // selected reports whether workload name is to run.
 func (c *Config) selected(name string) bool { return c.Only == nil || c.Only.MatchString(name) }
+
+// pathSelected reports whether path name is measured (--paths).
+func (c *Config) pathSelected(name string) bool { return c.Paths == nil || c.Paths.MatchString(name) }
 
 // optIn reports whether an opt-in workload (overload, soak: long, and not
 // part of the default run) was asked for with --only.

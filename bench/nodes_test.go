@@ -44,3 +44,34 @@ func TestNodesSelection(t *testing.T) {
 		}
 	}
 }
+
+// TestPathOrder: each run starts one path later, so over as many runs as
+// there are paths every path follows every other once; --paths leaves out
+// the others and keeps the report from calling their cells missing.
+func TestPathOrder(t *testing.T) {
+	ps := []dpPath{{name: "a"}, {name: "b"}, {name: "c"}}
+	for k, want := range []string{"abc", "bca", "cab", "abc"} {
+		var got strings.Builder
+		for _, p := range rotated(ps, k) {
+			got.WriteString(p.name)
+		}
+		if got.String() != want {
+			t.Errorf("run %d: order %s, want %s", k+1, got.String(), want)
+		}
+	}
+	if rotated(nil, 2) != nil {
+		t.Error("no paths: want none")
+	}
+	cfg, err := parseFlags([]string{"--paths", "^(direct|privlink-nat)$"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]bool{pathDirect: true, pathNAT: true, pathPrivlink: false, pathNginxTuned: false} {
+		if cfg.pathSelected(p) != want {
+			t.Errorf("--paths: %s selected %v, want %v", p, !want, want)
+		}
+	}
+	if _, err := parseFlags([]string{"--paths", "("}); err == nil {
+		t.Error("--paths with a bad regexp: want an error")
+	}
+}

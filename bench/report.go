@@ -274,7 +274,7 @@ func (r *Report) writeMain(b *bytes.Buffer) {
 			case ok:
 				med[p] = st.med
 				cells = append(cells, cell(st, len(r.samples[d.id][p])))
-			case slices.Contains(d.paths, p):
+			case slices.Contains(d.paths, p) && r.cfg.pathSelected(p):
 				cells = append(cells, "**missing**")
 			default:
 				cells = append(cells, "—")
