@@ -106,8 +106,8 @@ func (h *harness) measure(ctx context.Context, p dpPath, dur time.Duration, args
 
 // runDataPlane runs the selected timed workloads on every path, run after
 // run, then the idle-connection workload. The paths' order rotates by one
-// each run, so that no path always follows the same one (the one before
-// leaves TIME_WAIT sockets, conntrack entries and warm or cold caches).
+// each run, so that over as many runs as there are paths each takes every
+// place once: none always comes first after another workload, or last.
 func (h *harness) runDataPlane(ctx context.Context) {
 	wls := dpWorkloads()
 	for run := 1; run <= h.cfg.Runs; run++ {

@@ -34,6 +34,7 @@ import (
 	"os"
 	"os/signal"
 	"regexp"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -205,6 +206,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--scale-endpoints %d: want 10..20000", c.ScaleEndpoints)
 	case c.ScaleMode != "proxy" && c.ScaleMode != "nat":
 		return fmt.Errorf("--scale-mode %q: want proxy or nat", c.ScaleMode)
+	case c.Paths != nil && !slices.ContainsFunc(allPaths, c.pathSelected):
+		return fmt.Errorf("--paths %s: matches none of %s", c.Paths, strings.Join(allPaths, ", "))
 	case c.SoakPeriod < 100*time.Millisecond || c.SoakPeriod > time.Minute:
 		return fmt.Errorf("--soak-period %v: want 100ms..1m", c.SoakPeriod)
 	}

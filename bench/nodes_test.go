@@ -46,8 +46,8 @@ func TestNodesSelection(t *testing.T) {
 }
 
 // TestPathOrder: each run starts one path later, so over as many runs as
-// there are paths every path follows every other once; --paths leaves out
-// the others and keeps the report from calling their cells missing.
+// there are paths every path takes every place once; --paths selects paths
+// by name and rejects a bad pattern.
 func TestPathOrder(t *testing.T) {
 	ps := []dpPath{{name: "a"}, {name: "b"}, {name: "c"}}
 	for k, want := range []string{"abc", "bca", "cab", "abc"} {
@@ -71,7 +71,9 @@ func TestPathOrder(t *testing.T) {
 			t.Errorf("--paths: %s selected %v, want %v", p, !want, want)
 		}
 	}
-	if _, err := parseFlags([]string{"--paths", "("}); err == nil {
-		t.Error("--paths with a bad regexp: want an error")
+	for _, bad := range []string{"(", "^nat$"} {
+		if _, err := parseFlags([]string{"--paths", bad}); err == nil {
+			t.Errorf("--paths %q: want an error", bad)
+		}
 	}
 }
