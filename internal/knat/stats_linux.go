@@ -63,7 +63,8 @@ func ctOpen(state uint8) bool { return state <= 3 || state == 9 }
 // entry of every namespace (the kernel filters by mark only as it goes),
 // so an idle pair no longer costs in proportion to the machine's other
 // connections, nor to its own TIME_WAIT entries (2 minutes of them after
-// a burst of short connections).
+// a burst of short connections); a busy one is read no more often than
+// ctPace allows.
 func (p *Pair) Stats() (map[string]Stats, error) {
 	p.statsMu.Lock()
 	defer p.statsMu.Unlock()
