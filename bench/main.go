@@ -130,19 +130,12 @@ func parseFlags(args []string) (Config, error) {
 		fmt.Println(workloadNodes) // opt-in, like overload and soak
 		os.Exit(0)
 	}
-	if only != "" {
-		re, err := regexp.Compile(only)
-		if err != nil {
-			return cfg, fmt.Errorf("--only: %w", err)
-		}
-		cfg.Only = re
+	var err error
+	if cfg.Only, err = optRegexp("--only", only); err != nil {
+		return cfg, err
 	}
-	if paths != "" {
-		re, err := regexp.Compile(paths)
-		if err != nil {
-			return cfg, fmt.Errorf("--paths: %w", err)
-		}
-		cfg.Paths = re
+	if cfg.Paths, err = optRegexp("--paths", paths); err != nil {
+		return cfg, err
 	}
 	cfg.Command = "go run ./bench " + strings.Join(args, " ")
 	cfg.defaults()
@@ -212,6 +205,18 @@ func (c *Config) validate() error {
 		return fmt.Errorf("--soak-period %v: want 100ms..1m", c.SoakPeriod)
 	}
 	return nil
+}
+
+// optRegexp compiles a flag's pattern; an empty one is nil (no filter).
+func optRegexp(flag, pattern string) (*regexp.Regexp, error) {
+	if pattern == "" {
+		return nil, nil
+	}
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", flag, err)
+	}
+	return re, nil
 }
 
 // selected reports whether workload name is to run.
