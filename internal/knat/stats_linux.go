@@ -121,12 +121,7 @@ func (p *Pair) Stats() (map[string]Stats, error) {
 		return out, nil // nothing established, and nothing new since
 	}
 	if time.Now().Before(p.seen.next) { // paced: the last reading's counts
-		for id, n := range p.seen.active {
-			if s, ok := out[id]; ok {
-				s.Active = n
-				out[id] = s
-			}
-		}
+		setActive(out, p.seen.active)
 		return out, nil
 	}
 	p.ctDumps.Add(1)
@@ -155,14 +150,22 @@ func (p *Pair) Stats() (map[string]Stats, error) {
 		}
 		seen.open = true
 		if e.ProtoInfo.TCP.State == 3 {
-			s := out[id]
-			s.Active++
-			out[id] = s
-			seen.active[id] = s.Active
+			seen.active[id]++
 		}
 	}
 	p.seen = seen
+	setActive(out, seen.active)
 	return out, nil
+}
+
+// setActive sets the active count of each flow of out that active names.
+func setActive(out map[string]Stats, active map[string]int) {
+	for id, n := range active {
+		if s, ok := out[id]; ok {
+			s.Active = n
+			out[id] = s
+		}
+	}
 }
 
 // newMoved reports whether a flow's new-connection count differs from
