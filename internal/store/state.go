@@ -108,40 +108,32 @@ func (s *State) cloneKinds(touched map[string]bool) *State {
 func (s *State) own(kind string) {
 	switch kind {
 	case KindVPC:
-		s.VPCs = cloneMap(s.VPCs)
+		s.VPCs = maps.Clone(s.VPCs)
 	case KindVSwitch:
-		s.VSwitches = cloneMap(s.VSwitches)
+		s.VSwitches = maps.Clone(s.VSwitches)
 	case KindSG:
-		s.SGs = cloneMap(s.SGs)
+		s.SGs = maps.Clone(s.SGs)
 	case KindHost:
-		s.Hosts = cloneMap(s.Hosts)
+		s.Hosts = maps.Clone(s.Hosts)
 	case KindService:
-		s.Services = cloneMap(s.Services)
+		s.Services = maps.Clone(s.Services)
 	case KindEndpoint:
-		s.Endpoints = cloneMap(s.Endpoints)
+		s.Endpoints = maps.Clone(s.Endpoints)
 	case KindReport:
-		s.Reports = cloneMap(s.Reports)
+		s.Reports = maps.Clone(s.Reports)
 	case KindAgent:
-		s.Agents = cloneMap(s.Agents)
+		s.Agents = maps.Clone(s.Agents)
 	case KindNotif:
-		s.Notifications = cloneMap(s.Notifications)
+		s.Notifications = maps.Clone(s.Notifications)
 	case KindNode:
-		s.Nodes = cloneMap(s.Nodes)
+		s.Nodes = maps.Clone(s.Nodes)
 	case KindNodeReg:
-		s.NodeRegs = cloneMap(s.NodeRegs)
+		s.NodeRegs = maps.Clone(s.NodeRegs)
 	case KindENIPlace:
-		s.Placements = cloneMap(s.Placements)
+		s.Placements = maps.Clone(s.Placements)
 	case KindQuotaHit:
-		s.QuotaHits = cloneMap(s.QuotaHits)
+		s.QuotaHits = maps.Clone(s.QuotaHits)
 	}
-}
-
-func cloneMap[V any](m map[string]*V) map[string]*V {
-	n := make(map[string]*V, len(m))
-	for k, v := range m {
-		n[k] = v
-	}
-	return n
 }
 
 // apply sets (value != nil) or deletes a key relative to the prefix, e.g.
