@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"slices"
@@ -174,8 +175,9 @@ func (s *summary) report(w io.Writer, top int, per float64) {
 		fmt.Fprintln(w, "no scheduler events (capture sched:sched_switch and sched:sched_wakeup with perf record -a)")
 		return
 	}
+	idle := maps.Clone(s.idle)
 	for cpu, since := range s.idleSince { // idle until the end
-		s.idle[cpu] += s.last - since
+		idle[cpu] += s.last - since
 	}
 	unit := "per second"
 	div := span.Seconds()
@@ -204,7 +206,7 @@ func (s *summary) report(w io.Writer, top int, per float64) {
 	slices.Sort(cpus)
 	fmt.Fprint(w, "\nidle share:")
 	for _, cpu := range cpus {
-		fmt.Fprintf(w, " cpu%d %.1f%%", cpu, 100*s.idle[cpu].Seconds()/span.Seconds())
+		fmt.Fprintf(w, " cpu%d %.1f%%", cpu, 100*idle[cpu].Seconds()/span.Seconds())
 	}
 	fmt.Fprintln(w)
 }
