@@ -1,6 +1,7 @@
 package traffic
 
 import (
+	"slices"
 	"time"
 
 	"github.com/privlink/privlink/internal/model"
@@ -24,35 +25,48 @@ func (p *point) add(d point) {
 	}
 }
 
-// window is a fixed ring of n intervals of step seconds; slot i holds the
-// interval whose index (unix seconds / step) is idx[i]. The ring is
-// allocated at the first interval with something in it: most endpoints of
-// a large node carry no traffic, and two rings are 13 KiB.
+// window holds, oldest first, the intervals of step seconds among the last
+// n that had something in them. Most endpoints of a large node carry
+// traffic in few intervals, so a window holds those only (none for an
+// endpoint that never carried anything; n for one busy in every interval).
 type window struct {
 	step int64
 	n    int
-	idx  []int64 // nil until the first non-zero point
-	pts  []point
+	iv   []interval // ascending k
+}
+
+// interval is the aggregate of the interval whose index (unix seconds /
+// step) is k.
+type interval struct {
+	k int64
+	p point
 }
 
 func newWindow(step int64, n int) window { return window{step: step, n: n} }
 
 func (w *window) add(t time.Time, d point) {
-	if w.idx == nil {
-		if d == (point{}) {
-			return
-		}
-		w.idx, w.pts = make([]int64, w.n), make([]point, w.n)
-		for i := range w.idx {
-			w.idx[i] = -1
-		}
+	if d == (point{}) {
+		return
 	}
 	k := t.Unix() / w.step
-	s := int(k % int64(len(w.idx)))
-	if w.idx[s] != k {
-		w.idx[s], w.pts[s] = k, point{}
+	i := len(w.iv)
+	for i > 0 && w.iv[i-1].k > k { // the clock went back: find k's place
+		i--
 	}
-	w.pts[s].add(d)
+	if i > 0 && w.iv[i-1].k == k {
+		w.iv[i-1].p.add(d)
+		return
+	}
+	w.iv = slices.Insert(w.iv, i, interval{k: k, p: d})
+	// Drop what left the window (reusing the slice's space).
+	newest := w.iv[len(w.iv)-1].k
+	old := 0
+	for old < len(w.iv) && w.iv[old].k <= newest-int64(w.n) {
+		old++
+	}
+	if old > 0 {
+		w.iv = append(w.iv[:0], w.iv[old:]...)
+	}
 }
 
 // series returns the window's intervals ending with the one holding now.
@@ -65,13 +79,12 @@ func (w *window) series(now time.Time) model.TrafficSeries {
 	for _, c := range cols {
 		*c = make([]int64, n)
 	}
-	for i := range w.idx {
-		k := w.idx[i]
-		if k < first || k > last {
+	for _, iv := range w.iv {
+		if iv.k < first || iv.k > last {
 			continue
 		}
 		for j, c := range cols {
-			(*c)[k-first] = w.pts[i][j]
+			(*c)[iv.k-first] = iv.p[j]
 		}
 	}
 	return s

@@ -93,7 +93,7 @@ func TestIdleRingHoldsNoWindow(t *testing.T) {
 	for i := range 100 {
 		r.Add(t0.Add(time.Duration(i)*time.Second), Sample{})
 	}
-	if r.hour.idx != nil || r.day.idx != nil {
+	if r.hour.iv != nil || r.day.iv != nil {
 		t.Fatal("an idle ring allocated its windows")
 	}
 	hour, day := r.Series(t0.Add(100 * time.Second))
@@ -111,4 +111,70 @@ func TestIdleRingHoldsNoWindow(t *testing.T) {
 	if last := len(hour.NewConnections) - 1; hour.NewConnections[last] != 5 || hour.ActiveConnections[last] != 2 {
 		t.Fatalf("first traffic: conns %d active %d, want 5, 2", hour.NewConnections[last], hour.ActiveConnections[last])
 	}
+}
+
+// A window holds the intervals that carried something, at most its
+// length's worth, in order even when the clock goes back.
+func TestWindowHoldsOnlyIntervalsWithTraffic(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC)
+	r := NewRing()
+	r.Add(t0, Sample{})
+	r.Add(t0.Add(time.Second), Sample{Conns: 1})
+	for i := range 30 * 60 { // half an hour of samples with nothing new
+		r.Add(t0.Add(time.Duration(2+i)*time.Second), Sample{Conns: 1})
+	}
+	if len(r.hour.iv) != 1 || len(r.day.iv) != 1 {
+		t.Fatalf("one minute of traffic: the windows hold %d and %d intervals, want 1 and 1", len(r.hour.iv), len(r.day.iv))
+	}
+
+	busy := NewRing()
+	busy.Add(t0, Sample{})
+	conns := int64(0)
+	for m := range 120 { // one new connection every minute for two hours
+		conns++
+		busy.Add(t0.Add(time.Duration(m)*time.Minute+time.Second), Sample{Conns: conns})
+	}
+	if len(busy.hour.iv) != model.TrafficHourPoints || len(busy.day.iv) != 12 {
+		t.Fatalf("two busy hours: the windows hold %d and %d intervals, want %d and 12", len(busy.hour.iv), len(busy.day.iv), model.TrafficHourPoints)
+	}
+	now := t0.Add(119*time.Minute + 30*time.Second)
+	h, d := busy.Series(now)
+	if Total(h.NewConnections) != 60 || Total(d.NewConnections) != 120 {
+		t.Errorf("two busy hours: hour %d, day %d new connections, want 60 and 120", Total(h.NewConnections), Total(d.NewConnections))
+	}
+
+	back := NewRing()
+	back.Add(t0, Sample{})
+	back.Add(t0.Add(5*time.Minute), Sample{Conns: 2})
+	back.Add(t0.Add(2*time.Minute), Sample{Conns: 5}) // the clock went back 3 minutes
+	back.Add(t0.Add(5*time.Minute+10*time.Second), Sample{Conns: 6})
+	h, _ = back.Series(t0.Add(5 * time.Minute))
+	last := model.TrafficHourPoints - 1
+	if h.NewConnections[last] != 2+1 || h.NewConnections[last-3] != 3 {
+		t.Errorf("clock back: minute 5 %d (want 3), minute 2 %d (want 3): %v", h.NewConnections[last], h.NewConnections[last-3], h.NewConnections[last-5:])
+	}
+}
+
+// BenchmarkRingMemory reports what a ring holds after an endpoint carried
+// one round trip (the scale bench's fill) and after a day of traffic in
+// every minute.
+//
+//	go test -run '^$' -bench BenchmarkRingMemory -benchmem ./internal/traffic/
+func BenchmarkRingMemory(b *testing.B) {
+	t0 := time.Date(2026, 12, 1, 11, 0, 0, 0, time.UTC)
+	b.Run("one-round-trip", func(b *testing.B) {
+		for b.Loop() {
+			r := NewRing()
+			r.Add(t0, Sample{})
+			r.Add(t0.Add(time.Second), Sample{Conns: 1, BytesIn: 64, BytesOut: 64})
+		}
+	})
+	b.Run("busy-day", func(b *testing.B) {
+		for b.Loop() {
+			r := NewRing()
+			for m := range 24 * 60 {
+				r.Add(t0.Add(time.Duration(m)*time.Minute), Sample{Conns: int64(m)})
+			}
+		}
+	})
 }
