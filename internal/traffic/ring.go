@@ -49,6 +49,9 @@ func (w *window) add(t time.Time, d point) {
 		return
 	}
 	k := t.Unix() / w.step
+	if n := len(w.iv); n > 0 && k <= w.iv[n-1].k-int64(w.n) {
+		w.iv = w.iv[:0] // the clock went back further than the window: start again
+	}
 	i := len(w.iv)
 	for i > 0 && w.iv[i-1].k > k { // the clock went back: find k's place
 		i--

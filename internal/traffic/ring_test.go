@@ -153,6 +153,14 @@ func TestWindowHoldsOnlyIntervalsWithTraffic(t *testing.T) {
 	if h.NewConnections[last] != 2+1 || h.NewConnections[last-3] != 3 {
 		t.Errorf("clock back: minute 5 %d (want 3), minute 2 %d (want 3): %v", h.NewConnections[last], h.NewConnections[last-3], h.NewConnections[last-5:])
 	}
+
+	// A clock set two days ahead and back again: what follows is kept.
+	back.Add(t0.Add(48*time.Hour), Sample{Conns: 7})
+	back.Add(t0.Add(6*time.Minute), Sample{Conns: 9})
+	h, _ = back.Series(t0.Add(6 * time.Minute))
+	if h.NewConnections[last] != 2 {
+		t.Errorf("after the clock came back from two days ahead: minute 6 %d, want 2", h.NewConnections[last])
+	}
 }
 
 // BenchmarkRingMemory reports what a ring holds after an endpoint carried
