@@ -15,10 +15,7 @@ import (
 // makes Open fail instead of reaching etcd some other way.
 func TestDialer(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Config{DataDir: t.TempDir(), ClientURL: freeURL(t), PeerURL: freeURL(t), Logger: slog.Default()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := openEmbedded(t, Config{Logger: slog.Default()})
 	t.Cleanup(s.Close)
 	var dials atomic.Int32
 	c, err := Open(ctx, Config{Endpoints: s.Endpoints(), Credentials: s.Credentials(), Logger: s.log,

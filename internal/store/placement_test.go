@@ -109,10 +109,7 @@ func TestCampaignFailover(t *testing.T) {
 // Election.Campaign alone would not: a server stopping then would hang).
 func TestCampaignEndsWhenEtcdIsGone(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Config{DataDir: t.TempDir(), ClientURL: freeURL(t), PeerURL: freeURL(t), Logger: slog.Default()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := openEmbedded(t, Config{Logger: slog.Default()})
 	open := func() *Store {
 		c, err := Open(ctx, Config{Endpoints: s.Endpoints(), Credentials: s.Credentials(), Logger: s.log})
 		if err != nil {

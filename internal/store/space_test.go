@@ -18,10 +18,7 @@ import (
 // the filler is deleted, and the gauge returns to 0.
 func TestNoSpaceAndRecovery(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, Config{DataDir: t.TempDir(), ClientURL: freeURL(t), PeerURL: freeURL(t), Logger: slog.Default(), QuotaBytes: 2 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := openEmbedded(t, Config{Logger: slog.Default(), QuotaBytes: 2 << 20})
 	t.Cleanup(s.Close)
 	put := func(key, value string) error {
 		_, err := s.NewTxn().Put(s.Prefix()+key, value).Commit(ctx)

@@ -104,11 +104,7 @@ func foreignCert(t *testing.T, caFile string) *tls.Config {
 // TestEmbeddedRestartReusesCertificates: a restart on the same data dir
 // issues nothing and its client reads what was written before.
 func TestEmbeddedRestartReusesCertificates(t *testing.T) {
-	cfg := Config{DataDir: t.TempDir(), ClientURL: freeURL(t), PeerURL: freeURL(t), Logger: slog.Default()}
-	s, err := Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, cfg := openEmbedded(t, Config{Logger: slog.Default()})
 	if _, err := s.cli.Put(context.Background(), "/privlink/kept", "v"); err != nil {
 		t.Fatal(err)
 	}
@@ -120,10 +116,7 @@ func TestEmbeddedRestartReusesCertificates(t *testing.T) {
 	}
 	s.Close()
 
-	s, err = Open(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ = openEmbedded(t, cfg) // the same data dir
 	defer s.Close()
 	for _, f := range files {
 		if now, _ := os.ReadFile(f); len(now) == 0 || !bytes.Equal(now, before[f]) {

@@ -25,10 +25,7 @@ func TestEmbeddedKeepsFewWALFiles(t *testing.T) {
 	dir := t.TempDir()
 	open := func() *Store {
 		t.Helper()
-		s, err := Open(context.Background(), Config{DataDir: dir, ClientURL: freeURL(t), PeerURL: freeURL(t), Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, _ := openEmbedded(t, Config{DataDir: dir, Logger: slog.New(slog.DiscardHandler)})
 		return s
 	}
 	walFiles := func() int {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,12 +23,32 @@ func freeURL(t *testing.T) string {
 }
 
 func openTest(t *testing.T) *Store {
-	s, err := Open(context.Background(), Config{DataDir: t.TempDir(), ClientURL: freeURL(t), PeerURL: freeURL(t), Logger: slog.Default()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, _ := openEmbedded(t, Config{Logger: slog.Default()})
 	t.Cleanup(s.Close)
 	return s
+}
+
+// openEmbedded opens an embedded etcd with cfg (DataDir: a temporary one
+// if empty) on loopback ports found free, and returns the Config it used.
+// Another process can take a port between the check and etcd's bind (an
+// outgoing connection's ephemeral port, with the suite's packages running
+// in parallel): such an attempt is retried on other ports.
+func openEmbedded(t *testing.T, cfg Config) (*Store, Config) {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	for attempt := 1; ; attempt++ {
+		cfg.ClientURL, cfg.PeerURL = freeURL(t), freeURL(t)
+		s, err := Open(context.Background(), cfg)
+		if err == nil {
+			return s, cfg
+		}
+		if attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
+			t.Fatal(err)
+		}
+		t.Logf("attempt %d: %v; again on other ports", attempt, err)
+	}
 }
 
 // ids maps the test's short names to valid VPC IDs.
