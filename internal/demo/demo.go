@@ -16,13 +16,13 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/privlink/privlink/internal/client"
 	"github.com/privlink/privlink/internal/model"
 	"github.com/privlink/privlink/internal/scenario"
 	"github.com/privlink/privlink/internal/server"
+	"github.com/privlink/privlink/internal/store"
 )
 
 // Options configure a run.
@@ -146,7 +146,7 @@ func (r *run) start(ctx context.Context) error {
 		if cfg, err = r.config(dir); err != nil {
 			return err
 		}
-		if r.srv, err = server.Start(ctx, cfg); err == nil || !strings.Contains(err.Error(), "address already in use") {
+		if r.srv, err = server.Start(ctx, cfg); err == nil || !store.AddrInUse(err) {
 			break
 		}
 	}

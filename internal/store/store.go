@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,6 +72,14 @@ type Store struct {
 	conflicts *prometheus.CounterVec
 	// nospace is 1 while etcd refuses writes for NOSPACE (space.go).
 	nospace prometheus.Gauge
+}
+
+// AddrInUse reports whether err is a failure to bind a port that another
+// socket holds (Open's embedded etcd, or any listener). A caller that
+// picked a port it found free retries on another: something else can take
+// it between the check and the bind.
+func AddrInUse(err error) bool {
+	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
 }
 
 // Open starts the embedded etcd when needed and connects to it.

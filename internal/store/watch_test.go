@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
@@ -44,7 +43,7 @@ func openEmbedded(t *testing.T, cfg Config) (*Store, Config) {
 		if err == nil {
 			return s, cfg
 		}
-		if attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
+		if attempt == 5 || !AddrInUse(err) {
 			t.Fatal(err)
 		}
 		t.Logf("attempt %d: %v; again on other ports", attempt, err)

@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -16,7 +15,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 
 	"github.com/privlink/privlink/internal/client"
@@ -119,7 +117,7 @@ func Start(t testing.TB, o Options) *Env {
 		if o.Server != nil {
 			o.Server(&cfg)
 		}
-		if s, err = server.Start(context.Background(), cfg); err == nil || !AddrInUse(err) {
+		if s, err = server.Start(context.Background(), cfg); err == nil || !store.AddrInUse(err) {
 			break
 		}
 	}
@@ -160,11 +158,6 @@ func (e *Env) CACert() string {
 		return t.CertFile
 	}
 	return ""
-}
-
-// AddrInUse reports whether err is a bind failure on a taken port.
-func AddrInUse(err error) bool {
-	return errors.Is(err, syscall.EADDRINUSE) || strings.Contains(err.Error(), "address already in use")
 }
 
 // EtcdURL is the embedded etcd's client URL (for a second server or an
